@@ -1,0 +1,515 @@
+//! The official OCPP-J JSON schemas, embedded verbatim, and a compiled, cached validator.
+//!
+//! Every schema file published by the Open Charge Alliance for OCPP 1.6 (with the security
+//! whitepaper messages), 2.0.1 and 2.1 is compiled into this crate with `include_str!`, exactly
+//! as shipped (their SHA-256 sums are checked by this crate's tests). Look a schema up by
+//! version, action and [`MessageKind`]; validate a payload against it and get every violation
+//! with its JSON pointer and the RPC error code that version's peer expects.
+//!
+//! ```
+//! use ocpp_schemas::{MessageKind, Version};
+//! use serde_json::json;
+//!
+//! let schema = ocpp_schemas::schema(Version::V16, "Heartbeat", MessageKind::Response).unwrap();
+//! let err = schema.validate(&json!({"currentTime": 12})).unwrap_err();
+//! assert_eq!(err[0].pointer, "/currentTime");
+//! assert_eq!(err[0].code().as_str(Version::V16), "TypeConstraintViolation");
+//! ```
+//!
+//! # Violation to RPC error code
+//!
+//! | JSON Schema keyword | meaning | 2.0.1 / 2.1 code | 1.6 code |
+//! |---|---|---|---|
+//! | `type` | a value of the wrong JSON type | `TypeConstraintViolation` | `TypeConstraintViolation` |
+//! | `required` | a required property is missing | `OccurrenceConstraintViolation` | `OccurenceConstraintViolation` |
+//! | `minItems`, `maxItems` | an array with too few or too many items | `OccurrenceConstraintViolation` | `OccurenceConstraintViolation` |
+//! | `additionalProperties` | a property the message does not define | `FormatViolation` | `FormationViolation` |
+//! | `enum` | a value outside the enumeration | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
+//! | `maxLength` | a string longer than allowed (in characters) | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
+//! | `minimum`, `maximum`, `multipleOf` | a number out of range or off its step | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
+//! | `format` (`date-time`, `uri`) | a string not in the required format | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
+//! | any other keyword | (not used by the official schemas) | `FormatViolation` | `FormationViolation` |
+//!
+//! The 1.6 spellings (`FormationViolation`, `OccurenceConstraintViolation`) are the ones the
+//! OCPP 1.6 specification publishes, typos included; 2.x peers get the corrected words.
+//! When a payload has several violations, [`ViolationCode::for_violations`] picks one code for the
+//! reply, preferring the most structural problem (format, then occurrence, then type, then property).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+include!(concat!(env!("OUT_DIR"), "/files.rs"));
+
+/// An OCPP-J protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Version {
+    /// OCPP 1.6 J (edition 2) with the 1.6 security whitepaper messages.
+    V16,
+    /// OCPP 2.0.1.
+    V201,
+    /// OCPP 2.1.
+    V21,
+}
+
+impl Version {
+    /// Every version this build supports (all three, whatever the enabled features).
+    pub const ALL: [Version; 3] = [Version::V16, Version::V201, Version::V21];
+
+    /// The version number as people write it: `"1.6"`, `"2.0.1"`, `"2.1"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Version::V16 => "1.6",
+            Version::V201 => "2.0.1",
+            Version::V21 => "2.1",
+        }
+    }
+
+    /// The WebSocket subprotocol: `"ocpp1.6"`, `"ocpp2.0.1"`, `"ocpp2.1"`.
+    pub const fn subprotocol(self) -> &'static str {
+        match self {
+            Version::V16 => "ocpp1.6",
+            Version::V201 => "ocpp2.0.1",
+            Version::V21 => "ocpp2.1",
+        }
+    }
+
+    /// The version a WebSocket subprotocol names, if any (exact, case-sensitive match).
+    pub fn from_subprotocol(subprotocol: &str) -> Option<Version> {
+        Version::ALL
+            .into_iter()
+            .find(|v| v.subprotocol() == subprotocol)
+    }
+
+    /// Whether this is one of the 2.x versions (JSON Schema draft-06, 2.x error code spelling).
+    pub const fn is_2x(self) -> bool {
+        !matches!(self, Version::V16)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no OCPP version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown OCPP version {0:?}: expected 1.6, 2.0.1 or 2.1 (or ocpp1.6, ocpp2.0.1, ocpp2.1)")]
+pub struct UnknownVersion(pub String);
+
+impl FromStr for Version {
+    type Err = UnknownVersion;
+
+    /// Accepts `1.6`, `2.0.1`, `2.1` and the subprotocol names `ocpp1.6`, `ocpp2.0.1`, `ocpp2.1`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bare = s.strip_prefix("ocpp").unwrap_or(s);
+        Version::ALL
+            .into_iter()
+            .find(|v| v.as_str() == bare)
+            .ok_or_else(|| UnknownVersion(s.to_owned()))
+    }
+}
+
+/// Which payload of an action a schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKind {
+    /// The payload of a CALL.
+    Request,
+    /// The payload of the CALLRESULT that answers it.
+    Response,
+    /// The payload of an OCPP 2.1 SEND message, which has no response.
+    Send,
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MessageKind::Request => "request",
+            MessageKind::Response => "response",
+            MessageKind::Send => "send",
+        })
+    }
+}
+
+/// One embedded schema file.
+pub struct Schema {
+    version: Version,
+    action: &'static str,
+    kind: MessageKind,
+    file_name: &'static str,
+    text: &'static str,
+    json: OnceLock<Value>,
+    validator: OnceLock<Result<jsonschema::Validator, String>>,
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schema")
+            .field("version", &self.version)
+            .field("action", &self.action)
+            .field("kind", &self.kind)
+            .field("file_name", &self.file_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a schema could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// No schema for this version, action and kind (or its version's feature is off).
+    #[error("OCPP {version} has no {kind} schema for action {action:?}")]
+    NotFound {
+        /// The version asked for.
+        version: Version,
+        /// The action asked for.
+        action: String,
+        /// The kind asked for.
+        kind: MessageKind,
+    },
+    /// The embedded schema did not compile (never happens with the official files; tested).
+    #[error("schema {file} does not compile: {reason}")]
+    Compile {
+        /// The schema's file name.
+        file: &'static str,
+        /// What the compiler said.
+        reason: String,
+    },
+}
+
+impl Schema {
+    /// The OCPP version of this schema.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The action, e.g. `"BootNotification"`.
+    pub fn action(&self) -> &'static str {
+        self.action
+    }
+
+    /// Request, response or SEND payload.
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    /// The file name inside the version's folder, e.g. `"BootNotificationResponse.json"`.
+    pub fn file_name(&self) -> &'static str {
+        self.file_name
+    }
+
+    /// The file's text, byte for byte as published.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The schema parsed as JSON (parsed once, on first use).
+    pub fn json(&self) -> &Value {
+        self.json.get_or_init(|| {
+            // The official files are valid JSON; a test parses every one of them.
+            serde_json::from_str(self.text).unwrap_or(Value::Null)
+        })
+    }
+
+    /// The compiled validator (compiled once, on first use, thread-safe).
+    pub fn validator(&self) -> Result<&jsonschema::Validator, SchemaError> {
+        self.validator
+            .get_or_init(|| {
+                jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(self.json())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|reason| SchemaError::Compile {
+                file: self.file_name,
+                reason: reason.clone(),
+            })
+    }
+
+    /// Whether `instance` satisfies the schema.
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        self.validator().is_ok_and(|v| v.is_valid(instance))
+    }
+
+    /// Validates `instance`, reporting every violation (an empty list never comes back as `Err`).
+    pub fn validate(&self, instance: &Value) -> Result<(), Vec<Violation>> {
+        let validator = match self.validator() {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(vec![Violation {
+                    pointer: String::new(),
+                    keyword: Keyword::Other("schema".into()),
+                    message: e.to_string(),
+                }])
+            }
+        };
+        let violations: Vec<Violation> = validator
+            .iter_errors(instance)
+            .map(|e| Violation {
+                pointer: e.instance_path().to_string(),
+                keyword: Keyword::from_schema_path(&e.schema_path().to_string()),
+                message: e.to_string(),
+            })
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
+    }
+}
+
+/// The JSON Schema keyword a payload violated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Keyword {
+    /// `type`.
+    Type,
+    /// `required`.
+    Required,
+    /// `additionalProperties`.
+    AdditionalProperties,
+    /// `enum`.
+    Enum,
+    /// `maxLength`.
+    MaxLength,
+    /// `minimum`.
+    Minimum,
+    /// `maximum`.
+    Maximum,
+    /// `multipleOf`.
+    MultipleOf,
+    /// `minItems`.
+    MinItems,
+    /// `maxItems`.
+    MaxItems,
+    /// `format`.
+    Format,
+    /// Any other keyword, by name.
+    Other(String),
+}
+
+impl Keyword {
+    fn from_schema_path(path: &str) -> Keyword {
+        let last = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+        // `required` errors point at the keyword itself; others may end in an index.
+        let last = if last.bytes().all(|b| b.is_ascii_digit()) {
+            path.rsplit('/').nth(1).unwrap_or(last)
+        } else {
+            last
+        };
+        match last {
+            "type" => Keyword::Type,
+            "required" => Keyword::Required,
+            "additionalProperties" => Keyword::AdditionalProperties,
+            "enum" => Keyword::Enum,
+            "maxLength" => Keyword::MaxLength,
+            "minimum" => Keyword::Minimum,
+            "maximum" => Keyword::Maximum,
+            "multipleOf" => Keyword::MultipleOf,
+            "minItems" => Keyword::MinItems,
+            "maxItems" => Keyword::MaxItems,
+            "format" => Keyword::Format,
+            other => Keyword::Other(other.to_owned()),
+        }
+    }
+
+    /// The RPC error code this violation calls for (see the crate docs' table).
+    pub fn code(&self) -> ViolationCode {
+        match self {
+            Keyword::Type => ViolationCode::TypeConstraint,
+            Keyword::Required | Keyword::MinItems | Keyword::MaxItems => {
+                ViolationCode::OccurrenceConstraint
+            }
+            Keyword::AdditionalProperties | Keyword::Other(_) => ViolationCode::Format,
+            Keyword::Enum
+            | Keyword::MaxLength
+            | Keyword::Minimum
+            | Keyword::Maximum
+            | Keyword::MultipleOf
+            | Keyword::Format => ViolationCode::PropertyConstraint,
+        }
+    }
+}
+
+/// One way a payload breaks its schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON pointer (RFC 6901) to the offending value in the payload; `""` is the payload itself.
+    pub pointer: String,
+    /// The keyword that failed.
+    pub keyword: Keyword,
+    /// A human-readable description from the validator.
+    pub message: String,
+}
+
+impl Violation {
+    /// The RPC error code this violation calls for.
+    pub fn code(&self) -> ViolationCode {
+        self.keyword.code()
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointer.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.pointer, self.message)
+        }
+    }
+}
+
+/// The four CALLERROR codes a payload that breaks its schema can earn.
+///
+/// Spelled per version by [`ViolationCode::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViolationCode {
+    /// Not conform to the message's structure (unknown property): 2.x `FormatViolation`,
+    /// 1.6 `FormationViolation`.
+    Format,
+    /// A required field missing, or an array of the wrong size: 2.x `OccurrenceConstraintViolation`,
+    /// 1.6 `OccurenceConstraintViolation`.
+    OccurrenceConstraint,
+    /// A value of the wrong data type: `TypeConstraintViolation`.
+    TypeConstraint,
+    /// A value of the right type but not allowed: `PropertyConstraintViolation`.
+    PropertyConstraint,
+}
+
+impl ViolationCode {
+    /// The error code as the given version spells it on the wire.
+    pub const fn as_str(self, version: Version) -> &'static str {
+        match (self, version) {
+            (ViolationCode::Format, Version::V16) => "FormationViolation",
+            (ViolationCode::Format, _) => "FormatViolation",
+            (ViolationCode::OccurrenceConstraint, Version::V16) => "OccurenceConstraintViolation",
+            (ViolationCode::OccurrenceConstraint, _) => "OccurrenceConstraintViolation",
+            (ViolationCode::TypeConstraint, _) => "TypeConstraintViolation",
+            (ViolationCode::PropertyConstraint, _) => "PropertyConstraintViolation",
+        }
+    }
+
+    /// The one code to answer a payload with these violations: the most structural one
+    /// (format, then occurrence, then type, then property). `None` for an empty list.
+    pub fn for_violations(violations: &[Violation]) -> Option<ViolationCode> {
+        violations.iter().map(Violation::code).min()
+    }
+}
+
+fn build_table(version: Version, files: &'static [(&'static str, &'static str)]) -> Vec<Schema> {
+    let mut table: Vec<Schema> = files
+        .iter()
+        .map(|&(file_name, text)| {
+            let stem = file_name.strip_suffix(".json").unwrap_or(file_name);
+            let (action, kind) = if let Some(a) = stem.strip_suffix("Response") {
+                (a, MessageKind::Response)
+            } else if let Some(a) = stem.strip_suffix("Request") {
+                (a, MessageKind::Request)
+            } else if version == Version::V16 {
+                // 1.6 request files carry no `Request` suffix.
+                (stem, MessageKind::Request)
+            } else {
+                // 2.1's SEND message (NotifyPeriodicEventStream) has neither suffix.
+                (stem, MessageKind::Send)
+            };
+            Schema {
+                version,
+                action,
+                kind,
+                file_name,
+                text,
+                json: OnceLock::new(),
+                validator: OnceLock::new(),
+            }
+        })
+        .collect();
+    table.sort_by(|a, b| (a.action, a.kind).cmp(&(b.action, b.kind)));
+    table
+}
+
+/// Every embedded schema of a version, sorted by action then kind. Empty when the version's
+/// cargo feature is off.
+pub fn schemas(version: Version) -> &'static [Schema] {
+    match version {
+        Version::V16 => {
+            #[cfg(feature = "v16")]
+            {
+                static T: OnceLock<Vec<Schema>> = OnceLock::new();
+                T.get_or_init(|| build_table(Version::V16, FILES_V16))
+            }
+            #[cfg(not(feature = "v16"))]
+            {
+                &[]
+            }
+        }
+        Version::V201 => {
+            #[cfg(feature = "v201")]
+            {
+                static T: OnceLock<Vec<Schema>> = OnceLock::new();
+                T.get_or_init(|| build_table(Version::V201, FILES_V201))
+            }
+            #[cfg(not(feature = "v201"))]
+            {
+                &[]
+            }
+        }
+        Version::V21 => {
+            #[cfg(feature = "v21")]
+            {
+                static T: OnceLock<Vec<Schema>> = OnceLock::new();
+                T.get_or_init(|| build_table(Version::V21, FILES_V21))
+            }
+            #[cfg(not(feature = "v21"))]
+            {
+                &[]
+            }
+        }
+    }
+}
+
+/// The schema for a version, action and kind, if there is one.
+pub fn schema(version: Version, action: &str, kind: MessageKind) -> Option<&'static Schema> {
+    let table = schemas(version);
+    table
+        .binary_search_by(|s| (s.action, s.kind).cmp(&(action, kind)))
+        .ok()
+        .map(|i| &table[i])
+}
+
+/// The actions of a version, each once, sorted.
+pub fn actions(version: Version) -> impl Iterator<Item = &'static str> {
+    let table = schemas(version);
+    table
+        .iter()
+        .enumerate()
+        .filter(move |(i, s)| *i == 0 || table[i - 1].action != s.action)
+        .map(|(_, s)| s.action)
+}
+
+/// Validates `instance` as the `kind` payload of `action` in `version`.
+///
+/// `Ok(())` when it conforms; the list of violations otherwise. An unknown action or kind is a
+/// [`SchemaError::NotFound`].
+pub fn validate(
+    version: Version,
+    action: &str,
+    kind: MessageKind,
+    instance: &Value,
+) -> Result<Result<(), Vec<Violation>>, SchemaError> {
+    let schema = schema(version, action, kind).ok_or_else(|| SchemaError::NotFound {
+        version,
+        action: action.to_owned(),
+        kind,
+    })?;
+    schema.validator()?;
+    Ok(schema.validate(instance))
+}

@@ -25,10 +25,13 @@
 //! | `minItems`, `maxItems` | an array with too few or too many items | `OccurrenceConstraintViolation` | `OccurenceConstraintViolation` |
 //! | `additionalProperties` | a property the message does not define | `FormatViolation` | `FormationViolation` |
 //! | `enum` | a value outside the enumeration | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
-//! | `maxLength` | a string longer than allowed (in characters) | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
+//! | `maxLength` | a string longer than its data type allows (in characters; `string[20]`, `CiString20Type`) | `TypeConstraintViolation` | `TypeConstraintViolation` |
 //! | `minimum`, `maximum`, `multipleOf` | a number out of range or off its step | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
 //! | `format` (`date-time`, `uri`) | a string not in the required format | `PropertyConstraintViolation` | `PropertyConstraintViolation` |
 //! | any other keyword | (not used by the official schemas) | `FormatViolation` | `FormationViolation` |
+//!
+//! The length of a string is part of its OCPP data type (`string[20]`, `CiString20Type`), so an
+//! over-long string is a type violation, as the Python `ocpp` library also answers it.
 //!
 //! The 1.6 spellings (`FormationViolation`, `OccurenceConstraintViolation`) are the ones the
 //! OCPP 1.6 specification publishes, typos included; 2.x peers get the corrected words.
@@ -325,13 +328,12 @@ impl Keyword {
     /// The RPC error code this violation calls for (see the crate docs' table).
     pub fn code(&self) -> ViolationCode {
         match self {
-            Keyword::Type => ViolationCode::TypeConstraint,
+            Keyword::Type | Keyword::MaxLength => ViolationCode::TypeConstraint,
             Keyword::Required | Keyword::MinItems | Keyword::MaxItems => {
                 ViolationCode::OccurrenceConstraint
             }
             Keyword::AdditionalProperties | Keyword::Other(_) => ViolationCode::Format,
             Keyword::Enum
-            | Keyword::MaxLength
             | Keyword::Minimum
             | Keyword::Maximum
             | Keyword::MultipleOf

@@ -1,0 +1,554 @@
+//! OCPP-J frames: decode one WebSocket text message, encode frames.
+//!
+//! ```
+//! use ocpp_codec::frame::{Decoder, Frame};
+//! use ocpp_codec::Version;
+//!
+//! let decoder = Decoder::new(Version::V201);
+//! let text = r#"[2,"19223201","Heartbeat",{}]"#;
+//! match decoder.decode(text).unwrap() {
+//!     Frame::Call { id, action, payload } => {
+//!         assert_eq!((&*id, &*action, payload.get()), ("19223201", "Heartbeat", "{}"));
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! // The reply to a malformed message, in the peer's words:
+//! let err = decoder.decode(r#"[2,"19223201"]"#).unwrap_err();
+//! let reply = err.reply(Version::V201).unwrap();
+//! assert_eq!(
+//!     reply.encode(),
+//!     r#"[4,"19223201","RpcFrameworkError","CALL must have 4 elements, found 2",{}]"#
+//! );
+//! ```
+//!
+//! Decoding parses the envelope with a serde visitor over the borrowed input: the payload (and
+//! a CALLERROR's details) stay borrowed as [`RawValue`] until typed decoding, and ids, actions
+//! and descriptions are borrowed unless they contain escapes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use ocpp_schemas::Version;
+use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+pub use crate::error::MessageType;
+use crate::error::{BadMessageId, ErrorCode, FrameError, MAX_MESSAGE_ID_LEN};
+
+/// The default maximum message size: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
+
+/// One decoded OCPP-J frame, borrowing from the message text.
+#[derive(Debug, Clone)]
+pub enum Frame<'a> {
+    /// `[2, id, action, payload]`.
+    Call {
+        /// The message id.
+        id: Cow<'a, str>,
+        /// The action name.
+        action: Cow<'a, str>,
+        /// The request payload, not yet decoded.
+        payload: &'a RawValue,
+    },
+    /// `[3, id, payload]`.
+    CallResult {
+        /// The id of the CALL it answers.
+        id: Cow<'a, str>,
+        /// The response payload, not yet decoded.
+        payload: &'a RawValue,
+    },
+    /// `[4, id, code, description, details]`.
+    CallError {
+        /// The id of the CALL it answers.
+        id: Cow<'a, str>,
+        /// The error code.
+        code: ErrorCode,
+        /// The error description.
+        description: Cow<'a, str>,
+        /// The error details (a JSON object, by the specification; any value is accepted).
+        details: &'a RawValue,
+    },
+    /// `[5, id, code, description, details]` (OCPP 2.1): the CALLRESULT with this id could not
+    /// be processed.
+    CallResultError {
+        /// The id of the CALL whose CALLRESULT failed.
+        id: Cow<'a, str>,
+        /// The error code.
+        code: ErrorCode,
+        /// The error description.
+        description: Cow<'a, str>,
+        /// The error details.
+        details: &'a RawValue,
+    },
+    /// `[6, id, action, payload]` (OCPP 2.1): a message that gets no reply.
+    Send {
+        /// The message id.
+        id: Cow<'a, str>,
+        /// The action name.
+        action: Cow<'a, str>,
+        /// The payload, not yet decoded.
+        payload: &'a RawValue,
+    },
+}
+
+impl Frame<'_> {
+    /// The frame's type.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Frame::Call { .. } => MessageType::Call,
+            Frame::CallResult { .. } => MessageType::CallResult,
+            Frame::CallError { .. } => MessageType::CallError,
+            Frame::CallResultError { .. } => MessageType::CallResultError,
+            Frame::Send { .. } => MessageType::Send,
+        }
+    }
+
+    /// The message id.
+    pub fn id(&self) -> &str {
+        match self {
+            Frame::Call { id, .. }
+            | Frame::CallResult { id, .. }
+            | Frame::CallError { id, .. }
+            | Frame::CallResultError { id, .. }
+            | Frame::Send { id, .. } => id,
+        }
+    }
+
+    /// Appends the frame as JSON text to `out`; error codes are spelled for `version`.
+    pub fn encode_into(&self, out: &mut String, version: Version) {
+        match self {
+            Frame::Call {
+                id,
+                action,
+                payload,
+            } => encode_call_into(out, MessageType::Call, id, action, payload.get()),
+            Frame::Send {
+                id,
+                action,
+                payload,
+            } => encode_call_into(out, MessageType::Send, id, action, payload.get()),
+            Frame::CallResult { id, payload } => encode_result_into(out, id, payload.get()),
+            Frame::CallError {
+                id,
+                code,
+                description,
+                details,
+            } => encode_error_into(
+                out,
+                MessageType::CallError,
+                id,
+                code.as_str(version),
+                description,
+                details.get(),
+            ),
+            Frame::CallResultError {
+                id,
+                code,
+                description,
+                details,
+            } => encode_error_into(
+                out,
+                MessageType::CallResultError,
+                id,
+                code.as_str(version),
+                description,
+                details.get(),
+            ),
+        }
+    }
+
+    /// The frame as JSON text; error codes are spelled for `version`.
+    pub fn encode(&self, version: Version) -> String {
+        let mut out = String::new();
+        self.encode_into(&mut out, version);
+        out
+    }
+}
+
+/// Decodes text messages into frames for one connection's version, with a size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoder {
+    version: Version,
+    max_message_size: usize,
+}
+
+impl Decoder {
+    /// A decoder for `version` with the [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub const fn new(version: Version) -> Decoder {
+        Decoder {
+            version,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+
+    /// Sets the maximum message size in bytes; larger messages are refused before parsing.
+    pub const fn with_max_message_size(mut self, bytes: usize) -> Decoder {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The connection's version.
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The maximum message size in bytes.
+    pub const fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Decodes one text message. Never panics, whatever the input.
+    pub fn decode<'a>(&self, text: &'a str) -> Result<Frame<'a>, FrameError> {
+        if text.len() > self.max_message_size {
+            let (message_type, id) = scan_prefix(text);
+            return Err(FrameError::TooLarge {
+                size: text.len(),
+                max: self.max_message_size,
+                message_type,
+                id,
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = de
+            .deserialize_any(EnvelopeVisitor {
+                version: self.version,
+            })
+            .and_then(|r| de.end().map(|()| r));
+        match parsed {
+            Ok(result) => result,
+            Err(e) => {
+                let (message_type, id) = scan_prefix(text);
+                Err(FrameError::NotJson {
+                    reason: e.to_string(),
+                    message_type,
+                    id,
+                })
+            }
+        }
+    }
+}
+
+/// Decodes one text message for `version` with the default size limit (see [`Decoder`]).
+pub fn decode(text: &str, version: Version) -> Result<Frame<'_>, FrameError> {
+    Decoder::new(version).decode(text)
+}
+
+struct EnvelopeVisitor {
+    version: Version,
+}
+
+type Envelope<'a> = Result<Frame<'a>, FrameError>;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an OCPP-J message array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elems: [Option<&'de RawValue>; 5] = [None; 5];
+        let mut count = 0usize;
+        while count < elems.len() {
+            match seq.next_element::<&'de RawValue>()? {
+                Some(v) => {
+                    elems[count] = Some(v);
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        if count == elems.len() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                count += 1;
+            }
+        }
+        Ok(interpret(self.version, &elems, count))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err(FrameError::NotArray))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err(FrameError::NotArray))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err(FrameError::NotArray))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err(FrameError::NotArray))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err(FrameError::NotArray))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Err(FrameError::NotArray))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(FrameError::NotArray))
+    }
+}
+
+/// A JSON string element, borrowed when it has no escapes; `None` when it is not a string.
+fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return None;
+    }
+    if let Ok(s) = serde_json::from_str::<&str>(text) {
+        return Some(Cow::Borrowed(s));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+}
+
+fn read_id(raw: Option<&RawValue>) -> Result<Cow<'_, str>, BadMessageId> {
+    let raw = raw.ok_or(BadMessageId::Missing)?;
+    let id = json_str(raw).ok_or(BadMessageId::NotString)?;
+    let n = id.chars().count();
+    if n > MAX_MESSAGE_ID_LEN {
+        return Err(BadMessageId::TooLong(n));
+    }
+    Ok(id)
+}
+
+fn interpret<'a>(
+    version: Version,
+    elems: &[Option<&'a RawValue>; 5],
+    count: usize,
+) -> Envelope<'a> {
+    let Some(first) = elems[0] else {
+        return Err(FrameError::EmptyArray);
+    };
+    let id_opt = || read_id(elems[1]).ok().map(Cow::into_owned);
+    let first_text = first.get();
+    if !first_text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(FrameError::InvalidMessageType { id: id_opt() });
+    }
+    let message_type = first_text
+        .parse::<u64>()
+        .ok()
+        .and_then(MessageType::from_number)
+        .filter(|t| t.is_defined_in(version));
+    let Some(message_type) = message_type else {
+        let mut number = first_text.to_owned();
+        if number.len() > 32 {
+            let mut cut = 32;
+            while !number.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            number.truncate(cut);
+        }
+        return Err(FrameError::UnknownMessageType {
+            number,
+            id: id_opt(),
+        });
+    };
+    let id = read_id(elems[1]).map_err(|problem| FrameError::InvalidMessageId {
+        message_type,
+        problem,
+    })?;
+    if count != message_type.arity() {
+        return Err(FrameError::WrongArity {
+            message_type,
+            id: id.into_owned(),
+            expected: message_type.arity(),
+            found: count,
+        });
+    }
+    // Arity checked: elements up to `arity` are present.
+    let at = |i: usize| elems[i].unwrap_or_else(|| unreachable_raw());
+    let string = |i: usize, field: &'static str| {
+        json_str(at(i)).ok_or_else(|| FrameError::NotAString {
+            message_type,
+            id: id.clone().into_owned(),
+            field,
+        })
+    };
+    Ok(match message_type {
+        MessageType::Call | MessageType::Send => {
+            let action = string(2, "action")?;
+            let payload = at(3);
+            if message_type == MessageType::Call {
+                Frame::Call {
+                    id,
+                    action,
+                    payload,
+                }
+            } else {
+                Frame::Send {
+                    id,
+                    action,
+                    payload,
+                }
+            }
+        }
+        MessageType::CallResult => Frame::CallResult { id, payload: at(2) },
+        MessageType::CallError | MessageType::CallResultError => {
+            let code = ErrorCode::from_wire(&string(2, "errorCode")?);
+            let description = string(3, "errorDescription")?;
+            let details = at(4);
+            if message_type == MessageType::CallError {
+                Frame::CallError {
+                    id,
+                    code,
+                    description,
+                    details,
+                }
+            } else {
+                Frame::CallResultError {
+                    id,
+                    code,
+                    description,
+                    details,
+                }
+            }
+        }
+    })
+}
+
+/// Never called (the arity check guarantees the element); returns `null` rather than panic.
+fn unreachable_raw() -> &'static RawValue {
+    static NULL: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    NULL.get_or_init(Default::default)
+}
+
+/// Reads the message type and id from the first bytes of a message that could not be parsed
+/// as a whole (too large, or not valid JSON): `[ <digits> , "<id without escapes>"`.
+/// Looks at no more than the first 128 bytes.
+pub(crate) fn scan_prefix(text: &str) -> (Option<MessageType>, Option<String>) {
+    let bytes = &text.as_bytes()[..text.len().min(128)];
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < bytes.len() && matches!(bytes[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    if bytes.get(i) != Some(&b'[') {
+        return (None, None);
+    }
+    i += 1;
+    skip_ws(&mut i);
+    let start = i;
+    while i < bytes.len() && bytes[i].is_ascii_digit() && i - start < 3 {
+        i += 1;
+    }
+    let ty = std::str::from_utf8(&bytes[start..i])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .and_then(MessageType::from_number);
+    let Some(ty) = ty else {
+        return (None, None);
+    };
+    skip_ws(&mut i);
+    if bytes.get(i) != Some(&b',') {
+        return (Some(ty), None);
+    }
+    i += 1;
+    skip_ws(&mut i);
+    if bytes.get(i) != Some(&b'"') {
+        return (Some(ty), None);
+    }
+    i += 1;
+    let id_start = i;
+    while i < bytes.len() && bytes[i] != b'"' {
+        if bytes[i] == b'\\' || bytes[i] < 0x20 {
+            return (Some(ty), None);
+        }
+        i += 1;
+    }
+    if i >= bytes.len() {
+        return (Some(ty), None);
+    }
+    let id = std::str::from_utf8(&bytes[id_start..i])
+        .ok()
+        .filter(|s| s.chars().count() <= MAX_MESSAGE_ID_LEN)
+        .map(str::to_owned);
+    (Some(ty), id)
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn push_json_str(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0C}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a CALL (`kind` = [`MessageType::Call`]) or SEND (`kind` = [`MessageType::Send`])
+/// frame; `payload` must be JSON text (it is written verbatim).
+pub fn encode_call_into(
+    out: &mut String,
+    kind: MessageType,
+    id: &str,
+    action: &str,
+    payload: &str,
+) {
+    out.reserve(16 + id.len() + action.len() + payload.len());
+    out.push('[');
+    out.push(char::from(b'0' + kind.number()));
+    out.push(',');
+    push_json_str(out, id);
+    out.push(',');
+    push_json_str(out, action);
+    out.push(',');
+    out.push_str(payload);
+    out.push(']');
+}
+
+/// Appends a CALLRESULT frame; `payload` must be JSON text (it is written verbatim).
+pub fn encode_result_into(out: &mut String, id: &str, payload: &str) {
+    out.reserve(8 + id.len() + payload.len());
+    out.push_str("[3,");
+    push_json_str(out, id);
+    out.push(',');
+    out.push_str(payload);
+    out.push(']');
+}
+
+/// Appends a CALLERROR (`kind` = [`MessageType::CallError`]) or CALLRESULTERROR (`kind` =
+/// [`MessageType::CallResultError`]) frame; `details` must be JSON text (written verbatim) and
+/// `code` is written as given (spell it with [`ErrorCode::as_str`]).
+pub fn encode_error_into(
+    out: &mut String,
+    kind: MessageType,
+    id: &str,
+    code: &str,
+    description: &str,
+    details: &str,
+) {
+    out.reserve(16 + id.len() + code.len() + description.len() + details.len());
+    out.push('[');
+    out.push(char::from(b'0' + kind.number()));
+    out.push(',');
+    push_json_str(out, id);
+    out.push(',');
+    push_json_str(out, code);
+    out.push(',');
+    push_json_str(out, description);
+    out.push(',');
+    out.push_str(details);
+    out.push(']');
+}

@@ -159,7 +159,7 @@ fn each_table_row_maps_to_its_code_in_each_spelling() {
         [(
             "/idTag".into(),
             Keyword::MaxLength,
-            "PropertyConstraintViolation"
+            "TypeConstraintViolation"
         )]
     );
     // 20 characters of two bytes each is within maxLength 20: characters, not bytes.

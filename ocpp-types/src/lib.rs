@@ -23,7 +23,7 @@
 //!
 //! ```
 //! use ocpp_types::v16::{BootNotificationRequest, BootNotificationResponse};
-//! use ocpp_types::Request;
+//! use ocpp_types::{Message, Request};
 //!
 //! let req: BootNotificationRequest =
 //!     serde_json::from_str(r#"{"chargePointVendor":"ACME","chargePointModel":"Volt 22"}"#).unwrap();
@@ -31,7 +31,7 @@
 //! assert_eq!(BootNotificationRequest::ACTION, "BootNotification");
 //! // A 21-character vendor is refused, exactly as the schema refuses it.
 //! assert!(serde_json::from_str::<BootNotificationRequest>(
-//!     r#"{"chargePointVendor":"ACME-ACME-ACME-ACME-","chargePointModel":"Volt 22"}"#
+//!     r#"{"chargePointVendor":"ACME-ACME-ACME-ACME-X","chargePointModel":"Volt 22"}"#
 //! ).is_err());
 //! # let _: Option<<BootNotificationRequest as Request>::Response> = None::<BootNotificationResponse>;
 //! ```
@@ -62,6 +62,143 @@ pub use datetime::{DateTime, InvalidDateTime};
 pub use ocpp_schemas::{MessageKind, Version};
 pub use rust_decimal::Decimal;
 pub use string::{BoundedString, StringTooLong};
+
+/// A string that is not a value of a generated enumeration (from its `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a {type_name} value")]
+pub struct UnknownEnumValue {
+    /// The enumeration's type name, e.g. `"RegistrationStatus"`.
+    pub type_name: &'static str,
+    /// The string given.
+    pub value: String,
+}
+
+/// A string that names no action of a version (from `Action`'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{action:?} is not an OCPP {version} action")]
+pub struct UnknownAction {
+    /// The version whose actions were searched.
+    pub version: Version,
+    /// The string given.
+    pub action: String,
+}
+
+/// Why [`decode_payload`] refused a payload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The version has no such action, or the action has no payload of that kind (a SEND
+    /// action has no request or response; a CALL action has no SEND payload), or the version's
+    /// feature is disabled.
+    #[error("no payload type for action {0:?}")]
+    UnknownAction(String),
+    /// The payload does not decode into its type (which means the schema refuses it).
+    #[error(transparent)]
+    Invalid(#[from] serde_json::Error),
+}
+
+/// Decodes a payload into its generated type and discards it: `Ok(())` if and only if the
+/// payload is valid for (`version`, `action`, `kind`).
+///
+/// ```
+/// use ocpp_types::{decode_payload, MessageKind, PayloadError, Version};
+///
+/// assert!(decode_payload(Version::V16, "Heartbeat", MessageKind::Request, "{}").is_ok());
+/// assert!(matches!(
+///     decode_payload(Version::V16, "Heartbeat", MessageKind::Request, r#"{"x":1}"#),
+///     Err(PayloadError::Invalid(_))
+/// ));
+/// assert!(matches!(
+///     decode_payload(Version::V16, "Nope", MessageKind::Request, "{}"),
+///     Err(PayloadError::UnknownAction(_))
+/// ));
+/// ```
+pub fn decode_payload(
+    version: Version,
+    action: &str,
+    kind: MessageKind,
+    json: &str,
+) -> Result<(), PayloadError> {
+    let _ = (kind, json);
+    match version {
+        #[cfg(feature = "v16")]
+        Version::V16 => v16::decode_payload(action, kind, json),
+        #[cfg(feature = "v201")]
+        Version::V201 => v201::decode_payload(action, kind, json),
+        #[cfg(feature = "v21")]
+        Version::V21 => v21::decode_payload(action, kind, json),
+        #[allow(unreachable_patterns)]
+        _ => Err(PayloadError::UnknownAction(action.to_owned())),
+    }
+}
+
+/// proptest strategies shared by the generated `Arbitrary` implementations.
+#[cfg(feature = "proptest")]
+#[doc(hidden)]
+pub mod arb {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    /// A small exact decimal within `min..=max`, with 0 to 3 decimals (0 or 1 when `tenths`).
+    pub fn decimal(min: Option<i64>, max: Option<i64>, tenths: bool) -> BoxedStrategy<Decimal> {
+        let max_scale: u32 = if tenths { 1 } else { 3 };
+        (0..=max_scale)
+            .prop_flat_map(move |scale| {
+                let f = 10i64.pow(scale);
+                let span = 1_000_000i64;
+                let lo = min.map(|m| m.saturating_mul(f));
+                let hi = max.map(|m| m.saturating_mul(f));
+                let (lo, hi) = match (lo, hi) {
+                    (Some(l), Some(h)) => (l, h),
+                    (Some(l), None) => (l, l.saturating_add(span)),
+                    (None, Some(h)) => (h.saturating_sub(span), h),
+                    (None, None) => (-span, span),
+                };
+                (lo..=hi).prop_map(move |m| Decimal::new(m, scale))
+            })
+            .boxed()
+    }
+
+    /// An absolute URI.
+    pub fn uri() -> BoxedStrategy<String> {
+        proptest::string::string_regex("(https|ftp|sftp)://[a-z]{1,10}\\.example/[a-z0-9]{0,10}")
+            .expect("valid regex")
+            .boxed()
+    }
+
+    /// A small JSON value (no fractional numbers, which `serde_json::Value` would round).
+    pub fn json() -> BoxedStrategy<serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            "[a-zA-Z0-9 ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,6}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+        .boxed()
+    }
+
+    /// Vendor properties for an open object: none, or one.
+    pub fn extra() -> BoxedStrategy<serde_json::Map<String, serde_json::Value>> {
+        prop_oneof![
+            Just(serde_json::Map::new()),
+            (any::<bool>(), "[a-z]{0,8}").prop_map(|(b, s)| {
+                let mut m = serde_json::Map::new();
+                m.insert("vendorFlag".into(), serde_json::Value::Bool(b));
+                m.insert("vendorText".into(), serde_json::Value::String(s));
+                m
+            }),
+        ]
+        .boxed()
+    }
+}
 
 /// Which side of the connection sends a message first (the schemas do not say; the
 /// specifications do).

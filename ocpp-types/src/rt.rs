@@ -245,3 +245,149 @@ impl Spec<String> for Uri {
         s.serialize_str(v)
     }
 }
+
+/// A deserializer that reads a struct only from a JSON object.
+///
+/// serde's derived `Deserialize` for a struct also accepts the struct's *positional* form, a JSON
+/// array of its field values in declaration order (`["ACME", "Volt 22"]` for a
+/// BootNotification request, `[]` for any struct whose fields are all optional). The schemas
+/// never allow an array where an object is expected, so a schema-exact struct must refuse it.
+/// Wrapping the deserializer routes `deserialize_struct` to `deserialize_map`, which accepts
+/// only an object; everything else is passed through.
+///
+/// The pattern for a generated struct (derive with `remote = "Self"`, which turns the derived
+/// code into inherent functions, then implement the traits through them):
+///
+/// ```
+/// use serde::{Deserialize, Deserializer, Serialize, Serializer};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// #[serde(remote = "Self", deny_unknown_fields)]
+/// struct Boot {
+///     #[serde(rename = "vendor")]
+///     vendor: String,
+///     #[serde(rename = "model", default, deserialize_with = "ocpp_types::rt::opt")]
+///     model: Option<String>,
+/// }
+///
+/// impl<'de> Deserialize<'de> for Boot {
+///     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+///         Boot::deserialize(ocpp_types::rt::MapOnly(d))
+///     }
+/// }
+///
+/// impl Serialize for Boot {
+///     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+///         Boot::serialize(self, s)
+///     }
+/// }
+///
+/// assert!(serde_json::from_str::<Boot>(r#"{"vendor":"ACME"}"#).is_ok());
+/// assert!(serde_json::from_str::<Boot>(r#"["ACME","Volt"]"#).is_err());
+/// assert!(serde_json::from_str::<Vec<Boot>>(r#"[["ACME"]]"#).is_err());
+/// assert_eq!(
+///     serde_json::to_string(&Boot { vendor: "A".into(), model: None }).unwrap(),
+///     r#"{"vendor":"A","model":null}"#
+/// );
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MapOnly<D>(pub D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct enum identifier
+        ignored_any
+    }
+}
+
+/// Reads a generated enumeration from a JSON string only (serde's derived enums would also
+/// accept `{"Value": null}`), parsing it with `parse`.
+pub fn enum_str<'de, D, T>(
+    d: D,
+    type_name: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T> {
+        type_name: &'static str,
+        parse: fn(&str) -> Option<T>,
+    }
+    impl<T> Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a {} value", self.type_name)
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            (self.parse)(s)
+                .ok_or_else(|| E::custom(format_args!("{s:?} is not a {} value", self.type_name)))
+        }
+    }
+    d.deserialize_str(V { type_name, parse })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(remote = "Self", deny_unknown_fields)]
+    struct Pair {
+        #[serde(rename = "a")]
+        a: i32,
+        #[serde(rename = "b", default, deserialize_with = "opt")]
+        b: Option<String>,
+    }
+
+    impl<'de> Deserialize<'de> for Pair {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Pair::deserialize(MapOnly(d))
+        }
+    }
+
+    #[test]
+    fn structs_refuse_the_positional_array_form() {
+        let ok: Pair = serde_json::from_str(r#"{"a":1,"b":"x"}"#).unwrap();
+        assert_eq!(ok.b.as_deref(), Some("x"));
+        for bad in [
+            r#"[1,"x"]"#,
+            "[1]",
+            "[]",
+            r#"{"a":1,"c":2}"#,
+            r#"{"a":1,"b":null}"#,
+        ] {
+            assert!(serde_json::from_str::<Pair>(bad).is_err(), "{bad}");
+        }
+        // Nested: each struct's own impl applies the rule.
+        assert!(serde_json::from_str::<Vec<Pair>>(r#"[{"a":1}]"#).is_ok());
+        assert!(serde_json::from_str::<Vec<Pair>>("[[1]]").is_err());
+        // From a `Value` too.
+        assert!(serde_json::from_value::<Pair>(serde_json::json!([1])).is_err());
+        assert!(serde_json::from_value::<Pair>(serde_json::json!({"a": 1})).is_ok());
+    }
+}

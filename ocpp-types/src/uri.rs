@@ -49,8 +49,7 @@ fn valid_authority(authority: &str) -> bool {
         let Some((literal, port)) = v6.split_once(']') else {
             return false;
         };
-        let literal_ok = literal.parse::<std::net::Ipv6Addr>().is_ok()
-            || (literal.starts_with(['v', 'V']) && valid_chars(literal, b":"));
+        let literal_ok = literal.parse::<std::net::Ipv6Addr>().is_ok() || is_ipv_future(literal);
         return literal_ok && (port.is_empty() || port.strip_prefix(':').is_some_and(is_port));
     }
     let (host, port) = match host_port.rsplit_once(':') {
@@ -58,6 +57,21 @@ fn valid_authority(authority: &str) -> bool {
         None => (host_port, None),
     };
     valid_chars(host, b"") && port.is_none_or(is_port)
+}
+
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )` (no percent-encoding).
+fn is_ipv_future(literal: &str) -> bool {
+    let Some(rest) = literal.strip_prefix(['v', 'V']) else {
+        return false;
+    };
+    let Some((version, address)) = rest.split_once('.') else {
+        return false;
+    };
+    !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_hexdigit())
+        && !address.is_empty()
+        && !address.contains('%')
+        && valid_chars(address, b":")
 }
 
 fn is_port(p: &str) -> bool {
@@ -107,6 +121,8 @@ mod tests {
             "urn:isbn:0451450523",
             "mailto:ops@example.com",
             "https://example.com/%20x",
+            "http://[v7.fe80::1-en0]/",
+            "http://[V1a.x:y]:8/",
         ] {
             assert!(is_absolute_uri(ok), "{ok}");
         }
@@ -118,6 +134,12 @@ mod tests {
             "http://exa mple.com",
             "http://x/%zz",
             "http://[::1/",
+            "http://[v]/",
+            "http://[vx]/",
+            "http://[v1.]/",
+            "http://[v1x]/",
+            "http://[vg.x]/",
+            "http://[v1.%41]/",
         ] {
             assert!(!is_absolute_uri(bad), "{bad}");
         }

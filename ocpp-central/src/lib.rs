@@ -1,10 +1,68 @@
 //! The central-system (CSMS) side of OCPP-J 1.6, 2.0.1 and 2.1.
 //!
-//! This crate is being built (issue 4): a sans-IO session per charger connection, a
-//! version-neutral model of chargers and transactions, an application handler API and an
-//! optional WebSocket server. Today it re-exports the typed messages of [`ocpp_types`].
+//! Layers, bottom up (see the crate README for a complete central system):
+//!
+//! - [`session`]: the sans-IO [`Session`] of one charger connection, on the codec's RPC
+//!   endpoint: typed decoding with the exact refusals, boot state, connectors, transactions,
+//!   meter data, as version-neutral [`Event`]s ([`model`]).
+//! - [`handler`]: the application API: [`Handler`] and the per-version handler traits
+//!   ([`HandleV16`], [`HandleV201`], [`HandleV21`]) with defaults from [`Defaults`], the
+//!   cloneable [`ChargerHandle`] and the [`Chargers`] registry. No runtime needed.
+//! - `driver` (feature `tokio`): [`Connection`] drives a session over any stream/sink of text
+//!   messages, for central systems that own their sockets.
+//! - `server` (feature `ws`, default): the WebSocket server.
+//! - `testing` (feature `test-util`): a virtual-time harness and a mock charger.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// With only some versions enabled, helpers of the others are unused.
+#![cfg_attr(
+    not(all(feature = "v16", feature = "v201", feature = "v21")),
+    allow(unused)
+)]
 
+#[cfg(not(any(feature = "v16", feature = "v201", feature = "v21")))]
+compile_error!("ocpp-central needs at least one of the features v16, v201, v21");
+
+pub mod defaults;
+#[cfg(feature = "tokio")]
+pub mod driver;
+pub mod handler;
+pub mod message;
+pub mod model;
+#[cfg(feature = "ws")]
+pub mod server;
+pub mod session;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use defaults::{
+    CallFailure, CounterTransactionIds, Defaults, ManualClock, SystemClock, TransactionIdSource,
+    WallClock,
+};
+#[cfg(feature = "tokio")]
+pub use driver::{Connection, DriveError};
+#[cfg(feature = "v16")]
+pub use handler::HandleV16;
+#[cfg(feature = "v201")]
+pub use handler::HandleV201;
+#[cfg(feature = "v21")]
+pub use handler::HandleV21;
+pub use handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, Handler};
+pub use message::{AnyRequest, AnyResponse};
+pub use model::{
+    AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,
+    ConnectorStatus, Event, MeterSample, Transaction,
+};
+#[cfg(feature = "ws")]
+pub use server::{Admission, Auth, Authenticator, RunningServer, Server, ServerConfig};
+pub use session::{CallError, RespondError, Session, SessionConfig, SessionEvent};
+
+pub use async_trait::async_trait;
+pub use ocpp_codec;
 pub use ocpp_types;
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

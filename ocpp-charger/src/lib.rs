@@ -1,10 +1,46 @@
 //! The charge-point side of OCPP-J 1.6, 2.0.1 and 2.1.
 //!
-//! This crate is being built (issue 5): a sans-IO charging station, a durable outbox for
-//! transaction messages and an optional WebSocket client. Today it re-exports the typed
-//! messages of [`ocpp_types`].
+//! - [`Station`]: the sans-IO charging station (boot, heartbeat, status, authorization with a
+//!   cache, transactions, meter sampling, every central-system call), on
+//!   [`ocpp_codec::rpc::Endpoint`], with time passed in.
+//! - [`Hardware`]: the boundary to the physical station, and [`SimulatedHardware`].
+//! - [`Store`]: the durable, ordered outbox of transaction messages ([`MemoryStore`],
+//!   [`FileStore`]).
+//! - [`Settings`]: 1.6 configuration keys and the 2.x device model.
+//! - `ws` (feature `ws`, default): the tokio + tokio-tungstenite client that drives a station
+//!   over a WebSocket, reconnecting with backoff.
+//! - `testing` (feature `test-util`): a virtual-time driver and a mock central system.
+//!
+//! See the crate README for a complete charger and the design notes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod central;
+pub mod hardware;
+pub mod settings;
+pub mod station;
+pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+pub mod time;
+#[cfg(feature = "ws")]
+pub mod ws;
+
+pub use hardware::{
+    Hardware, HardwareEvent, MeterReading, ResetKind, SimulatedEv, SimulatedHardware,
+};
+pub use ocpp_codec::Version;
 pub use ocpp_types;
+pub use settings::{Setting, Settings};
+pub use station::{
+    BootState, DataTransferHandler, DataTransferReply, Station, StationConfig, StationEvent,
+    TransactionInfo,
+};
+pub use store::{FileStore, MemoryStore, Store, StoreError, StoredMessage};
+pub use time::{AnchoredClock, Rng, TimeSource};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,566 @@
+//! The application API: the handler traits an embedding central system implements, the
+//! cloneable [`ChargerHandle`] that sends central calls from any task, and the [`Chargers`]
+//! registry of connected chargers.
+//!
+//! Each version has one trait ([`HandleV16`], [`HandleV201`], [`HandleV21`]) with one method
+//! per charger-initiated action, in the order of the specification's functional blocks /
+//! profiles (each method's doc names its block). Every method has a default from
+//! [`Defaults`]: boot `Accepted` with the interval, Authorize `Accepted`, 1.6 transaction ids
+//! issued, DataTransfer `UnknownVendorId`, empty answers to notifications, `NotSupported` where
+//! an answer needs a decision. [`Handler`] holds the version-neutral hooks: model events and
+//! the `after` hook, which runs after the reply went out, so it may call the charger itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use futures::channel::{mpsc, oneshot};
+use ocpp_types::Version;
+
+use crate::defaults::{CallFailure, Defaults};
+use crate::message::{AnyRequest, AnyResponse};
+use crate::model::{ChargerState, Event};
+use crate::session::CallError;
+
+/// Version-neutral hooks of the application. All methods have empty defaults.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// A model event of `charger` (connected, booted, status changed, transaction started /
+    /// updated / ended, disconnected, ...). Events of one charger are delivered in order, one
+    /// at a time, outside the connection's task: a slow handler delays only later events of
+    /// that charger, and may call the charger.
+    async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
+        let _ = (charger, event);
+    }
+
+    /// Runs after the answer to a charger request was sent (mobilityhouse's `@after`): the
+    /// place for follow-up calls to the charger (e.g. configure it after boot).
+    async fn after(&self, charger: &ChargerHandle, request: &AnyRequest, response: &AnyResponse) {
+        let _ = (charger, request, response);
+    }
+
+    /// The transactions of this charger still running as far as the application knows
+    /// (persisted before a restart or a reconnect), to seed its new session before the first
+    /// message is read, so their meter values and end are attributed and their energy computed.
+    /// Called by [`Connection`](crate::Connection) (and so the server) for every connection.
+    async fn restore_transactions(
+        &self,
+        identity: &str,
+        version: Version,
+    ) -> Vec<crate::Transaction> {
+        let _ = (identity, version);
+        Vec::new()
+    }
+
+    /// (2.1) A SEND message from the charger (no answer goes back).
+    async fn on_send(&self, charger: &ChargerHandle, action: &str, payload: &str) {
+        let _ = (charger, action, payload);
+    }
+}
+
+macro_rules! version_handler {
+    (
+        $(#[$tdoc:meta])*
+        $Trait:ident, $m:ident, $feature:literal;
+        $( $block:literal { $( $method:ident => $Action:ident($Req:ident, $Resp:ident), )* } )*
+    ) => {
+        $(#[$tdoc])*
+        #[cfg(feature = $feature)]
+        #[async_trait]
+        pub trait $Trait: Send + Sync + 'static {
+            $( $(
+                #[doc = concat!("`", stringify!($Action), "` (", $block, "). Default: [`Defaults`] (`charger.defaults()`).")]
+                async fn $method(
+                    &self,
+                    charger: &ChargerHandle,
+                    request: ocpp_types::$m::$Req,
+                ) -> Result<ocpp_types::$m::$Resp, CallFailure> {
+                    charger.defaults().typed(&request)
+                }
+            )* )*
+        }
+
+        #[cfg(feature = $feature)]
+        pub(crate) mod $m {
+            use super::*;
+            /// Routes a typed request to its method.
+            pub(crate) async fn dispatch<H: $Trait + ?Sized>(
+                h: &H,
+                charger: &ChargerHandle,
+                request: ocpp_types::$m::AnyRequest,
+            ) -> Result<ocpp_types::$m::AnyResponse, CallFailure> {
+                use ocpp_types::$m::{AnyRequest as Q, AnyResponse as R};
+                match request {
+                    $( $( Q::$Action(r) => h.$method(charger, r).await.map(R::$Action), )* )*
+                    #[allow(unreachable_patterns)]
+                    other => Err(CallFailure::not_supported(other.action().as_str())),
+                }
+            }
+        }
+    };
+}
+
+version_handler! {
+    /// The OCPP 1.6 charger-initiated actions (with the security whitepaper's).
+    HandleV16, v16, "v16";
+        "Core profile" {
+            authorize => Authorize(AuthorizeRequest, AuthorizeResponse),
+            boot_notification => BootNotification(BootNotificationRequest, BootNotificationResponse),
+            data_transfer => DataTransfer(DataTransferRequest, DataTransferResponse),
+            heartbeat => Heartbeat(HeartbeatRequest, HeartbeatResponse),
+            meter_values => MeterValues(MeterValuesRequest, MeterValuesResponse),
+            start_transaction => StartTransaction(StartTransactionRequest, StartTransactionResponse),
+            status_notification => StatusNotification(StatusNotificationRequest, StatusNotificationResponse),
+            stop_transaction => StopTransaction(StopTransactionRequest, StopTransactionResponse),
+        }
+        "Firmware Management profile" {
+            diagnostics_status_notification => DiagnosticsStatusNotification(DiagnosticsStatusNotificationRequest, DiagnosticsStatusNotificationResponse),
+            firmware_status_notification => FirmwareStatusNotification(FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse),
+        }
+        "Security whitepaper" {
+            log_status_notification => LogStatusNotification(LogStatusNotificationRequest, LogStatusNotificationResponse),
+            security_event_notification => SecurityEventNotification(SecurityEventNotificationRequest, SecurityEventNotificationResponse),
+            sign_certificate => SignCertificate(SignCertificateRequest, SignCertificateResponse),
+            signed_firmware_status_notification => SignedFirmwareStatusNotification(SignedFirmwareStatusNotificationRequest, SignedFirmwareStatusNotificationResponse),
+        }
+}
+
+version_handler! {
+    /// The OCPP 2.0.1 charger-initiated actions, by functional block.
+    HandleV201, v201, "v201";
+        "A Security" {
+            security_event_notification => SecurityEventNotification(SecurityEventNotificationRequest, SecurityEventNotificationResponse),
+            sign_certificate => SignCertificate(SignCertificateRequest, SignCertificateResponse),
+        }
+        "B Provisioning" {
+            boot_notification => BootNotification(BootNotificationRequest, BootNotificationResponse),
+            notify_report => NotifyReport(NotifyReportRequest, NotifyReportResponse),
+        }
+        "C Authorization" {
+            authorize => Authorize(AuthorizeRequest, AuthorizeResponse),
+        }
+        "E Transactions" {
+            transaction_event => TransactionEvent(TransactionEventRequest, TransactionEventResponse),
+        }
+        "G Availability" {
+            heartbeat => Heartbeat(HeartbeatRequest, HeartbeatResponse),
+            status_notification => StatusNotification(StatusNotificationRequest, StatusNotificationResponse),
+        }
+        "H Reservation" {
+            reservation_status_update => ReservationStatusUpdate(ReservationStatusUpdateRequest, ReservationStatusUpdateResponse),
+        }
+        "J MeterValues" {
+            meter_values => MeterValues(MeterValuesRequest, MeterValuesResponse),
+        }
+        "K SmartCharging" {
+            cleared_charging_limit => ClearedChargingLimit(ClearedChargingLimitRequest, ClearedChargingLimitResponse),
+            notify_charging_limit => NotifyChargingLimit(NotifyChargingLimitRequest, NotifyChargingLimitResponse),
+            notify_ev_charging_needs => NotifyEVChargingNeeds(NotifyEVChargingNeedsRequest, NotifyEVChargingNeedsResponse),
+            notify_ev_charging_schedule => NotifyEVChargingSchedule(NotifyEVChargingScheduleRequest, NotifyEVChargingScheduleResponse),
+            report_charging_profiles => ReportChargingProfiles(ReportChargingProfilesRequest, ReportChargingProfilesResponse),
+        }
+        "L FirmwareManagement" {
+            firmware_status_notification => FirmwareStatusNotification(FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse),
+            publish_firmware_status_notification => PublishFirmwareStatusNotification(PublishFirmwareStatusNotificationRequest, PublishFirmwareStatusNotificationResponse),
+        }
+        "M ISO 15118 CertificateManagement" {
+            get_15118_ev_certificate => Get15118EVCertificate(Get15118EVCertificateRequest, Get15118EVCertificateResponse),
+            get_certificate_status => GetCertificateStatus(GetCertificateStatusRequest, GetCertificateStatusResponse),
+        }
+        "N Diagnostics" {
+            log_status_notification => LogStatusNotification(LogStatusNotificationRequest, LogStatusNotificationResponse),
+            notify_customer_information => NotifyCustomerInformation(NotifyCustomerInformationRequest, NotifyCustomerInformationResponse),
+            notify_event => NotifyEvent(NotifyEventRequest, NotifyEventResponse),
+            notify_monitoring_report => NotifyMonitoringReport(NotifyMonitoringReportRequest, NotifyMonitoringReportResponse),
+        }
+        "O DisplayMessage" {
+            notify_display_messages => NotifyDisplayMessages(NotifyDisplayMessagesRequest, NotifyDisplayMessagesResponse),
+        }
+        "P DataTransfer" {
+            data_transfer => DataTransfer(DataTransferRequest, DataTransferResponse),
+        }
+}
+
+version_handler! {
+    /// The OCPP 2.1 charger-initiated actions (CALLs), by functional block. SEND messages go to
+    /// [`Handler::on_send`].
+    HandleV21, v21, "v21";
+        "A Security" {
+            security_event_notification => SecurityEventNotification(SecurityEventNotificationRequest, SecurityEventNotificationResponse),
+            sign_certificate => SignCertificate(SignCertificateRequest, SignCertificateResponse),
+        }
+        "B Provisioning" {
+            boot_notification => BootNotification(BootNotificationRequest, BootNotificationResponse),
+            notify_report => NotifyReport(NotifyReportRequest, NotifyReportResponse),
+        }
+        "C Authorization" {
+            authorize => Authorize(AuthorizeRequest, AuthorizeResponse),
+            vat_number_validation => VatNumberValidation(VatNumberValidationRequest, VatNumberValidationResponse),
+        }
+        "E Transactions" {
+            transaction_event => TransactionEvent(TransactionEventRequest, TransactionEventResponse),
+        }
+        "G Availability" {
+            heartbeat => Heartbeat(HeartbeatRequest, HeartbeatResponse),
+            status_notification => StatusNotification(StatusNotificationRequest, StatusNotificationResponse),
+        }
+        "H Reservation" {
+            reservation_status_update => ReservationStatusUpdate(ReservationStatusUpdateRequest, ReservationStatusUpdateResponse),
+        }
+        "J MeterValues" {
+            meter_values => MeterValues(MeterValuesRequest, MeterValuesResponse),
+        }
+        "K SmartCharging" {
+            cleared_charging_limit => ClearedChargingLimit(ClearedChargingLimitRequest, ClearedChargingLimitResponse),
+            notify_charging_limit => NotifyChargingLimit(NotifyChargingLimitRequest, NotifyChargingLimitResponse),
+            notify_ev_charging_needs => NotifyEVChargingNeeds(NotifyEVChargingNeedsRequest, NotifyEVChargingNeedsResponse),
+            notify_ev_charging_schedule => NotifyEVChargingSchedule(NotifyEVChargingScheduleRequest, NotifyEVChargingScheduleResponse),
+            notify_priority_charging => NotifyPriorityCharging(NotifyPriorityChargingRequest, NotifyPriorityChargingResponse),
+            pull_dynamic_schedule_update => PullDynamicScheduleUpdate(PullDynamicScheduleUpdateRequest, PullDynamicScheduleUpdateResponse),
+            report_charging_profiles => ReportChargingProfiles(ReportChargingProfilesRequest, ReportChargingProfilesResponse),
+        }
+        "L FirmwareManagement" {
+            firmware_status_notification => FirmwareStatusNotification(FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse),
+            publish_firmware_status_notification => PublishFirmwareStatusNotification(PublishFirmwareStatusNotificationRequest, PublishFirmwareStatusNotificationResponse),
+        }
+        "M ISO 15118 CertificateManagement" {
+            get_15118_ev_certificate => Get15118EVCertificate(Get15118EVCertificateRequest, Get15118EVCertificateResponse),
+            get_certificate_chain_status => GetCertificateChainStatus(GetCertificateChainStatusRequest, GetCertificateChainStatusResponse),
+            get_certificate_status => GetCertificateStatus(GetCertificateStatusRequest, GetCertificateStatusResponse),
+        }
+        "N Diagnostics" {
+            close_periodic_event_stream => ClosePeriodicEventStream(ClosePeriodicEventStreamRequest, ClosePeriodicEventStreamResponse),
+            log_status_notification => LogStatusNotification(LogStatusNotificationRequest, LogStatusNotificationResponse),
+            notify_customer_information => NotifyCustomerInformation(NotifyCustomerInformationRequest, NotifyCustomerInformationResponse),
+            notify_event => NotifyEvent(NotifyEventRequest, NotifyEventResponse),
+            notify_monitoring_report => NotifyMonitoringReport(NotifyMonitoringReportRequest, NotifyMonitoringReportResponse),
+            open_periodic_event_stream => OpenPeriodicEventStream(OpenPeriodicEventStreamRequest, OpenPeriodicEventStreamResponse),
+        }
+        "O DisplayMessage" {
+            notify_display_messages => NotifyDisplayMessages(NotifyDisplayMessagesRequest, NotifyDisplayMessagesResponse),
+        }
+        "P DataTransfer" {
+            data_transfer => DataTransfer(DataTransferRequest, DataTransferResponse),
+        }
+        "R DER Control" {
+            notify_der_alarm => NotifyDERAlarm(NotifyDERAlarmRequest, NotifyDERAlarmResponse),
+            notify_der_start_stop => NotifyDERStartStop(NotifyDERStartStopRequest, NotifyDERStartStopResponse),
+            report_der_control => ReportDERControl(ReportDERControlRequest, ReportDERControlResponse),
+        }
+        "S Battery Swapping" {
+            battery_swap => BatterySwap(BatterySwapRequest, BatterySwapResponse),
+        }
+        "U Payment" {
+            notify_settlement => NotifySettlement(NotifySettlementRequest, NotifySettlementResponse),
+        }
+}
+
+#[cfg(feature = "v16")]
+#[doc(hidden)]
+pub use HandleV16 as MaybeV16;
+/// Stands in for [`HandleV16`] when the `v16` feature is off.
+#[cfg(not(feature = "v16"))]
+#[doc(hidden)]
+pub trait MaybeV16 {}
+#[cfg(not(feature = "v16"))]
+impl<T: ?Sized> MaybeV16 for T {}
+
+#[cfg(feature = "v201")]
+#[doc(hidden)]
+pub use HandleV201 as MaybeV201;
+/// Stands in for [`HandleV201`] when the `v201` feature is off.
+#[cfg(not(feature = "v201"))]
+#[doc(hidden)]
+pub trait MaybeV201 {}
+#[cfg(not(feature = "v201"))]
+impl<T: ?Sized> MaybeV201 for T {}
+
+#[cfg(feature = "v21")]
+#[doc(hidden)]
+pub use HandleV21 as MaybeV21;
+/// Stands in for [`HandleV21`] when the `v21` feature is off.
+#[cfg(not(feature = "v21"))]
+#[doc(hidden)]
+pub trait MaybeV21 {}
+#[cfg(not(feature = "v21"))]
+impl<T: ?Sized> MaybeV21 for T {}
+
+/// A complete central system: [`Handler`] plus the handler trait of every enabled version.
+/// Implemented automatically; write `impl Handler for App {}`, `impl HandleV16 for App {}`,
+/// `impl HandleV201 for App {}`, `impl HandleV21 for App {}` (overriding what you need).
+pub trait CentralSystem: Handler + MaybeV16 + MaybeV201 + MaybeV21 {}
+impl<T: Handler + MaybeV16 + MaybeV201 + MaybeV21> CentralSystem for T {}
+
+/// Routes a charger request of any version to the handler method of its action.
+pub async fn dispatch<H: CentralSystem + ?Sized>(
+    handler: &H,
+    charger: &ChargerHandle,
+    request: AnyRequest,
+) -> Result<AnyResponse, CallFailure> {
+    let _ = (handler, charger);
+    match request {
+        #[cfg(feature = "v16")]
+        AnyRequest::V16(r) => v16::dispatch(handler, charger, r)
+            .await
+            .map(AnyResponse::V16),
+        #[cfg(feature = "v201")]
+        AnyRequest::V201(r) => v201::dispatch(handler, charger, r)
+            .await
+            .map(AnyResponse::V201),
+        #[cfg(feature = "v21")]
+        AnyRequest::V21(r) => v21::dispatch(handler, charger, r)
+            .await
+            .map(AnyResponse::V21),
+    }
+}
+
+/// What a [`ChargerHandle`] asks of the task that drives the connection.
+#[derive(Debug)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // a call carries its typed request; sent once, by value
+pub enum Command {
+    /// Send a central call and report its answer.
+    Call {
+        /// The request.
+        request: AnyRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<AnyResponse, CallError>>,
+    },
+    /// Close the connection.
+    Close {
+        /// Why.
+        reason: Option<String>,
+    },
+}
+
+struct HandleInner {
+    identity: String,
+    version: Version,
+    connection: u64,
+    defaults: Defaults,
+    commands: mpsc::UnboundedSender<Command>,
+    state: RwLock<ChargerState>,
+}
+
+/// A cloneable handle to one connected charger: sends central calls of the charger's version
+/// from any task and reads its current state. Cheap to clone.
+#[derive(Clone)]
+pub struct ChargerHandle {
+    inner: Arc<HandleInner>,
+}
+
+impl std::fmt::Debug for ChargerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChargerHandle")
+            .field("identity", &self.inner.identity)
+            .field("version", &self.inner.version)
+            .field("connection", &self.inner.connection)
+            .finish()
+    }
+}
+
+impl ChargerHandle {
+    /// A handle and the receiving end of its commands, for a driver of your own. The driver
+    /// must answer every [`Command`] and keep the state current with
+    /// [`ChargerHandle::set_state`].
+    pub fn new(
+        state: ChargerState,
+        defaults: Defaults,
+    ) -> (ChargerHandle, mpsc::UnboundedReceiver<Command>) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let (tx, rx) = mpsc::unbounded();
+        let handle = ChargerHandle {
+            inner: Arc::new(HandleInner {
+                identity: state.identity.clone(),
+                version: state.version,
+                connection: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                defaults,
+                commands: tx,
+                state: RwLock::new(state),
+            }),
+        };
+        (handle, rx)
+    }
+
+    /// The charger identity.
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
+    /// The connection's version.
+    pub fn version(&self) -> Version {
+        self.inner.version
+    }
+
+    /// A number unique to this connection in the process (a reconnect gets a new one).
+    pub fn connection_id(&self) -> u64 {
+        self.inner.connection
+    }
+
+    /// The default answers (for handler methods that fall back to them).
+    pub fn defaults(&self) -> &Defaults {
+        &self.inner.defaults
+    }
+
+    /// A snapshot of the charger's version-neutral state.
+    pub fn state(&self) -> ChargerState {
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the state snapshot (drivers call this after each step).
+    pub fn set_state(&self, state: &ChargerState) {
+        let mut s = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        if *s != *state {
+            *s = state.clone();
+        }
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_connected(&self) -> bool {
+        !self.inner.commands.is_closed()
+            && self
+                .inner
+                .state
+                .read()
+                .map(|s| s.connected)
+                .unwrap_or(false)
+    }
+
+    /// Sends a central call of the charger's version and awaits the typed answer, a
+    /// CALLERROR, a timeout or the disconnection.
+    ///
+    /// ```no_run
+    /// # async fn f(charger: ocpp_central::ChargerHandle) -> Result<(), ocpp_central::CallError> {
+    /// use ocpp_types::v16::{RemoteStartTransactionRequest, RemoteStartStopStatus};
+    /// let answer = charger
+    ///     .call(RemoteStartTransactionRequest::new("TAG1".parse().unwrap()))
+    ///     .await?;
+    /// assert_eq!(answer.status, RemoteStartStopStatus::Accepted);
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<R: ocpp_types::Request>(&self, request: R) -> Result<R::Response, CallError> {
+        if R::VERSION != self.inner.version {
+            return Err(CallError::Refused(format!(
+                "an OCPP {} request cannot be sent to an OCPP {} charger",
+                R::VERSION,
+                self.inner.version
+            )));
+        }
+        let any =
+            AnyRequest::from_typed(&request).map_err(|e| CallError::Refused(e.to_string()))?;
+        let answer = self.call_any(any).await?;
+        answer
+            .to_typed()
+            .map_err(|e| CallError::InvalidResponse(e.to_string()))
+    }
+
+    /// [`ChargerHandle::call`] with a request of any version (it must be the charger's).
+    pub async fn call_any(&self, request: AnyRequest) -> Result<AnyResponse, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .unbounded_send(Command::Call { request, reply: tx })
+            .map_err(|_| CallError::Disconnected)?;
+        rx.await.map_err(|_| CallError::Disconnected)?
+    }
+
+    /// Asks the driver to close the connection.
+    pub fn close(&self, reason: Option<String>) {
+        let _ = self
+            .inner
+            .commands
+            .unbounded_send(Command::Close { reason });
+    }
+
+    fn same_connection(&self, other: &ChargerHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// The registry of connected chargers, shared by the server and the application (cheap to
+/// clone).
+#[derive(Clone, Default)]
+pub struct Chargers {
+    inner: Arc<RwLock<HashMap<String, ChargerHandle>>>,
+}
+
+impl std::fmt::Debug for Chargers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.identities()).finish()
+    }
+}
+
+impl Chargers {
+    /// An empty registry.
+    pub fn new() -> Chargers {
+        Chargers::default()
+    }
+
+    /// The handle of a connected charger.
+    pub fn get(&self, identity: &str) -> Option<ChargerHandle> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(identity)
+            .cloned()
+    }
+
+    /// The identities of the connected chargers, sorted.
+    pub fn identities(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The state of every connected charger, sorted by identity.
+    pub fn list(&self) -> Vec<ChargerState> {
+        let mut v: Vec<ChargerState> = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(ChargerHandle::state)
+            .collect();
+        v.sort_by(|a, b| a.identity.cmp(&b.identity));
+        v
+    }
+
+    /// How many chargers are connected.
+    pub fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no charger is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registers a connection; returns the handle it replaced, if any (close that one).
+    pub fn insert(&self, handle: ChargerHandle) -> Option<ChargerHandle> {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle.identity().to_owned(), handle)
+    }
+
+    /// Removes a connection, unless its identity has since been taken by a newer one.
+    pub fn remove(&self, handle: &ChargerHandle) {
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(handle.identity())
+            .is_some_and(|h| h.same_connection(handle))
+        {
+            map.remove(handle.identity());
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! One model over all versions (DESIGN.md principle 4): a version-neutral view of a charger,
+//! its connectors / EVSEs, its transactions and meter samples, and the version-neutral
+//! [`Event`]s a session reports. Every event that stems from a charger message carries that
+//! message, typed in its own version ([`AnyRequest`]), so nothing of the original is lost.
+//!
+//! Energy is an exact [`Decimal`] in Wh: `kWh` values are multiplied by 1000 and 2.x unit
+//! multipliers applied exactly; no floating point anywhere.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use ocpp_types::{Decimal, Version};
+
+use crate::message::{AnyRequest, AnyResponse};
+
+/// Where a boot stands on this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootState {
+    /// No BootNotification answered on this connection yet (a charger that reconnects need
+    /// not boot again, so it is not refused).
+    Unknown,
+    /// The last BootNotification was answered `Pending`: the central system may send calls,
+    /// the charger only BootNotification and what the central system triggered.
+    Pending,
+    /// The last BootNotification was answered `Accepted`.
+    Accepted,
+    /// The last BootNotification was answered `Rejected`: the central system sends nothing.
+    Rejected,
+}
+
+impl BootState {
+    /// `Unknown`, `Pending`, `Accepted` or `Rejected`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BootState::Unknown => "Unknown",
+            BootState::Pending => "Pending",
+            BootState::Accepted => "Accepted",
+            BootState::Rejected => "Rejected",
+        }
+    }
+
+    pub(crate) fn from_registration(status: &str) -> BootState {
+        match status {
+            "Accepted" => BootState::Accepted,
+            "Pending" => BootState::Pending,
+            _ => BootState::Rejected,
+        }
+    }
+}
+
+/// What a charger says about itself in its BootNotification.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChargerInfo {
+    /// Vendor (1.6 `chargePointVendor`, 2.x `vendorName`).
+    pub vendor: String,
+    /// Model.
+    pub model: String,
+    /// Serial number (1.6 `chargePointSerialNumber`, 2.x `serialNumber`).
+    pub serial_number: Option<String>,
+    /// Firmware version.
+    pub firmware_version: Option<String>,
+}
+
+/// A connector (1.6) or an EVSE / connector pair (2.x).
+///
+/// A 1.6 `connectorId` n is `evse: n, connector: None` (1.6 connectors are what 2.x calls
+/// EVSEs; 0 is the charge point itself). A 2.x status of EVSE e, connector c is
+/// `evse: e, connector: Some(c)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectorRef {
+    /// The EVSE id (1.6: the connector id).
+    pub evse: i32,
+    /// The connector id within the EVSE (2.x only).
+    pub connector: Option<i32>,
+}
+
+impl ConnectorRef {
+    /// A 1.6 connector.
+    pub const fn v16(connector_id: i32) -> ConnectorRef {
+        ConnectorRef {
+            evse: connector_id,
+            connector: None,
+        }
+    }
+
+    /// A 2.x EVSE / connector.
+    pub const fn evse(evse: i32, connector: Option<i32>) -> ConnectorRef {
+        ConnectorRef { evse, connector }
+    }
+}
+
+/// A connector status, the union of 1.6's `ChargePointStatus` and 2.x's
+/// `ConnectorStatusEnumType`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectorStatus {
+    /// Available for a new user.
+    Available,
+    /// (1.6) A user is preparing (plugged in or authorized).
+    Preparing,
+    /// (1.6) Charging.
+    Charging,
+    /// (1.6) The EVSE suspended charging.
+    SuspendedEvse,
+    /// (1.6) The EV suspended charging.
+    SuspendedEv,
+    /// (1.6) The transaction stopped, the connector is not yet available.
+    Finishing,
+    /// (2.x) In use (plugged in, charging, ...).
+    Occupied,
+    /// Reserved.
+    Reserved,
+    /// Unavailable.
+    Unavailable,
+    /// Faulted.
+    Faulted,
+    /// A value no version defines (kept verbatim).
+    Other(String),
+}
+
+impl ConnectorStatus {
+    /// Reads the wire name of either version.
+    pub fn from_wire(s: &str) -> ConnectorStatus {
+        match s {
+            "Available" => ConnectorStatus::Available,
+            "Preparing" => ConnectorStatus::Preparing,
+            "Charging" => ConnectorStatus::Charging,
+            "SuspendedEVSE" => ConnectorStatus::SuspendedEvse,
+            "SuspendedEV" => ConnectorStatus::SuspendedEv,
+            "Finishing" => ConnectorStatus::Finishing,
+            "Occupied" => ConnectorStatus::Occupied,
+            "Reserved" => ConnectorStatus::Reserved,
+            "Unavailable" => ConnectorStatus::Unavailable,
+            "Faulted" => ConnectorStatus::Faulted,
+            other => ConnectorStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ConnectorStatus::Available => "Available",
+            ConnectorStatus::Preparing => "Preparing",
+            ConnectorStatus::Charging => "Charging",
+            ConnectorStatus::SuspendedEvse => "SuspendedEVSE",
+            ConnectorStatus::SuspendedEv => "SuspendedEV",
+            ConnectorStatus::Finishing => "Finishing",
+            ConnectorStatus::Occupied => "Occupied",
+            ConnectorStatus::Reserved => "Reserved",
+            ConnectorStatus::Unavailable => "Unavailable",
+            ConnectorStatus::Faulted => "Faulted",
+            ConnectorStatus::Other(s) => s,
+        }
+    }
+
+    /// Whether a vehicle or user occupies the connector.
+    pub fn is_occupied(&self) -> bool {
+        matches!(
+            self,
+            ConnectorStatus::Preparing
+                | ConnectorStatus::Charging
+                | ConnectorStatus::SuspendedEvse
+                | ConnectorStatus::SuspendedEv
+                | ConnectorStatus::Finishing
+                | ConnectorStatus::Occupied
+        )
+    }
+}
+
+/// The last known state of one connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorState {
+    /// Its status.
+    pub status: ConnectorStatus,
+    /// (1.6) The error code reported with it (`NoError` when fine).
+    pub error_code: Option<String>,
+    /// When the charger says the status began (or when it was received).
+    pub since: DateTime<Utc>,
+}
+
+/// An authorization status, the union of 1.6's `AuthorizationStatus` and 2.x's
+/// `AuthorizationStatusEnumType`, kept as the wire name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthorizationStatus(pub String);
+
+impl AuthorizationStatus {
+    /// Whether the status is `Accepted`.
+    pub fn is_accepted(&self) -> bool {
+        self.0 == "Accepted"
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One sampled value, version-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterSample {
+    /// When it was sampled.
+    pub timestamp: DateTime<Utc>,
+    /// The measurand (defaults to `Energy.Active.Import.Register`, as both versions say).
+    pub measurand: String,
+    /// The value exactly as sent, unit and multiplier not applied.
+    pub value: Decimal,
+    /// The unit as sent (`None`: the measurand's default, Wh for energy).
+    pub unit: Option<String>,
+    /// (2.x) The power-of-ten multiplier (0 when absent or on 1.6).
+    pub multiplier: i32,
+    /// The phase, if given.
+    pub phase: Option<String>,
+    /// The reading context (`Sample.Periodic`, `Transaction.Begin`, ...), if given.
+    pub context: Option<String>,
+    /// The location (`Outlet`, `EV`, ...), if given.
+    pub location: Option<String>,
+}
+
+/// How many meter samples a [`Transaction`] keeps (the oldest are dropped beyond; the
+/// start / last register readings and the energy are kept regardless).
+pub const MAX_SAMPLES_PER_TRANSACTION: usize = 4096;
+
+/// The default measurand of both versions.
+pub const ENERGY_IMPORT_REGISTER: &str = "Energy.Active.Import.Register";
+
+impl MeterSample {
+    /// The value in Wh, when this is an energy measurand in Wh or kWh.
+    pub fn energy_wh(&self) -> Option<Decimal> {
+        if !self.measurand.starts_with("Energy.") {
+            return None;
+        }
+        let base = match self.unit.as_deref() {
+            None | Some("Wh") => self.value,
+            Some("kWh") => self.value.checked_mul(Decimal::from(1000))?,
+            Some(_) => return None,
+        };
+        scale_pow10(base, self.multiplier)
+    }
+
+    /// Whether this is the total imported active energy register, without phase (the value
+    /// transactions are billed on).
+    pub fn is_import_register(&self) -> bool {
+        self.measurand == ENERGY_IMPORT_REGISTER && self.phase.is_none()
+    }
+}
+
+fn scale_pow10(value: Decimal, exp: i32) -> Option<Decimal> {
+    if !(-28..=28).contains(&exp) {
+        return None;
+    }
+    let factor = Decimal::from_i128_with_scale(10i128.pow(exp.unsigned_abs()), 0);
+    if exp >= 0 {
+        value.checked_mul(factor)
+    } else {
+        value.checked_div(factor)
+    }
+}
+
+/// Parses a 1.6 sampled value (a string) as an exact decimal.
+pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(s.trim())
+        .ok()
+        .or_else(|| Decimal::from_scientific(s.trim()).ok())
+        .or_else(|| Decimal::from_str(s.trim()).ok())
+}
+
+/// A transaction, version-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// The transaction id: 1.6's central-issued integer as a string, 2.x's charger-made id.
+    pub id: String,
+    /// Where it runs.
+    pub connector: ConnectorRef,
+    /// The id token that started it (1.6 `idTag`, 2.x `idToken.idToken`), if known.
+    pub id_token: Option<String>,
+    /// When it started, as the charger says (or when it was first seen).
+    pub started_at: DateTime<Utc>,
+    /// When it ended (`None` while active).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The energy register at the start, in Wh, if known.
+    pub meter_start_wh: Option<Decimal>,
+    /// The latest energy register reading, in Wh, if known.
+    pub meter_last_wh: Option<Decimal>,
+    /// Energy delivered so far (latest register minus start), in Wh.
+    pub energy_wh: Decimal,
+    /// Why it stopped, as the charger says.
+    pub stop_reason: Option<String>,
+    /// Whether any of its messages was sent or flagged offline (2.x `offline`; 1.6: a
+    /// message whose timestamp lay before its receipt by more than the session's tolerance is
+    /// not judged, so this stays `false` on 1.6).
+    pub offline: bool,
+    /// (2.x) The next `seqNo` expected.
+    pub next_seq_no: Option<i32>,
+    /// (2.x) `seqNo`s skipped so far and not (yet) received.
+    pub missing_seq_nos: Vec<i32>,
+    /// The meter samples received for it, in arrival order (at most
+    /// [`MAX_SAMPLES_PER_TRANSACTION`], the latest).
+    pub samples: Vec<MeterSample>,
+}
+
+impl Transaction {
+    /// A transaction with nothing known but its id, place and start (e.g. to restore one
+    /// persisted by the application, see [`Session::restore_transaction`](crate::Session::restore_transaction)).
+    pub fn new(id: String, connector: ConnectorRef, started_at: DateTime<Utc>) -> Self {
+        Transaction {
+            id,
+            connector,
+            id_token: None,
+            started_at,
+            ended_at: None,
+            meter_start_wh: None,
+            meter_last_wh: None,
+            energy_wh: Decimal::ZERO,
+            stop_reason: None,
+            offline: false,
+            next_seq_no: None,
+            missing_seq_nos: Vec::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds samples, moving the start / last register readings and the energy so far.
+    pub(crate) fn add_samples(&mut self, samples: &[MeterSample]) {
+        for s in samples {
+            if s.is_import_register() {
+                if let Some(wh) = s.energy_wh() {
+                    let begin = s.context.as_deref() == Some("Transaction.Begin");
+                    if self.meter_start_wh.is_none() || (begin && self.samples.is_empty()) {
+                        self.meter_start_wh = Some(wh);
+                    }
+                    if !begin || self.meter_last_wh.is_none() {
+                        self.meter_last_wh = Some(wh);
+                    }
+                }
+            }
+            if self.samples.len() >= MAX_SAMPLES_PER_TRANSACTION {
+                self.samples.remove(0);
+            }
+            self.samples.push(s.clone());
+        }
+        self.recompute();
+    }
+
+    pub(crate) fn recompute(&mut self) {
+        if let (Some(start), Some(last)) = (self.meter_start_wh, self.meter_last_wh) {
+            self.energy_wh = last - start;
+        }
+    }
+}
+
+/// Everything known about one charger connection, version-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerState {
+    /// The charger's identity (the last path segment of its URL).
+    pub identity: String,
+    /// The OCPP version of the connection.
+    pub version: Version,
+    /// Whether the connection is open.
+    pub connected: bool,
+    /// What the BootNotification said (`None` before one on this connection).
+    pub info: Option<ChargerInfo>,
+    /// The boot state.
+    pub boot: BootState,
+    /// The heartbeat interval given in the last boot answer, in seconds.
+    pub heartbeat_interval: Option<i32>,
+    /// When the connection opened (wall clock).
+    pub connected_at: DateTime<Utc>,
+    /// When the charger last sent anything (wall clock).
+    pub last_seen: Option<DateTime<Utc>>,
+    /// When the charger last sent a Heartbeat (wall clock).
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// Connector / EVSE states.
+    pub connectors: BTreeMap<ConnectorRef, ConnectorState>,
+    /// Transactions in progress, by id.
+    pub transactions: BTreeMap<String, Transaction>,
+}
+
+impl ChargerState {
+    pub(crate) fn new(identity: String, version: Version, now: DateTime<Utc>) -> Self {
+        ChargerState {
+            identity,
+            version,
+            connected: true,
+            info: None,
+            boot: BootState::Unknown,
+            heartbeat_interval: None,
+            connected_at: now,
+            last_seen: None,
+            last_heartbeat: None,
+            connectors: BTreeMap::new(),
+            transactions: BTreeMap::new(),
+        }
+    }
+}
+
+/// A version-neutral event about a charger. Each variant that stems from a charger message
+/// carries it typed (`request`) and, where it matters, the answer it got (`response`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The session started (the connection is open).
+    Connected {
+        /// The charger's identity.
+        identity: String,
+        /// The connection's version.
+        version: Version,
+    },
+    /// A BootNotification was answered.
+    Booted {
+        /// What the charger said about itself.
+        info: ChargerInfo,
+        /// The resulting boot state.
+        state: BootState,
+        /// The typed request.
+        request: AnyRequest,
+        /// The typed answer.
+        response: AnyResponse,
+    },
+    /// A Heartbeat arrived.
+    Heartbeat {
+        /// When (wall clock).
+        at: DateTime<Utc>,
+    },
+    /// A connector / EVSE reported a status.
+    StatusChanged {
+        /// Which one.
+        connector: ConnectorRef,
+        /// The status before (`None` when first reported on this connection).
+        previous: Option<ConnectorStatus>,
+        /// The new status.
+        status: ConnectorStatus,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// An id token was authorized (Authorize; the decision given).
+    Authorized {
+        /// The id token.
+        id_token: String,
+        /// The decision.
+        status: AuthorizationStatus,
+        /// The typed request.
+        request: AnyRequest,
+        /// The typed answer.
+        response: AnyResponse,
+    },
+    /// A transaction began (1.6 StartTransaction answered; 2.x the first TransactionEvent of
+    /// a transaction id).
+    TransactionStarted {
+        /// The transaction as now known.
+        transaction: Transaction,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// New meter data or state for a running transaction.
+    TransactionUpdated {
+        /// The transaction as now known.
+        transaction: Transaction,
+        /// The samples this message brought.
+        samples: Vec<MeterSample>,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// A transaction ended.
+    TransactionEnded {
+        /// The transaction, final (energy in Wh, stop reason, samples).
+        transaction: Transaction,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// Meter values not bound to a transaction known to this session.
+    MeterValues {
+        /// Where they were measured.
+        connector: ConnectorRef,
+        /// (1.6) The transaction id the charger gave, if any (e.g. one started before this
+        /// connection).
+        transaction_id: Option<String>,
+        /// The samples.
+        samples: Vec<MeterSample>,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// A re-sent transaction message (already processed) was answered again with the first
+    /// answer, without reaching the application.
+    DuplicateMessage {
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// (2.x) A TransactionEvent skipped one or more `seqNo`s.
+    SequenceGap {
+        /// The transaction id.
+        transaction_id: String,
+        /// The `seqNo` expected.
+        expected: i32,
+        /// The `seqNo` received.
+        received: i32,
+    },
+    /// A charger request was refused by the session (before boot acceptance, not a charger
+    /// action, unknown, or invalid), without reaching the application.
+    Refused {
+        /// The action.
+        action: String,
+        /// The CALLERROR code sent.
+        code: ocpp_codec::ErrorCode,
+        /// Why.
+        reason: String,
+    },
+    /// The connection closed.
+    Disconnected {
+        /// Why, if known.
+        reason: Option<String>,
+    },
+}

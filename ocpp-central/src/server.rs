@@ -1,0 +1,669 @@
+//! The WebSocket server (feature `ws`): tokio + tokio-tungstenite, one task per connection.
+//!
+//! The handshake callback is where the charger is admitted, before any application code
+//! runs: the identity is the last path segment of the URL; the subprotocol is the first of
+//! [`ServerConfig::versions`] the charger offers (a handshake offering none is refused with
+//! 400); [`Admission`] decides which identities may connect (404 otherwise); security profile
+//! 1 (HTTP Basic auth, [`Auth`]) checks the username equals the identity and the password is
+//! right (401 otherwise). Then the connection task owns the socket and the session
+//! ([`Connection`]); a ping keeps it alive and a peer silent for
+//! [`ServerConfig::dead_peer_timeout`] is dropped.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use ocpp_types::Version;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::defaults::Defaults;
+use crate::driver::Connection;
+use crate::handler::{CentralSystem, Chargers};
+use crate::session::{Session, SessionConfig};
+
+/// Checks a charger's Basic-auth password (security profile 1). The username has already been
+/// checked to equal the identity.
+pub trait Authenticator: Send + Sync {
+    /// Whether `password` is right for `identity`.
+    fn verify(&self, identity: &str, password: &[u8]) -> bool;
+}
+
+impl<F: Fn(&str, &[u8]) -> bool + Send + Sync> Authenticator for F {
+    fn verify(&self, identity: &str, password: &[u8]) -> bool {
+        self(identity, password)
+    }
+}
+
+/// How chargers authenticate. There is no default: accepting everyone must be spelled out.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Auth {
+    /// No authentication (security profile 0 / behind a trusted proxy). Chargers that send
+    /// Basic credentials anyway are accepted without checking them.
+    AllowAnyone,
+    /// Security profile 1: HTTP Basic auth, username = identity, password checked by the
+    /// authenticator. A missing header, another username or a wrong password gets 401.
+    Basic(Arc<dyn Authenticator>),
+}
+
+impl Auth {
+    /// Basic auth checked by `authenticator`.
+    pub fn basic(authenticator: impl Authenticator + 'static) -> Auth {
+        Auth::Basic(Arc::new(authenticator))
+    }
+
+    /// Basic auth against a fixed table of identity -> password.
+    pub fn passwords<I, K, V>(table: I) -> Auth
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<Vec<u8>>,
+    {
+        let table: std::collections::HashMap<String, Vec<u8>> = table
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Auth::basic(move |id: &str, pw: &[u8]| table.get(id).is_some_and(|p| p == pw))
+    }
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::AllowAnyone => f.write_str("AllowAnyone"),
+            Auth::Basic(_) => f.write_str("Basic(..)"),
+        }
+    }
+}
+
+/// Which charger identities may connect (the charger registry's policy).
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Any identity.
+    AnyIdentity,
+    /// Only these identities.
+    Known(HashSet<String>),
+    /// Decided by a function.
+    Custom(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl Admission {
+    /// Only the given identities.
+    pub fn known<I: IntoIterator<Item = S>, S: Into<String>>(ids: I) -> Admission {
+        Admission::Known(ids.into_iter().map(Into::into).collect())
+    }
+
+    fn admits(&self, identity: &str) -> bool {
+        match self {
+            Admission::AnyIdentity => true,
+            Admission::Known(set) => set.contains(identity),
+            Admission::Custom(f) => f(identity),
+        }
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Admission::AnyIdentity => f.write_str("AnyIdentity"),
+            Admission::Known(s) => f.debug_tuple("Known").field(s).finish(),
+            Admission::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    auth: Auth,
+    admission: Admission,
+    versions: Vec<Version>,
+    replace_duplicates: bool,
+    handshake_timeout: Duration,
+    ping_interval: Option<Duration>,
+    dead_peer_timeout: Option<Duration>,
+    max_message_size: usize,
+    call_timeout: Duration,
+    shutdown_grace: Duration,
+    defaults: Defaults,
+}
+
+impl ServerConfig {
+    /// A configuration with the given authentication (there is no default) and: any
+    /// identity admitted; subprotocols preferred in the order ocpp2.1, ocpp2.0.1, ocpp1.6
+    /// (those enabled); a second connection of an identity replaces the first; 10 s handshake
+    /// timeout; a ping every 30 s and a peer silent for 75 s dropped; 1 MiB messages; 30 s call
+    /// timeout; 5 s shutdown grace; [`Defaults::default`].
+    pub fn new(auth: Auth) -> ServerConfig {
+        let versions = [Version::V21, Version::V201, Version::V16]
+            .into_iter()
+            .filter(|v| enabled(*v))
+            .collect();
+        ServerConfig {
+            auth,
+            admission: Admission::AnyIdentity,
+            versions,
+            replace_duplicates: true,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(30)),
+            dead_peer_timeout: Some(Duration::from_secs(75)),
+            max_message_size: 1 << 20,
+            call_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+            defaults: Defaults::default(),
+        }
+    }
+
+    /// Which identities may connect.
+    pub fn admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// The versions accepted, in order of preference (disabled versions are ignored).
+    pub fn versions(mut self, versions: impl IntoIterator<Item = Version>) -> Self {
+        self.versions = versions.into_iter().filter(|v| enabled(*v)).collect();
+        self
+    }
+
+    /// Whether a second connection of an identity replaces the first (`true`) or is refused
+    /// with 409 (`false`).
+    pub fn replace_duplicates(mut self, replace: bool) -> Self {
+        self.replace_duplicates = replace;
+        self
+    }
+
+    /// How long the WebSocket handshake may take.
+    pub fn handshake_timeout(mut self, t: Duration) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// How often to ping (`None`: never).
+    pub fn ping_interval(mut self, t: Option<Duration>) -> Self {
+        self.ping_interval = t;
+        self
+    }
+
+    /// How long a peer may stay silent (no message, pong or ping) before it is dropped
+    /// (`None`: forever).
+    pub fn dead_peer_timeout(mut self, t: Option<Duration>) -> Self {
+        self.dead_peer_timeout = t;
+        self
+    }
+
+    /// The largest message accepted, in bytes (checked by the WebSocket layer and the codec).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long to wait for a charger's answer to a central call.
+    pub fn call_timeout(mut self, t: Duration) -> Self {
+        self.call_timeout = t;
+        self
+    }
+
+    /// How long a graceful shutdown waits for connections to close.
+    pub fn shutdown_grace(mut self, t: Duration) -> Self {
+        self.shutdown_grace = t;
+        self
+    }
+
+    /// The default answers, wall clock and 1.6 transaction id source.
+    pub fn defaults(mut self, defaults: Defaults) -> Self {
+        self.defaults = defaults;
+        self
+    }
+}
+
+fn enabled(v: Version) -> bool {
+    (v == Version::V16 && cfg!(feature = "v16"))
+        || (v == Version::V201 && cfg!(feature = "v201"))
+        || (v == Version::V21 && cfg!(feature = "v21"))
+}
+
+/// The OCPP WebSocket server.
+pub struct Server<H: CentralSystem> {
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+    chargers: Chargers,
+}
+
+impl<H: CentralSystem> std::fmt::Debug for Server<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("chargers", &self.chargers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server running in the background ([`Server::start`]).
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    chargers: Chargers,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The registry of connected chargers.
+    pub fn chargers(&self) -> &Chargers {
+        &self.chargers
+    }
+
+    /// Stops accepting, closes every connection and waits (up to the grace period).
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+impl<H: CentralSystem> Server<H> {
+    /// A server for `handler` (shared with the rest of the application through the `Arc`).
+    pub fn new(config: ServerConfig, handler: Arc<H>) -> Server<H> {
+        Server {
+            config: Arc::new(config),
+            handler,
+            chargers: Chargers::new(),
+        }
+    }
+
+    /// Uses an existing registry (e.g. shared with an HTTP API) instead of a fresh one.
+    pub fn with_chargers(mut self, chargers: Chargers) -> Self {
+        self.chargers = chargers;
+        self
+    }
+
+    /// The registry of connected chargers.
+    pub fn chargers(&self) -> Chargers {
+        self.chargers.clone()
+    }
+
+    /// Binds `addr` and serves forever.
+    pub async fn bind_and_serve(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve(listener).await
+    }
+
+    /// Serves on `listener` forever.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve_with_shutdown(listener, futures::future::pending())
+            .await
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, closes every
+    /// connection (chargers see a WebSocket close) and waits for them up to the grace period.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let mut tasks = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    tasks.spawn(self.serve_stream(stream, peer));
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        for id in self.chargers.identities() {
+            if let Some(h) = self.chargers.get(&id) {
+                h.close(Some("server shutting down".into()));
+            }
+        }
+        let grace = self.config.shutdown_grace;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        Ok(())
+    }
+
+    /// Serves one already-accepted connection: the handshake (identity, subprotocol,
+    /// admission, Basic auth) and then the charger. Use it to serve over your own transport,
+    /// e.g. a TLS stream from tokio-rustls for security profile 2 (TLS + Basic auth), or a
+    /// Unix socket behind a proxy. `peer` is only logged. Chargers served this way are in
+    /// [`Server::chargers`] (a graceful shutdown closes them too, but does not wait for them).
+    pub fn serve_stream<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_connection(
+            stream,
+            peer,
+            self.config.clone(),
+            self.handler.clone(),
+            self.chargers.clone(),
+        )
+    }
+
+    /// Starts serving on `listener` in a background task.
+    pub fn start(self, listener: TcpListener) -> std::io::Result<RunningServer> {
+        let addr = listener.local_addr()?;
+        let chargers = self.chargers.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve_with_shutdown(listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer {
+            addr,
+            chargers,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+fn reject(status: StatusCode, why: &str) -> Box<ErrorResponse> {
+    let mut r = Box::new(ErrorResponse::new(Some(why.to_owned())));
+    *r.status_mut() = status;
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            "WWW-Authenticate",
+            HeaderValue::from_static("Basic realm=\"OCPP\""),
+        );
+    }
+    r
+}
+
+/// The charger identity: the last non-empty path segment, percent-decoded.
+pub fn identity_from_path(path: &str) -> Option<String> {
+    let seg = path
+        .split('?')
+        .next()?
+        .rsplit('/')
+        .find(|s| !s.is_empty())?;
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let id = String::from_utf8(out).ok()?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// Decodes standard base64 (with or without padding).
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a') as u32 + 26,
+            b'0'..=b'9' => (c - b'0') as u32 + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    }
+    let s = s.trim().trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        acc = (acc << 6) | val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The (username, password) of a `Basic` Authorization header.
+pub fn parse_basic_auth(header: &str) -> Option<(String, Vec<u8>)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64_decode(rest)?;
+    let colon = raw.iter().position(|b| *b == b':')?;
+    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
+    Some((user, raw[colon + 1..].to_vec()))
+}
+
+fn admit(
+    req: &Request,
+    mut resp: Response,
+    config: &ServerConfig,
+    chargers: &Chargers,
+) -> Result<(Response, String, Version), Box<ErrorResponse>> {
+    let identity = identity_from_path(req.uri().path()).ok_or_else(|| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            "no charger identity in the URL path",
+        )
+    })?;
+    let offered: Vec<&str> = req
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let version = config
+        .versions
+        .iter()
+        .copied()
+        .find(|v| offered.contains(&v.subprotocol()))
+        .ok_or_else(|| {
+            reject(
+                StatusCode::BAD_REQUEST,
+                "no acceptable OCPP subprotocol offered (Sec-WebSocket-Protocol)",
+            )
+        })?;
+    if let Auth::Basic(auth) = &config.auth {
+        let creds = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_basic_auth);
+        match creds {
+            Some((user, pw)) if user == identity && auth.verify(&identity, &pw) => {}
+            _ => return Err(reject(StatusCode::UNAUTHORIZED, "authentication failed")),
+        }
+    }
+    if !config.admission.admits(&identity) {
+        return Err(reject(StatusCode::NOT_FOUND, "unknown charger"));
+    }
+    if !config.replace_duplicates && chargers.get(&identity).is_some() {
+        return Err(reject(
+            StatusCode::CONFLICT,
+            "a charger with this identity is already connected",
+        ));
+    }
+    resp.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(version.subprotocol()),
+    );
+    Ok((resp, identity, version))
+}
+
+// tungstenite's handshake callback returns its `ErrorResponse` by value.
+#[allow(clippy::result_large_err)]
+async fn serve_connection<H: CentralSystem, S>(
+    stream: S,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+    chargers: Chargers,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let admitted: Arc<Mutex<Option<(String, Version)>>> = Arc::new(Mutex::new(None));
+    let callback = {
+        let admitted = admitted.clone();
+        let config = config.clone();
+        let chargers = chargers.clone();
+        move |req: &Request, resp: Response| match admit(req, resp, &config, &chargers) {
+            Ok((resp, identity, version)) => {
+                *admitted.lock().unwrap_or_else(|e| e.into_inner()) = Some((identity, version));
+                Ok(resp)
+            }
+            Err(e) => {
+                tracing::info!(%peer, status = %e.status(), "handshake refused");
+                Err(*e)
+            }
+        }
+    };
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let ws = match tokio::time::timeout(
+        config.handshake_timeout,
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)),
+    )
+    .await
+    {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    let Some((identity, version)) = admitted.lock().unwrap_or_else(|e| e.into_inner()).take()
+    else {
+        return;
+    };
+    tracing::info!(%peer, charger = %identity, %version, "charger connected");
+    let session = Session::new(
+        SessionConfig::new(identity.clone(), version)
+            .call_timeout(config.call_timeout)
+            .max_message_size(config.max_message_size)
+            .defaults(config.defaults.clone()),
+    );
+    let conn = Connection::new(session, handler).register(&chargers);
+    let (mut sink, stream) = ws.split();
+    let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.next().await {
+            if sink.send(msg).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    });
+    let pinger = config.ping_interval.map(|every| {
+        let mut tx = out_tx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if tx.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let dead = config.dead_peer_timeout;
+    let incoming = futures::stream::unfold(stream, move |mut stream| async move {
+        loop {
+            let next = match dead {
+                Some(d) => match tokio::time::timeout(d, stream.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        tracing::info!("peer silent too long; dropping");
+                        return None;
+                    }
+                },
+                None => stream.next().await,
+            };
+            match next {
+                Some(Ok(Message::Text(t))) => return Some((t.as_str().to_owned(), stream)),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue, // ping / pong / binary: alive, nothing to hand on
+            }
+        }
+    });
+    let outgoing = out_tx.clone().with(|s: String| {
+        futures::future::ok::<_, futures::channel::mpsc::SendError>(Message::Text(s.into()))
+    });
+    let outgoing = Box::pin(outgoing);
+    if let Err(e) = conn.run(incoming, outgoing).await {
+        tracing::info!(charger = %identity, "connection ended: {e}");
+    }
+    if let Some(p) = pinger {
+        p.abort();
+    }
+    drop(out_tx);
+    let _ = writer.await;
+    tracing::info!(%peer, charger = %identity, "charger disconnected");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_the_last_path_segment() {
+        assert_eq!(identity_from_path("/ocpp/CP-1").as_deref(), Some("CP-1"));
+        assert_eq!(identity_from_path("/ocpp/CP%201/").as_deref(), Some("CP 1"));
+        assert_eq!(identity_from_path("/CP1?x=1").as_deref(), Some("CP1"));
+        assert_eq!(identity_from_path("/"), None);
+    }
+
+    #[test]
+    fn basic_auth_is_decoded() {
+        // "CP1:secret"
+        assert_eq!(
+            parse_basic_auth("Basic Q1AxOnNlY3JldA=="),
+            Some(("CP1".to_owned(), b"secret".to_vec()))
+        );
+        assert_eq!(parse_basic_auth("Bearer x"), None);
+        assert_eq!(parse_basic_auth("Basic !!!"), None);
+    }
+}

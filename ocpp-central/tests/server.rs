@@ -1,0 +1,328 @@
+//! The WebSocket server over real sockets on 127.0.0.1, tokio-tungstenite as the client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocpp_central::server::RunningServer;
+use ocpp_central::testing::MockCharger;
+use ocpp_central::{
+    Admission, Auth, HandleV16, HandleV201, HandleV21, Handler, Server, ServerConfig,
+};
+use ocpp_types::{v16, Version};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+struct App;
+impl Handler for App {}
+impl HandleV16 for App {}
+impl HandleV201 for App {}
+impl HandleV21 for App {}
+
+async fn start(config: ServerConfig) -> RunningServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Server::new(config, Arc::new(App)).start(listener).unwrap()
+}
+
+fn status_of(err: WsError) -> u16 {
+    match err {
+        WsError::Http(resp) => resp.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
+
+async fn eventually(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test]
+async fn basic_auth_subprotocols_and_admission() {
+    let server = start(
+        ServerConfig::new(Auth::passwords([("CP1", "secret"), ("CP2", "other")]))
+            .admission(Admission::known(["CP1"])),
+    )
+    .await;
+    let url = format!("ws://{}/ocpp/CP1", server.local_addr());
+    // Right credentials; the server prefers 2.1 among those offered.
+    let cp = MockCharger::connect_with(&url, &["ocpp1.6", "ocpp2.1"], Some(("CP1", "secret")))
+        .await
+        .unwrap();
+    assert_eq!(cp.subprotocol.as_deref(), Some("ocpp2.1"));
+    cp.close().await;
+    // Wrong password, username not the identity, no credentials: 401 before any application code.
+    for auth in [Some(("CP1", "nope")), Some(("CP2", "other")), None] {
+        let err = MockCharger::connect_with(&url, &["ocpp1.6"], auth)
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(err), 401, "{auth:?}");
+    }
+    // No acceptable subprotocol: refused.
+    let err = MockCharger::connect_with(&url, &["ocpp1.5", "wamp"], Some(("CP1", "secret")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), 400);
+    let err = MockCharger::connect_with(&url, &[], Some(("CP1", "secret")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), 400);
+    // Right password but not a known identity.
+    let url2 = format!("ws://{}/ocpp/CP2", server.local_addr());
+    let err = MockCharger::connect_with(&url2, &["ocpp1.6"], Some(("CP2", "other")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), 404);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_whole_1_6_session_over_a_socket_with_remote_start() {
+    let server = start(ServerConfig::new(Auth::AllowAnyone).versions([Version::V16])).await;
+    let mut cp = MockCharger::connect(server.local_addr(), "CP1", Version::V16)
+        .await
+        .unwrap();
+    let boot = cp
+        .call(
+            "BootNotification",
+            r#"{"chargePointVendor":"V","chargePointModel":"M"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(boot[2]["status"], "Accepted");
+    // Bad input is answered and the connection lives on.
+    let bad = cp.call("Authorize", "{}").await.unwrap();
+    assert_eq!(bad[2], "OccurenceConstraintViolation");
+    cp.send_raw("garbage").await.unwrap();
+    assert_eq!(cp.recv().await.unwrap()[2], "FormationViolation");
+    let start = cp
+        .call(
+            "StartTransaction",
+            r#"{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2025-01-01T00:00:00Z"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(start[2]["transactionId"], 1);
+
+    // The application reaches the charger through the registry.
+    let chargers = server.chargers().clone();
+    eventually(|| {
+        chargers
+            .get("CP1")
+            .is_some_and(|h| !h.state().transactions.is_empty())
+    })
+    .await;
+    let handle = chargers.get("CP1").unwrap();
+    assert_eq!(chargers.list()[0].identity, "CP1");
+    let remote =
+        tokio::spawn(async move { handle.call(v16::RemoteStopTransactionRequest::new(1)).await });
+    let call = cp.next_call().await.unwrap();
+    assert_eq!(call[2], "RemoteStopTransaction");
+    assert_eq!(call[3]["transactionId"], 1);
+    cp.reply(call[1].as_str().unwrap(), r#"{"status":"Accepted"}"#)
+        .await
+        .unwrap();
+    let answer = remote.await.unwrap().unwrap();
+    assert_eq!(answer.status, v16::RemoteStartStopStatus::Accepted);
+
+    // Graceful shutdown closes the charger's connection.
+    server.shutdown().await.unwrap();
+    assert!(cp.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn a_second_connection_replaces_the_first_or_is_refused() {
+    let server = start(ServerConfig::new(Auth::AllowAnyone)).await;
+    let mut first = MockCharger::connect(server.local_addr(), "CP1", Version::V201)
+        .await
+        .unwrap();
+    let chargers = server.chargers().clone();
+    eventually(|| chargers.len() == 1).await;
+    let first_conn = chargers.get("CP1").unwrap().connection_id();
+    let mut second = MockCharger::connect(server.local_addr(), "CP1", Version::V201)
+        .await
+        .unwrap();
+    // The first is closed by the server; the second works.
+    assert!(first.recv().await.is_none());
+    let hb = second.call("Heartbeat", "{}").await.unwrap();
+    assert!(hb[2]["currentTime"].is_string());
+    eventually(|| {
+        chargers
+            .get("CP1")
+            .is_some_and(|h| h.connection_id() != first_conn)
+    })
+    .await;
+    assert_eq!(chargers.len(), 1);
+    server.shutdown().await.unwrap();
+
+    let server = start(ServerConfig::new(Auth::AllowAnyone).replace_duplicates(false)).await;
+    let _first = MockCharger::connect(server.local_addr(), "CP1", Version::V16)
+        .await
+        .unwrap();
+    let chargers = server.chargers().clone();
+    eventually(|| chargers.len() == 1).await;
+    let err = MockCharger::connect(server.local_addr(), "CP1", Version::V16)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), 409);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_connection_does_not_delay_others_and_dead_peers_are_dropped() {
+    let server = start(
+        ServerConfig::new(Auth::AllowAnyone)
+            .ping_interval(Some(Duration::from_millis(50)))
+            .dead_peer_timeout(Some(Duration::from_millis(400)))
+            .handshake_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    // A raw TCP client that never completes the handshake.
+    let _stuck = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    // A charger that connects and then never reads: its pings pile up unanswered.
+    let silent = MockCharger::connect(server.local_addr(), "SILENT", Version::V16)
+        .await
+        .unwrap();
+    let mut busy = MockCharger::connect(server.local_addr(), "BUSY", Version::V16)
+        .await
+        .unwrap();
+    // `busy` keeps talking (and so stays alive) and is served all along; `silent` never
+    // reads, so it never answers the pings: it is dropped after the dead-peer timeout.
+    let chargers = server.chargers().clone();
+    let mut rounds = 0;
+    while chargers.get("SILENT").is_some() {
+        let hb = busy.call("Heartbeat", "{}").await.unwrap();
+        assert!(hb[2]["currentTime"].is_string());
+        rounds += 1;
+        assert!(rounds < 200, "the silent charger was never dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(chargers.get("BUSY").is_some());
+    drop(silent);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused() {
+    let server = start(ServerConfig::new(Auth::AllowAnyone).max_message_size(1024)).await;
+    let mut cp = MockCharger::connect(server.local_addr(), "CP1", Version::V16)
+        .await
+        .unwrap();
+    let big = format!(r#"{{"vendorId":"{}"}}"#, "x".repeat(4000));
+    let _ = cp.call("DataTransfer", &big).await; // the server drops a connection that oversteps
+    let chargers = server.chargers().clone();
+    eventually(|| chargers.is_empty()).await;
+    server.shutdown().await.unwrap();
+}
+
+struct Recorder(tokio::sync::mpsc::UnboundedSender<ocpp_central::Event>);
+
+#[async_trait::async_trait]
+impl Handler for Recorder {
+    async fn on_event(&self, _charger: &ocpp_central::ChargerHandle, event: &ocpp_central::Event) {
+        let _ = self.0.send(event.clone());
+    }
+}
+impl HandleV16 for Recorder {}
+impl HandleV201 for Recorder {}
+impl HandleV21 for Recorder {}
+
+#[tokio::test]
+async fn a_2_0_1_and_a_2_1_transaction_over_sockets_reach_the_handler_as_one_model() {
+    use ocpp_central::Event;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(Recorder(tx)))
+        .start(listener)
+        .unwrap();
+    for (identity, version) in [("CP201", Version::V201), ("CP21", Version::V21)] {
+        let mut cp = MockCharger::connect(server.local_addr(), identity, version)
+            .await
+            .unwrap();
+        assert_eq!(cp.subprotocol.as_deref(), Some(version.subprotocol()));
+        let boot = cp
+            .call(
+                "BootNotification",
+                r#"{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}"#,
+            )
+            .await
+            .unwrap();
+        assert_eq!(boot[2]["status"], "Accepted");
+        for (seq, kind, kwh) in [
+            (0, "Started", "1.000"),
+            (1, "Updated", "2.5"),
+            (2, "Ended", "3.125"),
+        ] {
+            let ans = cp
+                .call(
+                    "TransactionEvent",
+                    &format!(
+                        r#"{{"eventType":"{kind}","timestamp":"2025-01-01T00:0{seq}:00Z","triggerReason":"MeterValuePeriodic","seqNo":{seq},"transactionInfo":{{"transactionId":"T-{identity}"}},"evse":{{"id":1,"connectorId":1}},"meterValue":[{{"timestamp":"2025-01-01T00:0{seq}:00Z","sampledValue":[{{"value":{kwh},"unitOfMeasure":{{"unit":"kWh"}}}}]}}]}}"#
+                    ),
+                )
+                .await
+                .unwrap();
+            assert_eq!(ans[0], 3, "{ans}");
+        }
+        let ended = loop {
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                Event::TransactionEnded {
+                    transaction,
+                    request,
+                } => {
+                    assert_eq!(request.version(), version);
+                    break transaction;
+                }
+                _ => continue,
+            }
+        };
+        assert_eq!(ended.id, format!("T-{identity}"));
+        assert_eq!(ended.energy_wh, ocpp_types::Decimal::new(2125, 0));
+        cp.close().await;
+        loop {
+            if let Event::Disconnected { .. } = rx.recv().await.unwrap() {
+                break;
+            }
+        }
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn serve_stream_takes_any_transport() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    // An in-memory pipe instead of TCP (the same path serves a TLS stream for profile 2).
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(App));
+    let chargers = server.chargers();
+    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
+    let mut req = "ws://localhost/ocpp/PIPE".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, client_io)
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["Sec-WebSocket-Protocol"], "ocpp1.6");
+    ws.send(Message::Text(r#"[2,"h","Heartbeat",{}]"#.into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(answer))) = ws.next().await else {
+        panic!("no answer")
+    };
+    assert!(answer.as_str().starts_with(r#"[3,"h",{"currentTime""#));
+    assert_eq!(chargers.identities(), ["PIPE"]);
+    ws.close(None).await.unwrap();
+    task.await.unwrap();
+    assert!(chargers.is_empty());
+}

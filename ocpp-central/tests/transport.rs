@@ -1,0 +1,224 @@
+//! Driving a session over a transport other than tokio-tungstenite: plain futures channels,
+//! as an embedder with its own sockets or message bus would.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use ocpp_central::{
+    AnyRequest, AnyResponse, CallError, CallFailure, ChargerHandle, Chargers, Connection,
+    ConnectorRef, Event, HandleV16, HandleV201, HandleV21, Handler, Session, SessionConfig,
+    Transaction,
+};
+use ocpp_types::{v16, Version};
+use serde_json::Value;
+
+#[derive(Default)]
+struct App {
+    events: Mutex<Vec<String>>,
+    after_boot: Mutex<Option<Result<v16::GetConfigurationResponse, CallError>>>,
+    ended: Mutex<Option<Transaction>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for App {
+    async fn on_event(&self, _charger: &ChargerHandle, event: &Event) {
+        if let Event::TransactionEnded { transaction, .. } = event {
+            *self.ended.lock().unwrap() = Some(transaction.clone());
+        }
+        let name = format!("{event:?}");
+        self.events
+            .lock()
+            .unwrap()
+            .push(name.split([' ', '{', '(']).next().unwrap().to_owned());
+    }
+
+    async fn restore_transactions(&self, identity: &str, version: Version) -> Vec<Transaction> {
+        assert_eq!((identity, version), ("CP7", Version::V16));
+        let mut tx = Transaction::new(
+            "42".into(),
+            ConnectorRef::v16(2),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        );
+        tx.meter_start_wh = Some(1000.into());
+        vec![tx]
+    }
+
+    async fn after(&self, charger: &ChargerHandle, request: &AnyRequest, _response: &AnyResponse) {
+        // A follow-up call from the after hook: the boot answer is already out, no deadlock.
+        if request.action() == "BootNotification" {
+            let r = charger.call(v16::GetConfigurationRequest::new()).await;
+            *self.after_boot.lock().unwrap() = Some(r);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HandleV16 for App {
+    async fn authorize(
+        &self,
+        _charger: &ChargerHandle,
+        request: v16::AuthorizeRequest,
+    ) -> Result<v16::AuthorizeResponse, CallFailure> {
+        let status = if request.id_tag.as_str() == "BAD" {
+            v16::AuthorizationStatus::Blocked
+        } else {
+            v16::AuthorizationStatus::Accepted
+        };
+        Ok(v16::AuthorizeResponse::new(v16::IdTagInfo::new(status)))
+    }
+}
+impl HandleV201 for App {}
+impl HandleV21 for App {}
+
+struct Peer {
+    to_central: mpsc::Sender<String>,
+    from_central: mpsc::Receiver<String>,
+}
+
+impl Peer {
+    async fn recv(&mut self) -> Value {
+        let text = tokio::time::timeout(Duration::from_secs(5), self.from_central.next())
+            .await
+            .expect("answer in time")
+            .expect("open");
+        serde_json::from_str(&text).unwrap()
+    }
+    async fn send(&mut self, text: &str) {
+        self.to_central.send(text.to_owned()).await.unwrap();
+    }
+}
+
+fn start(app: Arc<App>, chargers: &Chargers) -> (Peer, ChargerHandle, tokio::task::JoinHandle<()>) {
+    let (to_central, incoming) = mpsc::channel::<String>(16);
+    let (outgoing, from_central) = mpsc::channel::<String>(16);
+    let session = Session::new(
+        SessionConfig::new("CP7", Version::V16).call_timeout(Duration::from_millis(300)),
+    );
+    let conn = Connection::new(session, app).register(chargers);
+    let handle = conn.handle();
+    let task = tokio::spawn(async move { conn.run(incoming, outgoing).await.unwrap() });
+    (
+        Peer {
+            to_central,
+            from_central,
+        },
+        handle,
+        task,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn handlers_handle_and_after_hook_over_channels() {
+    let app = Arc::new(App::default());
+    let chargers = Chargers::new();
+    let (mut cp, handle, task) = start(app.clone(), &chargers);
+    tokio::task::yield_now().await;
+    assert_eq!(chargers.identities(), ["CP7"]);
+
+    cp.send(r#"[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#)
+        .await;
+    let boot = cp.recv().await;
+    assert_eq!(boot[1], "b1");
+    assert_eq!(boot[2]["status"], "Accepted");
+    // Then the after hook's call arrives; answer it.
+    let call = cp.recv().await;
+    assert_eq!(call[2], "GetConfiguration");
+    cp.send(&format!(r#"[3,{},{{"configurationKey":[{{"key":"HeartbeatInterval","readonly":false,"value":"300"}}]}}]"#, call[1]))
+        .await;
+
+    // The application's own Authorize decision.
+    cp.send(r#"[2,"a1","Authorize",{"idTag":"BAD"}]"#).await;
+    assert_eq!(cp.recv().await[2]["idTagInfo"]["status"], "Blocked");
+
+    // A call from another task through the handle; the charger answers while also calling.
+    let h2 = handle.clone();
+    let remote = tokio::spawn(async move {
+        h2.call(v16::RemoteStartTransactionRequest::new(
+            "TAG".parse().unwrap(),
+        ))
+        .await
+    });
+    let call = cp.recv().await;
+    assert_eq!(call[2], "RemoteStartTransaction");
+    cp.send(r#"[2,"h1","Heartbeat",{}]"#).await;
+    assert_eq!(cp.recv().await[1], "h1");
+    cp.send(&format!(r#"[3,{},{{"status":"Accepted"}}]"#, call[1]))
+        .await;
+    let answer = remote.await.unwrap().unwrap();
+    assert_eq!(answer.status, v16::RemoteStartStopStatus::Accepted);
+
+    // A call nobody answers times out (300 ms configured, on paused tokio time: no real waiting).
+    let err = handle
+        .call(v16::ClearCacheRequest::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    let _ = cp.recv().await; // the unanswered ClearCache
+
+    // A call of the wrong version is refused at once.
+    let err = handle
+        .call(ocpp_types::v201::ClearCacheRequest::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::Refused(_)));
+
+    let state = handle.state();
+    assert_eq!(state.boot, ocpp_central::BootState::Accepted);
+
+    // The transport closes: the connection ends, the handle reports disconnection.
+    drop(cp);
+    task.await.unwrap();
+    assert!(!handle.is_connected());
+    assert!(chargers.is_empty());
+    let err = handle
+        .call(v16::ClearCacheRequest::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_disconnected());
+    let after = app.after_boot.lock().unwrap().take().unwrap().unwrap();
+    assert_eq!(
+        after.configuration_key.unwrap()[0].key.as_str(),
+        "HeartbeatInterval"
+    );
+    let events = app.events.lock().unwrap().clone();
+    assert_eq!(events.first().map(String::as_str), Some("Connected"));
+    assert!(events.contains(&"Booted".to_owned()));
+    assert!(events.contains(&"Authorized".to_owned()));
+    assert_eq!(events.last().map(String::as_str), Some("Disconnected"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transaction_restored_by_the_application_ends_with_its_energy() {
+    let app = Arc::new(App::default());
+    let chargers = Chargers::new();
+    let (mut cp, handle, task) = start(app.clone(), &chargers);
+    cp.send(r#"[2,"s","StopTransaction",{"transactionId":42,"meterStop":1500,"timestamp":"2025-01-01T01:00:00Z"}]"#)
+        .await;
+    assert_eq!(cp.recv().await[1], "s");
+    drop(cp);
+    task.await.unwrap();
+    assert!(handle.state().transactions.is_empty());
+    let events = app.events.lock().unwrap().clone();
+    assert!(
+        events.contains(&"TransactionEnded".to_owned()),
+        "{events:?}"
+    );
+    let ended = app.ended.lock().unwrap().clone().unwrap();
+    assert_eq!(ended.connector, ConnectorRef::v16(2));
+    assert_eq!(ended.energy_wh, 500.into());
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_through_the_handle_ends_the_connection_and_fails_pending_calls() {
+    let app = Arc::new(App::default());
+    let chargers = Chargers::new();
+    let (mut cp, handle, task) = start(app, &chargers);
+    let h2 = handle.clone();
+    let pending = tokio::spawn(async move { h2.call(v16::ClearCacheRequest::new()).await });
+    let _ = cp.recv().await;
+    handle.close(Some("maintenance".into()));
+    task.await.unwrap();
+    assert!(pending.await.unwrap().unwrap_err().is_disconnected());
+}

@@ -1,0 +1,302 @@
+//! The hardware boundary: what the physical charging station does, and a simulated one.
+//!
+//! The [`Station`](crate::Station) calls a [`Hardware`] synchronously for its outputs
+//! (contactor, connector lock, reboot) and for meter readings. Physical inputs (a cable plugged
+//! in or pulled out, an RFID card presented) go the other way, as [`HardwareEvent`]s passed to
+//! [`Station::handle_hardware`](crate::Station::handle_hardware) or returned by
+//! [`Hardware::poll_event`].
+
+use std::time::Instant;
+
+use rust_decimal::Decimal;
+
+/// One meter reading of an EVSE. Energy is a register (it only grows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MeterReading {
+    /// Active energy imported, register, in Wh (`Energy.Active.Import.Register`).
+    pub energy_wh: Decimal,
+    /// Active power imported, in W (`Power.Active.Import`).
+    pub power_w: Decimal,
+    /// Current imported, in A (`Current.Import`).
+    pub current_a: Decimal,
+    /// Voltage, in V (`Voltage`).
+    pub voltage_v: Decimal,
+    /// The EV's state of charge in percent (`SoC`), when known.
+    pub soc_percent: Option<Decimal>,
+}
+
+/// How a reboot is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResetKind {
+    /// 1.6 `Soft` / 2.x `OnIdle`: restart the software.
+    Soft,
+    /// 1.6 `Hard` / 2.x `Immediate`: restart the hardware.
+    Hard,
+}
+
+/// A physical input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HardwareEvent {
+    /// A cable was plugged into the connector of `evse` (1.6: connector id).
+    CablePlugged {
+        /// EVSE / connector id, from 1.
+        evse: u32,
+    },
+    /// The cable was pulled out of the connector of `evse`.
+    CableUnplugged {
+        /// EVSE / connector id, from 1.
+        evse: u32,
+    },
+    /// An ID token (RFID card, app token) was presented, at an EVSE or at the station.
+    IdTokenPresented {
+        /// Where, when the reader belongs to one EVSE.
+        evse: Option<u32>,
+        /// The token (1.6 idTag, at most 20 characters; 2.x idToken, at most 36).
+        id_token: String,
+    },
+    /// The EV stopped drawing energy although the contactor is closed (battery full, EV
+    /// paused: `suspended = true`), or resumed (`false`).
+    EvSuspended {
+        /// EVSE / connector id, from 1.
+        evse: u32,
+        /// Suspended by the EV, or drawing again.
+        suspended: bool,
+    },
+    /// The EVSE reports a fault (`true`) or its recovery (`false`).
+    Fault {
+        /// EVSE / connector id, from 1.
+        evse: u32,
+        /// Faulted or recovered.
+        faulted: bool,
+    },
+}
+
+/// What the physical station does, as the station core sees it.
+pub trait Hardware: Send {
+    /// Reads the meter of `evse` at `now`.
+    fn meter(&mut self, now: Instant, evse: u32) -> MeterReading;
+    /// Closes (energy flows) or opens the contactor of `evse`.
+    fn set_contactor(&mut self, now: Instant, evse: u32, closed: bool);
+    /// Releases the connector lock of `evse`; `false` when it failed.
+    fn unlock_connector(&mut self, now: Instant, evse: u32) -> bool;
+    /// Reboots the station (after the core has queued its last messages).
+    fn reboot(&mut self, kind: ResetKind);
+    /// The next physical input the hardware has noticed, if it is polled rather than pushed
+    /// (the station drains this on every input and timeout). Default: none.
+    fn poll_event(&mut self, now: Instant) -> Option<HardwareEvent> {
+        let _ = now;
+        None
+    }
+}
+
+/// A simulated EV on one EVSE: a battery that charges at a fixed power until full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulatedEv {
+    /// Battery capacity in Wh.
+    pub capacity_wh: Decimal,
+    /// Energy in the battery now, in Wh.
+    pub stored_wh: Decimal,
+}
+
+#[derive(Debug, Clone)]
+struct SimEvse {
+    contactor: bool,
+    energy_wh: Decimal,
+    last: Option<Instant>,
+    ev: Option<SimulatedEv>,
+    unlock_ok: bool,
+    full_reported: bool,
+}
+
+/// A simulated station: per EVSE a meter whose energy grows with `power_w` over injected time
+/// while the contactor is closed, and optionally an EV battery that stops drawing power when
+/// full. Used by the tests and by `charger-sim`.
+#[derive(Debug, Clone)]
+pub struct SimulatedHardware {
+    power_w: Decimal,
+    voltage_v: Decimal,
+    evses: Vec<SimEvse>,
+    reboots: Vec<ResetKind>,
+    events: std::collections::VecDeque<HardwareEvent>,
+}
+
+impl SimulatedHardware {
+    /// `evses` EVSEs drawing `power_w` watts each while charging (230 V single phase).
+    pub fn new(evses: u32, power_w: Decimal) -> SimulatedHardware {
+        SimulatedHardware {
+            power_w,
+            voltage_v: Decimal::from(230),
+            evses: (0..evses)
+                .map(|_| SimEvse {
+                    contactor: false,
+                    energy_wh: Decimal::ZERO,
+                    last: None,
+                    ev: None,
+                    unlock_ok: true,
+                    full_reported: false,
+                })
+                .collect(),
+            reboots: Vec::new(),
+            events: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Starts the meter register of every EVSE at `wh`.
+    pub fn with_register(mut self, wh: Decimal) -> Self {
+        for e in &mut self.evses {
+            e.energy_wh = wh;
+        }
+        self
+    }
+
+    /// Puts an EV with a battery on `evse` (from 1).
+    pub fn with_ev(mut self, evse: u32, ev: SimulatedEv) -> Self {
+        if let Some(e) = self.evses.get_mut(evse as usize - 1) {
+            e.ev = Some(ev);
+        }
+        self
+    }
+
+    /// Makes unlocking `evse` fail (to test UnlockFailed).
+    pub fn with_stuck_lock(mut self, evse: u32) -> Self {
+        if let Some(e) = self.evses.get_mut(evse as usize - 1) {
+            e.unlock_ok = false;
+        }
+        self
+    }
+
+    /// Whether the contactor of `evse` is closed.
+    pub fn contactor(&self, evse: u32) -> bool {
+        self.evses
+            .get(evse as usize - 1)
+            .is_some_and(|e| e.contactor)
+    }
+
+    /// The reboots requested so far.
+    pub fn reboots(&self) -> &[ResetKind] {
+        &self.reboots
+    }
+
+    fn power_of(&self, e: &SimEvse) -> Decimal {
+        if !e.contactor {
+            return Decimal::ZERO;
+        }
+        match e.ev {
+            Some(ev) if ev.stored_wh >= ev.capacity_wh => Decimal::ZERO,
+            _ => self.power_w,
+        }
+    }
+
+    fn advance(&mut self, now: Instant, evse: u32) {
+        let Some(idx) = (evse as usize).checked_sub(1) else {
+            return;
+        };
+        let Some(e) = self.evses.get(idx) else {
+            return;
+        };
+        let power = self.power_of(e);
+        let e = &mut self.evses[idx];
+        if let Some(last) = e.last {
+            if now > last {
+                let ms = Decimal::from((now - last).as_millis() as u64);
+                // Wh = W * ms / 3_600_000, kept to 3 decimals (mWh).
+                let mut added = (power * ms / Decimal::from(3_600_000u32)).round_dp(3);
+                if let Some(ev) = &mut e.ev {
+                    let room = ev.capacity_wh - ev.stored_wh;
+                    if added > room {
+                        added = room.max(Decimal::ZERO);
+                    }
+                    ev.stored_wh += added;
+                }
+                e.energy_wh += added;
+            }
+        }
+        e.last = Some(now);
+        let full = e.contactor && e.ev.is_some_and(|ev| ev.stored_wh >= ev.capacity_wh);
+        if full != e.full_reported {
+            e.full_reported = full;
+            self.events.push_back(HardwareEvent::EvSuspended {
+                evse,
+                suspended: full,
+            });
+        }
+    }
+}
+
+impl Hardware for SimulatedHardware {
+    fn meter(&mut self, now: Instant, evse: u32) -> MeterReading {
+        self.advance(now, evse);
+        let Some(e) = self.evses.get(evse as usize - 1) else {
+            return MeterReading::default();
+        };
+        let power = self.power_of(e);
+        MeterReading {
+            energy_wh: e.energy_wh,
+            power_w: power,
+            current_a: (power / self.voltage_v).round_dp(2),
+            voltage_v: self.voltage_v,
+            soc_percent: e.ev.map(|ev| {
+                if ev.capacity_wh.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    (ev.stored_wh * Decimal::from(100) / ev.capacity_wh).round_dp(1)
+                }
+            }),
+        }
+    }
+
+    fn set_contactor(&mut self, now: Instant, evse: u32, closed: bool) {
+        self.advance(now, evse);
+        if let Some(e) = self.evses.get_mut(evse as usize - 1) {
+            e.contactor = closed;
+        }
+    }
+
+    fn unlock_connector(&mut self, _now: Instant, evse: u32) -> bool {
+        self.evses
+            .get(evse as usize - 1)
+            .is_some_and(|e| e.unlock_ok)
+    }
+
+    fn reboot(&mut self, kind: ResetKind) {
+        self.reboots.push(kind);
+    }
+
+    fn poll_event(&mut self, _now: Instant) -> Option<HardwareEvent> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn energy_grows_with_power_over_time() {
+        let t0 = Instant::now();
+        let mut hw = SimulatedHardware::new(1, Decimal::from(7400));
+        hw.set_contactor(t0, 1, true);
+        let r = hw.meter(t0 + Duration::from_secs(60), 1);
+        assert_eq!(r.energy_wh.to_string(), "123.333");
+        assert_eq!(r.power_w, Decimal::from(7400));
+        hw.set_contactor(t0 + Duration::from_secs(60), 1, false);
+        let r = hw.meter(t0 + Duration::from_secs(120), 1);
+        assert_eq!(r.energy_wh.to_string(), "123.333");
+    }
+
+    #[test]
+    fn full_battery_draws_nothing() {
+        let t0 = Instant::now();
+        let ev = SimulatedEv {
+            capacity_wh: Decimal::from(100),
+            stored_wh: Decimal::from(90),
+        };
+        let mut hw = SimulatedHardware::new(1, Decimal::from(3600)).with_ev(1, ev);
+        hw.set_contactor(t0, 1, true);
+        let r = hw.meter(t0 + Duration::from_secs(60), 1);
+        assert_eq!(r.energy_wh, Decimal::from(10));
+        assert_eq!(r.power_w, Decimal::ZERO);
+        assert_eq!(r.soc_percent, Some(Decimal::from(100)));
+    }
+}

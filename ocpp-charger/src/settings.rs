@@ -1,0 +1,843 @@
+//! Configuration: the 1.6 configuration keys and the 2.x device model.
+//!
+//! Both are a static table of definitions (name, type, access, reboot flag, default) plus a
+//! small per-station map of changed values, so an untouched station costs a few bytes (the
+//! simulator runs thousands of them). The station reads its behaviour from here through
+//! [`Setting`]; the central system reads and changes it with 1.6 Get/ChangeConfiguration or
+//! 2.x Get/SetVariables and GetBaseReport.
+
+use std::collections::BTreeMap;
+
+use ocpp_codec::Version;
+
+/// The settings the station's behaviour depends on, by meaning (independent of version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Setting {
+    /// Seconds between heartbeats (1.6 `HeartbeatInterval`, 2.x `OCPPCommCtrlr.HeartbeatInterval`).
+    HeartbeatInterval,
+    /// Attempts per transaction message (1.6 `TransactionMessageAttempts`, 2.x
+    /// `OCPPCommCtrlr.MessageAttempts[TransactionEvent]`).
+    MessageAttempts,
+    /// Seconds between attempts, multiplied by the attempts so far (1.6
+    /// `TransactionMessageRetryInterval`, 2.x `OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]`).
+    MessageAttemptInterval,
+    /// Seconds between transaction meter samples, 0 = off (1.6 `MeterValueSampleInterval`,
+    /// 2.x `SampledDataCtrlr.TxUpdatedInterval`).
+    SampleInterval,
+    /// Measurands of periodic samples (1.6 `MeterValuesSampledData`, 2.x
+    /// `SampledDataCtrlr.TxUpdatedMeasurands`).
+    SampledMeasurands,
+    /// Seconds between clock-aligned readings, 0 = off (1.6 `ClockAlignedDataInterval`,
+    /// 2.x `AlignedDataCtrlr.Interval`).
+    AlignedInterval,
+    /// Measurands of clock-aligned readings (1.6 `MeterValuesAlignedData`, 2.x
+    /// `AlignedDataCtrlr.Measurands`).
+    AlignedMeasurands,
+    /// Measurands at transaction start and end (1.6 `StopTxnSampledData`, 2.x
+    /// `SampledDataCtrlr.TxEndedMeasurands`).
+    TxEndedMeasurands,
+    /// Seconds an authorization waits for the cable (1.6 `ConnectionTimeOut`, 2.x
+    /// `TxCtrlr.EVConnectionTimeOut`).
+    ConnectionTimeout,
+    /// Stop the transaction when the EV unplugs (1.6 `StopTransactionOnEVSideDisconnect`, 2.x
+    /// `TxCtrlr.StopTxOnEVSideDisconnect`).
+    StopOnEvDisconnect,
+    /// Stop the transaction when the central system rejects its id (1.6
+    /// `StopTransactionOnInvalidId`, 2.x `TxCtrlr.StopTxOnInvalidId`).
+    StopOnInvalidId,
+    /// Authorize remote starts first (1.6 `AuthorizeRemoteTxRequests`, 2.x
+    /// `AuthCtrlr.AuthorizeRemoteStart`).
+    AuthorizeRemoteStart,
+    /// Accept cached tokens while offline (1.6 `LocalAuthorizeOffline`, 2.x
+    /// `AuthCtrlr.LocalAuthorizeOffline`).
+    LocalAuthorizeOffline,
+    /// Start at once for a cached token while online (1.6 `LocalPreAuthorize`, 2.x
+    /// `AuthCtrlr.LocalPreAuthorize`).
+    LocalPreAuthorize,
+    /// Allow offline transactions for unknown tokens (1.6 `AllowOfflineTxForUnknownId`, 2.x
+    /// `AuthCtrlr.OfflineTxForUnknownIdEnabled`).
+    OfflineTxForUnknownId,
+    /// The authorization cache is used (1.6 `AuthorizationCacheEnabled`, 2.x
+    /// `AuthCacheCtrlr.Enabled`).
+    AuthCacheEnabled,
+    /// Seconds between WebSocket pings, 0 = off (1.6 `WebSocketPingInterval`, 2.x
+    /// `OCPPCommCtrlr.WebSocketPingInterval`).
+    WebSocketPingInterval,
+}
+
+/// A value's type, for validation and for 2.x `variableCharacteristics.dataType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A non-negative integer.
+    Integer,
+    /// `true` / `false`.
+    Boolean,
+    /// Free text.
+    Text,
+    /// A comma-separated list of measurands.
+    Measurands,
+}
+
+/// Who may change a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only.
+    ReadOnly,
+    /// Read and write.
+    ReadWrite,
+}
+
+/// One definition: a 1.6 key, or a 2.x component/variable.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition {
+    /// 2.x component name; empty for 1.6 keys.
+    pub component: &'static str,
+    /// The 1.6 key or 2.x variable name.
+    pub name: &'static str,
+    /// 2.x variable instance.
+    pub instance: Option<&'static str>,
+    /// Value type.
+    pub kind: Kind,
+    /// Access.
+    pub access: Access,
+    /// A change only takes effect after a reboot (ChangeConfiguration / SetVariables answer
+    /// `RebootRequired`).
+    pub reboot_required: bool,
+    /// The default value.
+    pub default: &'static str,
+    /// What the station uses it for.
+    pub setting: Option<Setting>,
+}
+
+const fn d(
+    component: &'static str,
+    name: &'static str,
+    instance: Option<&'static str>,
+    kind: Kind,
+    access: Access,
+    default: &'static str,
+    setting: Option<Setting>,
+) -> Definition {
+    Definition {
+        component,
+        name,
+        instance,
+        kind,
+        access,
+        reboot_required: false,
+        default,
+        setting,
+    }
+}
+
+const fn reboot(mut def: Definition) -> Definition {
+    def.reboot_required = true;
+    def
+}
+
+use Access::{ReadOnly as RO, ReadWrite as RW};
+use Kind::{Boolean as B, Integer as I, Measurands as M, Text as T};
+use Setting as S;
+
+/// The OCPP 1.6 standard configuration keys this station implements (1.6 §9.1 Core profile,
+/// plus the Smart Charging / Local Auth List keys answered as read-only where relevant).
+/// `NumberOfConnectors` is filled from the station configuration.
+pub const V16_KEYS: &[Definition] = &[
+    d(
+        "",
+        "AllowOfflineTxForUnknownId",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::OfflineTxForUnknownId),
+    ),
+    d(
+        "",
+        "AuthorizationCacheEnabled",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::AuthCacheEnabled),
+    ),
+    d(
+        "",
+        "AuthorizeRemoteTxRequests",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::AuthorizeRemoteStart),
+    ),
+    d(
+        "",
+        "ClockAlignedDataInterval",
+        None,
+        I,
+        RW,
+        "0",
+        Some(S::AlignedInterval),
+    ),
+    d(
+        "",
+        "ConnectionTimeOut",
+        None,
+        I,
+        RW,
+        "120",
+        Some(S::ConnectionTimeout),
+    ),
+    d(
+        "",
+        "ConnectorPhaseRotation",
+        None,
+        T,
+        RW,
+        "NotApplicable",
+        None,
+    ),
+    d("", "GetConfigurationMaxKeys", None, I, RO, "50", None),
+    d(
+        "",
+        "HeartbeatInterval",
+        None,
+        I,
+        RW,
+        "300",
+        Some(S::HeartbeatInterval),
+    ),
+    d("", "LocalAuthListEnabled", None, B, RO, "false", None),
+    d(
+        "",
+        "LocalAuthorizeOffline",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::LocalAuthorizeOffline),
+    ),
+    d(
+        "",
+        "LocalPreAuthorize",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::LocalPreAuthorize),
+    ),
+    d(
+        "",
+        "MeterValuesAlignedData",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        Some(S::AlignedMeasurands),
+    ),
+    d(
+        "",
+        "MeterValuesSampledData",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        Some(S::SampledMeasurands),
+    ),
+    d(
+        "",
+        "MeterValueSampleInterval",
+        None,
+        I,
+        RW,
+        "60",
+        Some(S::SampleInterval),
+    ),
+    d("", "NumberOfConnectors", None, I, RO, "1", None),
+    d("", "ResetRetries", None, I, RW, "1", None),
+    d(
+        "",
+        "StopTransactionOnEVSideDisconnect",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::StopOnEvDisconnect),
+    ),
+    d(
+        "",
+        "StopTransactionOnInvalidId",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::StopOnInvalidId),
+    ),
+    d("", "StopTxnAlignedData", None, M, RW, "", None),
+    d(
+        "",
+        "StopTxnSampledData",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        Some(S::TxEndedMeasurands),
+    ),
+    d(
+        "",
+        "SupportedFeatureProfiles",
+        None,
+        T,
+        RO,
+        "Core,RemoteTrigger",
+        None,
+    ),
+    d(
+        "",
+        "TransactionMessageAttempts",
+        None,
+        I,
+        RW,
+        "3",
+        Some(S::MessageAttempts),
+    ),
+    d(
+        "",
+        "TransactionMessageRetryInterval",
+        None,
+        I,
+        RW,
+        "60",
+        Some(S::MessageAttemptInterval),
+    ),
+    d(
+        "",
+        "UnlockConnectorOnEVSideDisconnect",
+        None,
+        B,
+        RW,
+        "true",
+        None,
+    ),
+    reboot(d(
+        "",
+        "WebSocketPingInterval",
+        None,
+        I,
+        RW,
+        "30",
+        Some(S::WebSocketPingInterval),
+    )),
+];
+
+/// The OCPP 2.x device-model variables this station implements (2.0.1 / 2.1 part 2,
+/// appendix "Standardized components and variables"), station-level.
+pub const V2X_VARIABLES: &[Definition] = &[
+    d("AlignedDataCtrlr", "Enabled", None, B, RO, "true", None),
+    d(
+        "AlignedDataCtrlr",
+        "Interval",
+        None,
+        I,
+        RW,
+        "0",
+        Some(S::AlignedInterval),
+    ),
+    d(
+        "AlignedDataCtrlr",
+        "Measurands",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        Some(S::AlignedMeasurands),
+    ),
+    d(
+        "AlignedDataCtrlr",
+        "TxEndedInterval",
+        None,
+        I,
+        RW,
+        "0",
+        None,
+    ),
+    d(
+        "AlignedDataCtrlr",
+        "TxEndedMeasurands",
+        None,
+        M,
+        RW,
+        "",
+        None,
+    ),
+    d("AuthCacheCtrlr", "Available", None, B, RO, "true", None),
+    d(
+        "AuthCacheCtrlr",
+        "Enabled",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::AuthCacheEnabled),
+    ),
+    d(
+        "AuthCtrlr",
+        "AuthorizeRemoteStart",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::AuthorizeRemoteStart),
+    ),
+    d("AuthCtrlr", "Enabled", None, B, RO, "true", None),
+    d(
+        "AuthCtrlr",
+        "LocalAuthorizeOffline",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::LocalAuthorizeOffline),
+    ),
+    d(
+        "AuthCtrlr",
+        "LocalPreAuthorize",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::LocalPreAuthorize),
+    ),
+    d(
+        "AuthCtrlr",
+        "OfflineTxForUnknownIdEnabled",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::OfflineTxForUnknownId),
+    ),
+    d("ChargingStation", "Available", None, B, RO, "true", None),
+    d("ClockCtrlr", "TimeSource", None, T, RO, "Heartbeat", None),
+    d(
+        "DeviceDataCtrlr",
+        "ItemsPerMessage",
+        Some("GetReport"),
+        I,
+        RO,
+        "20",
+        None,
+    ),
+    d(
+        "DeviceDataCtrlr",
+        "ItemsPerMessage",
+        Some("GetVariables"),
+        I,
+        RO,
+        "50",
+        None,
+    ),
+    d(
+        "DeviceDataCtrlr",
+        "ItemsPerMessage",
+        Some("SetVariables"),
+        I,
+        RO,
+        "50",
+        None,
+    ),
+    d(
+        "DeviceDataCtrlr",
+        "BytesPerMessage",
+        Some("GetReport"),
+        I,
+        RO,
+        "65000",
+        None,
+    ),
+    d(
+        "DeviceDataCtrlr",
+        "BytesPerMessage",
+        Some("GetVariables"),
+        I,
+        RO,
+        "65000",
+        None,
+    ),
+    d(
+        "DeviceDataCtrlr",
+        "BytesPerMessage",
+        Some("SetVariables"),
+        I,
+        RO,
+        "65000",
+        None,
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "HeartbeatInterval",
+        None,
+        I,
+        RW,
+        "300",
+        Some(S::HeartbeatInterval),
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "MessageAttemptInterval",
+        Some("TransactionEvent"),
+        I,
+        RW,
+        "60",
+        Some(S::MessageAttemptInterval),
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "MessageAttempts",
+        Some("TransactionEvent"),
+        I,
+        RW,
+        "3",
+        Some(S::MessageAttempts),
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "MessageTimeout",
+        Some("Default"),
+        I,
+        RO,
+        "30",
+        None,
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "NetworkConfigurationPriority",
+        None,
+        T,
+        RO,
+        "0",
+        None,
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "NetworkProfileConnectionAttempts",
+        None,
+        I,
+        RO,
+        "3",
+        None,
+    ),
+    d("OCPPCommCtrlr", "OfflineThreshold", None, I, RW, "60", None),
+    d("OCPPCommCtrlr", "ResetRetries", None, I, RW, "1", None),
+    reboot(d(
+        "OCPPCommCtrlr",
+        "WebSocketPingInterval",
+        None,
+        I,
+        RW,
+        "30",
+        Some(S::WebSocketPingInterval),
+    )),
+    d("SampledDataCtrlr", "Enabled", None, B, RO, "true", None),
+    d(
+        "SampledDataCtrlr",
+        "TxEndedInterval",
+        None,
+        I,
+        RW,
+        "0",
+        None,
+    ),
+    d(
+        "SampledDataCtrlr",
+        "TxEndedMeasurands",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        Some(S::TxEndedMeasurands),
+    ),
+    d(
+        "SampledDataCtrlr",
+        "TxStartedMeasurands",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        None,
+    ),
+    d(
+        "SampledDataCtrlr",
+        "TxUpdatedInterval",
+        None,
+        I,
+        RW,
+        "60",
+        Some(S::SampleInterval),
+    ),
+    d(
+        "SampledDataCtrlr",
+        "TxUpdatedMeasurands",
+        None,
+        M,
+        RW,
+        "Energy.Active.Import.Register",
+        Some(S::SampledMeasurands),
+    ),
+    d("SecurityCtrlr", "SecurityProfile", None, I, RO, "1", None),
+    d(
+        "TxCtrlr",
+        "EVConnectionTimeOut",
+        None,
+        I,
+        RW,
+        "120",
+        Some(S::ConnectionTimeout),
+    ),
+    d(
+        "TxCtrlr",
+        "StopTxOnEVSideDisconnect",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::StopOnEvDisconnect),
+    ),
+    d(
+        "TxCtrlr",
+        "StopTxOnInvalidId",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::StopOnInvalidId),
+    ),
+    d(
+        "TxCtrlr",
+        "TxStartPoint",
+        None,
+        T,
+        RO,
+        "PowerPathClosed",
+        None,
+    ),
+    d(
+        "TxCtrlr",
+        "TxStopPoint",
+        None,
+        T,
+        RO,
+        "EVConnected,Authorized",
+        None,
+    ),
+];
+
+/// The measurands the station can sample (from [`MeterReading`](crate::MeterReading)).
+pub const SUPPORTED_MEASURANDS: &[&str] = &[
+    "Energy.Active.Import.Register",
+    "Power.Active.Import",
+    "Current.Import",
+    "Voltage",
+    "SoC",
+];
+
+/// Why a value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetError {
+    /// No such key / variable.
+    Unknown,
+    /// Read-only.
+    ReadOnly,
+    /// Not a valid value of the type.
+    Invalid,
+}
+
+/// A station's configuration: the version's table plus its changed values.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    table: &'static [Definition],
+    changed: BTreeMap<u16, String>,
+}
+
+impl Settings {
+    /// The defaults of `version`'s table; `connectors` fills 1.6 `NumberOfConnectors`.
+    pub fn new(version: Version, connectors: u32) -> Settings {
+        let table = if version == Version::V16 {
+            V16_KEYS
+        } else {
+            V2X_VARIABLES
+        };
+        let mut s = Settings {
+            table,
+            changed: BTreeMap::new(),
+        };
+        if let Some(i) = s.index("", "NumberOfConnectors", None) {
+            if connectors != 1 {
+                s.changed.insert(i as u16, connectors.to_string());
+            }
+        }
+        s
+    }
+
+    /// Every definition of this version.
+    pub fn definitions(&self) -> &'static [Definition] {
+        self.table
+    }
+
+    /// The index of a definition by component (empty for 1.6), name and instance.
+    pub fn index(&self, component: &str, name: &str, instance: Option<&str>) -> Option<usize> {
+        self.table
+            .iter()
+            .position(|d| d.component == component && d.name == name && d.instance == instance)
+    }
+
+    fn index_of(&self, setting: Setting) -> Option<usize> {
+        self.table.iter().position(|d| d.setting == Some(setting))
+    }
+
+    /// The current value of definition `i`.
+    pub fn value_at(&self, i: usize) -> &str {
+        self.changed
+            .get(&(i as u16))
+            .map(String::as_str)
+            .unwrap_or(self.table[i].default)
+    }
+
+    /// The current value of a setting (its default when this version lacks it).
+    pub fn get(&self, setting: Setting) -> &str {
+        self.index_of(setting).map_or("", |i| self.value_at(i))
+    }
+
+    /// A setting as an integer (0 when unset or not a number).
+    pub fn int(&self, setting: Setting) -> u64 {
+        self.get(setting).trim().parse().unwrap_or(0)
+    }
+
+    /// A setting as a boolean.
+    pub fn flag(&self, setting: Setting) -> bool {
+        self.get(setting).trim().eq_ignore_ascii_case("true")
+    }
+
+    /// A measurand list setting.
+    pub fn list(&self, setting: Setting) -> Vec<&str> {
+        self.get(setting)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// A measurand list setting, as the supported measurand names it contains.
+    pub fn measurands(&self, setting: Setting) -> Vec<&'static str> {
+        self.list(setting)
+            .into_iter()
+            .filter_map(|m| SUPPORTED_MEASURANDS.iter().find(|s| **s == m).copied())
+            .collect()
+    }
+
+    /// Sets a value by meaning, bypassing access checks (the station's own updates, e.g. the
+    /// heartbeat interval from BootNotification).
+    pub fn set_internal(&mut self, setting: Setting, value: &str) {
+        if let Some(i) = self.index_of(setting) {
+            self.store(i, value);
+        }
+    }
+
+    fn store(&mut self, i: usize, value: &str) {
+        if value == self.table[i].default {
+            self.changed.remove(&(i as u16));
+        } else {
+            self.changed.insert(i as u16, value.to_owned());
+        }
+    }
+
+    /// Sets definition `i` as the central system asks: checks access and type. Returns
+    /// whether a reboot is required for the change to take effect.
+    pub fn set_at(&mut self, i: usize, value: &str) -> Result<bool, SetError> {
+        let def = self.table.get(i).ok_or(SetError::Unknown)?;
+        if def.access == Access::ReadOnly {
+            return Err(SetError::ReadOnly);
+        }
+        let normalized = match def.kind {
+            Kind::Integer => value
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| SetError::Invalid)?
+                .to_string(),
+            Kind::Boolean => match value.trim().to_ascii_lowercase().as_str() {
+                "true" => "true".to_owned(),
+                "false" => "false".to_owned(),
+                _ => return Err(SetError::Invalid),
+            },
+            Kind::Measurands => {
+                let items: Vec<&str> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if items.iter().any(|m| !SUPPORTED_MEASURANDS.contains(m)) {
+                    return Err(SetError::Invalid);
+                }
+                items.join(",")
+            }
+            Kind::Text => value.to_owned(),
+        };
+        self.store(i, &normalized);
+        Ok(def.reboot_required)
+    }
+
+    /// The changed values, for persisting (index -> value).
+    pub(crate) fn changed(&self) -> &BTreeMap<u16, String> {
+        &self.changed
+    }
+
+    /// Restores persisted changes.
+    pub(crate) fn restore(&mut self, changed: BTreeMap<u16, String>) {
+        self.changed = changed
+            .into_iter()
+            .filter(|(i, _)| (*i as usize) < self.table.len())
+            .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_and_types_are_enforced() {
+        let mut s = Settings::new(Version::V16, 2);
+        let n = s.index("", "NumberOfConnectors", None).unwrap();
+        assert_eq!(s.value_at(n), "2");
+        assert_eq!(s.set_at(n, "3"), Err(SetError::ReadOnly));
+        let hb = s.index("", "HeartbeatInterval", None).unwrap();
+        assert_eq!(s.set_at(hb, "x"), Err(SetError::Invalid));
+        assert_eq!(s.set_at(hb, "60"), Ok(false));
+        assert_eq!(s.int(Setting::HeartbeatInterval), 60);
+        let ws = s.index("", "WebSocketPingInterval", None).unwrap();
+        assert_eq!(s.set_at(ws, "10"), Ok(true));
+        let m = s.index("", "MeterValuesSampledData", None).unwrap();
+        assert_eq!(
+            s.set_at(m, "Energy.Active.Import.Register,Bogus"),
+            Err(SetError::Invalid)
+        );
+        assert_eq!(
+            s.set_at(m, "Energy.Active.Import.Register, Power.Active.Import"),
+            Ok(false)
+        );
+        assert_eq!(
+            s.list(Setting::SampledMeasurands),
+            ["Energy.Active.Import.Register", "Power.Active.Import"]
+        );
+    }
+
+    #[test]
+    fn v2x_variables_have_instances() {
+        let s = Settings::new(Version::V201, 1);
+        assert!(s
+            .index("OCPPCommCtrlr", "MessageAttempts", Some("TransactionEvent"))
+            .is_some());
+        assert_eq!(s.int(Setting::MessageAttempts), 3);
+    }
+}

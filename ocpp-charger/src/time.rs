@@ -1,0 +1,145 @@
+//! Wall-clock time and randomness, injected through the configuration (never read from
+//! globals inside the station).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+/// Maps the driver's monotonic `Instant` to the wall-clock time written into messages
+/// (timestamps, clock-aligned meter intervals).
+///
+/// The station never reads a clock itself: every input carries `now: Instant`, and the wall
+/// time of that instant comes from here, so tests control both.
+pub trait TimeSource: Send + Sync {
+    /// The wall-clock time at monotonic instant `now`.
+    fn wall(&self, now: Instant) -> DateTime<Utc>;
+}
+
+/// A [`TimeSource`] anchored at one (`Instant`, wall time) pair: the wall time moves exactly
+/// with the monotonic clock from there.
+///
+/// [`AnchoredClock::system`] reads the real clocks once (for production); tests use
+/// [`AnchoredClock::new`] with a fixed date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchoredClock {
+    instant: Instant,
+    wall: DateTime<Utc>,
+}
+
+impl AnchoredClock {
+    /// Wall time `wall` at instant `instant`.
+    pub fn new(instant: Instant, wall: DateTime<Utc>) -> AnchoredClock {
+        AnchoredClock { instant, wall }
+    }
+
+    /// Anchored at the real current instant and UTC time (read once).
+    pub fn system() -> AnchoredClock {
+        AnchoredClock::new(Instant::now(), Utc::now())
+    }
+}
+
+impl TimeSource for AnchoredClock {
+    fn wall(&self, now: Instant) -> DateTime<Utc> {
+        if now >= self.instant {
+            let d = now - self.instant;
+            self.wall + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
+        } else {
+            let d = self.instant - now;
+            self.wall - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
+        }
+    }
+}
+
+/// A small seeded pseudo-random generator (SplitMix64): message ids, transaction ids and
+/// reconnect jitter. The same seed gives the same sequence; seed it from real entropy in
+/// production.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rng(u64);
+
+impl fmt::Debug for Rng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Rng(..)")
+    }
+}
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A duration uniformly in `0..=max`.
+    pub fn jitter(&mut self, max: Duration) -> Duration {
+        let ms = max.as_millis() as u64;
+        if ms == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(self.next_u64() % (ms + 1))
+    }
+
+    /// A version-4 UUID string (36 characters).
+    pub fn uuid(&mut self) -> String {
+        let a = self.next_u64();
+        let b = self.next_u64();
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            8 + (b >> 62),
+            (b >> 48) & 0xfff,
+            b & 0xffff_ffff_ffff
+        )
+    }
+}
+
+/// When `interval` divides the day into slots starting at midnight UTC, the next slot start
+/// strictly after `wall` (OCPP 1.6 `ClockAlignedDataInterval`, 2.x
+/// `AlignedDataCtrlr.Interval`: "aligned to midnight").
+pub fn next_aligned(wall: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let secs = interval.as_secs().max(1) as i64;
+    let midnight = wall
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|m| m.and_utc())
+        .unwrap_or(wall);
+    let since = (wall - midnight).num_milliseconds();
+    let slot = secs * 1000;
+    let next = (since / slot + 1) * slot;
+    midnight + chrono::Duration::milliseconds(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_slots_start_at_midnight() {
+        let t: DateTime<Utc> = "2025-01-01T10:07:30Z".parse().unwrap();
+        let n = next_aligned(t, Duration::from_secs(900));
+        assert_eq!(n.to_rfc3339(), "2025-01-01T10:15:00+00:00");
+        let t: DateTime<Utc> = "2025-01-01T10:15:00Z".parse().unwrap();
+        assert_eq!(
+            next_aligned(t, Duration::from_secs(900)).to_rfc3339(),
+            "2025-01-01T10:30:00+00:00"
+        );
+    }
+
+    #[test]
+    fn uuid_shape() {
+        let mut r = Rng::new(1);
+        let u = r.uuid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+}

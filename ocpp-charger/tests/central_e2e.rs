@@ -1,0 +1,121 @@
+//! The station against the real ocpp-central WebSocket server over 127.0.0.1, for each
+//! version: Basic auth, boot, status, a transaction started locally with meter values, and a
+//! remote stop sent by the central system.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ocpp_central::{
+    AnyRequest, Auth, BootState as CentralBoot, HandleV16, HandleV201, HandleV21, Handler, Server,
+    ServerConfig,
+};
+use ocpp_charger::ws::{self, ClientConfig, ClientEvent};
+use ocpp_charger::{
+    HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig, StationEvent, Version,
+};
+use rust_decimal::Decimal;
+use tokio::net::TcpListener;
+
+struct App;
+impl Handler for App {}
+impl HandleV16 for App {}
+impl HandleV201 for App {}
+impl HandleV21 for App {}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn station_against_ocpp_central() {
+    for v in [Version::V16, Version::V201, Version::V21] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::new(
+            ServerConfig::new(Auth::passwords([("CP-E2E", "pw")])).versions([v]),
+            Arc::new(App),
+        )
+        .start(listener)
+        .unwrap();
+        let url = format!("ws://{}/ocpp", server.local_addr());
+        let station = Station::new(
+            StationConfig::new("CP-E2E", v)
+                .seed(11)
+                .validate_outgoing(true),
+            Box::new(SimulatedHardware::new(1, Decimal::from(7400))),
+            Box::new(MemoryStore::new()),
+            Instant::now(),
+        )
+        .unwrap();
+        let mut client = ws::spawn(station, ClientConfig::new(url).password("pw"));
+        let mut delivered: Vec<String> = Vec::new();
+        let chargers = server.chargers().clone();
+        until("boot accepted", || {
+            chargers
+                .get("CP-E2E")
+                .is_some_and(|c| c.state().boot == CentralBoot::Accepted)
+        })
+        .await;
+        client.hardware(HardwareEvent::CablePlugged { evse: 1 });
+        client.hardware(HardwareEvent::IdTokenPresented {
+            evse: Some(1),
+            id_token: "TAG".into(),
+        });
+        until("transaction at the central system", || {
+            chargers
+                .get("CP-E2E")
+                .is_some_and(|c| !c.state().transactions.is_empty())
+        })
+        .await;
+        let handle = chargers.get("CP-E2E").unwrap();
+        let tx_id = handle.state().transactions.keys().next().unwrap().clone();
+        let (action, json) = if v == Version::V16 {
+            (
+                "RemoteStopTransaction",
+                format!(r#"{{"transactionId":{tx_id}}}"#),
+            )
+        } else {
+            (
+                "RequestStopTransaction",
+                format!(r#"{{"transactionId":"{tx_id}"}}"#),
+            )
+        };
+        let request = AnyRequest::from_json(v, action, &json).unwrap();
+        let answer = handle.call_any(request).await.expect("answered");
+        assert!(
+            answer.to_json().contains(r#""status":"Accepted""#),
+            "{v}: {}",
+            answer.to_json()
+        );
+        until("transaction ended at the central system", || {
+            handle.state().transactions.is_empty()
+        })
+        .await;
+        until("stop confirmed", || {
+            while let Ok(e) = client.events.try_recv() {
+                if let ClientEvent::Station(StationEvent::InvalidOutgoing { error, .. }) = &e {
+                    panic!("{v}: invalid outgoing {error}");
+                }
+                if let ClientEvent::Station(StationEvent::Delivered { action, .. }) = &e {
+                    delivered.push(action.clone());
+                }
+            }
+            delivered.iter().any(|a| a == "StopTransaction")
+                || delivered
+                    .iter()
+                    .filter(|a| *a == "TransactionEvent")
+                    .count()
+                    >= 2
+        })
+        .await;
+        let station = client.shutdown().await.unwrap();
+        assert_eq!(station.outbox_len(), 0, "{v}: everything confirmed");
+        server.shutdown().await.unwrap();
+    }
+}

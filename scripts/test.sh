@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "fuzz smoke runs (every cargo-fuzz target, bounded)"
+bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

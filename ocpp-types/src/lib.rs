@@ -256,3 +256,8 @@ pub trait SendMessage: Message {
     /// Who sends this message.
     const INITIATOR: Initiator;
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -22,4 +22,7 @@ bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+step "cargo package (every library crate, verified as crates.io would build it)"
+cargo package --locked --allow-dirty -p ocpp-schemas -p ocpp-types -p ocpp-codec -p ocpp-central -p ocpp-charger
+
 step "done"

@@ -407,6 +407,10 @@ impl ViolationCode {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "v16", feature = "v201", feature = "v21")),
+    allow(dead_code)
+)]
 fn build_table(version: Version, files: &'static [(&'static str, &'static str)]) -> Vec<Schema> {
     let mut table: Vec<Schema> = files
         .iter()

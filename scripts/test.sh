@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "schema coverage of the typed messages (differential test, printed)"
+cargo test -q --locked -p ocpp-types --test differential -- --nocapture 2>&1 | grep -E '^(differential|format checks):'
+
 step "fuzz smoke runs (every cargo-fuzz target, bounded)"
 bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
 

@@ -6,6 +6,9 @@
 //!   message can be wrong, and the exact [`Reply`] the specification requires.
 //! - [`rpc`]: the sans-IO [`Endpoint`]: one CALL in flight with a FIFO queue, call timeouts
 //!   on injected time, peer calls surfaced as events, late/unknown/duplicate answers reported.
+//! - [`typed`] (features `v16`, `v201` and `v21`, the default): typed dispatch per version,
+//!   the exact CALLERROR for unknown actions, wrong directions and payload violations, lenient
+//!   repairs, typed encoding with optional outgoing validation.
 //! - `testing` (feature `test-util`): a virtual clock and a pair of connected endpoints.
 //!
 //! See the crate README for the error-mapping table with its specification references.
@@ -18,6 +21,8 @@ pub mod frame;
 pub mod rpc;
 #[cfg(feature = "test-util")]
 pub mod testing;
+#[cfg(all(feature = "v16", feature = "v201", feature = "v21"))]
+pub mod typed;
 
 pub use error::{ErrorCode, FrameError, MessageType, Reply, ReplyKind};
 pub use frame::{Decoder, Frame};

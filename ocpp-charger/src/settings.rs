@@ -793,11 +793,11 @@ impl Settings {
     }
 
     /// Restores persisted changes.
+    /// Restores persisted changes over the current values (factory overrides included).
     pub(crate) fn restore(&mut self, changed: BTreeMap<u16, String>) {
-        self.changed = changed
-            .into_iter()
-            .filter(|(i, _)| (*i as usize) < self.table.len())
-            .collect();
+        let len = self.table.len();
+        self.changed
+            .extend(changed.into_iter().filter(|(i, _)| (*i as usize) < len));
     }
 }
 

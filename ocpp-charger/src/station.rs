@@ -47,6 +47,7 @@ pub struct StationConfig {
     pub(crate) boot_on_reconnect: bool,
     pub(crate) auth_cache_size: usize,
     pub(crate) validate_outgoing: bool,
+    pub(crate) settings: Vec<(Setting, String)>,
 }
 
 impl fmt::Debug for StationConfig {
@@ -80,7 +81,16 @@ impl StationConfig {
             boot_on_reconnect: false,
             auth_cache_size: 64,
             validate_outgoing: false,
+            settings: Vec::new(),
         }
+    }
+
+    /// Sets the factory value of a setting (1.6 configuration key / 2.x variable), e.g. a
+    /// short `SampleInterval` for a demo. Values the central system changed later and that
+    /// were persisted in the store take precedence after a restart.
+    pub fn setting(mut self, setting: Setting, value: impl Into<String>) -> Self {
+        self.settings.push((setting, value.into()));
+        self
     }
 
     /// The identity (last URL path segment, Basic-auth user).
@@ -469,6 +479,9 @@ impl Station {
             .max(outbox.back().map_or(0, |m| m.seq + 1))
             .max(1);
         let mut settings = Settings::new(config.version, config.evses);
+        for (setting, value) in &config.settings {
+            settings.set_internal(*setting, value);
+        }
         settings.restore(persisted.settings);
         let evses = (1..=config.evses)
             .map(|id| Evse {

@@ -1,0 +1,164 @@
+// The ocpp-rs central system dashboard: plain JavaScript, no build step. It reads the HTTP API
+// and refreshes on every event of the live feed (server-sent events at /api/events).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { chargers: [], live: [], history: [], refreshTimer: null };
+
+function text(v) { return v === null || v === undefined ? "" : String(v); }
+function esc(v) {
+  return text(v).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+function time(t) { return t ? new Date(t).toLocaleTimeString() : ""; }
+function kwh(wh) { return wh === null || wh === undefined ? "" : (Number(wh) / 1000).toFixed(3) + " kWh"; }
+function kw(w) { return w === null || w === undefined ? "" : (Number(w) / 1000).toFixed(1) + " kW"; }
+function money(v, cur) { return v === null || v === undefined ? "" : Number(v).toFixed(2) + " " + esc(cur); }
+
+function statusClass(s) {
+  switch (s) {
+    case "Available": return "ok";
+    case "Charging": case "Occupied": case "Preparing": case "SuspendedEV": case "SuspendedEVSE": case "Finishing": return "busy";
+    case "Reserved": case "Unavailable": return "warn";
+    case "Faulted": return "bad";
+    default: return "";
+  }
+}
+
+function toast(message, isError) {
+  const t = $("#toast");
+  t.textContent = message;
+  t.className = "show" + (isError ? " error" : "");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.className = ""; }, 4000);
+}
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const msg = data && data.error ? data.error.message : res.status + " " + res.statusText;
+    throw new Error(msg);
+  }
+  return data;
+}
+
+function renderChargers() {
+  const body = $("#chargers tbody");
+  const liveByPlace = new Map(state.live.map((s) => [s.charger + "/" + s.evse, s]));
+  body.innerHTML = state.chargers.map((c) => {
+    const connectors = c.connectors.filter((k) => k.evse > 0 && (k.connector === null || k.connector === 1 || c.version === "1.6"));
+    const conns = connectors.map((k) => {
+      const session = liveByPlace.get(c.identity + "/" + k.evse);
+      const action = session
+        ? `<button class="stop" data-action="stop" data-charger="${esc(c.identity)}" data-session="${session.id}" ${c.connected ? "" : "disabled"}>Stop</button>`
+        : `<button data-action="start" data-charger="${esc(c.identity)}" data-evse="${k.evse}" ${c.connected ? "" : "disabled"}>Start</button>`;
+      return `<span class="connector" data-connector="${esc(c.identity)}/${k.evse}"><b>${k.evse}</b>` +
+        `<span class="pill status ${statusClass(k.status)}">${esc(k.status)}</span>${action}</span>`;
+    }).join("");
+    return `<tr data-charger="${esc(c.identity)}">` +
+      `<td><b>${esc(c.identity)}</b></td><td>${esc(c.version)}</td>` +
+      `<td><span class="pill link ${c.connected ? "ok" : "bad"}">${c.connected ? "online" : "offline"}</span></td>` +
+      `<td>${esc(c.bootState)}</td><td>${esc(c.vendor)} ${esc(c.model)}</td>` +
+      `<td>${time(c.lastSeen)}</td><td>${conns}</td></tr>`;
+  }).join("");
+  $("#no-chargers").style.display = state.chargers.length ? "none" : "";
+  $("#count-connected").textContent = state.chargers.filter((c) => c.connected).length;
+}
+
+function renderSessions() {
+  $("#live tbody").innerHTML = state.live.map((s) =>
+    `<tr data-session="${s.id}"><td>${s.id}</td><td>${esc(s.charger)}</td><td>${s.evse}</td><td>${esc(s.idTag)}</td>` +
+    `<td>${time(s.startedAt)}</td><td class="num energy">${kwh(s.energyWh)}</td><td class="num power">${kw(s.powerW)}</td>` +
+    `<td class="num">${money(s.cost, s.currency)}</td>` +
+    `<td><button class="stop" data-action="stop" data-charger="${esc(s.charger)}" data-session="${s.id}">Stop</button></td></tr>`
+  ).join("");
+  $("#no-live").style.display = state.live.length ? "none" : "";
+  $("#history tbody").innerHTML = state.history.map((s) =>
+    `<tr data-session="${s.id}"><td>${s.id}</td><td>${esc(s.charger)}</td><td>${s.evse}</td><td>${esc(s.idTag)}</td>` +
+    `<td>${time(s.startedAt)}</td><td>${time(s.stoppedAt)}</td><td class="num energy">${kwh(s.energyWh)}</td>` +
+    `<td class="num cost">${money(s.cost, s.currency)}</td><td>${esc(s.stopReason)}</td></tr>`
+  ).join("");
+  $("#no-history").style.display = state.history.length ? "none" : "";
+  $("#count-charging").textContent = state.live.length;
+  const total = state.live.concat(state.history).reduce((a, s) => a + Number(s.energyWh || 0), 0);
+  $("#count-energy").textContent = (total / 1000).toFixed(2);
+}
+
+async function refresh() {
+  try {
+    const [chargers, live, history] = await Promise.all([
+      api("GET", "/api/chargers"),
+      api("GET", "/api/sessions?status=active&limit=200"),
+      api("GET", "/api/sessions?status=completed&limit=50"),
+    ]);
+    state.chargers = chargers;
+    state.live = live;
+    state.history = history;
+    renderChargers();
+    renderSessions();
+  } catch (e) {
+    toast("Refresh failed: " + e.message, true);
+  }
+}
+
+function scheduleRefresh() {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(() => { state.refreshTimer = null; refresh(); }, 150);
+}
+
+function addEvent(ev) {
+  if (ev.kind === "heartbeat" || ev.kind === "meter_values") return;
+  const li = document.createElement("li");
+  const d = ev.detail || {};
+  const what = d.status || d.action || d.transactionId || d.reason || d.version || "";
+  li.innerHTML = `${time(ev.at)} <b>${esc(ev.charger)}</b> ${esc(ev.kind)} ${esc(what)}`;
+  const list = $("#events");
+  list.insertBefore(li, list.firstChild);
+  while (list.children.length > 60) list.removeChild(list.lastChild);
+}
+
+function connectFeed() {
+  const source = new EventSource("/api/events");
+  const kinds = ["connected", "booted", "heartbeat", "status", "authorized", "transaction_started",
+    "transaction_updated", "transaction_ended", "meter_values", "refused", "disconnected", "call",
+    "duplicate", "sequence_gap", "send", "resync"];
+  source.onopen = () => { $("#feed-state").className = "dot on"; $("#feed-label").textContent = "live"; refresh(); };
+  source.onerror = () => { $("#feed-state").className = "dot off"; $("#feed-label").textContent = "reconnecting…"; };
+  for (const kind of kinds) {
+    source.addEventListener(kind, (msg) => {
+      try { addEvent(JSON.parse(msg.data)); } catch (_) { /* a resync carries no event */ }
+      if (kind !== "heartbeat") scheduleRefresh();
+    });
+  }
+}
+
+document.addEventListener("click", async (e) => {
+  const b = e.target.closest("button[data-action]");
+  if (!b) return;
+  b.disabled = true;
+  const charger = b.dataset.charger;
+  try {
+    let answer;
+    if (b.dataset.action === "start") {
+      const idTag = $("#id-tag").value.trim();
+      answer = await api("POST", `/api/chargers/${encodeURIComponent(charger)}/start`, { evse: Number(b.dataset.evse), idTag });
+    } else {
+      answer = await api("POST", `/api/chargers/${encodeURIComponent(charger)}/stop`, { sessionId: Number(b.dataset.session) });
+    }
+    toast(`${charger}: ${answer.action} ${answer.status || "answered"}`, answer.status && answer.status !== "Accepted");
+  } catch (err) {
+    toast(`${charger}: ${err.message}`, true);
+  } finally {
+    b.disabled = false;
+    scheduleRefresh();
+  }
+});
+
+$("#ocpp-url").textContent = `ws://${location.hostname}:9000/ocpp/<identity>`;
+refresh();
+connectFeed();
+setInterval(refresh, 15000);

@@ -1,0 +1,1259 @@
+//! The HTTP/JSON API (axum), its OpenAPI document, the live feed and the dashboard.
+//!
+//! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx status for
+//! a bad request (malformed JSON, a field the charger's version does not accept, an unknown
+//! charger or session) and 502 / 504 when the charger answered with an error or not at all.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use ocpp_central::ocpp_types::Version;
+use ocpp_central::{AnyRequest, CallError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::db::{SampleRow, SessionFilter, SessionRow};
+use super::{decimal_json, LiveEvent, Shared};
+
+// ------------------------------------------------------------------ errors and extractors
+
+/// An API error: status, a stable machine-readable code and a message for humans.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
+}
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code: `invalid_body`, `invalid_query`, `invalid_path`, `invalid_request`,
+    /// `unknown_charger`, `charger_offline`, `unknown_session`, `unknown_token`,
+    /// `unsupported_for_version`, `charger_error`, `charger_timeout`, `invalid_answer`,
+    /// `not_found`, `method_not_allowed`, `database`.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+    /// More, where useful (e.g. the charger's CALLERROR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<super::DbError> for ApiError {
+    fn from(e: super::DbError) -> ApiError {
+        tracing::error!("API database error: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database", e.to_string())
+    }
+}
+
+/// A JSON body whose rejection is an [`ApiError`].
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(r) => {
+                let status = match &r {
+                    JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(ApiError::new(status, "invalid_body", r.body_text()))
+            }
+        }
+    }
+}
+
+/// Query parameters whose rejection is an [`ApiError`].
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Q(q.0))
+            .map_err(|r: QueryRejection| ApiError::bad("invalid_query", r.body_text()))
+    }
+}
+
+/// Path parameters whose rejection is an [`ApiError`].
+#[derive(Debug)]
+pub struct P<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| P(p.0))
+            .map_err(|r: PathRejection| ApiError::bad("invalid_path", r.body_text()))
+    }
+}
+
+// ------------------------------------------------------------------ views
+
+/// A connector / EVSE and its status.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorView {
+    /// EVSE id (1.6: connector id; 0 is the whole charger).
+    pub evse: i64,
+    /// Connector within the EVSE (2.x).
+    pub connector: Option<i64>,
+    /// Status as reported (`Available`, `Preparing`, `Charging`, `Occupied`, `Faulted`, ...).
+    pub status: String,
+    /// Error code reported with it, if any.
+    pub error_code: Option<String>,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+/// A charger: identity, version, boot state, what it said about itself, connectors, live
+/// transactions.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargerView {
+    /// Identity.
+    pub identity: String,
+    /// OCPP version of the latest connection.
+    pub version: Option<String>,
+    /// Connected now.
+    pub connected: bool,
+    /// `Accepted`, `Pending`, `Rejected` or `Unknown`.
+    pub boot_state: Option<String>,
+    /// Vendor.
+    pub vendor: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// Firmware version.
+    pub firmware_version: Option<String>,
+    /// Registered by an operator.
+    pub registered: bool,
+    /// First seen.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Last message or heartbeat.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Heartbeat interval given at boot, seconds.
+    pub heartbeat_interval: Option<i32>,
+    /// Connectors / EVSEs.
+    pub connectors: Vec<ConnectorView>,
+    /// Ids of the sessions running on it.
+    pub active_sessions: Vec<i64>,
+}
+
+/// A meter sample of a session.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SampleView {
+    /// When measured.
+    pub timestamp: DateTime<Utc>,
+    /// Measurand.
+    pub measurand: String,
+    /// Value (exact decimal text, as the charger sent it).
+    pub value: String,
+    /// Unit.
+    pub unit: Option<String>,
+    /// Phase.
+    pub phase: Option<String>,
+    /// Reading context.
+    pub context: Option<String>,
+}
+
+/// A charging session.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// Session id.
+    pub id: i64,
+    /// Charger.
+    pub charger: String,
+    /// OCPP transaction id.
+    pub transaction_id: String,
+    /// EVSE (1.6 connector).
+    pub evse: i64,
+    /// Connector within the EVSE (2.x).
+    pub connector: Option<i64>,
+    /// The id token that started it.
+    pub id_tag: Option<String>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// Stop (absent while active).
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Energy delivered, Wh.
+    #[schema(value_type = f64)]
+    pub energy_wh: Value,
+    /// Energy delivered, exact decimal text.
+    pub energy_wh_exact: String,
+    /// Current power, W (active sessions that report it).
+    #[schema(value_type = Option<f64>)]
+    pub power_w: Value,
+    /// Energy register at the start, Wh.
+    pub meter_start_wh: Option<String>,
+    /// Latest energy register, Wh.
+    pub meter_last_wh: Option<String>,
+    /// Cost from the tariff (so far, for an active session).
+    #[schema(value_type = f64)]
+    pub cost: Value,
+    /// Cost, exact decimal text.
+    pub cost_exact: String,
+    /// Currency of `cost`.
+    pub currency: String,
+    /// Why it stopped.
+    pub stop_reason: Option<String>,
+    /// `active` or `completed`.
+    pub status: String,
+    /// Meter samples (only in `GET /api/sessions/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Vec<SampleView>>,
+}
+
+fn session_view(s: SessionRow, samples: Option<Vec<SampleRow>>) -> SessionView {
+    SessionView {
+        id: s.id,
+        charger: s.charger,
+        transaction_id: s.transaction_id,
+        evse: s.evse,
+        connector: s.connector,
+        id_tag: s.id_token,
+        started_at: s.started_at,
+        stopped_at: s.ended_at,
+        energy_wh: decimal_json(s.energy_wh),
+        energy_wh_exact: s.energy_wh.to_string(),
+        power_w: s.power_w.map(decimal_json).unwrap_or(Value::Null),
+        meter_start_wh: s.meter_start_wh.map(|d| d.to_string()),
+        meter_last_wh: s.meter_last_wh.map(|d| d.to_string()),
+        cost: decimal_json(s.cost),
+        cost_exact: s.cost.to_string(),
+        currency: s.currency,
+        stop_reason: s.stop_reason,
+        status: s.status,
+        samples: samples.map(|v| {
+            v.into_iter()
+                .map(|x| SampleView {
+                    timestamp: x.timestamp,
+                    measurand: x.measurand,
+                    value: x.value.to_string(),
+                    unit: x.unit,
+                    phase: x.phase,
+                    context: x.context,
+                })
+                .collect()
+        }),
+    }
+}
+
+/// The charger's answer to a central call.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallAnswer {
+    /// The action sent.
+    pub action: String,
+    /// The answer's `status`, where it has one (`Accepted`, `Rejected`, ...).
+    pub status: Option<String>,
+    /// The charger's whole answer payload.
+    #[schema(value_type = Object)]
+    pub response: Value,
+}
+
+// ------------------------------------------------------------------ requests
+
+/// Start charging (1.6 RemoteStartTransaction, 2.x RequestStartTransaction).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRequest {
+    /// EVSE (2.x `evseId`; 1.6 `connectorId`). Optional: the charger chooses.
+    pub evse: Option<i32>,
+    /// 1.6 connector id (same as `evse` on 1.6).
+    pub connector: Option<i32>,
+    /// The driver's id token (1.6 at most 20 characters, 2.x at most 36).
+    pub id_tag: String,
+}
+
+/// Stop a session (1.6 RemoteStopTransaction, 2.x RequestStopTransaction). Give one of the two.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopRequest {
+    /// The OCPP transaction id.
+    pub transaction_id: Option<String>,
+    /// Our session id.
+    pub session_id: Option<i64>,
+}
+
+/// Reset a charger.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetRequest {
+    /// 1.6 `Soft` (default) or `Hard`; 2.x `OnIdle` (default) or `Immediate`. `Soft`/`Hard`
+    /// map to `OnIdle`/`Immediate` on 2.x and back on 1.6.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Change a 1.6 configuration key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangeConfigurationBody {
+    /// The key.
+    pub key: String,
+    /// The new value.
+    pub value: String,
+}
+
+/// Which 1.6 configuration keys to read.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ConfigurationQuery {
+    /// Comma-separated keys (all keys when absent).
+    pub keys: Option<String>,
+}
+
+/// A 2.x variable reference (and value, to set).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VariableRef {
+    /// Component name (e.g. `OCPPCommCtrlr`).
+    pub component: String,
+    /// Component instance.
+    pub component_instance: Option<String>,
+    /// EVSE of the component.
+    pub evse: Option<i32>,
+    /// Variable name (e.g. `HeartbeatInterval`).
+    pub variable: String,
+    /// Variable instance.
+    pub variable_instance: Option<String>,
+    /// Attribute (`Actual` by default).
+    pub attribute: Option<String>,
+    /// The value to set (SetVariables only).
+    pub value: Option<String>,
+}
+
+/// A list of 2.x variables to read or set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariablesBody {
+    /// The variables.
+    pub variables: Vec<VariableRef>,
+}
+
+/// Register a charger (admitted when only known chargers may connect).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCharger {
+    /// Its identity.
+    pub identity: String,
+}
+
+/// An ID token.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenBody {
+    /// The token (1.6 idTag / 2.x idToken).
+    pub id_tag: String,
+    /// `Accepted`, `Blocked`, `Expired` or `Invalid`.
+    pub status: String,
+    /// Who holds it.
+    pub note: Option<String>,
+}
+
+/// Filters of `GET /api/sessions`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SessionsQuery {
+    /// Only this charger's sessions.
+    pub charger: Option<String>,
+    /// `active` or `completed`.
+    pub status: Option<String>,
+    /// At most this many (default 100, at most 1000), newest first.
+    pub limit: Option<i64>,
+}
+
+/// Filters of `GET /api/log`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LogQuery {
+    /// Only this charger's events.
+    pub charger: Option<String>,
+    /// At most this many (default 100, at most 1000), newest first.
+    pub limit: Option<i64>,
+}
+
+// ------------------------------------------------------------------ router
+
+/// The whole HTTP surface: API, OpenAPI document, live feed, metrics, health and dashboard.
+pub fn router(backend: Shared) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/dashboard.js", get(dashboard_js))
+        .route("/dashboard.css", get(dashboard_css))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/events", get(events))
+        .route("/api/log", get(log))
+        .route("/api/chargers", get(list_chargers).post(register_charger))
+        .route("/api/chargers/{id}", get(get_charger))
+        .route("/api/chargers/{id}/start", post(start))
+        .route("/api/chargers/{id}/stop", post(stop))
+        .route("/api/chargers/{id}/reset", post(reset))
+        .route(
+            "/api/chargers/{id}/configuration",
+            get(get_configuration).post(change_configuration),
+        )
+        .route("/api/chargers/{id}/variables/get", post(get_variables))
+        .route("/api/chargers/{id}/variables/set", post(set_variables))
+        .route("/api/chargers/{id}/call/{action}", post(call_action))
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{id}", get(get_session))
+        .route("/api/tokens", get(list_tokens).post(put_token))
+        .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            backend.clone(),
+            count_requests,
+        ))
+        .with_state(backend)
+}
+
+async fn count_requests(
+    State(b): State<Shared>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    b.metrics().http_request();
+    next.run(req).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// The OpenAPI document of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ocpp-rs example central system",
+        description = "Chargers, sessions, ID tokens and remote commands of an OCPP 1.6 / 2.0.1 / 2.1 central system."
+    ),
+    paths(
+        health,
+        metrics,
+        events,
+        log,
+        list_chargers,
+        register_charger,
+        get_charger,
+        start,
+        stop,
+        reset,
+        get_configuration,
+        change_configuration,
+        get_variables,
+        set_variables,
+        call_action,
+        list_sessions,
+        get_session,
+        list_tokens,
+        put_token,
+        delete_token
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        ChargerView,
+        ConnectorView,
+        SessionView,
+        SampleView,
+        CallAnswer,
+        StartRequest,
+        StopRequest,
+        ResetRequest,
+        ChangeConfigurationBody,
+        VariableRef,
+        VariablesBody,
+        RegisterCharger,
+        TokenBody,
+        LiveEvent
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("../../dashboard/index.html"))
+}
+
+async fn dashboard_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../dashboard/dashboard.js"),
+    )
+}
+
+async fn dashboard_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../dashboard/dashboard.css"),
+    )
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, description = "Up; the database answers", body = Object),
+    (status = 503, description = "The database does not answer", body = ErrorBody),
+))]
+async fn health(State(b): State<Shared>) -> Result<Json<Value>, ApiError> {
+    b.db()
+        .ping()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string()))?;
+    Ok(Json(json!({
+        "status": "ok",
+        "database": match b.db().backend() { super::db::Backend::Sqlite => "sqlite", super::db::Backend::Postgres => "postgres" },
+        "connectedChargers": b.chargers().len(),
+    })))
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
+async fn metrics(State(b): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        b.metrics().render(),
+    )
+}
+
+/// The live feed: every event as a server-sent event (`data:` is a LiveEvent as JSON).
+#[utoipa::path(get, path = "/api/events", responses((status = 200, description = "text/event-stream of LiveEvent", body = LiveEvent, content_type = "text/event-stream")))]
+async fn events(State(b): State<Shared>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = b.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
+                    return Some((
+                        Ok(SseEvent::default().event(ev.kind.clone()).data(data)),
+                        rx,
+                    ));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    // The client fell behind: tell it to reload the state.
+                    let data = json!({ "missed": n }).to_string();
+                    return Some((Ok(SseEvent::default().event("resync").data(data)), rx));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The event log, newest first.
+#[utoipa::path(get, path = "/api/log", params(LogQuery), responses((status = 200, body = [LiveEvent])))]
+async fn log(State(b): State<Shared>, Q(q): Q<LogQuery>) -> Result<Json<Vec<Value>>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = b.db().events(q.charger.as_deref(), limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "at": r.at, "charger": r.charger, "kind": r.kind,
+                    "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiError> {
+    let row = b.db().charger(id).await?;
+    let live = b.chargers().get(id).map(|h| h.state());
+    if row.is_none() && live.is_none() {
+        return Ok(None);
+    }
+    let mut connectors: BTreeMap<(i64, i64), ConnectorView> = BTreeMap::new();
+    for c in b.db().connectors(id).await? {
+        connectors.insert(
+            (c.evse, c.connector.unwrap_or(-1)),
+            ConnectorView {
+                evse: c.evse,
+                connector: c.connector,
+                status: c.status,
+                error_code: c.error_code,
+                since: c.since,
+            },
+        );
+    }
+    if let Some(state) = &live {
+        for (r, c) in &state.connectors {
+            let key = (i64::from(r.evse), r.connector.map(i64::from).unwrap_or(-1));
+            connectors.insert(
+                key,
+                ConnectorView {
+                    evse: i64::from(r.evse),
+                    connector: r.connector.map(i64::from),
+                    status: c.status.as_str().to_owned(),
+                    error_code: c.error_code.clone(),
+                    since: c.since,
+                },
+            );
+        }
+    }
+    let active = b
+        .db()
+        .sessions(&SessionFilter {
+            charger: Some(id.to_owned()),
+            status: Some("active".into()),
+            limit: 1000,
+        })
+        .await?;
+    let connected = live.as_ref().is_some_and(|s| s.connected);
+    Ok(Some(ChargerView {
+        identity: id.to_owned(),
+        version: live
+            .as_ref()
+            .map(|s| s.version.as_str().to_owned())
+            .or_else(|| row.as_ref().and_then(|r| r.version.clone())),
+        connected,
+        boot_state: live
+            .as_ref()
+            .map(|s| s.boot.as_str().to_owned())
+            .or_else(|| row.as_ref().and_then(|r| r.boot_state.clone())),
+        vendor: live
+            .as_ref()
+            .and_then(|s| s.info.as_ref().map(|i| i.vendor.clone()))
+            .or_else(|| row.as_ref().and_then(|r| r.vendor.clone())),
+        model: live
+            .as_ref()
+            .and_then(|s| s.info.as_ref().map(|i| i.model.clone()))
+            .or_else(|| row.as_ref().and_then(|r| r.model.clone())),
+        serial_number: live
+            .as_ref()
+            .and_then(|s| s.info.as_ref().and_then(|i| i.serial_number.clone()))
+            .or_else(|| row.as_ref().and_then(|r| r.serial_number.clone())),
+        firmware_version: live
+            .as_ref()
+            .and_then(|s| s.info.as_ref().and_then(|i| i.firmware_version.clone()))
+            .or_else(|| row.as_ref().and_then(|r| r.firmware_version.clone())),
+        registered: row.as_ref().is_some_and(|r| r.registered),
+        first_seen: row.as_ref().and_then(|r| r.first_seen),
+        last_seen: live
+            .as_ref()
+            .and_then(|s| s.last_seen)
+            .or_else(|| row.as_ref().and_then(|r| r.last_seen)),
+        heartbeat_interval: live.as_ref().and_then(|s| s.heartbeat_interval),
+        connectors: connectors.into_values().collect(),
+        active_sessions: active.iter().map(|s| s.id).collect(),
+    }))
+}
+
+/// Every charger ever seen or registered, with live state for the connected ones.
+#[utoipa::path(get, path = "/api/chargers", responses((status = 200, body = [ChargerView])))]
+async fn list_chargers(State(b): State<Shared>) -> Result<Json<Vec<ChargerView>>, ApiError> {
+    let mut ids: Vec<String> = b
+        .db()
+        .chargers()
+        .await?
+        .into_iter()
+        .map(|r| r.identity)
+        .collect();
+    for id in b.chargers().identities() {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(v) = charger_view(&b, &id).await? {
+            out.push(v);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Registers a charger identity (admitted when the server accepts known chargers only).
+#[utoipa::path(post, path = "/api/chargers", request_body = RegisterCharger, responses(
+    (status = 201, body = ChargerView), (status = 400, body = ErrorBody)))]
+async fn register_charger(
+    State(b): State<Shared>,
+    Body(req): Body<RegisterCharger>,
+) -> Result<(StatusCode, Json<ChargerView>), ApiError> {
+    let id = req.identity.trim();
+    if id.is_empty() || id.len() > 48 || id.contains(['/', '?', '#']) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            "identity must be 1 to 48 characters without '/', '?' or '#'",
+        ));
+    }
+    b.db().register_charger(id).await?;
+    b.admit(id);
+    let view = charger_view(&b, id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "database",
+            "registered charger not found",
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One charger.
+#[utoipa::path(get, path = "/api/chargers/{id}", params(("id" = String, Path, description = "Charger identity")),
+    responses((status = 200, body = ChargerView), (status = 404, body = ErrorBody)))]
+async fn get_charger(
+    State(b): State<Shared>,
+    P(id): P<String>,
+) -> Result<Json<ChargerView>, ApiError> {
+    charger_view(&b, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| unknown_charger(&id))
+}
+
+fn unknown_charger(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_charger",
+        format!("no charger {id:?} has ever connected or been registered"),
+    )
+}
+
+static REMOTE_START_IDS: AtomicI32 = AtomicI32::new(0);
+
+/// Sends `action` with `payload` to charger `id` and returns its answer.
+async fn central_call(
+    b: &Shared,
+    id: &str,
+    action: &str,
+    payload: Value,
+) -> Result<CallAnswer, ApiError> {
+    let Some(handle) = b.chargers().get(id).filter(|h| h.is_connected()) else {
+        return Err(if b.db().charger(id).await?.is_some() {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "charger_offline",
+                format!("charger {id:?} is not connected"),
+            )
+        } else {
+            unknown_charger(id)
+        });
+    };
+    let version = handle.version();
+    let request = AnyRequest::from_json(version, action, &payload.to_string()).map_err(|e| {
+        ApiError::bad(
+            "invalid_request",
+            format!("not a valid OCPP {version} {action} request: {e}"),
+        )
+        .with_details(json!({ "payload": payload }))
+    })?;
+    let t0 = Instant::now();
+    let result = handle.call_any(request).await;
+    b.metrics().message_out(version, action, t0.elapsed());
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            let (status, code) = match &e {
+                CallError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "charger_timeout"),
+                CallError::CallError { .. } => (StatusCode::BAD_GATEWAY, "charger_error"),
+                CallError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "invalid_answer"),
+                CallError::Disconnected => (StatusCode::CONFLICT, "charger_offline"),
+                CallError::BootRejected => (StatusCode::CONFLICT, "charger_offline"),
+                CallError::Refused(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                _ => (StatusCode::BAD_GATEWAY, "charger_error"),
+            };
+            b.metrics().error("call", code);
+            let mut err = ApiError::new(status, code, format!("{action}: {e}"));
+            if let CallError::CallError {
+                code,
+                description,
+                details,
+            } = &e
+            {
+                err = err.with_details(json!({
+                    "errorCode": code.as_str(version),
+                    "errorDescription": description,
+                    "errorDetails": serde_json::from_str::<Value>(details).unwrap_or(Value::Null),
+                }));
+            }
+            return Err(err);
+        }
+    };
+    let response: Value = serde_json::from_str(&answer.to_json()).unwrap_or(Value::Null);
+    let status = response
+        .get("status")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    b.log_call(id, action, status.as_deref()).await;
+    Ok(CallAnswer {
+        action: action.to_owned(),
+        status,
+        response,
+    })
+}
+
+fn version_of(b: &Shared, id: &str) -> Option<Version> {
+    b.chargers().get(id).map(|h| h.version())
+}
+
+/// Starts charging: RemoteStartTransaction (1.6) or RequestStartTransaction (2.x).
+#[utoipa::path(post, path = "/api/chargers/{id}/start", params(("id" = String, Path, description = "Charger identity")),
+    request_body = StartRequest, responses(
+    (status = 200, description = "The charger's answer", body = CallAnswer),
+    (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn start(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(req): Body<StartRequest>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    let (action, payload) = match version_of(&b, &id) {
+        Some(Version::V16) => (
+            "RemoteStartTransaction",
+            json!({ "connectorId": req.evse.or(req.connector), "idTag": req.id_tag }),
+        ),
+        _ => {
+            let remote_id = REMOTE_START_IDS.fetch_add(1, Ordering::Relaxed) + 1;
+            (
+                "RequestStartTransaction",
+                json!({
+                    "evseId": req.evse,
+                    "remoteStartId": remote_id,
+                    "idToken": { "idToken": req.id_tag, "type": "Central" },
+                }),
+            )
+        }
+    };
+    Ok(Json(
+        central_call(&b, &id, action, strip_nulls(payload)).await?,
+    ))
+}
+
+/// Stops a session: RemoteStopTransaction (1.6) or RequestStopTransaction (2.x).
+#[utoipa::path(post, path = "/api/chargers/{id}/stop", params(("id" = String, Path, description = "Charger identity")),
+    request_body = StopRequest, responses(
+    (status = 200, description = "The charger's answer", body = CallAnswer),
+    (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn stop(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(req): Body<StopRequest>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    let transaction_id = match (req.transaction_id, req.session_id) {
+        (Some(t), _) => t,
+        (None, Some(s)) => {
+            let session = b.db().session(s).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_session",
+                    format!("no session {s}"),
+                )
+            })?;
+            if session.charger != id {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("session {s} runs on {}, not {id}", session.charger),
+                ));
+            }
+            session.transaction_id
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "give transactionId or sessionId",
+            ))
+        }
+    };
+    let (action, payload) = match version_of(&b, &id) {
+        Some(Version::V16) => {
+            let n: i64 = transaction_id.parse().map_err(|_| {
+                ApiError::bad(
+                    "invalid_request",
+                    format!("1.6 transaction ids are integers, not {transaction_id:?}"),
+                )
+            })?;
+            ("RemoteStopTransaction", json!({ "transactionId": n }))
+        }
+        _ => (
+            "RequestStopTransaction",
+            json!({ "transactionId": transaction_id }),
+        ),
+    };
+    Ok(Json(central_call(&b, &id, action, payload).await?))
+}
+
+/// Resets a charger.
+#[utoipa::path(post, path = "/api/chargers/{id}/reset", params(("id" = String, Path, description = "Charger identity")),
+    request_body = ResetRequest, responses((status = 200, body = CallAnswer), (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn reset(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(req): Body<ResetRequest>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    let v16 = version_of(&b, &id) == Some(Version::V16);
+    let kind = match (req.kind.as_deref(), v16) {
+        (None | Some("Soft") | Some("OnIdle"), true) => "Soft",
+        (Some("Hard") | Some("Immediate"), true) => "Hard",
+        (None | Some("Soft") | Some("OnIdle"), false) => "OnIdle",
+        (Some("Hard") | Some("Immediate"), false) => "Immediate",
+        (Some(other), _) => {
+            return Err(ApiError::bad(
+                "invalid_request",
+                format!("reset type must be Soft, Hard, OnIdle or Immediate, not {other:?}"),
+            ))
+        }
+    };
+    Ok(Json(
+        central_call(&b, &id, "Reset", json!({ "type": kind })).await?,
+    ))
+}
+
+fn require_version(b: &Shared, id: &str, want_16: bool, what: &str) -> Result<(), ApiError> {
+    match version_of(b, id) {
+        Some(v) if (v == Version::V16) != want_16 => Err(ApiError::bad(
+            "unsupported_for_version",
+            format!(
+                "{what} is for OCPP {} chargers; {id} speaks {v}",
+                if want_16 { "1.6" } else { "2.x" }
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads 1.6 configuration keys (GetConfiguration).
+#[utoipa::path(get, path = "/api/chargers/{id}/configuration", params(("id" = String, Path, description = "Charger identity"), ConfigurationQuery),
+    responses((status = 200, body = CallAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn get_configuration(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Q(q): Q<ConfigurationQuery>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    require_version(&b, &id, true, "configuration (use /variables/get on 2.x)")?;
+    let payload = match q.keys {
+        Some(keys) => {
+            json!({ "key": keys.split(',').map(str::trim).filter(|k| !k.is_empty()).collect::<Vec<_>>() })
+        }
+        None => json!({}),
+    };
+    Ok(Json(
+        central_call(&b, &id, "GetConfiguration", payload).await?,
+    ))
+}
+
+/// Changes a 1.6 configuration key (ChangeConfiguration).
+#[utoipa::path(post, path = "/api/chargers/{id}/configuration", params(("id" = String, Path, description = "Charger identity")),
+    request_body = ChangeConfigurationBody, responses((status = 200, body = CallAnswer), (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn change_configuration(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(req): Body<ChangeConfigurationBody>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    require_version(&b, &id, true, "configuration (use /variables/set on 2.x)")?;
+    Ok(Json(
+        central_call(
+            &b,
+            &id,
+            "ChangeConfiguration",
+            json!({ "key": req.key, "value": req.value }),
+        )
+        .await?,
+    ))
+}
+
+fn component_variable(v: &VariableRef) -> Value {
+    strip_nulls(json!({
+        "component": {
+            "name": v.component,
+            "instance": v.component_instance,
+            "evse": v.evse.map(|id| json!({ "id": id })),
+        },
+        "variable": { "name": v.variable, "instance": v.variable_instance },
+        "attributeType": v.attribute,
+    }))
+}
+
+/// Reads 2.x variables (GetVariables).
+#[utoipa::path(post, path = "/api/chargers/{id}/variables/get", params(("id" = String, Path, description = "Charger identity")),
+    request_body = VariablesBody, responses((status = 200, body = CallAnswer), (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn get_variables(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(req): Body<VariablesBody>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    require_version(&b, &id, false, "variables (use /configuration on 1.6)")?;
+    let data: Vec<Value> = req.variables.iter().map(component_variable).collect();
+    Ok(Json(
+        central_call(&b, &id, "GetVariables", json!({ "getVariableData": data })).await?,
+    ))
+}
+
+/// Sets 2.x variables (SetVariables).
+#[utoipa::path(post, path = "/api/chargers/{id}/variables/set", params(("id" = String, Path, description = "Charger identity")),
+    request_body = VariablesBody, responses((status = 200, body = CallAnswer), (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn set_variables(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(req): Body<VariablesBody>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    require_version(&b, &id, false, "variables (use /configuration on 1.6)")?;
+    let mut data = Vec::with_capacity(req.variables.len());
+    for v in &req.variables {
+        let Some(value) = &v.value else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("{}.{} has no value to set", v.component, v.variable),
+            ));
+        };
+        let mut cv = component_variable(v);
+        if let Some(obj) = cv.as_object_mut() {
+            obj.insert("attributeValue".into(), json!(value));
+        }
+        data.push(cv);
+    }
+    Ok(Json(
+        central_call(&b, &id, "SetVariables", json!({ "setVariableData": data })).await?,
+    ))
+}
+
+/// Sends any central-system action of the charger's version with the given payload (checked
+/// against the official schema before it goes out).
+#[utoipa::path(post, path = "/api/chargers/{id}/call/{action}", params(
+    ("id" = String, Path, description = "Charger identity"),
+    ("action" = String, Path, description = "OCPP action, e.g. TriggerMessage, ClearCache, SetChargingProfile")),
+    request_body(content = Object, description = "The OCPP request payload"),
+    responses((status = 200, body = CallAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn call_action(
+    State(b): State<Shared>,
+    P((id, action)): P<(String, String)>,
+    Body(payload): Body<Value>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    if let Some(v) = version_of(&b, &id) {
+        match ocpp_central::message::central_may_send(v, &action) {
+            None => {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("{action:?} is not an OCPP {v} action"),
+                ))
+            }
+            Some(false) => {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("{action} is not sent by a central system in OCPP {v}"),
+                ))
+            }
+            Some(true) => {}
+        }
+    }
+    Ok(Json(central_call(&b, &id, &action, payload).await?))
+}
+
+/// Sessions, newest first.
+#[utoipa::path(get, path = "/api/sessions", params(SessionsQuery), responses((status = 200, body = [SessionView]), (status = 400, body = ErrorBody)))]
+async fn list_sessions(
+    State(b): State<Shared>,
+    Q(q): Q<SessionsQuery>,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    if let Some(s) = &q.status {
+        if s != "active" && s != "completed" {
+            return Err(ApiError::bad(
+                "invalid_query",
+                format!("status must be active or completed, not {s:?}"),
+            ));
+        }
+    }
+    let rows = b
+        .db()
+        .sessions(&SessionFilter {
+            charger: q.charger,
+            status: q.status,
+            limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        })
+        .await?;
+    Ok(Json(
+        rows.into_iter().map(|s| session_view(s, None)).collect(),
+    ))
+}
+
+/// One session with its meter samples.
+#[utoipa::path(get, path = "/api/sessions/{id}", params(("id" = i64, Path, description = "Session id")),
+    responses((status = 200, body = SessionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_session(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+) -> Result<Json<SessionView>, ApiError> {
+    let s = b.db().session(id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_session",
+            format!("no session {id}"),
+        )
+    })?;
+    let samples = b.db().samples(id).await?;
+    Ok(Json(session_view(s, Some(samples))))
+}
+
+/// The ID tokens.
+#[utoipa::path(get, path = "/api/tokens", responses((status = 200, body = [TokenBody])))]
+async fn list_tokens(State(b): State<Shared>) -> Result<Json<Vec<TokenBody>>, ApiError> {
+    Ok(Json(
+        b.db()
+            .tokens()
+            .await?
+            .into_iter()
+            .map(|t| TokenBody {
+                id_tag: t.id_token,
+                status: t.status,
+                note: t.note,
+            })
+            .collect(),
+    ))
+}
+
+/// Adds or changes an ID token.
+#[utoipa::path(post, path = "/api/tokens", request_body = TokenBody, responses((status = 200, body = TokenBody), (status = 400, body = ErrorBody)))]
+async fn put_token(
+    State(b): State<Shared>,
+    Body(t): Body<TokenBody>,
+) -> Result<Json<TokenBody>, ApiError> {
+    if t.id_tag.is_empty() || t.id_tag.chars().count() > 36 {
+        return Err(ApiError::bad(
+            "invalid_request",
+            "idTag must be 1 to 36 characters (1.6 chargers accept at most 20)",
+        ));
+    }
+    if !["Accepted", "Blocked", "Expired", "Invalid"].contains(&t.status.as_str()) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!(
+                "status must be Accepted, Blocked, Expired or Invalid, not {:?}",
+                t.status
+            ),
+        ));
+    }
+    b.db()
+        .upsert_token(&t.id_tag, &t.status, t.note.as_deref())
+        .await?;
+    Ok(Json(t))
+}
+
+/// Removes an ID token.
+#[utoipa::path(delete, path = "/api/tokens/{id_tag}", params(("id_tag" = String, Path, description = "The token")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_token(
+    State(b): State<Shared>,
+    P(id_tag): P<String>,
+) -> Result<StatusCode, ApiError> {
+    if b.db().delete_token(&id_tag).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_token",
+            format!("no token {id_tag:?}"),
+        ))
+    }
+}
+
+/// Removes `null` members of objects (optional fields left out rather than sent as null,
+/// which the schemas refuse).
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}

@@ -1,0 +1,893 @@
+//! Persistence: chargers, connectors, ID tokens, charging sessions with their meter values,
+//! and an event log, in SQLite (embedded, the default) or PostgreSQL (by URL), through one
+//! set of queries on sqlx's `Any` driver.
+//!
+//! Conventions that keep the two databases interchangeable: timestamps are RFC 3339 text in
+//! UTC with milliseconds (so they sort as text), exact decimals (Wh, prices) are text, flags
+//! and ids are 64-bit integers, parameters are `$1, $2, ...` (both databases read them by
+//! number). Migrations are numbered and applied on start, each in its own transaction.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// What went wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names no supported database.
+    #[error("unsupported database URL {0:?}: use a file path, sqlite://PATH, sqlite::memory: or postgres://...")]
+    UnsupportedUrl(String),
+    /// The database refused or failed a query.
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// A stored value could not be read back (e.g. a corrupt timestamp or decimal).
+    #[error("corrupt stored value in {column}: {value:?}")]
+    Corrupt {
+        /// The column.
+        column: &'static str,
+        /// The text stored.
+        value: String,
+    },
+}
+
+/// Which database the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (embedded).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The database: a connection pool and the dialect it speaks.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A charger row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerRow {
+    /// Identity (the last path segment of its WebSocket URL).
+    pub identity: String,
+    /// OCPP version of its latest connection (`1.6`, `2.0.1`, `2.1`).
+    pub version: Option<String>,
+    /// Vendor from its BootNotification.
+    pub vendor: Option<String>,
+    /// Model from its BootNotification.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// Firmware version.
+    pub firmware_version: Option<String>,
+    /// Boot state (`Accepted`, `Pending`, `Rejected`, `Unknown`).
+    pub boot_state: Option<String>,
+    /// Registered by an operator (known-only admission admits it).
+    pub registered: bool,
+    /// Whether it is connected now (as last recorded).
+    pub connected: bool,
+    /// First time seen.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Last time seen (heartbeats recorded at most once a minute).
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// A connector / EVSE status row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorRow {
+    /// EVSE id (1.6: the connector id).
+    pub evse: i64,
+    /// Connector id within the EVSE (2.x), if any.
+    pub connector: Option<i64>,
+    /// Status as the charger reported it.
+    pub status: String,
+    /// Error code, if any.
+    pub error_code: Option<String>,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+/// An ID token row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    /// The token (1.6 idTag, 2.x idToken).
+    pub id_token: String,
+    /// Its authorization status (`Accepted`, `Blocked`, `Expired`, `Invalid`).
+    pub status: String,
+    /// A free note (who holds it).
+    pub note: Option<String>,
+}
+
+/// A charging session row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// Our id.
+    pub id: i64,
+    /// The charger.
+    pub charger: String,
+    /// The OCPP transaction id (1.6 integer as text, 2.x the charger's id).
+    pub transaction_id: String,
+    /// EVSE (1.6 connector).
+    pub evse: i64,
+    /// Connector within the EVSE (2.x), if known.
+    pub connector: Option<i64>,
+    /// The id token that started it.
+    pub id_token: Option<String>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, when completed.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Energy register at the start, Wh.
+    pub meter_start_wh: Option<Decimal>,
+    /// Latest energy register, Wh.
+    pub meter_last_wh: Option<Decimal>,
+    /// Energy so far, Wh (exact).
+    pub energy_wh: Decimal,
+    /// Latest active power reported, W.
+    pub power_w: Option<Decimal>,
+    /// Why it stopped.
+    pub stop_reason: Option<String>,
+    /// Cost so far / final, in `currency`.
+    pub cost: Decimal,
+    /// Currency of `cost`.
+    pub currency: String,
+    /// `active` or `completed`.
+    pub status: String,
+}
+
+/// A stored meter sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRow {
+    /// When measured.
+    pub timestamp: DateTime<Utc>,
+    /// Measurand.
+    pub measurand: String,
+    /// Value, exact, in `unit`.
+    pub value: Decimal,
+    /// Unit.
+    pub unit: Option<String>,
+    /// Phase.
+    pub phase: Option<String>,
+    /// Reading context.
+    pub context: Option<String>,
+}
+
+/// An event log row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Sequence number.
+    pub id: i64,
+    /// When recorded.
+    pub at: DateTime<Utc>,
+    /// The charger.
+    pub charger: String,
+    /// Kind (`connected`, `booted`, `status`, `authorized`, `transaction_started`, ...).
+    pub kind: String,
+    /// Details, JSON text.
+    pub detail: String,
+}
+
+/// Filter for [`Db::sessions`].
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only this charger's.
+    pub charger: Option<String>,
+    /// Only `active` or `completed`.
+    pub status: Option<String>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// Formats a timestamp the way the database stores it.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(column: &'static str, s: String) -> Result<DateTime<Utc>, DbError> {
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| DbError::Corrupt { column, value: s })
+}
+
+fn parse_dec(column: &'static str, s: String) -> Result<Decimal, DbError> {
+    Decimal::from_str(&s).map_err(|_| DbError::Corrupt { column, value: s })
+}
+
+fn opt<T>(
+    column: &'static str,
+    s: Option<String>,
+    f: fn(&'static str, String) -> Result<T, DbError>,
+) -> Result<Option<T>, DbError> {
+    s.map(|s| f(column, s)).transpose()
+}
+
+/// The schema, per dialect: `{ID}` becomes the auto-increment primary key.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE chargers (
+        identity TEXT PRIMARY KEY,
+        version TEXT,
+        vendor TEXT,
+        model TEXT,
+        serial_number TEXT,
+        firmware_version TEXT,
+        boot_state TEXT,
+        registered BIGINT NOT NULL DEFAULT 0,
+        connected BIGINT NOT NULL DEFAULT 0,
+        first_seen TEXT,
+        last_seen TEXT
+    );
+    CREATE TABLE connectors (
+        charger TEXT NOT NULL,
+        evse BIGINT NOT NULL,
+        connector BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        error_code TEXT,
+        since TEXT NOT NULL,
+        PRIMARY KEY (charger, evse, connector)
+    );
+    CREATE TABLE id_tokens (
+        id_token TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        note TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id {ID},
+        charger TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        evse BIGINT NOT NULL,
+        connector BIGINT,
+        id_token TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        meter_start_wh TEXT,
+        meter_last_wh TEXT,
+        energy_wh TEXT NOT NULL,
+        power_w TEXT,
+        stop_reason TEXT,
+        cost TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        status TEXT NOT NULL,
+        UNIQUE (charger, transaction_id)
+    );
+    CREATE INDEX sessions_status ON sessions (status, charger);
+    CREATE TABLE meter_values (
+        id {ID},
+        session_id BIGINT NOT NULL REFERENCES sessions (id),
+        timestamp TEXT NOT NULL,
+        measurand TEXT NOT NULL,
+        value TEXT NOT NULL,
+        unit TEXT,
+        phase TEXT,
+        context TEXT
+    );
+    CREATE INDEX meter_values_session ON meter_values (session_id, id);
+    CREATE TABLE events (
+        id {ID},
+        at TEXT NOT NULL,
+        charger TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX events_charger ON events (charger, id);",
+];
+
+const SESSION_COLUMNS: &str =
+    "id, charger, transaction_id, evse, connector, id_token, started_at, ended_at, \
+     meter_start_wh, meter_last_wh, energy_wh, power_w, stop_reason, cost, currency, status";
+
+impl Db {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    ///
+    /// `url`: a file path or `sqlite://PATH` (created if missing), `sqlite::memory:` (one
+    /// connection, gone at exit), or `postgres://user:pass@host:port/db`.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend, max) = normalize(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await?;
+        if backend == Backend::Sqlite && max > 1 {
+            // Readers never block the writer; the pool's connections wait on each other's
+            // writes (sqlx's default busy timeout, 5 s) instead of failing.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+        }
+        let db = Db { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), DbError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS ocpp_schema_version (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM ocpp_schema_version")
+            .fetch_one(&self.pool)
+            .await?;
+        let current: i64 = row.try_get("v")?;
+        let id = match self.backend {
+            Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+        };
+        for (i, script) in MIGRATIONS.iter().enumerate() {
+            let version = i as i64 + 1;
+            if version <= current {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(&statement.replace("{ID}", id))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO ocpp_schema_version (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(ts(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "database migration applied");
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- chargers
+
+    /// Records that `identity` connected with `version`.
+    pub async fn charger_connected(
+        &self,
+        identity: &str,
+        version: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO chargers (identity, version, connected, first_seen, last_seen) VALUES ($1, $2, 1, $3, $3)
+             ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3",
+        )
+        .bind(identity)
+        .bind(version)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a BootNotification's outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn charger_booted(
+        &self,
+        identity: &str,
+        vendor: &str,
+        model: &str,
+        serial_number: Option<&str>,
+        firmware_version: Option<&str>,
+        boot_state: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE chargers SET vendor = $2, model = $3, serial_number = $4, firmware_version = $5,
+             boot_state = $6, last_seen = $7 WHERE identity = $1",
+        )
+        .bind(identity)
+        .bind(vendor)
+        .bind(model)
+        .bind(serial_number)
+        .bind(firmware_version)
+        .bind(boot_state)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that `identity` was seen at `at`.
+    pub async fn charger_seen(&self, identity: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+        sqlx::query("UPDATE chargers SET last_seen = $2 WHERE identity = $1")
+            .bind(identity)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that `identity` disconnected.
+    pub async fn charger_disconnected(
+        &self,
+        identity: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1")
+            .bind(identity)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks every charger disconnected (on start: no connection survives a restart).
+    pub async fn all_disconnected(&self) -> Result<(), DbError> {
+        sqlx::query("UPDATE chargers SET connected = 0")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Registers a charger (admitted when only known chargers may connect).
+    pub async fn register_charger(&self, identity: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO chargers (identity, registered) VALUES ($1, 1)
+             ON CONFLICT (identity) DO UPDATE SET registered = 1",
+        )
+        .bind(identity)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every charger ever seen or registered, by identity.
+    pub async fn chargers(&self) -> Result<Vec<ChargerRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT identity, version, vendor, model, serial_number, firmware_version, boot_state,
+             registered, connected, first_seen, last_seen FROM chargers ORDER BY identity",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(charger_row).collect()
+    }
+
+    /// One charger.
+    pub async fn charger(&self, identity: &str) -> Result<Option<ChargerRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT identity, version, vendor, model, serial_number, firmware_version, boot_state,
+             registered, connected, first_seen, last_seen FROM chargers WHERE identity = $1",
+        )
+        .bind(identity)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(charger_row).transpose()
+    }
+
+    /// The identities registered by an operator.
+    pub async fn registered_identities(&self) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query("SELECT identity FROM chargers WHERE registered = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("identity").map_err(DbError::from))
+            .collect()
+    }
+
+    /// Records a connector / EVSE status.
+    pub async fn connector_status(
+        &self,
+        charger: &str,
+        evse: i64,
+        connector: Option<i64>,
+        status: &str,
+        error_code: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO connectors (charger, evse, connector, status, error_code, since) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (charger, evse, connector) DO UPDATE SET status = $4, error_code = $5, since = $6",
+        )
+        .bind(charger)
+        .bind(evse)
+        .bind(connector.unwrap_or(-1))
+        .bind(status)
+        .bind(error_code)
+        .bind(ts(since))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The last recorded statuses of a charger's connectors.
+    pub async fn connectors(&self, charger: &str) -> Result<Vec<ConnectorRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT evse, connector, status, error_code, since FROM connectors WHERE charger = $1 ORDER BY evse, connector",
+        )
+        .bind(charger)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let connector: i64 = r.try_get("connector")?;
+                Ok(ConnectorRow {
+                    evse: r.try_get("evse")?,
+                    connector: (connector >= 0).then_some(connector),
+                    status: r.try_get("status")?,
+                    error_code: r.try_get("error_code")?,
+                    since: parse_ts("connectors.since", r.try_get("since")?)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- tokens
+
+    /// Adds or changes an ID token.
+    pub async fn upsert_token(
+        &self,
+        id_token: &str,
+        status: &str,
+        note: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO id_tokens (id_token, status, note, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id_token) DO UPDATE SET status = $2, note = $3",
+        )
+        .bind(id_token)
+        .bind(status)
+        .bind(note)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes an ID token; whether it existed.
+    pub async fn delete_token(&self, id_token: &str) -> Result<bool, DbError> {
+        let r = sqlx::query("DELETE FROM id_tokens WHERE id_token = $1")
+            .bind(id_token)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// One ID token.
+    pub async fn token(&self, id_token: &str) -> Result<Option<TokenRow>, DbError> {
+        let row = sqlx::query("SELECT id_token, status, note FROM id_tokens WHERE id_token = $1")
+            .bind(id_token)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(token_row).transpose()
+    }
+
+    /// Every ID token.
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, DbError> {
+        let rows = sqlx::query("SELECT id_token, status, note FROM id_tokens ORDER BY id_token")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(token_row).collect()
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    /// Records a started session (idempotent: a session already recorded for the same
+    /// charger and transaction id is kept); returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn session_started(
+        &self,
+        charger: &str,
+        transaction_id: &str,
+        evse: i64,
+        connector: Option<i64>,
+        id_token: Option<&str>,
+        started_at: DateTime<Utc>,
+        meter_start_wh: Option<Decimal>,
+        currency: &str,
+    ) -> Result<i64, DbError> {
+        sqlx::query(
+            "INSERT INTO sessions (charger, transaction_id, evse, connector, id_token, started_at,
+             meter_start_wh, meter_last_wh, energy_wh, cost, currency, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, '0', '0', $8, 'active')
+             ON CONFLICT (charger, transaction_id) DO NOTHING",
+        )
+        .bind(charger)
+        .bind(transaction_id)
+        .bind(evse)
+        .bind(connector)
+        .bind(id_token)
+        .bind(ts(started_at))
+        .bind(meter_start_wh.map(|d| d.to_string()))
+        .bind(currency)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id FROM sessions WHERE charger = $1 AND transaction_id = $2")
+            .bind(charger)
+            .bind(transaction_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// Updates a session's meter state and cost, and stores new samples, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn session_progress(
+        &self,
+        session_id: i64,
+        meter_start_wh: Option<Decimal>,
+        meter_last_wh: Option<Decimal>,
+        energy_wh: Decimal,
+        power_w: Option<Decimal>,
+        cost: Decimal,
+        samples: &[SampleRow],
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
+             energy_wh = $4, power_w = COALESCE($5, power_w), cost = $6 WHERE id = $1",
+        )
+        .bind(session_id)
+        .bind(meter_start_wh.map(|d| d.to_string()))
+        .bind(meter_last_wh.map(|d| d.to_string()))
+        .bind(energy_wh.to_string())
+        .bind(power_w.map(|d| d.to_string()))
+        .bind(cost.to_string())
+        .execute(&mut *tx)
+        .await?;
+        for s in samples {
+            sqlx::query(
+                "INSERT INTO meter_values (session_id, timestamp, measurand, value, unit, phase, context)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(session_id)
+            .bind(ts(s.timestamp))
+            .bind(&s.measurand)
+            .bind(s.value.to_string())
+            .bind(&s.unit)
+            .bind(&s.phase)
+            .bind(&s.context)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Completes a session.
+    pub async fn session_ended(
+        &self,
+        session_id: i64,
+        ended_at: DateTime<Utc>,
+        stop_reason: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE sessions SET ended_at = $2, stop_reason = $3, power_w = NULL, status = 'completed' WHERE id = $1",
+        )
+        .bind(session_id)
+        .bind(ts(ended_at))
+        .bind(stop_reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session of `charger` with OCPP transaction id `transaction_id`.
+    pub async fn session_by_transaction(
+        &self,
+        charger: &str,
+        transaction_id: &str,
+    ) -> Result<Option<SessionRow>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE charger = $1 AND transaction_id = $2"
+        ))
+        .bind(charger)
+        .bind(transaction_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(session_row).transpose()
+    }
+
+    /// One session.
+    pub async fn session(&self, id: i64) -> Result<Option<SessionRow>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(session_row).transpose()
+    }
+
+    /// Sessions, newest first.
+    pub async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions
+             WHERE ($1 = '' OR charger = $1) AND ($2 = '' OR status = $2)
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(filter.charger.clone().unwrap_or_default())
+        .bind(filter.status.clone().unwrap_or_default())
+        .bind(if filter.limit > 0 { filter.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(session_row).collect()
+    }
+
+    /// A session's stored meter samples, in arrival order.
+    pub async fn samples(&self, session_id: i64) -> Result<Vec<SampleRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT timestamp, measurand, value, unit, phase, context FROM meter_values WHERE session_id = $1 ORDER BY id",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SampleRow {
+                    timestamp: parse_ts("meter_values.timestamp", r.try_get("timestamp")?)?,
+                    measurand: r.try_get("measurand")?,
+                    value: parse_dec("meter_values.value", r.try_get("value")?)?,
+                    unit: r.try_get("unit")?,
+                    phase: r.try_get("phase")?,
+                    context: r.try_get("context")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The largest numeric transaction id issued so far (1.6 ids are central-issued integers
+    /// and must not repeat after a restart).
+    pub async fn max_numeric_transaction_id(&self) -> Result<i64, DbError> {
+        // Filtered in Rust: 2.x ids are arbitrary text, and casting text differs per dialect.
+        let rows = sqlx::query("SELECT transaction_id FROM sessions")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut max = 0i64;
+        for r in rows {
+            let id: String = r.try_get("transaction_id")?;
+            if let Ok(n) = id.parse::<i64>() {
+                max = max.max(n);
+            }
+        }
+        Ok(max)
+    }
+
+    // ---------------------------------------------------------------- event log
+
+    /// Appends to the event log; returns the new entry's id.
+    pub async fn log_event(
+        &self,
+        at: DateTime<Utc>,
+        charger: &str,
+        kind: &str,
+        detail: &str,
+    ) -> Result<i64, DbError> {
+        let row = sqlx::query(
+            "INSERT INTO events (at, charger, kind, detail) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(ts(at))
+        .bind(charger)
+        .bind(kind)
+        .bind(detail)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// The latest `limit` log entries (optionally of one charger), newest first.
+    pub async fn events(
+        &self,
+        charger: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, at, charger, kind, detail FROM events WHERE ($1 = '' OR charger = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(charger.unwrap_or_default())
+        .bind(limit.max(1))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(EventRow {
+                    id: r.try_get("id")?,
+                    at: parse_ts("events.at", r.try_get("at")?)?,
+                    charger: r.try_get("charger")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn normalize(url: &str) -> Result<(String, Backend, u32), DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((url.to_owned(), Backend::Postgres, 8));
+    }
+    if url == "sqlite::memory:" || url == ":memory:" {
+        // One connection: every connection to `:memory:` is a database of its own.
+        return Ok(("sqlite::memory:".to_owned(), Backend::Sqlite, 1));
+    }
+    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        rest
+    } else if url.contains("://") {
+        return Err(DbError::UnsupportedUrl(url.to_owned()));
+    } else {
+        url
+    };
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, q.to_owned()),
+        None => (path, String::new()),
+    };
+    if path.is_empty() {
+        return Err(DbError::UnsupportedUrl(url.to_owned()));
+    }
+    let query = if query.contains("mode=") {
+        query
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok((format!("sqlite://{path}?{query}"), Backend::Sqlite, 4))
+}
+
+fn charger_row(r: AnyRow) -> Result<ChargerRow, DbError> {
+    Ok(ChargerRow {
+        identity: r.try_get("identity")?,
+        version: r.try_get("version")?,
+        vendor: r.try_get("vendor")?,
+        model: r.try_get("model")?,
+        serial_number: r.try_get("serial_number")?,
+        firmware_version: r.try_get("firmware_version")?,
+        boot_state: r.try_get("boot_state")?,
+        registered: r.try_get::<i64, _>("registered")? != 0,
+        connected: r.try_get::<i64, _>("connected")? != 0,
+        first_seen: opt("chargers.first_seen", r.try_get("first_seen")?, parse_ts)?,
+        last_seen: opt("chargers.last_seen", r.try_get("last_seen")?, parse_ts)?,
+    })
+}
+
+fn token_row(r: AnyRow) -> Result<TokenRow, DbError> {
+    Ok(TokenRow {
+        id_token: r.try_get("id_token")?,
+        status: r.try_get("status")?,
+        note: r.try_get("note")?,
+    })
+}
+
+fn session_row(r: AnyRow) -> Result<SessionRow, DbError> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        charger: r.try_get("charger")?,
+        transaction_id: r.try_get("transaction_id")?,
+        evse: r.try_get("evse")?,
+        connector: r.try_get("connector")?,
+        id_token: r.try_get("id_token")?,
+        started_at: parse_ts("sessions.started_at", r.try_get("started_at")?)?,
+        ended_at: opt("sessions.ended_at", r.try_get("ended_at")?, parse_ts)?,
+        meter_start_wh: opt(
+            "sessions.meter_start_wh",
+            r.try_get("meter_start_wh")?,
+            parse_dec,
+        )?,
+        meter_last_wh: opt(
+            "sessions.meter_last_wh",
+            r.try_get("meter_last_wh")?,
+            parse_dec,
+        )?,
+        energy_wh: parse_dec("sessions.energy_wh", r.try_get("energy_wh")?)?,
+        power_w: opt("sessions.power_w", r.try_get("power_w")?, parse_dec)?,
+        stop_reason: r.try_get("stop_reason")?,
+        cost: parse_dec("sessions.cost", r.try_get("cost")?)?,
+        currency: r.try_get("currency")?,
+        status: r.try_get("status")?,
+    })
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics of the central system (`GET /metrics`, text exposition format).
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocpp_central::ocpp_types::Version;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    version: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+/// The metrics. Cheap to clone (every clone updates the same series).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    connected: Family<VersionLabels, Gauge<i64, AtomicI64>>,
+    messages_in: Family<MessageLabels, Counter>,
+    messages_out: Family<MessageLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    call_latency: Family<MessageLabels, Histogram>,
+    http_requests: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics, all at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ocpp");
+        let connected = Family::<VersionLabels, Gauge<i64, AtomicI64>>::default();
+        let messages_in = Family::<MessageLabels, Counter>::default();
+        let messages_out = Family::<MessageLabels, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let call_latency = Family::<MessageLabels, Histogram>::new_with_constructor(|| {
+            // 0.5 ms .. ~65 s
+            Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+        });
+        let http_requests = Counter::default();
+        registry.register(
+            "connected_chargers",
+            "Chargers connected now, by OCPP version",
+            connected.clone(),
+        );
+        registry.register(
+            "messages_in",
+            "CALLs received from chargers and answered, by version and action",
+            messages_in.clone(),
+        );
+        registry.register(
+            "messages_out",
+            "CALLs sent to chargers, by version and action",
+            messages_out.clone(),
+        );
+        registry.register(
+            "errors",
+            "Errors: refused charger messages by CALLERROR code, failed central calls, database failures",
+            errors.clone(),
+        );
+        registry.register(
+            "call_latency_seconds",
+            "Time from sending a central call to the charger's answer",
+            call_latency.clone(),
+        );
+        registry.register(
+            "http_api_requests",
+            "HTTP API requests served",
+            http_requests.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            connected,
+            messages_in,
+            messages_out,
+            errors,
+            call_latency,
+            http_requests,
+        }
+    }
+
+    fn version(v: Version) -> VersionLabels {
+        VersionLabels {
+            version: v.as_str().to_owned(),
+        }
+    }
+
+    fn msg(v: Version, action: &str) -> MessageLabels {
+        MessageLabels {
+            version: v.as_str().to_owned(),
+            action: action.to_owned(),
+        }
+    }
+
+    /// A charger connected.
+    pub fn connected(&self, v: Version) {
+        self.connected.get_or_create(&Self::version(v)).inc();
+    }
+
+    /// A charger disconnected.
+    pub fn disconnected(&self, v: Version) {
+        self.connected.get_or_create(&Self::version(v)).dec();
+    }
+
+    /// A charger's CALL was answered.
+    pub fn message_in(&self, v: Version, action: &str) {
+        self.messages_in.get_or_create(&Self::msg(v, action)).inc();
+    }
+
+    /// A central call went out and ended after `latency` (answer, error or timeout).
+    pub fn message_out(&self, v: Version, action: &str, latency: Duration) {
+        let labels = Self::msg(v, action);
+        self.messages_out.get_or_create(&labels).inc();
+        self.call_latency
+            .get_or_create(&labels)
+            .observe(latency.as_secs_f64());
+    }
+
+    /// An error of `kind` (`refused`, `call`, `database`) with `code`.
+    pub fn error(&self, kind: &str, code: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_owned(),
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// An HTTP API request was served.
+    pub fn http_request(&self) {
+        self.http_requests.inc();
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.push_str("# encoding failed\n");
+        }
+        out
+    }
+}

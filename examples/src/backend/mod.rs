@@ -1,0 +1,652 @@
+//! The central system's backend: persistence, HTTP API, dashboard and metrics around the
+//! ocpp-central server.
+//!
+//! [`Backend`] is the application the ocpp-central [`Server`](ocpp_central::Server) calls:
+//! it answers authorization from the ID token table, issues 1.6 transaction ids that never
+//! repeat across restarts, and turns the version-neutral [`Event`]s into database rows (chargers,
+//! connector statuses, sessions with meter values and cost, an event log), Prometheus metrics
+//! and a live feed for the dashboard. [`api::router`] serves all of it over HTTP.
+
+pub mod api;
+pub mod db;
+pub mod metrics;
+pub mod run;
+pub mod tariff;
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use ocpp_central::ocpp_types::{v16, v201, v21, Version};
+use ocpp_central::{
+    async_trait, AnyRequest, AnyResponse, CallFailure, ChargerHandle, Chargers, Event, HandleV16,
+    HandleV201, HandleV21, Handler, MeterSample, Transaction,
+};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+pub use db::{Db, DbError};
+pub use metrics::Metrics;
+pub use tariff::Tariff;
+
+/// What to answer for an ID token that is not in the token table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownTokens {
+    /// Accept it (a demo network, or a charger doing its own authorization).
+    Accept,
+    /// Answer `Invalid`.
+    Reject,
+}
+
+/// One entry of the live feed (`GET /api/events`, server-sent events), also stored in the
+/// event log (except heartbeats).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveEvent {
+    /// Event log id (0 for entries not stored, e.g. heartbeats).
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The charger.
+    pub charger: String,
+    /// `connected`, `booted`, `heartbeat`, `status`, `authorized`, `transaction_started`,
+    /// `transaction_updated`, `transaction_ended`, `refused`, `disconnected`, ...
+    pub kind: String,
+    /// Details of the event.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenSession {
+    id: i64,
+    /// How many of the transaction's samples are stored.
+    stored: usize,
+}
+
+/// The application behind the central system.
+pub struct Backend {
+    db: Db,
+    chargers: Chargers,
+    tariff: Tariff,
+    metrics: Metrics,
+    unknown_tokens: UnknownTokens,
+    live: broadcast::Sender<LiveEvent>,
+    open: Mutex<HashMap<(String, String), OpenSession>>,
+    last_seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
+    known: Arc<RwLock<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("db", &self.db.backend())
+            .field("tariff", &self.tariff)
+            .field("unknown_tokens", &self.unknown_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often `last_seen` of a charger is written for heartbeats alone.
+const LAST_SEEN_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+impl Backend {
+    /// A backend on `db`, sharing `chargers` with the OCPP server.
+    pub fn new(
+        db: Db,
+        chargers: Chargers,
+        tariff: Tariff,
+        metrics: Metrics,
+        unknown_tokens: UnknownTokens,
+    ) -> Backend {
+        let (live, _) = broadcast::channel(1024);
+        Backend {
+            db,
+            chargers,
+            tariff,
+            metrics,
+            unknown_tokens,
+            live,
+            open: Mutex::new(HashMap::new()),
+            last_seen_written: Mutex::new(HashMap::new()),
+            known: Arc::new(RwLock::new(HashSet::new())),
+        }
+    }
+
+    /// Admits `identity` when only known chargers may connect.
+    pub fn admit(&self, identity: &str) {
+        self.known
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(identity.to_owned());
+    }
+
+    /// The server's admission policy for "known chargers only": the identities registered in
+    /// the database (through the API) or admitted with [`Backend::admit`], checked live.
+    pub fn known_only_admission(&self) -> ocpp_central::Admission {
+        let known = self.known.clone();
+        ocpp_central::Admission::Custom(Arc::new(move |id: &str| {
+            known.read().map(|k| k.contains(id)).unwrap_or(false)
+        }))
+    }
+
+    /// Records a central call's outcome in the event log and the live feed.
+    pub async fn log_call(&self, charger: &str, action: &str, status: Option<&str>) {
+        let detail = serde_json::json!({ "action": action, "status": status });
+        self.record(charger, "call", detail, true).await;
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The connected chargers.
+    pub fn chargers(&self) -> &Chargers {
+        &self.chargers
+    }
+
+    /// The tariff.
+    pub fn tariff(&self) -> &Tariff {
+        &self.tariff
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Subscribes to the live feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.live.subscribe()
+    }
+
+    /// The authorization status for `id_token`: from the token table, else by the policy for
+    /// unknown tokens.
+    pub async fn decide(&self, id_token: &str) -> &'static str {
+        match self.db.token(id_token).await {
+            Ok(Some(t)) => match t.status.as_str() {
+                "Accepted" => "Accepted",
+                "Blocked" => "Blocked",
+                "Expired" => "Expired",
+                _ => "Invalid",
+            },
+            Ok(None) => match self.unknown_tokens {
+                UnknownTokens::Accept => "Accepted",
+                UnknownTokens::Reject => "Invalid",
+            },
+            Err(e) => {
+                tracing::error!("token lookup failed, answering Invalid: {e}");
+                self.metrics.error("database", "token_lookup");
+                "Invalid"
+            }
+        }
+    }
+
+    async fn record(&self, charger: &str, kind: &str, detail: serde_json::Value, store: bool) {
+        let at = Utc::now();
+        let mut id = 0;
+        if store {
+            match self
+                .db
+                .log_event(at, charger, kind, &detail.to_string())
+                .await
+            {
+                Ok(i) => id = i,
+                Err(e) => self.db_failed("event log", &e),
+            }
+        }
+        let _ = self.live.send(LiveEvent {
+            id,
+            at,
+            charger: charger.to_owned(),
+            kind: kind.to_owned(),
+            detail,
+        });
+    }
+
+    fn db_failed(&self, what: &str, e: &DbError) {
+        tracing::error!("database write ({what}) failed: {e}");
+        self.metrics.error("database", what);
+    }
+
+    async fn session_id(&self, charger: &str, tx: &Transaction) -> Option<OpenSession> {
+        let key = (charger.to_owned(), tx.id.clone());
+        if let Some(s) = lock(&self.open).get(&key) {
+            return Some(*s);
+        }
+        // Not opened on this process (e.g. a transaction seen first as an update): open it.
+        let (evse, connector) = place(tx);
+        match self
+            .db
+            .session_started(
+                charger,
+                &tx.id,
+                evse,
+                connector,
+                tx.id_token.as_deref(),
+                tx.started_at,
+                tx.meter_start_wh,
+                self.tariff.currency(),
+            )
+            .await
+        {
+            Ok(id) => {
+                let s = OpenSession { id, stored: 0 };
+                lock(&self.open).insert(key, s);
+                Some(s)
+            }
+            Err(e) => {
+                self.db_failed("session start", &e);
+                None
+            }
+        }
+    }
+
+    async fn progress(&self, charger: &str, tx: &Transaction) -> Option<i64> {
+        let open = self.session_id(charger, tx).await?;
+        let from = open.stored.min(tx.samples.len());
+        let new: Vec<db::SampleRow> = tx.samples[from..].iter().map(sample_row).collect();
+        let power = latest_power(&tx.samples);
+        let end = tx.ended_at.unwrap_or_else(Utc::now);
+        let cost = self.tariff.cost(tx.energy_wh, tx.started_at, end);
+        match self
+            .db
+            .session_progress(
+                open.id,
+                tx.meter_start_wh,
+                tx.meter_last_wh,
+                tx.energy_wh,
+                power,
+                cost,
+                &new,
+            )
+            .await
+        {
+            Ok(()) => {
+                if let Some(s) = lock(&self.open).get_mut(&(charger.to_owned(), tx.id.clone())) {
+                    s.stored = tx.samples.len();
+                }
+            }
+            Err(e) => self.db_failed("session progress", &e),
+        }
+        Some(open.id)
+    }
+
+    async fn on_event_inner(&self, charger: &ChargerHandle, event: &Event) {
+        let id = charger.identity();
+        let now = Utc::now();
+        match event {
+            Event::Connected { version, .. } => {
+                self.metrics.connected(*version);
+                if let Err(e) = self.db.charger_connected(id, version.as_str(), now).await {
+                    self.db_failed("charger connected", &e);
+                }
+                lock(&self.last_seen_written).insert(id.to_owned(), now);
+                let detail = serde_json::json!({ "version": version.as_str() });
+                self.record(id, "connected", detail, true).await;
+            }
+            Event::Booted { info, state, .. } => {
+                if let Err(e) = self
+                    .db
+                    .charger_booted(
+                        id,
+                        &info.vendor,
+                        &info.model,
+                        info.serial_number.as_deref(),
+                        info.firmware_version.as_deref(),
+                        state.as_str(),
+                        now,
+                    )
+                    .await
+                {
+                    self.db_failed("charger booted", &e);
+                }
+                let detail = serde_json::json!({
+                    "vendor": info.vendor, "model": info.model,
+                    "firmwareVersion": info.firmware_version, "bootState": state.as_str(),
+                });
+                self.record(id, "booted", detail, true).await;
+            }
+            Event::Heartbeat { at } => {
+                let due = {
+                    let mut seen = lock(&self.last_seen_written);
+                    let due = seen
+                        .get(id)
+                        .is_none_or(|last| now - *last >= LAST_SEEN_EVERY);
+                    if due {
+                        seen.insert(id.to_owned(), now);
+                    }
+                    due
+                };
+                if due {
+                    if let Err(e) = self.db.charger_seen(id, now).await {
+                        self.db_failed("charger seen", &e);
+                    }
+                }
+                self.record(id, "heartbeat", serde_json::json!({ "at": at }), false)
+                    .await;
+            }
+            Event::StatusChanged {
+                connector,
+                previous,
+                status,
+                ..
+            } => {
+                let since = charger
+                    .state()
+                    .connectors
+                    .get(connector)
+                    .map(|c| c.since)
+                    .unwrap_or(now);
+                let error_code = charger
+                    .state()
+                    .connectors
+                    .get(connector)
+                    .and_then(|c| c.error_code.clone());
+                if let Err(e) = self
+                    .db
+                    .connector_status(
+                        id,
+                        i64::from(connector.evse),
+                        connector.connector.map(i64::from),
+                        status.as_str(),
+                        error_code.as_deref(),
+                        since,
+                    )
+                    .await
+                {
+                    self.db_failed("connector status", &e);
+                }
+                let detail = serde_json::json!({
+                    "evse": connector.evse, "connector": connector.connector,
+                    "previous": previous.as_ref().map(|p| p.as_str().to_owned()),
+                    "status": status.as_str(), "errorCode": error_code,
+                });
+                self.record(id, "status", detail, true).await;
+            }
+            Event::Authorized {
+                id_token, status, ..
+            } => {
+                let detail = serde_json::json!({ "idToken": id_token, "status": status.as_str() });
+                self.record(id, "authorized", detail, true).await;
+            }
+            Event::TransactionStarted { transaction, .. } => {
+                let session = self.progress(id, transaction).await;
+                let detail = tx_detail(transaction, session);
+                self.record(id, "transaction_started", detail, true).await;
+            }
+            Event::TransactionUpdated { transaction, .. } => {
+                let session = self.progress(id, transaction).await;
+                let detail = tx_detail(transaction, session);
+                // Meter updates go to the live feed; the samples are in the session's rows.
+                self.record(id, "transaction_updated", detail, false).await;
+            }
+            Event::TransactionEnded { transaction, .. } => {
+                let session = self.progress(id, transaction).await;
+                if let Some(sid) = session {
+                    let ended = transaction.ended_at.unwrap_or(now);
+                    if let Err(e) = self
+                        .db
+                        .session_ended(sid, ended, transaction.stop_reason.as_deref())
+                        .await
+                    {
+                        self.db_failed("session end", &e);
+                    }
+                }
+                lock(&self.open).remove(&(id.to_owned(), transaction.id.clone()));
+                let detail = tx_detail(transaction, session);
+                self.record(id, "transaction_ended", detail, true).await;
+            }
+            Event::MeterValues {
+                connector,
+                transaction_id,
+                samples,
+                ..
+            } => {
+                let detail = serde_json::json!({
+                    "evse": connector.evse, "connector": connector.connector,
+                    "transactionId": transaction_id, "samples": samples.len(),
+                });
+                self.record(id, "meter_values", detail, false).await;
+            }
+            Event::DuplicateMessage { request } => {
+                let detail = serde_json::json!({ "action": request.action() });
+                self.record(id, "duplicate", detail, true).await;
+            }
+            Event::SequenceGap {
+                transaction_id,
+                expected,
+                received,
+            } => {
+                let detail = serde_json::json!({
+                    "transactionId": transaction_id, "expected": expected, "received": received,
+                });
+                self.record(id, "sequence_gap", detail, true).await;
+            }
+            Event::Refused {
+                action,
+                code,
+                reason,
+            } => {
+                self.metrics
+                    .error("refused", code.as_str(charger.version()));
+                let detail = serde_json::json!({
+                    "action": action, "code": code.as_str(charger.version()), "reason": reason,
+                });
+                self.record(id, "refused", detail, true).await;
+            }
+            Event::Disconnected { reason } => {
+                self.metrics.disconnected(charger.version());
+                // A replaced connection's disconnect must not mark the new one offline.
+                let still_connected = self
+                    .chargers
+                    .get(id)
+                    .is_some_and(|h| h.connection_id() != charger.connection_id());
+                if !still_connected {
+                    if let Err(e) = self.db.charger_disconnected(id, now).await {
+                        self.db_failed("charger disconnected", &e);
+                    }
+                }
+                let detail = serde_json::json!({ "reason": reason });
+                self.record(id, "disconnected", detail, true).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn place(tx: &Transaction) -> (i64, Option<i64>) {
+    (
+        i64::from(tx.connector.evse),
+        tx.connector.connector.map(i64::from),
+    )
+}
+
+fn sample_row(s: &MeterSample) -> db::SampleRow {
+    db::SampleRow {
+        timestamp: s.timestamp,
+        measurand: s.measurand.clone(),
+        value: s.value,
+        unit: s.unit.clone(),
+        phase: s.phase.clone(),
+        context: s.context.clone(),
+    }
+}
+
+/// The latest total active import power in W (no phase), if reported.
+fn latest_power(samples: &[MeterSample]) -> Option<Decimal> {
+    samples
+        .iter()
+        .rev()
+        .find(|s| s.measurand == "Power.Active.Import" && s.phase.is_none())
+        .map(|s| {
+            let scaled = scale(s.value, s.multiplier);
+            match s.unit.as_deref() {
+                Some("kW") => scaled * Decimal::from(1000),
+                _ => scaled,
+            }
+        })
+}
+
+fn scale(v: Decimal, multiplier: i32) -> Decimal {
+    let mut v = v;
+    for _ in 0..multiplier.unsigned_abs().min(9) {
+        if multiplier > 0 {
+            v *= Decimal::TEN;
+        } else {
+            v /= Decimal::TEN;
+        }
+    }
+    v
+}
+
+fn tx_detail(tx: &Transaction, session: Option<i64>) -> serde_json::Value {
+    serde_json::json!({
+        "sessionId": session,
+        "transactionId": tx.id,
+        "evse": tx.connector.evse,
+        "connector": tx.connector.connector,
+        "idToken": tx.id_token,
+        "energyWh": decimal_json(tx.energy_wh),
+        "powerW": latest_power(&tx.samples).map(decimal_json),
+        "stopReason": tx.stop_reason,
+    })
+}
+
+/// An exact decimal as a JSON number (through its shortest `f64` form, which keeps the
+/// digits of every value with at most 15 significant digits, i.e. any real meter reading).
+pub fn decimal_json(d: Decimal) -> serde_json::Value {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[async_trait]
+impl Handler for Backend {
+    async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
+        self.on_event_inner(charger, event).await;
+    }
+
+    async fn after(&self, charger: &ChargerHandle, request: &AnyRequest, _: &AnyResponse) {
+        self.metrics.message_in(charger.version(), request.action());
+    }
+
+    async fn restore_transactions(&self, identity: &str, _: Version) -> Vec<Transaction> {
+        let filter = db::SessionFilter {
+            charger: Some(identity.to_owned()),
+            status: Some("active".into()),
+            limit: 1000,
+        };
+        let rows = match self.db.sessions(&filter).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.db_failed("restore sessions", &e);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let connector = ocpp_central::ConnectorRef {
+                evse: i32::try_from(row.evse).unwrap_or(0),
+                connector: row.connector.and_then(|c| i32::try_from(c).ok()),
+            };
+            let mut tx = Transaction::new(row.transaction_id.clone(), connector, row.started_at);
+            tx.id_token = row.id_token.clone();
+            tx.meter_start_wh = row.meter_start_wh;
+            tx.meter_last_wh = row.meter_last_wh;
+            tx.energy_wh = row.energy_wh;
+            lock(&self.open).insert(
+                (identity.to_owned(), row.transaction_id),
+                OpenSession {
+                    id: row.id,
+                    stored: 0,
+                },
+            );
+            out.push(tx);
+        }
+        out
+    }
+
+    async fn on_send(&self, charger: &ChargerHandle, action: &str, payload: &str) {
+        let detail = serde_json::json!({ "action": action, "bytes": payload.len() });
+        self.record(charger.identity(), "send", detail, false).await;
+    }
+}
+
+#[async_trait]
+impl HandleV16 for Backend {
+    async fn authorize(
+        &self,
+        _: &ChargerHandle,
+        request: v16::AuthorizeRequest,
+    ) -> Result<v16::AuthorizeResponse, CallFailure> {
+        let status = v16_status(self.decide(request.id_tag.as_str()).await)?;
+        Ok(v16::AuthorizeResponse::new(v16::IdTagInfo::new(status)))
+    }
+
+    async fn start_transaction(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::StartTransactionRequest,
+    ) -> Result<v16::StartTransactionResponse, CallFailure> {
+        let status = v16_status(self.decide(request.id_tag.as_str()).await)?;
+        let id = charger.defaults().transaction_ids.next_transaction_id();
+        Ok(v16::StartTransactionResponse::new(
+            v16::IdTagInfo::new(status),
+            id,
+        ))
+    }
+}
+
+fn v16_status(s: &str) -> Result<v16::AuthorizationStatus, CallFailure> {
+    v16::AuthorizationStatus::from_str(s)
+        .map_err(|_| CallFailure::internal(format!("no 1.6 authorization status {s:?}")))
+}
+
+macro_rules! handle_2x {
+    ($Trait:ident, $m:ident) => {
+        #[async_trait]
+        impl $Trait for Backend {
+            async fn authorize(
+                &self,
+                _: &ChargerHandle,
+                request: $m::AuthorizeRequest,
+            ) -> Result<$m::AuthorizeResponse, CallFailure> {
+                let status = self.decide(request.id_token.id_token.as_str()).await;
+                let status = $m::AuthorizationStatusEnumType::from_str(status)
+                    .map_err(|_| CallFailure::internal(format!("no status {status:?}")))?;
+                Ok($m::AuthorizeResponse::new($m::IdTokenInfoType::new(status)))
+            }
+
+            async fn transaction_event(
+                &self,
+                charger: &ChargerHandle,
+                request: $m::TransactionEventRequest,
+            ) -> Result<$m::TransactionEventResponse, CallFailure> {
+                let mut response = charger.defaults().typed(&request)?;
+                if let Some(token) = &request.id_token {
+                    let status = self.decide(token.id_token.as_str()).await;
+                    let status = $m::AuthorizationStatusEnumType::from_str(status)
+                        .map_err(|_| CallFailure::internal(format!("no status {status:?}")))?;
+                    response.id_token_info = Some($m::IdTokenInfoType::new(status));
+                }
+                Ok(response)
+            }
+        }
+    };
+}
+
+handle_2x!(HandleV201, v201);
+handle_2x!(HandleV21, v21);
+
+/// Shared state of the HTTP API and the OCPP server.
+pub type Shared = Arc<Backend>;

@@ -1,0 +1,275 @@
+//! Assembling the central system: database, backend, OCPP server and HTTP server, from
+//! command-line options. Used by the `central-system` and `network` binaries and the tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocpp_central::ocpp_types::Version;
+use ocpp_central::{
+    Auth, Chargers, CounterTransactionIds, Defaults, RunningServer, Server, ServerConfig,
+};
+use rust_decimal::Decimal;
+use tokio::net::TcpListener;
+
+use super::{api, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
+
+/// The central system's options (the `central-system` command line).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CentralArgs {
+    /// Address the OCPP WebSocket server listens on. Chargers connect to
+    /// ws://ADDR/<any path>/<identity>.
+    #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
+    pub ocpp_listen: String,
+
+    /// Address the HTTP API, dashboard, /health and /metrics listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub http_listen: String,
+
+    /// Database: a SQLite file path (or sqlite://PATH), created and migrated on start, or
+    /// postgres://USER:PASSWORD@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://ocpp-central.db",
+        value_name = "URL"
+    )]
+    pub database_url: String,
+
+    /// Admit only chargers registered through POST /api/chargers (or given a --password);
+    /// by default any identity under any path prefix is admitted.
+    #[arg(long)]
+    pub known_only: bool,
+
+    /// Security profile 1: require HTTP Basic auth with this password for this charger
+    /// (repeatable). With any --password, chargers without one are refused with 401.
+    #[arg(long = "password", value_name = "IDENTITY=PASSWORD")]
+    pub passwords: Vec<String>,
+
+    /// OCPP versions offered, in order of preference (subprotocol negotiation).
+    #[arg(long = "ocpp-version", value_delimiter = ',', default_value = "2.1,2.0.1,1.6", value_parser = parse_version)]
+    pub versions: Vec<Version>,
+
+    /// Heartbeat interval given to chargers at boot, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub heartbeat_interval: i32,
+
+    /// What to answer for an ID token not in the token table (POST /api/tokens).
+    #[arg(long, value_enum, default_value = "accept")]
+    pub unknown_tokens: UnknownTokens,
+
+    /// Tariff: price per kWh.
+    #[arg(long, default_value = "0.30", value_name = "PRICE")]
+    pub price_per_kwh: Decimal,
+
+    /// Tariff: price per hour of session time (pro rata per started minute).
+    #[arg(long, default_value = "0", value_name = "PRICE")]
+    pub price_per_hour: Decimal,
+
+    /// Tariff: fixed fee per session.
+    #[arg(long, default_value = "0", value_name = "PRICE")]
+    pub session_fee: Decimal,
+
+    /// Tariff: ISO 4217 currency.
+    #[arg(long, default_value = "EUR")]
+    pub currency: String,
+
+    /// How long to wait for a charger's answer to a central call, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub call_timeout: u64,
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    s.parse::<Version>()
+        .map_err(|_| format!("{s:?} is not an OCPP version (1.6, 2.0.1, 2.1)"))
+}
+
+impl CentralArgs {
+    /// The defaults of the command line, with the given database.
+    pub fn with_database(database_url: impl Into<String>) -> CentralArgs {
+        CentralArgs {
+            ocpp_listen: "127.0.0.1:9000".into(),
+            http_listen: "127.0.0.1:8080".into(),
+            database_url: database_url.into(),
+            known_only: false,
+            passwords: Vec::new(),
+            versions: vec![Version::V21, Version::V201, Version::V16],
+            heartbeat_interval: 300,
+            unknown_tokens: UnknownTokens::Accept,
+            price_per_kwh: Decimal::new(30, 2),
+            price_per_hour: Decimal::ZERO,
+            session_fee: Decimal::ZERO,
+            currency: "EUR".into(),
+            call_timeout: 30,
+        }
+    }
+
+    /// Both listeners on free ports of 127.0.0.1 (tests, the network demo).
+    pub fn ephemeral(mut self) -> CentralArgs {
+        self.ocpp_listen = "127.0.0.1:0".into();
+        self.http_listen = "127.0.0.1:0".into();
+        self
+    }
+}
+
+/// Why the central system could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A command-line value is malformed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A running central system.
+#[derive(Debug)]
+pub struct RunningCentral {
+    backend: Arc<Backend>,
+    ocpp: RunningServer,
+    http_addr: SocketAddr,
+    http_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningCentral {
+    /// Where chargers connect (`ws://{ocpp_addr}/ocpp/<identity>`).
+    pub fn ocpp_addr(&self) -> SocketAddr {
+        self.ocpp.local_addr()
+    }
+
+    /// Where the HTTP API and dashboard listen.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The backend (database, chargers, metrics).
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.backend
+    }
+
+    /// Stops: closes every charger connection (they see a WebSocket close and reconnect to
+    /// the next instance), then the HTTP server.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.ocpp.shutdown().await?;
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(5), self.http_task).await {
+            Ok(joined) => joined.map_err(std::io::Error::other)?,
+            Err(_) => Ok(()), // long-lived SSE clients: dropped with the runtime
+        }
+    }
+}
+
+/// Starts the central system described by `args`.
+pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
+    let db = Db::open(&args.database_url).await?;
+    db.all_disconnected().await?;
+    let mut passwords = Vec::new();
+    for p in &args.passwords {
+        let (id, pw) = p.split_once('=').ok_or_else(|| {
+            StartError::Invalid(format!("--password wants IDENTITY=PASSWORD, got {p:?}"))
+        })?;
+        passwords.push((id.to_owned(), pw.to_owned()));
+    }
+    let first_id = db.max_numeric_transaction_id().await?.saturating_add(1);
+    let first_id = i32::try_from(first_id).unwrap_or(1);
+    let defaults = Defaults {
+        heartbeat_interval: args.heartbeat_interval,
+        transaction_ids: Arc::new(CounterTransactionIds::starting_at(first_id)),
+        ..Defaults::default()
+    };
+    let chargers = Chargers::new();
+    let tariff = Tariff {
+        per_kwh: args.price_per_kwh,
+        per_hour: args.price_per_hour,
+        per_session: args.session_fee,
+        currency: args.currency.clone(),
+    };
+    let backend = Arc::new(Backend::new(
+        db.clone(),
+        chargers.clone(),
+        tariff,
+        Metrics::new(),
+        args.unknown_tokens,
+    ));
+    for id in db.registered_identities().await? {
+        backend.admit(&id);
+    }
+    for (id, _) in &passwords {
+        backend.admit(id);
+    }
+    let auth = if passwords.is_empty() {
+        tracing::warn!(
+            "no --password given: chargers are not authenticated (security profile 0); \
+             give --password IDENTITY=PASSWORD for Basic auth"
+        );
+        Auth::AllowAnyone
+    } else {
+        Auth::passwords(passwords)
+    };
+    let mut config = ServerConfig::new(auth)
+        .versions(args.versions.iter().copied())
+        .defaults(defaults)
+        .call_timeout(Duration::from_secs(args.call_timeout.max(1)));
+    if args.known_only {
+        config = config.admission(backend.known_only_admission());
+    }
+    let ocpp_listener = TcpListener::bind(&args.ocpp_listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: args.ocpp_listen.clone(),
+            source,
+        })?;
+    let http_listener = TcpListener::bind(&args.http_listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: args.http_listen.clone(),
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| StartError::Listen {
+            addr: args.http_listen.clone(),
+            source,
+        })?;
+    let ocpp = Server::new(config, backend.clone())
+        .with_chargers(chargers)
+        .start(ocpp_listener)
+        .map_err(|source| StartError::Listen {
+            addr: args.ocpp_listen.clone(),
+            source,
+        })?;
+    let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = api::router(backend.clone());
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(
+        ocpp = %ocpp.local_addr(),
+        http = %http_addr,
+        database = ?db.backend(),
+        "central system running"
+    );
+    Ok(RunningCentral {
+        backend,
+        ocpp,
+        http_addr,
+        http_stop: Some(http_stop),
+        http_task,
+    })
+}

@@ -1,0 +1,65 @@
+//! `central-system`: the ocpp-rs example central system. An OCPP 1.6 / 2.0.1 / 2.1 WebSocket
+//! server with a backend: HTTP/JSON API (OpenAPI at /api/openapi.json), a live dashboard,
+//! SQLite (embedded, default) or PostgreSQL persistence, Prometheus metrics.
+
+use clap::Parser;
+use ocpp_examples::backend::run::{start, CentralArgs};
+
+/// The ocpp-rs example central system (CSMS) for OCPP 1.6, 2.0.1 and 2.1.
+///
+/// Chargers connect to ws://OCPP_LISTEN/<any path>/<identity>; the dashboard and the API are
+/// at http://HTTP_LISTEN/. Logs go to stderr (RUST_LOG=debug for more); Ctrl-C stops it
+/// gracefully.
+#[derive(Debug, Parser)]
+#[command(name = "central-system", version)]
+struct Cli {
+    #[command(flatten)]
+    central: CentralArgs,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let running = match start(&cli.central).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("central-system: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "central-system: OCPP on ws://{}/ocpp/<identity>, dashboard and API on http://{}/",
+        running.ocpp_addr(),
+        running.http_addr()
+    );
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("central-system: cannot wait for Ctrl-C: {e}");
+    }
+    tracing::info!("shutting down");
+    if let Err(e) = running.shutdown().await {
+        eprintln!("central-system: shutdown: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this script).
-# Installs what the tests need, then: formatting, lints, docs, every test of the workspace.
+# Installs what the tests need (PostgreSQL, Chromium, the interop peers), then: formatting,
+# lints, every test of the workspace (end-to-end and interop included), fuzz smoke runs, docs
+# and packaging.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 start=$(date +%s)
 step() { printf '\n=== %s (t+%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "install and start what the tests need (PostgreSQL, Chromium, interop peers)"
+deps="$(bash scripts/install-test-deps.sh)"
+printf '%s\n' "$deps"
+eval "$deps"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -16,8 +23,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-step "schema coverage of the typed messages (differential test, printed)"
-cargo test -q --locked -p ocpp-types --test differential -- --nocapture 2>&1 | grep -E '^(differential|format checks):'
+step "schema coverage of the typed messages (written by the differential test above)"
+cat "${CARGO_TARGET_DIR:-target}"/tmp/coverage-*.txt
 
 step "fuzz smoke runs (every cargo-fuzz target, bounded)"
 bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"

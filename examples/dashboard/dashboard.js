@@ -110,8 +110,14 @@ function scheduleRefresh() {
   state.refreshTimer = setTimeout(() => { state.refreshTimer = null; refresh(); }, 150);
 }
 
+const seenEvents = new Set();
+
 function addEvent(ev) {
-  if (ev.kind === "heartbeat" || ev.kind === "meter_values") return;
+  if (ev.kind === "heartbeat" || ev.kind === "meter_values" || ev.kind === "transaction_updated") return;
+  if (ev.id) {
+    if (seenEvents.has(ev.id)) return;
+    seenEvents.add(ev.id);
+  }
   const li = document.createElement("li");
   const d = ev.detail || {};
   const what = d.status || d.action || d.transactionId || d.reason || d.version || "";
@@ -158,7 +164,17 @@ document.addEventListener("click", async (e) => {
   }
 });
 
+async function loadLog() {
+  try {
+    const log = await api("GET", "/api/log?limit=40");
+    for (const ev of log.reverse()) addEvent(ev);
+  } catch (e) {
+    toast("Event log: " + e.message, true);
+  }
+}
+
 $("#ocpp-url").textContent = `ws://${location.hostname}:9000/ocpp/<identity>`;
+loadLog();
 refresh();
 connectFeed();
 setInterval(refresh, 15000);

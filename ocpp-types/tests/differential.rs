@@ -169,7 +169,7 @@ fn typed_decoding_agrees_with_the_schemas() {
             c.pairs, c.sends, c.instances, c.deviations, c.open_objects
         );
     }
-    eprintln!("{line}");
+    report_line("differential", &line);
     assert!(
         report.generator.is_empty(),
         "the instance generator is wrong about the schema:\n{}",
@@ -281,6 +281,18 @@ fn format_checks_agree_with_the_validator() {
     }
     failures.sort();
     failures.dedup();
-    eprintln!("format checks: {checked} strings");
+    report_line(
+        "format-checks",
+        &format!("format checks: {checked} strings"),
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Prints a coverage line and keeps it in `target/tmp/coverage-<name>.txt`, where the test
+/// command reads it back after the workspace tests (no second build to see it).
+fn report_line(name: &str, line: &str) {
+    eprintln!("{line}");
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("coverage-{name}.txt"));
+    let _ = std::fs::write(path, format!("{line}\n"));
 }

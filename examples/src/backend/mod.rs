@@ -480,9 +480,11 @@ fn sample_row(s: &MeterSample) -> db::SampleRow {
     }
 }
 
-/// The latest total active import power in W (no phase), if reported.
+/// The latest total active import power in W: the latest `Power.Active.Import` sample
+/// without phase if the charger reports one, else the average over the last two energy
+/// register readings.
 fn latest_power(samples: &[MeterSample]) -> Option<Decimal> {
-    samples
+    let reported = samples
         .iter()
         .rev()
         .find(|s| s.measurand == "Power.Active.Import" && s.phase.is_none())
@@ -492,7 +494,18 @@ fn latest_power(samples: &[MeterSample]) -> Option<Decimal> {
                 Some("kW") => scaled * Decimal::from(1000),
                 _ => scaled,
             }
-        })
+        });
+    reported.or_else(|| {
+        let mut registers = samples
+            .iter()
+            .rev()
+            .filter(|s| s.is_import_register())
+            .filter_map(|s| Some((s.timestamp, s.energy_wh()?)));
+        let (t1, e1) = registers.next()?;
+        let (t0, e0) = registers.find(|(t, _)| *t < t1)?;
+        let ms = (t1 - t0).num_milliseconds();
+        (ms > 0).then(|| ((e1 - e0) * Decimal::from(3_600_000) / Decimal::from(ms)).round_dp(1))
+    })
 }
 
 fn scale(v: Decimal, multiplier: i32) -> Decimal {

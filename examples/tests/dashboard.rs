@@ -1,0 +1,211 @@
+//! The dashboard in headless Chromium (Debian's `chromium` and `chromium-driver`, driven
+//! over WebDriver): it shows a charger, a connector's status change live (server-sent events,
+//! no reload), and its Start and Stop buttons run a whole session. Leaves a screenshot in
+//! `target/dashboard.png`.
+//!
+//! `OCPP_CHROMIUM` / `OCPP_CHROMEDRIVER` override the binaries (default `/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`); the test command installs them. Where they are missing the test
+//! says loudly that it was skipped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use ocpp_charger::settings::Setting;
+use ocpp_charger::ws::{self, ClientConfig};
+use ocpp_charger::{HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig};
+use ocpp_examples::backend::run::{start, CentralArgs};
+use ocpp_types::Version;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn binary(var: &str, default: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()));
+    path.exists().then_some(path)
+}
+
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_status_live_and_runs_a_session() {
+    let (Some(chromium), Some(driver)) = (
+        binary("OCPP_CHROMIUM", "/usr/bin/chromium"),
+        binary("OCPP_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    ) else {
+        eprintln!(
+            "\n*** SKIPPED dashboard test: chromium / chromedriver not found (scripts/test.sh \
+             installs Debian's chromium and chromium-driver) ***\n"
+        );
+        return;
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("dash.db").display());
+    let central = start(&CentralArgs::with_database(db).ephemeral())
+        .await
+        .expect("central system");
+    let mut feed = central.backend().subscribe();
+    let url = format!("ws://{}/ocpp/DASH-1", central.ocpp_addr());
+    let station = Station::new(
+        StationConfig::new("DASH-1", Version::V201)
+            .vendor_model("ACME", "Volt 22")
+            .evses(2)
+            .setting(Setting::SampleInterval, "1"),
+        Box::new(SimulatedHardware::new(2, Decimal::from(22_000))),
+        Box::new(MemoryStore::new()),
+        Instant::now(),
+    )
+    .expect("station");
+    let cp = ws::spawn(
+        station,
+        ClientConfig::new(url).backoff(Duration::from_millis(50), Duration::from_millis(300)),
+    );
+    // Booted before the page opens, so the table has it at first load.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, feed.recv())
+            .await
+            .expect("boot in time")
+            .expect("feed");
+        if ev.charger == "DASH-1" && ev.kind == "booted" {
+            break;
+        }
+    }
+
+    let port = free_port().await;
+    let _driver = KillOnDrop(
+        Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1400,1000"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let started = Instant::now();
+    let browser = loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&webdriver)
+            .await
+        {
+            Ok(c) => break c,
+            // chromedriver is still starting up.
+            Err(e) if started.elapsed() < WAIT => {
+                let _ = e;
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("chromedriver did not come up: {e}"),
+        }
+    };
+
+    let result = async {
+        browser
+            .goto(&format!("http://{}/", central.http_addr()))
+            .await?;
+        let wait = |loc: &'static str| {
+            let b = browser.clone();
+            async move {
+                b.wait()
+                    .at_most(WAIT)
+                    .for_element(Locator::XPath(loc))
+                    .await
+            }
+        };
+        wait("//tr[@data-charger='DASH-1']//span[contains(@class,'link') and text()='online']").await?;
+        wait("//span[@data-connector='DASH-1/1']/span[contains(@class,'status') and text()='Available']").await?;
+
+        // A status change appears without a reload (live feed).
+        cp.hardware(HardwareEvent::CablePlugged { evse: 1 });
+        wait("//span[@data-connector='DASH-1/1']/span[contains(@class,'status') and text()='Occupied']").await?;
+
+        // Start: the driver-app flow.
+        browser
+            .find(Locator::Css(
+                "button[data-action='start'][data-charger='DASH-1'][data-evse='1']",
+            ))
+            .await?
+            .click()
+            .await?;
+        wait("//table[@id='live']//tr[@data-session]").await?;
+        // Energy flows into the live row.
+        wait("//table[@id='live']//td[contains(@class,'energy') and not(starts-with(text(),'0.000'))]").await?;
+        browser
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshot_path(), png))?
+            .ok();
+
+        // Stop from the live sessions table.
+        browser
+            .find(Locator::Css("#live button[data-action='stop']"))
+            .await?
+            .click()
+            .await?;
+        wait("//table[@id='history']//tr[@data-session]").await?;
+        wait("//table[@id='history']//td[contains(@class,'energy') and not(starts-with(text(),'0.000'))]").await?;
+        let live_rows = browser
+            .find_all(Locator::Css("#live tbody tr"))
+            .await?
+            .len();
+        assert_eq!(live_rows, 0, "the stopped session left the live table");
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    if let Err(e) = result {
+        panic!("dashboard in Chromium: {e}");
+    }
+
+    // The API agrees with what the page showed.
+    let sessions = central
+        .backend()
+        .db()
+        .sessions(&ocpp_examples::backend::db::SessionFilter {
+            charger: Some("DASH-1".into()),
+            status: Some("completed".into()),
+            limit: 10,
+        })
+        .await
+        .expect("sessions");
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].energy_wh > Decimal::ZERO);
+    cp.shutdown().await;
+    central.shutdown().await.expect("shutdown");
+}
+
+fn screenshot_path() -> PathBuf {
+    // target/ next to this crate's build output (CARGO_TARGET_TMPDIR is target/tmp).
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(|p| p.join("dashboard.png"))
+        .unwrap_or_else(|| PathBuf::from("dashboard.png"))
+}

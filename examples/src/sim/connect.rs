@@ -1,0 +1,222 @@
+//! Opening a charger's WebSocket: `<url>/<identity>`, the version's subprotocol, Basic auth
+//! (security profile 1) and an optional local source address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ocpp_codec::Version;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
+
+use super::SimError;
+
+/// A charger's connection.
+pub(crate) type Ws = WebSocketStream<TcpStream>;
+
+/// Where and how the chargers connect, resolved once.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    base: String,
+    addrs: Vec<SocketAddr>,
+    password: Option<String>,
+    bind_ips: Vec<IpAddr>,
+    timeout: Duration,
+}
+
+impl Target {
+    /// Checks `url` (`ws://host[:port][/path]`) and resolves its host.
+    pub(crate) async fn resolve(
+        url: &str,
+        password: Option<String>,
+        bind_ips: Vec<IpAddr>,
+        timeout: Duration,
+    ) -> Result<Target, SimError> {
+        let invalid = |reason: &str| SimError::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => {
+                return Err(invalid(
+                    "wss:// is not supported by the simulator (plain ws:// only)",
+                ))
+            }
+            _ => return Err(invalid("the scheme must be ws://")),
+        }
+        let host = uri.host().ok_or_else(|| invalid("no host"))?;
+        if uri.query().is_some() {
+            return Err(invalid("a query string cannot be followed by the identity"));
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(80);
+        let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| invalid(&format!("cannot resolve {host}: {e}")))?
+            .collect();
+        if let Some(ip) = bind_ips.first() {
+            // Prefer addresses of the source addresses' family.
+            addrs.sort_by_key(|a| a.is_ipv4() != ip.is_ipv4());
+        }
+        if addrs.is_empty() {
+            return Err(invalid(&format!("{host} has no address")));
+        }
+        Ok(Target {
+            base: url.trim_end_matches('/').to_owned(),
+            addrs,
+            password,
+            bind_ips,
+            timeout,
+        })
+    }
+
+    /// The source address of charger `index`, if any were given.
+    pub(crate) fn bind_ip(&self, index: usize) -> Option<IpAddr> {
+        if self.bind_ips.is_empty() {
+            None
+        } else {
+            Some(self.bind_ips[index % self.bind_ips.len()])
+        }
+    }
+
+    /// Opens the WebSocket of `identity` speaking `version`, from source address `bind`.
+    pub(crate) async fn connect(
+        &self,
+        identity: &str,
+        version: Version,
+        bind: Option<IpAddr>,
+    ) -> Result<Ws, String> {
+        tokio::time::timeout(self.timeout, self.connect_inner(identity, version, bind))
+            .await
+            .map_err(|_| "connect timeout".to_owned())?
+    }
+
+    async fn connect_inner(
+        &self,
+        identity: &str,
+        version: Version,
+        bind: Option<IpAddr>,
+    ) -> Result<Ws, String> {
+        let url = format!("{}/{}", self.base, identity);
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        let protocol = version.subprotocol();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+        if let Some(password) = &self.password {
+            let value = basic_auth(identity, password);
+            request.headers_mut().insert(
+                "Authorization",
+                HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
+            );
+        }
+        let mut last_error = String::from("no address");
+        let mut stream = None;
+        for addr in &self.addrs {
+            match tcp_connect(*addr, bind).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_error = format!("{addr}: {e}"),
+            }
+        }
+        let stream = stream.ok_or(last_error)?;
+        let (ws, response) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
+                .await
+                .map_err(|e| e.to_string())?;
+        let chosen = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|h| h.to_str().ok());
+        if chosen != Some(protocol) {
+            return Err(format!("server did not select subprotocol {protocol}"));
+        }
+        Ok(ws)
+    }
+}
+
+async fn tcp_connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = bind {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Small buffers: thousands of connections per process, small OCPP messages.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// `Basic base64(user:password)` (RFC 7617).
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(A[(n >> 18) as usize & 63] as char);
+        out.push(A[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            A[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            A[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// The OCPP-J message type of a frame (`[2,...` CALL, 3 CALLRESULT, 4 CALLERROR, 5
+/// CALLRESULTERROR, 6 SEND), from its first bytes, for counting only.
+pub(crate) fn message_type(text: &str) -> Option<u8> {
+    let rest = text.trim_start().strip_prefix('[')?.trim_start();
+    let d = *rest.as_bytes().first()?;
+    d.is_ascii_digit().then_some(d - b'0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_is_rfc7617() {
+        assert_eq!(
+            basic_auth("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic_auth("CP1", "pw"), "Basic Q1AxOnB3");
+    }
+
+    #[test]
+    fn message_types() {
+        assert_eq!(message_type(r#"[2,"1","Heartbeat",{}]"#), Some(2));
+        assert_eq!(message_type(r#" [ 4,"1","x","y",{}]"#), Some(4));
+        assert_eq!(message_type("{}"), None);
+    }
+}

@@ -288,7 +288,7 @@ fn every_bad_input_class_of_the_codec_table_per_version_and_the_session_lives_on
             r#"[7,"abc"]"#,
             None,
             Some((4, "abc", "MessageTypeNotSupported")),
-            Some((4, "abc", "MessageTypeNotSupported")),
+            None,
         ),
         (
             r#"[5,"abc","GenericError","d",{}]"#,

@@ -393,10 +393,12 @@ impl FrameError {
     ///   answer CALLs only: 2.0.1 part 2 FR.03, OCPP-J §4.2.3; SEND has no reply, 2.1 §4.2.5).
     /// - A malformed CALLRESULT is not answered on 1.6 and 2.0.1; on 2.1 it is answered with a
     ///   CALLRESULTERROR `FormatViolation` when its id could be read (2.1 part 2 FR.06).
-    /// - An unknown message type number is ignored on 1.6 (OCPP-J 1.6 §4.1.3); on 2.x it gets a
-    ///   CALLERROR `MessageTypeNotSupported` (2.x part 4 §4.4). See
+    /// - An unknown message type number is ignored on 1.6 (OCPP-J 1.6 §4.1.3) and 2.1 (2.1
+    ///   part 4 §4.1.3 and §4.4, "Updated in OCPP 2.1": "it SHALL ignore the message
+    ///   payload"); on 2.0.1 it gets a CALLERROR `MessageTypeNotSupported` (2.0.1 part 4 §4.4:
+    ///   "it SHALL respond with an CALLERROR"). See
     ///   [`EndpointConfig::ignore_unknown_message_types`](crate::rpc::EndpointConfig) for the
-    ///   errata that deprecates it.
+    ///   2.0.1 errata that deprecates it.
     /// - Everything else (a CALL, or a message whose type could not be read) gets a CALLERROR:
     ///   2.x `RpcFrameworkError` (`FormatViolation` for [`FrameError::TooLarge`]), 1.6
     ///   `FormationViolation`, with the message id when it could be read and `"-1"` otherwise.
@@ -414,7 +416,7 @@ impl FrameError {
             })
         };
         if let FrameError::UnknownMessageType { .. } = self {
-            return if version.is_2x() {
+            return if version == Version::V201 {
                 with_id(ReplyKind::CallError, ErrorCode::MessageTypeNotSupported)
             } else {
                 None

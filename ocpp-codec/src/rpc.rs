@@ -218,11 +218,13 @@ impl EndpointConfig {
     }
 
     /// Send nothing for a message with an unknown message type number, on every version
-    /// (default `false`: 2.x peers get CALLERROR `MessageTypeNotSupported`, 1.6 peers nothing).
+    /// (default `false`: 2.0.1 peers get CALLERROR `MessageTypeNotSupported`, 1.6 and 2.1 peers
+    /// nothing).
     ///
-    /// OCPP-J 2.x §4.1.3 says to ignore such a message, while §4.4 (extension fallback)
-    /// answers it with `MessageTypeNotSupported`; the 2.0.1 edition 4 errata deprecate that
-    /// code in favour of silence. Turn this on to follow the errata.
+    /// OCPP-J 2.0.1 §4.1.3 says to ignore such a message, while its §4.4 (extension fallback)
+    /// answers it with `MessageTypeNotSupported`; the 2.0.1 errata deprecate that code in
+    /// favour of silence, and OCPP 2.1 (§4.1.3 and §4.4, updated in 2.1) ignores the message.
+    /// Turn this on to follow the errata on 2.0.1 connections too.
     pub fn ignore_unknown_message_types(mut self, ignore: bool) -> Self {
         self.ignore_unknown_message_types = ignore;
         self

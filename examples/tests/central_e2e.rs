@@ -784,3 +784,97 @@ async fn openapi_document_lists_the_routes() {
     assert!(dashboard.contains("ocpp-rs"), "the dashboard is served");
     net.central.shutdown().await.expect("shutdown");
 }
+
+/// A crash after a transaction message was answered but before it reached the sessions loses
+/// nothing: the journal written before the answer is projected at the next start (through the
+/// same session model), once, and a second restart adds nothing twice.
+async fn crash_between_answer_and_projection(version: Version) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = sqlite_url(&dir);
+    let mut net = Net::start(CentralArgs::with_database(url.clone()).ephemeral()).await;
+    let id = format!("CR-{}", version.as_str().replace('.', ""));
+    let cp = charger(net.url(&id), &id, version);
+    net.wait(&id, "booted", |_| true).await;
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 });
+    cp.hardware(HardwareEvent::IdTokenPresented {
+        evse: Some(1),
+        id_token: "CARD-1".into(),
+    });
+    let started = net.wait(&id, "transaction_started", |_| true).await;
+    let session = started["sessionId"].as_i64().expect("session id");
+    let tx = started["transactionId"].as_str().expect("tx id").to_owned();
+    net.wait(&id, "transaction_updated", |d| energy(d) > 0.0)
+        .await;
+    cp.shutdown().await;
+    net.wait(&id, "disconnected", |_| true).await;
+    // Everything live was projected: no journal row is left over.
+    let db = net.central.backend().db().clone();
+    assert!(db.journal_unprocessed().await.expect("journal").is_empty());
+    let before = db.session(session).await.expect("db").expect("session");
+    let start_wh = before.meter_start_wh.expect("meter start");
+    net.central.shutdown().await.expect("shutdown");
+
+    // The process that answered the final message died before projecting it: the journal
+    // row is all that is left of it.
+    let stop_wh = start_wh + Decimal::from(5_000);
+    let (action, request, response) = if version == Version::V16 {
+        (
+            "StopTransaction",
+            json!({ "transactionId": tx.parse::<i64>().expect("int"), "meterStop": stop_wh.to_string().parse::<i64>().expect("int"),
+                    "timestamp": "2030-01-01T10:00:00Z", "reason": "Local" }),
+            json!({}),
+        )
+    } else {
+        (
+            "TransactionEvent",
+            json!({ "eventType": "Ended", "timestamp": "2030-01-01T10:00:00Z", "triggerReason": "StopAuthorized",
+                    "seqNo": 9999, "transactionInfo": { "transactionId": tx, "stoppedReason": "Local" },
+                    "meterValue": [{ "timestamp": "2030-01-01T10:00:00Z", "sampledValue": [
+                        { "value": stop_wh.to_string().parse::<f64>().expect("num"), "context": "Transaction.End" }] }] }),
+            json!({}),
+        )
+    };
+    db.journal_insert(
+        &id,
+        version.as_str(),
+        action,
+        &request.to_string(),
+        &response.to_string(),
+    )
+    .await
+    .expect("journal");
+
+    let net = Net::start(CentralArgs::with_database(url.clone()).ephemeral()).await;
+    let (_, s) = net.get(&format!("/api/sessions/{session}")).await;
+    assert_eq!(s["status"], "completed", "recovered from the journal: {s}");
+    let exact = |v: &Value| -> Decimal {
+        v["energyWhExact"]
+            .as_str()
+            .expect("exact")
+            .parse()
+            .expect("decimal")
+    };
+    assert_eq!(exact(&s), Decimal::from(5_000), "{s}");
+    assert_eq!(s["stoppedAt"], "2030-01-01T10:00:00Z", "{s}");
+    let samples = s["samples"].as_array().expect("samples").len();
+    net.central.shutdown().await.expect("shutdown");
+
+    // A second start replays nothing and duplicates nothing.
+    let net = Net::start(CentralArgs::with_database(url).ephemeral()).await;
+    let (_, again) = net.get(&format!("/api/sessions/{session}")).await;
+    assert_eq!(again["samples"].as_array().expect("samples").len(), samples);
+    assert_eq!(exact(&again), Decimal::from(5_000));
+    let (_, all) = net.get(&format!("/api/sessions?charger={id}")).await;
+    assert_eq!(all.as_array().expect("list").len(), 1);
+    net.central.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn crash_between_answer_and_projection_v16() {
+    crash_between_answer_and_projection(Version::V16).await;
+}
+
+#[tokio::test]
+async fn crash_between_answer_and_projection_v201() {
+    crash_between_answer_and_projection(Version::V201).await;
+}

@@ -16,7 +16,13 @@ fn network_plays_the_whole_flow() {
             "--database-url",
         ])
         .arg(&db)
-        .args(["--charge-secs", "3", "--meter-interval", "1", "--exit-after-demo"])
+        .args([
+            "--charge-secs",
+            "3",
+            "--meter-interval",
+            "1",
+            "--exit-after-demo",
+        ])
         .output()
         .expect("run network");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -101,7 +107,13 @@ fn a_busy_port_is_a_clear_error() {
     let addr = busy.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(env!("CARGO_BIN_EXE_central-system"))
-        .args(["--ocpp-listen", &addr, "--http-listen", "127.0.0.1:0", "--database-url"])
+        .args([
+            "--ocpp-listen",
+            &addr,
+            "--http-listen",
+            "127.0.0.1:0",
+            "--database-url",
+        ])
         .arg(dir.path().join("c.db"))
         .output()
         .expect("run central-system");

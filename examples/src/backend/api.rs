@@ -606,23 +606,18 @@ async fn metrics(State(b): State<Shared>) -> impl IntoResponse {
 async fn events(State(b): State<Shared>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = b.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
-                    return Some((
-                        Ok(SseEvent::default().event(ev.kind.clone()).data(data)),
-                        rx,
-                    ));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    // The client fell behind: tell it to reload the state.
-                    let data = json!({ "missed": n }).to_string();
-                    return Some((Ok(SseEvent::default().event("resync").data(data)), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        let event = match rx.recv().await {
+            Ok(ev) => {
+                let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
+                SseEvent::default().event(ev.kind.clone()).data(data)
             }
-        }
+            // The client fell behind: tell it to reload the state.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                .event("resync")
+                .data(json!({ "missed": n }).to_string()),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

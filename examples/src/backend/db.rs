@@ -171,6 +171,23 @@ pub struct EventRow {
     pub detail: String,
 }
 
+/// A journaled transaction message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalRow {
+    /// Row id (journal order).
+    pub id: i64,
+    /// The charger.
+    pub charger: String,
+    /// Its OCPP version.
+    pub version: String,
+    /// The action.
+    pub action: String,
+    /// The request payload, JSON.
+    pub request: String,
+    /// The answer sent, JSON.
+    pub response: String,
+}
+
 /// Filter for [`Db::sessions`].
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
@@ -275,6 +292,22 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
     );
     CREATE INDEX events_charger ON events (charger, id);",
+    // 2: the journal of transaction messages (written before they are answered, so a crash
+    // between the answer and the projection into sessions loses nothing), and one row per
+    // distinct meter sample (a replayed message adds nothing twice).
+    "CREATE TABLE journal (
+        id {ID},
+        charger TEXT NOT NULL,
+        version TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        at TEXT NOT NULL,
+        processed BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX journal_unprocessed ON journal (processed, charger, id);
+    CREATE UNIQUE INDEX meter_values_distinct ON meter_values
+        (session_id, timestamp, measurand, (COALESCE(phase, '')), (COALESCE(context, '')))",
 ];
 
 const SESSION_COLUMNS: &str =
@@ -641,7 +674,7 @@ impl Db {
         for s in samples {
             sqlx::query(
                 "INSERT INTO meter_values (session_id, timestamp, measurand, value, unit, phase, context)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             )
             .bind(session_id)
             .bind(ts(s.timestamp))
@@ -754,6 +787,64 @@ impl Db {
             }
         }
         Ok(max)
+    }
+
+    // ---------------------------------------------------------------- journal
+
+    /// Journals a transaction message and the answer about to be sent; returns the row id.
+    pub async fn journal_insert(
+        &self,
+        charger: &str,
+        version: &str,
+        action: &str,
+        request: &str,
+        response: &str,
+    ) -> Result<i64, DbError> {
+        let row = sqlx::query(
+            "INSERT INTO journal (charger, version, action, request, response, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(charger)
+        .bind(version)
+        .bind(action)
+        .bind(request)
+        .bind(response)
+        .bind(ts(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// Marks `charger`'s journal rows up to `id` as projected into the sessions.
+    pub async fn journal_done(&self, charger: &str, id: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE journal SET processed = 1 WHERE charger = $1 AND id <= $2 AND processed = 0",
+        )
+        .bind(charger)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Journal rows not yet projected, by charger and then in order.
+    pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, charger, version, action, request, response FROM journal WHERE processed = 0 ORDER BY charger, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(JournalRow {
+                    id: r.try_get("id")?,
+                    charger: r.try_get("charger")?,
+                    version: r.try_get("version")?,
+                    action: r.try_get("action")?,
+                    request: r.try_get("request")?,
+                    response: r.try_get("response")?,
+                })
+            })
+            .collect()
     }
 
     // ---------------------------------------------------------------- event log

@@ -13,16 +13,25 @@ pub mod metrics;
 pub mod run;
 pub mod tariff;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use ocpp_central::ocpp_types::{v16, v201, v21, Version};
 use ocpp_central::{
-    async_trait, AnyRequest, AnyResponse, CallFailure, ChargerHandle, Chargers, Event, HandleV16,
-    HandleV201, HandleV21, Handler, MeterSample, Transaction,
+    async_trait, AnyRequest, AnyResponse, CallFailure, ChargerHandle, Chargers, Defaults, Event,
+    HandleV16, HandleV201, HandleV21, Handler, MeterSample, Session, SessionConfig, SessionEvent,
+    Transaction,
 };
+
+/// The transaction messages journaled before they are answered.
+const JOURNALED: [&str; 4] = [
+    "StartTransaction",
+    "StopTransaction",
+    "MeterValues",
+    "TransactionEvent",
+];
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -59,6 +68,9 @@ pub struct LiveEvent {
     pub detail: serde_json::Value,
 }
 
+/// A journal row answered and not yet projected: (row id, action, request JSON).
+type Journaled = (i64, &'static str, String);
+
 #[derive(Debug, Clone, Copy)]
 struct OpenSession {
     id: i64,
@@ -77,6 +89,8 @@ pub struct Backend {
     open: Mutex<HashMap<(String, String), OpenSession>>,
     last_seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     known: Arc<RwLock<HashSet<String>>>,
+    /// Per charger: journal rows written and answered, not yet projected (id, action, request).
+    journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -112,7 +126,151 @@ impl Backend {
             open: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),
             known: Arc::new(RwLock::new(HashSet::new())),
+            journaled: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Journals a transaction message and its answer before the answer goes out. If the
+    /// journal cannot be written the charger gets `InternalError` and sends the message
+    /// again later (it stays in its outbox): nothing is acknowledged that is not stored.
+    async fn journal(
+        &self,
+        charger: &ChargerHandle,
+        request: &AnyRequest,
+        response: &AnyResponse,
+    ) -> Result<(), CallFailure> {
+        let json = request.to_json();
+        let id = self
+            .db
+            .journal_insert(
+                charger.identity(),
+                charger.version().as_str(),
+                request.action(),
+                &json,
+                &response.to_json(),
+            )
+            .await
+            .map_err(|e| {
+                self.db_failed("journal", &e);
+                CallFailure::internal(
+                    "the central system could not store the message; send it again",
+                )
+            })?;
+        lock(&self.journaled)
+            .entry(charger.identity().to_owned())
+            .or_default()
+            .push_back((id, request.action(), json));
+        Ok(())
+    }
+
+    /// The projection of `request` is stored: marks its journal row (and any earlier row of
+    /// the charger that produced no event) as processed.
+    async fn journal_projected(&self, charger: &str, request: &AnyRequest) {
+        let action = request.action();
+        if !JOURNALED.contains(&action) {
+            return;
+        }
+        let json = request.to_json();
+        let upto = {
+            let mut map = lock(&self.journaled);
+            let Some(queue) = map.get_mut(charger) else {
+                return;
+            };
+            let Some(pos) = queue
+                .iter()
+                .position(|(_, a, j)| *a == action && *j == json)
+            else {
+                return;
+            };
+            let id = queue[pos].0;
+            queue.drain(..=pos);
+            id
+        };
+        if let Err(e) = self.db.journal_done(charger, upto).await {
+            self.db_failed("journal done", &e);
+        }
+    }
+
+    /// Projects the journal rows a crash left unprojected (answered, but not yet in the
+    /// sessions), through a scratch ocpp-central session per charger seeded with its active
+    /// sessions: the same model, the same events, the same projection as live. Idempotent.
+    /// Returns how many rows were replayed.
+    pub async fn recover(&self) -> Result<usize, DbError> {
+        let rows = self.db.journal_unprocessed().await?;
+        let mut replayed = 0;
+        let mut i = 0;
+        while i < rows.len() {
+            let charger = rows[i].charger.clone();
+            let end = rows[i..]
+                .iter()
+                .position(|r| r.charger != charger)
+                .map_or(rows.len(), |n| i + n);
+            let Ok(version) = rows[i].version.parse::<Version>() else {
+                tracing::error!(
+                    charger,
+                    version = rows[i].version,
+                    "journal: unknown version; rows skipped"
+                );
+                i = end;
+                continue;
+            };
+            let mut session = Session::new(
+                SessionConfig::new(charger.clone(), version).refuse_before_accepted(false),
+            );
+            for tx in self.restore_transactions(&charger, version).await {
+                session.restore_transaction(tx);
+            }
+            let now = std::time::Instant::now();
+            for row in &rows[i..end] {
+                let frame = format!("[2,\"j{}\",\"{}\",{}]", row.id, row.action, row.request);
+                session.handle_text(now, &frame);
+                while let Some(ev) = session.poll_event() {
+                    match ev {
+                        SessionEvent::Request { id, request } => {
+                            match AnyResponse::from_json(version, request.action(), &row.response) {
+                                Ok(answer) => {
+                                    if let Err(e) = session.respond(now, &id, answer) {
+                                        tracing::error!(
+                                            charger,
+                                            row = row.id,
+                                            "journal replay: {e}"
+                                        );
+                                    }
+                                }
+                                Err(e) => tracing::error!(
+                                    charger,
+                                    row = row.id,
+                                    "journal: stored answer unreadable: {e}"
+                                ),
+                            }
+                        }
+                        SessionEvent::Model(
+                            event @ (Event::TransactionStarted { .. }
+                            | Event::TransactionUpdated { .. }
+                            | Event::TransactionEnded { .. }
+                            | Event::MeterValues { .. }
+                            | Event::SequenceGap { .. }),
+                        ) => {
+                            let (handle, _commands) =
+                                ChargerHandle::new(session.state().clone(), Defaults::default());
+                            self.project(&handle, &event).await;
+                        }
+                        _ => {}
+                    }
+                }
+                while session.poll_transmit().is_some() {}
+                self.db.journal_done(&charger, row.id).await?;
+                replayed += 1;
+            }
+            i = end;
+        }
+        if replayed > 0 {
+            tracing::warn!(
+                replayed,
+                "journal: projected transaction messages left over by a crash"
+            );
+        }
+        Ok(replayed)
     }
 
     /// Admits `identity` when only known chargers may connect.
@@ -276,6 +434,21 @@ impl Backend {
     }
 
     async fn on_event_inner(&self, charger: &ChargerHandle, event: &Event) {
+        self.project(charger, event).await;
+        let request = match event {
+            Event::TransactionStarted { request, .. }
+            | Event::TransactionUpdated { request, .. }
+            | Event::TransactionEnded { request, .. }
+            | Event::MeterValues { request, .. } => Some(request),
+            _ => None,
+        };
+        if let Some(request) = request {
+            self.journal_projected(charger.identity(), request).await;
+        }
+    }
+
+    /// Stores what `event` changes (chargers, connectors, sessions, event log, live feed).
+    async fn project(&self, charger: &ChargerHandle, event: &Event) {
         let id = charger.identity();
         let now = Utc::now();
         match event {
@@ -613,10 +786,51 @@ impl HandleV16 for Backend {
     ) -> Result<v16::StartTransactionResponse, CallFailure> {
         let status = v16_status(self.decide(request.id_tag.as_str()).await)?;
         let id = charger.defaults().transaction_ids.next_transaction_id();
-        Ok(v16::StartTransactionResponse::new(
-            v16::IdTagInfo::new(status),
-            id,
-        ))
+        let response = v16::StartTransactionResponse::new(v16::IdTagInfo::new(status), id);
+        self.journal_typed(charger, &request, &response).await?;
+        Ok(response)
+    }
+
+    async fn stop_transaction(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::StopTransactionRequest,
+    ) -> Result<v16::StopTransactionResponse, CallFailure> {
+        let mut response = v16::StopTransactionResponse::new();
+        if let Some(tag) = &request.id_tag {
+            let status = v16_status(self.decide(tag.as_str()).await)?;
+            response.id_tag_info = Some(v16::IdTagInfo::new(status));
+        }
+        self.journal_typed(charger, &request, &response).await?;
+        Ok(response)
+    }
+
+    async fn meter_values(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::MeterValuesRequest,
+    ) -> Result<v16::MeterValuesResponse, CallFailure> {
+        let response = v16::MeterValuesResponse::new();
+        // Only meter values of a transaction are journaled (the others are not stored).
+        if request.transaction_id.is_some() {
+            self.journal_typed(charger, &request, &response).await?;
+        }
+        Ok(response)
+    }
+}
+
+impl Backend {
+    async fn journal_typed<Q: ocpp_central::ocpp_types::Request>(
+        &self,
+        charger: &ChargerHandle,
+        request: &Q,
+        response: &Q::Response,
+    ) -> Result<(), CallFailure> {
+        let request = AnyRequest::from_typed(request)
+            .map_err(|e| CallFailure::internal(format!("re-encoding the request: {e}")))?;
+        let response = AnyResponse::from_typed(response)
+            .map_err(|e| CallFailure::internal(format!("re-encoding the answer: {e}")))?;
+        self.journal(charger, &request, &response).await
     }
 }
 
@@ -652,6 +866,7 @@ macro_rules! handle_2x {
                         .map_err(|_| CallFailure::internal(format!("no status {status:?}")))?;
                     response.id_token_info = Some($m::IdTokenInfoType::new(status));
                 }
+                self.journal_typed(charger, &request, &response).await?;
                 Ok(response)
             }
         }

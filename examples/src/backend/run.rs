@@ -203,6 +203,8 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         Metrics::new(),
         args.unknown_tokens,
     ));
+    // Transaction messages answered but not projected when the last process died.
+    backend.recover().await?;
     for id in db.registered_identities().await? {
         backend.admit(&id);
     }

@@ -202,7 +202,10 @@ impl ServerConfig {
         self
     }
 
-    /// The largest message accepted, in bytes (checked by the WebSocket layer and the codec).
+    /// The largest message accepted, in bytes. A larger message is answered with CALLERROR
+    /// `FormatViolation` (1.6 `FormationViolation`) carrying its message id, and the
+    /// connection goes on; one more than 4 times as large is not read: the connection is
+    /// closed with WebSocket status 1009 (Message Too Big).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
@@ -393,6 +396,30 @@ impl<H: CentralSystem> Server<H> {
     }
 }
 
+/// How many times [`ServerConfig::max_message_size`] the WebSocket layer reads before it gives
+/// up on a message (close 1009); messages in between are answered by the codec.
+const OVERSIZE_FACTOR: usize = 4;
+
+/// The close frame for an error on the reading side, when it has a WebSocket status code:
+/// 1009 for a message too big to read, 1007 for a text message that is not UTF-8, 1002 for a
+/// WebSocket protocol violation.
+fn close_frame_for(
+    error: &tokio_tungstenite::tungstenite::Error,
+) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Error;
+    let (code, reason) = match error {
+        Error::Capacity(_) => (CloseCode::Size, "message too big"),
+        Error::Utf8(_) => (CloseCode::Invalid, "text message is not UTF-8"),
+        Error::Protocol(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+        _ => return None,
+    };
+    Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code,
+        reason: reason.into(),
+    })
+}
+
 fn reject(status: StatusCode, why: &str) -> Box<ErrorResponse> {
     let mut r = Box::new(ErrorResponse::new(Some(why.to_owned())));
     *r.status_mut() = status;
@@ -554,9 +581,13 @@ async fn serve_connection<H: CentralSystem, S>(
             }
         }
     };
+    // The WebSocket layer reads messages up to `OVERSIZE_FACTOR` times the limit, so that the
+    // codec can answer one over the limit with a CALLERROR naming its id (and the connection
+    // goes on); a larger one is not read at all: close 1009 (Message Too Big).
+    let read_limit = config.max_message_size.saturating_mul(OVERSIZE_FACTOR);
     let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+        .max_message_size(Some(read_limit))
+        .max_frame_size(Some(read_limit));
     let ws = match tokio::time::timeout(
         config.handshake_timeout,
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)),
@@ -610,25 +641,40 @@ async fn serve_connection<H: CentralSystem, S>(
         })
     });
     let dead = config.dead_peer_timeout;
-    let incoming = futures::stream::unfold(stream, move |mut stream| async move {
-        loop {
-            let next = match dead {
-                Some(d) => match tokio::time::timeout(d, stream.next()).await {
-                    Ok(n) => n,
-                    Err(_) => {
-                        tracing::info!("peer silent too long; dropping");
+    let closer = out_tx.clone();
+    let incoming = futures::stream::unfold(
+        (stream, closer),
+        move |(mut stream, mut closer)| async move {
+            loop {
+                let next = match dead {
+                    Some(d) => match tokio::time::timeout(d, stream.next()).await {
+                        Ok(n) => n,
+                        Err(_) => {
+                            tracing::info!("peer silent too long; dropping");
+                            return None;
+                        }
+                    },
+                    None => stream.next().await,
+                };
+                match next {
+                    Some(Ok(Message::Text(t))) => {
+                        return Some((t.as_str().to_owned(), (stream, closer)))
+                    }
+                    Some(Ok(Message::Close(_))) | None => return None,
+                    Some(Err(e)) => {
+                        // The reading side failed: tell the peer why (RFC 6455 §7.4.1) before the
+                        // connection ends.
+                        if let Some(frame) = close_frame_for(&e) {
+                            tracing::info!("closing the connection: {e}");
+                            let _ = closer.send(Message::Close(Some(frame))).await;
+                        }
                         return None;
                     }
-                },
-                None => stream.next().await,
-            };
-            match next {
-                Some(Ok(Message::Text(t))) => return Some((t.as_str().to_owned(), stream)),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => continue, // ping / pong / binary: alive, nothing to hand on
+                    Some(Ok(_)) => continue, // ping / pong / binary: alive, nothing to hand on
+                }
             }
-        }
-    });
+        },
+    );
     let outgoing = out_tx.clone().with(|s: String| {
         futures::future::ok::<_, futures::channel::mpsc::SendError>(Message::Text(s.into()))
     });

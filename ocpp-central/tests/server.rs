@@ -213,8 +213,16 @@ async fn oversized_messages_are_refused() {
     let mut cp = MockCharger::connect(server.local_addr(), "CP1", Version::V16)
         .await
         .unwrap();
-    let big = format!(r#"{{"vendorId":"{}"}}"#, "x".repeat(4000));
-    let _ = cp.call("DataTransfer", &big).await; // the server drops a connection that oversteps
+    // Over the limit: a CALLERROR with the message id, and the connection goes on.
+    let big = format!(r#"{{"vendorId":"V","data":"{}"}}"#, "x".repeat(2000));
+    let refused = cp.call("DataTransfer", &big).await.unwrap();
+    assert_eq!(refused[0], 4);
+    assert_eq!(refused[2], "FormationViolation");
+    let hb = cp.call("Heartbeat", "{}").await.unwrap();
+    assert!(hb[2]["currentTime"].is_string());
+    // More than 4 times the limit is not read: the server closes the connection (1009).
+    let huge = format!(r#"{{"vendorId":"V","data":"{}"}}"#, "x".repeat(5000));
+    let _ = cp.call("DataTransfer", &huge).await;
     let chargers = server.chargers().clone();
     eventually(|| chargers.is_empty()).await;
     server.shutdown().await.unwrap();

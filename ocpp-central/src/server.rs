@@ -670,7 +670,13 @@ async fn serve_connection<H: CentralSystem, S>(
                         }
                         return None;
                     }
-                    Some(Ok(_)) => continue, // ping / pong / binary: alive, nothing to hand on
+                    // A binary message is read as text, as the reference implementations do
+                    // (`ocpp_codec::frame::binary_message_text`).
+                    Some(Ok(Message::Binary(b))) => {
+                        let text = ocpp_codec::frame::binary_message_text(&b).into_owned();
+                        return Some((text, (stream, closer)));
+                    }
+                    Some(Ok(_)) => continue, // ping / pong: alive, nothing to hand on
                 }
             }
         },

@@ -233,6 +233,34 @@ pub fn decode(text: &str, version: Version) -> Result<Frame<'_>, FrameError> {
     Decoder::new(version).decode(text)
 }
 
+/// The text of a WebSocket *binary* message, to be handled like a text message.
+///
+/// OCPP-J messages are UTF-8 JSON (OCPP-J §4.1.2) and peers send them as text messages, but
+/// the specifications do not forbid binary ones, and the reference implementations read a
+/// binary message as UTF-8 text too (the Python `ocpp` library hands the bytes to
+/// `json.loads`, ocpp-rpc calls `buffer.toString('utf8')`). So a peer that sends its JSON in
+/// binary frames is understood instead of being met with silence. Bytes that are not UTF-8 give
+/// their valid prefix followed by U+FFFD, a text that never parses, so the message is answered
+/// like any other malformed message (with its message id when the prefix shows one).
+///
+/// ```
+/// use ocpp_codec::frame::binary_message_text;
+///
+/// assert_eq!(binary_message_text(br#"[2,"a","Heartbeat",{}]"#), r#"[2,"a","Heartbeat",{}]"#);
+/// assert_eq!(binary_message_text(b"[2,\"a\",\xff"), "[2,\"a\",\u{FFFD}");
+/// ```
+pub fn binary_message_text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            let mut text = String::from_utf8_lossy(valid).into_owned();
+            text.push(char::REPLACEMENT_CHARACTER);
+            Cow::Owned(text)
+        }
+    }
+}
+
 struct EnvelopeVisitor {
     version: Version,
 }

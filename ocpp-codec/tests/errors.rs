@@ -513,3 +513,34 @@ fn valid_frames_round_trip() {
     );
     assert_eq!(frame.encode(Version::V201), r#"[2,"abc","Heartbeat",{ }]"#);
 }
+
+#[test]
+fn binary_messages_are_read_as_text_and_non_utf8_is_answered_as_malformed() {
+    use ocpp_codec::frame::binary_message_text;
+    let now = std::time::Instant::now();
+    for version in V {
+        let rpc = ErrorCode::RpcFrameworkError.as_str(version).to_owned();
+        let mut ep = Endpoint::new(EndpointConfig::new(version));
+        // A CALL in a binary frame is a CALL.
+        ep.handle_text(now, &binary_message_text(br#"[2,"b","Heartbeat",{}]"#));
+        assert!(matches!(ep.poll_event(), Some(Event::Call { id, .. }) if id == "b"));
+        assert_eq!(ep.poll_transmit(), None);
+        // Bytes that are not UTF-8 never parse: the id is kept when the prefix shows one.
+        ep.handle_text(
+            now,
+            &binary_message_text(b"[2,\"c\",\"Heartbeat\",{\"x\":\"\xff\"}]"),
+        );
+        let reply = ep.poll_transmit().expect("a CALLERROR");
+        assert!(reply.starts_with(&format!(r#"[4,"c","{rpc}","#)), "{reply}");
+        ep.handle_text(now, &binary_message_text(&[0x00, 0xff, 0xfe, 0x80]));
+        let reply = ep.poll_transmit().expect("a CALLERROR");
+        assert!(
+            reply.starts_with(&format!(r#"[4,"-1","{rpc}","#)),
+            "{reply}"
+        );
+        // A complete message followed by a stray byte is not accepted either.
+        ep.handle_text(now, &binary_message_text(b"[2,\"d\",\"Heartbeat\",{}]\x80"));
+        let reply = ep.poll_transmit().expect("a CALLERROR");
+        assert!(reply.starts_with(&format!(r#"[4,"d","{rpc}","#)), "{reply}");
+    }
+}

@@ -22,8 +22,8 @@
 //! where the schema wants a number, and drops an optional enum field whose value is outside the
 //! list; then it retries the typed decode and reports each [`Repair`]. What it cannot repair (a
 //! required enum field with a value outside the list, anything else) gets the strict reply.
-//! Numbers pass through `f64` in the lenient path (the copy is a plain `serde_json::Value`), so
-//! a repaired payload's decimals keep their value but may lose trailing zeros.
+//! The lenient copy keeps every number as the text that was sent (no `f64` on the way), so a
+//! repaired payload's decimals are exactly the charger's: `2935.600` stays `2935.600`.
 //!
 //! ```
 //! use ocpp_codec::typed::{Side, TypedCodec, TypedRequest};
@@ -576,13 +576,14 @@ impl TypedCodec {
         let value: Option<Value> = serde_json::from_str(payload).ok();
         let schema = ocpp_schemas::schema(self.version, action.as_str(), kind);
         if self.lenient {
-            if let (Some(value), Some(schema)) = (&value, schema) {
-                let mut copy = value.clone();
+            if let (Some(mut copy), Some(schema)) = (parse_node(payload), schema) {
                 let mut repairs = Vec::new();
                 let root = schema.json();
                 repair(&mut copy, root, root, &mut String::new(), &mut repairs);
                 if !repairs.is_empty() {
-                    if let Ok(typed) = decode(action, &copy.to_string()) {
+                    let mut text = String::with_capacity(payload.len());
+                    write_node(&copy, &mut text);
+                    if let Ok(typed) = decode(action, &text) {
                         return Ok(Decoded {
                             value: typed,
                             repairs,
@@ -790,16 +791,101 @@ fn lacks_offset(s: &str) -> bool {
     !time.ends_with(['Z', 'z']) && !time.contains(['+', '-'])
 }
 
+/// A JSON document for lenient repairs: objects keep their entries in order (duplicates
+/// too), and numbers, booleans and null keep their exact text.
+enum Node {
+    Object(Vec<(String, Node)>),
+    Array(Vec<Node>),
+    String(String),
+    Raw(String),
+}
+
+/// Parses JSON text into a [`Node`] (re-parsing each element: this is the error path only).
+fn parse_node(text: &str) -> Option<Node> {
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    match text.as_bytes().first()? {
+        b'{' => {
+            let Entries(entries) = serde_json::from_str::<Entries<'_>>(text).ok()?;
+            let entries = entries
+                .into_iter()
+                .map(|(k, v)| Some((k, parse_node(v.get())?)))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Node::Object(entries))
+        }
+        b'[' => {
+            let items = serde_json::from_str::<Vec<&RawValue>>(text).ok()?;
+            let items = items
+                .into_iter()
+                .map(|i| parse_node(i.get()))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Node::Array(items))
+        }
+        b'"' => serde_json::from_str::<String>(text).ok().map(Node::String),
+        _ => serde_json::from_str::<&RawValue>(text)
+            .ok()
+            .map(|_| Node::Raw(text.to_owned())),
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // Serializing a str into a String cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
+}
+
+/// Writes a [`Node`] back as JSON text, numbers verbatim.
+fn write_node(node: &Node, out: &mut String) {
+    match node {
+        Node::Object(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_node(v, out);
+            }
+            out.push('}');
+        }
+        Node::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_node(item, out);
+            }
+            out.push(']');
+        }
+        Node::String(s) => write_string(s, out),
+        Node::Raw(text) => out.push_str(text),
+    }
+}
+
+/// The JSON number in `s` (surrounding spaces allowed), as its text, if it is one (and
+/// integral, when `integer`).
+fn number_text(s: &str, integer: bool) -> Option<&str> {
+    let t = s.trim();
+    if !matches!(t.as_bytes().first(), Some(b'-' | b'0'..=b'9')) {
+        return None;
+    }
+    let n = serde_json::from_str::<serde_json::Number>(t).ok()?;
+    if integer && !(n.is_i64() || n.is_u64()) {
+        return None;
+    }
+    Some(t)
+}
+
 fn repair(
-    value: &mut Value,
+    node: &mut Node,
     schema: &Value,
     root: &Value,
     pointer: &mut String,
     out: &mut Vec<Repair>,
 ) {
     let schema = resolve(schema, root);
-    match value {
-        Value::Object(map) => {
+    match node {
+        Node::Object(entries) => {
             let properties = schema.get("properties").and_then(Value::as_object);
             let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
             let required: Vec<&str> = schema
@@ -807,43 +893,41 @@ fn repair(
                 .and_then(Value::as_array)
                 .map(|r| r.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let keys: Vec<String> = map.keys().cloned().collect();
-            for key in keys {
+            let mut kept = Vec::with_capacity(entries.len());
+            for (key, mut value) in std::mem::take(entries) {
                 let len = pointer.len();
                 push_pointer(pointer, &key);
                 match properties.and_then(|p| p.get(&key)) {
-                    None if closed => {
-                        map.remove(&key);
-                        out.push(Repair {
-                            pointer: pointer.clone(),
-                            kind: RepairKind::UnknownPropertyRemoved,
-                        });
-                    }
-                    None => {}
+                    None if closed => out.push(Repair {
+                        pointer: pointer.clone(),
+                        kind: RepairKind::UnknownPropertyRemoved,
+                    }),
+                    None => kept.push((key, value)),
                     Some(sub) => {
                         let sub = resolve(sub, root);
-                        let outside_enum = match (
-                            sub.get("enum").and_then(Value::as_array),
-                            map.get(&key).and_then(Value::as_str),
-                        ) {
-                            (Some(list), Some(s)) => !list.iter().any(|e| e.as_str() == Some(s)),
+                        let outside_enum = match (sub.get("enum").and_then(Value::as_array), &value)
+                        {
+                            (Some(list), Node::String(s)) => {
+                                !list.iter().any(|e| e.as_str() == Some(s.as_str()))
+                            }
                             _ => false,
                         };
                         if outside_enum && !required.contains(&key.as_str()) {
-                            map.remove(&key);
                             out.push(Repair {
                                 pointer: pointer.clone(),
                                 kind: RepairKind::EnumValueDropped,
                             });
-                        } else if let Some(v) = map.get_mut(&key) {
-                            repair(v, sub, root, pointer, out);
+                        } else {
+                            repair(&mut value, sub, root, pointer, out);
+                            kept.push((key, value));
                         }
                     }
                 }
                 pointer.truncate(len);
             }
+            *entries = kept;
         }
-        Value::Array(items) => {
+        Node::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
                     let len = pointer.len();
@@ -853,16 +937,14 @@ fn repair(
                 }
             }
         }
-        Value::String(s) => {
+        Node::String(s) => {
             if let Some(integer) = wants_number(schema) {
-                if let Ok(n) = s.trim().parse::<serde_json::Number>() {
-                    if !integer || n.is_i64() || n.is_u64() {
-                        *value = Value::Number(n);
-                        out.push(Repair {
-                            pointer: pointer.clone(),
-                            kind: RepairKind::NumberFromString,
-                        });
-                    }
+                if let Some(text) = number_text(s, integer) {
+                    *node = Node::Raw(text.to_owned());
+                    out.push(Repair {
+                        pointer: pointer.clone(),
+                        kind: RepairKind::NumberFromString,
+                    });
                 }
             } else if schema.get("format").and_then(Value::as_str) == Some("date-time")
                 && lacks_offset(s)
@@ -874,6 +956,6 @@ fn repair(
                 });
             }
         }
-        _ => {}
+        Node::Raw(_) => {}
     }
 }

@@ -421,6 +421,41 @@ fn lenient_adds_the_missing_offset_and_reads_numbers_from_strings() {
 }
 
 #[test]
+fn lenient_repairs_keep_every_number_exactly() {
+    // 2.0.1 sampledValue.value is a number; a charger sends one as a string and puts a vendor
+    // property next to another: both repaired, every decimal kept digit for digit.
+    let payload = r#"{"evseId":1,"meterValue":[{"timestamp":"2024-01-01T00:00:00Z","sampledValue":[{"value":"2935.600"},{"value":0.1000,"vendorX":1}]}]}"#;
+    let d = TypedCodec::new(Version::V201)
+        .lenient(true)
+        .decode_call("1", "MeterValues", &raw(payload))
+        .unwrap();
+    assert_eq!(
+        d.repairs,
+        repairs(&[
+            (
+                "/meterValue/0/sampledValue/0/value",
+                RepairKind::NumberFromString
+            ),
+            (
+                "/meterValue/0/sampledValue/1/vendorX",
+                RepairKind::UnknownPropertyRemoved
+            ),
+        ])
+    );
+    assert_eq!(
+        d.value.to_json(),
+        r#"{"evseId":1,"meterValue":[{"sampledValue":[{"value":2935.600},{"value":0.1000}],"timestamp":"2024-01-01T00:00:00Z"}]}"#
+    );
+    // An integer field refuses a non-integral string: the strict reply.
+    let payload = r#"{"evseId":"1.5","meterValue":[{"timestamp":"2024-01-01T00:00:00Z","sampledValue":[{"value":1}]}]}"#;
+    let reply = TypedCodec::new(Version::V201)
+        .lenient(true)
+        .decode_call("1", "MeterValues", &raw(payload))
+        .unwrap_err();
+    assert_eq!(reply.code.as_str(Version::V201), "TypeConstraintViolation");
+}
+
+#[test]
 fn lenient_drops_an_optional_enum_value_outside_the_list_but_not_a_required_one() {
     let payload = r#"{"connectorId":1,"meterValue":[{"timestamp":"2024-01-01T00:00:00Z","sampledValue":[{"value":"12","measurand":"Bogus"}]}]}"#;
     let d = TypedCodec::new(Version::V16)

@@ -17,10 +17,14 @@
 //! - A CALLRESULT/CALLERROR is matched to the call in flight by id. One for a call that timed
 //!   out is [`Event::Late`], one for a call already answered is [`Event::Duplicate`], any other
 //!   is [`Event::Unmatched`]; none of them disturbs the call in flight.
-//! - A second CALL from the peer with the id of one still unanswered is a retransmission: it is
-//!   reported as [`Event::DuplicateCall`] and not answered separately, so the peer gets exactly
-//!   one reply for that id (a CALLERROR for the copy would arrive before the real answer and
-//!   make the peer drop it as unknown).
+//! - A second CALL from the peer with the id of one still being handled (unanswered) is
+//!   reported as [`Event::DuplicateCall`]. OCPP-J §4.2.3 names "an existing call with the same
+//!   unique identifier is being handled already" among the situations for a CALLERROR, so the
+//!   copy gets one: CALLERROR `RpcFrameworkError` (1.6: `FormationViolation`), sent right
+//!   *after* the answer to the original. Sent first, it would arrive before the real answer
+//!   and the peer would take it as the answer to its call (and drop the real one as unknown);
+//!   sent after, a peer that retried with the same id (2.1 part 4 §4.1.4 allows it) gets the
+//!   real answer and can ignore the error.
 //! - A malformed message gets the reply [`FrameError::reply`] prescribes, queued for
 //!   transmission, and an [`Event::ProtocolError`].
 //! - OCPP 2.1 SEND ([`Endpoint::send`]) is transmitted at once, also while a CALL is in flight:
@@ -344,8 +348,9 @@ pub enum Event {
         /// What the peer answered.
         answer: Answer,
     },
-    /// The peer repeated a CALL id that still awaits our answer; the copy is not answered
-    /// separately (our one answer to that id serves both).
+    /// The peer repeated a CALL id that still awaits our answer. The copy is answered with
+    /// CALLERROR `RpcFrameworkError` (1.6: `FormationViolation`) right after our answer to the
+    /// original (see the [module docs](self)).
     DuplicateCall {
         /// The repeated id.
         id: String,
@@ -444,6 +449,8 @@ pub struct Endpoint {
     in_flight: Option<InFlight>,
     queue: VecDeque<Queued>,
     unanswered: HashMap<String, String>,
+    /// Copies of unanswered peer CALLs (id -> how many), answered after the original.
+    copies: HashMap<String, usize>,
     recent: VecDeque<(String, String, Outcome)>,
     transmit: VecDeque<String>,
     events: VecDeque<Event>,
@@ -459,6 +466,7 @@ impl Endpoint {
             in_flight: None,
             queue: VecDeque::new(),
             unanswered: HashMap::new(),
+            copies: HashMap::new(),
             recent: VecDeque::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -561,6 +569,7 @@ impl Endpoint {
         let mut out = String::new();
         encode_result_into(&mut out, id, payload.get());
         self.transmit.push_back(out);
+        self.refuse_copies(id);
         Ok(())
     }
 
@@ -588,7 +597,21 @@ impl Endpoint {
             return Err(EndpointError::UnknownCall(id.to_owned()));
         }
         self.push_error(MessageType::CallError, id, code, description, details);
+        self.refuse_copies(id);
         Ok(())
+    }
+
+    /// After the answer to `id`: a CALLERROR for each copy of it received meanwhile.
+    fn refuse_copies(&mut self, id: &str) {
+        for _ in 0..self.copies.remove(id).unwrap_or(0) {
+            self.push_error(
+                MessageType::CallError,
+                id,
+                &ErrorCode::RpcFrameworkError,
+                "a CALL with this message id was being handled already; its answer came first",
+                None,
+            );
+        }
     }
 
     /// (OCPP 2.1) Tells the peer its CALLRESULT to our call `id` could not be processed
@@ -635,6 +658,10 @@ impl Endpoint {
                 payload,
             } => {
                 if self.unanswered.contains_key(&*id) {
+                    // Answered after the original; at most `max_unanswered_calls` copies of
+                    // an id are remembered (a conforming peer sends none).
+                    let copies = self.copies.entry(id.clone().into_owned()).or_default();
+                    *copies = (*copies + 1).min(self.config.max_unanswered_calls.max(1));
                     self.events.push_back(Event::DuplicateCall {
                         id: id.into_owned(),
                         action: action.into_owned(),

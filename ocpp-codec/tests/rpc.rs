@@ -194,19 +194,36 @@ fn unknown_and_duplicate_answers_are_reported() {
 }
 
 #[test]
-fn duplicate_incoming_call_is_reported_not_answered() {
+fn duplicate_incoming_call_gets_a_callerror_after_the_answer() {
     let clock = TestClock::new();
-    let mut b = ep(Version::V16);
-    b.handle_text(clock.now(), r#"[2,"7","Heartbeat",{}]"#);
-    b.handle_text(clock.now(), r#"[2,"7","Heartbeat",{}]"#);
-    assert!(matches!(b.poll_event(), Some(Event::Call { .. })));
-    assert!(matches!(b.poll_event(), Some(Event::DuplicateCall { id, .. }) if id == "7"));
-    assert_eq!(b.poll_transmit(), None);
-    b.respond("7", &raw("{}")).unwrap();
-    assert_eq!(b.poll_transmit().unwrap(), r#"[3,"7",{}]"#);
-    // Once answered, the same id is a new call.
-    b.handle_text(clock.now(), r#"[2,"7","Heartbeat",{}]"#);
-    assert!(matches!(b.poll_event(), Some(Event::Call { .. })));
+    for (version, code) in [
+        (Version::V16, "FormationViolation"),
+        (Version::V201, "RpcFrameworkError"),
+        (Version::V21, "RpcFrameworkError"),
+    ] {
+        let mut b = ep(version);
+        b.handle_text(clock.now(), r#"[2,"7","Heartbeat",{}]"#);
+        b.handle_text(clock.now(), r#"[2,"7","Heartbeat",{}]"#);
+        assert!(matches!(b.poll_event(), Some(Event::Call { .. })));
+        assert!(matches!(b.poll_event(), Some(Event::DuplicateCall { id, .. }) if id == "7"));
+        // Nothing before the real answer, so the peer cannot take the error for it.
+        assert_eq!(b.poll_transmit(), None);
+        b.respond("7", &raw("{}")).unwrap();
+        assert_eq!(b.poll_transmit().unwrap(), r#"[3,"7",{}]"#);
+        let copy = b.poll_transmit().unwrap();
+        assert!(copy.starts_with(&format!(r#"[4,"7","{code}","#)), "{copy}");
+        assert_eq!(b.poll_transmit(), None);
+        // Once answered, the same id is a new call, answered once.
+        b.handle_text(clock.now(), r#"[2,"7","Heartbeat",{}]"#);
+        assert!(matches!(b.poll_event(), Some(Event::Call { .. })));
+        b.respond_error("7", &ErrorCode::InternalError, "x", None)
+            .unwrap();
+        assert!(b
+            .poll_transmit()
+            .unwrap()
+            .starts_with(r#"[4,"7","InternalError""#));
+        assert_eq!(b.poll_transmit(), None);
+    }
 }
 
 #[test]

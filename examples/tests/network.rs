@@ -69,6 +69,7 @@ fn every_flag_is_explained() {
                 "--session-fee",
                 "--currency",
                 "--call-timeout",
+                "--lenient",
                 "--log-format",
             ][..],
         ),

@@ -495,6 +495,15 @@ pub enum Event {
         /// The `seqNo` received.
         received: i32,
     },
+    /// (Lenient mode, [`SessionConfig::lenient`](crate::SessionConfig::lenient)) A charger
+    /// request that broke its schema was repaired and accepted; the request then arrives as
+    /// usual.
+    Repaired {
+        /// The action.
+        action: String,
+        /// Every repair made, with its JSON pointer in the original payload.
+        repairs: Vec<ocpp_codec::typed::Repair>,
+    },
     /// A charger request was refused by the session (before boot acceptance, not a charger
     /// action, unknown, or invalid), without reaching the application.
     Refused {

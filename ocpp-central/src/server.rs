@@ -136,6 +136,7 @@ pub struct ServerConfig {
     call_timeout: Duration,
     shutdown_grace: Duration,
     defaults: Defaults,
+    lenient: bool,
 }
 
 impl ServerConfig {
@@ -161,6 +162,7 @@ impl ServerConfig {
             call_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             defaults: Defaults::default(),
+            lenient: false,
         }
     }
 
@@ -220,6 +222,13 @@ impl ServerConfig {
     /// How long a graceful shutdown waits for connections to close.
     pub fn shutdown_grace(mut self, t: Duration) -> Self {
         self.shutdown_grace = t;
+        self
+    }
+
+    /// Lenient mode for every charger's requests (off by default; see
+    /// [`SessionConfig::lenient`]).
+    pub fn lenient(mut self, lenient: bool) -> Self {
+        self.lenient = lenient;
         self
     }
 
@@ -613,6 +622,7 @@ async fn serve_connection<H: CentralSystem, S>(
         SessionConfig::new(identity.clone(), version)
             .call_timeout(config.call_timeout)
             .max_message_size(config.max_message_size)
+            .lenient(config.lenient)
             .defaults(config.defaults.clone()),
     );
     let conn = Connection::new(session, handler).register(&chargers);

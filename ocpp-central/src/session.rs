@@ -59,6 +59,7 @@ pub struct SessionConfig {
     defaults: Defaults,
     refuse_before_accepted: bool,
     remembered_answers: usize,
+    lenient: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -70,6 +71,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_message_size", &self.max_message_size)
             .field("defaults", &self.defaults)
             .field("refuse_before_accepted", &self.refuse_before_accepted)
+            .field("lenient", &self.lenient)
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +90,19 @@ impl SessionConfig {
             defaults: Defaults::default(),
             refuse_before_accepted: true,
             remembered_answers: 1024,
+            lenient: false,
         }
+    }
+
+    /// Lenient mode for this charger's requests (off by default): a request its schema
+    /// refuses is repaired where field devices commonly go wrong (unknown properties removed,
+    /// a missing timestamp offset taken as UTC, a number sent as a string, an optional enum
+    /// value outside the list dropped; see [`ocpp_codec::typed`]) and accepted, with an
+    /// [`Event::Repaired`] listing every repair. It runs only after the strict decode failed,
+    /// so conforming traffic pays nothing; what it cannot repair gets the strict CALLERROR.
+    pub fn lenient(mut self, lenient: bool) -> Self {
+        self.lenient = lenient;
+        self
     }
 
     /// How long to wait for the charger's answer to a central call.
@@ -251,6 +265,7 @@ pub struct Session {
     version: Version,
     defaults: Defaults,
     refuse_before_accepted: bool,
+    lenient: bool,
     remembered: usize,
     state: ChargerState,
     pending: HashMap<String, Pending>,
@@ -298,6 +313,7 @@ impl Session {
             defaults,
             refuse_before_accepted,
             remembered_answers,
+            lenient,
         } = config;
         let mut ep_config = EndpointConfig::new(version)
             .call_timeout(call_timeout)
@@ -318,6 +334,7 @@ impl Session {
             ep: Endpoint::new(ep_config),
             version,
             refuse_before_accepted,
+            lenient,
             remembered: remembered_answers,
             state: ChargerState::new(identity, version, now),
             defaults,
@@ -633,6 +650,27 @@ impl Session {
         }));
     }
 
+    /// Lenient mode, after the strict decode failed: the repaired request, reported.
+    fn repair(&mut self, id: &str, action: &str, payload: &RawValue) -> Option<AnyRequest> {
+        if !self.lenient {
+            return None;
+        }
+        let decoded = ocpp_codec::typed::TypedCodec::new(self.version)
+            .side(ocpp_codec::typed::Side::CentralSystem)
+            .lenient(true)
+            .decode_call(id, action, payload)
+            .ok()?;
+        if decoded.repairs.is_empty() {
+            return None;
+        }
+        let request = AnyRequest::from_json(self.version, action, &decoded.value.to_json()).ok()?;
+        self.events.push_back(SessionEvent::Model(Event::Repaired {
+            action: action.to_owned(),
+            repairs: decoded.repairs,
+        }));
+        Some(request)
+    }
+
     fn on_call(&mut self, id: String, action: String, payload: &RawValue) {
         match charger_may_send(self.version, &action) {
             None => {
@@ -653,7 +691,9 @@ impl Session {
             }
             Some(true) => {}
         }
-        let request = match AnyRequest::from_json(self.version, &action, payload.get()) {
+        let request = match AnyRequest::from_json(self.version, &action, payload.get())
+            .or_else(|e| self.repair(&id, &action, payload).ok_or(e))
+        {
             Ok(r) => r,
             Err(e) => {
                 let reply = serde_json::from_str::<serde_json::Value>(payload.get())

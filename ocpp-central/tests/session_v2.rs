@@ -392,3 +392,58 @@ fn v201_pending_charger_may_send_what_was_triggered() {
     assert_eq!(json(&out[0])[2], "NotSupported");
     assert!(h.events.iter().all(|e| !matches!(e, Event::Refused { code, .. } if *code == ocpp_codec::ErrorCode::NotSupported)));
 }
+
+#[test]
+fn lenient_mode_repairs_what_field_devices_send_and_reports_it() {
+    use ocpp_codec::typed::RepairKind;
+    // A sloppy StatusNotification: timestamp without offset, evseId as a string, a vendor
+    // property. Strict: refused. Lenient: accepted, every repair reported.
+    let sloppy = r#"[2,"s1","StatusNotification",{"timestamp":"2025-01-01T00:00:00","connectorStatus":"Available","evseId":"1","connectorId":1,"vendorX":true}]"#;
+    let mut strict = booted(Version::V201);
+    let out = strict.charger_sends(sloppy);
+    assert_eq!(json(&out[0])[0], 4, "strict refuses: {}", out[0]);
+
+    let mut h = Harness::with_config(|c| c.lenient(true), Version::V201);
+    let out = h.charger_sends(BOOT);
+    assert_eq!(json(&out[0])[2]["status"], "Accepted");
+    h.take_events();
+    let out = h.charger_sends(sloppy);
+    assert_eq!(out, [r#"[3,"s1",{}]"#]);
+    let events = h.take_events();
+    let Some(Event::Repaired { action, repairs }) = events.first() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(action, "StatusNotification");
+    let kinds: Vec<(&str, RepairKind)> = repairs
+        .iter()
+        .map(|r| (r.pointer.as_str(), r.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("/timestamp", RepairKind::TimestampOffsetAdded),
+            ("/evseId", RepairKind::NumberFromString),
+            ("/vendorX", RepairKind::UnknownPropertyRemoved),
+        ]
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::StatusChanged {
+                status: ConnectorStatus::Available,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    // What cannot be repaired still gets the strict answer.
+    let out = h.charger_sends(
+        r#"[2,"s2","StatusNotification",{"timestamp":"2025-01-01T00:00:00Z","connectorStatus":"Sideways","evseId":1,"connectorId":1}]"#,
+    );
+    assert_eq!(
+        json(&out[0])[2],
+        "PropertyConstraintViolation",
+        "{}",
+        out[0]
+    );
+}

@@ -599,6 +599,14 @@ impl Backend {
                 });
                 self.record(id, "sequence_gap", detail, true).await;
             }
+            Event::Repaired { action, repairs } => {
+                self.metrics.error("repaired", action);
+                let detail = serde_json::json!({
+                    "action": action,
+                    "repairs": repairs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                });
+                self.record(id, "repaired", detail, true).await;
+            }
             Event::Refused {
                 action,
                 code,

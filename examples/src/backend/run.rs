@@ -77,6 +77,13 @@ pub struct CentralArgs {
     /// How long to wait for a charger's answer to a central call, seconds.
     #[arg(long, default_value_t = 30)]
     pub call_timeout: u64,
+
+    /// Lenient mode: accept charger requests that break their schema in the ways field devices
+    /// often do (unknown properties, timestamps without offset, numbers as strings, optional
+    /// enum values outside the list), repaired and logged (`repaired` events); strict by
+    /// default.
+    #[arg(long)]
+    pub lenient: bool,
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -101,6 +108,7 @@ impl CentralArgs {
             session_fee: Decimal::ZERO,
             currency: "EUR".into(),
             call_timeout: 30,
+            lenient: false,
         }
     }
 
@@ -223,7 +231,8 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     let mut config = ServerConfig::new(auth)
         .versions(args.versions.iter().copied())
         .defaults(defaults)
-        .call_timeout(Duration::from_secs(args.call_timeout.max(1)));
+        .call_timeout(Duration::from_secs(args.call_timeout.max(1)))
+        .lenient(args.lenient);
     if args.known_only {
         config = config.admission(backend.known_only_admission());
     }

@@ -67,6 +67,15 @@ enum AppWork {
 
 type HandlerFuture = BoxFuture<'static, (String, Result<AnyResponse, CallFailure>)>;
 
+/// How many charger CALLs may be in the application's hands at once. With this many
+/// unanswered, the connection stops reading until one is answered, so a charger that sends
+/// CALLs without waiting for the answers (a conforming one has one in flight, OCPP-J §4.1.1)
+/// is slowed down by TCP instead of being refused, and every CALL is answered, in order. The
+/// codec endpoint refuses more than its `max_unanswered_calls` (16) with `GenericError`; that
+/// only happens while a central call awaits its answer (then reading goes on, so the answer
+/// is not stuck behind the charger's CALLs).
+const MAX_HANDLING: usize = 16;
+
 /// One charger connection being driven: a session, the application's handler and the
 /// handle the application uses to reach the charger.
 pub struct Connection<H: CentralSystem> {
@@ -237,8 +246,10 @@ impl<H: CentralSystem> Connection<H> {
                     None => futures::future::pending::<()>().await,
                 }
             };
+            // Backpressure: see `MAX_HANDLING`.
+            let reading = !calls.is_empty() || session.unanswered().count() < MAX_HANDLING;
             tokio::select! {
-                msg = incoming.next() => match msg {
+                msg = incoming.next(), if reading => match msg {
                     Some(text) => session.handle_text(now(), &text),
                     None => session.handle_close(None),
                 },

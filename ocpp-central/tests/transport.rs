@@ -222,3 +222,39 @@ async fn closing_through_the_handle_ends_the_connection_and_fails_pending_calls(
     task.await.unwrap();
     assert!(pending.await.unwrap().unwrap_err().is_disconnected());
 }
+
+struct Plain;
+impl Handler for Plain {}
+impl HandleV16 for Plain {}
+impl HandleV201 for Plain {}
+impl HandleV21 for Plain {}
+
+#[tokio::test]
+async fn calls_sent_without_waiting_are_all_answered_in_order() {
+    // A charger that does not wait for answers (OCPP-J §4.1.1 says it must): the connection
+    // reads no further while 16 of its calls are being handled, so none is refused.
+    const N: usize = 500;
+    let (mut to_central, incoming) = mpsc::channel::<String>(N);
+    let (outgoing, mut from_central) = mpsc::channel::<String>(N);
+    let conn = Connection::new(
+        Session::new(SessionConfig::new("CP-FLOOD", Version::V201)),
+        Arc::new(Plain),
+    );
+    let task = tokio::spawn(conn.run(incoming, outgoing));
+    for i in 0..N {
+        to_central
+            .send(format!(r#"[2,"h{i}","Heartbeat",{{}}]"#))
+            .await
+            .unwrap();
+    }
+    for i in 0..N {
+        let reply: Value = serde_json::from_str(&from_central.next().await.unwrap()).unwrap();
+        assert_eq!(
+            (&reply[0], &reply[1]),
+            (&3.into(), &format!("h{i}").into()),
+            "{reply}"
+        );
+    }
+    drop(to_central);
+    task.await.unwrap().unwrap();
+}

@@ -324,6 +324,18 @@ impl Db {
         let (url, backend, max) = normalize(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // With WAL, NORMAL syncs at checkpoints: a killed process loses
+                        // nothing committed (only a power cut may lose the last commits).
+                        sqlx::query("PRAGMA synchronous=NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         if backend == Backend::Sqlite && max > 1 {

@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
 # Installs the interop peers that examples/tests/interop.rs runs against (issue 7):
 #   - the Python `ocpp` 2.1.0 package (mobilityhouse) with `websockets`, in a venv
-#     (default target/interop/venv, or $OCPP_INTEROP_VENV);
+#     (default target/interop/venv, or $OCPP_INTEROP_VENV), pinned by interop/python/requirements.txt;
 #   - `ocpp-rpc` 2.2.1 from npm in interop/node/ (exact versions pinned by package-lock.json).
-# Idempotent: a second run checks the installed versions and returns in well under a second.
+# Idempotent: a second run checks what is installed and returns in a tenth of a second.
 # Prints the environment variables the tests read, as `export NAME=VALUE` lines on stdout
 # (everything else goes to stderr), so `eval "$(bash scripts/interop-setup.sh)"` works.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${OCPP_INTEROP_VENV:-$root/target/interop/venv}"
 node_dir="$root/interop/node"
-py_pkgs=("ocpp==2.1.0" "websockets==15.0.1")
+requirements="$root/interop/python/requirements.txt"
 log() { printf 'interop-setup: %s\n' "$*" >&2; }
 
-# ---- Python ocpp 2.1.0 in a venv
+# ---- Python ocpp 2.1.0 in a venv, exactly interop/python/requirements.txt
+# (a copy of the requirements installed is kept in the venv: a changed file reinstalls)
 py_ok() {
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" - <<'PY' 2>/dev/null
-import importlib.metadata as m, sys
-ok = m.version("ocpp") == "2.1.0" and m.version("websockets") == "15.0.1"
-sys.exit(0 if ok else 1)
-PY
+  [ -x "$venv/bin/python" ] && cmp -s "$requirements" "$venv/interop-requirements.txt"
 }
 if py_ok; then
   log "python ocpp 2.1.0 already in $venv"
 else
-  log "creating venv $venv with ${py_pkgs[*]}"
+  log "creating venv $venv from interop/python/requirements.txt"
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${py_pkgs[@]}" >&2
-  py_ok || { log "python peer did not install"; exit 1; }
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
+  "$venv/bin/python" -c 'import ocpp.v16, ocpp.v201, ocpp.v21, websockets' \
+    || { log "python peer did not install"; exit 1; }
+  cp "$requirements" "$venv/interop-requirements.txt"
 fi
 
 # ---- ocpp-rpc 2.2.1 from npm (lock file committed, node_modules not)

@@ -96,6 +96,9 @@ class Bridge {
     attach(client) {
         this.client = client;
         client.on('message', ({ message, outbound }) => this.observe(message, outbound));
+        client.on('badMessage', ({ buffer, error }) => {
+            emit({ event: 'bad_message', message: String(buffer), error: String(error && error.message) });
+        });
         client.on('strictValidationFailure', ({ method, outbound, isCall, error }) => {
             emit({
                 event: 'strict_validation_failure', action: method, outbound, isCall,

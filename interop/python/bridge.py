@@ -22,6 +22,7 @@ Events (stdout):
   {"event": "result", "id": N, "action": A, "ok": true, "response": {...}}
   {"event": "result", "id": N, "action": A, "ok": false, "error": {"code", "description"}}
   {"event": "closed", "reason": R}                          the WebSocket closed
+  {"event": "bad_message", "message": M, "error": E}        a frame it could not process
   {"event": "fatal", "error": E}                            the peer cannot go on
 
 Coverage: every CALL that got an answer over the socket is appended to the --coverage file as
@@ -105,6 +106,9 @@ class Bridge:
             frame = json.loads(text)
             kind, uid = frame[0], frame[1]
         except (ValueError, IndexError, TypeError, KeyError):
+            if not outbound:
+                emit({"event": "bad_message", "message": str(text)[:2000],
+                      "error": "not an OCPP-J frame"})
             return
         if kind == 2:
             action, payload = frame[2], frame[3]

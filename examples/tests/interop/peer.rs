@@ -208,9 +208,10 @@ impl Peer {
         let stderr = child.stderr.take().expect("stderr");
         let (tx, events) = mpsc::unbounded_channel();
         // OCPP_INTEROP_TRACE=1: every event of the peer on stderr, as it arrives.
-        let trace = std::env::var("OCPP_INTEROP_TRACE")
+        let trace_label = std::env::var("OCPP_INTEROP_TRACE")
             .is_ok_and(|v| v == "1")
             .then(|| label.clone());
+        let trace = trace_label.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -229,9 +230,13 @@ impl Peer {
         });
         let tail = Arc::new(Mutex::new(String::new()));
         let sink = tail.clone();
+        let trace = trace_label.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(label) = &trace {
+                    let _ = writeln!(std::io::stderr(), "[{label} stderr] {line}");
+                }
                 let mut t = sink.lock().unwrap_or_else(|e| e.into_inner());
                 t.push_str(&line);
                 t.push('\n');
@@ -316,6 +321,13 @@ impl Peer {
                 Some("exited") => {
                     self.fail(action, format!("peer exited while waiting for {what}"))
                 }
+                Some("bad_message") => self.fail(
+                    action,
+                    format!(
+                        "the peer could not process a frame from us: {} ({})",
+                        event["message"], event["error"]
+                    ),
+                ),
                 Some("strict_validation_failure") => {
                     // ocpp-rpc refused a message against its schemas; the call or answer it
                     // belongs to fails on its own, this says why.

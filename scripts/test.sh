@@ -13,6 +13,8 @@ step "install and start what the tests need (PostgreSQL, Chromium, interop peers
 deps="$(bash scripts/install-test-deps.sh)"
 printf '%s\n' "$deps"
 eval "$deps"
+# In this suite the interop peers must be there: a broken install fails instead of skipping.
+export OCPP_INTEROP_REQUIRED=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -25,6 +27,9 @@ cargo test --workspace --locked
 
 step "schema coverage of the typed messages (written by the differential test above)"
 cat "${CARGO_TARGET_DIR:-target}"/tmp/coverage-*.txt
+
+step "interop action coverage (every action exchanged with a real peer over a socket)"
+python3 scripts/interop-coverage.py --require 1.6,2.0.1
 
 step "fuzz smoke runs (every cargo-fuzz target, bounded)"
 bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"

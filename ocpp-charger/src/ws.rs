@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -47,7 +48,10 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
-    /// Largest WebSocket message accepted.
+    /// Largest message accepted. A larger one is answered with CALLERROR `FormatViolation`
+    /// (1.6 `FormationViolation`) carrying its message id, and the connection goes on; one
+    /// more than 4 times as large is not read: the connection is closed with WebSocket status
+    /// 1009 (Message Too Big) and opened again.
     pub max_message_size: usize,
     /// Seed of the jitter generator.
     pub seed: u64,
@@ -219,9 +223,12 @@ async fn connect(
             HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
         );
     }
+    // Messages up to `OVERSIZE_FACTOR` times the limit are read, so that one over the limit
+    // can be answered with a CALLERROR naming its id; a larger one ends the connection (1009).
+    let read_limit = config.max_message_size.saturating_mul(OVERSIZE_FACTOR);
     let mut ws_config = WebSocketConfig::default();
-    ws_config.max_message_size = Some(config.max_message_size);
-    ws_config.max_frame_size = Some(config.max_message_size);
+    ws_config.max_message_size = Some(read_limit);
+    ws_config.max_frame_size = Some(read_limit);
     let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
     let (ws, response) = tokio::time::timeout(config.connect_timeout, connecting)
         .await
@@ -235,6 +242,49 @@ async fn connect(
         return Err(format!("server did not select subprotocol {protocol}"));
     }
     Ok(ws)
+}
+
+/// How many times [`ClientConfig::max_message_size`] the WebSocket layer reads before it gives
+/// up on a message (close 1009).
+const OVERSIZE_FACTOR: usize = 4;
+
+/// The close frame for an error on the reading side, when it has a WebSocket status code:
+/// 1009 for a message too big to read, 1007 for a text message that is not UTF-8, 1002 for a
+/// WebSocket protocol violation (RFC 6455 §7.4.1).
+fn close_frame_for(error: &tokio_tungstenite::tungstenite::Error) -> Option<CloseFrame> {
+    use tokio_tungstenite::tungstenite::Error;
+    let (code, reason) = match error {
+        Error::Capacity(_) => (CloseCode::Size, "message too big"),
+        Error::Utf8(_) => (CloseCode::Invalid, "text message is not UTF-8"),
+        Error::Protocol(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+        _ => return None,
+    };
+    Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })
+}
+
+/// Hands one message to the station; one over the size limit is answered here instead, as the
+/// codec prescribes (CALLERROR `FormatViolation` with its message id).
+async fn deliver(
+    station: &mut Station,
+    ws: &mut Option<Ws>,
+    config: &ClientConfig,
+    now: std::time::Instant,
+    text: &str,
+) {
+    if text.len() > config.max_message_size {
+        let decoder = ocpp_codec::frame::Decoder::new(station.version())
+            .with_max_message_size(config.max_message_size);
+        if let Err(error) = decoder.decode(text) {
+            if let (Some(reply), Some(s)) = (error.reply(station.version()), ws.as_mut()) {
+                let _ = s.send(Message::text(reply.encode())).await;
+            }
+            return;
+        }
+    }
+    station.handle_text(now, text);
 }
 
 async fn next_message(
@@ -334,17 +384,30 @@ pub async fn run(
             msg = next_message(&mut ws) => {
                 let now = TokioInstant::now().into_std();
                 match msg {
-                    Some(Ok(Message::Text(text))) => station.handle_text(now, text.as_str()),
+                    Some(Ok(Message::Text(text))) => {
+                        deliver(&mut station, &mut ws, &config, now, text.as_str()).await;
+                    }
+                    // A binary message is read as text, as the reference implementations do.
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let text = ocpp_codec::frame::binary_message_text(&bytes);
+                        deliver(&mut station, &mut ws, &config, now, &text).await;
+                    }
                     Some(Ok(Message::Ping(_))) => {
                         // tungstenite queued the pong; flush it now.
                         if let Some(s) = ws.as_mut() {
                             let _ = s.flush().await;
                         }
                     }
-                    Some(Ok(Message::Binary(_))) | Some(Ok(Message::Pong(_))) | Some(Ok(Message::Frame(_))) => {}
+                    Some(Ok(Message::Pong(_))) | Some(Ok(Message::Frame(_))) => {}
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                        let reason = match msg {
-                            Some(Err(e)) => e.to_string(),
+                        let reason = match &msg {
+                            Some(Err(e)) => {
+                                // Tell the server why before the connection ends.
+                                if let (Some(frame), Some(s)) = (close_frame_for(e), ws.as_mut()) {
+                                    let _ = s.send(Message::Close(Some(frame))).await;
+                                }
+                                e.to_string()
+                            }
                             _ => "closed".to_owned(),
                         };
                         ws = None;
@@ -391,6 +454,94 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Accepts one station connection on `listener` for `version`.
+    async fn accept(listener: &tokio::net::TcpListener, version: crate::Version) -> Ws {
+        use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+        let (stream, _) = listener.accept().await.unwrap();
+        #[allow(clippy::result_large_err)] // tungstenite's callback signature
+        let callback = move |_: &Request, mut resp: Response| {
+            resp.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static(version.subprotocol()),
+            );
+            Ok(resp)
+        };
+        let ws = tokio_tungstenite::accept_hdr_async(MaybeTlsStream::Plain(stream), callback)
+            .await
+            .unwrap();
+        ws
+    }
+
+    /// The next message that is not one of the station's own CALLs.
+    async fn next_non_call(ws: &mut Ws) -> Message {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("an answer in time")
+                .expect("the connection is open")
+                .unwrap();
+            if let Message::Text(t) = &msg {
+                if t.as_str().starts_with("[2,") {
+                    continue;
+                }
+            }
+            return msg;
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_binary_and_unreadable_messages_get_their_answers() {
+        use crate::{MemoryStore, SimulatedHardware, StationConfig, Version};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let station = Station::new(
+            StationConfig::new("CP", Version::V201),
+            Box::new(SimulatedHardware::new(1, 7400.into())),
+            Box::new(MemoryStore::new()),
+            std::time::Instant::now(),
+        )
+        .unwrap();
+        let mut config = ClientConfig::new(format!("ws://{}/ocpp", listener.local_addr().unwrap()))
+            .backoff(Duration::from_millis(10), Duration::from_millis(20));
+        config.max_message_size = 1024;
+        let client = spawn(station, config);
+        let mut ws = accept(&listener, Version::V201).await;
+        // Over the limit: answered with the message id; the connection goes on.
+        let big = format!(
+            r#"[2,"big","DataTransfer",{{"vendorId":"V","data":"{}"}}]"#,
+            "x".repeat(2000)
+        );
+        ws.send(Message::text(big)).await.unwrap();
+        let Message::Text(reply) = next_non_call(&mut ws).await else {
+            panic!("a text answer")
+        };
+        assert!(
+            reply.as_str().starts_with(r#"[4,"big","FormatViolation","#),
+            "{reply}"
+        );
+        // A binary message is read as text.
+        ws.send(Message::binary(
+            br#"[2,"bin","GetLocalListVersion",{}]"#.to_vec(),
+        ))
+        .await
+        .unwrap();
+        let Message::Text(reply) = next_non_call(&mut ws).await else {
+            panic!("a text answer")
+        };
+        assert!(reply.as_str().starts_with(r#"[3,"bin","#), "{reply}");
+        // More than 4 times the limit is not read: close 1009, then a new connection.
+        let huge = format!(
+            r#"[2,"huge","DataTransfer",{{"vendorId":"V","data":"{}"}}]"#,
+            "x".repeat(5000)
+        );
+        ws.send(Message::text(huge)).await.unwrap();
+        let Message::Close(Some(frame)) = next_non_call(&mut ws).await else {
+            panic!("a close frame")
+        };
+        assert_eq!(frame.code, CloseCode::Size);
+        let _again = accept(&listener, Version::V201).await;
+        client.shutdown().await;
+    }
 
     #[test]
     fn basic_auth_encodes_like_rfc7617() {

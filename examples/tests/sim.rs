@@ -483,3 +483,26 @@ async fn binary_load_json() {
     }
     central.server.shutdown().await.unwrap();
 }
+
+/// Figures, not a test: the load mode against ocpp-central's server in the same process (one
+/// 2-thread runtime for both). `SIM_LOAD_CHARGERS` (default 100), `SIM_LOAD_SECS` (10):
+/// `cargo test --release -p ocpp-examples --test sim -- --ignored --nocapture load_figures`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn load_figures() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let central = central(Auth::AllowAnyone).await;
+    let mut config = LoadConfig::new(central.url.clone());
+    config.count = env("SIM_LOAD_CHARGERS", 100) as usize;
+    config.duration = Duration::from_secs(env("SIM_LOAD_SECS", 10));
+    config.ramp = 0.0;
+    let report = load::run(config).await.unwrap();
+    println!("{report}\n{}", report.to_json());
+    assert_eq!(report.errors, 0);
+    central.server.shutdown().await.unwrap();
+}

@@ -368,7 +368,7 @@ impl LoadRun {
     pub async fn finish(self) -> Result<LoadReport, SimError> {
         self.coordinator
             .await
-            .map_err(|e| SimError::InvalidConfig(format!("the load coordinator failed: {e}")))
+            .map_err(|e| SimError::Task(format!("the load coordinator failed: {e}")))
     }
 }
 
@@ -765,7 +765,10 @@ impl Conn {
                 .unwrap_or_else(|| TokioInstant::now() + Duration::from_secs(3600));
             let changed = shared.phase_changed.notified();
             tokio::pin!(changed);
-            changed.as_mut().enable();
+            if id.is_none() {
+                // Only idle waits watch the phase (registering takes the Notify's lock).
+                changed.as_mut().enable();
+            }
             if id.is_none() && shared.phase() != entry_phase {
                 return Ok(Woke::PhaseChanged);
             }

@@ -90,6 +90,9 @@ pub enum SimError {
     /// The event stream ended (the fleet was shut down).
     #[error("the fleet's event stream ended")]
     Closed,
+    /// A simulator task failed.
+    #[error("{0}")]
+    Task(String),
 }
 
 /// Which OCPP versions the chargers speak: charger `i` (from 0) speaks `versions[i % len]`.

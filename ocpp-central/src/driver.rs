@@ -59,9 +59,10 @@ pub enum DriveError {
     Send(String),
 }
 
+/// Boxed payloads: typed messages are large, and each queued item is a node of that size.
 enum AppWork {
-    Event(Event),
-    After(AnyRequest, AnyResponse),
+    Event(Box<Event>),
+    After(Box<(AnyRequest, AnyResponse)>),
     Send(String, String),
 }
 
@@ -156,7 +157,7 @@ impl<H: CentralSystem> Connection<H> {
                 while let Some(work) = work_rx.next().await {
                     let run = match &work {
                         AppWork::Event(e) => handler.on_event(&handle, e),
-                        AppWork::After(q, r) => handler.after(&handle, q, r),
+                        AppWork::After(qr) => handler.after(&handle, &qr.0, &qr.1),
                         AppWork::Send(a, p) => handler.on_send(&handle, a, p),
                     };
                     // A panicking hook must not take the connection's event order down.
@@ -195,7 +196,7 @@ impl<H: CentralSystem> Connection<H> {
                         );
                     }
                     SessionEvent::Model(e) => {
-                        let _ = work_tx.unbounded_send(AppWork::Event(e));
+                        let _ = work_tx.unbounded_send(AppWork::Event(Box::new(e)));
                     }
                     SessionEvent::Answer { id, result, .. } => {
                         if let Some(tx) = calls.remove(&id) {
@@ -227,7 +228,7 @@ impl<H: CentralSystem> Connection<H> {
                 while let Some(ev) = session.poll_event() {
                     match ev {
                         SessionEvent::Model(e) => {
-                            let _ = work_tx.unbounded_send(AppWork::Event(e));
+                            let _ = work_tx.unbounded_send(AppWork::Event(Box::new(e)));
                         }
                         SessionEvent::Answer { id, result, .. } => {
                             if let Some(tx) = calls.remove(&id) {
@@ -269,7 +270,7 @@ impl<H: CentralSystem> Connection<H> {
                         Ok(response) => match session.respond(now(), &id, response.clone()) {
                             Ok(()) => {
                                 if let Some(q) = request {
-                                    deferred.push(AppWork::After(q, response));
+                                    deferred.push(AppWork::After(Box::new((q, response))));
                                 }
                             }
                             Err(_) if session.is_closed() => {}

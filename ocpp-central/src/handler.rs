@@ -321,8 +321,9 @@ pub async fn dispatch<H: CentralSystem + ?Sized>(
 pub enum Command {
     /// Send a central call and report its answer.
     Call {
-        /// The request.
-        request: AnyRequest,
+        /// The request (boxed: a typed request is large, and each queued command is a node
+        /// of the command's size).
+        request: Box<AnyRequest>,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<AnyResponse, CallError>>,
     },
@@ -463,7 +464,10 @@ impl ChargerHandle {
         let (tx, rx) = oneshot::channel();
         self.inner
             .commands
-            .unbounded_send(Command::Call { request, reply: tx })
+            .unbounded_send(Command::Call {
+                request: Box::new(request),
+                reply: tx,
+            })
             .map_err(|_| CallError::Disconnected)?;
         rx.await.map_err(|_| CallError::Disconnected)?
     }

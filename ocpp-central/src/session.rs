@@ -254,7 +254,8 @@ pub enum SessionEvent {
 
 #[derive(Debug)]
 struct Pending {
-    request: AnyRequest,
+    /// Boxed: a typed request is large, and the map keeps its capacity per connection.
+    request: Box<AnyRequest>,
     /// Key under which the answer is remembered for re-sent copies.
     memo: Option<String>,
 }
@@ -518,7 +519,7 @@ impl Session {
         if let Some(memo) = p.memo {
             self.remember(memo, json);
         }
-        self.apply(p.request, response);
+        self.apply(*p.request, response);
         Ok(())
     }
 
@@ -553,7 +554,7 @@ impl Session {
 
     /// The charger requests awaiting an answer.
     pub fn unanswered(&self) -> impl Iterator<Item = (&str, &AnyRequest)> {
-        self.pending.iter().map(|(k, p)| (k.as_str(), &p.request))
+        self.pending.iter().map(|(k, p)| (k.as_str(), &*p.request))
     }
 
     fn remember(&mut self, key: String, json: String) {
@@ -757,7 +758,7 @@ impl Session {
         self.pending.insert(
             id.clone(),
             Pending {
-                request: request.clone(),
+                request: Box::new(request.clone()),
                 memo,
             },
         );

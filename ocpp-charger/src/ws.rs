@@ -227,6 +227,9 @@ async fn connect(
     // can be answered with a CALLERROR naming its id; a larger one ends the connection (1009).
     let read_limit = config.max_message_size.saturating_mul(OVERSIZE_FACTOR);
     let mut ws_config = WebSocketConfig::default();
+    // 4 KiB instead of tungstenite's 128 KiB read buffer (zeroed on every read, held per
+    // connection): OCPP messages are small.
+    ws_config.read_buffer_size = 4096;
     ws_config.max_message_size = Some(read_limit);
     ws_config.max_frame_size = Some(read_limit);
     let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);

@@ -18,7 +18,7 @@ use super::{api, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
 #[derive(Debug, Clone, clap::Args)]
 pub struct CentralArgs {
     /// Address the OCPP WebSocket server listens on. Chargers connect to
-    /// ws://ADDR/<any path>/<identity>.
+    /// ws://ADDR/ANY/PATH/IDENTITY (the identity is the last path segment).
     #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
     pub ocpp_listen: String,
 

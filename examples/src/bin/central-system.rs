@@ -7,7 +7,7 @@ use ocpp_examples::backend::run::{start, CentralArgs};
 
 /// The ocpp-rs example central system (CSMS) for OCPP 1.6, 2.0.1 and 2.1.
 ///
-/// Chargers connect to ws://OCPP_LISTEN/<any path>/<identity>; the dashboard and the API are
+/// Chargers connect to ws://OCPP_LISTEN/ANY/PATH/IDENTITY; the dashboard and the API are
 /// at http://HTTP_LISTEN/. Logs go to stderr (RUST_LOG=debug for more); Ctrl-C stops it
 /// gracefully.
 #[derive(Debug, Parser)]

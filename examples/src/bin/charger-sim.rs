@@ -2,6 +2,10 @@
 //! against a central system, scripted or random, and the load generator of the benchmark
 //! (`--load`). A thin command line over [`ocpp_examples::sim`].
 
+// The doc comments of the command line are its --help text, shown verbatim: `<identity>`
+// there is a placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;

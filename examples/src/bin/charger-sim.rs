@@ -323,13 +323,14 @@ async fn run_fleet(
     progress.done();
     let s = fleet.shutdown().await;
     println!(
-        "charger-sim: {} chargers; {} calls sent, {} answered, {} call errors; {} transactions started, {} ended; {} connect failures, {} disconnects",
+        "charger-sim: {} chargers; {} calls sent, {} answered, {} call errors; {} transactions started, {} ended; {} transaction messages given up; {} connect failures, {} disconnects",
         s.chargers,
         s.calls_sent,
         s.answers,
         s.call_errors,
         s.transactions_started,
         s.transactions_ended,
+        s.messages_dropped,
         s.connect_failures,
         s.disconnects
     );

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Resilience under load: N chargers (default 10,000) run scripted charging sessions against
+our central-system (SQLite); the central system is killed with SIGKILL mid-run and restarted on
+the same database and port. Measures how long until every charger is connected again, and
+counts transaction messages and sessions on both sides:
+
+- the simulator's transactions started / ended and transaction messages given up (dropped);
+- the database's sessions (all, completed) and the journal: every transaction message the
+  central system answered, before and after the kill, and how many were left unprojected
+  (the restart projects them).
+
+Usage: resilience.py [--chargers 10000] [--before 40] [--after 40]
+Needs target/release/{central-system,charger-sim}. Prints JSON.
+"""
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+ROOT = bench.ROOT
+
+
+def health(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            return json.load(r)
+    except Exception:
+        return None
+
+
+def start_central(port, db):
+    cmd = [os.path.join(ROOT, "target/release/central-system"), "--ocpp-listen", f"127.0.0.1:{port}",
+           "--http-listen", f"127.0.0.1:{port + 1}", "--database-url", f"sqlite://{db}"]
+    env = dict(os.environ, RUST_LOG="error")
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         preexec_fn=bench.limits(0))
+    bench.wait_port(port + 1, p)
+    return p
+
+
+def wait_connected(port, n, timeout):
+    t0 = time.monotonic()
+    last = 0
+    while time.monotonic() - t0 < timeout:
+        h = health(port + 1)
+        if h:
+            last = h.get("connectedChargers", 0)
+            if last >= n:
+                return time.monotonic() - t0
+        time.sleep(0.2)
+    raise RuntimeError(f"only {last} of {n} chargers connected after {timeout} s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chargers", type=int, default=10000)
+    ap.add_argument("--before", type=int, default=40)
+    ap.add_argument("--after", type=int, default=40)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="ocpp-resilience-")
+    db = os.path.join(work, "central.db")
+    port = 19900
+    central = start_central(port, db)
+    per = 5000
+    sims = []
+    for i in range((a.chargers + per - 1) // per):
+        count = min(per, a.chargers - i * per)
+        sims.append(bench.sim(["--url", f"ws://127.0.0.1:{port}/ocpp", "--count", str(count),
+                               "--first-index", str(i * per + 1), "--version", "mixed",
+                               "--scenario", "charge", "--charge-secs", "30", "--pause-secs", "10",
+                               "--meter-interval", "10", "--ramp", "2000", "--threads", "1",
+                               "--bind-ip", f"127.0.0.{i + 2}", "--quiet", "--call-timeout", "60"]))
+    result = {"chargers": a.chargers}
+    try:
+        result["connect_all_s"] = round(wait_connected(port, a.chargers, 300), 1)
+        time.sleep(a.before)
+        central.send_signal(signal.SIGKILL)
+        central.wait()
+        killed = time.monotonic()
+        central = start_central(port, db)
+        result["restart_s"] = round(time.monotonic() - killed, 2)
+        result["reconnect_all_s"] = round(wait_connected(port, a.chargers, 600) + result["restart_s"], 1)
+        time.sleep(a.after)
+        stats = []
+        for s in sims:
+            s.send_signal(signal.SIGINT)
+        for s in sims:
+            out, _ = s.communicate(timeout=120)
+            stats.append(out.strip().splitlines()[-1] if out.strip() else "")
+        result["simulator"] = stats
+        time.sleep(5)  # the central system projects what arrived last
+    finally:
+        for s in sims:
+            if s.poll() is None:
+                s.kill()
+        central.send_signal(signal.SIGINT)
+        try:
+            central.wait(30)
+        except subprocess.TimeoutExpired:
+            central.kill()
+    con = sqlite3.connect(db)
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    result["db"] = {
+        "sessions": q("SELECT COUNT(*) FROM sessions"),
+        "sessions_completed": q("SELECT COUNT(*) FROM sessions WHERE status = 'completed'"),
+        "sessions_active": q("SELECT COUNT(*) FROM sessions WHERE status = 'active'"),
+        "journal_messages": q("SELECT COUNT(*) FROM journal"),
+        "journal_unprojected": q("SELECT COUNT(*) FROM journal WHERE processed = 0"),
+        "meter_samples": q("SELECT COUNT(*) FROM meter_values"),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

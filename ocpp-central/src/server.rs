@@ -602,7 +602,13 @@ async fn serve_connection<H: CentralSystem, S>(
         .max_frame_size(Some(read_limit));
     let ws = match tokio::time::timeout(
         config.handshake_timeout,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)),
+        // Boxed: the handshake's state is freed once it is done, instead of sizing the
+        // connection's task for the whole of its life.
+        Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(ws_config),
+        )),
     )
     .await
     {
@@ -698,7 +704,7 @@ async fn serve_connection<H: CentralSystem, S>(
         futures::future::ok::<_, futures::channel::mpsc::SendError>(Message::Text(s.into()))
     });
     let outgoing = Box::pin(outgoing);
-    if let Err(e) = conn.run(incoming, outgoing).await {
+    if let Err(e) = Box::pin(conn.run(incoming, outgoing)).await {
         tracing::info!(charger = %identity, "connection ended: {e}");
     }
     if let Some(p) = pinger {

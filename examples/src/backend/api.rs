@@ -626,6 +626,7 @@ async fn events(State(b): State<Shared>) -> Sse<impl Stream<Item = Result<SseEve
 #[utoipa::path(get, path = "/api/log", params(LogQuery), responses((status = 200, body = [LiveEvent])))]
 async fn log(State(b): State<Shared>, Q(q): Q<LogQuery>) -> Result<Json<Vec<Value>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    b.flush().await;
     let rows = b.db().events(q.charger.as_deref(), limit).await?;
     Ok(Json(
         rows.into_iter()
@@ -640,6 +641,7 @@ async fn log(State(b): State<Shared>, Q(q): Q<LogQuery>) -> Result<Json<Vec<Valu
 }
 
 async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiError> {
+    b.flush().await;
     let row = b.db().charger(id).await?;
     let live = b.chargers().get(id).map(|h| h.state());
     if row.is_none() && live.is_none() {
@@ -724,6 +726,7 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
 /// Every charger ever seen or registered, with live state for the connected ones.
 #[utoipa::path(get, path = "/api/chargers", responses((status = 200, body = [ChargerView])))]
 async fn list_chargers(State(b): State<Shared>) -> Result<Json<Vec<ChargerView>>, ApiError> {
+    b.flush().await;
     let mut ids: Vec<String> = b
         .db()
         .chargers()
@@ -803,6 +806,7 @@ async fn central_call(
     payload: Value,
 ) -> Result<CallAnswer, ApiError> {
     let Some(handle) = b.chargers().get(id).filter(|h| h.is_connected()) else {
+        b.flush().await;
         return Err(if b.db().charger(id).await?.is_some() {
             ApiError::new(
                 StatusCode::CONFLICT,

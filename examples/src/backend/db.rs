@@ -350,6 +350,18 @@ impl Db {
         Ok(db)
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The largest event log id (0 when empty): ids are given out in memory from here.
+    pub async fn max_event_id(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("m")?)
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -398,77 +410,6 @@ impl Db {
     }
 
     // ---------------------------------------------------------------- chargers
-
-    /// Records that `identity` connected with `version`.
-    pub async fn charger_connected(
-        &self,
-        identity: &str,
-        version: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO chargers (identity, version, connected, first_seen, last_seen) VALUES ($1, $2, 1, $3, $3)
-             ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3",
-        )
-        .bind(identity)
-        .bind(version)
-        .bind(ts(at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Records a BootNotification's outcome.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn charger_booted(
-        &self,
-        identity: &str,
-        vendor: &str,
-        model: &str,
-        serial_number: Option<&str>,
-        firmware_version: Option<&str>,
-        boot_state: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE chargers SET vendor = $2, model = $3, serial_number = $4, firmware_version = $5,
-             boot_state = $6, last_seen = $7 WHERE identity = $1",
-        )
-        .bind(identity)
-        .bind(vendor)
-        .bind(model)
-        .bind(serial_number)
-        .bind(firmware_version)
-        .bind(boot_state)
-        .bind(ts(at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Records that `identity` was seen at `at`.
-    pub async fn charger_seen(&self, identity: &str, at: DateTime<Utc>) -> Result<(), DbError> {
-        sqlx::query("UPDATE chargers SET last_seen = $2 WHERE identity = $1")
-            .bind(identity)
-            .bind(ts(at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records that `identity` disconnected.
-    pub async fn charger_disconnected(
-        &self,
-        identity: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        sqlx::query("UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1")
-            .bind(identity)
-            .bind(ts(at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 
     /// Marks every charger disconnected (on start: no connection survives a restart).
     pub async fn all_disconnected(&self) -> Result<(), DbError> {
@@ -521,31 +462,6 @@ impl Db {
         rows.iter()
             .map(|r| r.try_get::<String, _>("identity").map_err(DbError::from))
             .collect()
-    }
-
-    /// Records a connector / EVSE status.
-    pub async fn connector_status(
-        &self,
-        charger: &str,
-        evse: i64,
-        connector: Option<i64>,
-        status: &str,
-        error_code: Option<&str>,
-        since: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO connectors (charger, evse, connector, status, error_code, since) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (charger, evse, connector) DO UPDATE SET status = $4, error_code = $5, since = $6",
-        )
-        .bind(charger)
-        .bind(evse)
-        .bind(connector.unwrap_or(-1))
-        .bind(status)
-        .bind(error_code)
-        .bind(ts(since))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// The last recorded statuses of a charger's connectors.
@@ -860,26 +776,6 @@ impl Db {
     }
 
     // ---------------------------------------------------------------- event log
-
-    /// Appends to the event log; returns the new entry's id.
-    pub async fn log_event(
-        &self,
-        at: DateTime<Utc>,
-        charger: &str,
-        kind: &str,
-        detail: &str,
-    ) -> Result<i64, DbError> {
-        let row = sqlx::query(
-            "INSERT INTO events (at, charger, kind, detail) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(ts(at))
-        .bind(charger)
-        .bind(kind)
-        .bind(detail)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("id")?)
-    }
 
     /// The latest `limit` log entries (optionally of one charger), newest first.
     pub async fn events(

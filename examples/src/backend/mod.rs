@@ -12,6 +12,7 @@ pub mod db;
 pub mod metrics;
 pub mod run;
 pub mod tariff;
+mod writer;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -89,6 +90,8 @@ pub struct Backend {
     open: Mutex<HashMap<(String, String), OpenSession>>,
     last_seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     known: Arc<RwLock<HashSet<String>>>,
+    writer: writer::Writer,
+    event_ids: std::sync::atomic::AtomicI64,
     /// Per charger: journal rows written and answered, not yet projected (id, action, request).
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
 }
@@ -107,16 +110,20 @@ impl std::fmt::Debug for Backend {
 const LAST_SEEN_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 impl Backend {
-    /// A backend on `db`, sharing `chargers` with the OCPP server.
-    pub fn new(
+    /// A backend on `db`, sharing `chargers` with the OCPP server. Starts its database
+    /// writer task on the current tokio runtime.
+    pub async fn new(
         db: Db,
         chargers: Chargers,
         tariff: Tariff,
         metrics: Metrics,
         unknown_tokens: UnknownTokens,
-    ) -> Backend {
+    ) -> Result<Backend, DbError> {
         let (live, _) = broadcast::channel(1024);
-        Backend {
+        let first_event = db.max_event_id().await?;
+        Ok(Backend {
+            writer: writer::Writer::start(db.clone(), metrics.clone()),
+            event_ids: std::sync::atomic::AtomicI64::new(first_event),
             db,
             chargers,
             tariff,
@@ -127,7 +134,13 @@ impl Backend {
             last_seen_written: Mutex::new(HashMap::new()),
             known: Arc::new(RwLock::new(HashSet::new())),
             journaled: Mutex::new(HashMap::new()),
-        }
+        })
+    }
+
+    /// Waits until every charger, connector and event-log write queued so far is in the
+    /// database (the API calls it before reading those tables: read your writes).
+    pub async fn flush(&self) {
+        self.writer.flush().await;
     }
 
     /// Journals a transaction message and its answer before the answer goes out. If the
@@ -168,6 +181,12 @@ impl Backend {
     async fn journal_projected(&self, charger: &str, request: &AnyRequest) {
         let action = request.action();
         if !JOURNALED.contains(&action) {
+            return;
+        }
+        let pending = lock(&self.journaled)
+            .get(charger)
+            .is_some_and(|q| q.iter().any(|(_, a, _)| *a == action));
+        if !pending {
             return;
         }
         let json = request.to_json();
@@ -347,14 +366,17 @@ impl Backend {
         let at = Utc::now();
         let mut id = 0;
         if store {
-            match self
-                .db
-                .log_event(at, charger, kind, &detail.to_string())
-                .await
-            {
-                Ok(i) => id = i,
-                Err(e) => self.db_failed("event log", &e),
-            }
+            id = self
+                .event_ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            self.writer.write(writer::Write::Event {
+                id,
+                at,
+                charger: charger.to_owned(),
+                kind: kind.to_owned(),
+                detail: detail.to_string(),
+            });
         }
         let _ = self.live.send(LiveEvent {
             id,
@@ -454,29 +476,25 @@ impl Backend {
         match event {
             Event::Connected { version, .. } => {
                 self.metrics.connected(*version);
-                if let Err(e) = self.db.charger_connected(id, version.as_str(), now).await {
-                    self.db_failed("charger connected", &e);
-                }
+                self.writer.write(writer::Write::ChargerConnected {
+                    identity: id.to_owned(),
+                    version: version.as_str(),
+                    at: now,
+                });
                 lock(&self.last_seen_written).insert(id.to_owned(), now);
                 let detail = serde_json::json!({ "version": version.as_str() });
                 self.record(id, "connected", detail, true).await;
             }
             Event::Booted { info, state, .. } => {
-                if let Err(e) = self
-                    .db
-                    .charger_booted(
-                        id,
-                        &info.vendor,
-                        &info.model,
-                        info.serial_number.as_deref(),
-                        info.firmware_version.as_deref(),
-                        state.as_str(),
-                        now,
-                    )
-                    .await
-                {
-                    self.db_failed("charger booted", &e);
-                }
+                self.writer.write(writer::Write::ChargerBooted {
+                    identity: id.to_owned(),
+                    vendor: info.vendor.clone(),
+                    model: info.model.clone(),
+                    serial_number: info.serial_number.clone(),
+                    firmware_version: info.firmware_version.clone(),
+                    boot_state: state.as_str(),
+                    at: now,
+                });
                 let detail = serde_json::json!({
                     "vendor": info.vendor, "model": info.model,
                     "firmwareVersion": info.firmware_version, "bootState": state.as_str(),
@@ -495,9 +513,10 @@ impl Backend {
                     due
                 };
                 if due {
-                    if let Err(e) = self.db.charger_seen(id, now).await {
-                        self.db_failed("charger seen", &e);
-                    }
+                    self.writer.write(writer::Write::ChargerSeen {
+                        identity: id.to_owned(),
+                        at: now,
+                    });
                 }
                 self.record(id, "heartbeat", serde_json::json!({ "at": at }), false)
                     .await;
@@ -519,20 +538,14 @@ impl Backend {
                     .connectors
                     .get(connector)
                     .and_then(|c| c.error_code.clone());
-                if let Err(e) = self
-                    .db
-                    .connector_status(
-                        id,
-                        i64::from(connector.evse),
-                        connector.connector.map(i64::from),
-                        status.as_str(),
-                        error_code.as_deref(),
-                        since,
-                    )
-                    .await
-                {
-                    self.db_failed("connector status", &e);
-                }
+                self.writer.write(writer::Write::ConnectorStatus {
+                    charger: id.to_owned(),
+                    evse: i64::from(connector.evse),
+                    connector: connector.connector.map(i64::from),
+                    status: status.as_str().to_owned(),
+                    error_code: error_code.clone(),
+                    since,
+                });
                 let detail = serde_json::json!({
                     "evse": connector.evse, "connector": connector.connector,
                     "previous": previous.as_ref().map(|p| p.as_str().to_owned()),
@@ -627,9 +640,10 @@ impl Backend {
                     .get(id)
                     .is_some_and(|h| h.connection_id() != charger.connection_id());
                 if !still_connected {
-                    if let Err(e) = self.db.charger_disconnected(id, now).await {
-                        self.db_failed("charger disconnected", &e);
-                    }
+                    self.writer.write(writer::Write::ChargerDisconnected {
+                        identity: id.to_owned(),
+                        at: now,
+                    });
                 }
                 let detail = serde_json::json!({ "reason": reason });
                 self.record(id, "disconnected", detail, true).await;

@@ -169,6 +169,7 @@ impl RunningCentral {
     /// the next instance), then the HTTP server.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.ocpp.shutdown().await?;
+        self.backend.flush().await;
         if let Some(stop) = self.http_stop.take() {
             let _ = stop.send(());
         }
@@ -204,13 +205,16 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         per_session: args.session_fee,
         currency: args.currency.clone(),
     };
-    let backend = Arc::new(Backend::new(
-        db.clone(),
-        chargers.clone(),
-        tariff,
-        Metrics::new(),
-        args.unknown_tokens,
-    ));
+    let backend = Arc::new(
+        Backend::new(
+            db.clone(),
+            chargers.clone(),
+            tariff,
+            Metrics::new(),
+            args.unknown_tokens,
+        )
+        .await?,
+    );
     // Transaction messages answered but not projected when the last process died.
     backend.recover().await?;
     for id in db.registered_identities().await? {

@@ -1,0 +1,208 @@
+//! Write-behind for the high-volume, order-only writes (charger and connector state, the
+//! event log): one task applies them in batches, each batch in one database transaction, so
+//! thousands of chargers connecting at once cost a few commits instead of tens of thousands,
+//! and no charger's event handling waits on the database. Session and journal writes do not
+//! go through here: they are written before the charger gets its answer.
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use super::db::{Db, DbError};
+use super::metrics::Metrics;
+
+/// One write.
+#[derive(Debug)]
+pub(crate) enum Write {
+    ChargerConnected {
+        identity: String,
+        version: &'static str,
+        at: DateTime<Utc>,
+    },
+    ChargerBooted {
+        identity: String,
+        vendor: String,
+        model: String,
+        serial_number: Option<String>,
+        firmware_version: Option<String>,
+        boot_state: &'static str,
+        at: DateTime<Utc>,
+    },
+    ChargerSeen {
+        identity: String,
+        at: DateTime<Utc>,
+    },
+    ChargerDisconnected {
+        identity: String,
+        at: DateTime<Utc>,
+    },
+    ConnectorStatus {
+        charger: String,
+        evse: i64,
+        connector: Option<i64>,
+        status: String,
+        error_code: Option<String>,
+        since: DateTime<Utc>,
+    },
+    Event {
+        id: i64,
+        at: DateTime<Utc>,
+        charger: String,
+        kind: String,
+        detail: String,
+    },
+}
+
+enum Op {
+    Write(Write),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle of the writer task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<Op>,
+}
+
+/// Writes per transaction at most.
+const BATCH: usize = 2000;
+
+impl Writer {
+    /// Starts the writer task on the current runtime.
+    pub(crate) fn start(db: Db, metrics: Metrics) -> Writer {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut waiting = Vec::new();
+            while let Some(op) = rx.recv().await {
+                let mut next = Some(op);
+                while let Some(op) = next.take() {
+                    match op {
+                        Op::Write(w) => batch.push(w),
+                        Op::Flush(done) => waiting.push(done),
+                    }
+                    if batch.len() < BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !batch.is_empty() {
+                    apply(&db, &metrics, &batch).await;
+                    batch.clear();
+                }
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Writer { tx }
+    }
+
+    /// Queues a write.
+    pub(crate) fn write(&self, w: Write) {
+        let _ = self.tx.send(Op::Write(w));
+    }
+
+    /// Waits until every write queued before this call is in the database.
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Op::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn apply(db: &Db, metrics: &Metrics, batch: &[Write]) {
+    if let Err(e) = db.apply_batch(batch).await {
+        // One bad write must not take the batch with it: retry one by one.
+        tracing::warn!(
+            "batched write of {} failed ({e}); retrying one by one",
+            batch.len()
+        );
+        for w in batch {
+            if let Err(e) = db.apply_batch(std::slice::from_ref(w)).await {
+                tracing::error!("database write failed: {e}: {w:?}");
+                metrics.error("database", "write");
+            }
+        }
+    }
+}
+
+impl Db {
+    /// Applies `batch` in one transaction.
+    pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        for w in batch {
+            let q = match w {
+                Write::ChargerConnected { identity, version, at } => sqlx::query(
+                    "INSERT INTO chargers (identity, version, connected, first_seen, last_seen) VALUES ($1, $2, 1, $3, $3)
+                     ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3",
+                )
+                .bind(identity.as_str())
+                .bind(*version)
+                .bind(super::db::ts(*at)),
+                Write::ChargerBooted {
+                    identity,
+                    vendor,
+                    model,
+                    serial_number,
+                    firmware_version,
+                    boot_state,
+                    at,
+                } => sqlx::query(
+                    "UPDATE chargers SET vendor = $2, model = $3, serial_number = $4, firmware_version = $5,
+                     boot_state = $6, last_seen = $7 WHERE identity = $1",
+                )
+                .bind(identity.as_str())
+                .bind(vendor.as_str())
+                .bind(model.as_str())
+                .bind(serial_number.as_deref())
+                .bind(firmware_version.as_deref())
+                .bind(*boot_state)
+                .bind(super::db::ts(*at)),
+                Write::ChargerSeen { identity, at } => {
+                    sqlx::query("UPDATE chargers SET last_seen = $2 WHERE identity = $1")
+                        .bind(identity.as_str())
+                        .bind(super::db::ts(*at))
+                }
+                Write::ChargerDisconnected { identity, at } => sqlx::query(
+                    "UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1",
+                )
+                .bind(identity.as_str())
+                .bind(super::db::ts(*at)),
+                Write::ConnectorStatus {
+                    charger,
+                    evse,
+                    connector,
+                    status,
+                    error_code,
+                    since,
+                } => sqlx::query(
+                    "INSERT INTO connectors (charger, evse, connector, status, error_code, since) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (charger, evse, connector) DO UPDATE SET status = $4, error_code = $5, since = $6",
+                )
+                .bind(charger.as_str())
+                .bind(*evse)
+                .bind(connector.unwrap_or(-1))
+                .bind(status.as_str())
+                .bind(error_code.as_deref())
+                .bind(super::db::ts(*since)),
+                Write::Event {
+                    id,
+                    at,
+                    charger,
+                    kind,
+                    detail,
+                } => sqlx::query(
+                    "INSERT INTO events (id, at, charger, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(*id)
+                .bind(super::db::ts(*at))
+                .bind(charger.as_str())
+                .bind(kind.as_str())
+                .bind(detail.as_str()),
+            };
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -109,7 +109,7 @@ class Server:
         if kind == "ours":
             cmd = [os.path.join(ROOT, "target/release/central-system"),
                    "--ocpp-listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{port + 1}",
-                   "--database-url", f"sqlite://{workdir}/bench-{port}.db"]
+                   "--database-url", f"sqlite://{workdir}/bench-{port}.db", "--threads", os.environ.get("OCPP_BENCH_THREADS", "0")]
             env["RUST_LOG"] = "error"
             self.name = "ocpp-rs central-system (SQLite)"
         elif kind == "python":

@@ -71,6 +71,7 @@ fn every_flag_is_explained() {
                 "--call-timeout",
                 "--lenient",
                 "--log-format",
+                "--threads",
             ][..],
         ),
         (

@@ -19,6 +19,11 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// Worker threads (0: one per CPU; 1: a single-threaded runtime, the fairest choice for a
+    /// process pinned to one core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -29,9 +34,29 @@ enum LogFormat {
     Json,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let runtime = if cli.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if cli.threads > 1 {
+            b.worker_threads(cli.threads);
+        }
+        b.enable_all().build()
+    };
+    match runtime {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("central-system: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -38,6 +38,10 @@ step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "cargo package (every library crate, verified as crates.io would build it)"
+# Cargo verifies each crate against the others through a local registry overlay, whose
+# extracted sources (in $CARGO_HOME/registry/src/-<hash>/) it never refreshes for the same
+# name and version: drop ours from earlier runs, or an old copy would be verified against.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/ocpp-{schemas,types,codec,central,charger}-[0-9]*
 cargo package --locked --allow-dirty -p ocpp-schemas -p ocpp-types -p ocpp-codec -p ocpp-central -p ocpp-charger
 
 step "done"

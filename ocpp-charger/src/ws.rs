@@ -176,7 +176,9 @@ pub fn spawn(station: Station, config: ClientConfig) -> ClientHandle {
     }
 }
 
-fn basic_auth(user: &str, password: &str) -> String {
+/// The `Authorization` header value of HTTP Basic auth (RFC 7617), `Basic base64(user:password)`,
+/// as the client sends it for security profile 1 (for other clients of the same central system).
+pub fn basic_auth(user: &str, password: &str) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let input = format!("{user}:{password}");
     let bytes = input.as_bytes();

@@ -108,7 +108,7 @@ impl Target {
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
         if let Some(password) = &self.password {
-            let value = basic_auth(identity, password);
+            let value = ocpp_charger::ws::basic_auth(identity, password);
             request.headers_mut().insert(
                 "Authorization",
                 HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
@@ -164,34 +164,6 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
-/// `Basic base64(user:password)` (RFC 7617).
-pub(crate) fn basic_auth(user: &str, password: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
-    let mut out = String::from("Basic ");
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
 /// The OCPP-J message type of a frame (`[2,...` CALL, 3 CALLRESULT, 4 CALLERROR, 5
 /// CALLRESULTERROR, 6 SEND), from its first bytes, for counting only.
 pub(crate) fn message_type(text: &str) -> Option<u8> {
@@ -203,15 +175,6 @@ pub(crate) fn message_type(text: &str) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_auth_is_rfc7617() {
-        assert_eq!(
-            basic_auth("Aladdin", "open sesame"),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-        assert_eq!(basic_auth("CP1", "pw"), "Basic Q1AxOnB3");
-    }
 
     #[test]
     fn message_types() {

@@ -13,28 +13,39 @@ use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
 use ocpp_charger::{HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig};
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
-use ocpp_examples::backend::LiveEvent;
+use ocpp_examples::backend::{wait_for, LiveEvent};
 use ocpp_types::Version;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
+#[path = "support/api.rs"]
+mod api;
+use api::Api;
+
 const WAIT: Duration = Duration::from_secs(30);
 
 struct Net {
     central: RunningCentral,
     args: CentralArgs,
-    http: reqwest::Client,
-    base: String,
+    api: Api,
     feed: broadcast::Receiver<LiveEvent>,
+}
+
+/// `net.get(..)`, `net.post(..)`, ...: the central system's HTTP API.
+impl std::ops::Deref for Net {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Net {
     async fn start(args: CentralArgs) -> Net {
         let central = start(&args).await.expect("central system starts");
         let feed = central.backend().subscribe();
-        let base = format!("http://{}", central.http_addr());
+        let api = Api::new(central.http_addr());
         let mut args = args;
         // A restart must come back on the same ports (chargers keep their URL).
         args.ocpp_listen = central.ocpp_addr().to_string();
@@ -42,8 +53,7 @@ impl Net {
         Net {
             central,
             args,
-            http: reqwest::Client::new(),
-            base,
+            api,
             feed,
         }
     }
@@ -58,67 +68,11 @@ impl Net {
         format!("ws://{}/ocpp/{identity}", self.central.ocpp_addr())
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("HTTP GET");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn text(&self, path: &str) -> String {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("HTTP GET");
-        r.text().await.expect("body")
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("HTTP POST");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .expect("HTTP POST");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     /// The next live event of `charger` of `kind` that satisfies `pred`.
     async fn wait(&mut self, charger: &str, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ev = match tokio::time::timeout(left, self.feed.recv()).await {
-                Ok(Ok(ev)) => ev,
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-                Ok(Err(e)) => panic!("live feed closed: {e}"),
-                Err(_) => panic!("no {kind} event of {charger} within {WAIT:?}"),
-            };
-            if ev.charger == charger && ev.kind == kind && pred(&ev.detail) {
-                return ev.detail;
-            }
-        }
+        wait_for(&mut self.feed, charger, kind, WAIT, pred)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

@@ -16,6 +16,7 @@ use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig};
 use ocpp_charger::{HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig};
 use ocpp_examples::backend::run::{start, CentralArgs};
+use ocpp_examples::backend::wait_for;
 use ocpp_types::Version;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -78,16 +79,9 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         ClientConfig::new(url).backoff(Duration::from_millis(50), Duration::from_millis(300)),
     );
     // Booted before the page opens, so the table has it at first load.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, feed.recv())
-            .await
-            .expect("boot in time")
-            .expect("feed");
-        if ev.charger == "DASH-1" && ev.kind == "booted" {
-            break;
-        }
-    }
+    wait_for(&mut feed, "DASH-1", "booted", WAIT, |_| true)
+        .await
+        .expect("boot in time");
 
     let port = free_port().await;
     let _driver = KillOnDrop(

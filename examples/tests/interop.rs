@@ -27,10 +27,13 @@
 //! `OCPP_INTEROP_TRACE=1` prints every event of the peers (each message they got, each
 //! answer) as it arrives.
 
+#[path = "support/api.rs"]
+mod api;
 #[path = "interop/payloads.rs"]
 mod payloads;
 #[path = "interop/peer.rs"]
 mod peer;
+use api::Api;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -42,7 +45,7 @@ use ocpp_charger::{
     StationEvent,
 };
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
-use ocpp_examples::backend::LiveEvent;
+use ocpp_examples::backend::{wait_for, LiveEvent};
 use ocpp_types::{MessageKind, Version};
 use payloads::{central_actions, charger_actions, check, minimal, now};
 use peer::{Lib, Peer, Role, WAIT};
@@ -97,9 +100,16 @@ fn v16(v: Version) -> bool {
 struct OurCentral {
     running: RunningCentral,
     _dir: tempfile::TempDir,
-    http: reqwest::Client,
-    base: String,
+    api: Api,
     feed: broadcast::Receiver<LiveEvent>,
+}
+
+/// `central.get(..)`, `central.post(..)`: our central system's HTTP API.
+impl std::ops::Deref for OurCentral {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl OurCentral {
@@ -110,37 +120,12 @@ impl OurCentral {
         args.call_timeout = 10; // a peer that never answers fails the test before WAIT
         let running = start(&args).await.expect("our central system starts");
         let feed = running.backend().subscribe();
-        let base = format!("http://{}", running.http_addr());
         OurCentral {
+            api: Api::new(running.http_addr()),
             running,
             _dir: dir,
-            http: reqwest::Client::new(),
-            base,
             feed,
         }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("HTTP POST to our central");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("HTTP GET from our central");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 }
 
@@ -274,20 +259,11 @@ impl TheirChargePoint {
 
     /// The next live event of our central of `kind` for this charger satisfying `pred`.
     async fn feed(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.central.feed.recv()).await {
-                Ok(Ok(ev)) if ev.charger == self.id && ev.kind == kind && pred(&ev.detail) => {
-                    return ev.detail
-                }
-                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-                Ok(Err(e)) => self.peer.fail("(live feed)", format!("closed: {e}")),
-                Err(_) => self.peer.fail(
-                    "(live feed)",
-                    format!("our central reported no matching {kind} event within {WAIT:?}"),
-                ),
-            }
+        match wait_for(&mut self.central.feed, &self.id, kind, WAIT, pred).await {
+            Ok(detail) => detail,
+            Err(e) => self
+                .peer
+                .fail("(live feed)", format!("our central reported: {e}")),
         }
     }
 

@@ -900,3 +900,50 @@ handle_2x!(HandleV21, v21);
 
 /// Shared state of the HTTP API and the OCPP server.
 pub type Shared = Arc<Backend>;
+
+/// Why [`wait_for`] gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// No matching event in time.
+    #[error("no {kind} event of {charger} within {timeout:?}")]
+    Timeout {
+        /// The charger waited for.
+        charger: String,
+        /// The event kind waited for.
+        kind: String,
+        /// How long.
+        timeout: std::time::Duration,
+    },
+    /// The backend is gone.
+    #[error("the live feed closed")]
+    Closed,
+}
+
+/// Waits on a live-feed subscription ([`Backend::subscribe`]) for the next event of `charger`
+/// of `kind` whose detail satisfies `pred`, and returns that detail. Other events, and those
+/// the subscriber fell behind on, are skipped.
+pub async fn wait_for(
+    feed: &mut broadcast::Receiver<LiveEvent>,
+    charger: &str,
+    kind: &str,
+    timeout: std::time::Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Result<serde_json::Value, WaitError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, feed.recv()).await {
+            Ok(Ok(ev)) if ev.charger == charger && ev.kind == kind && pred(&ev.detail) => {
+                return Ok(ev.detail)
+            }
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) => return Err(WaitError::Closed),
+            Err(_) => {
+                return Err(WaitError::Timeout {
+                    charger: charger.to_owned(),
+                    kind: kind.to_owned(),
+                    timeout,
+                })
+            }
+        }
+    }
+}

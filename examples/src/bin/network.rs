@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use ocpp_central::ocpp_types::Version;
 use ocpp_examples::backend::run::{start, CentralArgs};
-use ocpp_examples::backend::LiveEvent;
+use ocpp_examples::backend::{wait_for, LiveEvent};
 use ocpp_examples::sim::{Fleet, Scenario, SimConfig, VersionMix};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -263,15 +263,5 @@ async fn wait(
     kind: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> Result<Value, Error> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, feed.recv()).await {
-            Ok(Ok(ev)) if ev.charger == charger && ev.kind == kind && pred(&ev.detail) => {
-                return Ok(ev.detail)
-            }
-            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(e)) => return Err(format!("the live feed closed: {e}").into()),
-            Err(_) => return Err(format!("no {kind} event from {charger} within {WAIT:?}").into()),
-        }
-    }
+    Ok(wait_for(feed, charger, kind, WAIT, pred).await?)
 }

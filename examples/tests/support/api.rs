@@ -1,0 +1,65 @@
+//! The HTTP client the example-backend tests use against the central system's API.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A client of one central system's HTTP API; every answer as (status, JSON body or null).
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    /// A client of `http://{addr}`.
+    pub fn new(addr: std::net::SocketAddr) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+        }
+    }
+
+    async fn answer(r: reqwest::RequestBuilder, what: &str) -> (StatusCode, Value) {
+        let r = r.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET `path`.
+    #[allow(dead_code)] // not every test binary uses every method
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        Self::answer(self.http.get(format!("{}{path}", self.base)), "HTTP GET").await
+    }
+
+    /// POST `body` as JSON to `path`.
+    #[allow(dead_code)]
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        Self::answer(
+            self.http.post(format!("{}{path}", self.base)).json(&body),
+            "HTTP POST",
+        )
+        .await
+    }
+
+    /// POST raw text labelled as JSON to `path`.
+    #[allow(dead_code)]
+    pub async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        Self::answer(r, "HTTP POST").await
+    }
+
+    /// GET `path` as text.
+    #[allow(dead_code)]
+    pub async fn text(&self, path: &str) -> String {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HTTP GET: {e}"));
+        r.text().await.unwrap_or_else(|e| panic!("HTTP body: {e}"))
+    }
+}

@@ -640,8 +640,8 @@ async fn log(State(b): State<Shared>, Q(q): Q<LogQuery>) -> Result<Json<Vec<Valu
     ))
 }
 
+/// The view of one charger. Callers flush the writer first (once per request).
 async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiError> {
-    b.flush().await;
     let row = b.db().charger(id).await?;
     let live = b.chargers().get(id).map(|h| h.state());
     if row.is_none() && live.is_none() {
@@ -765,6 +765,7 @@ async fn register_charger(
     }
     b.db().register_charger(id).await?;
     b.admit(id);
+    b.flush().await;
     let view = charger_view(&b, id).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -782,6 +783,7 @@ async fn get_charger(
     State(b): State<Shared>,
     P(id): P<String>,
 ) -> Result<Json<ChargerView>, ApiError> {
+    b.flush().await;
     charger_view(&b, &id)
         .await?
         .map(Json)

@@ -21,11 +21,9 @@ use ocpp_examples::sim::{Fleet, Scenario, SimConfig, SimError, VersionMix};
 /// SIM-0001) with its version's subprotocol, boots, reports its connectors and sends
 /// heartbeats; the scenario decides what its drivers do. Stop with Ctrl-C.
 ///
-/// Load mode (--load) measures the central system instead: every charger boots, then
-/// alternates Heartbeat and MeterValues (7 sampled values) with one call in flight for
-/// --duration seconds (or, with --scenario idle, sends a heartbeat every
-/// --heartbeat-interval seconds), and the run ends with calls/s, latency percentiles and
-/// errors, as a summary and one line of JSON.
+/// Load mode (--load) measures the central system instead: every charger boots, then for
+/// --duration seconds does what --load-mode says, and the run ends with calls/s, latency
+/// percentiles (overall and per action) and errors, as a summary and one line of JSON.
 #[derive(Debug, Parser)]
 #[command(name = "charger-sim")]
 struct Args {
@@ -96,7 +94,8 @@ struct Args {
     id_tag: String,
 
     /// Seconds between meter values of a running transaction (1.6 MeterValueSampleInterval,
-    /// 2.x SampledDataCtrlr.TxUpdatedInterval), set in every charger.
+    /// 2.x SampledDataCtrlr.TxUpdatedInterval), set in every charger; also those of load
+    /// mode tx-open.
     #[arg(long, default_value_t = 10)]
     meter_interval: u64,
 
@@ -117,9 +116,23 @@ struct Args {
     #[arg(long)]
     load: bool,
 
-    /// Load mode with --scenario idle: seconds between the heartbeats of each charger.
-    #[arg(long, default_value_t = 30.0)]
-    heartbeat_interval: f64,
+    /// What the chargers do in load mode (default: calls; --scenario idle means idle).
+    /// calls: alternate Heartbeat and MeterValues (7 sampled values, no transaction), one
+    /// call in flight, back to back. idle: a Heartbeat every --heartbeat-interval (default
+    /// 30 s), connections otherwise idle. tx: start a transaction on EVSE 1 before the window
+    /// (1.6 StartTransaction with --id-tag; 2.x TransactionEvent Started, seqNo 0), then
+    /// alternate Heartbeat and the transaction's meter values (1.6 MeterValues with
+    /// transactionId; 2.x TransactionEvent Updated, seqNo 1, 2, ...), back to back. tx-open:
+    /// the same transaction, open loop: meter values every --meter-interval seconds (default
+    /// 10) and a Heartbeat every --heartbeat-interval (default 60 s) per charger, each at a
+    /// random phase, so calls arrive spread uniformly.
+    #[arg(long, value_parser = ["calls", "idle", "tx", "tx-open"])]
+    load_mode: Option<String>,
+
+    /// Load modes idle and tx-open: seconds between the heartbeats of each charger (default
+    /// 30 in idle, 60 in tx-open).
+    #[arg(long)]
+    heartbeat_interval: Option<f64>,
 
     /// Load mode: the window opens at the latest this many seconds after the start, even if
     /// not all chargers are booted.
@@ -355,16 +368,38 @@ async fn run_load(
     config.duration = secs("--duration", args.duration.unwrap_or(30.0))?;
     config.call_timeout = call_timeout;
     config.warmup_timeout = secs("--warmup-timeout", args.warmup_timeout)?;
-    config.mode = match args.scenario {
-        None => LoadMode::Calls,
-        Some(Scenario::Idle) => LoadMode::Idle {
-            heartbeat_interval: secs("--heartbeat-interval", args.heartbeat_interval)?,
-        },
-        Some(other) => {
+    config.id_tag = args.id_tag.clone();
+    let heartbeat = |default: f64| {
+        secs(
+            "--heartbeat-interval",
+            args.heartbeat_interval.unwrap_or(default),
+        )
+    };
+    let mode = match (args.scenario, args.load_mode.as_deref()) {
+        (None, None) => "calls",
+        (Some(Scenario::Idle), None | Some("idle")) => "idle",
+        (None, Some(mode)) => mode,
+        (Some(Scenario::Idle), Some(mode)) => {
             return Err(SimError::InvalidConfig(format!(
-                "--load runs the Heartbeat/MeterValues load, or idle connections with --scenario idle; --scenario {other} is not a load mode"
+                "--scenario idle contradicts --load-mode {mode}"
             )))
         }
+        (Some(other), _) => {
+            return Err(SimError::InvalidConfig(format!(
+                "--load takes --load-mode (calls, idle, tx, tx-open); --scenario {other} is not a load mode"
+            )))
+        }
+    };
+    config.mode = match mode {
+        "idle" => LoadMode::Idle {
+            heartbeat_interval: heartbeat(30.0)?,
+        },
+        "tx" => LoadMode::Transactions,
+        "tx-open" => LoadMode::TransactionsOpen {
+            meter_interval: Duration::from_secs(args.meter_interval),
+            heartbeat_interval: heartbeat(60.0)?,
+        },
+        _ => LoadMode::Calls,
     };
     let quiet = args.quiet;
     let run = LoadRun::start(config).await?;
@@ -429,5 +464,17 @@ mod tests {
         assert_eq!(a.count, 5);
         assert_eq!(a.version, VersionMix::one(ocpp_codec::Version::V201));
         assert!(a.load);
+        let a = Args::try_parse_from([
+            "charger-sim",
+            "--load",
+            "--load-mode",
+            "tx-open",
+            "--heartbeat-interval",
+            "90",
+        ])
+        .unwrap();
+        assert_eq!(a.load_mode.as_deref(), Some("tx-open"));
+        assert_eq!(a.heartbeat_interval, Some(90.0));
+        assert!(Args::try_parse_from(["charger-sim", "--load-mode", "nope"]).is_err());
     }
 }

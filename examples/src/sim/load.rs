@@ -12,11 +12,28 @@
 //!   2.x with `evseId` and the `sampledValue` array) with exactly one call in flight, back to
 //!   back;
 //! - [`LoadMode::Idle`]: every charger sends a Heartbeat every interval (the first at a
-//!   random offset), holding its connection otherwise idle.
+//!   random offset), holding its connection otherwise idle;
+//! - [`LoadMode::Transactions`]: what chargers that are charging send. Each charger starts a
+//!   transaction on EVSE 1 before the window (1.6: StartTransaction with an idTag and
+//!   meterStart, keeping the central system's transactionId; 2.x: TransactionEvent Started
+//!   with a charger-made transactionId, seqNo 0, the idToken and the energy register), then
+//!   alternates Heartbeat and the transaction's meter values (1.6: MeterValues with
+//!   `transactionId`; 2.x: TransactionEvent Updated, trigger MeterValuePeriodic, seqNo 1, 2,
+//!   ... and the seven sampled values), one call in flight, back to back;
+//! - [`LoadMode::TransactionsOpen`]: the same chargers in a transaction, open loop: meter
+//!   values every `meter_interval` and a Heartbeat every `heartbeat_interval` per charger,
+//!   each at a random phase, so the calls arrive spread uniformly over time whatever the
+//!   server's speed (a call due while the charger's previous one is unanswered waits for it,
+//!   one call in flight per direction as OCPP-J requires).
+//!
+//! The energy register grows with the simulated power (about 11 kW, three phases of 16 A at
+//! 230 V) over real time, so it increases as a charging car's would.
 //!
 //! Latency is measured per call from writing the CALL to reading its answer; only answers
-//! read inside the window count. [`LoadReport`] gives calls/s, percentiles and every error.
+//! read inside the window count, overall and per action. [`LoadReport`] gives calls/s,
+//! percentiles and every error.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +64,39 @@ pub enum LoadMode {
         /// Time between heartbeats.
         heartbeat_interval: Duration,
     },
+    /// In a transaction (started before the window): Heartbeat and the transaction's meter
+    /// values alternately, one call in flight per charger, back to back.
+    Transactions,
+    /// In a transaction, open loop: meter values every `meter_interval` and a Heartbeat every
+    /// `heartbeat_interval` per charger, each at a random phase.
+    TransactionsOpen {
+        /// Time between meter values (1.6 MeterValueSampleInterval, 2.x
+        /// SampledDataCtrlr.TxUpdatedInterval).
+        meter_interval: Duration,
+        /// Time between heartbeats.
+        heartbeat_interval: Duration,
+    },
+}
+
+impl LoadMode {
+    /// The mode's name in reports and on charger-sim's command line: `calls`, `idle`, `tx`
+    /// or `tx-open`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LoadMode::Calls => "calls",
+            LoadMode::Idle { .. } => "idle",
+            LoadMode::Transactions => "tx",
+            LoadMode::TransactionsOpen { .. } => "tx-open",
+        }
+    }
+
+    /// Whether the chargers start a transaction before the window.
+    fn in_transaction(&self) -> bool {
+        matches!(
+            self,
+            LoadMode::Transactions | LoadMode::TransactionsOpen { .. }
+        )
+    }
 }
 
 /// How a load run is set up. Build with [`LoadConfig::new`] and change the public fields.
@@ -87,6 +137,9 @@ pub struct LoadConfig {
     pub vendor: String,
     /// Model in BootNotification (at most 20 characters).
     pub model: String,
+    /// The idTag (1.6) / idToken (2.x, type ISO14443) that starts the transactions of the
+    /// transaction modes (at most 20 characters).
+    pub id_tag: String,
 }
 
 impl LoadConfig {
@@ -112,6 +165,7 @@ impl LoadConfig {
             warmup_timeout: Duration::from_secs(120),
             vendor: "ocpp-rs".into(),
             model: "charger-sim".into(),
+            id_tag: "04E1A2B3C4D5E6".into(),
         }
     }
 }
@@ -121,7 +175,7 @@ impl LoadConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct LoadReport {
-    /// `"calls"` or `"idle"`.
+    /// `"calls"`, `"idle"`, `"tx"` or `"tx-open"` ([`LoadMode::name`]).
     pub mode: String,
     /// The version mix, e.g. `"mixed"` or `"1.6"`.
     pub versions: String,
@@ -141,6 +195,14 @@ pub struct LoadReport {
     pub calls_per_s: f64,
     /// Latency of the calls answered inside the window.
     pub latency: LatencySummary,
+    /// The same per action (`Heartbeat`, `MeterValues`, `TransactionEvent`), for the
+    /// actions sent inside the window.
+    pub by_action: BTreeMap<String, LatencySummary>,
+    /// Open loop: how late the generator wrote each call after the time it was due (queued
+    /// behind the charger's previous call, or a busy generator); zeros in the other modes.
+    pub send_lag: LatencySummary,
+    /// Transactions started before the window (transaction modes).
+    pub transactions: u64,
     /// Sum of the error counts below.
     pub errors: u64,
     /// CALLERRORs received.
@@ -180,6 +242,28 @@ impl std::fmt::Display for LoadReport {
             "  latency: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs (mean {:.0} µs)",
             l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
         )?;
+        for (action, l) in &self.by_action {
+            writeln!(
+                f,
+                "  {action}: {} calls, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+                l.count, l.p50_us, l.p99_us, l.max_us
+            )?;
+        }
+        if self.transactions > 0 {
+            writeln!(
+                f,
+                "  transactions started before the window: {}",
+                self.transactions
+            )?;
+        }
+        if self.send_lag.count > 0 {
+            let g = &self.send_lag;
+            writeln!(
+                f,
+                "  send lag (open loop): p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+                g.p50_us, g.p99_us, g.max_us
+            )?;
+        }
         write!(
             f,
             "  errors: {} (call errors {}, timeouts {}, disconnects {}, connect failures {}, boot rejections {})",
@@ -229,6 +313,10 @@ struct Shared {
     answered: AtomicU64,
     window_calls: AtomicU64,
     histogram: Histogram,
+    /// Per [`ACTIONS`].
+    by_action: [Histogram; 3],
+    send_lag: Histogram,
+    transactions: AtomicU64,
     call_errors: AtomicU64,
     timeouts: AtomicU64,
     disconnects: AtomicU64,
@@ -300,12 +388,23 @@ impl LoadRun {
                 "vendor and model may have at most 20 characters".into(),
             ));
         }
-        if let LoadMode::Idle { heartbeat_interval } = config.mode {
-            if heartbeat_interval.is_zero() {
-                return Err(SimError::InvalidConfig(
-                    "the heartbeat interval must be above 0".into(),
-                ));
-            }
+        let intervals = match config.mode {
+            LoadMode::Idle { heartbeat_interval } => vec![heartbeat_interval],
+            LoadMode::TransactionsOpen {
+                meter_interval,
+                heartbeat_interval,
+            } => vec![meter_interval, heartbeat_interval],
+            LoadMode::Calls | LoadMode::Transactions => Vec::new(),
+        };
+        if intervals.iter().any(|i| i.is_zero()) {
+            return Err(SimError::InvalidConfig(
+                "the heartbeat and meter intervals must be above 0".into(),
+            ));
+        }
+        if config.mode.in_transaction() && BoundedString::<20>::new(&config.id_tag).is_err() {
+            return Err(SimError::InvalidConfig(
+                "the id tag may have at most 20 characters".into(),
+            ));
         }
         tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
         let target = Target::resolve(
@@ -328,6 +427,9 @@ impl LoadRun {
             answered: AtomicU64::new(0),
             window_calls: AtomicU64::new(0),
             histogram: Histogram::new(),
+            by_action: [Histogram::new(), Histogram::new(), Histogram::new()],
+            send_lag: Histogram::new(),
+            transactions: AtomicU64::new(0),
             call_errors: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
@@ -418,6 +520,13 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
     let window = window_start.elapsed();
     let calls = shared.window_calls.load(Ordering::Relaxed);
     let latency = shared.histogram.summary();
+    let by_action = ACTIONS
+        .iter()
+        .zip(&shared.by_action)
+        .map(|(name, h)| (name.to_string(), h.summary()))
+        .filter(|(_, l)| l.count > 0)
+        .collect();
+    let send_lag = shared.send_lag.summary();
     let deadline = TokioInstant::now() + Duration::from_secs(10).max(config.call_timeout);
     for mut t in tasks {
         if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
@@ -427,10 +536,7 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let secs = window.as_secs_f64();
     LoadReport {
-        mode: match config.mode {
-            LoadMode::Calls => "calls".into(),
-            LoadMode::Idle { .. } => "idle".into(),
-        },
+        mode: config.mode.name().into(),
         versions: config.versions.to_string(),
         chargers: config.count,
         connected,
@@ -444,6 +550,9 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
             0.0
         },
         latency,
+        by_action,
+        send_lag,
+        transactions: get(&shared.transactions),
         errors: shared.errors(),
         call_errors: get(&shared.call_errors),
         timeouts: get(&shared.timeouts),
@@ -478,7 +587,52 @@ enum Msg {
     Boot,
     Status(u32),
     Heartbeat,
+    /// MeterValues without a transaction, of that EVSE.
     Meter(u32),
+    /// 1.6 StartTransaction / 2.x TransactionEvent Started, on EVSE 1.
+    StartTx,
+    /// The running transaction's meter values: 1.6 MeterValues with `transactionId`, 2.x
+    /// TransactionEvent Updated.
+    TxMeter,
+}
+
+/// The actions whose latency the report gives separately, in the order of
+/// `Shared::by_action`.
+const ACTIONS: [&str; 3] = ["Heartbeat", "MeterValues", "TransactionEvent"];
+
+impl Msg {
+    /// The index in [`ACTIONS`] of what `self` is in `version`; `None` for the boot-time
+    /// messages, which are not sent in the window.
+    fn action(self, version: Version) -> Option<usize> {
+        match self {
+            Msg::Heartbeat => Some(0),
+            Msg::Meter(_) => Some(1),
+            Msg::TxMeter if version == Version::V16 => Some(1),
+            Msg::TxMeter => Some(2),
+            Msg::Boot | Msg::Status(_) | Msg::StartTx => None,
+        }
+    }
+}
+
+/// The transaction of a load charger.
+#[derive(Debug, Default)]
+struct Tx {
+    /// 1.6: the id the central system gave in StartTransaction.conf.
+    id16: i32,
+    /// 2.x: the charger-made id (a random UUID).
+    id2x: String,
+    /// 2.x: the seqNo of the last TransactionEvent.
+    seq_no: i32,
+}
+
+impl Tx {
+    /// Sets the seqNo of the TransactionEvent `msg` is (0 for the start, one more than the
+    /// last otherwise, without gaps); `true` for the start.
+    fn next_seq_no(&mut self, msg: Msg) -> bool {
+        let started = matches!(msg, Msg::StartTx);
+        self.seq_no = if started { 0 } else { self.seq_no + 1 };
+        started
+    }
 }
 
 /// The meter of a load charger: energy grows with the power between readings.
@@ -491,6 +645,8 @@ struct Meter {
     energy_wus: u64,
     soc: u64,
     last: Instant,
+    /// The energy register at the last reading, Wh.
+    wh: u64,
 }
 
 /// Seven sampled values, as (measurand, phase, value, unit).
@@ -513,6 +669,12 @@ enum Phase {
 }
 
 impl Meter {
+    /// The energy register now, in Wh.
+    fn register_wh(&mut self) -> u64 {
+        self.read();
+        self.wh
+    }
+
     fn read(&mut self) -> Readings {
         let now = Instant::now();
         let amps_x10 = 158 + self.rng.next_u64() % 5; // 15.8 .. 16.2 A
@@ -522,6 +684,7 @@ impl Meter {
         self.last = now;
         self.energy_wus = self.energy_wus.saturating_add(power_w.saturating_mul(us));
         let energy_wh = self.base_wh + self.energy_wus / 3_600_000_000;
+        self.wh = energy_wh;
         if self.rng.next_u64().is_multiple_of(50) {
             self.soc = if self.soc >= 100 { 20 } else { self.soc + 1 };
         }
@@ -586,15 +749,16 @@ fn v16_meter(evse: u32, readings: Readings, at: DateTime) -> v16::MeterValuesReq
     v16::MeterValuesRequest::new(evse as i32, vec![v16::MeterValue::new(at, values)])
 }
 
-/// The 2.0.1 and 2.1 MeterValues, alike but for the module.
-macro_rules! v2x_meter {
-    ($m:ident, $evse:expr, $readings:expr, $at:expr) => {{
+/// The 2.0.1 and 2.1 sampled values of `readings` (a [`Readings`] or a part of it), alike
+/// but for the module.
+macro_rules! v2x_sampled {
+    ($m:ident, $readings:expr, $context:ident) => {{
         use ocpp_types::$m as t;
-        let values = $readings
+        $readings
             .into_iter()
             .map(|(m, phase, value, unit)| {
                 let mut sv = t::SampledValueType::new(value);
-                sv.context = Some(t::ReadingContextEnumType::SamplePeriodic);
+                sv.context = Some(t::ReadingContextEnumType::$context);
                 sv.measurand = Some(match m {
                     Measurand::Energy => t::MeasurandEnumType::EnergyActiveImportRegister,
                     Measurand::Power => t::MeasurandEnumType::PowerActiveImport,
@@ -615,8 +779,51 @@ macro_rules! v2x_meter {
                 }
                 sv
             })
-            .collect();
+            .collect::<Vec<_>>()
+    }};
+}
+
+/// The 2.0.1 and 2.1 MeterValues, alike but for the module.
+macro_rules! v2x_meter {
+    ($m:ident, $evse:expr, $readings:expr, $at:expr) => {{
+        use ocpp_types::$m as t;
+        let values = v2x_sampled!($m, $readings, SamplePeriodic);
         t::MeterValuesRequest::new($evse as i32, vec![t::MeterValueType::new(values, $at)])
+    }};
+}
+
+/// The 2.0.1 and 2.1 TransactionEvent Started (with the idToken and the energy register at
+/// the start, `Transaction.Begin`) or Updated (trigger MeterValuePeriodic, the seven sampled
+/// values), on EVSE 1, connector 1.
+macro_rules! v2x_tx_event {
+    ($m:ident, started: $started:expr, $tx:expr, $readings:expr, $at:expr, $id_token:expr) => {{
+        use ocpp_types::$m as t;
+        let tx: &Tx = $tx;
+        let mut info = t::TransactionType::new(bounded(&tx.id2x)?);
+        info.charging_state = Some(t::ChargingStateEnumType::Charging);
+        let readings: Readings = $readings;
+        let (event, trigger, values) = if $started {
+            (
+                t::TransactionEventEnumType::Started,
+                t::TriggerReasonEnumType::Authorized,
+                v2x_sampled!($m, readings.into_iter().take(1), TransactionBegin),
+            )
+        } else {
+            (
+                t::TransactionEventEnumType::Updated,
+                t::TriggerReasonEnumType::MeterValuePeriodic,
+                v2x_sampled!($m, readings, SamplePeriodic),
+            )
+        };
+        let mut req = t::TransactionEventRequest::new(event, $at, trigger, tx.seq_no, info);
+        req.meter_value = Some(vec![t::MeterValueType::new(values, $at)]);
+        if $started {
+            let mut evse = t::EVSEType::new(1);
+            evse.connector_id = Some(1);
+            req.evse = Some(evse);
+            req.id_token = Some($id_token);
+        }
+        req
     }};
 }
 
@@ -626,6 +833,7 @@ struct Conn {
     ep: Endpoint,
     version: Version,
     shared: Arc<Shared>,
+    tx: Tx,
 }
 
 impl Conn {
@@ -656,6 +864,20 @@ impl Conn {
             (Version::V16, Msg::Meter(evse)) => {
                 ep.call_typed(now, &v16_meter(evse, meter.read(), at))
             }
+            (Version::V16, Msg::StartTx) => ep.call_typed(
+                now,
+                &v16::StartTransactionRequest::new(
+                    1,
+                    bounded(&config.id_tag)?,
+                    i32::try_from(meter.register_wh()).map_err(|_| Fail::Build)?,
+                    at,
+                ),
+            ),
+            (Version::V16, Msg::TxMeter) => {
+                let mut req = v16_meter(1, meter.read(), at);
+                req.transaction_id = Some(self.tx.id16);
+                ep.call_typed(now, &req)
+            }
             (Version::V201, Msg::Boot) => ep.call_typed(
                 now,
                 &v201::BootNotificationRequest::new(
@@ -679,6 +901,15 @@ impl Conn {
             (Version::V201, Msg::Meter(evse)) => {
                 ep.call_typed(now, &v2x_meter!(v201, evse, meter.read(), at))
             }
+            (Version::V201, Msg::StartTx | Msg::TxMeter) => {
+                let started = self.tx.next_seq_no(msg);
+                let token = v201::IdTokenType::new(
+                    bounded(&config.id_tag)?,
+                    v201::IdTokenEnumType::Iso14443,
+                );
+                let req = v2x_tx_event!(v201, started: started, &self.tx, meter.read(), at, token);
+                ep.call_typed(now, &req)
+            }
             (Version::V21, Msg::Boot) => ep.call_typed(
                 now,
                 &v21::BootNotificationRequest::new(
@@ -701,6 +932,12 @@ impl Conn {
             (Version::V21, Msg::Heartbeat) => ep.call_typed(now, &v21::HeartbeatRequest::new()),
             (Version::V21, Msg::Meter(evse)) => {
                 ep.call_typed(now, &v2x_meter!(v21, evse, meter.read(), at))
+            }
+            (Version::V21, Msg::StartTx | Msg::TxMeter) => {
+                let started = self.tx.next_seq_no(msg);
+                let token = v21::IdTokenType::new(bounded(&config.id_tag)?, bounded("ISO14443")?);
+                let req = v2x_tx_event!(v21, started: started, &self.tx, meter.read(), at, token);
+                ep.call_typed(now, &req)
             }
             _ => return Err(Fail::Build),
         };
@@ -887,6 +1124,7 @@ async fn load_charger(shared: Arc<Shared>, i: usize, start_at: TokioInstant) {
         energy_wus: 0,
         soc: 20 + seed % 60,
         last: Instant::now(),
+        wh: 0,
     };
     tokio::select! {
         _ = tokio::time::sleep_until(start_at) => {}
@@ -923,6 +1161,10 @@ async fn load_charger(shared: Arc<Shared>, i: usize, start_at: TokioInstant) {
         ep: endpoint,
         version,
         shared: shared.clone(),
+        tx: Tx {
+            id2x: uuid(&mut rng),
+            ..Tx::default()
+        },
     };
     let result = drive(&mut conn, &shared, &mut rng, &mut meter).await;
     if matches!(result, Err(Fail::Closed)) && shared.phase() != STOP {
@@ -930,6 +1172,25 @@ async fn load_charger(shared: Arc<Shared>, i: usize, start_at: TokioInstant) {
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.ws.close(None)).await;
     shared.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A random (version 4) UUID, the 2.x transactionId.
+fn uuid(rng: &mut Rng) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A random offset in `[0, interval)`, to the microsecond: the phase of a periodic call.
+fn phase(rng: &mut Rng, interval: Duration) -> Duration {
+    let us = interval.as_micros().max(1) as u64;
+    Duration::from_micros(rng.next_u64() % us)
 }
 
 /// Counts a failed call; `Err` if the charger must stop.
@@ -980,6 +1241,9 @@ async fn drive(
             failed(shared, fail)?;
         }
     }
+    if shared.config.mode.in_transaction() {
+        start_transaction(conn, shared, meter).await?;
+    }
     shared.booted.fetch_add(1, Ordering::Relaxed);
     shared.booted_notify.notify_waiters();
     // Hold the connection until the window opens.
@@ -988,16 +1252,19 @@ async fn drive(
             .await?;
     }
     match shared.config.mode {
-        LoadMode::Calls => {
+        mode @ (LoadMode::Calls | LoadMode::Transactions) => {
             let mut n: u64 = 0;
             while shared.phase() == MEASURE {
                 let msg = if n.is_multiple_of(2) {
                     Msg::Heartbeat
+                } else if mode == LoadMode::Transactions {
+                    Msg::TxMeter
                 } else {
                     Msg::Meter(1 + ((n / 2) % u64::from(shared.config.evses)) as u32)
                 };
                 n += 1;
-                record(shared, conn.call(msg, meter).await)?;
+                let outcome = conn.call(msg, meter).await;
+                record(shared, msg.action(conn.version), outcome)?;
             }
         }
         LoadMode::Idle { heartbeat_interval } => {
@@ -1008,24 +1275,145 @@ async fn drive(
                     break;
                 }
                 next += heartbeat_interval;
-                record(shared, conn.call(Msg::Heartbeat, meter).await)?;
+                let outcome = conn.call(Msg::Heartbeat, meter).await;
+                record(shared, Some(0), outcome)?;
+            }
+        }
+        LoadMode::TransactionsOpen {
+            meter_interval,
+            heartbeat_interval,
+        } => {
+            let start = TokioInstant::now();
+            let mut next_meter = start + phase(rng, meter_interval);
+            let mut next_heartbeat = start + phase(rng, heartbeat_interval);
+            loop {
+                let due = next_meter.min(next_heartbeat);
+                if TokioInstant::now() < due {
+                    conn.idle_until(due).await?;
+                }
+                if shared.phase() != MEASURE {
+                    break;
+                }
+                let now = TokioInstant::now();
+                if now < due {
+                    continue;
+                }
+                let msg = if next_meter <= next_heartbeat {
+                    next_meter += meter_interval;
+                    Msg::TxMeter
+                } else {
+                    next_heartbeat += heartbeat_interval;
+                    Msg::Heartbeat
+                };
+                shared.send_lag.record(now - due);
+                let outcome = conn.call(msg, meter).await;
+                record(shared, msg.action(conn.version), outcome)?;
             }
         }
     }
     Ok(())
 }
 
-/// Counts an answered call (its latency inside the window) or a failure.
-fn record(shared: &Shared, outcome: Result<(Box<RawValue>, Duration), Fail>) -> Result<(), Fail> {
+/// Starts the charger's transaction on EVSE 1, trying again every second until the central
+/// system answers it (1.6: keeps the transactionId it gives).
+async fn start_transaction(
+    conn: &mut Conn,
+    shared: &Shared,
+    meter: &mut Meter,
+) -> Result<(), Fail> {
+    loop {
+        if shared.phase() == STOP {
+            return Err(Fail::Stopped);
+        }
+        match conn.call(Msg::StartTx, meter).await {
+            Ok((payload, _)) => {
+                if conn.version == Version::V16 {
+                    match serde_json::from_str::<v16::StartTransactionResponse>(payload.get()) {
+                        Ok(r) => conn.tx.id16 = r.transaction_id,
+                        Err(_) => {
+                            shared.call_errors.fetch_add(1, Ordering::Relaxed);
+                            conn.idle_until(TokioInstant::now() + Duration::from_secs(1))
+                                .await?;
+                            continue;
+                        }
+                    }
+                }
+                shared.transactions.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(fail) => {
+                failed(shared, fail)?;
+                conn.idle_until(TokioInstant::now() + Duration::from_secs(1))
+                    .await?;
+            }
+        }
+    }
+}
+
+/// Counts an answered call (its latency inside the window, overall and for `action`, an
+/// index in [`ACTIONS`]) or a failure.
+fn record(
+    shared: &Shared,
+    action: Option<usize>,
+    outcome: Result<(Box<RawValue>, Duration), Fail>,
+) -> Result<(), Fail> {
     match outcome {
         Ok((_, latency)) => {
             shared.answered.fetch_add(1, Ordering::Relaxed);
             if shared.phase() == MEASURE {
                 shared.window_calls.fetch_add(1, Ordering::Relaxed);
                 shared.histogram.record(latency);
+                if let Some(h) = action.and_then(|a| shared.by_action.get(a)) {
+                    h.record(latency);
+                }
             }
             Ok(())
         }
         Err(fail) => failed(shared, fail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ids_and_seq_nos() {
+        let mut rng = Rng::new(7);
+        let id = uuid(&mut rng);
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "4", "{id}");
+        assert_ne!(id, uuid(&mut rng));
+        let mut tx = Tx::default();
+        assert!(tx.next_seq_no(Msg::StartTx));
+        assert_eq!(tx.seq_no, 0);
+        assert!(!tx.next_seq_no(Msg::TxMeter));
+        assert!(!tx.next_seq_no(Msg::TxMeter));
+        assert_eq!(tx.seq_no, 2);
+        assert_eq!(Msg::TxMeter.action(Version::V16), Some(1));
+        assert_eq!(Msg::TxMeter.action(Version::V21), Some(2));
+    }
+
+    #[test]
+    fn phases_stay_inside_the_interval() {
+        let mut rng = Rng::new(1);
+        let interval = Duration::from_secs(10);
+        assert!((0..1000).all(|_| phase(&mut rng, interval) < interval));
+    }
+
+    #[test]
+    fn the_energy_register_grows() {
+        let mut meter = Meter {
+            rng: Rng::new(3),
+            base_wh: 5000,
+            energy_wus: 0,
+            soc: 50,
+            last: Instant::now() - Duration::from_secs(3600),
+            wh: 0,
+        };
+        let first = meter.register_wh();
+        // About 11 kW for the hour since `last`.
+        assert!((15_000..17_000).contains(&first), "{first}");
+        assert!(meter.register_wh() >= first);
     }
 }

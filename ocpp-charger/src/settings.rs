@@ -7,8 +7,17 @@
 //! 2.x Get/SetVariables and GetBaseReport.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use ocpp_codec::Version;
+
+/// The largest value, in seconds, of every interval setting (heartbeat, sampling,
+/// clock-aligned, message retry, connection time-out, WebSocket ping): one day. A larger value
+/// from the central system is refused (`Rejected`): no flow of either version needs a longer
+/// period, and a station that keeps silent longer looks dead. Equal to
+/// [`MAX_TIMER`](crate::time::MAX_TIMER).
+pub const MAX_INTERVAL_SECS: u32 = 86_400;
 
 /// The settings the station's behaviour depends on, by meaning (independent of version).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,7 +98,7 @@ pub enum Access {
 }
 
 /// One definition: a 1.6 key, or a 2.x component/variable.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Definition {
     /// 2.x component name; empty for 1.6 keys.
     pub component: &'static str,
@@ -108,6 +117,40 @@ pub struct Definition {
     pub default: &'static str,
     /// What the station uses it for.
     pub setting: Option<Setting>,
+}
+
+impl Definition {
+    /// The values an [`Kind::Integer`] definition accepts from the central system (anything
+    /// else is answered `Rejected`):
+    ///
+    /// - `HeartbeatInterval`: `1..=`[`MAX_INTERVAL_SECS`]. OCPP 1.6 §9.1.8 defines it as the
+    ///   interval of inactivity after which a Heartbeat is sent, a positive number of seconds; 0
+    ///   would silently stop heartbeats, so it is refused (2.x `OCPPCommCtrlr.HeartbeatInterval`
+    ///   likewise).
+    /// - `ConnectionTimeOut` / `TxCtrlr.EVConnectionTimeOut`: `1..=`[`MAX_INTERVAL_SECS`]; 0
+    ///   would keep an authorization waiting for a cable for ever.
+    /// - Sampling, clock-aligned and WebSocket ping intervals: `0..=`[`MAX_INTERVAL_SECS`], 0
+    ///   meaning off (1.6 §9.1 `MeterValueSampleInterval`, `ClockAlignedDataInterval`,
+    ///   `WebSocketPingInterval`: "0 ... no data" / "disabled").
+    /// - `TransactionMessageRetryInterval` / `MessageAttemptInterval`: `0..=`
+    ///   [`MAX_INTERVAL_SECS`]; the station still waits at least
+    ///   [`MIN_RETRY`](crate::station::MIN_RETRY) between attempts.
+    /// - Any other integer: `0..=u32::MAX` (OCPP integers are 32-bit; negatives make no sense
+    ///   for these counts).
+    ///
+    /// Other kinds: the full `u32` range (unused).
+    pub fn range(&self) -> RangeInclusive<u32> {
+        match self.setting {
+            Some(Setting::HeartbeatInterval | Setting::ConnectionTimeout) => 1..=MAX_INTERVAL_SECS,
+            Some(
+                Setting::SampleInterval
+                | Setting::AlignedInterval
+                | Setting::MessageAttemptInterval
+                | Setting::WebSocketPingInterval,
+            ) => 0..=MAX_INTERVAL_SECS,
+            _ => 0..=u32::MAX,
+        }
+    }
 }
 
 const fn d(
@@ -714,6 +757,29 @@ impl Settings {
         self.get(setting).trim().parse().unwrap_or(0)
     }
 
+    /// An interval setting as a [`Duration`], always within its definition's
+    /// [`range`](Definition::range): a stored value outside it (possible only from factory
+    /// settings or a store written by an older version) counts as the definition's default,
+    /// so e.g. a factory `HeartbeatInterval` of 0 still gives heartbeats every 300 s.
+    /// `Duration::ZERO` means off (or a setting this version lacks).
+    pub fn duration(&self, setting: Setting) -> Duration {
+        let Some(i) = self.index_of(setting) else {
+            return Duration::ZERO;
+        };
+        let def = &self.table[i];
+        let range = def.range();
+        let valid = |text: &str| {
+            text.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|v| range.contains(v))
+        };
+        let secs = valid(self.value_at(i))
+            .or_else(|| valid(def.default))
+            .unwrap_or(*range.start());
+        Duration::from_secs(u64::from(secs))
+    }
+
     /// A setting as a boolean.
     pub fn flag(&self, setting: Setting) -> bool {
         self.get(setting).trim().eq_ignore_ascii_case("true")
@@ -760,11 +826,15 @@ impl Settings {
             return Err(SetError::ReadOnly);
         }
         let normalized = match def.kind {
-            Kind::Integer => value
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| SetError::Invalid)?
-                .to_string(),
+            Kind::Integer => {
+                // A 32-bit unsigned number within the definition's range: "-5",
+                // "99999999999999999999" and a HeartbeatInterval of "0" are all refused.
+                let n = value.trim().parse::<u32>().map_err(|_| SetError::Invalid)?;
+                if !def.range().contains(&n) {
+                    return Err(SetError::Invalid);
+                }
+                n.to_string()
+            }
             Kind::Boolean => match value.trim().to_ascii_lowercase().as_str() {
                 "true" => "true".to_owned(),
                 "false" => "false".to_owned(),
@@ -830,6 +900,25 @@ mod tests {
             s.list(Setting::SampledMeasurands),
             ["Energy.Active.Import.Register", "Power.Active.Import"]
         );
+    }
+
+    #[test]
+    fn interval_bounds_are_enforced() {
+        let mut s = Settings::new(Version::V16, 1);
+        let hb = s.index("", "HeartbeatInterval", None).unwrap();
+        for bad in ["0", "-5", "86401", "99999999999999999999", "2147483647"] {
+            assert_eq!(s.set_at(hb, bad), Err(SetError::Invalid), "{bad}");
+        }
+        assert_eq!(s.set_at(hb, "86400"), Ok(false));
+        assert_eq!(s.duration(Setting::HeartbeatInterval).as_secs(), 86_400);
+        let sample = s.index("", "MeterValueSampleInterval", None).unwrap();
+        assert_eq!(s.set_at(sample, "0"), Ok(false));
+        assert_eq!(s.duration(Setting::SampleInterval), Duration::ZERO);
+        // Out-of-range stored values (factory settings) count as the default.
+        s.set_internal(Setting::HeartbeatInterval, "0");
+        assert_eq!(s.duration(Setting::HeartbeatInterval).as_secs(), 300);
+        s.set_internal(Setting::ConnectionTimeout, "99999999999");
+        assert_eq!(s.duration(Setting::ConnectionTimeout).as_secs(), 120);
     }
 
     #[test]

@@ -48,12 +48,15 @@ pub struct MockCentral {
     /// Answers to the calls this central system made: (message id, result or error code).
     pub answers: Vec<(String, Result<Value, String>)>,
     boot_statuses: VecDeque<&'static str>,
+    boot_replies: VecDeque<String>,
     heartbeat_interval: u32,
     next_tx_id: i32,
     /// Tokens answered as not accepted (`Invalid` / `Blocked`).
     pub blocked: HashSet<String>,
     /// Actions left unanswered (to provoke timeouts).
     pub silent: HashSet<String>,
+    /// Actions answered with CALLERROR `InternalError` (to provoke retries).
+    pub failing: HashSet<String>,
     wall: DateTime<Utc>,
 }
 
@@ -61,22 +64,38 @@ impl MockCentral {
     /// A central system speaking `version`.
     pub fn new(version: Version) -> MockCentral {
         MockCentral {
-            ep: Endpoint::new(EndpointConfig::new(version)),
+            ep: Endpoint::new(Self::endpoint_config(version)),
             version,
             received: Vec::new(),
             answers: Vec::new(),
             boot_statuses: VecDeque::new(),
+            boot_replies: VecDeque::new(),
             heartbeat_interval: 300,
             next_tx_id: 1,
             blocked: HashSet::new(),
             silent: HashSet::new(),
+            failing: HashSet::new(),
             wall: "2025-01-01T00:00:00Z".parse().unwrap_or_default(),
         }
+    }
+
+    /// Its endpoint's configuration: the version's defaults, except that calls left
+    /// unanswered on purpose ([`MockCentral::silent`]) never make it refuse further ones.
+    fn endpoint_config(version: Version) -> EndpointConfig {
+        EndpointConfig::new(version).max_unanswered_calls(usize::MAX)
     }
 
     /// Answers the next BootNotifications with these statuses (then `Accepted`).
     pub fn boot_statuses(mut self, statuses: &[&'static str]) -> Self {
         self.boot_statuses = statuses.iter().copied().collect();
+        self
+    }
+
+    /// Answers the next BootNotifications with these payloads, sent verbatim (so a test can
+    /// send what `serde_json::Value` cannot hold, e.g. `"interval": 99999999999999999999`);
+    /// they come before [`MockCentral::boot_statuses`].
+    pub fn boot_replies(mut self, payloads: &[&str]) -> Self {
+        self.boot_replies = payloads.iter().map(|p| (*p).to_owned()).collect();
         self
     }
 
@@ -94,7 +113,7 @@ impl MockCentral {
 
     /// A fresh endpoint (a new connection), keeping what was recorded.
     pub fn reconnect(&mut self) {
-        self.ep = Endpoint::new(EndpointConfig::new(self.version));
+        self.ep = Endpoint::new(Self::endpoint_config(self.version));
     }
 
     /// How many calls of `action` were received.
@@ -128,6 +147,15 @@ impl MockCentral {
         self.ep.call(now, action, raw).unwrap_or_default()
     }
 
+    /// Calls the station with a payload sent verbatim (numbers beyond 64 bits, malformed
+    /// JSON...). Returns the message id, empty when the endpoint refused the call.
+    pub fn call_raw(&mut self, now: Instant, action: &str, payload: &str) -> String {
+        match serde_json::value::RawValue::from_string(payload.to_owned()) {
+            Ok(raw) => self.ep.call(now, action, raw).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Handles one text from the station and answers its calls.
     pub fn handle_text(&mut self, now: Instant, text: &str) {
         self.ep.handle_text(now, text);
@@ -149,12 +177,27 @@ impl MockCentral {
                     payload,
                 } => {
                     let value: Value = serde_json::from_str(payload.get()).unwrap_or_default();
-                    let reply = self.reply(&action, &value);
+                    let verbatim = (action == "BootNotification")
+                        .then(|| self.boot_replies.pop_front())
+                        .flatten();
+                    let reply = match verbatim {
+                        Some(text) => text,
+                        None => self.reply(&action, &value).to_string(),
+                    };
                     self.received.push((action.clone(), value));
                     if self.silent.contains(&action) {
                         continue;
                     }
-                    if let Ok(raw) = serde_json::value::RawValue::from_string(reply.to_string()) {
+                    if self.failing.contains(&action) {
+                        let _ = self.ep.respond_error(
+                            &id,
+                            &ocpp_codec::ErrorCode::InternalError,
+                            "failing on purpose",
+                            None,
+                        );
+                        continue;
+                    }
+                    if let Ok(raw) = serde_json::value::RawValue::from_string(reply) {
                         let _ = self.ep.respond(&id, &raw);
                     }
                 }
@@ -212,7 +255,7 @@ impl MockCentral {
             }
             "StartTransaction" => {
                 let id = self.next_tx_id;
-                self.next_tx_id += 1;
+                self.next_tx_id = self.next_tx_id.checked_add(1).unwrap_or(1);
                 json!({ "idTagInfo": { "status": "Accepted" }, "transactionId": id })
             }
             "DataTransfer" => json!({ "status": "Accepted" }),
@@ -220,6 +263,10 @@ impl MockCentral {
         }
     }
 }
+
+/// How many deadlines in a row at one instant [`VirtualPair::advance`] tolerates before it
+/// calls the station spinning.
+pub const SPIN_LIMIT: u32 = 10_000;
 
 /// A [`Station`] wired to a [`MockCentral`] on a virtual clock.
 pub struct VirtualPair {
@@ -340,6 +387,26 @@ impl VirtualPair {
         id
     }
 
+    /// The central system calls the station with a payload sent verbatim (see
+    /// [`MockCentral::call_raw`]); returns the message id.
+    pub fn central_call_raw(&mut self, action: &str, payload: &str) -> String {
+        let now = self.clock.now();
+        let id = self.central.call_raw(now, action, payload);
+        self.drive();
+        id
+    }
+
+    /// The frame the station answered the central system's call `id` with (CALLRESULT or
+    /// CALLERROR), exactly as sent.
+    pub fn answer_frame(&self, id: &str) -> Option<&str> {
+        let result = format!("[3,{}", Value::from(id));
+        let error = format!("[4,{}", Value::from(id));
+        self.station_sent
+            .iter()
+            .find(|t| t.starts_with(&result) || t.starts_with(&error))
+            .map(String::as_str)
+    }
+
     /// Moves every pending message both ways until quiet; collects station events.
     pub fn drive(&mut self) {
         let now = self.clock.now();
@@ -368,8 +435,13 @@ impl VirtualPair {
     }
 
     /// Advances virtual time by `by`, firing every deadline on the way.
+    ///
+    /// Panics when the station keeps asking to be woken without time moving (more than
+    /// [`SPIN_LIMIT`] deadlines in a row at one instant): a zero-length timer loop.
     pub fn advance(&mut self, by: Duration) {
         let target = self.clock.now() + by;
+        let mut same_instant = 0u32;
+        let mut last = self.clock.now();
         loop {
             let next = [self.station.poll_timeout(), self.central.ep.poll_timeout()]
                 .into_iter()
@@ -377,6 +449,16 @@ impl VirtualPair {
                 .min();
             match next {
                 Some(t) if t <= target => {
+                    if t <= last {
+                        same_instant += 1;
+                        assert!(
+                            same_instant <= SPIN_LIMIT,
+                            "the station spins: {SPIN_LIMIT} deadlines in a row at one instant"
+                        );
+                    } else {
+                        same_instant = 0;
+                        last = t;
+                    }
                     let now = self.clock.advance_to(t);
                     self.station.handle_timeout(now);
                     if self.connected {

@@ -28,7 +28,31 @@ use serde_json::{json, Value};
 use crate::hardware::{Hardware, HardwareEvent, MeterReading, ResetKind};
 use crate::settings::{Setting, Settings};
 use crate::store::{Store, StoreError, StoredMessage};
-use crate::time::{next_aligned, AnchoredClock, Rng, TimeSource};
+use crate::time::{deadline, next_aligned, seconds, AnchoredClock, Rng, TimeSource, MAX_TIMER};
+
+/// The shortest wait between two BootNotifications the station chooses itself: when the
+/// answer's `interval` is 0 or negative (OCPP 1.6 §4.2 and 2.0.1 B02/B03 leave the wait to the
+/// station then), when the call failed, or when [`StationConfig::boot_retry`] was set lower.
+/// A positive `interval` from the central system is honoured as given ("the minimum wait time
+/// before sending a next BootNotification", up to [`MAX_BOOT_RETRY`]).
+pub const MIN_BOOT_RETRY: Duration = Duration::from_secs(10);
+
+/// The longest wait between two BootNotifications: one day. A larger `interval` in a
+/// Pending/Rejected answer is treated as a day, so the station never stops trying to register.
+pub const MAX_BOOT_RETRY: Duration = MAX_TIMER;
+
+/// The shortest wait before a transaction message is sent again after a failure, whatever
+/// `TransactionMessageRetryInterval` / `MessageAttemptInterval` say (0 is a valid setting:
+/// "retry at once" would otherwise resend as fast as the central system can refuse).
+pub const MIN_RETRY: Duration = Duration::from_secs(1);
+
+/// The most calls the station lets wait behind the one in flight that it may also not send
+/// (heartbeats, status and meter notifications, reports, authorizations). When the queue is
+/// this long, a TriggerMessage, GetBaseReport or remote start that would add to it is answered
+/// `Rejected`, and a status change is sent later. Transaction messages have their own durable
+/// outbox and are not counted. Together with one Heartbeat and one BootNotification at a time
+/// at most, this bounds what a central system can make the station send.
+pub const MAX_QUEUED_CALLS: usize = 32;
 
 /// How a station is set up. Build with [`StationConfig::new`] and the setters.
 #[derive(Clone)]
@@ -134,7 +158,8 @@ impl StationConfig {
         self
     }
 
-    /// Boot retry delay when the answer carries no interval, errs or times out.
+    /// Boot retry delay when the answer carries no positive interval, errs or times out; used
+    /// within [`MIN_BOOT_RETRY`]`..=`[`MAX_BOOT_RETRY`] (a delay of 0 still waits 10 s).
     pub fn boot_retry(mut self, delay: Duration) -> Self {
         self.boot_retry = delay;
         self
@@ -532,7 +557,7 @@ impl Station {
             data_transfer: None,
         };
         for tx in persisted.txs {
-            let interval = station.settings.int(Setting::SampleInterval);
+            let interval = station.settings.duration(Setting::SampleInterval);
             if let Some(e) = station.evse_mut(tx.evse) {
                 e.plugged = true;
                 e.auth = Some(Auth {
@@ -541,7 +566,7 @@ impl Station {
                     remote_start_id: tx.remote_start_id,
                     remote: false,
                 });
-                e.next_sample = (interval > 0).then(|| now + Duration::from_secs(interval));
+                e.next_sample = (!interval.is_zero()).then(|| deadline(now, interval));
                 let evse = e.id;
                 e.tx = Some(tx);
                 station.hw.set_contactor(now, evse, true);
@@ -741,7 +766,7 @@ impl Station {
         if self.next_heartbeat.is_some_and(|t| t <= now) {
             self.next_heartbeat = None;
             if self.accepted() {
-                self.call(now, "Heartbeat", &json!({}), Pending::Heartbeat);
+                self.heartbeat(now);
             }
             self.schedule_heartbeat(now);
         }
@@ -891,8 +916,33 @@ impl Station {
         }
     }
 
-    /// Queues a CALL; `false` when not connected.
+    /// Whether `n` more calls fit in the queue ([`MAX_QUEUED_CALLS`]); `false` when not
+    /// connected.
+    pub(crate) fn room_for(&self, n: usize) -> bool {
+        self.ep
+            .as_ref()
+            .is_some_and(|ep| ep.queued_calls().saturating_add(n) <= MAX_QUEUED_CALLS)
+    }
+
+    /// Whether a call of this kind waits for its answer (in flight or queued).
+    pub(crate) fn is_pending(&self, f: impl Fn(&Pending) -> bool) -> bool {
+        self.pending.values().any(f)
+    }
+
+    /// Queues a Heartbeat unless one is already waiting for its answer (a heartbeat timer or
+    /// a TriggerMessage never piles up heartbeats behind a silent central system).
+    pub(crate) fn heartbeat(&mut self, now: Instant) {
+        if !self.is_pending(|p| matches!(p, Pending::Heartbeat)) {
+            self.call(now, "Heartbeat", &json!({}), Pending::Heartbeat);
+        }
+    }
+
+    /// Queues a CALL; `false` when not connected, or when the queue already holds
+    /// [`MAX_QUEUED_CALLS`] (BootNotification excepted: at most one is ever pending).
     pub(crate) fn call(&mut self, now: Instant, action: &str, payload: &Value, p: Pending) -> bool {
+        if !matches!(p, Pending::Boot) && !self.room_for(1) {
+            return false;
+        }
         let text = payload.to_string();
         self.check_outgoing(action, ocpp_types::MessageKind::Request, &text);
         let Some(ep) = self.ep.as_mut() else {
@@ -957,7 +1007,15 @@ impl Station {
 
     // ----- boot and heartbeat -----
 
+    /// Sends a BootNotification, unless one is already waiting for its answer (then that
+    /// answer decides).
     pub(crate) fn send_boot(&mut self, now: Instant) {
+        if self.is_pending(|p| matches!(p, Pending::Boot)) {
+            if self.boot != BootState::Accepted {
+                self.boot = BootState::Waiting;
+            }
+            return;
+        }
         let p = if self.v16() {
             let mut p = json!({
                 "chargePointVendor": self.cfg.vendor,
@@ -986,23 +1044,44 @@ impl Station {
         }
     }
 
+    /// Arms the heartbeat timer at `HeartbeatInterval` (always within
+    /// `1..=`[`MAX_INTERVAL_SECS`](crate::settings::MAX_INTERVAL_SECS), see
+    /// [`Settings::duration`]: heartbeats cannot be turned off from the wire).
     fn schedule_heartbeat(&mut self, now: Instant) {
-        let secs = self.settings.int(Setting::HeartbeatInterval);
-        self.next_heartbeat = (secs > 0).then(|| now + Duration::from_secs(secs));
+        let every = self.settings.duration(Setting::HeartbeatInterval);
+        self.next_heartbeat = (!every.is_zero()).then(|| deadline(now, every));
     }
 
+    /// The wait before the next BootNotification the station chooses itself:
+    /// [`StationConfig::boot_retry`] within [`MIN_BOOT_RETRY`]`..=`[`MAX_BOOT_RETRY`].
+    fn boot_retry(&self) -> Duration {
+        self.cfg.boot_retry.clamp(MIN_BOOT_RETRY, MAX_BOOT_RETRY)
+    }
+
+    /// BootNotification.conf. `interval` (a 32-bit integer, checked by the typed decoding):
+    ///
+    /// - Accepted, `interval > 0`: the new HeartbeatInterval, clamped to at most
+    ///   [`MAX_INTERVAL_SECS`](crate::settings::MAX_INTERVAL_SECS) (a day).
+    /// - Accepted, `interval <= 0`: the current HeartbeatInterval stays (300 s unless changed).
+    ///   OCPP 1.6 §4.2 says a central system that returns 0 leaves the interval to the charge
+    ///   point; heartbeats are never turned off by it.
+    /// - Pending/Rejected, `interval > 0`: retry after `interval` seconds ("the minimum wait
+    ///   time before sending a next BootNotification request"), at most [`MAX_BOOT_RETRY`].
+    /// - Pending/Rejected, `interval <= 0`: retry after the station's own choice
+    ///   ([`Station::boot_retry`], at least [`MIN_BOOT_RETRY`]).
     fn on_boot_answer(&mut self, now: Instant, v: &Value) {
         let status = text(v, "status").unwrap_or_default();
-        let interval = int(v, "interval").unwrap_or(0).max(0) as u64;
+        let interval = int(v, "interval").filter(|i| *i > 0);
         if let Some(t) = text(v, "currentTime").and_then(|t| t.parse::<DateTime<Utc>>().ok()) {
             self.events.push_back(StationEvent::CentralTime(t));
         }
         if status == "Accepted" {
             self.boot = BootState::Accepted;
             self.boot_reason = "PowerUp";
-            if interval > 0 {
+            if let Some(secs) = interval {
+                let secs = secs.min(i64::from(crate::settings::MAX_INTERVAL_SECS));
                 self.settings
-                    .set_internal(Setting::HeartbeatInterval, &interval.to_string());
+                    .set_internal(Setting::HeartbeatInterval, &secs.to_string());
                 self.save();
             }
             self.schedule_heartbeat(now);
@@ -1011,7 +1090,7 @@ impl Station {
             }
             self.station_reported = None;
             self.events.push_back(StationEvent::BootAccepted {
-                interval: Duration::from_secs(self.settings.int(Setting::HeartbeatInterval)),
+                interval: self.settings.duration(Setting::HeartbeatInterval),
             });
             self.outbox_retry_at = None;
             self.outbox_attempts = 0;
@@ -1021,12 +1100,11 @@ impl Station {
             } else {
                 BootState::Rejected
             };
-            let retry = if interval > 0 {
-                Duration::from_secs(interval)
-            } else {
-                self.cfg.boot_retry
+            let retry = match interval {
+                Some(secs) => seconds(secs).min(MAX_BOOT_RETRY),
+                None => self.boot_retry(),
             };
-            self.boot_retry_at = Some(now + retry);
+            self.boot_retry_at = Some(deadline(now, retry));
             self.events.push_back(StationEvent::BootNotAccepted {
                 status,
                 retry_in: retry,
@@ -1074,11 +1152,12 @@ impl Station {
         match p {
             Pending::Boot => {
                 if self.boot != BootState::Accepted {
+                    let retry = self.boot_retry();
                     self.boot = BootState::Pending;
-                    self.boot_retry_at = Some(now + self.cfg.boot_retry);
+                    self.boot_retry_at = Some(deadline(now, retry));
                     self.events.push_back(StationEvent::BootNotAccepted {
                         status: "Error".into(),
-                        retry_in: self.cfg.boot_retry,
+                        retry_in: retry,
                     });
                 }
                 self.run_deferred(now);
@@ -1154,17 +1233,21 @@ impl Station {
             return;
         }
         let station = self.station_status();
+        // A status that finds the queue full ([`MAX_QUEUED_CALLS`]) stays unreported and goes
+        // out with a later step.
         if self.v16() && self.station_reported != Some(station) {
-            self.station_reported = Some(station);
             let p = self.status_payload(now, 0, station);
-            self.call(now, "StatusNotification", &p, Pending::Plain);
+            if self.call(now, "StatusNotification", &p, Pending::Plain) {
+                self.station_reported = Some(station);
+            }
         }
         for i in 0..self.evses.len() {
             let s = self.status_of(&self.evses[i]);
             if self.evses[i].reported != Some(s) {
-                self.evses[i].reported = Some(s);
                 let p = self.status_payload(now, self.evses[i].id, s);
-                self.call(now, "StatusNotification", &p, Pending::Plain);
+                if self.call(now, "StatusNotification", &p, Pending::Plain) {
+                    self.evses[i].reported = Some(s);
+                }
             }
         }
     }
@@ -1197,9 +1280,10 @@ impl Station {
         for id in ids {
             let Some(s) = self.status(id) else { continue };
             let p = self.status_payload(now, id, s);
-            self.call(now, "StatusNotification", &p, Pending::Plain);
-            if let Some(e) = self.evse_mut(id) {
-                e.reported = Some(s);
+            if self.call(now, "StatusNotification", &p, Pending::Plain) {
+                if let Some(e) = self.evse_mut(id) {
+                    e.reported = Some(s);
+                }
             }
         }
     }
@@ -1345,7 +1429,14 @@ impl Station {
             } else {
                 json!({ "idToken": { "idToken": auth.token, "type": auth.token_type } })
             };
-            self.call(now, "Authorize", &p, Pending::Authorize { evse, auth });
+            let pending = Pending::Authorize {
+                evse,
+                auth: auth.clone(),
+            };
+            if !self.call(now, "Authorize", &p, pending) {
+                // The queue is full: decide as if offline.
+                self.authorize_offline(now, evse, auth);
+            }
         } else {
             self.authorize_offline(now, evse, auth);
         }
@@ -1410,10 +1501,11 @@ impl Station {
         let Some(id) = self.free_evse(evse) else {
             return;
         };
-        let timeout = self.settings.int(Setting::ConnectionTimeout);
+        // ConnectionTimeOut is at least 1 s and at most a day (Settings::duration).
+        let timeout = self.settings.duration(Setting::ConnectionTimeout);
         let Some(e) = self.evse_mut(id) else { return };
         e.auth = Some(auth);
-        e.auth_deadline = (!e.plugged && timeout > 0).then(|| now + Duration::from_secs(timeout));
+        e.auth_deadline = (!e.plugged && !timeout.is_zero()).then(|| deadline(now, timeout));
         self.try_start(now, id, true);
     }
 
@@ -1433,7 +1525,7 @@ impl Station {
         let Some(auth) = self.evse_mut(evse).and_then(|e| e.auth.clone()) else {
             return;
         };
-        let interval = self.settings.int(Setting::SampleInterval);
+        let interval = self.settings.duration(Setting::SampleInterval);
         let mut tx = TxState {
             evse,
             local,
@@ -1487,7 +1579,7 @@ impl Station {
             e.tx = Some(tx);
             e.finishing = false;
             e.auth_deadline = None;
-            e.next_sample = (interval > 0).then(|| now + Duration::from_secs(interval));
+            e.next_sample = (!interval.is_zero()).then(|| deadline(now, interval));
         }
         self.save();
         self.events.push_back(StationEvent::TransactionStarted {
@@ -1585,9 +1677,9 @@ impl Station {
 
     /// A periodic sample of the transaction on `self.evses[i]`.
     fn sample(&mut self, now: Instant, i: usize) {
-        let interval = self.settings.int(Setting::SampleInterval);
+        let interval = self.settings.duration(Setting::SampleInterval);
         let evse = self.evses[i].id;
-        self.evses[i].next_sample = (interval > 0).then(|| now + Duration::from_secs(interval));
+        self.evses[i].next_sample = (!interval.is_zero()).then(|| deadline(now, interval));
         if self.evses[i].tx.is_none() {
             return;
         }
@@ -1650,11 +1742,15 @@ impl Station {
     }
 
     fn schedule_aligned(&mut self, now: Instant) {
-        let secs = self.settings.int(Setting::AlignedInterval);
-        self.next_aligned = (secs > 0).then(|| {
+        let every = self.settings.duration(Setting::AlignedInterval);
+        self.next_aligned = (!every.is_zero()).then(|| {
             let wall = self.cfg.time.wall(now);
-            let next = next_aligned(wall, Duration::from_secs(secs));
-            now + (next - wall).to_std().unwrap_or(Duration::from_secs(secs))
+            let next = next_aligned(wall, every);
+            let wait = (next - wall)
+                .to_std()
+                .unwrap_or(every)
+                .max(Duration::from_millis(1));
+            deadline(now, wait)
         });
     }
 
@@ -1663,10 +1759,10 @@ impl Station {
         if self.accepted() {
             self.schedule_heartbeat(now);
         }
-        let interval = self.settings.int(Setting::SampleInterval);
+        let interval = self.settings.duration(Setting::SampleInterval);
         for e in &mut self.evses {
             e.next_sample =
-                (e.tx.is_some() && interval > 0).then(|| now + Duration::from_secs(interval));
+                (e.tx.is_some() && !interval.is_zero()).then(|| deadline(now, interval));
         }
     }
 
@@ -1844,7 +1940,10 @@ impl Station {
         self.outbox_retry_at = None;
         match msg.action.as_str() {
             "StartTransaction" => {
-                let id = int(v, "transactionId").unwrap_or(0) as i32;
+                // A 32-bit integer (checked by the typed decoding of the answer).
+                let id = int(v, "transactionId")
+                    .and_then(|i| i32::try_from(i).ok())
+                    .unwrap_or(0);
                 let info = v.get("idTagInfo").cloned().unwrap_or_default();
                 if let Some(local) = msg.local_tx {
                     self.tx_ids.insert(local, id);
@@ -1905,8 +2004,10 @@ impl Station {
         if self.outbox_inflight == Some(seq) {
             self.outbox_inflight = None;
         }
-        self.outbox_attempts += 1;
-        let max = self.settings.int(Setting::MessageAttempts).max(1) as u32;
+        self.outbox_attempts = self.outbox_attempts.saturating_add(1);
+        let max = u32::try_from(self.settings.int(Setting::MessageAttempts))
+            .unwrap_or(u32::MAX)
+            .max(1);
         if self.outbox_attempts >= max {
             let action = self
                 .outbox
@@ -1917,10 +2018,13 @@ impl Station {
                 self.drop_head(seq, &action);
             }
         } else {
-            // 1.6 TransactionMessageRetryInterval / 2.x E13: the interval times the attempts so far.
-            let interval = self.settings.int(Setting::MessageAttemptInterval);
-            self.outbox_retry_at =
-                Some(now + Duration::from_secs(interval * u64::from(self.outbox_attempts)));
+            // 1.6 TransactionMessageRetryInterval / 2.x E13: the interval times the attempts so
+            // far, saturating, at least MIN_RETRY and at most MAX_TIMER (a day).
+            let interval = self.settings.duration(Setting::MessageAttemptInterval);
+            let wait = interval
+                .saturating_mul(self.outbox_attempts)
+                .clamp(MIN_RETRY, MAX_TIMER);
+            self.outbox_retry_at = Some(deadline(now, wait));
         }
     }
 
@@ -1964,6 +2068,24 @@ impl Station {
             .collect();
         for evse in busy {
             self.stop_tx(now, evse, why, None);
+        }
+        // A reboot forgets every authorization that did not become a transaction: a remote
+        // start still waiting for its cable, a token waiting for its Authorize answer, one
+        // waiting for the boot answer. The connector comes back Available (1.6 §5.14 / 2.x B11,
+        // B12: after a reset the station starts from scratch), and a cable plugged in later
+        // starts nothing nobody asked for.
+        for e in &mut self.evses {
+            if e.tx.is_none() {
+                e.auth = None;
+                e.auth_deadline = None;
+                e.finishing = false;
+            }
+        }
+        self.deferred.clear();
+        for p in self.pending.values_mut() {
+            if matches!(p, Pending::Authorize { .. }) {
+                *p = Pending::Plain;
+            }
         }
         self.hw.reboot(kind);
         self.events.push_back(StationEvent::Rebooting(kind));

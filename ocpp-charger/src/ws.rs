@@ -342,9 +342,11 @@ pub async fn run(
                     });
                 }
             }
-            let ping = station.settings().int(Setting::WebSocketPingInterval);
-            next_ping =
-                (ws.is_some() && ping > 0).then(|| TokioInstant::now() + Duration::from_secs(ping));
+            // WebSocketPingInterval: 0 = off, at most a day (Settings::duration).
+            let ping = station.settings().duration(Setting::WebSocketPingInterval);
+            next_ping = (ws.is_some() && !ping.is_zero())
+                .then(|| TokioInstant::now().checked_add(ping))
+                .flatten();
         }
         // Send everything the station has, forward its events.
         let mut failed = None;
@@ -448,8 +450,8 @@ pub async fn run(
                     if let Some(s) = ws.as_mut() {
                         let _ = s.send(Message::Ping(Vec::new().into())).await;
                     }
-                    let ping = station.settings().int(Setting::WebSocketPingInterval);
-                    next_ping = (ping > 0).then(|| now + Duration::from_secs(ping));
+                    let ping = station.settings().duration(Setting::WebSocketPingInterval);
+                    next_ping = (!ping.is_zero()).then(|| now.checked_add(ping)).flatten();
                 }
             }
         }

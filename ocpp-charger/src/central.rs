@@ -13,10 +13,17 @@
 //!   response schema; when the response has no status (1.6 `UpdateFirmware`,
 //!   `GetDiagnostics`, 2.x `CostUpdated`, ...), CALLERROR `NotSupported` ("recognized but not
 //!   supported").
+//! - Numbers from the wire: integers are 32-bit (typed decoding refuses more with
+//!   `TypeConstraintViolation`); an id that is negative or beyond the station's EVSEs
+//!   ([`wire_id`]) is refused with the action's own `Rejected` / `UnknownConnector` /
+//!   `NotSupported`; lists longer than the station's advertised maximum get CALLERROR
+//!   `OccurrenceConstraintViolation` (1.6 `OccurenceConstraintViolation`), see
+//!   `GetConfiguration`, `GetVariables` and `SetVariables` below.
 
 use std::time::Instant;
 
-use ocpp_codec::{ErrorCode, Reply, Version};
+use ocpp_codec::typed::{Side, TypedCodec};
+use ocpp_codec::{ErrorCode, Version};
 use ocpp_types::{Initiator, MessageKind};
 use serde_json::{json, Value};
 
@@ -35,6 +42,13 @@ const REFUSALS: &[&str] = &[
     "NoFirmware",
     "Failed",
 ];
+
+/// An EVSE / connector id from the wire as `u32`: a negative id (the schemas set no minimum)
+/// becomes `u32::MAX`, an id no station has, so it is refused like any unknown id instead of
+/// wrapping around (`-5 as u32`) or turning into "no id".
+pub fn wire_id(id: i64) -> u32 {
+    u32::try_from(id).unwrap_or(u32::MAX)
+}
 
 /// Who initiates `action` in `version`, or `None` when the version has no such action.
 pub fn initiator(version: Version, action: &str) -> Option<Initiator> {
@@ -161,15 +175,17 @@ impl Station {
         }
     }
 
+    /// Answers a payload the typed decoding refused with the CALLERROR the typed codec names:
+    /// the schema violation's code, or `TypeConstraintViolation` for an integer beyond 32 bits
+    /// (e.g. a connectorId of 99999999999999999999, which the schema's `integer` accepts).
     fn respond_invalid(&mut self, id: &str, action: &str, payload: &str) {
         let version = self.cfg.version;
-        let value: Result<Value, _> = serde_json::from_str(payload);
-        let reply = value.ok().and_then(|v| {
-            match ocpp_schemas::validate(version, action, MessageKind::Request, &v) {
-                Ok(Err(violations)) => Reply::for_violations(id, &violations, version),
-                _ => None,
-            }
-        });
+        let codec = TypedCodec::new(version)
+            .side(Side::ChargingStation)
+            .validate_outgoing(false);
+        let reply = serde_json::value::RawValue::from_string(payload.to_owned())
+            .ok()
+            .and_then(|raw| codec.decode_call(id, action, &raw).err());
         let Some(ep) = self.ep.as_mut() else { return };
         match reply {
             Some(r) => {
@@ -193,8 +209,8 @@ impl Station {
         let status = |s: &str| json!({ "status": s });
         match action {
             "RemoteStartTransaction" => {
-                let evse = int(v, "connectorId").map(|c| c as u32);
-                if evse == Some(0) || self.free_evse(evse).is_none() {
+                let evse = int(v, "connectorId").map(wire_id);
+                if evse == Some(0) || self.free_evse(evse).is_none() || !self.room_for_remote() {
                     return ok(status("Rejected"));
                 }
                 let token = text(v, "idTag").unwrap_or_default();
@@ -209,8 +225,8 @@ impl Station {
                 )
             }
             "RequestStartTransaction" => {
-                let evse = int(v, "evseId").map(|c| c as u32);
-                if evse == Some(0) || self.free_evse(evse).is_none() {
+                let evse = int(v, "evseId").map(wire_id);
+                if evse == Some(0) || self.free_evse(evse).is_none() || !self.room_for_remote() {
                     return ok(status("Rejected"));
                 }
                 let tok = v.get("idToken").cloned().unwrap_or_default();
@@ -220,7 +236,9 @@ impl Station {
                         evse,
                         token: text(&tok, "idToken").unwrap_or_default(),
                         token_type: text(&tok, "type").unwrap_or_else(|| "Central".into()),
-                        remote_start_id: int(v, "remoteStartId").map(|r| r as i32),
+                        // A 32-bit integer (typed decoding), echoed in TransactionEvent.
+                        remote_start_id: int(v, "remoteStartId")
+                            .and_then(|r| i32::try_from(r).ok()),
                     },
                 )
             }
@@ -268,19 +286,21 @@ impl Station {
             "ChangeAvailability" => {
                 let (target, operative) = if v16 {
                     (
-                        int(v, "connectorId").unwrap_or(0) as u32,
+                        int(v, "connectorId").map_or(0, wire_id),
                         text(v, "type").as_deref() == Some("Operative"),
                     )
                 } else {
                     (
-                        v.pointer("/evse/id").and_then(Value::as_i64).unwrap_or(0) as u32,
+                        v.pointer("/evse/id")
+                            .and_then(Value::as_i64)
+                            .map_or(0, wire_id),
                         text(v, "operationalStatus").as_deref() == Some("Operative"),
                     )
                 };
                 ok(status(self.change_availability(target, operative)))
             }
             "UnlockConnector" => {
-                let evse = int(v, if v16 { "connectorId" } else { "evseId" }).unwrap_or(0) as u32;
+                let evse = int(v, if v16 { "connectorId" } else { "evseId" }).map_or(0, wire_id);
                 let known = evse >= 1
                     && (evse as usize) <= self.evses.len()
                     && (v16 || int(v, "connectorId") == Some(1));
@@ -337,7 +357,7 @@ impl Station {
                     ok(json!({ "versionNumber": 0 }))
                 }
             }
-            "GetConfiguration" if v16 => ok(self.get_configuration(v)),
+            "GetConfiguration" if v16 => (self.get_configuration(v), After::None),
             "ChangeConfiguration" if v16 => {
                 let key = text(v, "key").unwrap_or_default();
                 let value = text(v, "value").unwrap_or_default();
@@ -357,12 +377,19 @@ impl Station {
                 };
                 ok(status(s))
             }
-            "GetVariables" if !v16 => ok(self.get_variables(v)),
-            "SetVariables" if !v16 => ok(self.set_variables(now, v)),
+            "GetVariables" if !v16 => (self.get_variables(v), After::None),
+            "SetVariables" if !v16 => (self.set_variables(now, v), After::None),
             "GetBaseReport" if !v16 => {
                 let base = text(v, "reportBase").unwrap_or_default();
                 let request_id = int(v, "requestId").unwrap_or(0);
                 match base.as_str() {
+                    "ConfigurationInventory" | "FullInventory"
+                        if !self
+                            .room_for(self.report_messages(base == "ConfigurationInventory")) =>
+                    {
+                        // Its NotifyReports would not fit in the queue (MAX_QUEUED_CALLS).
+                        ok(status("Rejected"))
+                    }
                     "ConfigurationInventory" | "FullInventory" => (
                         Answer::Ok(status("Accepted")),
                         After::Report {
@@ -446,11 +473,9 @@ impl Station {
         let v16 = self.v16();
         let requested = text(v, "requestedMessage").unwrap_or_default();
         let evse = if v16 {
-            int(v, "connectorId").map(|c| c as u32)
+            int(v, "connectorId").map(wire_id)
         } else {
-            v.pointer("/evse/id")
-                .and_then(Value::as_i64)
-                .map(|c| c as u32)
+            v.pointer("/evse/id").and_then(Value::as_i64).map(wire_id)
         };
         let status = |s: &str| Answer::Ok(json!({ "status": s }));
         if evse.is_some_and(|e| e as usize > self.evses.len() || (!v16 && e == 0)) {
@@ -482,16 +507,47 @@ impl Station {
             "LogStatusNotification" => After::Idle("LogStatusNotification"),
             _ => return (status("NotImplemented"), After::None),
         };
+        // What the trigger would queue must fit (MAX_QUEUED_CALLS); a Heartbeat or
+        // BootNotification already waiting for its answer answers the trigger too.
+        let fits = match &after {
+            After::Boot => true,
+            After::Heartbeat => {
+                self.is_pending(|p| matches!(p, Pending::Heartbeat)) || self.room_for(1)
+            }
+            After::Status(Some(_)) | After::Meter(Some(_)) | After::Idle(_) => self.room_for(1),
+            After::Status(None) => self.room_for(self.evses.len() + usize::from(v16)),
+            After::Meter(None) => self.room_for(self.evses.len()),
+            // Goes to the durable outbox: bounded by the same number of waiting messages.
+            After::TxEvent(_) => self.outbox_len() < crate::station::MAX_QUEUED_CALLS,
+            _ => true,
+        };
+        if !fits {
+            return (status("Rejected"), After::None);
+        }
         (status("Accepted"), after)
+    }
+
+    /// Whether a remote start can be taken: when it is to be authorized first
+    /// (`AuthorizeRemoteTxRequests` / `AuthorizeRemoteStart`), its Authorize must fit in the
+    /// queue ([`MAX_QUEUED_CALLS`](crate::station::MAX_QUEUED_CALLS)).
+    fn room_for_remote(&self) -> bool {
+        !self.settings.flag(crate::Setting::AuthorizeRemoteStart) || self.room_for(1)
+    }
+
+    /// The value of a read-only integer limit (`GetConfigurationMaxKeys`,
+    /// `DeviceDataCtrlr.ItemsPerMessage[...]`), or `fallback`.
+    fn limit(&self, component: &str, name: &str, instance: Option<&str>, fallback: usize) -> usize {
+        self.settings
+            .index(component, name, instance)
+            .and_then(|i| self.settings.value_at(i).trim().parse::<usize>().ok())
+            .unwrap_or(fallback)
     }
 
     fn follow_up(&mut self, now: Instant, after: After) {
         match after {
             After::None => {}
             After::Boot => self.send_boot(now),
-            After::Heartbeat => {
-                self.call(now, "Heartbeat", &json!({}), Pending::Heartbeat);
-            }
+            After::Heartbeat => self.heartbeat(now),
             After::Status(evse) => self.send_status_now(now, evse),
             After::Meter(evse) => {
                 let measurands = self.settings.measurands(crate::Setting::SampledMeasurands);
@@ -537,7 +593,23 @@ impl Station {
 
     // ----- 1.6 configuration -----
 
-    fn get_configuration(&self, v: &Value) -> Value {
+    /// GetConfiguration.req. OCPP 1.6 §5.8: "The number of configuration keys requested in a
+    /// single PDU MAY be limited by the Charge Point. This maximum can be retrieved by reading
+    /// the configuration key GetConfigurationMaxKeys" (§9.1: "Maximum number of requested
+    /// configuration keys in a GetConfiguration.req PDU"). A request with more keys breaks that
+    /// occurrence limit of its `key` list, so it is answered with CALLERROR
+    /// `OccurenceConstraintViolation` (OCPP-J 1.6 §4.2.3: "at least one of the fields violates
+    /// occurence constraints") rather than with a silently shortened answer that would leave
+    /// keys neither known nor unknown.
+    fn get_configuration(&self, v: &Value) -> Answer {
+        let max = self.limit("", "GetConfigurationMaxKeys", None, 50);
+        let requested = v.get("key").and_then(Value::as_array).map_or(0, Vec::len);
+        if requested > max {
+            return Answer::Err(
+                ErrorCode::OccurrenceConstraintViolation,
+                format!("{requested} keys requested; GetConfigurationMaxKeys is {max}"),
+            );
+        }
         let defs = self.settings.definitions();
         let entry = |i: usize| {
             json!({
@@ -574,7 +646,7 @@ impl Station {
         if !unknown.is_empty() {
             out["unknownKey"] = Value::Array(unknown);
         }
-        out
+        Answer::Ok(out)
     }
 
     // ----- 2.x device model -----
@@ -622,12 +694,31 @@ impl Station {
         }
     }
 
-    fn get_variables(&self, v: &Value) -> Value {
+    /// GetVariablesRequest. OCPP 2.0.1 part 2 use case B06: the CSMS shall not send more
+    /// GetVariableData elements than `ItemsPerMessageGetVariables`
+    /// (`DeviceDataCtrlr.ItemsPerMessage[GetVariables]`); a request with more is answered with
+    /// CALLERROR `OccurrenceConstraintViolation` (B06.FR.16). Nothing is read then.
+    fn get_variables(&self, v: &Value) -> Answer {
+        let empty = Vec::new();
         let items = v
             .get("getVariableData")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&empty);
+        let max = self.limit(
+            "DeviceDataCtrlr",
+            "ItemsPerMessage",
+            Some("GetVariables"),
+            50,
+        );
+        if items.len() > max {
+            return Answer::Err(
+                ErrorCode::OccurrenceConstraintViolation,
+                format!(
+                    "{} items requested; ItemsPerMessageGetVariables is {max}",
+                    items.len()
+                ),
+            );
+        }
         let results: Vec<Value> = items
             .iter()
             .map(|item| {
@@ -653,15 +744,35 @@ impl Station {
                 r
             })
             .collect();
-        json!({ "getVariableResult": results })
+        Answer::Ok(json!({ "getVariableResult": results }))
     }
 
-    fn set_variables(&mut self, now: Instant, v: &Value) -> Value {
+    /// SetVariablesRequest. OCPP 2.0.1 part 2 use case B05: the CSMS shall not send more
+    /// SetVariableData elements than `ItemsPerMessageSetVariables`
+    /// (`DeviceDataCtrlr.ItemsPerMessage[SetVariables]`); a request with more is answered, as
+    /// its GetVariables counterpart (B06.FR.16), with CALLERROR
+    /// `OccurrenceConstraintViolation`, and none of its values is applied.
+    fn set_variables(&mut self, now: Instant, v: &Value) -> Answer {
         let items = v
             .get("setVariableData")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        let max = self.limit(
+            "DeviceDataCtrlr",
+            "ItemsPerMessage",
+            Some("SetVariables"),
+            50,
+        );
+        if items.len() > max {
+            return Answer::Err(
+                ErrorCode::OccurrenceConstraintViolation,
+                format!(
+                    "{} items sent; ItemsPerMessageSetVariables is {max}",
+                    items.len()
+                ),
+            );
+        }
         let mut changed = Vec::new();
         let results: Vec<Value> = items
             .iter()
@@ -701,7 +812,7 @@ impl Station {
         for key in changed {
             self.changed(now, key);
         }
-        json!({ "setVariableResult": results })
+        Answer::Ok(json!({ "setVariableResult": results }))
     }
 
     /// The report data of every variable (only read-write ones for ConfigurationInventory).
@@ -769,14 +880,20 @@ impl Station {
 
     /// NotifyReport messages for GetBaseReport, `ItemsPerMessage[GetReport]` items each,
     /// `tbc` on all but the last (2.x B07).
+    /// How many NotifyReport messages a base report takes.
+    fn report_messages(&self, configuration_only: bool) -> usize {
+        let per = self.report_items_per_message();
+        self.report_data(configuration_only).len().div_ceil(per)
+    }
+
+    fn report_items_per_message(&self) -> usize {
+        self.limit("DeviceDataCtrlr", "ItemsPerMessage", Some("GetReport"), 20)
+            .max(1)
+    }
+
     fn notify_report(&mut self, now: Instant, request_id: i64, configuration_only: bool) {
         let data = self.report_data(configuration_only);
-        let per = self
-            .settings
-            .index("DeviceDataCtrlr", "ItemsPerMessage", Some("GetReport"))
-            .map(|i| self.settings.value_at(i).parse::<usize>().unwrap_or(20))
-            .unwrap_or(20)
-            .max(1);
+        let per = self.report_items_per_message();
         let chunks: Vec<&[Value]> = data.chunks(per).collect();
         let n = chunks.len();
         for (seq, chunk) in chunks.into_iter().enumerate() {

@@ -1,20 +1,33 @@
 #!/usr/bin/env python3
-"""The load benchmark: our central system and the peers' (the Python `ocpp` package, ocpp-rpc)
-under the same load from charger-sim, in the same run, on 127.0.0.1, server pinned to CPU 0 and
-load generators to CPU 1.
+"""The load benchmark: our central system, a bare WebSocket server (the floor) and the peers'
+(the Python `ocpp` package, ocpp-rpc) under the same load from charger-sim, in the same run, on
+127.0.0.1, server pinned to CPU 0 and load generators to CPU 1.
 
-- throughput: N chargers alternating Heartbeat and MeterValues (7 sampled values), one call in
-  flight each: calls/s, latency p50/p99/max, server CPU time per call (from /proc, over the
-  measurement window only);
-- connections: idle chargers with heartbeats spread over several generator processes and
-  127.0.0.x source addresses: server memory per connection (RSS growth / connections) and
-  heartbeat p99;
+- throughput (closed loop, `--modes`): N chargers with one call in flight each, back to back,
+  either alternating Heartbeat and MeterValues (7 sampled values) without a transaction
+  (`calls`) or in a transaction started before the window (`tx`: 1.6 MeterValues with the
+  transactionId, 2.x TransactionEvent Updated): calls/s, latency p50/p99/max, server CPU time
+  per call (from /proc/<pid>/stat utime + stime, over the measurement window only), server RSS
+  at the start and end of the window and every --rss-every seconds in it;
+- open loop (`--open N`): N chargers in transactions, meter values every --meter-interval
+  seconds and a heartbeat every --heartbeat-interval, phases spread uniformly, over several
+  generator processes and 127.0.0.x source addresses: latency per action, server CPU;
+- connections (`--idle N`): idle chargers with heartbeats spread over several generator
+  processes and 127.0.0.x source addresses: server memory per connection (RSS growth /
+  connections) and heartbeat p99;
 - resilience (ours): see resilience.py.
 
-Usage: bench.py [--servers ours,python,rpc] [--sizes 100,1000,10000] [--duration 15]
+Servers: ours = the example central-system (SQLite); bare = examples/src/bin/bare-ws.rs, a
+WebSocket server that answers every CALL with a fixed minimal result and does no OCPP work;
+python = python_central.py; rpc = rpc_central.js.
+
+Usage: bench.py [--servers ours,bare,python,rpc] [--modes calls,tx] [--sizes 100,1000,10000]
+                [--duration 15] [--rss-every 5] [--open 10000] [--open-duration 60]
                 [--idle 15000] [--out results.json]
-Needs: target/release/{central-system,charger-sim}; for the peers, scripts/interop-setup.sh
-(OCPP_INTEROP_PYTHON, OCPP_INTEROP_NODE_DIR). Prints a Markdown table and writes JSON.
+Needs: target/release/{central-system,charger-sim,bare-ws}; for the peers,
+scripts/interop-setup.sh (OCPP_INTEROP_PYTHON, OCPP_INTEROP_NODE_DIR). The open-file limit is
+20,000 per process: at 10,000 chargers and more the generators are split into processes of at
+most 5,000. Prints Markdown tables and writes JSON.
 """
 import argparse
 import json
@@ -54,19 +67,32 @@ def rss_kib(pid):
 
 
 class Sampler(threading.Thread):
-    """Samples a process's CPU time (user + system) every 20 ms."""
+    """Samples a process's CPU time (user + system) every 20 ms and its RSS every second."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
-        self.pid, self.samples, self.stop = pid, [], False
+        self.pid, self.samples, self.rss, self.stop = pid, [], [], False
 
     def run(self):
+        n = 0
         while not self.stop:
             try:
                 self.samples.append((time.monotonic(), cpu_seconds(self.pid)))
+                if n % 50 == 0:
+                    self.rss.append((time.monotonic(), rss_kib(self.pid)))
             except OSError:
                 return
+            n += 1
             time.sleep(0.02)
+
+    def rss_at(self, t):
+        """RSS (KiB) of the last sample at or before t (the first one if none)."""
+        best = self.rss[0][1] if self.rss else 0
+        for when, kib in self.rss:
+            if when > t:
+                break
+            best = kib
+        return best
 
     def at(self, t):
         prev = None
@@ -106,7 +132,11 @@ class Server:
     def __init__(self, kind, port, workdir):
         self.kind, self.port = kind, port
         env = dict(os.environ)
-        if kind == "ours":
+        if kind == "bare":
+            cmd = [os.path.join(ROOT, "target/release/bare-ws"), "--listen", f"127.0.0.1:{port}",
+                   "--threads", os.environ.get("OCPP_BENCH_THREADS", "0")]
+            self.name = "bare WebSocket (no OCPP work)"
+        elif kind == "ours":
             cmd = [os.path.join(ROOT, "target/release/central-system"),
                    "--ocpp-listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{port + 1}",
                    "--database-url", f"sqlite://{workdir}/bench-{port}.db", "--threads", os.environ.get("OCPP_BENCH_THREADS", "0")]
@@ -158,11 +188,17 @@ def report_of(proc, timeout):
     return json.loads(lines[-1])
 
 
-def throughput(server, n, duration, version):
+def mib(kib):
+    return round(kib / 1024, 1)
+
+
+def throughput(server, n, duration, version, mode="calls", rss_every=5):
+    """Closed loop, one generator process: `calls` (Heartbeat/MeterValues, no transaction) or
+    `tx` (Heartbeat and the meter values of a transaction started before the window)."""
     t0 = time.monotonic()
     p = sim(["--url", f"ws://127.0.0.1:{server.port}/ocpp", "--count", str(n), "--version", version,
-             "--load", "--duration", str(duration), "--json", "--quiet", "--threads", "1",
-             "--ramp", "2000", "--prefix", f"T{n}", "--warmup-timeout", "120"])
+             "--load", "--load-mode", mode, "--duration", str(duration), "--json", "--quiet",
+             "--threads", "1", "--ramp", "2000", "--prefix", f"T{n}", "--warmup-timeout", "120"])
     r = report_of(p, duration + 300)
     w0 = t0 + r["warmup_s"]
     w1 = w0 + r["duration_s"]
@@ -170,22 +206,71 @@ def throughput(server, n, duration, version):
     calls = max(r["calls"], 1)
     r["server_cpu_s"] = round(cpu, 3)
     r["server_cpu_per_call_us"] = round(cpu / calls * 1e6, 2)
-    r["server_rss_mib"] = round(rss_kib(server.proc.pid) / 1024, 1)
+    r["server_rss_mib"] = mib(rss_kib(server.proc.pid))
+    r["rss_start_mib"] = mib(server.sampler.rss_at(w0))
+    r["rss_end_mib"] = mib(server.sampler.rss_at(w1))
+    steps = int(r["duration_s"] // rss_every)
+    r["rss_series_mib"] = [mib(server.sampler.rss_at(w0 + i * rss_every)) for i in range(steps + 1)]
     return r
 
 
-def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.6"):
-    base = rss_kib(server.proc.pid)
+def generators(server, total, per_process, args, prefix):
+    """Starts ceil(total / per_process) charger-sim processes, each from its own source address
+    127.0.0.<i+2> (ports) and under the open-file limit."""
     procs = []
     n_procs = (total + per_process - 1) // per_process
     for i in range(n_procs):
         count = min(per_process, total - i * per_process)
         procs.append(sim(["--url", f"ws://127.0.0.1:{server.port}/ocpp", "--count", str(count),
-                          "--first-index", str(i * per_process + 1), "--prefix", "IDLE",
-                          "--version", version, "--load", "--scenario", "idle",
-                          "--heartbeat-interval", str(heartbeat), "--duration", str(duration),
+                          "--first-index", str(i * per_process + 1), "--prefix", prefix,
                           "--json", "--quiet", "--threads", "1", "--ramp", "1500",
-                          "--bind-ip", f"127.0.0.{i + 2}", "--warmup-timeout", "180"]))
+                          "--bind-ip", f"127.0.0.{i + 2}"] + args))
+    return procs
+
+
+def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=60, version="1.6"):
+    """Open loop: `total` chargers in transactions, meter values every `meter` s and a heartbeat
+    every `heartbeat` s each, phases spread uniformly. Percentiles are the worst of the generator
+    processes (each reports its own); server CPU is over the time all windows were open."""
+    t0 = time.monotonic()
+    procs = generators(server, total, per_process,
+                       ["--version", version, "--load", "--load-mode", "tx-open",
+                        "--meter-interval", str(meter), "--heartbeat-interval", str(heartbeat),
+                        "--duration", str(duration), "--warmup-timeout", "180"], "OPEN")
+    reports = [report_of(p, duration + 400) for p in procs]
+    w0 = t0 + max(r["warmup_s"] for r in reports)
+    w1 = t0 + min(r["warmup_s"] + r["duration_s"] for r in reports)
+    cpu = server.sampler.at(w1) - server.sampler.at(w0) if w1 > w0 else 0.0
+    calls_per_s = sum(r["calls_per_s"] for r in reports)
+    out = {
+        "chargers": total, "connected": sum(r["connected"] for r in reports),
+        "transactions": sum(r["transactions"] for r in reports),
+        "meter_interval_s": meter, "heartbeat_interval_s": heartbeat, "duration_s": duration,
+        "calls": sum(r["calls"] for r in reports), "calls_per_s": round(calls_per_s),
+        "errors": sum(r["errors"] for r in reports),
+        "server_cpu_percent": round(cpu / max(w1 - w0, 1e-9) * 100, 1),
+        "server_cpu_per_call_us": round(cpu / max(calls_per_s * (w1 - w0), 1) * 1e6, 2),
+        "rss_start_mib": mib(server.sampler.rss_at(w0)), "rss_end_mib": mib(server.sampler.rss_at(w1)),
+        "send_lag_p99_ms": round(max(r["send_lag"]["p99_us"] for r in reports) / 1000, 2),
+        "latency_ms": {k.replace("_us", ""): round(max(r["latency"][k] for r in reports) / 1000, 2)
+                    for k in ("p50_us", "p99_us", "max_us")},
+        "by_action": {},
+    }
+    for r in reports:
+        for action, l in r["by_action"].items():
+            a = out["by_action"].setdefault(action, {"count": 0, "p50_us": 0, "p99_us": 0, "max_us": 0})
+            a["count"] += l["count"]
+            for k in ("p50_us", "p99_us", "max_us"):
+                a[k] = max(a[k], l[k])
+    return out
+
+
+def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.6"):
+    base = rss_kib(server.proc.pid)
+    procs = generators(server, total, per_process,
+                       ["--version", version, "--load", "--load-mode", "idle",
+                        "--heartbeat-interval", str(heartbeat), "--duration", str(duration),
+                        "--warmup-timeout", "180"], "IDLE")
     # Memory when every connection is up and idle: sampled mid-window by the slowest generator.
     peak = base
     reports = [None] * len(procs)
@@ -212,69 +297,137 @@ def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.
     }
 
 
+def run_server(kind, port, work, what, fn):
+    """Runs fn(server) on a fresh server; a server that cannot keep up is a result too."""
+    srv = Server(kind, port, work)
+    try:
+        log(f"{what}: {srv.name}")
+        r = fn(srv)
+        r.update(server=srv.name, kind=kind)
+    except Exception as e:
+        r = {"server": srv.name, "kind": kind, "failed": str(e)}
+    finally:
+        srv.close()
+    log(json.dumps(r))
+    return r
+
+
+def ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a and b else "n/a"
+
+
+def print_tables(results):
+    print("### Closed loop (one call in flight per charger, back to back)")
+    print()
+    print("| server | mode | chargers | calls/s | p50 ms | p99 ms | max ms | errors | server CPU/call | RSS start → end (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results["throughput"]:
+        if "failed" in r:
+            print(f"| {r['server']} | {r.get('mode')} | {r.get('chargers')} | failed: {r['failed'][:80]} |||||||")
+            continue
+        lat = r["latency"]
+        print(f"| {r['server']} | {r['mode']} | {r['chargers']} | {r['calls_per_s']:.0f} | {ms(lat['p50_us'])} | "
+              f"{ms(lat['p99_us'])} | {ms(lat['max_us'])} | {r['errors']} | {r['server_cpu_per_call_us']} µs | "
+              f"{r['rss_start_mib']} → {r['rss_end_mib']} |")
+    ok = {(r["kind"], r["mode"], r["chargers"]): r for r in results["throughput"] if "failed" not in r}
+    print()
+    print("| server | chargers | CPU/call tx ÷ calls | tx CPU/call ÷ bare tx | calls CPU/call ÷ bare calls |")
+    print("|---|---|---|---|---|")
+    for (kind, mode, n), r in ok.items():
+        if mode != "tx":
+            continue
+        calls = ok.get((kind, "calls", n), {}).get("server_cpu_per_call_us")
+        bare_tx = ok.get(("bare", "tx", n), {}).get("server_cpu_per_call_us")
+        bare_calls = ok.get(("bare", "calls", n), {}).get("server_cpu_per_call_us")
+        print(f"| {r['server']} | {n} | {ratio(r['server_cpu_per_call_us'], calls)} | "
+              f"{ratio(r['server_cpu_per_call_us'], bare_tx)} | {ratio(calls, bare_calls)} |")
+    print()
+    print("RSS in the window, MiB, every few seconds:")
+    print()
+    for r in results["throughput"]:
+        if "failed" not in r:
+            print(f"- {r['server']}, {r['mode']}, {r['chargers']}: {', '.join(str(x) for x in r['rss_series_mib'])}")
+    if results["open"]:
+        print()
+        print("### Open loop: chargers in transactions, meter values and heartbeats at spread phases")
+        print()
+        print("| server | chargers | calls/s | action | calls | p50 ms | p99 ms | max ms | errors | server CPU | send lag p99 |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in results["open"]:
+            if "failed" in r:
+                print(f"| {r['server']} | failed: {r['failed'][:80]} ||||||||||")
+                continue
+            for action, l in sorted(r["by_action"].items()):
+                print(f"| {r['server']} | {r['connected']} / {r['chargers']} | {r['calls_per_s']} | {action} | "
+                      f"{l['count']} | {ms(l['p50_us'])} | {ms(l['p99_us'])} | {ms(l['max_us'])} | {r['errors']} | "
+                      f"{r['server_cpu_percent']} % ({r['server_cpu_per_call_us']} µs/call) | {r['send_lag_p99_ms']} ms |")
+    if results["idle"]:
+        print()
+        print("### Idle connections")
+        print()
+        print("| server | idle chargers connected | RSS growth per connection | heartbeat p99 | errors |")
+        print("|---|---|---|---|---|")
+        for r in results["idle"]:
+            if "failed" in r:
+                print(f"| {r['server']} | failed: {r['failed'][:80]} ||||")
+                continue
+            print(f"| {r['server']} | {r['connected']} / {r['chargers']} | {r['bytes_per_connection'] / 1024:.1f} KiB | "
+                  f"{r['heartbeat_p99_ms']} ms | {r['errors']} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--servers", default="ours,python,rpc")
+    ap.add_argument("--servers", default="ours,bare,python,rpc")
+    ap.add_argument("--modes", default="calls,tx", help="closed-loop modes: calls, tx")
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--rss-every", type=float, default=5, help="seconds between RSS figures in the window")
     ap.add_argument("--version", default="1.6")
+    ap.add_argument("--open", type=int, default=10000, help="open-loop chargers (0: skip)")
+    ap.add_argument("--open-duration", type=int, default=60)
+    ap.add_argument("--meter-interval", type=int, default=10)
+    ap.add_argument("--heartbeat-interval", type=float, default=60)
     ap.add_argument("--idle", type=int, default=15000)
     ap.add_argument("--out", default=os.path.join(ROOT, "target/load-bench.json"))
     a = ap.parse_args()
     results = {"machine": os.uname().release, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
-               "throughput": [], "idle": []}
+               "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
+                                        text=True).stdout.strip(),
+               "args": vars(a), "throughput": [], "open": [], "idle": []}
     work = tempfile.mkdtemp(prefix="ocpp-load-")
     port = 19500
     try:
         for kind in a.servers.split(","):
-            for n in [int(x) for x in a.sizes.split(",") if x]:
+            for mode in [m for m in a.modes.split(",") if m]:
+                for n in [int(x) for x in a.sizes.split(",") if x]:
+                    port += 10
+                    r = run_server(kind, port, work, f"throughput {mode}, {n} chargers",
+                                   lambda srv: throughput(srv, n, a.duration, a.version, mode, a.rss_every))
+                    r.update(mode=mode, chargers=n)
+                    results["throughput"].append(r)
+            if a.open:
                 port += 10
-                srv = Server(kind, port, work)
-                try:
-                    log(f"throughput: {srv.name}, {n} chargers")
-                    r = throughput(srv, n, a.duration, a.version)
-                    r.update(server=srv.name, kind=kind, chargers=n)
-                except Exception as e:  # a peer that cannot keep up is a result too
-                    r = {"server": srv.name, "kind": kind, "chargers": n, "failed": str(e)}
-                finally:
-                    srv.close()
-                log(json.dumps(r))
-                results["throughput"].append(r)
+                r = run_server(kind, port, work, f"open loop, {a.open} chargers in transactions",
+                               lambda srv: open_loop(srv, a.open, meter=a.meter_interval,
+                                                     heartbeat=a.heartbeat_interval,
+                                                     duration=a.open_duration, version=a.version))
+                r.setdefault("chargers", a.open)
+                results["open"].append(r)
             if a.idle:
                 port += 10
-                srv = Server(kind, port, work)
-                try:
-                    log(f"idle connections: {srv.name}, {a.idle} chargers")
-                    r = idle(srv, a.idle, version=a.version)
-                    r.update(server=srv.name, kind=kind)
-                except Exception as e:
-                    r = {"server": srv.name, "kind": kind, "chargers": a.idle, "failed": str(e)}
-                finally:
-                    srv.close()
-                log(json.dumps(r))
+                r = run_server(kind, port, work, f"idle connections, {a.idle} chargers",
+                               lambda srv: idle(srv, a.idle, version=a.version))
+                r.setdefault("chargers", a.idle)
                 results["idle"].append(r)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)
-    print("| server | chargers | calls/s | p50 ms | p99 ms | max ms | errors | server CPU/call |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in results["throughput"]:
-        if "failed" in r:
-            print(f"| {r['server']} | {r['chargers']} | failed: {r['failed'][:80]} |||||||")
-            continue
-        lat = r["latency"]
-        print(f"| {r['server']} | {r['chargers']} | {r['calls_per_s']:.0f} | {lat['p50_us'] / 1000:.2f} | "
-              f"{lat['p99_us'] / 1000:.2f} | {lat['max_us'] / 1000:.2f} | {r['errors']} | {r['server_cpu_per_call_us']} µs |")
-    print()
-    print("| server | idle chargers connected | RSS growth per connection | heartbeat p99 | errors |")
-    print("|---|---|---|---|---|")
-    for r in results["idle"]:
-        if "failed" in r:
-            print(f"| {r['server']} | failed: {r['failed'][:80]} ||||")
-            continue
-        print(f"| {r['server']} | {r['connected']} / {r['chargers']} | {r['bytes_per_connection'] / 1024:.1f} KiB | "
-              f"{r['heartbeat_p99_ms']} ms | {r['errors']} |")
+    print_tables(results)
 
 
 if __name__ == "__main__":

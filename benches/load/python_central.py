@@ -1,7 +1,10 @@
 """The Python `ocpp` package's central system for the load benchmark: BootNotification,
-Heartbeat, MeterValues and StatusNotification for OCPP 1.6 and 2.0.1, on a `websockets`
-server, as its documentation shows. Usage: python_central.py PORT"""
+Heartbeat, MeterValues and StatusNotification for OCPP 1.6 and 2.0.1, and the transactions of
+`charger-sim --load --load-mode tx|tx-open` (1.6 StartTransaction answered with a new
+transactionId, StopTransaction; 2.0.1 TransactionEvent), on a `websockets` server, as its
+documentation shows. Usage: python_central.py PORT"""
 import asyncio
+import itertools
 import logging
 import sys
 from datetime import datetime, timezone
@@ -18,6 +21,9 @@ from ocpp.v201.enums import Action as Action201
 from ocpp.v201.enums import RegistrationStatusEnumType as Registration201
 
 logging.getLogger("ocpp").setLevel(logging.WARNING)
+
+# 1.6 transaction ids are the central system's: it gives them in StartTransaction.conf (OCPP 1.6).
+transaction_ids = itertools.count(1)
 
 
 def now() -> str:
@@ -41,6 +47,15 @@ class Central16(ChargePoint16):
     def status(self, **_):
         return result16.StatusNotification()
 
+    @on(Action16.start_transaction)
+    def start_transaction(self, **_):
+        return result16.StartTransaction(transaction_id=next(transaction_ids),
+                                         id_tag_info={"status": "Accepted"})
+
+    @on(Action16.stop_transaction)
+    def stop_transaction(self, **_):
+        return result16.StopTransaction()
+
 
 class Central201(ChargePoint201):
     @on(Action201.boot_notification)
@@ -58,6 +73,10 @@ class Central201(ChargePoint201):
     @on(Action201.status_notification)
     def status(self, **_):
         return result201.StatusNotification()
+
+    @on(Action201.transaction_event)
+    def transaction_event(self, **_):
+        return result201.TransactionEvent()
 
 
 async def serve(connection):

@@ -35,19 +35,19 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 
 use crate::defaults::CallFailure;
-use crate::handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command};
+use crate::handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver};
 use crate::message::{AnyRequest, AnyResponse};
-use crate::model::Event;
+use crate::model::{ChargerState, Event};
 use crate::session::{CallError, Session, SessionEvent};
 
 /// Why a connection ended abnormally.
@@ -57,6 +57,10 @@ pub enum DriveError {
     /// The outgoing sink failed.
     #[error("sending failed: {0}")]
     Send(String),
+    /// Processing the connection panicked; the connection was closed and every other
+    /// connection carries on.
+    #[error("processing the connection panicked: {0}")]
+    Panicked(String),
 }
 
 /// Boxed payloads: typed messages are large, and each queued item is a node of that size.
@@ -83,7 +87,7 @@ pub struct Connection<H: CentralSystem> {
     session: Session,
     handler: Arc<H>,
     handle: ChargerHandle,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: CommandReceiver,
     registry: Option<Chargers>,
 }
 
@@ -125,6 +129,13 @@ impl<H: CentralSystem> Connection<H> {
     /// Every text message of `incoming` goes to the session; everything the session
     /// transmits goes to `outgoing`. Returns once the application saw
     /// [`Event::Disconnected`].
+    ///
+    /// A panic while processing this connection (in the session, or in application code
+    /// the driver calls inline) ends only this connection: it is removed from the registry,
+    /// its pending calls fail with [`CallError::Disconnected`], the application sees
+    /// [`Event::Disconnected`], and `run` returns [`DriveError::Panicked`] (the server then
+    /// closes the WebSocket with status 1011). Panics in handler methods and hooks are caught
+    /// where they run (the charger gets `InternalError`; a hook's panic skips that hook).
     pub async fn run<I, O>(self, incoming: I, outgoing: O) -> Result<(), DriveError>
     where
         I: Stream<Item = String> + Send,
@@ -149,12 +160,12 @@ impl<H: CentralSystem> Connection<H> {
                 old.close(Some("replaced by a new connection".into()));
             }
         }
-        let (work_tx, mut work_rx) = mpsc::unbounded::<AppWork>();
+        let (work_tx, mut work_rx) = tokio::sync::mpsc::channel::<AppWork>(APP_QUEUE);
         let app = {
             let handler = handler.clone();
             let handle = handle.clone();
             tokio::spawn(async move {
-                while let Some(work) = work_rx.next().await {
+                while let Some(work) = work_rx.recv().await {
                     let run = match &work {
                         AppWork::Event(e) => handler.on_event(&handle, e),
                         AppWork::After(qr) => handler.after(&handle, &qr.0, &qr.1),
@@ -165,127 +176,47 @@ impl<H: CentralSystem> Connection<H> {
                 }
             })
         };
-        let mut incoming = std::pin::pin!(incoming);
         let mut outgoing: Pin<Box<O>> = Box::pin(outgoing);
-        let mut handlers: FuturesUnordered<HandlerFuture> = FuturesUnordered::new();
         let mut calls: HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>> =
             HashMap::new();
+        let mut backlog: VecDeque<AppWork> = VecDeque::new();
         let mut result = Ok(());
-        let mut deferred: Vec<AppWork> = Vec::new();
-        let now = || tokio::time::Instant::now().into_std();
-        loop {
-            // Hand events on, then send what the session wants sent.
-            while let Some(ev) = session.poll_event() {
-                match ev {
-                    SessionEvent::Request { id, request } => {
-                        let handler = handler.clone();
-                        let handle = handle.clone();
-                        handlers.push(
-                            async move {
-                                let out = std::panic::AssertUnwindSafe(dispatch(
-                                    &*handler, &handle, request,
-                                ))
-                                .catch_unwind()
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Err(CallFailure::internal("the handler panicked"))
-                                });
-                                (id, out)
-                            }
-                            .boxed(),
-                        );
-                    }
-                    SessionEvent::Model(e) => {
-                        let _ = work_tx.unbounded_send(AppWork::Event(Box::new(e)));
-                    }
-                    SessionEvent::Answer { id, result, .. } => {
-                        if let Some(tx) = calls.remove(&id) {
-                            let _ = tx.send(result);
-                        }
-                    }
-                    SessionEvent::Send { action, payload } => {
-                        let _ = work_tx.unbounded_send(AppWork::Send(action, payload));
-                    }
-                    SessionEvent::Protocol(p) => {
-                        tracing::debug!(charger = session.identity(), "protocol: {p}");
-                    }
-                }
-            }
-            while let Some(text) = session.poll_transmit() {
-                if let Err(e) = outgoing.send(text).await {
-                    result = Err(DriveError::Send(e.to_string()));
-                    session.handle_close(Some(format!("send failed: {e}")));
-                    break;
-                }
-            }
-            // After hooks run once the reply is out and its model events are queued.
-            for work in deferred.drain(..) {
-                let _ = work_tx.unbounded_send(work);
-            }
-            handle.set_state(session.state());
-            if session.is_closed() {
-                // Deliver the final events (pending calls fail, Disconnected).
-                while let Some(ev) = session.poll_event() {
-                    match ev {
-                        SessionEvent::Model(e) => {
-                            let _ = work_tx.unbounded_send(AppWork::Event(Box::new(e)));
-                        }
-                        SessionEvent::Answer { id, result, .. } => {
-                            if let Some(tx) = calls.remove(&id) {
-                                let _ = tx.send(result);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                break;
-            }
-            let deadline = session.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => futures::future::pending::<()>().await,
-                }
-            };
-            // Backpressure: see `MAX_HANDLING`.
-            let reading = !calls.is_empty() || session.unanswered().count() < MAX_HANDLING;
-            tokio::select! {
-                msg = incoming.next(), if reading => match msg {
-                    Some(text) => session.handle_text(now(), &text),
-                    None => session.handle_close(None),
-                },
-                Some(cmd) = commands.next() => match cmd {
-                    Command::Call { request, reply } => match session.call(now(), &request) {
-                        Ok(id) => { calls.insert(id, reply); }
-                        Err(e) => { let _ = reply.send(Err(e)); }
-                    },
-                    Command::Close { reason } => session.handle_close(reason),
-                },
-                Some((id, answer)) = handlers.next(), if !handlers.is_empty() => {
-                    let request = session
-                        .unanswered()
-                        .find(|(k, _)| *k == id)
-                        .map(|(_, q)| q.clone());
-                    match answer {
-                        Ok(response) => match session.respond(now(), &id, response.clone()) {
-                            Ok(()) => {
-                                if let Some(q) = request {
-                                    deferred.push(AppWork::After(Box::new((q, response))));
-                                }
-                            }
-                            Err(_) if session.is_closed() => {}
-                            Err(e) => {
-                                tracing::warn!(charger = session.identity(), "handler answer refused: {e}");
-                                let _ = session.respond_error(&id, &CallFailure::internal(e.to_string()));
-                            }
-                        },
-                        Err(failure) => { let _ = session.respond_error(&id, &failure); }
-                    }
-                },
-                _ = sleep => session.handle_timeout(now()),
+        let steps = std::panic::AssertUnwindSafe(drive(
+            &mut session,
+            &handler,
+            &handle,
+            &mut commands,
+            incoming,
+            &mut outgoing,
+            &mut calls,
+            &mut backlog,
+            &work_tx,
+        ))
+        .catch_unwind()
+        .await;
+        match steps {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(panic) => {
+                let what = panic_message(&panic);
+                tracing::error!(
+                    charger = handle.identity(),
+                    "processing panicked ({what}); closing this connection"
+                );
+                backlog.push_back(AppWork::Event(Box::new(Event::Disconnected {
+                    reason: Some(format!("internal error: {what}")),
+                })));
+                result = Err(DriveError::Panicked(what));
             }
         }
-        handle.set_state(session.state());
+        if matches!(result, Err(DriveError::Panicked(_))) {
+            // The session may be half-way through a step: publish the last good state.
+            let mut last = ChargerState::clone(&handle.state());
+            last.connected = false;
+            handle.set_state(&last);
+        } else {
+            handle.set_state(session.state());
+        }
         if let Some(reg) = &registry {
             reg.remove(&handle);
         }
@@ -293,14 +224,201 @@ impl<H: CentralSystem> Connection<H> {
             let _ = tx.send(Err(CallError::Disconnected));
         }
         commands.close();
-        while let Ok(cmd) = commands.try_recv() {
+        while let Some(cmd) = commands.try_next() {
             if let Command::Call { reply, .. } = cmd {
                 let _ = reply.send(Err(CallError::Disconnected));
             }
         }
         let _ = outgoing.close().await;
+        for work in backlog.drain(..) {
+            if work_tx.send(work).await.is_err() {
+                break;
+            }
+        }
         drop(work_tx);
         let _ = app.await;
         result
     }
 }
+
+/// How many items (model events, after hooks, SEND messages) may wait for the application
+/// task in its channel; more wait in the connection's backlog.
+const APP_QUEUE: usize = 64;
+
+/// How many items may wait in the connection's backlog before it stops reading from the
+/// charger until the application catches up (backpressure by TCP instead of unbounded
+/// memory). One message adds a handful of items at most.
+const MAX_BACKLOG: usize = 64;
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+/// The connection's steps, until it closes (see [`Connection::run`]).
+#[allow(clippy::too_many_arguments)]
+async fn drive<H, I, O>(
+    session: &mut Session,
+    handler: &Arc<H>,
+    handle: &ChargerHandle,
+    commands: &mut CommandReceiver,
+    incoming: I,
+    outgoing: &mut Pin<Box<O>>,
+    calls: &mut HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>>,
+    backlog: &mut VecDeque<AppWork>,
+    work_tx: &tokio::sync::mpsc::Sender<AppWork>,
+) -> Result<(), DriveError>
+where
+    H: CentralSystem,
+    I: Stream<Item = String> + Send,
+    O: Sink<String> + Send,
+    O::Error: std::fmt::Display,
+{
+    let mut incoming = std::pin::pin!(incoming);
+    let mut handlers: FuturesUnordered<HandlerFuture> = FuturesUnordered::new();
+    let mut result = Ok(());
+    let mut deferred: Vec<AppWork> = Vec::new();
+    let mut published = session.generation();
+    let now = || tokio::time::Instant::now().into_std();
+    loop {
+        // Hand events on, then send what the session wants sent.
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                SessionEvent::Request { id, request } => {
+                    let handler = handler.clone();
+                    let handle = handle.clone();
+                    handlers.push(
+                        async move {
+                            let out =
+                                std::panic::AssertUnwindSafe(dispatch(&*handler, &handle, request))
+                                    .catch_unwind()
+                                    .await
+                                    .unwrap_or_else(|_| {
+                                        Err(CallFailure::internal("the handler panicked"))
+                                    });
+                            (id, out)
+                        }
+                        .boxed(),
+                    );
+                }
+                SessionEvent::Model(e) => backlog.push_back(AppWork::Event(Box::new(e))),
+                SessionEvent::Answer { id, result, .. } => {
+                    if let Some(tx) = calls.remove(&id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                SessionEvent::Send { action, payload } => {
+                    backlog.push_back(AppWork::Send(action, payload))
+                }
+                SessionEvent::Protocol(p) => {
+                    tracing::debug!(charger = session.identity(), "protocol: {p}");
+                }
+            }
+        }
+        while let Some(text) = session.poll_transmit() {
+            if let Err(e) = outgoing.send(text).await {
+                result = Err(DriveError::Send(e.to_string()));
+                session.handle_close(Some(format!("send failed: {e}")));
+                break;
+            }
+        }
+        // After hooks run once the reply is out and its model events are queued.
+        backlog.extend(deferred.drain(..));
+        if session.generation() != published {
+            published = session.generation();
+            handle.set_state(session.state());
+        }
+        if session.is_closed() {
+            // Deliver the final events (pending calls fail, Disconnected).
+            while let Some(ev) = session.poll_event() {
+                match ev {
+                    SessionEvent::Model(e) => backlog.push_back(AppWork::Event(Box::new(e))),
+                    SessionEvent::Answer { id, result, .. } => {
+                        if let Some(tx) = calls.remove(&id) {
+                            let _ = tx.send(result);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return result;
+        }
+        // Hand what the application task can take now.
+        while let Some(work) = backlog.pop_front() {
+            match work_tx.try_send(work) {
+                Ok(()) => {}
+                Err(tokio::sync::mpsc::error::TrySendError::Full(work)) => {
+                    backlog.push_front(work);
+                    break;
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                    backlog.clear();
+                    break;
+                }
+            }
+        }
+        let deadline = session.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => futures::future::pending::<()>().await,
+            }
+        };
+        // Backpressure: see `MAX_HANDLING` and `MAX_BACKLOG`.
+        let reading = (!calls.is_empty() || session.unanswered().count() < MAX_HANDLING)
+            && backlog.len() < MAX_BACKLOG;
+        let taking_commands = session.queued_calls() < MAX_QUEUED_CALLS;
+        tokio::select! {
+            msg = incoming.next(), if reading => match msg {
+                Some(text) => {
+                    session.handle_text(now(), &text);
+                    if let Some(at) = session.last_seen() {
+                        handle.touch(at);
+                    }
+                }
+                None => session.handle_close(None),
+            },
+            Some(cmd) = commands.next(), if taking_commands => match cmd {
+                Command::Call { request, reply } => match session.call(now(), &request) {
+                    Ok(id) => { calls.insert(id, reply); }
+                    Err(e) => { let _ = reply.send(Err(e)); }
+                },
+                Command::Close { reason } => session.handle_close(reason),
+            },
+            permit = work_tx.reserve(), if !backlog.is_empty() => {
+                if let (Ok(permit), Some(work)) = (permit, backlog.pop_front()) {
+                    permit.send(work);
+                }
+            },
+            Some((id, answer)) = handlers.next(), if !handlers.is_empty() => {
+                let request = session
+                    .unanswered()
+                    .find(|(k, _)| *k == id)
+                    .map(|(_, q)| q.clone());
+                match answer {
+                    Ok(response) => match session.respond(now(), &id, response.clone()) {
+                        Ok(()) => {
+                            if let Some(q) = request {
+                                deferred.push(AppWork::After(Box::new((q, response))));
+                            }
+                        }
+                        Err(_) if session.is_closed() => {}
+                        Err(e) => {
+                            tracing::warn!(charger = session.identity(), "handler answer refused: {e}");
+                            let _ = session.respond_error(&id, &CallFailure::internal(e.to_string()));
+                        }
+                    },
+                    Err(failure) => { let _ = session.respond_error(&id, &failure); }
+                }
+            },
+            _ = sleep => session.handle_timeout(now()),
+        }
+    }
+}
+
+/// How many central calls the driver hands to the session to wait behind the one in flight;
+/// more wait in the handle's bounded queue.
+const MAX_QUEUED_CALLS: usize = 16;

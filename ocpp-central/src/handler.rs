@@ -11,10 +11,13 @@
 //! the `after` hook, which runs after the reply went out, so it may call the charger itself.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt, StreamExt};
 use ocpp_types::Version;
 
 use crate::defaults::{CallFailure, Defaults};
@@ -334,13 +337,66 @@ pub enum Command {
     },
 }
 
+/// How many central calls may wait for one charger in its handle's queue (beyond those the
+/// driver already handed to the session): further calls fail at once with
+/// [`CallError::QueueFull`].
+pub const MAX_QUEUED_COMMANDS: usize = 64;
+
+/// The receiving end of a [`ChargerHandle`]'s commands, for the driver: a stream of
+/// [`Command`]s in which a close request comes before any queued call. Its queue is bounded
+/// ([`MAX_QUEUED_COMMANDS`]).
+#[derive(Debug)]
+pub struct CommandReceiver {
+    calls: mpsc::Receiver<Command>,
+    close: Option<oneshot::Receiver<Option<String>>>,
+}
+
+impl CommandReceiver {
+    /// Stops accepting commands; those already queued can still be taken with
+    /// [`CommandReceiver::try_next`].
+    pub fn close(&mut self) {
+        self.calls.close();
+        self.close = None;
+    }
+
+    /// The next queued call without waiting, if any.
+    pub fn try_next(&mut self) -> Option<Command> {
+        self.calls.try_recv().ok()
+    }
+}
+
+impl futures::Stream for CommandReceiver {
+    type Item = Command;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Command>> {
+        use std::task::Poll;
+        if let Some(close) = self.close.as_mut() {
+            match close.poll_unpin(cx) {
+                Poll::Ready(Ok(reason)) => {
+                    self.close = None;
+                    return Poll::Ready(Some(Command::Close { reason }));
+                }
+                Poll::Ready(Err(_)) => self.close = None,
+                Poll::Pending => {}
+            }
+        }
+        self.calls.poll_next_unpin(cx)
+    }
+}
+
 struct HandleInner {
     identity: String,
     version: Version,
     connection: u64,
     defaults: Defaults,
-    commands: mpsc::UnboundedSender<Command>,
-    state: RwLock<ChargerState>,
+    calls: mpsc::Sender<Command>,
+    close: Mutex<Option<oneshot::Sender<Option<String>>>>,
+    state: RwLock<Arc<ChargerState>>,
+    /// Milliseconds since the Unix epoch of the last message, `i64::MIN` before the first.
+    last_seen: AtomicI64,
 }
 
 /// A cloneable handle to one connected charger: sends central calls of the charger's version
@@ -362,25 +418,32 @@ impl std::fmt::Debug for ChargerHandle {
 
 impl ChargerHandle {
     /// A handle and the receiving end of its commands, for a driver of your own. The driver
-    /// must answer every [`Command`] and keep the state current with
-    /// [`ChargerHandle::set_state`].
-    pub fn new(
-        state: ChargerState,
-        defaults: Defaults,
-    ) -> (ChargerHandle, mpsc::UnboundedReceiver<Command>) {
+    /// must answer every [`Command`] and publish the state with
+    /// [`ChargerHandle::set_state`] whenever [`Session::generation`](crate::Session::generation)
+    /// changed.
+    pub fn new(state: ChargerState, defaults: Defaults) -> (ChargerHandle, CommandReceiver) {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let (tx, rx) = mpsc::unbounded();
+        // A bounded channel's capacity is its buffer plus one slot per sender; the handle's
+        // sender is cloned per call, so the buffer is the whole bound.
+        let (tx, rx) = mpsc::channel(MAX_QUEUED_COMMANDS);
+        let (close_tx, close_rx) = oneshot::channel();
         let handle = ChargerHandle {
             inner: Arc::new(HandleInner {
                 identity: state.identity.clone(),
                 version: state.version,
-                connection: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                connection: NEXT.fetch_add(1, Ordering::Relaxed),
                 defaults,
-                commands: tx,
-                state: RwLock::new(state),
+                calls: tx,
+                close: Mutex::new(Some(close_tx)),
+                state: RwLock::new(Arc::new(state)),
+                last_seen: AtomicI64::new(i64::MIN),
             }),
         };
-        (handle, rx)
+        let commands = CommandReceiver {
+            calls: rx,
+            close: Some(close_rx),
+        };
+        (handle, commands)
     }
 
     /// The charger identity.
@@ -403,8 +466,9 @@ impl ChargerHandle {
         &self.inner.defaults
     }
 
-    /// A snapshot of the charger's version-neutral state.
-    pub fn state(&self) -> ChargerState {
+    /// The charger's version-neutral state as last published (after every change; shared,
+    /// not copied).
+    pub fn state(&self) -> Arc<ChargerState> {
         self.inner
             .state
             .read()
@@ -412,23 +476,30 @@ impl ChargerHandle {
             .clone()
     }
 
-    /// Replaces the state snapshot (drivers call this after each step).
+    /// Publishes a new state (drivers call this when the session's state changed).
     pub fn set_state(&self, state: &ChargerState) {
-        let mut s = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
-        if *s != *state {
-            *s = state.clone();
+        let new = Arc::new(state.clone());
+        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = new;
+    }
+
+    /// When the charger last sent anything (wall clock).
+    pub fn last_seen(&self) -> Option<DateTime<Utc>> {
+        match self.inner.last_seen.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            ms => DateTime::from_timestamp_millis(ms),
         }
+    }
+
+    /// Records that the charger sent something at `at` (drivers call this per message).
+    pub fn touch(&self, at: DateTime<Utc>) {
+        self.inner
+            .last_seen
+            .store(at.timestamp_millis(), Ordering::Relaxed);
     }
 
     /// Whether the connection is still open.
     pub fn is_connected(&self) -> bool {
-        !self.inner.commands.is_closed()
-            && self
-                .inner
-                .state
-                .read()
-                .map(|s| s.connected)
-                .unwrap_or(false)
+        !self.inner.calls.is_closed() && self.state().connected
     }
 
     /// Sends a central call of the charger's version and awaits the typed answer, a
@@ -460,24 +531,35 @@ impl ChargerHandle {
     }
 
     /// [`ChargerHandle::call`] with a request of any version (it must be the charger's).
+    /// With [`MAX_QUEUED_COMMANDS`] calls already waiting for this charger it fails at once
+    /// with [`CallError::QueueFull`].
     pub async fn call_any(&self, request: AnyRequest) -> Result<AnyResponse, CallError> {
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .commands
-            .unbounded_send(Command::Call {
-                request: Box::new(request),
-                reply: tx,
-            })
-            .map_err(|_| CallError::Disconnected)?;
+        let command = Command::Call {
+            request: Box::new(request),
+            reply: tx,
+        };
+        if let Err(e) = self.inner.calls.clone().try_send(command) {
+            return Err(if e.is_full() {
+                CallError::QueueFull(MAX_QUEUED_COMMANDS)
+            } else {
+                CallError::Disconnected
+            });
+        }
         rx.await.map_err(|_| CallError::Disconnected)?
     }
 
-    /// Asks the driver to close the connection.
+    /// Asks the driver to close the connection (the first reason given wins).
     pub fn close(&self, reason: Option<String>) {
-        let _ = self
+        let close = self
             .inner
-            .commands
-            .unbounded_send(Command::Close { reason });
+            .close
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(close) = close {
+            let _ = close.send(reason);
+        }
     }
 
     fn same_connection(&self, other: &ChargerHandle) -> bool {
@@ -533,7 +615,7 @@ impl Chargers {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(ChargerHandle::state)
+            .map(|h| ChargerState::clone(&h.state()))
             .collect();
         v.sort_by(|a, b| a.identity.cmp(&b.identity));
         v

@@ -24,6 +24,7 @@
 #[cfg(not(any(feature = "v16", feature = "v201", feature = "v21")))]
 compile_error!("ocpp-central needs at least one of the features v16, v201, v21");
 
+mod apply;
 pub mod defaults;
 #[cfg(feature = "tokio")]
 pub mod driver;
@@ -48,11 +49,14 @@ pub use handler::HandleV16;
 pub use handler::HandleV201;
 #[cfg(feature = "v21")]
 pub use handler::HandleV21;
-pub use handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, Handler};
+pub use handler::{
+    dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver, Handler,
+    MAX_QUEUED_COMMANDS,
+};
 pub use message::{AnyRequest, AnyResponse};
 pub use model::{
     AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,
-    ConnectorStatus, Event, MeterSample, Transaction,
+    ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, Transaction,
 };
 #[cfg(feature = "ws")]
 pub use server::{Admission, Auth, Authenticator, RunningServer, Server, ServerConfig};

@@ -217,10 +217,6 @@ pub struct MeterSample {
     pub location: Option<String>,
 }
 
-/// How many meter samples a [`Transaction`] keeps (the oldest are dropped beyond; the
-/// start / last register readings and the energy are kept regardless).
-pub const MAX_SAMPLES_PER_TRANSACTION: usize = 4096;
-
 /// The default measurand of both versions.
 pub const ENERGY_IMPORT_REGISTER: &str = "Energy.Active.Import.Register";
 
@@ -233,6 +229,20 @@ impl MeterSample {
         let base = match self.unit.as_deref() {
             None | Some("Wh") => self.value,
             Some("kWh") => self.value.checked_mul(Decimal::from(1000))?,
+            Some(_) => return None,
+        };
+        scale_pow10(base, self.multiplier)
+    }
+
+    /// The value in W, when this is a power measurand in W or kW (`None` otherwise, or when
+    /// it does not fit).
+    pub fn power_w(&self) -> Option<Decimal> {
+        if !self.measurand.starts_with("Power.") {
+            return None;
+        }
+        let base = match self.unit.as_deref() {
+            None | Some("W") => self.value,
+            Some("kW") => self.value.checked_mul(Decimal::from(1000))?,
             Some(_) => return None,
         };
         scale_pow10(base, self.multiplier)
@@ -265,7 +275,9 @@ pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
         .or_else(|| Decimal::from_str(s.trim()).ok())
 }
 
-/// A transaction, version-neutral.
+/// A transaction, version-neutral: what the model keeps of it (registers, power, sequence
+/// bookkeeping), never its meter samples, which leave with the events
+/// ([`Event::TransactionUpdated`] and the others) for the application to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     /// The transaction id: 1.6's central-issued integer as a string, 2.x's charger-made id.
@@ -282,21 +294,105 @@ pub struct Transaction {
     pub meter_start_wh: Option<Decimal>,
     /// The latest energy register reading, in Wh, if known.
     pub meter_last_wh: Option<Decimal>,
-    /// Energy delivered so far (latest register minus start), in Wh.
+    /// When the latest energy register reading was taken, if known.
+    pub meter_last_at: Option<DateTime<Utc>>,
+    /// Energy delivered so far (latest register minus start), in Wh. When the difference does
+    /// not fit a decimal, it keeps its previous value and [`Event::OutOfRange`] is reported.
     pub energy_wh: Decimal,
+    /// The latest total active import power in W: the last `Power.Active.Import` sample
+    /// without phase, else the rate between the last two energy register readings.
+    pub power_w: Option<Decimal>,
+    /// How many meter samples arrived for it (saturating).
+    pub samples_received: u64,
     /// Why it stopped, as the charger says.
     pub stop_reason: Option<String>,
     /// Whether any of its messages was sent or flagged offline (2.x `offline`; 1.6: a
     /// message whose timestamp lay before its receipt by more than the session's tolerance is
     /// not judged, so this stays `false` on 1.6).
     pub offline: bool,
-    /// (2.x) The next `seqNo` expected.
+    /// (2.x) The next `seqNo` expected (saturates at `i32::MAX`).
     pub next_seq_no: Option<i32>,
-    /// (2.x) `seqNo`s skipped so far and not (yet) received.
-    pub missing_seq_nos: Vec<i32>,
-    /// The meter samples received for it, in arrival order (at most
-    /// [`MAX_SAMPLES_PER_TRANSACTION`], the latest).
-    pub samples: Vec<MeterSample>,
+    /// (2.x) `seqNo`s skipped so far and not (yet) received, as ranges.
+    pub seq_gaps: SeqGaps,
+}
+
+/// (2.x) The `seqNo`s a transaction skipped and did not (yet) receive, as inclusive ranges in
+/// ascending order, at most [`Limits::max_sequence_gaps`] of them: a gap of two billion is one
+/// range, and a charger that skips every other number cannot grow it beyond the bound (the
+/// oldest ranges are forgotten, [`Event::LimitReached`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeqGaps {
+    ranges: Vec<(i32, i32)>,
+}
+
+impl SeqGaps {
+    /// The missing ranges, inclusive, ascending.
+    pub fn ranges(&self) -> &[(i32, i32)] {
+        &self.ranges
+    }
+
+    /// Whether nothing is missing.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// How many `seqNo`s are missing in all.
+    pub fn missing(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|(a, b)| (i64::from(*b) - i64::from(*a) + 1).unsigned_abs())
+            .sum()
+    }
+
+    /// Whether `seq` is missing.
+    pub fn contains(&self, seq: i32) -> bool {
+        self.ranges.iter().any(|(a, b)| *a <= seq && seq <= *b)
+    }
+
+    /// Adds the range `from..=to` (above every range so far); returns how many of the oldest
+    /// ranges were forgotten to stay within `max`.
+    fn add(&mut self, from: i32, to: i32, max: usize) -> usize {
+        if from <= to {
+            self.ranges.push((from, to));
+        }
+        self.cap(max)
+    }
+
+    /// `seq` arrived late: takes it out of its range; returns how many of the oldest ranges
+    /// were forgotten to stay within `max`.
+    fn fill(&mut self, seq: i32, max: usize) -> usize {
+        let Some(i) = self.ranges.iter().position(|(a, b)| *a <= seq && seq <= *b) else {
+            return 0;
+        };
+        let (a, b) = self.ranges[i];
+        // seq > a and seq < b make these subtractions and additions exact.
+        let mut parts = Vec::with_capacity(2);
+        if seq > a {
+            parts.push((a, seq - 1));
+        }
+        if seq < b {
+            parts.push((seq + 1, b));
+        }
+        self.ranges.splice(i..=i, parts);
+        self.cap(max)
+    }
+
+    fn cap(&mut self, max: usize) -> usize {
+        let over = self.ranges.len().saturating_sub(max);
+        self.ranges.drain(..over);
+        over
+    }
+}
+
+/// What [`Transaction::sequence`] found.
+#[derive(Debug, Default)]
+pub(crate) struct SeqOutcome {
+    /// A gap opened: the `seqNo` that was expected.
+    pub(crate) gap_from: Option<i32>,
+    /// How many of the oldest gap ranges were forgotten.
+    pub(crate) gaps_dropped: usize,
+    /// The `seqNo` leaves no next one (`i32::MAX`).
+    pub(crate) overflow: bool,
 }
 
 impl Transaction {
@@ -311,42 +407,132 @@ impl Transaction {
             ended_at: None,
             meter_start_wh: None,
             meter_last_wh: None,
+            meter_last_at: None,
             energy_wh: Decimal::ZERO,
+            power_w: None,
+            samples_received: 0,
             stop_reason: None,
             offline: false,
             next_seq_no: None,
-            missing_seq_nos: Vec::new(),
-            samples: Vec::new(),
+            seq_gaps: SeqGaps::default(),
         }
     }
 
-    /// Adds samples, moving the start / last register readings and the energy so far.
-    pub(crate) fn add_samples(&mut self, samples: &[MeterSample]) {
+    /// (2.x) Records `seqNo` `seq`: opens a gap when numbers were skipped, fills one when a
+    /// late number arrives.
+    pub(crate) fn sequence(&mut self, seq: i32, max_gaps: usize) -> SeqOutcome {
+        let mut out = SeqOutcome::default();
+        let next = match self.next_seq_no {
+            Some(next) if seq > next => {
+                // seq > next, so seq - 1 >= next: no overflow.
+                out.gaps_dropped = self.seq_gaps.add(next, seq - 1, max_gaps);
+                out.gap_from = Some(next);
+                seq
+            }
+            Some(next) if seq < next => {
+                out.gaps_dropped = self.seq_gaps.fill(seq, max_gaps);
+                return out;
+            }
+            _ => seq,
+        };
+        self.next_seq_no = Some(match next.checked_add(1) {
+            Some(n) => n,
+            None => {
+                out.overflow = true;
+                i32::MAX
+            }
+        });
+        out
+    }
+
+    /// Adds one message's samples, moving the start / last register readings, the power and
+    /// the energy so far. Values that do not fit (a register in kWh whose Wh value exceeds a
+    /// decimal, an energy difference out of range) are left out; the first is described in
+    /// the error.
+    pub(crate) fn add_samples(&mut self, samples: &[MeterSample]) -> Result<(), String> {
+        let mut problem = None;
+        let mut power = None;
         for s in samples {
             if s.is_import_register() {
-                if let Some(wh) = s.energy_wh() {
-                    let begin = s.context.as_deref() == Some("Transaction.Begin");
-                    if self.meter_start_wh.is_none() || (begin && self.samples.is_empty()) {
-                        self.meter_start_wh = Some(wh);
+                match s.energy_wh() {
+                    Some(wh) => {
+                        let begin = s.context.as_deref() == Some("Transaction.Begin");
+                        if self.meter_start_wh.is_none() || (begin && self.samples_received == 0) {
+                            self.meter_start_wh = Some(wh);
+                        }
+                        if !begin || self.meter_last_wh.is_none() {
+                            if let (Some(e0), Some(t0)) = (self.meter_last_wh, self.meter_last_at) {
+                                if let Some(p) = rate_w(e0, t0, wh, s.timestamp) {
+                                    self.power_w = Some(p);
+                                }
+                            }
+                            self.meter_last_wh = Some(wh);
+                            self.meter_last_at = Some(s.timestamp);
+                        }
                     }
-                    if !begin || self.meter_last_wh.is_none() {
-                        self.meter_last_wh = Some(wh);
+                    None => {
+                        problem.get_or_insert_with(|| {
+                            format!(
+                                "energy register {} {} (multiplier {}) does not fit in Wh",
+                                s.value,
+                                s.unit.as_deref().unwrap_or("Wh"),
+                                s.multiplier
+                            )
+                        });
+                    }
+                }
+            } else if s.measurand == "Power.Active.Import" && s.phase.is_none() {
+                match s.power_w() {
+                    Some(w) => power = Some(w),
+                    None => {
+                        problem
+                            .get_or_insert_with(|| format!("power {} does not fit in W", s.value));
                     }
                 }
             }
-            if self.samples.len() >= MAX_SAMPLES_PER_TRANSACTION {
-                self.samples.remove(0);
-            }
-            self.samples.push(s.clone());
+            self.samples_received = self.samples_received.saturating_add(1);
         }
-        self.recompute();
+        if power.is_some() {
+            self.power_w = power;
+        }
+        if let Err(e) = self.recompute() {
+            problem.get_or_insert(e);
+        }
+        match problem {
+            Some(p) => Err(p),
+            None => Ok(()),
+        }
     }
 
-    pub(crate) fn recompute(&mut self) {
+    /// Energy = last register - start register, when both are known and the difference fits.
+    pub(crate) fn recompute(&mut self) -> Result<(), String> {
         if let (Some(start), Some(last)) = (self.meter_start_wh, self.meter_last_wh) {
-            self.energy_wh = last - start;
+            match last.checked_sub(start) {
+                Some(e) => self.energy_wh = e,
+                None => {
+                    return Err(format!(
+                        "energy {last} Wh - {start} Wh does not fit; kept {} Wh",
+                        self.energy_wh
+                    ))
+                }
+            }
         }
+        Ok(())
     }
+}
+
+/// The average power in W between two register readings, when time moved forward and the
+/// arithmetic fits.
+fn rate_w(e0: Decimal, t0: DateTime<Utc>, e1: Decimal, t1: DateTime<Utc>) -> Option<Decimal> {
+    let ms = (t1 - t0).num_milliseconds();
+    if ms <= 0 {
+        return None;
+    }
+    let wh = e1.checked_sub(e0)?;
+    let p = wh
+        .checked_mul(Decimal::from(3_600_000))?
+        .checked_div(Decimal::from(ms))?;
+    Some(p.round_dp(1))
 }
 
 /// Everything known about one charger connection, version-neutral.
@@ -366,18 +552,66 @@ pub struct ChargerState {
     pub heartbeat_interval: Option<i32>,
     /// When the connection opened (wall clock).
     pub connected_at: DateTime<Utc>,
-    /// When the charger last sent anything (wall clock).
-    pub last_seen: Option<DateTime<Utc>>,
     /// When the charger last sent a Heartbeat (wall clock).
     pub last_heartbeat: Option<DateTime<Utc>>,
     /// Connector / EVSE states.
     pub connectors: BTreeMap<ConnectorRef, ConnectorState>,
-    /// Transactions in progress, by id.
+    /// Transactions in progress, by id (at most [`Limits::max_transactions`]).
     pub transactions: BTreeMap<String, Transaction>,
 }
 
+/// The bounds of the model of one charger, each reported with [`Event::LimitReached`] when
+/// reached. A conforming charger stays far below every default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Transactions tracked at once (default 64); beyond, the one started longest ago is
+    /// forgotten by the model (the application still has it from the events).
+    pub max_transactions: usize,
+    /// Connectors / EVSEs tracked (default 128); statuses of further ones are reported to the
+    /// application but not tracked.
+    pub max_connectors: usize,
+    /// (2.x) Missing `seqNo` ranges kept per transaction (default 64); beyond, the oldest are
+    /// forgotten.
+    pub max_sequence_gaps: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_transactions: 64,
+            max_connectors: 128,
+            max_sequence_gaps: 64,
+        }
+    }
+}
+
+/// Which bound of [`Limits`] (or of the session) was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`Limits::max_transactions`].
+    Transactions,
+    /// [`Limits::max_connectors`].
+    Connectors,
+    /// [`Limits::max_sequence_gaps`].
+    SequenceGaps,
+}
+
+impl Limit {
+    /// A short name for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Limit::Transactions => "transactions",
+            Limit::Connectors => "connectors",
+            Limit::SequenceGaps => "sequence_gaps",
+        }
+    }
+}
+
 impl ChargerState {
-    pub(crate) fn new(identity: String, version: Version, now: DateTime<Utc>) -> Self {
+    /// The state of a charger that just connected (nothing known yet).
+    pub fn new(identity: String, version: Version, now: DateTime<Utc>) -> Self {
         ChargerState {
             identity,
             version,
@@ -386,7 +620,6 @@ impl ChargerState {
             boot: BootState::Unknown,
             heartbeat_interval: None,
             connected_at: now,
-            last_seen: None,
             last_heartbeat: None,
             connectors: BTreeMap::new(),
             transactions: BTreeMap::new(),
@@ -449,6 +682,8 @@ pub enum Event {
     TransactionStarted {
         /// The transaction as now known.
         transaction: Transaction,
+        /// The samples this message brought (2.x `meterValue` of the Started event).
+        samples: Vec<MeterSample>,
         /// The typed request.
         request: AnyRequest,
     },
@@ -463,8 +698,10 @@ pub enum Event {
     },
     /// A transaction ended.
     TransactionEnded {
-        /// The transaction, final (energy in Wh, stop reason, samples).
+        /// The transaction, final (energy in Wh, stop reason).
         transaction: Transaction,
+        /// The samples this message brought (1.6 `transactionData`, 2.x `meterValue`).
+        samples: Vec<MeterSample>,
         /// The typed request.
         request: AnyRequest,
     },
@@ -494,6 +731,25 @@ pub enum Event {
         expected: i32,
         /// The `seqNo` received.
         received: i32,
+    },
+    /// A bound of the model or the session was reached (see [`Limits`]); what it says was
+    /// not kept by the model. The message was answered as usual.
+    LimitReached {
+        /// Which bound.
+        limit: Limit,
+        /// Its value.
+        bound: usize,
+        /// What was not kept.
+        detail: String,
+    },
+    /// A value from the charger whose result does not fit the model (e.g. an energy
+    /// difference beyond the largest decimal, a `seqNo` of `i32::MAX`): the message was
+    /// answered and is passed on whole, the model did not apply that value.
+    OutOfRange {
+        /// The transaction concerned, if any.
+        transaction_id: Option<String>,
+        /// What did not fit.
+        detail: String,
     },
     /// (Lenient mode, [`SessionConfig::lenient`](crate::SessionConfig::lenient)) A charger
     /// request that broke its schema was repaired and accepted; the request then arrives as

@@ -137,6 +137,11 @@ pub struct ServerConfig {
     shutdown_grace: Duration,
     defaults: Defaults,
     lenient: bool,
+    max_connections: usize,
+    max_connections_per_address: usize,
+    max_handshakes: usize,
+    write_timeout: Duration,
+    limits: crate::model::Limits,
 }
 
 impl ServerConfig {
@@ -144,7 +149,9 @@ impl ServerConfig {
     /// identity admitted; subprotocols preferred in the order ocpp2.1, ocpp2.0.1, ocpp1.6
     /// (those enabled); a second connection of an identity replaces the first; 10 s handshake
     /// timeout; a ping every 30 s and a peer silent for 75 s dropped; 1 MiB messages; 30 s call
-    /// timeout; 5 s shutdown grace; [`Defaults::default`].
+    /// timeout; 5 s shutdown grace; [`Defaults::default`]; at most 16,384 connections, 4,096
+    /// per source address and 1,024 handshakes in progress; a peer that takes more than 30 s
+    /// to accept a message is dropped; [`Limits::default`](crate::Limits::default).
     pub fn new(auth: Auth) -> ServerConfig {
         let versions = [Version::V21, Version::V201, Version::V16]
             .into_iter()
@@ -163,7 +170,48 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             defaults: Defaults::default(),
             lenient: false,
+            max_connections: 16_384,
+            max_connections_per_address: 4_096,
+            max_handshakes: 1_024,
+            write_timeout: Duration::from_secs(30),
+            limits: crate::model::Limits::default(),
         }
+    }
+
+    /// The most connections served at once, handshakes included (a process holds as many
+    /// sockets as its open-file limit allows; keep this below it). A connection beyond is
+    /// answered `503 Service Unavailable` and closed before its handshake is read.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// The most connections from one source address (IP) at once; beyond: 503 as for
+    /// [`ServerConfig::max_connections`]. Chargers behind one NAT share an address: size it
+    /// for the largest site.
+    pub fn max_connections_per_address(mut self, n: usize) -> Self {
+        self.max_connections_per_address = n;
+        self
+    }
+
+    /// The most WebSocket handshakes in progress at once (each may take up to the
+    /// [handshake timeout](ServerConfig::handshake_timeout)); beyond: 503.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.max_handshakes = n;
+        self
+    }
+
+    /// How long writing one message to a charger may take before the connection is dropped
+    /// (a peer that stopped reading must not hold its queue and its task forever).
+    pub fn write_timeout(mut self, t: Duration) -> Self {
+        self.write_timeout = t;
+        self
+    }
+
+    /// The bounds of every charger's model ([`SessionConfig::limits`]).
+    pub fn limits(mut self, limits: crate::model::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Which identities may connect.
@@ -250,6 +298,91 @@ pub struct Server<H: CentralSystem> {
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
+    gate: Arc<Gate>,
+}
+
+/// Counts connections (in total and per source address) and handshakes in progress against
+/// the configured bounds.
+#[derive(Debug, Default)]
+struct Gate {
+    per_address: Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    total: std::sync::atomic::AtomicUsize,
+    handshakes: std::sync::atomic::AtomicUsize,
+}
+
+/// Why a connection was turned away before its handshake.
+#[derive(Debug, Clone, Copy)]
+enum Turned {
+    Total,
+    Address,
+    Handshakes,
+}
+
+impl Gate {
+    /// Admits one connection from `ip`, or says which bound it hits.
+    fn enter(
+        self: &Arc<Self>,
+        ip: std::net::IpAddr,
+        config: &ServerConfig,
+    ) -> Result<Entry, Turned> {
+        use std::sync::atomic::Ordering;
+        let mut map = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        if self.total.load(Ordering::Relaxed) >= config.max_connections {
+            return Err(Turned::Total);
+        }
+        if self.handshakes.load(Ordering::Relaxed) >= config.max_handshakes {
+            return Err(Turned::Handshakes);
+        }
+        let n = map.entry(ip).or_insert(0);
+        if *n >= config.max_connections_per_address {
+            return Err(Turned::Address);
+        }
+        *n += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        Ok(Entry {
+            gate: self.clone(),
+            ip,
+            handshaking: true,
+        })
+    }
+}
+
+/// One admitted connection; leaving (drop) gives its places back.
+struct Entry {
+    gate: Arc<Gate>,
+    ip: std::net::IpAddr,
+    handshaking: bool,
+}
+
+impl Entry {
+    fn handshake_done(&mut self) {
+        if std::mem::take(&mut self.handshaking) {
+            self.gate
+                .handshakes
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.handshake_done();
+        self.gate
+            .total
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let mut map = self
+            .gate
+            .per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl<H: CentralSystem> std::fmt::Debug for Server<H> {
@@ -297,6 +430,7 @@ impl<H: CentralSystem> Server<H> {
             config: Arc::new(config),
             handler,
             chargers: Chargers::new(),
+            gate: Arc::new(Gate::default()),
         }
     }
 
@@ -385,6 +519,7 @@ impl<H: CentralSystem> Server<H> {
             self.config.clone(),
             self.handler.clone(),
             self.chargers.clone(),
+            self.gate.clone(),
         )
     }
 
@@ -571,9 +706,28 @@ async fn serve_connection<H: CentralSystem, S>(
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
+    gate: Arc<Gate>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let mut stream = stream;
+    let mut entry = match gate.enter(peer.ip(), &config) {
+        Ok(entry) => entry,
+        Err(turned) => {
+            tracing::warn!(%peer, ?turned, "connection refused: limit reached");
+            use tokio::io::AsyncWriteExt;
+            let refuse = async {
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 30\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), refuse).await;
+            return;
+        }
+    };
     let admitted: Arc<Mutex<Option<(String, Version)>>> = Arc::new(Mutex::new(None));
     let callback = {
         let admitted = admitted.clone();
@@ -622,6 +776,7 @@ async fn serve_connection<H: CentralSystem, S>(
             return;
         }
     };
+    entry.handshake_done();
     let Some((identity, version)) = admitted.lock().unwrap_or_else(|e| e.into_inner()).take()
     else {
         return;
@@ -632,19 +787,29 @@ async fn serve_connection<H: CentralSystem, S>(
             .call_timeout(config.call_timeout)
             .max_message_size(config.max_message_size)
             .lenient(config.lenient)
+            .limits(config.limits.clone())
             .defaults(config.defaults.clone()),
     );
     let conn = Connection::new(session, handler).register(&chargers);
     let (mut sink, stream) = ws.split();
     let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(64);
+    let write_timeout = config.write_timeout;
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.next().await {
-            if sink.send(msg).await.is_err() {
-                return;
+            match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::info!("peer stopped reading (write timed out); dropping");
+                    return;
+                }
             }
         }
-        let _ = sink.send(Message::Close(None)).await;
-        let _ = sink.close().await;
+        let close = async {
+            let _ = sink.send(Message::Close(None)).await;
+            let _ = sink.close().await;
+        };
+        let _ = tokio::time::timeout(write_timeout, close).await;
     });
     let pinger = config.ping_interval.map(|every| {
         let mut tx = out_tx.clone();
@@ -704,14 +869,26 @@ async fn serve_connection<H: CentralSystem, S>(
         futures::future::ok::<_, futures::channel::mpsc::SendError>(Message::Text(s.into()))
     });
     let outgoing = Box::pin(outgoing);
-    if let Err(e) = Box::pin(conn.run(incoming, outgoing)).await {
-        tracing::info!(charger = %identity, "connection ended: {e}");
+    match Box::pin(conn.run(incoming, outgoing)).await {
+        Ok(()) => {}
+        Err(e @ crate::driver::DriveError::Panicked(_)) => {
+            tracing::error!(charger = %identity, "connection ended: {e}");
+            use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+            let frame = CloseFrame {
+                code: CloseCode::Error,
+                reason: "internal error".into(),
+            };
+            let mut tx = out_tx.clone();
+            let _ = tx.try_send(Message::Close(Some(frame)));
+        }
+        Err(e) => tracing::info!(charger = %identity, "connection ended: {e}"),
     }
     if let Some(p) = pinger {
         p.abort();
     }
     drop(out_tx);
     let _ = writer.await;
+    drop(entry);
     tracing::info!(%peer, charger = %identity, "charger disconnected");
 }
 

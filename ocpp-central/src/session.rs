@@ -30,7 +30,7 @@
 //! assert_eq!(s.state().boot, BootState::Accepted);
 //! ```
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -41,13 +41,7 @@ use serde_json::value::RawValue;
 
 use crate::defaults::{CallFailure, Defaults};
 use crate::message::{central_may_send, charger_may_send, AnyRequest, AnyResponse};
-use crate::model::{
-    AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,
-    ConnectorStatus, Event, MeterSample, Transaction,
-};
-
-/// How many transactions a session tracks at once per charger.
-pub const MAX_ACTIVE_TRANSACTIONS: usize = 256;
+use crate::model::{BootState, ChargerState, Event, Limits, Transaction};
 
 /// How a [`Session`] behaves.
 pub struct SessionConfig {
@@ -60,6 +54,7 @@ pub struct SessionConfig {
     refuse_before_accepted: bool,
     remembered_answers: usize,
     lenient: bool,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -91,7 +86,14 @@ impl SessionConfig {
             refuse_before_accepted: true,
             remembered_answers: 1024,
             lenient: false,
+            limits: Limits::default(),
         }
+    }
+
+    /// The bounds of the charger's model ([`Limits::default`] unless set).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Lenient mode for this charger's requests (off by default): a request its schema
@@ -138,7 +140,7 @@ impl SessionConfig {
     }
 
     /// How many answers to transaction messages are remembered to answer re-sent copies
-    /// identically.
+    /// identically (default 1024; the oldest is forgotten beyond).
     pub fn remembered_answers(mut self, n: usize) -> Self {
         self.remembered_answers = n;
         self
@@ -182,6 +184,10 @@ pub enum CallError {
     /// nothing to a rejected charger).
     #[error("the charger's boot was rejected; no calls may be sent")]
     BootRejected,
+    /// The call was not sent: this many calls already wait for the charger
+    /// ([`MAX_QUEUED_COMMANDS`](crate::handler::MAX_QUEUED_COMMANDS)).
+    #[error("too many calls queued for the charger ({0})")]
+    QueueFull(usize),
     /// The call was not sent: wrong version, not a central-system action, or the endpoint
     /// refused it.
     #[error("call refused: {0}")]
@@ -276,10 +282,14 @@ pub struct Session {
     /// Remembered answers of transaction messages, by memo key.
     answers: HashMap<String, String>,
     answer_order: VecDeque<String>,
-    /// 2.x: seqNos seen per transaction (also for ended transactions, for duplicates).
-    seq_seen: HashMap<String, BTreeSet<i32>>,
     events: VecDeque<SessionEvent>,
     closed: bool,
+    limits: Limits,
+    /// Changes whenever the model changed (see [`Session::generation`]).
+    generation: u64,
+    last_seen: Option<DateTime<Utc>>,
+    /// Reused buffer of the projector's events.
+    scratch: Vec<Event>,
 }
 
 impl std::fmt::Debug for Session {
@@ -298,10 +308,6 @@ fn seed_of(identity: &str) -> u64 {
     })
 }
 
-fn to_utc(t: &ocpp_types::DateTime) -> DateTime<Utc> {
-    t.to_utc()
-}
-
 impl Session {
     /// A new session; the [`Event::Connected`] event is queued.
     pub fn new(config: SessionConfig) -> Session {
@@ -315,6 +321,7 @@ impl Session {
             refuse_before_accepted,
             remembered_answers,
             lenient,
+            limits,
         } = config;
         let mut ep_config = EndpointConfig::new(version)
             .call_timeout(call_timeout)
@@ -344,9 +351,12 @@ impl Session {
             triggered: HashSet::new(),
             answers: HashMap::new(),
             answer_order: VecDeque::new(),
-            seq_seen: HashMap::new(),
             events,
             closed: false,
+            limits,
+            generation: 0,
+            last_seen: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -370,6 +380,22 @@ impl Session {
         &self.defaults
     }
 
+    /// A number that changes whenever [`Session::state`] changed (boot, statuses,
+    /// transactions, heartbeat, connection): a driver republishes the state only then.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// When the charger last sent anything (wall clock).
+    pub fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.last_seen
+    }
+
+    /// The bounds of the model.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Whether [`Session::handle_close`] was called.
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -382,7 +408,7 @@ impl Session {
         if self.closed {
             return;
         }
-        self.state.last_seen = Some(self.defaults.clock.now());
+        self.last_seen = Some(self.defaults.clock.now());
         self.ep.handle_text(now, text);
         self.pump();
     }
@@ -402,6 +428,7 @@ impl Session {
         }
         self.closed = true;
         self.state.connected = false;
+        self.generation = self.generation.wrapping_add(1);
         let mut ids: Vec<_> = self.outgoing.drain().collect();
         ids.sort();
         for (id, action) in ids {
@@ -429,6 +456,11 @@ impl Session {
     /// When [`Session::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.ep.poll_timeout()
+    }
+
+    /// How many central calls wait behind the one in flight.
+    pub fn queued_calls(&self) -> usize {
+        self.ep.queued_calls()
     }
 
     /// Sends a central call (queued behind the one in flight, if any) and returns its message
@@ -519,7 +551,7 @@ impl Session {
         if let Some(memo) = p.memo {
             self.remember(memo, json);
         }
-        self.apply(*p.request, response);
+        self.apply(&p.request, &response);
         Ok(())
     }
 
@@ -547,9 +579,8 @@ impl Session {
     /// Seeds a transaction known from before this connection (e.g. persisted by the
     /// application), so its meter values and end are attributed and its energy computed.
     pub fn restore_transaction(&mut self, transaction: Transaction) {
-        self.state
-            .transactions
-            .insert(transaction.id.clone(), transaction);
+        self.state.restore_transaction(transaction, &self.limits);
+        self.generation = self.generation.wrapping_add(1);
     }
 
     /// The charger requests awaiting an answer.
@@ -799,441 +830,29 @@ impl Session {
         }
     }
 
-    /// Tracks an active transaction; beyond [`MAX_ACTIVE_TRANSACTIONS`] the one started
-    /// longest ago is forgotten (a charger has a handful of EVSEs; this only bounds memory
-    /// against a hostile peer).
-    fn track(&mut self, tx: Transaction) {
-        if !self.state.transactions.contains_key(&tx.id)
-            && self.state.transactions.len() >= MAX_ACTIVE_TRANSACTIONS
-        {
-            let oldest = self
-                .state
-                .transactions
-                .values()
-                .min_by_key(|t| t.started_at)
-                .map(|t| t.id.clone());
-            if let Some(old) = oldest {
-                self.state.transactions.remove(&old);
-                self.seq_seen.remove(&old);
-            }
-        }
-        self.state.transactions.insert(tx.id.clone(), tx);
-    }
-
     fn push(&mut self, event: Event) {
         self.events.push_back(SessionEvent::Model(event));
     }
 
-    fn apply(&mut self, request: AnyRequest, response: AnyResponse) {
-        match (&request, &response) {
-            #[cfg(feature = "v16")]
-            (AnyRequest::V16(q), AnyResponse::V16(r)) => {
-                let (q, r) = (q.clone(), r.clone());
-                self.apply_v16(&request, &response, q, r)
-            }
-            #[cfg(feature = "v201")]
-            (AnyRequest::V201(q), AnyResponse::V201(r)) => {
-                let (q, r) = (q.clone(), r.clone());
-                self.apply_v201(&request, &response, q, r)
-            }
-            #[cfg(feature = "v21")]
-            (AnyRequest::V21(q), AnyResponse::V21(r)) => {
-                let (q, r) = (q.clone(), r.clone());
-                self.apply_v21(&request, &response, q, r)
-            }
-            #[allow(unreachable_patterns)]
-            _ => {}
+    /// Applies an answered request to the model (the pure projector,
+    /// [`ChargerState::apply`]) and queues the events.
+    fn apply(&mut self, request: &AnyRequest, response: &AnyResponse) {
+        let mut events = std::mem::take(&mut self.scratch);
+        let now = self.defaults.clock.now();
+        self.state
+            .apply(request, response, now, &self.limits, &mut events);
+        if !events.is_empty() {
+            self.generation = self.generation.wrapping_add(1);
         }
-    }
-
-    fn booted(
-        &mut self,
-        info: ChargerInfo,
-        status: &str,
-        interval: i32,
-        q: &AnyRequest,
-        r: &AnyResponse,
-    ) {
-        let state = BootState::from_registration(status);
-        self.state.info = Some(info.clone());
-        self.state.boot = state;
-        self.state.heartbeat_interval = Some(interval);
-        if state == BootState::Accepted {
+        if self.state.boot == BootState::Accepted {
             self.triggered.clear();
         }
-        self.push(Event::Booted {
-            info,
-            state,
-            request: q.clone(),
-            response: r.clone(),
-        });
-    }
-
-    fn heartbeat(&mut self) {
-        let at = self.defaults.clock.now();
-        self.state.last_heartbeat = Some(at);
-        self.push(Event::Heartbeat { at });
-    }
-
-    fn status(
-        &mut self,
-        connector: ConnectorRef,
-        status: &str,
-        error_code: Option<String>,
-        since: Option<DateTime<Utc>>,
-        q: &AnyRequest,
-    ) {
-        let status = ConnectorStatus::from_wire(status);
-        let since = since.unwrap_or_else(|| self.defaults.clock.now());
-        let previous = self
-            .state
-            .connectors
-            .insert(
-                connector,
-                ConnectorState {
-                    status: status.clone(),
-                    error_code,
-                    since,
-                },
-            )
-            .map(|c| c.status);
-        self.push(Event::StatusChanged {
-            connector,
-            previous,
-            status,
-            request: q.clone(),
-        });
-    }
-
-    fn authorized(&mut self, token: String, status: &str, q: &AnyRequest, r: &AnyResponse) {
-        self.push(Event::Authorized {
-            id_token: token,
-            status: AuthorizationStatus(status.to_owned()),
-            request: q.clone(),
-            response: r.clone(),
-        });
-    }
-
-    #[cfg(feature = "v16")]
-    fn apply_v16(
-        &mut self,
-        q_any: &AnyRequest,
-        r_any: &AnyResponse,
-        q: ocpp_types::v16::AnyRequest,
-        r: ocpp_types::v16::AnyResponse,
-    ) {
-        use ocpp_types::v16::{AnyRequest as Q, AnyResponse as R};
-        match (q, r) {
-            (Q::BootNotification(q), R::BootNotification(r)) => {
-                let info = ChargerInfo {
-                    vendor: q.charge_point_vendor.as_str().to_owned(),
-                    model: q.charge_point_model.as_str().to_owned(),
-                    serial_number: q
-                        .charge_point_serial_number
-                        .as_ref()
-                        .or(q.charge_box_serial_number.as_ref())
-                        .map(|s| s.as_str().to_owned()),
-                    firmware_version: q.firmware_version.as_ref().map(|s| s.as_str().to_owned()),
-                };
-                self.booted(info, r.status.as_str(), r.interval, q_any, r_any);
-            }
-            (Q::Heartbeat(_), _) => self.heartbeat(),
-            (Q::StatusNotification(q), _) => self.status(
-                ConnectorRef::v16(q.connector_id),
-                q.status.as_str(),
-                Some(q.error_code.as_str().to_owned()),
-                q.timestamp.as_ref().map(to_utc),
-                q_any,
-            ),
-            (Q::Authorize(q), R::Authorize(r)) => self.authorized(
-                q.id_tag.as_str().to_owned(),
-                r.id_tag_info.status.as_str(),
-                q_any,
-                r_any,
-            ),
-            (Q::StartTransaction(q), R::StartTransaction(r)) => {
-                let mut tx = Transaction::new(
-                    r.transaction_id.to_string(),
-                    ConnectorRef::v16(q.connector_id),
-                    to_utc(&q.timestamp),
-                );
-                tx.id_token = Some(q.id_tag.as_str().to_owned());
-                tx.meter_start_wh = Some(q.meter_start.into());
-                tx.meter_last_wh = Some(q.meter_start.into());
-                self.track(tx.clone());
-                self.push(Event::TransactionStarted {
-                    transaction: tx,
-                    request: q_any.clone(),
-                });
-            }
-            (Q::MeterValues(q), _) => {
-                let samples: Vec<MeterSample> = q
-                    .meter_value
-                    .iter()
-                    .flat_map(|mv| {
-                        let ts = to_utc(&mv.timestamp);
-                        mv.sampled_value
-                            .iter()
-                            .filter_map(move |sv| v16_sample(ts, sv))
-                    })
-                    .collect();
-                let connector = ConnectorRef::v16(q.connector_id);
-                let tx = q
-                    .transaction_id
-                    .and_then(|t| self.state.transactions.get_mut(&t.to_string()));
-                match tx {
-                    Some(tx) => {
-                        tx.add_samples(&samples);
-                        let transaction = tx.clone();
-                        self.push(Event::TransactionUpdated {
-                            transaction,
-                            samples,
-                            request: q_any.clone(),
-                        });
-                    }
-                    None => self.push(Event::MeterValues {
-                        connector,
-                        transaction_id: q.transaction_id.map(|t| t.to_string()),
-                        samples,
-                        request: q_any.clone(),
-                    }),
-                }
-            }
-            (Q::StopTransaction(q), _) => {
-                let id = q.transaction_id.to_string();
-                let mut tx = self.state.transactions.remove(&id).unwrap_or_else(|| {
-                    // Started before this session (or on another node): what we know now.
-                    Transaction::new(id.clone(), ConnectorRef::v16(0), to_utc(&q.timestamp))
-                });
-                let samples: Vec<MeterSample> = q
-                    .transaction_data
-                    .iter()
-                    .flatten()
-                    .flat_map(|mv| {
-                        let ts = to_utc(&mv.timestamp);
-                        mv.sampled_value.iter().filter_map(move |sv| {
-                            let json = serde_json::to_string(sv).ok()?;
-                            let sv: ocpp_types::v16::SampledValue =
-                                serde_json::from_str(&json).ok()?;
-                            v16_sample(ts, &sv)
-                        })
-                    })
-                    .collect();
-                tx.add_samples(&samples);
-                tx.meter_last_wh = Some(q.meter_stop.into());
-                tx.recompute();
-                tx.ended_at = Some(to_utc(&q.timestamp));
-                tx.stop_reason = Some(q.reason.map_or("Local", |r| r.as_str()).to_owned());
-                if tx.id_token.is_none() {
-                    tx.id_token = q.id_tag.as_ref().map(|t| t.as_str().to_owned());
-                }
-                self.push(Event::TransactionEnded {
-                    transaction: tx,
-                    request: q_any.clone(),
-                });
-            }
-            _ => {}
+        for e in events.drain(..) {
+            self.push(e);
         }
+        self.scratch = events;
     }
 }
-
-#[cfg(feature = "v16")]
-fn v16_sample(ts: DateTime<Utc>, sv: &ocpp_types::v16::SampledValue) -> Option<MeterSample> {
-    if sv.format.map(|f| f.as_str()) == Some("SignedData") {
-        return None;
-    }
-    Some(MeterSample {
-        timestamp: ts,
-        measurand: sv
-            .measurand
-            .map_or(crate::model::ENERGY_IMPORT_REGISTER, |m| m.as_str())
-            .to_owned(),
-        value: crate::model::parse_decimal(&sv.value)?,
-        unit: sv.unit.map(|u| u.as_str().to_owned()),
-        multiplier: 0,
-        phase: sv.phase.map(|p| p.as_str().to_owned()),
-        context: sv.context.map(|c| c.as_str().to_owned()),
-        location: sv.location.map(|l| l.as_str().to_owned()),
-    })
-}
-
-macro_rules! apply_2x {
-    ($fn_name:ident, $sample_fn:ident, $m:ident) => {
-        fn $sample_fn(mv: &[ocpp_types::$m::MeterValueType]) -> Vec<MeterSample> {
-            mv.iter()
-                .flat_map(|mv| {
-                    let ts = to_utc(&mv.timestamp);
-                    mv.sampled_value.iter().map(move |sv| MeterSample {
-                        timestamp: ts,
-                        measurand: sv
-                            .measurand
-                            .map_or(crate::model::ENERGY_IMPORT_REGISTER, |m| m.as_str())
-                            .to_owned(),
-                        value: sv.value,
-                        unit: sv
-                            .unit_of_measure
-                            .as_ref()
-                            .and_then(|u| u.unit.as_ref())
-                            .map(|u| u.as_str().to_owned()),
-                        multiplier: sv
-                            .unit_of_measure
-                            .as_ref()
-                            .and_then(|u| u.multiplier)
-                            .unwrap_or(0),
-                        phase: sv.phase.map(|p| p.as_str().to_owned()),
-                        context: sv.context.map(|c| c.as_str().to_owned()),
-                        location: sv.location.map(|l| l.as_str().to_owned()),
-                    })
-                })
-                .collect()
-        }
-
-        impl Session {
-            fn $fn_name(
-                &mut self,
-                q_any: &AnyRequest,
-                r_any: &AnyResponse,
-                q: ocpp_types::$m::AnyRequest,
-                r: ocpp_types::$m::AnyResponse,
-            ) {
-                use ocpp_types::$m::{AnyRequest as Q, AnyResponse as R};
-                match (q, r) {
-                    (Q::BootNotification(q), R::BootNotification(r)) => {
-                        let cs = &q.charging_station;
-                        let info = ChargerInfo {
-                            vendor: cs.vendor_name.as_str().to_owned(),
-                            model: cs.model.as_str().to_owned(),
-                            serial_number: cs.serial_number.as_ref().map(|s| s.as_str().to_owned()),
-                            firmware_version: cs
-                                .firmware_version
-                                .as_ref()
-                                .map(|s| s.as_str().to_owned()),
-                        };
-                        self.booted(info, r.status.as_str(), r.interval, q_any, r_any);
-                    }
-                    (Q::Heartbeat(_), _) => self.heartbeat(),
-                    (Q::StatusNotification(q), _) => self.status(
-                        ConnectorRef::evse(q.evse_id, Some(q.connector_id)),
-                        q.connector_status.as_str(),
-                        None,
-                        Some(to_utc(&q.timestamp)),
-                        q_any,
-                    ),
-                    (Q::Authorize(q), R::Authorize(r)) => self.authorized(
-                        q.id_token.id_token.as_str().to_owned(),
-                        r.id_token_info.status.as_str(),
-                        q_any,
-                        r_any,
-                    ),
-                    (Q::MeterValues(q), _) => {
-                        let samples = $sample_fn(&q.meter_value);
-                        let connector = ConnectorRef::evse(q.evse_id, None);
-                        // Meter values of an EVSE with exactly one running transaction belong to it.
-                        let mut running = self
-                            .state
-                            .transactions
-                            .values_mut()
-                            .filter(|t| t.connector.evse == q.evse_id && q.evse_id > 0);
-                        match (running.next(), running.next()) {
-                            (Some(tx), None) => {
-                                tx.add_samples(&samples);
-                                let transaction = tx.clone();
-                                self.push(Event::TransactionUpdated {
-                                    transaction,
-                                    samples,
-                                    request: q_any.clone(),
-                                });
-                            }
-                            _ => self.push(Event::MeterValues {
-                                connector,
-                                transaction_id: None,
-                                samples,
-                                request: q_any.clone(),
-                            }),
-                        }
-                    }
-                    (Q::TransactionEvent(q), _) => {
-                        let id = q.transaction_info.transaction_id.as_str().to_owned();
-                        let seq = q.seq_no;
-                        let samples = q.meter_value.as_deref().map($sample_fn).unwrap_or_default();
-                        let connector = q.evse.as_ref().map_or(ConnectorRef::evse(0, None), |e| {
-                            ConnectorRef::evse(e.id, e.connector_id)
-                        });
-                        let seen = self.seq_seen.entry(id.clone()).or_default();
-                        let max_before = seen.iter().next_back().copied();
-                        seen.insert(seq);
-                        let mut gap = None;
-                        let is_new = !self.state.transactions.contains_key(&id);
-                        let mut tx = self.state.transactions.remove(&id).unwrap_or_else(|| {
-                            Transaction::new(id.clone(), connector, to_utc(&q.timestamp))
-                        });
-                        if tx.connector.evse == 0 && connector.evse != 0 {
-                            tx.connector = connector;
-                        }
-                        match max_before {
-                            Some(max) if seq > max + 1 => {
-                                tx.missing_seq_nos.extend(max + 1..seq);
-                                gap = Some(max + 1);
-                            }
-                            Some(_) => tx.missing_seq_nos.retain(|s| *s != seq),
-                            None => {}
-                        }
-                        let next = tx.next_seq_no.unwrap_or(0).max(seq + 1);
-                        tx.next_seq_no = Some(next);
-                        if q.offline == Some(true) {
-                            tx.offline = true;
-                        }
-                        if let Some(t) = &q.id_token {
-                            tx.id_token = Some(t.id_token.as_str().to_owned());
-                        }
-                        tx.add_samples(&samples);
-                        if let Some(expected) = gap {
-                            self.push(Event::SequenceGap {
-                                transaction_id: id.clone(),
-                                expected,
-                                received: seq,
-                            });
-                        }
-                        if is_new {
-                            self.push(Event::TransactionStarted {
-                                transaction: tx.clone(),
-                                request: q_any.clone(),
-                            });
-                        }
-                        if q.event_type.as_str() == "Ended" {
-                            self.seq_seen.remove(&id);
-                            tx.ended_at = Some(to_utc(&q.timestamp));
-                            tx.stop_reason = q
-                                .transaction_info
-                                .stopped_reason
-                                .map(|r| r.as_str().to_owned())
-                                .or(Some("Local".to_owned()));
-                            self.push(Event::TransactionEnded {
-                                transaction: tx,
-                                request: q_any.clone(),
-                            });
-                        } else {
-                            self.track(tx.clone());
-                            if !is_new {
-                                self.push(Event::TransactionUpdated {
-                                    transaction: tx,
-                                    samples,
-                                    request: q_any.clone(),
-                                });
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    };
-}
-
-#[cfg(feature = "v201")]
-apply_2x!(apply_v201, samples_v201, v201);
-#[cfg(feature = "v21")]
-apply_2x!(apply_v21, samples_v21, v21);
 
 struct BoxedIds(Box<dyn IdGenerator>);
 

@@ -286,6 +286,7 @@ async fn a_2_0_1_and_a_2_1_transaction_over_sockets_reach_the_handler_as_one_mod
                 Event::TransactionEnded {
                     transaction,
                     request,
+                    ..
                 } => {
                     assert_eq!(request.version(), version);
                     break transaction;

@@ -119,7 +119,7 @@ fn heartbeat_updates_last_seen_and_answers_the_wall_clock() {
         st.last_heartbeat.unwrap().to_rfc3339(),
         "2025-01-01T00:01:00+00:00"
     );
-    assert_eq!(st.last_seen, st.last_heartbeat);
+    assert_eq!(h.session.last_seen(), st.last_heartbeat);
     assert!(matches!(h.events.last(), Some(Event::Heartbeat { .. })));
 }
 
@@ -156,7 +156,8 @@ fn whole_transaction_with_exact_energy_and_idempotent_resends() {
     h.charger_sends(r#"[2,"m1","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2025-01-01T00:05:00Z","sampledValue":[{"value":"1.2345","unit":"kWh","measurand":"Energy.Active.Import.Register"},{"value":"7.4","unit":"kW","measurand":"Power.Active.Import"}]}]}]"#);
     let tx = &h.session.state().transactions["1"];
     assert_eq!(tx.energy_wh, Decimal::new(2345, 1)); // 1234.5 - 1000
-    assert_eq!(tx.samples.len(), 2);
+    assert_eq!(tx.samples_received, 2);
+    assert_eq!(tx.power_w, Some(Decimal::from(7400)));
     h.charger_sends(r#"[2,"m2","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2025-01-01T00:10:00Z","sampledValue":[{"value":"2100"}]}]}]"#);
     assert_eq!(
         h.session.state().transactions["1"].energy_wh,
@@ -219,7 +220,7 @@ fn offline_transaction_replayed_after_reconnect() {
         .unwrap();
     assert_eq!(ended.id, tx_id);
     assert_eq!(ended.energy_wh, Decimal::from(800));
-    assert_eq!(ended.samples.len(), 2);
+    assert_eq!(ended.samples_received, 2);
     assert_eq!(ended.stop_reason.as_deref(), Some("Local"));
 }
 

@@ -93,7 +93,7 @@ fn v201_transaction_with_duplicates_gaps_and_offline_replays() {
     let out = h.charger_sends(&tx_event("e1-again", "Updated", 1, &energy("10.5")));
     assert_eq!(out[0], r#"[3,"e1-again",{}]"#);
     assert!(matches!(&h.events[n..], [Event::DuplicateMessage { .. }]));
-    assert_eq!(h.session.state().transactions["TX-1"].samples.len(), 2);
+    assert_eq!(h.session.state().transactions["TX-1"].samples_received, 2);
 
     // seqNo 2 is lost for now: 3 reveals the gap.
     h.charger_sends(&tx_event("e3", "Updated", 3, &energy("11.25")));
@@ -101,7 +101,10 @@ fn v201_transaction_with_duplicates_gaps_and_offline_replays() {
         e,
         Event::SequenceGap { transaction_id, expected: 2, received: 3 } if transaction_id == "TX-1"
     )));
-    assert_eq!(h.session.state().transactions["TX-1"].missing_seq_nos, [2]);
+    assert_eq!(
+        h.session.state().transactions["TX-1"].seq_gaps.ranges(),
+        [(2, 2)]
+    );
     // 2 arrives late, flagged offline: the gap closes.
     h.charger_sends(&tx_event(
         "e2",
@@ -110,7 +113,7 @@ fn v201_transaction_with_duplicates_gaps_and_offline_replays() {
         &format!(r#","offline":true{}"#, energy("11")),
     ));
     let tx = &h.session.state().transactions["TX-1"];
-    assert!(tx.missing_seq_nos.is_empty());
+    assert!(tx.seq_gaps.is_empty());
     assert!(tx.offline);
     assert_eq!(tx.next_seq_no, Some(4));
 
@@ -215,6 +218,7 @@ fn v21_boot_and_transaction() {
             Event::TransactionEnded {
                 transaction,
                 request,
+                ..
             } => {
                 assert_eq!(request.version(), Version::V21);
                 Some(transaction.clone())

@@ -1,0 +1,571 @@
+//! The projector: applying one answered charger request to the version-neutral model.
+//!
+//! [`ChargerState::apply`] is a pure function of the state, the request, its answer, the wall
+//! clock's reading and the [`Limits`]: no I/O, no clock, no randomness. The live
+//! [`Session`](crate::Session) calls it once per answered request; an application that
+//! journals requests and answers replays them through the same function at start (the example
+//! backend's recovery does), so a replay produces exactly the events the live session did.
+//!
+//! It costs O(message): the model keeps registers, power, status and sequence bookkeeping, and
+//! hands the meter samples of each message to the application in the events, never keeping
+//! them. Every number from the charger goes through checked arithmetic; a value whose result
+//! does not fit is not applied and is reported as [`Event::OutOfRange`] (the message itself is
+//! answered and kept: transaction data is never refused for its values). Every collection has a
+//! bound from [`Limits`], reported as [`Event::LimitReached`] when it is reached.
+
+use chrono::{DateTime, Utc};
+use ocpp_types::Decimal;
+
+use crate::message::{AnyRequest, AnyResponse};
+use crate::model::{
+    AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,
+    ConnectorStatus, Event, Limit, Limits, MeterSample, Transaction, ENERGY_IMPORT_REGISTER,
+};
+
+fn to_utc(t: &ocpp_types::DateTime) -> DateTime<Utc> {
+    t.to_utc()
+}
+
+impl ChargerState {
+    /// Applies the charger request `request`, answered with `response`, to the model and
+    /// appends the resulting [`Event`]s to `events`. `now` is the wall clock's reading (for
+    /// heartbeats and statuses without a timestamp). A request and response of different
+    /// versions or actions change nothing.
+    pub fn apply(
+        &mut self,
+        request: &AnyRequest,
+        response: &AnyResponse,
+        now: DateTime<Utc>,
+        limits: &Limits,
+        events: &mut Vec<Event>,
+    ) {
+        let mut cx = Cx {
+            state: self,
+            now,
+            limits,
+            events,
+            request,
+            response,
+        };
+        match (request, response) {
+            #[cfg(feature = "v16")]
+            (AnyRequest::V16(q), AnyResponse::V16(r)) => cx.v16(q, r),
+            #[cfg(feature = "v201")]
+            (AnyRequest::V201(q), AnyResponse::V201(r)) => cx.v201(q, r),
+            #[cfg(feature = "v21")]
+            (AnyRequest::V21(q), AnyResponse::V21(r)) => cx.v21(q, r),
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
+    /// Seeds a transaction known from before this connection (e.g. persisted by the
+    /// application), so its meter values and end are attributed and its energy computed.
+    /// Beyond [`Limits::max_transactions`] the one started longest ago is forgotten.
+    pub fn restore_transaction(&mut self, transaction: Transaction, limits: &Limits) {
+        let mut events = Vec::new();
+        track(self, transaction, limits, &mut events);
+    }
+}
+
+/// Tracks an active transaction; beyond [`Limits::max_transactions`] the one started longest
+/// ago is forgotten (a charger has a handful of EVSEs; the bound only holds a hostile peer) and
+/// [`Event::LimitReached`] reported.
+fn track(state: &mut ChargerState, tx: Transaction, limits: &Limits, events: &mut Vec<Event>) {
+    if !state.transactions.contains_key(&tx.id)
+        && state.transactions.len() >= limits.max_transactions
+    {
+        let oldest = state
+            .transactions
+            .values()
+            .min_by_key(|t| t.started_at)
+            .map(|t| t.id.clone());
+        if let Some(old) = oldest {
+            state.transactions.remove(&old);
+            events.push(Event::LimitReached {
+                limit: Limit::Transactions,
+                bound: limits.max_transactions,
+                detail: format!("transaction {old} forgotten to track {}", tx.id),
+            });
+        }
+    }
+    if limits.max_transactions > 0 {
+        state.transactions.insert(tx.id.clone(), tx);
+    }
+}
+
+/// One application of a request to the state.
+struct Cx<'a> {
+    state: &'a mut ChargerState,
+    now: DateTime<Utc>,
+    limits: &'a Limits,
+    events: &'a mut Vec<Event>,
+    request: &'a AnyRequest,
+    response: &'a AnyResponse,
+}
+
+impl Cx<'_> {
+    fn push(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    fn booted(&mut self, info: ChargerInfo, status: &str, interval: i32) {
+        let state = BootState::from_registration(status);
+        self.state.info = Some(info.clone());
+        self.state.boot = state;
+        self.state.heartbeat_interval = Some(interval);
+        let (request, response) = (self.request.clone(), self.response.clone());
+        self.push(Event::Booted {
+            info,
+            state,
+            request,
+            response,
+        });
+    }
+
+    fn heartbeat(&mut self) {
+        let at = self.now;
+        self.state.last_heartbeat = Some(at);
+        self.push(Event::Heartbeat { at });
+    }
+
+    fn status(
+        &mut self,
+        connector: ConnectorRef,
+        status: &str,
+        error_code: Option<String>,
+        since: Option<DateTime<Utc>>,
+    ) {
+        let status = ConnectorStatus::from_wire(status);
+        let since = since.unwrap_or(self.now);
+        if !self.state.connectors.contains_key(&connector)
+            && self.state.connectors.len() >= self.limits.max_connectors
+        {
+            let bound = self.limits.max_connectors;
+            self.push(Event::LimitReached {
+                limit: Limit::Connectors,
+                bound,
+                detail: format!(
+                    "status {} of EVSE {} connector {:?} not tracked",
+                    status.as_str(),
+                    connector.evse,
+                    connector.connector
+                ),
+            });
+            return;
+        }
+        let previous = self
+            .state
+            .connectors
+            .insert(
+                connector,
+                ConnectorState {
+                    status: status.clone(),
+                    error_code,
+                    since,
+                },
+            )
+            .map(|c| c.status);
+        let request = self.request.clone();
+        self.push(Event::StatusChanged {
+            connector,
+            previous,
+            status,
+            request,
+        });
+    }
+
+    fn authorized(&mut self, token: String, status: &str) {
+        let (request, response) = (self.request.clone(), self.response.clone());
+        self.push(Event::Authorized {
+            id_token: token,
+            status: AuthorizationStatus(status.to_owned()),
+            request,
+            response,
+        });
+    }
+
+    /// Adds a message's samples to `tx`, reporting what does not fit.
+    fn add_samples(&mut self, tx: &mut Transaction, samples: &[MeterSample]) {
+        if let Err(detail) = tx.add_samples(samples) {
+            let transaction_id = Some(tx.id.clone());
+            self.push(Event::OutOfRange {
+                transaction_id,
+                detail,
+            });
+        }
+    }
+
+    fn set_last(&mut self, tx: &mut Transaction, wh: Decimal) {
+        tx.meter_last_wh = Some(wh);
+        if let Err(detail) = tx.recompute() {
+            let transaction_id = Some(tx.id.clone());
+            self.push(Event::OutOfRange {
+                transaction_id,
+                detail,
+            });
+        }
+    }
+}
+
+/// A version-neutral sample from the parts every version has. `None` for signed data (kept by
+/// the application from the request) and for values that are not numbers.
+#[allow(clippy::too_many_arguments)]
+fn sample(
+    timestamp: DateTime<Utc>,
+    value: Decimal,
+    measurand: Option<&str>,
+    unit: Option<&str>,
+    multiplier: i32,
+    phase: Option<&str>,
+    context: Option<&str>,
+    location: Option<&str>,
+) -> MeterSample {
+    MeterSample {
+        timestamp,
+        measurand: measurand.unwrap_or(ENERGY_IMPORT_REGISTER).to_owned(),
+        value,
+        unit: unit.map(str::to_owned),
+        multiplier,
+        phase: phase.map(str::to_owned),
+        context: context.map(str::to_owned),
+        location: location.map(str::to_owned),
+    }
+}
+
+#[cfg(feature = "v16")]
+macro_rules! v16_sample {
+    ($ts:expr, $sv:expr) => {{
+        let sv = $sv;
+        if sv.format.map(|f| f.as_str()) == Some("SignedData") {
+            None
+        } else {
+            crate::model::parse_decimal(&sv.value).map(|value| {
+                sample(
+                    $ts,
+                    value,
+                    sv.measurand.map(|m| m.as_str()),
+                    sv.unit.map(|u| u.as_str()),
+                    0,
+                    sv.phase.map(|p| p.as_str()),
+                    sv.context.map(|c| c.as_str()),
+                    sv.location.map(|l| l.as_str()),
+                )
+            })
+        }
+    }};
+}
+
+#[cfg(feature = "v16")]
+impl Cx<'_> {
+    fn v16(&mut self, q: &ocpp_types::v16::AnyRequest, r: &ocpp_types::v16::AnyResponse) {
+        use ocpp_types::v16::{AnyRequest as Q, AnyResponse as R};
+        match (q, r) {
+            (Q::BootNotification(q), R::BootNotification(r)) => {
+                let info = ChargerInfo {
+                    vendor: q.charge_point_vendor.as_str().to_owned(),
+                    model: q.charge_point_model.as_str().to_owned(),
+                    serial_number: q
+                        .charge_point_serial_number
+                        .as_ref()
+                        .or(q.charge_box_serial_number.as_ref())
+                        .map(|s| s.as_str().to_owned()),
+                    firmware_version: q.firmware_version.as_ref().map(|s| s.as_str().to_owned()),
+                };
+                self.booted(info, r.status.as_str(), r.interval);
+            }
+            (Q::Heartbeat(_), _) => self.heartbeat(),
+            (Q::StatusNotification(q), _) => self.status(
+                ConnectorRef::v16(q.connector_id),
+                q.status.as_str(),
+                Some(q.error_code.as_str().to_owned()),
+                q.timestamp.as_ref().map(to_utc),
+            ),
+            (Q::Authorize(q), R::Authorize(r)) => {
+                self.authorized(q.id_tag.as_str().to_owned(), r.id_tag_info.status.as_str())
+            }
+            (Q::StartTransaction(q), R::StartTransaction(r)) => {
+                let mut tx = Transaction::new(
+                    r.transaction_id.to_string(),
+                    ConnectorRef::v16(q.connector_id),
+                    to_utc(&q.timestamp),
+                );
+                tx.id_token = Some(q.id_tag.as_str().to_owned());
+                tx.meter_start_wh = Some(q.meter_start.into());
+                tx.meter_last_wh = Some(q.meter_start.into());
+                tx.meter_last_at = Some(tx.started_at);
+                let limits = self.limits;
+                track(self.state, tx.clone(), limits, self.events);
+                let request = self.request.clone();
+                self.push(Event::TransactionStarted {
+                    transaction: tx,
+                    samples: Vec::new(),
+                    request,
+                });
+            }
+            (Q::MeterValues(q), _) => {
+                let samples: Vec<MeterSample> = q
+                    .meter_value
+                    .iter()
+                    .flat_map(|mv| {
+                        let ts = to_utc(&mv.timestamp);
+                        mv.sampled_value
+                            .iter()
+                            .filter_map(move |sv| v16_sample!(ts, sv))
+                    })
+                    .collect();
+                let connector = ConnectorRef::v16(q.connector_id);
+                let key = q.transaction_id.map(|t| t.to_string());
+                let tx = key.as_ref().and_then(|k| self.state.transactions.remove(k));
+                let request = self.request.clone();
+                match tx {
+                    Some(mut tx) => {
+                        self.add_samples(&mut tx, &samples);
+                        let transaction = tx.clone();
+                        self.state.transactions.insert(tx.id.clone(), tx);
+                        self.push(Event::TransactionUpdated {
+                            transaction,
+                            samples,
+                            request,
+                        });
+                    }
+                    None => self.push(Event::MeterValues {
+                        connector,
+                        transaction_id: key,
+                        samples,
+                        request,
+                    }),
+                }
+            }
+            (Q::StopTransaction(q), _) => {
+                let id = q.transaction_id.to_string();
+                let mut tx = self.state.transactions.remove(&id).unwrap_or_else(|| {
+                    // Started before this session (or on another node): what we know now.
+                    Transaction::new(id.clone(), ConnectorRef::v16(0), to_utc(&q.timestamp))
+                });
+                let samples: Vec<MeterSample> = q
+                    .transaction_data
+                    .iter()
+                    .flatten()
+                    .flat_map(|mv| {
+                        let ts = to_utc(&mv.timestamp);
+                        mv.sampled_value
+                            .iter()
+                            .filter_map(move |sv| v16_sample!(ts, sv))
+                    })
+                    .collect();
+                self.add_samples(&mut tx, &samples);
+                tx.meter_last_at = Some(to_utc(&q.timestamp));
+                self.set_last(&mut tx, q.meter_stop.into());
+                tx.ended_at = Some(to_utc(&q.timestamp));
+                tx.stop_reason = Some(q.reason.map_or("Local", |r| r.as_str()).to_owned());
+                if tx.id_token.is_none() {
+                    tx.id_token = q.id_tag.as_ref().map(|t| t.as_str().to_owned());
+                }
+                let request = self.request.clone();
+                self.push(Event::TransactionEnded {
+                    transaction: tx,
+                    samples,
+                    request,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+macro_rules! apply_2x {
+    ($fn_name:ident, $m:ident, $feature:literal) => {
+        #[cfg(feature = $feature)]
+        impl Cx<'_> {
+            fn $fn_name(
+                &mut self,
+                q: &ocpp_types::$m::AnyRequest,
+                r: &ocpp_types::$m::AnyResponse,
+            ) {
+                use ocpp_types::$m::{AnyRequest as Q, AnyResponse as R};
+
+                fn samples(mv: &[ocpp_types::$m::MeterValueType]) -> Vec<MeterSample> {
+                    mv.iter()
+                        .flat_map(|mv| {
+                            let ts = to_utc(&mv.timestamp);
+                            mv.sampled_value.iter().map(move |sv| {
+                                let unit = sv.unit_of_measure.as_ref();
+                                sample(
+                                    ts,
+                                    sv.value,
+                                    sv.measurand.map(|m| m.as_str()),
+                                    unit.and_then(|u| u.unit.as_ref()).map(|u| u.as_str()),
+                                    unit.and_then(|u| u.multiplier).unwrap_or(0),
+                                    sv.phase.map(|p| p.as_str()),
+                                    sv.context.map(|c| c.as_str()),
+                                    sv.location.map(|l| l.as_str()),
+                                )
+                            })
+                        })
+                        .collect()
+                }
+
+                match (q, r) {
+                    (Q::BootNotification(q), R::BootNotification(r)) => {
+                        let cs = &q.charging_station;
+                        let info = ChargerInfo {
+                            vendor: cs.vendor_name.as_str().to_owned(),
+                            model: cs.model.as_str().to_owned(),
+                            serial_number: cs.serial_number.as_ref().map(|s| s.as_str().to_owned()),
+                            firmware_version: cs
+                                .firmware_version
+                                .as_ref()
+                                .map(|s| s.as_str().to_owned()),
+                        };
+                        self.booted(info, r.status.as_str(), r.interval);
+                    }
+                    (Q::Heartbeat(_), _) => self.heartbeat(),
+                    (Q::StatusNotification(q), _) => self.status(
+                        ConnectorRef::evse(q.evse_id, Some(q.connector_id)),
+                        q.connector_status.as_str(),
+                        None,
+                        Some(to_utc(&q.timestamp)),
+                    ),
+                    (Q::Authorize(q), R::Authorize(r)) => self.authorized(
+                        q.id_token.id_token.as_str().to_owned(),
+                        r.id_token_info.status.as_str(),
+                    ),
+                    (Q::MeterValues(q), _) => {
+                        let samples = samples(&q.meter_value);
+                        let connector = ConnectorRef::evse(q.evse_id, None);
+                        let request = self.request.clone();
+                        // Meter values of an EVSE with exactly one running transaction belong to it.
+                        let mut running = self
+                            .state
+                            .transactions
+                            .values()
+                            .filter(|t| t.connector.evse == q.evse_id && q.evse_id > 0)
+                            .map(|t| t.id.clone());
+                        let only = match (running.next(), running.next()) {
+                            (Some(id), None) => Some(id),
+                            _ => None,
+                        };
+                        match only.and_then(|id| self.state.transactions.remove(&id)) {
+                            Some(mut tx) => {
+                                self.add_samples(&mut tx, &samples);
+                                let transaction = tx.clone();
+                                self.state.transactions.insert(tx.id.clone(), tx);
+                                self.push(Event::TransactionUpdated {
+                                    transaction,
+                                    samples,
+                                    request,
+                                });
+                            }
+                            None => self.push(Event::MeterValues {
+                                connector,
+                                transaction_id: None,
+                                samples,
+                                request,
+                            }),
+                        }
+                    }
+                    (Q::TransactionEvent(q), _) => {
+                        let id = q.transaction_info.transaction_id.as_str().to_owned();
+                        let seq = q.seq_no;
+                        let samples = q.meter_value.as_deref().map(samples).unwrap_or_default();
+                        let connector = q.evse.as_ref().map_or(ConnectorRef::evse(0, None), |e| {
+                            ConnectorRef::evse(e.id, e.connector_id)
+                        });
+                        let known = self.state.transactions.remove(&id);
+                        let is_new = known.is_none();
+                        let mut tx = known.unwrap_or_else(|| {
+                            Transaction::new(id.clone(), connector, to_utc(&q.timestamp))
+                        });
+                        if tx.connector.evse == 0 && connector.evse != 0 {
+                            tx.connector = connector;
+                        }
+                        let limits = self.limits;
+                        let seqs = tx.sequence(seq, limits.max_sequence_gaps);
+                        if let Some(expected) = seqs.gap_from {
+                            self.push(Event::SequenceGap {
+                                transaction_id: id.clone(),
+                                expected,
+                                received: seq,
+                            });
+                        }
+                        if seqs.gaps_dropped > 0 {
+                            self.push(Event::LimitReached {
+                                limit: Limit::SequenceGaps,
+                                bound: limits.max_sequence_gaps,
+                                detail: format!(
+                                    "transaction {id}: {} oldest missing seqNo ranges forgotten",
+                                    seqs.gaps_dropped
+                                ),
+                            });
+                        }
+                        if seqs.overflow {
+                            self.push(Event::OutOfRange {
+                                transaction_id: Some(id.clone()),
+                                detail: format!("seqNo {seq} leaves no next seqNo"),
+                            });
+                        }
+                        if q.offline == Some(true) {
+                            tx.offline = true;
+                        }
+                        if let Some(t) = &q.id_token {
+                            tx.id_token = Some(t.id_token.as_str().to_owned());
+                        }
+                        self.add_samples(&mut tx, &samples);
+                        let request = self.request.clone();
+                        let ended = q.event_type.as_str() == "Ended";
+                        if ended {
+                            tx.ended_at = Some(to_utc(&q.timestamp));
+                            tx.stop_reason = q
+                                .transaction_info
+                                .stopped_reason
+                                .map(|r| r.as_str().to_owned())
+                                .or(Some("Local".to_owned()));
+                        }
+                        if is_new {
+                            // A transaction seen first in its Ended event starts and ends here;
+                            // the samples go with the end.
+                            let (start_samples, rest) = if ended {
+                                (Vec::new(), samples)
+                            } else {
+                                (samples, Vec::new())
+                            };
+                            self.push(Event::TransactionStarted {
+                                transaction: tx.clone(),
+                                samples: start_samples,
+                                request: request.clone(),
+                            });
+                            if ended {
+                                self.push(Event::TransactionEnded {
+                                    transaction: tx,
+                                    samples: rest,
+                                    request,
+                                });
+                            } else {
+                                track(self.state, tx, limits, self.events);
+                            }
+                        } else if ended {
+                            self.push(Event::TransactionEnded {
+                                transaction: tx,
+                                samples,
+                                request,
+                            });
+                        } else {
+                            let transaction = tx.clone();
+                            track(self.state, tx, limits, self.events);
+                            self.push(Event::TransactionUpdated {
+                                transaction,
+                                samples,
+                                request,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+}
+
+apply_2x!(v201, v201, "v201");
+apply_2x!(v21, v21, "v21");

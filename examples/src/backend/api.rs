@@ -454,6 +454,7 @@ pub fn router(backend: Shared) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/api/events", get(events))
         .route("/api/log", get(log))
+        .route("/api/journal/set-aside", get(journal_set_aside))
         .route("/api/chargers", get(list_chargers).post(register_charger))
         .route("/api/chargers/{id}", get(get_charger))
         .route("/api/chargers/{id}/start", post(start))
@@ -512,6 +513,7 @@ async fn method_not_allowed() -> ApiError {
         metrics,
         events,
         log,
+        journal_set_aside,
         list_chargers,
         register_charger,
         get_charger,
@@ -530,6 +532,7 @@ async fn method_not_allowed() -> ApiError {
         delete_token
     ),
     components(schemas(
+        crate::backend::db::JournalRow,
         ErrorBody,
         ErrorDetail,
         ChargerView,
@@ -640,10 +643,20 @@ async fn log(State(b): State<Shared>, Q(q): Q<LogQuery>) -> Result<Json<Vec<Valu
     ))
 }
 
+/// Journaled transaction messages that could not be applied when the central system started
+/// (kept with why, oldest first, at most 1000): an operator's to look at.
+#[utoipa::path(get, path = "/api/journal/set-aside", responses((status = 200, body = [crate::backend::db::JournalRow])))]
+async fn journal_set_aside(
+    State(b): State<Shared>,
+) -> Result<Json<Vec<crate::backend::db::JournalRow>>, ApiError> {
+    Ok(Json(b.db().journal_set_aside_rows(1000).await?))
+}
+
 /// The view of one charger. Callers flush the writer first (once per request).
 async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiError> {
     let row = b.db().charger(id).await?;
-    let live = b.chargers().get(id).map(|h| h.state());
+    let handle = b.chargers().get(id);
+    let live = handle.as_ref().map(|h| h.state());
     if row.is_none() && live.is_none() {
         return Ok(None);
     }
@@ -713,9 +726,9 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
             .or_else(|| row.as_ref().and_then(|r| r.firmware_version.clone())),
         registered: row.as_ref().is_some_and(|r| r.registered),
         first_seen: row.as_ref().and_then(|r| r.first_seen),
-        last_seen: live
+        last_seen: handle
             .as_ref()
-            .and_then(|s| s.last_seen)
+            .and_then(|h| h.last_seen())
             .or_else(|| row.as_ref().and_then(|r| r.last_seen)),
         heartbeat_interval: live.as_ref().and_then(|s| s.heartbeat_interval),
         connectors: connectors.into_values().collect(),

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
@@ -172,7 +173,7 @@ pub struct EventRow {
 }
 
 /// A journaled transaction message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct JournalRow {
     /// Row id (journal order).
     pub id: i64,
@@ -186,6 +187,8 @@ pub struct JournalRow {
     pub request: String,
     /// The answer sent, JSON.
     pub response: String,
+    /// Why it was set aside (rows that failed to apply at recovery), else `None`.
+    pub error: Option<String>,
 }
 
 /// Filter for [`Db::sessions`].
@@ -308,7 +311,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX journal_unprocessed ON journal (processed, charger, id);
     CREATE UNIQUE INDEX meter_values_distinct ON meter_values
         (session_id, timestamp, measurand, (COALESCE(phase, '')), (COALESCE(context, '')))",
+    // 3: 1.6 transaction ids from one counter in the database (never reused across restarts
+    // or processes); journal rows that failed to apply are set aside (processed = 2) with why.
+    "CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    ALTER TABLE journal ADD COLUMN error TEXT",
 ];
+
+/// The counter of OCPP 1.6 transaction ids.
+const TRANSACTION_ID_COUNTER: &str = "v16_transaction_id";
 
 const SESSION_COLUMNS: &str =
     "id, charger, transaction_id, evse, connector, id_token, started_at, ended_at, \
@@ -347,6 +360,7 @@ impl Db {
         }
         let db = Db { pool, backend };
         db.migrate().await?;
+        db.seed_transaction_ids().await?;
         Ok(db)
     }
 
@@ -583,20 +597,20 @@ impl Db {
         meter_last_wh: Option<Decimal>,
         energy_wh: Decimal,
         power_w: Option<Decimal>,
-        cost: Decimal,
+        cost: Option<Decimal>,
         samples: &[SampleRow],
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
-             energy_wh = $4, power_w = COALESCE($5, power_w), cost = $6 WHERE id = $1",
+             energy_wh = $4, power_w = COALESCE($5, power_w), cost = COALESCE($6, cost) WHERE id = $1",
         )
         .bind(session_id)
         .bind(meter_start_wh.map(|d| d.to_string()))
         .bind(meter_last_wh.map(|d| d.to_string()))
         .bind(energy_wh.to_string())
         .bind(power_w.map(|d| d.to_string()))
-        .bind(cost.to_string())
+        .bind(cost.map(|d| d.to_string()))
         .execute(&mut *tx)
         .await?;
         for s in samples {
@@ -710,8 +724,9 @@ impl Db {
         let mut max = 0i64;
         for r in rows {
             let id: String = r.try_get("transaction_id")?;
-            if let Ok(n) = id.parse::<i64>() {
-                max = max.max(n);
+            // 1.6 ids are 32-bit; a 2.x charger's numeric text beyond that is not one.
+            if let Ok(n) = id.parse::<i32>() {
+                max = max.max(i64::from(n));
             }
         }
         Ok(max)
@@ -742,6 +757,67 @@ impl Db {
         Ok(row.try_get("id")?)
     }
 
+    /// The next OCPP 1.6 transaction id, from the counter in the database: never reused,
+    /// across restarts and across processes sharing the database. `None` once the ids of
+    /// the 1.6 schema (a 32-bit integer) are exhausted.
+    pub async fn next_transaction_id(&self) -> Result<Option<i32>, DbError> {
+        let row =
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
+                .bind(TRANSACTION_ID_COUNTER)
+                .fetch_one(&self.pool)
+                .await?;
+        let value: i64 = row.try_get("value")?;
+        Ok(i32::try_from(value).ok())
+    }
+
+    /// Creates the transaction id counter, above every numeric transaction id stored (a
+    /// database from before the counter keeps its ids unique).
+    async fn seed_transaction_ids(&self) -> Result<(), DbError> {
+        let max = self.max_numeric_transaction_id().await?;
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(TRANSACTION_ID_COUNTER)
+        .bind(max)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("UPDATE counters SET value = $2 WHERE name = $1 AND value < $2")
+            .bind(TRANSACTION_ID_COUNTER)
+            .bind(max)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a journal row aside: it could not be applied (kept, with why, for an operator).
+    pub async fn journal_set_aside(&self, id: i64, error: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE journal SET processed = 2, error = $2 WHERE id = $1")
+            .bind(id)
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The journal rows set aside, oldest first (at most `limit`).
+    pub async fn journal_set_aside_rows(&self, limit: i64) -> Result<Vec<JournalRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, charger, version, action, request, response, error FROM journal WHERE processed = 2 ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(journal_row).collect()
+    }
+
+    /// How many journal rows are set aside.
+    pub async fn journal_set_aside_count(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM journal WHERE processed = 2")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Marks `charger`'s journal rows up to `id` as projected into the sessions.
     pub async fn journal_done(&self, charger: &str, id: i64) -> Result<(), DbError> {
         sqlx::query(
@@ -757,22 +833,11 @@ impl Db {
     /// Journal rows not yet projected, by charger and then in order.
     pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, charger, version, action, request, response FROM journal WHERE processed = 0 ORDER BY charger, id",
+            "SELECT id, charger, version, action, request, response, error FROM journal WHERE processed = 0 ORDER BY charger, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(JournalRow {
-                    id: r.try_get("id")?,
-                    charger: r.try_get("charger")?,
-                    version: r.try_get("version")?,
-                    action: r.try_get("action")?,
-                    request: r.try_get("request")?,
-                    response: r.try_get("response")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(journal_row).collect()
     }
 
     // ---------------------------------------------------------------- event log
@@ -836,6 +901,18 @@ fn normalize(url: &str) -> Result<(String, Backend, u32), DbError> {
         format!("{query}&mode=rwc")
     };
     Ok((format!("sqlite://{path}?{query}"), Backend::Sqlite, 4))
+}
+
+fn journal_row(r: AnyRow) -> Result<JournalRow, DbError> {
+    Ok(JournalRow {
+        id: r.try_get("id")?,
+        charger: r.try_get("charger")?,
+        version: r.try_get("version")?,
+        action: r.try_get("action")?,
+        request: r.try_get("request")?,
+        response: r.try_get("response")?,
+        error: r.try_get("error")?,
+    })
 }
 
 fn charger_row(r: AnyRow) -> Result<ChargerRow, DbError> {

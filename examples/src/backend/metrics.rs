@@ -39,6 +39,7 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     call_latency: Family<MessageLabels, Histogram>,
     http_requests: Counter,
+    journal_set_aside: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,6 +67,12 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 18))
         });
         let http_requests = Counter::default();
+        let journal_set_aside = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "journal_set_aside",
+            "Journaled transaction messages that could not be applied at start and were set aside (GET /api/journal/set-aside)",
+            journal_set_aside.clone(),
+        );
         registry.register(
             "connected_chargers",
             "Chargers connected now, by OCPP version",
@@ -104,7 +111,13 @@ impl Metrics {
             errors,
             call_latency,
             http_requests,
+            journal_set_aside,
         }
+    }
+
+    /// How many journal rows are set aside now.
+    pub fn journal_set_aside(&self, n: i64) {
+        self.journal_set_aside.set(n);
     }
 
     fn version(v: Version) -> VersionLabels {

@@ -19,11 +19,11 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use ocpp_central::ocpp_types::{v16, v201, v21, Version};
 use ocpp_central::{
-    async_trait, AnyRequest, AnyResponse, CallFailure, ChargerHandle, Chargers, Defaults, Event,
-    HandleV16, HandleV201, HandleV21, Handler, MeterSample, Session, SessionConfig, SessionEvent,
-    Transaction,
+    async_trait, AnyRequest, AnyResponse, CallFailure, ChargerHandle, ChargerState, Chargers,
+    Defaults, Event, HandleV16, HandleV201, HandleV21, Handler, MeterSample, Transaction,
 };
 
 /// The transaction messages journaled before they are answered.
@@ -72,13 +72,6 @@ pub struct LiveEvent {
 /// A journal row answered and not yet projected: (row id, action, request JSON).
 type Journaled = (i64, &'static str, String);
 
-#[derive(Debug, Clone, Copy)]
-struct OpenSession {
-    id: i64,
-    /// How many of the transaction's samples are stored.
-    stored: usize,
-}
-
 /// The application behind the central system.
 pub struct Backend {
     db: Db,
@@ -87,7 +80,8 @@ pub struct Backend {
     metrics: Metrics,
     unknown_tokens: UnknownTokens,
     live: broadcast::Sender<LiveEvent>,
-    open: Mutex<HashMap<(String, String), OpenSession>>,
+    /// Session row id of each transaction open on this process, by (charger, transaction).
+    open: Mutex<HashMap<(String, String), i64>>,
     last_seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     known: Arc<RwLock<HashSet<String>>>,
     writer: writer::Writer,
@@ -211,12 +205,15 @@ impl Backend {
     }
 
     /// Projects the journal rows a crash left unprojected (answered, but not yet in the
-    /// sessions), through a scratch ocpp-central session per charger seeded with its active
-    /// sessions: the same model, the same events, the same projection as live. Idempotent.
-    /// Returns how many rows were replayed.
-    pub async fn recover(&self) -> Result<usize, DbError> {
+    /// sessions) through the same pure projector as live ([`ChargerState::apply`]), seeded
+    /// per charger with its active sessions: the same model, the same events, the same
+    /// projection. Idempotent. A row that cannot be applied (unreadable, or its projection
+    /// panics) is set aside (kept with why, logged, counted on `/metrics`, listed by the API)
+    /// and recovery goes on; a database error stops it (start fails, nothing is marked done).
+    pub async fn recover(&self) -> Result<Recovery, DbError> {
         let rows = self.db.journal_unprocessed().await?;
-        let mut replayed = 0;
+        let mut report = Recovery::default();
+        let limits = ocpp_central::Limits::default();
         let mut i = 0;
         while i < rows.len() {
             let charger = rows[i].charger.clone();
@@ -224,72 +221,89 @@ impl Backend {
                 .iter()
                 .position(|r| r.charger != charger)
                 .map_or(rows.len(), |n| i + n);
-            let Ok(version) = rows[i].version.parse::<Version>() else {
-                tracing::error!(
-                    charger,
-                    version = rows[i].version,
-                    "journal: unknown version; rows skipped"
-                );
-                i = end;
+            let group = &rows[i..end];
+            i = end;
+            let Ok(version) = group[0].version.parse::<Version>() else {
+                for row in group {
+                    let why = format!("unknown OCPP version {:?}", row.version);
+                    self.set_aside(row, &why, &mut report).await?;
+                }
                 continue;
             };
-            let mut session = Session::new(
-                SessionConfig::new(charger.clone(), version).refuse_before_accepted(false),
-            );
+            let mut state = ChargerState::new(charger.clone(), version, Utc::now());
             for tx in self.restore_transactions(&charger, version).await {
-                session.restore_transaction(tx);
+                state.restore_transaction(tx, &limits);
             }
-            let now = std::time::Instant::now();
-            for row in &rows[i..end] {
-                let frame = format!("[2,\"j{}\",\"{}\",{}]", row.id, row.action, row.request);
-                session.handle_text(now, &frame);
-                while let Some(ev) = session.poll_event() {
-                    match ev {
-                        SessionEvent::Request { id, request } => {
-                            match AnyResponse::from_json(version, request.action(), &row.response) {
-                                Ok(answer) => {
-                                    if let Err(e) = session.respond(now, &id, answer) {
-                                        tracing::error!(
-                                            charger,
-                                            row = row.id,
-                                            "journal replay: {e}"
-                                        );
-                                    }
-                                }
-                                Err(e) => tracing::error!(
-                                    charger,
-                                    row = row.id,
-                                    "journal: stored answer unreadable: {e}"
-                                ),
-                            }
+            let (handle, _commands) = ChargerHandle::new(state.clone(), Defaults::default());
+            for row in group {
+                let request = AnyRequest::from_json(version, &row.action, &row.request);
+                let response = AnyResponse::from_json(version, &row.action, &row.response);
+                let (request, response) = match (request, response) {
+                    (Ok(q), Ok(r)) => (q, r),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let why = format!("stored message unreadable: {e}");
+                        self.set_aside(row, &why, &mut report).await?;
+                        continue;
+                    }
+                };
+                let mut events = Vec::new();
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    state.apply(&request, &response, Utc::now(), &limits, &mut events)
+                }));
+                if applied.is_err() {
+                    self.set_aside(row, "applying it to the model panicked", &mut report)
+                        .await?;
+                    continue;
+                }
+                let mut failed = None;
+                for event in &events {
+                    let projected = std::panic::AssertUnwindSafe(self.project(&handle, event))
+                        .catch_unwind()
+                        .await;
+                    match projected {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => {
+                            failed = Some("storing its projection panicked");
+                            break;
                         }
-                        SessionEvent::Model(
-                            event @ (Event::TransactionStarted { .. }
-                            | Event::TransactionUpdated { .. }
-                            | Event::TransactionEnded { .. }
-                            | Event::MeterValues { .. }
-                            | Event::SequenceGap { .. }),
-                        ) => {
-                            let (handle, _commands) =
-                                ChargerHandle::new(session.state().clone(), Defaults::default());
-                            self.project(&handle, &event).await;
-                        }
-                        _ => {}
                     }
                 }
-                while session.poll_transmit().is_some() {}
+                if let Some(why) = failed {
+                    self.set_aside(row, why, &mut report).await?;
+                    continue;
+                }
                 self.db.journal_done(&charger, row.id).await?;
-                replayed += 1;
+                report.replayed += 1;
             }
-            i = end;
         }
-        if replayed > 0 {
+        if report.replayed > 0 || report.set_aside > 0 {
             tracing::warn!(
-                replayed,
-                "journal: projected transaction messages left over by a crash"
+                replayed = report.replayed,
+                set_aside = report.set_aside,
+                "journal: transaction messages left over by a crash"
             );
         }
-        Ok(replayed)
+        self.metrics
+            .journal_set_aside(self.db.journal_set_aside_count().await?);
+        Ok(report)
+    }
+
+    async fn set_aside(
+        &self,
+        row: &db::JournalRow,
+        why: &str,
+        report: &mut Recovery,
+    ) -> Result<(), DbError> {
+        tracing::error!(
+            charger = row.charger,
+            row = row.id,
+            action = row.action,
+            "journal row set aside: {why}"
+        );
+        self.db.journal_set_aside(row.id, why).await?;
+        report.set_aside += 1;
+        Ok(())
     }
 
     /// Admits `identity` when only known chargers may connect.
@@ -370,13 +384,15 @@ impl Backend {
                 .event_ids
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
-            self.writer.write(writer::Write::Event {
-                id,
-                at,
-                charger: charger.to_owned(),
-                kind: kind.to_owned(),
-                detail: detail.to_string(),
-            });
+            self.writer
+                .write(writer::Write::Event {
+                    id,
+                    at,
+                    charger: charger.to_owned(),
+                    kind: kind.to_owned(),
+                    detail: detail.to_string(),
+                })
+                .await;
         }
         let _ = self.live.send(LiveEvent {
             id,
@@ -392,16 +408,15 @@ impl Backend {
         self.metrics.error("database", what);
     }
 
-    async fn session_id(&self, charger: &str, tx: &Transaction) -> Option<OpenSession> {
+    async fn session_id(&self, charger: &str, tx: &Transaction) -> Result<i64, DbError> {
         let key = (charger.to_owned(), tx.id.clone());
         if let Some(s) = lock(&self.open).get(&key) {
-            return Some(*s);
+            return Ok(*s);
         }
         // Not opened on this process (e.g. a transaction seen first as an update): open it.
         let (evse, connector) = place(tx);
-        match self
-            .db
-            .session_started(
+        let id = retry(|| {
+            self.db.session_started(
                 charger,
                 &tx.id,
                 evse,
@@ -411,52 +426,50 @@ impl Backend {
                 tx.meter_start_wh,
                 self.tariff.currency(),
             )
-            .await
-        {
-            Ok(id) => {
-                let s = OpenSession { id, stored: 0 };
-                lock(&self.open).insert(key, s);
-                Some(s)
-            }
-            Err(e) => {
-                self.db_failed("session start", &e);
-                None
-            }
-        }
+        })
+        .await?;
+        lock(&self.open).insert(key, id);
+        Ok(id)
     }
 
-    async fn progress(&self, charger: &str, tx: &Transaction) -> Option<i64> {
-        let open = self.session_id(charger, tx).await?;
-        let from = open.stored.min(tx.samples.len());
-        let new: Vec<db::SampleRow> = tx.samples[from..].iter().map(sample_row).collect();
-        let power = latest_power(&tx.samples);
+    /// Stores a transaction's new state and the samples its message brought.
+    async fn progress(
+        &self,
+        charger: &str,
+        tx: &Transaction,
+        samples: &[MeterSample],
+    ) -> Result<i64, DbError> {
+        let id = self.session_id(charger, tx).await?;
+        let new: Vec<db::SampleRow> = samples.iter().map(sample_row).collect();
         let end = tx.ended_at.unwrap_or_else(Utc::now);
         let cost = self.tariff.cost(tx.energy_wh, tx.started_at, end);
-        match self
-            .db
-            .session_progress(
-                open.id,
+        if cost.is_none() {
+            self.metrics.error("tariff", "cost_out_of_range");
+        }
+        retry(|| {
+            self.db.session_progress(
+                id,
                 tx.meter_start_wh,
                 tx.meter_last_wh,
                 tx.energy_wh,
-                power,
+                tx.power_w,
                 cost,
                 &new,
             )
-            .await
-        {
-            Ok(()) => {
-                if let Some(s) = lock(&self.open).get_mut(&(charger.to_owned(), tx.id.clone())) {
-                    s.stored = tx.samples.len();
-                }
-            }
-            Err(e) => self.db_failed("session progress", &e),
-        }
-        Some(open.id)
+        })
+        .await?;
+        Ok(id)
     }
 
     async fn on_event_inner(&self, charger: &ChargerHandle, event: &Event) {
-        self.project(charger, event).await;
+        if let Err(e) = self.project(charger, event).await {
+            // Not marked done: the journal row is projected again at the next start.
+            self.db_failed("session", &e);
+            let detail = serde_json::json!({ "error": e.to_string() });
+            self.record(charger.identity(), "storage_failed", detail, false)
+                .await;
+            return;
+        }
         let request = match event {
             Event::TransactionStarted { request, .. }
             | Event::TransactionUpdated { request, .. }
@@ -470,31 +483,36 @@ impl Backend {
     }
 
     /// Stores what `event` changes (chargers, connectors, sessions, event log, live feed).
-    async fn project(&self, charger: &ChargerHandle, event: &Event) {
+    /// Session writes are retried a few times; a database error that remains is returned.
+    async fn project(&self, charger: &ChargerHandle, event: &Event) -> Result<(), DbError> {
         let id = charger.identity();
         let now = Utc::now();
         match event {
             Event::Connected { version, .. } => {
                 self.metrics.connected(*version);
-                self.writer.write(writer::Write::ChargerConnected {
-                    identity: id.to_owned(),
-                    version: version.as_str(),
-                    at: now,
-                });
+                self.writer
+                    .write(writer::Write::ChargerConnected {
+                        identity: id.to_owned(),
+                        version: version.as_str(),
+                        at: now,
+                    })
+                    .await;
                 lock(&self.last_seen_written).insert(id.to_owned(), now);
                 let detail = serde_json::json!({ "version": version.as_str() });
                 self.record(id, "connected", detail, true).await;
             }
             Event::Booted { info, state, .. } => {
-                self.writer.write(writer::Write::ChargerBooted {
-                    identity: id.to_owned(),
-                    vendor: info.vendor.clone(),
-                    model: info.model.clone(),
-                    serial_number: info.serial_number.clone(),
-                    firmware_version: info.firmware_version.clone(),
-                    boot_state: state.as_str(),
-                    at: now,
-                });
+                self.writer
+                    .write(writer::Write::ChargerBooted {
+                        identity: id.to_owned(),
+                        vendor: info.vendor.clone(),
+                        model: info.model.clone(),
+                        serial_number: info.serial_number.clone(),
+                        firmware_version: info.firmware_version.clone(),
+                        boot_state: state.as_str(),
+                        at: now,
+                    })
+                    .await;
                 let detail = serde_json::json!({
                     "vendor": info.vendor, "model": info.model,
                     "firmwareVersion": info.firmware_version, "bootState": state.as_str(),
@@ -513,10 +531,12 @@ impl Backend {
                     due
                 };
                 if due {
-                    self.writer.write(writer::Write::ChargerSeen {
-                        identity: id.to_owned(),
-                        at: now,
-                    });
+                    self.writer
+                        .write(writer::Write::ChargerSeen {
+                            identity: id.to_owned(),
+                            at: now,
+                        })
+                        .await;
                 }
                 self.record(id, "heartbeat", serde_json::json!({ "at": at }), false)
                     .await;
@@ -538,14 +558,16 @@ impl Backend {
                     .connectors
                     .get(connector)
                     .and_then(|c| c.error_code.clone());
-                self.writer.write(writer::Write::ConnectorStatus {
-                    charger: id.to_owned(),
-                    evse: i64::from(connector.evse),
-                    connector: connector.connector.map(i64::from),
-                    status: status.as_str().to_owned(),
-                    error_code: error_code.clone(),
-                    since,
-                });
+                self.writer
+                    .write(writer::Write::ConnectorStatus {
+                        charger: id.to_owned(),
+                        evse: i64::from(connector.evse),
+                        connector: connector.connector.map(i64::from),
+                        status: status.as_str().to_owned(),
+                        error_code: error_code.clone(),
+                        since,
+                    })
+                    .await;
                 let detail = serde_json::json!({
                     "evse": connector.evse, "connector": connector.connector,
                     "previous": previous.as_ref().map(|p| p.as_str().to_owned()),
@@ -559,32 +581,61 @@ impl Backend {
                 let detail = serde_json::json!({ "idToken": id_token, "status": status.as_str() });
                 self.record(id, "authorized", detail, true).await;
             }
-            Event::TransactionStarted { transaction, .. } => {
-                let session = self.progress(id, transaction).await;
-                let detail = tx_detail(transaction, session);
+            Event::TransactionStarted {
+                transaction,
+                samples,
+                ..
+            } => {
+                let session = self.progress(id, transaction, samples).await?;
+                let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_started", detail, true).await;
             }
-            Event::TransactionUpdated { transaction, .. } => {
-                let session = self.progress(id, transaction).await;
-                let detail = tx_detail(transaction, session);
+            Event::TransactionUpdated {
+                transaction,
+                samples,
+                ..
+            } => {
+                let session = self.progress(id, transaction, samples).await?;
+                let detail = tx_detail(transaction, Some(session));
                 // Meter updates go to the live feed; the samples are in the session's rows.
                 self.record(id, "transaction_updated", detail, false).await;
             }
-            Event::TransactionEnded { transaction, .. } => {
-                let session = self.progress(id, transaction).await;
-                if let Some(sid) = session {
-                    let ended = transaction.ended_at.unwrap_or(now);
-                    if let Err(e) = self
-                        .db
-                        .session_ended(sid, ended, transaction.stop_reason.as_deref())
-                        .await
-                    {
-                        self.db_failed("session end", &e);
-                    }
-                }
+            Event::TransactionEnded {
+                transaction,
+                samples,
+                ..
+            } => {
+                let session = self.progress(id, transaction, samples).await?;
+                let ended = transaction.ended_at.unwrap_or(now);
+                retry(|| {
+                    self.db
+                        .session_ended(session, ended, transaction.stop_reason.as_deref())
+                })
+                .await?;
                 lock(&self.open).remove(&(id.to_owned(), transaction.id.clone()));
-                let detail = tx_detail(transaction, session);
+                let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_ended", detail, true).await;
+            }
+            Event::LimitReached {
+                limit,
+                bound,
+                detail,
+            } => {
+                self.metrics.error("limit_reached", limit.as_str());
+                let detail = serde_json::json!({
+                    "limit": limit.as_str(), "bound": bound, "detail": detail,
+                });
+                self.record(id, "limit_reached", detail, true).await;
+            }
+            Event::OutOfRange {
+                transaction_id,
+                detail,
+            } => {
+                self.metrics.error("out_of_range", "value");
+                let detail = serde_json::json!({
+                    "transactionId": transaction_id, "detail": detail,
+                });
+                self.record(id, "out_of_range", detail, true).await;
             }
             Event::MeterValues {
                 connector,
@@ -640,15 +691,59 @@ impl Backend {
                     .get(id)
                     .is_some_and(|h| h.connection_id() != charger.connection_id());
                 if !still_connected {
-                    self.writer.write(writer::Write::ChargerDisconnected {
-                        identity: id.to_owned(),
-                        at: now,
-                    });
+                    self.writer
+                        .write(writer::Write::ChargerDisconnected {
+                            identity: id.to_owned(),
+                            at: now,
+                        })
+                        .await;
+                }
+                // Per-identity maps hold connected chargers only.
+                if !still_connected {
+                    lock(&self.last_seen_written).remove(id);
+                    let mut journaled = lock(&self.journaled);
+                    if journaled.get(id).is_some_and(VecDeque::is_empty) {
+                        journaled.remove(id);
+                    }
                 }
                 let detail = serde_json::json!({ "reason": reason });
                 self.record(id, "disconnected", detail, true).await;
             }
             _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What [`Backend::recover`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Journal rows projected.
+    pub replayed: usize,
+    /// Journal rows set aside (they could not be applied).
+    pub set_aside: usize,
+}
+
+/// How often a session write is tried before its error is returned.
+const DB_ATTEMPTS: u32 = 3;
+
+/// Runs `op` up to [`DB_ATTEMPTS`] times, waiting a little longer after each failure (a busy
+/// or briefly unreachable database); returns the last error.
+async fn retry<T, F, Fut>(mut op: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= DB_ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::warn!("database write failed (attempt {attempt}), retrying: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                attempt += 1;
+            }
         }
     }
 }
@@ -675,46 +770,6 @@ fn sample_row(s: &MeterSample) -> db::SampleRow {
     }
 }
 
-/// The latest total active import power in W: the latest `Power.Active.Import` sample
-/// without phase if the charger reports one, else the average over the last two energy
-/// register readings.
-fn latest_power(samples: &[MeterSample]) -> Option<Decimal> {
-    let reported = samples
-        .iter()
-        .rev()
-        .find(|s| s.measurand == "Power.Active.Import" && s.phase.is_none())
-        .map(|s| {
-            let scaled = scale(s.value, s.multiplier);
-            match s.unit.as_deref() {
-                Some("kW") => scaled * Decimal::from(1000),
-                _ => scaled,
-            }
-        });
-    reported.or_else(|| {
-        let mut registers = samples
-            .iter()
-            .rev()
-            .filter(|s| s.is_import_register())
-            .filter_map(|s| Some((s.timestamp, s.energy_wh()?)));
-        let (t1, e1) = registers.next()?;
-        let (t0, e0) = registers.find(|(t, _)| *t < t1)?;
-        let ms = (t1 - t0).num_milliseconds();
-        (ms > 0).then(|| ((e1 - e0) * Decimal::from(3_600_000) / Decimal::from(ms)).round_dp(1))
-    })
-}
-
-fn scale(v: Decimal, multiplier: i32) -> Decimal {
-    let mut v = v;
-    for _ in 0..multiplier.unsigned_abs().min(9) {
-        if multiplier > 0 {
-            v *= Decimal::TEN;
-        } else {
-            v /= Decimal::TEN;
-        }
-    }
-    v
-}
-
 fn tx_detail(tx: &Transaction, session: Option<i64>) -> serde_json::Value {
     serde_json::json!({
         "sessionId": session,
@@ -723,7 +778,7 @@ fn tx_detail(tx: &Transaction, session: Option<i64>) -> serde_json::Value {
         "connector": tx.connector.connector,
         "idToken": tx.id_token,
         "energyWh": decimal_json(tx.energy_wh),
-        "powerW": latest_power(&tx.samples).map(decimal_json),
+        "powerW": tx.power_w.map(decimal_json),
         "stopReason": tx.stop_reason,
     })
 }
@@ -772,13 +827,8 @@ impl Handler for Backend {
             tx.meter_start_wh = row.meter_start_wh;
             tx.meter_last_wh = row.meter_last_wh;
             tx.energy_wh = row.energy_wh;
-            lock(&self.open).insert(
-                (identity.to_owned(), row.transaction_id),
-                OpenSession {
-                    id: row.id,
-                    stored: 0,
-                },
-            );
+            tx.power_w = row.power_w;
+            lock(&self.open).insert((identity.to_owned(), row.transaction_id), row.id);
             out.push(tx);
         }
         out
@@ -807,7 +857,7 @@ impl HandleV16 for Backend {
         request: v16::StartTransactionRequest,
     ) -> Result<v16::StartTransactionResponse, CallFailure> {
         let status = v16_status(self.decide(request.id_tag.as_str()).await)?;
-        let id = charger.defaults().transaction_ids.next_transaction_id();
+        let id = self.next_transaction_id().await?;
         let response = v16::StartTransactionResponse::new(v16::IdTagInfo::new(status), id);
         self.journal_typed(charger, &request, &response).await?;
         Ok(response)
@@ -842,6 +892,26 @@ impl HandleV16 for Backend {
 }
 
 impl Backend {
+    /// The next 1.6 transaction id, from the database (never reused across restarts).
+    async fn next_transaction_id(&self) -> Result<i32, CallFailure> {
+        match retry(|| self.db.next_transaction_id()).await {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => {
+                tracing::error!("OCPP 1.6 transaction ids are exhausted (beyond 2147483647)");
+                self.metrics.error("database", "transaction_ids_exhausted");
+                Err(CallFailure::internal(
+                    "the central system cannot issue further transaction ids",
+                ))
+            }
+            Err(e) => {
+                self.db_failed("transaction id", &e);
+                Err(CallFailure::internal(
+                    "the central system could not issue a transaction id; send it again",
+                ))
+            }
+        }
+    }
+
     async fn journal_typed<Q: ocpp_central::ocpp_types::Request>(
         &self,
         charger: &ChargerHandle,

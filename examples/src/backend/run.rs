@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpp_central::ocpp_types::Version;
-use ocpp_central::{
-    Auth, Chargers, CounterTransactionIds, Defaults, RunningServer, Server, ServerConfig,
-};
+use ocpp_central::{Auth, Chargers, Defaults, RunningServer, Server, ServerConfig};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
@@ -84,6 +82,15 @@ pub struct CentralArgs {
     /// default.
     #[arg(long)]
     pub lenient: bool,
+
+    /// The most charger connections at once (handshakes included); beyond, 503. Keep it
+    /// below the process's open-file limit.
+    #[arg(long, default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// The most charger connections from one IP address at once; beyond, 503.
+    #[arg(long, default_value_t = 4_096)]
+    pub max_connections_per_ip: usize,
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -108,6 +115,8 @@ impl CentralArgs {
             session_fee: Decimal::ZERO,
             currency: "EUR".into(),
             call_timeout: 30,
+            max_connections: 16_384,
+            max_connections_per_ip: 4_096,
             lenient: false,
         }
     }
@@ -191,11 +200,8 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         })?;
         passwords.push((id.to_owned(), pw.to_owned()));
     }
-    let first_id = db.max_numeric_transaction_id().await?.saturating_add(1);
-    let first_id = i32::try_from(first_id).unwrap_or(1);
     let defaults = Defaults {
         heartbeat_interval: args.heartbeat_interval,
-        transaction_ids: Arc::new(CounterTransactionIds::starting_at(first_id)),
         ..Defaults::default()
     };
     let chargers = Chargers::new();
@@ -236,7 +242,9 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .versions(args.versions.iter().copied())
         .defaults(defaults)
         .call_timeout(Duration::from_secs(args.call_timeout.max(1)))
-        .lenient(args.lenient);
+        .lenient(args.lenient)
+        .max_connections(args.max_connections)
+        .max_connections_per_address(args.max_connections_per_ip);
     if args.known_only {
         config = config.admission(backend.known_only_admission());
     }

@@ -35,13 +35,25 @@ impl Tariff {
         &self.currency
     }
 
-    /// The cost of `energy_wh` delivered between `start` and `end`.
-    pub fn cost(&self, energy_wh: Decimal, start: DateTime<Utc>, end: DateTime<Utc>) -> Decimal {
-        let kwh = energy_wh.max(Decimal::ZERO) / Decimal::from(1000);
-        let minutes = ((end - start).num_seconds().max(0) + 59) / 60;
-        let hours = Decimal::from(minutes) / Decimal::from(60);
-        (self.per_session + kwh * self.per_kwh + hours * self.per_hour)
-            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    /// The cost of `energy_wh` delivered between `start` and `end`; `None` when it does not
+    /// fit a decimal (an absurd energy or price: the caller keeps the last cost).
+    pub fn cost(
+        &self,
+        energy_wh: Decimal,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Option<Decimal> {
+        let kwh = energy_wh
+            .max(Decimal::ZERO)
+            .checked_div(Decimal::from(1000))?;
+        let seconds = (end - start).num_seconds().max(0);
+        let minutes = seconds.checked_add(59)? / 60;
+        let hours = Decimal::from(minutes).checked_div(Decimal::from(60))?;
+        let total = self
+            .per_session
+            .checked_add(kwh.checked_mul(self.per_kwh)?)?
+            .checked_add(hours.checked_mul(self.per_hour)?)?;
+        Some(total.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
     }
 }
 
@@ -66,11 +78,17 @@ mod tests {
             .to_utc();
         // 12.345 kWh, 30 min 1 s (31 started minutes): 0.50 + 4.81455 + 0.62 = 5.93455 -> 5.93
         let end = start + chrono::Duration::seconds(30 * 60 + 1);
-        assert_eq!(t.cost(d("12345"), start, end), d("5.93"));
+        assert_eq!(t.cost(d("12345"), start, end), Some(d("5.93")));
         // Nothing delivered, no time: the fee.
-        assert_eq!(t.cost(Decimal::ZERO, start, start), d("0.50"));
+        assert_eq!(t.cost(Decimal::ZERO, start, start), Some(d("0.50")));
         // A register that went backwards never gives a negative energy price.
-        assert_eq!(t.cost(d("-100"), start, start), d("0.50"));
+        assert_eq!(t.cost(d("-100"), start, start), Some(d("0.50")));
+        // The largest energy a decimal holds, at a price that overflows: no price, no panic.
+        let dear = Tariff {
+            per_kwh: Decimal::MAX,
+            ..t.clone()
+        };
+        assert_eq!(dear.cost(Decimal::MAX, start, start), None);
     }
 
     #[test]
@@ -79,7 +97,7 @@ mod tests {
         let start = Utc::now();
         assert_eq!(
             t.cost(d("10000"), start, start + chrono::Duration::hours(5)),
-            d("3.00")
+            Some(d("3.00"))
         );
     }
 }

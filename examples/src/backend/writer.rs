@@ -60,16 +60,21 @@ enum Op {
 /// The handle of the writer task. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<Op>,
+    tx: mpsc::Sender<Op>,
 }
 
 /// Writes per transaction at most.
 const BATCH: usize = 2000;
 
+/// Writes queued at most (four batches): beyond, [`Writer::write`] waits, which holds the
+/// charger's event handling and so, through the connection's bounded backlog, reading from
+/// the charger: back pressure instead of unbounded memory or dropped writes.
+pub(crate) const QUEUE: usize = 4 * BATCH;
+
 impl Writer {
     /// Starts the writer task on the current runtime.
     pub(crate) fn start(db: Db, metrics: Metrics) -> Writer {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
+        let (tx, mut rx) = mpsc::channel::<Op>(QUEUE);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             let mut waiting = Vec::new();
@@ -96,22 +101,33 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Queues a write.
-    pub(crate) fn write(&self, w: Write) {
-        let _ = self.tx.send(Op::Write(w));
+    /// Queues a write, waiting while [`QUEUE`] writes are queued.
+    pub(crate) async fn write(&self, w: Write) {
+        let _ = self.tx.send(Op::Write(w)).await;
     }
 
     /// Waits until every write queued before this call is in the database.
     pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Op::Flush(done)).is_ok() {
+        if self.tx.send(Op::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
 }
 
+/// How often a failed batch is tried again before it is split.
+const ATTEMPTS: u32 = 3;
+
 async fn apply(db: &Db, metrics: &Metrics, batch: &[Write]) {
-    if let Err(e) = db.apply_batch(batch).await {
+    let mut attempt = 1;
+    let mut result = db.apply_batch(batch).await;
+    while result.is_err() && attempt < ATTEMPTS {
+        // A busy or briefly unreachable database: wait a little, try again.
+        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        attempt += 1;
+        result = db.apply_batch(batch).await;
+    }
+    if let Err(e) = result {
         // One bad write must not take the batch with it: retry one by one.
         tracing::warn!(
             "batched write of {} failed ({e}); retrying one by one",

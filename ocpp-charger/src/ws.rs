@@ -124,8 +124,11 @@ impl std::fmt::Debug for Command {
 #[derive(Debug)]
 pub struct ClientHandle {
     commands: mpsc::UnboundedSender<Command>,
-    /// Station events (and [`ClientEvent`]s), in order.
-    pub events: mpsc::UnboundedReceiver<ClientEvent>,
+    /// Station events (and [`ClientEvent`]s), in order. At most [`EVENT_QUEUE`] wait here;
+    /// an application that does not keep up misses the newest and gets
+    /// [`ClientEvent::Lagged`] with how many, instead of the station stalling or memory
+    /// growing with what the central system sends.
+    pub events: mpsc::Receiver<ClientEvent>,
     task: tokio::task::JoinHandle<Station>,
 }
 
@@ -144,7 +147,12 @@ pub enum ClientEvent {
     },
     /// A station event.
     Station(StationEvent),
+    /// This many events were dropped because [`EVENT_QUEUE`] events were waiting unread.
+    Lagged(u64),
 }
+
+/// How many [`ClientEvent`]s wait for the application at most ([`ClientHandle::events`]).
+pub const EVENT_QUEUE: usize = 1024;
 
 impl ClientHandle {
     /// Sends a physical input to the station.
@@ -167,7 +175,7 @@ impl ClientHandle {
 /// Spawns the driver task for `station` (needs a tokio runtime).
 pub fn spawn(station: Station, config: ClientConfig) -> ClientHandle {
     let (ctx, crx) = mpsc::unbounded_channel();
-    let (etx, erx) = mpsc::unbounded_channel();
+    let (etx, erx) = mpsc::channel(EVENT_QUEUE);
     let task = tokio::spawn(run(station, config, crx, Some(etx)));
     ClientHandle {
         commands: ctx,
@@ -308,7 +316,7 @@ pub async fn run(
     mut station: Station,
     config: ClientConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    events: Option<mpsc::UnboundedSender<ClientEvent>>,
+    events: Option<mpsc::Sender<ClientEvent>>,
 ) -> Station {
     let mut rng = Rng::new(config.seed ^ 0x5eed);
     let mut ws: Option<Ws> = None;
@@ -317,9 +325,14 @@ pub async fn run(
     let mut next_ping: Option<TokioInstant> = None;
     let identity = station.identity().to_owned();
     let version = station.version();
-    let emit = |e: ClientEvent| {
-        if let Some(tx) = &events {
-            let _ = tx.send(e);
+    let mut lagged: u64 = 0;
+    let mut emit = |e: ClientEvent| {
+        let Some(tx) = &events else { return };
+        if lagged > 0 && tx.try_send(ClientEvent::Lagged(lagged)).is_ok() {
+            lagged = 0;
+        }
+        if lagged > 0 || tx.try_send(e).is_err() {
+            lagged = lagged.saturating_add(1);
         }
     };
     loop {

@@ -31,6 +31,7 @@ most 5,000. Prints Markdown tables and writes JSON.
 """
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -223,15 +224,42 @@ def generators(server, total, per_process, args, prefix):
         count = min(per_process, total - i * per_process)
         procs.append(sim(["--url", f"ws://127.0.0.1:{server.port}/ocpp", "--count", str(count),
                           "--first-index", str(i * per_process + 1), "--prefix", prefix,
-                          "--json", "--quiet", "--threads", "1", "--ramp", "1500",
+                          "--json", "--quiet", "--threads", "1", "--ramp", "1500", "--histograms",
                           "--bind-ip", f"127.0.0.{i + 2}"] + args))
     return procs
 
 
+def merged(reports, key):
+    """p50/p99/max of the histograms `key` ("all" or an action) of several charger-sim reports
+    (--histograms) merged: the buckets are the same in every process, and the quantile rule is
+    examples/src/sim/histogram.rs's (the bucket's largest value, capped at the exact maximum)."""
+    counts, max_us = {}, 0.0
+    for r in reports:
+        for upper, c in r.get("buckets", {}).get(key, []):
+            counts[upper] = counts.get(upper, 0) + c
+        lat = r["latency"] if key == "all" else r["by_action"].get(key)
+        if lat:
+            max_us = max(max_us, lat["max_us"])
+    total = sum(counts.values())
+    order = sorted(counts.items())
+
+    def quantile(q):
+        if not total:
+            return 0.0
+        rank, seen = min(max(math.ceil(q * total), 1), total), 0
+        for upper, c in order:
+            seen += c
+            if seen >= rank:
+                return round(min(upper / 1000, max_us), 1)
+        return max_us
+
+    return {"count": total, "p50_us": quantile(0.5), "p99_us": quantile(0.99), "max_us": max_us}
+
+
 def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=60, version="1.6"):
     """Open loop: `total` chargers in transactions, meter values every `meter` s and a heartbeat
-    every `heartbeat` s each, phases spread uniformly. Percentiles are the worst of the generator
-    processes (each reports its own); server CPU is over the time all windows were open."""
+    every `heartbeat` s each, phases spread uniformly. Percentiles are those of the generator
+    processes' histograms merged; server CPU is over the time all windows were open."""
     t0 = time.monotonic()
     procs = generators(server, total, per_process,
                        ["--version", version, "--load", "--load-mode", "tx-open",
@@ -252,16 +280,10 @@ def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=
         "server_cpu_per_call_us": round(cpu / max(calls_per_s * (w1 - w0), 1) * 1e6, 2),
         "rss_start_mib": mib(server.sampler.rss_at(w0)), "rss_end_mib": mib(server.sampler.rss_at(w1)),
         "send_lag_p99_ms": round(max(r["send_lag"]["p99_us"] for r in reports) / 1000, 2),
-        "latency_ms": {k.replace("_us", ""): round(max(r["latency"][k] for r in reports) / 1000, 2)
-                    for k in ("p50_us", "p99_us", "max_us")},
-        "by_action": {},
+        "latency": merged(reports, "all"),
+        "by_action": {action: merged(reports, action)
+                      for action in sorted({a for r in reports for a in r["by_action"]})},
     }
-    for r in reports:
-        for action, l in r["by_action"].items():
-            a = out["by_action"].setdefault(action, {"count": 0, "p50_us": 0, "p99_us": 0, "max_us": 0})
-            a["count"] += l["count"]
-            for k in ("p50_us", "p99_us", "max_us"):
-                a[k] = max(a[k], l[k])
     return out
 
 
@@ -292,7 +314,7 @@ def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.
         "bytes_per_connection": round((peak - base) * 1024 / max(connected, 1)),
         "heartbeats": sum(r["calls"] for r in reports),
         "errors": sum(r["errors"] for r in reports),
-        "heartbeat_p99_ms": round(max(r["latency"]["p99_us"] for r in reports) / 1000, 2),
+        "heartbeat_p99_ms": round(merged(reports, "all")["p99_us"] / 1000, 2),
         "heartbeat_max_ms": round(max(r["latency"]["max_us"] for r in reports) / 1000, 2),
     }
 

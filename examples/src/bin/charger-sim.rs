@@ -147,6 +147,11 @@ struct Args {
     #[arg(long)]
     json: bool,
 
+    /// Load mode: put the latency histograms' buckets in the JSON report (`buckets`), so a
+    /// script can merge the reports of several generator processes exactly.
+    #[arg(long)]
+    histograms: bool,
+
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -369,6 +374,7 @@ async fn run_load(
     config.call_timeout = call_timeout;
     config.warmup_timeout = secs("--warmup-timeout", args.warmup_timeout)?;
     config.id_tag = args.id_tag.clone();
+    config.buckets = args.histograms;
     let heartbeat = |default: f64| {
         secs(
             "--heartbeat-interval",

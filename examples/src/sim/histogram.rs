@@ -67,6 +67,17 @@ impl Histogram {
         self.max_ns.fetch_max(ns, Ordering::Relaxed);
     }
 
+    /// The non-empty buckets as (largest value of the bucket in ns, count), in order: what
+    /// several processes' histograms are merged from (the buckets are the same everywhere).
+    pub(crate) fn buckets(&self) -> Vec<(u64, u64)> {
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (upper(i), c.load(Ordering::Relaxed)))
+            .filter(|&(_, c)| c > 0)
+            .collect()
+    }
+
     pub(crate) fn summary(&self) -> LatencySummary {
         let counts: Vec<u64> = self
             .counts
@@ -165,5 +176,8 @@ mod tests {
         assert!((s.p99_us - 990.0).abs() <= 16.0, "{s:?}");
         assert_eq!(s.max_us, 1000.0);
         assert!((s.mean_us - 500.5).abs() < 0.1);
+        let b = h.buckets();
+        assert_eq!(b.iter().map(|&(_, c)| c).sum::<u64>(), 1000);
+        assert!(b.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }

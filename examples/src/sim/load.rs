@@ -140,6 +140,9 @@ pub struct LoadConfig {
     /// The idTag (1.6) / idToken (2.x, type ISO14443) that starts the transactions of the
     /// transaction modes (at most 20 characters).
     pub id_tag: String,
+    /// Put the latency histograms' buckets in the report ([`LoadReport::buckets`]), so the
+    /// reports of several generator processes can be merged.
+    pub buckets: bool,
 }
 
 impl LoadConfig {
@@ -166,6 +169,7 @@ impl LoadConfig {
             vendor: "ocpp-rs".into(),
             model: "charger-sim".into(),
             id_tag: "04E1A2B3C4D5E6".into(),
+            buckets: false,
         }
     }
 }
@@ -203,6 +207,11 @@ pub struct LoadReport {
     pub send_lag: LatencySummary,
     /// Transactions started before the window (transaction modes).
     pub transactions: u64,
+    /// With [`LoadConfig::buckets`]: the latency histograms of the window, overall (`all`)
+    /// and per action, as their non-empty buckets (largest latency of the bucket in ns,
+    /// count); log-linear buckets, 64 per power of two, the same in every process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<BTreeMap<String, Vec<(u64, u64)>>>,
     /// Sum of the error counts below.
     pub errors: u64,
     /// CALLERRORs received.
@@ -527,6 +536,17 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
         .filter(|(_, l)| l.count > 0)
         .collect();
     let send_lag = shared.send_lag.summary();
+    let buckets = config.buckets.then(|| {
+        std::iter::once(("all".to_string(), shared.histogram.buckets()))
+            .chain(
+                ACTIONS
+                    .iter()
+                    .zip(&shared.by_action)
+                    .map(|(name, h)| (name.to_string(), h.buckets()))
+                    .filter(|(_, b)| !b.is_empty()),
+            )
+            .collect()
+    });
     let deadline = TokioInstant::now() + Duration::from_secs(10).max(config.call_timeout);
     for mut t in tasks {
         if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
@@ -553,6 +573,7 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
         by_action,
         send_lag,
         transactions: get(&shared.transactions),
+        buckets,
         errors: shared.errors(),
         call_errors: get(&shared.call_errors),
         timeouts: get(&shared.timeouts),

@@ -68,7 +68,7 @@ def rss_kib(pid):
 
 
 class Sampler(threading.Thread):
-    """Samples a process's CPU time (user + system) every 20 ms and its RSS every second."""
+    """Samples a process's CPU time (user + system) every 20 ms and its RSS every 200 ms."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
@@ -79,7 +79,7 @@ class Sampler(threading.Thread):
         while not self.stop:
             try:
                 self.samples.append((time.monotonic(), cpu_seconds(self.pid)))
-                if n % 50 == 0:
+                if n % 10 == 0:
                     self.rss.append((time.monotonic(), rss_kib(self.pid)))
             except OSError:
                 return
@@ -87,13 +87,8 @@ class Sampler(threading.Thread):
             time.sleep(0.02)
 
     def rss_at(self, t):
-        """RSS (KiB) of the last sample at or before t (the first one if none)."""
-        best = self.rss[0][1] if self.rss else 0
-        for when, kib in self.rss:
-            if when > t:
-                break
-            best = kib
-        return best
+        """RSS (KiB) of the sample nearest to t."""
+        return min(self.rss, key=lambda s: abs(s[0] - t))[1] if self.rss else 0
 
     def at(self, t):
         prev = None

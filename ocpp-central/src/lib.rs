@@ -25,6 +25,7 @@
 compile_error!("ocpp-central needs at least one of the features v16, v201, v21");
 
 mod apply;
+pub mod commands;
 pub mod defaults;
 #[cfg(feature = "tokio")]
 pub mod driver;
@@ -37,6 +38,7 @@ pub mod session;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use commands::{Answer, ResetKind, VariableRef, VariableValue};
 pub use defaults::{
     CallFailure, CounterTransactionIds, Defaults, ManualClock, SystemClock, TransactionIdSource,
     WallClock,

@@ -89,7 +89,8 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     bind_ip: Vec<String>,
 
-    /// The id tag the scripted drivers present (at most 20 characters).
+    /// The id tag the scripted drivers present, and that starts the transactions of load
+    /// modes tx and tx-open (at most 20 characters).
     #[arg(long, default_value = "04E1A2B3C4D5E6")]
     id_tag: String,
 
@@ -124,7 +125,8 @@ struct Args {
     /// alternate Heartbeat and the transaction's meter values (1.6 MeterValues with
     /// transactionId; 2.x TransactionEvent Updated, seqNo 1, 2, ...), back to back. tx-open:
     /// the same transaction, open loop: meter values every --meter-interval seconds (default
-    /// 10) and a Heartbeat every --heartbeat-interval (default 60 s) per charger, each at a
+    /// 10) and a Heartbeat every --heartbeat-interval (default 60 s, five times as often as
+    /// the example central system's 300 s, to err on the heavy side) per charger, each at a
     /// random phase, so calls arrive spread uniformly.
     #[arg(long, value_parser = ["calls", "idle", "tx", "tx-open"])]
     load_mode: Option<String>,

@@ -3,6 +3,10 @@
 //! - [`Station`]: the sans-IO charging station (boot, heartbeat, status, authorization with a
 //!   cache, transactions, meter sampling, every central-system call), on
 //!   [`ocpp_codec::rpc::Endpoint`], with time passed in.
+//! - [`app`]: the application, one trait per functional block (provisioning, availability,
+//!   authorization, transactions, remote control, smart charging, firmware, diagnostics,
+//!   reservations, local list, security, display, data transfer, 2.1 additions), every method
+//!   defaulting to the station's own behaviour; given with [`StationConfig::application`].
 //! - [`Hardware`]: the boundary to the physical station, and [`SimulatedHardware`].
 //! - [`Store`]: the durable, ordered outbox of transaction messages ([`MemoryStore`],
 //!   [`FileStore`]).
@@ -16,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod central;
 pub mod hardware;
 pub mod settings;

@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ocpp_codec::rpc::{Endpoint, EndpointConfig, Event as RpcEvent, RandomIds};
-use ocpp_codec::{ErrorCode, Version};
+use ocpp_codec::Version;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::app::Application;
 use crate::hardware::{Hardware, HardwareEvent, MeterReading, ResetKind};
 use crate::settings::{Setting, Settings};
 use crate::store::{Store, StoreError, StoredMessage};
@@ -55,7 +56,6 @@ pub const MIN_RETRY: Duration = Duration::from_secs(1);
 pub const MAX_QUEUED_CALLS: usize = 32;
 
 /// How a station is set up. Build with [`StationConfig::new`] and the setters.
-#[derive(Clone)]
 pub struct StationConfig {
     pub(crate) identity: String,
     pub(crate) version: Version,
@@ -72,6 +72,7 @@ pub struct StationConfig {
     pub(crate) auth_cache_size: usize,
     pub(crate) validate_outgoing: bool,
     pub(crate) settings: Vec<(Setting, String)>,
+    pub(crate) app: Option<Box<dyn Application>>,
 }
 
 impl fmt::Debug for StationConfig {
@@ -106,7 +107,16 @@ impl StationConfig {
             auth_cache_size: 64,
             validate_outgoing: false,
             settings: Vec::new(),
+            app: None,
         }
+    }
+
+    /// The application that answers the central system's calls, by functional block (see
+    /// [`crate::app`]); default [`BuiltIn`](crate::app::BuiltIn), the station's own
+    /// behaviour.
+    pub fn application(mut self, app: impl Application + 'static) -> Self {
+        self.app = Some(Box::new(app));
+        self
     }
 
     /// Sets the factory value of a setting (1.6 configuration key / 2.x variable), e.g. a
@@ -445,6 +455,7 @@ pub struct Station {
     pub(crate) events: VecDeque<StationEvent>,
     pub(crate) reset_pending: Option<ResetKind>,
     pub(crate) data_transfer: Option<DataTransferHandler>,
+    pub(crate) app: Option<Box<dyn Application>>,
 }
 
 impl fmt::Debug for Station {
@@ -487,7 +498,7 @@ impl Station {
     /// stopped). The station starts disconnected: call [`Station::on_connected`] once the
     /// WebSocket is open.
     pub fn new(
-        config: StationConfig,
+        mut config: StationConfig,
         hardware: Box<dyn Hardware>,
         mut store: Box<dyn Store>,
         now: Instant,
@@ -526,6 +537,7 @@ impl Station {
             })
             .collect();
         let rng_mix = persisted.rng_mix.wrapping_add(1);
+        let app = config.app.take();
         let mut station = Station {
             rng: Rng::new(config.seed ^ rng_mix.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             station_inoperative: persisted.inoperative.contains(&0),
@@ -555,6 +567,7 @@ impl Station {
             events: VecDeque::new(),
             reset_pending: None,
             data_transfer: None,
+            app,
         };
         for tx in persisted.txs {
             let interval = station.settings.duration(Setting::SampleInterval);
@@ -878,7 +891,7 @@ impl Station {
                     id,
                     action,
                     payload,
-                } => self.on_call(now, &id, &action, payload.get()),
+                } => self.on_call(now, &id, &action, &payload),
                 RpcEvent::Result {
                     id,
                     action,
@@ -2150,11 +2163,4 @@ impl Stop {
         trigger: "AbnormalCondition",
         stopped: "Other",
     };
-}
-
-/// Reports a refused / failing call answer as a CALLERROR, for the central-call handlers.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    Ok(Value),
-    Err(ErrorCode, String),
 }

@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ocpp_codec::rpc::{Endpoint, EndpointConfig, Event as RpcEvent, RandomIds};
+use ocpp_codec::typed::{Side, TypedCodec};
 use ocpp_codec::Version;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::app::Application;
@@ -897,16 +899,33 @@ impl Station {
                     action,
                     payload,
                 } => {
+                    // Typed decoding, as ocpp-codec names its errors. OCPP 2.1 part 2 FR.06:
+                    // a CALLRESULT that cannot be processed is answered with a
+                    // CALLRESULTERROR (1.6 and 2.0.1 have no answer to it).
+                    let codec = TypedCodec::new(self.cfg.version)
+                        .side(Side::ChargingStation)
+                        .validate_outgoing(false);
+                    let valid = match codec.decode_result(&id, &action, &payload) {
+                        Ok(_) => true,
+                        Err(reply) => {
+                            if self.cfg.version == Version::V21 {
+                                let details = RawValue::from_string(reply.details).ok();
+                                if let Some(ep) = self.ep.as_mut() {
+                                    let _ = ep.result_error(
+                                        &id,
+                                        &reply.code,
+                                        &reply.description,
+                                        details.as_deref(),
+                                    );
+                                }
+                            }
+                            false
+                        }
+                    };
                     if let Some(p) = self.pending.remove(&id) {
-                        let valid = ocpp_types::decode_payload(
-                            self.cfg.version,
-                            &action,
-                            ocpp_types::MessageKind::Response,
-                            payload.get(),
-                        )
-                        .is_ok();
-                        let value: Value = serde_json::from_str(payload.get()).unwrap_or_default();
                         if valid {
+                            let value: Value =
+                                serde_json::from_str(payload.get()).unwrap_or_default();
                             self.on_result(now, p, &value);
                         } else {
                             self.on_failure(now, p, "invalid response");
@@ -982,9 +1001,25 @@ impl Station {
         if !self.cfg.validate_outgoing {
             return true;
         }
-        match ocpp_types::decode_payload(self.cfg.version, action, kind, text) {
+        // The typed codec, as for incoming messages, names what is wrong.
+        let codec = TypedCodec::new(self.cfg.version).validate_outgoing(false);
+        let checked = match RawValue::from_string(text.to_owned()) {
+            Ok(raw) if kind == ocpp_types::MessageKind::Response => {
+                codec.decode_result("outgoing", action, &raw).map(|_| ())
+            }
+            Ok(raw) => codec.decode_call("outgoing", action, &raw).map(|_| ()),
+            Err(e) => {
+                self.events.push_back(StationEvent::InvalidOutgoing {
+                    action: action.to_owned(),
+                    error: format!("not JSON: {e}"),
+                });
+                return false;
+            }
+        };
+        match checked {
             Ok(()) => true,
             Err(e) => {
+                let e = format!("{} {}", e.code.as_str(self.cfg.version), e.description);
                 self.events.push_back(StationEvent::InvalidOutgoing {
                     action: action.to_owned(),
                     error: format!("{e}: {text}"),

@@ -1,0 +1,157 @@
+//! [`StationConfig`]: how a station is set up.
+
+use super::*;
+
+/// How a station is set up. Build with [`StationConfig::new`] and the setters.
+pub struct StationConfig {
+    pub(crate) identity: String,
+    pub(crate) version: Version,
+    pub(crate) vendor: String,
+    pub(crate) model: String,
+    pub(crate) serial_number: Option<String>,
+    pub(crate) firmware_version: Option<String>,
+    pub(crate) evses: u32,
+    pub(crate) call_timeout: Duration,
+    pub(crate) boot_retry: Duration,
+    pub(crate) time: Arc<dyn TimeSource>,
+    pub(crate) seed: u64,
+    pub(crate) boot_on_reconnect: bool,
+    pub(crate) auth_cache_size: usize,
+    pub(crate) validate_outgoing: bool,
+    pub(crate) settings: Vec<(Setting, String)>,
+    pub(crate) app: Option<Box<dyn Application>>,
+}
+
+impl fmt::Debug for StationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StationConfig")
+            .field("identity", &self.identity)
+            .field("version", &self.version)
+            .field("evses", &self.evses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StationConfig {
+    /// A station called `identity` speaking `version`, with one EVSE (one connector each),
+    /// vendor `"ocpp-rs"`, model `"ocpp-charger"`, a 30 s call timeout, a 30 s boot retry
+    /// when the central system gives no interval, the real clock ([`AnchoredClock::system`])
+    /// and seed 0.
+    pub fn new(identity: impl Into<String>, version: Version) -> StationConfig {
+        StationConfig {
+            identity: identity.into(),
+            version,
+            vendor: "ocpp-rs".into(),
+            model: "ocpp-charger".into(),
+            serial_number: None,
+            firmware_version: None,
+            evses: 1,
+            call_timeout: Duration::from_secs(30),
+            boot_retry: Duration::from_secs(30),
+            time: Arc::new(AnchoredClock::system()),
+            seed: 0,
+            boot_on_reconnect: false,
+            auth_cache_size: 64,
+            validate_outgoing: false,
+            settings: Vec::new(),
+            app: None,
+        }
+    }
+
+    /// The application that answers the central system's calls, by functional block (see
+    /// [`crate::app`]); default [`BuiltIn`](crate::app::BuiltIn), the station's own
+    /// behaviour.
+    pub fn application(mut self, app: impl Application + 'static) -> Self {
+        self.app = Some(Box::new(app));
+        self
+    }
+
+    /// Sets the factory value of a setting (1.6 configuration key / 2.x variable), e.g. a
+    /// short `SampleInterval` for a demo. Values the central system changed later and that
+    /// were persisted in the store take precedence after a restart.
+    pub fn setting(mut self, setting: Setting, value: impl Into<String>) -> Self {
+        self.settings.push((setting, value.into()));
+        self
+    }
+
+    /// The identity (last URL path segment, Basic-auth user).
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The OCPP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Vendor and model sent in BootNotification (1.6: at most 20 characters each).
+    pub fn vendor_model(mut self, vendor: impl Into<String>, model: impl Into<String>) -> Self {
+        self.vendor = vendor.into();
+        self.model = model.into();
+        self
+    }
+
+    /// Serial number sent in BootNotification.
+    pub fn serial_number(mut self, serial: impl Into<String>) -> Self {
+        self.serial_number = Some(serial.into());
+        self
+    }
+
+    /// Firmware version sent in BootNotification.
+    pub fn firmware_version(mut self, version: impl Into<String>) -> Self {
+        self.firmware_version = Some(version.into());
+        self
+    }
+
+    /// Number of EVSEs (2.x, one connector each) or connectors (1.6), at least 1.
+    pub fn evses(mut self, n: u32) -> Self {
+        self.evses = n.max(1);
+        self
+    }
+
+    /// How long a CALL waits for its answer.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Boot retry delay when the answer carries no positive interval, errs or times out; used
+    /// within [`MIN_BOOT_RETRY`]`..=`[`MAX_BOOT_RETRY`] (a delay of 0 still waits 10 s).
+    pub fn boot_retry(mut self, delay: Duration) -> Self {
+        self.boot_retry = delay;
+        self
+    }
+
+    /// Where wall-clock timestamps come from.
+    pub fn time_source(mut self, time: Arc<dyn TimeSource>) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Seed of the random generator (message ids, 2.x transaction ids, jitter).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Send BootNotification again on every new connection, not only after a (re)boot.
+    /// Off by default: the specifications ask for it at start-up only.
+    pub fn boot_on_reconnect(mut self, yes: bool) -> Self {
+        self.boot_on_reconnect = yes;
+        self
+    }
+
+    /// Entries kept in the authorization cache.
+    pub fn auth_cache_size(mut self, n: usize) -> Self {
+        self.auth_cache_size = n;
+        self
+    }
+
+    /// Check every outgoing payload against its schema (typed decoding); a failure is
+    /// reported as [`StationEvent::InvalidOutgoing`] (a response is then replaced by a
+    /// CALLERROR `InternalError`). Meant for tests.
+    pub fn validate_outgoing(mut self, yes: bool) -> Self {
+        self.validate_outgoing = yes;
+        self
+    }
+}

@@ -1,0 +1,194 @@
+//! Meter values: periodic samples, clock-aligned readings, the sampled values.
+
+use super::*;
+
+/// A JSON number carrying exactly the decimal `d`. Our readings have at most 15 significant
+/// digits (3 decimals), which an `f64` holds exactly in the sense that its shortest printed
+/// form is that decimal again.
+pub(crate) fn number(d: Decimal) -> Value {
+    let d = if d.scale() > 3 { d.round_dp(3) } else { d };
+    if d.fract().is_zero() {
+        if let Some(i) = d.to_i64() {
+            return Value::from(i);
+        }
+    }
+    let f = d.to_f64().unwrap_or(0.0);
+    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+impl Station {
+    /// A periodic sample of the transaction on `self.evses[i]`.
+    pub(crate) fn sample(&mut self, now: Instant, i: usize) {
+        let interval = self.settings.duration(Setting::SampleInterval);
+        let evse = self.evses[i].id;
+        self.evses[i].next_sample = (!interval.is_zero()).then(|| deadline(now, interval));
+        if self.evses[i].tx.is_none() {
+            return;
+        }
+        let measurands = self.settings.measurands(Setting::SampledMeasurands);
+        let reading = self.hw.meter(now, evse);
+        self.tx_meter_message(now, evse, &reading, &measurands, "Sample.Periodic");
+    }
+
+    /// MeterValues (1.6) / TransactionEvent Updated (2.x) for the transaction on `evse`.
+    pub(crate) fn tx_meter_message(
+        &mut self,
+        now: Instant,
+        evse: u32,
+        reading: &MeterReading,
+        measurands: &[&str],
+        context: &str,
+    ) {
+        let mv = self.meter_value(now, reading, measurands, context);
+        let Some(tx) = self.evse_mut(evse).and_then(|e| e.tx.clone()) else {
+            return;
+        };
+        if self.v16() {
+            let p = json!({
+                "connectorId": evse,
+                "transactionId": self.tx_ids.get(&tx.local).copied().unwrap_or(0),
+                "meterValue": [mv],
+            });
+            self.enqueue(now, "MeterValues", &p, Some(tx.local));
+        } else {
+            let trigger = match context {
+                "Sample.Clock" => "MeterValueClock",
+                "Trigger" => "Trigger",
+                "Other" => "ChargingStateChanged",
+                _ => "MeterValuePeriodic",
+            };
+            let plugged = self.evse_mut(evse).is_some_and(|e| e.plugged);
+            let suspended = self.evse_mut(evse).is_some_and(|e| e.suspended);
+            let p = json!({
+                "eventType": "Updated",
+                "timestamp": self.wall(now),
+                "triggerReason": trigger,
+                "seqNo": tx.seq_no,
+                "offline": !self.accepted(),
+                "transactionInfo": {
+                    "transactionId": tx.id,
+                    "chargingState": match (plugged, suspended) {
+                        (false, _) => "Idle",
+                        (true, true) => "SuspendedEV",
+                        (true, false) => "Charging",
+                    },
+                },
+                "meterValue": [mv],
+            });
+            if let Some(t) = self.evse_mut(evse).and_then(|e| e.tx.as_mut()) {
+                t.seq_no += 1;
+            }
+            self.enqueue(now, "TransactionEvent", &p, Some(tx.local));
+            self.save();
+        }
+    }
+
+    pub(crate) fn schedule_aligned(&mut self, now: Instant) {
+        let every = self.settings.duration(Setting::AlignedInterval);
+        self.next_aligned = (!every.is_zero()).then(|| {
+            let wall = self.cfg.time.wall(now);
+            let next = next_aligned(wall, every);
+            let wait = (next - wall)
+                .to_std()
+                .unwrap_or(every)
+                .max(Duration::from_millis(1));
+            deadline(now, wait)
+        });
+    }
+
+    pub(crate) fn reschedule(&mut self, now: Instant) {
+        self.schedule_aligned(now);
+        if self.accepted() {
+            self.schedule_heartbeat(now);
+        }
+        let interval = self.settings.duration(Setting::SampleInterval);
+        for e in &mut self.evses {
+            e.next_sample =
+                (e.tx.is_some() && !interval.is_zero()).then(|| deadline(now, interval));
+        }
+    }
+
+    /// Clock-aligned readings of every EVSE.
+    pub(crate) fn aligned(&mut self, now: Instant) {
+        let measurands = self.settings.measurands(Setting::AlignedMeasurands);
+        for i in 0..self.evses.len() {
+            let evse = self.evses[i].id;
+            let reading = self.hw.meter(now, evse);
+            if self.evses[i].tx.is_some() {
+                self.tx_meter_message(now, evse, &reading, &measurands, "Sample.Clock");
+            } else if self.accepted() {
+                // Not transaction-related: sent only while online (nothing to keep).
+                self.plain_meter_values(now, evse, &reading, &measurands, "Sample.Clock");
+            }
+        }
+    }
+
+    /// A MeterValues outside the outbox (no transaction).
+    pub(crate) fn plain_meter_values(
+        &mut self,
+        now: Instant,
+        evse: u32,
+        reading: &MeterReading,
+        measurands: &[&str],
+        context: &str,
+    ) {
+        let mv = self.meter_value(now, reading, measurands, context);
+        let p = if self.v16() {
+            json!({ "connectorId": evse, "meterValue": [mv] })
+        } else {
+            json!({ "evseId": evse, "meterValue": [mv] })
+        };
+        self.call(now, "MeterValues", &p, Pending::Plain);
+    }
+
+    /// One MeterValue with a sampled value per supported measurand.
+    pub(crate) fn meter_value(
+        &self,
+        now: Instant,
+        r: &MeterReading,
+        measurands: &[&str],
+        context: &str,
+    ) -> Value {
+        let mut values = Vec::new();
+        let list: &[&str] = if measurands.is_empty() {
+            &["Energy.Active.Import.Register"]
+        } else {
+            measurands
+        };
+        for m in list {
+            let (value, unit, location) = match *m {
+                "Energy.Active.Import.Register" => (r.energy_wh, "Wh", "Outlet"),
+                "Power.Active.Import" => (r.power_w, "W", "Outlet"),
+                "Current.Import" => (r.current_a, "A", "Outlet"),
+                "Voltage" => (r.voltage_v, "V", "Outlet"),
+                "SoC" => match r.soc_percent {
+                    Some(s) => (s, "Percent", "EV"),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            values.push(if self.v16() {
+                json!({
+                    "value": value.to_string(),
+                    "context": context,
+                    "format": "Raw",
+                    "measurand": m,
+                    "location": location,
+                    "unit": unit,
+                })
+            } else {
+                json!({
+                    "value": number(value),
+                    "context": context,
+                    "measurand": m,
+                    "location": location,
+                    "unitOfMeasure": { "unit": unit },
+                })
+            });
+        }
+        if values.is_empty() {
+            return self.meter_value(now, r, &[], context);
+        }
+        json!({ "timestamp": self.wall(now), "sampledValue": values })
+    }
+}

@@ -1,0 +1,686 @@
+//! The sans-IO charging station.
+//!
+//! A [`Station`] is a plain state machine (quinn-proto style) over an
+//! [`ocpp_codec::rpc::Endpoint`]: text from the central system, physical inputs and the current
+//! time go in ([`Station::handle_text`], [`Station::handle_hardware`],
+//! [`Station::handle_timeout`], [`Station::on_connected`], [`Station::on_disconnected`]); text to
+//! send ([`Station::poll_transmit`]), events for the application ([`Station::poll_event`]) and
+//! the next deadline ([`Station::poll_timeout`]) come out. It never reads a clock and does no
+//! I/O besides its [`Store`] and [`Hardware`].
+//!
+//! After **every** `handle_*` / `on_*` call the driver must drain [`Station::poll_transmit`]
+//! (sending each text in order), drain [`Station::poll_event`], and re-arm its one timer at
+//! [`Station::poll_timeout`].
+//!
+//! The station is split along its seams: `config` ([`StationConfig`]), `boot` (boot,
+//! heartbeat, answers to the station's calls), `status` (connector status, physical inputs),
+//! `authorization`, `transactions` (start, stop, reset), `meter` (samples and clock-aligned
+//! readings), `outbox` (the durable queue of transaction messages, its own type) and `step`
+//! (the step after every input); calls from the central system are [`crate::central`], the
+//! application's part of them [`crate::app`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use ocpp_codec::rpc::{Endpoint, EndpointConfig, Event as RpcEvent, RandomIds};
+use ocpp_codec::typed::{Side, TypedCodec};
+use ocpp_codec::Version;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::app::Application;
+use crate::hardware::{Hardware, HardwareEvent, MeterReading, ResetKind};
+use crate::settings::{Setting, Settings};
+use crate::store::{Store, StoreError, StoredMessage};
+mod authorization;
+mod boot;
+mod config;
+mod meter;
+mod outbox;
+mod status;
+mod step;
+mod transactions;
+
+pub use config::StationConfig;
+use outbox::Outbox;
+pub(crate) use transactions::Stop;
+
+use crate::time::{deadline, next_aligned, seconds, AnchoredClock, Rng, TimeSource, MAX_TIMER};
+
+/// The shortest wait between two BootNotifications the station chooses itself: when the
+/// answer's `interval` is 0 or negative (OCPP 1.6 §4.2 and 2.0.1 B02/B03 leave the wait to the
+/// station then), when the call failed, or when [`StationConfig::boot_retry`] was set lower.
+/// A positive `interval` from the central system is honoured as given ("the minimum wait time
+/// before sending a next BootNotification", up to [`MAX_BOOT_RETRY`]).
+pub const MIN_BOOT_RETRY: Duration = Duration::from_secs(10);
+
+/// The longest wait between two BootNotifications: one day. A larger `interval` in a
+/// Pending/Rejected answer is treated as a day, so the station never stops trying to register.
+pub const MAX_BOOT_RETRY: Duration = MAX_TIMER;
+
+/// The shortest wait before a transaction message is sent again after a failure, whatever
+/// `TransactionMessageRetryInterval` / `MessageAttemptInterval` say (0 is a valid setting:
+/// "retry at once" would otherwise resend as fast as the central system can refuse).
+pub const MIN_RETRY: Duration = Duration::from_secs(1);
+
+/// The most calls the station lets wait behind the one in flight that it may also not send
+/// (heartbeats, status and meter notifications, reports, authorizations). When the queue is
+/// this long, a TriggerMessage, GetBaseReport or remote start that would add to it is answered
+/// `Rejected`, and a status change is sent later. Transaction messages have their own durable
+/// outbox and are not counted. Together with one Heartbeat and one BootNotification at a time
+/// at most, this bounds what a central system can make the station send.
+pub const MAX_QUEUED_CALLS: usize = 32;
+
+/// Where the boot sequence stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootState {
+    /// Not sent yet on this connection / since the last reboot.
+    NotSent,
+    /// BootNotification in flight.
+    Waiting,
+    /// The central system answered Pending; retrying later.
+    Pending,
+    /// The central system answered Rejected; retrying later, sending and answering nothing.
+    Rejected,
+    /// Accepted: normal operation.
+    Accepted,
+}
+
+/// What happened, for the application. Drain with [`Station::poll_event`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StationEvent {
+    /// The central system accepted the BootNotification.
+    BootAccepted {
+        /// Heartbeat interval it gave.
+        interval: Duration,
+    },
+    /// The central system answered Pending or Rejected (or failed); retrying after `retry_in`.
+    BootNotAccepted {
+        /// `"Pending"`, `"Rejected"` or `"Error"`.
+        status: String,
+        /// When the next BootNotification goes out.
+        retry_in: Duration,
+    },
+    /// A connector's status changed (the version's status value).
+    StatusChanged {
+        /// EVSE / connector id (0 = the station, 1.6 only).
+        evse: u32,
+        /// The new status, e.g. `"Charging"` (1.6) or `"Occupied"` (2.x).
+        status: &'static str,
+    },
+    /// The result of an authorization (online, from the cache, or the offline rules).
+    Authorization {
+        /// The token.
+        id_token: String,
+        /// Whether it may charge.
+        accepted: bool,
+    },
+    /// A transaction started.
+    TransactionStarted {
+        /// EVSE / connector id.
+        evse: u32,
+        /// The station-local transaction key.
+        local_id: u64,
+        /// The transaction id when already known (2.x always; 1.6 once the central system
+        /// issued it, see [`StationEvent::TransactionIdAssigned`]).
+        transaction_id: Option<String>,
+    },
+    /// (1.6) The central system issued the id of a transaction in StartTransaction.conf.
+    TransactionIdAssigned {
+        /// The station-local transaction key.
+        local_id: u64,
+        /// The central-issued transactionId.
+        transaction_id: i32,
+    },
+    /// A transaction ended.
+    TransactionEnded {
+        /// EVSE / connector id.
+        evse: u32,
+        /// The station-local transaction key.
+        local_id: u64,
+        /// The version's stop reason, e.g. `"Local"`, `"Remote"`, `"EVDisconnected"`.
+        reason: &'static str,
+    },
+    /// A queued transaction message was confirmed by the central system.
+    Delivered {
+        /// Outbox sequence number.
+        seq: u64,
+        /// The action.
+        action: String,
+    },
+    /// A queued transaction message was given up after the configured attempts (or because
+    /// its 1.6 transaction never got an id).
+    Dropped {
+        /// Outbox sequence number.
+        seq: u64,
+        /// The action.
+        action: String,
+    },
+    /// The central system asked for a reset; the hardware was told to reboot and the station
+    /// boots again.
+    Rebooting(ResetKind),
+    /// The central system's time (BootNotification / Heartbeat answers).
+    CentralTime(DateTime<Utc>),
+    /// The central system changed a configuration value / variable.
+    ConfigurationChanged {
+        /// 1.6 key, or 2.x `Component.Variable[instance]`.
+        key: String,
+    },
+    /// The central system sent a call; `answered` is false only while Rejected (2.x use case B03:
+    /// no answers while Rejected).
+    CentralCall {
+        /// The action.
+        action: String,
+        /// Whether an answer was sent.
+        answered: bool,
+    },
+    /// The answer to our DataTransfer.
+    DataTransferResult {
+        /// The status, or the CALLERROR code.
+        status: String,
+        /// Returned data.
+        data: Option<Value>,
+    },
+    /// The store failed (message or state not persisted).
+    StoreFailed(String),
+    /// An outgoing payload failed schema validation (only with
+    /// [`StationConfig::validate_outgoing`]); this is a bug in the station.
+    InvalidOutgoing {
+        /// The action.
+        action: String,
+        /// What the typed decoder said.
+        error: String,
+    },
+}
+
+/// A snapshot of an ongoing transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionInfo {
+    /// The station-local key.
+    pub local_id: u64,
+    /// The transaction id: 2.x always, 1.6 once issued.
+    pub transaction_id: Option<String>,
+    /// The token that started it.
+    pub id_token: String,
+    /// Meter register at start, Wh.
+    pub meter_start_wh: Decimal,
+}
+
+/// What an application handler answers to the central system's DataTransfer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataTransferReply {
+    /// `Accepted`, `Rejected`, `UnknownMessageId` or `UnknownVendorId`.
+    pub status: String,
+    /// Optional data (1.6: sent as a string).
+    pub data: Option<Value>,
+}
+
+/// A handler for incoming DataTransfer: `(vendor_id, message_id, data)`.
+pub type DataTransferHandler =
+    Box<dyn FnMut(&str, Option<&str>, Option<&Value>) -> DataTransferReply + Send>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TxState {
+    pub(crate) evse: u32,
+    pub(crate) local: u64,
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    pub(crate) token: String,
+    pub(crate) token_type: String,
+    pub(crate) meter_start: String,
+    #[serde(default)]
+    pub(crate) seq_no: u32,
+    #[serde(default)]
+    pub(crate) remote_start_id: Option<i32>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    next_seq: u64,
+    next_local_tx: u64,
+    tx_ids: BTreeMap<u64, i32>,
+    txs: Vec<TxState>,
+    inoperative: Vec<u32>,
+    settings: BTreeMap<u16, String>,
+    rng_mix: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    pub(crate) token: String,
+    pub(crate) token_type: String,
+    pub(crate) remote_start_id: Option<i32>,
+    pub(crate) remote: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Evse {
+    pub(crate) id: u32,
+    pub(crate) plugged: bool,
+    pub(crate) faulted: bool,
+    pub(crate) inoperative: bool,
+    pub(crate) pending_inoperative: Option<bool>,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) auth_deadline: Option<Instant>,
+    pub(crate) tx: Option<TxState>,
+    pub(crate) next_sample: Option<Instant>,
+    pub(crate) finishing: bool,
+    pub(crate) suspended: bool,
+    pub(crate) reported: Option<&'static str>,
+    pub(crate) seen: Option<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pending {
+    Boot,
+    Heartbeat,
+    Authorize { evse: Option<u32>, auth: Auth },
+    Outbox(u64),
+    DataTransfer,
+    Plain,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CacheEntry {
+    accepted: bool,
+    expiry: Option<DateTime<Utc>>,
+}
+
+/// The sans-IO charging station (see the [module docs](self)).
+pub struct Station {
+    pub(crate) cfg: StationConfig,
+    pub(crate) ep: Option<Endpoint>,
+    pub(crate) hw: Box<dyn Hardware>,
+    store: Box<dyn Store>,
+    pub(crate) rng: Rng,
+    pub(crate) boot: BootState,
+    boot_retry_at: Option<Instant>,
+    boot_reason: &'static str,
+    next_heartbeat: Option<Instant>,
+    next_aligned: Option<Instant>,
+    pub(crate) evses: Vec<Evse>,
+    pub(crate) station_inoperative: bool,
+    station_reported: Option<&'static str>,
+    cache: HashMap<String, CacheEntry>,
+    pub(crate) settings: Settings,
+    outbox: Outbox,
+    next_local_tx: u64,
+    tx_ids: BTreeMap<u64, i32>,
+    rng_mix: u64,
+    pub(crate) pending: HashMap<String, Pending>,
+    deferred: Vec<(Option<u32>, Auth)>,
+    pub(crate) events: VecDeque<StationEvent>,
+    pub(crate) reset_pending: Option<ResetKind>,
+    pub(crate) data_transfer: Option<DataTransferHandler>,
+    pub(crate) app: Option<Box<dyn Application>>,
+}
+
+impl fmt::Debug for Station {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Station")
+            .field("identity", &self.cfg.identity)
+            .field("version", &self.cfg.version)
+            .field("connected", &self.ep.is_some())
+            .field("boot", &self.boot)
+            .field("outbox", &self.outbox.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+pub(crate) fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+impl Station {
+    /// A station from `config`, its `hardware` and its `store`. Queued messages and ongoing
+    /// transactions in the store are restored (a restart resumes where the last process
+    /// stopped). The station starts disconnected: call [`Station::on_connected`] once the
+    /// WebSocket is open.
+    pub fn new(
+        mut config: StationConfig,
+        hardware: Box<dyn Hardware>,
+        mut store: Box<dyn Store>,
+        now: Instant,
+    ) -> Result<Station, StoreError> {
+        let persisted: Persisted = match store.load_state()? {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("state.json".into()))?
+            }
+            None => Persisted::default(),
+        };
+        let outbox: VecDeque<StoredMessage> = store.load_messages()?.into();
+        let next_seq = persisted
+            .next_seq
+            .max(outbox.back().map_or(0, |m| m.seq + 1))
+            .max(1);
+        let mut settings = Settings::new(config.version, config.evses);
+        for (setting, value) in &config.settings {
+            settings.set_internal(*setting, value);
+        }
+        settings.restore(persisted.settings);
+        let evses = (1..=config.evses)
+            .map(|id| Evse {
+                id,
+                plugged: false,
+                faulted: false,
+                inoperative: persisted.inoperative.contains(&id),
+                pending_inoperative: None,
+                auth: None,
+                auth_deadline: None,
+                tx: None,
+                next_sample: None,
+                finishing: false,
+                suspended: false,
+                reported: None,
+                seen: None,
+            })
+            .collect();
+        let rng_mix = persisted.rng_mix.wrapping_add(1);
+        let app = config.app.take();
+        let mut station = Station {
+            rng: Rng::new(config.seed ^ rng_mix.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            station_inoperative: persisted.inoperative.contains(&0),
+            station_reported: None,
+            cfg: config,
+            ep: None,
+            hw: hardware,
+            store,
+            boot: BootState::NotSent,
+            boot_retry_at: None,
+            boot_reason: "PowerUp",
+            next_heartbeat: None,
+            next_aligned: None,
+            evses,
+            cache: HashMap::new(),
+            settings,
+            outbox: Outbox::new(outbox, next_seq),
+            next_local_tx: persisted.next_local_tx.max(1),
+            tx_ids: persisted.tx_ids,
+            rng_mix,
+            pending: HashMap::new(),
+            deferred: Vec::new(),
+            events: VecDeque::new(),
+            reset_pending: None,
+            data_transfer: None,
+            app,
+        };
+        for tx in persisted.txs {
+            let interval = station.settings.duration(Setting::SampleInterval);
+            if let Some(e) = station.evse_mut(tx.evse) {
+                e.plugged = true;
+                e.auth = Some(Auth {
+                    token: tx.token.clone(),
+                    token_type: tx.token_type.clone(),
+                    remote_start_id: tx.remote_start_id,
+                    remote: false,
+                });
+                e.next_sample = (!interval.is_zero()).then(|| deadline(now, interval));
+                let evse = e.id;
+                e.tx = Some(tx);
+                station.hw.set_contactor(now, evse, true);
+            }
+        }
+        station.schedule_aligned(now);
+        station.save();
+        station.refresh_status();
+        Ok(station)
+    }
+
+    // ----- accessors -----
+
+    /// The OCPP version.
+    pub fn version(&self) -> Version {
+        self.cfg.version
+    }
+
+    /// The identity.
+    pub fn identity(&self) -> &str {
+        &self.cfg.identity
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &StationConfig {
+        &self.cfg
+    }
+
+    /// Whether a connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.ep.is_some()
+    }
+
+    /// The boot state.
+    pub fn boot_state(&self) -> BootState {
+        self.boot
+    }
+
+    /// The current status of an EVSE / connector (0 = the station, 1.6), in the version's words.
+    pub fn status(&self, evse: u32) -> Option<&'static str> {
+        if evse == 0 {
+            return Some(self.station_status());
+        }
+        self.evses
+            .get((evse as usize).wrapping_sub(1))
+            .map(|e| self.status_of(e))
+    }
+
+    /// The ongoing transaction on an EVSE.
+    pub fn transaction(&self, evse: u32) -> Option<TransactionInfo> {
+        let tx = self
+            .evses
+            .get((evse as usize).wrapping_sub(1))?
+            .tx
+            .as_ref()?;
+        Some(TransactionInfo {
+            local_id: tx.local,
+            transaction_id: self.tx_id_of(tx),
+            id_token: tx.token.clone(),
+            meter_start_wh: tx.meter_start.parse().unwrap_or_default(),
+        })
+    }
+
+    /// How many transaction messages wait in the outbox (including one in flight).
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The configuration values / device model.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The hardware.
+    pub fn hardware_mut(&mut self) -> &mut dyn Hardware {
+        &mut *self.hw
+    }
+
+    /// Answers the central system's DataTransfer with `handler` (default: `UnknownVendorId`).
+    pub fn set_data_transfer_handler(&mut self, handler: DataTransferHandler) {
+        self.data_transfer = Some(handler);
+    }
+
+    // ----- inputs -----
+
+    /// The WebSocket connection is open: a fresh RPC endpoint is created and the station
+    /// boots (or, already accepted, resumes heartbeats, status and the outbox).
+    pub fn on_connected(&mut self, now: Instant) {
+        let seed = self.rng.next_u64();
+        let config = EndpointConfig::new(self.cfg.version)
+            .call_timeout(self.cfg.call_timeout)
+            .id_generator(RandomIds::new(seed));
+        self.ep = Some(Endpoint::new(config));
+        self.pending.clear();
+        self.outbox.reset_delivery();
+        if self.boot != BootState::Accepted || self.cfg.boot_on_reconnect {
+            self.boot = BootState::NotSent;
+            self.send_boot(now);
+        } else {
+            self.schedule_heartbeat(now);
+        }
+        self.step(now);
+    }
+
+    /// The connection was lost or closed. Calls in flight are forgotten; queued transaction
+    /// messages stay in the outbox and go out again after the next connection.
+    pub fn on_disconnected(&mut self, now: Instant) {
+        self.ep = None;
+        // Authorizations waiting for an answer fall back to the offline rules.
+        let mut pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        pending.extend(
+            self.deferred
+                .drain(..)
+                .map(|(evse, auth)| Pending::Authorize { evse, auth }),
+        );
+        for p in pending {
+            if let Pending::Authorize { evse, auth } = p {
+                self.authorize_offline(now, evse, auth);
+            }
+        }
+        self.outbox.reset_delivery();
+        self.outbox.attempts = 0;
+        if matches!(self.boot, BootState::Waiting) {
+            self.boot = BootState::NotSent;
+        }
+        self.boot_retry_at = None;
+        self.next_heartbeat = None;
+        self.step(now);
+    }
+
+    /// A text message from the central system.
+    pub fn handle_text(&mut self, now: Instant, text: &str) {
+        if let Some(ep) = self.ep.as_mut() {
+            ep.handle_text(now, text);
+        }
+        self.step(now);
+    }
+
+    /// A physical input (cable, ID token, fault).
+    pub fn handle_hardware(&mut self, now: Instant, event: HardwareEvent) {
+        self.apply_hardware(now, event);
+        self.step(now);
+    }
+
+    /// Shorthand for [`HardwareEvent::IdTokenPresented`].
+    pub fn present_id_token(&mut self, now: Instant, evse: Option<u32>, id_token: &str) {
+        self.handle_hardware(
+            now,
+            HardwareEvent::IdTokenPresented {
+                evse,
+                id_token: id_token.to_owned(),
+            },
+        );
+    }
+
+    /// Sends a DataTransfer to the central system (answer: [`StationEvent::DataTransferResult`]).
+    pub fn data_transfer(
+        &mut self,
+        now: Instant,
+        vendor_id: &str,
+        message_id: Option<&str>,
+        data: Option<Value>,
+    ) -> bool {
+        let mut p = json!({ "vendorId": vendor_id });
+        if let Some(m) = message_id {
+            p["messageId"] = json!(m);
+        }
+        if let Some(d) = data {
+            p["data"] = if self.v16() {
+                Value::String(match d {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                })
+            } else {
+                d
+            };
+        }
+        let sent = self.accepted() && self.call(now, "DataTransfer", &p, Pending::DataTransfer);
+        self.step(now);
+        sent
+    }
+
+    /// Time has passed: fires every deadline up to `now` (call timeouts, boot retry,
+    /// heartbeat, meter samples, clock-aligned readings, authorization timeouts, outbox
+    /// retries). Calling it early or often is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(ep) = self.ep.as_mut() {
+            ep.handle_timeout(now);
+        }
+        self.process_rpc_events(now);
+        if self.boot_retry_at.is_some_and(|t| t <= now) && self.ep.is_some() {
+            self.boot_retry_at = None;
+            self.send_boot(now);
+        }
+        if self.next_heartbeat.is_some_and(|t| t <= now) {
+            self.next_heartbeat = None;
+            if self.accepted() {
+                self.heartbeat(now);
+            }
+            self.schedule_heartbeat(now);
+        }
+        for i in 0..self.evses.len() {
+            if self.evses[i].next_sample.is_some_and(|t| t <= now) {
+                self.sample(now, i);
+            }
+            if self.evses[i].auth_deadline.is_some_and(|t| t <= now) {
+                let e = &mut self.evses[i];
+                e.auth_deadline = None;
+                if e.tx.is_none() && !e.plugged {
+                    e.auth = None;
+                }
+            }
+        }
+        if self.next_aligned.is_some_and(|t| t <= now) {
+            self.aligned(now);
+            self.schedule_aligned(now);
+        }
+        self.step(now);
+    }
+
+    /// The next text message to send, in order; call after every input until `None`.
+    pub fn poll_transmit(&mut self) -> Option<String> {
+        self.ep.as_mut()?.poll_transmit()
+    }
+
+    /// The next event for the application; call after every input until `None`.
+    pub fn poll_event(&mut self) -> Option<StationEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Station::handle_timeout`] must be called next (`None`: only inputs can change
+    /// anything). Re-read after every input.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut add = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        if let Some(ep) = &self.ep {
+            add(ep.poll_timeout());
+            add(self.boot_retry_at);
+            add(self.next_heartbeat);
+            if self.boot == BootState::Accepted
+                && self.outbox.inflight.is_none()
+                && !self.outbox.is_empty()
+            {
+                add(self.outbox.retry_at);
+            }
+        }
+        for e in &self.evses {
+            add(e.next_sample);
+            add(e.auth_deadline);
+        }
+        add(self.next_aligned);
+        t
+    }
+}

@@ -212,11 +212,11 @@ impl Defaults {
     pub fn response(&self, request: &AnyRequest) -> Result<AnyResponse, CallFailure> {
         let answer = match request {
             #[cfg(feature = "v16")]
-            AnyRequest::V16(r) => self.v16(r).map(AnyResponse::V16),
+            AnyRequest::V16(r) => self.v16(r).map(AnyResponse::from),
             #[cfg(feature = "v201")]
-            AnyRequest::V201(r) => self.v201(r).map(AnyResponse::V201),
+            AnyRequest::V201(r) => self.v201(r).map(AnyResponse::from),
             #[cfg(feature = "v21")]
-            AnyRequest::V21(r) => self.v21(r).map(AnyResponse::V21),
+            AnyRequest::V21(r) => self.v21(r).map(AnyResponse::from),
         };
         answer.ok_or_else(|| CallFailure::not_supported(request.action()))
     }

@@ -7,7 +7,8 @@
 //! events on. Handler methods run concurrently with the connection (a handler that calls the
 //! charger cannot deadlock), replies go out as soon as each handler returns, and
 //! [`Handler::on_event`](crate::Handler::on_event) / [`Handler::after`](crate::Handler::after)
-//! run in order in a companion task.
+//! run one at a time, in order, inside the connection's task beside its other work (a slow hook
+//! delays only later hooks of that charger).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -160,26 +161,11 @@ impl<H: CentralSystem> Connection<H> {
                 old.close(Some("replaced by a new connection".into()));
             }
         }
-        let (work_tx, mut work_rx) = tokio::sync::mpsc::channel::<AppWork>(APP_QUEUE);
-        let app = {
-            let handler = handler.clone();
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                while let Some(work) = work_rx.recv().await {
-                    let run = match &work {
-                        AppWork::Event(e) => handler.on_event(&handle, e),
-                        AppWork::After(qr) => handler.after(&handle, &qr.0, &qr.1),
-                        AppWork::Send(a, p) => handler.on_send(&handle, a, p),
-                    };
-                    // A panicking hook must not take the connection's event order down.
-                    let _ = std::panic::AssertUnwindSafe(run).catch_unwind().await;
-                }
-            })
-        };
         let mut outgoing: Pin<Box<O>> = Box::pin(outgoing);
         let mut calls: HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>> =
             HashMap::new();
         let mut backlog: VecDeque<AppWork> = VecDeque::new();
+        let mut hook: Option<HookFuture> = None;
         let mut result = Ok(());
         let steps = std::panic::AssertUnwindSafe(drive(
             &mut session,
@@ -190,7 +176,7 @@ impl<H: CentralSystem> Connection<H> {
             &mut outgoing,
             &mut calls,
             &mut backlog,
-            &work_tx,
+            &mut hook,
         ))
         .catch_unwind()
         .await;
@@ -230,25 +216,44 @@ impl<H: CentralSystem> Connection<H> {
             }
         }
         let _ = outgoing.close().await;
-        for work in backlog.drain(..) {
-            if work_tx.send(work).await.is_err() {
-                break;
-            }
+        // The application sees every event to the end, in order (Disconnected last).
+        if let Some(running) = hook.take() {
+            running.await;
         }
-        drop(work_tx);
-        let _ = app.await;
+        for work in backlog.drain(..) {
+            run_hook(&handler, &handle, work).await;
+        }
         result
     }
 }
 
-/// How many items (model events, after hooks, SEND messages) may wait for the application
-/// task in its channel; more wait in the connection's backlog.
-const APP_QUEUE: usize = 64;
+/// How many items (model events, after hooks, SEND messages) may wait for the application's
+/// hooks before the connection stops reading from the charger until the application catches
+/// up (backpressure by TCP instead of unbounded memory). One message adds a handful of items
+/// at most.
+const MAX_BACKLOG: usize = 128;
 
-/// How many items may wait in the connection's backlog before it stops reading from the
-/// charger until the application catches up (backpressure by TCP instead of unbounded
-/// memory). One message adds a handful of items at most.
-const MAX_BACKLOG: usize = 64;
+/// The application hook running for this connection (one at a time, in order).
+type HookFuture = BoxFuture<'static, ()>;
+
+/// Runs one hook of the application; a panic in it skips that hook only.
+fn run_hook<H: CentralSystem>(
+    handler: &Arc<H>,
+    handle: &ChargerHandle,
+    work: AppWork,
+) -> HookFuture {
+    let handler = handler.clone();
+    let handle = handle.clone();
+    async move {
+        let run = match &work {
+            AppWork::Event(e) => handler.on_event(&handle, e),
+            AppWork::After(qr) => handler.after(&handle, &qr.0, &qr.1),
+            AppWork::Send(a, p) => handler.on_send(&handle, a, p),
+        };
+        let _ = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    }
+    .boxed()
+}
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
@@ -269,7 +274,7 @@ async fn drive<H, I, O>(
     outgoing: &mut Pin<Box<O>>,
     calls: &mut HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>>,
     backlog: &mut VecDeque<AppWork>,
-    work_tx: &tokio::sync::mpsc::Sender<AppWork>,
+    hook: &mut Option<HookFuture>,
 ) -> Result<(), DriveError>
 where
     H: CentralSystem,
@@ -346,18 +351,11 @@ where
             }
             return result;
         }
-        // Hand what the application task can take now.
-        while let Some(work) = backlog.pop_front() {
-            match work_tx.try_send(work) {
-                Ok(()) => {}
-                Err(tokio::sync::mpsc::error::TrySendError::Full(work)) => {
-                    backlog.push_front(work);
-                    break;
-                }
-                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
-                    backlog.clear();
-                    break;
-                }
+        // The application's hooks run one at a time, in order, inside this task but beside
+        // its other work: a slow hook delays only later hooks, and may call the charger.
+        if hook.is_none() {
+            if let Some(work) = backlog.pop_front() {
+                *hook = Some(run_hook(handler, handle, work));
             }
         }
         let deadline = session.poll_timeout();
@@ -388,10 +386,13 @@ where
                 },
                 Command::Close { reason } => session.handle_close(reason),
             },
-            permit = work_tx.reserve(), if !backlog.is_empty() => {
-                if let (Ok(permit), Some(work)) = (permit, backlog.pop_front()) {
-                    permit.send(work);
+            _ = async {
+                match hook.as_mut() {
+                    Some(running) => running.await,
+                    None => futures::future::pending().await,
                 }
+            }, if hook.is_some() => {
+                *hook = None;
             },
             Some((id, answer)) = handlers.next(), if !handlers.is_empty() => {
                 let request = session

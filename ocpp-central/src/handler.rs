@@ -30,8 +30,8 @@ use crate::session::CallError;
 pub trait Handler: Send + Sync + 'static {
     /// A model event of `charger` (connected, booted, status changed, transaction started /
     /// updated / ended, disconnected, ...). Events of one charger are delivered in order, one
-    /// at a time, outside the connection's task: a slow handler delays only later events of
-    /// that charger, and may call the charger.
+    /// at a time, beside the connection's other work: a slow handler delays only later events
+    /// of that charger (and, once 128 wait, reading from it), and may call the charger.
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         let _ = (charger, event);
     }
@@ -303,17 +303,17 @@ pub async fn dispatch<H: CentralSystem + ?Sized>(
     let _ = (handler, charger);
     match request {
         #[cfg(feature = "v16")]
-        AnyRequest::V16(r) => v16::dispatch(handler, charger, r)
+        AnyRequest::V16(r) => v16::dispatch(handler, charger, *r)
             .await
-            .map(AnyResponse::V16),
+            .map(AnyResponse::from),
         #[cfg(feature = "v201")]
-        AnyRequest::V201(r) => v201::dispatch(handler, charger, r)
+        AnyRequest::V201(r) => v201::dispatch(handler, charger, *r)
             .await
-            .map(AnyResponse::V201),
+            .map(AnyResponse::from),
         #[cfg(feature = "v21")]
-        AnyRequest::V21(r) => v21::dispatch(handler, charger, r)
+        AnyRequest::V21(r) => v21::dispatch(handler, charger, *r)
             .await
-            .map(AnyResponse::V21),
+            .map(AnyResponse::from),
     }
 }
 

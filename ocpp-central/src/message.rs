@@ -24,22 +24,44 @@ pub enum DecodeError {
 macro_rules! any_enum {
     ($(#[$doc:meta])* $name:ident, $inner:ident) => {
         $(#[$doc])*
-        // The variants are the generated per-version enums, themselves large (and allowed so
-        // in ocpp-types); boxing would make every match on a message awkward for a few
-        // hundred bytes moved next to a JSON parse.
-        #[allow(clippy::large_enum_variant)]
+        ///
+        /// The generated per-version enums are large (2.1's is kilobytes, sized by its largest
+        /// message), so each is boxed: this type is two words, and a Heartbeat moved through
+        /// queues and events does not move kilobytes. Build one with `From` (`v16::AnyRequest`
+        /// into `AnyRequest`) and match through the box (`AnyRequest::V16(q) => match &**q`).
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum $name {
             /// An OCPP 1.6 message.
             #[cfg(feature = "v16")]
-            V16(ocpp_types::v16::$inner),
+            V16(Box<ocpp_types::v16::$inner>),
             /// An OCPP 2.0.1 message.
             #[cfg(feature = "v201")]
-            V201(ocpp_types::v201::$inner),
+            V201(Box<ocpp_types::v201::$inner>),
             /// An OCPP 2.1 message.
             #[cfg(feature = "v21")]
-            V21(ocpp_types::v21::$inner),
+            V21(Box<ocpp_types::v21::$inner>),
+        }
+
+        #[cfg(feature = "v16")]
+        impl From<ocpp_types::v16::$inner> for $name {
+            fn from(m: ocpp_types::v16::$inner) -> Self {
+                $name::V16(Box::new(m))
+            }
+        }
+
+        #[cfg(feature = "v201")]
+        impl From<ocpp_types::v201::$inner> for $name {
+            fn from(m: ocpp_types::v201::$inner) -> Self {
+                $name::V201(Box::new(m))
+            }
+        }
+
+        #[cfg(feature = "v21")]
+        impl From<ocpp_types::v21::$inner> for $name {
+            fn from(m: ocpp_types::v21::$inner) -> Self {
+                $name::V21(Box::new(m))
+            }
         }
 
         impl $name {
@@ -90,12 +112,12 @@ macro_rules! any_enum {
                     #[cfg(feature = "v16")]
                     Version::V16 => {
                         let a: ocpp_types::v16::Action = action.parse().map_err(|_| unknown())?;
-                        Ok($name::V16(ocpp_types::v16::$inner::from_json(a, json)?))
+                        Ok($name::V16(Box::new(ocpp_types::v16::$inner::from_json(a, json)?)))
                     }
                     #[cfg(feature = "v201")]
                     Version::V201 => {
                         let a: ocpp_types::v201::Action = action.parse().map_err(|_| unknown())?;
-                        Ok($name::V201(ocpp_types::v201::$inner::from_json(a, json)?))
+                        Ok($name::V201(Box::new(ocpp_types::v201::$inner::from_json(a, json)?)))
                     }
                     #[cfg(feature = "v21")]
                     Version::V21 => {
@@ -103,7 +125,7 @@ macro_rules! any_enum {
                         if !a.has_response() {
                             return Err(unknown());
                         }
-                        Ok($name::V21(ocpp_types::v21::$inner::from_json(a, json)?))
+                        Ok($name::V21(Box::new(ocpp_types::v21::$inner::from_json(a, json)?)))
                     }
                     #[allow(unreachable_patterns)]
                     _ => Err(unknown()),

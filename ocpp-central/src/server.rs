@@ -793,9 +793,28 @@ async fn serve_connection<H: CentralSystem, S>(
     let conn = Connection::new(session, handler).register(&chargers);
     let (mut sink, stream) = ws.split();
     let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(64);
+    // One writer task sends the session's messages and, every ping interval, a ping.
     let write_timeout = config.write_timeout;
+    let ping_every = config.ping_interval;
     let writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.next().await {
+        let mut next_ping = ping_every.and_then(|d| tokio::time::Instant::now().checked_add(d));
+        loop {
+            let ping = async {
+                match next_ping {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            let msg = tokio::select! {
+                msg = out_rx.next() => match msg {
+                    Some(msg) => msg,
+                    None => break,
+                },
+                () = ping => {
+                    next_ping = ping_every.and_then(|d| tokio::time::Instant::now().checked_add(d));
+                    Message::Ping(Vec::new().into())
+                }
+            };
             match tokio::time::timeout(write_timeout, sink.send(msg)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
@@ -810,19 +829,6 @@ async fn serve_connection<H: CentralSystem, S>(
             let _ = sink.close().await;
         };
         let _ = tokio::time::timeout(write_timeout, close).await;
-    });
-    let pinger = config.ping_interval.map(|every| {
-        let mut tx = out_tx.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if tx.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return;
-                }
-            }
-        })
     });
     let dead = config.dead_peer_timeout;
     let closer = out_tx.clone();
@@ -882,9 +888,6 @@ async fn serve_connection<H: CentralSystem, S>(
             let _ = tx.try_send(Message::Close(Some(frame)));
         }
         Err(e) => tracing::info!(charger = %identity, "connection ended: {e}"),
-    }
-    if let Some(p) = pinger {
-        p.abort();
     }
     drop(out_tx);
     let _ = writer.await;

@@ -802,31 +802,37 @@ impl Session {
     fn memo_key(&self, request: &AnyRequest) -> Option<String> {
         match request {
             #[cfg(feature = "v16")]
-            AnyRequest::V16(ocpp_types::v16::AnyRequest::StartTransaction(r)) => Some(format!(
-                "start/{}/{}/{}/{}",
-                r.connector_id,
-                r.id_tag.as_str(),
-                r.timestamp,
-                r.meter_start
-            )),
-            #[cfg(feature = "v16")]
-            AnyRequest::V16(ocpp_types::v16::AnyRequest::StopTransaction(r)) => {
-                Some(format!("stop/{}", r.transaction_id))
-            }
+            AnyRequest::V16(q) => match &**q {
+                ocpp_types::v16::AnyRequest::StartTransaction(r) => Some(format!(
+                    "start/{}/{}/{}/{}",
+                    r.connector_id,
+                    r.id_tag.as_str(),
+                    r.timestamp,
+                    r.meter_start
+                )),
+                ocpp_types::v16::AnyRequest::StopTransaction(r) => {
+                    Some(format!("stop/{}", r.transaction_id))
+                }
+                _ => None,
+            },
             #[cfg(feature = "v201")]
-            AnyRequest::V201(ocpp_types::v201::AnyRequest::TransactionEvent(r)) => Some(format!(
-                "tx/{}/{}",
-                r.transaction_info.transaction_id.as_str(),
-                r.seq_no
-            )),
+            AnyRequest::V201(q) => match &**q {
+                ocpp_types::v201::AnyRequest::TransactionEvent(r) => Some(format!(
+                    "tx/{}/{}",
+                    r.transaction_info.transaction_id.as_str(),
+                    r.seq_no
+                )),
+                _ => None,
+            },
             #[cfg(feature = "v21")]
-            AnyRequest::V21(ocpp_types::v21::AnyRequest::TransactionEvent(r)) => Some(format!(
-                "tx/{}/{}",
-                r.transaction_info.transaction_id.as_str(),
-                r.seq_no
-            )),
-            #[allow(unreachable_patterns)]
-            _ => None,
+            AnyRequest::V21(q) => match &**q {
+                ocpp_types::v21::AnyRequest::TransactionEvent(r) => Some(format!(
+                    "tx/{}/{}",
+                    r.transaction_info.transaction_id.as_str(),
+                    r.seq_no
+                )),
+                _ => None,
+            },
         }
     }
 

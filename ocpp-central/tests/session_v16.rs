@@ -49,7 +49,7 @@ fn boot_pending_then_accepted_with_calls_while_pending() {
     assert_eq!(json(&out[0])[2], "SecurityError");
 
     // The central system may call while Pending, e.g. trigger a status notification...
-    let trigger = AnyRequest::V16(v16::AnyRequest::TriggerMessage(
+    let trigger = AnyRequest::from(v16::AnyRequest::TriggerMessage(
         v16::TriggerMessageRequest::new(v16::MessageTrigger::StatusNotification),
     ));
     let id = h.central_calls(&trigger).unwrap();
@@ -102,7 +102,7 @@ fn rejected_boot_blocks_calls_both_ways() {
     assert_eq!(h.session.state().boot, BootState::Rejected);
     let out = h.charger_sends(r#"[2,"h1","Heartbeat",{}]"#);
     assert_eq!(json(&out[0])[2], "SecurityError");
-    let reset = AnyRequest::V16(v16::AnyRequest::Reset(v16::ResetRequest::new(
+    let reset = AnyRequest::from(v16::AnyRequest::Reset(v16::ResetRequest::new(
         v16::ResetType::Soft,
     )));
     assert_eq!(h.central_calls(&reset), Err(CallError::BootRejected));
@@ -227,7 +227,7 @@ fn offline_transaction_replayed_after_reconnect() {
 #[test]
 fn remote_start_and_stop_calls_get_typed_answers() {
     let mut h = booted();
-    let req = AnyRequest::V16(v16::AnyRequest::RemoteStartTransaction(
+    let req = AnyRequest::from(v16::AnyRequest::RemoteStartTransaction(
         v16::RemoteStartTransactionRequest::new("TAG9".parse().unwrap()),
     ));
     let id = h.central_calls(&req).unwrap();
@@ -237,13 +237,16 @@ fn remote_start_and_stop_calls_get_typed_answers() {
     );
     h.charger_sends(&format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
     match &h.answers[0] {
-        (i, Ok(AnyResponse::V16(v16::AnyResponse::RemoteStartTransaction(r)))) => {
-            assert_eq!(i, &id);
-            assert_eq!(r.status, v16::RemoteStartStopStatus::Accepted);
-        }
+        (i, Ok(AnyResponse::V16(b))) => match &**b {
+            v16::AnyResponse::RemoteStartTransaction(r) => {
+                assert_eq!(i, &id);
+                assert_eq!(r.status, v16::RemoteStartStopStatus::Accepted);
+            }
+            other => panic!("{other:?}"),
+        },
         other => panic!("{other:?}"),
     }
-    let stop = AnyRequest::V16(v16::AnyRequest::RemoteStopTransaction(
+    let stop = AnyRequest::from(v16::AnyRequest::RemoteStopTransaction(
         v16::RemoteStopTransactionRequest::new(1),
     ));
     let id = h.central_calls(&stop).unwrap();
@@ -264,7 +267,7 @@ fn remote_start_and_stop_calls_get_typed_answers() {
 #[test]
 fn call_timeout_then_the_queued_call_goes_out() {
     let mut h = booted();
-    let req = AnyRequest::V16(v16::AnyRequest::ClearCache(v16::ClearCacheRequest::new()));
+    let req = AnyRequest::from(v16::AnyRequest::ClearCache(v16::ClearCacheRequest::new()));
     let first = h.central_calls(&req).unwrap();
     let second = h.central_calls(&req).unwrap();
     // One call in flight: the second waits.
@@ -319,7 +322,7 @@ fn bad_input_is_answered_in_1_6_words_and_the_session_lives_on() {
 #[test]
 fn close_fails_pending_calls_and_reports_disconnect() {
     let mut h = booted();
-    let req = AnyRequest::V16(v16::AnyRequest::ClearCache(v16::ClearCacheRequest::new()));
+    let req = AnyRequest::from(v16::AnyRequest::ClearCache(v16::ClearCacheRequest::new()));
     let id = h.central_calls(&req).unwrap();
     h.session.handle_close(Some("bye".into()));
     h.pump();
@@ -332,7 +335,7 @@ fn close_fails_pending_calls_and_reports_disconnect() {
 fn wrong_response_is_refused() {
     let mut h = Harness::new(Version::V16);
     h.respond_with(|_| {
-        Ok(AnyResponse::V16(v16::AnyResponse::ClearCache(
+        Ok(AnyResponse::from(v16::AnyResponse::ClearCache(
             serde_json::from_str(r#"{"status":"Accepted"}"#).unwrap(),
         )))
     });

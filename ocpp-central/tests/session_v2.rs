@@ -189,7 +189,7 @@ fn v201_remote_start_and_timeout() {
     let mut h = booted(Version::V201);
     let tok: v201::IdTokenType =
         serde_json::from_str(r#"{"idToken":"T","type":"Central"}"#).unwrap();
-    let req = AnyRequest::V201(v201::AnyRequest::RequestStartTransaction(
+    let req = AnyRequest::from(v201::AnyRequest::RequestStartTransaction(
         v201::RequestStartTransactionRequest::new(tok, 7),
     ));
     let id = h.central_calls(&req).unwrap();
@@ -198,7 +198,7 @@ fn v201_remote_start_and_timeout() {
     ));
     assert!(matches!(
         &h.answers[0].1,
-        Ok(AnyResponse::V201(v201::AnyResponse::RequestStartTransaction(r))) if r.transaction_id.as_deref() == Some("TX-9")
+        Ok(AnyResponse::V201(b)) if matches!(&**b, v201::AnyResponse::RequestStartTransaction(r) if r.transaction_id.as_deref() == Some("TX-9"))
     ));
     let id = h.central_calls(&req).unwrap();
     assert!(h.advance_to_next_timeout());
@@ -228,7 +228,7 @@ fn v21_boot_and_transaction() {
         .unwrap();
     assert_eq!(ended.energy_wh, Decimal::from(250));
     // A 2.1 invalid answer to our call gets a CALLRESULTERROR.
-    let req = AnyRequest::V21(ocpp_types::v21::AnyRequest::ClearCache(
+    let req = AnyRequest::from(ocpp_types::v21::AnyRequest::ClearCache(
         serde_json::from_str("{}").unwrap(),
     ));
     let id = h.central_calls(&req).unwrap();
@@ -384,7 +384,7 @@ fn v201_pending_charger_may_send_what_was_triggered() {
     assert_eq!(h.session.state().boot, BootState::Pending);
     let out = h.charger_sends(r#"[2,"c0","SignCertificate",{"csr":"x"}]"#);
     assert_eq!(json(&out[0])[2], "SecurityError");
-    let trigger = AnyRequest::V201(v201::AnyRequest::TriggerMessage(
+    let trigger = AnyRequest::from(v201::AnyRequest::TriggerMessage(
         v201::TriggerMessageRequest::new(
             v201::MessageTriggerEnumType::SignChargingStationCertificate,
         ),

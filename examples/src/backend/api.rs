@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -20,7 +19,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use ocpp_central::ocpp_types::Version;
-use ocpp_central::{AnyRequest, CallError};
+use ocpp_central::{AnyRequest, CallError, ChargerHandle, ResetKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -811,8 +810,6 @@ fn unknown_charger(id: &str) -> ApiError {
     )
 }
 
-static REMOTE_START_IDS: AtomicI32 = AtomicI32::new(0);
-
 /// Sends `action` with `payload` to charger `id` and returns its answer.
 async fn central_call(
     b: &Shared,
@@ -820,18 +817,7 @@ async fn central_call(
     action: &str,
     payload: Value,
 ) -> Result<CallAnswer, ApiError> {
-    let Some(handle) = b.chargers().get(id).filter(|h| h.is_connected()) else {
-        b.flush().await;
-        return Err(if b.db().charger(id).await?.is_some() {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "charger_offline",
-                format!("charger {id:?} is not connected"),
-            )
-        } else {
-            unknown_charger(id)
-        });
-    };
+    let handle = connected(b, id).await?;
     let version = handle.version();
     let request = AnyRequest::from_json(version, action, &payload.to_string()).map_err(|e| {
         ApiError::bad(
@@ -843,35 +829,7 @@ async fn central_call(
     let t0 = Instant::now();
     let result = handle.call_any(request).await;
     b.metrics().message_out(version, action, t0.elapsed());
-    let answer = match result {
-        Ok(answer) => answer,
-        Err(e) => {
-            let (status, code) = match &e {
-                CallError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "charger_timeout"),
-                CallError::CallError { .. } => (StatusCode::BAD_GATEWAY, "charger_error"),
-                CallError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "invalid_answer"),
-                CallError::Disconnected => (StatusCode::CONFLICT, "charger_offline"),
-                CallError::BootRejected => (StatusCode::CONFLICT, "charger_offline"),
-                CallError::Refused(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-                _ => (StatusCode::BAD_GATEWAY, "charger_error"),
-            };
-            b.metrics().error("call", code);
-            let mut err = ApiError::new(status, code, format!("{action}: {e}"));
-            if let CallError::CallError {
-                code,
-                description,
-                details,
-            } = &e
-            {
-                err = err.with_details(json!({
-                    "errorCode": code.as_str(version),
-                    "errorDescription": description,
-                    "errorDetails": serde_json::from_str::<Value>(details).unwrap_or(Value::Null),
-                }));
-            }
-            return Err(err);
-        }
-    };
+    let answer = result.map_err(|e| call_failed(b, version, action, e))?;
     let response: Value = serde_json::from_str(&answer.to_json()).unwrap_or(Value::Null);
     let status = response
         .get("status")
@@ -883,6 +841,88 @@ async fn central_call(
         status,
         response,
     })
+}
+
+/// A version-neutral command of ocpp-central ([`ChargerHandle::remote_start`] and the
+/// others), which picks the message of the charger's version; `action` names that message
+/// per version (for errors and metrics).
+async fn command<F, Fut>(
+    b: &Shared,
+    id: &str,
+    action: fn(Version) -> &'static str,
+    f: F,
+) -> Result<CallAnswer, ApiError>
+where
+    F: FnOnce(ChargerHandle) -> Fut,
+    Fut: std::future::Future<Output = Result<ocpp_central::Answer, CallError>>,
+{
+    let handle = connected(b, id).await?;
+    let version = handle.version();
+    let action = action(version);
+    let t0 = Instant::now();
+    let result = f(handle).await;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            b.metrics().message_out(version, action, t0.elapsed());
+            return Err(call_failed(b, version, action, e));
+        }
+    };
+    let action = answer.response.action();
+    b.metrics().message_out(version, action, t0.elapsed());
+    let response: Value = serde_json::from_str(&answer.response.to_json()).unwrap_or(Value::Null);
+    b.log_call(id, action, Some(&answer.status)).await;
+    Ok(CallAnswer {
+        action: action.to_owned(),
+        status: Some(answer.status),
+        response,
+    })
+}
+
+/// The handle of connected charger `id`, or 409 (known, offline) / 404 (unknown).
+async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
+    if let Some(handle) = b.chargers().get(id).filter(|h| h.is_connected()) {
+        return Ok(handle);
+    }
+    b.flush().await;
+    Err(if b.db().charger(id).await?.is_some() {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "charger_offline",
+            format!("charger {id:?} is not connected"),
+        )
+    } else {
+        unknown_charger(id)
+    })
+}
+
+/// The API error for a failed central call.
+fn call_failed(b: &Shared, version: Version, action: &str, e: CallError) -> ApiError {
+    let (status, code) = match &e {
+        CallError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "charger_timeout"),
+        CallError::CallError { .. } => (StatusCode::BAD_GATEWAY, "charger_error"),
+        CallError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "invalid_answer"),
+        CallError::Disconnected => (StatusCode::CONFLICT, "charger_offline"),
+        CallError::BootRejected => (StatusCode::CONFLICT, "charger_offline"),
+        CallError::Refused(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        CallError::QueueFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "charger_busy"),
+        _ => (StatusCode::BAD_GATEWAY, "charger_error"),
+    };
+    b.metrics().error("call", code);
+    let mut err = ApiError::new(status, code, format!("{action}: {e}"));
+    if let CallError::CallError {
+        code,
+        description,
+        details,
+    } = &e
+    {
+        err = err.with_details(json!({
+            "errorCode": code.as_str(version),
+            "errorDescription": description,
+            "errorDetails": serde_json::from_str::<Value>(details).unwrap_or(Value::Null),
+        }));
+    }
+    err
 }
 
 fn version_of(b: &Shared, id: &str) -> Option<Version> {
@@ -900,25 +940,22 @@ async fn start(
     P(id): P<String>,
     Body(req): Body<StartRequest>,
 ) -> Result<Json<CallAnswer>, ApiError> {
-    let (action, payload) = match version_of(&b, &id) {
-        Some(Version::V16) => (
-            "RemoteStartTransaction",
-            json!({ "connectorId": req.evse.or(req.connector), "idTag": req.id_tag }),
-        ),
-        _ => {
-            let remote_id = REMOTE_START_IDS.fetch_add(1, Ordering::Relaxed) + 1;
-            (
-                "RequestStartTransaction",
-                json!({
-                    "evseId": req.evse,
-                    "remoteStartId": remote_id,
-                    "idToken": { "idToken": req.id_tag, "type": "Central" },
-                }),
-            )
-        }
-    };
+    let evse = req.evse.or(req.connector);
+    let token = req.id_tag;
     Ok(Json(
-        central_call(&b, &id, action, strip_nulls(payload)).await?,
+        command(
+            &b,
+            &id,
+            |v| {
+                if v == Version::V16 {
+                    "RemoteStartTransaction"
+                } else {
+                    "RequestStartTransaction"
+                }
+            },
+            |h| async move { h.remote_start(evse, &token).await },
+        )
+        .await?,
     ))
 }
 
@@ -959,22 +996,21 @@ async fn stop(
             ))
         }
     };
-    let (action, payload) = match version_of(&b, &id) {
-        Some(Version::V16) => {
-            let n: i64 = transaction_id.parse().map_err(|_| {
-                ApiError::bad(
-                    "invalid_request",
-                    format!("1.6 transaction ids are integers, not {transaction_id:?}"),
-                )
-            })?;
-            ("RemoteStopTransaction", json!({ "transactionId": n }))
-        }
-        _ => (
-            "RequestStopTransaction",
-            json!({ "transactionId": transaction_id }),
-        ),
-    };
-    Ok(Json(central_call(&b, &id, action, payload).await?))
+    Ok(Json(
+        command(
+            &b,
+            &id,
+            |v| {
+                if v == Version::V16 {
+                    "RemoteStopTransaction"
+                } else {
+                    "RequestStopTransaction"
+                }
+            },
+            |h| async move { h.remote_stop(&transaction_id).await },
+        )
+        .await?,
+    ))
 }
 
 /// Resets a charger.
@@ -986,13 +1022,10 @@ async fn reset(
     P(id): P<String>,
     Body(req): Body<ResetRequest>,
 ) -> Result<Json<CallAnswer>, ApiError> {
-    let v16 = version_of(&b, &id) == Some(Version::V16);
-    let kind = match (req.kind.as_deref(), v16) {
-        (None | Some("Soft") | Some("OnIdle"), true) => "Soft",
-        (Some("Hard") | Some("Immediate"), true) => "Hard",
-        (None | Some("Soft") | Some("OnIdle"), false) => "OnIdle",
-        (Some("Hard") | Some("Immediate"), false) => "Immediate",
-        (Some(other), _) => {
+    let kind = match req.kind.as_deref() {
+        None | Some("Soft") | Some("OnIdle") => ResetKind::Graceful,
+        Some("Hard") | Some("Immediate") => ResetKind::Immediate,
+        Some(other) => {
             return Err(ApiError::bad(
                 "invalid_request",
                 format!("reset type must be Soft, Hard, OnIdle or Immediate, not {other:?}"),
@@ -1000,7 +1033,13 @@ async fn reset(
         }
     };
     Ok(Json(
-        central_call(&b, &id, "Reset", json!({ "type": kind })).await?,
+        command(
+            &b,
+            &id,
+            |_| "Reset",
+            |h| async move { h.reset(kind, None).await },
+        )
+        .await?,
     ))
 }
 

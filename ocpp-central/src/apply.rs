@@ -436,15 +436,17 @@ macro_rules! apply_2x {
                         let connector = ConnectorRef::evse(q.evse_id, None);
                         let request = self.request.clone();
                         // Meter values of an EVSE with exactly one running transaction belong to it.
-                        let mut running = self
-                            .state
-                            .transactions
-                            .values()
-                            .filter(|t| t.connector.evse == q.evse_id && q.evse_id > 0)
-                            .map(|t| t.id.clone());
-                        let only = match (running.next(), running.next()) {
-                            (Some(id), None) => Some(id),
-                            _ => None,
+                        let only = {
+                            let mut running = self
+                                .state
+                                .transactions
+                                .values()
+                                .filter(|t| t.connector.evse == q.evse_id && q.evse_id > 0)
+                                .map(|t| t.id.clone());
+                            match (running.next(), running.next()) {
+                                (Some(id), None) => Some(id),
+                                _ => None,
+                            }
                         };
                         match only.and_then(|id| self.state.transactions.remove(&id)) {
                             Some(mut tx) => {

@@ -58,7 +58,7 @@ pub use handler::{
 pub use message::{AnyRequest, AnyResponse};
 pub use model::{
     AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,
-    ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, Transaction,
+    ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, SmallMap, Transaction,
 };
 #[cfg(feature = "ws")]
 pub use server::{Admission, Auth, Authenticator, RunningServer, Server, ServerConfig};

@@ -6,7 +6,7 @@
 //! Energy is an exact [`Decimal`] in Wh: `kWh` values are multiplied by 1000 and 2.x unit
 //! multipliers applied exactly; no floating point anywhere.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -535,6 +535,135 @@ fn rate_w(e0: Decimal, t0: DateTime<Utc>, e1: Decimal, t1: DateTime<Utc>) -> Opt
     Some(p.round_dp(1))
 }
 
+/// A map kept as a vector sorted by key: the model's maps hold a handful of entries per
+/// charger (its connectors, its running transactions), where a `BTreeMap` would allocate a
+/// node of eleven slots for the first one. Iteration is in key order, as a `BTreeMap`'s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmallMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        SmallMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord, V> SmallMap<K, V> {
+    /// An empty map.
+    pub fn new() -> Self {
+        SmallMap::default()
+    }
+
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    /// The value of `key`.
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Sets the value of `key`; returns the one it replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        let i = self.find(key).ok()?;
+        let (_, v) = self.entries.remove(i);
+        if self.entries.is_empty() {
+            self.entries = Vec::new();
+        }
+        Some(v)
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// The values in key order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    /// The values in key order, to change.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl<'a, K: Ord, V> IntoIterator for &'a SmallMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K: Ord + Borrow<Q>, V, Q: Ord + ?Sized> std::ops::Index<&Q> for SmallMap<K, V> {
+    type Output = V;
+
+    /// The value of `key`; panics when there is none (as `BTreeMap`'s index does).
+    fn index(&self, key: &Q) -> &V {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no entry for the key"),
+        }
+    }
+}
+
 /// Everything known about one charger connection, version-neutral.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChargerState {
@@ -555,9 +684,9 @@ pub struct ChargerState {
     /// When the charger last sent a Heartbeat (wall clock).
     pub last_heartbeat: Option<DateTime<Utc>>,
     /// Connector / EVSE states.
-    pub connectors: BTreeMap<ConnectorRef, ConnectorState>,
+    pub connectors: SmallMap<ConnectorRef, ConnectorState>,
     /// Transactions in progress, by id (at most [`Limits::max_transactions`]).
-    pub transactions: BTreeMap<String, Transaction>,
+    pub transactions: SmallMap<String, Transaction>,
 }
 
 /// The bounds of the model of one charger, each reported with [`Event::LimitReached`] when
@@ -621,8 +750,8 @@ impl ChargerState {
             heartbeat_interval: None,
             connected_at: now,
             last_heartbeat: None,
-            connectors: BTreeMap::new(),
-            transactions: BTreeMap::new(),
+            connectors: SmallMap::new(),
+            transactions: SmallMap::new(),
         }
     }
 }

@@ -748,10 +748,10 @@ async fn serve_connection<H: CentralSystem, S>(
     // codec can answer one over the limit with a CALLERROR naming its id (and the connection
     // goes on); a larger one is not read at all: close 1009 (Message Too Big).
     let read_limit = config.max_message_size.saturating_mul(OVERSIZE_FACTOR);
-    // A 4 KiB read buffer (tungstenite's default is 128 KiB, zeroed on every read and held
-    // by every connection): OCPP messages are small, and a larger one takes a few reads.
+    // A 2 KiB read buffer (tungstenite's default is 128 KiB, held by every connection): most
+    // OCPP messages fit in one read, and a larger one takes a few.
     let ws_config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(2048)
         .max_message_size(Some(read_limit))
         .max_frame_size(Some(read_limit));
     let ws = match tokio::time::timeout(

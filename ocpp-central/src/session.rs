@@ -288,8 +288,6 @@ pub struct Session {
     /// Changes whenever the model changed (see [`Session::generation`]).
     generation: u64,
     last_seen: Option<DateTime<Utc>>,
-    /// Reused buffer of the projector's events.
-    scratch: Vec<Event>,
 }
 
 impl std::fmt::Debug for Session {
@@ -356,7 +354,6 @@ impl Session {
             limits,
             generation: 0,
             last_seen: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -450,7 +447,12 @@ impl Session {
 
     /// The next event, in order.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // An idle connection holds no queue memory (thousands of them add up).
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`Session::handle_timeout`] must be called next.
@@ -843,7 +845,7 @@ impl Session {
     /// Applies an answered request to the model (the pure projector,
     /// [`ChargerState::apply`]) and queues the events.
     fn apply(&mut self, request: &AnyRequest, response: &AnyResponse) {
-        let mut events = std::mem::take(&mut self.scratch);
+        let mut events = Vec::new();
         let now = self.defaults.clock.now();
         self.state
             .apply(request, response, now, &self.limits, &mut events);
@@ -853,10 +855,9 @@ impl Session {
         if self.state.boot == BootState::Accepted {
             self.triggered.clear();
         }
-        for e in events.drain(..) {
+        for e in events {
             self.push(e);
         }
-        self.scratch = events;
     }
 }
 

@@ -788,13 +788,22 @@ impl Endpoint {
     /// The next text message to send to the peer, in order. Call it after every
     /// `handle_*`, `call*`, `send*`, `respond*` until it returns `None`.
     pub fn poll_transmit(&mut self) -> Option<String> {
-        self.transmit.pop_front()
+        let text = self.transmit.pop_front();
+        if text.is_none() && self.transmit.capacity() > 0 {
+            // An idle endpoint holds no queue memory (thousands of them add up).
+            self.transmit = VecDeque::new();
+        }
+        text
     }
 
     /// The next event for the application, in order. Call it after every `handle_*` until it
     /// returns `None`.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`Endpoint::handle_timeout`] must be called next: the deadline of the CALL in

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Bounded smoke run of every cargo-fuzz target over the committed seed corpus (fuzz/seeds),
 # on the stable toolchain (`-s none`: coverage-guided, no sanitizer, which needs nightly).
+# Every target `cargo fuzz list` names runs over its own seeds (fuzz/seeds/<target>): the codec
+# targets (frame_decode, rpc_endpoint, typed_decode) and the stateful ones that drive a whole
+# central session (central_session) and a whole charging station (charger_station).
+# FUZZ_ASSERT_KNOWN=1 also asserts the invariants of known findings (BENCHMARKS.md section 4).
 # Usage: scripts/fuzz-smoke.sh [SECONDS_PER_TARGET]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

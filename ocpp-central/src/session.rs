@@ -35,12 +35,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ocpp_codec::rpc::{Endpoint, EndpointConfig, Event as RpcEvent, IdGenerator, RandomIds};
-use ocpp_codec::{ErrorCode, Reply};
-use ocpp_types::{MessageKind, Version};
+use ocpp_codec::typed::{Side, TypedCodec, TypedRequest, TypedResponse};
+use ocpp_codec::ErrorCode;
+use ocpp_types::Version;
 use serde_json::value::RawValue;
 
 use crate::defaults::{CallFailure, Defaults};
-use crate::message::{central_may_send, charger_may_send, AnyRequest, AnyResponse};
+use crate::message::{central_may_send, AnyRequest, AnyResponse};
 use crate::model::{BootState, ChargerState, Event, Limits, Transaction};
 
 /// How a [`Session`] behaves.
@@ -623,19 +624,28 @@ impl Session {
                     payload,
                 } => {
                     self.outgoing.remove(&id);
-                    let result = match AnyResponse::from_json(self.version, &action, payload.get())
-                    {
+                    let decoded =
+                        self.codec()
+                            .decode_result(&id, &action, &payload)
+                            .and_then(|d| {
+                                response_of(d.value)
+                                    .ok_or_else(|| not_enabled(&id, &action, self.version))
+                            });
+                    let result = match decoded {
                         Ok(r) => Ok(r),
-                        Err(e) => {
+                        Err(reply) => {
+                            // OCPP 2.1 answers a bad CALLRESULT (part 2 FR.06); 1.6 and 2.0.1
+                            // have no answer to one.
                             if self.version == Version::V21 {
+                                let details = RawValue::from_string(reply.details.clone()).ok();
                                 let _ = self.ep.result_error(
                                     &id,
-                                    &ErrorCode::FormatViolation,
-                                    &e.to_string(),
-                                    None,
+                                    &reply.code,
+                                    &reply.description,
+                                    details.as_deref(),
                                 );
                             }
-                            Err(CallError::InvalidResponse(e.to_string()))
+                            Err(CallError::InvalidResponse(reply.description))
                         }
                     };
                     self.events
@@ -684,79 +694,41 @@ impl Session {
         }));
     }
 
-    /// Lenient mode, after the strict decode failed: the repaired request, reported.
-    fn repair(&mut self, id: &str, action: &str, payload: &RawValue) -> Option<AnyRequest> {
-        if !self.lenient {
-            return None;
-        }
-        let decoded = ocpp_codec::typed::TypedCodec::new(self.version)
-            .side(ocpp_codec::typed::Side::CentralSystem)
-            .lenient(true)
-            .decode_call(id, action, payload)
-            .ok()?;
-        if decoded.repairs.is_empty() {
-            return None;
-        }
-        let request = AnyRequest::from_json(self.version, action, &decoded.value.to_json()).ok()?;
-        self.events.push_back(SessionEvent::Model(Event::Repaired {
-            action: action.to_owned(),
-            repairs: decoded.repairs,
-        }));
-        Some(request)
+    /// The codec that decodes and refuses this charger's messages (the one typed path the
+    /// charger station and `ocpp-inspect` use too).
+    fn codec(&self) -> TypedCodec {
+        TypedCodec::new(self.version)
+            .side(Side::CentralSystem)
+            .lenient(self.lenient)
     }
 
     fn on_call(&mut self, id: String, action: String, payload: &RawValue) {
-        match charger_may_send(self.version, &action) {
-            None => {
-                return self.refuse(
-                    &id,
-                    &action,
-                    ErrorCode::NotImplemented,
-                    format!("{action} is not an OCPP {} action", self.version),
-                )
+        let decoded =
+            self.codec()
+                .decode_call(&id, &action, payload)
+                .and_then(|d| match request_of(d.value) {
+                    Some(request) => Ok((request, d.repairs)),
+                    None => Err(not_enabled(&id, &action, self.version)),
+                });
+        let request = match decoded {
+            Ok((request, repairs)) => {
+                if !repairs.is_empty() {
+                    self.events.push_back(SessionEvent::Model(Event::Repaired {
+                        action: action.clone(),
+                        repairs,
+                    }));
+                }
+                request
             }
-            Some(false) => {
-                return self.refuse(
-                    &id,
-                    &action,
-                    ErrorCode::NotSupported,
-                    format!("{action} is not sent by a charging station"),
-                )
-            }
-            Some(true) => {}
-        }
-        let request = match AnyRequest::from_json(self.version, &action, payload.get())
-            .or_else(|e| self.repair(&id, &action, payload).ok_or(e))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let reply = serde_json::from_str::<serde_json::Value>(payload.get())
-                    .ok()
-                    .and_then(|v| {
-                        ocpp_schemas::validate(self.version, &action, MessageKind::Request, &v).ok()
-                    })
-                    .and_then(|r| r.err())
-                    .and_then(|violations| Reply::for_violations(&id, &violations, self.version));
-                let (code, reason, details) = match reply {
-                    Some(r) => (r.code, r.description, Some(r.details)),
-                    None => (
-                        if matches!(e, crate::message::DecodeError::UnknownAction { .. }) {
-                            ErrorCode::NotSupported
-                        } else {
-                            ErrorCode::FormatViolation
-                        },
-                        e.to_string(),
-                        None,
-                    ),
-                };
-                let details = details.and_then(|d| RawValue::from_string(d).ok());
-                let _ = self
-                    .ep
-                    .respond_error(&id, &code, &reason, details.as_deref());
+            Err(reply) => {
+                let details = RawValue::from_string(reply.details).ok();
+                let _ =
+                    self.ep
+                        .respond_error(&id, &reply.code, &reply.description, details.as_deref());
                 self.events.push_back(SessionEvent::Model(Event::Refused {
                     action,
-                    code,
-                    reason,
+                    code: reply.code,
+                    reason: reply.description,
                 }));
                 return;
             }
@@ -858,6 +830,46 @@ impl Session {
         for e in events {
             self.push(e);
         }
+    }
+}
+
+/// The central model's request from the codec's typed request (moved, never re-encoded);
+/// `None` for a version whose feature is off in this crate.
+fn request_of(typed: TypedRequest) -> Option<AnyRequest> {
+    match typed {
+        #[cfg(feature = "v16")]
+        TypedRequest::V16(q) => Some(AnyRequest::from(q)),
+        #[cfg(feature = "v201")]
+        TypedRequest::V201(q) => Some(AnyRequest::from(q)),
+        #[cfg(feature = "v21")]
+        TypedRequest::V21(q) => Some(AnyRequest::from(q)),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// The central model's response from the codec's typed response (moved, never re-encoded).
+fn response_of(typed: TypedResponse) -> Option<AnyResponse> {
+    match typed {
+        #[cfg(feature = "v16")]
+        TypedResponse::V16(r) => Some(AnyResponse::from(r)),
+        #[cfg(feature = "v201")]
+        TypedResponse::V201(r) => Some(AnyResponse::from(r)),
+        #[cfg(feature = "v21")]
+        TypedResponse::V21(r) => Some(AnyResponse::from(r)),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+fn not_enabled(id: &str, action: &str, version: Version) -> ocpp_codec::Reply {
+    ocpp_codec::Reply {
+        kind: ocpp_codec::error::ReplyKind::CallError,
+        id: id.to_owned(),
+        code: ErrorCode::NotImplemented,
+        description: format!("{action}: OCPP {version} is not enabled in this central system"),
+        details: "{}".to_owned(),
+        version,
     }
 }
 

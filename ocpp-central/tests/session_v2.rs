@@ -227,16 +227,18 @@ fn v21_boot_and_transaction() {
         })
         .unwrap();
     assert_eq!(ended.energy_wh, Decimal::from(250));
-    // A 2.1 invalid answer to our call gets a CALLRESULTERROR.
+    // A 2.1 invalid answer to our call gets a CALLRESULTERROR naming the violation, with its
+    // pointer (the codec's answer, as the charger station's and ocpp-inspect's).
     let req = AnyRequest::from(ocpp_types::v21::AnyRequest::ClearCache(
         serde_json::from_str("{}").unwrap(),
     ));
     let id = h.central_calls(&req).unwrap();
     let out = h.charger_sends(&format!(r#"[3,"{id}",{{"status":"Nope"}}]"#));
-    assert!(
-        out[0].starts_with(&format!(r#"[5,"{id}","FormatViolation""#)),
-        "{}",
-        out[0]
+    assert_eq!(
+        out[0],
+        format!(
+            r#"[5,"{id}","PropertyConstraintViolation","/status: \"Nope\" is not one of \"Accepted\" or \"Rejected\"",{{"pointer":"/status"}}]"#
+        )
     );
 }
 

@@ -4,7 +4,6 @@
 # Every target `cargo fuzz list` names runs over its own seeds (fuzz/seeds/<target>): the codec
 # targets (frame_decode, rpc_endpoint, typed_decode) and the stateful ones that drive a whole
 # central session (central_session) and a whole charging station (charger_station).
-# FUZZ_ASSERT_KNOWN=1 also asserts the invariants of known findings (BENCHMARKS.md section 4).
 # Usage: scripts/fuzz-smoke.sh [SECONDS_PER_TARGET]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

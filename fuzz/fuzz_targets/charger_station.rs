@@ -11,8 +11,8 @@
 //!   (ocpp-charger/src/central.rs: nothing is sent then); repeated ids by the rule of
 //!   ocpp-codec/src/rpc.rs (`common::Ledger`); every frame the station sends decodes;
 //! - once Accepted, the station hears every central CALL with a fresh id (the RPC layer does
-//!   not refuse it as one too many unanswered; a known finding, asserted with
-//!   `FUZZ_ASSERT_KNOWN=1`, see below);
+//!   not refuse it as one too many unanswered, not even after calls it left unanswered while
+//!   Rejected);
 //! - one station CALL in flight at a time (OCPP-J §4.1.1): the next only after an answer or
 //!   the call timeout;
 //! - the outgoing queue stays bounded: answering every call at once, the station sends at
@@ -114,12 +114,6 @@ fuzz_target!(|data: &[u8]| {
 fn trace() -> bool {
     static T: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *T.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
-}
-
-/// `FUZZ_ASSERT_KNOWN=1` also asserts the invariants a known finding breaks.
-fn assert_known() -> bool {
-    static T: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *T.get_or_init(|| std::env::var_os("FUZZ_ASSERT_KNOWN").is_some())
 }
 
 /// The station's configuration: the wall clock starts at 2025-01-01T00:00:00Z at `start`.
@@ -303,13 +297,12 @@ impl Driver {
                 }
             }
             Incoming::TooMany(_) => {
-                // Known finding (fuzz/artifacts-found/charger_station/, BENCHMARKS.md
-                // "Stateful fuzzing"): calls the station leaves unanswered while Rejected stay
-                // unanswered in its RPC endpoint for the rest of the connection. Asserted only
-                // with FUZZ_ASSERT_KNOWN=1 until ocpp-charger fixes it, so the smoke run finds
-                // what is new.
+                // Once a finding (fuzz/artifacts-found/charger_station/, BENCHMARKS.md
+                // "Stateful fuzzing"): calls the station leaves unanswered while Rejected stayed
+                // unanswered in its RPC endpoint for the rest of the connection. Fixed
+                // (`Endpoint::ignore_call`); asserted always.
                 assert!(
-                    !accepted || !assert_known(),
+                    !accepted,
                     "an Accepted station refuses a central CALL as one too many unanswered \
                      ({} left unanswered earlier on this connection): {text}",
                     self.ledger.unanswered()

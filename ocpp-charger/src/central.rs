@@ -77,7 +77,11 @@ impl Station {
         let version = self.cfg.version;
         if self.boot == crate::BootState::Rejected {
             // 2.x use case B03 / 1.6 BootNotification: nothing is sent while Rejected. The central system's
-            // call times out on its side.
+            // call times out on its side; the endpoint forgets it, so it does not count against
+            // the unanswered calls once the station is accepted.
+            if let Some(ep) = self.ep.as_mut() {
+                let _ = ep.ignore_call(id);
+            }
             self.events.push_back(StationEvent::CentralCall {
                 action: action.to_owned(),
                 answered: false,

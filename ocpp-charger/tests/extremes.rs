@@ -1018,3 +1018,34 @@ fn reset_clears_a_remote_start_waiting_for_the_cable() {
         }
     }
 }
+
+/// Found by the `charger_station` fuzz target: the calls a Rejected station leaves
+/// unanswered (it sends nothing while Rejected) must not count against its unanswered calls
+/// once it is Accepted. The calls go straight to the station, as a central system that does
+/// not wait for answers sends them.
+#[test]
+fn calls_left_unanswered_while_rejected_do_not_block_later_ones() {
+    for v in ALL {
+        let mut pair = connected_with(MockCentral::new(v).boot_statuses(&["Rejected"]));
+        assert_eq!(pair.station.boot_state(), BootState::Rejected, "{v}");
+        pair.station_input(|s, now| {
+            for i in 0..40 {
+                s.handle_text(now, &format!(r#"[2,"k{i}","ClearCache",{{}}]"#));
+            }
+        });
+        assert!(
+            !pair.station_sent.iter().any(|t| t.contains(r#""k"#)),
+            "{v}: nothing is sent while Rejected"
+        );
+        // The retry is accepted; a call is answered again, not refused as one too many.
+        pair.advance(Duration::from_secs(300));
+        assert_eq!(pair.station.boot_state(), BootState::Accepted, "{v}");
+        pair.station_input(|s, now| s.handle_text(now, r#"[2,"k99","ClearCache",{}]"#));
+        let answer = pair
+            .station_sent
+            .iter()
+            .find(|t| t.contains(r#""k99""#))
+            .expect("answered");
+        assert!(answer.starts_with(r#"[3,"k99""#), "{v}: {answer}");
+    }
+}

@@ -601,6 +601,19 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Forgets the peer's CALL `id` without answering it, for the cases where the
+    /// specification says to send nothing (a charging station whose boot was rejected answers
+    /// no CALL of the central system: OCPP 2.0.1 part 2 B03, 1.6 §4.2). Copies of it received
+    /// meanwhile are forgotten too. Without this, such calls would count against
+    /// [`EndpointConfig::max_unanswered_calls`] for the rest of the connection.
+    pub fn ignore_call(&mut self, id: &str) -> Result<(), EndpointError> {
+        if self.unanswered.remove(id).is_none() {
+            return Err(EndpointError::UnknownCall(id.to_owned()));
+        }
+        self.copies.remove(id);
+        Ok(())
+    }
+
     /// After the answer to `id`: a CALLERROR for each copy of it received meanwhile.
     fn refuse_copies(&mut self, id: &str) {
         for _ in 0..self.copies.remove(id).unwrap_or(0) {

@@ -59,6 +59,27 @@ pub trait Handler: Send + Sync + 'static {
     async fn on_send(&self, charger: &ChargerHandle, action: &str, payload: &str) {
         let _ = (charger, action, payload);
     }
+
+    /// The application's OCPP 1.6 handler: return `Some(self)` when it implements
+    /// [`HandleV16`]. `None` (the default) answers 1.6 chargers with the [`Defaults`].
+    #[cfg(feature = "v16")]
+    fn v16(&self) -> Option<&dyn HandleV16> {
+        None
+    }
+
+    /// The application's OCPP 2.0.1 handler: return `Some(self)` when it implements
+    /// [`HandleV201`]. `None` (the default) answers 2.0.1 chargers with the [`Defaults`].
+    #[cfg(feature = "v201")]
+    fn v201(&self) -> Option<&dyn HandleV201> {
+        None
+    }
+
+    /// The application's OCPP 2.1 handler: return `Some(self)` when it implements
+    /// [`HandleV21`]. `None` (the default) answers 2.1 chargers with the [`Defaults`].
+    #[cfg(feature = "v21")]
+    fn v21(&self) -> Option<&dyn HandleV21> {
+        None
+    }
 }
 
 macro_rules! version_handler {
@@ -258,43 +279,24 @@ version_handler! {
         }
 }
 
+/// A complete central system: any [`Handler`]. The per-version handlers are reached through
+/// [`Handler::v16`], [`Handler::v201`] and [`Handler::v21`], so enabling another version's
+/// feature anywhere in the build adds a method with a default and never breaks an
+/// application that implements only the versions it speaks.
+pub trait CentralSystem: Handler {}
+impl<T: Handler + ?Sized> CentralSystem for T {}
+
+/// The answers of the [`Defaults`] for a version the application does not handle.
+struct DefaultsOnly;
 #[cfg(feature = "v16")]
-#[doc(hidden)]
-pub use HandleV16 as MaybeV16;
-/// Stands in for [`HandleV16`] when the `v16` feature is off.
-#[cfg(not(feature = "v16"))]
-#[doc(hidden)]
-pub trait MaybeV16 {}
-#[cfg(not(feature = "v16"))]
-impl<T: ?Sized> MaybeV16 for T {}
-
+impl HandleV16 for DefaultsOnly {}
 #[cfg(feature = "v201")]
-#[doc(hidden)]
-pub use HandleV201 as MaybeV201;
-/// Stands in for [`HandleV201`] when the `v201` feature is off.
-#[cfg(not(feature = "v201"))]
-#[doc(hidden)]
-pub trait MaybeV201 {}
-#[cfg(not(feature = "v201"))]
-impl<T: ?Sized> MaybeV201 for T {}
-
+impl HandleV201 for DefaultsOnly {}
 #[cfg(feature = "v21")]
-#[doc(hidden)]
-pub use HandleV21 as MaybeV21;
-/// Stands in for [`HandleV21`] when the `v21` feature is off.
-#[cfg(not(feature = "v21"))]
-#[doc(hidden)]
-pub trait MaybeV21 {}
-#[cfg(not(feature = "v21"))]
-impl<T: ?Sized> MaybeV21 for T {}
+impl HandleV21 for DefaultsOnly {}
 
-/// A complete central system: [`Handler`] plus the handler trait of every enabled version.
-/// Implemented automatically; write `impl Handler for App {}`, `impl HandleV16 for App {}`,
-/// `impl HandleV201 for App {}`, `impl HandleV21 for App {}` (overriding what you need).
-pub trait CentralSystem: Handler + MaybeV16 + MaybeV201 + MaybeV21 {}
-impl<T: Handler + MaybeV16 + MaybeV201 + MaybeV21> CentralSystem for T {}
-
-/// Routes a charger request of any version to the handler method of its action.
+/// Routes a charger request of any version to the handler method of its action (the
+/// [`Defaults`] for a version whose handler the application does not give).
 pub async fn dispatch<H: CentralSystem + ?Sized>(
     handler: &H,
     charger: &ChargerHandle,
@@ -303,17 +305,20 @@ pub async fn dispatch<H: CentralSystem + ?Sized>(
     let _ = (handler, charger);
     match request {
         #[cfg(feature = "v16")]
-        AnyRequest::V16(r) => v16::dispatch(handler, charger, *r)
-            .await
-            .map(AnyResponse::from),
+        AnyRequest::V16(r) => {
+            let h: &dyn HandleV16 = handler.v16().unwrap_or(&DefaultsOnly);
+            v16::dispatch(h, charger, *r).await.map(AnyResponse::from)
+        }
         #[cfg(feature = "v201")]
-        AnyRequest::V201(r) => v201::dispatch(handler, charger, *r)
-            .await
-            .map(AnyResponse::from),
+        AnyRequest::V201(r) => {
+            let h: &dyn HandleV201 = handler.v201().unwrap_or(&DefaultsOnly);
+            v201::dispatch(h, charger, *r).await.map(AnyResponse::from)
+        }
         #[cfg(feature = "v21")]
-        AnyRequest::V21(r) => v21::dispatch(handler, charger, *r)
-            .await
-            .map(AnyResponse::from),
+        AnyRequest::V21(r) => {
+            let h: &dyn HandleV21 = handler.v21().unwrap_or(&DefaultsOnly);
+            v21::dispatch(h, charger, *r).await.map(AnyResponse::from)
+        }
     }
 }
 

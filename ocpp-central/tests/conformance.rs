@@ -70,6 +70,18 @@ struct App {
 
 #[async_trait]
 impl Handler for App {
+    fn v16(&self) -> Option<&dyn HandleV16> {
+        Some(self)
+    }
+
+    fn v201(&self) -> Option<&dyn HandleV201> {
+        Some(self)
+    }
+
+    fn v21(&self) -> Option<&dyn HandleV21> {
+        Some(self)
+    }
+
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         let who = charger.identity().to_owned();
         match event {

@@ -8,8 +8,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use ocpp_central::{
     AnyRequest, AnyResponse, CallError, CallFailure, ChargerHandle, Chargers, Connection,
-    ConnectorRef, Event, HandleV16, HandleV201, HandleV21, Handler, Session, SessionConfig,
-    Transaction,
+    ConnectorRef, Event, HandleV16, Handler, Session, SessionConfig, Transaction,
 };
 use ocpp_types::{v16, Version};
 use serde_json::Value;
@@ -23,6 +22,10 @@ struct App {
 
 #[async_trait::async_trait]
 impl Handler for App {
+    fn v16(&self) -> Option<&dyn HandleV16> {
+        Some(self)
+    }
+
     async fn on_event(&self, _charger: &ChargerHandle, event: &Event) {
         if let Event::TransactionEnded { transaction, .. } = event {
             *self.ended.lock().unwrap() = Some(transaction.clone());
@@ -69,8 +72,8 @@ impl HandleV16 for App {
         Ok(v16::AuthorizeResponse::new(v16::IdTagInfo::new(status)))
     }
 }
-impl HandleV201 for App {}
-impl HandleV21 for App {}
+// Only the version it speaks: 2.0.1 and 2.1 chargers get the Defaults, and enabling those
+// versions' features cannot break this application.
 
 struct Peer {
     to_central: mpsc::Sender<String>,
@@ -225,9 +228,6 @@ async fn closing_through_the_handle_ends_the_connection_and_fails_pending_calls(
 
 struct Plain;
 impl Handler for Plain {}
-impl HandleV16 for Plain {}
-impl HandleV201 for Plain {}
-impl HandleV21 for Plain {}
 
 #[tokio::test]
 async fn calls_sent_without_waiting_are_all_answered_in_order() {

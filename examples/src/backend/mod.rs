@@ -795,6 +795,18 @@ pub fn decimal_json(d: Decimal) -> serde_json::Value {
 
 #[async_trait]
 impl Handler for Backend {
+    fn v16(&self) -> Option<&dyn HandleV16> {
+        Some(self)
+    }
+
+    fn v201(&self) -> Option<&dyn HandleV201> {
+        Some(self)
+    }
+
+    fn v21(&self) -> Option<&dyn HandleV21> {
+        Some(self)
+    }
+
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         self.on_event_inner(charger, event).await;
     }

@@ -335,3 +335,69 @@ async fn serve_stream_takes_any_transport() {
     task.await.unwrap();
     assert!(chargers.is_empty());
 }
+
+/// Reads what the server sent a raw TCP client until it closes the connection.
+async fn refusal_of(addr: std::net::SocketAddr) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the server closes a refused connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn connections_beyond_the_caps_get_503_before_their_handshake() {
+    // In total: two places; the third connection is turned away, the two are served.
+    let server = start(ServerConfig::new(Auth::AllowAnyone).max_connections(2)).await;
+    let mut a = MockCharger::connect(server.local_addr(), "A", Version::V16)
+        .await
+        .unwrap();
+    let mut b = MockCharger::connect(server.local_addr(), "B", Version::V16)
+        .await
+        .unwrap();
+    let refused = refusal_of(server.local_addr()).await;
+    assert!(
+        refused.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{refused}"
+    );
+    assert!(a.call("Heartbeat", "{}").await.is_some());
+    assert!(b.call("Heartbeat", "{}").await.is_some());
+    // A place frees when a charger leaves.
+    a.close().await;
+    let chargers = server.chargers().clone();
+    eventually(|| chargers.get("A").is_none()).await;
+    let mut c = MockCharger::connect(server.local_addr(), "C", Version::V16)
+        .await
+        .unwrap();
+    assert!(c.call("Heartbeat", "{}").await.is_some());
+    server.shutdown().await.unwrap();
+
+    // Per source address: one place for 127.0.0.1.
+    let server = start(ServerConfig::new(Auth::AllowAnyone).max_connections_per_address(1)).await;
+    let mut a = MockCharger::connect(server.local_addr(), "A", Version::V16)
+        .await
+        .unwrap();
+    let refused = refusal_of(server.local_addr()).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(a.call("Heartbeat", "{}").await.is_some());
+    server.shutdown().await.unwrap();
+
+    // Handshakes in progress: one silent handshake holds the only place.
+    let server = start(
+        ServerConfig::new(Auth::AllowAnyone)
+            .max_handshakes(1)
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let _silent = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    // (The test runtime runs tasks in the order they were spawned: the silent connection's
+    // handshake has begun when the next one arrives.)
+    let refused = refusal_of(server.local_addr()).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    server.shutdown().await.unwrap();
+}

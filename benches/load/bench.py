@@ -211,8 +211,10 @@ def throughput(server, n, duration, version, mode="calls", rss_every=5):
 
 
 def generators(server, total, per_process, args, prefix):
-    """Starts ceil(total / per_process) charger-sim processes, each from its own source address
-    127.0.0.<i+2> (ports) and under the open-file limit."""
+    """Starts ceil(total / per_process) charger-sim processes (under the open-file limit), each
+    from its own eight source addresses 127.0.<i+1>.1-8 used in turn: enough ephemeral ports, and
+    at most 625 connections per address at 5,000 per process (ocpp-central's server admits 4,096
+    per address by default, ServerConfig::max_connections_per_address)."""
     procs = []
     n_procs = (total + per_process - 1) // per_process
     for i in range(n_procs):
@@ -220,7 +222,7 @@ def generators(server, total, per_process, args, prefix):
         procs.append(sim(["--url", f"ws://127.0.0.1:{server.port}/ocpp", "--count", str(count),
                           "--first-index", str(i * per_process + 1), "--prefix", prefix,
                           "--json", "--quiet", "--threads", "1", "--ramp", "1500", "--histograms",
-                          "--bind-ip", f"127.0.0.{i + 2}"] + args))
+                          "--bind-ip", f"127.0.{i + 1}.1-127.0.{i + 1}.8"] + args))
     return procs
 
 

@@ -25,6 +25,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use ocpp_codec::transport::{choose_subprotocol, read_limit, ReadFailure};
+
 use crate::defaults::Defaults;
 use crate::driver::Connection;
 use crate::handler::{CentralSystem, Chargers};
@@ -540,27 +542,21 @@ impl<H: CentralSystem> Server<H> {
     }
 }
 
-/// How many times [`ServerConfig::max_message_size`] the WebSocket layer reads before it gives
-/// up on a message (close 1009); messages in between are answered by the codec.
-const OVERSIZE_FACTOR: usize = 4;
-
-/// The close frame for an error on the reading side, when it has a WebSocket status code:
-/// 1009 for a message too big to read, 1007 for a text message that is not UTF-8, 1002 for a
-/// WebSocket protocol violation.
+/// The close frame for an error on the reading side, when it has a WebSocket status code
+/// ([`ReadFailure`]: 1009, 1007 or 1002).
 fn close_frame_for(
     error: &tokio_tungstenite::tungstenite::Error,
 ) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     use tokio_tungstenite::tungstenite::Error;
-    let (code, reason) = match error {
-        Error::Capacity(_) => (CloseCode::Size, "message too big"),
-        Error::Utf8(_) => (CloseCode::Invalid, "text message is not UTF-8"),
-        Error::Protocol(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+    let failure = match error {
+        Error::Capacity(_) => ReadFailure::TooBig,
+        Error::Utf8(_) => ReadFailure::NotUtf8,
+        Error::Protocol(_) => ReadFailure::Protocol,
         _ => return None,
     };
     Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
-        code,
-        reason: reason.into(),
+        code: failure.close_code().into(),
+        reason: failure.reason().into(),
     })
 }
 
@@ -576,69 +572,7 @@ fn reject(status: StatusCode, why: &str) -> Box<ErrorResponse> {
     r
 }
 
-/// The charger identity: the last non-empty path segment, percent-decoded.
-pub fn identity_from_path(path: &str) -> Option<String> {
-    let seg = path
-        .split('?')
-        .next()?
-        .rsplit('/')
-        .find(|s| !s.is_empty())?;
-    let bytes = seg.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let id = String::from_utf8(out).ok()?;
-    (!id.is_empty()).then_some(id)
-}
-
-/// Decodes standard base64 (with or without padding).
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a') as u32 + 26,
-            b'0'..=b'9' => (c - b'0') as u32 + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    }
-    let s = s.trim().trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        acc = (acc << 6) | val(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-/// The (username, password) of a `Basic` Authorization header.
-pub fn parse_basic_auth(header: &str) -> Option<(String, Vec<u8>)> {
-    let (scheme, rest) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64_decode(rest)?;
-    let colon = raw.iter().position(|b| *b == b':')?;
-    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
-    Some((user, raw[colon + 1..].to_vec()))
-}
+pub use ocpp_codec::transport::{identity_from_path, parse_basic_auth};
 
 fn admit(
     req: &Request,
@@ -652,25 +586,17 @@ fn admit(
             "no charger identity in the URL path",
         )
     })?;
-    let offered: Vec<&str> = req
+    let offered = req
         .headers()
         .get_all("Sec-WebSocket-Protocol")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    let version = config
-        .versions
-        .iter()
-        .copied()
-        .find(|v| offered.contains(&v.subprotocol()))
-        .ok_or_else(|| {
-            reject(
-                StatusCode::BAD_REQUEST,
-                "no acceptable OCPP subprotocol offered (Sec-WebSocket-Protocol)",
-            )
-        })?;
+        .filter_map(|v| v.to_str().ok());
+    let version = choose_subprotocol(offered, &config.versions).ok_or_else(|| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            "no acceptable OCPP subprotocol offered (Sec-WebSocket-Protocol)",
+        )
+    })?;
     if let Auth::Basic(auth) = &config.auth {
         let creds = req
             .headers()
@@ -747,7 +673,7 @@ async fn serve_connection<H: CentralSystem, S>(
     // The WebSocket layer reads messages up to `OVERSIZE_FACTOR` times the limit, so that the
     // codec can answer one over the limit with a CALLERROR naming its id (and the connection
     // goes on); a larger one is not read at all: close 1009 (Message Too Big).
-    let read_limit = config.max_message_size.saturating_mul(OVERSIZE_FACTOR);
+    let read_limit = read_limit(config.max_message_size);
     // A 2 KiB read buffer (tungstenite's default is 128 KiB, held by every connection): most
     // OCPP messages fit in one read, and a larger one takes a few.
     let ws_config = WebSocketConfig::default()
@@ -893,28 +819,4 @@ async fn serve_connection<H: CentralSystem, S>(
     let _ = writer.await;
     drop(entry);
     tracing::info!(%peer, charger = %identity, "charger disconnected");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_is_the_last_path_segment() {
-        assert_eq!(identity_from_path("/ocpp/CP-1").as_deref(), Some("CP-1"));
-        assert_eq!(identity_from_path("/ocpp/CP%201/").as_deref(), Some("CP 1"));
-        assert_eq!(identity_from_path("/CP1?x=1").as_deref(), Some("CP1"));
-        assert_eq!(identity_from_path("/"), None);
-    }
-
-    #[test]
-    fn basic_auth_is_decoded() {
-        // "CP1:secret"
-        assert_eq!(
-            parse_basic_auth("Basic Q1AxOnNlY3JldA=="),
-            Some(("CP1".to_owned(), b"secret".to_vec()))
-        );
-        assert_eq!(parse_basic_auth("Bearer x"), None);
-        assert_eq!(parse_basic_auth("Basic !!!"), None);
-    }
 }

@@ -22,7 +22,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -187,32 +186,7 @@ pub fn spawn(station: Station, config: ClientConfig) -> ClientHandle {
 /// The `Authorization` header value of HTTP Basic auth (RFC 7617), `Basic base64(user:password)`,
 /// as the client sends it for security profile 1 (for other clients of the same central system).
 pub fn basic_auth(user: &str, password: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
-    let bytes = input.as_bytes();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4 + 6);
-    out.push_str("Basic ");
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    ocpp_codec::transport::basic_auth_header(user, password)
 }
 
 async fn connect(
@@ -235,7 +209,7 @@ async fn connect(
     }
     // Messages up to `OVERSIZE_FACTOR` times the limit are read, so that one over the limit
     // can be answered with a CALLERROR naming its id; a larger one ends the connection (1009).
-    let read_limit = config.max_message_size.saturating_mul(OVERSIZE_FACTOR);
+    let read_limit = ocpp_codec::transport::read_limit(config.max_message_size);
     let mut ws_config = WebSocketConfig::default();
     // 4 KiB instead of tungstenite's 128 KiB read buffer (zeroed on every read, held per
     // connection): OCPP messages are small.
@@ -251,30 +225,26 @@ async fn connect(
         .headers()
         .get("sec-websocket-protocol")
         .and_then(|h| h.to_str().ok());
-    if chosen != Some(protocol) {
+    if !ocpp_codec::transport::selects(chosen, version) {
         return Err(format!("server did not select subprotocol {protocol}"));
     }
     Ok(ws)
 }
 
-/// How many times [`ClientConfig::max_message_size`] the WebSocket layer reads before it gives
-/// up on a message (close 1009).
-const OVERSIZE_FACTOR: usize = 4;
-
-/// The close frame for an error on the reading side, when it has a WebSocket status code:
-/// 1009 for a message too big to read, 1007 for a text message that is not UTF-8, 1002 for a
-/// WebSocket protocol violation (RFC 6455 §7.4.1).
+/// The close frame for an error on the reading side, when it has a WebSocket status code
+/// ([`ocpp_codec::transport::ReadFailure`]: 1009, 1007 or 1002, RFC 6455 §7.4.1).
 fn close_frame_for(error: &tokio_tungstenite::tungstenite::Error) -> Option<CloseFrame> {
+    use ocpp_codec::transport::ReadFailure;
     use tokio_tungstenite::tungstenite::Error;
-    let (code, reason) = match error {
-        Error::Capacity(_) => (CloseCode::Size, "message too big"),
-        Error::Utf8(_) => (CloseCode::Invalid, "text message is not UTF-8"),
-        Error::Protocol(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+    let failure = match error {
+        Error::Capacity(_) => ReadFailure::TooBig,
+        Error::Utf8(_) => ReadFailure::NotUtf8,
+        Error::Protocol(_) => ReadFailure::Protocol,
         _ => return None,
     };
     Some(CloseFrame {
-        code,
-        reason: reason.into(),
+        code: failure.close_code().into(),
+        reason: failure.reason().into(),
     })
 }
 
@@ -558,7 +528,7 @@ mod tests {
         let Message::Close(Some(frame)) = next_non_call(&mut ws).await else {
             panic!("a close frame")
         };
-        assert_eq!(frame.code, CloseCode::Size);
+        assert_eq!(u16::from(frame.code), 1009);
         let _again = accept(&listener, Version::V201).await;
         client.shutdown().await;
     }

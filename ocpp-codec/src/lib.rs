@@ -21,6 +21,7 @@ pub mod frame;
 pub mod rpc;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod transport;
 #[cfg(all(feature = "v16", feature = "v201", feature = "v21"))]
 pub mod typed;
 

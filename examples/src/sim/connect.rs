@@ -134,7 +134,7 @@ impl Target {
             .headers()
             .get("sec-websocket-protocol")
             .and_then(|h| h.to_str().ok());
-        if chosen != Some(protocol) {
+        if !ocpp_codec::transport::selects(chosen, version) {
             return Err(format!("server did not select subprotocol {protocol}"));
         }
         Ok(ws)

@@ -1,0 +1,191 @@
+//! The transport rules both sides share, in one place (no I/O): the charger identity in the
+//! URL, the subprotocol choice, HTTP Basic auth (security profile 1), how far past the message
+//! size limit a WebSocket layer reads, and the close code for each kind of read failure.
+//!
+//! ```
+//! use ocpp_codec::transport::{basic_auth_header, choose_subprotocol, identity_from_path, parse_basic_auth};
+//! use ocpp_codec::Version;
+//!
+//! assert_eq!(identity_from_path("/ocpp/CP%2001").as_deref(), Some("CP 01"));
+//! let header = basic_auth_header("CP1", "s3cret");
+//! assert_eq!(parse_basic_auth(&header), Some(("CP1".to_owned(), b"s3cret".to_vec())));
+//! let offered = ["ocpp1.6", "ocpp2.0.1"];
+//! assert_eq!(choose_subprotocol(offered, &[Version::V21, Version::V201, Version::V16]), Some(Version::V201));
+//! ```
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+
+use crate::Version;
+
+/// How many times the configured maximum message size a WebSocket layer reads before it gives
+/// up on a message: a message between the limit and this many times it is read, so the codec
+/// can answer it with a CALLERROR naming its id (and the connection goes on); a larger one is
+/// not read at all and the connection is closed with 1009 ([`ReadFailure::TooBig`]).
+pub const OVERSIZE_FACTOR: usize = 4;
+
+/// The size a WebSocket layer reads up to, for a maximum message size of `max_message_size`.
+pub fn read_limit(max_message_size: usize) -> usize {
+    max_message_size.saturating_mul(OVERSIZE_FACTOR)
+}
+
+/// Why reading from the peer failed, for the close frame to send it (RFC 6455 §7.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadFailure {
+    /// A message beyond [`read_limit`]: 1009 (Message Too Big).
+    TooBig,
+    /// A text message that is not UTF-8: 1007 (Invalid frame payload data).
+    NotUtf8,
+    /// A WebSocket protocol violation: 1002 (Protocol error).
+    Protocol,
+}
+
+impl ReadFailure {
+    /// The WebSocket close code.
+    pub const fn close_code(self) -> u16 {
+        match self {
+            ReadFailure::TooBig => 1009,
+            ReadFailure::NotUtf8 => 1007,
+            ReadFailure::Protocol => 1002,
+        }
+    }
+
+    /// The close frame's reason.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            ReadFailure::TooBig => "message too big",
+            ReadFailure::NotUtf8 => "text message is not UTF-8",
+            ReadFailure::Protocol => "WebSocket protocol error",
+        }
+    }
+}
+
+/// The charger identity from a request path: the last non-empty segment, percent-decoded
+/// (`None` when there is none, or it does not decode to UTF-8).
+pub fn identity_from_path(path: &str) -> Option<String> {
+    let seg = path
+        .split('?')
+        .next()?
+        .rsplit('/')
+        .find(|s| !s.is_empty())?;
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let id = String::from_utf8(out).ok()?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// The version to speak: the first of `preferred` whose subprotocol (`ocpp1.6`, `ocpp2.0.1`,
+/// `ocpp2.1`) the client offered (the values of its `Sec-WebSocket-Protocol` headers, split
+/// at commas or not). `None`: refuse the handshake.
+pub fn choose_subprotocol<'a>(
+    offered: impl IntoIterator<Item = &'a str>,
+    preferred: &[Version],
+) -> Option<Version> {
+    let offered: Vec<&str> = offered
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    preferred
+        .iter()
+        .copied()
+        .find(|v| offered.contains(&v.subprotocol()))
+}
+
+/// Whether the server's `Sec-WebSocket-Protocol` answer selects `version` (a client must
+/// refuse a handshake that selects another or none).
+pub fn selects(selected: Option<&str>, version: Version) -> bool {
+    selected.map(str::trim) == Some(version.subprotocol())
+}
+
+/// The `Authorization` header value of HTTP Basic auth (RFC 7617):
+/// `Basic base64(user ":" password)`.
+pub fn basic_auth_header(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// The (username, password) of a `Basic` `Authorization` header value (base64 with or
+/// without padding); `None` for another scheme or an undecodable value.
+pub fn parse_basic_auth(header: &str) -> Option<(String, Vec<u8>)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let rest = rest.trim();
+    let raw = STANDARD
+        .decode(rest)
+        .or_else(|_| STANDARD_NO_PAD.decode(rest.trim_end_matches('=')))
+        .ok()?;
+    let colon = raw.iter().position(|b| *b == b':')?;
+    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
+    Some((user, raw[colon + 1..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_the_last_path_segment() {
+        assert_eq!(identity_from_path("/ocpp/CP-1").as_deref(), Some("CP-1"));
+        assert_eq!(identity_from_path("/ocpp/CP%201/").as_deref(), Some("CP 1"));
+        assert_eq!(identity_from_path("/CP1?x=1").as_deref(), Some("CP1"));
+        assert_eq!(identity_from_path("/ocpp/CP%2"), Some("CP%2".to_owned()));
+        assert_eq!(identity_from_path("/ocpp/%ff"), None);
+        assert_eq!(identity_from_path("/"), None);
+    }
+
+    #[test]
+    fn basic_auth_round_trips_like_rfc7617() {
+        // RFC 7617 §2: "Aladdin" / "open sesame".
+        assert_eq!(
+            basic_auth_header("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(
+            parse_basic_auth("Basic Q1AxOnNlY3JldA=="),
+            Some(("CP1".to_owned(), b"secret".to_vec()))
+        );
+        assert_eq!(
+            parse_basic_auth("basic Q1AxOnNlY3JldA"),
+            Some(("CP1".to_owned(), b"secret".to_vec()))
+        );
+        assert_eq!(parse_basic_auth("Bearer x"), None);
+        assert_eq!(parse_basic_auth("Basic !!!"), None);
+        assert_eq!(parse_basic_auth("Basic bm9jb2xvbg=="), None); // "nocolon"
+    }
+
+    #[test]
+    fn the_preferred_offered_subprotocol_wins() {
+        let all = [Version::V21, Version::V201, Version::V16];
+        assert_eq!(
+            choose_subprotocol(["ocpp1.6, ocpp2.1"], &all),
+            Some(Version::V21)
+        );
+        assert_eq!(choose_subprotocol(["ocpp1.5", "wamp"], &all), None);
+        assert_eq!(choose_subprotocol([], &all), None);
+        assert!(selects(Some("ocpp2.0.1"), Version::V201));
+        assert!(!selects(None, Version::V201));
+        assert!(!selects(Some("ocpp1.6"), Version::V201));
+    }
+
+    #[test]
+    fn read_failures_close_with_rfc6455_codes() {
+        assert_eq!(ReadFailure::TooBig.close_code(), 1009);
+        assert_eq!(ReadFailure::NotUtf8.close_code(), 1007);
+        assert_eq!(ReadFailure::Protocol.close_code(), 1002);
+        assert_eq!(read_limit(1 << 20), 4 << 20);
+        assert_eq!(read_limit(usize::MAX), usize::MAX);
+    }
+}

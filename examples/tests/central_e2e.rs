@@ -761,7 +761,9 @@ async fn crash_between_answer_and_projection(version: Version) {
         .await;
     cp.shutdown().await;
     net.wait(&id, "disconnected", |_| true).await;
-    // Everything live was projected: no journal row is left over.
+    // Everything live was projected: no journal row is left over (once the write-behind
+    // queue is written).
+    net.central.backend().flush().await;
     let db = net.central.backend().db().clone();
     assert!(db.journal_unprocessed().await.expect("journal").is_empty());
     let before = db.session(session).await.expect("db").expect("session");

@@ -1203,6 +1203,8 @@ async fn list_sessions(
             ));
         }
     }
+    // Sessions and meter values are projected behind: read once what is queued is written.
+    b.flush().await;
     let rows = b
         .db()
         .sessions(&SessionFilter {
@@ -1223,6 +1225,7 @@ async fn get_session(
     State(b): State<Shared>,
     P(id): P<i64>,
 ) -> Result<Json<SessionView>, ApiError> {
+    b.flush().await;
     let s = b.db().session(id).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

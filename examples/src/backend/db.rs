@@ -588,68 +588,6 @@ impl Db {
         Ok(row.try_get("id")?)
     }
 
-    /// Updates a session's meter state and cost, and stores new samples, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn session_progress(
-        &self,
-        session_id: i64,
-        meter_start_wh: Option<Decimal>,
-        meter_last_wh: Option<Decimal>,
-        energy_wh: Decimal,
-        power_w: Option<Decimal>,
-        cost: Option<Decimal>,
-        samples: &[SampleRow],
-    ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
-             energy_wh = $4, power_w = COALESCE($5, power_w), cost = COALESCE($6, cost) WHERE id = $1",
-        )
-        .bind(session_id)
-        .bind(meter_start_wh.map(|d| d.to_string()))
-        .bind(meter_last_wh.map(|d| d.to_string()))
-        .bind(energy_wh.to_string())
-        .bind(power_w.map(|d| d.to_string()))
-        .bind(cost.map(|d| d.to_string()))
-        .execute(&mut *tx)
-        .await?;
-        for s in samples {
-            sqlx::query(
-                "INSERT INTO meter_values (session_id, timestamp, measurand, value, unit, phase, context)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(session_id)
-            .bind(ts(s.timestamp))
-            .bind(&s.measurand)
-            .bind(s.value.to_string())
-            .bind(&s.unit)
-            .bind(&s.phase)
-            .bind(&s.context)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Completes a session.
-    pub async fn session_ended(
-        &self,
-        session_id: i64,
-        ended_at: DateTime<Utc>,
-        stop_reason: Option<&str>,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE sessions SET ended_at = $2, stop_reason = $3, power_w = NULL, status = 'completed' WHERE id = $1",
-        )
-        .bind(session_id)
-        .bind(ts(ended_at))
-        .bind(stop_reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// The session of `charger` with OCPP transaction id `transaction_id`.
     pub async fn session_by_transaction(
         &self,
@@ -816,18 +754,6 @@ impl Db {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)
-    }
-
-    /// Marks `charger`'s journal rows up to `id` as projected into the sessions.
-    pub async fn journal_done(&self, charger: &str, id: i64) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE journal SET processed = 1 WHERE charger = $1 AND id <= $2 AND processed = 0",
-        )
-        .bind(charger)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Journal rows not yet projected, by charger and then in order.

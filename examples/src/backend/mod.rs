@@ -199,9 +199,13 @@ impl Backend {
             queue.drain(..=pos);
             id
         };
-        if let Err(e) = self.db.journal_done(charger, upto).await {
-            self.db_failed("journal done", &e);
-        }
+        // After the projection's writes, in the same write-behind queue (see `writer`).
+        self.writer
+            .write(writer::Write::JournalDone {
+                charger: charger.to_owned(),
+                id: upto,
+            })
+            .await;
     }
 
     /// Projects the journal rows a crash left unprojected (answered, but not yet in the
@@ -273,10 +277,17 @@ impl Backend {
                     self.set_aside(row, why, &mut report).await?;
                     continue;
                 }
-                self.db.journal_done(&charger, row.id).await?;
+                // Marked done once its projection is stored (the writer keeps the order).
+                self.writer
+                    .write(writer::Write::JournalDone {
+                        charger: charger.clone(),
+                        id: row.id,
+                    })
+                    .await;
                 report.replayed += 1;
             }
         }
+        self.writer.flush().await;
         if report.replayed > 0 || report.set_aside > 0 {
             tracing::warn!(
                 replayed = report.replayed,
@@ -446,18 +457,18 @@ impl Backend {
         if cost.is_none() {
             self.metrics.error("tariff", "cost_out_of_range");
         }
-        retry(|| {
-            self.db.session_progress(
-                id,
-                tx.meter_start_wh,
-                tx.meter_last_wh,
-                tx.energy_wh,
-                tx.power_w,
+        self.writer
+            .write(writer::Write::SessionProgress {
+                charger: charger.to_owned(),
+                session_id: id,
+                meter_start_wh: tx.meter_start_wh,
+                meter_last_wh: tx.meter_last_wh,
+                energy_wh: tx.energy_wh,
+                power_w: tx.power_w,
                 cost,
-                &new,
-            )
-        })
-        .await?;
+                samples: new,
+            })
+            .await;
         Ok(id)
     }
 
@@ -607,11 +618,14 @@ impl Backend {
             } => {
                 let session = self.progress(id, transaction, samples).await?;
                 let ended = transaction.ended_at.unwrap_or(now);
-                retry(|| {
-                    self.db
-                        .session_ended(session, ended, transaction.stop_reason.as_deref())
-                })
-                .await?;
+                self.writer
+                    .write(writer::Write::SessionEnded {
+                        charger: id.to_owned(),
+                        session_id: session,
+                        ended_at: ended,
+                        stop_reason: transaction.stop_reason.clone(),
+                    })
+                    .await;
                 lock(&self.open).remove(&(id.to_owned(), transaction.id.clone()));
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_ended", detail, true).await;
@@ -816,6 +830,8 @@ impl Handler for Backend {
     }
 
     async fn restore_transactions(&self, identity: &str, _: Version) -> Vec<Transaction> {
+        // Sessions are projected behind; read them once the queue so far is written.
+        self.writer.flush().await;
         let filter = db::SessionFilter {
             charger: Some(identity.to_owned()),
             status: Some("active".into()),

@@ -1,13 +1,21 @@
 //! Write-behind for the high-volume, order-only writes (charger and connector state, the
-//! event log): one task applies them in batches, each batch in one database transaction, so
-//! thousands of chargers connecting at once cost a few commits instead of tens of thousands,
-//! and no charger's event handling waits on the database. Session and journal writes do not
-//! go through here: they are written before the charger gets its answer.
+//! event log, and the projection of journaled transaction messages into sessions and meter
+//! values): one task applies them in batches, each batch in one database transaction, so
+//! thousands of chargers cost a few commits instead of tens of thousands, and no charger's
+//! event handling waits on the database.
+//!
+//! Projections may lag because the journal row of every transaction message is written
+//! before the charger gets its answer: a journal row is marked done ([`Write::JournalDone`],
+//! queued after its projection) only in a batch after, or with, the projection's writes,
+//! and never when a projection of that charger failed; a crash in between replays the row at
+//! the next start (the projection is idempotent).
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{Db, DbError};
+use rust_decimal::Decimal;
+
+use super::db::{Db, DbError, SampleRow};
 use super::metrics::Metrics;
 
 /// One write.
@@ -50,6 +58,41 @@ pub(crate) enum Write {
         kind: String,
         detail: String,
     },
+    /// A session's meter state and cost, and the samples a message brought.
+    SessionProgress {
+        charger: String,
+        session_id: i64,
+        meter_start_wh: Option<Decimal>,
+        meter_last_wh: Option<Decimal>,
+        energy_wh: Decimal,
+        power_w: Option<Decimal>,
+        cost: Option<Decimal>,
+        samples: Vec<SampleRow>,
+    },
+    /// A session completed.
+    SessionEnded {
+        charger: String,
+        session_id: i64,
+        ended_at: DateTime<Utc>,
+        stop_reason: Option<String>,
+    },
+    /// The charger's journal rows up to `id` are projected.
+    JournalDone {
+        charger: String,
+        id: i64,
+    },
+}
+
+impl Write {
+    /// The charger of a projection write (for [`Write::JournalDone`] to follow its fate).
+    fn projection_of(&self) -> Option<&str> {
+        match self {
+            Write::SessionProgress { charger, .. } | Write::SessionEnded { charger, .. } => {
+                Some(charger)
+            }
+            _ => None,
+        }
+    }
 }
 
 enum Op {
@@ -128,19 +171,38 @@ async fn apply(db: &Db, metrics: &Metrics, batch: &[Write]) {
         result = db.apply_batch(batch).await;
     }
     if let Err(e) = result {
-        // One bad write must not take the batch with it: retry one by one.
+        // One bad write must not take the batch with it: retry one by one. A charger whose
+        // projection failed keeps its journal rows unprojected (replayed at the next start).
         tracing::warn!(
             "batched write of {} failed ({e}); retrying one by one",
             batch.len()
         );
+        let mut failed: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for w in batch {
+            if let Write::JournalDone { charger, .. } = w {
+                if failed.contains(charger.as_str()) {
+                    tracing::error!(
+                        charger,
+                        "journal rows left unprojected: a projection failed"
+                    );
+                    metrics.error("database", "projection");
+                    continue;
+                }
+            }
             if let Err(e) = db.apply_batch(std::slice::from_ref(w)).await {
                 tracing::error!("database write failed: {e}: {w:?}");
                 metrics.error("database", "write");
+                if let Some(charger) = w.projection_of() {
+                    failed.insert(charger);
+                }
             }
         }
     }
 }
+
+/// Meter values per INSERT statement (7 columns each: well under every database's limit on
+/// bound parameters).
+const SAMPLES_PER_INSERT: usize = 64;
 
 impl Db {
     /// Applies `batch` in one transaction.
@@ -215,6 +277,77 @@ impl Db {
                 .bind(charger.as_str())
                 .bind(kind.as_str())
                 .bind(detail.as_str()),
+                Write::SessionProgress {
+                    session_id,
+                    meter_start_wh,
+                    meter_last_wh,
+                    energy_wh,
+                    power_w,
+                    cost,
+                    samples,
+                    ..
+                } => {
+                    for chunk in samples.chunks(SAMPLES_PER_INSERT) {
+                        let mut sql = String::from(
+                            "INSERT INTO meter_values (session_id, timestamp, measurand, value, unit, phase, context) VALUES ",
+                        );
+                        for (i, _) in chunk.iter().enumerate() {
+                            let b = i * 7;
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            sql.push_str(&format!(
+                                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                b + 1,
+                                b + 2,
+                                b + 3,
+                                b + 4,
+                                b + 5,
+                                b + 6,
+                                b + 7
+                            ));
+                        }
+                        sql.push_str(" ON CONFLICT DO NOTHING");
+                        let mut q = sqlx::query(&sql);
+                        for s in chunk {
+                            q = q
+                                .bind(*session_id)
+                                .bind(super::db::ts(s.timestamp))
+                                .bind(s.measurand.as_str())
+                                .bind(s.value.to_string())
+                                .bind(s.unit.as_deref())
+                                .bind(s.phase.as_deref())
+                                .bind(s.context.as_deref());
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    sqlx::query(
+                        "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
+                         energy_wh = $4, power_w = COALESCE($5, power_w), cost = COALESCE($6, cost) WHERE id = $1",
+                    )
+                    .bind(*session_id)
+                    .bind(meter_start_wh.map(|d| d.to_string()))
+                    .bind(meter_last_wh.map(|d| d.to_string()))
+                    .bind(energy_wh.to_string())
+                    .bind(power_w.map(|d| d.to_string()))
+                    .bind(cost.map(|d| d.to_string()))
+                }
+                Write::SessionEnded {
+                    session_id,
+                    ended_at,
+                    stop_reason,
+                    ..
+                } => sqlx::query(
+                    "UPDATE sessions SET ended_at = $2, stop_reason = $3, power_w = NULL, status = 'completed' WHERE id = $1",
+                )
+                .bind(*session_id)
+                .bind(super::db::ts(*ended_at))
+                .bind(stop_reason.as_deref()),
+                Write::JournalDone { charger, id } => sqlx::query(
+                    "UPDATE journal SET processed = 1 WHERE charger = $1 AND id <= $2 AND processed = 0",
+                )
+                .bind(charger.as_str())
+                .bind(*id),
             };
             q.execute(&mut *tx).await?;
         }

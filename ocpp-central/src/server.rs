@@ -151,8 +151,8 @@ impl ServerConfig {
     /// identity admitted; subprotocols preferred in the order ocpp2.1, ocpp2.0.1, ocpp1.6
     /// (those enabled); a second connection of an identity replaces the first; 10 s handshake
     /// timeout; a ping every 30 s and a peer silent for 75 s dropped; 1 MiB messages; 30 s call
-    /// timeout; 5 s shutdown grace; [`Defaults::default`]; at most 16,384 connections, 4,096
-    /// per source address and 1,024 handshakes in progress; a peer that takes more than 30 s
+    /// timeout; 5 s shutdown grace; [`Defaults::default`]; at most 16,384 connections (as many
+    /// per source address) and 1,024 handshakes in progress; a peer that takes more than 30 s
     /// to accept a message is dropped; [`Limits::default`](crate::Limits::default).
     pub fn new(auth: Auth) -> ServerConfig {
         let versions = [Version::V21, Version::V201, Version::V16]
@@ -173,7 +173,7 @@ impl ServerConfig {
             defaults: Defaults::default(),
             lenient: false,
             max_connections: 16_384,
-            max_connections_per_address: 4_096,
+            max_connections_per_address: 16_384,
             max_handshakes: 1_024,
             write_timeout: Duration::from_secs(30),
             limits: crate::model::Limits::default(),
@@ -189,8 +189,9 @@ impl ServerConfig {
     }
 
     /// The most connections from one source address (IP) at once; beyond: 503 as for
-    /// [`ServerConfig::max_connections`]. Chargers behind one NAT share an address: size it
-    /// for the largest site.
+    /// [`ServerConfig::max_connections`]. By default as many as in total: chargers on
+    /// cellular links share their carrier's NAT addresses by the thousand. Lower it where
+    /// every charger or site has its own address.
     pub fn max_connections_per_address(mut self, n: usize) -> Self {
         self.max_connections_per_address = n;
         self

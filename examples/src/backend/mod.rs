@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod db;
+mod journal;
 pub mod metrics;
 pub mod run;
 pub mod tariff;
@@ -85,6 +86,7 @@ pub struct Backend {
     last_seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     known: Arc<RwLock<HashSet<String>>>,
     writer: writer::Writer,
+    journal: journal::Journal,
     event_ids: std::sync::atomic::AtomicI64,
     /// Per charger: journal rows written and answered, not yet projected (id, action, request).
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
@@ -117,6 +119,7 @@ impl Backend {
         let first_event = db.max_event_id().await?;
         Ok(Backend {
             writer: writer::Writer::start(db.clone(), metrics.clone()),
+            journal: journal::Journal::start(db.clone()),
             event_ids: std::sync::atomic::AtomicI64::new(first_event),
             db,
             chargers,
@@ -147,22 +150,18 @@ impl Backend {
         response: &AnyResponse,
     ) -> Result<(), CallFailure> {
         let json = request.to_json();
-        let id = self
-            .db
-            .journal_insert(
-                charger.identity(),
-                charger.version().as_str(),
-                request.action(),
-                &json,
-                &response.to_json(),
-            )
-            .await
-            .map_err(|e| {
-                self.db_failed("journal", &e);
-                CallFailure::internal(
-                    "the central system could not store the message; send it again",
-                )
-            })?;
+        let entry = journal::Entry {
+            charger: charger.identity().to_owned(),
+            version: charger.version().as_str(),
+            action: request.action(),
+            request: json.clone(),
+            response: response.to_json(),
+        };
+        let id = self.journal.insert(entry).await.map_err(|e| {
+            tracing::error!("database write (journal) failed: {e}");
+            self.metrics.error("database", "journal");
+            CallFailure::internal("the central system could not store the message; send it again")
+        })?;
         lock(&self.journaled)
             .entry(charger.identity().to_owned())
             .or_default()

@@ -88,8 +88,10 @@ pub struct CentralArgs {
     #[arg(long, default_value_t = 16_384)]
     pub max_connections: usize,
 
-    /// The most charger connections from one IP address at once; beyond, 503.
-    #[arg(long, default_value_t = 4_096)]
+    /// The most charger connections from one IP address at once; beyond, 503 (chargers on
+    /// cellular links share their carrier's NAT addresses: lower it only where each charger
+    /// or site has its own).
+    #[arg(long, default_value_t = 16_384)]
     pub max_connections_per_ip: usize,
 }
 
@@ -116,7 +118,7 @@ impl CentralArgs {
             currency: "EUR".into(),
             call_timeout: 30,
             max_connections: 16_384,
-            max_connections_per_ip: 4_096,
+            max_connections_per_ip: 16_384,
             lenient: false,
         }
     }

@@ -133,6 +133,7 @@ impl Writer {
                     }
                 }
                 if !batch.is_empty() {
+                    coalesce(&mut batch);
                     apply(&db, &metrics, &batch).await;
                     batch.clear();
                 }
@@ -156,6 +157,89 @@ impl Writer {
             let _ = wait.await;
         }
     }
+}
+
+/// Folds a batch's projection writes so each session and each charger's journal costs one
+/// statement per batch, not one per message: the samples of all progress writes of a session
+/// go into its last progress write (whose meter state is the latest: the model's state is
+/// cumulative), and only the highest journal mark of a charger is kept, at the end of the
+/// batch: after every projection write it covers (those of this batch and of earlier ones),
+/// so a mark is never applied before the data it vouches for, even one by one.
+fn coalesce(batch: &mut Vec<Write>) {
+    use std::collections::HashMap;
+    let mut last_progress: HashMap<i64, usize> = HashMap::new();
+    let mut last_done: HashMap<String, usize> = HashMap::new();
+    for (i, w) in batch.iter().enumerate() {
+        match w {
+            Write::SessionProgress { session_id, .. } => {
+                last_progress.insert(*session_id, i);
+            }
+            Write::JournalDone { charger, .. } => {
+                last_done.insert(charger.clone(), i);
+            }
+            _ => {}
+        }
+    }
+    if last_progress.len() + last_done.len() == 0 {
+        return;
+    }
+    let mut carried: HashMap<i64, Vec<SampleRow>> = HashMap::new();
+    let mut max_done: HashMap<String, i64> = HashMap::new();
+    let old = std::mem::take(batch);
+    let mut marks = Vec::new();
+    // First pass in order: gather the samples of each session and the highest journal ids.
+    for w in &old {
+        match w {
+            Write::SessionProgress {
+                session_id,
+                samples,
+                ..
+            } => carried
+                .entry(*session_id)
+                .or_default()
+                .extend(samples.iter().cloned()),
+            Write::JournalDone { charger, id } => {
+                let m = max_done.entry(charger.clone()).or_insert(*id);
+                *m = (*m).max(*id);
+            }
+            _ => {}
+        }
+    }
+    for (i, w) in old.into_iter().enumerate() {
+        match w {
+            Write::SessionProgress {
+                charger,
+                session_id,
+                meter_start_wh,
+                meter_last_wh,
+                energy_wh,
+                power_w,
+                cost,
+                ..
+            } => {
+                if last_progress.get(&session_id) == Some(&i) {
+                    batch.push(Write::SessionProgress {
+                        charger,
+                        session_id,
+                        meter_start_wh,
+                        meter_last_wh,
+                        energy_wh,
+                        power_w,
+                        cost,
+                        samples: carried.remove(&session_id).unwrap_or_default(),
+                    });
+                }
+            }
+            Write::JournalDone { charger, .. } => {
+                if last_done.get(&charger) == Some(&i) {
+                    let id = max_done.get(&charger).copied().unwrap_or(0);
+                    marks.push(Write::JournalDone { charger, id });
+                }
+            }
+            other => batch.push(other),
+        }
+    }
+    batch.append(&mut marks);
 }
 
 /// How often a failed batch is tried again before it is split.
@@ -353,5 +437,80 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(v: i64) -> SampleRow {
+        SampleRow {
+            timestamp: Utc::now(),
+            measurand: "Energy.Active.Import.Register".into(),
+            value: Decimal::from(v),
+            unit: None,
+            phase: None,
+            context: None,
+        }
+    }
+
+    fn progress(session: i64, energy: i64, samples: Vec<SampleRow>) -> Write {
+        Write::SessionProgress {
+            charger: "CP".into(),
+            session_id: session,
+            meter_start_wh: None,
+            meter_last_wh: None,
+            energy_wh: Decimal::from(energy),
+            power_w: None,
+            cost: None,
+            samples,
+        }
+    }
+
+    #[test]
+    fn a_batch_costs_one_progress_per_session_and_one_mark_per_charger_at_the_end() {
+        let mut batch = vec![
+            progress(1, 10, vec![sample(1)]),
+            Write::JournalDone {
+                charger: "CP".into(),
+                id: 7,
+            },
+            progress(2, 5, vec![sample(5)]),
+            progress(1, 20, vec![sample(2), sample(3)]),
+            Write::JournalDone {
+                charger: "CP".into(),
+                id: 9,
+            },
+            progress(1, 30, vec![sample(4)]),
+        ];
+        coalesce(&mut batch);
+        assert_eq!(batch.len(), 3, "{batch:?}");
+        match &batch[0] {
+            Write::SessionProgress {
+                session_id: 2,
+                samples,
+                ..
+            } => assert_eq!(samples.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        match &batch[1] {
+            Write::SessionProgress {
+                session_id: 1,
+                energy_wh,
+                samples,
+                ..
+            } => {
+                assert_eq!(*energy_wh, Decimal::from(30), "the latest state");
+                let values: Vec<Decimal> = samples.iter().map(|s| s.value).collect();
+                assert_eq!(
+                    values,
+                    [1, 2, 3, 4].map(Decimal::from),
+                    "every sample, in order"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&batch[2], Write::JournalDone { id: 9, .. }));
     }
 }

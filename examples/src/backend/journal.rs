@@ -1,0 +1,137 @@
+//! Group commit for the journal: transaction messages are journaled before they are answered,
+//! so each one waits for its row. One task takes every row queued at the moment, inserts them
+//! in one database transaction and answers each caller with its row id: under load a commit
+//! carries many chargers' messages instead of each connection contending for the database's
+//! write lock (SQLite has one writer; its busy handler sleeps) and committing alone.
+
+use chrono::Utc;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::db::{ts, Db, DbError};
+
+/// One row to journal.
+pub(crate) struct Entry {
+    pub(crate) charger: String,
+    pub(crate) version: &'static str,
+    pub(crate) action: &'static str,
+    pub(crate) request: String,
+    pub(crate) response: String,
+}
+
+type Job = (Entry, oneshot::Sender<Result<i64, String>>);
+
+/// Rows per commit at most.
+const GROUP: usize = 512;
+
+/// Rows waiting for the journal task at most (beyond, callers wait: back pressure).
+const QUEUE: usize = 4 * GROUP;
+
+/// The handle of the journal task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Journal {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Journal {
+    /// Starts the journal task on the current runtime.
+    pub(crate) fn start(db: Db) -> Journal {
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        tokio::spawn(async move {
+            let mut group: Vec<Job> = Vec::with_capacity(GROUP);
+            while let Some(job) = rx.recv().await {
+                group.push(job);
+                while group.len() < GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                match insert_all(&db, &group).await {
+                    Ok(ids) => {
+                        for ((_, reply), id) in group.drain(..).zip(ids) {
+                            let _ = reply.send(Ok(id));
+                        }
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        for (_, reply) in group.drain(..) {
+                            let _ = reply.send(Err(why.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Journal { tx }
+    }
+
+    /// Journals one row; returns its id once it is committed.
+    pub(crate) async fn insert(&self, entry: Entry) -> Result<i64, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((entry, reply))
+            .await
+            .map_err(|_| "the journal task stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the journal task stopped".to_owned())?
+    }
+}
+
+/// Rows per INSERT statement (6 columns each: well under every database's limit on bound
+/// parameters). Each statement is one round trip to the database's connection.
+const ROWS_PER_INSERT: usize = 128;
+
+async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
+    let mut tx = db.pool().begin().await?;
+    let at = ts(Utc::now());
+    let mut ids = Vec::with_capacity(group.len());
+    for chunk in group.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO journal (charger, version, action, request, response, at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 6;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        sql.push_str(" RETURNING id");
+        let mut q = sqlx::query(&sql);
+        for (e, _) in chunk {
+            q = q
+                .bind(e.charger.as_str())
+                .bind(e.version)
+                .bind(e.action)
+                .bind(e.request.as_str())
+                .bind(e.response.as_str())
+                .bind(at.as_str());
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        // One statement assigns increasing ids in the order of its VALUES; RETURNING's row
+        // order is not promised, so the ids are matched to the rows sorted.
+        let mut chunk_ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        chunk_ids.sort_unstable();
+        if chunk_ids.len() != chunk.len() {
+            return Err(DbError::Corrupt {
+                column: "journal.id",
+                value: format!("{} ids for {} rows", chunk_ids.len(), chunk.len()),
+            });
+        }
+        ids.extend(chunk_ids);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}

@@ -89,8 +89,7 @@ pub fn actions(version: Version, charger: bool) -> Vec<&'static str> {
             } else {
                 ocpp_central::message::central_may_send(version, a)
             };
-            may == Some(true)
-                && ocpp_schemas::schema(version, a, MessageKind::Request).is_some()
+            may == Some(true) && ocpp_schemas::schema(version, a, MessageKind::Request).is_some()
         })
         .collect()
 }
@@ -98,19 +97,71 @@ pub fn actions(version: Version, charger: bool) -> Vec<&'static str> {
 // ----- the payload generator -----
 
 const INTS: &[&str] = &[
-    "1", "0", "2", "-1", "-5", "2147483647", "-2147483648", "2147483648", "-2147483649",
-    "9007199254740993", "99999999999999999999", "4294967296", "3", "300", "86400",
+    "1",
+    "0",
+    "2",
+    "-1",
+    "-5",
+    "2147483647",
+    "-2147483648",
+    "2147483648",
+    "-2147483649",
+    "9007199254740993",
+    "99999999999999999999",
+    "4294967296",
+    "3",
+    "300",
+    "86400",
 ];
-const IDS: &[&str] = &["1", "2", "0", "3", "-1", "2147483647", "-2147483648", "2147483646"];
+const IDS: &[&str] = &[
+    "1",
+    "2",
+    "0",
+    "3",
+    "-1",
+    "2147483647",
+    "-2147483648",
+    "2147483646",
+];
 const SEQ: &[&str] = &[
-    "0", "1", "2", "3", "4", "5", "6", "2000000000", "2147483647", "2147483646", "-1",
-    "1000000000", "4000000000", "-2147483648",
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "2000000000",
+    "2147483647",
+    "2147483646",
+    "-1",
+    "1000000000",
+    "4000000000",
+    "-2147483648",
 ];
 pub const INTERVALS: &[&str] = &[
-    "300", "0", "-5", "1", "2147483647", "86400", "99999999999999999999", "-2147483648", "60",
+    "300",
+    "0",
+    "-5",
+    "1",
+    "2147483647",
+    "86400",
+    "99999999999999999999",
+    "-2147483648",
+    "60",
     "86401",
 ];
-const MULTIPLIERS: &[&str] = &["0", "3", "-3", "28", "-28", "29", "-29", "2147483647", "-2147483648"];
+const MULTIPLIERS: &[&str] = &[
+    "0",
+    "3",
+    "-3",
+    "28",
+    "-28",
+    "29",
+    "-29",
+    "2147483647",
+    "-2147483648",
+];
 const NUMBERS: &[&str] = &[
     "1.5",
     "0",
@@ -159,7 +210,15 @@ pub const DATES: &[&str] = &[
     "2026-01-01T00:00:00Z",
 ];
 const TOKENS: &[&str] = &["TAG1", "TAG2", "TAG3", "ABCDEFGHIJKLMNOPQRST", "", "tag1"];
-const TX_IDS: &[&str] = &["T1", "T2", "T3", "T4", "T5", "", "123456789012345678901234567890123456"];
+const TX_IDS: &[&str] = &[
+    "T1",
+    "T2",
+    "T3",
+    "T4",
+    "T5",
+    "",
+    "123456789012345678901234567890123456",
+];
 const STRINGS: &[&str] = &["x", "", "TAG1", "T1", "\u{0}", "\"\\", "é€𝄞", "1"];
 
 /// Output bound of one payload (long lists stop there).
@@ -254,7 +313,11 @@ impl<'r, 'a> Gen<'r, 'a> {
                 self.out.push_str(&v);
             }
             Some("boolean") => {
-                let v = if self.r.byte() % 2 == 0 { "true" } else { "false" };
+                let v = if self.r.byte() % 2 == 0 {
+                    "true"
+                } else {
+                    "false"
+                };
                 self.out.push_str(v);
             }
             _ => self.out.push_str("{}"),
@@ -282,7 +345,10 @@ impl<'r, 'a> Gen<'r, 'a> {
         let b = self.r.byte();
         if b == 0 {
             let min = node.get("minimum").and_then(Value::as_i64).unwrap_or(1);
-            let max = node.get("maximum").and_then(Value::as_i64).unwrap_or(i64::MAX);
+            let max = node
+                .get("maximum")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MAX);
             return min.max(1).min(max).to_string();
         }
         INTS[usize::from(b) % INTS.len()].to_owned()
@@ -421,8 +487,6 @@ pub struct Ledger {
     decoder: Decoder,
     owed: BTreeMap<String, u32>,
     unanswered: BTreeSet<String>,
-    /// Unanswered originals that are never answered (the station while its boot is Rejected).
-    silent: BTreeSet<String>,
     copies: BTreeMap<String, u32>,
 }
 
@@ -432,7 +496,6 @@ impl Ledger {
             decoder: Decoder::new(version),
             owed: BTreeMap::new(),
             unanswered: BTreeSet::new(),
-            silent: BTreeSet::new(),
             copies: BTreeMap::new(),
         }
     }
@@ -446,9 +509,7 @@ impl Ledger {
                     let copies = self.copies.entry(id.clone()).or_default();
                     if (*copies as usize) < MAX_UNANSWERED {
                         *copies += 1;
-                        if !self.silent.contains(&id) {
-                            *self.owed.entry(id.clone()).or_default() += 1;
-                        }
+                        *self.owed.entry(id.clone()).or_default() += 1;
                     }
                     Incoming::Copy(id)
                 } else if self.unanswered.len() >= MAX_UNANSWERED {
@@ -482,12 +543,15 @@ impl Ledger {
         }
     }
 
-    /// The original CALL `id` will never be answered on this connection.
+    /// The original CALL `id` will never be answered on this connection (the station while
+    /// its boot is Rejected): its endpoint forgets it (`Endpoint::ignore_call`), so it does
+    /// not count against the unanswered calls and a later CALL with its id is a new one.
     pub fn never_answered(&mut self, id: &str) {
         if let Some(n) = self.owed.get_mut(id) {
             *n = n.saturating_sub(1);
         }
-        self.silent.insert(id.to_owned());
+        self.unanswered.remove(id);
+        self.copies.remove(id);
     }
 
     /// A CALLRESULT / CALLERROR the system under test sent for `id`.

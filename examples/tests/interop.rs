@@ -1,4 +1,4 @@
-//! Interop against implementations nobody here wrote (issue 7): the Python `ocpp` 2.1.0
+//! Interop against implementations nobody here wrote: the Python `ocpp` 2.1.0
 //! library (mobilityhouse, from PyPI) and `ocpp-rpc` 2.2.1 (npm, strict mode: it validates
 //! every message both ways against its own copy of the schemas).
 //!

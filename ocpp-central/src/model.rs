@@ -1,4 +1,4 @@
-//! One model over all versions (DESIGN.md principle 4): a version-neutral view of a charger,
+//! One model over all versions: a version-neutral view of a charger,
 //! its connectors / EVSEs, its transactions and meter samples, and the version-neutral
 //! [`Event`]s a session reports. Every event that stems from a charger message carries that
 //! message, typed in its own version ([`AnyRequest`]), so nothing of the original is lost.

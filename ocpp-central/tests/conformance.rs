@@ -1,4 +1,4 @@
-//! Bad-input conformance of the central system (issue 7 item 2), over real sockets.
+//! Bad-input conformance of the central system, over real sockets.
 //!
 //! A raw WebSocket client (tokio-tungstenite, no OCPP library on that side: every message is
 //! hand-written JSON) connects to our [`Server`] on 127.0.0.1 for OCPP 1.6, 2.0.1 and 2.1,

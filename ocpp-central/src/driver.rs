@@ -230,8 +230,10 @@ impl<H: CentralSystem> Connection<H> {
 /// How many items (model events, after hooks, SEND messages) may wait for the application's
 /// hooks before the connection stops reading from the charger until the application catches
 /// up (backpressure by TCP instead of unbounded memory). One message adds a handful of items
-/// at most.
-const MAX_BACKLOG: usize = 128;
+/// at most (a transaction message: its event and its `after` hook, a few kilobytes with the
+/// samples): a small bound keeps a slow application's memory per connection small, since the
+/// charger waits for its answers anyway.
+const MAX_BACKLOG: usize = 16;
 
 /// The application hook running for this connection (one at a time, in order).
 type HookFuture = BoxFuture<'static, ()>;

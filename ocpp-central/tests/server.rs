@@ -401,3 +401,43 @@ async fn connections_beyond_the_caps_get_503_before_their_handshake() {
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_charger_that_stops_reading_is_dropped_after_the_write_timeout() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    // A 4 KiB pipe the charger writes into and never reads from: the server's answers fill it,
+    // its write stalls, and the write timeout (default 30 s, on the test's paused clock) ends
+    // the connection instead of holding it, its queues and its task forever.
+    let (client_io, server_io) = tokio::io::duplex(4096);
+    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(App));
+    let chargers = server.chargers();
+    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
+    let mut req = "ws://localhost/ocpp/DEAF".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, client_io)
+        .await
+        .unwrap();
+    assert_eq!(chargers.identities(), ["DEAF"]);
+    let started = tokio::time::Instant::now();
+    // Heartbeats until the server stops taking them (it stops reading once its answers cannot
+    // be written) and then drops the connection.
+    let mut sent = 0u32;
+    for i in 0..100_000 {
+        let call = format!(r#"[2,"{i}","Heartbeat",{{}}]"#);
+        if ws.send(Message::Text(call.into())).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    task.await.unwrap();
+    let waited = started.elapsed();
+    assert!(chargers.is_empty(), "the deaf charger left the registry");
+    assert!(sent < 100_000, "the server stopped reading: {sent} sent");
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(40),
+        "dropped after the write timeout, not before: {waited:?}"
+    );
+}

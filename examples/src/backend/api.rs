@@ -1233,7 +1233,7 @@ async fn get_session(
             format!("no session {id}"),
         )
     })?;
-    let samples = b.db().samples(id).await?;
+    let samples = b.samples(id).await?;
     Ok(Json(session_view(s, Some(samples))))
 }
 

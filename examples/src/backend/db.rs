@@ -189,6 +189,8 @@ pub struct JournalRow {
     pub response: String,
     /// Why it was set aside (rows that failed to apply at recovery), else `None`.
     pub error: Option<String>,
+    /// The session it belongs to, once known.
+    pub session_id: Option<i64>,
 }
 
 /// Filter for [`Db::sessions`].
@@ -318,6 +320,15 @@ const MIGRATIONS: &[&str] = &[
         value BIGINT NOT NULL
     );
     ALTER TABLE journal ADD COLUMN error TEXT",
+    // 4: the journal is where a session's meter values live (each transaction message once,
+    // linked to its session; `meter_values` keeps the rows written before), and what is
+    // projected is one mark per charger (rows up to `upto`), not an update of every row.
+    "ALTER TABLE journal ADD COLUMN session_id BIGINT;
+    CREATE INDEX journal_session ON journal (session_id, id);
+    CREATE TABLE journal_projected (
+        charger TEXT PRIMARY KEY,
+        upto BIGINT NOT NULL
+    )",
 ];
 
 /// The counter of OCPP 1.6 transaction ids.
@@ -345,6 +356,15 @@ impl Db {
                         sqlx::query("PRAGMA synchronous=NORMAL")
                             .execute(&mut *conn)
                             .await?;
+                        // Statement journals (a multi-row INSERT's undo log) in memory, not in
+                        // a temporary file; and an 8 MiB page cache per connection (the
+                        // default is 2 MiB), so the indexes' hot pages are not read again.
+                        sqlx::query("PRAGMA temp_store=MEMORY")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA cache_size=-8192")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -366,6 +386,51 @@ impl Db {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The parameters of a multi-row `VALUES`, `rows` rows of `cols` columns each:
+    /// `(?, ?), (?, ?)` for SQLite, `($1, $2), ($3, $4)` for PostgreSQL. SQLite gets
+    /// anonymous parameters because binding numbered ones costs a scan of the statement's
+    /// parameter names per parameter (quadratic in a statement of hundreds of them).
+    pub(crate) fn values(&self, rows: usize, cols: usize) -> String {
+        let mut sql = String::with_capacity(rows * cols * 5);
+        for row in 0..rows {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            self.push_params(&mut sql, cols, row * cols + 1);
+            sql.push(')');
+        }
+        sql
+    }
+
+    /// `n` parameters separated by commas (for `IN (...)`), numbered from `first` where the
+    /// database needs numbers (see [`Db::values`]).
+    pub(crate) fn params_from(&self, n: usize, first: usize) -> String {
+        let mut sql = String::with_capacity(n * 5);
+        self.push_params(&mut sql, n, first);
+        sql
+    }
+
+    /// Parameter number `i`, in the database's spelling (see [`Db::values`]).
+    pub(crate) fn param(&self, i: usize) -> String {
+        self.params_from(1, i)
+    }
+
+    fn push_params(&self, sql: &mut String, n: usize, first: usize) {
+        use std::fmt::Write as _;
+        for i in 0..n {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            match self.backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", first + i);
+                }
+            }
+        }
     }
 
     /// The largest event log id (0 when empty): ids are given out in memory from here.
@@ -630,8 +695,9 @@ impl Db {
         rows.into_iter().map(session_row).collect()
     }
 
-    /// A session's stored meter samples, in arrival order.
-    pub async fn samples(&self, session_id: i64) -> Result<Vec<SampleRow>, DbError> {
+    /// A session's meter samples stored as rows of their own (by versions before the
+    /// journal held them; see `Backend::samples`), in arrival order.
+    pub async fn stored_samples(&self, session_id: i64) -> Result<Vec<SampleRow>, DbError> {
         let rows = sqlx::query(
             "SELECT timestamp, measurand, value, unit, phase, context FROM meter_values WHERE session_id = $1 ORDER BY id",
         )
@@ -740,7 +806,7 @@ impl Db {
     /// The journal rows set aside, oldest first (at most `limit`).
     pub async fn journal_set_aside_rows(&self, limit: i64) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, charger, version, action, request, response, error FROM journal WHERE processed = 2 ORDER BY id LIMIT $1",
+            "SELECT id, charger, version, action, request, response, error, session_id FROM journal WHERE processed = 2 ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -759,8 +825,22 @@ impl Db {
     /// Journal rows not yet projected, by charger and then in order.
     pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, charger, version, action, request, response, error FROM journal WHERE processed = 0 ORDER BY charger, id",
+            "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
+             FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger
+             WHERE j.processed = 0 AND j.id > COALESCE(p.upto, 0) ORDER BY j.charger, j.id",
         )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(journal_row).collect()
+    }
+
+    /// The journal rows of a session (its transaction messages), in order.
+    pub async fn session_journal(&self, session_id: i64) -> Result<Vec<JournalRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, charger, version, action, request, response, error, session_id FROM journal
+             WHERE session_id = $1 AND processed != 2 ORDER BY id",
+        )
+        .bind(session_id)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(journal_row).collect()
@@ -838,6 +918,7 @@ fn journal_row(r: AnyRow) -> Result<JournalRow, DbError> {
         request: r.try_get("request")?,
         response: r.try_get("response")?,
         error: r.try_get("error")?,
+        session_id: r.try_get("session_id")?,
     })
 }
 

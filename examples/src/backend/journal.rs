@@ -17,6 +17,8 @@ pub(crate) struct Entry {
     pub(crate) action: &'static str,
     pub(crate) request: String,
     pub(crate) response: String,
+    /// The session the message belongs to, when already known.
+    pub(crate) session_id: Option<i64>,
 }
 
 type Job = (Entry, oneshot::Sender<Result<i64, String>>);
@@ -78,7 +80,7 @@ impl Journal {
     }
 }
 
-/// Rows per INSERT statement (6 columns each: well under every database's limit on bound
+/// Rows per INSERT statement (7 columns each: well under every database's limit on bound
 /// parameters). Each statement is one round trip to the database's connection.
 const ROWS_PER_INSERT: usize = 128;
 
@@ -87,25 +89,10 @@ async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());
     let mut ids = Vec::with_capacity(group.len());
     for chunk in group.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from(
-            "INSERT INTO journal (charger, version, action, request, response, at) VALUES ",
+        let sql = format!(
+            "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {} RETURNING id",
+            db.values(chunk.len(), 7)
         );
-        for i in 0..chunk.len() {
-            let b = i * 6;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
-            ));
-        }
-        sql.push_str(" RETURNING id");
         let mut q = sqlx::query(&sql);
         for (e, _) in chunk {
             q = q
@@ -114,7 +101,8 @@ async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
                 .bind(e.action)
                 .bind(e.request.as_str())
                 .bind(e.response.as_str())
-                .bind(at.as_str());
+                .bind(at.as_str())
+                .bind(e.session_id);
         }
         let rows = q.fetch_all(&mut *tx).await?;
         // One statement assigns increasing ids in the order of its VALUES; RETURNING's row

@@ -27,13 +27,21 @@ use ocpp_central::{
     Defaults, Event, HandleV16, HandleV201, HandleV21, Handler, MeterSample, Transaction,
 };
 
-/// The transaction messages journaled before they are answered.
-const JOURNALED: [&str; 4] = [
-    "StartTransaction",
-    "StopTransaction",
-    "MeterValues",
-    "TransactionEvent",
-];
+/// Whether `request` is journaled before it is answered: the transaction messages (1.6
+/// MeterValues only with a transaction id: the others are not stored). The handlers below
+/// journal exactly these; the projection settles their rows by the same rule.
+fn journaled(request: &AnyRequest) -> bool {
+    match request {
+        AnyRequest::V16(q) => match q.as_ref() {
+            v16::AnyRequest::StartTransaction(_) | v16::AnyRequest::StopTransaction(_) => true,
+            v16::AnyRequest::MeterValues(m) => m.transaction_id.is_some(),
+            _ => false,
+        },
+        AnyRequest::V201(q) => matches!(q.as_ref(), v201::AnyRequest::TransactionEvent(_)),
+        AnyRequest::V21(q) => matches!(q.as_ref(), v21::AnyRequest::TransactionEvent(_)),
+        _ => false,
+    }
+}
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -70,8 +78,14 @@ pub struct LiveEvent {
     pub detail: serde_json::Value,
 }
 
-/// A journal row answered and not yet projected: (row id, action, request JSON).
-type Journaled = (i64, &'static str, String);
+/// A journal row answered and not yet projected.
+#[derive(Debug, Clone, Copy)]
+struct Journaled {
+    id: i64,
+    action: &'static str,
+    /// Written with its session id.
+    linked: bool,
+}
 
 /// The application behind the central system.
 pub struct Backend {
@@ -81,14 +95,17 @@ pub struct Backend {
     metrics: Metrics,
     unknown_tokens: UnknownTokens,
     live: broadcast::Sender<LiveEvent>,
-    /// Session row id of each transaction open on this process, by (charger, transaction).
-    open: Mutex<HashMap<(String, String), i64>>,
+    /// Session row id of each transaction open on this process, by charger and transaction.
+    open: Mutex<HashMap<String, HashMap<String, i64>>>,
+    /// Chargers whose projection failed: their journal is not marked projected further (the
+    /// next start replays it from the mark).
+    stalled: Mutex<HashSet<String>>,
     last_seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     known: Arc<RwLock<HashSet<String>>>,
     writer: writer::Writer,
     journal: journal::Journal,
     event_ids: std::sync::atomic::AtomicI64,
-    /// Per charger: journal rows written and answered, not yet projected (id, action, request).
+    /// Per charger: journal rows written and answered, not yet projected.
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
 }
 
@@ -131,6 +148,7 @@ impl Backend {
             last_seen_written: Mutex::new(HashMap::new()),
             known: Arc::new(RwLock::new(HashSet::new())),
             journaled: Mutex::new(HashMap::new()),
+            stalled: Mutex::new(HashSet::new()),
         })
     }
 
@@ -143,19 +161,28 @@ impl Backend {
     /// Journals a transaction message and its answer before the answer goes out. If the
     /// journal cannot be written the charger gets `InternalError` and sends the message
     /// again later (it stays in its outbox): nothing is acknowledged that is not stored.
-    async fn journal(
+    /// Each is serialized once, here, straight from its typed value. The row is linked to
+    /// the session of `transaction` when it is open here (else when it is projected).
+    async fn journal<Q: ocpp_central::ocpp_types::Request>(
         &self,
         charger: &ChargerHandle,
-        request: &AnyRequest,
-        response: &AnyResponse,
+        transaction: Option<&str>,
+        request: &Q,
+        response: &Q::Response,
     ) -> Result<(), CallFailure> {
-        let json = request.to_json();
+        let encode = |e: serde_json::Error| CallFailure::internal(format!("encoding: {e}"));
+        let session_id = transaction.and_then(|t| {
+            lock(&self.open)
+                .get(charger.identity())
+                .and_then(|open| open.get(t).copied())
+        });
         let entry = journal::Entry {
+            session_id,
             charger: charger.identity().to_owned(),
             version: charger.version().as_str(),
-            action: request.action(),
-            request: json.clone(),
-            response: response.to_json(),
+            action: Q::ACTION,
+            request: serde_json::to_string(request).map_err(encode)?,
+            response: serde_json::to_string(response).map_err(encode)?,
         };
         let id = self.journal.insert(entry).await.map_err(|e| {
             tracing::error!("database write (journal) failed: {e}");
@@ -165,46 +192,100 @@ impl Backend {
         lock(&self.journaled)
             .entry(charger.identity().to_owned())
             .or_default()
-            .push_back((id, request.action(), json));
+            .push_back(Journaled {
+                id,
+                action: Q::ACTION,
+                linked: session_id.is_some(),
+            });
         Ok(())
     }
 
-    /// The projection of `request` is stored: marks its journal row (and any earlier row of
-    /// the charger that produced no event) as processed.
-    async fn journal_projected(&self, charger: &str, request: &AnyRequest) {
+    /// The journal rows the projection of `request` settles: its own row and any earlier row
+    /// of the same action that produced no projection, taken off the charger's pending queue.
+    /// Messages are answered, applied and projected in order on one connection, so the
+    /// oldest pending row of the action is this request's.
+    fn journal_rows_of(&self, charger: &str, request: &AnyRequest) -> Vec<Journaled> {
+        if !journaled(request) {
+            return Vec::new();
+        }
         let action = request.action();
-        if !JOURNALED.contains(&action) {
-            return;
-        }
-        let pending = lock(&self.journaled)
-            .get(charger)
-            .is_some_and(|q| q.iter().any(|(_, a, _)| *a == action));
-        if !pending {
-            return;
-        }
-        let json = request.to_json();
-        let upto = {
-            let mut map = lock(&self.journaled);
-            let Some(queue) = map.get_mut(charger) else {
-                return;
-            };
-            let Some(pos) = queue
-                .iter()
-                .position(|(_, a, j)| *a == action && *j == json)
-            else {
-                return;
-            };
-            let id = queue[pos].0;
-            queue.drain(..=pos);
-            id
+        let mut map = lock(&self.journaled);
+        let Some(queue) = map.get_mut(charger) else {
+            return Vec::new();
         };
-        // After the projection's writes, in the same write-behind queue (see `writer`).
+        let Some(pos) = queue.iter().position(|j| j.action == action) else {
+            return Vec::new();
+        };
+        queue.drain(..=pos).collect()
+    }
+
+    /// Links the rows to their session and marks the charger's journal projected up to
+    /// them (after the projection's writes, in the same write-behind queue: see `writer`).
+    async fn journal_projected(&self, charger: &str, rows: &[Journaled], session: Option<i64>) {
+        let Some(upto) = rows.iter().map(|j| j.id).max() else {
+            return;
+        };
+        if let Some(session_id) = session {
+            let ids: Vec<i64> = rows.iter().filter(|j| !j.linked).map(|j| j.id).collect();
+            if !ids.is_empty() {
+                self.writer
+                    .write(writer::Write::JournalSession {
+                        charger: charger.to_owned(),
+                        session_id,
+                        ids,
+                    })
+                    .await;
+            }
+        }
+        if lock(&self.stalled).contains(charger) {
+            return;
+        }
         self.writer
             .write(writer::Write::JournalDone {
                 charger: charger.to_owned(),
-                id: upto,
+                upto,
             })
             .await;
+    }
+
+    /// A session's meter samples: those stored as rows (before the journal held them) and
+    /// those of its journal rows, read through the same projector as live
+    /// ([`ChargerState::apply`]); a sample sent twice (a message repeated) counts once.
+    pub async fn samples(&self, session_id: i64) -> Result<Vec<db::SampleRow>, DbError> {
+        let mut out = self.db.stored_samples(session_id).await?;
+        let limits = ocpp_central::Limits::default();
+        for row in self.db.session_journal(session_id).await? {
+            let Ok(version) = row.version.parse::<Version>() else {
+                continue;
+            };
+            let request = AnyRequest::from_json(version, &row.action, &row.request);
+            let response = AnyResponse::from_json(version, &row.action, &row.response);
+            let (Ok(request), Ok(response)) = (request, response) else {
+                continue;
+            };
+            let mut state = ChargerState::new(row.charger.clone(), version, Utc::now());
+            let mut events = Vec::new();
+            state.apply(&request, &response, Utc::now(), &limits, &mut events);
+            for event in &events {
+                if let Event::TransactionStarted { samples, .. }
+                | Event::TransactionUpdated { samples, .. }
+                | Event::TransactionEnded { samples, .. }
+                | Event::MeterValues { samples, .. } = event
+                {
+                    out.extend(samples.iter().map(sample_row));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        out.retain(|s| {
+            seen.insert((
+                s.timestamp,
+                s.measurand.clone(),
+                s.phase.clone(),
+                s.context.clone(),
+            ))
+        });
+        Ok(out)
     }
 
     /// Projects the journal rows a crash left unprojected (answered, but not yet in the
@@ -259,12 +340,13 @@ impl Backend {
                     continue;
                 }
                 let mut failed = None;
+                let mut session = row.session_id;
                 for event in &events {
                     let projected = std::panic::AssertUnwindSafe(self.project(&handle, event))
                         .catch_unwind()
                         .await;
                     match projected {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(s)) => session = session.or(s),
                         Ok(Err(e)) => return Err(e),
                         Err(_) => {
                             failed = Some("storing its projection panicked");
@@ -276,13 +358,13 @@ impl Backend {
                     self.set_aside(row, why, &mut report).await?;
                     continue;
                 }
-                // Marked done once its projection is stored (the writer keeps the order).
-                self.writer
-                    .write(writer::Write::JournalDone {
-                        charger: charger.clone(),
-                        id: row.id,
-                    })
-                    .await;
+                // Marked projected once its projection is stored (the writer keeps the order).
+                let this = Journaled {
+                    id: row.id,
+                    action: "",
+                    linked: row.session_id.is_some(),
+                };
+                self.journal_projected(&charger, &[this], session).await;
                 report.replayed += 1;
             }
         }
@@ -419,8 +501,10 @@ impl Backend {
     }
 
     async fn session_id(&self, charger: &str, tx: &Transaction) -> Result<i64, DbError> {
-        let key = (charger.to_owned(), tx.id.clone());
-        if let Some(s) = lock(&self.open).get(&key) {
+        if let Some(s) = lock(&self.open)
+            .get(charger)
+            .and_then(|open| open.get(&tx.id))
+        {
             return Ok(*s);
         }
         // Not opened on this process (e.g. a transaction seen first as an update): open it.
@@ -438,19 +522,17 @@ impl Backend {
             )
         })
         .await?;
-        lock(&self.open).insert(key, id);
+        lock(&self.open)
+            .entry(charger.to_owned())
+            .or_default()
+            .insert(tx.id.clone(), id);
         Ok(id)
     }
 
-    /// Stores a transaction's new state and the samples its message brought.
-    async fn progress(
-        &self,
-        charger: &str,
-        tx: &Transaction,
-        samples: &[MeterSample],
-    ) -> Result<i64, DbError> {
+    /// Stores a transaction's new state (the samples its message brought are in the
+    /// message's journal row, linked to the session).
+    async fn progress(&self, charger: &str, tx: &Transaction) -> Result<i64, DbError> {
         let id = self.session_id(charger, tx).await?;
-        let new: Vec<db::SampleRow> = samples.iter().map(sample_row).collect();
         let end = tx.ended_at.unwrap_or_else(Utc::now);
         let cost = self.tariff.cost(tx.energy_wh, tx.started_at, end);
         if cost.is_none() {
@@ -465,21 +547,12 @@ impl Backend {
                 energy_wh: tx.energy_wh,
                 power_w: tx.power_w,
                 cost,
-                samples: new,
             })
             .await;
         Ok(id)
     }
 
     async fn on_event_inner(&self, charger: &ChargerHandle, event: &Event) {
-        if let Err(e) = self.project(charger, event).await {
-            // Not marked done: the journal row is projected again at the next start.
-            self.db_failed("session", &e);
-            let detail = serde_json::json!({ "error": e.to_string() });
-            self.record(charger.identity(), "storage_failed", detail, false)
-                .await;
-            return;
-        }
         let request = match event {
             Event::TransactionStarted { request, .. }
             | Event::TransactionUpdated { request, .. }
@@ -487,14 +560,34 @@ impl Backend {
             | Event::MeterValues { request, .. } => Some(request),
             _ => None,
         };
-        if let Some(request) = request {
-            self.journal_projected(charger.identity(), request).await;
+        let rows = request
+            .map(|q| self.journal_rows_of(charger.identity(), q))
+            .unwrap_or_default();
+        match self.project(charger, event).await {
+            Ok(session) => {
+                self.journal_projected(charger.identity(), &rows, session)
+                    .await;
+            }
+            Err(e) => {
+                // Not marked projected, from here on: the journal rows are projected again at
+                // the next start.
+                lock(&self.stalled).insert(charger.identity().to_owned());
+                self.db_failed("session", &e);
+                let detail = serde_json::json!({ "error": e.to_string() });
+                self.record(charger.identity(), "storage_failed", detail, false)
+                    .await;
+            }
         }
     }
 
-    /// Stores what `event` changes (chargers, connectors, sessions, event log, live feed).
-    /// Session writes are retried a few times; a database error that remains is returned.
-    async fn project(&self, charger: &ChargerHandle, event: &Event) -> Result<(), DbError> {
+    /// Stores what `event` changes (chargers, connectors, sessions, event log, live feed);
+    /// returns the session of a transaction event. Session writes are retried a few times; a
+    /// database error that remains is returned.
+    async fn project(
+        &self,
+        charger: &ChargerHandle,
+        event: &Event,
+    ) -> Result<Option<i64>, DbError> {
         let id = charger.identity();
         let now = Utc::now();
         match event {
@@ -591,31 +684,21 @@ impl Backend {
                 let detail = serde_json::json!({ "idToken": id_token, "status": status.as_str() });
                 self.record(id, "authorized", detail, true).await;
             }
-            Event::TransactionStarted {
-                transaction,
-                samples,
-                ..
-            } => {
-                let session = self.progress(id, transaction, samples).await?;
+            Event::TransactionStarted { transaction, .. } => {
+                let session = self.progress(id, transaction).await?;
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_started", detail, true).await;
+                return Ok(Some(session));
             }
-            Event::TransactionUpdated {
-                transaction,
-                samples,
-                ..
-            } => {
-                let session = self.progress(id, transaction, samples).await?;
+            Event::TransactionUpdated { transaction, .. } => {
+                let session = self.progress(id, transaction).await?;
                 let detail = tx_detail(transaction, Some(session));
                 // Meter updates go to the live feed; the samples are in the session's rows.
                 self.record(id, "transaction_updated", detail, false).await;
+                return Ok(Some(session));
             }
-            Event::TransactionEnded {
-                transaction,
-                samples,
-                ..
-            } => {
-                let session = self.progress(id, transaction, samples).await?;
+            Event::TransactionEnded { transaction, .. } => {
+                let session = self.progress(id, transaction).await?;
                 let ended = transaction.ended_at.unwrap_or(now);
                 self.writer
                     .write(writer::Write::SessionEnded {
@@ -625,9 +708,12 @@ impl Backend {
                         stop_reason: transaction.stop_reason.clone(),
                     })
                     .await;
-                lock(&self.open).remove(&(id.to_owned(), transaction.id.clone()));
+                if let Some(open) = lock(&self.open).get_mut(id) {
+                    open.remove(&transaction.id);
+                }
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_ended", detail, true).await;
+                return Ok(Some(session));
             }
             Event::LimitReached {
                 limit,
@@ -714,9 +800,12 @@ impl Backend {
                 // Per-identity maps hold connected chargers only.
                 if !still_connected {
                     lock(&self.last_seen_written).remove(id);
-                    let mut journaled = lock(&self.journaled);
-                    if journaled.get(id).is_some_and(VecDeque::is_empty) {
-                        journaled.remove(id);
+                    lock(&self.open).remove(id);
+                    let left = lock(&self.journaled).remove(id);
+                    if left.is_some_and(|q| !q.is_empty()) {
+                        // Rows answered and never projected: replayed at the next start, so
+                        // later rows must not mark the journal past them.
+                        lock(&self.stalled).insert(id.to_owned());
                     }
                 }
                 let detail = serde_json::json!({ "reason": reason });
@@ -724,7 +813,7 @@ impl Backend {
             }
             _ => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -855,7 +944,10 @@ impl Handler for Backend {
             tx.meter_last_wh = row.meter_last_wh;
             tx.energy_wh = row.energy_wh;
             tx.power_w = row.power_w;
-            lock(&self.open).insert((identity.to_owned(), row.transaction_id), row.id);
+            lock(&self.open)
+                .entry(identity.to_owned())
+                .or_default()
+                .insert(row.transaction_id, row.id);
             out.push(tx);
         }
         out
@@ -886,7 +978,7 @@ impl HandleV16 for Backend {
         let status = v16_status(self.decide(request.id_tag.as_str()).await)?;
         let id = self.next_transaction_id().await?;
         let response = v16::StartTransactionResponse::new(v16::IdTagInfo::new(status), id);
-        self.journal_typed(charger, &request, &response).await?;
+        self.journal(charger, None, &request, &response).await?;
         Ok(response)
     }
 
@@ -900,7 +992,13 @@ impl HandleV16 for Backend {
             let status = v16_status(self.decide(tag.as_str()).await)?;
             response.id_tag_info = Some(v16::IdTagInfo::new(status));
         }
-        self.journal_typed(charger, &request, &response).await?;
+        self.journal(
+            charger,
+            Some(&request.transaction_id.to_string()),
+            &request,
+            &response,
+        )
+        .await?;
         Ok(response)
     }
 
@@ -912,7 +1010,13 @@ impl HandleV16 for Backend {
         let response = v16::MeterValuesResponse::new();
         // Only meter values of a transaction are journaled (the others are not stored).
         if request.transaction_id.is_some() {
-            self.journal_typed(charger, &request, &response).await?;
+            self.journal(
+                charger,
+                request.transaction_id.map(|t| t.to_string()).as_deref(),
+                &request,
+                &response,
+            )
+            .await?;
         }
         Ok(response)
     }
@@ -937,19 +1041,6 @@ impl Backend {
                 ))
             }
         }
-    }
-
-    async fn journal_typed<Q: ocpp_central::ocpp_types::Request>(
-        &self,
-        charger: &ChargerHandle,
-        request: &Q,
-        response: &Q::Response,
-    ) -> Result<(), CallFailure> {
-        let request = AnyRequest::from_typed(request)
-            .map_err(|e| CallFailure::internal(format!("re-encoding the request: {e}")))?;
-        let response = AnyResponse::from_typed(response)
-            .map_err(|e| CallFailure::internal(format!("re-encoding the answer: {e}")))?;
-        self.journal(charger, &request, &response).await
     }
 }
 
@@ -985,7 +1076,13 @@ macro_rules! handle_2x {
                         .map_err(|_| CallFailure::internal(format!("no status {status:?}")))?;
                     response.id_token_info = Some($m::IdTokenInfoType::new(status));
                 }
-                self.journal_typed(charger, &request, &response).await?;
+                self.journal(
+                    charger,
+                    Some(request.transaction_info.transaction_id.as_str()),
+                    &request,
+                    &response,
+                )
+                .await?;
                 Ok(response)
             }
         }

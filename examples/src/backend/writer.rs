@@ -5,17 +5,17 @@
 //! event handling waits on the database.
 //!
 //! Projections may lag because the journal row of every transaction message is written
-//! before the charger gets its answer: a journal row is marked done ([`Write::JournalDone`],
-//! queued after its projection) only in a batch after, or with, the projection's writes,
-//! and never when a projection of that charger failed; a crash in between replays the row at
-//! the next start (the projection is idempotent).
+//! before the charger gets its answer: a charger's journal is marked projected up to a row
+//! ([`Write::JournalDone`], queued after the projection) only in a batch after, or with,
+//! the projection's writes, and never again once a projection of that charger failed (until
+//! the next start, which replays from the mark: the projection is idempotent).
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use rust_decimal::Decimal;
 
-use super::db::{Db, DbError, SampleRow};
+use super::db::{Db, DbError};
 use super::metrics::Metrics;
 
 /// One write.
@@ -58,7 +58,7 @@ pub(crate) enum Write {
         kind: String,
         detail: String,
     },
-    /// A session's meter state and cost, and the samples a message brought.
+    /// A session's meter state and cost (its samples are in its journal rows).
     SessionProgress {
         charger: String,
         session_id: i64,
@@ -67,7 +67,13 @@ pub(crate) enum Write {
         energy_wh: Decimal,
         power_w: Option<Decimal>,
         cost: Option<Decimal>,
-        samples: Vec<SampleRow>,
+    },
+    /// These journal rows of the charger belong to the session (rows journaled before the
+    /// session was known).
+    JournalSession {
+        charger: String,
+        session_id: i64,
+        ids: Vec<i64>,
     },
     /// A session completed.
     SessionEnded {
@@ -76,10 +82,10 @@ pub(crate) enum Write {
         ended_at: DateTime<Utc>,
         stop_reason: Option<String>,
     },
-    /// The charger's journal rows up to `id` are projected.
+    /// The charger's journal rows up to `upto` are projected.
     JournalDone {
         charger: String,
-        id: i64,
+        upto: i64,
     },
 }
 
@@ -87,9 +93,9 @@ impl Write {
     /// The charger of a projection write (for [`Write::JournalDone`] to follow its fate).
     fn projection_of(&self) -> Option<&str> {
         match self {
-            Write::SessionProgress { charger, .. } | Write::SessionEnded { charger, .. } => {
-                Some(charger)
-            }
+            Write::SessionProgress { charger, .. }
+            | Write::SessionEnded { charger, .. }
+            | Write::JournalSession { charger, .. } => Some(charger),
             _ => None,
         }
     }
@@ -121,6 +127,9 @@ impl Writer {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             let mut waiting = Vec::new();
+            // Chargers a projection write failed for: their journal marks stay where they
+            // are until the next start replays from there.
+            let mut stalled = std::collections::HashSet::new();
             while let Some(op) = rx.recv().await {
                 let mut next = Some(op);
                 while let Some(op) = next.take() {
@@ -134,7 +143,7 @@ impl Writer {
                 }
                 if !batch.is_empty() {
                     coalesce(&mut batch);
-                    apply(&db, &metrics, &batch).await;
+                    apply(&db, &metrics, &mut batch, &mut stalled).await;
                     batch.clear();
                 }
                 for done in waiting.drain(..) {
@@ -160,92 +169,66 @@ impl Writer {
 }
 
 /// Folds a batch's projection writes so each session and each charger's journal costs one
-/// statement per batch, not one per message: the samples of all progress writes of a session
-/// go into its last progress write (whose meter state is the latest: the model's state is
-/// cumulative), and only the highest journal mark of a charger is kept, at the end of the
-/// batch: after every projection write it covers (those of this batch and of earlier ones),
-/// so a mark is never applied before the data it vouches for, even one by one.
+/// statement per batch, not one per message: only the last progress write of a session is
+/// kept (the model's state is cumulative: the last is the latest), and the journal marks of a
+/// charger become its highest, at the end of the batch: after every projection write it
+/// covers (those of this batch and of earlier ones), so a mark is never applied before the
+/// data it vouches for, even one by one.
 fn coalesce(batch: &mut Vec<Write>) {
     use std::collections::HashMap;
     let mut last_progress: HashMap<i64, usize> = HashMap::new();
-    let mut last_done: HashMap<String, usize> = HashMap::new();
+    let mut upto: HashMap<String, i64> = HashMap::new();
     for (i, w) in batch.iter().enumerate() {
         match w {
             Write::SessionProgress { session_id, .. } => {
                 last_progress.insert(*session_id, i);
             }
-            Write::JournalDone { charger, .. } => {
-                last_done.insert(charger.clone(), i);
-            }
-            _ => {}
-        }
-    }
-    if last_progress.len() + last_done.len() == 0 {
-        return;
-    }
-    let mut carried: HashMap<i64, Vec<SampleRow>> = HashMap::new();
-    let mut max_done: HashMap<String, i64> = HashMap::new();
-    let old = std::mem::take(batch);
-    let mut marks = Vec::new();
-    // First pass in order: gather the samples of each session and the highest journal ids.
-    for w in &old {
-        match w {
-            Write::SessionProgress {
-                session_id,
-                samples,
-                ..
-            } => carried
-                .entry(*session_id)
-                .or_default()
-                .extend(samples.iter().cloned()),
-            Write::JournalDone { charger, id } => {
-                let m = max_done.entry(charger.clone()).or_insert(*id);
+            Write::JournalDone { charger, upto: id } => {
+                let m = upto.entry(charger.clone()).or_insert(*id);
                 *m = (*m).max(*id);
             }
             _ => {}
         }
     }
+    if last_progress.len() + upto.len() == 0 {
+        return;
+    }
+    let old = std::mem::take(batch);
     for (i, w) in old.into_iter().enumerate() {
-        match w {
-            Write::SessionProgress {
-                charger,
-                session_id,
-                meter_start_wh,
-                meter_last_wh,
-                energy_wh,
-                power_w,
-                cost,
-                ..
-            } => {
-                if last_progress.get(&session_id) == Some(&i) {
-                    batch.push(Write::SessionProgress {
-                        charger,
-                        session_id,
-                        meter_start_wh,
-                        meter_last_wh,
-                        energy_wh,
-                        power_w,
-                        cost,
-                        samples: carried.remove(&session_id).unwrap_or_default(),
-                    });
+        match &w {
+            Write::SessionProgress { session_id, .. } => {
+                if last_progress.get(session_id) == Some(&i) {
+                    batch.push(w);
                 }
             }
-            Write::JournalDone { charger, .. } => {
-                if last_done.get(&charger) == Some(&i) {
-                    let id = max_done.get(&charger).copied().unwrap_or(0);
-                    marks.push(Write::JournalDone { charger, id });
-                }
-            }
-            other => batch.push(other),
+            Write::JournalDone { .. } => {}
+            _ => batch.push(w),
         }
     }
-    batch.append(&mut marks);
+    let mut marks: Vec<(String, i64)> = upto.into_iter().collect();
+    marks.sort();
+    batch.extend(
+        marks
+            .into_iter()
+            .map(|(charger, upto)| Write::JournalDone { charger, upto }),
+    );
 }
 
 /// How often a failed batch is tried again before it is split.
 const ATTEMPTS: u32 = 3;
 
-async fn apply(db: &Db, metrics: &Metrics, batch: &[Write]) {
+async fn apply(
+    db: &Db,
+    metrics: &Metrics,
+    batch: &mut Vec<Write>,
+    stalled: &mut std::collections::HashSet<String>,
+) {
+    if !stalled.is_empty() {
+        batch.retain(|w| match w {
+            Write::JournalDone { charger, .. } => !stalled.contains(charger),
+            _ => true,
+        });
+    }
     let mut attempt = 1;
     let mut result = db.apply_batch(batch).await;
     while result.is_err() && attempt < ATTEMPTS {
@@ -261,10 +244,9 @@ async fn apply(db: &Db, metrics: &Metrics, batch: &[Write]) {
             "batched write of {} failed ({e}); retrying one by one",
             batch.len()
         );
-        let mut failed: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for w in batch {
+        for w in batch.iter() {
             if let Write::JournalDone { charger, .. } = w {
-                if failed.contains(charger.as_str()) {
+                if stalled.contains(charger) {
                     tracing::error!(
                         charger,
                         "journal rows left unprojected: a projection failed"
@@ -277,21 +259,28 @@ async fn apply(db: &Db, metrics: &Metrics, batch: &[Write]) {
                 tracing::error!("database write failed: {e}: {w:?}");
                 metrics.error("database", "write");
                 if let Some(charger) = w.projection_of() {
-                    failed.insert(charger);
+                    stalled.insert(charger.to_owned());
                 }
             }
         }
     }
 }
 
-/// Meter values per INSERT statement (7 columns each: well under every database's limit on
-/// bound parameters).
-const SAMPLES_PER_INSERT: usize = 64;
+/// Journal marks per upsert statement (2 columns each).
+const MARKS_PER_UPSERT: usize = 256;
 
 impl Db {
-    /// Applies `batch` in one transaction.
+    /// Applies `batch` in one transaction: every write in order, then the journal marks
+    /// (which come last, see [`coalesce`]) in one upsert per [`MARKS_PER_UPSERT`] chargers.
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
+        let marks: Vec<(&str, i64)> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::JournalDone { charger, upto } => Some((charger.as_str(), *upto)),
+                _ => None,
+            })
+            .collect();
         for w in batch {
             let q = match w {
                 Write::ChargerConnected { identity, version, at } => sqlx::query(
@@ -368,53 +357,31 @@ impl Db {
                     energy_wh,
                     power_w,
                     cost,
-                    samples,
                     ..
+                } => sqlx::query(
+                    "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
+                     energy_wh = $4, power_w = COALESCE($5, power_w), cost = COALESCE($6, cost) WHERE id = $1",
+                )
+                .bind(*session_id)
+                .bind(meter_start_wh.map(|d| d.to_string()))
+                .bind(meter_last_wh.map(|d| d.to_string()))
+                .bind(energy_wh.to_string())
+                .bind(power_w.map(|d| d.to_string()))
+                .bind(cost.map(|d| d.to_string())),
+                Write::JournalSession {
+                    session_id, ids, ..
                 } => {
-                    for chunk in samples.chunks(SAMPLES_PER_INSERT) {
-                        let mut sql = String::from(
-                            "INSERT INTO meter_values (session_id, timestamp, measurand, value, unit, phase, context) VALUES ",
-                        );
-                        for (i, _) in chunk.iter().enumerate() {
-                            let b = i * 7;
-                            if i > 0 {
-                                sql.push_str(", ");
-                            }
-                            sql.push_str(&format!(
-                                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                                b + 1,
-                                b + 2,
-                                b + 3,
-                                b + 4,
-                                b + 5,
-                                b + 6,
-                                b + 7
-                            ));
-                        }
-                        sql.push_str(" ON CONFLICT DO NOTHING");
-                        let mut q = sqlx::query(&sql);
-                        for s in chunk {
-                            q = q
-                                .bind(*session_id)
-                                .bind(super::db::ts(s.timestamp))
-                                .bind(s.measurand.as_str())
-                                .bind(s.value.to_string())
-                                .bind(s.unit.as_deref())
-                                .bind(s.phase.as_deref())
-                                .bind(s.context.as_deref());
-                        }
-                        q.execute(&mut *tx).await?;
+                    let sql = format!(
+                        "UPDATE journal SET session_id = {} WHERE session_id IS NULL AND id IN ({})",
+                        self.param(1),
+                        self.params_from(ids.len(), 2)
+                    );
+                    let mut q = sqlx::query(&sql).bind(*session_id);
+                    for id in ids {
+                        q = q.bind(*id);
                     }
-                    sqlx::query(
-                        "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
-                         energy_wh = $4, power_w = COALESCE($5, power_w), cost = COALESCE($6, cost) WHERE id = $1",
-                    )
-                    .bind(*session_id)
-                    .bind(meter_start_wh.map(|d| d.to_string()))
-                    .bind(meter_last_wh.map(|d| d.to_string()))
-                    .bind(energy_wh.to_string())
-                    .bind(power_w.map(|d| d.to_string()))
-                    .bind(cost.map(|d| d.to_string()))
+                    q.execute(&mut *tx).await?;
+                    continue;
                 }
                 Write::SessionEnded {
                     session_id,
@@ -427,12 +394,20 @@ impl Db {
                 .bind(*session_id)
                 .bind(super::db::ts(*ended_at))
                 .bind(stop_reason.as_deref()),
-                Write::JournalDone { charger, id } => sqlx::query(
-                    "UPDATE journal SET processed = 1 WHERE charger = $1 AND id <= $2 AND processed = 0",
-                )
-                .bind(charger.as_str())
-                .bind(*id),
+                Write::JournalDone { .. } => continue,
             };
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in marks.chunks(MARKS_PER_UPSERT) {
+            let sql = format!(
+                "INSERT INTO journal_projected (charger, upto) VALUES {} ON CONFLICT (charger) DO UPDATE
+                 SET upto = CASE WHEN excluded.upto > journal_projected.upto THEN excluded.upto ELSE journal_projected.upto END",
+                self.values(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (charger, upto) in chunk {
+                q = q.bind(*charger).bind(*upto);
+            }
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -444,18 +419,7 @@ impl Db {
 mod tests {
     use super::*;
 
-    fn sample(v: i64) -> SampleRow {
-        SampleRow {
-            timestamp: Utc::now(),
-            measurand: "Energy.Active.Import.Register".into(),
-            value: Decimal::from(v),
-            unit: None,
-            phase: None,
-            context: None,
-        }
-    }
-
-    fn progress(session: i64, energy: i64, samples: Vec<SampleRow>) -> Write {
+    fn progress(session: i64, energy: i64) -> Write {
         Write::SessionProgress {
             charger: "CP".into(),
             session_id: session,
@@ -464,53 +428,45 @@ mod tests {
             energy_wh: Decimal::from(energy),
             power_w: None,
             cost: None,
-            samples,
+        }
+    }
+
+    fn done(charger: &str, upto: i64) -> Write {
+        Write::JournalDone {
+            charger: charger.into(),
+            upto,
         }
     }
 
     #[test]
     fn a_batch_costs_one_progress_per_session_and_one_mark_per_charger_at_the_end() {
         let mut batch = vec![
-            progress(1, 10, vec![sample(1)]),
-            Write::JournalDone {
-                charger: "CP".into(),
-                id: 7,
-            },
-            progress(2, 5, vec![sample(5)]),
-            progress(1, 20, vec![sample(2), sample(3)]),
-            Write::JournalDone {
-                charger: "CP".into(),
-                id: 9,
-            },
-            progress(1, 30, vec![sample(4)]),
+            progress(1, 10),
+            done("CP", 7),
+            progress(2, 5),
+            done("CP2", 3),
+            progress(1, 20),
+            done("CP", 9),
+            progress(1, 30),
         ];
         coalesce(&mut batch);
-        assert_eq!(batch.len(), 3, "{batch:?}");
-        match &batch[0] {
-            Write::SessionProgress {
-                session_id: 2,
-                samples,
-                ..
-            } => assert_eq!(samples.len(), 1),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(batch.len(), 4, "{batch:?}");
+        assert!(matches!(
+            &batch[0],
+            Write::SessionProgress { session_id: 2, .. }
+        ));
         match &batch[1] {
             Write::SessionProgress {
                 session_id: 1,
                 energy_wh,
-                samples,
                 ..
-            } => {
-                assert_eq!(*energy_wh, Decimal::from(30), "the latest state");
-                let values: Vec<Decimal> = samples.iter().map(|s| s.value).collect();
-                assert_eq!(
-                    values,
-                    [1, 2, 3, 4].map(Decimal::from),
-                    "every sample, in order"
-                );
-            }
+            } => assert_eq!(*energy_wh, Decimal::from(30), "the latest state"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(&batch[2], Write::JournalDone { id: 9, .. }));
+        assert!(
+            matches!(&batch[2], Write::JournalDone { charger, upto: 9 } if charger == "CP"),
+            "the highest mark, after every projection write: {batch:?}"
+        );
+        assert!(matches!(&batch[3], Write::JournalDone { charger, upto: 3 } if charger == "CP2"));
     }
 }

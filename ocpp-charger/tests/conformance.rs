@@ -40,7 +40,8 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
 use ocpp_charger::{
-    HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig, StationEvent, Version,
+    HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent,
+    Version,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -236,9 +237,11 @@ impl RawCentral {
 /// How many transaction messages the station still holds.
 async fn outbox_len(client: &ClientHandle) -> usize {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    client.with(move |station, _| {
-        let _ = tx.send(station.outbox_len());
-    });
+    client
+        .with(move |station, _| {
+            let _ = tx.send(station.outbox_len());
+        })
+        .unwrap();
     rx.await.unwrap()
 }
 
@@ -256,12 +259,12 @@ fn station(identity: &str, v: Version, url: &str) -> ClientHandle {
             .seed(7)
             .validate_outgoing(true),
         Box::new(SimulatedHardware::new(1, Decimal::from(11_000)).with_register(1000.into())),
-        Box::new(MemoryStore::new()),
+        Saved::default(),
         Instant::now(),
-    )
-    .unwrap();
+    );
     ws::spawn(
         station,
+        Box::new(MemoryStore::new()),
         ClientConfig::new(url).backoff(Duration::from_millis(10), Duration::from_millis(50)),
     )
 }
@@ -536,11 +539,12 @@ async fn conformance(v: Version) {
     .await;
 
     // A transaction on CP-A.
-    a.hardware(HardwareEvent::CablePlugged { evse: 1 });
+    a.hardware(HardwareEvent::CablePlugged { evse: 1 }).unwrap();
     a.hardware(HardwareEvent::IdTokenPresented {
         evse: Some(1),
         id_token: "TAG".into(),
-    });
+    })
+    .unwrap();
     let (start, stop) = if v == Version::V16 {
         ("StartTransaction", "StopTransaction")
     } else {
@@ -631,7 +635,8 @@ async fn conformance(v: Version) {
 
     // The transaction ends; its meter stop is the meter's register, every transaction message
     // was delivered, in order.
-    a.hardware(HardwareEvent::CableUnplugged { evse: 1 });
+    a.hardware(HardwareEvent::CableUnplugged { evse: 1 })
+        .unwrap();
     until("the transaction ended", || {
         let stops = central.calls("CP-A", stop);
         if v == Version::V16 {

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{ClientConfig, ClientEvent};
 use ocpp_charger::{
-    AnchoredClock, BootState, HardwareEvent, MemoryStore, Rng, SimulatedEv, Station, StationConfig,
+    AnchoredClock, BootState, HardwareEvent, Rng, Saved, SimulatedEv, Station, StationConfig,
     StationEvent, TimeSource, TransactionInfo,
 };
 use ocpp_codec::Version;
@@ -265,7 +265,6 @@ impl Fleet {
                 identity: identity.to_string(),
                 reason,
             };
-            let store = MemoryStore::new();
             let (hardware, hw) = FleetHardware::new(config.evses, config.power_w);
             let station_config = StationConfig::new(identity.to_string(), version)
                 .vendor_model(config.vendor.clone(), config.model.clone())
@@ -276,8 +275,7 @@ impl Fleet {
                 .seed(seed)
                 .setting(Setting::SampleInterval, interval.to_string())
                 .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS);
-            let station = Station::new(station_config, Box::new(hardware), Box::new(store), now)
-                .map_err(|e| station_error(e.to_string()))?;
+            let station = Station::new(station_config, Box::new(hardware), Saved::default(), now);
             if station.settings().int(Setting::SampleInterval) != interval {
                 return Err(station_error(
                     "the meter sample interval could not be set".into(),

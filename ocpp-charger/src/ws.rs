@@ -858,6 +858,14 @@ mod tests {
     }
 
     #[test]
+    fn message_types_from_the_first_bytes() {
+        assert_eq!(message_type(r#"[2,"1","Heartbeat",{}]"#), Some(2));
+        assert_eq!(message_type(r#" [ 4,"1","x","y",{}]"#), Some(4));
+        assert_eq!(message_type("{}"), None);
+        assert_eq!(message_type(""), None);
+    }
+
+    #[test]
     fn basic_auth_encodes_like_rfc7617() {
         assert_eq!(
             basic_auth("Aladdin", "open sesame"),

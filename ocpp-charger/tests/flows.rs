@@ -961,3 +961,29 @@ fn full_battery_suspends_the_transaction() {
         pair.assert_no_invalid_outgoing();
     }
 }
+
+/// Time has one source, injected: the virtual clock's `now` fires the heartbeats, and the wall
+/// time in messages is that `now` mapped by the configured time source (test_config anchors
+/// 2025-01-01T00:00:00Z at the virtual start).
+#[test]
+fn injected_time_drives_heartbeats_and_timestamps() {
+    for v in ALL {
+        let clock = TestClock::new();
+        let central = MockCentral::new(v).heartbeat_interval(60);
+        let mut pair = VirtualPair::with(
+            test_config(v, &clock),
+            Box::new(MemoryStore::new()),
+            central,
+            clock,
+        );
+        pair.connect();
+        assert_eq!(pair.central.actions_named("Heartbeat"), 0, "{v}");
+        pair.advance(Duration::from_secs(600));
+        assert_eq!(pair.central.actions_named("Heartbeat"), 10, "{v}");
+        plug(&mut pair, 1);
+        let status = pair.central.payloads("StatusNotification");
+        let last = status.last().unwrap();
+        assert_eq!(last["timestamp"], "2025-01-01T00:10:00.000Z", "{v}: {last}");
+        pair.assert_no_invalid_outgoing();
+    }
+}

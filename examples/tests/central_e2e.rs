@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
-use ocpp_charger::{HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig};
+use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
 use ocpp_examples::backend::{wait_for, LiveEvent};
 use ocpp_types::Version;
@@ -84,15 +84,10 @@ fn charger(url: String, identity: &str, version: Version) -> ClientHandle {
         .seed(7)
         .setting(Setting::SampleInterval, "1");
     let hardware = SimulatedHardware::new(2, Decimal::from(11_000));
-    let station = Station::new(
-        config,
-        Box::new(hardware),
-        Box::new(MemoryStore::new()),
-        Instant::now(),
-    )
-    .expect("station");
+    let station = Station::new(config, Box::new(hardware), Saved::default(), Instant::now());
     ws::spawn(
         station,
+        Box::new(MemoryStore::new()),
         ClientConfig::new(url).backoff(Duration::from_millis(50), Duration::from_millis(300)),
     )
 }
@@ -120,7 +115,8 @@ async fn whole_flow(database_url: String, version: Version) {
     assert_eq!(view["firmwareVersion"], "1.2.3", "{view}");
 
     // The driver plugs in: the connector leaves Available.
-    cp.hardware(HardwareEvent::CablePlugged { evse: 1 });
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .unwrap();
     net.wait(&id, "status", |d| {
         d["evse"] == 1 && d["status"] != "Available" && d["status"] != "Unavailable"
     })
@@ -357,11 +353,13 @@ async fn restart_mid_session(database_url: String, version: Version) {
     let id = format!("RS-{}", version.as_str().replace('.', ""));
     let cp = charger(net.url(&id), &id, version);
     net.wait(&id, "booted", |_| true).await;
-    cp.hardware(HardwareEvent::CablePlugged { evse: 2 });
+    cp.hardware(HardwareEvent::CablePlugged { evse: 2 })
+        .unwrap();
     cp.hardware(HardwareEvent::IdTokenPresented {
         evse: Some(2),
         id_token: "CARD-9".into(),
-    });
+    })
+    .unwrap();
     let started = net.wait(&id, "transaction_started", |_| true).await;
     let session = started["sessionId"].as_i64().expect("session id");
     let before = energy(
@@ -676,22 +674,28 @@ async fn tokens_and_known_only_admission() {
             .await;
         assert_eq!(status, StatusCode::OK);
     }
-    known.hardware(HardwareEvent::IdTokenPresented {
-        evse: Some(1),
-        id_token: "BAD".into(),
-    });
+    known
+        .hardware(HardwareEvent::IdTokenPresented {
+            evse: Some(1),
+            id_token: "BAD".into(),
+        })
+        .unwrap();
     let d = net.wait("KNOWN-1", "authorized", |_| true).await;
     assert_eq!(d, json!({ "idToken": "BAD", "status": "Blocked" }));
-    known.hardware(HardwareEvent::IdTokenPresented {
-        evse: Some(2),
-        id_token: "UNKNOWN".into(),
-    });
+    known
+        .hardware(HardwareEvent::IdTokenPresented {
+            evse: Some(2),
+            id_token: "UNKNOWN".into(),
+        })
+        .unwrap();
     let d = net.wait("KNOWN-1", "authorized", |_| true).await;
     assert_eq!(d, json!({ "idToken": "UNKNOWN", "status": "Invalid" }));
-    known.hardware(HardwareEvent::IdTokenPresented {
-        evse: Some(1),
-        id_token: "GOOD".into(),
-    });
+    known
+        .hardware(HardwareEvent::IdTokenPresented {
+            evse: Some(1),
+            id_token: "GOOD".into(),
+        })
+        .unwrap();
     let d = net.wait("KNOWN-1", "authorized", |_| true).await;
     assert_eq!(d, json!({ "idToken": "GOOD", "status": "Accepted" }));
     stranger.shutdown().await;
@@ -749,11 +753,13 @@ async fn crash_between_answer_and_projection(version: Version) {
     let id = format!("CR-{}", version.as_str().replace('.', ""));
     let cp = charger(net.url(&id), &id, version);
     net.wait(&id, "booted", |_| true).await;
-    cp.hardware(HardwareEvent::CablePlugged { evse: 1 });
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .unwrap();
     cp.hardware(HardwareEvent::IdTokenPresented {
         evse: Some(1),
         id_token: "CARD-1".into(),
-    });
+    })
+    .unwrap();
     let started = net.wait(&id, "transaction_started", |_| true).await;
     let session = started["sessionId"].as_i64().expect("session id");
     let tx = started["transactionId"].as_str().expect("tx id").to_owned();

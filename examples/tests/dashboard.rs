@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{ClientBuilder, Locator};
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig};
-use ocpp_charger::{HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig};
+use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
 use ocpp_examples::backend::run::{start, CentralArgs};
 use ocpp_examples::backend::wait_for;
 use ocpp_types::Version;
@@ -70,12 +70,12 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             .evses(2)
             .setting(Setting::SampleInterval, "1"),
         Box::new(SimulatedHardware::new(2, Decimal::from(22_000))),
-        Box::new(MemoryStore::new()),
+        Saved::default(),
         Instant::now(),
-    )
-    .expect("station");
+    );
     let cp = ws::spawn(
         station,
+        Box::new(MemoryStore::new()),
         ClientConfig::new(url).backoff(Duration::from_millis(50), Duration::from_millis(300)),
     );
     // Booted before the page opens, so the table has it at first load.
@@ -138,7 +138,7 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         wait("//span[@data-connector='DASH-1/1']/span[contains(@class,'status') and text()='Available']").await?;
 
         // A status change appears without a reload (live feed).
-        cp.hardware(HardwareEvent::CablePlugged { evse: 1 });
+        cp.hardware(HardwareEvent::CablePlugged { evse: 1 }).unwrap();
         wait("//span[@data-connector='DASH-1/1']/span[contains(@class,'status') and text()='Occupied']").await?;
 
         // Start: the driver-app flow.

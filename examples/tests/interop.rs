@@ -41,8 +41,8 @@ use std::time::{Duration, Instant};
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
 use ocpp_charger::{
-    DataTransferReply, HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig,
-    StationEvent,
+    DataTransferReply, HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station,
+    StationConfig, StationEvent,
 };
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
 use ocpp_examples::backend::{wait_for, LiveEvent};
@@ -883,13 +883,8 @@ impl TheirCentral {
             .call_timeout(Duration::from_secs(15))
             .setting(Setting::SampleInterval, "1");
         let hardware = SimulatedHardware::new(2, Decimal::from(11_000));
-        let mut station = Station::new(
-            config,
-            Box::new(hardware),
-            Box::new(MemoryStore::new()),
-            Instant::now(),
-        )
-        .expect("our station");
+        let mut station =
+            Station::new(config, Box::new(hardware), Saved::default(), Instant::now());
         station.set_data_transfer_handler(Box::new(|vendor, message, data| {
             if vendor == VENDOR && message == Some("ping") {
                 DataTransferReply {
@@ -906,6 +901,7 @@ impl TheirCentral {
         let url = format!("ws://127.0.0.1:{port}/ocpp");
         let charger = ws::spawn(
             station,
+            Box::new(MemoryStore::new()),
             ClientConfig::new(url).backoff(Duration::from_millis(50), Duration::from_millis(300)),
         );
         let connected = peer.event("connected").await;
@@ -961,7 +957,9 @@ impl TheirCentral {
     }
 
     fn hardware(&self, event: HardwareEvent) {
-        assert!(self.charger.hardware(event), "our charger's task is gone");
+        self.charger
+            .hardware(event)
+            .expect("our charger takes the input");
     }
 
     /// The next station event satisfying `pred`.
@@ -1336,9 +1334,11 @@ async fn their_central(test: &str, lib: Lib, v: Version) {
         "UnknownVendorId",
     )
     .await;
-    assert!(cs.charger.with(|s, now| {
-        s.data_transfer(now, VENDOR, Some("ping"), Some(json!({ "n": 1 })));
-    }));
+    cs.charger
+        .with(|s, now| {
+            s.data_transfer(now, VENDOR, Some("ping"), Some(json!({ "n": 1 })));
+        })
+        .expect("our charger takes the command");
     cs.sent("DataTransfer", |p| is(p, "vendorId", VENDOR)).await;
     let e = cs
         .station_event("DataTransferResult", |e| {

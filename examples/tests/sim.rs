@@ -15,7 +15,7 @@ use ocpp_central::{
 };
 use ocpp_charger::{StationEvent, Version};
 use ocpp_examples::sim::load::{self, LoadConfig, LoadMode};
-use ocpp_examples::sim::{Fleet, Scenario, SimConfig, VersionMix};
+use ocpp_examples::sim::{Fleet, Scenario, SimConfig, SimError, VersionMix};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -313,6 +313,29 @@ async fn scripted_sessions_and_basic_auth() {
     assert_eq!(stats.connected, 0);
     fleet.shutdown().await;
     central.server.shutdown().await.unwrap();
+}
+
+/// A charger's command queue is bounded: with its controller not running in between (a
+/// current-thread runtime, no await), the command after `COMMAND_QUEUE` is refused with
+/// `SimError::Busy`, and the fleet still shuts down.
+#[tokio::test]
+async fn commands_beyond_the_queue_are_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ocpp", listener.local_addr().unwrap());
+    drop(listener); // nothing listens: the charger keeps retrying
+    let mut config = SimConfig::new(url);
+    config.count = 1;
+    config.scenario = Scenario::Idle;
+    let fleet = Fleet::start(config).await.unwrap();
+    let id = fleet.identities()[0].clone();
+    for _ in 0..ocpp_examples::sim::COMMAND_QUEUE {
+        fleet.ev_suspend(&id, 1, false).unwrap();
+    }
+    match fleet.ev_suspend(&id, 1, false) {
+        Err(SimError::Busy(who)) => assert_eq!(who, id),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    fleet.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ use libfuzzer_sys::fuzz_target;
 use ocpp_charger::ocpp_types::Decimal;
 use ocpp_charger::station::MAX_QUEUED_CALLS;
 use ocpp_charger::{
-    AnchoredClock, HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig,
+    AnchoredClock, HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig,
     StationEvent,
 };
 use ocpp_codec::{Frame, Version};
@@ -78,10 +78,9 @@ fuzz_target!(|data: &[u8]| {
     let st = Station::new(
         config(version, evses, flags, start),
         Box::new(SimulatedHardware::new(evses, Decimal::from(7400))),
-        Box::new(store.clone()),
+        Saved::default(),
         start,
-    )
-    .expect("a memory store loads");
+    );
     let mut d = Driver {
         st,
         store,
@@ -134,7 +133,12 @@ impl Driver {
 
     fn op(&mut self, op: u8, r: &mut Reader) {
         if trace() {
-            eprintln!("{:>10?} op {} {:?}", self.elapsed, op % 10, self.st.boot_state());
+            eprintln!(
+                "{:>10?} op {} {:?}",
+                self.elapsed,
+                op % 10,
+                self.st.boot_state()
+            );
         }
         match op % 10 {
             // A central CALL of any central action, valid-shaped, extreme values.
@@ -246,14 +250,17 @@ impl Driver {
 
     fn restart(&mut self) {
         let now = self.now();
-        let st = Station::new(
+        // What the old station handed out was written (drive() writes at every step).
+        self.st.persist_to(now, &mut self.store.clone());
+        // A store the station wrote itself always loads again.
+        let saved = Saved::load(&mut self.store.clone())
+            .expect("the station's own store loads after a restart");
+        self.st = Station::new(
             config(self.version, self.evses, self.flags, self.start),
             Box::new(SimulatedHardware::new(self.evses, Decimal::from(7400))),
-            Box::new(self.store.clone()),
+            saved,
             now,
         );
-        // A store the station wrote itself always loads again.
-        self.st = st.expect("the station's own store loads after a restart");
         self.connected = false;
         self.in_flight = None;
         self.connect();
@@ -289,7 +296,12 @@ impl Driver {
         self.check_events(&events);
         match &incoming {
             Incoming::New(id) => {
-                assert_eq!(heard.len(), 1, "a central CALL reached the station {} times", heard.len());
+                assert_eq!(
+                    heard.len(),
+                    1,
+                    "a central CALL reached the station {} times",
+                    heard.len()
+                );
                 if heard[0] {
                     self.ledger.answered(id);
                 } else {
@@ -308,7 +320,10 @@ impl Driver {
                     self.ledger.unanswered()
                 );
             }
-            _ => assert!(heard.is_empty(), "a CALL the RPC layer handled reached the station"),
+            _ => assert!(
+                heard.is_empty(),
+                "a CALL the RPC layer handled reached the station"
+            ),
         }
     }
 
@@ -328,7 +343,9 @@ impl Driver {
                 self.next_tx = self.next_tx.wrapping_add(1);
                 format!("{{\"idTagInfo\":{{\"status\":\"Accepted\"}},\"transactionId\":{id}}}")
             }
-            _ => Gen::new(&mut Reader::new(&[])).payload(self.version, action, MessageKind::Response),
+            _ => {
+                Gen::new(&mut Reader::new(&[])).payload(self.version, action, MessageKind::Response)
+            }
         }
     }
 
@@ -349,7 +366,8 @@ impl Driver {
             3 => common::result(&id, "{}"),
             4 => common::result("not-the-id", "{}"),
             5 => {
-                let status = ["Pending", "Rejected", "Accepted", "Bogus"][usize::from(r.byte()) % 4];
+                let status =
+                    ["Pending", "Rejected", "Accepted", "Bogus"][usize::from(r.byte()) % 4];
                 let interval = common::INTERVALS[r.below(common::INTERVALS.len())];
                 let time = common::DATES[r.below(common::DATES.len())];
                 let p = if action == "BootNotification" {
@@ -362,7 +380,10 @@ impl Driver {
                 common::result(&id, &p)
             }
             6 => format!("[3,{}", serde_json::json!(id)),
-            _ => format!("[5,{},\"FormatViolation\",\"\",{{}}]", serde_json::json!(id)),
+            _ => format!(
+                "[5,{},\"FormatViolation\",\"\",{{}}]",
+                serde_json::json!(id)
+            ),
         };
         self.central_sends(&text);
     }
@@ -373,6 +394,9 @@ impl Driver {
         let bound = MAX_QUEUED_CALLS + 1 + outbox + 16 + 4 * self.evses as usize;
         let mut calls = 0usize;
         loop {
+            // The station's writes, performed at once (as a driver that may block does).
+            let mut store = self.store.clone();
+            self.st.persist_to(self.now(), &mut store);
             let mut events = Vec::new();
             while let Some(ev) = self.st.poll_event() {
                 events.push(ev);
@@ -408,7 +432,10 @@ impl Driver {
                 }
             }
             let owed = self.ledger.outstanding();
-            assert!(owed.is_empty(), "central CALLs not answered at once: {owed:?}");
+            assert!(
+                owed.is_empty(),
+                "central CALLs not answered at once: {owed:?}"
+            );
             if answers.is_empty() {
                 break;
             }
@@ -426,7 +453,9 @@ impl Driver {
         let target = self.elapsed + by;
         let mut same = 0u32;
         for _ in 0..STEP_DEADLINES {
-            let Some(t) = self.st.poll_timeout() else { break };
+            let Some(t) = self.st.poll_timeout() else {
+                break;
+            };
             let at = t.saturating_duration_since(self.start);
             if at > target {
                 break;

@@ -179,7 +179,7 @@ impl Station {
                 e.pending_inoperative = None;
             }
         }
-        self.save_settings();
+        self.save();
         if scheduled {
             "Scheduled"
         } else {
@@ -244,7 +244,7 @@ impl Station {
     }
 
     fn changed(&mut self, now: Instant, key: String) {
-        self.save_settings();
+        self.save();
         self.reschedule(now);
         self.events
             .push_back(StationEvent::ConfigurationChanged { key });

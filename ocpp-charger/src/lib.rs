@@ -9,7 +9,8 @@
 //!   defaulting to the station's own behaviour; given with [`StationConfig::application`].
 //! - [`Hardware`]: the boundary to the physical station, and [`SimulatedHardware`].
 //! - [`Store`]: the durable, ordered outbox of transaction messages ([`MemoryStore`],
-//!   [`FileStore`]).
+//!   [`FileStore`]). The station hands out the writes ([`Persist`]); its driver performs them
+//!   off the async runtime; [`Saved`] is what a store held at start-up.
 //! - [`Settings`]: 1.6 configuration keys and the 2.x device model.
 //! - `ws` (feature `ws`, default): the tokio + tokio-tungstenite client that drives a station
 //!   over a WebSocket, reconnecting with backoff.
@@ -23,6 +24,7 @@
 pub mod app;
 pub mod central;
 pub mod hardware;
+pub mod rand;
 pub mod settings;
 pub mod station;
 pub mod store;
@@ -37,13 +39,14 @@ pub use hardware::{
 };
 pub use ocpp_codec::Version;
 pub use ocpp_types;
+pub use rand::Rng;
 pub use settings::{Setting, Settings};
 pub use station::{
     BootState, DataTransferHandler, DataTransferReply, Station, StationConfig, StationEvent,
     TransactionInfo,
 };
-pub use store::{FileStore, MemoryStore, Store, StoreError, StoredMessage};
-pub use time::{AnchoredClock, Rng, TimeSource};
+pub use store::{FileStore, MemoryStore, Persist, Saved, Store, StoreError, StoredMessage};
+pub use time::{AnchoredClock, TimeSource};
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -1,10 +1,19 @@
 //! Durable storage for the outbox and the station's persistent state.
 //!
-//! The [`Station`](crate::Station) writes every transaction-related message to a [`Store`]
-//! *before* it is transmitted and removes it only when the central system has confirmed it,
-//! so a disconnect or a process restart loses nothing. Alongside it keeps one small state
-//! document (ongoing transactions, 1.6 transaction id mapping, counters, changed
-//! configuration), rewritten on every change.
+//! The [`Station`](crate::Station) is sans-IO: it never touches its store. It hands out the
+//! writes to make as [`Persist`] work ([`Station::poll_persist`](crate::Station::poll_persist)),
+//! the driver performs them on a [`Store`] away from the async runtime's threads (the `ws`
+//! driver uses `tokio::task::spawn_blocking`), and reports each one back
+//! ([`Station::handle_persisted`](crate::Station::handle_persisted)). Every
+//! transaction-related message is appended *before* it is transmitted: the station holds it
+//! back until its [`Persist::Append`] is reported done. It is removed only when the central
+//! system has confirmed it (or it was given up), so a disconnect or a process restart loses
+//! nothing. Alongside the messages the store keeps one small state document (ongoing
+//! transactions, 1.6 transaction id mapping, counters, changed configuration); the station
+//! marks it dirty on every change and asks for one rewrite per batch of work.
+//!
+//! At start-up the application loads what the store holds with [`Saved::load`] and builds the
+//! station from it ([`Station::new`](crate::Station::new)).
 //!
 //! - [`MemoryStore`]: in memory; clones share the same contents, so a test can drop a station
 //!   and build a new one from the same store.
@@ -46,6 +55,67 @@ pub enum StoreError {
     /// A stored file that does not parse.
     #[error("corrupt stored record {0}")]
     Corrupt(String),
+    /// The store cannot be reached any more (e.g. the thread writing to it panicked).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One write the station asks its driver to make durable, in order
+/// ([`Station::poll_persist`](crate::Station::poll_persist)). Perform it with
+/// [`Persist::apply`] and report it with
+/// [`Station::handle_persisted`](crate::Station::handle_persisted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Persist {
+    /// Add this outbox message ([`Store::append`]). The station does not transmit it before
+    /// this write is reported.
+    Append(StoredMessage),
+    /// Remove the outbox message with this sequence number ([`Store::remove`]).
+    Remove(u64),
+    /// Replace the state document ([`Store::save_state`]). It describes the station when the
+    /// work was polled, so it is never older than the message writes before it.
+    State(String),
+}
+
+impl Persist {
+    /// Performs this write on `store` (blocking: call it where blocking is allowed).
+    pub fn apply(&self, store: &mut dyn Store) -> Result<(), StoreError> {
+        match self {
+            Persist::Append(message) => store.append(message),
+            Persist::Remove(seq) => store.remove(*seq),
+            Persist::State(state) => store.save_state(state),
+        }
+    }
+}
+
+/// What a [`Store`] held when the process started: the queued outbox messages and the state
+/// document, read once by the application before it builds the station
+/// ([`Station::new`](crate::Station::new)). [`Saved::default`] is a station with no past.
+#[derive(Debug, Default)]
+pub struct Saved {
+    pub(crate) messages: Vec<StoredMessage>,
+    pub(crate) state: crate::station::StateDoc,
+}
+
+impl Saved {
+    /// Reads `store` (blocking). Fails when the store cannot be read or its state document
+    /// does not parse.
+    pub fn load(store: &mut dyn Store) -> Result<Saved, StoreError> {
+        let state = match store.load_state()? {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("state.json".into()))?
+            }
+            None => crate::station::StateDoc::default(),
+        };
+        let mut messages = store.load_messages()?;
+        messages.sort_by_key(|m| m.seq);
+        Ok(Saved { messages, state })
+    }
+
+    /// The queued outbox messages, in order.
+    pub fn messages(&self) -> &[StoredMessage] {
+        &self.messages
+    }
 }
 
 /// Durable, ordered storage of outbox messages plus one state document.

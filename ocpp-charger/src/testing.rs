@@ -4,7 +4,9 @@
 //!   default (Accepted boot, Accepted tokens, increasing 1.6 transaction ids), records what it
 //!   received, and can call the station.
 //! - [`VirtualPair`]: a [`Station`] and a [`MockCentral`] on a virtual clock; `advance` jumps
-//!   from deadline to deadline, so hours of protocol time run in microseconds.
+//!   from deadline to deadline, so hours of protocol time run in microseconds. The pair is the
+//!   station's driver: it performs the station's writes on its store
+//!   ([`Station::persist_to`]) before it moves the messages.
 //! - [`spawn_mock_central`]: the same mock central system behind a real WebSocket server on a
 //!   loopback port, in one line.
 //!
@@ -34,7 +36,7 @@ use serde_json::{json, Value};
 
 use crate::hardware::SimulatedHardware;
 use crate::station::{Station, StationConfig, StationEvent};
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, Saved, Store};
 use crate::time::AnchoredClock;
 
 /// A sans-IO central system with valid default answers.
@@ -272,6 +274,8 @@ pub const SPIN_LIMIT: u32 = 10_000;
 pub struct VirtualPair {
     /// The station under test.
     pub station: Station,
+    /// The store the pair writes the station's work to.
+    pub store: Box<dyn Store>,
     /// The central system.
     pub central: MockCentral,
     /// The shared virtual clock.
@@ -316,23 +320,29 @@ impl VirtualPair {
         )
     }
 
-    /// A pair from parts.
+    /// A pair from parts: the station is built from what `store` holds.
     pub fn with(
         config: StationConfig,
-        store: Box<dyn Store>,
+        mut store: Box<dyn Store>,
         central: MockCentral,
         clock: TestClock,
     ) -> VirtualPair {
         let hw = SimulatedHardware::new(config.evses, Decimal::from(7400));
-        let station =
-            Station::new(config, Box::new(hw), store, clock.now()).expect("the store loads");
-        VirtualPair::from_station(station, central, clock)
+        let saved = Saved::load(&mut *store).expect("the store loads");
+        let station = Station::new(config, Box::new(hw), saved, clock.now());
+        VirtualPair::from_station(station, store, central, clock)
     }
 
-    /// A pair around an existing station.
-    pub fn from_station(station: Station, central: MockCentral, clock: TestClock) -> VirtualPair {
+    /// A pair around an existing station, writing to `store` (the one it was loaded from).
+    pub fn from_station(
+        station: Station,
+        store: Box<dyn Store>,
+        central: MockCentral,
+        clock: TestClock,
+    ) -> VirtualPair {
         VirtualPair {
             station,
+            store,
             central,
             clock,
             events: Vec::new(),
@@ -412,6 +422,7 @@ impl VirtualPair {
         let now = self.clock.now();
         loop {
             let mut moved = false;
+            self.station.persist_to(now, &mut *self.store);
             while let Some(t) = self.station.poll_transmit() {
                 moved = true;
                 if self.connected {

@@ -1,7 +1,7 @@
-//! Wall-clock time and randomness, injected through the configuration (never read from
-//! globals inside the station).
+//! Time, injected: the station's inputs carry the driver's monotonic `now: Instant`, and the
+//! wall-clock time written into messages is derived from it by the configured [`TimeSource`].
+//! Nothing in the station reads a clock; randomness is in [`crate::rand`].
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -48,58 +48,6 @@ impl TimeSource for AnchoredClock {
             let d = self.instant - now;
             self.wall - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
         }
-    }
-}
-
-/// A small seeded pseudo-random generator (SplitMix64): message ids, transaction ids and
-/// reconnect jitter. The same seed gives the same sequence; seed it from real entropy in
-/// production.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Rng(u64);
-
-impl fmt::Debug for Rng {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Rng(..)")
-    }
-}
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A duration uniformly in `0..=max`.
-    pub fn jitter(&mut self, max: Duration) -> Duration {
-        let ms = max.as_millis() as u64;
-        if ms == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_millis(self.next_u64() % (ms + 1))
-    }
-
-    /// A version-4 UUID string (36 characters).
-    pub fn uuid(&mut self) -> String {
-        let a = self.next_u64();
-        let b = self.next_u64();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            8 + (b >> 62),
-            (b >> 48) & 0xfff,
-            b & 0xffff_ffff_ffff
-        )
     }
 }
 
@@ -176,13 +124,5 @@ mod tests {
             next_aligned(t, Duration::ZERO).to_rfc3339(),
             "2025-01-01T10:07:31+00:00"
         );
-    }
-
-    #[test]
-    fn uuid_shape() {
-        let mut r = Rng::new(1);
-        let u = r.uuid();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
     }
 }

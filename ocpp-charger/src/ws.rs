@@ -13,23 +13,33 @@
 //! A handshake whose response does not select our subprotocol is refused. WebSocket pings go
 //! out every `WebSocketPingInterval` seconds (0 = off); pongs to the server's pings are sent
 //! by tungstenite.
+//!
+//! Storage: the driver owns the station's [`Store`] and performs the writes the station hands
+//! out ([`Station::poll_persist`]) on tokio's blocking pool (`spawn_blocking`), one batch at
+//! a time and in order, so no `fsync` runs on the runtime's worker threads. The station holds
+//! a transaction message back until its append is reported, so nothing is sent that a crash
+//! could lose. On shutdown the driver waits for every pending write before it returns.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::hardware::HardwareEvent;
+use crate::rand::Rng;
 use crate::settings::Setting;
 use crate::station::{Station, StationEvent};
-use crate::time::Rng;
+use crate::store::{Persist, Store, StoreError};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -54,6 +64,69 @@ pub struct ClientConfig {
     pub max_message_size: usize,
     /// Seed of the jitter generator.
     pub seed: u64,
+    /// Source address of the TCP connection (a station with several interfaces; a simulator
+    /// spreading many stations over local addresses). `None`: the system's choice.
+    pub local_addr: Option<IpAddr>,
+    /// How long the driver waits before its first connection attempt (ramps of many stations).
+    pub start_delay: Duration,
+    /// Counters of the frames sent and received, shareable between drivers.
+    pub traffic: Option<Arc<Traffic>>,
+}
+
+/// Counters of OCPP-J frames a driver sent and received (see [`ClientConfig::traffic`]); one
+/// instance may be shared by many drivers.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    calls_sent: AtomicU64,
+    calls_received: AtomicU64,
+    results_received: AtomicU64,
+    errors_received: AtomicU64,
+}
+
+impl Traffic {
+    /// CALLs the station sent.
+    pub fn calls_sent(&self) -> u64 {
+        self.calls_sent.load(Ordering::Relaxed)
+    }
+
+    /// CALLs the central system sent.
+    pub fn calls_received(&self) -> u64 {
+        self.calls_received.load(Ordering::Relaxed)
+    }
+
+    /// CALLRESULTs received.
+    pub fn results_received(&self) -> u64 {
+        self.results_received.load(Ordering::Relaxed)
+    }
+
+    /// CALLERRORs (and 2.1 CALLRESULTERRORs) received.
+    pub fn errors_received(&self) -> u64 {
+        self.errors_received.load(Ordering::Relaxed)
+    }
+
+    fn sent(&self, text: &str) {
+        if message_type(text) == Some(2) {
+            self.calls_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn received(&self, text: &str) {
+        let counter = match message_type(text) {
+            Some(2) => &self.calls_received,
+            Some(3) => &self.results_received,
+            Some(4) | Some(5) => &self.errors_received,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The OCPP-J message type digit of a frame (`[2,...` CALL, 3 CALLRESULT, 4 CALLERROR, 5
+/// CALLRESULTERROR, 6 SEND) from its first bytes, for counting only.
+fn message_type(text: &str) -> Option<u8> {
+    let rest = text.trim_start().strip_prefix('[')?.trim_start();
+    let d = *rest.as_bytes().first()?;
+    d.is_ascii_digit().then_some(d - b'0')
 }
 
 impl ClientConfig {
@@ -68,7 +141,28 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             max_message_size: 1 << 20,
             seed: 0,
+            local_addr: None,
+            start_delay: Duration::ZERO,
+            traffic: None,
         }
+    }
+
+    /// Sets the source address of the TCP connection.
+    pub fn local_addr(mut self, addr: Option<IpAddr>) -> Self {
+        self.local_addr = addr;
+        self
+    }
+
+    /// Waits `delay` before the first connection attempt.
+    pub fn start_delay(mut self, delay: Duration) -> Self {
+        self.start_delay = delay;
+        self
+    }
+
+    /// Counts frames in `traffic`.
+    pub fn traffic(mut self, traffic: Arc<Traffic>) -> Self {
+        self.traffic = Some(traffic);
+        self
     }
 
     /// Sets the Basic-auth password.
@@ -119,10 +213,36 @@ impl std::fmt::Debug for Command {
     }
 }
 
+/// How many [`Command`]s wait for the driver task at most. A command sent while this many wait
+/// is refused with [`CommandError::Full`] (the driver handles commands between socket reads, so
+/// a full queue means the application sends faster than the station can work).
+pub const COMMAND_QUEUE: usize = 256;
+
+/// Why a command did not reach the driver task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// [`COMMAND_QUEUE`] commands already wait; try again later.
+    #[error("the charger's command queue is full ({COMMAND_QUEUE} commands wait)")]
+    Full,
+    /// The driver task has ended.
+    #[error("the charger's driver task has ended")]
+    Stopped,
+}
+
+impl<T> From<mpsc::error::TrySendError<T>> for CommandError {
+    fn from(e: mpsc::error::TrySendError<T>) -> CommandError {
+        match e {
+            mpsc::error::TrySendError::Full(_) => CommandError::Full,
+            mpsc::error::TrySendError::Closed(_) => CommandError::Stopped,
+        }
+    }
+}
+
 /// Talks to a running client task.
 #[derive(Debug)]
 pub struct ClientHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     /// Station events (and [`ClientEvent`]s), in order. At most [`EVENT_QUEUE`] wait here;
     /// an application that does not keep up misses the newest and gets
     /// [`ClientEvent::Lagged`] with how many, instead of the station stalling or memory
@@ -154,28 +274,47 @@ pub enum ClientEvent {
 pub const EVENT_QUEUE: usize = 1024;
 
 impl ClientHandle {
-    /// Sends a physical input to the station.
-    pub fn hardware(&self, event: HardwareEvent) -> bool {
-        self.commands.send(Command::Hardware(event)).is_ok()
+    /// Sends a physical input to the station; refused when [`COMMAND_QUEUE`] commands wait.
+    pub fn hardware(&self, event: HardwareEvent) -> Result<(), CommandError> {
+        Ok(self.commands.try_send(Command::Hardware(event))?)
     }
 
-    /// Runs `f` with the station inside the task.
-    pub fn with(&self, f: impl FnOnce(&mut Station, std::time::Instant) + Send + 'static) -> bool {
-        self.commands.send(Command::With(Box::new(f))).is_ok()
+    /// Runs `f` with the station inside the task; refused when [`COMMAND_QUEUE`] commands
+    /// wait.
+    pub fn with(
+        &self,
+        f: impl FnOnce(&mut Station, std::time::Instant) + Send + 'static,
+    ) -> Result<(), CommandError> {
+        Ok(self.commands.try_send(Command::With(Box::new(f)))?)
     }
 
-    /// Stops the task and returns the station.
+    /// Sends `command`, waiting for room in the queue.
+    pub async fn send(&self, command: Command) -> Result<(), CommandError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Stopped)
+    }
+
+    /// Stops the task (after every pending write reached the store) and returns the station.
     pub async fn shutdown(self) -> Option<Station> {
-        let _ = self.commands.send(Command::Shutdown);
+        let _ = self.commands.send(Command::Shutdown).await;
         self.task.await.ok()
     }
 }
 
-/// Spawns the driver task for `station` (needs a tokio runtime).
-pub fn spawn(station: Station, config: ClientConfig) -> ClientHandle {
-    let (ctx, crx) = mpsc::unbounded_channel();
+/// The command channel of a driver: bounded at [`COMMAND_QUEUE`]. For [`run`]; [`spawn`]
+/// makes its own.
+pub fn command_channel() -> (mpsc::Sender<Command>, mpsc::Receiver<Command>) {
+    mpsc::channel(COMMAND_QUEUE)
+}
+
+/// Spawns the driver task for `station`, whose writes go to `store` (the store it was
+/// loaded from, see [`Saved::load`](crate::Saved::load)). Needs a tokio runtime.
+pub fn spawn(station: Station, store: Box<dyn Store>, config: ClientConfig) -> ClientHandle {
+    let (ctx, crx) = command_channel();
     let (etx, erx) = mpsc::channel(EVENT_QUEUE);
-    let task = tokio::spawn(run(station, config, crx, Some(etx)));
+    let task = tokio::spawn(run(station, store, config, crx, Some(etx)));
     ClientHandle {
         commands: ctx,
         events: erx,
@@ -194,8 +333,33 @@ async fn connect(
     version: crate::Version,
     config: &ClientConfig,
 ) -> Result<Ws, String> {
+    tokio::time::timeout(
+        config.connect_timeout,
+        connect_inner(identity, version, config),
+    )
+    .await
+    .map_err(|_| "connect timeout".to_owned())?
+}
+
+async fn connect_inner(
+    identity: &str,
+    version: crate::Version,
+    config: &ClientConfig,
+) -> Result<Ws, String> {
     let url = format!("{}/{}", config.url.trim_end_matches('/'), identity);
-    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    let uri: Uri = url.parse().map_err(|_| format!("not a URL: {url}"))?;
+    match uri.scheme_str() {
+        Some("ws") => {}
+        Some("wss") => return Err("wss:// needs a TLS connector, not built in".to_owned()),
+        _ => return Err(format!("not a ws:// URL: {url}")),
+    }
+    let host = uri.host().ok_or_else(|| format!("no host in {url}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
     let protocol = version.subprotocol();
     request
         .headers_mut()
@@ -207,20 +371,33 @@ async fn connect(
             HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
         );
     }
-    // Messages up to `OVERSIZE_FACTOR` times the limit are read, so that one over the limit
-    // can be answered with a CALLERROR naming its id; a larger one ends the connection (1009).
-    let read_limit = ocpp_codec::transport::read_limit(config.max_message_size);
-    let mut ws_config = WebSocketConfig::default();
-    // 4 KiB instead of tungstenite's 128 KiB read buffer (zeroed on every read, held per
-    // connection): OCPP messages are small.
-    ws_config.read_buffer_size = 4096;
-    ws_config.max_message_size = Some(read_limit);
-    ws_config.max_frame_size = Some(read_limit);
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
-    let (ws, response) = tokio::time::timeout(config.connect_timeout, connecting)
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|_| "connect timeout".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    if let Some(ip) = config.local_addr {
+        // Addresses of the source address's family first.
+        addrs.sort_by_key(|a| a.is_ipv4() != ip.is_ipv4());
+    }
+    let mut last_error = format!("{host} has no address");
+    let mut stream = None;
+    for addr in addrs {
+        match tcp_connect(addr, config.local_addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_error = format!("{addr}: {e}"),
+        }
+    }
+    let stream = stream.ok_or(last_error)?;
+    let (ws, response) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(ws_config(config.max_message_size)),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let chosen = response
         .headers()
         .get("sec-websocket-protocol")
@@ -229,6 +406,34 @@ async fn connect(
         return Err(format!("server did not select subprotocol {protocol}"));
     }
     Ok(ws)
+}
+
+async fn tcp_connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = bind {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The WebSocket limits: messages up to [`ocpp_codec::transport::OVERSIZE_FACTOR`] times the
+/// limit are read, so that one over the limit can be answered with a CALLERROR naming its id;
+/// a larger one ends the connection (1009). Small buffers: OCPP messages are small, and a
+/// simulator holds thousands of connections (4 KiB instead of tungstenite's 128 KiB read
+/// buffer, no write buffer: the driver flushes after each batch).
+fn ws_config(max_message_size: usize) -> WebSocketConfig {
+    let read_limit = ocpp_codec::transport::read_limit(max_message_size);
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(read_limit))
+        .max_frame_size(Some(read_limit))
 }
 
 /// The close frame for an error on the reading side, when it has a WebSocket status code
@@ -279,22 +484,118 @@ async fn next_message(
     }
 }
 
+/// The store's writes, off the runtime: one batch at a time on tokio's blocking pool, in order.
+struct Persister {
+    /// The store, while no batch runs (`None` while one does, or once it was lost).
+    store: Option<Box<dyn Store>>,
+    running: Option<tokio::task::JoinHandle<Batch>>,
+    /// The store was lost (its thread panicked): every later write fails with this.
+    lost: Option<String>,
+}
+
+/// A finished batch: the store back, and each write with its result.
+type Batch = (Box<dyn Store>, Vec<(Persist, Result<(), StoreError>)>);
+
+impl Persister {
+    fn new(store: Box<dyn Store>) -> Persister {
+        Persister {
+            store: Some(store),
+            running: None,
+            lost: None,
+        }
+    }
+
+    /// Starts a batch with everything the station has to write, unless one runs.
+    fn start(&mut self, station: &mut Station, now: std::time::Instant) {
+        if self.running.is_some() || !station.wants_persist() {
+            return;
+        }
+        let batch: Vec<Persist> = std::iter::from_fn(|| station.poll_persist()).collect();
+        let Some(mut store) = self.store.take() else {
+            let reason = self.lost.clone().unwrap_or_default();
+            for work in &batch {
+                station.handle_persisted(now, work, Err(StoreError::Unavailable(reason.clone())));
+            }
+            return;
+        };
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let done = batch
+                .into_iter()
+                .map(|work| {
+                    let result = work.apply(&mut *store);
+                    (work, result)
+                })
+                .collect();
+            (store, done)
+        }));
+    }
+
+    /// Waits for the running batch (forever when none runs).
+    async fn wait(&mut self) -> Result<Batch, tokio::task::JoinError> {
+        match self.running.as_mut() {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Reports a finished batch to the station.
+    fn finished(
+        &mut self,
+        station: &mut Station,
+        now: std::time::Instant,
+        batch: Result<Batch, tokio::task::JoinError>,
+    ) {
+        self.running = None;
+        match batch {
+            Ok((store, done)) => {
+                self.store = Some(store);
+                for (work, result) in done {
+                    station.handle_persisted(now, &work, result);
+                }
+            }
+            Err(e) => {
+                // The store panicked: what it was writing is reported failed (and sent all
+                // the same), as is every later write.
+                self.lost = Some(format!("the store's thread failed: {e}"));
+            }
+        }
+    }
+
+    /// Writes everything still pending (shutdown).
+    async fn flush(&mut self, station: &mut Station) {
+        loop {
+            if self.running.is_some() {
+                let batch = self.wait().await;
+                self.finished(station, TokioInstant::now().into_std(), batch);
+            }
+            self.start(station, TokioInstant::now().into_std());
+            if self.running.is_none() && !station.wants_persist() {
+                return;
+            }
+        }
+    }
+}
+
 /// The driver: runs `station` over a WebSocket until [`Command::Shutdown`] (or the command
-/// channel closes), then returns it. `events` receives [`ClientEvent`]s (pass `None` to
-/// ignore them, e.g. in a load generator).
+/// channel closes), then returns it. Writes go to `store` off the runtime (see the
+/// [module docs](self)). `commands` comes from [`command_channel`]; `events` receives
+/// [`ClientEvent`]s (pass `None` to ignore them).
 pub async fn run(
     mut station: Station,
+    store: Box<dyn Store>,
     config: ClientConfig,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::Receiver<Command>,
     events: Option<mpsc::Sender<ClientEvent>>,
 ) -> Station {
     let mut rng = Rng::new(config.seed ^ 0x5eed);
+    let mut persister = Persister::new(store);
     let mut ws: Option<Ws> = None;
     let mut attempts: u32 = 0;
-    let mut reconnect_at = TokioInstant::now();
+    let mut reconnect_at = TokioInstant::now() + config.start_delay;
     let mut next_ping: Option<TokioInstant> = None;
     let identity = station.identity().to_owned();
     let version = station.version();
+    let traffic = config.traffic.clone();
     let mut lagged: u64 = 0;
     let mut emit = |e: ClientEvent| {
         let Some(tx) = &events else { return };
@@ -307,6 +608,8 @@ pub async fn run(
     };
     loop {
         let now = TokioInstant::now();
+        // Writes first: they run while the socket is served.
+        persister.start(&mut station, now.into_std());
         if ws.is_none() && now >= reconnect_at {
             match connect(&identity, version, &config).await {
                 Ok(s) => {
@@ -333,11 +636,23 @@ pub async fn run(
         }
         // Send everything the station has, forward its events.
         let mut failed = None;
+        let mut sent = 0usize;
         while let Some(text) = station.poll_transmit() {
             if let Some(s) = ws.as_mut() {
-                if let Err(e) = s.send(Message::text(text)).await {
+                if let Some(t) = &traffic {
+                    t.sent(&text);
+                }
+                if let Err(e) = s.feed(Message::text(text)).await {
                     failed = Some(e.to_string());
                     break;
+                }
+                sent += 1;
+            }
+        }
+        if failed.is_none() && sent > 0 {
+            if let Some(s) = ws.as_mut() {
+                if let Err(e) = s.flush().await {
+                    failed = Some(e.to_string());
                 }
             }
         }
@@ -371,15 +686,24 @@ pub async fn run(
         let sleep_until =
             deadline.unwrap_or_else(|| TokioInstant::now() + Duration::from_secs(3600));
         tokio::select! {
+            batch = persister.wait() => {
+                persister.finished(&mut station, TokioInstant::now().into_std(), batch);
+            }
             msg = next_message(&mut ws) => {
                 let now = TokioInstant::now().into_std();
                 match msg {
                     Some(Ok(Message::Text(text))) => {
+                        if let Some(t) = &traffic {
+                            t.received(text.as_str());
+                        }
                         deliver(&mut station, &mut ws, &config, now, text.as_str()).await;
                     }
                     // A binary message is read as text, as the reference implementations do.
                     Some(Ok(Message::Binary(bytes))) => {
                         let text = ocpp_codec::frame::binary_message_text(&bytes);
+                        if let Some(t) = &traffic {
+                            t.received(&text);
+                        }
                         deliver(&mut station, &mut ws, &config, now, &text).await;
                     }
                     Some(Ok(Message::Ping(_))) => {
@@ -419,6 +743,7 @@ pub async fn run(
                             let _ = s.close(None).await;
                         }
                         station.on_disconnected(now);
+                        persister.flush(&mut station).await;
                         while let Some(e) = station.poll_event() {
                             emit(ClientEvent::Station(e));
                         }
@@ -482,19 +807,18 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_binary_and_unreadable_messages_get_their_answers() {
-        use crate::{MemoryStore, SimulatedHardware, StationConfig, Version};
+        use crate::{MemoryStore, Saved, SimulatedHardware, StationConfig, Version};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let station = Station::new(
             StationConfig::new("CP", Version::V201),
             Box::new(SimulatedHardware::new(1, 7400.into())),
-            Box::new(MemoryStore::new()),
+            Saved::default(),
             std::time::Instant::now(),
-        )
-        .unwrap();
+        );
         let mut config = ClientConfig::new(format!("ws://{}/ocpp", listener.local_addr().unwrap()))
             .backoff(Duration::from_millis(10), Duration::from_millis(20));
         config.max_message_size = 1024;
-        let client = spawn(station, config);
+        let client = spawn(station, Box::new(MemoryStore::new()), config);
         let mut ws = accept(&listener, Version::V201).await;
         // Over the limit: answered with the message id; the connection goes on.
         let big = format!(
@@ -531,6 +855,14 @@ mod tests {
         assert_eq!(u16::from(frame.code), 1009);
         let _again = accept(&listener, Version::V201).await;
         client.shutdown().await;
+    }
+
+    #[test]
+    fn message_types_from_the_first_bytes() {
+        assert_eq!(message_type(r#"[2,"1","Heartbeat",{}]"#), Some(2));
+        assert_eq!(message_type(r#" [ 4,"1","x","y",{}]"#), Some(4));
+        assert_eq!(message_type("{}"), None);
+        assert_eq!(message_type(""), None);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use ocpp_central::{
 };
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent};
 use ocpp_charger::{
-    HardwareEvent, MemoryStore, SimulatedHardware, Station, StationConfig, StationEvent, Version,
+    HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent,
+    Version,
 };
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
@@ -49,11 +50,14 @@ async fn station_against_ocpp_central() {
                 .seed(11)
                 .validate_outgoing(true),
             Box::new(SimulatedHardware::new(1, Decimal::from(7400))),
-            Box::new(MemoryStore::new()),
+            Saved::default(),
             Instant::now(),
-        )
-        .unwrap();
-        let mut client = ws::spawn(station, ClientConfig::new(url).password("pw"));
+        );
+        let mut client = ws::spawn(
+            station,
+            Box::new(MemoryStore::new()),
+            ClientConfig::new(url).password("pw"),
+        );
         let mut delivered: Vec<String> = Vec::new();
         let chargers = server.chargers().clone();
         until("boot accepted", || {
@@ -62,11 +66,15 @@ async fn station_against_ocpp_central() {
                 .is_some_and(|c| c.state().boot == CentralBoot::Accepted)
         })
         .await;
-        client.hardware(HardwareEvent::CablePlugged { evse: 1 });
-        client.hardware(HardwareEvent::IdTokenPresented {
-            evse: Some(1),
-            id_token: "TAG".into(),
-        });
+        client
+            .hardware(HardwareEvent::CablePlugged { evse: 1 })
+            .unwrap();
+        client
+            .hardware(HardwareEvent::IdTokenPresented {
+                evse: Some(1),
+                id_token: "TAG".into(),
+            })
+            .unwrap();
         until("transaction at the central system", || {
             chargers
                 .get("CP-E2E")

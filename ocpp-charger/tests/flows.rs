@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use ocpp_charger::testing::{test_config, MockCentral, TestClock, VirtualPair};
 use ocpp_charger::{
-    BootState, FileStore, HardwareEvent, MemoryStore, SimulatedHardware, Station, StationEvent,
-    Version,
+    BootState, FileStore, HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station,
+    StationEvent, Version,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -245,19 +245,25 @@ fn offline_transaction_survives_restart_v16() {
     drop(station);
     central.reconnect();
     let hw = SimulatedHardware::new(1, Decimal::from(7400)).with_register(Decimal::from(300));
+    let mut store = FileStore::open(&dir).unwrap();
+    let saved = Saved::load(&mut store).unwrap();
+    assert_eq!(
+        saved.messages().len(),
+        3,
+        "every queued message reached the disk"
+    );
     let station = Station::new(
         test_config(Version::V16, &clock),
         Box::new(hw),
-        Box::new(FileStore::open(&dir).unwrap()),
+        saved,
         clock.now(),
-    )
-    .unwrap();
+    );
     assert_eq!(station.outbox_len(), 3);
     assert!(
         station.transaction(1).is_some(),
         "the transaction was restored"
     );
-    let mut pair = VirtualPair::from_station(station, central, clock);
+    let mut pair = VirtualPair::from_station(station, Box::new(store), central, clock);
     pair.connect();
     assert!(pair.events.iter().any(|e| matches!(
         e,
@@ -347,14 +353,14 @@ fn offline_transaction_survives_restart_v2x() {
         } = pair;
         drop(station);
         central.reconnect();
+        let mut store = FileStore::open(&dir).unwrap();
         let station = Station::new(
             test_config(v, &clock),
             Box::new(SimulatedHardware::new(1, Decimal::from(7400))),
-            Box::new(FileStore::open(&dir).unwrap()),
+            Saved::load(&mut store).unwrap(),
             clock.now(),
-        )
-        .unwrap();
-        let mut pair = VirtualPair::from_station(station, central, clock);
+        );
+        let mut pair = VirtualPair::from_station(station, Box::new(store), central, clock);
         pair.advance(Duration::from_secs(60)); // one more sample, still offline
         pair.connect();
         unplug(&mut pair, 1);
@@ -927,11 +933,15 @@ fn full_battery_suspends_the_transaction() {
         let station = Station::new(
             test_config(v, &clock),
             Box::new(hw),
-            Box::new(MemoryStore::new()),
+            Saved::default(),
             clock.now(),
-        )
-        .unwrap();
-        let mut pair = VirtualPair::from_station(station, MockCentral::new(v), clock);
+        );
+        let mut pair = VirtualPair::from_station(
+            station,
+            Box::new(MemoryStore::new()),
+            MockCentral::new(v),
+            clock,
+        );
         pair.connect();
         plug(&mut pair, 1);
         token(&mut pair, 1, "T");
@@ -948,6 +958,32 @@ fn full_battery_suspends_the_transaction() {
                 .expect("ChargingStateChanged");
             assert_eq!(changed["transactionInfo"]["chargingState"], "SuspendedEV");
         }
+        pair.assert_no_invalid_outgoing();
+    }
+}
+
+/// Time has one source, injected: the virtual clock's `now` fires the heartbeats, and the wall
+/// time in messages is that `now` mapped by the configured time source (test_config anchors
+/// 2025-01-01T00:00:00Z at the virtual start).
+#[test]
+fn injected_time_drives_heartbeats_and_timestamps() {
+    for v in ALL {
+        let clock = TestClock::new();
+        let central = MockCentral::new(v).heartbeat_interval(60);
+        let mut pair = VirtualPair::with(
+            test_config(v, &clock),
+            Box::new(MemoryStore::new()),
+            central,
+            clock,
+        );
+        pair.connect();
+        assert_eq!(pair.central.actions_named("Heartbeat"), 0, "{v}");
+        pair.advance(Duration::from_secs(600));
+        assert_eq!(pair.central.actions_named("Heartbeat"), 10, "{v}");
+        plug(&mut pair, 1);
+        let status = pair.central.payloads("StatusNotification");
+        let last = status.last().unwrap();
+        assert_eq!(last["timestamp"], "2025-01-01T00:10:00.000Z", "{v}: {last}");
         pair.assert_no_invalid_outgoing();
     }
 }

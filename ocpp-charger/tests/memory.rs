@@ -4,7 +4,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use ocpp_charger::{MemoryStore, SimulatedHardware, Station, StationConfig, Version};
+use ocpp_charger::{Saved, SimulatedHardware, Station, StationConfig, Version};
 use rust_decimal::Decimal;
 
 struct Counting;
@@ -35,10 +35,9 @@ fn an_idle_connected_station_is_small() {
             let mut s = Station::new(
                 StationConfig::new(format!("CP{i:05}"), v).seed(i as u64),
                 Box::new(SimulatedHardware::new(2, Decimal::from(7400))),
-                Box::new(MemoryStore::new()),
+                Saved::default(),
                 now,
-            )
-            .unwrap();
+            );
             s.on_connected(now);
             while s.poll_transmit().is_some() {}
             while s.poll_event().is_some() {}

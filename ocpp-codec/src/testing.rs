@@ -1,5 +1,6 @@
 //! Deterministic test helpers (feature `test-util`): a virtual clock and two connected
-//! endpoints, so whole exchanges run with no sockets and no sleeping.
+//! endpoints, so whole exchanges run with no sockets and no sleeping; and [`raw`], the
+//! hand-written bad frames and answer checks the conformance tests of both sides share.
 //!
 //! ```
 //! use std::time::Duration;
@@ -29,6 +30,8 @@
 use std::time::{Duration, Instant};
 
 use crate::rpc::{Endpoint, EndpointConfig};
+
+pub mod raw;
 
 /// A virtual clock: starts at a fixed `Instant` and moves only when told to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

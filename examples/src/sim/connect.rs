@@ -1,5 +1,10 @@
-//! Opening a charger's WebSocket: `<url>/<identity>`, the version's subprotocol, Basic auth
-//! (security profile 1) and an optional local source address.
+//! The load generator's connections: `<url>/<identity>`, the version's subprotocol, Basic auth
+//! (security profile 1) and an optional local source address, with the host resolved once for
+//! all chargers. The transport rules (subprotocol check, Basic auth) are
+//! `ocpp_codec::transport`'s, as in `ocpp_charger::ws`; the fleet's full chargers connect
+//! through that driver itself. The load generator keeps this lean path on purpose (see
+//! [`super::load`]): a bare `WebSocketStream<TcpStream>` per charger and no per-connection
+//! DNS lookup, so the benchmark measures the central system, not the generator.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -162,24 +167,4 @@ fn ws_config() -> WebSocketConfig {
         .write_buffer_size(0)
         .max_message_size(Some(1 << 20))
         .max_frame_size(Some(1 << 20))
-}
-
-/// The OCPP-J message type of a frame (`[2,...` CALL, 3 CALLRESULT, 4 CALLERROR, 5
-/// CALLRESULTERROR, 6 SEND), from its first bytes, for counting only.
-pub(crate) fn message_type(text: &str) -> Option<u8> {
-    let rest = text.trim_start().strip_prefix('[')?.trim_start();
-    let d = *rest.as_bytes().first()?;
-    d.is_ascii_digit().then_some(d - b'0')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_types() {
-        assert_eq!(message_type(r#"[2,"1","Heartbeat",{}]"#), Some(2));
-        assert_eq!(message_type(r#" [ 4,"1","x","y",{}]"#), Some(4));
-        assert_eq!(message_type("{}"), None);
-    }
 }

@@ -1,16 +1,17 @@
-//! [`Fleet`]: many full simulated chargers, one tokio task each.
+//! [`Fleet`]: many full simulated chargers. Each runs on `ocpp_charger`'s own WebSocket driver
+//! ([`ocpp_charger::ws::run`]: one task owning the socket, the station and its store), beside a
+//! small controller task that plays its [`Script`], forwards the fleet's commands and keeps the
+//! fleet's counters from the driver's events.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
 use ocpp_charger::settings::Setting;
-use ocpp_charger::ws::{ClientConfig, ClientEvent};
+use ocpp_charger::ws::{self, ClientConfig, ClientEvent, Traffic};
 use ocpp_charger::{
-    AnchoredClock, BootState, HardwareEvent, MemoryStore, Rng, SimulatedEv, Station, StationConfig,
+    AnchoredClock, HardwareEvent, MemoryStore, Rng, Saved, SimulatedEv, Station, StationConfig,
     StationEvent, TimeSource, TransactionInfo,
 };
 use ocpp_codec::Version;
@@ -18,12 +19,16 @@ use rust_decimal::Decimal;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant as TokioInstant;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::connect::{message_type, Target, Ws};
+use super::connect::Target;
 use super::hardware::{FleetHardware, HwCommand};
 use super::script::{Action, Script};
 use super::{ramp_offset, SimConfig, SimError};
+
+/// How many commands of the application wait for one charger at most ([`Fleet::plug_in`],
+/// [`Fleet::present_id_token`], ...); beyond it a command is refused with
+/// [`SimError::Busy`].
+pub const COMMAND_QUEUE: usize = 64;
 
 /// The measurands the simulated stations sample during transactions.
 const SAMPLED_MEASURANDS: &str =
@@ -94,10 +99,6 @@ struct Counters {
     connected: AtomicU64,
     booted: AtomicU64,
     charging: AtomicU64,
-    calls_sent: AtomicU64,
-    answers: AtomicU64,
-    call_errors: AtomicU64,
-    central_calls: AtomicU64,
     connect_failures: AtomicU64,
     disconnects: AtomicU64,
     transactions_started: AtomicU64,
@@ -117,6 +118,8 @@ fn add(c: &AtomicU64, up: bool) {
 struct Shared {
     count: usize,
     counters: Counters,
+    /// The frames of every charger, counted by their drivers.
+    traffic: Arc<Traffic>,
     notify: Notify,
     events: broadcast::Sender<FleetEvent>,
 }
@@ -130,10 +133,10 @@ impl Shared {
             connected: get(&c.connected) as usize,
             booted: get(&c.booted) as usize,
             charging: get(&c.charging) as usize,
-            calls_sent: get(&c.calls_sent),
-            answers: get(&c.answers),
-            call_errors: get(&c.call_errors),
-            central_calls: get(&c.central_calls),
+            calls_sent: self.traffic.calls_sent(),
+            answers: self.traffic.results_received(),
+            call_errors: self.traffic.errors_received(),
+            central_calls: self.traffic.calls_received(),
             connect_failures: get(&c.connect_failures),
             disconnects: get(&c.disconnects),
             transactions_started: get(&c.transactions_started),
@@ -152,13 +155,12 @@ impl Shared {
     }
 }
 
-type StationFn = Box<dyn FnOnce(&mut Station, Instant) + Send>;
-
+/// A command of the application to one charger's controller.
 enum Command {
     Act(Action),
     Token(Option<u32>, String),
     Hardware(HardwareEvent),
-    With(StationFn),
+    With(ws::StationFn),
     Shutdown,
 }
 
@@ -166,7 +168,7 @@ enum Command {
 struct Entry {
     identity: Arc<str>,
     version: Version,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     task: JoinHandle<()>,
 }
 
@@ -244,13 +246,13 @@ impl Fleet {
         let shared = Arc::new(Shared {
             count: config.count,
             counters: Counters::default(),
+            traffic: Arc::new(Traffic::default()),
             notify: Notify::new(),
             events,
         });
         let interval = config.meter_interval.as_secs().max(1);
         let clock: Arc<dyn TimeSource> = Arc::new(AnchoredClock::system());
-        let start = TokioInstant::now();
-        let now = start.into_std();
+        let now = TokioInstant::now().into_std();
         let config = Arc::new(config);
         let mut chargers = Vec::with_capacity(config.count);
         let mut by_identity = HashMap::with_capacity(config.count);
@@ -265,7 +267,6 @@ impl Fleet {
                 identity: identity.to_string(),
                 reason,
             };
-            let store = MemoryStore::new();
             let (hardware, hw) = FleetHardware::new(config.evses, config.power_w);
             let station_config = StationConfig::new(identity.to_string(), version)
                 .vendor_model(config.vendor.clone(), config.model.clone())
@@ -276,17 +277,33 @@ impl Fleet {
                 .seed(seed)
                 .setting(Setting::SampleInterval, interval.to_string())
                 .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS);
-            let station = Station::new(station_config, Box::new(hardware), Box::new(store), now)
-                .map_err(|e| station_error(e.to_string()))?;
+            let station = Station::new(station_config, Box::new(hardware), Saved::default(), now);
             if station.settings().int(Setting::SampleInterval) != interval {
                 return Err(station_error(
                     "the meter sample interval could not be set".into(),
                 ));
             }
-            let (tx, rx) = mpsc::unbounded_channel();
-            let driver = Driver {
-                identity: identity.clone(),
+            let mut client = ClientConfig::new(config.url.clone())
+                .backoff(Duration::from_secs(1), Duration::from_secs(30))
+                .local_addr(target.bind_ip(i))
+                .start_delay(ramp_offset(config.ramp, i))
+                .traffic(shared.traffic.clone());
+            client.password = config.password.clone();
+            client.connect_timeout = config.connect_timeout;
+            client.seed = seed ^ 0xe7;
+            let (driver_tx, driver_rx) = ws::command_channel();
+            let (event_tx, event_rx) = mpsc::channel(ws::EVENT_QUEUE);
+            let driver = tokio::spawn(ws::run(
                 station,
+                Box::new(MemoryStore::new()),
+                client,
+                driver_rx,
+                Some(event_tx),
+            ));
+            let controller = Controller {
+                identity: identity.clone(),
+                driver: driver_tx,
+                driver_task: Some(driver),
                 hw,
                 script: Script::new(
                     config.scenario,
@@ -296,21 +313,16 @@ impl Fleet {
                     seed ^ 0x5c1f,
                 ),
                 shared: shared.clone(),
-                target: target.clone(),
-                bind: target.bind_ip(i),
-                rng: Rng::new(seed ^ 0xe7),
-                backoff: ClientConfig::new(config.url.clone())
-                    .backoff(Duration::from_secs(1), Duration::from_secs(30)),
+                rng: Rng::new(seed ^ 0xe7e7),
                 id_tag: config.id_tag.clone(),
                 evses: config.evses,
                 graceful: config.end_transactions_on_shutdown,
-                ws: None,
                 connected: false,
                 booted: false,
                 charging: 0,
             };
-            let start_at = start + ramp_offset(config.ramp, i);
-            let task = tokio::spawn(driver.run(rx, start_at));
+            let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+            let task = tokio::spawn(controller.run(rx, event_rx));
             by_identity.insert(identity.clone(), i);
             chargers.push(Entry {
                 identity,
@@ -348,10 +360,10 @@ impl Fleet {
 
     fn send(&self, identity: &str, command: Command) -> Result<(), SimError> {
         let entry = self.entry(identity)?;
-        entry
-            .commands
-            .send(command)
-            .map_err(|_| SimError::ChargerStopped(identity.to_owned()))
+        entry.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SimError::Busy(identity.to_owned()),
+            mpsc::error::TrySendError::Closed(_) => SimError::ChargerStopped(identity.to_owned()),
+        })
     }
 
     /// Plugs a cable with a fresh simulated EV (a random battery of 40 to 80 kWh at 10 to
@@ -400,12 +412,15 @@ impl Fleet {
         f: impl FnOnce(&mut Station, Instant) -> R + Send + 'static,
     ) -> Result<R, SimError> {
         let (tx, rx) = oneshot::channel();
-        self.send(
-            identity,
-            Command::With(Box::new(move |station, now| {
-                let _ = tx.send(f(station, now));
-            })),
-        )?;
+        let command = Command::With(Box::new(move |station, now| {
+            let _ = tx.send(f(station, now));
+        }));
+        // Waits for room in the queue rather than failing: the caller awaits the answer anyway.
+        self.entry(identity)?
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| SimError::ChargerStopped(identity.to_owned()))?;
         rx.await
             .map_err(|_| SimError::ChargerStopped(identity.to_owned()))
     }
@@ -463,7 +478,7 @@ impl Fleet {
     /// final counters.
     pub async fn shutdown(self) -> Stats {
         for c in &self.chargers {
-            let _ = c.commands.send(Command::Shutdown);
+            let _ = c.commands.send(Command::Shutdown).await;
         }
         let deadline = TokioInstant::now() + Duration::from_secs(10);
         for c in self.chargers {
@@ -476,176 +491,105 @@ impl Fleet {
     }
 }
 
-/// One charger's task: owns the socket, the station and its script.
-struct Driver {
+/// One charger's controller: plays its script and the application's commands into the
+/// charger's driver task (the `ocpp_charger::ws` driver, which owns socket and station) and
+/// keeps the fleet's counters from the driver's events.
+struct Controller {
     identity: Arc<str>,
-    station: Station,
+    driver: mpsc::Sender<ws::Command>,
+    driver_task: Option<JoinHandle<Station>>,
     hw: std::sync::mpsc::Sender<HwCommand>,
     script: Script,
     shared: Arc<Shared>,
-    target: Arc<Target>,
-    bind: Option<IpAddr>,
     rng: Rng,
-    backoff: ClientConfig,
     id_tag: String,
     evses: u32,
     graceful: bool,
-    ws: Option<Ws>,
     connected: bool,
     booted: bool,
     charging: u64,
 }
 
-async fn next_message(
-    ws: &mut Option<Ws>,
-) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
-    match ws {
-        Some(ws) => ws.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-impl Driver {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, start_at: TokioInstant) {
-        let mut reconnect_at = start_at;
-        let mut attempts: u32 = 0;
+impl Controller {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut events: mpsc::Receiver<ClientEvent>,
+    ) {
         let mut actions = Vec::new();
         loop {
-            if self.ws.is_none() && TokioInstant::now() >= reconnect_at {
-                let version = self.station.version();
-                match self
-                    .target
-                    .connect(&self.identity, version, self.bind)
-                    .await
-                {
-                    Ok(ws) => {
-                        self.ws = Some(ws);
-                        attempts = 0;
-                        self.set_connected(true);
-                        self.shared.emit(&self.identity, ClientEvent::Connected);
-                        self.station.on_connected(TokioInstant::now().into_std());
-                    }
-                    Err(reason) => {
-                        attempts += 1;
-                        let delay = self.backoff.backoff_delay(attempts, &mut self.rng);
-                        reconnect_at = TokioInstant::now() + delay;
-                        self.shared
-                            .counters
-                            .connect_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        self.shared.notify.notify_waiters();
-                        self.shared.emit(
-                            &self.identity,
-                            ClientEvent::Disconnected {
-                                reason,
-                                reconnect_in: delay,
-                            },
-                        );
-                    }
-                }
-            }
-            let failed = self.flush().await;
-            self.drain_events();
-            if let Some(reason) = failed {
-                reconnect_at = self.lost(reason, &mut attempts);
-                continue;
-            }
-            let mut deadline = self.station.poll_timeout().map(TokioInstant::from_std);
-            let mut consider = |t: Option<TokioInstant>| {
-                if let Some(t) = t {
-                    deadline = Some(deadline.map_or(t, |d| d.min(t)));
-                }
-            };
-            consider(self.ws.is_none().then_some(reconnect_at));
-            consider(self.script.next_at().map(TokioInstant::from_std));
-            let sleep_until =
-                deadline.unwrap_or_else(|| TokioInstant::now() + Duration::from_secs(3600));
+            let wake = self.script.next_at().map(TokioInstant::from_std);
             tokio::select! {
-                msg = next_message(&mut self.ws) => {
-                    let now = TokioInstant::now().into_std();
-                    match msg {
-                        Some(Ok(Message::Text(text))) => {
-                            self.count_in(text.as_str());
-                            self.station.handle_text(now, text.as_str());
-                        }
-                        Some(Ok(Message::Ping(_))) => {
-                            // tungstenite queued the pong; flush it now.
-                            if let Some(ws) = self.ws.as_mut() {
-                                let _ = ws.flush().await;
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => reconnect_at = self.lost(e.to_string(), &mut attempts),
-                        None => reconnect_at = self.lost("closed".into(), &mut attempts),
+                event = events.recv() => match event {
+                    Some(e) => self.on_event(e),
+                    // The driver ended on its own (it does not, short of a panic).
+                    None => {
+                        self.retract();
+                        return;
                     }
-                }
-                cmd = commands.recv() => {
-                    let now = TokioInstant::now().into_std();
-                    match cmd {
-                        Some(Command::Act(a)) => self.apply(now, a),
-                        Some(Command::Token(evse, tag)) => self.station.present_id_token(now, evse, &tag),
-                        Some(Command::Hardware(e)) => self.station.handle_hardware(now, e),
-                        Some(Command::With(f)) => f(&mut self.station, now),
-                        Some(Command::Shutdown) | None => {
-                            self.close().await;
-                            return;
-                        }
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown) | None => {
+                        self.close(&mut events).await;
+                        return;
                     }
-                }
-                _ = tokio::time::sleep_until(sleep_until) => {
+                    Some(command) => self.command(command).await,
+                },
+                _ = sleep_until(wake) => {
                     let now = TokioInstant::now().into_std();
-                    self.station.handle_timeout(now);
                     self.script.due(now, &mut actions);
                     for a in actions.drain(..) {
-                        self.apply(now, a);
+                        self.apply(a).await;
                     }
                 }
             }
         }
     }
 
-    /// Sends everything the station has to send; the error if the socket failed.
-    async fn flush(&mut self) -> Option<String> {
-        let ws = self.ws.as_mut()?;
-        let mut sent = 0;
-        while let Some(text) = self.station.poll_transmit() {
-            if message_type(&text) == Some(2) {
-                self.shared
-                    .counters
-                    .calls_sent
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            if let Err(e) = ws.feed(Message::text(text)).await {
-                return Some(e.to_string());
-            }
-            sent += 1;
-        }
-        if sent > 0 {
-            if let Err(e) = ws.flush().await {
-                return Some(e.to_string());
-            }
-        }
-        None
+    /// Hands `command` to the driver, waiting for room in its queue.
+    async fn drive(&self, command: ws::Command) {
+        // Fails only once the driver has ended; the fleet's shutdown then follows.
+        let _ = self.driver.send(command).await;
     }
 
-    fn count_in(&self, text: &str) {
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Act(a) => self.apply(a).await,
+            Command::Token(evse, id_token) => {
+                self.drive(ws::Command::Hardware(HardwareEvent::IdTokenPresented {
+                    evse,
+                    id_token,
+                }))
+                .await
+            }
+            Command::Hardware(e) => self.drive(ws::Command::Hardware(e)).await,
+            Command::With(f) => self.drive(ws::Command::With(f)).await,
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_event(&mut self, event: ClientEvent) {
         let c = &self.shared.counters;
-        let counter = match message_type(text) {
-            Some(2) => &c.central_calls,
-            Some(3) => &c.answers,
-            Some(4) | Some(5) => &c.call_errors,
-            _ => return,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn drain_events(&mut self) {
         let mut changed = false;
-        let now = TokioInstant::now().into_std();
-        while let Some(e) = self.station.poll_event() {
-            let c = &self.shared.counters;
-            match &e {
-                StationEvent::BootAccepted { .. } => self.script.start(now),
+        match &event {
+            ClientEvent::Connected => self.set_connected(true),
+            ClientEvent::Disconnected { .. } => {
+                if self.connected {
+                    c.disconnects.fetch_add(1, Ordering::Relaxed);
+                    self.set_connected(false);
+                } else {
+                    c.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    changed = true;
+                }
+            }
+            ClientEvent::Station(e) => match e {
+                StationEvent::BootAccepted { .. } => {
+                    self.script.start(TokioInstant::now().into_std());
+                    changed |= self.set_booted(true);
+                }
+                StationEvent::BootNotAccepted { .. } | StationEvent::Rebooting(_) => {
+                    changed |= self.set_booted(false);
+                }
                 StationEvent::TransactionStarted { .. } => {
                     self.charging += 1;
                     add(&c.charging, true);
@@ -664,18 +608,13 @@ impl Driver {
                     c.messages_dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}
-            }
-            self.shared.emit(&self.identity, ClientEvent::Station(e));
-        }
-        let booted = self.station.boot_state() == BootState::Accepted;
-        if booted != self.booted {
-            self.booted = booted;
-            add(&self.shared.counters.booted, booted);
-            changed = true;
+            },
+            _ => {}
         }
         if changed {
             self.shared.notify.notify_waiters();
         }
+        self.shared.emit(&self.identity, event);
     }
 
     fn set_connected(&mut self, connected: bool) {
@@ -686,44 +625,41 @@ impl Driver {
         }
     }
 
-    /// The connection failed: the station goes offline, the next attempt is scheduled.
-    fn lost(&mut self, reason: String, attempts: &mut u32) -> TokioInstant {
-        self.ws = None;
-        *attempts += 1;
-        let delay = self.backoff.backoff_delay(*attempts, &mut self.rng);
-        self.station.on_disconnected(TokioInstant::now().into_std());
-        self.set_connected(false);
-        self.shared
-            .counters
-            .disconnects
-            .fetch_add(1, Ordering::Relaxed);
-        self.shared.emit(
-            &self.identity,
-            ClientEvent::Disconnected {
-                reason,
-                reconnect_in: delay,
-            },
-        );
-        self.drain_events();
-        TokioInstant::now() + delay
+    /// Whether the booted gauge changed.
+    fn set_booted(&mut self, booted: bool) -> bool {
+        if booted == self.booted {
+            return false;
+        }
+        self.booted = booted;
+        add(&self.shared.counters.booted, booted);
+        true
     }
 
-    /// Shutdown: end running transactions (if configured), close the socket, take the
-    /// station offline, retract the gauges.
-    async fn close(&mut self) {
-        if self.graceful && self.ws.is_some() && self.booted {
-            self.end_transactions().await;
+    /// Shutdown: end running transactions (if configured), stop the driver (which closes the
+    /// socket and takes the station offline), take its last events, retract the gauges.
+    async fn close(&mut self, events: &mut mpsc::Receiver<ClientEvent>) {
+        if self.graceful && self.connected && self.booted && self.charging > 0 {
+            self.end_transactions(events).await;
         }
-        if let Some(mut ws) = self.ws.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+        self.drive(ws::Command::Shutdown).await;
+        if let Some(mut task) = self.driver_task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
-        self.station.on_disconnected(TokioInstant::now().into_std());
-        self.drain_events();
+        // The driver has ended: its sender is gone, so this ends.
+        while let Some(e) = events.recv().await {
+            self.on_event(e);
+        }
+        self.retract();
+    }
+
+    fn retract(&mut self) {
         self.set_connected(false);
-        if self.booted {
-            self.booted = false;
-            add(&self.shared.counters.booted, false);
-        }
+        self.set_booted(false);
         for _ in 0..self.charging {
             add(&self.shared.counters.charging, false);
         }
@@ -731,48 +667,39 @@ impl Driver {
         self.shared.notify.notify_waiters();
     }
 
-    /// Unplugs every EV that is charging and waits up to 5 s for the outbox to empty.
-    async fn end_transactions(&mut self) {
-        let now = TokioInstant::now().into_std();
-        let running: Vec<u32> = (1..=self.evses)
-            .filter(|e| self.station.transaction(*e).is_some())
-            .collect();
-        if running.is_empty() {
-            return;
-        }
-        for evse in running {
-            self.station
-                .handle_hardware(now, HardwareEvent::CableUnplugged { evse });
-        }
+    /// Unplugs every EV that is charging and waits up to 5 s for the outbox to empty,
+    /// looking again after each of the charger's events.
+    async fn end_transactions(&mut self, events: &mut mpsc::Receiver<ClientEvent>) {
+        let evses = self.evses;
+        self.drive(ws::Command::With(Box::new(move |s, now| {
+            for evse in 1..=evses {
+                if s.transaction(evse).is_some() {
+                    s.handle_hardware(now, HardwareEvent::CableUnplugged { evse });
+                }
+            }
+        })))
+        .await;
         let deadline = TokioInstant::now() + Duration::from_secs(5);
-        while self.station.outbox_len() > 0 {
-            if self.flush().await.is_some() {
+        loop {
+            let (tx, rx) = oneshot::channel();
+            self.drive(ws::Command::With(Box::new(move |s, _| {
+                let _ = tx.send(s.outbox_len());
+            })))
+            .await;
+            if rx.await.map_or(true, |n| n == 0) {
                 return;
             }
-            self.drain_events();
-            let wake = self
-                .station
-                .poll_timeout()
-                .map_or(deadline, |t| TokioInstant::from_std(t).min(deadline));
-            match tokio::time::timeout_at(wake, next_message(&mut self.ws)).await {
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    self.count_in(text.as_str());
-                    self.station
-                        .handle_text(TokioInstant::now().into_std(), text.as_str());
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(e)) => {
+                    let lost = matches!(e, ClientEvent::Disconnected { .. });
+                    self.on_event(e);
+                    if lost {
+                        return;
+                    }
                 }
-                Ok(Some(Ok(_))) => {}
-                Ok(_) => return,
-                Err(_) if TokioInstant::now() >= deadline => return,
-                Err(_) => self.station.handle_timeout(TokioInstant::now().into_std()),
+                Ok(None) | Err(_) => return,
             }
         }
-        eprintln!(
-            "DBG {} done outbox {}",
-            self.identity,
-            self.station.outbox_len()
-        );
-        let _ = self.flush().await;
-        self.drain_events();
     }
 
     /// A random EV: 40 to 80 kWh, 10 to 70 % charged.
@@ -785,37 +712,55 @@ impl Driver {
         }
     }
 
-    fn apply(&mut self, now: Instant, action: Action) {
+    async fn apply(&mut self, action: Action) {
+        let hardware = |e| ws::Command::Hardware(e);
         match action {
             Action::Plug(evse) => {
                 let ev = self.random_ev();
                 let _ = self.hw.send(HwCommand::Ev { evse, ev: Some(ev) });
-                self.station
-                    .handle_hardware(now, HardwareEvent::CablePlugged { evse });
+                self.drive(hardware(HardwareEvent::CablePlugged { evse }))
+                    .await;
             }
             Action::Unplug(evse) => {
-                self.station
-                    .handle_hardware(now, HardwareEvent::CableUnplugged { evse });
+                self.drive(hardware(HardwareEvent::CableUnplugged { evse }))
+                    .await;
                 let _ = self.hw.send(HwCommand::Ev { evse, ev: None });
             }
             Action::Token(evse) => {
-                let tag = self.id_tag.clone();
-                self.station.present_id_token(now, Some(evse), &tag);
+                let id_token = self.id_tag.clone();
+                self.drive(hardware(HardwareEvent::IdTokenPresented {
+                    evse: Some(evse),
+                    id_token,
+                }))
+                .await;
             }
             Action::StopToken(evse) => {
-                if self.station.transaction(evse).is_some() {
-                    let tag = self.id_tag.clone();
-                    self.station.present_id_token(now, Some(evse), &tag);
-                }
+                let id_token = self.id_tag.clone();
+                self.drive(ws::Command::With(Box::new(move |s, now| {
+                    if s.transaction(evse).is_some() {
+                        s.present_id_token(now, Some(evse), &id_token);
+                    }
+                })))
+                .await;
             }
-            Action::Suspend(evse, suspended) => self
-                .station
-                .handle_hardware(now, HardwareEvent::EvSuspended { evse, suspended }),
+            Action::Suspend(evse, suspended) => {
+                self.drive(hardware(HardwareEvent::EvSuspended { evse, suspended }))
+                    .await
+            }
             Action::Fill(evse) => {
                 let _ = self.hw.send(HwCommand::Fill { evse });
                 // The station reads the hardware's events on its next input.
-                self.station.handle_timeout(now);
+                self.drive(ws::Command::With(Box::new(|s, now| s.handle_timeout(now))))
+                    .await;
             }
         }
+    }
+}
+
+/// Sleeps until `at`; never returns for `None`.
+async fn sleep_until(at: Option<TokioInstant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

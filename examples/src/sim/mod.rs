@@ -1,24 +1,29 @@
 //! The charger simulator: one to many thousands of simulated chargers of any mix of OCPP 1.6,
 //! 2.0.1 and 2.1 against one central system, built only on our crates.
 //!
-//! Two engines share the connection code ([`SimConfig`]'s URL, identities, versions, Basic
-//! auth and local source addresses):
+//! Two engines share the configuration ([`SimConfig`]'s URL, identities, versions, Basic auth
+//! and local source addresses) and the transport rules of `ocpp_codec::transport`:
 //!
 //! - [`Fleet`]: full chargers. Each is an [`ocpp_charger::Station`] (boot, status, heartbeat,
 //!   authorization, transactions, meter values, every central-system call) on simulated
 //!   hardware (a meter per EVSE and a [`SimulatedEv`](ocpp_charger::SimulatedEv) battery
-//!   plugged in with the cable), driven by one tokio task per charger that owns the socket
-//!   and the station (the crate's sans-IO driver pattern; no thread, timer task or lock per
-//!   charger). A [`Scenario`] plays drivers: `idle` leaves the chargers to the central system
-//!   (remote start / stop work), `charge` runs a scripted session per charger again and again,
-//!   `random` plays seeded random drivers. The application can plug cables, present tokens
-//!   and fill batteries itself ([`Fleet::plug_in`], [`Fleet::present_id_token`], ...), read
-//!   [`Stats`] and wait for events ([`Fleet::subscribe`]).
+//!   plugged in with the cable), run by `ocpp_charger`'s own WebSocket driver
+//!   ([`ocpp_charger::ws::run`]: one task owning the socket, the station and its store,
+//!   reconnecting with backoff) beside a small controller task that plays the charger's
+//!   script and keeps the fleet's counters. A [`Scenario`] plays drivers: `idle` leaves the
+//!   chargers to the central system (remote start / stop work), `charge` runs a scripted
+//!   session per charger again and again, `random` plays seeded random drivers. The
+//!   application can plug cables, present tokens and fill batteries itself
+//!   ([`Fleet::plug_in`], [`Fleet::present_id_token`], ...), read [`Stats`] and wait for
+//!   events ([`Fleet::subscribe`]).
 //! - [`load`]: the load generator of the benchmark. Each charger is an
 //!   [`ocpp_codec::rpc::Endpoint`] on a WebSocket, boots, then alternates Heartbeat and
 //!   MeterValues (seven sampled values) with exactly one call in flight, or holds an idle
 //!   connection with heartbeats; the report gives calls/s and latency percentiles of the
-//!   steady window. Payloads are the generated `ocpp_types` structs.
+//!   steady window. Payloads are the generated `ocpp_types` structs. It keeps its own minimal
+//!   connection loop instead of the charger driver (no station, outbox or store per
+//!   connection), so that what it costs per connection stays what the benchmark was measured
+//!   with.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ocpp_examples::sim::SimError> {
@@ -49,7 +54,7 @@ use std::time::Duration;
 
 use ocpp_codec::Version;
 
-pub use fleet::{Fleet, FleetEvent, Stats, Subscription};
+pub use fleet::{Fleet, FleetEvent, Stats, Subscription, COMMAND_QUEUE};
 pub use histogram::LatencySummary;
 
 /// Why the simulator could not do what was asked.
@@ -76,6 +81,9 @@ pub enum SimError {
     /// The charger's task has ended (the fleet was shut down).
     #[error("simulated charger {0:?} is not running")]
     ChargerStopped(String),
+    /// The charger already has [`fleet::COMMAND_QUEUE`] commands waiting; try again later.
+    #[error("simulated charger {0:?} has {n} commands waiting (the most it queues)", n = fleet::COMMAND_QUEUE)]
+    Busy(String),
     /// A station could not be built.
     #[error("station {identity:?}: {reason}")]
     Station {

@@ -49,7 +49,7 @@ impl Station {
                 "transactionId": self.tx_ids.get(&tx.local).copied().unwrap_or(0),
                 "meterValue": [mv],
             });
-            self.enqueue(now, "MeterValues", &p, Some(tx.local));
+            self.enqueue("MeterValues", &p, Some(tx.local));
         } else {
             let trigger = match context {
                 "Sample.Clock" => "MeterValueClock",
@@ -78,7 +78,7 @@ impl Station {
             if let Some(t) = self.evse_mut(evse).and_then(|e| e.tx.as_mut()) {
                 t.seq_no += 1;
             }
-            self.enqueue(now, "TransactionEvent", &p, Some(tx.local));
+            self.enqueue("TransactionEvent", &p, Some(tx.local));
             self.save();
         }
     }

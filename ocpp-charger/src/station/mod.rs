@@ -5,12 +5,16 @@
 //! time go in ([`Station::handle_text`], [`Station::handle_hardware`],
 //! [`Station::handle_timeout`], [`Station::on_connected`], [`Station::on_disconnected`]); text to
 //! send ([`Station::poll_transmit`]), events for the application ([`Station::poll_event`]) and
-//! the next deadline ([`Station::poll_timeout`]) come out. It never reads a clock and does no
-//! I/O besides its [`Store`] and [`Hardware`].
+//! the next deadline ([`Station::poll_timeout`]) and the writes to make durable
+//! ([`Station::poll_persist`]) come out. It never reads a clock and does no I/O besides its
+//! [`Hardware`]: storage is the driver's ([`crate::store`]).
 //!
 //! After **every** `handle_*` / `on_*` call the driver must drain [`Station::poll_transmit`]
-//! (sending each text in order), drain [`Station::poll_event`], and re-arm its one timer at
-//! [`Station::poll_timeout`].
+//! (sending each text in order), drain [`Station::poll_event`], drain
+//! [`Station::poll_persist`] (performing each write in order, off the async runtime's threads,
+//! and reporting it with [`Station::handle_persisted`]), and re-arm its one timer at
+//! [`Station::poll_timeout`]. [`Station::persist_to`] does the persistence part in place, for
+//! drivers that may block.
 //!
 //! The station is split along its seams: `config` ([`StationConfig`]), `boot` (boot,
 //! heartbeat, answers to the station's calls), `status` (connector status, physical inputs),
@@ -19,7 +23,7 @@
 //! (the step after every input); calls from the central system are [`crate::central`], the
 //! application's part of them [`crate::app`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +41,7 @@ use serde_json::{json, Value};
 use crate::app::Application;
 use crate::hardware::{Hardware, HardwareEvent, MeterReading, ResetKind};
 use crate::settings::{Setting, Settings};
-use crate::store::{Store, StoreError, StoredMessage};
+use crate::store::{Persist, Saved, Store, StoreError, StoredMessage};
 mod authorization;
 mod boot;
 mod config;
@@ -51,7 +55,8 @@ pub use config::StationConfig;
 use outbox::Outbox;
 pub(crate) use transactions::Stop;
 
-use crate::time::{deadline, next_aligned, seconds, AnchoredClock, Rng, TimeSource, MAX_TIMER};
+use crate::rand::Rng;
+use crate::time::{deadline, next_aligned, seconds, AnchoredClock, TimeSource, MAX_TIMER};
 
 /// The shortest wait between two BootNotifications the station chooses itself: when the
 /// answer's `interval` is 0 or negative (OCPP 1.6 §4.2 and 2.0.1 B02/B03 leave the wait to the
@@ -188,7 +193,8 @@ pub enum StationEvent {
         /// Returned data.
         data: Option<Value>,
     },
-    /// The store failed (message or state not persisted).
+    /// The store failed (message or state not persisted). A message whose append failed is
+    /// still sent: it is kept in memory only.
     StoreFailed(String),
     /// An outgoing payload failed schema validation (only with
     /// [`StationConfig::validate_outgoing`]); this is a bug in the station.
@@ -241,8 +247,9 @@ pub(crate) struct TxState {
     pub(crate) remote_start_id: Option<i32>,
 }
 
+/// The state document the station keeps in its [`Store`] (JSON).
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Persisted {
+pub(crate) struct StateDoc {
     next_seq: u64,
     next_local_tx: u64,
     tx_ids: BTreeMap<u64, i32>,
@@ -298,7 +305,10 @@ pub struct Station {
     pub(crate) cfg: StationConfig,
     pub(crate) ep: Option<Endpoint>,
     pub(crate) hw: Box<dyn Hardware>,
-    store: Box<dyn Store>,
+    /// Writes for the driver, in order ([`Station::poll_persist`]).
+    persist: VecDeque<Persist>,
+    /// The state document changed since it was last handed out.
+    state_dirty: bool,
     pub(crate) rng: Rng,
     pub(crate) boot: BootState,
     boot_retry_at: Option<Instant>,
@@ -343,23 +353,22 @@ pub(crate) fn int(v: &Value, key: &str) -> Option<i64> {
 }
 
 impl Station {
-    /// A station from `config`, its `hardware` and its `store`. Queued messages and ongoing
-    /// transactions in the store are restored (a restart resumes where the last process
-    /// stopped). The station starts disconnected: call [`Station::on_connected`] once the
-    /// WebSocket is open.
+    /// A station from `config`, its `hardware` and what its store held ([`Saved::load`], or
+    /// [`Saved::default`] for a first start). Queued messages and ongoing transactions are
+    /// restored (a restart resumes where the last process stopped). The station starts
+    /// disconnected: call [`Station::on_connected`] once the WebSocket is open. Its first
+    /// [`Station::poll_persist`] saves the state document.
     pub fn new(
         mut config: StationConfig,
         hardware: Box<dyn Hardware>,
-        mut store: Box<dyn Store>,
+        saved: Saved,
         now: Instant,
-    ) -> Result<Station, StoreError> {
-        let persisted: Persisted = match store.load_state()? {
-            Some(text) => {
-                serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("state.json".into()))?
-            }
-            None => Persisted::default(),
-        };
-        let outbox: VecDeque<StoredMessage> = store.load_messages()?.into();
+    ) -> Station {
+        let Saved {
+            messages,
+            state: persisted,
+        } = saved;
+        let outbox: VecDeque<StoredMessage> = messages.into();
         let next_seq = persisted
             .next_seq
             .max(outbox.back().map_or(0, |m| m.seq + 1))
@@ -395,7 +404,8 @@ impl Station {
             cfg: config,
             ep: None,
             hw: hardware,
-            store,
+            persist: VecDeque::new(),
+            state_dirty: false,
             boot: BootState::NotSent,
             boot_retry_at: None,
             boot_reason: "PowerUp",
@@ -434,7 +444,7 @@ impl Station {
         station.schedule_aligned(now);
         station.save();
         station.refresh_status();
-        Ok(station)
+        station
     }
 
     // ----- accessors -----
@@ -654,6 +664,70 @@ impl Station {
     /// The next event for the application; call after every input until `None`.
     pub fn poll_event(&mut self) -> Option<StationEvent> {
         self.events.pop_front()
+    }
+
+    /// The next write to make durable, in order; call after every input until `None`.
+    ///
+    /// Perform each ([`Persist::apply`]) in the order given, where blocking is allowed (not
+    /// on an async runtime's worker thread: `fsync` may take long), then report it with
+    /// [`Station::handle_persisted`]. Writes may be batched and reported later; an outbox
+    /// message is not transmitted until its [`Persist::Append`] is reported.
+    pub fn poll_persist(&mut self) -> Option<Persist> {
+        if let Some(work) = self.persist.pop_front() {
+            return Some(work);
+        }
+        if !self.state_dirty {
+            return None;
+        }
+        self.state_dirty = false;
+        Some(Persist::State(self.state_document()))
+    }
+
+    /// Whether writes wait to be polled with [`Station::poll_persist`].
+    pub fn wants_persist(&self) -> bool {
+        self.state_dirty || !self.persist.is_empty()
+    }
+
+    /// A write from [`Station::poll_persist`] was performed with `result`. A failure is
+    /// reported as [`StationEvent::StoreFailed`]; a message whose append failed is sent all
+    /// the same (it then lives in memory only).
+    pub fn handle_persisted(
+        &mut self,
+        now: Instant,
+        work: &Persist,
+        result: Result<(), StoreError>,
+    ) {
+        self.persisted(work, result);
+        self.step(now);
+    }
+
+    /// Performs every pending write on `store` at once, in order, and reports them
+    /// ([`Station::poll_persist`] and [`Station::handle_persisted`] in one call). For drivers
+    /// that may block (tests, a synchronous main loop, a dedicated thread); an async driver
+    /// moves the writes off its runtime instead.
+    pub fn persist_to(&mut self, now: Instant, store: &mut dyn Store) {
+        if !self.wants_persist() {
+            return;
+        }
+        // The step after the writes may give up a message (one more removal): loop until
+        // quiet.
+        while self.wants_persist() {
+            while let Some(work) = self.poll_persist() {
+                let result = work.apply(store);
+                self.persisted(&work, result);
+            }
+            self.step(now);
+        }
+    }
+
+    fn persisted(&mut self, work: &Persist, result: Result<(), StoreError>) {
+        if let Err(e) = result {
+            self.events
+                .push_back(StationEvent::StoreFailed(e.to_string()));
+        }
+        if let Persist::Append(message) = work {
+            self.outbox.persisted(message.seq);
+        }
     }
 
     /// When [`Station::handle_timeout`] must be called next (`None`: only inputs can change

@@ -4,7 +4,8 @@ use super::*;
 
 /// The durable, ordered queue of transaction messages (a copy of what the [`Store`] holds),
 /// with the delivery state of its head: at most one in flight, the failed attempts so far and
-/// when the next attempt may go.
+/// when the next attempt may go. A message whose append the driver has not reported yet
+/// ([`Persist::Append`]) is not sent.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     /// The messages, oldest first.
@@ -17,6 +18,8 @@ pub(crate) struct Outbox {
     pub(crate) retry_at: Option<Instant>,
     /// The sequence number of the next message.
     pub(crate) next_seq: u64,
+    /// Messages whose append is not reported done yet: they may not be sent.
+    pub(crate) unpersisted: BTreeSet<u64>,
 }
 
 impl Outbox {
@@ -27,6 +30,18 @@ impl Outbox {
             next_seq,
             ..Outbox::default()
         }
+    }
+
+    /// The append of message `seq` was performed (or failed and was reported).
+    pub(crate) fn persisted(&mut self, seq: u64) {
+        self.unpersisted.remove(&seq);
+    }
+
+    /// Whether the head of the queue may be sent: its append was reported.
+    pub(crate) fn head_durable(&self) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|m| !self.unpersisted.contains(&m.seq))
     }
 
     /// How many messages wait (including one in flight).
@@ -80,18 +95,10 @@ impl Outbox {
 impl Station {
     // ----- outbox -----
 
-    pub(crate) fn enqueue(
-        &mut self,
-        _now: Instant,
-        action: &str,
-        payload: &Value,
-        local_tx: Option<u64>,
-    ) {
+    pub(crate) fn enqueue(&mut self, action: &str, payload: &Value, local_tx: Option<u64>) {
         let msg = self.outbox.message(action, payload.to_string(), local_tx);
-        if let Err(e) = self.store.append(&msg) {
-            self.events
-                .push_back(StationEvent::StoreFailed(e.to_string()));
-        }
+        self.outbox.unpersisted.insert(msg.seq);
+        self.persist.push_back(Persist::Append(msg.clone()));
         self.outbox.queue.push_back(msg);
     }
 
@@ -99,6 +106,7 @@ impl Station {
         while self.accepted()
             && self.outbox.inflight.is_none()
             && self.outbox.retry_at.is_none_or(|t| t <= now)
+            && self.outbox.head_durable()
         {
             let Some(head) = self.outbox.queue.front().cloned() else {
                 return;
@@ -138,10 +146,7 @@ impl Station {
 
     pub(crate) fn drop_head(&mut self, seq: u64, action: &str) {
         self.outbox.queue.pop_front();
-        if let Err(e) = self.store.remove(seq) {
-            self.events
-                .push_back(StationEvent::StoreFailed(e.to_string()));
-        }
+        self.persist.push_back(Persist::Remove(seq));
         self.events.push_back(StationEvent::Dropped {
             seq,
             action: action.to_owned(),
@@ -159,10 +164,7 @@ impl Station {
         let Some(msg) = self.outbox.queue.remove(pos) else {
             return;
         };
-        if let Err(e) = self.store.remove(seq) {
-            self.events
-                .push_back(StationEvent::StoreFailed(e.to_string()));
-        }
+        self.persist.push_back(Persist::Remove(seq));
         self.outbox.reset_attempts();
         match msg.action.as_str() {
             "StartTransaction" => {

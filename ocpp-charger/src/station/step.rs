@@ -1,4 +1,4 @@
-//! The step after every input: RPC events, the call queue, outgoing checks, persistence.
+//! The step after every input: RPC events, the call queue, outgoing checks, the state document.
 
 use super::*;
 
@@ -190,8 +190,14 @@ impl Station {
         }
     }
 
+    /// The state document changed: the next [`Station::poll_persist`] hands out a rewrite.
     pub(crate) fn save(&mut self) {
-        let p = Persisted {
+        self.state_dirty = true;
+    }
+
+    /// The state document as it is now.
+    pub(crate) fn state_document(&self) -> String {
+        let p = StateDoc {
             next_seq: self.outbox.next_seq,
             next_local_tx: self.next_local_tx,
             tx_ids: self.tx_ids.clone(),
@@ -203,14 +209,6 @@ impl Station {
             settings: self.settings.changed().clone(),
             rng_mix: self.rng_mix,
         };
-        let text = serde_json::to_string(&p).unwrap_or_default();
-        if let Err(e) = self.store.save_state(&text) {
-            self.events
-                .push_back(StationEvent::StoreFailed(e.to_string()));
-        }
-    }
-
-    pub(crate) fn save_settings(&mut self) {
-        self.save();
+        serde_json::to_string(&p).unwrap_or_default()
     }
 }

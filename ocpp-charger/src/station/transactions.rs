@@ -37,7 +37,7 @@ impl Station {
                 "meterStart": reading.energy_wh.floor().to_i64().unwrap_or(0),
                 "timestamp": self.wall(now),
             });
-            self.enqueue(now, "StartTransaction", &p, Some(local));
+            self.enqueue("StartTransaction", &p, Some(local));
         } else {
             let id = self.rng.uuid();
             tx.id = Some(id.clone());
@@ -66,7 +66,7 @@ impl Station {
                 "meterValue": [mv],
             });
             tx.seq_no = 1;
-            self.enqueue(now, "TransactionEvent", &p, Some(local));
+            self.enqueue("TransactionEvent", &p, Some(local));
         }
         let transaction_id = tx.id.clone();
         if let Some(e) = self.evse_mut(evse) {
@@ -125,7 +125,7 @@ impl Station {
                 p["transactionData"] =
                     json!([self.meter_value(now, &reading, &measurands, "Transaction.End")]);
             }
-            self.enqueue(now, "StopTransaction", &p, Some(tx.local));
+            self.enqueue("StopTransaction", &p, Some(tx.local));
         } else {
             let mut measurands = measurands;
             if measurands.is_empty() {
@@ -149,7 +149,7 @@ impl Station {
             if let Some(t) = &token {
                 p["idToken"] = json!({ "idToken": t, "type": tx.token_type });
             }
-            self.enqueue(now, "TransactionEvent", &p, Some(tx.local));
+            self.enqueue("TransactionEvent", &p, Some(tx.local));
         }
         if let Some(e) = self.evse_mut(evse) {
             e.auth = None;

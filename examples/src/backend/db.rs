@@ -322,13 +322,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE journal ADD COLUMN error TEXT",
     // 4: the journal is where a session's meter values live (each transaction message once,
     // linked to its session; `meter_values` keeps the rows written before), and what is
-    // projected is one mark per charger (rows up to `upto`), not an update of every row.
+    // projected is one mark per charger, not an update of every row: `upto` (projected up
+    // to) and `last` (journaled up to); a charger with `last > upto` has rows to replay. No
+    // index per charger on the journal: each commit would write one index page per charger.
     "ALTER TABLE journal ADD COLUMN session_id BIGINT;
     CREATE INDEX journal_session ON journal (session_id, id);
+    DROP INDEX journal_unprocessed;
+    CREATE INDEX journal_set_aside ON journal (id) WHERE processed = 2;
     CREATE TABLE journal_projected (
         charger TEXT PRIMARY KEY,
-        upto BIGINT NOT NULL
-    )",
+        upto BIGINT NOT NULL,
+        last BIGINT NOT NULL
+    );
+    INSERT INTO journal_projected (charger, upto, last)
+        SELECT charger, 0, MAX(id) FROM journal GROUP BY charger",
 ];
 
 /// The counter of OCPP 1.6 transaction ids.
@@ -356,13 +363,19 @@ impl Db {
                         sqlx::query("PRAGMA synchronous=NORMAL")
                             .execute(&mut *conn)
                             .await?;
-                        // Statement journals (a multi-row INSERT's undo log) in memory, not in
-                        // a temporary file; and an 8 MiB page cache per connection (the
+                        // Statement journals (a multi-row statement's undo log) in memory, not
+                        // in a temporary file; and an 8 MiB page cache per connection (the
                         // default is 2 MiB), so the indexes' hot pages are not read again.
                         sqlx::query("PRAGMA temp_store=MEMORY")
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA cache_size=-8192")
+                            .execute(&mut *conn)
+                            .await?;
+                        // Checkpoint every 8,000 pages (32 MiB of WAL) instead of 1,000: the
+                        // pages written again and again (sessions, marks, the journal's last
+                        // leaf) are copied into the database once per checkpoint.
+                        sqlx::query("PRAGMA wal_autocheckpoint=8000")
                             .execute(&mut *conn)
                             .await?;
                     }
@@ -822,12 +835,15 @@ impl Db {
         Ok(row.try_get("n")?)
     }
 
-    /// Journal rows not yet projected, by charger and then in order.
+    /// Journal rows not yet projected, by charger and then in order: those after the mark of
+    /// each charger with rows beyond it, read from the lowest such mark on (recent rows, or
+    /// those of a charger whose projection failed since the last start).
     pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
             "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
-             FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger
-             WHERE j.processed = 0 AND j.id > COALESCE(p.upto, 0) ORDER BY j.charger, j.id",
+             FROM journal j JOIN journal_projected p ON p.charger = j.charger
+             WHERE j.id > (SELECT COALESCE(MIN(upto), 0) FROM journal_projected WHERE last > upto)
+             AND j.processed = 0 AND j.id > p.upto ORDER BY j.charger, j.id",
         )
         .fetch_all(&self.pool)
         .await?;

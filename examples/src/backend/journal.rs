@@ -120,6 +120,26 @@ async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
         }
         ids.extend(chunk_ids);
     }
+    // Each charger's highest row (see `journal_projected` in db.rs), in the same commit.
+    let mut last: Vec<(&str, i64)> = Vec::new();
+    for ((e, _), id) in group.iter().zip(&ids) {
+        match last.iter_mut().find(|(c, _)| *c == e.charger) {
+            Some(entry) => entry.1 = entry.1.max(*id),
+            None => last.push((e.charger.as_str(), *id)),
+        }
+    }
+    for chunk in last.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
+             SET last = CASE WHEN excluded.last > journal_projected.last THEN excluded.last ELSE journal_projected.last END",
+            db.values(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (charger, id) in chunk {
+            q = q.bind(*charger).bind(0_i64).bind(*id);
+        }
+        q.execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(ids)
 }

@@ -266,12 +266,18 @@ async fn apply(
     }
 }
 
-/// Journal marks per upsert statement (2 columns each).
+/// Journal marks per upsert statement (3 columns each).
 const MARKS_PER_UPSERT: usize = 256;
 
+/// Session updates per statement (6 columns each).
+const PROGRESS_PER_UPDATE: usize = 128;
+
 impl Db {
-    /// Applies `batch` in one transaction: every write in order, then the journal marks
-    /// (which come last, see [`coalesce`]) in one upsert per [`MARKS_PER_UPSERT`] chargers.
+    /// Applies `batch` in one transaction: the sessions' progress first (one per session
+    /// after [`coalesce`], and nothing else in a batch touches those columns before them), in
+    /// one statement per [`PROGRESS_PER_UPDATE`] sessions; then every other write in order;
+    /// then the journal marks (which come last) in one upsert per [`MARKS_PER_UPSERT`]
+    /// chargers.
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
         let marks: Vec<(&str, i64)> = batch
@@ -281,6 +287,42 @@ impl Db {
                 _ => None,
             })
             .collect();
+        let progress: Vec<&Write> = batch
+            .iter()
+            .filter(|w| matches!(w, Write::SessionProgress { .. }))
+            .collect();
+        for chunk in progress.chunks(PROGRESS_PER_UPDATE) {
+            // VALUES columns are named column1, column2, ... in both databases.
+            let sql = format!(
+                "UPDATE sessions SET meter_start_wh = COALESCE(v.column2, meter_start_wh),
+                 meter_last_wh = COALESCE(v.column3, meter_last_wh), energy_wh = v.column4,
+                 power_w = COALESCE(v.column5, power_w), cost = COALESCE(v.column6, cost)
+                 FROM (VALUES {}) AS v WHERE sessions.id = v.column1",
+                self.values(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for w in chunk {
+                if let Write::SessionProgress {
+                    session_id,
+                    meter_start_wh,
+                    meter_last_wh,
+                    energy_wh,
+                    power_w,
+                    cost,
+                    ..
+                } = w
+                {
+                    q = q
+                        .bind(*session_id)
+                        .bind(meter_start_wh.map(|d| d.to_string()))
+                        .bind(meter_last_wh.map(|d| d.to_string()))
+                        .bind(energy_wh.to_string())
+                        .bind(power_w.map(|d| d.to_string()))
+                        .bind(cost.map(|d| d.to_string()));
+                }
+            }
+            q.execute(&mut *tx).await?;
+        }
         for w in batch {
             let q = match w {
                 Write::ChargerConnected { identity, version, at } => sqlx::query(
@@ -350,24 +392,8 @@ impl Db {
                 .bind(charger.as_str())
                 .bind(kind.as_str())
                 .bind(detail.as_str()),
-                Write::SessionProgress {
-                    session_id,
-                    meter_start_wh,
-                    meter_last_wh,
-                    energy_wh,
-                    power_w,
-                    cost,
-                    ..
-                } => sqlx::query(
-                    "UPDATE sessions SET meter_start_wh = COALESCE($2, meter_start_wh), meter_last_wh = COALESCE($3, meter_last_wh),
-                     energy_wh = $4, power_w = COALESCE($5, power_w), cost = COALESCE($6, cost) WHERE id = $1",
-                )
-                .bind(*session_id)
-                .bind(meter_start_wh.map(|d| d.to_string()))
-                .bind(meter_last_wh.map(|d| d.to_string()))
-                .bind(energy_wh.to_string())
-                .bind(power_w.map(|d| d.to_string()))
-                .bind(cost.map(|d| d.to_string())),
+                // Above, all at once.
+                Write::SessionProgress { .. } => continue,
                 Write::JournalSession {
                     session_id, ids, ..
                 } => {
@@ -400,13 +426,13 @@ impl Db {
         }
         for chunk in marks.chunks(MARKS_PER_UPSERT) {
             let sql = format!(
-                "INSERT INTO journal_projected (charger, upto) VALUES {} ON CONFLICT (charger) DO UPDATE
+                "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
                  SET upto = CASE WHEN excluded.upto > journal_projected.upto THEN excluded.upto ELSE journal_projected.upto END",
-                self.values(chunk.len(), 2)
+                self.values(chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for (charger, upto) in chunk {
-                q = q.bind(*charger).bind(*upto);
+                q = q.bind(*charger).bind(*upto).bind(*upto);
             }
             q.execute(&mut *tx).await?;
         }

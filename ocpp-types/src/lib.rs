@@ -1,7 +1,7 @@
 //! Schema-exact Rust types for every OCPP-J message of OCPP 1.6, 2.0.1 and 2.1.
 //!
 //! The per-version modules [`v16`], [`v201`] and [`v21`] are generated from the official JSON
-//! schemas (embedded in [`ocpp_schemas`]) by the generator in `ocpp-types/codegen`, and
+//! schemas (embedded in the `ocpp-schemas` crate) by the generator in `ocpp-types/codegen`, and
 //! committed. A payload deserializes into its type **if and only if** the official schema
 //! accepts it, which is what lets the codec validate at the speed of plain deserialization:
 //!
@@ -50,6 +50,7 @@ pub mod number;
 pub mod rt;
 mod string;
 mod uri;
+mod version;
 
 #[cfg(feature = "v16")]
 pub mod v16;
@@ -59,7 +60,7 @@ pub mod v201;
 pub mod v21;
 
 pub use datetime::{DateTime, InvalidDateTime};
-pub use ocpp_schemas::{MessageKind, Version};
+pub use version::{MessageKind, UnknownVersion, Version};
 pub use rust_decimal::Decimal;
 pub use string::{BoundedString, StringTooLong};
 

@@ -188,9 +188,9 @@ macro_rules! defaults_2x {
                     self.boot_status.parse().ok()?,
                 )),
                 Q::Heartbeat(_) => R::from(m::HeartbeatResponse::new(now_dt(&*self.clock))),
-                Q::Authorize(_) => R::from(m::AuthorizeResponse::new(
-                    m::IdTokenInfoType::new(m::AuthorizationStatusEnumType::Accepted),
-                )),
+                Q::Authorize(_) => R::from(m::AuthorizeResponse::new(m::IdTokenInfoType::new(
+                    m::AuthorizationStatusEnumType::Accepted,
+                ))),
                 Q::TransactionEvent(r) => {
                     let mut resp: m::TransactionEventResponse = serde_json::from_str("{}").ok()?;
                     if r.id_token.is_some() {

@@ -386,11 +386,9 @@ fn v201_pending_charger_may_send_what_was_triggered() {
     assert_eq!(h.session.state().boot, BootState::Pending);
     let out = h.charger_sends(r#"[2,"c0","SignCertificate",{"csr":"x"}]"#);
     assert_eq!(json(&out[0])[2], "SecurityError");
-    let trigger = AnyRequest::from(v201::AnyRequest::from(
-        v201::TriggerMessageRequest::new(
-            v201::MessageTriggerEnumType::SignChargingStationCertificate,
-        ),
-    ));
+    let trigger = AnyRequest::from(v201::AnyRequest::from(v201::TriggerMessageRequest::new(
+        v201::MessageTriggerEnumType::SignChargingStationCertificate,
+    )));
     let id = h.central_calls(&trigger).unwrap();
     h.charger_sends(&format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
     // Let through to the application (whose default for SignCertificate is NotSupported).

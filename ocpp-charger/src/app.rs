@@ -1026,20 +1026,18 @@ impl Answer {
                     (Answer::Status(s), Q::ClearCache(_)) => {
                         R::from($v::ClearCacheResponse::new(wire(s, version, action)?))
                     }
-                    (Answer::Status(s), Q::RequestStartTransaction(_)) => {
-                        R::from($v::RequestStartTransactionResponse::new(wire(
-                            s, version, action,
-                        )?))
-                    }
+                    (Answer::Status(s), Q::RequestStartTransaction(_)) => R::from(
+                        $v::RequestStartTransactionResponse::new(wire(s, version, action)?),
+                    ),
                     (Answer::Status(s), Q::RequestStopTransaction(_)) => R::from(
                         $v::RequestStopTransactionResponse::new(wire(s, version, action)?),
                     ),
-                    (Answer::Status(s), Q::UnlockConnector(_)) => R::from(
-                        $v::UnlockConnectorResponse::new(wire(s, version, action)?),
-                    ),
-                    (Answer::Status(s), Q::TriggerMessage(_)) => R::from(
-                        $v::TriggerMessageResponse::new(wire(s, version, action)?),
-                    ),
+                    (Answer::Status(s), Q::UnlockConnector(_)) => {
+                        R::from($v::UnlockConnectorResponse::new(wire(s, version, action)?))
+                    }
+                    (Answer::Status(s), Q::TriggerMessage(_)) => {
+                        R::from($v::TriggerMessageResponse::new(wire(s, version, action)?))
+                    }
                     (Answer::Data(d), Q::DataTransfer(_)) => {
                         let mut r =
                             $v::DataTransferResponse::new(wire(&d.status, version, action)?);
@@ -1072,12 +1070,12 @@ impl Answer {
                     (Answer::Status(s), Q::RemoteStopTransaction(_)) => R::from(
                         v16::RemoteStopTransactionResponse::new(wire(s, version, action)?),
                     ),
-                    (Answer::Status(s), Q::UnlockConnector(_)) => R::from(
-                        v16::UnlockConnectorResponse::new(wire(s, version, action)?),
-                    ),
-                    (Answer::Status(s), Q::TriggerMessage(_)) => R::from(
-                        v16::TriggerMessageResponse::new(wire(s, version, action)?),
-                    ),
+                    (Answer::Status(s), Q::UnlockConnector(_)) => {
+                        R::from(v16::UnlockConnectorResponse::new(wire(s, version, action)?))
+                    }
+                    (Answer::Status(s), Q::TriggerMessage(_)) => {
+                        R::from(v16::TriggerMessageResponse::new(wire(s, version, action)?))
+                    }
                     (Answer::Status(s), Q::ExtendedTriggerMessage(_)) => R::from(
                         v16::ExtendedTriggerMessageResponse::new(wire(s, version, action)?),
                     ),

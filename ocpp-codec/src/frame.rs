@@ -717,7 +717,10 @@ mod tests {
     fn agree(version: Version, text: &str) -> Result<(), TestCaseError> {
         if let Some(fast) = well_formed(version, text) {
             let careful = Decoder::new(version).decode_carefully(text);
-            prop_assert_eq!(format!("{:?}", Ok::<_, FrameError>(fast)), format!("{careful:?}"));
+            prop_assert_eq!(
+                format!("{:?}", Ok::<_, FrameError>(fast)),
+                format!("{careful:?}")
+            );
         }
         Ok(())
     }

@@ -27,8 +27,8 @@ pub mod typed;
 
 pub use error::{ErrorCode, FrameError, MessageType, Reply, ReplyKind};
 pub use frame::{Decoder, Frame};
-pub use ocpp_types::Version;
 pub use ocpp_types;
+pub use ocpp_types::Version;
 pub use rpc::{Endpoint, EndpointConfig, Event};
 
 /// The README's examples, compiled and run as doctests.

@@ -12,13 +12,13 @@
 
 use std::fmt;
 
-use crate::{Initiator, UnknownAction, Version};
 #[cfg(feature = "v16")]
 use crate::v16;
 #[cfg(feature = "v201")]
 use crate::v201;
 #[cfg(feature = "v21")]
 use crate::v21;
+use crate::{Initiator, UnknownAction, Version};
 
 /// A typed payload was not the one asked for: another action, or another version.
 ///

@@ -65,11 +65,11 @@ pub mod v201;
 #[cfg(feature = "v21")]
 pub mod v21;
 
-pub use datetime::{DateTime, InvalidDateTime};
 pub use any::{AnyAction, TypedRequest, TypedResponse, UnexpectedMessage};
-pub use version::{MessageKind, UnknownVersion, Version};
+pub use datetime::{DateTime, InvalidDateTime};
 pub use rust_decimal::Decimal;
 pub use string::{BoundedString, StringTooLong};
+pub use version::{MessageKind, UnknownVersion, Version};
 
 /// A string that is not a value of a generated enumeration (from its `FromStr`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -932,9 +932,9 @@ fn def_size(model: &Model, def: &TypeDef) -> (usize, bool) {
                 size += 24;
             }
             let niche = *open
-                || fields.iter().any(|f| {
-                    matches!(f.ty, Ty::Str(_) | Ty::Uri | Ty::Array { .. }) && f.required
-                });
+                || fields
+                    .iter()
+                    .any(|f| matches!(f.ty, Ty::Str(_) | Ty::Uri | Ty::Array { .. }) && f.required);
             (size.div_ceil(8) * 8, niche)
         }
     }
@@ -973,7 +973,10 @@ fn any_enum(
     );
     for a in with {
         if boxed(a) {
-            let _ = writeln!(s, "    /// The `{a}` {what} (boxed).\n    {a}(Box<{a}{suffix}>),");
+            let _ = writeln!(
+                s,
+                "    /// The `{a}` {what} (boxed).\n    {a}(Box<{a}{suffix}>),"
+            );
         } else {
             let _ = writeln!(s, "    /// The `{a}` {what}.\n    {a}({a}{suffix}),");
         }
@@ -1003,7 +1006,10 @@ fn any_enum(
         );
         for a in with {
             if boxed(a) {
-                let _ = writeln!(s, "            Action::{a} => {name}::{a}(Box::new({call}?)),");
+                let _ = writeln!(
+                    s,
+                    "            Action::{a} => {name}::{a}(Box::new({call}?)),"
+                );
             } else {
                 let _ = writeln!(s, "            Action::{a} => {name}::{a}({call}?),");
             }

@@ -25,6 +25,16 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "the typed layer builds with each version feature alone"
+for v in v16 v201 v21; do
+  cargo check --locked -p ocpp-codec --no-default-features --features "$v"
+done
+# ocpp-types names its versions without the embedded schemas or the validator.
+if cargo tree --locked -p ocpp-types --no-default-features --features v16 | grep jsonschema; then
+  echo "ocpp-types depends on jsonschema" >&2
+  exit 1
+fi
+
 step "cargo test"
 cargo test --workspace --locked
 

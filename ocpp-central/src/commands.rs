@@ -138,7 +138,7 @@ macro_rules! v2_commands {
                 let r = h.call(q).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::RequestStartTransaction(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -153,7 +153,7 @@ macro_rules! v2_commands {
                 let r = h.call(q).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::RequestStopTransaction(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -171,7 +171,7 @@ macro_rules! v2_commands {
                 let r = h.call(q).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::Reset(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -195,7 +195,7 @@ macro_rules! v2_commands {
                 let r = h.call(q).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::ChangeAvailability(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -208,7 +208,7 @@ macro_rules! v2_commands {
                 let r = h.call(q).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::UnlockConnector(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -222,7 +222,7 @@ macro_rules! v2_commands {
                 let r = h.call(q).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::TriggerMessage(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -230,7 +230,7 @@ macro_rules! v2_commands {
                 let r = h.call(t::ClearCacheRequest::new()).await?;
                 Ok(answer(
                     r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::ClearCache(r)),
+                    AnyResponse::from(t::AnyResponse::from(r)),
                 ))
             }
 
@@ -282,7 +282,7 @@ macro_rules! v2_commands {
                     .unwrap_or_default();
                 Ok(Answer {
                     status,
-                    response: AnyResponse::from(t::AnyResponse::SetVariables(r)),
+                    response: AnyResponse::from(t::AnyResponse::from(r)),
                 })
             }
         }
@@ -325,7 +325,7 @@ mod v16 {
         let r = h.call(q).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::RemoteStartTransaction(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -341,7 +341,7 @@ mod v16 {
         let r = h.call(t::RemoteStopTransactionRequest::new(id)).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::RemoteStopTransaction(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -353,7 +353,7 @@ mod v16 {
         let r = h.call(t::ResetRequest::new(kind)).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::Reset(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -371,7 +371,7 @@ mod v16 {
         let r = h.call(q).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::ChangeAvailability(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -382,7 +382,7 @@ mod v16 {
         let r = h.call(t::UnlockConnectorRequest::new(evse)).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::UnlockConnector(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -396,7 +396,7 @@ mod v16 {
         let r = h.call(q).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::TriggerMessage(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -404,7 +404,7 @@ mod v16 {
         let r = h.call(t::ClearCacheRequest::new()).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::ClearCache(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 
@@ -454,7 +454,7 @@ mod v16 {
         let r = h.call(q).await?;
         Ok(answer(
             r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::ChangeConfiguration(r)),
+            AnyResponse::from(t::AnyResponse::from(r)),
         ))
     }
 }

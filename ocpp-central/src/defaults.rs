@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use ocpp_codec::ErrorCode;
 
+use ocpp_types::{Response as _, TypedRequest, TypedResponse};
+
 use crate::message::{AnyRequest, AnyResponse};
 
 /// The wall clock for timestamps in messages (`currentTime`) and the model. Inject a
@@ -180,15 +182,15 @@ macro_rules! defaults_2x {
             use ocpp_types::$m::AnyRequest as Q;
             use ocpp_types::$m::AnyResponse as R;
             Some(match req {
-                Q::BootNotification(_) => R::BootNotification(m::BootNotificationResponse::new(
+                Q::BootNotification(_) => R::from(m::BootNotificationResponse::new(
                     now_dt(&*self.clock),
                     self.heartbeat_interval,
                     self.boot_status.parse().ok()?,
                 )),
-                Q::Heartbeat(_) => R::Heartbeat(m::HeartbeatResponse::new(now_dt(&*self.clock))),
-                Q::Authorize(_) => R::Authorize(m::AuthorizeResponse::new(
-                    m::IdTokenInfoType::new(m::AuthorizationStatusEnumType::Accepted),
-                )),
+                Q::Heartbeat(_) => R::from(m::HeartbeatResponse::new(now_dt(&*self.clock))),
+                Q::Authorize(_) => R::from(m::AuthorizeResponse::new(m::IdTokenInfoType::new(
+                    m::AuthorizationStatusEnumType::Accepted,
+                ))),
                 Q::TransactionEvent(r) => {
                     let mut resp: m::TransactionEventResponse = serde_json::from_str("{}").ok()?;
                     if r.id_token.is_some() {
@@ -196,9 +198,9 @@ macro_rules! defaults_2x {
                             m::AuthorizationStatusEnumType::Accepted,
                         ));
                     }
-                    R::TransactionEvent(resp)
+                    R::from(resp)
                 }
-                Q::DataTransfer(_) => R::DataTransfer(m::DataTransferResponse::new(
+                Q::DataTransfer(_) => R::from(m::DataTransferResponse::new(
                     m::DataTransferStatusEnumType::UnknownVendorId,
                 )),
                 other => R::from_json(other.action(), "{}").ok()?,
@@ -221,12 +223,21 @@ impl Defaults {
         answer.ok_or_else(|| CallFailure::not_supported(request.action()))
     }
 
-    /// The default answer to a concrete typed request.
+    /// The default answer to a concrete typed request (typed all the way: no JSON).
     pub fn typed<Q: ocpp_types::Request>(&self, request: &Q) -> Result<Q::Response, CallFailure> {
-        let any = AnyRequest::from_typed(request)
-            .map_err(|e| CallFailure::internal(format!("re-encoding the request: {e}")))?;
-        self.response(&any)?
-            .to_typed()
+        let typed = request.clone().into_typed();
+        let answer = match &typed {
+            #[cfg(feature = "v16")]
+            TypedRequest::V16(r) => self.v16(r).map(TypedResponse::from),
+            #[cfg(feature = "v201")]
+            TypedRequest::V201(r) => self.v201(r).map(TypedResponse::from),
+            #[cfg(feature = "v21")]
+            TypedRequest::V21(r) => self.v21(r).map(TypedResponse::from),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        let answer = answer.ok_or_else(|| CallFailure::not_supported(Q::ACTION))?;
+        Q::Response::try_from_typed(answer)
             .map_err(|e| CallFailure::internal(format!("default answer: {e}")))
     }
 
@@ -236,16 +247,16 @@ impl Defaults {
         use ocpp_types::v16::AnyRequest as Q;
         use ocpp_types::v16::AnyResponse as R;
         Some(match req {
-            Q::BootNotification(_) => R::BootNotification(m::BootNotificationResponse::new(
+            Q::BootNotification(_) => R::from(m::BootNotificationResponse::new(
                 self.boot_status.parse().ok()?,
                 now_dt(&*self.clock),
                 self.heartbeat_interval,
             )),
-            Q::Heartbeat(_) => R::Heartbeat(m::HeartbeatResponse::new(now_dt(&*self.clock))),
-            Q::Authorize(_) => R::Authorize(m::AuthorizeResponse::new(m::IdTagInfo::new(
+            Q::Heartbeat(_) => R::from(m::HeartbeatResponse::new(now_dt(&*self.clock))),
+            Q::Authorize(_) => R::from(m::AuthorizeResponse::new(m::IdTagInfo::new(
                 m::AuthorizationStatus::Accepted,
             ))),
-            Q::StartTransaction(_) => R::StartTransaction(m::StartTransactionResponse::new(
+            Q::StartTransaction(_) => R::from(m::StartTransactionResponse::new(
                 m::IdTagInfo::new(m::AuthorizationStatus::Accepted),
                 self.transaction_ids.next_transaction_id(),
             )),
@@ -254,9 +265,9 @@ impl Defaults {
                 if r.id_tag.is_some() {
                     resp.id_tag_info = Some(m::IdTagInfo::new(m::AuthorizationStatus::Accepted));
                 }
-                R::StopTransaction(resp)
+                R::from(resp)
             }
-            Q::DataTransfer(_) => R::DataTransfer(m::DataTransferResponse::new(
+            Q::DataTransfer(_) => R::from(m::DataTransferResponse::new(
                 m::DataTransferStatus::UnknownVendorId,
             )),
             other => R::from_json(other.action(), "{}").ok()?,

@@ -115,7 +115,8 @@ macro_rules! version_handler {
             ) -> Result<ocpp_types::$m::AnyResponse, CallFailure> {
                 use ocpp_types::$m::{AnyRequest as Q, AnyResponse as R};
                 match request {
-                    $( $( Q::$Action(r) => h.$method(charger, r).await.map(R::$Action), )* )*
+                    // `into`: the payload as the method takes it, unboxed when the enum boxes it.
+                    $( $( Q::$Action(r) => h.$method(charger, r.into()).await.map(R::from), )* )*
                     #[allow(unreachable_patterns)]
                     other => Err(CallFailure::not_supported(other.action().as_str())),
                 }
@@ -528,10 +529,10 @@ impl ChargerHandle {
             )));
         }
         let any =
-            AnyRequest::from_typed(&request).map_err(|e| CallError::Refused(e.to_string()))?;
+            AnyRequest::from_message(request).map_err(|e| CallError::Refused(e.to_string()))?;
         let answer = self.call_any(any).await?;
         answer
-            .to_typed()
+            .into_message()
             .map_err(|e| CallError::InvalidResponse(e.to_string()))
     }
 

@@ -1,8 +1,11 @@
 //! Typed messages of any version: [`AnyRequest`] and [`AnyResponse`] hold the generated
 //! per-version enums ([`ocpp_types::v16::AnyRequest`], ...) behind one type, so a session,
 //! handler or event can carry the raw typed message of whatever version its charger speaks.
+//!
+//! Every conversion (from a concrete message, to one, from and to the codec's
+//! [`TypedRequest`] / [`TypedResponse`]) moves the typed value: nothing is re-encoded as JSON.
 
-use ocpp_types::Version;
+use ocpp_types::{TypedRequest, TypedResponse, UnexpectedMessage, Version};
 
 /// Why a payload could not be decoded into its typed message.
 #[derive(Debug, thiserror::Error)]
@@ -22,13 +25,13 @@ pub enum DecodeError {
 }
 
 macro_rules! any_enum {
-    ($(#[$doc:meta])* $name:ident, $inner:ident) => {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $Trait:ident, $Typed:ident) => {
         $(#[$doc])*
         ///
-        /// The generated per-version enums are large (2.1's is kilobytes, sized by its largest
-        /// message), so each is boxed: this type is two words, and a Heartbeat moved through
-        /// queues and events does not move kilobytes. Build one with `From` (`v16::AnyRequest`
-        /// into `AnyRequest`) and match through the box (`AnyRequest::V16(q) => match &**q`).
+        /// Each per-version enum is boxed, so this type is two words whatever the version. Build
+        /// one with `From` (`v16::AnyRequest` or the codec's typed enum into this type) or from
+        /// a concrete message with `from_message`, and match through the box
+        /// (`AnyRequest::V16(q) => match &**q`).
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum $name {
@@ -61,6 +64,41 @@ macro_rules! any_enum {
         impl From<ocpp_types::v21::$inner> for $name {
             fn from(m: ocpp_types::v21::$inner) -> Self {
                 $name::V21(Box::new(m))
+            }
+        }
+
+        /// Fails only for a version whose feature is off in this crate (the codec's typed
+        /// enums may have more versions enabled).
+        impl TryFrom<$Typed> for $name {
+            type Error = DecodeError;
+
+            fn try_from(typed: $Typed) -> Result<Self, DecodeError> {
+                match typed {
+                    #[cfg(feature = "v16")]
+                    $Typed::V16(m) => Ok($name::V16(Box::new(m))),
+                    #[cfg(feature = "v201")]
+                    $Typed::V201(m) => Ok($name::V201(Box::new(m))),
+                    #[cfg(feature = "v21")]
+                    $Typed::V21(m) => Ok($name::V21(Box::new(m))),
+                    #[allow(unreachable_patterns)]
+                    other => Err(DecodeError::UnknownAction {
+                        version: other.version(),
+                        action: other.action().as_str().to_owned(),
+                    }),
+                }
+            }
+        }
+
+        impl From<$name> for $Typed {
+            fn from(any: $name) -> Self {
+                match any {
+                    #[cfg(feature = "v16")]
+                    $name::V16(m) => $Typed::V16(*m),
+                    #[cfg(feature = "v201")]
+                    $name::V201(m) => $Typed::V201(*m),
+                    #[cfg(feature = "v21")]
+                    $name::V21(m) => $Typed::V21(*m),
+                }
             }
         }
 
@@ -132,16 +170,26 @@ macro_rules! any_enum {
                 }
             }
 
-            /// Decodes a typed message of the same action into `T` (e.g. the concrete
-            /// response type a caller expects).
-            pub fn to_typed<T: ocpp_types::Message>(&self) -> Result<T, serde_json::Error> {
-                serde_json::from_str(&self.to_json())
+            /// The concrete message `T` (e.g. the response type a caller expects), if this is
+            /// one: a clone of the payload, no JSON.
+            pub fn to_typed<T: ocpp_types::$Trait>(&self) -> Result<T, UnexpectedMessage> {
+                self.clone().into_message()
             }
 
-            /// Wraps a concrete typed message of any enabled version.
-            pub fn from_typed<T: ocpp_types::Message>(message: &T) -> Result<Self, DecodeError> {
-                let json = serde_json::to_string(message)?;
-                Self::from_json(T::VERSION, T::ACTION, &json)
+            /// The concrete message `T`, if this is one (a move, no JSON).
+            pub fn into_message<T: ocpp_types::$Trait>(self) -> Result<T, UnexpectedMessage> {
+                T::try_from_typed(self.into())
+            }
+
+            /// Wraps a concrete typed message (a move, no JSON). Fails only when the message's
+            /// version is not enabled in this crate.
+            pub fn from_message<T: ocpp_types::$Trait>(message: T) -> Result<Self, DecodeError> {
+                message.into_typed().try_into()
+            }
+
+            /// Wraps a clone of a concrete typed message ([`Self::from_message`] by reference).
+            pub fn from_typed<T: ocpp_types::$Trait>(message: &T) -> Result<Self, DecodeError> {
+                Self::from_message(message.clone())
             }
         }
     };
@@ -150,12 +198,16 @@ macro_rules! any_enum {
 any_enum!(
     /// A CALL payload (request) of any version, typed.
     AnyRequest,
-    AnyRequest
+    AnyRequest,
+    Request,
+    TypedRequest
 );
 any_enum!(
     /// A CALLRESULT payload (response) of any version, typed.
     AnyResponse,
-    AnyResponse
+    AnyResponse,
+    Response,
+    TypedResponse
 );
 
 /// Whether `action` names an action of `version` (a CALL or, on 2.1, a SEND), and if so

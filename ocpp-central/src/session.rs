@@ -520,7 +520,8 @@ impl Session {
         now: Instant,
         request: &R,
     ) -> Result<String, CallError> {
-        let any = AnyRequest::from_typed(request).map_err(|e| CallError::Refused(e.to_string()))?;
+        let any = AnyRequest::from_message(request.clone())
+            .map_err(|e| CallError::Refused(e.to_string()))?;
         self.call(now, &any)
     }
 

@@ -227,7 +227,7 @@ fn offline_transaction_replayed_after_reconnect() {
 #[test]
 fn remote_start_and_stop_calls_get_typed_answers() {
     let mut h = booted();
-    let req = AnyRequest::from(v16::AnyRequest::RemoteStartTransaction(
+    let req = AnyRequest::from(v16::AnyRequest::from(
         v16::RemoteStartTransactionRequest::new("TAG9".parse().unwrap()),
     ));
     let id = h.central_calls(&req).unwrap();

@@ -189,7 +189,7 @@ fn v201_remote_start_and_timeout() {
     let mut h = booted(Version::V201);
     let tok: v201::IdTokenType =
         serde_json::from_str(r#"{"idToken":"T","type":"Central"}"#).unwrap();
-    let req = AnyRequest::from(v201::AnyRequest::RequestStartTransaction(
+    let req = AnyRequest::from(v201::AnyRequest::from(
         v201::RequestStartTransactionRequest::new(tok, 7),
     ));
     let id = h.central_calls(&req).unwrap();
@@ -386,11 +386,9 @@ fn v201_pending_charger_may_send_what_was_triggered() {
     assert_eq!(h.session.state().boot, BootState::Pending);
     let out = h.charger_sends(r#"[2,"c0","SignCertificate",{"csr":"x"}]"#);
     assert_eq!(json(&out[0])[2], "SecurityError");
-    let trigger = AnyRequest::from(v201::AnyRequest::TriggerMessage(
-        v201::TriggerMessageRequest::new(
-            v201::MessageTriggerEnumType::SignChargingStationCertificate,
-        ),
-    ));
+    let trigger = AnyRequest::from(v201::AnyRequest::from(v201::TriggerMessageRequest::new(
+        v201::MessageTriggerEnumType::SignChargingStationCertificate,
+    )));
     let id = h.central_calls(&trigger).unwrap();
     h.charger_sends(&format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
     // Let through to the application (whose default for SignCertificate is NotSupported).

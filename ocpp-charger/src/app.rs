@@ -494,8 +494,9 @@ macro_rules! blocks {
                             Some(h) => h,
                             None => &mut builtin,
                         };
-                        h.$method(ctx, q)
-                            .map(|r| TypedResponse::$V(ocpp_types::$v::AnyResponse::$Action(r)))
+                        // `into`: unboxed when the generated enum boxes the payload.
+                        h.$method(ctx, q.into())
+                            .map(|r| TypedResponse::$V(ocpp_types::$v::AnyResponse::from(r)))
                     }
                 )*)*
                 other => return Err(other),
@@ -1017,36 +1018,34 @@ impl Answer {
                 use $v::{AnyRequest as Q, AnyResponse as R};
                 TypedResponse::$V(match (self, $q) {
                     (Answer::Status(s), Q::Reset(_)) => {
-                        R::Reset($v::ResetResponse::new(wire(s, version, action)?))
+                        R::from($v::ResetResponse::new(wire(s, version, action)?))
                     }
-                    (Answer::Status(s), Q::ChangeAvailability(_)) => R::ChangeAvailability(
+                    (Answer::Status(s), Q::ChangeAvailability(_)) => R::from(
                         $v::ChangeAvailabilityResponse::new(wire(s, version, action)?),
                     ),
                     (Answer::Status(s), Q::ClearCache(_)) => {
-                        R::ClearCache($v::ClearCacheResponse::new(wire(s, version, action)?))
+                        R::from($v::ClearCacheResponse::new(wire(s, version, action)?))
                     }
-                    (Answer::Status(s), Q::RequestStartTransaction(_)) => {
-                        R::RequestStartTransaction($v::RequestStartTransactionResponse::new(wire(
-                            s, version, action,
-                        )?))
-                    }
-                    (Answer::Status(s), Q::RequestStopTransaction(_)) => R::RequestStopTransaction(
+                    (Answer::Status(s), Q::RequestStartTransaction(_)) => R::from(
+                        $v::RequestStartTransactionResponse::new(wire(s, version, action)?),
+                    ),
+                    (Answer::Status(s), Q::RequestStopTransaction(_)) => R::from(
                         $v::RequestStopTransactionResponse::new(wire(s, version, action)?),
                     ),
-                    (Answer::Status(s), Q::UnlockConnector(_)) => R::UnlockConnector(
-                        $v::UnlockConnectorResponse::new(wire(s, version, action)?),
-                    ),
-                    (Answer::Status(s), Q::TriggerMessage(_)) => R::TriggerMessage(
-                        $v::TriggerMessageResponse::new(wire(s, version, action)?),
-                    ),
+                    (Answer::Status(s), Q::UnlockConnector(_)) => {
+                        R::from($v::UnlockConnectorResponse::new(wire(s, version, action)?))
+                    }
+                    (Answer::Status(s), Q::TriggerMessage(_)) => {
+                        R::from($v::TriggerMessageResponse::new(wire(s, version, action)?))
+                    }
                     (Answer::Data(d), Q::DataTransfer(_)) => {
                         let mut r =
                             $v::DataTransferResponse::new(wire(&d.status, version, action)?);
                         r.data = d.data;
-                        R::DataTransfer(r)
+                        R::from(r)
                     }
                     (Answer::Version(n), Q::GetLocalListVersion(_)) => {
-                        R::GetLocalListVersion($v::GetLocalListVersionResponse::new(n))
+                        R::from($v::GetLocalListVersionResponse::new(n))
                     }
                     _ => return Err(bad()),
                 })
@@ -1057,37 +1056,37 @@ impl Answer {
                 use v16::{AnyRequest as Q, AnyResponse as R};
                 TypedResponse::V16(match (self, q) {
                     (Answer::Status(s), Q::Reset(_)) => {
-                        R::Reset(v16::ResetResponse::new(wire(s, version, action)?))
+                        R::from(v16::ResetResponse::new(wire(s, version, action)?))
                     }
-                    (Answer::Status(s), Q::ChangeAvailability(_)) => R::ChangeAvailability(
+                    (Answer::Status(s), Q::ChangeAvailability(_)) => R::from(
                         v16::ChangeAvailabilityResponse::new(wire(s, version, action)?),
                     ),
                     (Answer::Status(s), Q::ClearCache(_)) => {
-                        R::ClearCache(v16::ClearCacheResponse::new(wire(s, version, action)?))
+                        R::from(v16::ClearCacheResponse::new(wire(s, version, action)?))
                     }
-                    (Answer::Status(s), Q::RemoteStartTransaction(_)) => R::RemoteStartTransaction(
+                    (Answer::Status(s), Q::RemoteStartTransaction(_)) => R::from(
                         v16::RemoteStartTransactionResponse::new(wire(s, version, action)?),
                     ),
-                    (Answer::Status(s), Q::RemoteStopTransaction(_)) => R::RemoteStopTransaction(
+                    (Answer::Status(s), Q::RemoteStopTransaction(_)) => R::from(
                         v16::RemoteStopTransactionResponse::new(wire(s, version, action)?),
                     ),
-                    (Answer::Status(s), Q::UnlockConnector(_)) => R::UnlockConnector(
-                        v16::UnlockConnectorResponse::new(wire(s, version, action)?),
-                    ),
-                    (Answer::Status(s), Q::TriggerMessage(_)) => R::TriggerMessage(
-                        v16::TriggerMessageResponse::new(wire(s, version, action)?),
-                    ),
-                    (Answer::Status(s), Q::ExtendedTriggerMessage(_)) => R::ExtendedTriggerMessage(
+                    (Answer::Status(s), Q::UnlockConnector(_)) => {
+                        R::from(v16::UnlockConnectorResponse::new(wire(s, version, action)?))
+                    }
+                    (Answer::Status(s), Q::TriggerMessage(_)) => {
+                        R::from(v16::TriggerMessageResponse::new(wire(s, version, action)?))
+                    }
+                    (Answer::Status(s), Q::ExtendedTriggerMessage(_)) => R::from(
                         v16::ExtendedTriggerMessageResponse::new(wire(s, version, action)?),
                     ),
                     (Answer::Data(d), Q::DataTransfer(_)) => {
                         let mut r =
                             v16::DataTransferResponse::new(wire(&d.status, version, action)?);
                         r.data = data_v16(d.data);
-                        R::DataTransfer(r)
+                        R::from(r)
                     }
                     (Answer::Version(n), Q::GetLocalListVersion(_)) => {
-                        R::GetLocalListVersion(v16::GetLocalListVersionResponse::new(n))
+                        R::from(v16::GetLocalListVersionResponse::new(n))
                     }
                     _ => return Err(bad()),
                 })

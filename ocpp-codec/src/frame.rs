@@ -24,6 +24,11 @@
 //! Decoding parses the envelope with a serde visitor over the borrowed input: the payload (and
 //! a CALLERROR's details) stay borrowed as [`RawValue`] until typed decoding, and ids, actions
 //! and descriptions are borrowed unless they contain escapes.
+//!
+//! A well-formed message (a known message type, strings without escapes, the right number of
+//! elements) is read in one pass, each element parsed once, as plain serde would read the
+//! tuple. Anything else is read again element by element, to name exactly what is wrong: the
+//! error path pays for the precision, the common path does not.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -208,6 +213,21 @@ impl Decoder {
                 id,
             });
         }
+        // The common case, in one pass; `None` (or any error) means: read it again, carefully.
+        let mut de = serde_json::Deserializer::from_str(text);
+        if let Ok(Some(frame)) = de
+            .deserialize_seq(WellFormedVisitor {
+                version: self.version,
+            })
+            .and_then(|r| de.end().map(|()| r))
+        {
+            return Ok(frame);
+        }
+        self.decode_carefully(text)
+    }
+
+    /// Reads a message element by element, naming exactly what is wrong with it.
+    fn decode_carefully<'a>(&self, text: &'a str) -> Result<Frame<'a>, FrameError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let parsed = de
             .deserialize_any(EnvelopeVisitor {
@@ -258,6 +278,104 @@ pub fn binary_message_text(bytes: &[u8]) -> Cow<'_, str> {
             text.push(char::REPLACEMENT_CHARACTER);
             Cow::Owned(text)
         }
+    }
+}
+
+/// Reads a well-formed message in one pass: `Some` frame exactly when [`EnvelopeVisitor`]
+/// would give the same frame with borrowed strings; `None` (or a serde error) for anything
+/// else, which the caller then reads with [`EnvelopeVisitor`].
+struct WellFormedVisitor {
+    version: Version,
+}
+
+impl<'de> Visitor<'de> for WellFormedVisitor {
+    type Value = Option<Frame<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an OCPP-J message array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // A JSON integer without sign, fraction or exponent: what `interpret` reads with
+        // `parse::<u64>()` (serde_json gives `-0`, `2.0` and `2e0` as floats, refused here).
+        let Some(number) = seq.next_element::<u64>()? else {
+            return Ok(None);
+        };
+        let Some(message_type) =
+            MessageType::from_number(number).filter(|t| t.is_defined_in(self.version))
+        else {
+            return Ok(None);
+        };
+        // Borrowed strings only: a string with escapes is an error here, read by the slow path.
+        let Some(id) = seq.next_element::<&'de str>()? else {
+            return Ok(None);
+        };
+        if id.len() > MAX_MESSAGE_ID_LEN && id.chars().count() > MAX_MESSAGE_ID_LEN {
+            return Ok(None);
+        }
+        let id = Cow::Borrowed(id);
+        let frame = match message_type {
+            MessageType::Call | MessageType::Send => {
+                let Some(action) = seq.next_element::<&'de str>()? else {
+                    return Ok(None);
+                };
+                let Some(payload) = seq.next_element::<&'de RawValue>()? else {
+                    return Ok(None);
+                };
+                let action = Cow::Borrowed(action);
+                if message_type == MessageType::Call {
+                    Frame::Call {
+                        id,
+                        action,
+                        payload,
+                    }
+                } else {
+                    Frame::Send {
+                        id,
+                        action,
+                        payload,
+                    }
+                }
+            }
+            MessageType::CallResult => {
+                let Some(payload) = seq.next_element::<&'de RawValue>()? else {
+                    return Ok(None);
+                };
+                Frame::CallResult { id, payload }
+            }
+            MessageType::CallError | MessageType::CallResultError => {
+                let Some(code) = seq.next_element::<&'de str>()? else {
+                    return Ok(None);
+                };
+                let Some(description) = seq.next_element::<&'de str>()? else {
+                    return Ok(None);
+                };
+                let Some(details) = seq.next_element::<&'de RawValue>()? else {
+                    return Ok(None);
+                };
+                let code = ErrorCode::from_wire(code);
+                let description = Cow::Borrowed(description);
+                if message_type == MessageType::CallError {
+                    Frame::CallError {
+                        id,
+                        code,
+                        description,
+                        details,
+                    }
+                } else {
+                    Frame::CallResultError {
+                        id,
+                        code,
+                        description,
+                        details,
+                    }
+                }
+            }
+        };
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(frame))
     }
 }
 
@@ -579,4 +697,87 @@ pub fn encode_error_into(
     out.push(',');
     out.push_str(details);
     out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the one-pass reader gives, if it reads the message.
+    fn well_formed(version: Version, text: &str) -> Option<Frame<'_>> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        de.deserialize_seq(WellFormedVisitor { version })
+            .and_then(|r| de.end().map(|()| r))
+            .ok()
+            .flatten()
+    }
+
+    /// The one-pass reader reads a message only when the careful reader gives the same frame.
+    fn agree(version: Version, text: &str) -> Result<(), TestCaseError> {
+        if let Some(fast) = well_formed(version, text) {
+            let careful = Decoder::new(version).decode_carefully(text);
+            prop_assert_eq!(
+                format!("{:?}", Ok::<_, FrameError>(fast)),
+                format!("{careful:?}")
+            );
+        }
+        Ok(())
+    }
+
+    fn element() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("2".to_owned()),
+            Just("3".to_owned()),
+            Just("4".to_owned()),
+            Just("5".to_owned()),
+            Just("6".to_owned()),
+            Just("-0".to_owned()),
+            Just("2.0".to_owned()),
+            Just("2e0".to_owned()),
+            Just("18446744073709551618".to_owned()),
+            Just("{}".to_owned()),
+            Just("null".to_owned()),
+            Just(r#"{"a":[1,2]}"#.to_owned()),
+            Just(format!("\"{}\"", "x".repeat(36))),
+            Just(format!("\"{}\"", "x".repeat(37))),
+            Just(format!("\"{}\"", "é".repeat(20))),
+            "\"[a-zA-Z0-9 \\\\\"é]{0,8}\"",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_agrees_with_careful_reading(
+            elems in proptest::collection::vec(element(), 0..7),
+            v in 0usize..3,
+            space in any::<bool>(),
+        ) {
+            let sep = if space { " , " } else { "," };
+            let text = format!("[{}]", elems.join(sep));
+            agree(Version::ALL[v], &text)?;
+        }
+    }
+
+    #[test]
+    fn common_messages_take_the_one_pass_path() {
+        for text in [
+            r#"[2,"19223201","Heartbeat",{}]"#,
+            r#"[3,"19223201",{"currentTime":"2026-01-01T00:00:00Z"}]"#,
+            r#"[4,"1","NotImplemented","",{}]"#,
+        ] {
+            assert!(well_formed(Version::V16, text).is_some(), "{text}");
+            agree(Version::V16, text).unwrap();
+        }
+        // Escapes, a long id, a float type, a SEND on 1.6: read carefully.
+        for text in [
+            r#"[2,"a\"b","Heartbeat",{}]"#,
+            r#"[2,"0123456789012345678901234567890123456","Heartbeat",{}]"#,
+            r#"[2.0,"1","Heartbeat",{}]"#,
+            r#"[6,"1","NotifyPeriodicEventStream",{}]"#,
+            r#"[2,"1","Heartbeat",{},1]"#,
+        ] {
+            assert!(well_formed(Version::V16, text).is_none(), "{text}");
+        }
+    }
 }

@@ -6,7 +6,8 @@
 //!   message can be wrong, and the exact [`Reply`] the specification requires.
 //! - [`rpc`]: the sans-IO [`Endpoint`]: one CALL in flight with a FIFO queue, call timeouts
 //!   on injected time, peer calls surfaced as events, late/unknown/duplicate answers reported.
-//! - [`typed`] (features `v16`, `v201` and `v21`, the default): typed dispatch per version,
+//! - [`typed`] (with any subset of the features `v16`, `v201` and `v21`; all three by default):
+//!   typed dispatch per version,
 //!   the exact CALLERROR for unknown actions, wrong directions and payload violations, lenient
 //!   repairs, typed encoding with optional outgoing validation.
 //! - `testing` (feature `test-util`): a virtual clock and a pair of connected endpoints.
@@ -22,13 +23,12 @@ pub mod rpc;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod transport;
-#[cfg(all(feature = "v16", feature = "v201", feature = "v21"))]
 pub mod typed;
 
 pub use error::{ErrorCode, FrameError, MessageType, Reply, ReplyKind};
 pub use frame::{Decoder, Frame};
-pub use ocpp_schemas::Version;
 pub use ocpp_types;
+pub use ocpp_types::Version;
 pub use rpc::{Endpoint, EndpointConfig, Event};
 
 /// The README's examples, compiled and run as doctests.

@@ -44,7 +44,12 @@ use std::collections::HashSet;
 use std::fmt;
 
 use ocpp_schemas::{MessageKind, Version, Violation};
-use ocpp_types::{v16, v201, v21, Initiator};
+#[cfg(feature = "v21")]
+use ocpp_types::v21;
+use ocpp_types::Initiator;
+/// The version-neutral typed payloads live in ocpp-types (so a request converts into them
+/// without JSON); they are re-exported here, where they are decoded and encoded.
+pub use ocpp_types::{AnyAction, TypedRequest, TypedResponse};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -78,167 +83,11 @@ impl Side {
     }
 }
 
-/// An action of one of the versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AnyAction {
-    /// An OCPP 1.6 action.
-    V16(v16::Action),
-    /// An OCPP 2.0.1 action.
-    V201(v201::Action),
-    /// An OCPP 2.1 action.
-    V21(v21::Action),
-}
-
-impl AnyAction {
-    /// The action named `action` in `version` (exact, case-sensitive).
-    pub fn parse(version: Version, action: &str) -> Result<AnyAction, ocpp_types::UnknownAction> {
-        Ok(match version {
-            Version::V16 => AnyAction::V16(action.parse()?),
-            Version::V201 => AnyAction::V201(action.parse()?),
-            _ => AnyAction::V21(action.parse()?),
-        })
-    }
-
-    /// The action name on the wire.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AnyAction::V16(a) => a.as_str(),
-            AnyAction::V201(a) => a.as_str(),
-            AnyAction::V21(a) => a.as_str(),
-        }
-    }
-
-    /// Who sends the action's request (or SEND message).
-    pub const fn initiator(self) -> Initiator {
-        match self {
-            AnyAction::V16(a) => a.initiator(),
-            AnyAction::V201(a) => a.initiator(),
-            AnyAction::V21(a) => a.initiator(),
-        }
-    }
-
-    /// Whether the action is a CALL answered by a CALLRESULT (`false` for 2.1 SEND messages).
-    pub const fn has_response(self) -> bool {
-        match self {
-            AnyAction::V16(a) => a.has_response(),
-            AnyAction::V201(a) => a.has_response(),
-            AnyAction::V21(a) => a.has_response(),
-        }
-    }
-
-    /// The version of the action.
-    pub const fn version(self) -> Version {
-        match self {
-            AnyAction::V16(_) => Version::V16,
-            AnyAction::V201(_) => Version::V201,
-            AnyAction::V21(_) => Version::V21,
-        }
-    }
-}
-
-impl fmt::Display for AnyAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A typed CALL payload of any version.
-// The variants hold the generated enums unboxed, as those hold their payloads (no allocation).
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum TypedRequest {
-    /// An OCPP 1.6 request.
-    V16(v16::AnyRequest),
-    /// An OCPP 2.0.1 request.
-    V201(v201::AnyRequest),
-    /// An OCPP 2.1 request.
-    V21(v21::AnyRequest),
-}
-
-impl TypedRequest {
-    /// Decodes the request payload of `action` (strict: exactly what the schema accepts, minus
-    /// the documented deviations).
-    pub fn from_json(action: AnyAction, json: &str) -> Result<TypedRequest, serde_json::Error> {
-        Ok(match action {
-            AnyAction::V16(a) => TypedRequest::V16(v16::AnyRequest::from_json(a, json)?),
-            AnyAction::V201(a) => TypedRequest::V201(v201::AnyRequest::from_json(a, json)?),
-            AnyAction::V21(a) => TypedRequest::V21(v21::AnyRequest::from_json(a, json)?),
-        })
-    }
-
-    /// The action.
-    pub fn action(&self) -> AnyAction {
-        match self {
-            TypedRequest::V16(r) => AnyAction::V16(r.action()),
-            TypedRequest::V201(r) => AnyAction::V201(r.action()),
-            TypedRequest::V21(r) => AnyAction::V21(r.action()),
-        }
-    }
-
-    /// The version.
-    pub fn version(&self) -> Version {
-        self.action().version()
-    }
-
-    /// The payload as JSON text.
-    pub fn to_json(&self) -> String {
-        match self {
-            TypedRequest::V16(r) => r.to_json(),
-            TypedRequest::V201(r) => r.to_json(),
-            TypedRequest::V21(r) => r.to_json(),
-        }
-    }
-}
-
-/// A typed CALLRESULT payload of any version.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum TypedResponse {
-    /// An OCPP 1.6 response.
-    V16(v16::AnyResponse),
-    /// An OCPP 2.0.1 response.
-    V201(v201::AnyResponse),
-    /// An OCPP 2.1 response.
-    V21(v21::AnyResponse),
-}
-
-impl TypedResponse {
-    /// Decodes the response payload of `action`.
-    pub fn from_json(action: AnyAction, json: &str) -> Result<TypedResponse, serde_json::Error> {
-        Ok(match action {
-            AnyAction::V16(a) => TypedResponse::V16(v16::AnyResponse::from_json(a, json)?),
-            AnyAction::V201(a) => TypedResponse::V201(v201::AnyResponse::from_json(a, json)?),
-            AnyAction::V21(a) => TypedResponse::V21(v21::AnyResponse::from_json(a, json)?),
-        })
-    }
-
-    /// The action.
-    pub fn action(&self) -> AnyAction {
-        match self {
-            TypedResponse::V16(r) => AnyAction::V16(r.action()),
-            TypedResponse::V201(r) => AnyAction::V201(r.action()),
-            TypedResponse::V21(r) => AnyAction::V21(r.action()),
-        }
-    }
-
-    /// The version.
-    pub fn version(&self) -> Version {
-        self.action().version()
-    }
-
-    /// The payload as JSON text.
-    pub fn to_json(&self) -> String {
-        match self {
-            TypedResponse::V16(r) => r.to_json(),
-            TypedResponse::V201(r) => r.to_json(),
-            TypedResponse::V21(r) => r.to_json(),
-        }
-    }
-}
-
+#[cfg(feature = "v21")]
 fn send_from_json(action: AnyAction, json: &str) -> Result<v21::AnySend, serde_json::Error> {
     match action {
         AnyAction::V21(a) => v21::AnySend::from_json(a, json),
+        #[allow(unreachable_patterns)]
         other => Err(serde::de::Error::custom(format_args!(
             "{other} has no SEND payload in OCPP {}",
             other.version()
@@ -437,8 +286,9 @@ impl TypedCodec {
         )
     }
 
-    /// Decodes an OCPP 2.1 SEND payload. `Err` names the problem as a CALLERROR would, but a
+    /// Decodes an OCPP 2.1 SEND payload (feature `v21`). `Err` names the problem as a CALLERROR would, but a
     /// SEND is never answered: do not transmit it.
+    #[cfg(feature = "v21")]
     pub fn decode_send(
         &self,
         id: &str,
@@ -493,7 +343,8 @@ impl TypedCodec {
         Ok(out)
     }
 
-    /// Encodes an OCPP 2.1 SEND frame carrying `message` with message id `id`.
+    /// Encodes an OCPP 2.1 SEND frame carrying `message` with message id `id` (feature `v21`).
+    #[cfg(feature = "v21")]
     pub fn encode_send(&self, id: &str, message: &v21::AnySend) -> Result<String, EncodeError> {
         let action = AnyAction::V21(message.action());
         let json = self.outgoing(action, MessageKind::Send, message.to_json())?;

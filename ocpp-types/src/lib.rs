@@ -1,7 +1,7 @@
 //! Schema-exact Rust types for every OCPP-J message of OCPP 1.6, 2.0.1 and 2.1.
 //!
 //! The per-version modules [`v16`], [`v201`] and [`v21`] are generated from the official JSON
-//! schemas (embedded in [`ocpp_schemas`]) by the generator in `ocpp-types/codegen`, and
+//! schemas (embedded in the `ocpp-schemas` crate) by the generator in `ocpp-types/codegen`, and
 //! committed. A payload deserializes into its type **if and only if** the official schema
 //! accepts it, which is what lets the codec validate at the speed of plain deserialization:
 //!
@@ -20,6 +20,11 @@
 //! Each request type implements [`Request`], whose associated type is its response; 2.1's
 //! SEND message implements [`SendMessage`] instead, so it cannot be used where a response is
 //! awaited.
+//!
+//! Per version, `AnyRequest` and `AnyResponse` (2.1 also `AnySend`) hold any payload of that
+//! version, and [`TypedRequest`] / [`TypedResponse`] any payload of any enabled version. Every
+//! conversion between a payload type and these enums is a move, never a trip through JSON:
+//! [`Request::into_any`], `From`, and `TryFrom` back to the concrete type.
 //!
 //! ```
 //! use ocpp_types::v16::{BootNotificationRequest, BootNotificationResponse};
@@ -44,12 +49,14 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+mod any;
 mod datetime;
 pub mod number;
 #[doc(hidden)]
 pub mod rt;
 mod string;
 mod uri;
+mod version;
 
 #[cfg(feature = "v16")]
 pub mod v16;
@@ -58,10 +65,11 @@ pub mod v201;
 #[cfg(feature = "v21")]
 pub mod v21;
 
+pub use any::{AnyAction, TypedRequest, TypedResponse, UnexpectedMessage};
 pub use datetime::{DateTime, InvalidDateTime};
-pub use ocpp_schemas::{MessageKind, Version};
 pub use rust_decimal::Decimal;
 pub use string::{BoundedString, StringTooLong};
+pub use version::{MessageKind, UnknownVersion, Version};
 
 /// A string that is not a value of a generated enumeration (from its `FromStr`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,24 +245,91 @@ pub trait Message:
 }
 
 /// A CALL payload, with the type of the CALLRESULT payload that answers it.
+///
+/// ```
+/// use ocpp_types::v16::{AnyRequest, HeartbeatRequest};
+/// use ocpp_types::{Request, TypedRequest};
+///
+/// let any: AnyRequest = HeartbeatRequest::new().into_any();
+/// assert_eq!(any.action().as_str(), "Heartbeat");
+/// let typed = TypedRequest::from(any);
+/// assert_eq!(HeartbeatRequest::try_from_typed(typed), Ok(HeartbeatRequest::new()));
+/// ```
 pub trait Request: Message {
     /// The response payload type.
     type Response: Response<Request = Self>;
+    /// The version's enum of every request (`v16::AnyRequest`, ...).
+    type Any: From<Self>
+        + TryInto<Self, Error = UnexpectedMessage>
+        + Into<TypedRequest>
+        + TryFrom<TypedRequest, Error = UnexpectedMessage>;
     /// Who sends this request.
     const INITIATOR: Initiator;
+
+    /// The request in its version's `AnyRequest` (a move; large payloads are boxed).
+    fn into_any(self) -> Self::Any {
+        Self::Any::from(self)
+    }
+
+    /// The request in a [`TypedRequest`].
+    fn into_typed(self) -> TypedRequest {
+        self.into_any().into()
+    }
+
+    /// The request a [`TypedRequest`] holds, if it is one of this type.
+    fn try_from_typed(typed: TypedRequest) -> Result<Self, UnexpectedMessage> {
+        Self::Any::try_from(typed)?.try_into()
+    }
 }
 
 /// A CALLRESULT payload, with the type of the request it answers.
+///
+/// ```
+/// use ocpp_types::v16::{AnyResponse, ResetResponse, ResetStatus};
+/// use ocpp_types::Response;
+///
+/// let any: AnyResponse = ResetResponse::new(ResetStatus::Accepted).into_any();
+/// assert_eq!(ResetResponse::try_from(any.clone()).map(|r| r.status), Ok(ResetStatus::Accepted));
+/// // Another action's response is refused, without touching JSON.
+/// assert!(ocpp_types::v16::ClearCacheResponse::try_from(any).is_err());
+/// ```
 pub trait Response: Message {
     /// The request payload type.
     type Request: Request<Response = Self>;
+    /// The version's enum of every response (`v16::AnyResponse`, ...).
+    type Any: From<Self>
+        + TryInto<Self, Error = UnexpectedMessage>
+        + Into<TypedResponse>
+        + TryFrom<TypedResponse, Error = UnexpectedMessage>;
+
+    /// The response in its version's `AnyResponse` (a move; large payloads are boxed).
+    fn into_any(self) -> Self::Any {
+        Self::Any::from(self)
+    }
+
+    /// The response in a [`TypedResponse`].
+    fn into_typed(self) -> TypedResponse {
+        self.into_any().into()
+    }
+
+    /// The response a [`TypedResponse`] holds, if it is one of this type.
+    fn try_from_typed(typed: TypedResponse) -> Result<Self, UnexpectedMessage> {
+        Self::Any::try_from(typed)?.try_into()
+    }
 }
 
 /// An OCPP 2.1 SEND payload: sent without a response. It deliberately does not implement
 /// [`Request`], so it cannot be used where a response is awaited.
 pub trait SendMessage: Message {
+    /// The version's enum of every SEND payload (`v21::AnySend`).
+    type Any: From<Self> + TryInto<Self, Error = UnexpectedMessage>;
     /// Who sends this message.
     const INITIATOR: Initiator;
+
+    /// The message in its version's `AnySend`.
+    fn into_any(self) -> Self::Any {
+        Self::Any::from(self)
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -20,10 +20,8 @@ fn actions_parse_and_know_their_initiator() {
     assert_eq!(Action::Reset.initiator(), Initiator::CentralSystem);
     assert_eq!(Action::DataTransfer.initiator(), Initiator::Either);
     assert!(Action::ALL.iter().all(|a| a.has_response()));
-    assert_eq!(
-        Action::ALL.len(),
-        ocpp_schemas::actions(ocpp_types::Version::V16).count()
-    );
+    // ocpp-schemas/tests/schemas.rs counts the same 39 in the schema files.
+    assert_eq!(Action::ALL.len(), 39);
     for a in ocpp_types::v21::Action::ALL {
         assert_eq!(a.to_string().parse::<ocpp_types::v21::Action>(), Ok(a));
     }

@@ -655,21 +655,24 @@ fn message_file(model: &Model, action: &str) -> Result<String, String> {
             MsgKind::Request => {
                 let _ = write!(
                     f.body,
-                    "impl crate::Request for {name} {{\n    type Response = {action}Response;\n    const INITIATOR: crate::Initiator = {};\n}}\n\n",
-                    initiator_path(ver, action)
+                    "impl crate::Request for {name} {{\n    type Response = {action}Response;\n    type Any = crate::{v}::AnyRequest;\n    const INITIATOR: crate::Initiator = {};\n}}\n\n",
+                    initiator_path(ver, action),
+                    v = ver.dir()
                 );
             }
             MsgKind::Response => {
                 let _ = write!(
                     f.body,
-                    "impl crate::Response for {name} {{\n    type Request = {action}Request;\n}}\n\n"
+                    "impl crate::Response for {name} {{\n    type Request = {action}Request;\n    type Any = crate::{v}::AnyResponse;\n}}\n\n",
+                    v = ver.dir()
                 );
             }
             MsgKind::Send => {
                 let _ = write!(
                     f.body,
-                    "impl crate::SendMessage for {name} {{\n    const INITIATOR: crate::Initiator = {};\n}}\n\n",
-                    initiator_path(ver, action)
+                    "impl crate::SendMessage for {name} {{\n    type Any = crate::{v}::AnySend;\n    const INITIATOR: crate::Initiator = {};\n}}\n\n",
+                    initiator_path(ver, action),
+                    v = ver.dir()
                 );
             }
         }
@@ -891,6 +894,52 @@ fn mod_rs(model: &Model, shared: &[&TypeDef]) -> String {
     s
 }
 
+/// Variants whose payload is estimated larger than this many bytes are boxed in the `Any*`
+/// enums, so the enums stay small (a test in ocpp-types measures them with `size_of`).
+const BOX_ABOVE: usize = 64;
+
+/// A rough, conservative `size_of` of a field's Rust type (64-bit target; `serde_json`'s map
+/// counted as the `BTreeMap` it is without `preserve_order`).
+fn ty_size(model: &Model, ty: &Ty, required: bool) -> usize {
+    let (size, niche) = match ty {
+        Ty::Str(_) | Ty::Uri | Ty::Array { .. } => (24, true),
+        Ty::DateTime => (16, false),
+        Ty::Int { .. } => (4, false),
+        Ty::Num { .. } => (16, false),
+        Ty::Bool => (1, true),
+        Ty::Any => (32, true),
+        Ty::Named(n) => match model.types.get(n) {
+            Some(def) => def_size(model, def),
+            None => (8, false),
+        },
+    };
+    match (required, niche) {
+        (true, _) | (false, true) => size,
+        (false, false) => size + size.min(8),
+    }
+}
+
+/// The estimated size of a generated type, and whether `Option` of it needs no extra space.
+fn def_size(model: &Model, def: &TypeDef) -> (usize, bool) {
+    match &def.kind {
+        Kind::Enum { .. } => (1, true),
+        Kind::Struct { fields, open } => {
+            let mut size: usize = fields
+                .iter()
+                .map(|f| ty_size(model, &f.ty, f.required))
+                .sum();
+            if *open {
+                size += 24;
+            }
+            let niche = *open
+                || fields
+                    .iter()
+                    .any(|f| matches!(f.ty, Ty::Str(_) | Ty::Uri | Ty::Array { .. }) && f.required);
+            (size.div_ceil(8) * 8, niche)
+        }
+    }
+}
+
 fn any_enum(
     s: &mut String,
     model: &Model,
@@ -901,12 +950,36 @@ fn any_enum(
     without: &[&String],
 ) {
     let h = model.ver.human();
+    let kind = match suffix {
+        "Request" => MsgKind::Request,
+        "Response" => MsgKind::Response,
+        _ => MsgKind::Send,
+    };
+    let boxed = |a: &str| {
+        model
+            .messages
+            .iter()
+            .find(|m| m.action == a && m.kind == kind)
+            .is_some_and(|m| def_size(model, &m.def).0 > BOX_ABOVE)
+    };
     let _ = writeln!(
         s,
-        "/// Any OCPP {h} {what} payload, typed.\n#[derive(Debug, Clone, PartialEq)]\npub enum {name} {{"
+        "/// Any OCPP {h} {what} payload, typed.\n///\n/// Payloads larger than {BOX_ABOVE} bytes are boxed, so the enum stays small and a small\n/// message does not move the largest one's size. Build one with `From` (or\n/// [`crate::{}::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`\n/// unboxes a matched payload whatever its variant.\n#[derive(Debug, Clone, PartialEq)]\npub enum {name} {{",
+        match kind {
+            MsgKind::Request => "Request",
+            MsgKind::Response => "Response",
+            MsgKind::Send => "SendMessage",
+        }
     );
     for a in with {
-        let _ = writeln!(s, "    /// The `{a}` {what}.\n    {a}({a}{suffix}),");
+        if boxed(a) {
+            let _ = writeln!(
+                s,
+                "    /// The `{a}` {what} (boxed).\n    {a}(Box<{a}{suffix}>),"
+            );
+        } else {
+            let _ = writeln!(s, "    /// The `{a}` {what}.\n    {a}({a}{suffix}),");
+        }
     }
     s.push_str("}\n\n");
     let _ = writeln!(s, "impl {name} {{\n    /// The action this payload belongs to.\n    pub fn action(&self) -> Action {{\n        match self {{");
@@ -932,7 +1005,14 @@ fn any_enum(
             "    /// Decodes the {what} payload of `action` from {src}.\n    pub fn {func}(action: Action, {arg}) -> Result<Self, serde_json::Error> {{\n        Ok(match action {{"
         );
         for a in with {
-            let _ = writeln!(s, "            Action::{a} => {name}::{a}({call}?),");
+            if boxed(a) {
+                let _ = writeln!(
+                    s,
+                    "            Action::{a} => {name}::{a}(Box::new({call}?)),"
+                );
+            } else {
+                let _ = writeln!(s, "            Action::{a} => {name}::{a}({call}?),");
+            }
         }
         if !without.is_empty() {
             let pats: Vec<String> = without.iter().map(|a| format!("Action::{a}")).collect();
@@ -964,10 +1044,34 @@ fn any_enum(
     }
     s.push_str("}\n\n");
     for a in with {
+        let t = format!("{a}{suffix}");
+        let (wrap, unwrap) = if boxed(a) {
+            ("Box::new(p)", "*p")
+        } else {
+            ("p", "p")
+        };
         let _ = writeln!(
             s,
-            "impl From<{a}{suffix}> for {name} {{\n    fn from(p: {a}{suffix}) -> Self {{\n        {name}::{a}(p)\n    }}\n}}\n"
+            "impl From<{t}> for {name} {{\n    fn from(p: {t}) -> Self {{\n        {name}::{a}({wrap})\n    }}\n}}\n"
         );
+        let fallback = if with.len() > 1 {
+            format!(
+                "            other => Err(crate::UnexpectedMessage {{ expected: (crate::Version::{v}, Some({a:?})), found: (crate::Version::{v}, other.action().as_str()) }}),\n",
+                v = model.ver.variant()
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "impl TryFrom<{name}> for {t} {{\n    type Error = crate::UnexpectedMessage;\n\n    fn try_from(any: {name}) -> Result<Self, Self::Error> {{\n        match any {{\n            {name}::{a}(p) => Ok({unwrap}),\n{fallback}        }}\n    }}\n}}\n"
+        );
+        if boxed(a) {
+            let _ = writeln!(
+                s,
+                "impl From<Box<{t}>> for {t} {{\n    fn from(p: Box<{t}>) -> Self {{\n        *p\n    }}\n}}\n"
+            );
+        }
     }
 }
 
@@ -978,9 +1082,8 @@ pub fn roundtrip_test(models: &[Model]) -> String {
         r#"
 //! For every generated message type of every version: values drawn from its `Arbitrary`
 //! strategy serialize to JSON the official schema accepts, and deserialize back to an equal
-//! value.
-
-#![cfg(feature = "proptest")]
+//! value. It lives in ocpp-schemas (whose dev-dependency turns on ocpp-types' `proptest`
+//! feature) because it needs both the types and the schemas.
 
 use ocpp_types::Message;
 use proptest::arbitrary::{any, Arbitrary};

@@ -1,7 +1,8 @@
 //! Writes ocpp-types' generated sources: `cargo run -p ocpp-types-codegen`.
 //!
 //! Reads `ocpp-schemas/schemas/{v16,v201,v21}/*.json`, writes `ocpp-types/src/{v16,v201,v21}/`
-//! and `ocpp-types/tests/roundtrip.rs`, and deletes stale `.rs` files from the generated
+//! and `ocpp-schemas/tests/types_roundtrip.rs` (the round-trip test needs the schemas, and
+//! ocpp-schemas depends on ocpp-types, not the reverse), and deletes stale `.rs` files from the generated
 //! directories.
 
 use std::path::Path;

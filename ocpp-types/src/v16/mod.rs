@@ -418,12 +418,17 @@ impl std::str::FromStr for Action {
 }
 
 /// Any OCPP 1.6 request payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::Request::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRequest {
     /// The `Authorize` request.
     Authorize(AuthorizeRequest),
-    /// The `BootNotification` request.
-    BootNotification(BootNotificationRequest),
+    /// The `BootNotification` request (boxed).
+    BootNotification(Box<BootNotificationRequest>),
     /// The `CancelReservation` request.
     CancelReservation(CancelReservationRequest),
     /// The `CertificateSigned` request.
@@ -436,10 +441,10 @@ pub enum AnyRequest {
     ClearCache(ClearCacheRequest),
     /// The `ClearChargingProfile` request.
     ClearChargingProfile(ClearChargingProfileRequest),
-    /// The `DataTransfer` request.
-    DataTransfer(DataTransferRequest),
-    /// The `DeleteCertificate` request.
-    DeleteCertificate(DeleteCertificateRequest),
+    /// The `DataTransfer` request (boxed).
+    DataTransfer(Box<DataTransferRequest>),
+    /// The `DeleteCertificate` request (boxed).
+    DeleteCertificate(Box<DeleteCertificateRequest>),
     /// The `DiagnosticsStatusNotification` request.
     DiagnosticsStatusNotification(DiagnosticsStatusNotificationRequest),
     /// The `ExtendedTriggerMessage` request.
@@ -450,14 +455,14 @@ pub enum AnyRequest {
     GetCompositeSchedule(GetCompositeScheduleRequest),
     /// The `GetConfiguration` request.
     GetConfiguration(GetConfigurationRequest),
-    /// The `GetDiagnostics` request.
-    GetDiagnostics(GetDiagnosticsRequest),
+    /// The `GetDiagnostics` request (boxed).
+    GetDiagnostics(Box<GetDiagnosticsRequest>),
     /// The `GetInstalledCertificateIds` request.
     GetInstalledCertificateIds(GetInstalledCertificateIdsRequest),
     /// The `GetLocalListVersion` request.
     GetLocalListVersion(GetLocalListVersionRequest),
-    /// The `GetLog` request.
-    GetLog(GetLogRequest),
+    /// The `GetLog` request (boxed).
+    GetLog(Box<GetLogRequest>),
     /// The `Heartbeat` request.
     Heartbeat(HeartbeatRequest),
     /// The `InstallCertificate` request.
@@ -466,32 +471,32 @@ pub enum AnyRequest {
     LogStatusNotification(LogStatusNotificationRequest),
     /// The `MeterValues` request.
     MeterValues(MeterValuesRequest),
-    /// The `RemoteStartTransaction` request.
-    RemoteStartTransaction(RemoteStartTransactionRequest),
+    /// The `RemoteStartTransaction` request (boxed).
+    RemoteStartTransaction(Box<RemoteStartTransactionRequest>),
     /// The `RemoteStopTransaction` request.
     RemoteStopTransaction(RemoteStopTransactionRequest),
-    /// The `ReserveNow` request.
-    ReserveNow(ReserveNowRequest),
+    /// The `ReserveNow` request (boxed).
+    ReserveNow(Box<ReserveNowRequest>),
     /// The `Reset` request.
     Reset(ResetRequest),
     /// The `SecurityEventNotification` request.
     SecurityEventNotification(SecurityEventNotificationRequest),
     /// The `SendLocalList` request.
     SendLocalList(SendLocalListRequest),
-    /// The `SetChargingProfile` request.
-    SetChargingProfile(SetChargingProfileRequest),
+    /// The `SetChargingProfile` request (boxed).
+    SetChargingProfile(Box<SetChargingProfileRequest>),
     /// The `SignCertificate` request.
     SignCertificate(SignCertificateRequest),
     /// The `SignedFirmwareStatusNotification` request.
     SignedFirmwareStatusNotification(SignedFirmwareStatusNotificationRequest),
-    /// The `SignedUpdateFirmware` request.
-    SignedUpdateFirmware(SignedUpdateFirmwareRequest),
+    /// The `SignedUpdateFirmware` request (boxed).
+    SignedUpdateFirmware(Box<SignedUpdateFirmwareRequest>),
     /// The `StartTransaction` request.
     StartTransaction(StartTransactionRequest),
-    /// The `StatusNotification` request.
-    StatusNotification(StatusNotificationRequest),
-    /// The `StopTransaction` request.
-    StopTransaction(StopTransactionRequest),
+    /// The `StatusNotification` request (boxed).
+    StatusNotification(Box<StatusNotificationRequest>),
+    /// The `StopTransaction` request (boxed).
+    StopTransaction(Box<StopTransactionRequest>),
     /// The `TriggerMessage` request.
     TriggerMessage(TriggerMessageRequest),
     /// The `UnlockConnector` request.
@@ -552,7 +557,9 @@ impl AnyRequest {
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
         Ok(match action {
             Action::Authorize => AnyRequest::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => AnyRequest::BootNotification(serde_json::from_str(json)?),
+            Action::BootNotification => {
+                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
             Action::CertificateSigned => AnyRequest::CertificateSigned(serde_json::from_str(json)?),
             Action::ChangeAvailability => {
@@ -565,8 +572,10 @@ impl AnyRequest {
             Action::ClearChargingProfile => {
                 AnyRequest::ClearChargingProfile(serde_json::from_str(json)?)
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(serde_json::from_str(json)?),
-            Action::DeleteCertificate => AnyRequest::DeleteCertificate(serde_json::from_str(json)?),
+            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
+            Action::DeleteCertificate => {
+                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::DiagnosticsStatusNotification => {
                 AnyRequest::DiagnosticsStatusNotification(serde_json::from_str(json)?)
             }
@@ -580,14 +589,16 @@ impl AnyRequest {
                 AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
             }
             Action::GetConfiguration => AnyRequest::GetConfiguration(serde_json::from_str(json)?),
-            Action::GetDiagnostics => AnyRequest::GetDiagnostics(serde_json::from_str(json)?),
+            Action::GetDiagnostics => {
+                AnyRequest::GetDiagnostics(Box::new(serde_json::from_str(json)?))
+            }
             Action::GetInstalledCertificateIds => {
                 AnyRequest::GetInstalledCertificateIds(serde_json::from_str(json)?)
             }
             Action::GetLocalListVersion => {
                 AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
             }
-            Action::GetLog => AnyRequest::GetLog(serde_json::from_str(json)?),
+            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
             Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
             Action::InstallCertificate => {
                 AnyRequest::InstallCertificate(serde_json::from_str(json)?)
@@ -597,32 +608,34 @@ impl AnyRequest {
             }
             Action::MeterValues => AnyRequest::MeterValues(serde_json::from_str(json)?),
             Action::RemoteStartTransaction => {
-                AnyRequest::RemoteStartTransaction(serde_json::from_str(json)?)
+                AnyRequest::RemoteStartTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::RemoteStopTransaction => {
                 AnyRequest::RemoteStopTransaction(serde_json::from_str(json)?)
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(serde_json::from_str(json)?),
+            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
             Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
             Action::SecurityEventNotification => {
                 AnyRequest::SecurityEventNotification(serde_json::from_str(json)?)
             }
             Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_str(json)?),
             Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(serde_json::from_str(json)?)
+                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
             }
             Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_str(json)?),
             Action::SignedFirmwareStatusNotification => {
                 AnyRequest::SignedFirmwareStatusNotification(serde_json::from_str(json)?)
             }
             Action::SignedUpdateFirmware => {
-                AnyRequest::SignedUpdateFirmware(serde_json::from_str(json)?)
+                AnyRequest::SignedUpdateFirmware(Box::new(serde_json::from_str(json)?))
             }
             Action::StartTransaction => AnyRequest::StartTransaction(serde_json::from_str(json)?),
             Action::StatusNotification => {
-                AnyRequest::StatusNotification(serde_json::from_str(json)?)
+                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
             }
-            Action::StopTransaction => AnyRequest::StopTransaction(serde_json::from_str(json)?),
+            Action::StopTransaction => {
+                AnyRequest::StopTransaction(Box::new(serde_json::from_str(json)?))
+            }
             Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_str(json)?),
             Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
             Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_str(json)?),
@@ -634,7 +647,7 @@ impl AnyRequest {
         Ok(match action {
             Action::Authorize => AnyRequest::Authorize(serde_json::from_value(value)?),
             Action::BootNotification => {
-                AnyRequest::BootNotification(serde_json::from_value(value)?)
+                AnyRequest::BootNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::CancelReservation => {
                 AnyRequest::CancelReservation(serde_json::from_value(value)?)
@@ -652,9 +665,11 @@ impl AnyRequest {
             Action::ClearChargingProfile => {
                 AnyRequest::ClearChargingProfile(serde_json::from_value(value)?)
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(serde_json::from_value(value)?),
+            Action::DataTransfer => {
+                AnyRequest::DataTransfer(Box::new(serde_json::from_value(value)?))
+            }
             Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(serde_json::from_value(value)?)
+                AnyRequest::DeleteCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::DiagnosticsStatusNotification => {
                 AnyRequest::DiagnosticsStatusNotification(serde_json::from_value(value)?)
@@ -671,14 +686,16 @@ impl AnyRequest {
             Action::GetConfiguration => {
                 AnyRequest::GetConfiguration(serde_json::from_value(value)?)
             }
-            Action::GetDiagnostics => AnyRequest::GetDiagnostics(serde_json::from_value(value)?),
+            Action::GetDiagnostics => {
+                AnyRequest::GetDiagnostics(Box::new(serde_json::from_value(value)?))
+            }
             Action::GetInstalledCertificateIds => {
                 AnyRequest::GetInstalledCertificateIds(serde_json::from_value(value)?)
             }
             Action::GetLocalListVersion => {
                 AnyRequest::GetLocalListVersion(serde_json::from_value(value)?)
             }
-            Action::GetLog => AnyRequest::GetLog(serde_json::from_value(value)?),
+            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_value(value)?)),
             Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_value(value)?),
             Action::InstallCertificate => {
                 AnyRequest::InstallCertificate(serde_json::from_value(value)?)
@@ -688,34 +705,36 @@ impl AnyRequest {
             }
             Action::MeterValues => AnyRequest::MeterValues(serde_json::from_value(value)?),
             Action::RemoteStartTransaction => {
-                AnyRequest::RemoteStartTransaction(serde_json::from_value(value)?)
+                AnyRequest::RemoteStartTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::RemoteStopTransaction => {
                 AnyRequest::RemoteStopTransaction(serde_json::from_value(value)?)
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(serde_json::from_value(value)?),
+            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_value(value)?)),
             Action::Reset => AnyRequest::Reset(serde_json::from_value(value)?),
             Action::SecurityEventNotification => {
                 AnyRequest::SecurityEventNotification(serde_json::from_value(value)?)
             }
             Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_value(value)?),
             Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(serde_json::from_value(value)?)
+                AnyRequest::SetChargingProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_value(value)?),
             Action::SignedFirmwareStatusNotification => {
                 AnyRequest::SignedFirmwareStatusNotification(serde_json::from_value(value)?)
             }
             Action::SignedUpdateFirmware => {
-                AnyRequest::SignedUpdateFirmware(serde_json::from_value(value)?)
+                AnyRequest::SignedUpdateFirmware(Box::new(serde_json::from_value(value)?))
             }
             Action::StartTransaction => {
                 AnyRequest::StartTransaction(serde_json::from_value(value)?)
             }
             Action::StatusNotification => {
-                AnyRequest::StatusNotification(serde_json::from_value(value)?)
+                AnyRequest::StatusNotification(Box::new(serde_json::from_value(value)?))
             }
-            Action::StopTransaction => AnyRequest::StopTransaction(serde_json::from_value(value)?),
+            Action::StopTransaction => {
+                AnyRequest::StopTransaction(Box::new(serde_json::from_value(value)?))
+            }
             Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_value(value)?),
             Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_value(value)?),
             Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_value(value)?),
@@ -821,9 +840,43 @@ impl From<AuthorizeRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for AuthorizeRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Authorize(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("Authorize")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<BootNotificationRequest> for AnyRequest {
     fn from(p: BootNotificationRequest) -> Self {
-        AnyRequest::BootNotification(p)
+        AnyRequest::BootNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for BootNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::BootNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("BootNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<BootNotificationRequest>> for BootNotificationRequest {
+    fn from(p: Box<BootNotificationRequest>) -> Self {
+        *p
     }
 }
 
@@ -833,9 +886,37 @@ impl From<CancelReservationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for CancelReservationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CancelReservation(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("CancelReservation")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CertificateSignedRequest> for AnyRequest {
     fn from(p: CertificateSignedRequest) -> Self {
         AnyRequest::CertificateSigned(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for CertificateSignedRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CertificateSigned(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("CertificateSigned")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -845,9 +926,37 @@ impl From<ChangeAvailabilityRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ChangeAvailabilityRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ChangeAvailability(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ChangeAvailability")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ChangeConfigurationRequest> for AnyRequest {
     fn from(p: ChangeConfigurationRequest) -> Self {
         AnyRequest::ChangeConfiguration(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for ChangeConfigurationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ChangeConfiguration(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ChangeConfiguration")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -857,21 +966,89 @@ impl From<ClearCacheRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClearCacheRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearCache(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ClearCache")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClearChargingProfileRequest> for AnyRequest {
     fn from(p: ClearChargingProfileRequest) -> Self {
         AnyRequest::ClearChargingProfile(p)
     }
 }
 
+impl TryFrom<AnyRequest> for ClearChargingProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearChargingProfile(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ClearChargingProfile")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<DataTransferRequest> for AnyRequest {
     fn from(p: DataTransferRequest) -> Self {
-        AnyRequest::DataTransfer(p)
+        AnyRequest::DataTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for DataTransferRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DataTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("DataTransfer")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DataTransferRequest>> for DataTransferRequest {
+    fn from(p: Box<DataTransferRequest>) -> Self {
+        *p
     }
 }
 
 impl From<DeleteCertificateRequest> for AnyRequest {
     fn from(p: DeleteCertificateRequest) -> Self {
-        AnyRequest::DeleteCertificate(p)
+        AnyRequest::DeleteCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for DeleteCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DeleteCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("DeleteCertificate")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DeleteCertificateRequest>> for DeleteCertificateRequest {
+    fn from(p: Box<DeleteCertificateRequest>) -> Self {
+        *p
     }
 }
 
@@ -881,9 +1058,37 @@ impl From<DiagnosticsStatusNotificationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for DiagnosticsStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DiagnosticsStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("DiagnosticsStatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ExtendedTriggerMessageRequest> for AnyRequest {
     fn from(p: ExtendedTriggerMessageRequest) -> Self {
         AnyRequest::ExtendedTriggerMessage(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for ExtendedTriggerMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ExtendedTriggerMessage(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ExtendedTriggerMessage")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -893,9 +1098,37 @@ impl From<FirmwareStatusNotificationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for FirmwareStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::FirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("FirmwareStatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetCompositeScheduleRequest> for AnyRequest {
     fn from(p: GetCompositeScheduleRequest) -> Self {
         AnyRequest::GetCompositeSchedule(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for GetCompositeScheduleRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetCompositeSchedule(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetCompositeSchedule")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -905,9 +1138,43 @@ impl From<GetConfigurationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetConfigurationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetConfiguration(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetConfiguration")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetDiagnosticsRequest> for AnyRequest {
     fn from(p: GetDiagnosticsRequest) -> Self {
-        AnyRequest::GetDiagnostics(p)
+        AnyRequest::GetDiagnostics(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetDiagnosticsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetDiagnostics(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetDiagnostics")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDiagnosticsRequest>> for GetDiagnosticsRequest {
+    fn from(p: Box<GetDiagnosticsRequest>) -> Self {
+        *p
     }
 }
 
@@ -917,15 +1184,63 @@ impl From<GetInstalledCertificateIdsRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetInstalledCertificateIdsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetInstalledCertificateIds(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetInstalledCertificateIds")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLocalListVersionRequest> for AnyRequest {
     fn from(p: GetLocalListVersionRequest) -> Self {
         AnyRequest::GetLocalListVersion(p)
     }
 }
 
+impl TryFrom<AnyRequest> for GetLocalListVersionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetLocalListVersion(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetLocalListVersion")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLogRequest> for AnyRequest {
     fn from(p: GetLogRequest) -> Self {
-        AnyRequest::GetLog(p)
+        AnyRequest::GetLog(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetLogRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetLog(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetLog")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetLogRequest>> for GetLogRequest {
+    fn from(p: Box<GetLogRequest>) -> Self {
+        *p
     }
 }
 
@@ -935,9 +1250,37 @@ impl From<HeartbeatRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for HeartbeatRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Heartbeat(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("Heartbeat")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<InstallCertificateRequest> for AnyRequest {
     fn from(p: InstallCertificateRequest) -> Self {
         AnyRequest::InstallCertificate(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for InstallCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::InstallCertificate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("InstallCertificate")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -947,15 +1290,63 @@ impl From<LogStatusNotificationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for LogStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::LogStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("LogStatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<MeterValuesRequest> for AnyRequest {
     fn from(p: MeterValuesRequest) -> Self {
         AnyRequest::MeterValues(p)
     }
 }
 
+impl TryFrom<AnyRequest> for MeterValuesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::MeterValues(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("MeterValues")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<RemoteStartTransactionRequest> for AnyRequest {
     fn from(p: RemoteStartTransactionRequest) -> Self {
-        AnyRequest::RemoteStartTransaction(p)
+        AnyRequest::RemoteStartTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for RemoteStartTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RemoteStartTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("RemoteStartTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RemoteStartTransactionRequest>> for RemoteStartTransactionRequest {
+    fn from(p: Box<RemoteStartTransactionRequest>) -> Self {
+        *p
     }
 }
 
@@ -965,9 +1356,43 @@ impl From<RemoteStopTransactionRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for RemoteStopTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RemoteStopTransaction(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("RemoteStopTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReserveNowRequest> for AnyRequest {
     fn from(p: ReserveNowRequest) -> Self {
-        AnyRequest::ReserveNow(p)
+        AnyRequest::ReserveNow(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ReserveNowRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReserveNow(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ReserveNow")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReserveNowRequest>> for ReserveNowRequest {
+    fn from(p: Box<ReserveNowRequest>) -> Self {
+        *p
     }
 }
 
@@ -977,9 +1402,37 @@ impl From<ResetRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ResetRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Reset(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("Reset")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SecurityEventNotificationRequest> for AnyRequest {
     fn from(p: SecurityEventNotificationRequest) -> Self {
         AnyRequest::SecurityEventNotification(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for SecurityEventNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SecurityEventNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SecurityEventNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -989,9 +1442,43 @@ impl From<SendLocalListRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for SendLocalListRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SendLocalList(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SendLocalList")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SetChargingProfileRequest> for AnyRequest {
     fn from(p: SetChargingProfileRequest) -> Self {
-        AnyRequest::SetChargingProfile(p)
+        AnyRequest::SetChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetChargingProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SetChargingProfile")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetChargingProfileRequest>> for SetChargingProfileRequest {
+    fn from(p: Box<SetChargingProfileRequest>) -> Self {
+        *p
     }
 }
 
@@ -1001,15 +1488,66 @@ impl From<SignCertificateRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for SignCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SignCertificate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SignCertificate")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SignedFirmwareStatusNotificationRequest> for AnyRequest {
     fn from(p: SignedFirmwareStatusNotificationRequest) -> Self {
         AnyRequest::SignedFirmwareStatusNotification(p)
     }
 }
 
+impl TryFrom<AnyRequest> for SignedFirmwareStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SignedFirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (
+                    crate::Version::V16,
+                    Some("SignedFirmwareStatusNotification"),
+                ),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SignedUpdateFirmwareRequest> for AnyRequest {
     fn from(p: SignedUpdateFirmwareRequest) -> Self {
-        AnyRequest::SignedUpdateFirmware(p)
+        AnyRequest::SignedUpdateFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SignedUpdateFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SignedUpdateFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SignedUpdateFirmware")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SignedUpdateFirmwareRequest>> for SignedUpdateFirmwareRequest {
+    fn from(p: Box<SignedUpdateFirmwareRequest>) -> Self {
+        *p
     }
 }
 
@@ -1019,15 +1557,69 @@ impl From<StartTransactionRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for StartTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::StartTransaction(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("StartTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<StatusNotificationRequest> for AnyRequest {
     fn from(p: StatusNotificationRequest) -> Self {
-        AnyRequest::StatusNotification(p)
+        AnyRequest::StatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for StatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::StatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("StatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<StatusNotificationRequest>> for StatusNotificationRequest {
+    fn from(p: Box<StatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<StopTransactionRequest> for AnyRequest {
     fn from(p: StopTransactionRequest) -> Self {
-        AnyRequest::StopTransaction(p)
+        AnyRequest::StopTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for StopTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::StopTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("StopTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<StopTransactionRequest>> for StopTransactionRequest {
+    fn from(p: Box<StopTransactionRequest>) -> Self {
+        *p
     }
 }
 
@@ -1037,9 +1629,37 @@ impl From<TriggerMessageRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for TriggerMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::TriggerMessage(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("TriggerMessage")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UnlockConnectorRequest> for AnyRequest {
     fn from(p: UnlockConnectorRequest) -> Self {
         AnyRequest::UnlockConnector(p)
+    }
+}
+
+impl TryFrom<AnyRequest> for UnlockConnectorRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UnlockConnector(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("UnlockConnector")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1049,7 +1669,26 @@ impl From<UpdateFirmwareRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for UpdateFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UpdateFirmware(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("UpdateFirmware")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 /// Any OCPP 1.6 response payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::Response::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResponse {
     /// The `Authorize` response.
@@ -1078,8 +1717,8 @@ pub enum AnyResponse {
     ExtendedTriggerMessage(ExtendedTriggerMessageResponse),
     /// The `FirmwareStatusNotification` response.
     FirmwareStatusNotification(FirmwareStatusNotificationResponse),
-    /// The `GetCompositeSchedule` response.
-    GetCompositeSchedule(GetCompositeScheduleResponse),
+    /// The `GetCompositeSchedule` response (boxed).
+    GetCompositeSchedule(Box<GetCompositeScheduleResponse>),
     /// The `GetConfiguration` response.
     GetConfiguration(GetConfigurationResponse),
     /// The `GetDiagnostics` response.
@@ -1215,7 +1854,7 @@ impl AnyResponse {
                 AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
             }
             Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(serde_json::from_str(json)?)
+                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
             }
             Action::GetConfiguration => AnyResponse::GetConfiguration(serde_json::from_str(json)?),
             Action::GetDiagnostics => AnyResponse::GetDiagnostics(serde_json::from_str(json)?),
@@ -1304,7 +1943,7 @@ impl AnyResponse {
                 AnyResponse::FirmwareStatusNotification(serde_json::from_value(value)?)
             }
             Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(serde_json::from_value(value)?)
+                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_value(value)?))
             }
             Action::GetConfiguration => {
                 AnyResponse::GetConfiguration(serde_json::from_value(value)?)
@@ -1459,9 +2098,37 @@ impl From<AuthorizeResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for AuthorizeResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Authorize(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("Authorize")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<BootNotificationResponse> for AnyResponse {
     fn from(p: BootNotificationResponse) -> Self {
         AnyResponse::BootNotification(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for BootNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::BootNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("BootNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1471,9 +2138,37 @@ impl From<CancelReservationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for CancelReservationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CancelReservation(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("CancelReservation")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CertificateSignedResponse> for AnyResponse {
     fn from(p: CertificateSignedResponse) -> Self {
         AnyResponse::CertificateSigned(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for CertificateSignedResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CertificateSigned(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("CertificateSigned")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1483,9 +2178,37 @@ impl From<ChangeAvailabilityResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ChangeAvailabilityResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ChangeAvailability(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ChangeAvailability")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ChangeConfigurationResponse> for AnyResponse {
     fn from(p: ChangeConfigurationResponse) -> Self {
         AnyResponse::ChangeConfiguration(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for ChangeConfigurationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ChangeConfiguration(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ChangeConfiguration")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1495,9 +2218,37 @@ impl From<ClearCacheResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ClearCacheResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearCache(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ClearCache")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClearChargingProfileResponse> for AnyResponse {
     fn from(p: ClearChargingProfileResponse) -> Self {
         AnyResponse::ClearChargingProfile(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearChargingProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearChargingProfile(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ClearChargingProfile")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1507,9 +2258,37 @@ impl From<DataTransferResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for DataTransferResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DataTransfer(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("DataTransfer")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<DeleteCertificateResponse> for AnyResponse {
     fn from(p: DeleteCertificateResponse) -> Self {
         AnyResponse::DeleteCertificate(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for DeleteCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DeleteCertificate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("DeleteCertificate")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1519,9 +2298,37 @@ impl From<DiagnosticsStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for DiagnosticsStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DiagnosticsStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("DiagnosticsStatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ExtendedTriggerMessageResponse> for AnyResponse {
     fn from(p: ExtendedTriggerMessageResponse) -> Self {
         AnyResponse::ExtendedTriggerMessage(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for ExtendedTriggerMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ExtendedTriggerMessage(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ExtendedTriggerMessage")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1531,9 +2338,43 @@ impl From<FirmwareStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for FirmwareStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::FirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("FirmwareStatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetCompositeScheduleResponse> for AnyResponse {
     fn from(p: GetCompositeScheduleResponse) -> Self {
-        AnyResponse::GetCompositeSchedule(p)
+        AnyResponse::GetCompositeSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetCompositeScheduleResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetCompositeSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetCompositeSchedule")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCompositeScheduleResponse>> for GetCompositeScheduleResponse {
+    fn from(p: Box<GetCompositeScheduleResponse>) -> Self {
+        *p
     }
 }
 
@@ -1543,9 +2384,37 @@ impl From<GetConfigurationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetConfigurationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetConfiguration(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetConfiguration")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetDiagnosticsResponse> for AnyResponse {
     fn from(p: GetDiagnosticsResponse) -> Self {
         AnyResponse::GetDiagnostics(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for GetDiagnosticsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetDiagnostics(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetDiagnostics")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1555,9 +2424,37 @@ impl From<GetInstalledCertificateIdsResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetInstalledCertificateIdsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetInstalledCertificateIds(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetInstalledCertificateIds")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLocalListVersionResponse> for AnyResponse {
     fn from(p: GetLocalListVersionResponse) -> Self {
         AnyResponse::GetLocalListVersion(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for GetLocalListVersionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetLocalListVersion(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetLocalListVersion")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1567,9 +2464,37 @@ impl From<GetLogResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetLogResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetLog(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("GetLog")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<HeartbeatResponse> for AnyResponse {
     fn from(p: HeartbeatResponse) -> Self {
         AnyResponse::Heartbeat(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for HeartbeatResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Heartbeat(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("Heartbeat")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1579,9 +2504,37 @@ impl From<InstallCertificateResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for InstallCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::InstallCertificate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("InstallCertificate")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<LogStatusNotificationResponse> for AnyResponse {
     fn from(p: LogStatusNotificationResponse) -> Self {
         AnyResponse::LogStatusNotification(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for LogStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::LogStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("LogStatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1591,9 +2544,37 @@ impl From<MeterValuesResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for MeterValuesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::MeterValues(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("MeterValues")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<RemoteStartTransactionResponse> for AnyResponse {
     fn from(p: RemoteStartTransactionResponse) -> Self {
         AnyResponse::RemoteStartTransaction(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for RemoteStartTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RemoteStartTransaction(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("RemoteStartTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1603,9 +2584,37 @@ impl From<RemoteStopTransactionResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for RemoteStopTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RemoteStopTransaction(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("RemoteStopTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReserveNowResponse> for AnyResponse {
     fn from(p: ReserveNowResponse) -> Self {
         AnyResponse::ReserveNow(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for ReserveNowResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReserveNow(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("ReserveNow")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1615,9 +2624,37 @@ impl From<ResetResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ResetResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Reset(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("Reset")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SecurityEventNotificationResponse> for AnyResponse {
     fn from(p: SecurityEventNotificationResponse) -> Self {
         AnyResponse::SecurityEventNotification(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for SecurityEventNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SecurityEventNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SecurityEventNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1627,9 +2664,37 @@ impl From<SendLocalListResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for SendLocalListResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SendLocalList(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SendLocalList")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SetChargingProfileResponse> for AnyResponse {
     fn from(p: SetChargingProfileResponse) -> Self {
         AnyResponse::SetChargingProfile(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for SetChargingProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetChargingProfile(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SetChargingProfile")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1639,9 +2704,40 @@ impl From<SignCertificateResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for SignCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SignCertificate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SignCertificate")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SignedFirmwareStatusNotificationResponse> for AnyResponse {
     fn from(p: SignedFirmwareStatusNotificationResponse) -> Self {
         AnyResponse::SignedFirmwareStatusNotification(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for SignedFirmwareStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SignedFirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (
+                    crate::Version::V16,
+                    Some("SignedFirmwareStatusNotification"),
+                ),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1651,9 +2747,37 @@ impl From<SignedUpdateFirmwareResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for SignedUpdateFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SignedUpdateFirmware(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("SignedUpdateFirmware")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<StartTransactionResponse> for AnyResponse {
     fn from(p: StartTransactionResponse) -> Self {
         AnyResponse::StartTransaction(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for StartTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::StartTransaction(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("StartTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1663,9 +2787,37 @@ impl From<StatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for StatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::StatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("StatusNotification")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<StopTransactionResponse> for AnyResponse {
     fn from(p: StopTransactionResponse) -> Self {
         AnyResponse::StopTransaction(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for StopTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::StopTransaction(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("StopTransaction")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -1675,15 +2827,57 @@ impl From<TriggerMessageResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for TriggerMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::TriggerMessage(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("TriggerMessage")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UnlockConnectorResponse> for AnyResponse {
     fn from(p: UnlockConnectorResponse) -> Self {
         AnyResponse::UnlockConnector(p)
     }
 }
 
+impl TryFrom<AnyResponse> for UnlockConnectorResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UnlockConnector(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("UnlockConnector")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UpdateFirmwareResponse> for AnyResponse {
     fn from(p: UpdateFirmwareResponse) -> Self {
         AnyResponse::UpdateFirmware(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for UpdateFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UpdateFirmware(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V16, Some("UpdateFirmware")),
+                found: (crate::Version::V16, other.action().as_str()),
+            }),
+        }
     }
 }
 

@@ -675,136 +675,141 @@ impl std::str::FromStr for Action {
 }
 
 /// Any OCPP 2.0.1 request payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::Request::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRequest {
-    /// The `Authorize` request.
-    Authorize(AuthorizeRequest),
-    /// The `BootNotification` request.
-    BootNotification(BootNotificationRequest),
+    /// The `Authorize` request (boxed).
+    Authorize(Box<AuthorizeRequest>),
+    /// The `BootNotification` request (boxed).
+    BootNotification(Box<BootNotificationRequest>),
     /// The `CancelReservation` request.
     CancelReservation(CancelReservationRequest),
-    /// The `CertificateSigned` request.
-    CertificateSigned(CertificateSignedRequest),
-    /// The `ChangeAvailability` request.
-    ChangeAvailability(ChangeAvailabilityRequest),
+    /// The `CertificateSigned` request (boxed).
+    CertificateSigned(Box<CertificateSignedRequest>),
+    /// The `ChangeAvailability` request (boxed).
+    ChangeAvailability(Box<ChangeAvailabilityRequest>),
     /// The `ClearCache` request.
     ClearCache(ClearCacheRequest),
-    /// The `ClearChargingProfile` request.
-    ClearChargingProfile(ClearChargingProfileRequest),
+    /// The `ClearChargingProfile` request (boxed).
+    ClearChargingProfile(Box<ClearChargingProfileRequest>),
     /// The `ClearDisplayMessage` request.
     ClearDisplayMessage(ClearDisplayMessageRequest),
-    /// The `ClearVariableMonitoring` request.
-    ClearVariableMonitoring(ClearVariableMonitoringRequest),
+    /// The `ClearVariableMonitoring` request (boxed).
+    ClearVariableMonitoring(Box<ClearVariableMonitoringRequest>),
     /// The `ClearedChargingLimit` request.
     ClearedChargingLimit(ClearedChargingLimitRequest),
-    /// The `CostUpdated` request.
-    CostUpdated(CostUpdatedRequest),
-    /// The `CustomerInformation` request.
-    CustomerInformation(CustomerInformationRequest),
-    /// The `DataTransfer` request.
-    DataTransfer(DataTransferRequest),
-    /// The `DeleteCertificate` request.
-    DeleteCertificate(DeleteCertificateRequest),
+    /// The `CostUpdated` request (boxed).
+    CostUpdated(Box<CostUpdatedRequest>),
+    /// The `CustomerInformation` request (boxed).
+    CustomerInformation(Box<CustomerInformationRequest>),
+    /// The `DataTransfer` request (boxed).
+    DataTransfer(Box<DataTransferRequest>),
+    /// The `DeleteCertificate` request (boxed).
+    DeleteCertificate(Box<DeleteCertificateRequest>),
     /// The `FirmwareStatusNotification` request.
     FirmwareStatusNotification(FirmwareStatusNotificationRequest),
-    /// The `Get15118EVCertificate` request.
-    Get15118EVCertificate(Get15118EVCertificateRequest),
+    /// The `Get15118EVCertificate` request (boxed).
+    Get15118EVCertificate(Box<Get15118EVCertificateRequest>),
     /// The `GetBaseReport` request.
     GetBaseReport(GetBaseReportRequest),
-    /// The `GetCertificateStatus` request.
-    GetCertificateStatus(GetCertificateStatusRequest),
-    /// The `GetChargingProfiles` request.
-    GetChargingProfiles(GetChargingProfilesRequest),
+    /// The `GetCertificateStatus` request (boxed).
+    GetCertificateStatus(Box<GetCertificateStatusRequest>),
+    /// The `GetChargingProfiles` request (boxed).
+    GetChargingProfiles(Box<GetChargingProfilesRequest>),
     /// The `GetCompositeSchedule` request.
     GetCompositeSchedule(GetCompositeScheduleRequest),
-    /// The `GetDisplayMessages` request.
-    GetDisplayMessages(GetDisplayMessagesRequest),
-    /// The `GetInstalledCertificateIds` request.
-    GetInstalledCertificateIds(GetInstalledCertificateIdsRequest),
+    /// The `GetDisplayMessages` request (boxed).
+    GetDisplayMessages(Box<GetDisplayMessagesRequest>),
+    /// The `GetInstalledCertificateIds` request (boxed).
+    GetInstalledCertificateIds(Box<GetInstalledCertificateIdsRequest>),
     /// The `GetLocalListVersion` request.
     GetLocalListVersion(GetLocalListVersionRequest),
-    /// The `GetLog` request.
-    GetLog(GetLogRequest),
-    /// The `GetMonitoringReport` request.
-    GetMonitoringReport(GetMonitoringReportRequest),
-    /// The `GetReport` request.
-    GetReport(GetReportRequest),
-    /// The `GetTransactionStatus` request.
-    GetTransactionStatus(GetTransactionStatusRequest),
-    /// The `GetVariables` request.
-    GetVariables(GetVariablesRequest),
+    /// The `GetLog` request (boxed).
+    GetLog(Box<GetLogRequest>),
+    /// The `GetMonitoringReport` request (boxed).
+    GetMonitoringReport(Box<GetMonitoringReportRequest>),
+    /// The `GetReport` request (boxed).
+    GetReport(Box<GetReportRequest>),
+    /// The `GetTransactionStatus` request (boxed).
+    GetTransactionStatus(Box<GetTransactionStatusRequest>),
+    /// The `GetVariables` request (boxed).
+    GetVariables(Box<GetVariablesRequest>),
     /// The `Heartbeat` request.
     Heartbeat(HeartbeatRequest),
-    /// The `InstallCertificate` request.
-    InstallCertificate(InstallCertificateRequest),
+    /// The `InstallCertificate` request (boxed).
+    InstallCertificate(Box<InstallCertificateRequest>),
     /// The `LogStatusNotification` request.
     LogStatusNotification(LogStatusNotificationRequest),
-    /// The `MeterValues` request.
-    MeterValues(MeterValuesRequest),
-    /// The `NotifyChargingLimit` request.
-    NotifyChargingLimit(NotifyChargingLimitRequest),
-    /// The `NotifyCustomerInformation` request.
-    NotifyCustomerInformation(NotifyCustomerInformationRequest),
-    /// The `NotifyDisplayMessages` request.
-    NotifyDisplayMessages(NotifyDisplayMessagesRequest),
-    /// The `NotifyEVChargingNeeds` request.
-    NotifyEVChargingNeeds(NotifyEVChargingNeedsRequest),
-    /// The `NotifyEVChargingSchedule` request.
-    NotifyEVChargingSchedule(NotifyEVChargingScheduleRequest),
-    /// The `NotifyEvent` request.
-    NotifyEvent(NotifyEventRequest),
-    /// The `NotifyMonitoringReport` request.
-    NotifyMonitoringReport(NotifyMonitoringReportRequest),
-    /// The `NotifyReport` request.
-    NotifyReport(NotifyReportRequest),
-    /// The `PublishFirmware` request.
-    PublishFirmware(PublishFirmwareRequest),
-    /// The `PublishFirmwareStatusNotification` request.
-    PublishFirmwareStatusNotification(PublishFirmwareStatusNotificationRequest),
-    /// The `ReportChargingProfiles` request.
-    ReportChargingProfiles(ReportChargingProfilesRequest),
-    /// The `RequestStartTransaction` request.
-    RequestStartTransaction(RequestStartTransactionRequest),
-    /// The `RequestStopTransaction` request.
-    RequestStopTransaction(RequestStopTransactionRequest),
+    /// The `MeterValues` request (boxed).
+    MeterValues(Box<MeterValuesRequest>),
+    /// The `NotifyChargingLimit` request (boxed).
+    NotifyChargingLimit(Box<NotifyChargingLimitRequest>),
+    /// The `NotifyCustomerInformation` request (boxed).
+    NotifyCustomerInformation(Box<NotifyCustomerInformationRequest>),
+    /// The `NotifyDisplayMessages` request (boxed).
+    NotifyDisplayMessages(Box<NotifyDisplayMessagesRequest>),
+    /// The `NotifyEVChargingNeeds` request (boxed).
+    NotifyEVChargingNeeds(Box<NotifyEVChargingNeedsRequest>),
+    /// The `NotifyEVChargingSchedule` request (boxed).
+    NotifyEVChargingSchedule(Box<NotifyEVChargingScheduleRequest>),
+    /// The `NotifyEvent` request (boxed).
+    NotifyEvent(Box<NotifyEventRequest>),
+    /// The `NotifyMonitoringReport` request (boxed).
+    NotifyMonitoringReport(Box<NotifyMonitoringReportRequest>),
+    /// The `NotifyReport` request (boxed).
+    NotifyReport(Box<NotifyReportRequest>),
+    /// The `PublishFirmware` request (boxed).
+    PublishFirmware(Box<PublishFirmwareRequest>),
+    /// The `PublishFirmwareStatusNotification` request (boxed).
+    PublishFirmwareStatusNotification(Box<PublishFirmwareStatusNotificationRequest>),
+    /// The `ReportChargingProfiles` request (boxed).
+    ReportChargingProfiles(Box<ReportChargingProfilesRequest>),
+    /// The `RequestStartTransaction` request (boxed).
+    RequestStartTransaction(Box<RequestStartTransactionRequest>),
+    /// The `RequestStopTransaction` request (boxed).
+    RequestStopTransaction(Box<RequestStopTransactionRequest>),
     /// The `ReservationStatusUpdate` request.
     ReservationStatusUpdate(ReservationStatusUpdateRequest),
-    /// The `ReserveNow` request.
-    ReserveNow(ReserveNowRequest),
+    /// The `ReserveNow` request (boxed).
+    ReserveNow(Box<ReserveNowRequest>),
     /// The `Reset` request.
     Reset(ResetRequest),
-    /// The `SecurityEventNotification` request.
-    SecurityEventNotification(SecurityEventNotificationRequest),
-    /// The `SendLocalList` request.
-    SendLocalList(SendLocalListRequest),
-    /// The `SetChargingProfile` request.
-    SetChargingProfile(SetChargingProfileRequest),
-    /// The `SetDisplayMessage` request.
-    SetDisplayMessage(SetDisplayMessageRequest),
+    /// The `SecurityEventNotification` request (boxed).
+    SecurityEventNotification(Box<SecurityEventNotificationRequest>),
+    /// The `SendLocalList` request (boxed).
+    SendLocalList(Box<SendLocalListRequest>),
+    /// The `SetChargingProfile` request (boxed).
+    SetChargingProfile(Box<SetChargingProfileRequest>),
+    /// The `SetDisplayMessage` request (boxed).
+    SetDisplayMessage(Box<SetDisplayMessageRequest>),
     /// The `SetMonitoringBase` request.
     SetMonitoringBase(SetMonitoringBaseRequest),
     /// The `SetMonitoringLevel` request.
     SetMonitoringLevel(SetMonitoringLevelRequest),
-    /// The `SetNetworkProfile` request.
-    SetNetworkProfile(SetNetworkProfileRequest),
-    /// The `SetVariableMonitoring` request.
-    SetVariableMonitoring(SetVariableMonitoringRequest),
-    /// The `SetVariables` request.
-    SetVariables(SetVariablesRequest),
-    /// The `SignCertificate` request.
-    SignCertificate(SignCertificateRequest),
-    /// The `StatusNotification` request.
-    StatusNotification(StatusNotificationRequest),
-    /// The `TransactionEvent` request.
-    TransactionEvent(TransactionEventRequest),
-    /// The `TriggerMessage` request.
-    TriggerMessage(TriggerMessageRequest),
+    /// The `SetNetworkProfile` request (boxed).
+    SetNetworkProfile(Box<SetNetworkProfileRequest>),
+    /// The `SetVariableMonitoring` request (boxed).
+    SetVariableMonitoring(Box<SetVariableMonitoringRequest>),
+    /// The `SetVariables` request (boxed).
+    SetVariables(Box<SetVariablesRequest>),
+    /// The `SignCertificate` request (boxed).
+    SignCertificate(Box<SignCertificateRequest>),
+    /// The `StatusNotification` request (boxed).
+    StatusNotification(Box<StatusNotificationRequest>),
+    /// The `TransactionEvent` request (boxed).
+    TransactionEvent(Box<TransactionEventRequest>),
+    /// The `TriggerMessage` request (boxed).
+    TriggerMessage(Box<TriggerMessageRequest>),
     /// The `UnlockConnector` request.
     UnlockConnector(UnlockConnectorRequest),
-    /// The `UnpublishFirmware` request.
-    UnpublishFirmware(UnpublishFirmwareRequest),
-    /// The `UpdateFirmware` request.
-    UpdateFirmware(UpdateFirmwareRequest),
+    /// The `UnpublishFirmware` request (boxed).
+    UnpublishFirmware(Box<UnpublishFirmwareRequest>),
+    /// The `UpdateFirmware` request (boxed).
+    UpdateFirmware(Box<UpdateFirmwareRequest>),
 }
 
 impl AnyRequest {
@@ -883,267 +888,309 @@ impl AnyRequest {
     /// Decodes the request payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyRequest::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => AnyRequest::BootNotification(serde_json::from_str(json)?),
+            Action::Authorize => AnyRequest::Authorize(Box::new(serde_json::from_str(json)?)),
+            Action::BootNotification => {
+                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
-            Action::CertificateSigned => AnyRequest::CertificateSigned(serde_json::from_str(json)?),
+            Action::CertificateSigned => {
+                AnyRequest::CertificateSigned(Box::new(serde_json::from_str(json)?))
+            }
             Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(serde_json::from_str(json)?)
+                AnyRequest::ChangeAvailability(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearCache => AnyRequest::ClearCache(serde_json::from_str(json)?),
             Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(serde_json::from_str(json)?)
+                AnyRequest::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearDisplayMessage => {
                 AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?)
             }
             Action::ClearVariableMonitoring => {
-                AnyRequest::ClearVariableMonitoring(serde_json::from_str(json)?)
+                AnyRequest::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearedChargingLimit => {
                 AnyRequest::ClearedChargingLimit(serde_json::from_str(json)?)
             }
-            Action::CostUpdated => AnyRequest::CostUpdated(serde_json::from_str(json)?),
+            Action::CostUpdated => AnyRequest::CostUpdated(Box::new(serde_json::from_str(json)?)),
             Action::CustomerInformation => {
-                AnyRequest::CustomerInformation(serde_json::from_str(json)?)
+                AnyRequest::CustomerInformation(Box::new(serde_json::from_str(json)?))
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(serde_json::from_str(json)?),
-            Action::DeleteCertificate => AnyRequest::DeleteCertificate(serde_json::from_str(json)?),
+            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
+            Action::DeleteCertificate => {
+                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::FirmwareStatusNotification => {
                 AnyRequest::FirmwareStatusNotification(serde_json::from_str(json)?)
             }
             Action::Get15118EVCertificate => {
-                AnyRequest::Get15118EVCertificate(serde_json::from_str(json)?)
+                AnyRequest::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::GetBaseReport => AnyRequest::GetBaseReport(serde_json::from_str(json)?),
             Action::GetCertificateStatus => {
-                AnyRequest::GetCertificateStatus(serde_json::from_str(json)?)
+                AnyRequest::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
             }
             Action::GetChargingProfiles => {
-                AnyRequest::GetChargingProfiles(serde_json::from_str(json)?)
+                AnyRequest::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
             }
             Action::GetCompositeSchedule => {
                 AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
             }
             Action::GetDisplayMessages => {
-                AnyRequest::GetDisplayMessages(serde_json::from_str(json)?)
+                AnyRequest::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(serde_json::from_str(json)?)
+                AnyRequest::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
             }
             Action::GetLocalListVersion => {
                 AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
             }
-            Action::GetLog => AnyRequest::GetLog(serde_json::from_str(json)?),
+            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
             Action::GetMonitoringReport => {
-                AnyRequest::GetMonitoringReport(serde_json::from_str(json)?)
+                AnyRequest::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetReport => AnyRequest::GetReport(serde_json::from_str(json)?),
+            Action::GetReport => AnyRequest::GetReport(Box::new(serde_json::from_str(json)?)),
             Action::GetTransactionStatus => {
-                AnyRequest::GetTransactionStatus(serde_json::from_str(json)?)
+                AnyRequest::GetTransactionStatus(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetVariables => AnyRequest::GetVariables(serde_json::from_str(json)?),
+            Action::GetVariables => AnyRequest::GetVariables(Box::new(serde_json::from_str(json)?)),
             Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
             Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(serde_json::from_str(json)?)
+                AnyRequest::InstallCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::LogStatusNotification => {
                 AnyRequest::LogStatusNotification(serde_json::from_str(json)?)
             }
-            Action::MeterValues => AnyRequest::MeterValues(serde_json::from_str(json)?),
+            Action::MeterValues => AnyRequest::MeterValues(Box::new(serde_json::from_str(json)?)),
             Action::NotifyChargingLimit => {
-                AnyRequest::NotifyChargingLimit(serde_json::from_str(json)?)
+                AnyRequest::NotifyChargingLimit(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyCustomerInformation => {
-                AnyRequest::NotifyCustomerInformation(serde_json::from_str(json)?)
+                AnyRequest::NotifyCustomerInformation(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyDisplayMessages => {
-                AnyRequest::NotifyDisplayMessages(serde_json::from_str(json)?)
+                AnyRequest::NotifyDisplayMessages(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEVChargingNeeds => {
-                AnyRequest::NotifyEVChargingNeeds(serde_json::from_str(json)?)
+                AnyRequest::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyRequest::NotifyEVChargingSchedule(serde_json::from_str(json)?)
+                AnyRequest::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
             }
-            Action::NotifyEvent => AnyRequest::NotifyEvent(serde_json::from_str(json)?),
+            Action::NotifyEvent => AnyRequest::NotifyEvent(Box::new(serde_json::from_str(json)?)),
             Action::NotifyMonitoringReport => {
-                AnyRequest::NotifyMonitoringReport(serde_json::from_str(json)?)
+                AnyRequest::NotifyMonitoringReport(Box::new(serde_json::from_str(json)?))
             }
-            Action::NotifyReport => AnyRequest::NotifyReport(serde_json::from_str(json)?),
-            Action::PublishFirmware => AnyRequest::PublishFirmware(serde_json::from_str(json)?),
+            Action::NotifyReport => AnyRequest::NotifyReport(Box::new(serde_json::from_str(json)?)),
+            Action::PublishFirmware => {
+                AnyRequest::PublishFirmware(Box::new(serde_json::from_str(json)?))
+            }
             Action::PublishFirmwareStatusNotification => {
-                AnyRequest::PublishFirmwareStatusNotification(serde_json::from_str(json)?)
+                AnyRequest::PublishFirmwareStatusNotification(Box::new(serde_json::from_str(json)?))
             }
             Action::ReportChargingProfiles => {
-                AnyRequest::ReportChargingProfiles(serde_json::from_str(json)?)
+                AnyRequest::ReportChargingProfiles(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStartTransaction => {
-                AnyRequest::RequestStartTransaction(serde_json::from_str(json)?)
+                AnyRequest::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStopTransaction => {
-                AnyRequest::RequestStopTransaction(serde_json::from_str(json)?)
+                AnyRequest::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyRequest::ReservationStatusUpdate(serde_json::from_str(json)?)
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(serde_json::from_str(json)?),
+            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
             Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
             Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(serde_json::from_str(json)?)
+                AnyRequest::SecurityEventNotification(Box::new(serde_json::from_str(json)?))
             }
-            Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_str(json)?),
+            Action::SendLocalList => {
+                AnyRequest::SendLocalList(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(serde_json::from_str(json)?)
+                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetDisplayMessage => AnyRequest::SetDisplayMessage(serde_json::from_str(json)?),
+            Action::SetDisplayMessage => {
+                AnyRequest::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetMonitoringBase => AnyRequest::SetMonitoringBase(serde_json::from_str(json)?),
             Action::SetMonitoringLevel => {
                 AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?)
             }
-            Action::SetNetworkProfile => AnyRequest::SetNetworkProfile(serde_json::from_str(json)?),
+            Action::SetNetworkProfile => {
+                AnyRequest::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetVariableMonitoring => {
-                AnyRequest::SetVariableMonitoring(serde_json::from_str(json)?)
+                AnyRequest::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetVariables => AnyRequest::SetVariables(serde_json::from_str(json)?),
-            Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_str(json)?),
+            Action::SetVariables => AnyRequest::SetVariables(Box::new(serde_json::from_str(json)?)),
+            Action::SignCertificate => {
+                AnyRequest::SignCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::StatusNotification => {
-                AnyRequest::StatusNotification(serde_json::from_str(json)?)
+                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
             }
-            Action::TransactionEvent => AnyRequest::TransactionEvent(serde_json::from_str(json)?),
-            Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_str(json)?),
+            Action::TransactionEvent => {
+                AnyRequest::TransactionEvent(Box::new(serde_json::from_str(json)?))
+            }
+            Action::TriggerMessage => {
+                AnyRequest::TriggerMessage(Box::new(serde_json::from_str(json)?))
+            }
             Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
-            Action::UnpublishFirmware => AnyRequest::UnpublishFirmware(serde_json::from_str(json)?),
-            Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_str(json)?),
+            Action::UnpublishFirmware => {
+                AnyRequest::UnpublishFirmware(Box::new(serde_json::from_str(json)?))
+            }
+            Action::UpdateFirmware => {
+                AnyRequest::UpdateFirmware(Box::new(serde_json::from_str(json)?))
+            }
         })
     }
 
     /// Decodes the request payload of `action` from a JSON value.
     pub fn from_value(action: Action, value: serde_json::Value) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyRequest::Authorize(serde_json::from_value(value)?),
+            Action::Authorize => AnyRequest::Authorize(Box::new(serde_json::from_value(value)?)),
             Action::BootNotification => {
-                AnyRequest::BootNotification(serde_json::from_value(value)?)
+                AnyRequest::BootNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::CancelReservation => {
                 AnyRequest::CancelReservation(serde_json::from_value(value)?)
             }
             Action::CertificateSigned => {
-                AnyRequest::CertificateSigned(serde_json::from_value(value)?)
+                AnyRequest::CertificateSigned(Box::new(serde_json::from_value(value)?))
             }
             Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(serde_json::from_value(value)?)
+                AnyRequest::ChangeAvailability(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearCache => AnyRequest::ClearCache(serde_json::from_value(value)?),
             Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(serde_json::from_value(value)?)
+                AnyRequest::ClearChargingProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearDisplayMessage => {
                 AnyRequest::ClearDisplayMessage(serde_json::from_value(value)?)
             }
             Action::ClearVariableMonitoring => {
-                AnyRequest::ClearVariableMonitoring(serde_json::from_value(value)?)
+                AnyRequest::ClearVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearedChargingLimit => {
                 AnyRequest::ClearedChargingLimit(serde_json::from_value(value)?)
             }
-            Action::CostUpdated => AnyRequest::CostUpdated(serde_json::from_value(value)?),
-            Action::CustomerInformation => {
-                AnyRequest::CustomerInformation(serde_json::from_value(value)?)
+            Action::CostUpdated => {
+                AnyRequest::CostUpdated(Box::new(serde_json::from_value(value)?))
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(serde_json::from_value(value)?),
+            Action::CustomerInformation => {
+                AnyRequest::CustomerInformation(Box::new(serde_json::from_value(value)?))
+            }
+            Action::DataTransfer => {
+                AnyRequest::DataTransfer(Box::new(serde_json::from_value(value)?))
+            }
             Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(serde_json::from_value(value)?)
+                AnyRequest::DeleteCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::FirmwareStatusNotification => {
                 AnyRequest::FirmwareStatusNotification(serde_json::from_value(value)?)
             }
             Action::Get15118EVCertificate => {
-                AnyRequest::Get15118EVCertificate(serde_json::from_value(value)?)
+                AnyRequest::Get15118EVCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::GetBaseReport => AnyRequest::GetBaseReport(serde_json::from_value(value)?),
             Action::GetCertificateStatus => {
-                AnyRequest::GetCertificateStatus(serde_json::from_value(value)?)
+                AnyRequest::GetCertificateStatus(Box::new(serde_json::from_value(value)?))
             }
             Action::GetChargingProfiles => {
-                AnyRequest::GetChargingProfiles(serde_json::from_value(value)?)
+                AnyRequest::GetChargingProfiles(Box::new(serde_json::from_value(value)?))
             }
             Action::GetCompositeSchedule => {
                 AnyRequest::GetCompositeSchedule(serde_json::from_value(value)?)
             }
             Action::GetDisplayMessages => {
-                AnyRequest::GetDisplayMessages(serde_json::from_value(value)?)
+                AnyRequest::GetDisplayMessages(Box::new(serde_json::from_value(value)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(serde_json::from_value(value)?)
+                AnyRequest::GetInstalledCertificateIds(Box::new(serde_json::from_value(value)?))
             }
             Action::GetLocalListVersion => {
                 AnyRequest::GetLocalListVersion(serde_json::from_value(value)?)
             }
-            Action::GetLog => AnyRequest::GetLog(serde_json::from_value(value)?),
+            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_value(value)?)),
             Action::GetMonitoringReport => {
-                AnyRequest::GetMonitoringReport(serde_json::from_value(value)?)
+                AnyRequest::GetMonitoringReport(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetReport => AnyRequest::GetReport(serde_json::from_value(value)?),
+            Action::GetReport => AnyRequest::GetReport(Box::new(serde_json::from_value(value)?)),
             Action::GetTransactionStatus => {
-                AnyRequest::GetTransactionStatus(serde_json::from_value(value)?)
+                AnyRequest::GetTransactionStatus(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetVariables => AnyRequest::GetVariables(serde_json::from_value(value)?),
+            Action::GetVariables => {
+                AnyRequest::GetVariables(Box::new(serde_json::from_value(value)?))
+            }
             Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_value(value)?),
             Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(serde_json::from_value(value)?)
+                AnyRequest::InstallCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::LogStatusNotification => {
                 AnyRequest::LogStatusNotification(serde_json::from_value(value)?)
             }
-            Action::MeterValues => AnyRequest::MeterValues(serde_json::from_value(value)?),
+            Action::MeterValues => {
+                AnyRequest::MeterValues(Box::new(serde_json::from_value(value)?))
+            }
             Action::NotifyChargingLimit => {
-                AnyRequest::NotifyChargingLimit(serde_json::from_value(value)?)
+                AnyRequest::NotifyChargingLimit(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyCustomerInformation => {
-                AnyRequest::NotifyCustomerInformation(serde_json::from_value(value)?)
+                AnyRequest::NotifyCustomerInformation(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyDisplayMessages => {
-                AnyRequest::NotifyDisplayMessages(serde_json::from_value(value)?)
+                AnyRequest::NotifyDisplayMessages(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEVChargingNeeds => {
-                AnyRequest::NotifyEVChargingNeeds(serde_json::from_value(value)?)
+                AnyRequest::NotifyEVChargingNeeds(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyRequest::NotifyEVChargingSchedule(serde_json::from_value(value)?)
+                AnyRequest::NotifyEVChargingSchedule(Box::new(serde_json::from_value(value)?))
             }
-            Action::NotifyEvent => AnyRequest::NotifyEvent(serde_json::from_value(value)?),
+            Action::NotifyEvent => {
+                AnyRequest::NotifyEvent(Box::new(serde_json::from_value(value)?))
+            }
             Action::NotifyMonitoringReport => {
-                AnyRequest::NotifyMonitoringReport(serde_json::from_value(value)?)
+                AnyRequest::NotifyMonitoringReport(Box::new(serde_json::from_value(value)?))
             }
-            Action::NotifyReport => AnyRequest::NotifyReport(serde_json::from_value(value)?),
-            Action::PublishFirmware => AnyRequest::PublishFirmware(serde_json::from_value(value)?),
+            Action::NotifyReport => {
+                AnyRequest::NotifyReport(Box::new(serde_json::from_value(value)?))
+            }
+            Action::PublishFirmware => {
+                AnyRequest::PublishFirmware(Box::new(serde_json::from_value(value)?))
+            }
             Action::PublishFirmwareStatusNotification => {
-                AnyRequest::PublishFirmwareStatusNotification(serde_json::from_value(value)?)
+                AnyRequest::PublishFirmwareStatusNotification(Box::new(serde_json::from_value(
+                    value,
+                )?))
             }
             Action::ReportChargingProfiles => {
-                AnyRequest::ReportChargingProfiles(serde_json::from_value(value)?)
+                AnyRequest::ReportChargingProfiles(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStartTransaction => {
-                AnyRequest::RequestStartTransaction(serde_json::from_value(value)?)
+                AnyRequest::RequestStartTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStopTransaction => {
-                AnyRequest::RequestStopTransaction(serde_json::from_value(value)?)
+                AnyRequest::RequestStopTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyRequest::ReservationStatusUpdate(serde_json::from_value(value)?)
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(serde_json::from_value(value)?),
+            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_value(value)?)),
             Action::Reset => AnyRequest::Reset(serde_json::from_value(value)?),
             Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(serde_json::from_value(value)?)
+                AnyRequest::SecurityEventNotification(Box::new(serde_json::from_value(value)?))
             }
-            Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_value(value)?),
+            Action::SendLocalList => {
+                AnyRequest::SendLocalList(Box::new(serde_json::from_value(value)?))
+            }
             Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(serde_json::from_value(value)?)
+                AnyRequest::SetChargingProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SetDisplayMessage => {
-                AnyRequest::SetDisplayMessage(serde_json::from_value(value)?)
+                AnyRequest::SetDisplayMessage(Box::new(serde_json::from_value(value)?))
             }
             Action::SetMonitoringBase => {
                 AnyRequest::SetMonitoringBase(serde_json::from_value(value)?)
@@ -1152,25 +1199,33 @@ impl AnyRequest {
                 AnyRequest::SetMonitoringLevel(serde_json::from_value(value)?)
             }
             Action::SetNetworkProfile => {
-                AnyRequest::SetNetworkProfile(serde_json::from_value(value)?)
+                AnyRequest::SetNetworkProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SetVariableMonitoring => {
-                AnyRequest::SetVariableMonitoring(serde_json::from_value(value)?)
+                AnyRequest::SetVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
-            Action::SetVariables => AnyRequest::SetVariables(serde_json::from_value(value)?),
-            Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_value(value)?),
+            Action::SetVariables => {
+                AnyRequest::SetVariables(Box::new(serde_json::from_value(value)?))
+            }
+            Action::SignCertificate => {
+                AnyRequest::SignCertificate(Box::new(serde_json::from_value(value)?))
+            }
             Action::StatusNotification => {
-                AnyRequest::StatusNotification(serde_json::from_value(value)?)
+                AnyRequest::StatusNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::TransactionEvent => {
-                AnyRequest::TransactionEvent(serde_json::from_value(value)?)
+                AnyRequest::TransactionEvent(Box::new(serde_json::from_value(value)?))
             }
-            Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_value(value)?),
+            Action::TriggerMessage => {
+                AnyRequest::TriggerMessage(Box::new(serde_json::from_value(value)?))
+            }
             Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_value(value)?),
             Action::UnpublishFirmware => {
-                AnyRequest::UnpublishFirmware(serde_json::from_value(value)?)
+                AnyRequest::UnpublishFirmware(Box::new(serde_json::from_value(value)?))
             }
-            Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_value(value)?),
+            Action::UpdateFirmware => {
+                AnyRequest::UpdateFirmware(Box::new(serde_json::from_value(value)?))
+            }
         })
     }
 
@@ -1319,13 +1374,53 @@ impl AnyRequest {
 
 impl From<AuthorizeRequest> for AnyRequest {
     fn from(p: AuthorizeRequest) -> Self {
-        AnyRequest::Authorize(p)
+        AnyRequest::Authorize(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for AuthorizeRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Authorize(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Authorize")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AuthorizeRequest>> for AuthorizeRequest {
+    fn from(p: Box<AuthorizeRequest>) -> Self {
+        *p
     }
 }
 
 impl From<BootNotificationRequest> for AnyRequest {
     fn from(p: BootNotificationRequest) -> Self {
-        AnyRequest::BootNotification(p)
+        AnyRequest::BootNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for BootNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::BootNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("BootNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<BootNotificationRequest>> for BootNotificationRequest {
+    fn from(p: Box<BootNotificationRequest>) -> Self {
+        *p
     }
 }
 
@@ -1335,15 +1430,69 @@ impl From<CancelReservationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for CancelReservationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CancelReservation(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CancelReservation")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CertificateSignedRequest> for AnyRequest {
     fn from(p: CertificateSignedRequest) -> Self {
-        AnyRequest::CertificateSigned(p)
+        AnyRequest::CertificateSigned(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for CertificateSignedRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CertificateSigned(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CertificateSigned")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CertificateSignedRequest>> for CertificateSignedRequest {
+    fn from(p: Box<CertificateSignedRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ChangeAvailabilityRequest> for AnyRequest {
     fn from(p: ChangeAvailabilityRequest) -> Self {
-        AnyRequest::ChangeAvailability(p)
+        AnyRequest::ChangeAvailability(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ChangeAvailabilityRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ChangeAvailability(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ChangeAvailability")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ChangeAvailabilityRequest>> for ChangeAvailabilityRequest {
+    fn from(p: Box<ChangeAvailabilityRequest>) -> Self {
+        *p
     }
 }
 
@@ -1353,9 +1502,43 @@ impl From<ClearCacheRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClearCacheRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearCache(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearCache")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClearChargingProfileRequest> for AnyRequest {
     fn from(p: ClearChargingProfileRequest) -> Self {
-        AnyRequest::ClearChargingProfile(p)
+        AnyRequest::ClearChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearChargingProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearChargingProfile")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearChargingProfileRequest>> for ClearChargingProfileRequest {
+    fn from(p: Box<ClearChargingProfileRequest>) -> Self {
+        *p
     }
 }
 
@@ -1365,9 +1548,43 @@ impl From<ClearDisplayMessageRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClearDisplayMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearDisplayMessage(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearDisplayMessage")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClearVariableMonitoringRequest> for AnyRequest {
     fn from(p: ClearVariableMonitoringRequest) -> Self {
-        AnyRequest::ClearVariableMonitoring(p)
+        AnyRequest::ClearVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearVariableMonitoringRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearVariableMonitoring")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearVariableMonitoringRequest>> for ClearVariableMonitoringRequest {
+    fn from(p: Box<ClearVariableMonitoringRequest>) -> Self {
+        *p
     }
 }
 
@@ -1377,27 +1594,121 @@ impl From<ClearedChargingLimitRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClearedChargingLimitRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearedChargingLimit(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearedChargingLimit")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CostUpdatedRequest> for AnyRequest {
     fn from(p: CostUpdatedRequest) -> Self {
-        AnyRequest::CostUpdated(p)
+        AnyRequest::CostUpdated(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for CostUpdatedRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CostUpdated(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CostUpdated")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CostUpdatedRequest>> for CostUpdatedRequest {
+    fn from(p: Box<CostUpdatedRequest>) -> Self {
+        *p
     }
 }
 
 impl From<CustomerInformationRequest> for AnyRequest {
     fn from(p: CustomerInformationRequest) -> Self {
-        AnyRequest::CustomerInformation(p)
+        AnyRequest::CustomerInformation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for CustomerInformationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CustomerInformation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CustomerInformation")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CustomerInformationRequest>> for CustomerInformationRequest {
+    fn from(p: Box<CustomerInformationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<DataTransferRequest> for AnyRequest {
     fn from(p: DataTransferRequest) -> Self {
-        AnyRequest::DataTransfer(p)
+        AnyRequest::DataTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for DataTransferRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DataTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("DataTransfer")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DataTransferRequest>> for DataTransferRequest {
+    fn from(p: Box<DataTransferRequest>) -> Self {
+        *p
     }
 }
 
 impl From<DeleteCertificateRequest> for AnyRequest {
     fn from(p: DeleteCertificateRequest) -> Self {
-        AnyRequest::DeleteCertificate(p)
+        AnyRequest::DeleteCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for DeleteCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DeleteCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("DeleteCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DeleteCertificateRequest>> for DeleteCertificateRequest {
+    fn from(p: Box<DeleteCertificateRequest>) -> Self {
+        *p
     }
 }
 
@@ -1407,9 +1718,43 @@ impl From<FirmwareStatusNotificationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for FirmwareStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::FirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("FirmwareStatusNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<Get15118EVCertificateRequest> for AnyRequest {
     fn from(p: Get15118EVCertificateRequest) -> Self {
-        AnyRequest::Get15118EVCertificate(p)
+        AnyRequest::Get15118EVCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for Get15118EVCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Get15118EVCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Get15118EVCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<Get15118EVCertificateRequest>> for Get15118EVCertificateRequest {
+    fn from(p: Box<Get15118EVCertificateRequest>) -> Self {
+        *p
     }
 }
 
@@ -1419,15 +1764,69 @@ impl From<GetBaseReportRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetBaseReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetBaseReport(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetBaseReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetCertificateStatusRequest> for AnyRequest {
     fn from(p: GetCertificateStatusRequest) -> Self {
-        AnyRequest::GetCertificateStatus(p)
+        AnyRequest::GetCertificateStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetCertificateStatusRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetCertificateStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetCertificateStatus")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCertificateStatusRequest>> for GetCertificateStatusRequest {
+    fn from(p: Box<GetCertificateStatusRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetChargingProfilesRequest> for AnyRequest {
     fn from(p: GetChargingProfilesRequest) -> Self {
-        AnyRequest::GetChargingProfiles(p)
+        AnyRequest::GetChargingProfiles(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetChargingProfilesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetChargingProfiles(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetChargingProfiles")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetChargingProfilesRequest>> for GetChargingProfilesRequest {
+    fn from(p: Box<GetChargingProfilesRequest>) -> Self {
+        *p
     }
 }
 
@@ -1437,15 +1836,69 @@ impl From<GetCompositeScheduleRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetCompositeScheduleRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetCompositeSchedule(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetCompositeSchedule")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetDisplayMessagesRequest> for AnyRequest {
     fn from(p: GetDisplayMessagesRequest) -> Self {
-        AnyRequest::GetDisplayMessages(p)
+        AnyRequest::GetDisplayMessages(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetDisplayMessagesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetDisplayMessages(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetDisplayMessages")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDisplayMessagesRequest>> for GetDisplayMessagesRequest {
+    fn from(p: Box<GetDisplayMessagesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetInstalledCertificateIdsRequest> for AnyRequest {
     fn from(p: GetInstalledCertificateIdsRequest) -> Self {
-        AnyRequest::GetInstalledCertificateIds(p)
+        AnyRequest::GetInstalledCertificateIds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetInstalledCertificateIdsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetInstalledCertificateIds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetInstalledCertificateIds")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetInstalledCertificateIdsRequest>> for GetInstalledCertificateIdsRequest {
+    fn from(p: Box<GetInstalledCertificateIdsRequest>) -> Self {
+        *p
     }
 }
 
@@ -1455,33 +1908,147 @@ impl From<GetLocalListVersionRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetLocalListVersionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetLocalListVersion(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetLocalListVersion")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLogRequest> for AnyRequest {
     fn from(p: GetLogRequest) -> Self {
-        AnyRequest::GetLog(p)
+        AnyRequest::GetLog(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetLogRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetLog(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetLog")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetLogRequest>> for GetLogRequest {
+    fn from(p: Box<GetLogRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetMonitoringReportRequest> for AnyRequest {
     fn from(p: GetMonitoringReportRequest) -> Self {
-        AnyRequest::GetMonitoringReport(p)
+        AnyRequest::GetMonitoringReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetMonitoringReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetMonitoringReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetMonitoringReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetMonitoringReportRequest>> for GetMonitoringReportRequest {
+    fn from(p: Box<GetMonitoringReportRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetReportRequest> for AnyRequest {
     fn from(p: GetReportRequest) -> Self {
-        AnyRequest::GetReport(p)
+        AnyRequest::GetReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetReportRequest>> for GetReportRequest {
+    fn from(p: Box<GetReportRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetTransactionStatusRequest> for AnyRequest {
     fn from(p: GetTransactionStatusRequest) -> Self {
-        AnyRequest::GetTransactionStatus(p)
+        AnyRequest::GetTransactionStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetTransactionStatusRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetTransactionStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetTransactionStatus")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetTransactionStatusRequest>> for GetTransactionStatusRequest {
+    fn from(p: Box<GetTransactionStatusRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetVariablesRequest> for AnyRequest {
     fn from(p: GetVariablesRequest) -> Self {
-        AnyRequest::GetVariables(p)
+        AnyRequest::GetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetVariablesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetVariables")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetVariablesRequest>> for GetVariablesRequest {
+    fn from(p: Box<GetVariablesRequest>) -> Self {
+        *p
     }
 }
 
@@ -1491,9 +2058,43 @@ impl From<HeartbeatRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for HeartbeatRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Heartbeat(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Heartbeat")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<InstallCertificateRequest> for AnyRequest {
     fn from(p: InstallCertificateRequest) -> Self {
-        AnyRequest::InstallCertificate(p)
+        AnyRequest::InstallCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for InstallCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::InstallCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("InstallCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<InstallCertificateRequest>> for InstallCertificateRequest {
+    fn from(p: Box<InstallCertificateRequest>) -> Self {
+        *p
     }
 }
 
@@ -1503,87 +2104,386 @@ impl From<LogStatusNotificationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for LogStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::LogStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("LogStatusNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<MeterValuesRequest> for AnyRequest {
     fn from(p: MeterValuesRequest) -> Self {
-        AnyRequest::MeterValues(p)
+        AnyRequest::MeterValues(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for MeterValuesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::MeterValues(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("MeterValues")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<MeterValuesRequest>> for MeterValuesRequest {
+    fn from(p: Box<MeterValuesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyChargingLimitRequest> for AnyRequest {
     fn from(p: NotifyChargingLimitRequest) -> Self {
-        AnyRequest::NotifyChargingLimit(p)
+        AnyRequest::NotifyChargingLimit(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyChargingLimitRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyChargingLimit(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyChargingLimit")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyChargingLimitRequest>> for NotifyChargingLimitRequest {
+    fn from(p: Box<NotifyChargingLimitRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyCustomerInformationRequest> for AnyRequest {
     fn from(p: NotifyCustomerInformationRequest) -> Self {
-        AnyRequest::NotifyCustomerInformation(p)
+        AnyRequest::NotifyCustomerInformation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyCustomerInformationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyCustomerInformation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyCustomerInformation")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyCustomerInformationRequest>> for NotifyCustomerInformationRequest {
+    fn from(p: Box<NotifyCustomerInformationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyDisplayMessagesRequest> for AnyRequest {
     fn from(p: NotifyDisplayMessagesRequest) -> Self {
-        AnyRequest::NotifyDisplayMessages(p)
+        AnyRequest::NotifyDisplayMessages(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyDisplayMessagesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyDisplayMessages(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyDisplayMessages")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyDisplayMessagesRequest>> for NotifyDisplayMessagesRequest {
+    fn from(p: Box<NotifyDisplayMessagesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEVChargingNeedsRequest> for AnyRequest {
     fn from(p: NotifyEVChargingNeedsRequest) -> Self {
-        AnyRequest::NotifyEVChargingNeeds(p)
+        AnyRequest::NotifyEVChargingNeeds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyEVChargingNeedsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyEVChargingNeeds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyEVChargingNeeds")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingNeedsRequest>> for NotifyEVChargingNeedsRequest {
+    fn from(p: Box<NotifyEVChargingNeedsRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEVChargingScheduleRequest> for AnyRequest {
     fn from(p: NotifyEVChargingScheduleRequest) -> Self {
-        AnyRequest::NotifyEVChargingSchedule(p)
+        AnyRequest::NotifyEVChargingSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyEVChargingScheduleRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyEVChargingSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyEVChargingSchedule")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingScheduleRequest>> for NotifyEVChargingScheduleRequest {
+    fn from(p: Box<NotifyEVChargingScheduleRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEventRequest> for AnyRequest {
     fn from(p: NotifyEventRequest) -> Self {
-        AnyRequest::NotifyEvent(p)
+        AnyRequest::NotifyEvent(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyEventRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyEvent(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyEvent")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEventRequest>> for NotifyEventRequest {
+    fn from(p: Box<NotifyEventRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyMonitoringReportRequest> for AnyRequest {
     fn from(p: NotifyMonitoringReportRequest) -> Self {
-        AnyRequest::NotifyMonitoringReport(p)
+        AnyRequest::NotifyMonitoringReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyMonitoringReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyMonitoringReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyMonitoringReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyMonitoringReportRequest>> for NotifyMonitoringReportRequest {
+    fn from(p: Box<NotifyMonitoringReportRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyReportRequest> for AnyRequest {
     fn from(p: NotifyReportRequest) -> Self {
-        AnyRequest::NotifyReport(p)
+        AnyRequest::NotifyReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyReportRequest>> for NotifyReportRequest {
+    fn from(p: Box<NotifyReportRequest>) -> Self {
+        *p
     }
 }
 
 impl From<PublishFirmwareRequest> for AnyRequest {
     fn from(p: PublishFirmwareRequest) -> Self {
-        AnyRequest::PublishFirmware(p)
+        AnyRequest::PublishFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for PublishFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::PublishFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("PublishFirmware")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PublishFirmwareRequest>> for PublishFirmwareRequest {
+    fn from(p: Box<PublishFirmwareRequest>) -> Self {
+        *p
     }
 }
 
 impl From<PublishFirmwareStatusNotificationRequest> for AnyRequest {
     fn from(p: PublishFirmwareStatusNotificationRequest) -> Self {
-        AnyRequest::PublishFirmwareStatusNotification(p)
+        AnyRequest::PublishFirmwareStatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for PublishFirmwareStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::PublishFirmwareStatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (
+                    crate::Version::V201,
+                    Some("PublishFirmwareStatusNotification"),
+                ),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PublishFirmwareStatusNotificationRequest>>
+    for PublishFirmwareStatusNotificationRequest
+{
+    fn from(p: Box<PublishFirmwareStatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ReportChargingProfilesRequest> for AnyRequest {
     fn from(p: ReportChargingProfilesRequest) -> Self {
-        AnyRequest::ReportChargingProfiles(p)
+        AnyRequest::ReportChargingProfiles(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ReportChargingProfilesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReportChargingProfiles(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ReportChargingProfiles")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReportChargingProfilesRequest>> for ReportChargingProfilesRequest {
+    fn from(p: Box<ReportChargingProfilesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStartTransactionRequest> for AnyRequest {
     fn from(p: RequestStartTransactionRequest) -> Self {
-        AnyRequest::RequestStartTransaction(p)
+        AnyRequest::RequestStartTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for RequestStartTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RequestStartTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("RequestStartTransaction")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStartTransactionRequest>> for RequestStartTransactionRequest {
+    fn from(p: Box<RequestStartTransactionRequest>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStopTransactionRequest> for AnyRequest {
     fn from(p: RequestStopTransactionRequest) -> Self {
-        AnyRequest::RequestStopTransaction(p)
+        AnyRequest::RequestStopTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for RequestStopTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RequestStopTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("RequestStopTransaction")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStopTransactionRequest>> for RequestStopTransactionRequest {
+    fn from(p: Box<RequestStopTransactionRequest>) -> Self {
+        *p
     }
 }
 
@@ -1593,9 +2493,43 @@ impl From<ReservationStatusUpdateRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ReservationStatusUpdateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReservationStatusUpdate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ReservationStatusUpdate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReserveNowRequest> for AnyRequest {
     fn from(p: ReserveNowRequest) -> Self {
-        AnyRequest::ReserveNow(p)
+        AnyRequest::ReserveNow(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ReserveNowRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReserveNow(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ReserveNow")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReserveNowRequest>> for ReserveNowRequest {
+    fn from(p: Box<ReserveNowRequest>) -> Self {
+        *p
     }
 }
 
@@ -1605,27 +2539,121 @@ impl From<ResetRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ResetRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Reset(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Reset")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SecurityEventNotificationRequest> for AnyRequest {
     fn from(p: SecurityEventNotificationRequest) -> Self {
-        AnyRequest::SecurityEventNotification(p)
+        AnyRequest::SecurityEventNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SecurityEventNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SecurityEventNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SecurityEventNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SecurityEventNotificationRequest>> for SecurityEventNotificationRequest {
+    fn from(p: Box<SecurityEventNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SendLocalListRequest> for AnyRequest {
     fn from(p: SendLocalListRequest) -> Self {
-        AnyRequest::SendLocalList(p)
+        AnyRequest::SendLocalList(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SendLocalListRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SendLocalList(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SendLocalList")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SendLocalListRequest>> for SendLocalListRequest {
+    fn from(p: Box<SendLocalListRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetChargingProfileRequest> for AnyRequest {
     fn from(p: SetChargingProfileRequest) -> Self {
-        AnyRequest::SetChargingProfile(p)
+        AnyRequest::SetChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetChargingProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetChargingProfile")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetChargingProfileRequest>> for SetChargingProfileRequest {
+    fn from(p: Box<SetChargingProfileRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetDisplayMessageRequest> for AnyRequest {
     fn from(p: SetDisplayMessageRequest) -> Self {
-        AnyRequest::SetDisplayMessage(p)
+        AnyRequest::SetDisplayMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetDisplayMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetDisplayMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetDisplayMessage")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDisplayMessageRequest>> for SetDisplayMessageRequest {
+    fn from(p: Box<SetDisplayMessageRequest>) -> Self {
+        *p
     }
 }
 
@@ -1635,51 +2663,219 @@ impl From<SetMonitoringBaseRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for SetMonitoringBaseRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetMonitoringBase(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetMonitoringBase")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SetMonitoringLevelRequest> for AnyRequest {
     fn from(p: SetMonitoringLevelRequest) -> Self {
         AnyRequest::SetMonitoringLevel(p)
     }
 }
 
+impl TryFrom<AnyRequest> for SetMonitoringLevelRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetMonitoringLevel(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetMonitoringLevel")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SetNetworkProfileRequest> for AnyRequest {
     fn from(p: SetNetworkProfileRequest) -> Self {
-        AnyRequest::SetNetworkProfile(p)
+        AnyRequest::SetNetworkProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetNetworkProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetNetworkProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetNetworkProfile")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetNetworkProfileRequest>> for SetNetworkProfileRequest {
+    fn from(p: Box<SetNetworkProfileRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariableMonitoringRequest> for AnyRequest {
     fn from(p: SetVariableMonitoringRequest) -> Self {
-        AnyRequest::SetVariableMonitoring(p)
+        AnyRequest::SetVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetVariableMonitoringRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetVariableMonitoring")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariableMonitoringRequest>> for SetVariableMonitoringRequest {
+    fn from(p: Box<SetVariableMonitoringRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariablesRequest> for AnyRequest {
     fn from(p: SetVariablesRequest) -> Self {
-        AnyRequest::SetVariables(p)
+        AnyRequest::SetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetVariablesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetVariables")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariablesRequest>> for SetVariablesRequest {
+    fn from(p: Box<SetVariablesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SignCertificateRequest> for AnyRequest {
     fn from(p: SignCertificateRequest) -> Self {
-        AnyRequest::SignCertificate(p)
+        AnyRequest::SignCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SignCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SignCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SignCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SignCertificateRequest>> for SignCertificateRequest {
+    fn from(p: Box<SignCertificateRequest>) -> Self {
+        *p
     }
 }
 
 impl From<StatusNotificationRequest> for AnyRequest {
     fn from(p: StatusNotificationRequest) -> Self {
-        AnyRequest::StatusNotification(p)
+        AnyRequest::StatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for StatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::StatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("StatusNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<StatusNotificationRequest>> for StatusNotificationRequest {
+    fn from(p: Box<StatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<TransactionEventRequest> for AnyRequest {
     fn from(p: TransactionEventRequest) -> Self {
-        AnyRequest::TransactionEvent(p)
+        AnyRequest::TransactionEvent(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for TransactionEventRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::TransactionEvent(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("TransactionEvent")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TransactionEventRequest>> for TransactionEventRequest {
+    fn from(p: Box<TransactionEventRequest>) -> Self {
+        *p
     }
 }
 
 impl From<TriggerMessageRequest> for AnyRequest {
     fn from(p: TriggerMessageRequest) -> Self {
-        AnyRequest::TriggerMessage(p)
+        AnyRequest::TriggerMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for TriggerMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::TriggerMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("TriggerMessage")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TriggerMessageRequest>> for TriggerMessageRequest {
+    fn from(p: Box<TriggerMessageRequest>) -> Self {
+        *p
     }
 }
 
@@ -1689,81 +2885,140 @@ impl From<UnlockConnectorRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for UnlockConnectorRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UnlockConnector(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("UnlockConnector")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UnpublishFirmwareRequest> for AnyRequest {
     fn from(p: UnpublishFirmwareRequest) -> Self {
-        AnyRequest::UnpublishFirmware(p)
+        AnyRequest::UnpublishFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for UnpublishFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UnpublishFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("UnpublishFirmware")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UnpublishFirmwareRequest>> for UnpublishFirmwareRequest {
+    fn from(p: Box<UnpublishFirmwareRequest>) -> Self {
+        *p
     }
 }
 
 impl From<UpdateFirmwareRequest> for AnyRequest {
     fn from(p: UpdateFirmwareRequest) -> Self {
-        AnyRequest::UpdateFirmware(p)
+        AnyRequest::UpdateFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for UpdateFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UpdateFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("UpdateFirmware")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UpdateFirmwareRequest>> for UpdateFirmwareRequest {
+    fn from(p: Box<UpdateFirmwareRequest>) -> Self {
+        *p
     }
 }
 
 /// Any OCPP 2.0.1 response payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::Response::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResponse {
-    /// The `Authorize` response.
-    Authorize(AuthorizeResponse),
-    /// The `BootNotification` response.
-    BootNotification(BootNotificationResponse),
-    /// The `CancelReservation` response.
-    CancelReservation(CancelReservationResponse),
-    /// The `CertificateSigned` response.
-    CertificateSigned(CertificateSignedResponse),
-    /// The `ChangeAvailability` response.
-    ChangeAvailability(ChangeAvailabilityResponse),
-    /// The `ClearCache` response.
-    ClearCache(ClearCacheResponse),
-    /// The `ClearChargingProfile` response.
-    ClearChargingProfile(ClearChargingProfileResponse),
-    /// The `ClearDisplayMessage` response.
-    ClearDisplayMessage(ClearDisplayMessageResponse),
-    /// The `ClearVariableMonitoring` response.
-    ClearVariableMonitoring(ClearVariableMonitoringResponse),
+    /// The `Authorize` response (boxed).
+    Authorize(Box<AuthorizeResponse>),
+    /// The `BootNotification` response (boxed).
+    BootNotification(Box<BootNotificationResponse>),
+    /// The `CancelReservation` response (boxed).
+    CancelReservation(Box<CancelReservationResponse>),
+    /// The `CertificateSigned` response (boxed).
+    CertificateSigned(Box<CertificateSignedResponse>),
+    /// The `ChangeAvailability` response (boxed).
+    ChangeAvailability(Box<ChangeAvailabilityResponse>),
+    /// The `ClearCache` response (boxed).
+    ClearCache(Box<ClearCacheResponse>),
+    /// The `ClearChargingProfile` response (boxed).
+    ClearChargingProfile(Box<ClearChargingProfileResponse>),
+    /// The `ClearDisplayMessage` response (boxed).
+    ClearDisplayMessage(Box<ClearDisplayMessageResponse>),
+    /// The `ClearVariableMonitoring` response (boxed).
+    ClearVariableMonitoring(Box<ClearVariableMonitoringResponse>),
     /// The `ClearedChargingLimit` response.
     ClearedChargingLimit(ClearedChargingLimitResponse),
     /// The `CostUpdated` response.
     CostUpdated(CostUpdatedResponse),
-    /// The `CustomerInformation` response.
-    CustomerInformation(CustomerInformationResponse),
-    /// The `DataTransfer` response.
-    DataTransfer(DataTransferResponse),
-    /// The `DeleteCertificate` response.
-    DeleteCertificate(DeleteCertificateResponse),
+    /// The `CustomerInformation` response (boxed).
+    CustomerInformation(Box<CustomerInformationResponse>),
+    /// The `DataTransfer` response (boxed).
+    DataTransfer(Box<DataTransferResponse>),
+    /// The `DeleteCertificate` response (boxed).
+    DeleteCertificate(Box<DeleteCertificateResponse>),
     /// The `FirmwareStatusNotification` response.
     FirmwareStatusNotification(FirmwareStatusNotificationResponse),
-    /// The `Get15118EVCertificate` response.
-    Get15118EVCertificate(Get15118EVCertificateResponse),
-    /// The `GetBaseReport` response.
-    GetBaseReport(GetBaseReportResponse),
-    /// The `GetCertificateStatus` response.
-    GetCertificateStatus(GetCertificateStatusResponse),
-    /// The `GetChargingProfiles` response.
-    GetChargingProfiles(GetChargingProfilesResponse),
-    /// The `GetCompositeSchedule` response.
-    GetCompositeSchedule(GetCompositeScheduleResponse),
-    /// The `GetDisplayMessages` response.
-    GetDisplayMessages(GetDisplayMessagesResponse),
-    /// The `GetInstalledCertificateIds` response.
-    GetInstalledCertificateIds(GetInstalledCertificateIdsResponse),
+    /// The `Get15118EVCertificate` response (boxed).
+    Get15118EVCertificate(Box<Get15118EVCertificateResponse>),
+    /// The `GetBaseReport` response (boxed).
+    GetBaseReport(Box<GetBaseReportResponse>),
+    /// The `GetCertificateStatus` response (boxed).
+    GetCertificateStatus(Box<GetCertificateStatusResponse>),
+    /// The `GetChargingProfiles` response (boxed).
+    GetChargingProfiles(Box<GetChargingProfilesResponse>),
+    /// The `GetCompositeSchedule` response (boxed).
+    GetCompositeSchedule(Box<GetCompositeScheduleResponse>),
+    /// The `GetDisplayMessages` response (boxed).
+    GetDisplayMessages(Box<GetDisplayMessagesResponse>),
+    /// The `GetInstalledCertificateIds` response (boxed).
+    GetInstalledCertificateIds(Box<GetInstalledCertificateIdsResponse>),
     /// The `GetLocalListVersion` response.
     GetLocalListVersion(GetLocalListVersionResponse),
-    /// The `GetLog` response.
-    GetLog(GetLogResponse),
-    /// The `GetMonitoringReport` response.
-    GetMonitoringReport(GetMonitoringReportResponse),
-    /// The `GetReport` response.
-    GetReport(GetReportResponse),
+    /// The `GetLog` response (boxed).
+    GetLog(Box<GetLogResponse>),
+    /// The `GetMonitoringReport` response (boxed).
+    GetMonitoringReport(Box<GetMonitoringReportResponse>),
+    /// The `GetReport` response (boxed).
+    GetReport(Box<GetReportResponse>),
     /// The `GetTransactionStatus` response.
     GetTransactionStatus(GetTransactionStatusResponse),
-    /// The `GetVariables` response.
-    GetVariables(GetVariablesResponse),
+    /// The `GetVariables` response (boxed).
+    GetVariables(Box<GetVariablesResponse>),
     /// The `Heartbeat` response.
     Heartbeat(HeartbeatResponse),
-    /// The `InstallCertificate` response.
-    InstallCertificate(InstallCertificateResponse),
+    /// The `InstallCertificate` response (boxed).
+    InstallCertificate(Box<InstallCertificateResponse>),
     /// The `LogStatusNotification` response.
     LogStatusNotification(LogStatusNotificationResponse),
     /// The `MeterValues` response.
@@ -1774,64 +3029,64 @@ pub enum AnyResponse {
     NotifyCustomerInformation(NotifyCustomerInformationResponse),
     /// The `NotifyDisplayMessages` response.
     NotifyDisplayMessages(NotifyDisplayMessagesResponse),
-    /// The `NotifyEVChargingNeeds` response.
-    NotifyEVChargingNeeds(NotifyEVChargingNeedsResponse),
-    /// The `NotifyEVChargingSchedule` response.
-    NotifyEVChargingSchedule(NotifyEVChargingScheduleResponse),
+    /// The `NotifyEVChargingNeeds` response (boxed).
+    NotifyEVChargingNeeds(Box<NotifyEVChargingNeedsResponse>),
+    /// The `NotifyEVChargingSchedule` response (boxed).
+    NotifyEVChargingSchedule(Box<NotifyEVChargingScheduleResponse>),
     /// The `NotifyEvent` response.
     NotifyEvent(NotifyEventResponse),
     /// The `NotifyMonitoringReport` response.
     NotifyMonitoringReport(NotifyMonitoringReportResponse),
     /// The `NotifyReport` response.
     NotifyReport(NotifyReportResponse),
-    /// The `PublishFirmware` response.
-    PublishFirmware(PublishFirmwareResponse),
+    /// The `PublishFirmware` response (boxed).
+    PublishFirmware(Box<PublishFirmwareResponse>),
     /// The `PublishFirmwareStatusNotification` response.
     PublishFirmwareStatusNotification(PublishFirmwareStatusNotificationResponse),
     /// The `ReportChargingProfiles` response.
     ReportChargingProfiles(ReportChargingProfilesResponse),
-    /// The `RequestStartTransaction` response.
-    RequestStartTransaction(RequestStartTransactionResponse),
-    /// The `RequestStopTransaction` response.
-    RequestStopTransaction(RequestStopTransactionResponse),
+    /// The `RequestStartTransaction` response (boxed).
+    RequestStartTransaction(Box<RequestStartTransactionResponse>),
+    /// The `RequestStopTransaction` response (boxed).
+    RequestStopTransaction(Box<RequestStopTransactionResponse>),
     /// The `ReservationStatusUpdate` response.
     ReservationStatusUpdate(ReservationStatusUpdateResponse),
-    /// The `ReserveNow` response.
-    ReserveNow(ReserveNowResponse),
-    /// The `Reset` response.
-    Reset(ResetResponse),
+    /// The `ReserveNow` response (boxed).
+    ReserveNow(Box<ReserveNowResponse>),
+    /// The `Reset` response (boxed).
+    Reset(Box<ResetResponse>),
     /// The `SecurityEventNotification` response.
     SecurityEventNotification(SecurityEventNotificationResponse),
-    /// The `SendLocalList` response.
-    SendLocalList(SendLocalListResponse),
-    /// The `SetChargingProfile` response.
-    SetChargingProfile(SetChargingProfileResponse),
-    /// The `SetDisplayMessage` response.
-    SetDisplayMessage(SetDisplayMessageResponse),
-    /// The `SetMonitoringBase` response.
-    SetMonitoringBase(SetMonitoringBaseResponse),
-    /// The `SetMonitoringLevel` response.
-    SetMonitoringLevel(SetMonitoringLevelResponse),
-    /// The `SetNetworkProfile` response.
-    SetNetworkProfile(SetNetworkProfileResponse),
-    /// The `SetVariableMonitoring` response.
-    SetVariableMonitoring(SetVariableMonitoringResponse),
-    /// The `SetVariables` response.
-    SetVariables(SetVariablesResponse),
-    /// The `SignCertificate` response.
-    SignCertificate(SignCertificateResponse),
+    /// The `SendLocalList` response (boxed).
+    SendLocalList(Box<SendLocalListResponse>),
+    /// The `SetChargingProfile` response (boxed).
+    SetChargingProfile(Box<SetChargingProfileResponse>),
+    /// The `SetDisplayMessage` response (boxed).
+    SetDisplayMessage(Box<SetDisplayMessageResponse>),
+    /// The `SetMonitoringBase` response (boxed).
+    SetMonitoringBase(Box<SetMonitoringBaseResponse>),
+    /// The `SetMonitoringLevel` response (boxed).
+    SetMonitoringLevel(Box<SetMonitoringLevelResponse>),
+    /// The `SetNetworkProfile` response (boxed).
+    SetNetworkProfile(Box<SetNetworkProfileResponse>),
+    /// The `SetVariableMonitoring` response (boxed).
+    SetVariableMonitoring(Box<SetVariableMonitoringResponse>),
+    /// The `SetVariables` response (boxed).
+    SetVariables(Box<SetVariablesResponse>),
+    /// The `SignCertificate` response (boxed).
+    SignCertificate(Box<SignCertificateResponse>),
     /// The `StatusNotification` response.
     StatusNotification(StatusNotificationResponse),
-    /// The `TransactionEvent` response.
-    TransactionEvent(TransactionEventResponse),
-    /// The `TriggerMessage` response.
-    TriggerMessage(TriggerMessageResponse),
-    /// The `UnlockConnector` response.
-    UnlockConnector(UnlockConnectorResponse),
+    /// The `TransactionEvent` response (boxed).
+    TransactionEvent(Box<TransactionEventResponse>),
+    /// The `TriggerMessage` response (boxed).
+    TriggerMessage(Box<TriggerMessageResponse>),
+    /// The `UnlockConnector` response (boxed).
+    UnlockConnector(Box<UnlockConnectorResponse>),
     /// The `UnpublishFirmware` response.
     UnpublishFirmware(UnpublishFirmwareResponse),
-    /// The `UpdateFirmware` response.
-    UpdateFirmware(UpdateFirmwareResponse),
+    /// The `UpdateFirmware` response (boxed).
+    UpdateFirmware(Box<UpdateFirmwareResponse>),
 }
 
 impl AnyResponse {
@@ -1910,75 +3165,83 @@ impl AnyResponse {
     /// Decodes the response payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyResponse::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => AnyResponse::BootNotification(serde_json::from_str(json)?),
+            Action::Authorize => AnyResponse::Authorize(Box::new(serde_json::from_str(json)?)),
+            Action::BootNotification => {
+                AnyResponse::BootNotification(Box::new(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => {
-                AnyResponse::CancelReservation(serde_json::from_str(json)?)
+                AnyResponse::CancelReservation(Box::new(serde_json::from_str(json)?))
             }
             Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(serde_json::from_str(json)?)
+                AnyResponse::CertificateSigned(Box::new(serde_json::from_str(json)?))
             }
             Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(serde_json::from_str(json)?)
+                AnyResponse::ChangeAvailability(Box::new(serde_json::from_str(json)?))
             }
-            Action::ClearCache => AnyResponse::ClearCache(serde_json::from_str(json)?),
+            Action::ClearCache => AnyResponse::ClearCache(Box::new(serde_json::from_str(json)?)),
             Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(serde_json::from_str(json)?)
+                AnyResponse::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearDisplayMessage => {
-                AnyResponse::ClearDisplayMessage(serde_json::from_str(json)?)
+                AnyResponse::ClearDisplayMessage(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearVariableMonitoring => {
-                AnyResponse::ClearVariableMonitoring(serde_json::from_str(json)?)
+                AnyResponse::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearedChargingLimit => {
                 AnyResponse::ClearedChargingLimit(serde_json::from_str(json)?)
             }
             Action::CostUpdated => AnyResponse::CostUpdated(serde_json::from_str(json)?),
             Action::CustomerInformation => {
-                AnyResponse::CustomerInformation(serde_json::from_str(json)?)
+                AnyResponse::CustomerInformation(Box::new(serde_json::from_str(json)?))
             }
-            Action::DataTransfer => AnyResponse::DataTransfer(serde_json::from_str(json)?),
+            Action::DataTransfer => {
+                AnyResponse::DataTransfer(Box::new(serde_json::from_str(json)?))
+            }
             Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(serde_json::from_str(json)?)
+                AnyResponse::DeleteCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::FirmwareStatusNotification => {
                 AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
             }
             Action::Get15118EVCertificate => {
-                AnyResponse::Get15118EVCertificate(serde_json::from_str(json)?)
+                AnyResponse::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetBaseReport => AnyResponse::GetBaseReport(serde_json::from_str(json)?),
+            Action::GetBaseReport => {
+                AnyResponse::GetBaseReport(Box::new(serde_json::from_str(json)?))
+            }
             Action::GetCertificateStatus => {
-                AnyResponse::GetCertificateStatus(serde_json::from_str(json)?)
+                AnyResponse::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
             }
             Action::GetChargingProfiles => {
-                AnyResponse::GetChargingProfiles(serde_json::from_str(json)?)
+                AnyResponse::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
             }
             Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(serde_json::from_str(json)?)
+                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
             }
             Action::GetDisplayMessages => {
-                AnyResponse::GetDisplayMessages(serde_json::from_str(json)?)
+                AnyResponse::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(serde_json::from_str(json)?)
+                AnyResponse::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
             }
             Action::GetLocalListVersion => {
                 AnyResponse::GetLocalListVersion(serde_json::from_str(json)?)
             }
-            Action::GetLog => AnyResponse::GetLog(serde_json::from_str(json)?),
+            Action::GetLog => AnyResponse::GetLog(Box::new(serde_json::from_str(json)?)),
             Action::GetMonitoringReport => {
-                AnyResponse::GetMonitoringReport(serde_json::from_str(json)?)
+                AnyResponse::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetReport => AnyResponse::GetReport(serde_json::from_str(json)?),
+            Action::GetReport => AnyResponse::GetReport(Box::new(serde_json::from_str(json)?)),
             Action::GetTransactionStatus => {
                 AnyResponse::GetTransactionStatus(serde_json::from_str(json)?)
             }
-            Action::GetVariables => AnyResponse::GetVariables(serde_json::from_str(json)?),
+            Action::GetVariables => {
+                AnyResponse::GetVariables(Box::new(serde_json::from_str(json)?))
+            }
             Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_str(json)?),
             Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(serde_json::from_str(json)?)
+                AnyResponse::InstallCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::LogStatusNotification => {
                 AnyResponse::LogStatusNotification(serde_json::from_str(json)?)
@@ -1994,17 +3257,19 @@ impl AnyResponse {
                 AnyResponse::NotifyDisplayMessages(serde_json::from_str(json)?)
             }
             Action::NotifyEVChargingNeeds => {
-                AnyResponse::NotifyEVChargingNeeds(serde_json::from_str(json)?)
+                AnyResponse::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyResponse::NotifyEVChargingSchedule(serde_json::from_str(json)?)
+                AnyResponse::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEvent => AnyResponse::NotifyEvent(serde_json::from_str(json)?),
             Action::NotifyMonitoringReport => {
                 AnyResponse::NotifyMonitoringReport(serde_json::from_str(json)?)
             }
             Action::NotifyReport => AnyResponse::NotifyReport(serde_json::from_str(json)?),
-            Action::PublishFirmware => AnyResponse::PublishFirmware(serde_json::from_str(json)?),
+            Action::PublishFirmware => {
+                AnyResponse::PublishFirmware(Box::new(serde_json::from_str(json)?))
+            }
             Action::PublishFirmwareStatusNotification => {
                 AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?)
             }
@@ -2012,127 +3277,147 @@ impl AnyResponse {
                 AnyResponse::ReportChargingProfiles(serde_json::from_str(json)?)
             }
             Action::RequestStartTransaction => {
-                AnyResponse::RequestStartTransaction(serde_json::from_str(json)?)
+                AnyResponse::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStopTransaction => {
-                AnyResponse::RequestStopTransaction(serde_json::from_str(json)?)
+                AnyResponse::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyResponse::ReservationStatusUpdate(serde_json::from_str(json)?)
             }
-            Action::ReserveNow => AnyResponse::ReserveNow(serde_json::from_str(json)?),
-            Action::Reset => AnyResponse::Reset(serde_json::from_str(json)?),
+            Action::ReserveNow => AnyResponse::ReserveNow(Box::new(serde_json::from_str(json)?)),
+            Action::Reset => AnyResponse::Reset(Box::new(serde_json::from_str(json)?)),
             Action::SecurityEventNotification => {
                 AnyResponse::SecurityEventNotification(serde_json::from_str(json)?)
             }
-            Action::SendLocalList => AnyResponse::SendLocalList(serde_json::from_str(json)?),
+            Action::SendLocalList => {
+                AnyResponse::SendLocalList(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(serde_json::from_str(json)?)
+                AnyResponse::SetChargingProfile(Box::new(serde_json::from_str(json)?))
             }
             Action::SetDisplayMessage => {
-                AnyResponse::SetDisplayMessage(serde_json::from_str(json)?)
+                AnyResponse::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
             }
             Action::SetMonitoringBase => {
-                AnyResponse::SetMonitoringBase(serde_json::from_str(json)?)
+                AnyResponse::SetMonitoringBase(Box::new(serde_json::from_str(json)?))
             }
             Action::SetMonitoringLevel => {
-                AnyResponse::SetMonitoringLevel(serde_json::from_str(json)?)
+                AnyResponse::SetMonitoringLevel(Box::new(serde_json::from_str(json)?))
             }
             Action::SetNetworkProfile => {
-                AnyResponse::SetNetworkProfile(serde_json::from_str(json)?)
+                AnyResponse::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
             }
             Action::SetVariableMonitoring => {
-                AnyResponse::SetVariableMonitoring(serde_json::from_str(json)?)
+                AnyResponse::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetVariables => AnyResponse::SetVariables(serde_json::from_str(json)?),
-            Action::SignCertificate => AnyResponse::SignCertificate(serde_json::from_str(json)?),
+            Action::SetVariables => {
+                AnyResponse::SetVariables(Box::new(serde_json::from_str(json)?))
+            }
+            Action::SignCertificate => {
+                AnyResponse::SignCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::StatusNotification => {
                 AnyResponse::StatusNotification(serde_json::from_str(json)?)
             }
-            Action::TransactionEvent => AnyResponse::TransactionEvent(serde_json::from_str(json)?),
-            Action::TriggerMessage => AnyResponse::TriggerMessage(serde_json::from_str(json)?),
-            Action::UnlockConnector => AnyResponse::UnlockConnector(serde_json::from_str(json)?),
+            Action::TransactionEvent => {
+                AnyResponse::TransactionEvent(Box::new(serde_json::from_str(json)?))
+            }
+            Action::TriggerMessage => {
+                AnyResponse::TriggerMessage(Box::new(serde_json::from_str(json)?))
+            }
+            Action::UnlockConnector => {
+                AnyResponse::UnlockConnector(Box::new(serde_json::from_str(json)?))
+            }
             Action::UnpublishFirmware => {
                 AnyResponse::UnpublishFirmware(serde_json::from_str(json)?)
             }
-            Action::UpdateFirmware => AnyResponse::UpdateFirmware(serde_json::from_str(json)?),
+            Action::UpdateFirmware => {
+                AnyResponse::UpdateFirmware(Box::new(serde_json::from_str(json)?))
+            }
         })
     }
 
     /// Decodes the response payload of `action` from a JSON value.
     pub fn from_value(action: Action, value: serde_json::Value) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyResponse::Authorize(serde_json::from_value(value)?),
+            Action::Authorize => AnyResponse::Authorize(Box::new(serde_json::from_value(value)?)),
             Action::BootNotification => {
-                AnyResponse::BootNotification(serde_json::from_value(value)?)
+                AnyResponse::BootNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::CancelReservation => {
-                AnyResponse::CancelReservation(serde_json::from_value(value)?)
+                AnyResponse::CancelReservation(Box::new(serde_json::from_value(value)?))
             }
             Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(serde_json::from_value(value)?)
+                AnyResponse::CertificateSigned(Box::new(serde_json::from_value(value)?))
             }
             Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(serde_json::from_value(value)?)
+                AnyResponse::ChangeAvailability(Box::new(serde_json::from_value(value)?))
             }
-            Action::ClearCache => AnyResponse::ClearCache(serde_json::from_value(value)?),
+            Action::ClearCache => AnyResponse::ClearCache(Box::new(serde_json::from_value(value)?)),
             Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(serde_json::from_value(value)?)
+                AnyResponse::ClearChargingProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearDisplayMessage => {
-                AnyResponse::ClearDisplayMessage(serde_json::from_value(value)?)
+                AnyResponse::ClearDisplayMessage(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearVariableMonitoring => {
-                AnyResponse::ClearVariableMonitoring(serde_json::from_value(value)?)
+                AnyResponse::ClearVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearedChargingLimit => {
                 AnyResponse::ClearedChargingLimit(serde_json::from_value(value)?)
             }
             Action::CostUpdated => AnyResponse::CostUpdated(serde_json::from_value(value)?),
             Action::CustomerInformation => {
-                AnyResponse::CustomerInformation(serde_json::from_value(value)?)
+                AnyResponse::CustomerInformation(Box::new(serde_json::from_value(value)?))
             }
-            Action::DataTransfer => AnyResponse::DataTransfer(serde_json::from_value(value)?),
+            Action::DataTransfer => {
+                AnyResponse::DataTransfer(Box::new(serde_json::from_value(value)?))
+            }
             Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(serde_json::from_value(value)?)
+                AnyResponse::DeleteCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::FirmwareStatusNotification => {
                 AnyResponse::FirmwareStatusNotification(serde_json::from_value(value)?)
             }
             Action::Get15118EVCertificate => {
-                AnyResponse::Get15118EVCertificate(serde_json::from_value(value)?)
+                AnyResponse::Get15118EVCertificate(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetBaseReport => AnyResponse::GetBaseReport(serde_json::from_value(value)?),
+            Action::GetBaseReport => {
+                AnyResponse::GetBaseReport(Box::new(serde_json::from_value(value)?))
+            }
             Action::GetCertificateStatus => {
-                AnyResponse::GetCertificateStatus(serde_json::from_value(value)?)
+                AnyResponse::GetCertificateStatus(Box::new(serde_json::from_value(value)?))
             }
             Action::GetChargingProfiles => {
-                AnyResponse::GetChargingProfiles(serde_json::from_value(value)?)
+                AnyResponse::GetChargingProfiles(Box::new(serde_json::from_value(value)?))
             }
             Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(serde_json::from_value(value)?)
+                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_value(value)?))
             }
             Action::GetDisplayMessages => {
-                AnyResponse::GetDisplayMessages(serde_json::from_value(value)?)
+                AnyResponse::GetDisplayMessages(Box::new(serde_json::from_value(value)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(serde_json::from_value(value)?)
+                AnyResponse::GetInstalledCertificateIds(Box::new(serde_json::from_value(value)?))
             }
             Action::GetLocalListVersion => {
                 AnyResponse::GetLocalListVersion(serde_json::from_value(value)?)
             }
-            Action::GetLog => AnyResponse::GetLog(serde_json::from_value(value)?),
+            Action::GetLog => AnyResponse::GetLog(Box::new(serde_json::from_value(value)?)),
             Action::GetMonitoringReport => {
-                AnyResponse::GetMonitoringReport(serde_json::from_value(value)?)
+                AnyResponse::GetMonitoringReport(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetReport => AnyResponse::GetReport(serde_json::from_value(value)?),
+            Action::GetReport => AnyResponse::GetReport(Box::new(serde_json::from_value(value)?)),
             Action::GetTransactionStatus => {
                 AnyResponse::GetTransactionStatus(serde_json::from_value(value)?)
             }
-            Action::GetVariables => AnyResponse::GetVariables(serde_json::from_value(value)?),
+            Action::GetVariables => {
+                AnyResponse::GetVariables(Box::new(serde_json::from_value(value)?))
+            }
             Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_value(value)?),
             Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(serde_json::from_value(value)?)
+                AnyResponse::InstallCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::LogStatusNotification => {
                 AnyResponse::LogStatusNotification(serde_json::from_value(value)?)
@@ -2148,17 +3433,19 @@ impl AnyResponse {
                 AnyResponse::NotifyDisplayMessages(serde_json::from_value(value)?)
             }
             Action::NotifyEVChargingNeeds => {
-                AnyResponse::NotifyEVChargingNeeds(serde_json::from_value(value)?)
+                AnyResponse::NotifyEVChargingNeeds(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyResponse::NotifyEVChargingSchedule(serde_json::from_value(value)?)
+                AnyResponse::NotifyEVChargingSchedule(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEvent => AnyResponse::NotifyEvent(serde_json::from_value(value)?),
             Action::NotifyMonitoringReport => {
                 AnyResponse::NotifyMonitoringReport(serde_json::from_value(value)?)
             }
             Action::NotifyReport => AnyResponse::NotifyReport(serde_json::from_value(value)?),
-            Action::PublishFirmware => AnyResponse::PublishFirmware(serde_json::from_value(value)?),
+            Action::PublishFirmware => {
+                AnyResponse::PublishFirmware(Box::new(serde_json::from_value(value)?))
+            }
             Action::PublishFirmwareStatusNotification => {
                 AnyResponse::PublishFirmwareStatusNotification(serde_json::from_value(value)?)
             }
@@ -2166,52 +3453,64 @@ impl AnyResponse {
                 AnyResponse::ReportChargingProfiles(serde_json::from_value(value)?)
             }
             Action::RequestStartTransaction => {
-                AnyResponse::RequestStartTransaction(serde_json::from_value(value)?)
+                AnyResponse::RequestStartTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStopTransaction => {
-                AnyResponse::RequestStopTransaction(serde_json::from_value(value)?)
+                AnyResponse::RequestStopTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyResponse::ReservationStatusUpdate(serde_json::from_value(value)?)
             }
-            Action::ReserveNow => AnyResponse::ReserveNow(serde_json::from_value(value)?),
-            Action::Reset => AnyResponse::Reset(serde_json::from_value(value)?),
+            Action::ReserveNow => AnyResponse::ReserveNow(Box::new(serde_json::from_value(value)?)),
+            Action::Reset => AnyResponse::Reset(Box::new(serde_json::from_value(value)?)),
             Action::SecurityEventNotification => {
                 AnyResponse::SecurityEventNotification(serde_json::from_value(value)?)
             }
-            Action::SendLocalList => AnyResponse::SendLocalList(serde_json::from_value(value)?),
+            Action::SendLocalList => {
+                AnyResponse::SendLocalList(Box::new(serde_json::from_value(value)?))
+            }
             Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(serde_json::from_value(value)?)
+                AnyResponse::SetChargingProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SetDisplayMessage => {
-                AnyResponse::SetDisplayMessage(serde_json::from_value(value)?)
+                AnyResponse::SetDisplayMessage(Box::new(serde_json::from_value(value)?))
             }
             Action::SetMonitoringBase => {
-                AnyResponse::SetMonitoringBase(serde_json::from_value(value)?)
+                AnyResponse::SetMonitoringBase(Box::new(serde_json::from_value(value)?))
             }
             Action::SetMonitoringLevel => {
-                AnyResponse::SetMonitoringLevel(serde_json::from_value(value)?)
+                AnyResponse::SetMonitoringLevel(Box::new(serde_json::from_value(value)?))
             }
             Action::SetNetworkProfile => {
-                AnyResponse::SetNetworkProfile(serde_json::from_value(value)?)
+                AnyResponse::SetNetworkProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SetVariableMonitoring => {
-                AnyResponse::SetVariableMonitoring(serde_json::from_value(value)?)
+                AnyResponse::SetVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
-            Action::SetVariables => AnyResponse::SetVariables(serde_json::from_value(value)?),
-            Action::SignCertificate => AnyResponse::SignCertificate(serde_json::from_value(value)?),
+            Action::SetVariables => {
+                AnyResponse::SetVariables(Box::new(serde_json::from_value(value)?))
+            }
+            Action::SignCertificate => {
+                AnyResponse::SignCertificate(Box::new(serde_json::from_value(value)?))
+            }
             Action::StatusNotification => {
                 AnyResponse::StatusNotification(serde_json::from_value(value)?)
             }
             Action::TransactionEvent => {
-                AnyResponse::TransactionEvent(serde_json::from_value(value)?)
+                AnyResponse::TransactionEvent(Box::new(serde_json::from_value(value)?))
             }
-            Action::TriggerMessage => AnyResponse::TriggerMessage(serde_json::from_value(value)?),
-            Action::UnlockConnector => AnyResponse::UnlockConnector(serde_json::from_value(value)?),
+            Action::TriggerMessage => {
+                AnyResponse::TriggerMessage(Box::new(serde_json::from_value(value)?))
+            }
+            Action::UnlockConnector => {
+                AnyResponse::UnlockConnector(Box::new(serde_json::from_value(value)?))
+            }
             Action::UnpublishFirmware => {
                 AnyResponse::UnpublishFirmware(serde_json::from_value(value)?)
             }
-            Action::UpdateFirmware => AnyResponse::UpdateFirmware(serde_json::from_value(value)?),
+            Action::UpdateFirmware => {
+                AnyResponse::UpdateFirmware(Box::new(serde_json::from_value(value)?))
+            }
         })
     }
 
@@ -2360,55 +3659,235 @@ impl AnyResponse {
 
 impl From<AuthorizeResponse> for AnyResponse {
     fn from(p: AuthorizeResponse) -> Self {
-        AnyResponse::Authorize(p)
+        AnyResponse::Authorize(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for AuthorizeResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Authorize(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Authorize")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AuthorizeResponse>> for AuthorizeResponse {
+    fn from(p: Box<AuthorizeResponse>) -> Self {
+        *p
     }
 }
 
 impl From<BootNotificationResponse> for AnyResponse {
     fn from(p: BootNotificationResponse) -> Self {
-        AnyResponse::BootNotification(p)
+        AnyResponse::BootNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for BootNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::BootNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("BootNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<BootNotificationResponse>> for BootNotificationResponse {
+    fn from(p: Box<BootNotificationResponse>) -> Self {
+        *p
     }
 }
 
 impl From<CancelReservationResponse> for AnyResponse {
     fn from(p: CancelReservationResponse) -> Self {
-        AnyResponse::CancelReservation(p)
+        AnyResponse::CancelReservation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for CancelReservationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CancelReservation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CancelReservation")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CancelReservationResponse>> for CancelReservationResponse {
+    fn from(p: Box<CancelReservationResponse>) -> Self {
+        *p
     }
 }
 
 impl From<CertificateSignedResponse> for AnyResponse {
     fn from(p: CertificateSignedResponse) -> Self {
-        AnyResponse::CertificateSigned(p)
+        AnyResponse::CertificateSigned(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for CertificateSignedResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CertificateSigned(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CertificateSigned")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CertificateSignedResponse>> for CertificateSignedResponse {
+    fn from(p: Box<CertificateSignedResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ChangeAvailabilityResponse> for AnyResponse {
     fn from(p: ChangeAvailabilityResponse) -> Self {
-        AnyResponse::ChangeAvailability(p)
+        AnyResponse::ChangeAvailability(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ChangeAvailabilityResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ChangeAvailability(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ChangeAvailability")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ChangeAvailabilityResponse>> for ChangeAvailabilityResponse {
+    fn from(p: Box<ChangeAvailabilityResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearCacheResponse> for AnyResponse {
     fn from(p: ClearCacheResponse) -> Self {
-        AnyResponse::ClearCache(p)
+        AnyResponse::ClearCache(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearCacheResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearCache(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearCache")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearCacheResponse>> for ClearCacheResponse {
+    fn from(p: Box<ClearCacheResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearChargingProfileResponse> for AnyResponse {
     fn from(p: ClearChargingProfileResponse) -> Self {
-        AnyResponse::ClearChargingProfile(p)
+        AnyResponse::ClearChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearChargingProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearChargingProfile")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearChargingProfileResponse>> for ClearChargingProfileResponse {
+    fn from(p: Box<ClearChargingProfileResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearDisplayMessageResponse> for AnyResponse {
     fn from(p: ClearDisplayMessageResponse) -> Self {
-        AnyResponse::ClearDisplayMessage(p)
+        AnyResponse::ClearDisplayMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearDisplayMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearDisplayMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearDisplayMessage")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearDisplayMessageResponse>> for ClearDisplayMessageResponse {
+    fn from(p: Box<ClearDisplayMessageResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearVariableMonitoringResponse> for AnyResponse {
     fn from(p: ClearVariableMonitoringResponse) -> Self {
-        AnyResponse::ClearVariableMonitoring(p)
+        AnyResponse::ClearVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearVariableMonitoringResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearVariableMonitoring")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearVariableMonitoringResponse>> for ClearVariableMonitoringResponse {
+    fn from(p: Box<ClearVariableMonitoringResponse>) -> Self {
+        *p
     }
 }
 
@@ -2418,27 +3897,115 @@ impl From<ClearedChargingLimitResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ClearedChargingLimitResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearedChargingLimit(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ClearedChargingLimit")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CostUpdatedResponse> for AnyResponse {
     fn from(p: CostUpdatedResponse) -> Self {
         AnyResponse::CostUpdated(p)
     }
 }
 
+impl TryFrom<AnyResponse> for CostUpdatedResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CostUpdated(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CostUpdated")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CustomerInformationResponse> for AnyResponse {
     fn from(p: CustomerInformationResponse) -> Self {
-        AnyResponse::CustomerInformation(p)
+        AnyResponse::CustomerInformation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for CustomerInformationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CustomerInformation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("CustomerInformation")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CustomerInformationResponse>> for CustomerInformationResponse {
+    fn from(p: Box<CustomerInformationResponse>) -> Self {
+        *p
     }
 }
 
 impl From<DataTransferResponse> for AnyResponse {
     fn from(p: DataTransferResponse) -> Self {
-        AnyResponse::DataTransfer(p)
+        AnyResponse::DataTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for DataTransferResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DataTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("DataTransfer")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DataTransferResponse>> for DataTransferResponse {
+    fn from(p: Box<DataTransferResponse>) -> Self {
+        *p
     }
 }
 
 impl From<DeleteCertificateResponse> for AnyResponse {
     fn from(p: DeleteCertificateResponse) -> Self {
-        AnyResponse::DeleteCertificate(p)
+        AnyResponse::DeleteCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for DeleteCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DeleteCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("DeleteCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DeleteCertificateResponse>> for DeleteCertificateResponse {
+    fn from(p: Box<DeleteCertificateResponse>) -> Self {
+        *p
     }
 }
 
@@ -2448,45 +4015,199 @@ impl From<FirmwareStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for FirmwareStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::FirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("FirmwareStatusNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<Get15118EVCertificateResponse> for AnyResponse {
     fn from(p: Get15118EVCertificateResponse) -> Self {
-        AnyResponse::Get15118EVCertificate(p)
+        AnyResponse::Get15118EVCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for Get15118EVCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Get15118EVCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Get15118EVCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<Get15118EVCertificateResponse>> for Get15118EVCertificateResponse {
+    fn from(p: Box<Get15118EVCertificateResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetBaseReportResponse> for AnyResponse {
     fn from(p: GetBaseReportResponse) -> Self {
-        AnyResponse::GetBaseReport(p)
+        AnyResponse::GetBaseReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetBaseReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetBaseReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetBaseReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetBaseReportResponse>> for GetBaseReportResponse {
+    fn from(p: Box<GetBaseReportResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetCertificateStatusResponse> for AnyResponse {
     fn from(p: GetCertificateStatusResponse) -> Self {
-        AnyResponse::GetCertificateStatus(p)
+        AnyResponse::GetCertificateStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetCertificateStatusResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetCertificateStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetCertificateStatus")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCertificateStatusResponse>> for GetCertificateStatusResponse {
+    fn from(p: Box<GetCertificateStatusResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetChargingProfilesResponse> for AnyResponse {
     fn from(p: GetChargingProfilesResponse) -> Self {
-        AnyResponse::GetChargingProfiles(p)
+        AnyResponse::GetChargingProfiles(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetChargingProfilesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetChargingProfiles(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetChargingProfiles")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetChargingProfilesResponse>> for GetChargingProfilesResponse {
+    fn from(p: Box<GetChargingProfilesResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetCompositeScheduleResponse> for AnyResponse {
     fn from(p: GetCompositeScheduleResponse) -> Self {
-        AnyResponse::GetCompositeSchedule(p)
+        AnyResponse::GetCompositeSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetCompositeScheduleResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetCompositeSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetCompositeSchedule")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCompositeScheduleResponse>> for GetCompositeScheduleResponse {
+    fn from(p: Box<GetCompositeScheduleResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetDisplayMessagesResponse> for AnyResponse {
     fn from(p: GetDisplayMessagesResponse) -> Self {
-        AnyResponse::GetDisplayMessages(p)
+        AnyResponse::GetDisplayMessages(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetDisplayMessagesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetDisplayMessages(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetDisplayMessages")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDisplayMessagesResponse>> for GetDisplayMessagesResponse {
+    fn from(p: Box<GetDisplayMessagesResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetInstalledCertificateIdsResponse> for AnyResponse {
     fn from(p: GetInstalledCertificateIdsResponse) -> Self {
-        AnyResponse::GetInstalledCertificateIds(p)
+        AnyResponse::GetInstalledCertificateIds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetInstalledCertificateIdsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetInstalledCertificateIds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetInstalledCertificateIds")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetInstalledCertificateIdsResponse>> for GetInstalledCertificateIdsResponse {
+    fn from(p: Box<GetInstalledCertificateIdsResponse>) -> Self {
+        *p
     }
 }
 
@@ -2496,21 +4217,95 @@ impl From<GetLocalListVersionResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetLocalListVersionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetLocalListVersion(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetLocalListVersion")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLogResponse> for AnyResponse {
     fn from(p: GetLogResponse) -> Self {
-        AnyResponse::GetLog(p)
+        AnyResponse::GetLog(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetLogResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetLog(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetLog")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetLogResponse>> for GetLogResponse {
+    fn from(p: Box<GetLogResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetMonitoringReportResponse> for AnyResponse {
     fn from(p: GetMonitoringReportResponse) -> Self {
-        AnyResponse::GetMonitoringReport(p)
+        AnyResponse::GetMonitoringReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetMonitoringReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetMonitoringReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetMonitoringReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetMonitoringReportResponse>> for GetMonitoringReportResponse {
+    fn from(p: Box<GetMonitoringReportResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetReportResponse> for AnyResponse {
     fn from(p: GetReportResponse) -> Self {
-        AnyResponse::GetReport(p)
+        AnyResponse::GetReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetReportResponse>> for GetReportResponse {
+    fn from(p: Box<GetReportResponse>) -> Self {
+        *p
     }
 }
 
@@ -2520,9 +4315,43 @@ impl From<GetTransactionStatusResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetTransactionStatusResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetTransactionStatus(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetTransactionStatus")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetVariablesResponse> for AnyResponse {
     fn from(p: GetVariablesResponse) -> Self {
-        AnyResponse::GetVariables(p)
+        AnyResponse::GetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetVariablesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("GetVariables")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetVariablesResponse>> for GetVariablesResponse {
+    fn from(p: Box<GetVariablesResponse>) -> Self {
+        *p
     }
 }
 
@@ -2532,9 +4361,43 @@ impl From<HeartbeatResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for HeartbeatResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Heartbeat(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Heartbeat")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<InstallCertificateResponse> for AnyResponse {
     fn from(p: InstallCertificateResponse) -> Self {
-        AnyResponse::InstallCertificate(p)
+        AnyResponse::InstallCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for InstallCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::InstallCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("InstallCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<InstallCertificateResponse>> for InstallCertificateResponse {
+    fn from(p: Box<InstallCertificateResponse>) -> Self {
+        *p
     }
 }
 
@@ -2544,9 +4407,37 @@ impl From<LogStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for LogStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::LogStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("LogStatusNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<MeterValuesResponse> for AnyResponse {
     fn from(p: MeterValuesResponse) -> Self {
         AnyResponse::MeterValues(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for MeterValuesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::MeterValues(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("MeterValues")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -2556,9 +4447,37 @@ impl From<NotifyChargingLimitResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyChargingLimitResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyChargingLimit(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyChargingLimit")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyCustomerInformationResponse> for AnyResponse {
     fn from(p: NotifyCustomerInformationResponse) -> Self {
         AnyResponse::NotifyCustomerInformation(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyCustomerInformationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyCustomerInformation(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyCustomerInformation")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -2568,15 +4487,69 @@ impl From<NotifyDisplayMessagesResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyDisplayMessagesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyDisplayMessages(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyDisplayMessages")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyEVChargingNeedsResponse> for AnyResponse {
     fn from(p: NotifyEVChargingNeedsResponse) -> Self {
-        AnyResponse::NotifyEVChargingNeeds(p)
+        AnyResponse::NotifyEVChargingNeeds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyEVChargingNeedsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyEVChargingNeeds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyEVChargingNeeds")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingNeedsResponse>> for NotifyEVChargingNeedsResponse {
+    fn from(p: Box<NotifyEVChargingNeedsResponse>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEVChargingScheduleResponse> for AnyResponse {
     fn from(p: NotifyEVChargingScheduleResponse) -> Self {
-        AnyResponse::NotifyEVChargingSchedule(p)
+        AnyResponse::NotifyEVChargingSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyEVChargingScheduleResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyEVChargingSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyEVChargingSchedule")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingScheduleResponse>> for NotifyEVChargingScheduleResponse {
+    fn from(p: Box<NotifyEVChargingScheduleResponse>) -> Self {
+        *p
     }
 }
 
@@ -2586,9 +4559,37 @@ impl From<NotifyEventResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyEventResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyEvent(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyEvent")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyMonitoringReportResponse> for AnyResponse {
     fn from(p: NotifyMonitoringReportResponse) -> Self {
         AnyResponse::NotifyMonitoringReport(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyMonitoringReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyMonitoringReport(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyMonitoringReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -2598,9 +4599,43 @@ impl From<NotifyReportResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyReport(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("NotifyReport")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<PublishFirmwareResponse> for AnyResponse {
     fn from(p: PublishFirmwareResponse) -> Self {
-        AnyResponse::PublishFirmware(p)
+        AnyResponse::PublishFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for PublishFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::PublishFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("PublishFirmware")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PublishFirmwareResponse>> for PublishFirmwareResponse {
+    fn from(p: Box<PublishFirmwareResponse>) -> Self {
+        *p
     }
 }
 
@@ -2610,21 +4645,92 @@ impl From<PublishFirmwareStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for PublishFirmwareStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::PublishFirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (
+                    crate::Version::V201,
+                    Some("PublishFirmwareStatusNotification"),
+                ),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReportChargingProfilesResponse> for AnyResponse {
     fn from(p: ReportChargingProfilesResponse) -> Self {
         AnyResponse::ReportChargingProfiles(p)
     }
 }
 
+impl TryFrom<AnyResponse> for ReportChargingProfilesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReportChargingProfiles(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ReportChargingProfiles")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<RequestStartTransactionResponse> for AnyResponse {
     fn from(p: RequestStartTransactionResponse) -> Self {
-        AnyResponse::RequestStartTransaction(p)
+        AnyResponse::RequestStartTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for RequestStartTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RequestStartTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("RequestStartTransaction")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStartTransactionResponse>> for RequestStartTransactionResponse {
+    fn from(p: Box<RequestStartTransactionResponse>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStopTransactionResponse> for AnyResponse {
     fn from(p: RequestStopTransactionResponse) -> Self {
-        AnyResponse::RequestStopTransaction(p)
+        AnyResponse::RequestStopTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for RequestStopTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RequestStopTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("RequestStopTransaction")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStopTransactionResponse>> for RequestStopTransactionResponse {
+    fn from(p: Box<RequestStopTransactionResponse>) -> Self {
+        *p
     }
 }
 
@@ -2634,15 +4740,69 @@ impl From<ReservationStatusUpdateResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ReservationStatusUpdateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReservationStatusUpdate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ReservationStatusUpdate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReserveNowResponse> for AnyResponse {
     fn from(p: ReserveNowResponse) -> Self {
-        AnyResponse::ReserveNow(p)
+        AnyResponse::ReserveNow(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ReserveNowResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReserveNow(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("ReserveNow")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReserveNowResponse>> for ReserveNowResponse {
+    fn from(p: Box<ReserveNowResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ResetResponse> for AnyResponse {
     fn from(p: ResetResponse) -> Self {
-        AnyResponse::Reset(p)
+        AnyResponse::Reset(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ResetResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Reset(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("Reset")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ResetResponse>> for ResetResponse {
+    fn from(p: Box<ResetResponse>) -> Self {
+        *p
     }
 }
 
@@ -2652,57 +4812,251 @@ impl From<SecurityEventNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for SecurityEventNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SecurityEventNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SecurityEventNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SendLocalListResponse> for AnyResponse {
     fn from(p: SendLocalListResponse) -> Self {
-        AnyResponse::SendLocalList(p)
+        AnyResponse::SendLocalList(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SendLocalListResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SendLocalList(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SendLocalList")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SendLocalListResponse>> for SendLocalListResponse {
+    fn from(p: Box<SendLocalListResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetChargingProfileResponse> for AnyResponse {
     fn from(p: SetChargingProfileResponse) -> Self {
-        AnyResponse::SetChargingProfile(p)
+        AnyResponse::SetChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetChargingProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetChargingProfile")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetChargingProfileResponse>> for SetChargingProfileResponse {
+    fn from(p: Box<SetChargingProfileResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetDisplayMessageResponse> for AnyResponse {
     fn from(p: SetDisplayMessageResponse) -> Self {
-        AnyResponse::SetDisplayMessage(p)
+        AnyResponse::SetDisplayMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetDisplayMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetDisplayMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetDisplayMessage")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDisplayMessageResponse>> for SetDisplayMessageResponse {
+    fn from(p: Box<SetDisplayMessageResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetMonitoringBaseResponse> for AnyResponse {
     fn from(p: SetMonitoringBaseResponse) -> Self {
-        AnyResponse::SetMonitoringBase(p)
+        AnyResponse::SetMonitoringBase(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetMonitoringBaseResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetMonitoringBase(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetMonitoringBase")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetMonitoringBaseResponse>> for SetMonitoringBaseResponse {
+    fn from(p: Box<SetMonitoringBaseResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetMonitoringLevelResponse> for AnyResponse {
     fn from(p: SetMonitoringLevelResponse) -> Self {
-        AnyResponse::SetMonitoringLevel(p)
+        AnyResponse::SetMonitoringLevel(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetMonitoringLevelResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetMonitoringLevel(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetMonitoringLevel")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetMonitoringLevelResponse>> for SetMonitoringLevelResponse {
+    fn from(p: Box<SetMonitoringLevelResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetNetworkProfileResponse> for AnyResponse {
     fn from(p: SetNetworkProfileResponse) -> Self {
-        AnyResponse::SetNetworkProfile(p)
+        AnyResponse::SetNetworkProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetNetworkProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetNetworkProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetNetworkProfile")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetNetworkProfileResponse>> for SetNetworkProfileResponse {
+    fn from(p: Box<SetNetworkProfileResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariableMonitoringResponse> for AnyResponse {
     fn from(p: SetVariableMonitoringResponse) -> Self {
-        AnyResponse::SetVariableMonitoring(p)
+        AnyResponse::SetVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetVariableMonitoringResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetVariableMonitoring")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariableMonitoringResponse>> for SetVariableMonitoringResponse {
+    fn from(p: Box<SetVariableMonitoringResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariablesResponse> for AnyResponse {
     fn from(p: SetVariablesResponse) -> Self {
-        AnyResponse::SetVariables(p)
+        AnyResponse::SetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetVariablesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SetVariables")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariablesResponse>> for SetVariablesResponse {
+    fn from(p: Box<SetVariablesResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SignCertificateResponse> for AnyResponse {
     fn from(p: SignCertificateResponse) -> Self {
-        AnyResponse::SignCertificate(p)
+        AnyResponse::SignCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SignCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SignCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("SignCertificate")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SignCertificateResponse>> for SignCertificateResponse {
+    fn from(p: Box<SignCertificateResponse>) -> Self {
+        *p
     }
 }
 
@@ -2712,21 +5066,95 @@ impl From<StatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for StatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::StatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("StatusNotification")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<TransactionEventResponse> for AnyResponse {
     fn from(p: TransactionEventResponse) -> Self {
-        AnyResponse::TransactionEvent(p)
+        AnyResponse::TransactionEvent(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for TransactionEventResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::TransactionEvent(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("TransactionEvent")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TransactionEventResponse>> for TransactionEventResponse {
+    fn from(p: Box<TransactionEventResponse>) -> Self {
+        *p
     }
 }
 
 impl From<TriggerMessageResponse> for AnyResponse {
     fn from(p: TriggerMessageResponse) -> Self {
-        AnyResponse::TriggerMessage(p)
+        AnyResponse::TriggerMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for TriggerMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::TriggerMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("TriggerMessage")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TriggerMessageResponse>> for TriggerMessageResponse {
+    fn from(p: Box<TriggerMessageResponse>) -> Self {
+        *p
     }
 }
 
 impl From<UnlockConnectorResponse> for AnyResponse {
     fn from(p: UnlockConnectorResponse) -> Self {
-        AnyResponse::UnlockConnector(p)
+        AnyResponse::UnlockConnector(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for UnlockConnectorResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UnlockConnector(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("UnlockConnector")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UnlockConnectorResponse>> for UnlockConnectorResponse {
+    fn from(p: Box<UnlockConnectorResponse>) -> Self {
+        *p
     }
 }
 
@@ -2736,9 +5164,43 @@ impl From<UnpublishFirmwareResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for UnpublishFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UnpublishFirmware(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("UnpublishFirmware")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UpdateFirmwareResponse> for AnyResponse {
     fn from(p: UpdateFirmwareResponse) -> Self {
-        AnyResponse::UpdateFirmware(p)
+        AnyResponse::UpdateFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for UpdateFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UpdateFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V201, Some("UpdateFirmware")),
+                found: (crate::Version::V201, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UpdateFirmwareResponse>> for UpdateFirmwareResponse {
+    fn from(p: Box<UpdateFirmwareResponse>) -> Self {
+        *p
     }
 }
 

@@ -985,188 +985,193 @@ impl std::str::FromStr for Action {
 }
 
 /// Any OCPP 2.1 request payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::Request::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRequest {
-    /// The `AFRRSignal` request.
-    AFRRSignal(AFRRSignalRequest),
-    /// The `AdjustPeriodicEventStream` request.
-    AdjustPeriodicEventStream(AdjustPeriodicEventStreamRequest),
-    /// The `Authorize` request.
-    Authorize(AuthorizeRequest),
-    /// The `BatterySwap` request.
-    BatterySwap(BatterySwapRequest),
-    /// The `BootNotification` request.
-    BootNotification(BootNotificationRequest),
+    /// The `AFRRSignal` request (boxed).
+    AFRRSignal(Box<AFRRSignalRequest>),
+    /// The `AdjustPeriodicEventStream` request (boxed).
+    AdjustPeriodicEventStream(Box<AdjustPeriodicEventStreamRequest>),
+    /// The `Authorize` request (boxed).
+    Authorize(Box<AuthorizeRequest>),
+    /// The `BatterySwap` request (boxed).
+    BatterySwap(Box<BatterySwapRequest>),
+    /// The `BootNotification` request (boxed).
+    BootNotification(Box<BootNotificationRequest>),
     /// The `CancelReservation` request.
     CancelReservation(CancelReservationRequest),
-    /// The `CertificateSigned` request.
-    CertificateSigned(CertificateSignedRequest),
-    /// The `ChangeAvailability` request.
-    ChangeAvailability(ChangeAvailabilityRequest),
-    /// The `ChangeTransactionTariff` request.
-    ChangeTransactionTariff(ChangeTransactionTariffRequest),
+    /// The `CertificateSigned` request (boxed).
+    CertificateSigned(Box<CertificateSignedRequest>),
+    /// The `ChangeAvailability` request (boxed).
+    ChangeAvailability(Box<ChangeAvailabilityRequest>),
+    /// The `ChangeTransactionTariff` request (boxed).
+    ChangeTransactionTariff(Box<ChangeTransactionTariffRequest>),
     /// The `ClearCache` request.
     ClearCache(ClearCacheRequest),
-    /// The `ClearChargingProfile` request.
-    ClearChargingProfile(ClearChargingProfileRequest),
-    /// The `ClearDERControl` request.
-    ClearDERControl(ClearDERControlRequest),
+    /// The `ClearChargingProfile` request (boxed).
+    ClearChargingProfile(Box<ClearChargingProfileRequest>),
+    /// The `ClearDERControl` request (boxed).
+    ClearDERControl(Box<ClearDERControlRequest>),
     /// The `ClearDisplayMessage` request.
     ClearDisplayMessage(ClearDisplayMessageRequest),
-    /// The `ClearTariffs` request.
-    ClearTariffs(ClearTariffsRequest),
-    /// The `ClearVariableMonitoring` request.
-    ClearVariableMonitoring(ClearVariableMonitoringRequest),
-    /// The `ClearedChargingLimit` request.
-    ClearedChargingLimit(ClearedChargingLimitRequest),
+    /// The `ClearTariffs` request (boxed).
+    ClearTariffs(Box<ClearTariffsRequest>),
+    /// The `ClearVariableMonitoring` request (boxed).
+    ClearVariableMonitoring(Box<ClearVariableMonitoringRequest>),
+    /// The `ClearedChargingLimit` request (boxed).
+    ClearedChargingLimit(Box<ClearedChargingLimitRequest>),
     /// The `ClosePeriodicEventStream` request.
     ClosePeriodicEventStream(ClosePeriodicEventStreamRequest),
-    /// The `CostUpdated` request.
-    CostUpdated(CostUpdatedRequest),
-    /// The `CustomerInformation` request.
-    CustomerInformation(CustomerInformationRequest),
-    /// The `DataTransfer` request.
-    DataTransfer(DataTransferRequest),
-    /// The `DeleteCertificate` request.
-    DeleteCertificate(DeleteCertificateRequest),
-    /// The `FirmwareStatusNotification` request.
-    FirmwareStatusNotification(FirmwareStatusNotificationRequest),
-    /// The `Get15118EVCertificate` request.
-    Get15118EVCertificate(Get15118EVCertificateRequest),
+    /// The `CostUpdated` request (boxed).
+    CostUpdated(Box<CostUpdatedRequest>),
+    /// The `CustomerInformation` request (boxed).
+    CustomerInformation(Box<CustomerInformationRequest>),
+    /// The `DataTransfer` request (boxed).
+    DataTransfer(Box<DataTransferRequest>),
+    /// The `DeleteCertificate` request (boxed).
+    DeleteCertificate(Box<DeleteCertificateRequest>),
+    /// The `FirmwareStatusNotification` request (boxed).
+    FirmwareStatusNotification(Box<FirmwareStatusNotificationRequest>),
+    /// The `Get15118EVCertificate` request (boxed).
+    Get15118EVCertificate(Box<Get15118EVCertificateRequest>),
     /// The `GetBaseReport` request.
     GetBaseReport(GetBaseReportRequest),
-    /// The `GetCertificateChainStatus` request.
-    GetCertificateChainStatus(GetCertificateChainStatusRequest),
-    /// The `GetCertificateStatus` request.
-    GetCertificateStatus(GetCertificateStatusRequest),
-    /// The `GetChargingProfiles` request.
-    GetChargingProfiles(GetChargingProfilesRequest),
+    /// The `GetCertificateChainStatus` request (boxed).
+    GetCertificateChainStatus(Box<GetCertificateChainStatusRequest>),
+    /// The `GetCertificateStatus` request (boxed).
+    GetCertificateStatus(Box<GetCertificateStatusRequest>),
+    /// The `GetChargingProfiles` request (boxed).
+    GetChargingProfiles(Box<GetChargingProfilesRequest>),
     /// The `GetCompositeSchedule` request.
     GetCompositeSchedule(GetCompositeScheduleRequest),
-    /// The `GetDERControl` request.
-    GetDERControl(GetDERControlRequest),
-    /// The `GetDisplayMessages` request.
-    GetDisplayMessages(GetDisplayMessagesRequest),
-    /// The `GetInstalledCertificateIds` request.
-    GetInstalledCertificateIds(GetInstalledCertificateIdsRequest),
+    /// The `GetDERControl` request (boxed).
+    GetDERControl(Box<GetDERControlRequest>),
+    /// The `GetDisplayMessages` request (boxed).
+    GetDisplayMessages(Box<GetDisplayMessagesRequest>),
+    /// The `GetInstalledCertificateIds` request (boxed).
+    GetInstalledCertificateIds(Box<GetInstalledCertificateIdsRequest>),
     /// The `GetLocalListVersion` request.
     GetLocalListVersion(GetLocalListVersionRequest),
-    /// The `GetLog` request.
-    GetLog(GetLogRequest),
-    /// The `GetMonitoringReport` request.
-    GetMonitoringReport(GetMonitoringReportRequest),
+    /// The `GetLog` request (boxed).
+    GetLog(Box<GetLogRequest>),
+    /// The `GetMonitoringReport` request (boxed).
+    GetMonitoringReport(Box<GetMonitoringReportRequest>),
     /// The `GetPeriodicEventStream` request.
     GetPeriodicEventStream(GetPeriodicEventStreamRequest),
-    /// The `GetReport` request.
-    GetReport(GetReportRequest),
+    /// The `GetReport` request (boxed).
+    GetReport(Box<GetReportRequest>),
     /// The `GetTariffs` request.
     GetTariffs(GetTariffsRequest),
-    /// The `GetTransactionStatus` request.
-    GetTransactionStatus(GetTransactionStatusRequest),
-    /// The `GetVariables` request.
-    GetVariables(GetVariablesRequest),
+    /// The `GetTransactionStatus` request (boxed).
+    GetTransactionStatus(Box<GetTransactionStatusRequest>),
+    /// The `GetVariables` request (boxed).
+    GetVariables(Box<GetVariablesRequest>),
     /// The `Heartbeat` request.
     Heartbeat(HeartbeatRequest),
-    /// The `InstallCertificate` request.
-    InstallCertificate(InstallCertificateRequest),
-    /// The `LogStatusNotification` request.
-    LogStatusNotification(LogStatusNotificationRequest),
-    /// The `MeterValues` request.
-    MeterValues(MeterValuesRequest),
-    /// The `NotifyAllowedEnergyTransfer` request.
-    NotifyAllowedEnergyTransfer(NotifyAllowedEnergyTransferRequest),
-    /// The `NotifyChargingLimit` request.
-    NotifyChargingLimit(NotifyChargingLimitRequest),
-    /// The `NotifyCustomerInformation` request.
-    NotifyCustomerInformation(NotifyCustomerInformationRequest),
-    /// The `NotifyDERAlarm` request.
-    NotifyDERAlarm(NotifyDERAlarmRequest),
-    /// The `NotifyDERStartStop` request.
-    NotifyDERStartStop(NotifyDERStartStopRequest),
-    /// The `NotifyDisplayMessages` request.
-    NotifyDisplayMessages(NotifyDisplayMessagesRequest),
-    /// The `NotifyEVChargingNeeds` request.
-    NotifyEVChargingNeeds(NotifyEVChargingNeedsRequest),
-    /// The `NotifyEVChargingSchedule` request.
-    NotifyEVChargingSchedule(NotifyEVChargingScheduleRequest),
-    /// The `NotifyEvent` request.
-    NotifyEvent(NotifyEventRequest),
-    /// The `NotifyMonitoringReport` request.
-    NotifyMonitoringReport(NotifyMonitoringReportRequest),
-    /// The `NotifyPriorityCharging` request.
-    NotifyPriorityCharging(NotifyPriorityChargingRequest),
-    /// The `NotifyReport` request.
-    NotifyReport(NotifyReportRequest),
-    /// The `NotifySettlement` request.
-    NotifySettlement(NotifySettlementRequest),
+    /// The `InstallCertificate` request (boxed).
+    InstallCertificate(Box<InstallCertificateRequest>),
+    /// The `LogStatusNotification` request (boxed).
+    LogStatusNotification(Box<LogStatusNotificationRequest>),
+    /// The `MeterValues` request (boxed).
+    MeterValues(Box<MeterValuesRequest>),
+    /// The `NotifyAllowedEnergyTransfer` request (boxed).
+    NotifyAllowedEnergyTransfer(Box<NotifyAllowedEnergyTransferRequest>),
+    /// The `NotifyChargingLimit` request (boxed).
+    NotifyChargingLimit(Box<NotifyChargingLimitRequest>),
+    /// The `NotifyCustomerInformation` request (boxed).
+    NotifyCustomerInformation(Box<NotifyCustomerInformationRequest>),
+    /// The `NotifyDERAlarm` request (boxed).
+    NotifyDERAlarm(Box<NotifyDERAlarmRequest>),
+    /// The `NotifyDERStartStop` request (boxed).
+    NotifyDERStartStop(Box<NotifyDERStartStopRequest>),
+    /// The `NotifyDisplayMessages` request (boxed).
+    NotifyDisplayMessages(Box<NotifyDisplayMessagesRequest>),
+    /// The `NotifyEVChargingNeeds` request (boxed).
+    NotifyEVChargingNeeds(Box<NotifyEVChargingNeedsRequest>),
+    /// The `NotifyEVChargingSchedule` request (boxed).
+    NotifyEVChargingSchedule(Box<NotifyEVChargingScheduleRequest>),
+    /// The `NotifyEvent` request (boxed).
+    NotifyEvent(Box<NotifyEventRequest>),
+    /// The `NotifyMonitoringReport` request (boxed).
+    NotifyMonitoringReport(Box<NotifyMonitoringReportRequest>),
+    /// The `NotifyPriorityCharging` request (boxed).
+    NotifyPriorityCharging(Box<NotifyPriorityChargingRequest>),
+    /// The `NotifyReport` request (boxed).
+    NotifyReport(Box<NotifyReportRequest>),
+    /// The `NotifySettlement` request (boxed).
+    NotifySettlement(Box<NotifySettlementRequest>),
     /// The `NotifyWebPaymentStarted` request.
     NotifyWebPaymentStarted(NotifyWebPaymentStartedRequest),
-    /// The `OpenPeriodicEventStream` request.
-    OpenPeriodicEventStream(OpenPeriodicEventStreamRequest),
-    /// The `PublishFirmware` request.
-    PublishFirmware(PublishFirmwareRequest),
-    /// The `PublishFirmwareStatusNotification` request.
-    PublishFirmwareStatusNotification(PublishFirmwareStatusNotificationRequest),
+    /// The `OpenPeriodicEventStream` request (boxed).
+    OpenPeriodicEventStream(Box<OpenPeriodicEventStreamRequest>),
+    /// The `PublishFirmware` request (boxed).
+    PublishFirmware(Box<PublishFirmwareRequest>),
+    /// The `PublishFirmwareStatusNotification` request (boxed).
+    PublishFirmwareStatusNotification(Box<PublishFirmwareStatusNotificationRequest>),
     /// The `PullDynamicScheduleUpdate` request.
     PullDynamicScheduleUpdate(PullDynamicScheduleUpdateRequest),
-    /// The `ReportChargingProfiles` request.
-    ReportChargingProfiles(ReportChargingProfilesRequest),
-    /// The `ReportDERControl` request.
-    ReportDERControl(ReportDERControlRequest),
-    /// The `RequestBatterySwap` request.
-    RequestBatterySwap(RequestBatterySwapRequest),
-    /// The `RequestStartTransaction` request.
-    RequestStartTransaction(RequestStartTransactionRequest),
-    /// The `RequestStopTransaction` request.
-    RequestStopTransaction(RequestStopTransactionRequest),
+    /// The `ReportChargingProfiles` request (boxed).
+    ReportChargingProfiles(Box<ReportChargingProfilesRequest>),
+    /// The `ReportDERControl` request (boxed).
+    ReportDERControl(Box<ReportDERControlRequest>),
+    /// The `RequestBatterySwap` request (boxed).
+    RequestBatterySwap(Box<RequestBatterySwapRequest>),
+    /// The `RequestStartTransaction` request (boxed).
+    RequestStartTransaction(Box<RequestStartTransactionRequest>),
+    /// The `RequestStopTransaction` request (boxed).
+    RequestStopTransaction(Box<RequestStopTransactionRequest>),
     /// The `ReservationStatusUpdate` request.
     ReservationStatusUpdate(ReservationStatusUpdateRequest),
-    /// The `ReserveNow` request.
-    ReserveNow(ReserveNowRequest),
+    /// The `ReserveNow` request (boxed).
+    ReserveNow(Box<ReserveNowRequest>),
     /// The `Reset` request.
     Reset(ResetRequest),
-    /// The `SecurityEventNotification` request.
-    SecurityEventNotification(SecurityEventNotificationRequest),
-    /// The `SendLocalList` request.
-    SendLocalList(SendLocalListRequest),
-    /// The `SetChargingProfile` request.
-    SetChargingProfile(SetChargingProfileRequest),
-    /// The `SetDERControl` request.
-    SetDERControl(SetDERControlRequest),
-    /// The `SetDefaultTariff` request.
-    SetDefaultTariff(SetDefaultTariffRequest),
-    /// The `SetDisplayMessage` request.
-    SetDisplayMessage(SetDisplayMessageRequest),
+    /// The `SecurityEventNotification` request (boxed).
+    SecurityEventNotification(Box<SecurityEventNotificationRequest>),
+    /// The `SendLocalList` request (boxed).
+    SendLocalList(Box<SendLocalListRequest>),
+    /// The `SetChargingProfile` request (boxed).
+    SetChargingProfile(Box<SetChargingProfileRequest>),
+    /// The `SetDERControl` request (boxed).
+    SetDERControl(Box<SetDERControlRequest>),
+    /// The `SetDefaultTariff` request (boxed).
+    SetDefaultTariff(Box<SetDefaultTariffRequest>),
+    /// The `SetDisplayMessage` request (boxed).
+    SetDisplayMessage(Box<SetDisplayMessageRequest>),
     /// The `SetMonitoringBase` request.
     SetMonitoringBase(SetMonitoringBaseRequest),
     /// The `SetMonitoringLevel` request.
     SetMonitoringLevel(SetMonitoringLevelRequest),
-    /// The `SetNetworkProfile` request.
-    SetNetworkProfile(SetNetworkProfileRequest),
-    /// The `SetVariableMonitoring` request.
-    SetVariableMonitoring(SetVariableMonitoringRequest),
-    /// The `SetVariables` request.
-    SetVariables(SetVariablesRequest),
-    /// The `SignCertificate` request.
-    SignCertificate(SignCertificateRequest),
-    /// The `StatusNotification` request.
-    StatusNotification(StatusNotificationRequest),
-    /// The `TransactionEvent` request.
-    TransactionEvent(TransactionEventRequest),
-    /// The `TriggerMessage` request.
-    TriggerMessage(TriggerMessageRequest),
+    /// The `SetNetworkProfile` request (boxed).
+    SetNetworkProfile(Box<SetNetworkProfileRequest>),
+    /// The `SetVariableMonitoring` request (boxed).
+    SetVariableMonitoring(Box<SetVariableMonitoringRequest>),
+    /// The `SetVariables` request (boxed).
+    SetVariables(Box<SetVariablesRequest>),
+    /// The `SignCertificate` request (boxed).
+    SignCertificate(Box<SignCertificateRequest>),
+    /// The `StatusNotification` request (boxed).
+    StatusNotification(Box<StatusNotificationRequest>),
+    /// The `TransactionEvent` request (boxed).
+    TransactionEvent(Box<TransactionEventRequest>),
+    /// The `TriggerMessage` request (boxed).
+    TriggerMessage(Box<TriggerMessageRequest>),
     /// The `UnlockConnector` request.
     UnlockConnector(UnlockConnectorRequest),
-    /// The `UnpublishFirmware` request.
-    UnpublishFirmware(UnpublishFirmwareRequest),
-    /// The `UpdateDynamicSchedule` request.
-    UpdateDynamicSchedule(UpdateDynamicScheduleRequest),
-    /// The `UpdateFirmware` request.
-    UpdateFirmware(UpdateFirmwareRequest),
-    /// The `UsePriorityCharging` request.
-    UsePriorityCharging(UsePriorityChargingRequest),
-    /// The `VatNumberValidation` request.
-    VatNumberValidation(VatNumberValidationRequest),
+    /// The `UnpublishFirmware` request (boxed).
+    UnpublishFirmware(Box<UnpublishFirmwareRequest>),
+    /// The `UpdateDynamicSchedule` request (boxed).
+    UpdateDynamicSchedule(Box<UpdateDynamicScheduleRequest>),
+    /// The `UpdateFirmware` request (boxed).
+    UpdateFirmware(Box<UpdateFirmwareRequest>),
+    /// The `UsePriorityCharging` request (boxed).
+    UsePriorityCharging(Box<UsePriorityChargingRequest>),
+    /// The `VatNumberValidation` request (boxed).
+    VatNumberValidation(Box<VatNumberValidationRequest>),
 }
 
 impl AnyRequest {
@@ -1271,193 +1276,231 @@ impl AnyRequest {
     /// Decodes the request payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => AnyRequest::AFRRSignal(serde_json::from_str(json)?),
+            Action::AFRRSignal => AnyRequest::AFRRSignal(Box::new(serde_json::from_str(json)?)),
             Action::AdjustPeriodicEventStream => {
-                AnyRequest::AdjustPeriodicEventStream(serde_json::from_str(json)?)
+                AnyRequest::AdjustPeriodicEventStream(Box::new(serde_json::from_str(json)?))
             }
-            Action::Authorize => AnyRequest::Authorize(serde_json::from_str(json)?),
-            Action::BatterySwap => AnyRequest::BatterySwap(serde_json::from_str(json)?),
-            Action::BootNotification => AnyRequest::BootNotification(serde_json::from_str(json)?),
+            Action::Authorize => AnyRequest::Authorize(Box::new(serde_json::from_str(json)?)),
+            Action::BatterySwap => AnyRequest::BatterySwap(Box::new(serde_json::from_str(json)?)),
+            Action::BootNotification => {
+                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
-            Action::CertificateSigned => AnyRequest::CertificateSigned(serde_json::from_str(json)?),
+            Action::CertificateSigned => {
+                AnyRequest::CertificateSigned(Box::new(serde_json::from_str(json)?))
+            }
             Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(serde_json::from_str(json)?)
+                AnyRequest::ChangeAvailability(Box::new(serde_json::from_str(json)?))
             }
             Action::ChangeTransactionTariff => {
-                AnyRequest::ChangeTransactionTariff(serde_json::from_str(json)?)
+                AnyRequest::ChangeTransactionTariff(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearCache => AnyRequest::ClearCache(serde_json::from_str(json)?),
             Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(serde_json::from_str(json)?)
+                AnyRequest::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
             }
-            Action::ClearDERControl => AnyRequest::ClearDERControl(serde_json::from_str(json)?),
+            Action::ClearDERControl => {
+                AnyRequest::ClearDERControl(Box::new(serde_json::from_str(json)?))
+            }
             Action::ClearDisplayMessage => {
                 AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?)
             }
-            Action::ClearTariffs => AnyRequest::ClearTariffs(serde_json::from_str(json)?),
+            Action::ClearTariffs => AnyRequest::ClearTariffs(Box::new(serde_json::from_str(json)?)),
             Action::ClearVariableMonitoring => {
-                AnyRequest::ClearVariableMonitoring(serde_json::from_str(json)?)
+                AnyRequest::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearedChargingLimit => {
-                AnyRequest::ClearedChargingLimit(serde_json::from_str(json)?)
+                AnyRequest::ClearedChargingLimit(Box::new(serde_json::from_str(json)?))
             }
             Action::ClosePeriodicEventStream => {
                 AnyRequest::ClosePeriodicEventStream(serde_json::from_str(json)?)
             }
-            Action::CostUpdated => AnyRequest::CostUpdated(serde_json::from_str(json)?),
+            Action::CostUpdated => AnyRequest::CostUpdated(Box::new(serde_json::from_str(json)?)),
             Action::CustomerInformation => {
-                AnyRequest::CustomerInformation(serde_json::from_str(json)?)
+                AnyRequest::CustomerInformation(Box::new(serde_json::from_str(json)?))
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(serde_json::from_str(json)?),
-            Action::DeleteCertificate => AnyRequest::DeleteCertificate(serde_json::from_str(json)?),
+            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
+            Action::DeleteCertificate => {
+                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::FirmwareStatusNotification => {
-                AnyRequest::FirmwareStatusNotification(serde_json::from_str(json)?)
+                AnyRequest::FirmwareStatusNotification(Box::new(serde_json::from_str(json)?))
             }
             Action::Get15118EVCertificate => {
-                AnyRequest::Get15118EVCertificate(serde_json::from_str(json)?)
+                AnyRequest::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::GetBaseReport => AnyRequest::GetBaseReport(serde_json::from_str(json)?),
             Action::GetCertificateChainStatus => {
-                AnyRequest::GetCertificateChainStatus(serde_json::from_str(json)?)
+                AnyRequest::GetCertificateChainStatus(Box::new(serde_json::from_str(json)?))
             }
             Action::GetCertificateStatus => {
-                AnyRequest::GetCertificateStatus(serde_json::from_str(json)?)
+                AnyRequest::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
             }
             Action::GetChargingProfiles => {
-                AnyRequest::GetChargingProfiles(serde_json::from_str(json)?)
+                AnyRequest::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
             }
             Action::GetCompositeSchedule => {
                 AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
             }
-            Action::GetDERControl => AnyRequest::GetDERControl(serde_json::from_str(json)?),
+            Action::GetDERControl => {
+                AnyRequest::GetDERControl(Box::new(serde_json::from_str(json)?))
+            }
             Action::GetDisplayMessages => {
-                AnyRequest::GetDisplayMessages(serde_json::from_str(json)?)
+                AnyRequest::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(serde_json::from_str(json)?)
+                AnyRequest::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
             }
             Action::GetLocalListVersion => {
                 AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
             }
-            Action::GetLog => AnyRequest::GetLog(serde_json::from_str(json)?),
+            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
             Action::GetMonitoringReport => {
-                AnyRequest::GetMonitoringReport(serde_json::from_str(json)?)
+                AnyRequest::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
             }
             Action::GetPeriodicEventStream => {
                 AnyRequest::GetPeriodicEventStream(serde_json::from_str(json)?)
             }
-            Action::GetReport => AnyRequest::GetReport(serde_json::from_str(json)?),
+            Action::GetReport => AnyRequest::GetReport(Box::new(serde_json::from_str(json)?)),
             Action::GetTariffs => AnyRequest::GetTariffs(serde_json::from_str(json)?),
             Action::GetTransactionStatus => {
-                AnyRequest::GetTransactionStatus(serde_json::from_str(json)?)
+                AnyRequest::GetTransactionStatus(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetVariables => AnyRequest::GetVariables(serde_json::from_str(json)?),
+            Action::GetVariables => AnyRequest::GetVariables(Box::new(serde_json::from_str(json)?)),
             Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
             Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(serde_json::from_str(json)?)
+                AnyRequest::InstallCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::LogStatusNotification => {
-                AnyRequest::LogStatusNotification(serde_json::from_str(json)?)
+                AnyRequest::LogStatusNotification(Box::new(serde_json::from_str(json)?))
             }
-            Action::MeterValues => AnyRequest::MeterValues(serde_json::from_str(json)?),
+            Action::MeterValues => AnyRequest::MeterValues(Box::new(serde_json::from_str(json)?)),
             Action::NotifyAllowedEnergyTransfer => {
-                AnyRequest::NotifyAllowedEnergyTransfer(serde_json::from_str(json)?)
+                AnyRequest::NotifyAllowedEnergyTransfer(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyChargingLimit => {
-                AnyRequest::NotifyChargingLimit(serde_json::from_str(json)?)
+                AnyRequest::NotifyChargingLimit(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyCustomerInformation => {
-                AnyRequest::NotifyCustomerInformation(serde_json::from_str(json)?)
+                AnyRequest::NotifyCustomerInformation(Box::new(serde_json::from_str(json)?))
             }
-            Action::NotifyDERAlarm => AnyRequest::NotifyDERAlarm(serde_json::from_str(json)?),
+            Action::NotifyDERAlarm => {
+                AnyRequest::NotifyDERAlarm(Box::new(serde_json::from_str(json)?))
+            }
             Action::NotifyDERStartStop => {
-                AnyRequest::NotifyDERStartStop(serde_json::from_str(json)?)
+                AnyRequest::NotifyDERStartStop(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyDisplayMessages => {
-                AnyRequest::NotifyDisplayMessages(serde_json::from_str(json)?)
+                AnyRequest::NotifyDisplayMessages(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEVChargingNeeds => {
-                AnyRequest::NotifyEVChargingNeeds(serde_json::from_str(json)?)
+                AnyRequest::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyRequest::NotifyEVChargingSchedule(serde_json::from_str(json)?)
+                AnyRequest::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
             }
-            Action::NotifyEvent => AnyRequest::NotifyEvent(serde_json::from_str(json)?),
+            Action::NotifyEvent => AnyRequest::NotifyEvent(Box::new(serde_json::from_str(json)?)),
             Action::NotifyMonitoringReport => {
-                AnyRequest::NotifyMonitoringReport(serde_json::from_str(json)?)
+                AnyRequest::NotifyMonitoringReport(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyPriorityCharging => {
-                AnyRequest::NotifyPriorityCharging(serde_json::from_str(json)?)
+                AnyRequest::NotifyPriorityCharging(Box::new(serde_json::from_str(json)?))
             }
-            Action::NotifyReport => AnyRequest::NotifyReport(serde_json::from_str(json)?),
-            Action::NotifySettlement => AnyRequest::NotifySettlement(serde_json::from_str(json)?),
+            Action::NotifyReport => AnyRequest::NotifyReport(Box::new(serde_json::from_str(json)?)),
+            Action::NotifySettlement => {
+                AnyRequest::NotifySettlement(Box::new(serde_json::from_str(json)?))
+            }
             Action::NotifyWebPaymentStarted => {
                 AnyRequest::NotifyWebPaymentStarted(serde_json::from_str(json)?)
             }
             Action::OpenPeriodicEventStream => {
-                AnyRequest::OpenPeriodicEventStream(serde_json::from_str(json)?)
+                AnyRequest::OpenPeriodicEventStream(Box::new(serde_json::from_str(json)?))
             }
-            Action::PublishFirmware => AnyRequest::PublishFirmware(serde_json::from_str(json)?),
+            Action::PublishFirmware => {
+                AnyRequest::PublishFirmware(Box::new(serde_json::from_str(json)?))
+            }
             Action::PublishFirmwareStatusNotification => {
-                AnyRequest::PublishFirmwareStatusNotification(serde_json::from_str(json)?)
+                AnyRequest::PublishFirmwareStatusNotification(Box::new(serde_json::from_str(json)?))
             }
             Action::PullDynamicScheduleUpdate => {
                 AnyRequest::PullDynamicScheduleUpdate(serde_json::from_str(json)?)
             }
             Action::ReportChargingProfiles => {
-                AnyRequest::ReportChargingProfiles(serde_json::from_str(json)?)
+                AnyRequest::ReportChargingProfiles(Box::new(serde_json::from_str(json)?))
             }
-            Action::ReportDERControl => AnyRequest::ReportDERControl(serde_json::from_str(json)?),
+            Action::ReportDERControl => {
+                AnyRequest::ReportDERControl(Box::new(serde_json::from_str(json)?))
+            }
             Action::RequestBatterySwap => {
-                AnyRequest::RequestBatterySwap(serde_json::from_str(json)?)
+                AnyRequest::RequestBatterySwap(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStartTransaction => {
-                AnyRequest::RequestStartTransaction(serde_json::from_str(json)?)
+                AnyRequest::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStopTransaction => {
-                AnyRequest::RequestStopTransaction(serde_json::from_str(json)?)
+                AnyRequest::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyRequest::ReservationStatusUpdate(serde_json::from_str(json)?)
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(serde_json::from_str(json)?),
+            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
             Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
             Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(serde_json::from_str(json)?)
+                AnyRequest::SecurityEventNotification(Box::new(serde_json::from_str(json)?))
             }
-            Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_str(json)?),
+            Action::SendLocalList => {
+                AnyRequest::SendLocalList(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(serde_json::from_str(json)?)
+                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetDERControl => AnyRequest::SetDERControl(serde_json::from_str(json)?),
-            Action::SetDefaultTariff => AnyRequest::SetDefaultTariff(serde_json::from_str(json)?),
-            Action::SetDisplayMessage => AnyRequest::SetDisplayMessage(serde_json::from_str(json)?),
+            Action::SetDERControl => {
+                AnyRequest::SetDERControl(Box::new(serde_json::from_str(json)?))
+            }
+            Action::SetDefaultTariff => {
+                AnyRequest::SetDefaultTariff(Box::new(serde_json::from_str(json)?))
+            }
+            Action::SetDisplayMessage => {
+                AnyRequest::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetMonitoringBase => AnyRequest::SetMonitoringBase(serde_json::from_str(json)?),
             Action::SetMonitoringLevel => {
                 AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?)
             }
-            Action::SetNetworkProfile => AnyRequest::SetNetworkProfile(serde_json::from_str(json)?),
+            Action::SetNetworkProfile => {
+                AnyRequest::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetVariableMonitoring => {
-                AnyRequest::SetVariableMonitoring(serde_json::from_str(json)?)
+                AnyRequest::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetVariables => AnyRequest::SetVariables(serde_json::from_str(json)?),
-            Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_str(json)?),
+            Action::SetVariables => AnyRequest::SetVariables(Box::new(serde_json::from_str(json)?)),
+            Action::SignCertificate => {
+                AnyRequest::SignCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::StatusNotification => {
-                AnyRequest::StatusNotification(serde_json::from_str(json)?)
+                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
             }
-            Action::TransactionEvent => AnyRequest::TransactionEvent(serde_json::from_str(json)?),
-            Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_str(json)?),
+            Action::TransactionEvent => {
+                AnyRequest::TransactionEvent(Box::new(serde_json::from_str(json)?))
+            }
+            Action::TriggerMessage => {
+                AnyRequest::TriggerMessage(Box::new(serde_json::from_str(json)?))
+            }
             Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
-            Action::UnpublishFirmware => AnyRequest::UnpublishFirmware(serde_json::from_str(json)?),
-            Action::UpdateDynamicSchedule => {
-                AnyRequest::UpdateDynamicSchedule(serde_json::from_str(json)?)
+            Action::UnpublishFirmware => {
+                AnyRequest::UnpublishFirmware(Box::new(serde_json::from_str(json)?))
             }
-            Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_str(json)?),
+            Action::UpdateDynamicSchedule => {
+                AnyRequest::UpdateDynamicSchedule(Box::new(serde_json::from_str(json)?))
+            }
+            Action::UpdateFirmware => {
+                AnyRequest::UpdateFirmware(Box::new(serde_json::from_str(json)?))
+            }
             Action::UsePriorityCharging => {
-                AnyRequest::UsePriorityCharging(serde_json::from_str(json)?)
+                AnyRequest::UsePriorityCharging(Box::new(serde_json::from_str(json)?))
             }
             Action::VatNumberValidation => {
-                AnyRequest::VatNumberValidation(serde_json::from_str(json)?)
+                AnyRequest::VatNumberValidation(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "request")),
         })
@@ -1466,182 +1509,212 @@ impl AnyRequest {
     /// Decodes the request payload of `action` from a JSON value.
     pub fn from_value(action: Action, value: serde_json::Value) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => AnyRequest::AFRRSignal(serde_json::from_value(value)?),
+            Action::AFRRSignal => AnyRequest::AFRRSignal(Box::new(serde_json::from_value(value)?)),
             Action::AdjustPeriodicEventStream => {
-                AnyRequest::AdjustPeriodicEventStream(serde_json::from_value(value)?)
+                AnyRequest::AdjustPeriodicEventStream(Box::new(serde_json::from_value(value)?))
             }
-            Action::Authorize => AnyRequest::Authorize(serde_json::from_value(value)?),
-            Action::BatterySwap => AnyRequest::BatterySwap(serde_json::from_value(value)?),
+            Action::Authorize => AnyRequest::Authorize(Box::new(serde_json::from_value(value)?)),
+            Action::BatterySwap => {
+                AnyRequest::BatterySwap(Box::new(serde_json::from_value(value)?))
+            }
             Action::BootNotification => {
-                AnyRequest::BootNotification(serde_json::from_value(value)?)
+                AnyRequest::BootNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::CancelReservation => {
                 AnyRequest::CancelReservation(serde_json::from_value(value)?)
             }
             Action::CertificateSigned => {
-                AnyRequest::CertificateSigned(serde_json::from_value(value)?)
+                AnyRequest::CertificateSigned(Box::new(serde_json::from_value(value)?))
             }
             Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(serde_json::from_value(value)?)
+                AnyRequest::ChangeAvailability(Box::new(serde_json::from_value(value)?))
             }
             Action::ChangeTransactionTariff => {
-                AnyRequest::ChangeTransactionTariff(serde_json::from_value(value)?)
+                AnyRequest::ChangeTransactionTariff(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearCache => AnyRequest::ClearCache(serde_json::from_value(value)?),
             Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(serde_json::from_value(value)?)
+                AnyRequest::ClearChargingProfile(Box::new(serde_json::from_value(value)?))
             }
-            Action::ClearDERControl => AnyRequest::ClearDERControl(serde_json::from_value(value)?),
+            Action::ClearDERControl => {
+                AnyRequest::ClearDERControl(Box::new(serde_json::from_value(value)?))
+            }
             Action::ClearDisplayMessage => {
                 AnyRequest::ClearDisplayMessage(serde_json::from_value(value)?)
             }
-            Action::ClearTariffs => AnyRequest::ClearTariffs(serde_json::from_value(value)?),
+            Action::ClearTariffs => {
+                AnyRequest::ClearTariffs(Box::new(serde_json::from_value(value)?))
+            }
             Action::ClearVariableMonitoring => {
-                AnyRequest::ClearVariableMonitoring(serde_json::from_value(value)?)
+                AnyRequest::ClearVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearedChargingLimit => {
-                AnyRequest::ClearedChargingLimit(serde_json::from_value(value)?)
+                AnyRequest::ClearedChargingLimit(Box::new(serde_json::from_value(value)?))
             }
             Action::ClosePeriodicEventStream => {
                 AnyRequest::ClosePeriodicEventStream(serde_json::from_value(value)?)
             }
-            Action::CostUpdated => AnyRequest::CostUpdated(serde_json::from_value(value)?),
-            Action::CustomerInformation => {
-                AnyRequest::CustomerInformation(serde_json::from_value(value)?)
+            Action::CostUpdated => {
+                AnyRequest::CostUpdated(Box::new(serde_json::from_value(value)?))
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(serde_json::from_value(value)?),
+            Action::CustomerInformation => {
+                AnyRequest::CustomerInformation(Box::new(serde_json::from_value(value)?))
+            }
+            Action::DataTransfer => {
+                AnyRequest::DataTransfer(Box::new(serde_json::from_value(value)?))
+            }
             Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(serde_json::from_value(value)?)
+                AnyRequest::DeleteCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::FirmwareStatusNotification => {
-                AnyRequest::FirmwareStatusNotification(serde_json::from_value(value)?)
+                AnyRequest::FirmwareStatusNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::Get15118EVCertificate => {
-                AnyRequest::Get15118EVCertificate(serde_json::from_value(value)?)
+                AnyRequest::Get15118EVCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::GetBaseReport => AnyRequest::GetBaseReport(serde_json::from_value(value)?),
             Action::GetCertificateChainStatus => {
-                AnyRequest::GetCertificateChainStatus(serde_json::from_value(value)?)
+                AnyRequest::GetCertificateChainStatus(Box::new(serde_json::from_value(value)?))
             }
             Action::GetCertificateStatus => {
-                AnyRequest::GetCertificateStatus(serde_json::from_value(value)?)
+                AnyRequest::GetCertificateStatus(Box::new(serde_json::from_value(value)?))
             }
             Action::GetChargingProfiles => {
-                AnyRequest::GetChargingProfiles(serde_json::from_value(value)?)
+                AnyRequest::GetChargingProfiles(Box::new(serde_json::from_value(value)?))
             }
             Action::GetCompositeSchedule => {
                 AnyRequest::GetCompositeSchedule(serde_json::from_value(value)?)
             }
-            Action::GetDERControl => AnyRequest::GetDERControl(serde_json::from_value(value)?),
+            Action::GetDERControl => {
+                AnyRequest::GetDERControl(Box::new(serde_json::from_value(value)?))
+            }
             Action::GetDisplayMessages => {
-                AnyRequest::GetDisplayMessages(serde_json::from_value(value)?)
+                AnyRequest::GetDisplayMessages(Box::new(serde_json::from_value(value)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(serde_json::from_value(value)?)
+                AnyRequest::GetInstalledCertificateIds(Box::new(serde_json::from_value(value)?))
             }
             Action::GetLocalListVersion => {
                 AnyRequest::GetLocalListVersion(serde_json::from_value(value)?)
             }
-            Action::GetLog => AnyRequest::GetLog(serde_json::from_value(value)?),
+            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_value(value)?)),
             Action::GetMonitoringReport => {
-                AnyRequest::GetMonitoringReport(serde_json::from_value(value)?)
+                AnyRequest::GetMonitoringReport(Box::new(serde_json::from_value(value)?))
             }
             Action::GetPeriodicEventStream => {
                 AnyRequest::GetPeriodicEventStream(serde_json::from_value(value)?)
             }
-            Action::GetReport => AnyRequest::GetReport(serde_json::from_value(value)?),
+            Action::GetReport => AnyRequest::GetReport(Box::new(serde_json::from_value(value)?)),
             Action::GetTariffs => AnyRequest::GetTariffs(serde_json::from_value(value)?),
             Action::GetTransactionStatus => {
-                AnyRequest::GetTransactionStatus(serde_json::from_value(value)?)
+                AnyRequest::GetTransactionStatus(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetVariables => AnyRequest::GetVariables(serde_json::from_value(value)?),
+            Action::GetVariables => {
+                AnyRequest::GetVariables(Box::new(serde_json::from_value(value)?))
+            }
             Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_value(value)?),
             Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(serde_json::from_value(value)?)
+                AnyRequest::InstallCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::LogStatusNotification => {
-                AnyRequest::LogStatusNotification(serde_json::from_value(value)?)
+                AnyRequest::LogStatusNotification(Box::new(serde_json::from_value(value)?))
             }
-            Action::MeterValues => AnyRequest::MeterValues(serde_json::from_value(value)?),
+            Action::MeterValues => {
+                AnyRequest::MeterValues(Box::new(serde_json::from_value(value)?))
+            }
             Action::NotifyAllowedEnergyTransfer => {
-                AnyRequest::NotifyAllowedEnergyTransfer(serde_json::from_value(value)?)
+                AnyRequest::NotifyAllowedEnergyTransfer(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyChargingLimit => {
-                AnyRequest::NotifyChargingLimit(serde_json::from_value(value)?)
+                AnyRequest::NotifyChargingLimit(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyCustomerInformation => {
-                AnyRequest::NotifyCustomerInformation(serde_json::from_value(value)?)
+                AnyRequest::NotifyCustomerInformation(Box::new(serde_json::from_value(value)?))
             }
-            Action::NotifyDERAlarm => AnyRequest::NotifyDERAlarm(serde_json::from_value(value)?),
+            Action::NotifyDERAlarm => {
+                AnyRequest::NotifyDERAlarm(Box::new(serde_json::from_value(value)?))
+            }
             Action::NotifyDERStartStop => {
-                AnyRequest::NotifyDERStartStop(serde_json::from_value(value)?)
+                AnyRequest::NotifyDERStartStop(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyDisplayMessages => {
-                AnyRequest::NotifyDisplayMessages(serde_json::from_value(value)?)
+                AnyRequest::NotifyDisplayMessages(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEVChargingNeeds => {
-                AnyRequest::NotifyEVChargingNeeds(serde_json::from_value(value)?)
+                AnyRequest::NotifyEVChargingNeeds(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyRequest::NotifyEVChargingSchedule(serde_json::from_value(value)?)
+                AnyRequest::NotifyEVChargingSchedule(Box::new(serde_json::from_value(value)?))
             }
-            Action::NotifyEvent => AnyRequest::NotifyEvent(serde_json::from_value(value)?),
+            Action::NotifyEvent => {
+                AnyRequest::NotifyEvent(Box::new(serde_json::from_value(value)?))
+            }
             Action::NotifyMonitoringReport => {
-                AnyRequest::NotifyMonitoringReport(serde_json::from_value(value)?)
+                AnyRequest::NotifyMonitoringReport(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyPriorityCharging => {
-                AnyRequest::NotifyPriorityCharging(serde_json::from_value(value)?)
+                AnyRequest::NotifyPriorityCharging(Box::new(serde_json::from_value(value)?))
             }
-            Action::NotifyReport => AnyRequest::NotifyReport(serde_json::from_value(value)?),
+            Action::NotifyReport => {
+                AnyRequest::NotifyReport(Box::new(serde_json::from_value(value)?))
+            }
             Action::NotifySettlement => {
-                AnyRequest::NotifySettlement(serde_json::from_value(value)?)
+                AnyRequest::NotifySettlement(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyWebPaymentStarted => {
                 AnyRequest::NotifyWebPaymentStarted(serde_json::from_value(value)?)
             }
             Action::OpenPeriodicEventStream => {
-                AnyRequest::OpenPeriodicEventStream(serde_json::from_value(value)?)
+                AnyRequest::OpenPeriodicEventStream(Box::new(serde_json::from_value(value)?))
             }
-            Action::PublishFirmware => AnyRequest::PublishFirmware(serde_json::from_value(value)?),
+            Action::PublishFirmware => {
+                AnyRequest::PublishFirmware(Box::new(serde_json::from_value(value)?))
+            }
             Action::PublishFirmwareStatusNotification => {
-                AnyRequest::PublishFirmwareStatusNotification(serde_json::from_value(value)?)
+                AnyRequest::PublishFirmwareStatusNotification(Box::new(serde_json::from_value(
+                    value,
+                )?))
             }
             Action::PullDynamicScheduleUpdate => {
                 AnyRequest::PullDynamicScheduleUpdate(serde_json::from_value(value)?)
             }
             Action::ReportChargingProfiles => {
-                AnyRequest::ReportChargingProfiles(serde_json::from_value(value)?)
+                AnyRequest::ReportChargingProfiles(Box::new(serde_json::from_value(value)?))
             }
             Action::ReportDERControl => {
-                AnyRequest::ReportDERControl(serde_json::from_value(value)?)
+                AnyRequest::ReportDERControl(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestBatterySwap => {
-                AnyRequest::RequestBatterySwap(serde_json::from_value(value)?)
+                AnyRequest::RequestBatterySwap(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStartTransaction => {
-                AnyRequest::RequestStartTransaction(serde_json::from_value(value)?)
+                AnyRequest::RequestStartTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStopTransaction => {
-                AnyRequest::RequestStopTransaction(serde_json::from_value(value)?)
+                AnyRequest::RequestStopTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyRequest::ReservationStatusUpdate(serde_json::from_value(value)?)
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(serde_json::from_value(value)?),
+            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_value(value)?)),
             Action::Reset => AnyRequest::Reset(serde_json::from_value(value)?),
             Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(serde_json::from_value(value)?)
+                AnyRequest::SecurityEventNotification(Box::new(serde_json::from_value(value)?))
             }
-            Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_value(value)?),
+            Action::SendLocalList => {
+                AnyRequest::SendLocalList(Box::new(serde_json::from_value(value)?))
+            }
             Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(serde_json::from_value(value)?)
+                AnyRequest::SetChargingProfile(Box::new(serde_json::from_value(value)?))
             }
-            Action::SetDERControl => AnyRequest::SetDERControl(serde_json::from_value(value)?),
+            Action::SetDERControl => {
+                AnyRequest::SetDERControl(Box::new(serde_json::from_value(value)?))
+            }
             Action::SetDefaultTariff => {
-                AnyRequest::SetDefaultTariff(serde_json::from_value(value)?)
+                AnyRequest::SetDefaultTariff(Box::new(serde_json::from_value(value)?))
             }
             Action::SetDisplayMessage => {
-                AnyRequest::SetDisplayMessage(serde_json::from_value(value)?)
+                AnyRequest::SetDisplayMessage(Box::new(serde_json::from_value(value)?))
             }
             Action::SetMonitoringBase => {
                 AnyRequest::SetMonitoringBase(serde_json::from_value(value)?)
@@ -1650,33 +1723,41 @@ impl AnyRequest {
                 AnyRequest::SetMonitoringLevel(serde_json::from_value(value)?)
             }
             Action::SetNetworkProfile => {
-                AnyRequest::SetNetworkProfile(serde_json::from_value(value)?)
+                AnyRequest::SetNetworkProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SetVariableMonitoring => {
-                AnyRequest::SetVariableMonitoring(serde_json::from_value(value)?)
+                AnyRequest::SetVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
-            Action::SetVariables => AnyRequest::SetVariables(serde_json::from_value(value)?),
-            Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_value(value)?),
+            Action::SetVariables => {
+                AnyRequest::SetVariables(Box::new(serde_json::from_value(value)?))
+            }
+            Action::SignCertificate => {
+                AnyRequest::SignCertificate(Box::new(serde_json::from_value(value)?))
+            }
             Action::StatusNotification => {
-                AnyRequest::StatusNotification(serde_json::from_value(value)?)
+                AnyRequest::StatusNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::TransactionEvent => {
-                AnyRequest::TransactionEvent(serde_json::from_value(value)?)
+                AnyRequest::TransactionEvent(Box::new(serde_json::from_value(value)?))
             }
-            Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_value(value)?),
+            Action::TriggerMessage => {
+                AnyRequest::TriggerMessage(Box::new(serde_json::from_value(value)?))
+            }
             Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_value(value)?),
             Action::UnpublishFirmware => {
-                AnyRequest::UnpublishFirmware(serde_json::from_value(value)?)
+                AnyRequest::UnpublishFirmware(Box::new(serde_json::from_value(value)?))
             }
             Action::UpdateDynamicSchedule => {
-                AnyRequest::UpdateDynamicSchedule(serde_json::from_value(value)?)
+                AnyRequest::UpdateDynamicSchedule(Box::new(serde_json::from_value(value)?))
             }
-            Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_value(value)?),
+            Action::UpdateFirmware => {
+                AnyRequest::UpdateFirmware(Box::new(serde_json::from_value(value)?))
+            }
             Action::UsePriorityCharging => {
-                AnyRequest::UsePriorityCharging(serde_json::from_value(value)?)
+                AnyRequest::UsePriorityCharging(Box::new(serde_json::from_value(value)?))
             }
             Action::VatNumberValidation => {
-                AnyRequest::VatNumberValidation(serde_json::from_value(value)?)
+                AnyRequest::VatNumberValidation(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "request")),
         })
@@ -1879,31 +1960,131 @@ impl AnyRequest {
 
 impl From<AFRRSignalRequest> for AnyRequest {
     fn from(p: AFRRSignalRequest) -> Self {
-        AnyRequest::AFRRSignal(p)
+        AnyRequest::AFRRSignal(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for AFRRSignalRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::AFRRSignal(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("AFRRSignal")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AFRRSignalRequest>> for AFRRSignalRequest {
+    fn from(p: Box<AFRRSignalRequest>) -> Self {
+        *p
     }
 }
 
 impl From<AdjustPeriodicEventStreamRequest> for AnyRequest {
     fn from(p: AdjustPeriodicEventStreamRequest) -> Self {
-        AnyRequest::AdjustPeriodicEventStream(p)
+        AnyRequest::AdjustPeriodicEventStream(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for AdjustPeriodicEventStreamRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::AdjustPeriodicEventStream(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("AdjustPeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AdjustPeriodicEventStreamRequest>> for AdjustPeriodicEventStreamRequest {
+    fn from(p: Box<AdjustPeriodicEventStreamRequest>) -> Self {
+        *p
     }
 }
 
 impl From<AuthorizeRequest> for AnyRequest {
     fn from(p: AuthorizeRequest) -> Self {
-        AnyRequest::Authorize(p)
+        AnyRequest::Authorize(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for AuthorizeRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Authorize(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Authorize")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AuthorizeRequest>> for AuthorizeRequest {
+    fn from(p: Box<AuthorizeRequest>) -> Self {
+        *p
     }
 }
 
 impl From<BatterySwapRequest> for AnyRequest {
     fn from(p: BatterySwapRequest) -> Self {
-        AnyRequest::BatterySwap(p)
+        AnyRequest::BatterySwap(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for BatterySwapRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::BatterySwap(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("BatterySwap")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<BatterySwapRequest>> for BatterySwapRequest {
+    fn from(p: Box<BatterySwapRequest>) -> Self {
+        *p
     }
 }
 
 impl From<BootNotificationRequest> for AnyRequest {
     fn from(p: BootNotificationRequest) -> Self {
-        AnyRequest::BootNotification(p)
+        AnyRequest::BootNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for BootNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::BootNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("BootNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<BootNotificationRequest>> for BootNotificationRequest {
+    fn from(p: Box<BootNotificationRequest>) -> Self {
+        *p
     }
 }
 
@@ -1913,21 +2094,95 @@ impl From<CancelReservationRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for CancelReservationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CancelReservation(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CancelReservation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CertificateSignedRequest> for AnyRequest {
     fn from(p: CertificateSignedRequest) -> Self {
-        AnyRequest::CertificateSigned(p)
+        AnyRequest::CertificateSigned(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for CertificateSignedRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CertificateSigned(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CertificateSigned")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CertificateSignedRequest>> for CertificateSignedRequest {
+    fn from(p: Box<CertificateSignedRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ChangeAvailabilityRequest> for AnyRequest {
     fn from(p: ChangeAvailabilityRequest) -> Self {
-        AnyRequest::ChangeAvailability(p)
+        AnyRequest::ChangeAvailability(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ChangeAvailabilityRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ChangeAvailability(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ChangeAvailability")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ChangeAvailabilityRequest>> for ChangeAvailabilityRequest {
+    fn from(p: Box<ChangeAvailabilityRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ChangeTransactionTariffRequest> for AnyRequest {
     fn from(p: ChangeTransactionTariffRequest) -> Self {
-        AnyRequest::ChangeTransactionTariff(p)
+        AnyRequest::ChangeTransactionTariff(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ChangeTransactionTariffRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ChangeTransactionTariff(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ChangeTransactionTariff")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ChangeTransactionTariffRequest>> for ChangeTransactionTariffRequest {
+    fn from(p: Box<ChangeTransactionTariffRequest>) -> Self {
+        *p
     }
 }
 
@@ -1937,15 +2192,69 @@ impl From<ClearCacheRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClearCacheRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearCache(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearCache")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClearChargingProfileRequest> for AnyRequest {
     fn from(p: ClearChargingProfileRequest) -> Self {
-        AnyRequest::ClearChargingProfile(p)
+        AnyRequest::ClearChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearChargingProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearChargingProfile")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearChargingProfileRequest>> for ClearChargingProfileRequest {
+    fn from(p: Box<ClearChargingProfileRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ClearDERControlRequest> for AnyRequest {
     fn from(p: ClearDERControlRequest) -> Self {
-        AnyRequest::ClearDERControl(p)
+        AnyRequest::ClearDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearDERControlRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearDERControlRequest>> for ClearDERControlRequest {
+    fn from(p: Box<ClearDERControlRequest>) -> Self {
+        *p
     }
 }
 
@@ -1955,21 +2264,95 @@ impl From<ClearDisplayMessageRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClearDisplayMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearDisplayMessage(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearDisplayMessage")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClearTariffsRequest> for AnyRequest {
     fn from(p: ClearTariffsRequest) -> Self {
-        AnyRequest::ClearTariffs(p)
+        AnyRequest::ClearTariffs(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearTariffsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearTariffs(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearTariffs")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearTariffsRequest>> for ClearTariffsRequest {
+    fn from(p: Box<ClearTariffsRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ClearVariableMonitoringRequest> for AnyRequest {
     fn from(p: ClearVariableMonitoringRequest) -> Self {
-        AnyRequest::ClearVariableMonitoring(p)
+        AnyRequest::ClearVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearVariableMonitoringRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearVariableMonitoring")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearVariableMonitoringRequest>> for ClearVariableMonitoringRequest {
+    fn from(p: Box<ClearVariableMonitoringRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ClearedChargingLimitRequest> for AnyRequest {
     fn from(p: ClearedChargingLimitRequest) -> Self {
-        AnyRequest::ClearedChargingLimit(p)
+        AnyRequest::ClearedChargingLimit(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ClearedChargingLimitRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClearedChargingLimit(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearedChargingLimit")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearedChargingLimitRequest>> for ClearedChargingLimitRequest {
+    fn from(p: Box<ClearedChargingLimitRequest>) -> Self {
+        *p
     }
 }
 
@@ -1979,39 +2362,173 @@ impl From<ClosePeriodicEventStreamRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ClosePeriodicEventStreamRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ClosePeriodicEventStream(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClosePeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CostUpdatedRequest> for AnyRequest {
     fn from(p: CostUpdatedRequest) -> Self {
-        AnyRequest::CostUpdated(p)
+        AnyRequest::CostUpdated(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for CostUpdatedRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CostUpdated(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CostUpdated")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CostUpdatedRequest>> for CostUpdatedRequest {
+    fn from(p: Box<CostUpdatedRequest>) -> Self {
+        *p
     }
 }
 
 impl From<CustomerInformationRequest> for AnyRequest {
     fn from(p: CustomerInformationRequest) -> Self {
-        AnyRequest::CustomerInformation(p)
+        AnyRequest::CustomerInformation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for CustomerInformationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::CustomerInformation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CustomerInformation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CustomerInformationRequest>> for CustomerInformationRequest {
+    fn from(p: Box<CustomerInformationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<DataTransferRequest> for AnyRequest {
     fn from(p: DataTransferRequest) -> Self {
-        AnyRequest::DataTransfer(p)
+        AnyRequest::DataTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for DataTransferRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DataTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("DataTransfer")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DataTransferRequest>> for DataTransferRequest {
+    fn from(p: Box<DataTransferRequest>) -> Self {
+        *p
     }
 }
 
 impl From<DeleteCertificateRequest> for AnyRequest {
     fn from(p: DeleteCertificateRequest) -> Self {
-        AnyRequest::DeleteCertificate(p)
+        AnyRequest::DeleteCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for DeleteCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::DeleteCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("DeleteCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DeleteCertificateRequest>> for DeleteCertificateRequest {
+    fn from(p: Box<DeleteCertificateRequest>) -> Self {
+        *p
     }
 }
 
 impl From<FirmwareStatusNotificationRequest> for AnyRequest {
     fn from(p: FirmwareStatusNotificationRequest) -> Self {
-        AnyRequest::FirmwareStatusNotification(p)
+        AnyRequest::FirmwareStatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for FirmwareStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::FirmwareStatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("FirmwareStatusNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<FirmwareStatusNotificationRequest>> for FirmwareStatusNotificationRequest {
+    fn from(p: Box<FirmwareStatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<Get15118EVCertificateRequest> for AnyRequest {
     fn from(p: Get15118EVCertificateRequest) -> Self {
-        AnyRequest::Get15118EVCertificate(p)
+        AnyRequest::Get15118EVCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for Get15118EVCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Get15118EVCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Get15118EVCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<Get15118EVCertificateRequest>> for Get15118EVCertificateRequest {
+    fn from(p: Box<Get15118EVCertificateRequest>) -> Self {
+        *p
     }
 }
 
@@ -2021,21 +2538,95 @@ impl From<GetBaseReportRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetBaseReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetBaseReport(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetBaseReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetCertificateChainStatusRequest> for AnyRequest {
     fn from(p: GetCertificateChainStatusRequest) -> Self {
-        AnyRequest::GetCertificateChainStatus(p)
+        AnyRequest::GetCertificateChainStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetCertificateChainStatusRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetCertificateChainStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetCertificateChainStatus")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCertificateChainStatusRequest>> for GetCertificateChainStatusRequest {
+    fn from(p: Box<GetCertificateChainStatusRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetCertificateStatusRequest> for AnyRequest {
     fn from(p: GetCertificateStatusRequest) -> Self {
-        AnyRequest::GetCertificateStatus(p)
+        AnyRequest::GetCertificateStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetCertificateStatusRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetCertificateStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetCertificateStatus")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCertificateStatusRequest>> for GetCertificateStatusRequest {
+    fn from(p: Box<GetCertificateStatusRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetChargingProfilesRequest> for AnyRequest {
     fn from(p: GetChargingProfilesRequest) -> Self {
-        AnyRequest::GetChargingProfiles(p)
+        AnyRequest::GetChargingProfiles(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetChargingProfilesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetChargingProfiles(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetChargingProfiles")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetChargingProfilesRequest>> for GetChargingProfilesRequest {
+    fn from(p: Box<GetChargingProfilesRequest>) -> Self {
+        *p
     }
 }
 
@@ -2045,21 +2636,95 @@ impl From<GetCompositeScheduleRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetCompositeScheduleRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetCompositeSchedule(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetCompositeSchedule")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetDERControlRequest> for AnyRequest {
     fn from(p: GetDERControlRequest) -> Self {
-        AnyRequest::GetDERControl(p)
+        AnyRequest::GetDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetDERControlRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDERControlRequest>> for GetDERControlRequest {
+    fn from(p: Box<GetDERControlRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetDisplayMessagesRequest> for AnyRequest {
     fn from(p: GetDisplayMessagesRequest) -> Self {
-        AnyRequest::GetDisplayMessages(p)
+        AnyRequest::GetDisplayMessages(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetDisplayMessagesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetDisplayMessages(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetDisplayMessages")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDisplayMessagesRequest>> for GetDisplayMessagesRequest {
+    fn from(p: Box<GetDisplayMessagesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetInstalledCertificateIdsRequest> for AnyRequest {
     fn from(p: GetInstalledCertificateIdsRequest) -> Self {
-        AnyRequest::GetInstalledCertificateIds(p)
+        AnyRequest::GetInstalledCertificateIds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetInstalledCertificateIdsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetInstalledCertificateIds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetInstalledCertificateIds")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetInstalledCertificateIdsRequest>> for GetInstalledCertificateIdsRequest {
+    fn from(p: Box<GetInstalledCertificateIdsRequest>) -> Self {
+        *p
     }
 }
 
@@ -2069,15 +2734,69 @@ impl From<GetLocalListVersionRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetLocalListVersionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetLocalListVersion(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetLocalListVersion")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLogRequest> for AnyRequest {
     fn from(p: GetLogRequest) -> Self {
-        AnyRequest::GetLog(p)
+        AnyRequest::GetLog(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetLogRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetLog(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetLog")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetLogRequest>> for GetLogRequest {
+    fn from(p: Box<GetLogRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetMonitoringReportRequest> for AnyRequest {
     fn from(p: GetMonitoringReportRequest) -> Self {
-        AnyRequest::GetMonitoringReport(p)
+        AnyRequest::GetMonitoringReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetMonitoringReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetMonitoringReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetMonitoringReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetMonitoringReportRequest>> for GetMonitoringReportRequest {
+    fn from(p: Box<GetMonitoringReportRequest>) -> Self {
+        *p
     }
 }
 
@@ -2087,9 +2806,43 @@ impl From<GetPeriodicEventStreamRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetPeriodicEventStreamRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetPeriodicEventStream(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetPeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetReportRequest> for AnyRequest {
     fn from(p: GetReportRequest) -> Self {
-        AnyRequest::GetReport(p)
+        AnyRequest::GetReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetReportRequest>> for GetReportRequest {
+    fn from(p: Box<GetReportRequest>) -> Self {
+        *p
     }
 }
 
@@ -2099,15 +2852,69 @@ impl From<GetTariffsRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for GetTariffsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetTariffs(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetTariffs")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetTransactionStatusRequest> for AnyRequest {
     fn from(p: GetTransactionStatusRequest) -> Self {
-        AnyRequest::GetTransactionStatus(p)
+        AnyRequest::GetTransactionStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetTransactionStatusRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetTransactionStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetTransactionStatus")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetTransactionStatusRequest>> for GetTransactionStatusRequest {
+    fn from(p: Box<GetTransactionStatusRequest>) -> Self {
+        *p
     }
 }
 
 impl From<GetVariablesRequest> for AnyRequest {
     fn from(p: GetVariablesRequest) -> Self {
-        AnyRequest::GetVariables(p)
+        AnyRequest::GetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for GetVariablesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::GetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetVariables")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetVariablesRequest>> for GetVariablesRequest {
+    fn from(p: Box<GetVariablesRequest>) -> Self {
+        *p
     }
 }
 
@@ -2117,99 +2924,433 @@ impl From<HeartbeatRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for HeartbeatRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Heartbeat(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Heartbeat")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<InstallCertificateRequest> for AnyRequest {
     fn from(p: InstallCertificateRequest) -> Self {
-        AnyRequest::InstallCertificate(p)
+        AnyRequest::InstallCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for InstallCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::InstallCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("InstallCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<InstallCertificateRequest>> for InstallCertificateRequest {
+    fn from(p: Box<InstallCertificateRequest>) -> Self {
+        *p
     }
 }
 
 impl From<LogStatusNotificationRequest> for AnyRequest {
     fn from(p: LogStatusNotificationRequest) -> Self {
-        AnyRequest::LogStatusNotification(p)
+        AnyRequest::LogStatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for LogStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::LogStatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("LogStatusNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<LogStatusNotificationRequest>> for LogStatusNotificationRequest {
+    fn from(p: Box<LogStatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<MeterValuesRequest> for AnyRequest {
     fn from(p: MeterValuesRequest) -> Self {
-        AnyRequest::MeterValues(p)
+        AnyRequest::MeterValues(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for MeterValuesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::MeterValues(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("MeterValues")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<MeterValuesRequest>> for MeterValuesRequest {
+    fn from(p: Box<MeterValuesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyAllowedEnergyTransferRequest> for AnyRequest {
     fn from(p: NotifyAllowedEnergyTransferRequest) -> Self {
-        AnyRequest::NotifyAllowedEnergyTransfer(p)
+        AnyRequest::NotifyAllowedEnergyTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyAllowedEnergyTransferRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyAllowedEnergyTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyAllowedEnergyTransfer")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyAllowedEnergyTransferRequest>> for NotifyAllowedEnergyTransferRequest {
+    fn from(p: Box<NotifyAllowedEnergyTransferRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyChargingLimitRequest> for AnyRequest {
     fn from(p: NotifyChargingLimitRequest) -> Self {
-        AnyRequest::NotifyChargingLimit(p)
+        AnyRequest::NotifyChargingLimit(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyChargingLimitRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyChargingLimit(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyChargingLimit")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyChargingLimitRequest>> for NotifyChargingLimitRequest {
+    fn from(p: Box<NotifyChargingLimitRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyCustomerInformationRequest> for AnyRequest {
     fn from(p: NotifyCustomerInformationRequest) -> Self {
-        AnyRequest::NotifyCustomerInformation(p)
+        AnyRequest::NotifyCustomerInformation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyCustomerInformationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyCustomerInformation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyCustomerInformation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyCustomerInformationRequest>> for NotifyCustomerInformationRequest {
+    fn from(p: Box<NotifyCustomerInformationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyDERAlarmRequest> for AnyRequest {
     fn from(p: NotifyDERAlarmRequest) -> Self {
-        AnyRequest::NotifyDERAlarm(p)
+        AnyRequest::NotifyDERAlarm(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyDERAlarmRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyDERAlarm(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyDERAlarm")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyDERAlarmRequest>> for NotifyDERAlarmRequest {
+    fn from(p: Box<NotifyDERAlarmRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyDERStartStopRequest> for AnyRequest {
     fn from(p: NotifyDERStartStopRequest) -> Self {
-        AnyRequest::NotifyDERStartStop(p)
+        AnyRequest::NotifyDERStartStop(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyDERStartStopRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyDERStartStop(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyDERStartStop")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyDERStartStopRequest>> for NotifyDERStartStopRequest {
+    fn from(p: Box<NotifyDERStartStopRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyDisplayMessagesRequest> for AnyRequest {
     fn from(p: NotifyDisplayMessagesRequest) -> Self {
-        AnyRequest::NotifyDisplayMessages(p)
+        AnyRequest::NotifyDisplayMessages(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyDisplayMessagesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyDisplayMessages(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyDisplayMessages")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyDisplayMessagesRequest>> for NotifyDisplayMessagesRequest {
+    fn from(p: Box<NotifyDisplayMessagesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEVChargingNeedsRequest> for AnyRequest {
     fn from(p: NotifyEVChargingNeedsRequest) -> Self {
-        AnyRequest::NotifyEVChargingNeeds(p)
+        AnyRequest::NotifyEVChargingNeeds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyEVChargingNeedsRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyEVChargingNeeds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyEVChargingNeeds")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingNeedsRequest>> for NotifyEVChargingNeedsRequest {
+    fn from(p: Box<NotifyEVChargingNeedsRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEVChargingScheduleRequest> for AnyRequest {
     fn from(p: NotifyEVChargingScheduleRequest) -> Self {
-        AnyRequest::NotifyEVChargingSchedule(p)
+        AnyRequest::NotifyEVChargingSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyEVChargingScheduleRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyEVChargingSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyEVChargingSchedule")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingScheduleRequest>> for NotifyEVChargingScheduleRequest {
+    fn from(p: Box<NotifyEVChargingScheduleRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEventRequest> for AnyRequest {
     fn from(p: NotifyEventRequest) -> Self {
-        AnyRequest::NotifyEvent(p)
+        AnyRequest::NotifyEvent(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyEventRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyEvent(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyEvent")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEventRequest>> for NotifyEventRequest {
+    fn from(p: Box<NotifyEventRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyMonitoringReportRequest> for AnyRequest {
     fn from(p: NotifyMonitoringReportRequest) -> Self {
-        AnyRequest::NotifyMonitoringReport(p)
+        AnyRequest::NotifyMonitoringReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyMonitoringReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyMonitoringReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyMonitoringReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyMonitoringReportRequest>> for NotifyMonitoringReportRequest {
+    fn from(p: Box<NotifyMonitoringReportRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyPriorityChargingRequest> for AnyRequest {
     fn from(p: NotifyPriorityChargingRequest) -> Self {
-        AnyRequest::NotifyPriorityCharging(p)
+        AnyRequest::NotifyPriorityCharging(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyPriorityChargingRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyPriorityCharging(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyPriorityCharging")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyPriorityChargingRequest>> for NotifyPriorityChargingRequest {
+    fn from(p: Box<NotifyPriorityChargingRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyReportRequest> for AnyRequest {
     fn from(p: NotifyReportRequest) -> Self {
-        AnyRequest::NotifyReport(p)
+        AnyRequest::NotifyReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifyReportRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyReportRequest>> for NotifyReportRequest {
+    fn from(p: Box<NotifyReportRequest>) -> Self {
+        *p
     }
 }
 
 impl From<NotifySettlementRequest> for AnyRequest {
     fn from(p: NotifySettlementRequest) -> Self {
-        AnyRequest::NotifySettlement(p)
+        AnyRequest::NotifySettlement(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for NotifySettlementRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifySettlement(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifySettlement")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifySettlementRequest>> for NotifySettlementRequest {
+    fn from(p: Box<NotifySettlementRequest>) -> Self {
+        *p
     }
 }
 
@@ -2219,21 +3360,100 @@ impl From<NotifyWebPaymentStartedRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for NotifyWebPaymentStartedRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::NotifyWebPaymentStarted(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyWebPaymentStarted")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<OpenPeriodicEventStreamRequest> for AnyRequest {
     fn from(p: OpenPeriodicEventStreamRequest) -> Self {
-        AnyRequest::OpenPeriodicEventStream(p)
+        AnyRequest::OpenPeriodicEventStream(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for OpenPeriodicEventStreamRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::OpenPeriodicEventStream(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("OpenPeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<OpenPeriodicEventStreamRequest>> for OpenPeriodicEventStreamRequest {
+    fn from(p: Box<OpenPeriodicEventStreamRequest>) -> Self {
+        *p
     }
 }
 
 impl From<PublishFirmwareRequest> for AnyRequest {
     fn from(p: PublishFirmwareRequest) -> Self {
-        AnyRequest::PublishFirmware(p)
+        AnyRequest::PublishFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for PublishFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::PublishFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("PublishFirmware")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PublishFirmwareRequest>> for PublishFirmwareRequest {
+    fn from(p: Box<PublishFirmwareRequest>) -> Self {
+        *p
     }
 }
 
 impl From<PublishFirmwareStatusNotificationRequest> for AnyRequest {
     fn from(p: PublishFirmwareStatusNotificationRequest) -> Self {
-        AnyRequest::PublishFirmwareStatusNotification(p)
+        AnyRequest::PublishFirmwareStatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for PublishFirmwareStatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::PublishFirmwareStatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (
+                    crate::Version::V21,
+                    Some("PublishFirmwareStatusNotification"),
+                ),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PublishFirmwareStatusNotificationRequest>>
+    for PublishFirmwareStatusNotificationRequest
+{
+    fn from(p: Box<PublishFirmwareStatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
@@ -2243,33 +3463,147 @@ impl From<PullDynamicScheduleUpdateRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for PullDynamicScheduleUpdateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::PullDynamicScheduleUpdate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("PullDynamicScheduleUpdate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReportChargingProfilesRequest> for AnyRequest {
     fn from(p: ReportChargingProfilesRequest) -> Self {
-        AnyRequest::ReportChargingProfiles(p)
+        AnyRequest::ReportChargingProfiles(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ReportChargingProfilesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReportChargingProfiles(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReportChargingProfiles")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReportChargingProfilesRequest>> for ReportChargingProfilesRequest {
+    fn from(p: Box<ReportChargingProfilesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<ReportDERControlRequest> for AnyRequest {
     fn from(p: ReportDERControlRequest) -> Self {
-        AnyRequest::ReportDERControl(p)
+        AnyRequest::ReportDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ReportDERControlRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReportDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReportDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReportDERControlRequest>> for ReportDERControlRequest {
+    fn from(p: Box<ReportDERControlRequest>) -> Self {
+        *p
     }
 }
 
 impl From<RequestBatterySwapRequest> for AnyRequest {
     fn from(p: RequestBatterySwapRequest) -> Self {
-        AnyRequest::RequestBatterySwap(p)
+        AnyRequest::RequestBatterySwap(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for RequestBatterySwapRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RequestBatterySwap(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("RequestBatterySwap")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestBatterySwapRequest>> for RequestBatterySwapRequest {
+    fn from(p: Box<RequestBatterySwapRequest>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStartTransactionRequest> for AnyRequest {
     fn from(p: RequestStartTransactionRequest) -> Self {
-        AnyRequest::RequestStartTransaction(p)
+        AnyRequest::RequestStartTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for RequestStartTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RequestStartTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("RequestStartTransaction")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStartTransactionRequest>> for RequestStartTransactionRequest {
+    fn from(p: Box<RequestStartTransactionRequest>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStopTransactionRequest> for AnyRequest {
     fn from(p: RequestStopTransactionRequest) -> Self {
-        AnyRequest::RequestStopTransaction(p)
+        AnyRequest::RequestStopTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for RequestStopTransactionRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::RequestStopTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("RequestStopTransaction")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStopTransactionRequest>> for RequestStopTransactionRequest {
+    fn from(p: Box<RequestStopTransactionRequest>) -> Self {
+        *p
     }
 }
 
@@ -2279,9 +3613,43 @@ impl From<ReservationStatusUpdateRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ReservationStatusUpdateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReservationStatusUpdate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReservationStatusUpdate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReserveNowRequest> for AnyRequest {
     fn from(p: ReserveNowRequest) -> Self {
-        AnyRequest::ReserveNow(p)
+        AnyRequest::ReserveNow(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for ReserveNowRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::ReserveNow(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReserveNow")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReserveNowRequest>> for ReserveNowRequest {
+    fn from(p: Box<ReserveNowRequest>) -> Self {
+        *p
     }
 }
 
@@ -2291,39 +3659,173 @@ impl From<ResetRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for ResetRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::Reset(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Reset")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SecurityEventNotificationRequest> for AnyRequest {
     fn from(p: SecurityEventNotificationRequest) -> Self {
-        AnyRequest::SecurityEventNotification(p)
+        AnyRequest::SecurityEventNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SecurityEventNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SecurityEventNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SecurityEventNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SecurityEventNotificationRequest>> for SecurityEventNotificationRequest {
+    fn from(p: Box<SecurityEventNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SendLocalListRequest> for AnyRequest {
     fn from(p: SendLocalListRequest) -> Self {
-        AnyRequest::SendLocalList(p)
+        AnyRequest::SendLocalList(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SendLocalListRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SendLocalList(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SendLocalList")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SendLocalListRequest>> for SendLocalListRequest {
+    fn from(p: Box<SendLocalListRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetChargingProfileRequest> for AnyRequest {
     fn from(p: SetChargingProfileRequest) -> Self {
-        AnyRequest::SetChargingProfile(p)
+        AnyRequest::SetChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetChargingProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetChargingProfile")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetChargingProfileRequest>> for SetChargingProfileRequest {
+    fn from(p: Box<SetChargingProfileRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetDERControlRequest> for AnyRequest {
     fn from(p: SetDERControlRequest) -> Self {
-        AnyRequest::SetDERControl(p)
+        AnyRequest::SetDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetDERControlRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDERControlRequest>> for SetDERControlRequest {
+    fn from(p: Box<SetDERControlRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetDefaultTariffRequest> for AnyRequest {
     fn from(p: SetDefaultTariffRequest) -> Self {
-        AnyRequest::SetDefaultTariff(p)
+        AnyRequest::SetDefaultTariff(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetDefaultTariffRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetDefaultTariff(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetDefaultTariff")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDefaultTariffRequest>> for SetDefaultTariffRequest {
+    fn from(p: Box<SetDefaultTariffRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetDisplayMessageRequest> for AnyRequest {
     fn from(p: SetDisplayMessageRequest) -> Self {
-        AnyRequest::SetDisplayMessage(p)
+        AnyRequest::SetDisplayMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetDisplayMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetDisplayMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetDisplayMessage")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDisplayMessageRequest>> for SetDisplayMessageRequest {
+    fn from(p: Box<SetDisplayMessageRequest>) -> Self {
+        *p
     }
 }
 
@@ -2333,51 +3835,219 @@ impl From<SetMonitoringBaseRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for SetMonitoringBaseRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetMonitoringBase(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetMonitoringBase")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SetMonitoringLevelRequest> for AnyRequest {
     fn from(p: SetMonitoringLevelRequest) -> Self {
         AnyRequest::SetMonitoringLevel(p)
     }
 }
 
+impl TryFrom<AnyRequest> for SetMonitoringLevelRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetMonitoringLevel(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetMonitoringLevel")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SetNetworkProfileRequest> for AnyRequest {
     fn from(p: SetNetworkProfileRequest) -> Self {
-        AnyRequest::SetNetworkProfile(p)
+        AnyRequest::SetNetworkProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetNetworkProfileRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetNetworkProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetNetworkProfile")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetNetworkProfileRequest>> for SetNetworkProfileRequest {
+    fn from(p: Box<SetNetworkProfileRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariableMonitoringRequest> for AnyRequest {
     fn from(p: SetVariableMonitoringRequest) -> Self {
-        AnyRequest::SetVariableMonitoring(p)
+        AnyRequest::SetVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetVariableMonitoringRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetVariableMonitoring")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariableMonitoringRequest>> for SetVariableMonitoringRequest {
+    fn from(p: Box<SetVariableMonitoringRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariablesRequest> for AnyRequest {
     fn from(p: SetVariablesRequest) -> Self {
-        AnyRequest::SetVariables(p)
+        AnyRequest::SetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SetVariablesRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetVariables")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariablesRequest>> for SetVariablesRequest {
+    fn from(p: Box<SetVariablesRequest>) -> Self {
+        *p
     }
 }
 
 impl From<SignCertificateRequest> for AnyRequest {
     fn from(p: SignCertificateRequest) -> Self {
-        AnyRequest::SignCertificate(p)
+        AnyRequest::SignCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for SignCertificateRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::SignCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SignCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SignCertificateRequest>> for SignCertificateRequest {
+    fn from(p: Box<SignCertificateRequest>) -> Self {
+        *p
     }
 }
 
 impl From<StatusNotificationRequest> for AnyRequest {
     fn from(p: StatusNotificationRequest) -> Self {
-        AnyRequest::StatusNotification(p)
+        AnyRequest::StatusNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for StatusNotificationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::StatusNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("StatusNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<StatusNotificationRequest>> for StatusNotificationRequest {
+    fn from(p: Box<StatusNotificationRequest>) -> Self {
+        *p
     }
 }
 
 impl From<TransactionEventRequest> for AnyRequest {
     fn from(p: TransactionEventRequest) -> Self {
-        AnyRequest::TransactionEvent(p)
+        AnyRequest::TransactionEvent(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for TransactionEventRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::TransactionEvent(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("TransactionEvent")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TransactionEventRequest>> for TransactionEventRequest {
+    fn from(p: Box<TransactionEventRequest>) -> Self {
+        *p
     }
 }
 
 impl From<TriggerMessageRequest> for AnyRequest {
     fn from(p: TriggerMessageRequest) -> Self {
-        AnyRequest::TriggerMessage(p)
+        AnyRequest::TriggerMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for TriggerMessageRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::TriggerMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("TriggerMessage")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TriggerMessageRequest>> for TriggerMessageRequest {
+    fn from(p: Box<TriggerMessageRequest>) -> Self {
+        *p
     }
 }
 
@@ -2387,127 +4057,246 @@ impl From<UnlockConnectorRequest> for AnyRequest {
     }
 }
 
+impl TryFrom<AnyRequest> for UnlockConnectorRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UnlockConnector(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UnlockConnector")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UnpublishFirmwareRequest> for AnyRequest {
     fn from(p: UnpublishFirmwareRequest) -> Self {
-        AnyRequest::UnpublishFirmware(p)
+        AnyRequest::UnpublishFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for UnpublishFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UnpublishFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UnpublishFirmware")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UnpublishFirmwareRequest>> for UnpublishFirmwareRequest {
+    fn from(p: Box<UnpublishFirmwareRequest>) -> Self {
+        *p
     }
 }
 
 impl From<UpdateDynamicScheduleRequest> for AnyRequest {
     fn from(p: UpdateDynamicScheduleRequest) -> Self {
-        AnyRequest::UpdateDynamicSchedule(p)
+        AnyRequest::UpdateDynamicSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for UpdateDynamicScheduleRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UpdateDynamicSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UpdateDynamicSchedule")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UpdateDynamicScheduleRequest>> for UpdateDynamicScheduleRequest {
+    fn from(p: Box<UpdateDynamicScheduleRequest>) -> Self {
+        *p
     }
 }
 
 impl From<UpdateFirmwareRequest> for AnyRequest {
     fn from(p: UpdateFirmwareRequest) -> Self {
-        AnyRequest::UpdateFirmware(p)
+        AnyRequest::UpdateFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for UpdateFirmwareRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UpdateFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UpdateFirmware")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UpdateFirmwareRequest>> for UpdateFirmwareRequest {
+    fn from(p: Box<UpdateFirmwareRequest>) -> Self {
+        *p
     }
 }
 
 impl From<UsePriorityChargingRequest> for AnyRequest {
     fn from(p: UsePriorityChargingRequest) -> Self {
-        AnyRequest::UsePriorityCharging(p)
+        AnyRequest::UsePriorityCharging(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for UsePriorityChargingRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::UsePriorityCharging(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UsePriorityCharging")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UsePriorityChargingRequest>> for UsePriorityChargingRequest {
+    fn from(p: Box<UsePriorityChargingRequest>) -> Self {
+        *p
     }
 }
 
 impl From<VatNumberValidationRequest> for AnyRequest {
     fn from(p: VatNumberValidationRequest) -> Self {
-        AnyRequest::VatNumberValidation(p)
+        AnyRequest::VatNumberValidation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyRequest> for VatNumberValidationRequest {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyRequest) -> Result<Self, Self::Error> {
+        match any {
+            AnyRequest::VatNumberValidation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("VatNumberValidation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<VatNumberValidationRequest>> for VatNumberValidationRequest {
+    fn from(p: Box<VatNumberValidationRequest>) -> Self {
+        *p
     }
 }
 
 /// Any OCPP 2.1 response payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::Response::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResponse {
-    /// The `AFRRSignal` response.
-    AFRRSignal(AFRRSignalResponse),
-    /// The `AdjustPeriodicEventStream` response.
-    AdjustPeriodicEventStream(AdjustPeriodicEventStreamResponse),
-    /// The `Authorize` response.
-    Authorize(AuthorizeResponse),
+    /// The `AFRRSignal` response (boxed).
+    AFRRSignal(Box<AFRRSignalResponse>),
+    /// The `AdjustPeriodicEventStream` response (boxed).
+    AdjustPeriodicEventStream(Box<AdjustPeriodicEventStreamResponse>),
+    /// The `Authorize` response (boxed).
+    Authorize(Box<AuthorizeResponse>),
     /// The `BatterySwap` response.
     BatterySwap(BatterySwapResponse),
-    /// The `BootNotification` response.
-    BootNotification(BootNotificationResponse),
-    /// The `CancelReservation` response.
-    CancelReservation(CancelReservationResponse),
-    /// The `CertificateSigned` response.
-    CertificateSigned(CertificateSignedResponse),
-    /// The `ChangeAvailability` response.
-    ChangeAvailability(ChangeAvailabilityResponse),
-    /// The `ChangeTransactionTariff` response.
-    ChangeTransactionTariff(ChangeTransactionTariffResponse),
-    /// The `ClearCache` response.
-    ClearCache(ClearCacheResponse),
-    /// The `ClearChargingProfile` response.
-    ClearChargingProfile(ClearChargingProfileResponse),
-    /// The `ClearDERControl` response.
-    ClearDERControl(ClearDERControlResponse),
-    /// The `ClearDisplayMessage` response.
-    ClearDisplayMessage(ClearDisplayMessageResponse),
-    /// The `ClearTariffs` response.
-    ClearTariffs(ClearTariffsResponse),
-    /// The `ClearVariableMonitoring` response.
-    ClearVariableMonitoring(ClearVariableMonitoringResponse),
+    /// The `BootNotification` response (boxed).
+    BootNotification(Box<BootNotificationResponse>),
+    /// The `CancelReservation` response (boxed).
+    CancelReservation(Box<CancelReservationResponse>),
+    /// The `CertificateSigned` response (boxed).
+    CertificateSigned(Box<CertificateSignedResponse>),
+    /// The `ChangeAvailability` response (boxed).
+    ChangeAvailability(Box<ChangeAvailabilityResponse>),
+    /// The `ChangeTransactionTariff` response (boxed).
+    ChangeTransactionTariff(Box<ChangeTransactionTariffResponse>),
+    /// The `ClearCache` response (boxed).
+    ClearCache(Box<ClearCacheResponse>),
+    /// The `ClearChargingProfile` response (boxed).
+    ClearChargingProfile(Box<ClearChargingProfileResponse>),
+    /// The `ClearDERControl` response (boxed).
+    ClearDERControl(Box<ClearDERControlResponse>),
+    /// The `ClearDisplayMessage` response (boxed).
+    ClearDisplayMessage(Box<ClearDisplayMessageResponse>),
+    /// The `ClearTariffs` response (boxed).
+    ClearTariffs(Box<ClearTariffsResponse>),
+    /// The `ClearVariableMonitoring` response (boxed).
+    ClearVariableMonitoring(Box<ClearVariableMonitoringResponse>),
     /// The `ClearedChargingLimit` response.
     ClearedChargingLimit(ClearedChargingLimitResponse),
     /// The `ClosePeriodicEventStream` response.
     ClosePeriodicEventStream(ClosePeriodicEventStreamResponse),
     /// The `CostUpdated` response.
     CostUpdated(CostUpdatedResponse),
-    /// The `CustomerInformation` response.
-    CustomerInformation(CustomerInformationResponse),
-    /// The `DataTransfer` response.
-    DataTransfer(DataTransferResponse),
-    /// The `DeleteCertificate` response.
-    DeleteCertificate(DeleteCertificateResponse),
+    /// The `CustomerInformation` response (boxed).
+    CustomerInformation(Box<CustomerInformationResponse>),
+    /// The `DataTransfer` response (boxed).
+    DataTransfer(Box<DataTransferResponse>),
+    /// The `DeleteCertificate` response (boxed).
+    DeleteCertificate(Box<DeleteCertificateResponse>),
     /// The `FirmwareStatusNotification` response.
     FirmwareStatusNotification(FirmwareStatusNotificationResponse),
-    /// The `Get15118EVCertificate` response.
-    Get15118EVCertificate(Get15118EVCertificateResponse),
-    /// The `GetBaseReport` response.
-    GetBaseReport(GetBaseReportResponse),
-    /// The `GetCertificateChainStatus` response.
-    GetCertificateChainStatus(GetCertificateChainStatusResponse),
-    /// The `GetCertificateStatus` response.
-    GetCertificateStatus(GetCertificateStatusResponse),
-    /// The `GetChargingProfiles` response.
-    GetChargingProfiles(GetChargingProfilesResponse),
-    /// The `GetCompositeSchedule` response.
-    GetCompositeSchedule(GetCompositeScheduleResponse),
-    /// The `GetDERControl` response.
-    GetDERControl(GetDERControlResponse),
-    /// The `GetDisplayMessages` response.
-    GetDisplayMessages(GetDisplayMessagesResponse),
-    /// The `GetInstalledCertificateIds` response.
-    GetInstalledCertificateIds(GetInstalledCertificateIdsResponse),
+    /// The `Get15118EVCertificate` response (boxed).
+    Get15118EVCertificate(Box<Get15118EVCertificateResponse>),
+    /// The `GetBaseReport` response (boxed).
+    GetBaseReport(Box<GetBaseReportResponse>),
+    /// The `GetCertificateChainStatus` response (boxed).
+    GetCertificateChainStatus(Box<GetCertificateChainStatusResponse>),
+    /// The `GetCertificateStatus` response (boxed).
+    GetCertificateStatus(Box<GetCertificateStatusResponse>),
+    /// The `GetChargingProfiles` response (boxed).
+    GetChargingProfiles(Box<GetChargingProfilesResponse>),
+    /// The `GetCompositeSchedule` response (boxed).
+    GetCompositeSchedule(Box<GetCompositeScheduleResponse>),
+    /// The `GetDERControl` response (boxed).
+    GetDERControl(Box<GetDERControlResponse>),
+    /// The `GetDisplayMessages` response (boxed).
+    GetDisplayMessages(Box<GetDisplayMessagesResponse>),
+    /// The `GetInstalledCertificateIds` response (boxed).
+    GetInstalledCertificateIds(Box<GetInstalledCertificateIdsResponse>),
     /// The `GetLocalListVersion` response.
     GetLocalListVersion(GetLocalListVersionResponse),
-    /// The `GetLog` response.
-    GetLog(GetLogResponse),
-    /// The `GetMonitoringReport` response.
-    GetMonitoringReport(GetMonitoringReportResponse),
-    /// The `GetPeriodicEventStream` response.
-    GetPeriodicEventStream(GetPeriodicEventStreamResponse),
-    /// The `GetReport` response.
-    GetReport(GetReportResponse),
-    /// The `GetTariffs` response.
-    GetTariffs(GetTariffsResponse),
+    /// The `GetLog` response (boxed).
+    GetLog(Box<GetLogResponse>),
+    /// The `GetMonitoringReport` response (boxed).
+    GetMonitoringReport(Box<GetMonitoringReportResponse>),
+    /// The `GetPeriodicEventStream` response (boxed).
+    GetPeriodicEventStream(Box<GetPeriodicEventStreamResponse>),
+    /// The `GetReport` response (boxed).
+    GetReport(Box<GetReportResponse>),
+    /// The `GetTariffs` response (boxed).
+    GetTariffs(Box<GetTariffsResponse>),
     /// The `GetTransactionStatus` response.
     GetTransactionStatus(GetTransactionStatusResponse),
-    /// The `GetVariables` response.
-    GetVariables(GetVariablesResponse),
+    /// The `GetVariables` response (boxed).
+    GetVariables(Box<GetVariablesResponse>),
     /// The `Heartbeat` response.
     Heartbeat(HeartbeatResponse),
-    /// The `InstallCertificate` response.
-    InstallCertificate(InstallCertificateResponse),
+    /// The `InstallCertificate` response (boxed).
+    InstallCertificate(Box<InstallCertificateResponse>),
     /// The `LogStatusNotification` response.
     LogStatusNotification(LogStatusNotificationResponse),
     /// The `MeterValues` response.
     MeterValues(MeterValuesResponse),
-    /// The `NotifyAllowedEnergyTransfer` response.
-    NotifyAllowedEnergyTransfer(NotifyAllowedEnergyTransferResponse),
+    /// The `NotifyAllowedEnergyTransfer` response (boxed).
+    NotifyAllowedEnergyTransfer(Box<NotifyAllowedEnergyTransferResponse>),
     /// The `NotifyChargingLimit` response.
     NotifyChargingLimit(NotifyChargingLimitResponse),
     /// The `NotifyCustomerInformation` response.
@@ -2518,10 +4307,10 @@ pub enum AnyResponse {
     NotifyDERStartStop(NotifyDERStartStopResponse),
     /// The `NotifyDisplayMessages` response.
     NotifyDisplayMessages(NotifyDisplayMessagesResponse),
-    /// The `NotifyEVChargingNeeds` response.
-    NotifyEVChargingNeeds(NotifyEVChargingNeedsResponse),
-    /// The `NotifyEVChargingSchedule` response.
-    NotifyEVChargingSchedule(NotifyEVChargingScheduleResponse),
+    /// The `NotifyEVChargingNeeds` response (boxed).
+    NotifyEVChargingNeeds(Box<NotifyEVChargingNeedsResponse>),
+    /// The `NotifyEVChargingSchedule` response (boxed).
+    NotifyEVChargingSchedule(Box<NotifyEVChargingScheduleResponse>),
     /// The `NotifyEvent` response.
     NotifyEvent(NotifyEventResponse),
     /// The `NotifyMonitoringReport` response.
@@ -2530,76 +4319,76 @@ pub enum AnyResponse {
     NotifyPriorityCharging(NotifyPriorityChargingResponse),
     /// The `NotifyReport` response.
     NotifyReport(NotifyReportResponse),
-    /// The `NotifySettlement` response.
-    NotifySettlement(NotifySettlementResponse),
+    /// The `NotifySettlement` response (boxed).
+    NotifySettlement(Box<NotifySettlementResponse>),
     /// The `NotifyWebPaymentStarted` response.
     NotifyWebPaymentStarted(NotifyWebPaymentStartedResponse),
-    /// The `OpenPeriodicEventStream` response.
-    OpenPeriodicEventStream(OpenPeriodicEventStreamResponse),
-    /// The `PublishFirmware` response.
-    PublishFirmware(PublishFirmwareResponse),
+    /// The `OpenPeriodicEventStream` response (boxed).
+    OpenPeriodicEventStream(Box<OpenPeriodicEventStreamResponse>),
+    /// The `PublishFirmware` response (boxed).
+    PublishFirmware(Box<PublishFirmwareResponse>),
     /// The `PublishFirmwareStatusNotification` response.
     PublishFirmwareStatusNotification(PublishFirmwareStatusNotificationResponse),
-    /// The `PullDynamicScheduleUpdate` response.
-    PullDynamicScheduleUpdate(PullDynamicScheduleUpdateResponse),
+    /// The `PullDynamicScheduleUpdate` response (boxed).
+    PullDynamicScheduleUpdate(Box<PullDynamicScheduleUpdateResponse>),
     /// The `ReportChargingProfiles` response.
     ReportChargingProfiles(ReportChargingProfilesResponse),
     /// The `ReportDERControl` response.
     ReportDERControl(ReportDERControlResponse),
-    /// The `RequestBatterySwap` response.
-    RequestBatterySwap(RequestBatterySwapResponse),
-    /// The `RequestStartTransaction` response.
-    RequestStartTransaction(RequestStartTransactionResponse),
-    /// The `RequestStopTransaction` response.
-    RequestStopTransaction(RequestStopTransactionResponse),
+    /// The `RequestBatterySwap` response (boxed).
+    RequestBatterySwap(Box<RequestBatterySwapResponse>),
+    /// The `RequestStartTransaction` response (boxed).
+    RequestStartTransaction(Box<RequestStartTransactionResponse>),
+    /// The `RequestStopTransaction` response (boxed).
+    RequestStopTransaction(Box<RequestStopTransactionResponse>),
     /// The `ReservationStatusUpdate` response.
     ReservationStatusUpdate(ReservationStatusUpdateResponse),
-    /// The `ReserveNow` response.
-    ReserveNow(ReserveNowResponse),
-    /// The `Reset` response.
-    Reset(ResetResponse),
+    /// The `ReserveNow` response (boxed).
+    ReserveNow(Box<ReserveNowResponse>),
+    /// The `Reset` response (boxed).
+    Reset(Box<ResetResponse>),
     /// The `SecurityEventNotification` response.
     SecurityEventNotification(SecurityEventNotificationResponse),
-    /// The `SendLocalList` response.
-    SendLocalList(SendLocalListResponse),
-    /// The `SetChargingProfile` response.
-    SetChargingProfile(SetChargingProfileResponse),
-    /// The `SetDERControl` response.
-    SetDERControl(SetDERControlResponse),
-    /// The `SetDefaultTariff` response.
-    SetDefaultTariff(SetDefaultTariffResponse),
-    /// The `SetDisplayMessage` response.
-    SetDisplayMessage(SetDisplayMessageResponse),
-    /// The `SetMonitoringBase` response.
-    SetMonitoringBase(SetMonitoringBaseResponse),
-    /// The `SetMonitoringLevel` response.
-    SetMonitoringLevel(SetMonitoringLevelResponse),
-    /// The `SetNetworkProfile` response.
-    SetNetworkProfile(SetNetworkProfileResponse),
-    /// The `SetVariableMonitoring` response.
-    SetVariableMonitoring(SetVariableMonitoringResponse),
-    /// The `SetVariables` response.
-    SetVariables(SetVariablesResponse),
-    /// The `SignCertificate` response.
-    SignCertificate(SignCertificateResponse),
+    /// The `SendLocalList` response (boxed).
+    SendLocalList(Box<SendLocalListResponse>),
+    /// The `SetChargingProfile` response (boxed).
+    SetChargingProfile(Box<SetChargingProfileResponse>),
+    /// The `SetDERControl` response (boxed).
+    SetDERControl(Box<SetDERControlResponse>),
+    /// The `SetDefaultTariff` response (boxed).
+    SetDefaultTariff(Box<SetDefaultTariffResponse>),
+    /// The `SetDisplayMessage` response (boxed).
+    SetDisplayMessage(Box<SetDisplayMessageResponse>),
+    /// The `SetMonitoringBase` response (boxed).
+    SetMonitoringBase(Box<SetMonitoringBaseResponse>),
+    /// The `SetMonitoringLevel` response (boxed).
+    SetMonitoringLevel(Box<SetMonitoringLevelResponse>),
+    /// The `SetNetworkProfile` response (boxed).
+    SetNetworkProfile(Box<SetNetworkProfileResponse>),
+    /// The `SetVariableMonitoring` response (boxed).
+    SetVariableMonitoring(Box<SetVariableMonitoringResponse>),
+    /// The `SetVariables` response (boxed).
+    SetVariables(Box<SetVariablesResponse>),
+    /// The `SignCertificate` response (boxed).
+    SignCertificate(Box<SignCertificateResponse>),
     /// The `StatusNotification` response.
     StatusNotification(StatusNotificationResponse),
-    /// The `TransactionEvent` response.
-    TransactionEvent(TransactionEventResponse),
-    /// The `TriggerMessage` response.
-    TriggerMessage(TriggerMessageResponse),
-    /// The `UnlockConnector` response.
-    UnlockConnector(UnlockConnectorResponse),
+    /// The `TransactionEvent` response (boxed).
+    TransactionEvent(Box<TransactionEventResponse>),
+    /// The `TriggerMessage` response (boxed).
+    TriggerMessage(Box<TriggerMessageResponse>),
+    /// The `UnlockConnector` response (boxed).
+    UnlockConnector(Box<UnlockConnectorResponse>),
     /// The `UnpublishFirmware` response.
     UnpublishFirmware(UnpublishFirmwareResponse),
-    /// The `UpdateDynamicSchedule` response.
-    UpdateDynamicSchedule(UpdateDynamicScheduleResponse),
-    /// The `UpdateFirmware` response.
-    UpdateFirmware(UpdateFirmwareResponse),
-    /// The `UsePriorityCharging` response.
-    UsePriorityCharging(UsePriorityChargingResponse),
-    /// The `VatNumberValidation` response.
-    VatNumberValidation(VatNumberValidationResponse),
+    /// The `UpdateDynamicSchedule` response (boxed).
+    UpdateDynamicSchedule(Box<UpdateDynamicScheduleResponse>),
+    /// The `UpdateFirmware` response (boxed).
+    UpdateFirmware(Box<UpdateFirmwareResponse>),
+    /// The `UsePriorityCharging` response (boxed).
+    UsePriorityCharging(Box<UsePriorityChargingResponse>),
+    /// The `VatNumberValidation` response (boxed).
+    VatNumberValidation(Box<VatNumberValidationResponse>),
 }
 
 impl AnyResponse {
@@ -2704,36 +4493,42 @@ impl AnyResponse {
     /// Decodes the response payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => AnyResponse::AFRRSignal(serde_json::from_str(json)?),
+            Action::AFRRSignal => AnyResponse::AFRRSignal(Box::new(serde_json::from_str(json)?)),
             Action::AdjustPeriodicEventStream => {
-                AnyResponse::AdjustPeriodicEventStream(serde_json::from_str(json)?)
+                AnyResponse::AdjustPeriodicEventStream(Box::new(serde_json::from_str(json)?))
             }
-            Action::Authorize => AnyResponse::Authorize(serde_json::from_str(json)?),
+            Action::Authorize => AnyResponse::Authorize(Box::new(serde_json::from_str(json)?)),
             Action::BatterySwap => AnyResponse::BatterySwap(serde_json::from_str(json)?),
-            Action::BootNotification => AnyResponse::BootNotification(serde_json::from_str(json)?),
+            Action::BootNotification => {
+                AnyResponse::BootNotification(Box::new(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => {
-                AnyResponse::CancelReservation(serde_json::from_str(json)?)
+                AnyResponse::CancelReservation(Box::new(serde_json::from_str(json)?))
             }
             Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(serde_json::from_str(json)?)
+                AnyResponse::CertificateSigned(Box::new(serde_json::from_str(json)?))
             }
             Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(serde_json::from_str(json)?)
+                AnyResponse::ChangeAvailability(Box::new(serde_json::from_str(json)?))
             }
             Action::ChangeTransactionTariff => {
-                AnyResponse::ChangeTransactionTariff(serde_json::from_str(json)?)
+                AnyResponse::ChangeTransactionTariff(Box::new(serde_json::from_str(json)?))
             }
-            Action::ClearCache => AnyResponse::ClearCache(serde_json::from_str(json)?),
+            Action::ClearCache => AnyResponse::ClearCache(Box::new(serde_json::from_str(json)?)),
             Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(serde_json::from_str(json)?)
+                AnyResponse::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
             }
-            Action::ClearDERControl => AnyResponse::ClearDERControl(serde_json::from_str(json)?),
+            Action::ClearDERControl => {
+                AnyResponse::ClearDERControl(Box::new(serde_json::from_str(json)?))
+            }
             Action::ClearDisplayMessage => {
-                AnyResponse::ClearDisplayMessage(serde_json::from_str(json)?)
+                AnyResponse::ClearDisplayMessage(Box::new(serde_json::from_str(json)?))
             }
-            Action::ClearTariffs => AnyResponse::ClearTariffs(serde_json::from_str(json)?),
+            Action::ClearTariffs => {
+                AnyResponse::ClearTariffs(Box::new(serde_json::from_str(json)?))
+            }
             Action::ClearVariableMonitoring => {
-                AnyResponse::ClearVariableMonitoring(serde_json::from_str(json)?)
+                AnyResponse::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
             Action::ClearedChargingLimit => {
                 AnyResponse::ClearedChargingLimit(serde_json::from_str(json)?)
@@ -2743,64 +4538,72 @@ impl AnyResponse {
             }
             Action::CostUpdated => AnyResponse::CostUpdated(serde_json::from_str(json)?),
             Action::CustomerInformation => {
-                AnyResponse::CustomerInformation(serde_json::from_str(json)?)
+                AnyResponse::CustomerInformation(Box::new(serde_json::from_str(json)?))
             }
-            Action::DataTransfer => AnyResponse::DataTransfer(serde_json::from_str(json)?),
+            Action::DataTransfer => {
+                AnyResponse::DataTransfer(Box::new(serde_json::from_str(json)?))
+            }
             Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(serde_json::from_str(json)?)
+                AnyResponse::DeleteCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::FirmwareStatusNotification => {
                 AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
             }
             Action::Get15118EVCertificate => {
-                AnyResponse::Get15118EVCertificate(serde_json::from_str(json)?)
+                AnyResponse::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetBaseReport => AnyResponse::GetBaseReport(serde_json::from_str(json)?),
+            Action::GetBaseReport => {
+                AnyResponse::GetBaseReport(Box::new(serde_json::from_str(json)?))
+            }
             Action::GetCertificateChainStatus => {
-                AnyResponse::GetCertificateChainStatus(serde_json::from_str(json)?)
+                AnyResponse::GetCertificateChainStatus(Box::new(serde_json::from_str(json)?))
             }
             Action::GetCertificateStatus => {
-                AnyResponse::GetCertificateStatus(serde_json::from_str(json)?)
+                AnyResponse::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
             }
             Action::GetChargingProfiles => {
-                AnyResponse::GetChargingProfiles(serde_json::from_str(json)?)
+                AnyResponse::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
             }
             Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(serde_json::from_str(json)?)
+                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetDERControl => AnyResponse::GetDERControl(serde_json::from_str(json)?),
+            Action::GetDERControl => {
+                AnyResponse::GetDERControl(Box::new(serde_json::from_str(json)?))
+            }
             Action::GetDisplayMessages => {
-                AnyResponse::GetDisplayMessages(serde_json::from_str(json)?)
+                AnyResponse::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(serde_json::from_str(json)?)
+                AnyResponse::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
             }
             Action::GetLocalListVersion => {
                 AnyResponse::GetLocalListVersion(serde_json::from_str(json)?)
             }
-            Action::GetLog => AnyResponse::GetLog(serde_json::from_str(json)?),
+            Action::GetLog => AnyResponse::GetLog(Box::new(serde_json::from_str(json)?)),
             Action::GetMonitoringReport => {
-                AnyResponse::GetMonitoringReport(serde_json::from_str(json)?)
+                AnyResponse::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
             }
             Action::GetPeriodicEventStream => {
-                AnyResponse::GetPeriodicEventStream(serde_json::from_str(json)?)
+                AnyResponse::GetPeriodicEventStream(Box::new(serde_json::from_str(json)?))
             }
-            Action::GetReport => AnyResponse::GetReport(serde_json::from_str(json)?),
-            Action::GetTariffs => AnyResponse::GetTariffs(serde_json::from_str(json)?),
+            Action::GetReport => AnyResponse::GetReport(Box::new(serde_json::from_str(json)?)),
+            Action::GetTariffs => AnyResponse::GetTariffs(Box::new(serde_json::from_str(json)?)),
             Action::GetTransactionStatus => {
                 AnyResponse::GetTransactionStatus(serde_json::from_str(json)?)
             }
-            Action::GetVariables => AnyResponse::GetVariables(serde_json::from_str(json)?),
+            Action::GetVariables => {
+                AnyResponse::GetVariables(Box::new(serde_json::from_str(json)?))
+            }
             Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_str(json)?),
             Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(serde_json::from_str(json)?)
+                AnyResponse::InstallCertificate(Box::new(serde_json::from_str(json)?))
             }
             Action::LogStatusNotification => {
                 AnyResponse::LogStatusNotification(serde_json::from_str(json)?)
             }
             Action::MeterValues => AnyResponse::MeterValues(serde_json::from_str(json)?),
             Action::NotifyAllowedEnergyTransfer => {
-                AnyResponse::NotifyAllowedEnergyTransfer(serde_json::from_str(json)?)
+                AnyResponse::NotifyAllowedEnergyTransfer(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyChargingLimit => {
                 AnyResponse::NotifyChargingLimit(serde_json::from_str(json)?)
@@ -2816,10 +4619,10 @@ impl AnyResponse {
                 AnyResponse::NotifyDisplayMessages(serde_json::from_str(json)?)
             }
             Action::NotifyEVChargingNeeds => {
-                AnyResponse::NotifyEVChargingNeeds(serde_json::from_str(json)?)
+                AnyResponse::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyResponse::NotifyEVChargingSchedule(serde_json::from_str(json)?)
+                AnyResponse::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyEvent => AnyResponse::NotifyEvent(serde_json::from_str(json)?),
             Action::NotifyMonitoringReport => {
@@ -2829,82 +4632,104 @@ impl AnyResponse {
                 AnyResponse::NotifyPriorityCharging(serde_json::from_str(json)?)
             }
             Action::NotifyReport => AnyResponse::NotifyReport(serde_json::from_str(json)?),
-            Action::NotifySettlement => AnyResponse::NotifySettlement(serde_json::from_str(json)?),
+            Action::NotifySettlement => {
+                AnyResponse::NotifySettlement(Box::new(serde_json::from_str(json)?))
+            }
             Action::NotifyWebPaymentStarted => {
                 AnyResponse::NotifyWebPaymentStarted(serde_json::from_str(json)?)
             }
             Action::OpenPeriodicEventStream => {
-                AnyResponse::OpenPeriodicEventStream(serde_json::from_str(json)?)
+                AnyResponse::OpenPeriodicEventStream(Box::new(serde_json::from_str(json)?))
             }
-            Action::PublishFirmware => AnyResponse::PublishFirmware(serde_json::from_str(json)?),
+            Action::PublishFirmware => {
+                AnyResponse::PublishFirmware(Box::new(serde_json::from_str(json)?))
+            }
             Action::PublishFirmwareStatusNotification => {
                 AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?)
             }
             Action::PullDynamicScheduleUpdate => {
-                AnyResponse::PullDynamicScheduleUpdate(serde_json::from_str(json)?)
+                AnyResponse::PullDynamicScheduleUpdate(Box::new(serde_json::from_str(json)?))
             }
             Action::ReportChargingProfiles => {
                 AnyResponse::ReportChargingProfiles(serde_json::from_str(json)?)
             }
             Action::ReportDERControl => AnyResponse::ReportDERControl(serde_json::from_str(json)?),
             Action::RequestBatterySwap => {
-                AnyResponse::RequestBatterySwap(serde_json::from_str(json)?)
+                AnyResponse::RequestBatterySwap(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStartTransaction => {
-                AnyResponse::RequestStartTransaction(serde_json::from_str(json)?)
+                AnyResponse::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::RequestStopTransaction => {
-                AnyResponse::RequestStopTransaction(serde_json::from_str(json)?)
+                AnyResponse::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyResponse::ReservationStatusUpdate(serde_json::from_str(json)?)
             }
-            Action::ReserveNow => AnyResponse::ReserveNow(serde_json::from_str(json)?),
-            Action::Reset => AnyResponse::Reset(serde_json::from_str(json)?),
+            Action::ReserveNow => AnyResponse::ReserveNow(Box::new(serde_json::from_str(json)?)),
+            Action::Reset => AnyResponse::Reset(Box::new(serde_json::from_str(json)?)),
             Action::SecurityEventNotification => {
                 AnyResponse::SecurityEventNotification(serde_json::from_str(json)?)
             }
-            Action::SendLocalList => AnyResponse::SendLocalList(serde_json::from_str(json)?),
-            Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(serde_json::from_str(json)?)
+            Action::SendLocalList => {
+                AnyResponse::SendLocalList(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetDERControl => AnyResponse::SetDERControl(serde_json::from_str(json)?),
-            Action::SetDefaultTariff => AnyResponse::SetDefaultTariff(serde_json::from_str(json)?),
+            Action::SetChargingProfile => {
+                AnyResponse::SetChargingProfile(Box::new(serde_json::from_str(json)?))
+            }
+            Action::SetDERControl => {
+                AnyResponse::SetDERControl(Box::new(serde_json::from_str(json)?))
+            }
+            Action::SetDefaultTariff => {
+                AnyResponse::SetDefaultTariff(Box::new(serde_json::from_str(json)?))
+            }
             Action::SetDisplayMessage => {
-                AnyResponse::SetDisplayMessage(serde_json::from_str(json)?)
+                AnyResponse::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
             }
             Action::SetMonitoringBase => {
-                AnyResponse::SetMonitoringBase(serde_json::from_str(json)?)
+                AnyResponse::SetMonitoringBase(Box::new(serde_json::from_str(json)?))
             }
             Action::SetMonitoringLevel => {
-                AnyResponse::SetMonitoringLevel(serde_json::from_str(json)?)
+                AnyResponse::SetMonitoringLevel(Box::new(serde_json::from_str(json)?))
             }
             Action::SetNetworkProfile => {
-                AnyResponse::SetNetworkProfile(serde_json::from_str(json)?)
+                AnyResponse::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
             }
             Action::SetVariableMonitoring => {
-                AnyResponse::SetVariableMonitoring(serde_json::from_str(json)?)
+                AnyResponse::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
             }
-            Action::SetVariables => AnyResponse::SetVariables(serde_json::from_str(json)?),
-            Action::SignCertificate => AnyResponse::SignCertificate(serde_json::from_str(json)?),
+            Action::SetVariables => {
+                AnyResponse::SetVariables(Box::new(serde_json::from_str(json)?))
+            }
+            Action::SignCertificate => {
+                AnyResponse::SignCertificate(Box::new(serde_json::from_str(json)?))
+            }
             Action::StatusNotification => {
                 AnyResponse::StatusNotification(serde_json::from_str(json)?)
             }
-            Action::TransactionEvent => AnyResponse::TransactionEvent(serde_json::from_str(json)?),
-            Action::TriggerMessage => AnyResponse::TriggerMessage(serde_json::from_str(json)?),
-            Action::UnlockConnector => AnyResponse::UnlockConnector(serde_json::from_str(json)?),
+            Action::TransactionEvent => {
+                AnyResponse::TransactionEvent(Box::new(serde_json::from_str(json)?))
+            }
+            Action::TriggerMessage => {
+                AnyResponse::TriggerMessage(Box::new(serde_json::from_str(json)?))
+            }
+            Action::UnlockConnector => {
+                AnyResponse::UnlockConnector(Box::new(serde_json::from_str(json)?))
+            }
             Action::UnpublishFirmware => {
                 AnyResponse::UnpublishFirmware(serde_json::from_str(json)?)
             }
             Action::UpdateDynamicSchedule => {
-                AnyResponse::UpdateDynamicSchedule(serde_json::from_str(json)?)
+                AnyResponse::UpdateDynamicSchedule(Box::new(serde_json::from_str(json)?))
             }
-            Action::UpdateFirmware => AnyResponse::UpdateFirmware(serde_json::from_str(json)?),
+            Action::UpdateFirmware => {
+                AnyResponse::UpdateFirmware(Box::new(serde_json::from_str(json)?))
+            }
             Action::UsePriorityCharging => {
-                AnyResponse::UsePriorityCharging(serde_json::from_str(json)?)
+                AnyResponse::UsePriorityCharging(Box::new(serde_json::from_str(json)?))
             }
             Action::VatNumberValidation => {
-                AnyResponse::VatNumberValidation(serde_json::from_str(json)?)
+                AnyResponse::VatNumberValidation(Box::new(serde_json::from_str(json)?))
             }
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "response")),
         })
@@ -2913,38 +4738,42 @@ impl AnyResponse {
     /// Decodes the response payload of `action` from a JSON value.
     pub fn from_value(action: Action, value: serde_json::Value) -> Result<Self, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => AnyResponse::AFRRSignal(serde_json::from_value(value)?),
+            Action::AFRRSignal => AnyResponse::AFRRSignal(Box::new(serde_json::from_value(value)?)),
             Action::AdjustPeriodicEventStream => {
-                AnyResponse::AdjustPeriodicEventStream(serde_json::from_value(value)?)
+                AnyResponse::AdjustPeriodicEventStream(Box::new(serde_json::from_value(value)?))
             }
-            Action::Authorize => AnyResponse::Authorize(serde_json::from_value(value)?),
+            Action::Authorize => AnyResponse::Authorize(Box::new(serde_json::from_value(value)?)),
             Action::BatterySwap => AnyResponse::BatterySwap(serde_json::from_value(value)?),
             Action::BootNotification => {
-                AnyResponse::BootNotification(serde_json::from_value(value)?)
+                AnyResponse::BootNotification(Box::new(serde_json::from_value(value)?))
             }
             Action::CancelReservation => {
-                AnyResponse::CancelReservation(serde_json::from_value(value)?)
+                AnyResponse::CancelReservation(Box::new(serde_json::from_value(value)?))
             }
             Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(serde_json::from_value(value)?)
+                AnyResponse::CertificateSigned(Box::new(serde_json::from_value(value)?))
             }
             Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(serde_json::from_value(value)?)
+                AnyResponse::ChangeAvailability(Box::new(serde_json::from_value(value)?))
             }
             Action::ChangeTransactionTariff => {
-                AnyResponse::ChangeTransactionTariff(serde_json::from_value(value)?)
+                AnyResponse::ChangeTransactionTariff(Box::new(serde_json::from_value(value)?))
             }
-            Action::ClearCache => AnyResponse::ClearCache(serde_json::from_value(value)?),
+            Action::ClearCache => AnyResponse::ClearCache(Box::new(serde_json::from_value(value)?)),
             Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(serde_json::from_value(value)?)
+                AnyResponse::ClearChargingProfile(Box::new(serde_json::from_value(value)?))
             }
-            Action::ClearDERControl => AnyResponse::ClearDERControl(serde_json::from_value(value)?),
+            Action::ClearDERControl => {
+                AnyResponse::ClearDERControl(Box::new(serde_json::from_value(value)?))
+            }
             Action::ClearDisplayMessage => {
-                AnyResponse::ClearDisplayMessage(serde_json::from_value(value)?)
+                AnyResponse::ClearDisplayMessage(Box::new(serde_json::from_value(value)?))
             }
-            Action::ClearTariffs => AnyResponse::ClearTariffs(serde_json::from_value(value)?),
+            Action::ClearTariffs => {
+                AnyResponse::ClearTariffs(Box::new(serde_json::from_value(value)?))
+            }
             Action::ClearVariableMonitoring => {
-                AnyResponse::ClearVariableMonitoring(serde_json::from_value(value)?)
+                AnyResponse::ClearVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
             Action::ClearedChargingLimit => {
                 AnyResponse::ClearedChargingLimit(serde_json::from_value(value)?)
@@ -2954,64 +4783,72 @@ impl AnyResponse {
             }
             Action::CostUpdated => AnyResponse::CostUpdated(serde_json::from_value(value)?),
             Action::CustomerInformation => {
-                AnyResponse::CustomerInformation(serde_json::from_value(value)?)
+                AnyResponse::CustomerInformation(Box::new(serde_json::from_value(value)?))
             }
-            Action::DataTransfer => AnyResponse::DataTransfer(serde_json::from_value(value)?),
+            Action::DataTransfer => {
+                AnyResponse::DataTransfer(Box::new(serde_json::from_value(value)?))
+            }
             Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(serde_json::from_value(value)?)
+                AnyResponse::DeleteCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::FirmwareStatusNotification => {
                 AnyResponse::FirmwareStatusNotification(serde_json::from_value(value)?)
             }
             Action::Get15118EVCertificate => {
-                AnyResponse::Get15118EVCertificate(serde_json::from_value(value)?)
+                AnyResponse::Get15118EVCertificate(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetBaseReport => AnyResponse::GetBaseReport(serde_json::from_value(value)?),
+            Action::GetBaseReport => {
+                AnyResponse::GetBaseReport(Box::new(serde_json::from_value(value)?))
+            }
             Action::GetCertificateChainStatus => {
-                AnyResponse::GetCertificateChainStatus(serde_json::from_value(value)?)
+                AnyResponse::GetCertificateChainStatus(Box::new(serde_json::from_value(value)?))
             }
             Action::GetCertificateStatus => {
-                AnyResponse::GetCertificateStatus(serde_json::from_value(value)?)
+                AnyResponse::GetCertificateStatus(Box::new(serde_json::from_value(value)?))
             }
             Action::GetChargingProfiles => {
-                AnyResponse::GetChargingProfiles(serde_json::from_value(value)?)
+                AnyResponse::GetChargingProfiles(Box::new(serde_json::from_value(value)?))
             }
             Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(serde_json::from_value(value)?)
+                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetDERControl => AnyResponse::GetDERControl(serde_json::from_value(value)?),
+            Action::GetDERControl => {
+                AnyResponse::GetDERControl(Box::new(serde_json::from_value(value)?))
+            }
             Action::GetDisplayMessages => {
-                AnyResponse::GetDisplayMessages(serde_json::from_value(value)?)
+                AnyResponse::GetDisplayMessages(Box::new(serde_json::from_value(value)?))
             }
             Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(serde_json::from_value(value)?)
+                AnyResponse::GetInstalledCertificateIds(Box::new(serde_json::from_value(value)?))
             }
             Action::GetLocalListVersion => {
                 AnyResponse::GetLocalListVersion(serde_json::from_value(value)?)
             }
-            Action::GetLog => AnyResponse::GetLog(serde_json::from_value(value)?),
+            Action::GetLog => AnyResponse::GetLog(Box::new(serde_json::from_value(value)?)),
             Action::GetMonitoringReport => {
-                AnyResponse::GetMonitoringReport(serde_json::from_value(value)?)
+                AnyResponse::GetMonitoringReport(Box::new(serde_json::from_value(value)?))
             }
             Action::GetPeriodicEventStream => {
-                AnyResponse::GetPeriodicEventStream(serde_json::from_value(value)?)
+                AnyResponse::GetPeriodicEventStream(Box::new(serde_json::from_value(value)?))
             }
-            Action::GetReport => AnyResponse::GetReport(serde_json::from_value(value)?),
-            Action::GetTariffs => AnyResponse::GetTariffs(serde_json::from_value(value)?),
+            Action::GetReport => AnyResponse::GetReport(Box::new(serde_json::from_value(value)?)),
+            Action::GetTariffs => AnyResponse::GetTariffs(Box::new(serde_json::from_value(value)?)),
             Action::GetTransactionStatus => {
                 AnyResponse::GetTransactionStatus(serde_json::from_value(value)?)
             }
-            Action::GetVariables => AnyResponse::GetVariables(serde_json::from_value(value)?),
+            Action::GetVariables => {
+                AnyResponse::GetVariables(Box::new(serde_json::from_value(value)?))
+            }
             Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_value(value)?),
             Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(serde_json::from_value(value)?)
+                AnyResponse::InstallCertificate(Box::new(serde_json::from_value(value)?))
             }
             Action::LogStatusNotification => {
                 AnyResponse::LogStatusNotification(serde_json::from_value(value)?)
             }
             Action::MeterValues => AnyResponse::MeterValues(serde_json::from_value(value)?),
             Action::NotifyAllowedEnergyTransfer => {
-                AnyResponse::NotifyAllowedEnergyTransfer(serde_json::from_value(value)?)
+                AnyResponse::NotifyAllowedEnergyTransfer(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyChargingLimit => {
                 AnyResponse::NotifyChargingLimit(serde_json::from_value(value)?)
@@ -3027,10 +4864,10 @@ impl AnyResponse {
                 AnyResponse::NotifyDisplayMessages(serde_json::from_value(value)?)
             }
             Action::NotifyEVChargingNeeds => {
-                AnyResponse::NotifyEVChargingNeeds(serde_json::from_value(value)?)
+                AnyResponse::NotifyEVChargingNeeds(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEVChargingSchedule => {
-                AnyResponse::NotifyEVChargingSchedule(serde_json::from_value(value)?)
+                AnyResponse::NotifyEVChargingSchedule(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyEvent => AnyResponse::NotifyEvent(serde_json::from_value(value)?),
             Action::NotifyMonitoringReport => {
@@ -3041,20 +4878,22 @@ impl AnyResponse {
             }
             Action::NotifyReport => AnyResponse::NotifyReport(serde_json::from_value(value)?),
             Action::NotifySettlement => {
-                AnyResponse::NotifySettlement(serde_json::from_value(value)?)
+                AnyResponse::NotifySettlement(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyWebPaymentStarted => {
                 AnyResponse::NotifyWebPaymentStarted(serde_json::from_value(value)?)
             }
             Action::OpenPeriodicEventStream => {
-                AnyResponse::OpenPeriodicEventStream(serde_json::from_value(value)?)
+                AnyResponse::OpenPeriodicEventStream(Box::new(serde_json::from_value(value)?))
             }
-            Action::PublishFirmware => AnyResponse::PublishFirmware(serde_json::from_value(value)?),
+            Action::PublishFirmware => {
+                AnyResponse::PublishFirmware(Box::new(serde_json::from_value(value)?))
+            }
             Action::PublishFirmwareStatusNotification => {
                 AnyResponse::PublishFirmwareStatusNotification(serde_json::from_value(value)?)
             }
             Action::PullDynamicScheduleUpdate => {
-                AnyResponse::PullDynamicScheduleUpdate(serde_json::from_value(value)?)
+                AnyResponse::PullDynamicScheduleUpdate(Box::new(serde_json::from_value(value)?))
             }
             Action::ReportChargingProfiles => {
                 AnyResponse::ReportChargingProfiles(serde_json::from_value(value)?)
@@ -3063,67 +4902,81 @@ impl AnyResponse {
                 AnyResponse::ReportDERControl(serde_json::from_value(value)?)
             }
             Action::RequestBatterySwap => {
-                AnyResponse::RequestBatterySwap(serde_json::from_value(value)?)
+                AnyResponse::RequestBatterySwap(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStartTransaction => {
-                AnyResponse::RequestStartTransaction(serde_json::from_value(value)?)
+                AnyResponse::RequestStartTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::RequestStopTransaction => {
-                AnyResponse::RequestStopTransaction(serde_json::from_value(value)?)
+                AnyResponse::RequestStopTransaction(Box::new(serde_json::from_value(value)?))
             }
             Action::ReservationStatusUpdate => {
                 AnyResponse::ReservationStatusUpdate(serde_json::from_value(value)?)
             }
-            Action::ReserveNow => AnyResponse::ReserveNow(serde_json::from_value(value)?),
-            Action::Reset => AnyResponse::Reset(serde_json::from_value(value)?),
+            Action::ReserveNow => AnyResponse::ReserveNow(Box::new(serde_json::from_value(value)?)),
+            Action::Reset => AnyResponse::Reset(Box::new(serde_json::from_value(value)?)),
             Action::SecurityEventNotification => {
                 AnyResponse::SecurityEventNotification(serde_json::from_value(value)?)
             }
-            Action::SendLocalList => AnyResponse::SendLocalList(serde_json::from_value(value)?),
-            Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(serde_json::from_value(value)?)
+            Action::SendLocalList => {
+                AnyResponse::SendLocalList(Box::new(serde_json::from_value(value)?))
             }
-            Action::SetDERControl => AnyResponse::SetDERControl(serde_json::from_value(value)?),
+            Action::SetChargingProfile => {
+                AnyResponse::SetChargingProfile(Box::new(serde_json::from_value(value)?))
+            }
+            Action::SetDERControl => {
+                AnyResponse::SetDERControl(Box::new(serde_json::from_value(value)?))
+            }
             Action::SetDefaultTariff => {
-                AnyResponse::SetDefaultTariff(serde_json::from_value(value)?)
+                AnyResponse::SetDefaultTariff(Box::new(serde_json::from_value(value)?))
             }
             Action::SetDisplayMessage => {
-                AnyResponse::SetDisplayMessage(serde_json::from_value(value)?)
+                AnyResponse::SetDisplayMessage(Box::new(serde_json::from_value(value)?))
             }
             Action::SetMonitoringBase => {
-                AnyResponse::SetMonitoringBase(serde_json::from_value(value)?)
+                AnyResponse::SetMonitoringBase(Box::new(serde_json::from_value(value)?))
             }
             Action::SetMonitoringLevel => {
-                AnyResponse::SetMonitoringLevel(serde_json::from_value(value)?)
+                AnyResponse::SetMonitoringLevel(Box::new(serde_json::from_value(value)?))
             }
             Action::SetNetworkProfile => {
-                AnyResponse::SetNetworkProfile(serde_json::from_value(value)?)
+                AnyResponse::SetNetworkProfile(Box::new(serde_json::from_value(value)?))
             }
             Action::SetVariableMonitoring => {
-                AnyResponse::SetVariableMonitoring(serde_json::from_value(value)?)
+                AnyResponse::SetVariableMonitoring(Box::new(serde_json::from_value(value)?))
             }
-            Action::SetVariables => AnyResponse::SetVariables(serde_json::from_value(value)?),
-            Action::SignCertificate => AnyResponse::SignCertificate(serde_json::from_value(value)?),
+            Action::SetVariables => {
+                AnyResponse::SetVariables(Box::new(serde_json::from_value(value)?))
+            }
+            Action::SignCertificate => {
+                AnyResponse::SignCertificate(Box::new(serde_json::from_value(value)?))
+            }
             Action::StatusNotification => {
                 AnyResponse::StatusNotification(serde_json::from_value(value)?)
             }
             Action::TransactionEvent => {
-                AnyResponse::TransactionEvent(serde_json::from_value(value)?)
+                AnyResponse::TransactionEvent(Box::new(serde_json::from_value(value)?))
             }
-            Action::TriggerMessage => AnyResponse::TriggerMessage(serde_json::from_value(value)?),
-            Action::UnlockConnector => AnyResponse::UnlockConnector(serde_json::from_value(value)?),
+            Action::TriggerMessage => {
+                AnyResponse::TriggerMessage(Box::new(serde_json::from_value(value)?))
+            }
+            Action::UnlockConnector => {
+                AnyResponse::UnlockConnector(Box::new(serde_json::from_value(value)?))
+            }
             Action::UnpublishFirmware => {
                 AnyResponse::UnpublishFirmware(serde_json::from_value(value)?)
             }
             Action::UpdateDynamicSchedule => {
-                AnyResponse::UpdateDynamicSchedule(serde_json::from_value(value)?)
+                AnyResponse::UpdateDynamicSchedule(Box::new(serde_json::from_value(value)?))
             }
-            Action::UpdateFirmware => AnyResponse::UpdateFirmware(serde_json::from_value(value)?),
+            Action::UpdateFirmware => {
+                AnyResponse::UpdateFirmware(Box::new(serde_json::from_value(value)?))
+            }
             Action::UsePriorityCharging => {
-                AnyResponse::UsePriorityCharging(serde_json::from_value(value)?)
+                AnyResponse::UsePriorityCharging(Box::new(serde_json::from_value(value)?))
             }
             Action::VatNumberValidation => {
-                AnyResponse::VatNumberValidation(serde_json::from_value(value)?)
+                AnyResponse::VatNumberValidation(Box::new(serde_json::from_value(value)?))
             }
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "response")),
         })
@@ -3326,19 +5179,79 @@ impl AnyResponse {
 
 impl From<AFRRSignalResponse> for AnyResponse {
     fn from(p: AFRRSignalResponse) -> Self {
-        AnyResponse::AFRRSignal(p)
+        AnyResponse::AFRRSignal(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for AFRRSignalResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::AFRRSignal(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("AFRRSignal")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AFRRSignalResponse>> for AFRRSignalResponse {
+    fn from(p: Box<AFRRSignalResponse>) -> Self {
+        *p
     }
 }
 
 impl From<AdjustPeriodicEventStreamResponse> for AnyResponse {
     fn from(p: AdjustPeriodicEventStreamResponse) -> Self {
-        AnyResponse::AdjustPeriodicEventStream(p)
+        AnyResponse::AdjustPeriodicEventStream(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for AdjustPeriodicEventStreamResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::AdjustPeriodicEventStream(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("AdjustPeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AdjustPeriodicEventStreamResponse>> for AdjustPeriodicEventStreamResponse {
+    fn from(p: Box<AdjustPeriodicEventStreamResponse>) -> Self {
+        *p
     }
 }
 
 impl From<AuthorizeResponse> for AnyResponse {
     fn from(p: AuthorizeResponse) -> Self {
-        AnyResponse::Authorize(p)
+        AnyResponse::Authorize(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for AuthorizeResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Authorize(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Authorize")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<AuthorizeResponse>> for AuthorizeResponse {
+    fn from(p: Box<AuthorizeResponse>) -> Self {
+        *p
     }
 }
 
@@ -3348,69 +5261,303 @@ impl From<BatterySwapResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for BatterySwapResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::BatterySwap(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("BatterySwap")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<BootNotificationResponse> for AnyResponse {
     fn from(p: BootNotificationResponse) -> Self {
-        AnyResponse::BootNotification(p)
+        AnyResponse::BootNotification(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for BootNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::BootNotification(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("BootNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<BootNotificationResponse>> for BootNotificationResponse {
+    fn from(p: Box<BootNotificationResponse>) -> Self {
+        *p
     }
 }
 
 impl From<CancelReservationResponse> for AnyResponse {
     fn from(p: CancelReservationResponse) -> Self {
-        AnyResponse::CancelReservation(p)
+        AnyResponse::CancelReservation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for CancelReservationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CancelReservation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CancelReservation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CancelReservationResponse>> for CancelReservationResponse {
+    fn from(p: Box<CancelReservationResponse>) -> Self {
+        *p
     }
 }
 
 impl From<CertificateSignedResponse> for AnyResponse {
     fn from(p: CertificateSignedResponse) -> Self {
-        AnyResponse::CertificateSigned(p)
+        AnyResponse::CertificateSigned(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for CertificateSignedResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CertificateSigned(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CertificateSigned")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CertificateSignedResponse>> for CertificateSignedResponse {
+    fn from(p: Box<CertificateSignedResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ChangeAvailabilityResponse> for AnyResponse {
     fn from(p: ChangeAvailabilityResponse) -> Self {
-        AnyResponse::ChangeAvailability(p)
+        AnyResponse::ChangeAvailability(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ChangeAvailabilityResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ChangeAvailability(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ChangeAvailability")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ChangeAvailabilityResponse>> for ChangeAvailabilityResponse {
+    fn from(p: Box<ChangeAvailabilityResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ChangeTransactionTariffResponse> for AnyResponse {
     fn from(p: ChangeTransactionTariffResponse) -> Self {
-        AnyResponse::ChangeTransactionTariff(p)
+        AnyResponse::ChangeTransactionTariff(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ChangeTransactionTariffResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ChangeTransactionTariff(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ChangeTransactionTariff")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ChangeTransactionTariffResponse>> for ChangeTransactionTariffResponse {
+    fn from(p: Box<ChangeTransactionTariffResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearCacheResponse> for AnyResponse {
     fn from(p: ClearCacheResponse) -> Self {
-        AnyResponse::ClearCache(p)
+        AnyResponse::ClearCache(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearCacheResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearCache(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearCache")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearCacheResponse>> for ClearCacheResponse {
+    fn from(p: Box<ClearCacheResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearChargingProfileResponse> for AnyResponse {
     fn from(p: ClearChargingProfileResponse) -> Self {
-        AnyResponse::ClearChargingProfile(p)
+        AnyResponse::ClearChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearChargingProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearChargingProfile")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearChargingProfileResponse>> for ClearChargingProfileResponse {
+    fn from(p: Box<ClearChargingProfileResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearDERControlResponse> for AnyResponse {
     fn from(p: ClearDERControlResponse) -> Self {
-        AnyResponse::ClearDERControl(p)
+        AnyResponse::ClearDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearDERControlResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearDERControlResponse>> for ClearDERControlResponse {
+    fn from(p: Box<ClearDERControlResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearDisplayMessageResponse> for AnyResponse {
     fn from(p: ClearDisplayMessageResponse) -> Self {
-        AnyResponse::ClearDisplayMessage(p)
+        AnyResponse::ClearDisplayMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearDisplayMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearDisplayMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearDisplayMessage")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearDisplayMessageResponse>> for ClearDisplayMessageResponse {
+    fn from(p: Box<ClearDisplayMessageResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearTariffsResponse> for AnyResponse {
     fn from(p: ClearTariffsResponse) -> Self {
-        AnyResponse::ClearTariffs(p)
+        AnyResponse::ClearTariffs(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearTariffsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearTariffs(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearTariffs")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearTariffsResponse>> for ClearTariffsResponse {
+    fn from(p: Box<ClearTariffsResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ClearVariableMonitoringResponse> for AnyResponse {
     fn from(p: ClearVariableMonitoringResponse) -> Self {
-        AnyResponse::ClearVariableMonitoring(p)
+        AnyResponse::ClearVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ClearVariableMonitoringResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearVariableMonitoring")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ClearVariableMonitoringResponse>> for ClearVariableMonitoringResponse {
+    fn from(p: Box<ClearVariableMonitoringResponse>) -> Self {
+        *p
     }
 }
 
@@ -3420,9 +5567,37 @@ impl From<ClearedChargingLimitResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ClearedChargingLimitResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClearedChargingLimit(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClearedChargingLimit")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ClosePeriodicEventStreamResponse> for AnyResponse {
     fn from(p: ClosePeriodicEventStreamResponse) -> Self {
         AnyResponse::ClosePeriodicEventStream(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for ClosePeriodicEventStreamResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ClosePeriodicEventStream(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ClosePeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -3432,21 +5607,95 @@ impl From<CostUpdatedResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for CostUpdatedResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CostUpdated(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CostUpdated")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<CustomerInformationResponse> for AnyResponse {
     fn from(p: CustomerInformationResponse) -> Self {
-        AnyResponse::CustomerInformation(p)
+        AnyResponse::CustomerInformation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for CustomerInformationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::CustomerInformation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("CustomerInformation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<CustomerInformationResponse>> for CustomerInformationResponse {
+    fn from(p: Box<CustomerInformationResponse>) -> Self {
+        *p
     }
 }
 
 impl From<DataTransferResponse> for AnyResponse {
     fn from(p: DataTransferResponse) -> Self {
-        AnyResponse::DataTransfer(p)
+        AnyResponse::DataTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for DataTransferResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DataTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("DataTransfer")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DataTransferResponse>> for DataTransferResponse {
+    fn from(p: Box<DataTransferResponse>) -> Self {
+        *p
     }
 }
 
 impl From<DeleteCertificateResponse> for AnyResponse {
     fn from(p: DeleteCertificateResponse) -> Self {
-        AnyResponse::DeleteCertificate(p)
+        AnyResponse::DeleteCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for DeleteCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::DeleteCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("DeleteCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<DeleteCertificateResponse>> for DeleteCertificateResponse {
+    fn from(p: Box<DeleteCertificateResponse>) -> Self {
+        *p
     }
 }
 
@@ -3456,57 +5705,251 @@ impl From<FirmwareStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for FirmwareStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::FirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("FirmwareStatusNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<Get15118EVCertificateResponse> for AnyResponse {
     fn from(p: Get15118EVCertificateResponse) -> Self {
-        AnyResponse::Get15118EVCertificate(p)
+        AnyResponse::Get15118EVCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for Get15118EVCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Get15118EVCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Get15118EVCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<Get15118EVCertificateResponse>> for Get15118EVCertificateResponse {
+    fn from(p: Box<Get15118EVCertificateResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetBaseReportResponse> for AnyResponse {
     fn from(p: GetBaseReportResponse) -> Self {
-        AnyResponse::GetBaseReport(p)
+        AnyResponse::GetBaseReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetBaseReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetBaseReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetBaseReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetBaseReportResponse>> for GetBaseReportResponse {
+    fn from(p: Box<GetBaseReportResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetCertificateChainStatusResponse> for AnyResponse {
     fn from(p: GetCertificateChainStatusResponse) -> Self {
-        AnyResponse::GetCertificateChainStatus(p)
+        AnyResponse::GetCertificateChainStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetCertificateChainStatusResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetCertificateChainStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetCertificateChainStatus")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCertificateChainStatusResponse>> for GetCertificateChainStatusResponse {
+    fn from(p: Box<GetCertificateChainStatusResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetCertificateStatusResponse> for AnyResponse {
     fn from(p: GetCertificateStatusResponse) -> Self {
-        AnyResponse::GetCertificateStatus(p)
+        AnyResponse::GetCertificateStatus(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetCertificateStatusResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetCertificateStatus(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetCertificateStatus")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCertificateStatusResponse>> for GetCertificateStatusResponse {
+    fn from(p: Box<GetCertificateStatusResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetChargingProfilesResponse> for AnyResponse {
     fn from(p: GetChargingProfilesResponse) -> Self {
-        AnyResponse::GetChargingProfiles(p)
+        AnyResponse::GetChargingProfiles(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetChargingProfilesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetChargingProfiles(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetChargingProfiles")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetChargingProfilesResponse>> for GetChargingProfilesResponse {
+    fn from(p: Box<GetChargingProfilesResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetCompositeScheduleResponse> for AnyResponse {
     fn from(p: GetCompositeScheduleResponse) -> Self {
-        AnyResponse::GetCompositeSchedule(p)
+        AnyResponse::GetCompositeSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetCompositeScheduleResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetCompositeSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetCompositeSchedule")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetCompositeScheduleResponse>> for GetCompositeScheduleResponse {
+    fn from(p: Box<GetCompositeScheduleResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetDERControlResponse> for AnyResponse {
     fn from(p: GetDERControlResponse) -> Self {
-        AnyResponse::GetDERControl(p)
+        AnyResponse::GetDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetDERControlResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDERControlResponse>> for GetDERControlResponse {
+    fn from(p: Box<GetDERControlResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetDisplayMessagesResponse> for AnyResponse {
     fn from(p: GetDisplayMessagesResponse) -> Self {
-        AnyResponse::GetDisplayMessages(p)
+        AnyResponse::GetDisplayMessages(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetDisplayMessagesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetDisplayMessages(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetDisplayMessages")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetDisplayMessagesResponse>> for GetDisplayMessagesResponse {
+    fn from(p: Box<GetDisplayMessagesResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetInstalledCertificateIdsResponse> for AnyResponse {
     fn from(p: GetInstalledCertificateIdsResponse) -> Self {
-        AnyResponse::GetInstalledCertificateIds(p)
+        AnyResponse::GetInstalledCertificateIds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetInstalledCertificateIdsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetInstalledCertificateIds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetInstalledCertificateIds")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetInstalledCertificateIdsResponse>> for GetInstalledCertificateIdsResponse {
+    fn from(p: Box<GetInstalledCertificateIdsResponse>) -> Self {
+        *p
     }
 }
 
@@ -3516,33 +5959,147 @@ impl From<GetLocalListVersionResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetLocalListVersionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetLocalListVersion(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetLocalListVersion")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetLogResponse> for AnyResponse {
     fn from(p: GetLogResponse) -> Self {
-        AnyResponse::GetLog(p)
+        AnyResponse::GetLog(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetLogResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetLog(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetLog")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetLogResponse>> for GetLogResponse {
+    fn from(p: Box<GetLogResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetMonitoringReportResponse> for AnyResponse {
     fn from(p: GetMonitoringReportResponse) -> Self {
-        AnyResponse::GetMonitoringReport(p)
+        AnyResponse::GetMonitoringReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetMonitoringReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetMonitoringReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetMonitoringReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetMonitoringReportResponse>> for GetMonitoringReportResponse {
+    fn from(p: Box<GetMonitoringReportResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetPeriodicEventStreamResponse> for AnyResponse {
     fn from(p: GetPeriodicEventStreamResponse) -> Self {
-        AnyResponse::GetPeriodicEventStream(p)
+        AnyResponse::GetPeriodicEventStream(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetPeriodicEventStreamResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetPeriodicEventStream(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetPeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetPeriodicEventStreamResponse>> for GetPeriodicEventStreamResponse {
+    fn from(p: Box<GetPeriodicEventStreamResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetReportResponse> for AnyResponse {
     fn from(p: GetReportResponse) -> Self {
-        AnyResponse::GetReport(p)
+        AnyResponse::GetReport(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetReport(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetReportResponse>> for GetReportResponse {
+    fn from(p: Box<GetReportResponse>) -> Self {
+        *p
     }
 }
 
 impl From<GetTariffsResponse> for AnyResponse {
     fn from(p: GetTariffsResponse) -> Self {
-        AnyResponse::GetTariffs(p)
+        AnyResponse::GetTariffs(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetTariffsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetTariffs(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetTariffs")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetTariffsResponse>> for GetTariffsResponse {
+    fn from(p: Box<GetTariffsResponse>) -> Self {
+        *p
     }
 }
 
@@ -3552,9 +6109,43 @@ impl From<GetTransactionStatusResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for GetTransactionStatusResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetTransactionStatus(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetTransactionStatus")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<GetVariablesResponse> for AnyResponse {
     fn from(p: GetVariablesResponse) -> Self {
-        AnyResponse::GetVariables(p)
+        AnyResponse::GetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for GetVariablesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::GetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("GetVariables")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<GetVariablesResponse>> for GetVariablesResponse {
+    fn from(p: Box<GetVariablesResponse>) -> Self {
+        *p
     }
 }
 
@@ -3564,9 +6155,43 @@ impl From<HeartbeatResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for HeartbeatResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Heartbeat(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Heartbeat")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<InstallCertificateResponse> for AnyResponse {
     fn from(p: InstallCertificateResponse) -> Self {
-        AnyResponse::InstallCertificate(p)
+        AnyResponse::InstallCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for InstallCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::InstallCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("InstallCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<InstallCertificateResponse>> for InstallCertificateResponse {
+    fn from(p: Box<InstallCertificateResponse>) -> Self {
+        *p
     }
 }
 
@@ -3576,15 +6201,63 @@ impl From<LogStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for LogStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::LogStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("LogStatusNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<MeterValuesResponse> for AnyResponse {
     fn from(p: MeterValuesResponse) -> Self {
         AnyResponse::MeterValues(p)
     }
 }
 
+impl TryFrom<AnyResponse> for MeterValuesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::MeterValues(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("MeterValues")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyAllowedEnergyTransferResponse> for AnyResponse {
     fn from(p: NotifyAllowedEnergyTransferResponse) -> Self {
-        AnyResponse::NotifyAllowedEnergyTransfer(p)
+        AnyResponse::NotifyAllowedEnergyTransfer(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyAllowedEnergyTransferResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyAllowedEnergyTransfer(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyAllowedEnergyTransfer")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyAllowedEnergyTransferResponse>> for NotifyAllowedEnergyTransferResponse {
+    fn from(p: Box<NotifyAllowedEnergyTransferResponse>) -> Self {
+        *p
     }
 }
 
@@ -3594,9 +6267,37 @@ impl From<NotifyChargingLimitResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyChargingLimitResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyChargingLimit(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyChargingLimit")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyCustomerInformationResponse> for AnyResponse {
     fn from(p: NotifyCustomerInformationResponse) -> Self {
         AnyResponse::NotifyCustomerInformation(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyCustomerInformationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyCustomerInformation(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyCustomerInformation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -3606,9 +6307,37 @@ impl From<NotifyDERAlarmResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyDERAlarmResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyDERAlarm(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyDERAlarm")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyDERStartStopResponse> for AnyResponse {
     fn from(p: NotifyDERStartStopResponse) -> Self {
         AnyResponse::NotifyDERStartStop(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyDERStartStopResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyDERStartStop(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyDERStartStop")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -3618,15 +6347,69 @@ impl From<NotifyDisplayMessagesResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyDisplayMessagesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyDisplayMessages(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyDisplayMessages")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyEVChargingNeedsResponse> for AnyResponse {
     fn from(p: NotifyEVChargingNeedsResponse) -> Self {
-        AnyResponse::NotifyEVChargingNeeds(p)
+        AnyResponse::NotifyEVChargingNeeds(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyEVChargingNeedsResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyEVChargingNeeds(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyEVChargingNeeds")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingNeedsResponse>> for NotifyEVChargingNeedsResponse {
+    fn from(p: Box<NotifyEVChargingNeedsResponse>) -> Self {
+        *p
     }
 }
 
 impl From<NotifyEVChargingScheduleResponse> for AnyResponse {
     fn from(p: NotifyEVChargingScheduleResponse) -> Self {
-        AnyResponse::NotifyEVChargingSchedule(p)
+        AnyResponse::NotifyEVChargingSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyEVChargingScheduleResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyEVChargingSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyEVChargingSchedule")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifyEVChargingScheduleResponse>> for NotifyEVChargingScheduleResponse {
+    fn from(p: Box<NotifyEVChargingScheduleResponse>) -> Self {
+        *p
     }
 }
 
@@ -3636,9 +6419,37 @@ impl From<NotifyEventResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyEventResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyEvent(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyEvent")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyMonitoringReportResponse> for AnyResponse {
     fn from(p: NotifyMonitoringReportResponse) -> Self {
         AnyResponse::NotifyMonitoringReport(p)
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifyMonitoringReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyMonitoringReport(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyMonitoringReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
     }
 }
 
@@ -3648,15 +6459,63 @@ impl From<NotifyPriorityChargingResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyPriorityChargingResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyPriorityCharging(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyPriorityCharging")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifyReportResponse> for AnyResponse {
     fn from(p: NotifyReportResponse) -> Self {
         AnyResponse::NotifyReport(p)
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyReportResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyReport(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyReport")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<NotifySettlementResponse> for AnyResponse {
     fn from(p: NotifySettlementResponse) -> Self {
-        AnyResponse::NotifySettlement(p)
+        AnyResponse::NotifySettlement(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for NotifySettlementResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifySettlement(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifySettlement")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<NotifySettlementResponse>> for NotifySettlementResponse {
+    fn from(p: Box<NotifySettlementResponse>) -> Self {
+        *p
     }
 }
 
@@ -3666,15 +6525,69 @@ impl From<NotifyWebPaymentStartedResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for NotifyWebPaymentStartedResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::NotifyWebPaymentStarted(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("NotifyWebPaymentStarted")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<OpenPeriodicEventStreamResponse> for AnyResponse {
     fn from(p: OpenPeriodicEventStreamResponse) -> Self {
-        AnyResponse::OpenPeriodicEventStream(p)
+        AnyResponse::OpenPeriodicEventStream(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for OpenPeriodicEventStreamResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::OpenPeriodicEventStream(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("OpenPeriodicEventStream")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<OpenPeriodicEventStreamResponse>> for OpenPeriodicEventStreamResponse {
+    fn from(p: Box<OpenPeriodicEventStreamResponse>) -> Self {
+        *p
     }
 }
 
 impl From<PublishFirmwareResponse> for AnyResponse {
     fn from(p: PublishFirmwareResponse) -> Self {
-        AnyResponse::PublishFirmware(p)
+        AnyResponse::PublishFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for PublishFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::PublishFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("PublishFirmware")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PublishFirmwareResponse>> for PublishFirmwareResponse {
+    fn from(p: Box<PublishFirmwareResponse>) -> Self {
+        *p
     }
 }
 
@@ -3684,9 +6597,46 @@ impl From<PublishFirmwareStatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for PublishFirmwareStatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::PublishFirmwareStatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (
+                    crate::Version::V21,
+                    Some("PublishFirmwareStatusNotification"),
+                ),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<PullDynamicScheduleUpdateResponse> for AnyResponse {
     fn from(p: PullDynamicScheduleUpdateResponse) -> Self {
-        AnyResponse::PullDynamicScheduleUpdate(p)
+        AnyResponse::PullDynamicScheduleUpdate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for PullDynamicScheduleUpdateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::PullDynamicScheduleUpdate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("PullDynamicScheduleUpdate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<PullDynamicScheduleUpdateResponse>> for PullDynamicScheduleUpdateResponse {
+    fn from(p: Box<PullDynamicScheduleUpdateResponse>) -> Self {
+        *p
     }
 }
 
@@ -3696,27 +6646,115 @@ impl From<ReportChargingProfilesResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ReportChargingProfilesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReportChargingProfiles(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReportChargingProfiles")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReportDERControlResponse> for AnyResponse {
     fn from(p: ReportDERControlResponse) -> Self {
         AnyResponse::ReportDERControl(p)
     }
 }
 
+impl TryFrom<AnyResponse> for ReportDERControlResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReportDERControl(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReportDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<RequestBatterySwapResponse> for AnyResponse {
     fn from(p: RequestBatterySwapResponse) -> Self {
-        AnyResponse::RequestBatterySwap(p)
+        AnyResponse::RequestBatterySwap(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for RequestBatterySwapResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RequestBatterySwap(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("RequestBatterySwap")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestBatterySwapResponse>> for RequestBatterySwapResponse {
+    fn from(p: Box<RequestBatterySwapResponse>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStartTransactionResponse> for AnyResponse {
     fn from(p: RequestStartTransactionResponse) -> Self {
-        AnyResponse::RequestStartTransaction(p)
+        AnyResponse::RequestStartTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for RequestStartTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RequestStartTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("RequestStartTransaction")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStartTransactionResponse>> for RequestStartTransactionResponse {
+    fn from(p: Box<RequestStartTransactionResponse>) -> Self {
+        *p
     }
 }
 
 impl From<RequestStopTransactionResponse> for AnyResponse {
     fn from(p: RequestStopTransactionResponse) -> Self {
-        AnyResponse::RequestStopTransaction(p)
+        AnyResponse::RequestStopTransaction(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for RequestStopTransactionResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::RequestStopTransaction(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("RequestStopTransaction")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<RequestStopTransactionResponse>> for RequestStopTransactionResponse {
+    fn from(p: Box<RequestStopTransactionResponse>) -> Self {
+        *p
     }
 }
 
@@ -3726,15 +6764,69 @@ impl From<ReservationStatusUpdateResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for ReservationStatusUpdateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReservationStatusUpdate(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReservationStatusUpdate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<ReserveNowResponse> for AnyResponse {
     fn from(p: ReserveNowResponse) -> Self {
-        AnyResponse::ReserveNow(p)
+        AnyResponse::ReserveNow(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ReserveNowResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::ReserveNow(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("ReserveNow")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ReserveNowResponse>> for ReserveNowResponse {
+    fn from(p: Box<ReserveNowResponse>) -> Self {
+        *p
     }
 }
 
 impl From<ResetResponse> for AnyResponse {
     fn from(p: ResetResponse) -> Self {
-        AnyResponse::Reset(p)
+        AnyResponse::Reset(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for ResetResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::Reset(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("Reset")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<ResetResponse>> for ResetResponse {
+    fn from(p: Box<ResetResponse>) -> Self {
+        *p
     }
 }
 
@@ -3744,69 +6836,303 @@ impl From<SecurityEventNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for SecurityEventNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SecurityEventNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SecurityEventNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<SendLocalListResponse> for AnyResponse {
     fn from(p: SendLocalListResponse) -> Self {
-        AnyResponse::SendLocalList(p)
+        AnyResponse::SendLocalList(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SendLocalListResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SendLocalList(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SendLocalList")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SendLocalListResponse>> for SendLocalListResponse {
+    fn from(p: Box<SendLocalListResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetChargingProfileResponse> for AnyResponse {
     fn from(p: SetChargingProfileResponse) -> Self {
-        AnyResponse::SetChargingProfile(p)
+        AnyResponse::SetChargingProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetChargingProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetChargingProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetChargingProfile")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetChargingProfileResponse>> for SetChargingProfileResponse {
+    fn from(p: Box<SetChargingProfileResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetDERControlResponse> for AnyResponse {
     fn from(p: SetDERControlResponse) -> Self {
-        AnyResponse::SetDERControl(p)
+        AnyResponse::SetDERControl(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetDERControlResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetDERControl(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetDERControl")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDERControlResponse>> for SetDERControlResponse {
+    fn from(p: Box<SetDERControlResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetDefaultTariffResponse> for AnyResponse {
     fn from(p: SetDefaultTariffResponse) -> Self {
-        AnyResponse::SetDefaultTariff(p)
+        AnyResponse::SetDefaultTariff(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetDefaultTariffResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetDefaultTariff(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetDefaultTariff")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDefaultTariffResponse>> for SetDefaultTariffResponse {
+    fn from(p: Box<SetDefaultTariffResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetDisplayMessageResponse> for AnyResponse {
     fn from(p: SetDisplayMessageResponse) -> Self {
-        AnyResponse::SetDisplayMessage(p)
+        AnyResponse::SetDisplayMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetDisplayMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetDisplayMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetDisplayMessage")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetDisplayMessageResponse>> for SetDisplayMessageResponse {
+    fn from(p: Box<SetDisplayMessageResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetMonitoringBaseResponse> for AnyResponse {
     fn from(p: SetMonitoringBaseResponse) -> Self {
-        AnyResponse::SetMonitoringBase(p)
+        AnyResponse::SetMonitoringBase(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetMonitoringBaseResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetMonitoringBase(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetMonitoringBase")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetMonitoringBaseResponse>> for SetMonitoringBaseResponse {
+    fn from(p: Box<SetMonitoringBaseResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetMonitoringLevelResponse> for AnyResponse {
     fn from(p: SetMonitoringLevelResponse) -> Self {
-        AnyResponse::SetMonitoringLevel(p)
+        AnyResponse::SetMonitoringLevel(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetMonitoringLevelResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetMonitoringLevel(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetMonitoringLevel")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetMonitoringLevelResponse>> for SetMonitoringLevelResponse {
+    fn from(p: Box<SetMonitoringLevelResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetNetworkProfileResponse> for AnyResponse {
     fn from(p: SetNetworkProfileResponse) -> Self {
-        AnyResponse::SetNetworkProfile(p)
+        AnyResponse::SetNetworkProfile(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetNetworkProfileResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetNetworkProfile(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetNetworkProfile")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetNetworkProfileResponse>> for SetNetworkProfileResponse {
+    fn from(p: Box<SetNetworkProfileResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariableMonitoringResponse> for AnyResponse {
     fn from(p: SetVariableMonitoringResponse) -> Self {
-        AnyResponse::SetVariableMonitoring(p)
+        AnyResponse::SetVariableMonitoring(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetVariableMonitoringResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetVariableMonitoring(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetVariableMonitoring")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariableMonitoringResponse>> for SetVariableMonitoringResponse {
+    fn from(p: Box<SetVariableMonitoringResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SetVariablesResponse> for AnyResponse {
     fn from(p: SetVariablesResponse) -> Self {
-        AnyResponse::SetVariables(p)
+        AnyResponse::SetVariables(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SetVariablesResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SetVariables(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SetVariables")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SetVariablesResponse>> for SetVariablesResponse {
+    fn from(p: Box<SetVariablesResponse>) -> Self {
+        *p
     }
 }
 
 impl From<SignCertificateResponse> for AnyResponse {
     fn from(p: SignCertificateResponse) -> Self {
-        AnyResponse::SignCertificate(p)
+        AnyResponse::SignCertificate(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for SignCertificateResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::SignCertificate(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("SignCertificate")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<SignCertificateResponse>> for SignCertificateResponse {
+    fn from(p: Box<SignCertificateResponse>) -> Self {
+        *p
     }
 }
 
@@ -3816,21 +7142,95 @@ impl From<StatusNotificationResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for StatusNotificationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::StatusNotification(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("StatusNotification")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<TransactionEventResponse> for AnyResponse {
     fn from(p: TransactionEventResponse) -> Self {
-        AnyResponse::TransactionEvent(p)
+        AnyResponse::TransactionEvent(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for TransactionEventResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::TransactionEvent(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("TransactionEvent")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TransactionEventResponse>> for TransactionEventResponse {
+    fn from(p: Box<TransactionEventResponse>) -> Self {
+        *p
     }
 }
 
 impl From<TriggerMessageResponse> for AnyResponse {
     fn from(p: TriggerMessageResponse) -> Self {
-        AnyResponse::TriggerMessage(p)
+        AnyResponse::TriggerMessage(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for TriggerMessageResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::TriggerMessage(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("TriggerMessage")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<TriggerMessageResponse>> for TriggerMessageResponse {
+    fn from(p: Box<TriggerMessageResponse>) -> Self {
+        *p
     }
 }
 
 impl From<UnlockConnectorResponse> for AnyResponse {
     fn from(p: UnlockConnectorResponse) -> Self {
-        AnyResponse::UnlockConnector(p)
+        AnyResponse::UnlockConnector(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for UnlockConnectorResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UnlockConnector(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UnlockConnector")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UnlockConnectorResponse>> for UnlockConnectorResponse {
+    fn from(p: Box<UnlockConnectorResponse>) -> Self {
+        *p
     }
 }
 
@@ -3840,35 +7240,134 @@ impl From<UnpublishFirmwareResponse> for AnyResponse {
     }
 }
 
+impl TryFrom<AnyResponse> for UnpublishFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UnpublishFirmware(p) => Ok(p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UnpublishFirmware")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
 impl From<UpdateDynamicScheduleResponse> for AnyResponse {
     fn from(p: UpdateDynamicScheduleResponse) -> Self {
-        AnyResponse::UpdateDynamicSchedule(p)
+        AnyResponse::UpdateDynamicSchedule(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for UpdateDynamicScheduleResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UpdateDynamicSchedule(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UpdateDynamicSchedule")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UpdateDynamicScheduleResponse>> for UpdateDynamicScheduleResponse {
+    fn from(p: Box<UpdateDynamicScheduleResponse>) -> Self {
+        *p
     }
 }
 
 impl From<UpdateFirmwareResponse> for AnyResponse {
     fn from(p: UpdateFirmwareResponse) -> Self {
-        AnyResponse::UpdateFirmware(p)
+        AnyResponse::UpdateFirmware(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for UpdateFirmwareResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UpdateFirmware(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UpdateFirmware")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UpdateFirmwareResponse>> for UpdateFirmwareResponse {
+    fn from(p: Box<UpdateFirmwareResponse>) -> Self {
+        *p
     }
 }
 
 impl From<UsePriorityChargingResponse> for AnyResponse {
     fn from(p: UsePriorityChargingResponse) -> Self {
-        AnyResponse::UsePriorityCharging(p)
+        AnyResponse::UsePriorityCharging(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for UsePriorityChargingResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::UsePriorityCharging(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("UsePriorityCharging")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<UsePriorityChargingResponse>> for UsePriorityChargingResponse {
+    fn from(p: Box<UsePriorityChargingResponse>) -> Self {
+        *p
     }
 }
 
 impl From<VatNumberValidationResponse> for AnyResponse {
     fn from(p: VatNumberValidationResponse) -> Self {
-        AnyResponse::VatNumberValidation(p)
+        AnyResponse::VatNumberValidation(Box::new(p))
+    }
+}
+
+impl TryFrom<AnyResponse> for VatNumberValidationResponse {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnyResponse) -> Result<Self, Self::Error> {
+        match any {
+            AnyResponse::VatNumberValidation(p) => Ok(*p),
+            other => Err(crate::UnexpectedMessage {
+                expected: (crate::Version::V21, Some("VatNumberValidation")),
+                found: (crate::Version::V21, other.action().as_str()),
+            }),
+        }
+    }
+}
+
+impl From<Box<VatNumberValidationResponse>> for VatNumberValidationResponse {
+    fn from(p: Box<VatNumberValidationResponse>) -> Self {
+        *p
     }
 }
 
 /// Any OCPP 2.1 SEND message payload, typed.
+///
+/// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
+/// message does not move the largest one's size. Build one with `From` (or
+/// [`crate::SendMessage::into_any`]) and take the payload back with `TryFrom`; `From<Box<T>> for T`
+/// unboxes a matched payload whatever its variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySend {
-    /// The `NotifyPeriodicEventStream` SEND message.
-    NotifyPeriodicEventStream(NotifyPeriodicEventStream),
+    /// The `NotifyPeriodicEventStream` SEND message (boxed).
+    NotifyPeriodicEventStream(Box<NotifyPeriodicEventStream>),
 }
 
 impl AnySend {
@@ -3883,7 +7382,7 @@ impl AnySend {
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
         Ok(match action {
             Action::NotifyPeriodicEventStream => {
-                AnySend::NotifyPeriodicEventStream(serde_json::from_str(json)?)
+                AnySend::NotifyPeriodicEventStream(Box::new(serde_json::from_str(json)?))
             }
             Action::AFRRSignal
             | Action::AdjustPeriodicEventStream
@@ -3982,7 +7481,7 @@ impl AnySend {
     pub fn from_value(action: Action, value: serde_json::Value) -> Result<Self, serde_json::Error> {
         Ok(match action {
             Action::NotifyPeriodicEventStream => {
-                AnySend::NotifyPeriodicEventStream(serde_json::from_value(value)?)
+                AnySend::NotifyPeriodicEventStream(Box::new(serde_json::from_value(value)?))
             }
             Action::AFRRSignal
             | Action::AdjustPeriodicEventStream
@@ -4096,7 +7595,23 @@ impl AnySend {
 
 impl From<NotifyPeriodicEventStream> for AnySend {
     fn from(p: NotifyPeriodicEventStream) -> Self {
-        AnySend::NotifyPeriodicEventStream(p)
+        AnySend::NotifyPeriodicEventStream(Box::new(p))
+    }
+}
+
+impl TryFrom<AnySend> for NotifyPeriodicEventStream {
+    type Error = crate::UnexpectedMessage;
+
+    fn try_from(any: AnySend) -> Result<Self, Self::Error> {
+        match any {
+            AnySend::NotifyPeriodicEventStream(p) => Ok(*p),
+        }
+    }
+}
+
+impl From<Box<NotifyPeriodicEventStream>> for NotifyPeriodicEventStream {
+    fn from(p: Box<NotifyPeriodicEventStream>) -> Self {
+        *p
     }
 }
 

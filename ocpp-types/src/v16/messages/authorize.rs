@@ -94,6 +94,7 @@ impl crate::Message for AuthorizeRequest {
 
 impl crate::Request for AuthorizeRequest {
     type Response = AuthorizeResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -105,4 +106,5 @@ impl crate::Message for AuthorizeResponse {
 
 impl crate::Response for AuthorizeResponse {
     type Request = AuthorizeRequest;
+    type Any = crate::v16::AnyResponse;
 }

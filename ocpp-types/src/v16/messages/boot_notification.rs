@@ -211,6 +211,7 @@ impl crate::Message for BootNotificationRequest {
 
 impl crate::Request for BootNotificationRequest {
     type Response = BootNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -222,6 +223,7 @@ impl crate::Message for BootNotificationResponse {
 
 impl crate::Response for BootNotificationResponse {
     type Request = BootNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `RegistrationStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -92,6 +92,7 @@ impl crate::Message for CancelReservationRequest {
 
 impl crate::Request for CancelReservationRequest {
     type Response = CancelReservationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -103,6 +104,7 @@ impl crate::Message for CancelReservationResponse {
 
 impl crate::Response for CancelReservationResponse {
     type Request = CancelReservationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `CancelReservationStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

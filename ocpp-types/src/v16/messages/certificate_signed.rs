@@ -93,6 +93,7 @@ impl crate::Message for CertificateSignedRequest {
 
 impl crate::Request for CertificateSignedRequest {
     type Response = CertificateSignedResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -104,6 +105,7 @@ impl crate::Message for CertificateSignedResponse {
 
 impl crate::Response for CertificateSignedResponse {
     type Request = CertificateSignedRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `CertificateSignedStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

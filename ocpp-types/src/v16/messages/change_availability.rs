@@ -101,6 +101,7 @@ impl crate::Message for ChangeAvailabilityRequest {
 
 impl crate::Request for ChangeAvailabilityRequest {
     type Response = ChangeAvailabilityResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -112,6 +113,7 @@ impl crate::Message for ChangeAvailabilityResponse {
 
 impl crate::Response for ChangeAvailabilityResponse {
     type Request = ChangeAvailabilityRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `AvailabilityStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

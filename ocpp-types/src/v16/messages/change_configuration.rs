@@ -96,6 +96,7 @@ impl crate::Message for ChangeConfigurationRequest {
 
 impl crate::Request for ChangeConfigurationRequest {
     type Response = ChangeConfigurationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -107,6 +108,7 @@ impl crate::Message for ChangeConfigurationResponse {
 
 impl crate::Response for ChangeConfigurationResponse {
     type Request = ChangeConfigurationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ConfigurationStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -86,6 +86,7 @@ impl crate::Message for ClearCacheRequest {
 
 impl crate::Request for ClearCacheRequest {
     type Response = ClearCacheResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -97,6 +98,7 @@ impl crate::Message for ClearCacheResponse {
 
 impl crate::Response for ClearCacheResponse {
     type Request = ClearCacheRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ClearCacheStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -139,6 +139,7 @@ impl crate::Message for ClearChargingProfileRequest {
 
 impl crate::Request for ClearChargingProfileRequest {
     type Response = ClearChargingProfileResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -150,6 +151,7 @@ impl crate::Message for ClearChargingProfileResponse {
 
 impl crate::Response for ClearChargingProfileResponse {
     type Request = ClearChargingProfileRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ClearChargingProfileStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

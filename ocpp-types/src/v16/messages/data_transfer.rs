@@ -132,6 +132,7 @@ impl crate::Message for DataTransferRequest {
 
 impl crate::Request for DataTransferRequest {
     type Response = DataTransferResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::Either;
 }
 
@@ -143,6 +144,7 @@ impl crate::Message for DataTransferResponse {
 
 impl crate::Response for DataTransferResponse {
     type Request = DataTransferRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `DataTransferStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

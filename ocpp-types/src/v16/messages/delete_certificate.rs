@@ -97,6 +97,7 @@ impl crate::Message for DeleteCertificateRequest {
 
 impl crate::Request for DeleteCertificateRequest {
     type Response = DeleteCertificateResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -108,6 +109,7 @@ impl crate::Message for DeleteCertificateResponse {
 
 impl crate::Response for DeleteCertificateResponse {
     type Request = DeleteCertificateRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `DeleteCertificateStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

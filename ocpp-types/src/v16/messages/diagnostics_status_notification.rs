@@ -86,6 +86,7 @@ impl crate::Message for DiagnosticsStatusNotificationRequest {
 
 impl crate::Request for DiagnosticsStatusNotificationRequest {
     type Response = DiagnosticsStatusNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -97,6 +98,7 @@ impl crate::Message for DiagnosticsStatusNotificationResponse {
 
 impl crate::Response for DiagnosticsStatusNotificationResponse {
     type Request = DiagnosticsStatusNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `DiagnosticsStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -109,6 +109,7 @@ impl crate::Message for ExtendedTriggerMessageRequest {
 
 impl crate::Request for ExtendedTriggerMessageRequest {
     type Response = ExtendedTriggerMessageResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -120,6 +121,7 @@ impl crate::Message for ExtendedTriggerMessageResponse {
 
 impl crate::Response for ExtendedTriggerMessageResponse {
     type Request = ExtendedTriggerMessageRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `MessageTriggerEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

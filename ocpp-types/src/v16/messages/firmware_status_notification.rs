@@ -86,6 +86,7 @@ impl crate::Message for FirmwareStatusNotificationRequest {
 
 impl crate::Request for FirmwareStatusNotificationRequest {
     type Response = FirmwareStatusNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -97,6 +98,7 @@ impl crate::Message for FirmwareStatusNotificationResponse {
 
 impl crate::Response for FirmwareStatusNotificationResponse {
     type Request = FirmwareStatusNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `FirmwareStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -158,6 +158,7 @@ impl crate::Message for GetCompositeScheduleRequest {
 
 impl crate::Request for GetCompositeScheduleRequest {
     type Response = GetCompositeScheduleResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -169,6 +170,7 @@ impl crate::Message for GetCompositeScheduleResponse {
 
 impl crate::Response for GetCompositeScheduleResponse {
     type Request = GetCompositeScheduleRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `GetCompositeScheduleStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -120,6 +120,7 @@ impl crate::Message for GetConfigurationRequest {
 
 impl crate::Request for GetConfigurationRequest {
     type Response = GetConfigurationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -131,6 +132,7 @@ impl crate::Message for GetConfigurationResponse {
 
 impl crate::Response for GetConfigurationResponse {
     type Request = GetConfigurationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `KeyValue` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -153,6 +153,7 @@ impl crate::Message for GetDiagnosticsRequest {
 
 impl crate::Request for GetDiagnosticsRequest {
     type Response = GetDiagnosticsResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -164,4 +165,5 @@ impl crate::Message for GetDiagnosticsResponse {
 
 impl crate::Response for GetDiagnosticsResponse {
     type Request = GetDiagnosticsRequest;
+    type Any = crate::v16::AnyResponse;
 }

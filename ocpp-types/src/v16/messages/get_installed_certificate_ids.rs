@@ -113,6 +113,7 @@ impl crate::Message for GetInstalledCertificateIdsRequest {
 
 impl crate::Request for GetInstalledCertificateIdsRequest {
     type Response = GetInstalledCertificateIdsResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -124,6 +125,7 @@ impl crate::Message for GetInstalledCertificateIdsResponse {
 
 impl crate::Response for GetInstalledCertificateIdsResponse {
     type Request = GetInstalledCertificateIdsRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `GetInstalledCertificateStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -86,6 +86,7 @@ impl crate::Message for GetLocalListVersionRequest {
 
 impl crate::Request for GetLocalListVersionRequest {
     type Response = GetLocalListVersionResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -97,4 +98,5 @@ impl crate::Message for GetLocalListVersionResponse {
 
 impl crate::Response for GetLocalListVersionResponse {
     type Request = GetLocalListVersionRequest;
+    type Any = crate::v16::AnyResponse;
 }

@@ -152,6 +152,7 @@ impl crate::Message for GetLogRequest {
 
 impl crate::Request for GetLogRequest {
     type Response = GetLogResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -163,6 +164,7 @@ impl crate::Message for GetLogResponse {
 
 impl crate::Response for GetLogResponse {
     type Request = GetLogRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `LogEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

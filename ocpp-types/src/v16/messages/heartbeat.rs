@@ -87,6 +87,7 @@ impl crate::Message for HeartbeatRequest {
 
 impl crate::Request for HeartbeatRequest {
     type Response = HeartbeatResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -98,4 +99,5 @@ impl crate::Message for HeartbeatResponse {
 
 impl crate::Response for HeartbeatResponse {
     type Request = HeartbeatRequest;
+    type Any = crate::v16::AnyResponse;
 }

@@ -106,6 +106,7 @@ impl crate::Message for InstallCertificateRequest {
 
 impl crate::Request for InstallCertificateRequest {
     type Response = InstallCertificateResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -117,6 +118,7 @@ impl crate::Message for InstallCertificateResponse {
 
 impl crate::Response for InstallCertificateResponse {
     type Request = InstallCertificateRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `InstallCertificateStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -100,6 +100,7 @@ impl crate::Message for LogStatusNotificationRequest {
 
 impl crate::Request for LogStatusNotificationRequest {
     type Response = LogStatusNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -111,6 +112,7 @@ impl crate::Message for LogStatusNotificationResponse {
 
 impl crate::Response for LogStatusNotificationResponse {
     type Request = LogStatusNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `UploadLogStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -114,6 +114,7 @@ impl crate::Message for MeterValuesRequest {
 
 impl crate::Request for MeterValuesRequest {
     type Response = MeterValuesResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -125,6 +126,7 @@ impl crate::Message for MeterValuesResponse {
 
 impl crate::Response for MeterValuesResponse {
     type Request = MeterValuesRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `MeterValue` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -122,6 +122,7 @@ impl crate::Message for RemoteStartTransactionRequest {
 
 impl crate::Request for RemoteStartTransactionRequest {
     type Response = RemoteStartTransactionResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -133,4 +134,5 @@ impl crate::Message for RemoteStartTransactionResponse {
 
 impl crate::Response for RemoteStartTransactionResponse {
     type Request = RemoteStartTransactionRequest;
+    type Any = crate::v16::AnyResponse;
 }

@@ -93,6 +93,7 @@ impl crate::Message for RemoteStopTransactionRequest {
 
 impl crate::Request for RemoteStopTransactionRequest {
     type Response = RemoteStopTransactionResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -104,4 +105,5 @@ impl crate::Message for RemoteStopTransactionResponse {
 
 impl crate::Response for RemoteStopTransactionResponse {
     type Request = RemoteStopTransactionRequest;
+    type Any = crate::v16::AnyResponse;
 }

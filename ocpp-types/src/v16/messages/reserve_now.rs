@@ -135,6 +135,7 @@ impl crate::Message for ReserveNowRequest {
 
 impl crate::Request for ReserveNowRequest {
     type Response = ReserveNowResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -146,6 +147,7 @@ impl crate::Message for ReserveNowResponse {
 
 impl crate::Response for ReserveNowResponse {
     type Request = ReserveNowRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ReservationStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

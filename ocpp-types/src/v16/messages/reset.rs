@@ -92,6 +92,7 @@ impl crate::Message for ResetRequest {
 
 impl crate::Request for ResetRequest {
     type Response = ResetResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -103,6 +104,7 @@ impl crate::Message for ResetResponse {
 
 impl crate::Response for ResetResponse {
     type Request = ResetRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ResetStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -110,6 +110,7 @@ impl crate::Message for SecurityEventNotificationRequest {
 
 impl crate::Request for SecurityEventNotificationRequest {
     type Response = SecurityEventNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -121,4 +122,5 @@ impl crate::Message for SecurityEventNotificationResponse {
 
 impl crate::Response for SecurityEventNotificationResponse {
     type Request = SecurityEventNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }

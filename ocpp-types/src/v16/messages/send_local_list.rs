@@ -119,6 +119,7 @@ impl crate::Message for SendLocalListRequest {
 
 impl crate::Request for SendLocalListRequest {
     type Response = SendLocalListResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -130,6 +131,7 @@ impl crate::Message for SendLocalListResponse {
 
 impl crate::Response for SendLocalListResponse {
     type Request = SendLocalListRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `AuthorizationData` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -102,6 +102,7 @@ impl crate::Message for SetChargingProfileRequest {
 
 impl crate::Request for SetChargingProfileRequest {
     type Response = SetChargingProfileResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -113,6 +114,7 @@ impl crate::Message for SetChargingProfileResponse {
 
 impl crate::Response for SetChargingProfileResponse {
     type Request = SetChargingProfileRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ChargingProfileStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

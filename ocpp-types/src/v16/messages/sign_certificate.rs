@@ -93,6 +93,7 @@ impl crate::Message for SignCertificateRequest {
 
 impl crate::Request for SignCertificateRequest {
     type Response = SignCertificateResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -104,6 +105,7 @@ impl crate::Message for SignCertificateResponse {
 
 impl crate::Response for SignCertificateResponse {
     type Request = SignCertificateRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `GenericStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

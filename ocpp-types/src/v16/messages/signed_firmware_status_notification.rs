@@ -100,6 +100,7 @@ impl crate::Message for SignedFirmwareStatusNotificationRequest {
 
 impl crate::Request for SignedFirmwareStatusNotificationRequest {
     type Response = SignedFirmwareStatusNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -111,6 +112,7 @@ impl crate::Message for SignedFirmwareStatusNotificationResponse {
 
 impl crate::Response for SignedFirmwareStatusNotificationResponse {
     type Request = SignedFirmwareStatusNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `FirmwareStatusEnumType` type, named as in the specification (the 1.6 schemas carry no descriptions).

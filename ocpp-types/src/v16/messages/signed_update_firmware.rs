@@ -130,6 +130,7 @@ impl crate::Message for SignedUpdateFirmwareRequest {
 
 impl crate::Request for SignedUpdateFirmwareRequest {
     type Response = SignedUpdateFirmwareResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -141,6 +142,7 @@ impl crate::Message for SignedUpdateFirmwareResponse {
 
 impl crate::Response for SignedUpdateFirmwareResponse {
     type Request = SignedUpdateFirmwareRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `FirmwareType` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -145,6 +145,7 @@ impl crate::Message for StartTransactionRequest {
 
 impl crate::Request for StartTransactionRequest {
     type Response = StartTransactionResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -156,4 +157,5 @@ impl crate::Message for StartTransactionResponse {
 
 impl crate::Response for StartTransactionResponse {
     type Request = StartTransactionRequest;
+    type Any = crate::v16::AnyResponse;
 }

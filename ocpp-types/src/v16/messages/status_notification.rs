@@ -163,6 +163,7 @@ impl crate::Message for StatusNotificationRequest {
 
 impl crate::Request for StatusNotificationRequest {
     type Response = StatusNotificationResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -174,6 +175,7 @@ impl crate::Message for StatusNotificationResponse {
 
 impl crate::Response for StatusNotificationResponse {
     type Request = StatusNotificationRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `ChargePointErrorCode` type, named as in the specification (the 1.6 schemas carry no descriptions).

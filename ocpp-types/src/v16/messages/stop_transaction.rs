@@ -155,6 +155,7 @@ impl crate::Message for StopTransactionRequest {
 
 impl crate::Request for StopTransactionRequest {
     type Response = StopTransactionResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -166,6 +167,7 @@ impl crate::Message for StopTransactionResponse {
 
 impl crate::Response for StopTransactionResponse {
     type Request = StopTransactionRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `Reason` type, named as in the specification (the 1.6 schemas carry no descriptions).

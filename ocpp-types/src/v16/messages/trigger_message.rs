@@ -106,6 +106,7 @@ impl crate::Message for TriggerMessageRequest {
 
 impl crate::Request for TriggerMessageRequest {
     type Response = TriggerMessageResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -117,6 +118,7 @@ impl crate::Message for TriggerMessageResponse {
 
 impl crate::Response for TriggerMessageResponse {
     type Request = TriggerMessageRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `MessageTrigger` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -92,6 +92,7 @@ impl crate::Message for UnlockConnectorRequest {
 
 impl crate::Request for UnlockConnectorRequest {
     type Response = UnlockConnectorResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -103,6 +104,7 @@ impl crate::Message for UnlockConnectorResponse {
 
 impl crate::Response for UnlockConnectorResponse {
     type Request = UnlockConnectorRequest;
+    type Any = crate::v16::AnyResponse;
 }
 
 /// The OCPP 1.6 `UnlockStatus` type, named as in the specification (the 1.6 schemas carry no descriptions).

@@ -124,6 +124,7 @@ impl crate::Message for UpdateFirmwareRequest {
 
 impl crate::Request for UpdateFirmwareRequest {
     type Response = UpdateFirmwareResponse;
+    type Any = crate::v16::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -135,4 +136,5 @@ impl crate::Message for UpdateFirmwareResponse {
 
 impl crate::Response for UpdateFirmwareResponse {
     type Request = UpdateFirmwareRequest;
+    type Any = crate::v16::AnyResponse;
 }

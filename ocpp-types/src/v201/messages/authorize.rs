@@ -176,6 +176,7 @@ impl crate::Message for AuthorizeRequest {
 
 impl crate::Request for AuthorizeRequest {
     type Response = AuthorizeResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -187,6 +188,7 @@ impl crate::Message for AuthorizeResponse {
 
 impl crate::Response for AuthorizeResponse {
     type Request = AuthorizeRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Certificate status information.

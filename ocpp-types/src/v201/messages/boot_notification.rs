@@ -172,6 +172,7 @@ impl crate::Message for BootNotificationRequest {
 
 impl crate::Request for BootNotificationRequest {
     type Response = BootNotificationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -183,6 +184,7 @@ impl crate::Message for BootNotificationResponse {
 
 impl crate::Response for BootNotificationResponse {
     type Request = BootNotificationRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the reason for sending this message to the CSMS.

@@ -142,6 +142,7 @@ impl crate::Message for CancelReservationRequest {
 
 impl crate::Request for CancelReservationRequest {
     type Response = CancelReservationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -153,6 +154,7 @@ impl crate::Message for CancelReservationResponse {
 
 impl crate::Response for CancelReservationResponse {
     type Request = CancelReservationRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This indicates the success or failure of the canceling of a reservation by CSMS.

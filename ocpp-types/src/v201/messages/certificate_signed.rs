@@ -158,6 +158,7 @@ impl crate::Message for CertificateSignedRequest {
 
 impl crate::Request for CertificateSignedRequest {
     type Response = CertificateSignedResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -169,6 +170,7 @@ impl crate::Message for CertificateSignedResponse {
 
 impl crate::Response for CertificateSignedResponse {
     type Request = CertificateSignedRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Returns whether certificate signing has been accepted, otherwise rejected.

@@ -158,6 +158,7 @@ impl crate::Message for ChangeAvailabilityRequest {
 
 impl crate::Request for ChangeAvailabilityRequest {
     type Response = ChangeAvailabilityResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -169,6 +170,7 @@ impl crate::Message for ChangeAvailabilityResponse {
 
 impl crate::Response for ChangeAvailabilityResponse {
     type Request = ChangeAvailabilityRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This indicates whether the Charging Station is able to perform the availability change.

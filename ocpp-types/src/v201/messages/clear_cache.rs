@@ -130,6 +130,7 @@ impl crate::Message for ClearCacheRequest {
 
 impl crate::Request for ClearCacheRequest {
     type Response = ClearCacheResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -141,6 +142,7 @@ impl crate::Message for ClearCacheResponse {
 
 impl crate::Response for ClearCacheResponse {
     type Request = ClearCacheRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Accepted if the Charging Station has executed the request, otherwise rejected.

@@ -163,6 +163,7 @@ impl crate::Message for ClearChargingProfileRequest {
 
 impl crate::Request for ClearChargingProfileRequest {
     type Response = ClearChargingProfileResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -174,6 +175,7 @@ impl crate::Message for ClearChargingProfileResponse {
 
 impl crate::Response for ClearChargingProfileResponse {
     type Request = ClearChargingProfileRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Indicates if the Charging Station was able to execute the request.

@@ -139,6 +139,7 @@ impl crate::Message for ClearDisplayMessageRequest {
 
 impl crate::Request for ClearDisplayMessageRequest {
     type Response = ClearDisplayMessageResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -150,6 +151,7 @@ impl crate::Message for ClearDisplayMessageResponse {
 
 impl crate::Response for ClearDisplayMessageResponse {
     type Request = ClearDisplayMessageRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Returns whether the Charging Station has been able to remove the message.

@@ -128,6 +128,7 @@ impl crate::Message for ClearedChargingLimitRequest {
 
 impl crate::Request for ClearedChargingLimitRequest {
     type Response = ClearedChargingLimitResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -139,4 +140,5 @@ impl crate::Message for ClearedChargingLimitResponse {
 
 impl crate::Response for ClearedChargingLimitResponse {
     type Request = ClearedChargingLimitRequest;
+    type Any = crate::v201::AnyResponse;
 }

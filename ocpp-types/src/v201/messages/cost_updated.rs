@@ -126,6 +126,7 @@ impl crate::Message for CostUpdatedRequest {
 
 impl crate::Request for CostUpdatedRequest {
     type Response = CostUpdatedResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -137,4 +138,5 @@ impl crate::Message for CostUpdatedResponse {
 
 impl crate::Response for CostUpdatedResponse {
     type Request = CostUpdatedRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -130,6 +130,7 @@ impl crate::Message for FirmwareStatusNotificationRequest {
 
 impl crate::Request for FirmwareStatusNotificationRequest {
     type Response = FirmwareStatusNotificationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -141,6 +142,7 @@ impl crate::Message for FirmwareStatusNotificationResponse {
 
 impl crate::Response for FirmwareStatusNotificationResponse {
     type Request = FirmwareStatusNotificationRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the progress status of the firmware installation.

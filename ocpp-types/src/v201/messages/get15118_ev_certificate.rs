@@ -172,6 +172,7 @@ impl crate::Message for Get15118EVCertificateRequest {
 
 impl crate::Request for Get15118EVCertificateRequest {
     type Response = Get15118EVCertificateResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -183,6 +184,7 @@ impl crate::Message for Get15118EVCertificateResponse {
 
 impl crate::Response for Get15118EVCertificateResponse {
     type Request = Get15118EVCertificateRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Defines whether certificate needs to be installed or updated.

@@ -154,6 +154,7 @@ impl crate::Message for GetCertificateStatusRequest {
 
 impl crate::Request for GetCertificateStatusRequest {
     type Response = GetCertificateStatusResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -165,6 +166,7 @@ impl crate::Message for GetCertificateStatusResponse {
 
 impl crate::Response for GetCertificateStatusResponse {
     type Request = GetCertificateStatusRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This indicates whether the charging station was able to retrieve the OCSP certificate status.

@@ -169,6 +169,7 @@ impl crate::Message for GetChargingProfilesRequest {
 
 impl crate::Request for GetChargingProfilesRequest {
     type Response = GetChargingProfilesResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -180,6 +181,7 @@ impl crate::Message for GetChargingProfilesResponse {
 
 impl crate::Response for GetChargingProfilesResponse {
     type Request = GetChargingProfilesRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Charging_ Profile

@@ -187,6 +187,7 @@ impl crate::Message for GetCompositeScheduleRequest {
 
 impl crate::Request for GetCompositeScheduleRequest {
     type Response = GetCompositeScheduleResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -198,6 +199,7 @@ impl crate::Message for GetCompositeScheduleResponse {
 
 impl crate::Response for GetCompositeScheduleResponse {
     type Request = GetCompositeScheduleRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Composite_ Schedule

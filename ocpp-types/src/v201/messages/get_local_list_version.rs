@@ -115,6 +115,7 @@ impl crate::Message for GetLocalListVersionRequest {
 
 impl crate::Request for GetLocalListVersionRequest {
     type Response = GetLocalListVersionResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -126,4 +127,5 @@ impl crate::Message for GetLocalListVersionResponse {
 
 impl crate::Response for GetLocalListVersionResponse {
     type Request = GetLocalListVersionRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -199,6 +199,7 @@ impl crate::Message for GetLogRequest {
 
 impl crate::Request for GetLogRequest {
     type Response = GetLogResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -210,6 +211,7 @@ impl crate::Message for GetLogResponse {
 
 impl crate::Response for GetLogResponse {
     type Request = GetLogRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the type of log file that the Charging Station

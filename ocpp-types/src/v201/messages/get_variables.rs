@@ -138,6 +138,7 @@ impl crate::Message for GetVariablesRequest {
 
 impl crate::Request for GetVariablesRequest {
     type Response = GetVariablesResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -149,6 +150,7 @@ impl crate::Message for GetVariablesResponse {
 
 impl crate::Response for GetVariablesResponse {
     type Request = GetVariablesRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Class to hold parameters for GetVariables request.

@@ -116,6 +116,7 @@ impl crate::Message for HeartbeatRequest {
 
 impl crate::Request for HeartbeatRequest {
     type Response = HeartbeatResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -127,4 +128,5 @@ impl crate::Message for HeartbeatResponse {
 
 impl crate::Response for HeartbeatResponse {
     type Request = HeartbeatRequest;
+    type Any = crate::v201::AnyResponse;
 }

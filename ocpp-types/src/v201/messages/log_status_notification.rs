@@ -129,6 +129,7 @@ impl crate::Message for LogStatusNotificationRequest {
 
 impl crate::Request for LogStatusNotificationRequest {
     type Response = LogStatusNotificationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -140,6 +141,7 @@ impl crate::Message for LogStatusNotificationResponse {
 
 impl crate::Response for LogStatusNotificationResponse {
     type Request = LogStatusNotificationRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the status of the log upload.

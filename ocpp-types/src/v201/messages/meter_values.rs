@@ -133,6 +133,7 @@ impl crate::Message for MeterValuesRequest {
 
 impl crate::Request for MeterValuesRequest {
     type Response = MeterValuesResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -144,4 +145,5 @@ impl crate::Message for MeterValuesResponse {
 
 impl crate::Response for MeterValuesResponse {
     type Request = MeterValuesRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -147,6 +147,7 @@ impl crate::Message for NotifyChargingLimitRequest {
 
 impl crate::Request for NotifyChargingLimitRequest {
     type Response = NotifyChargingLimitResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -158,6 +159,7 @@ impl crate::Message for NotifyChargingLimitResponse {
 
 impl crate::Response for NotifyChargingLimitResponse {
     type Request = NotifyChargingLimitRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Charging_ Limit

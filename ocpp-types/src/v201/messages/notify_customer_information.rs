@@ -158,6 +158,7 @@ impl crate::Message for NotifyCustomerInformationRequest {
 
 impl crate::Request for NotifyCustomerInformationRequest {
     type Response = NotifyCustomerInformationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -169,4 +170,5 @@ impl crate::Message for NotifyCustomerInformationResponse {
 
 impl crate::Response for NotifyCustomerInformationResponse {
     type Request = NotifyCustomerInformationRequest;
+    type Any = crate::v201::AnyResponse;
 }

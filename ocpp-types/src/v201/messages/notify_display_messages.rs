@@ -143,6 +143,7 @@ impl crate::Message for NotifyDisplayMessagesRequest {
 
 impl crate::Request for NotifyDisplayMessagesRequest {
     type Response = NotifyDisplayMessagesResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -154,4 +155,5 @@ impl crate::Message for NotifyDisplayMessagesResponse {
 
 impl crate::Response for NotifyDisplayMessagesResponse {
     type Request = NotifyDisplayMessagesRequest;
+    type Any = crate::v201::AnyResponse;
 }

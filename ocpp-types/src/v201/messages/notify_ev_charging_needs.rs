@@ -167,6 +167,7 @@ impl crate::Message for NotifyEVChargingNeedsRequest {
 
 impl crate::Request for NotifyEVChargingNeedsRequest {
     type Response = NotifyEVChargingNeedsResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -178,6 +179,7 @@ impl crate::Message for NotifyEVChargingNeedsResponse {
 
 impl crate::Response for NotifyEVChargingNeedsResponse {
     type Request = NotifyEVChargingNeedsRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// AC_ Charging_ Parameters

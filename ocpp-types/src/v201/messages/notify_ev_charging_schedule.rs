@@ -164,6 +164,7 @@ impl crate::Message for NotifyEVChargingScheduleRequest {
 
 impl crate::Request for NotifyEVChargingScheduleRequest {
     type Response = NotifyEVChargingScheduleResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -175,4 +176,5 @@ impl crate::Message for NotifyEVChargingScheduleResponse {
 
 impl crate::Response for NotifyEVChargingScheduleResponse {
     type Request = NotifyEVChargingScheduleRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -163,6 +163,7 @@ impl crate::Message for NotifyMonitoringReportRequest {
 
 impl crate::Request for NotifyMonitoringReportRequest {
     type Response = NotifyMonitoringReportResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -174,6 +175,7 @@ impl crate::Message for NotifyMonitoringReportResponse {
 
 impl crate::Response for NotifyMonitoringReportResponse {
     type Request = NotifyMonitoringReportRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Class to hold parameters of SetVariableMonitoring request.

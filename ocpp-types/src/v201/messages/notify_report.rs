@@ -160,6 +160,7 @@ impl crate::Message for NotifyReportRequest {
 
 impl crate::Request for NotifyReportRequest {
     type Response = NotifyReportResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -171,6 +172,7 @@ impl crate::Message for NotifyReportResponse {
 
 impl crate::Response for NotifyReportResponse {
     type Request = NotifyReportRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Data type of this variable.

@@ -191,6 +191,7 @@ impl crate::Message for PublishFirmwareRequest {
 
 impl crate::Request for PublishFirmwareRequest {
     type Response = PublishFirmwareResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -202,4 +203,5 @@ impl crate::Message for PublishFirmwareResponse {
 
 impl crate::Response for PublishFirmwareResponse {
     type Request = PublishFirmwareRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -147,6 +147,7 @@ impl crate::Message for PublishFirmwareStatusNotificationRequest {
 
 impl crate::Request for PublishFirmwareStatusNotificationRequest {
     type Response = PublishFirmwareStatusNotificationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -158,6 +159,7 @@ impl crate::Message for PublishFirmwareStatusNotificationResponse {
 
 impl crate::Response for PublishFirmwareStatusNotificationResponse {
     type Request = PublishFirmwareStatusNotificationRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the progress status of the publishfirmware

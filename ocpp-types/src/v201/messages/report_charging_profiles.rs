@@ -172,6 +172,7 @@ impl crate::Message for ReportChargingProfilesRequest {
 
 impl crate::Request for ReportChargingProfilesRequest {
     type Response = ReportChargingProfilesResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -183,4 +184,5 @@ impl crate::Message for ReportChargingProfilesResponse {
 
 impl crate::Response for ReportChargingProfilesResponse {
     type Request = ReportChargingProfilesRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -215,6 +215,7 @@ impl crate::Message for RequestStartTransactionRequest {
 
 impl crate::Request for RequestStartTransactionRequest {
     type Response = RequestStartTransactionResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -226,4 +227,5 @@ impl crate::Message for RequestStartTransactionResponse {
 
 impl crate::Response for RequestStartTransactionResponse {
     type Request = RequestStartTransactionRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -131,6 +131,7 @@ impl crate::Message for ReservationStatusUpdateRequest {
 
 impl crate::Request for ReservationStatusUpdateRequest {
     type Response = ReservationStatusUpdateResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -142,6 +143,7 @@ impl crate::Message for ReservationStatusUpdateResponse {
 
 impl crate::Response for ReservationStatusUpdateResponse {
     type Request = ReservationStatusUpdateRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// The updated reservation status.

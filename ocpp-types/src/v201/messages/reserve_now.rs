@@ -207,6 +207,7 @@ impl crate::Message for ReserveNowRequest {
 
 impl crate::Request for ReserveNowRequest {
     type Response = ReserveNowResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -218,6 +219,7 @@ impl crate::Message for ReserveNowResponse {
 
 impl crate::Response for ReserveNowResponse {
     type Request = ReserveNowRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This field specifies the connector type.

@@ -155,6 +155,7 @@ impl crate::Message for ResetRequest {
 
 impl crate::Request for ResetRequest {
     type Response = ResetResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -166,6 +167,7 @@ impl crate::Message for ResetResponse {
 
 impl crate::Response for ResetResponse {
     type Request = ResetRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the type of reset that the Charging Station or EVSE should perform.

@@ -154,6 +154,7 @@ impl crate::Message for SetChargingProfileRequest {
 
 impl crate::Request for SetChargingProfileRequest {
     type Response = SetChargingProfileResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -165,6 +166,7 @@ impl crate::Message for SetChargingProfileResponse {
 
 impl crate::Response for SetChargingProfileResponse {
     type Request = SetChargingProfileRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Returns whether the Charging Station has been able to process the message successfully. This does not guarantee the schedule will be followed to the letter. There might be other constraints the Charging Station may need to take into account.

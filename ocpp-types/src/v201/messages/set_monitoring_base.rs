@@ -144,6 +144,7 @@ impl crate::Message for SetMonitoringBaseRequest {
 
 impl crate::Request for SetMonitoringBaseRequest {
     type Response = SetMonitoringBaseResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -155,6 +156,7 @@ impl crate::Message for SetMonitoringBaseResponse {
 
 impl crate::Response for SetMonitoringBaseResponse {
     type Request = SetMonitoringBaseRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Specify which monitoring base will be set

@@ -155,6 +155,7 @@ impl crate::Message for SetNetworkProfileRequest {
 
 impl crate::Request for SetNetworkProfileRequest {
     type Response = SetNetworkProfileResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -166,6 +167,7 @@ impl crate::Message for SetNetworkProfileResponse {
 
 impl crate::Response for SetNetworkProfileResponse {
     type Request = SetNetworkProfileRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// APN. APN_ Authentication. APN_ Authentication_ Code

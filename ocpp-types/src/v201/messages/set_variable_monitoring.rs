@@ -138,6 +138,7 @@ impl crate::Message for SetVariableMonitoringRequest {
 
 impl crate::Request for SetVariableMonitoringRequest {
     type Response = SetVariableMonitoringResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -149,6 +150,7 @@ impl crate::Message for SetVariableMonitoringResponse {
 
 impl crate::Response for SetVariableMonitoringResponse {
     type Request = SetVariableMonitoringRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Class to hold parameters of SetVariableMonitoring request.

@@ -159,6 +159,7 @@ impl crate::Message for SignCertificateRequest {
 
 impl crate::Request for SignCertificateRequest {
     type Response = SignCertificateResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -170,4 +171,5 @@ impl crate::Message for SignCertificateResponse {
 
 impl crate::Response for SignCertificateResponse {
     type Request = SignCertificateRequest;
+    type Any = crate::v201::AnyResponse;
 }

@@ -149,6 +149,7 @@ impl crate::Message for StatusNotificationRequest {
 
 impl crate::Request for StatusNotificationRequest {
     type Response = StatusNotificationResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -160,6 +161,7 @@ impl crate::Message for StatusNotificationResponse {
 
 impl crate::Response for StatusNotificationResponse {
     type Request = StatusNotificationRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// This contains the current status of the Connector.

@@ -329,6 +329,7 @@ impl crate::Message for TransactionEventRequest {
 
 impl crate::Request for TransactionEventRequest {
     type Response = TransactionEventResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -340,6 +341,7 @@ impl crate::Message for TransactionEventResponse {
 
 impl crate::Response for TransactionEventResponse {
     type Request = TransactionEventRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Transaction. State. Transaction_ State_ Code

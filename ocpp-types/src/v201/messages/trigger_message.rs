@@ -158,6 +158,7 @@ impl crate::Message for TriggerMessageRequest {
 
 impl crate::Request for TriggerMessageRequest {
     type Response = TriggerMessageResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -169,6 +170,7 @@ impl crate::Message for TriggerMessageResponse {
 
 impl crate::Response for TriggerMessageResponse {
     type Request = TriggerMessageRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Type of message to be triggered.

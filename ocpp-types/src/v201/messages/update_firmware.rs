@@ -179,6 +179,7 @@ impl crate::Message for UpdateFirmwareRequest {
 
 impl crate::Request for UpdateFirmwareRequest {
     type Response = UpdateFirmwareResponse;
+    type Any = crate::v201::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -190,6 +191,7 @@ impl crate::Message for UpdateFirmwareResponse {
 
 impl crate::Response for UpdateFirmwareResponse {
     type Request = UpdateFirmwareRequest;
+    type Any = crate::v201::AnyResponse;
 }
 
 /// Firmware

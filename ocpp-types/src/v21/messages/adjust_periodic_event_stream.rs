@@ -151,6 +151,7 @@ impl crate::Message for AdjustPeriodicEventStreamRequest {
 
 impl crate::Request for AdjustPeriodicEventStreamRequest {
     type Response = AdjustPeriodicEventStreamResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -162,4 +163,5 @@ impl crate::Message for AdjustPeriodicEventStreamResponse {
 
 impl crate::Response for AdjustPeriodicEventStreamResponse {
     type Request = AdjustPeriodicEventStreamRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -150,6 +150,7 @@ impl crate::Message for AFRRSignalRequest {
 
 impl crate::Request for AFRRSignalRequest {
     type Response = AFRRSignalResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -161,4 +162,5 @@ impl crate::Message for AFRRSignalResponse {
 
 impl crate::Response for AFRRSignalResponse {
     type Request = AFRRSignalRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -225,6 +225,7 @@ impl crate::Message for AuthorizeRequest {
 
 impl crate::Request for AuthorizeRequest {
     type Response = AuthorizeResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -236,6 +237,7 @@ impl crate::Message for AuthorizeResponse {
 
 impl crate::Response for AuthorizeResponse {
     type Request = AuthorizeRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Certificate status information.

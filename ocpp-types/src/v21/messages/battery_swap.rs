@@ -153,6 +153,7 @@ impl crate::Message for BatterySwapRequest {
 
 impl crate::Request for BatterySwapRequest {
     type Response = BatterySwapResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -164,6 +165,7 @@ impl crate::Message for BatterySwapResponse {
 
 impl crate::Response for BatterySwapResponse {
     type Request = BatterySwapRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `BatteryDataType` (the schema gives no description).

@@ -171,6 +171,7 @@ impl crate::Message for BootNotificationRequest {
 
 impl crate::Request for BootNotificationRequest {
     type Response = BootNotificationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -182,6 +183,7 @@ impl crate::Message for BootNotificationResponse {
 
 impl crate::Response for BootNotificationResponse {
     type Request = BootNotificationRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This contains the reason for sending this message to the CSMS.

@@ -145,6 +145,7 @@ impl crate::Message for CancelReservationRequest {
 
 impl crate::Request for CancelReservationRequest {
     type Response = CancelReservationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -156,6 +157,7 @@ impl crate::Message for CancelReservationResponse {
 
 impl crate::Response for CancelReservationResponse {
     type Request = CancelReservationRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates the success or failure of the canceling of a reservation by CSMS.

@@ -171,6 +171,7 @@ impl crate::Message for CertificateSignedRequest {
 
 impl crate::Request for CertificateSignedRequest {
     type Response = CertificateSignedResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -182,6 +183,7 @@ impl crate::Message for CertificateSignedResponse {
 
 impl crate::Response for CertificateSignedResponse {
     type Request = CertificateSignedRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Returns whether certificate signing has been accepted, otherwise rejected.

@@ -157,6 +157,7 @@ impl crate::Message for ChangeAvailabilityRequest {
 
 impl crate::Request for ChangeAvailabilityRequest {
     type Response = ChangeAvailabilityResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -168,6 +169,7 @@ impl crate::Message for ChangeAvailabilityResponse {
 
 impl crate::Response for ChangeAvailabilityResponse {
     type Request = ChangeAvailabilityRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates whether the Charging Station is able to perform the availability change.

@@ -160,6 +160,7 @@ impl crate::Message for ChangeTransactionTariffRequest {
 
 impl crate::Request for ChangeTransactionTariffRequest {
     type Response = ChangeTransactionTariffResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -171,6 +172,7 @@ impl crate::Message for ChangeTransactionTariffResponse {
 
 impl crate::Response for ChangeTransactionTariffResponse {
     type Request = ChangeTransactionTariffRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Status of the operation

@@ -162,6 +162,7 @@ impl crate::Message for ClearChargingProfileRequest {
 
 impl crate::Request for ClearChargingProfileRequest {
     type Response = ClearChargingProfileResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -173,6 +174,7 @@ impl crate::Message for ClearChargingProfileResponse {
 
 impl crate::Response for ClearChargingProfileResponse {
     type Request = ClearChargingProfileRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Indicates if the Charging Station was able to execute the request.

@@ -167,6 +167,7 @@ impl crate::Message for ClearDERControlRequest {
 
 impl crate::Request for ClearDERControlRequest {
     type Response = ClearDERControlResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -178,4 +179,5 @@ impl crate::Message for ClearDERControlResponse {
 
 impl crate::Response for ClearDERControlResponse {
     type Request = ClearDERControlRequest;
+    type Any = crate::v21::AnyResponse;
 }

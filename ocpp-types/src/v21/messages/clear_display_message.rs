@@ -142,6 +142,7 @@ impl crate::Message for ClearDisplayMessageRequest {
 
 impl crate::Request for ClearDisplayMessageRequest {
     type Response = ClearDisplayMessageResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -153,6 +154,7 @@ impl crate::Message for ClearDisplayMessageResponse {
 
 impl crate::Response for ClearDisplayMessageResponse {
     type Request = ClearDisplayMessageRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Returns whether the Charging Station has been able to remove the message.

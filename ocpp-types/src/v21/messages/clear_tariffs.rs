@@ -147,6 +147,7 @@ impl crate::Message for ClearTariffsRequest {
 
 impl crate::Request for ClearTariffsRequest {
     type Response = ClearTariffsResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -158,6 +159,7 @@ impl crate::Message for ClearTariffsResponse {
 
 impl crate::Response for ClearTariffsResponse {
     type Request = ClearTariffsRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `ClearTariffsResultType` (the schema gives no description).

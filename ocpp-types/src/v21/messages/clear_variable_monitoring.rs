@@ -130,6 +130,7 @@ impl crate::Message for ClearVariableMonitoringRequest {
 
 impl crate::Request for ClearVariableMonitoringRequest {
     type Response = ClearVariableMonitoringResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -141,6 +142,7 @@ impl crate::Message for ClearVariableMonitoringResponse {
 
 impl crate::Response for ClearVariableMonitoringResponse {
     type Request = ClearVariableMonitoringRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `ClearMonitoringResultType` (the schema gives no description).

@@ -127,6 +127,7 @@ impl crate::Message for ClearedChargingLimitRequest {
 
 impl crate::Request for ClearedChargingLimitRequest {
     type Response = ClearedChargingLimitResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -138,4 +139,5 @@ impl crate::Message for ClearedChargingLimitResponse {
 
 impl crate::Response for ClearedChargingLimitResponse {
     type Request = ClearedChargingLimitRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -115,6 +115,7 @@ impl crate::Message for ClosePeriodicEventStreamRequest {
 
 impl crate::Request for ClosePeriodicEventStreamRequest {
     type Response = ClosePeriodicEventStreamResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -126,4 +127,5 @@ impl crate::Message for ClosePeriodicEventStreamResponse {
 
 impl crate::Response for ClosePeriodicEventStreamResponse {
     type Request = ClosePeriodicEventStreamRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -204,6 +204,7 @@ impl crate::Message for CustomerInformationRequest {
 
 impl crate::Request for CustomerInformationRequest {
     type Response = CustomerInformationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -215,6 +216,7 @@ impl crate::Message for CustomerInformationResponse {
 
 impl crate::Response for CustomerInformationResponse {
     type Request = CustomerInformationRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Indicates whether the request was accepted.

@@ -176,6 +176,7 @@ impl crate::Message for DataTransferRequest {
 
 impl crate::Request for DataTransferRequest {
     type Response = DataTransferResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::Either;
 }
 
@@ -187,6 +188,7 @@ impl crate::Message for DataTransferResponse {
 
 impl crate::Response for DataTransferResponse {
     type Request = DataTransferRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates the success or failure of the data transfer.

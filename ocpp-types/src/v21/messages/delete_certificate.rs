@@ -142,6 +142,7 @@ impl crate::Message for DeleteCertificateRequest {
 
 impl crate::Request for DeleteCertificateRequest {
     type Response = DeleteCertificateResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -153,6 +154,7 @@ impl crate::Message for DeleteCertificateResponse {
 
 impl crate::Response for DeleteCertificateResponse {
     type Request = DeleteCertificateRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Charging Station indicates if it can process the request.

@@ -143,6 +143,7 @@ impl crate::Message for FirmwareStatusNotificationRequest {
 
 impl crate::Request for FirmwareStatusNotificationRequest {
     type Response = FirmwareStatusNotificationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -154,6 +155,7 @@ impl crate::Message for FirmwareStatusNotificationResponse {
 
 impl crate::Response for FirmwareStatusNotificationResponse {
     type Request = FirmwareStatusNotificationRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This contains the progress status of the firmware installation.

@@ -220,6 +220,7 @@ impl crate::Message for Get15118EVCertificateRequest {
 
 impl crate::Request for Get15118EVCertificateRequest {
     type Response = Get15118EVCertificateResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -231,6 +232,7 @@ impl crate::Message for Get15118EVCertificateResponse {
 
 impl crate::Response for Get15118EVCertificateResponse {
     type Request = Get15118EVCertificateRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Defines whether certificate needs to be installed or updated.

@@ -153,6 +153,7 @@ impl crate::Message for GetBaseReportRequest {
 
 impl crate::Request for GetBaseReportRequest {
     type Response = GetBaseReportResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -164,6 +165,7 @@ impl crate::Message for GetBaseReportResponse {
 
 impl crate::Response for GetBaseReportResponse {
     type Request = GetBaseReportRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This field specifies the report base.

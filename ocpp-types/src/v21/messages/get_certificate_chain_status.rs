@@ -138,6 +138,7 @@ impl crate::Message for GetCertificateChainStatusRequest {
 
 impl crate::Request for GetCertificateChainStatusRequest {
     type Response = GetCertificateChainStatusResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -149,6 +150,7 @@ impl crate::Message for GetCertificateChainStatusResponse {
 
 impl crate::Response for GetCertificateChainStatusResponse {
     type Request = GetCertificateChainStatusRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Status of certificate: good, revoked or unknown.

@@ -157,6 +157,7 @@ impl crate::Message for GetCertificateStatusRequest {
 
 impl crate::Request for GetCertificateStatusRequest {
     type Response = GetCertificateStatusResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -168,6 +169,7 @@ impl crate::Message for GetCertificateStatusResponse {
 
 impl crate::Response for GetCertificateStatusResponse {
     type Request = GetCertificateStatusRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates whether the charging station was able to retrieve the OCSP certificate status.

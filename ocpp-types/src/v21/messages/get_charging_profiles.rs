@@ -168,6 +168,7 @@ impl crate::Message for GetChargingProfilesRequest {
 
 impl crate::Request for GetChargingProfilesRequest {
     type Response = GetChargingProfilesResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -179,6 +180,7 @@ impl crate::Message for GetChargingProfilesResponse {
 
 impl crate::Response for GetChargingProfilesResponse {
     type Request = GetChargingProfilesRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// A ChargingProfileCriterionType is a filter for charging profiles to be selected by a GetChargingProfilesRequest.

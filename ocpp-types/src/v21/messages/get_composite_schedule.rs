@@ -182,6 +182,7 @@ impl crate::Message for GetCompositeScheduleRequest {
 
 impl crate::Request for GetCompositeScheduleRequest {
     type Response = GetCompositeScheduleResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -193,6 +194,7 @@ impl crate::Message for GetCompositeScheduleResponse {
 
 impl crate::Response for GetCompositeScheduleResponse {
     type Request = GetCompositeScheduleRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `CompositeScheduleType` (the schema gives no description).

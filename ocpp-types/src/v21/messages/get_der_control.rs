@@ -183,6 +183,7 @@ impl crate::Message for GetDERControlRequest {
 
 impl crate::Request for GetDERControlRequest {
     type Response = GetDERControlResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -194,4 +195,5 @@ impl crate::Message for GetDERControlResponse {
 
 impl crate::Response for GetDERControlResponse {
     type Request = GetDERControlRequest;
+    type Any = crate::v21::AnyResponse;
 }

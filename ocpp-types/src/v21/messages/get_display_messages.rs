@@ -182,6 +182,7 @@ impl crate::Message for GetDisplayMessagesRequest {
 
 impl crate::Request for GetDisplayMessagesRequest {
     type Response = GetDisplayMessagesResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -193,6 +194,7 @@ impl crate::Message for GetDisplayMessagesResponse {
 
 impl crate::Response for GetDisplayMessagesResponse {
     type Request = GetDisplayMessagesRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Indicates if the Charging Station has Display Messages that match the request criteria in the &lt;&lt;getdisplaymessagesrequest,GetDisplayMessagesRequest&gt;&gt;

@@ -166,6 +166,7 @@ impl crate::Message for GetInstalledCertificateIdsRequest {
 
 impl crate::Request for GetInstalledCertificateIdsRequest {
     type Response = GetInstalledCertificateIdsResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -177,6 +178,7 @@ impl crate::Message for GetInstalledCertificateIdsResponse {
 
 impl crate::Response for GetInstalledCertificateIdsResponse {
     type Request = GetInstalledCertificateIdsRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `CertificateHashDataChainType` (the schema gives no description).

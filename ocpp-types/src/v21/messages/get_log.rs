@@ -198,6 +198,7 @@ impl crate::Message for GetLogRequest {
 
 impl crate::Request for GetLogRequest {
     type Response = GetLogResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -209,6 +210,7 @@ impl crate::Message for GetLogResponse {
 
 impl crate::Response for GetLogResponse {
     type Request = GetLogRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This contains the type of log file that the Charging Station

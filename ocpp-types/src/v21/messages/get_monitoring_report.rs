@@ -179,6 +179,7 @@ impl crate::Message for GetMonitoringReportRequest {
 
 impl crate::Request for GetMonitoringReportRequest {
     type Response = GetMonitoringReportResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -190,6 +191,7 @@ impl crate::Message for GetMonitoringReportResponse {
 
 impl crate::Response for GetMonitoringReportResponse {
     type Request = GetMonitoringReportRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `MonitoringCriterionEnumType` (the schema gives no description).

@@ -125,6 +125,7 @@ impl crate::Message for GetPeriodicEventStreamRequest {
 
 impl crate::Request for GetPeriodicEventStreamRequest {
     type Response = GetPeriodicEventStreamResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -136,4 +137,5 @@ impl crate::Message for GetPeriodicEventStreamResponse {
 
 impl crate::Response for GetPeriodicEventStreamResponse {
     type Request = GetPeriodicEventStreamRequest;
+    type Any = crate::v21::AnyResponse;
 }

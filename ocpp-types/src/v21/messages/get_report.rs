@@ -179,6 +179,7 @@ impl crate::Message for GetReportRequest {
 
 impl crate::Request for GetReportRequest {
     type Response = GetReportResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -190,6 +191,7 @@ impl crate::Message for GetReportResponse {
 
 impl crate::Response for GetReportResponse {
     type Request = GetReportRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `ComponentCriterionEnumType` (the schema gives no description).

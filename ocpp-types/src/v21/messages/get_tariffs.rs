@@ -164,6 +164,7 @@ impl crate::Message for GetTariffsRequest {
 
 impl crate::Request for GetTariffsRequest {
     type Response = GetTariffsResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -175,6 +176,7 @@ impl crate::Message for GetTariffsResponse {
 
 impl crate::Response for GetTariffsResponse {
     type Request = GetTariffsRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Shows assignment of tariffs to EVSE or IdToken.

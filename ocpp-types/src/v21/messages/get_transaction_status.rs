@@ -144,6 +144,7 @@ impl crate::Message for GetTransactionStatusRequest {
 
 impl crate::Request for GetTransactionStatusRequest {
     type Response = GetTransactionStatusResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -155,4 +156,5 @@ impl crate::Message for GetTransactionStatusResponse {
 
 impl crate::Response for GetTransactionStatusResponse {
     type Request = GetTransactionStatusRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -154,6 +154,7 @@ impl crate::Message for InstallCertificateRequest {
 
 impl crate::Request for InstallCertificateRequest {
     type Response = InstallCertificateResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -165,6 +166,7 @@ impl crate::Message for InstallCertificateResponse {
 
 impl crate::Response for InstallCertificateResponse {
     type Request = InstallCertificateRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Charging Station indicates if installation was successful.

@@ -142,6 +142,7 @@ impl crate::Message for LogStatusNotificationRequest {
 
 impl crate::Request for LogStatusNotificationRequest {
     type Response = LogStatusNotificationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -153,6 +154,7 @@ impl crate::Message for LogStatusNotificationResponse {
 
 impl crate::Response for LogStatusNotificationResponse {
     type Request = LogStatusNotificationRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This contains the status of the log upload.

@@ -129,6 +129,7 @@ impl crate::Message for MeterValuesRequest {
 
 impl crate::Request for MeterValuesRequest {
     type Response = MeterValuesResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -140,4 +141,5 @@ impl crate::Message for MeterValuesResponse {
 
 impl crate::Response for MeterValuesResponse {
     type Request = MeterValuesRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -155,6 +155,7 @@ impl crate::Message for NotifyAllowedEnergyTransferRequest {
 
 impl crate::Request for NotifyAllowedEnergyTransferRequest {
     type Response = NotifyAllowedEnergyTransferResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -166,6 +167,7 @@ impl crate::Message for NotifyAllowedEnergyTransferResponse {
 
 impl crate::Response for NotifyAllowedEnergyTransferResponse {
     type Request = NotifyAllowedEnergyTransferRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `NotifyAllowedEnergyTransferStatusEnumType` (the schema gives no description).

@@ -146,6 +146,7 @@ impl crate::Message for NotifyChargingLimitRequest {
 
 impl crate::Request for NotifyChargingLimitRequest {
     type Response = NotifyChargingLimitResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -157,6 +158,7 @@ impl crate::Message for NotifyChargingLimitResponse {
 
 impl crate::Response for NotifyChargingLimitResponse {
     type Request = NotifyChargingLimitRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `ChargingLimitType` (the schema gives no description).

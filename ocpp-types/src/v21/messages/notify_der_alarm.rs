@@ -169,6 +169,7 @@ impl crate::Message for NotifyDERAlarmRequest {
 
 impl crate::Request for NotifyDERAlarmRequest {
     type Response = NotifyDERAlarmResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -180,6 +181,7 @@ impl crate::Message for NotifyDERAlarmResponse {
 
 impl crate::Response for NotifyDERAlarmResponse {
     type Request = NotifyDERAlarmRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Type of grid event that caused this

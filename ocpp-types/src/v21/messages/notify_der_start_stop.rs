@@ -142,6 +142,7 @@ impl crate::Message for NotifyDERStartStopRequest {
 
 impl crate::Request for NotifyDERStartStopRequest {
     type Response = NotifyDERStartStopResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -153,4 +154,5 @@ impl crate::Message for NotifyDERStartStopResponse {
 
 impl crate::Response for NotifyDERStartStopResponse {
     type Request = NotifyDERStartStopRequest;
+    type Any = crate::v21::AnyResponse;
 }

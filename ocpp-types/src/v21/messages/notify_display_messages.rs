@@ -142,6 +142,7 @@ impl crate::Message for NotifyDisplayMessagesRequest {
 
 impl crate::Request for NotifyDisplayMessagesRequest {
     type Response = NotifyDisplayMessagesResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -153,4 +154,5 @@ impl crate::Message for NotifyDisplayMessagesResponse {
 
 impl crate::Response for NotifyDisplayMessagesResponse {
     type Request = NotifyDisplayMessagesRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -179,6 +179,7 @@ impl crate::Message for NotifyEVChargingNeedsRequest {
 
 impl crate::Request for NotifyEVChargingNeedsRequest {
     type Response = NotifyEVChargingNeedsResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -190,6 +191,7 @@ impl crate::Message for NotifyEVChargingNeedsResponse {
 
 impl crate::Response for NotifyEVChargingNeedsResponse {
     type Request = NotifyEVChargingNeedsRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// EV AC charging parameters for ISO 15118-2

@@ -191,6 +191,7 @@ impl crate::Message for NotifyEVChargingScheduleRequest {
 
 impl crate::Request for NotifyEVChargingScheduleRequest {
     type Response = NotifyEVChargingScheduleResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -202,4 +203,5 @@ impl crate::Message for NotifyEVChargingScheduleResponse {
 
 impl crate::Response for NotifyEVChargingScheduleResponse {
     type Request = NotifyEVChargingScheduleRequest;
+    type Any = crate::v21::AnyResponse;
 }

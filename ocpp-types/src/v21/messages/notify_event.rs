@@ -149,6 +149,7 @@ impl crate::Message for NotifyEventRequest {
 
 impl crate::Request for NotifyEventRequest {
     type Response = NotifyEventResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -160,6 +161,7 @@ impl crate::Message for NotifyEventResponse {
 
 impl crate::Response for NotifyEventResponse {
     type Request = NotifyEventRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Class to report an event notification for a component-variable.

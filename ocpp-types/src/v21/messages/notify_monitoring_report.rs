@@ -165,6 +165,7 @@ impl crate::Message for NotifyMonitoringReportRequest {
 
 impl crate::Request for NotifyMonitoringReportRequest {
     type Response = NotifyMonitoringReportResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -176,6 +177,7 @@ impl crate::Message for NotifyMonitoringReportResponse {
 
 impl crate::Response for NotifyMonitoringReportResponse {
     type Request = NotifyMonitoringReportRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Class to hold parameters of SetVariableMonitoring request.

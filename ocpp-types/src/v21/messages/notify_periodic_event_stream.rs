@@ -102,6 +102,7 @@ impl crate::Message for NotifyPeriodicEventStream {
 }
 
 impl crate::SendMessage for NotifyPeriodicEventStream {
+    type Any = crate::v21::AnySend;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 

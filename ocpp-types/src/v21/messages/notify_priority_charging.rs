@@ -124,6 +124,7 @@ impl crate::Message for NotifyPriorityChargingRequest {
 
 impl crate::Request for NotifyPriorityChargingRequest {
     type Response = NotifyPriorityChargingResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -135,4 +136,5 @@ impl crate::Message for NotifyPriorityChargingResponse {
 
 impl crate::Response for NotifyPriorityChargingResponse {
     type Request = NotifyPriorityChargingRequest;
+    type Any = crate::v21::AnyResponse;
 }

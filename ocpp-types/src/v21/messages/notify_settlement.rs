@@ -259,6 +259,7 @@ impl crate::Message for NotifySettlementRequest {
 
 impl crate::Request for NotifySettlementRequest {
     type Response = NotifySettlementResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -270,6 +271,7 @@ impl crate::Message for NotifySettlementResponse {
 
 impl crate::Response for NotifySettlementResponse {
     type Request = NotifySettlementRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// The status of the settlement attempt.

@@ -127,6 +127,7 @@ impl crate::Message for NotifyWebPaymentStartedRequest {
 
 impl crate::Request for NotifyWebPaymentStartedRequest {
     type Response = NotifyWebPaymentStartedResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -138,4 +139,5 @@ impl crate::Message for NotifyWebPaymentStartedResponse {
 
 impl crate::Response for NotifyWebPaymentStartedResponse {
     type Request = NotifyWebPaymentStartedRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -140,6 +140,7 @@ impl crate::Message for OpenPeriodicEventStreamRequest {
 
 impl crate::Request for OpenPeriodicEventStreamRequest {
     type Response = OpenPeriodicEventStreamResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -151,4 +152,5 @@ impl crate::Message for OpenPeriodicEventStreamResponse {
 
 impl crate::Response for OpenPeriodicEventStreamResponse {
     type Request = OpenPeriodicEventStreamRequest;
+    type Any = crate::v21::AnyResponse;
 }

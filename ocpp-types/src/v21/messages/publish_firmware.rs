@@ -193,6 +193,7 @@ impl crate::Message for PublishFirmwareRequest {
 
 impl crate::Request for PublishFirmwareRequest {
     type Response = PublishFirmwareResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -204,4 +205,5 @@ impl crate::Message for PublishFirmwareResponse {
 
 impl crate::Response for PublishFirmwareResponse {
     type Request = PublishFirmwareRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -162,6 +162,7 @@ impl crate::Message for PublishFirmwareStatusNotificationRequest {
 
 impl crate::Request for PublishFirmwareStatusNotificationRequest {
     type Response = PublishFirmwareStatusNotificationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -173,6 +174,7 @@ impl crate::Message for PublishFirmwareStatusNotificationResponse {
 
 impl crate::Response for PublishFirmwareStatusNotificationResponse {
     type Request = PublishFirmwareStatusNotificationRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This contains the progress status of the publishfirmware

@@ -157,6 +157,7 @@ impl crate::Message for PullDynamicScheduleUpdateRequest {
 
 impl crate::Request for PullDynamicScheduleUpdateRequest {
     type Response = PullDynamicScheduleUpdateResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -168,4 +169,5 @@ impl crate::Message for PullDynamicScheduleUpdateResponse {
 
 impl crate::Response for PullDynamicScheduleUpdateResponse {
     type Request = PullDynamicScheduleUpdateRequest;
+    type Any = crate::v21::AnyResponse;
 }

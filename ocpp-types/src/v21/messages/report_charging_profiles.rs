@@ -170,6 +170,7 @@ impl crate::Message for ReportChargingProfilesRequest {
 
 impl crate::Request for ReportChargingProfilesRequest {
     type Response = ReportChargingProfilesResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -181,4 +182,5 @@ impl crate::Message for ReportChargingProfilesResponse {
 
 impl crate::Response for ReportChargingProfilesResponse {
     type Request = ReportChargingProfilesRequest;
+    type Any = crate::v21::AnyResponse;
 }

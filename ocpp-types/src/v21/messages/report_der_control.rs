@@ -248,6 +248,7 @@ impl crate::Message for ReportDERControlRequest {
 
 impl crate::Request for ReportDERControlRequest {
     type Response = ReportDERControlResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -259,6 +260,7 @@ impl crate::Message for ReportDERControlResponse {
 
 impl crate::Response for ReportDERControlResponse {
     type Request = ReportDERControlRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `DERCurveGetType` (the schema gives no description).

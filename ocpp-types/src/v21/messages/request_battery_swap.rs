@@ -151,6 +151,7 @@ impl crate::Message for RequestBatterySwapRequest {
 
 impl crate::Request for RequestBatterySwapRequest {
     type Response = RequestBatterySwapResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -162,4 +163,5 @@ impl crate::Message for RequestBatterySwapResponse {
 
 impl crate::Response for RequestBatterySwapResponse {
     type Request = RequestBatterySwapRequest;
+    type Any = crate::v21::AnyResponse;
 }

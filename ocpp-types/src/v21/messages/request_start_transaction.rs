@@ -214,6 +214,7 @@ impl crate::Message for RequestStartTransactionRequest {
 
 impl crate::Request for RequestStartTransactionRequest {
     type Response = RequestStartTransactionResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -225,4 +226,5 @@ impl crate::Message for RequestStartTransactionResponse {
 
 impl crate::Response for RequestStartTransactionResponse {
     type Request = RequestStartTransactionRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -143,6 +143,7 @@ impl crate::Message for RequestStopTransactionRequest {
 
 impl crate::Request for RequestStopTransactionRequest {
     type Response = RequestStopTransactionResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -154,4 +155,5 @@ impl crate::Message for RequestStopTransactionResponse {
 
 impl crate::Response for RequestStopTransactionResponse {
     type Request = RequestStopTransactionRequest;
+    type Any = crate::v21::AnyResponse;
 }

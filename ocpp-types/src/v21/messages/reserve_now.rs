@@ -205,6 +205,7 @@ impl crate::Message for ReserveNowRequest {
 
 impl crate::Request for ReserveNowRequest {
     type Response = ReserveNowResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -216,6 +217,7 @@ impl crate::Message for ReserveNowResponse {
 
 impl crate::Response for ReserveNowResponse {
     type Request = ReserveNowRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates the success or failure of the reservation.

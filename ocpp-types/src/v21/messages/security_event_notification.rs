@@ -133,6 +133,7 @@ impl crate::Message for SecurityEventNotificationRequest {
 
 impl crate::Request for SecurityEventNotificationRequest {
     type Response = SecurityEventNotificationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -144,4 +145,5 @@ impl crate::Message for SecurityEventNotificationResponse {
 
 impl crate::Response for SecurityEventNotificationResponse {
     type Request = SecurityEventNotificationRequest;
+    type Any = crate::v21::AnyResponse;
 }

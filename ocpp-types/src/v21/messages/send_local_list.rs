@@ -168,6 +168,7 @@ impl crate::Message for SendLocalListRequest {
 
 impl crate::Request for SendLocalListRequest {
     type Response = SendLocalListResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -179,6 +180,7 @@ impl crate::Message for SendLocalListResponse {
 
 impl crate::Response for SendLocalListResponse {
     type Request = SendLocalListRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Contains the identifier to use for authorization.

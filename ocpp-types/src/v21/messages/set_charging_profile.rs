@@ -155,6 +155,7 @@ impl crate::Message for SetChargingProfileRequest {
 
 impl crate::Request for SetChargingProfileRequest {
     type Response = SetChargingProfileResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -166,4 +167,5 @@ impl crate::Message for SetChargingProfileResponse {
 
 impl crate::Response for SetChargingProfileResponse {
     type Request = SetChargingProfileRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -160,6 +160,7 @@ impl crate::Message for SetDefaultTariffRequest {
 
 impl crate::Request for SetDefaultTariffRequest {
     type Response = SetDefaultTariffResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -171,6 +172,7 @@ impl crate::Message for SetDefaultTariffResponse {
 
 impl crate::Response for SetDefaultTariffResponse {
     type Request = SetDefaultTariffRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `TariffSetStatusEnumType` (the schema gives no description).

@@ -283,6 +283,7 @@ impl crate::Message for SetDERControlRequest {
 
 impl crate::Request for SetDERControlRequest {
     type Response = SetDERControlResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -294,4 +295,5 @@ impl crate::Message for SetDERControlResponse {
 
 impl crate::Response for SetDERControlResponse {
     type Request = SetDERControlRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -144,6 +144,7 @@ impl crate::Message for SetDisplayMessageRequest {
 
 impl crate::Request for SetDisplayMessageRequest {
     type Response = SetDisplayMessageResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -155,6 +156,7 @@ impl crate::Message for SetDisplayMessageResponse {
 
 impl crate::Response for SetDisplayMessageResponse {
     type Request = SetDisplayMessageRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates whether the Charging Station is able to display the message.

@@ -166,6 +166,7 @@ impl crate::Message for SetMonitoringLevelRequest {
 
 impl crate::Request for SetMonitoringLevelRequest {
     type Response = SetMonitoringLevelResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -177,4 +178,5 @@ impl crate::Message for SetMonitoringLevelResponse {
 
 impl crate::Response for SetMonitoringLevelResponse {
     type Request = SetMonitoringLevelRequest;
+    type Any = crate::v21::AnyResponse;
 }

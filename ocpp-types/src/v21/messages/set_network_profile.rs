@@ -154,6 +154,7 @@ impl crate::Message for SetNetworkProfileRequest {
 
 impl crate::Request for SetNetworkProfileRequest {
     type Response = SetNetworkProfileResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -165,6 +166,7 @@ impl crate::Message for SetNetworkProfileResponse {
 
 impl crate::Response for SetNetworkProfileResponse {
     type Request = SetNetworkProfileRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Authentication method.

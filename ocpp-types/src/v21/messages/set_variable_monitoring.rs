@@ -141,6 +141,7 @@ impl crate::Message for SetVariableMonitoringRequest {
 
 impl crate::Request for SetVariableMonitoringRequest {
     type Response = SetVariableMonitoringResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -152,6 +153,7 @@ impl crate::Message for SetVariableMonitoringResponse {
 
 impl crate::Response for SetVariableMonitoringResponse {
     type Request = SetVariableMonitoringRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Class to hold parameters of SetVariableMonitoring request.

@@ -134,6 +134,7 @@ impl crate::Message for SetVariablesRequest {
 
 impl crate::Request for SetVariablesRequest {
     type Response = SetVariablesResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -145,6 +146,7 @@ impl crate::Message for SetVariablesResponse {
 
 impl crate::Response for SetVariablesResponse {
     type Request = SetVariablesRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// `SetVariableDataType` (the schema gives no description).

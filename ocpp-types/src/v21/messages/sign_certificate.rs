@@ -181,6 +181,7 @@ impl crate::Message for SignCertificateRequest {
 
 impl crate::Request for SignCertificateRequest {
     type Response = SignCertificateResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -192,4 +193,5 @@ impl crate::Message for SignCertificateResponse {
 
 impl crate::Response for SignCertificateResponse {
     type Request = SignCertificateRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -402,6 +402,7 @@ impl crate::Message for TransactionEventRequest {
 
 impl crate::Request for TransactionEventRequest {
     type Response = TransactionEventResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -413,6 +414,7 @@ impl crate::Message for TransactionEventResponse {
 
 impl crate::Response for TransactionEventResponse {
     type Request = TransactionEventRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// A ChargingPeriodType consists of a start time, and a list of possible values that influence this period, for example: amount of energy charged this period, maximum current during this period etc.

@@ -171,6 +171,7 @@ impl crate::Message for TriggerMessageRequest {
 
 impl crate::Request for TriggerMessageRequest {
     type Response = TriggerMessageResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -182,6 +183,7 @@ impl crate::Message for TriggerMessageResponse {
 
 impl crate::Response for TriggerMessageResponse {
     type Request = TriggerMessageRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Type of message to be triggered.

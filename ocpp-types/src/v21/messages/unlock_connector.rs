@@ -154,6 +154,7 @@ impl crate::Message for UnlockConnectorRequest {
 
 impl crate::Request for UnlockConnectorRequest {
     type Response = UnlockConnectorResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -165,6 +166,7 @@ impl crate::Message for UnlockConnectorResponse {
 
 impl crate::Response for UnlockConnectorResponse {
     type Request = UnlockConnectorRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// This indicates whether the Charging Station has unlocked the connector.

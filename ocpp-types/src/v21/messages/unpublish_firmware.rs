@@ -130,6 +130,7 @@ impl crate::Message for UnpublishFirmwareRequest {
 
 impl crate::Request for UnpublishFirmwareRequest {
     type Response = UnpublishFirmwareResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -141,6 +142,7 @@ impl crate::Message for UnpublishFirmwareResponse {
 
 impl crate::Response for UnpublishFirmwareResponse {
     type Request = UnpublishFirmwareRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Indicates whether the Local Controller succeeded in unpublishing the firmware.

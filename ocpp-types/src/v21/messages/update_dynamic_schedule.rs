@@ -157,6 +157,7 @@ impl crate::Message for UpdateDynamicScheduleRequest {
 
 impl crate::Request for UpdateDynamicScheduleRequest {
     type Response = UpdateDynamicScheduleResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -168,4 +169,5 @@ impl crate::Message for UpdateDynamicScheduleResponse {
 
 impl crate::Response for UpdateDynamicScheduleResponse {
     type Request = UpdateDynamicScheduleRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -150,6 +150,7 @@ impl crate::Message for UsePriorityChargingRequest {
 
 impl crate::Request for UsePriorityChargingRequest {
     type Response = UsePriorityChargingResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::CentralSystem;
 }
 
@@ -161,6 +162,7 @@ impl crate::Message for UsePriorityChargingResponse {
 
 impl crate::Response for UsePriorityChargingResponse {
     type Request = UsePriorityChargingRequest;
+    type Any = crate::v21::AnyResponse;
 }
 
 /// Result of the request.

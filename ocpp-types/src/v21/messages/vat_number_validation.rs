@@ -184,6 +184,7 @@ impl crate::Message for VatNumberValidationRequest {
 
 impl crate::Request for VatNumberValidationRequest {
     type Response = VatNumberValidationResponse;
+    type Any = crate::v21::AnyRequest;
     const INITIATOR: crate::Initiator = crate::Initiator::ChargingStation;
 }
 
@@ -195,4 +196,5 @@ impl crate::Message for VatNumberValidationResponse {
 
 impl crate::Response for VatNumberValidationResponse {
     type Request = VatNumberValidationRequest;
+    type Any = crate::v21::AnyResponse;
 }

@@ -2,9 +2,8 @@
 
 //! For every generated message type of every version: values drawn from its `Arbitrary`
 //! strategy serialize to JSON the official schema accepts, and deserialize back to an equal
-//! value.
-
-#![cfg(feature = "proptest")]
+//! value. It lives in ocpp-schemas (whose dev-dependency turns on ocpp-types' `proptest`
+//! feature) because it needs both the types and the schemas.
 
 use ocpp_types::Message;
 use proptest::arbitrary::{any, Arbitrary};

@@ -8,7 +8,7 @@
 //! documented deviations (32-bit integers, exact decimals, duplicate keys), which are generated
 //! in their own list and must be refused by the types while the schema accepts them.
 //!
-//! Run with `cargo test -p ocpp-types --test differential -- --nocapture` to see the coverage.
+//! Run with `cargo test -p ocpp-schemas --test types_differential -- --nocapture` to see the coverage.
 
 #[path = "support/instances.rs"]
 mod instances;

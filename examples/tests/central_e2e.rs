@@ -819,6 +819,21 @@ async fn crash_between_answer_and_projection(version: Version) {
     assert_eq!(exact(&s), Decimal::from(5_000), "{s}");
     assert_eq!(s["stoppedAt"], "2030-01-01T10:00:00Z", "{s}");
     let samples = s["samples"].as_array().expect("samples").len();
+    assert!(
+        samples > 0,
+        "the live samples, read back from the journal: {s}"
+    );
+    if version != Version::V16 {
+        // The recovered row's own sample: the row was linked to its session at recovery.
+        assert!(
+            s["samples"]
+                .as_array()
+                .expect("samples")
+                .iter()
+                .any(|x| x["context"] == "Transaction.End"),
+            "{s}"
+        );
+    }
     net.central.shutdown().await.expect("shutdown");
 
     // A second start replays nothing and duplicates nothing.

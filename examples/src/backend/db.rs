@@ -751,29 +751,6 @@ impl Db {
 
     // ---------------------------------------------------------------- journal
 
-    /// Journals a transaction message and the answer about to be sent; returns the row id.
-    pub async fn journal_insert(
-        &self,
-        charger: &str,
-        version: &str,
-        action: &str,
-        request: &str,
-        response: &str,
-    ) -> Result<i64, DbError> {
-        let row = sqlx::query(
-            "INSERT INTO journal (charger, version, action, request, response, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(charger)
-        .bind(version)
-        .bind(action)
-        .bind(request)
-        .bind(response)
-        .bind(ts(Utc::now()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("id")?)
-    }
-
     /// The next OCPP 1.6 transaction id, from the counter in the database: never reused,
     /// across restarts and across processes sharing the database. `None` once the ids of
     /// the 1.6 schema (a 32-bit integer) are exhausted.
@@ -837,12 +814,13 @@ impl Db {
 
     /// Journal rows not yet projected, by charger and then in order: those after the mark of
     /// each charger with rows beyond it, read from the lowest such mark on (recent rows, or
-    /// those of a charger whose projection failed since the last start).
+    /// those of a charger whose projection failed since the last start); none, without a
+    /// read, when every charger is projected up to its last row.
     pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
             "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
              FROM journal j JOIN journal_projected p ON p.charger = j.charger
-             WHERE j.id > (SELECT COALESCE(MIN(upto), 0) FROM journal_projected WHERE last > upto)
+             WHERE j.id > (SELECT MIN(upto) FROM journal_projected WHERE last > upto)
              AND j.processed = 0 AND j.id > p.upto ORDER BY j.charger, j.id",
         )
         .fetch_all(&self.pool)

@@ -49,7 +49,8 @@ impl Journal {
                         Err(_) => break,
                     }
                 }
-                match insert_all(&db, &group).await {
+                let entries: Vec<&Entry> = group.iter().map(|(e, _)| e).collect();
+                match insert_all(&db, &entries).await {
                     Ok(ids) => {
                         for ((_, reply), id) in group.drain(..).zip(ids) {
                             let _ = reply.send(Ok(id));
@@ -84,7 +85,36 @@ impl Journal {
 /// parameters). Each statement is one round trip to the database's connection.
 const ROWS_PER_INSERT: usize = 128;
 
-async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
+impl Db {
+    /// Journals a transaction message and the answer about to be sent, alone; returns the
+    /// row id. (The backend journals through its group-commit task; this is the same write.)
+    pub async fn journal_insert(
+        &self,
+        charger: &str,
+        version: &'static str,
+        action: &'static str,
+        request: &str,
+        response: &str,
+    ) -> Result<i64, DbError> {
+        let entry = Entry {
+            charger: charger.to_owned(),
+            version,
+            action,
+            request: request.to_owned(),
+            response: response.to_owned(),
+            session_id: None,
+        };
+        let ids = insert_all(self, &[&entry]).await?;
+        ids.first().copied().ok_or(DbError::Corrupt {
+            column: "journal.id",
+            value: "no id returned".to_owned(),
+        })
+    }
+}
+
+/// Inserts `group` in one transaction with each charger's last row (see
+/// `journal_projected` in db.rs); returns the row ids, in order.
+async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
     let mut tx = db.pool().begin().await?;
     let at = ts(Utc::now());
     let mut ids = Vec::with_capacity(group.len());
@@ -94,7 +124,7 @@ async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
             db.values(chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql);
-        for (e, _) in chunk {
+        for e in chunk {
             q = q
                 .bind(e.charger.as_str())
                 .bind(e.version)
@@ -122,7 +152,7 @@ async fn insert_all(db: &Db, group: &[Job]) -> Result<Vec<i64>, DbError> {
     }
     // Each charger's highest row (see `journal_projected` in db.rs), in the same commit.
     let mut last: Vec<(&str, i64)> = Vec::new();
-    for ((e, _), id) in group.iter().zip(&ids) {
+    for (e, id) in group.iter().zip(&ids) {
         match last.iter_mut().find(|(c, _)| *c == e.charger) {
             Some(entry) => entry.1 = entry.1.max(*id),
             None => last.push((e.charger.as_str(), *id)),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the interop peers that examples/tests/interop.rs runs against (issue 7):
+# Installs the interop peers that examples/tests/interop.rs runs against:
 #   - the Python `ocpp` 2.1.0 package (mobilityhouse) with `websockets`, in a venv
 #     (default target/interop/venv, or $OCPP_INTEROP_VENV), pinned by interop/python/requirements.txt;
 #   - `ocpp-rpc` 2.2.1 from npm in interop/node/ (exact versions pinned by package-lock.json).

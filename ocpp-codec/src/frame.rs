@@ -96,6 +96,55 @@ pub enum Frame<'a> {
     },
 }
 
+impl<'a> Frame<'a> {
+    /// A CALL, or a SEND when `message_type` says so.
+    fn request(
+        message_type: MessageType,
+        id: Cow<'a, str>,
+        action: Cow<'a, str>,
+        payload: &'a RawValue,
+    ) -> Frame<'a> {
+        if message_type == MessageType::Send {
+            Frame::Send {
+                id,
+                action,
+                payload,
+            }
+        } else {
+            Frame::Call {
+                id,
+                action,
+                payload,
+            }
+        }
+    }
+
+    /// A CALLERROR, or a CALLRESULTERROR when `message_type` says so.
+    fn error(
+        message_type: MessageType,
+        id: Cow<'a, str>,
+        code: ErrorCode,
+        description: Cow<'a, str>,
+        details: &'a RawValue,
+    ) -> Frame<'a> {
+        if message_type == MessageType::CallResultError {
+            Frame::CallResultError {
+                id,
+                code,
+                description,
+                details,
+            }
+        } else {
+            Frame::CallError {
+                id,
+                code,
+                description,
+                details,
+            }
+        }
+    }
+}
+
 impl Frame<'_> {
     /// The frame's type.
     pub fn message_type(&self) -> MessageType {
@@ -322,20 +371,7 @@ impl<'de> Visitor<'de> for WellFormedVisitor {
                 let Some(payload) = seq.next_element::<&'de RawValue>()? else {
                     return Ok(None);
                 };
-                let action = Cow::Borrowed(action);
-                if message_type == MessageType::Call {
-                    Frame::Call {
-                        id,
-                        action,
-                        payload,
-                    }
-                } else {
-                    Frame::Send {
-                        id,
-                        action,
-                        payload,
-                    }
-                }
+                Frame::request(message_type, id, Cow::Borrowed(action), payload)
             }
             MessageType::CallResult => {
                 let Some(payload) = seq.next_element::<&'de RawValue>()? else {
@@ -354,22 +390,7 @@ impl<'de> Visitor<'de> for WellFormedVisitor {
                     return Ok(None);
                 };
                 let code = ErrorCode::from_wire(code);
-                let description = Cow::Borrowed(description);
-                if message_type == MessageType::CallError {
-                    Frame::CallError {
-                        id,
-                        code,
-                        description,
-                        details,
-                    }
-                } else {
-                    Frame::CallResultError {
-                        id,
-                        code,
-                        description,
-                        details,
-                    }
-                }
+                Frame::error(message_type, id, code, Cow::Borrowed(description), details)
             }
         };
         if seq.next_element::<IgnoredAny>()?.is_some() {
@@ -514,41 +535,13 @@ fn interpret<'a>(
     Ok(match message_type {
         MessageType::Call | MessageType::Send => {
             let action = string(2, "action")?;
-            let payload = at(3);
-            if message_type == MessageType::Call {
-                Frame::Call {
-                    id,
-                    action,
-                    payload,
-                }
-            } else {
-                Frame::Send {
-                    id,
-                    action,
-                    payload,
-                }
-            }
+            Frame::request(message_type, id, action, at(3))
         }
         MessageType::CallResult => Frame::CallResult { id, payload: at(2) },
         MessageType::CallError | MessageType::CallResultError => {
             let code = ErrorCode::from_wire(&string(2, "errorCode")?);
             let description = string(3, "errorDescription")?;
-            let details = at(4);
-            if message_type == MessageType::CallError {
-                Frame::CallError {
-                    id,
-                    code,
-                    description,
-                    details,
-                }
-            } else {
-                Frame::CallResultError {
-                    id,
-                    code,
-                    description,
-                    details,
-                }
-            }
+            Frame::error(message_type, id, code, description, at(4))
         }
     })
 }

@@ -204,6 +204,18 @@ pub struct SessionFilter {
     pub limit: i64,
 }
 
+/// Which mark of a charger's journal [`Db::raise_journal_marks`] raises.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JournalMark {
+    /// The row its journal is projected up to.
+    Upto,
+    /// The last row journaled.
+    Last,
+}
+
+/// Chargers per `journal_projected` statement (3 columns each).
+const MARKS_PER_STATEMENT: usize = 256;
+
 /// Formats a timestamp the way the database stores it.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -429,6 +441,38 @@ impl Db {
     /// Parameter number `i`, in the database's spelling (see [`Db::values`]).
     pub(crate) fn param(&self, i: usize) -> String {
         self.params_from(1, i)
+    }
+
+    /// Raises one of each charger's marks in `journal_projected` (see migration 4) to the
+    /// given row, never lowering it; a charger new to the table starts with both marks there
+    /// (`Last`: nothing projected yet, `upto` 0).
+    pub(crate) async fn raise_journal_marks(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        mark: JournalMark,
+        rows: &[(&str, i64)],
+    ) -> Result<(), DbError> {
+        let column = match mark {
+            JournalMark::Upto => "upto",
+            JournalMark::Last => "last",
+        };
+        for chunk in rows.chunks(MARKS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
+                 SET {column} = CASE WHEN excluded.{column} > journal_projected.{column} THEN excluded.{column} ELSE journal_projected.{column} END",
+                self.values(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (charger, id) in chunk {
+                let upto = match mark {
+                    JournalMark::Upto => *id,
+                    JournalMark::Last => 0,
+                };
+                q = q.bind(*charger).bind(upto).bind(*id);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     fn push_params(&self, sql: &mut String, n: usize, first: usize) {

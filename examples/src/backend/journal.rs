@@ -8,7 +8,7 @@ use chrono::Utc;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{ts, Db, DbError};
+use super::db::{ts, Db, DbError, JournalMark};
 
 /// One row to journal.
 pub(crate) struct Entry {
@@ -151,25 +151,14 @@ async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
         ids.extend(chunk_ids);
     }
     // Each charger's highest row (see `journal_projected` in db.rs), in the same commit.
-    let mut last: Vec<(&str, i64)> = Vec::new();
+    let mut last: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for (e, id) in group.iter().zip(&ids) {
-        match last.iter_mut().find(|(c, _)| *c == e.charger) {
-            Some(entry) => entry.1 = entry.1.max(*id),
-            None => last.push((e.charger.as_str(), *id)),
-        }
+        let m = last.entry(e.charger.as_str()).or_insert(*id);
+        *m = (*m).max(*id);
     }
-    for chunk in last.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
-             SET last = CASE WHEN excluded.last > journal_projected.last THEN excluded.last ELSE journal_projected.last END",
-            db.values(chunk.len(), 3)
-        );
-        let mut q = sqlx::query(&sql);
-        for (charger, id) in chunk {
-            q = q.bind(*charger).bind(0_i64).bind(*id);
-        }
-        q.execute(&mut *tx).await?;
-    }
+    let last: Vec<(&str, i64)> = last.into_iter().collect();
+    db.raise_journal_marks(&mut tx, JournalMark::Last, &last)
+        .await?;
     tx.commit().await?;
     Ok(ids)
 }

@@ -219,20 +219,23 @@ impl Backend {
         queue.drain(..=pos).collect()
     }
 
-    /// Links the rows to their session and marks the charger's journal projected up to
-    /// them (after the projection's writes, in the same write-behind queue: see `writer`).
-    async fn journal_projected(&self, charger: &str, rows: &[Journaled], session: Option<i64>) {
-        let Some(upto) = rows.iter().map(|j| j.id).max() else {
-            return;
-        };
+    /// Links the rows written without their session to it and marks the charger's journal
+    /// projected up to `upto` (after the projection's writes, in the same write-behind queue:
+    /// see `writer`).
+    async fn journal_projected(
+        &self,
+        charger: &str,
+        upto: i64,
+        unlinked: Vec<i64>,
+        session: Option<i64>,
+    ) {
         if let Some(session_id) = session {
-            let ids: Vec<i64> = rows.iter().filter(|j| !j.linked).map(|j| j.id).collect();
-            if !ids.is_empty() {
+            if !unlinked.is_empty() {
                 self.writer
                     .write(writer::Write::JournalSession {
                         charger: charger.to_owned(),
                         session_id,
-                        ids,
+                        ids: unlinked,
                     })
                     .await;
             }
@@ -359,12 +362,13 @@ impl Backend {
                     continue;
                 }
                 // Marked projected once its projection is stored (the writer keeps the order).
-                let this = Journaled {
-                    id: row.id,
-                    action: "",
-                    linked: row.session_id.is_some(),
+                let unlinked = if row.session_id.is_none() {
+                    vec![row.id]
+                } else {
+                    Vec::new()
                 };
-                self.journal_projected(&charger, &[this], session).await;
+                self.journal_projected(&charger, row.id, unlinked, session)
+                    .await;
                 report.replayed += 1;
             }
         }
@@ -565,8 +569,11 @@ impl Backend {
             .unwrap_or_default();
         match self.project(charger, event).await {
             Ok(session) => {
-                self.journal_projected(charger.identity(), &rows, session)
-                    .await;
+                if let Some(upto) = rows.iter().map(|j| j.id).max() {
+                    let unlinked = rows.iter().filter(|j| !j.linked).map(|j| j.id).collect();
+                    self.journal_projected(charger.identity(), upto, unlinked, session)
+                        .await;
+                }
             }
             Err(e) => {
                 // Not marked projected, from here on: the journal rows are projected again at

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use rust_decimal::Decimal;
 
-use super::db::{Db, DbError};
+use super::db::{Db, DbError, JournalMark};
 use super::metrics::Metrics;
 
 /// One write.
@@ -266,9 +266,6 @@ async fn apply(
     }
 }
 
-/// Journal marks per upsert statement (3 columns each).
-const MARKS_PER_UPSERT: usize = 256;
-
 /// Session updates per statement (6 columns each).
 const PROGRESS_PER_UPDATE: usize = 128;
 
@@ -276,8 +273,7 @@ impl Db {
     /// Applies `batch` in one transaction: the sessions' progress first (one per session
     /// after [`coalesce`], and nothing else in a batch touches those columns before them), in
     /// one statement per [`PROGRESS_PER_UPDATE`] sessions; then every other write in order;
-    /// then the journal marks (which come last) in one upsert per [`MARKS_PER_UPSERT`]
-    /// chargers.
+    /// then the journal marks (which come last) with [`Db::raise_journal_marks`].
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
         let marks: Vec<(&str, i64)> = batch
@@ -424,18 +420,8 @@ impl Db {
             };
             q.execute(&mut *tx).await?;
         }
-        for chunk in marks.chunks(MARKS_PER_UPSERT) {
-            let sql = format!(
-                "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
-                 SET upto = CASE WHEN excluded.upto > journal_projected.upto THEN excluded.upto ELSE journal_projected.upto END",
-                self.values(chunk.len(), 3)
-            );
-            let mut q = sqlx::query(&sql);
-            for (charger, upto) in chunk {
-                q = q.bind(*charger).bind(*upto).bind(*upto);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        self.raise_journal_marks(&mut tx, JournalMark::Upto, &marks)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -408,7 +408,10 @@ async fn connect_inner(
     Ok(ws)
 }
 
-async fn tcp_connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
+/// Opens a TCP connection to `addr`, from `bind` when given (a source address of this host,
+/// e.g. to spread many chargers over several addresses), with Nagle's algorithm off: OCPP
+/// messages are small and each waits for its answer.
+pub async fn tcp_connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {

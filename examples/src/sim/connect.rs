@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ocpp_codec::Version;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -122,7 +122,7 @@ impl Target {
         let mut last_error = String::from("no address");
         let mut stream = None;
         for addr in &self.addrs {
-            match tcp_connect(*addr, bind).await {
+            match ocpp_charger::ws::tcp_connect(*addr, bind).await {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -144,20 +144,6 @@ impl Target {
         }
         Ok(ws)
     }
-}
-
-async fn tcp_connect(addr: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if let Some(ip) = bind {
-        socket.bind(SocketAddr::new(ip, 0))?;
-    }
-    let stream = socket.connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }
 
 /// Small buffers: thousands of connections per process, small OCPP messages.

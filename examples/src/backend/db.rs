@@ -34,6 +34,12 @@ pub enum DbError {
     },
 }
 
+/// Runs [`Db::checkpoint`] every second while held (see [`Db::start_checkpoints`]).
+#[derive(Debug)]
+pub(crate) struct Checkpoints {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
 /// Which database the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -43,10 +49,17 @@ pub enum Backend {
     Postgres,
 }
 
-/// The database: a connection pool and the dialect it speaks.
+/// The database: a connection pool for reads, one for writes, and the dialect it speaks.
+///
+/// SQLite has one writer at a time; a second connection that wants to write waits in
+/// SQLite's busy handler, which sleeps (1, 2, 5, 10 ... 100 ms) instead of queueing. So with
+/// SQLite every write goes through a pool of one connection, where writers queue in order
+/// and none sleeps, and reads use the other pool (WAL: readers never block the writer).
+/// With PostgreSQL (and `sqlite::memory:`, one connection) both are the same pool.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    write: AnyPool,
     backend: Backend,
 }
 
@@ -204,15 +217,6 @@ pub struct SessionFilter {
     pub limit: i64,
 }
 
-/// Which mark of a charger's journal [`Db::raise_journal_marks`] raises.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum JournalMark {
-    /// The row its journal is projected up to.
-    Upto,
-    /// The last row journaled.
-    Last,
-}
-
 /// Chargers per `journal_projected` statement (3 columns each).
 const MARKS_PER_STATEMENT: usize = 256;
 
@@ -348,7 +352,34 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO journal_projected (charger, upto, last)
         SELECT charger, 0, MAX(id) FROM journal GROUP BY charger",
+    // 5: `last` is raised by the database as each journal row is inserted, so a group of
+    // rows is one statement (committed alone) instead of a transaction of two.
+    "@journal_last_trigger",
 ];
+
+/// The statements of a migration step `@name` that the two databases spell differently (a
+/// trigger's body holds `;`, which the scripts above separate statements with).
+fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static str]> {
+    match (name, backend) {
+        ("@journal_last_trigger", Backend::Sqlite) => Some(&[
+            "CREATE TRIGGER journal_last AFTER INSERT ON journal BEGIN
+                INSERT INTO journal_projected (charger, upto, last) VALUES (NEW.charger, 0, NEW.id)
+                ON CONFLICT (charger) DO UPDATE SET last = MAX(journal_projected.last, excluded.last);
+            END",
+        ]),
+        ("@journal_last_trigger", Backend::Postgres) => Some(&[
+            "CREATE FUNCTION journal_last() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO journal_projected (charger, upto, last) VALUES (NEW.charger, 0, NEW.id)
+                ON CONFLICT (charger) DO UPDATE SET last = GREATEST(journal_projected.last, excluded.last);
+                RETURN NEW;
+            END $$",
+            "CREATE TRIGGER journal_last AFTER INSERT ON journal
+                FOR EACH ROW EXECUTE FUNCTION journal_last()",
+        ]),
+        _ => None,
+    }
+}
 
 /// The counter of OCPP 1.6 transaction ids.
 const TRANSACTION_ID_COUNTER: &str = "v16_transaction_id";
@@ -365,52 +396,93 @@ impl Db {
     pub async fn open(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let (url, backend, max) = normalize(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // With WAL, NORMAL syncs at checkpoints: a killed process loses
-                        // nothing committed (only a power cut may lose the last commits).
-                        sqlx::query("PRAGMA synchronous=NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        // Statement journals (a multi-row statement's undo log) in memory, not
-                        // in a temporary file; and an 8 MiB page cache per connection (the
-                        // default is 2 MiB), so the indexes' hot pages are not read again.
-                        sqlx::query("PRAGMA temp_store=MEMORY")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA cache_size=-8192")
-                            .execute(&mut *conn)
-                            .await?;
-                        // Checkpoint every 8,000 pages (32 MiB of WAL) instead of 1,000: the
-                        // pages written again and again (sessions, marks, the journal's last
-                        // leaf) are copied into the database once per checkpoint.
-                        sqlx::query("PRAGMA wal_autocheckpoint=8000")
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        if backend == Backend::Sqlite && max > 1 {
-            // Readers never block the writer; the pool's connections wait on each other's
-            // writes (sqlx's default busy timeout, 5 s) instead of failing.
-            sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&pool)
-                .await?;
+        if backend == Backend::Postgres || max == 1 {
+            let pool = pool_options(backend, max, false).connect(&url).await?;
+            let db = Db {
+                write: pool.clone(),
+                pool,
+                backend,
+            };
+            return db.ready().await;
         }
-        let db = Db { pool, backend };
-        db.migrate().await?;
-        db.seed_transaction_ids().await?;
-        Ok(db)
+        let write = pool_options(backend, 1, true).connect(&url).await?;
+        // The readers' pool sees the file in WAL mode (set by the writer, kept in the file).
+        sqlx::query("PRAGMA journal_mode=WAL")
+            .execute(&write)
+            .await?;
+        let pool = pool_options(backend, max, false).connect(&url).await?;
+        Db {
+            pool,
+            write,
+            backend,
+        }
+        .ready()
+        .await
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    async fn ready(self) -> Result<Db, DbError> {
+        self.migrate().await?;
+        self.seed_transaction_ids().await?;
+        Ok(self)
+    }
+
+    /// Copies the write-ahead log into the database file, mostly without blocking the writer;
+    /// a no-op for PostgreSQL. First a SQLite `wal_checkpoint(PASSIVE)` on a reader's
+    /// connection copies what is committed while the writer goes on. Under a steady stream of
+    /// commits that never catches up with the end of the log, and the log is only started
+    /// again from its beginning once a checkpoint has caught up: so when the log holds more
+    /// than [`RESTART_FRAMES`], a `wal_checkpoint(RESTART)` through the writer's connection
+    /// copies the little that is left, with the writes queued behind it for that long. The
+    /// backend runs it every second, so the writer's commits never carry a checkpoint of
+    /// their own (its automatic checkpoint is only a backstop, [`WRITER_AUTOCHECKPOINT`]).
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        if self.backend != Backend::Sqlite || self.same_pool() {
+            return Ok(());
+        }
+        // Columns: busy, frames in the log, frames copied into the database (-1, -1 when the
+        // database is not in WAL mode).
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.pool)
+            .await?;
+        let frames: i64 = row.try_get(1)?;
+        if frames > RESTART_FRAMES {
+            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .fetch_one(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a task on the current runtime that runs [`Db::checkpoint`] every second until
+    /// the returned guard is dropped.
+    pub(crate) fn start_checkpoints(&self) -> Checkpoints {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        if !self.same_pool() && self.backend == Backend::Sqlite {
+            let db = self.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        _ = every.tick() => {}
+                    }
+                    if let Err(e) = db.checkpoint().await {
+                        tracing::warn!("database checkpoint failed: {e}");
+                    }
+                }
+            });
+        }
+        Checkpoints { _stop: stop }
+    }
+
+    fn same_pool(&self) -> bool {
+        self.backend == Backend::Postgres || self.pool.options().get_max_connections() == 1
+    }
+
+    /// The pool writes go through (see [`Db`]).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.write
     }
 
     /// The parameters of a multi-row `VALUES`, `rows` rows of `cols` columns each:
@@ -443,32 +515,23 @@ impl Db {
         self.params_from(1, i)
     }
 
-    /// Raises one of each charger's marks in `journal_projected` (see migration 4) to the
-    /// given row, never lowering it; a charger new to the table starts with both marks there
-    /// (`Last`: nothing projected yet, `upto` 0).
-    pub(crate) async fn raise_journal_marks(
+    /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 5) to
+    /// the given row, never lowering it. (Its `last` mark is raised by the database as rows
+    /// are journaled; a charger new to the table gets both at the row.)
+    pub(crate) async fn raise_journal_upto(
         &self,
         conn: &mut sqlx::AnyConnection,
-        mark: JournalMark,
         rows: &[(&str, i64)],
     ) -> Result<(), DbError> {
-        let column = match mark {
-            JournalMark::Upto => "upto",
-            JournalMark::Last => "last",
-        };
         for chunk in rows.chunks(MARKS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
-                 SET {column} = CASE WHEN excluded.{column} > journal_projected.{column} THEN excluded.{column} ELSE journal_projected.{column} END",
+                 SET upto = CASE WHEN excluded.upto > journal_projected.upto THEN excluded.upto ELSE journal_projected.upto END",
                 self.values(chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for (charger, id) in chunk {
-                let upto = match mark {
-                    JournalMark::Upto => *id,
-                    JournalMark::Last => 0,
-                };
-                q = q.bind(*charger).bind(upto).bind(*id);
+                q = q.bind(*charger).bind(*id).bind(*id);
             }
             q.execute(&mut *conn).await?;
         }
@@ -513,10 +576,10 @@ impl Db {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS ocpp_schema_version (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM ocpp_schema_version")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.write)
             .await?;
         let current: i64 = row.try_get("v")?;
         let id = match self.backend {
@@ -528,8 +591,20 @@ impl Db {
             if version <= current {
                 continue;
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.write.begin().await?;
             for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                if statement.starts_with('@') {
+                    let Some(statements) = dialect_statements(statement, self.backend) else {
+                        return Err(DbError::Corrupt {
+                            column: "migration",
+                            value: statement.to_owned(),
+                        });
+                    };
+                    for statement in statements {
+                        sqlx::raw_sql(statement).execute(&mut *tx).await?;
+                    }
+                    continue;
+                }
                 sqlx::query(&statement.replace("{ID}", id))
                     .execute(&mut *tx)
                     .await?;
@@ -550,7 +625,7 @@ impl Db {
     /// Marks every charger disconnected (on start: no connection survives a restart).
     pub async fn all_disconnected(&self) -> Result<(), DbError> {
         sqlx::query("UPDATE chargers SET connected = 0")
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(())
     }
@@ -562,7 +637,7 @@ impl Db {
              ON CONFLICT (identity) DO UPDATE SET registered = 1",
         )
         .bind(identity)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -639,7 +714,7 @@ impl Db {
         .bind(status)
         .bind(note)
         .bind(ts(Utc::now()))
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -648,7 +723,7 @@ impl Db {
     pub async fn delete_token(&self, id_token: &str) -> Result<bool, DbError> {
         let r = sqlx::query("DELETE FROM id_tokens WHERE id_token = $1")
             .bind(id_token)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -700,12 +775,12 @@ impl Db {
         .bind(ts(started_at))
         .bind(meter_start_wh.map(|d| d.to_string()))
         .bind(currency)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         let row = sqlx::query("SELECT id FROM sessions WHERE charger = $1 AND transaction_id = $2")
             .bind(charger)
             .bind(transaction_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.write)
             .await?;
         Ok(row.try_get("id")?)
     }
@@ -802,7 +877,7 @@ impl Db {
         let row =
             sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
                 .bind(TRANSACTION_ID_COUNTER)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.write)
                 .await?;
         let value: i64 = row.try_get("value")?;
         Ok(i32::try_from(value).ok())
@@ -817,12 +892,12 @@ impl Db {
         )
         .bind(TRANSACTION_ID_COUNTER)
         .bind(max)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         sqlx::query("UPDATE counters SET value = $2 WHERE name = $1 AND value < $2")
             .bind(TRANSACTION_ID_COUNTER)
             .bind(max)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(())
     }
@@ -832,7 +907,7 @@ impl Db {
         sqlx::query("UPDATE journal SET processed = 2, error = $2 WHERE id = $1")
             .bind(id)
             .bind(error)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(())
     }
@@ -911,6 +986,52 @@ impl Db {
             })
             .collect()
     }
+}
+
+/// Pages of write-ahead log after which the SQLite writer checkpoints in its own commit:
+/// a backstop (160 MB) for when [`Db::checkpoint`] is not run; SQLite's default is 1,000
+/// pages, which puts a checkpoint (and its fsync) into a commit every 4 MB.
+const WRITER_AUTOCHECKPOINT: u32 = 40_000;
+
+/// Frames (pages) in the SQLite write-ahead log above which [`Db::checkpoint`] finishes
+/// with a checkpoint that starts the log again (about 16 MB).
+const RESTART_FRAMES: i64 = 4_000;
+
+/// The options of a pool of `max` connections; `writer`: the SQLite writer's.
+fn pool_options(backend: Backend, max: u32, writer: bool) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        // An embedded database's connection cannot go stale: no ping (a round trip to its
+        // thread) before each use.
+        .test_before_acquire(backend == Backend::Postgres)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // With WAL, NORMAL syncs at checkpoints: a killed process loses nothing
+                    // committed (only a power cut may lose the last commits).
+                    sqlx::query("PRAGMA synchronous=NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    // Statement journals (a multi-row statement's undo log) in memory, not
+                    // in a temporary file; and an 8 MiB page cache per connection (the
+                    // default is 2 MiB), so the indexes' hot pages are not read again.
+                    sqlx::query("PRAGMA temp_store=MEMORY")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA cache_size=-8192")
+                        .execute(&mut *conn)
+                        .await?;
+                    if writer {
+                        sqlx::query(&format!(
+                            "PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}"
+                        ))
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                Ok(())
+            })
+        })
 }
 
 fn normalize(url: &str) -> Result<(String, Backend, u32), DbError> {

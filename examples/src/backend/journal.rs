@@ -8,7 +8,7 @@ use chrono::Utc;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{ts, Db, DbError, JournalMark};
+use super::db::{ts, Db, DbError};
 
 /// One row to journal.
 pub(crate) struct Entry {
@@ -112,53 +112,60 @@ impl Db {
     }
 }
 
-/// Inserts `group` in one transaction with each charger's last row (see
-/// `journal_projected` in db.rs); returns the row ids, in order.
+/// Inserts `group` atomically; returns the row ids, in order. Each charger's `last` mark
+/// (see `journal_projected` in db.rs) is raised by the database's trigger in the same
+/// statement. A group of up to [`ROWS_PER_INSERT`] rows is one statement, committed alone
+/// (one round trip to the database); a larger one is a transaction of several.
 async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
-    let mut tx = db.pool().begin().await?;
     let at = ts(Utc::now());
+    if group.len() <= ROWS_PER_INSERT {
+        let mut conn = db.writer().acquire().await?;
+        return insert_chunk(db, &mut conn, group, &at).await;
+    }
+    let mut tx = db.writer().begin().await?;
     let mut ids = Vec::with_capacity(group.len());
     for chunk in group.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {} RETURNING id",
-            db.values(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(e.charger.as_str())
-                .bind(e.version)
-                .bind(e.action)
-                .bind(e.request.as_str())
-                .bind(e.response.as_str())
-                .bind(at.as_str())
-                .bind(e.session_id);
-        }
-        let rows = q.fetch_all(&mut *tx).await?;
-        // One statement assigns increasing ids in the order of its VALUES; RETURNING's row
-        // order is not promised, so the ids are matched to the rows sorted.
-        let mut chunk_ids = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        chunk_ids.sort_unstable();
-        if chunk_ids.len() != chunk.len() {
-            return Err(DbError::Corrupt {
-                column: "journal.id",
-                value: format!("{} ids for {} rows", chunk_ids.len(), chunk.len()),
-            });
-        }
-        ids.extend(chunk_ids);
+        ids.extend(insert_chunk(db, &mut tx, chunk, &at).await?);
     }
-    // Each charger's highest row (see `journal_projected` in db.rs), in the same commit.
-    let mut last: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-    for (e, id) in group.iter().zip(&ids) {
-        let m = last.entry(e.charger.as_str()).or_insert(*id);
-        *m = (*m).max(*id);
-    }
-    let last: Vec<(&str, i64)> = last.into_iter().collect();
-    db.raise_journal_marks(&mut tx, JournalMark::Last, &last)
-        .await?;
     tx.commit().await?;
+    Ok(ids)
+}
+
+/// One multi-row INSERT of `chunk`; returns the row ids, in order.
+async fn insert_chunk(
+    db: &Db,
+    conn: &mut sqlx::AnyConnection,
+    chunk: &[&Entry],
+    at: &str,
+) -> Result<Vec<i64>, DbError> {
+    let sql = format!(
+        "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {} RETURNING id",
+        db.values(chunk.len(), 7)
+    );
+    let mut q = sqlx::query(&sql);
+    for e in chunk {
+        q = q
+            .bind(e.charger.as_str())
+            .bind(e.version)
+            .bind(e.action)
+            .bind(e.request.as_str())
+            .bind(e.response.as_str())
+            .bind(at)
+            .bind(e.session_id);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    // One statement assigns increasing ids in the order of its VALUES; RETURNING's row order
+    // is not promised, so the ids are matched to the rows sorted.
+    let mut ids = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != chunk.len() {
+        return Err(DbError::Corrupt {
+            column: "journal.id",
+            value: format!("{} ids for {} rows", ids.len(), chunk.len()),
+        });
+    }
     Ok(ids)
 }

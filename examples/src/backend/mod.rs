@@ -104,6 +104,8 @@ pub struct Backend {
     known: Arc<RwLock<HashSet<String>>>,
     writer: writer::Writer,
     journal: journal::Journal,
+    /// The database's checkpoints, off the writer's commits (stop with the backend).
+    _checkpoints: db::Checkpoints,
     event_ids: std::sync::atomic::AtomicI64,
     /// Per charger: journal rows written and answered, not yet projected.
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
@@ -137,6 +139,7 @@ impl Backend {
         Ok(Backend {
             writer: writer::Writer::start(db.clone(), metrics.clone()),
             journal: journal::Journal::start(db.clone()),
+            _checkpoints: db.start_checkpoints(),
             event_ids: std::sync::atomic::AtomicI64::new(first_event),
             db,
             chargers,

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use rust_decimal::Decimal;
 
-use super::db::{Db, DbError, JournalMark};
+use super::db::{Db, DbError};
 use super::metrics::Metrics;
 
 /// One write.
@@ -115,6 +115,12 @@ pub(crate) struct Writer {
 /// Writes per transaction at most.
 const BATCH: usize = 2000;
 
+/// How long the writer gathers writes before it commits them. The writes are behind the
+/// chargers' answers, so this costs no charger any time; it turns a steady trickle (an open
+/// network's meter values arrive one by one) into one commit per 20 ms instead of one per
+/// message.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Writes queued at most (four batches): beyond, [`Writer::write`] waits, which holds the
 /// charger's event handling and so, through the connection's bounded backlog, reading from
 /// the charger: back pressure instead of unbounded memory or dropped writes.
@@ -131,15 +137,28 @@ impl Writer {
             // are until the next start replays from there.
             let mut stalled = std::collections::HashSet::new();
             while let Some(op) = rx.recv().await {
+                // Gather for up to LINGER (or until the batch is full or someone waits for
+                // a flush): a trickle of writes costs one commit per LINGER, not one each.
+                let until = tokio::time::Instant::now() + LINGER;
                 let mut next = Some(op);
                 while let Some(op) = next.take() {
                     match op {
                         Op::Write(w) => batch.push(w),
                         Op::Flush(done) => waiting.push(done),
                     }
-                    if batch.len() < BATCH {
-                        next = rx.try_recv().ok();
+                    if batch.len() >= BATCH || !waiting.is_empty() {
+                        break;
                     }
+                    next = match rx.try_recv() {
+                        Ok(op) => Some(op),
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            tokio::time::timeout_at(until, rx.recv())
+                                .await
+                                .ok()
+                                .flatten()
+                        }
+                    };
                 }
                 if !batch.is_empty() {
                     coalesce(&mut batch);
@@ -273,9 +292,9 @@ impl Db {
     /// Applies `batch` in one transaction: the sessions' progress first (one per session
     /// after [`coalesce`], and nothing else in a batch touches those columns before them), in
     /// one statement per [`PROGRESS_PER_UPDATE`] sessions; then every other write in order;
-    /// then the journal marks (which come last) with [`Db::raise_journal_marks`].
+    /// then the journal marks (which come last) with [`Db::raise_journal_upto`].
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let marks: Vec<(&str, i64)> = batch
             .iter()
             .filter_map(|w| match w {
@@ -420,8 +439,7 @@ impl Db {
             };
             q.execute(&mut *tx).await?;
         }
-        self.raise_journal_marks(&mut tx, JournalMark::Upto, &marks)
-            .await?;
+        self.raise_journal_upto(&mut tx, &marks).await?;
         tx.commit().await?;
         Ok(())
     }

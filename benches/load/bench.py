@@ -22,9 +22,11 @@ WebSocket server that answers every CALL with a fixed minimal result and does no
 python = python_central.py; rpc = rpc_central.js.
 
 Usage: bench.py [--servers ours,bare,python,rpc] [--modes calls,tx] [--sizes 100,1000,10000]
-                [--duration 15] [--rss-every 5] [--open 10000] [--open-duration 60]
+                [--duration 15] [--rss-every 5] [--open 10000] [--open-duration 60] [--open-settle 40]
                 [--idle 15000] [--out results.json]
-Needs: target/release/{central-system,charger-sim,bare-ws}; for the peers,
+Needs: target/release/{central-system,charger-sim,bare-ws} (or the directory in $OCPP_BENCH_BIN,
+to measure another build; $OCPP_BENCH_KEEP=1 keeps the work directory with the databases and
+the servers' logs, $OCPP_BENCH_LOG sets our server's RUST_LOG, default `error`); for the peers,
 scripts/interop-setup.sh (OCPP_INTEROP_PYTHON, OCPP_INTEROP_NODE_DIR). The open-file limit is
 20,000 per process: at 10,000 chargers and more the generators are split into processes of at
 most 5,000. Prints Markdown tables and writes JSON.
@@ -47,6 +49,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
 FD_LIMIT = 20000
+BIN = os.environ.get("OCPP_BENCH_BIN") or os.path.join(ROOT, "target/release")
 
 
 def log(*a):
@@ -129,14 +132,14 @@ class Server:
         self.kind, self.port = kind, port
         env = dict(os.environ)
         if kind == "bare":
-            cmd = [os.path.join(ROOT, "target/release/bare-ws"), "--listen", f"127.0.0.1:{port}",
+            cmd = [os.path.join(BIN, "bare-ws"), "--listen", f"127.0.0.1:{port}",
                    "--threads", os.environ.get("OCPP_BENCH_THREADS", "0")]
             self.name = "bare WebSocket (no OCPP work)"
         elif kind == "ours":
-            cmd = [os.path.join(ROOT, "target/release/central-system"),
+            cmd = [os.path.join(BIN, "central-system"),
                    "--ocpp-listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{port + 1}",
                    "--database-url", f"sqlite://{workdir}/bench-{port}.db", "--threads", os.environ.get("OCPP_BENCH_THREADS", "0")]
-            env["RUST_LOG"] = "error"
+            env["RUST_LOG"] = os.environ.get("OCPP_BENCH_LOG", "error")
             self.name = "ocpp-rs central-system (SQLite)"
         elif kind == "python":
             cmd = [os.environ["OCPP_INTEROP_PYTHON"], os.path.join(HERE, "python_central.py"), str(port)]
@@ -148,8 +151,11 @@ class Server:
             self.name = "ocpp-rpc 2.2.1 (strict mode)"
         else:
             raise ValueError(kind)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     preexec_fn=limits(0))
+        # The server's log goes to a file (a pipe nobody reads would block it once full).
+        self.log = os.path.join(workdir, f"server-{kind}-{port}.log")
+        with open(self.log, "wb") as log_file:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+                                         preexec_fn=limits(0))
         wait_port(port, self.proc)
         time.sleep(0.5)
         self.sampler = Sampler(self.proc.pid)
@@ -157,6 +163,9 @@ class Server:
 
     def close(self):
         self.sampler.stop = True
+        if self.proc.poll() is not None:
+            with open(self.log, errors="replace") as f:
+                log(f"{self.name} exited early ({self.proc.returncode}): {f.read()[-2000:]}")
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(10)
@@ -166,7 +175,7 @@ class Server:
 
 
 def sim(args, cpu=1):
-    cmd = [os.path.join(ROOT, "target/release/charger-sim")] + args
+    cmd = [os.path.join(BIN, "charger-sim")] + args
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=limits(cpu))
 
@@ -253,16 +262,26 @@ def merged(reports, key):
     return {"count": total, "p50_us": quantile(0.5), "p99_us": quantile(0.99), "max_us": max_us}
 
 
-def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=60, version="1.6"):
+def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=60, version="1.6",
+              settle=40):
     """Open loop: `total` chargers in transactions, meter values every `meter` s and a heartbeat
-    every `heartbeat` s each, phases spread uniformly. Percentiles are those of the generator
-    processes' histograms merged; server CPU is over the time all windows were open."""
+    every `heartbeat` s each, phases spread uniformly. Every generator opens its window at the
+    same moment, `settle` s after they start (--window-at): after all of them have connected
+    and started their transactions (the connect and start storm is not the steady state this
+    measures), the load running meanwhile. Percentiles are those of the generator processes'
+    histograms merged; server CPU is over the time all windows were open."""
     t0 = time.monotonic()
+    window_at = time.time() + settle
     procs = generators(server, total, per_process,
                        ["--version", version, "--load", "--load-mode", "tx-open",
                         "--meter-interval", str(meter), "--heartbeat-interval", str(heartbeat),
-                        "--duration", str(duration), "--warmup-timeout", "180"], "OPEN")
-    reports = [report_of(p, duration + 400) for p in procs]
+                        "--duration", str(duration), "--warmup-timeout", "180",
+                        "--window-at", f"{window_at:.3f}"], "OPEN")
+    reports = [report_of(p, settle + duration + 400) for p in procs]
+    late = [r["warmup_s"] for r in reports if r.get("settle_s", 0) <= 0]
+    if late:
+        log(f"open loop: {len(late)} generator(s) warmed up after the common window opened "
+            f"(at {max(late):.1f} s instead of {settle} s): raise --open-settle")
     w0 = t0 + max(r["warmup_s"] for r in reports)
     w1 = t0 + min(r["warmup_s"] + r["duration_s"] for r in reports)
     cpu = server.sampler.at(w1) - server.sampler.at(w0) if w1 > w0 else 0.0
@@ -271,8 +290,12 @@ def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=
         "chargers": total, "connected": sum(r["connected"] for r in reports),
         "transactions": sum(r["transactions"] for r in reports),
         "meter_interval_s": meter, "heartbeat_interval_s": heartbeat, "duration_s": duration,
+        "settle_s": settle, "late_generators": len(late),
         "calls": sum(r["calls"] for r in reports), "calls_per_s": round(calls_per_s),
         "errors": sum(r["errors"] for r in reports),
+        "error_kinds": {k: sum(r.get(k, 0) for r in reports)
+                        for k in ("call_errors", "timeouts", "disconnects", "connect_failures",
+                                  "boot_rejections")},
         "server_cpu_percent": round(cpu / max(w1 - w0, 1e-9) * 100, 1),
         "server_cpu_per_call_us": round(cpu / max(calls_per_s * (w1 - w0), 1) * 1e6, 2),
         "rss_start_mib": mib(server.sampler.rss_at(w0)), "rss_end_mib": mib(server.sampler.rss_at(w1)),
@@ -408,6 +431,8 @@ def main():
     ap.add_argument("--version", default="1.6")
     ap.add_argument("--open", type=int, default=10000, help="open-loop chargers (0: skip)")
     ap.add_argument("--open-duration", type=int, default=60)
+    ap.add_argument("--open-settle", type=int, default=40,
+                    help="seconds from the generators' start to the common open-loop window")
     ap.add_argument("--meter-interval", type=int, default=10)
     ap.add_argument("--heartbeat-interval", type=float, default=60)
     ap.add_argument("--idle", type=int, default=15000)
@@ -433,7 +458,8 @@ def main():
                 r = run_server(kind, port, work, f"open loop, {a.open} chargers in transactions",
                                lambda srv: open_loop(srv, a.open, meter=a.meter_interval,
                                                      heartbeat=a.heartbeat_interval,
-                                                     duration=a.open_duration, version=a.version))
+                                                     duration=a.open_duration, version=a.version,
+                                                     settle=a.open_settle))
                 r.setdefault("chargers", a.open)
                 results["open"].append(r)
             if a.idle:
@@ -443,7 +469,10 @@ def main():
                 r.setdefault("chargers", a.idle)
                 results["idle"].append(r)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("OCPP_BENCH_KEEP"):
+            log(f"kept {work} (databases and server logs)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)
     print_tables(results)

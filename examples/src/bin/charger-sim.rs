@@ -141,6 +141,12 @@ struct Args {
     #[arg(long, default_value_t = 120.0)]
     warmup_timeout: f64,
 
+    /// Load mode: open the measurement window at this Unix time in seconds (not before the
+    /// warm-up is over); the load runs unmeasured until then. Several generator processes
+    /// given the same time measure the same window.
+    #[arg(long)]
+    window_at: Option<f64>,
+
     /// Seconds a call waits for its answer.
     #[arg(long, default_value_t = 30.0)]
     call_timeout: f64,
@@ -375,6 +381,14 @@ async fn run_load(
     config.duration = secs("--duration", args.duration.unwrap_or(30.0))?;
     config.call_timeout = call_timeout;
     config.warmup_timeout = secs("--warmup-timeout", args.warmup_timeout)?;
+    config.window_at = match args.window_at {
+        None => None,
+        Some(t) => Some(
+            std::time::UNIX_EPOCH
+                .checked_add(secs("--window-at", t)?)
+                .ok_or_else(|| SimError::InvalidConfig("--window-at is too far away".into()))?,
+        ),
+    };
     config.id_tag = args.id_tag.clone();
     config.buckets = args.histograms;
     let heartbeat = |default: f64| {

@@ -133,6 +133,11 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     /// The window opens at the latest this long after the start, booted or not.
     pub warmup_timeout: Duration,
+    /// When set, the window opens at this wall-clock time rather than as soon as the warm-up
+    /// is over (never before: a late warm-up opens it late, see [`LoadReport::settle_s`]);
+    /// in between, the load runs unmeasured. Generator processes given the same time measure
+    /// the same window, after every one of them has started its chargers and transactions.
+    pub window_at: Option<std::time::SystemTime>,
     /// Vendor in BootNotification (at most 20 characters).
     pub vendor: String,
     /// Model in BootNotification (at most 20 characters).
@@ -166,6 +171,7 @@ impl LoadConfig {
             call_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             warmup_timeout: Duration::from_secs(120),
+            window_at: None,
             vendor: "ocpp-rs".into(),
             model: "charger-sim".into(),
             id_tag: "04E1A2B3C4D5E6".into(),
@@ -191,6 +197,9 @@ pub struct LoadReport {
     pub booted: usize,
     /// Seconds from the start until the window opened.
     pub warmup_s: f64,
+    /// Seconds the load ran unmeasured before the window opened (with
+    /// [`LoadConfig::window_at`]; 0 when the warm-up ended after that time).
+    pub settle_s: f64,
     /// Length of the window in seconds.
     pub duration_s: f64,
     /// Calls answered inside the window.
@@ -307,6 +316,8 @@ pub struct LoadProgress {
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
 const STOP: u8 = 2;
+/// Warmed up, the load running, the window not open yet (see [`LoadConfig::window_at`]).
+const SETTLE: u8 = 3;
 
 #[derive(Debug)]
 struct Shared {
@@ -336,6 +347,11 @@ struct Shared {
 impl Shared {
     fn phase(&self) -> u8 {
         self.phase.load(Ordering::Acquire)
+    }
+
+    /// Whether the chargers send their load (settling or measuring).
+    fn loading(&self) -> bool {
+        matches!(self.phase(), SETTLE | MEASURE)
     }
 
     fn set_phase(&self, p: u8) {
@@ -458,6 +474,7 @@ impl LoadRun {
         LoadProgress {
             phase: match s.phase() {
                 WARMUP => "warmup",
+                SETTLE => "settle",
                 MEASURE => "measure",
                 _ => "stop",
             },
@@ -520,6 +537,14 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
     let stopped = wait_or_stop(&shared, start + config.warmup_timeout, true).await;
     let connected = shared.connected.load(Ordering::Relaxed) as usize;
     let booted = shared.booted.load(Ordering::Relaxed) as usize;
+    let warm = TokioInstant::now();
+    let mut stopped = stopped;
+    if let Some(at) = config.window_at {
+        if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
+            shared.set_phase(SETTLE);
+            stopped = wait_or_stop(&shared, warm + wait, false).await;
+        }
+    }
     let window_start = TokioInstant::now();
     shared.set_phase(MEASURE);
     if !stopped {
@@ -562,6 +587,7 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
         connected,
         booted,
         warmup_s: round3((window_start - start).as_secs_f64()),
+        settle_s: round3((window_start - warm).as_secs_f64()),
         duration_s: round3(secs),
         calls,
         calls_per_s: if secs > 0.0 {
@@ -1275,7 +1301,7 @@ async fn drive(
     match shared.config.mode {
         mode @ (LoadMode::Calls | LoadMode::Transactions) => {
             let mut n: u64 = 0;
-            while shared.phase() == MEASURE {
+            while shared.loading() {
                 let msg = if n.is_multiple_of(2) {
                     Msg::Heartbeat
                 } else if mode == LoadMode::Transactions {
@@ -1292,7 +1318,7 @@ async fn drive(
             let mut next = TokioInstant::now() + rng.jitter(heartbeat_interval);
             loop {
                 conn.idle_until(next).await?;
-                if shared.phase() != MEASURE {
+                if !shared.loading() {
                     break;
                 }
                 next += heartbeat_interval;
@@ -1312,7 +1338,7 @@ async fn drive(
                 if TokioInstant::now() < due {
                     conn.idle_until(due).await?;
                 }
-                if shared.phase() != MEASURE {
+                if !shared.loading() {
                     break;
                 }
                 let now = TokioInstant::now();

@@ -308,17 +308,17 @@ pub async fn dispatch<H: CentralSystem + ?Sized>(
         #[cfg(feature = "v16")]
         AnyRequest::V16(r) => {
             let h: &dyn HandleV16 = handler.v16().unwrap_or(&DefaultsOnly);
-            v16::dispatch(h, charger, *r).await.map(AnyResponse::from)
+            v16::dispatch(h, charger, r).await.map(AnyResponse::from)
         }
         #[cfg(feature = "v201")]
         AnyRequest::V201(r) => {
             let h: &dyn HandleV201 = handler.v201().unwrap_or(&DefaultsOnly);
-            v201::dispatch(h, charger, *r).await.map(AnyResponse::from)
+            v201::dispatch(h, charger, r).await.map(AnyResponse::from)
         }
         #[cfg(feature = "v21")]
         AnyRequest::V21(r) => {
             let h: &dyn HandleV21 = handler.v21().unwrap_or(&DefaultsOnly);
-            v21::dispatch(h, charger, *r).await.map(AnyResponse::from)
+            v21::dispatch(h, charger, r).await.map(AnyResponse::from)
         }
     }
 }

@@ -28,42 +28,43 @@ macro_rules! any_enum {
     ($(#[$doc:meta])* $name:ident, $inner:ident, $Trait:ident, $Typed:ident) => {
         $(#[$doc])*
         ///
-        /// Each per-version enum is boxed, so this type is two words whatever the version. Build
-        /// one with `From` (`v16::AnyRequest` or the codec's typed enum into this type) or from
-        /// a concrete message with `from_message`, and match through the box
-        /// (`AnyRequest::V16(q) => match &**q`).
+        /// The per-version enums box every payload larger than a few words, so this type
+        /// stays small (a Heartbeat does not move kilobytes) with no box of its own: one
+        /// allocation per message at most. Build one with `From` (`v16::AnyRequest` or the
+        /// codec's typed enum into this type) or from a concrete message with `from_message`,
+        /// and match the version's enum inside (`AnyRequest::V16(q) => match q`).
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum $name {
             /// An OCPP 1.6 message.
             #[cfg(feature = "v16")]
-            V16(Box<ocpp_types::v16::$inner>),
+            V16(ocpp_types::v16::$inner),
             /// An OCPP 2.0.1 message.
             #[cfg(feature = "v201")]
-            V201(Box<ocpp_types::v201::$inner>),
+            V201(ocpp_types::v201::$inner),
             /// An OCPP 2.1 message.
             #[cfg(feature = "v21")]
-            V21(Box<ocpp_types::v21::$inner>),
+            V21(ocpp_types::v21::$inner),
         }
 
         #[cfg(feature = "v16")]
         impl From<ocpp_types::v16::$inner> for $name {
             fn from(m: ocpp_types::v16::$inner) -> Self {
-                $name::V16(Box::new(m))
+                $name::V16(m)
             }
         }
 
         #[cfg(feature = "v201")]
         impl From<ocpp_types::v201::$inner> for $name {
             fn from(m: ocpp_types::v201::$inner) -> Self {
-                $name::V201(Box::new(m))
+                $name::V201(m)
             }
         }
 
         #[cfg(feature = "v21")]
         impl From<ocpp_types::v21::$inner> for $name {
             fn from(m: ocpp_types::v21::$inner) -> Self {
-                $name::V21(Box::new(m))
+                $name::V21(m)
             }
         }
 
@@ -75,11 +76,11 @@ macro_rules! any_enum {
             fn try_from(typed: $Typed) -> Result<Self, DecodeError> {
                 match typed {
                     #[cfg(feature = "v16")]
-                    $Typed::V16(m) => Ok($name::V16(Box::new(m))),
+                    $Typed::V16(m) => Ok($name::V16(m)),
                     #[cfg(feature = "v201")]
-                    $Typed::V201(m) => Ok($name::V201(Box::new(m))),
+                    $Typed::V201(m) => Ok($name::V201(m)),
                     #[cfg(feature = "v21")]
-                    $Typed::V21(m) => Ok($name::V21(Box::new(m))),
+                    $Typed::V21(m) => Ok($name::V21(m)),
                     #[allow(unreachable_patterns)]
                     other => Err(DecodeError::UnknownAction {
                         version: other.version(),
@@ -93,11 +94,11 @@ macro_rules! any_enum {
             fn from(any: $name) -> Self {
                 match any {
                     #[cfg(feature = "v16")]
-                    $name::V16(m) => $Typed::V16(*m),
+                    $name::V16(m) => $Typed::V16(m),
                     #[cfg(feature = "v201")]
-                    $name::V201(m) => $Typed::V201(*m),
+                    $name::V201(m) => $Typed::V201(m),
                     #[cfg(feature = "v21")]
-                    $name::V21(m) => $Typed::V21(*m),
+                    $name::V21(m) => $Typed::V21(m),
                 }
             }
         }
@@ -150,12 +151,12 @@ macro_rules! any_enum {
                     #[cfg(feature = "v16")]
                     Version::V16 => {
                         let a: ocpp_types::v16::Action = action.parse().map_err(|_| unknown())?;
-                        Ok($name::V16(Box::new(ocpp_types::v16::$inner::from_json(a, json)?)))
+                        Ok($name::V16(ocpp_types::v16::$inner::from_json(a, json)?))
                     }
                     #[cfg(feature = "v201")]
                     Version::V201 => {
                         let a: ocpp_types::v201::Action = action.parse().map_err(|_| unknown())?;
-                        Ok($name::V201(Box::new(ocpp_types::v201::$inner::from_json(a, json)?)))
+                        Ok($name::V201(ocpp_types::v201::$inner::from_json(a, json)?))
                     }
                     #[cfg(feature = "v21")]
                     Version::V21 => {
@@ -163,7 +164,7 @@ macro_rules! any_enum {
                         if !a.has_response() {
                             return Err(unknown());
                         }
-                        Ok($name::V21(Box::new(ocpp_types::v21::$inner::from_json(a, json)?)))
+                        Ok($name::V21(ocpp_types::v21::$inner::from_json(a, json)?))
                     }
                     #[allow(unreachable_patterns)]
                     _ => Err(unknown()),
@@ -254,5 +255,24 @@ pub fn central_may_send(version: Version, action: &str) -> Option<bool> {
             .map(|a| a.initiator().central_system_may_send()),
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No box of its own, and still small: the version's enum (bounded in ocpp-types) and a
+    /// tag.
+    #[test]
+    fn any_messages_stay_small() {
+        let map = std::mem::size_of::<serde_json::Map<String, serde_json::Value>>();
+        let bound = 88 + 2 * map.saturating_sub(24);
+        for (name, size) in [
+            ("AnyRequest", std::mem::size_of::<AnyRequest>()),
+            ("AnyResponse", std::mem::size_of::<AnyResponse>()),
+        ] {
+            assert!(size <= bound, "{name} is {size} bytes (bound {bound})");
+        }
     }
 }

@@ -777,7 +777,7 @@ impl Session {
     fn memo_key(&self, request: &AnyRequest) -> Option<String> {
         match request {
             #[cfg(feature = "v16")]
-            AnyRequest::V16(q) => match &**q {
+            AnyRequest::V16(q) => match q {
                 ocpp_types::v16::AnyRequest::StartTransaction(r) => Some(format!(
                     "start/{}/{}/{}/{}",
                     r.connector_id,
@@ -791,7 +791,7 @@ impl Session {
                 _ => None,
             },
             #[cfg(feature = "v201")]
-            AnyRequest::V201(q) => match &**q {
+            AnyRequest::V201(q) => match q {
                 ocpp_types::v201::AnyRequest::TransactionEvent(r) => Some(format!(
                     "tx/{}/{}",
                     r.transaction_info.transaction_id.as_str(),
@@ -800,7 +800,7 @@ impl Session {
                 _ => None,
             },
             #[cfg(feature = "v21")]
-            AnyRequest::V21(q) => match &**q {
+            AnyRequest::V21(q) => match q {
                 ocpp_types::v21::AnyRequest::TransactionEvent(r) => Some(format!(
                     "tx/{}/{}",
                     r.transaction_info.transaction_id.as_str(),

@@ -237,7 +237,7 @@ fn remote_start_and_stop_calls_get_typed_answers() {
     );
     h.charger_sends(&format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
     match &h.answers[0] {
-        (i, Ok(AnyResponse::V16(b))) => match &**b {
+        (i, Ok(AnyResponse::V16(b))) => match b {
             v16::AnyResponse::RemoteStartTransaction(r) => {
                 assert_eq!(i, &id);
                 assert_eq!(r.status, v16::RemoteStartStopStatus::Accepted);

@@ -198,7 +198,7 @@ fn v201_remote_start_and_timeout() {
     ));
     assert!(matches!(
         &h.answers[0].1,
-        Ok(AnyResponse::V201(b)) if matches!(&**b, v201::AnyResponse::RequestStartTransaction(r) if r.transaction_id.as_deref() == Some("TX-9"))
+        Ok(AnyResponse::V201(b)) if matches!(b, v201::AnyResponse::RequestStartTransaction(r) if r.transaction_id.as_deref() == Some("TX-9"))
     ));
     let id = h.central_calls(&req).unwrap();
     assert!(h.advance_to_next_timeout());

@@ -32,13 +32,13 @@ use ocpp_central::{
 /// journal exactly these; the projection settles their rows by the same rule.
 fn journaled(request: &AnyRequest) -> bool {
     match request {
-        AnyRequest::V16(q) => match q.as_ref() {
+        AnyRequest::V16(q) => match q {
             v16::AnyRequest::StartTransaction(_) | v16::AnyRequest::StopTransaction(_) => true,
             v16::AnyRequest::MeterValues(m) => m.transaction_id.is_some(),
             _ => false,
         },
-        AnyRequest::V201(q) => matches!(q.as_ref(), v201::AnyRequest::TransactionEvent(_)),
-        AnyRequest::V21(q) => matches!(q.as_ref(), v21::AnyRequest::TransactionEvent(_)),
+        AnyRequest::V201(q) => matches!(q, v201::AnyRequest::TransactionEvent(_)),
+        AnyRequest::V21(q) => matches!(q, v21::AnyRequest::TransactionEvent(_)),
         _ => false,
     }
 }

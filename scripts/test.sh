@@ -38,6 +38,29 @@ fi
 step "cargo test"
 cargo test --workspace --locked
 
+step "the offline examples of the library crates run (the binaries cargo test just built)"
+examples="${CARGO_TARGET_DIR:-target}/debug/examples"
+# expect <exit status> <text the output contains> <command...>
+expect() {
+  local status=$1 text=$2 out rc=0
+  shift 2
+  out="$("$@" 2>&1)" || rc=$?
+  if [[ $rc != "$status" || $out != *"$text"* ]]; then
+    printf '%s: exit %s (expected %s), output:\n%s\nexpected to contain: %s\n' \
+      "$*" "$rc" "$status" "$out" "$text" >&2
+    exit 1
+  fi
+}
+expect 0 '1.6 Heartbeat invalid: unknown field `extra`' "$examples/messages"
+expect 1 '/chargePointVendor: Type -> TypeConstraintViolation' \
+  "$examples/validate" 1.6 BootNotification '{"chargePointVendor":42}'
+expect 0 'valid OCPP 2.0.1 Heartbeat response' \
+  "$examples/validate" 2.0.1 Heartbeat response '{"currentTime":"2025-01-15T09:30:00Z"}'
+expect 0 'CALL 1 Heartbeat: V201(' "$examples/decode" 2.0.1 '[2,"1","Heartbeat",{}]'
+expect 0 'answer: [4,"19","TypeConstraintViolation","/chargePointModel: 42 is not of type \"string\"",{"pointer":"/chargePointModel"}]' \
+  "$examples/decode" 1.6 <<<'[2,"19","BootNotification",{"chargePointVendor":"ACME","chargePointModel":42}]'
+expect 0 'CALL:       [2,"boot-1","BootNotification",{' "$examples/encode"
+
 step "schema coverage of the typed messages (written by the differential test above)"
 cat "${CARGO_TARGET_DIR:-target}"/tmp/coverage-*.txt
 

@@ -26,7 +26,7 @@ Usage: bench.py [--servers ours,bare,python,rpc] [--modes calls,tx] [--sizes 100
                 [--idle 15000] [--out results.json]
 Needs: target/release/{central-system,charger-sim,bare-ws} (or the directory in $OCPP_BENCH_BIN,
 to measure another build; $OCPP_BENCH_KEEP=1 keeps the work directory with the databases and
-the servers' logs, $OCPP_BENCH_LOG sets our server's RUST_LOG, default `error`); for the peers,
+the servers' logs, $OCPP_BENCH_PORT moves the first port (default 19500), $OCPP_BENCH_LOG sets our server's RUST_LOG, default `error`); for the peers,
 scripts/interop-setup.sh (OCPP_INTEROP_PYTHON, OCPP_INTEROP_NODE_DIR). The open-file limit is
 20,000 per process: at 10,000 chargers and more the generators are split into processes of at
 most 5,000. Prints Markdown tables and writes JSON.
@@ -443,7 +443,7 @@ def main():
                                         text=True).stdout.strip(),
                "args": vars(a), "throughput": [], "open": [], "idle": []}
     work = tempfile.mkdtemp(prefix="ocpp-load-")
-    port = 19500
+    port = int(os.environ.get("OCPP_BENCH_PORT", "19500"))
     try:
         for kind in a.servers.split(","):
             for mode in [m for m in a.modes.split(",") if m]:

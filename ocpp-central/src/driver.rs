@@ -39,11 +39,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, Stream, StreamExt};
 
 use crate::defaults::CallFailure;
 use crate::handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver};
@@ -126,6 +127,11 @@ impl<H: CentralSystem> Connection<H> {
         self.handle.clone()
     }
 
+    /// The charger identity.
+    pub(crate) fn identity(&self) -> &str {
+        self.handle.identity()
+    }
+
     /// Runs the connection until `incoming` ends, the handle asks to close, or sending fails.
     /// Every text message of `incoming` goes to the session; everything the session
     /// transmits goes to `outgoing`. Returns once the application saw
@@ -137,17 +143,27 @@ impl<H: CentralSystem> Connection<H> {
     /// [`Event::Disconnected`], and `run` returns [`DriveError::Panicked`] (the server then
     /// closes the WebSocket with status 1011). Panics in handler methods and hooks are caught
     /// where they run (the charger gets `InternalError`; a hook's panic skips that hook).
-    pub async fn run<I, O>(self, incoming: I, outgoing: O) -> Result<(), DriveError>
+    pub async fn run<I, O>(mut self, incoming: I, outgoing: O) -> Result<(), DriveError>
     where
         I: Stream<Item = String> + Send,
         O: Sink<String> + Send,
         O::Error: std::fmt::Display,
     {
+        let transport = std::pin::pin!(Pair { incoming, outgoing });
+        self.run_on(transport).await
+    }
+
+    /// [`Connection::run`] over any [`Transport`]. Borrows the connection, so that the
+    /// caller's future holds it once (the server's task is the whole connection).
+    pub(crate) async fn run_on<T: Transport>(
+        &mut self,
+        mut transport: Pin<&mut T>,
+    ) -> Result<(), DriveError> {
         let Connection {
-            mut session,
+            session,
             handler,
             handle,
-            mut commands,
+            commands,
             registry,
         } = self;
         for tx in handler
@@ -156,24 +172,22 @@ impl<H: CentralSystem> Connection<H> {
         {
             session.restore_transaction(tx);
         }
-        if let Some(reg) = &registry {
+        if let Some(reg) = registry.as_ref() {
             if let Some(old) = reg.insert(handle.clone()) {
                 old.close(Some("replaced by a new connection".into()));
             }
         }
-        let mut outgoing: Pin<Box<O>> = Box::pin(outgoing);
         let mut calls: HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>> =
             HashMap::new();
         let mut backlog: VecDeque<AppWork> = VecDeque::new();
         let mut hook: Option<HookFuture> = None;
         let mut result = Ok(());
         let steps = std::panic::AssertUnwindSafe(drive(
-            &mut session,
-            &handler,
-            &handle,
-            &mut commands,
-            incoming,
-            &mut outgoing,
+            session,
+            handler,
+            handle,
+            commands,
+            transport.as_mut(),
             &mut calls,
             &mut backlog,
             &mut hook,
@@ -203,8 +217,8 @@ impl<H: CentralSystem> Connection<H> {
         } else {
             handle.set_state(session.state());
         }
-        if let Some(reg) = &registry {
-            reg.remove(&handle);
+        if let Some(reg) = registry.as_ref() {
+            reg.remove(handle);
         }
         for (_, tx) in calls.drain() {
             let _ = tx.send(Err(CallError::Disconnected));
@@ -215,15 +229,95 @@ impl<H: CentralSystem> Connection<H> {
                 let _ = reply.send(Err(CallError::Disconnected));
             }
         }
-        let _ = outgoing.close().await;
+        transport.as_mut().ending(&result);
+        let _ = futures::future::poll_fn(|cx| transport.as_mut().poll_close(cx)).await;
         // The application sees every event to the end, in order (Disconnected last).
         if let Some(running) = hook.take() {
             running.await;
         }
         for work in backlog.drain(..) {
-            run_hook(&handler, &handle, work).await;
+            run_hook(handler, handle, work).await;
         }
         result
+    }
+}
+
+/// What a [`Connection`] runs over: text messages in and out. [`Connection::run`] takes any
+/// `Stream` / `Sink` of strings; the server's WebSocket adds timed work of its own (pings,
+/// the dead-peer and write timeouts) without a task of its own.
+pub(crate) trait Transport: Send {
+    /// A received text message.
+    type Text: AsRef<str> + Send;
+    /// Why sending failed.
+    type Error: std::fmt::Display;
+
+    /// The next text message from the charger; `None` once it closed, or the transport
+    /// failed.
+    fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Text>>;
+
+    /// The transport's own work while the driver does not read (back pressure); `Ready` once
+    /// the transport failed and the connection must end.
+    fn poll_keepalive(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// As [`Sink::poll_ready`].
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+
+    /// As [`Sink::start_send`].
+    fn start_send(self: Pin<&mut Self>, text: String) -> Result<(), Self::Error>;
+
+    /// As [`Sink::poll_flush`].
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+
+    /// As [`Sink::poll_close`].
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+
+    /// The connection ends with `result`; closing comes next.
+    fn ending(self: Pin<&mut Self>, result: &Result<(), DriveError>) {
+        let _ = result;
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Connection::run`]'s transport: a stream and a sink of text messages.
+    struct Pair<I, O> {
+        #[pin]
+        incoming: I,
+        #[pin]
+        outgoing: O,
+    }
+}
+
+impl<I, O> Transport for Pair<I, O>
+where
+    I: Stream<Item = String> + Send,
+    O: Sink<String> + Send,
+    O::Error: std::fmt::Display,
+{
+    type Text = String;
+    type Error = O::Error;
+
+    fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        self.project().incoming.poll_next(cx)
+    }
+
+    fn poll_keepalive(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), O::Error>> {
+        self.project().outgoing.poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, text: String) -> Result<(), O::Error> {
+        self.project().outgoing.start_send(text)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), O::Error>> {
+        self.project().outgoing.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), O::Error>> {
+        self.project().outgoing.poll_close(cx)
     }
 }
 
@@ -265,26 +359,39 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic".to_owned())
 }
 
+/// Sends every message the session has to transmit, then flushes once.
+async fn transmit<T: Transport>(
+    session: &mut Session,
+    transport: &mut Pin<&mut T>,
+) -> Result<(), T::Error> {
+    let mut sent = false;
+    while let Some(text) = session.poll_transmit() {
+        futures::future::poll_fn(|cx| transport.as_mut().poll_ready(cx)).await?;
+        transport.as_mut().start_send(text)?;
+        sent = true;
+    }
+    if sent {
+        futures::future::poll_fn(|cx| transport.as_mut().poll_flush(cx)).await?;
+    }
+    Ok(())
+}
+
 /// The connection's steps, until it closes (see [`Connection::run`]).
 #[allow(clippy::too_many_arguments)]
-async fn drive<H, I, O>(
+async fn drive<H, T>(
     session: &mut Session,
     handler: &Arc<H>,
     handle: &ChargerHandle,
     commands: &mut CommandReceiver,
-    incoming: I,
-    outgoing: &mut Pin<Box<O>>,
+    mut transport: Pin<&mut T>,
     calls: &mut HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>>,
     backlog: &mut VecDeque<AppWork>,
     hook: &mut Option<HookFuture>,
 ) -> Result<(), DriveError>
 where
     H: CentralSystem,
-    I: Stream<Item = String> + Send,
-    O: Sink<String> + Send,
-    O::Error: std::fmt::Display,
+    T: Transport,
 {
-    let mut incoming = std::pin::pin!(incoming);
     let mut handlers: FuturesUnordered<HandlerFuture> = FuturesUnordered::new();
     let mut result = Ok(());
     let mut deferred: Vec<AppWork> = Vec::new();
@@ -325,12 +432,9 @@ where
                 }
             }
         }
-        while let Some(text) = session.poll_transmit() {
-            if let Err(e) = outgoing.send(text).await {
-                result = Err(DriveError::Send(e.to_string()));
-                session.handle_close(Some(format!("send failed: {e}")));
-                break;
-            }
+        if let Err(e) = transmit(session, &mut transport).await {
+            result = Err(DriveError::Send(e.to_string()));
+            session.handle_close(Some(format!("send failed: {e}")));
         }
         // After hooks run once the reply is out and its model events are queued.
         backlog.extend(deferred.drain(..));
@@ -367,14 +471,22 @@ where
                 None => futures::future::pending::<()>().await,
             }
         };
-        // Backpressure: see `MAX_HANDLING` and `MAX_BACKLOG`.
+        // Backpressure: see `MAX_HANDLING` and `MAX_BACKLOG`. While not reading, the
+        // transport still does its own timed work (the server's pings).
         let reading = (!calls.is_empty() || session.unanswered().count() < MAX_HANDLING)
             && backlog.len() < MAX_BACKLOG;
         let taking_commands = session.queued_calls() < MAX_QUEUED_CALLS;
+        let incoming = futures::future::poll_fn(|cx| {
+            if reading {
+                transport.as_mut().poll_recv(cx)
+            } else {
+                transport.as_mut().poll_keepalive(cx).map(|()| None)
+            }
+        });
         tokio::select! {
-            msg = incoming.next(), if reading => match msg {
+            msg = incoming => match msg {
                 Some(text) => {
-                    session.handle_text(now(), &text);
+                    session.handle_text(now(), text.as_ref());
                     if let Some(at) = session.last_seen() {
                         handle.touch(at);
                     }

@@ -29,7 +29,7 @@ use crate::defaults::Defaults;
 use crate::driver::Connection;
 use crate::handler::{CentralSystem, Chargers};
 use crate::session::{Session, SessionConfig};
-use crate::socket::{Timing, WsTransport};
+use crate::socket::{LeanIo, Timing, WsTransport};
 
 /// Checks a charger's Basic-auth password (security profile 1). The username has already been
 /// checked to equal the identity.
@@ -656,10 +656,10 @@ async fn serve_connection<H: CentralSystem, S>(
     // codec can answer one over the limit with a CALLERROR naming its id (and the connection
     // goes on); a larger one is not read at all: close 1009 (Message Too Big).
     let read_limit = read_limit(config.max_message_size);
-    // A 2 KiB read buffer (tungstenite's default is 128 KiB, held by every connection): most
-    // OCPP messages fit in one read, and a larger one takes a few.
+    // A small read buffer (tungstenite's default is 128 KiB, held by every connection); the
+    // socket is read through `LeanIo`, one system call per message all the same.
     let ws_config = WebSocketConfig::default()
-        .read_buffer_size(2048)
+        .read_buffer_size(crate::socket::READ_BUFFER)
         .max_message_size(Some(read_limit))
         .max_frame_size(Some(read_limit));
     let ws = match tokio::time::timeout(
@@ -667,7 +667,7 @@ async fn serve_connection<H: CentralSystem, S>(
         // Boxed: the handshake's state is freed once it is done, instead of sizing the
         // connection's task for the whole of its life.
         Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
-            stream,
+            LeanIo::new(stream),
             callback,
             Some(ws_config),
         )),

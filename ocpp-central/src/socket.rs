@@ -2,9 +2,12 @@
 //! its session, in the connection's own task, holding as little as it can while the charger
 //! is idle.
 //!
-//! [`WsTransport`] is the driver's [`Transport`]: text messages in and out over the WebSocket,
-//! pings every ping interval, the dead-peer timeout while waiting for a message and the write
-//! timeout on every write, on one timer, without a writer task.
+//! - [`LeanIo`] sits under tungstenite: it reads the socket through a buffer on the stack
+//!   and keeps only what tungstenite has not taken yet, so no read buffer is held between
+//!   messages (tungstenite's own buffer is kept small, see [`READ_BUFFER`]).
+//! - [`WsTransport`] is the driver's [`Transport`]: text messages in and out over the
+//!   WebSocket, pings every ping interval, the dead-peer timeout while waiting for a message
+//!   and the write timeout on every write, on one timer, without a writer task.
 
 use std::future::Future;
 use std::io;
@@ -13,7 +16,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use futures::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -22,6 +25,105 @@ use tokio_tungstenite::WebSocketStream;
 use ocpp_codec::transport::ReadFailure;
 
 use crate::driver::{DriveError, Transport};
+
+/// What one read from the socket takes at most, through a buffer on the stack.
+const CHUNK: usize = 4096;
+
+/// The read buffer tungstenite keeps per connection (its default is 128 KiB). It grows to the
+/// largest frame the charger sent and stays there: a few hundred bytes for a charger that
+/// boots and sends heartbeats. A larger frame is taken from [`LeanIo`] in several reads of
+/// this size, copies from memory, not system calls.
+pub(crate) const READ_BUFFER: usize = 256;
+
+/// The socket under the WebSocket. A read of less than [`CHUNK`] bytes reads up to [`CHUNK`]
+/// into a buffer on the stack, hands over what fits and keeps the rest (exactly its size)
+/// until it is taken: one system call per message, as with a large read buffer, but nothing
+/// held while the connection is idle. Writes go straight through.
+#[derive(Debug)]
+pub(crate) struct LeanIo<S> {
+    io: S,
+    /// Read from the socket, not yet taken; `rest[taken..]` is what is left.
+    rest: Box<[u8]>,
+    taken: usize,
+}
+
+impl<S> LeanIo<S> {
+    pub(crate) fn new(io: S) -> LeanIo<S> {
+        LeanIo {
+            io,
+            rest: Box::default(),
+            taken: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for LeanIo<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if this.taken < this.rest.len() {
+            let left = &this.rest[this.taken..];
+            let n = left.len().min(buf.remaining());
+            buf.put_slice(&left[..n]);
+            this.taken += n;
+            if this.taken == this.rest.len() {
+                this.rest = Box::default();
+                this.taken = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= CHUNK {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+        let got = read.filled();
+        let n = got.len().min(buf.remaining());
+        buf.put_slice(&got[..n]);
+        if n < got.len() {
+            this.rest = got[n..].into();
+            this.taken = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for LeanIo<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
 
 /// The timed bounds of a connection's WebSocket ([`crate::ServerConfig`]).
 #[derive(Debug, Clone, Copy)]
@@ -356,4 +458,39 @@ fn close_frame_for(error: &WsError) -> Option<CloseFrame> {
         code: failure.close_code().into(),
         reason: failure.reason().into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn lean_io_reads_in_small_steps_from_one_read_of_the_socket() {
+        let (mut peer, io) = tokio::io::duplex(64 * 1024);
+        let mut io = LeanIo::new(io);
+        let message: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&message).await.unwrap();
+        let mut got = Vec::new();
+        let mut small = [0u8; 100];
+        // The first read takes one chunk from the socket and keeps the rest...
+        let n = io.read(&mut small).await.unwrap();
+        got.extend_from_slice(&small[..n]);
+        assert_eq!(n, 100);
+        assert_eq!(io.rest.len(), 2900);
+        // ... which the next reads take, until nothing is held.
+        while got.len() < message.len() {
+            let n = io.read(&mut small).await.unwrap();
+            got.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(got, message);
+        assert!(io.rest.is_empty());
+        // A large read goes straight to the socket; end of stream reads as 0.
+        peer.write_all(b"hello").await.unwrap();
+        drop(peer);
+        let mut large = vec![0u8; CHUNK];
+        assert_eq!(io.read(&mut large).await.unwrap(), 5);
+        assert_eq!(&large[..5], b"hello");
+        assert_eq!(io.read(&mut small).await.unwrap(), 0);
+    }
 }

@@ -43,7 +43,6 @@ use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, Stream, StreamExt};
 
 use crate::defaults::CallFailure;
@@ -359,6 +358,41 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic".to_owned())
 }
 
+/// The handler methods answering the charger's CALLs, at most [`MAX_HANDLING`] at once. A
+/// plain list polled in order (a conforming charger has one CALL in flight): it holds no
+/// memory while the connection is idle.
+#[derive(Default)]
+struct Handling {
+    running: Vec<HandlerFuture>,
+}
+
+impl Handling {
+    fn push(&mut self, future: HandlerFuture) {
+        self.running.push(future);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// The answer of the first handler that finished, in the order they started.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(String, Result<AnyResponse, CallFailure>)> {
+        for i in 0..self.running.len() {
+            if let Poll::Ready(answer) = self.running[i].poll_unpin(cx) {
+                drop(self.running.remove(i));
+                if self.running.is_empty() {
+                    self.running = Vec::new();
+                }
+                return Poll::Ready(answer);
+            }
+        }
+        Poll::Pending
+    }
+}
+
 /// Sends every message the session has to transmit, then flushes once.
 async fn transmit<T: Transport>(
     session: &mut Session,
@@ -392,9 +426,11 @@ where
     H: CentralSystem,
     T: Transport,
 {
-    let mut handlers: FuturesUnordered<HandlerFuture> = FuturesUnordered::new();
+    let mut handlers = Handling::default();
     let mut result = Ok(());
-    let mut deferred: Vec<AppWork> = Vec::new();
+    // The `after` hook of the answer just sent (one per step at most), queued once the
+    // answer's model events are.
+    let mut deferred: Option<Box<(AnyRequest, AnyResponse)>> = None;
     let mut published = session.generation();
     let now = || tokio::time::Instant::now().into_std();
     loop {
@@ -437,7 +473,7 @@ where
             session.handle_close(Some(format!("send failed: {e}")));
         }
         // After hooks run once the reply is out and its model events are queued.
-        backlog.extend(deferred.drain(..));
+        backlog.extend(deferred.take().map(AppWork::After));
         if session.generation() != published {
             published = session.generation();
             handle.set_state(session.state());
@@ -462,6 +498,10 @@ where
         if hook.is_none() {
             if let Some(work) = backlog.pop_front() {
                 *hook = Some(run_hook(handler, handle, work));
+            }
+            if backlog.is_empty() && backlog.capacity() > 0 {
+                // An idle connection holds no queue memory (thousands of them add up).
+                *backlog = VecDeque::new();
             }
         }
         let deadline = session.poll_timeout();
@@ -508,7 +548,7 @@ where
             }, if hook.is_some() => {
                 *hook = None;
             },
-            Some((id, answer)) = handlers.next(), if !handlers.is_empty() => {
+            (id, answer) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
                 let request = session
                     .unanswered()
                     .find(|(k, _)| *k == id)
@@ -517,7 +557,7 @@ where
                     Ok(response) => match session.respond(now(), &id, response.clone()) {
                         Ok(()) => {
                             if let Some(q) = request {
-                                deferred.push(AppWork::After(Box::new((q, response))));
+                                deferred = Some(Box::new((q, response)));
                             }
                         }
                         Err(_) if session.is_closed() => {}

@@ -436,7 +436,7 @@ impl Session {
                 result: Err(CallError::Disconnected),
             });
         }
-        self.pending.clear();
+        self.pending = HashMap::new();
         self.events
             .push_back(SessionEvent::Model(Event::Disconnected { reason }));
     }
@@ -541,7 +541,7 @@ impl Session {
                 found: response.action().to_owned(),
             });
         }
-        let Some(p) = self.pending.remove(id) else {
+        let Some(p) = self.take_pending(id) else {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         };
         let json = response.to_json();
@@ -572,7 +572,7 @@ impl Session {
 
     /// Answers the charger request `id` with a CALLERROR.
     pub fn respond_error(&mut self, id: &str, failure: &CallFailure) -> Result<(), RespondError> {
-        if self.pending.remove(id).is_none() {
+        if self.take_pending(id).is_none() {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         }
         self.ep
@@ -590,6 +590,25 @@ impl Session {
     /// The charger requests awaiting an answer.
     pub fn unanswered(&self) -> impl Iterator<Item = (&str, &AnyRequest)> {
         self.pending.iter().map(|(k, p)| (k.as_str(), &*p.request))
+    }
+
+    /// Removes an unanswered request; the map holds no memory once none is left (a
+    /// conforming charger has one request at a time, and an idle one none).
+    fn take_pending(&mut self, id: &str) -> Option<Pending> {
+        let p = self.pending.remove(id);
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = HashMap::new();
+        }
+        p
+    }
+
+    /// A central call got its answer (or timed out); the map of those in flight holds no
+    /// memory once none is left.
+    fn answered(&mut self, id: &str) {
+        self.outgoing.remove(id);
+        if self.outgoing.is_empty() && self.outgoing.capacity() > 0 {
+            self.outgoing = HashMap::new();
+        }
     }
 
     fn remember(&mut self, key: String, json: String) {
@@ -624,7 +643,7 @@ impl Session {
                     action,
                     payload,
                 } => {
-                    self.outgoing.remove(&id);
+                    self.answered(&id);
                     let decoded =
                         self.codec()
                             .decode_result(&id, &action, &payload)
@@ -659,7 +678,7 @@ impl Session {
                     description,
                     details,
                 } => {
-                    self.outgoing.remove(&id);
+                    self.answered(&id);
                     self.events.push_back(SessionEvent::Answer {
                         id,
                         action,
@@ -671,7 +690,7 @@ impl Session {
                     });
                 }
                 RpcEvent::Timeout { id, action } => {
-                    self.outgoing.remove(&id);
+                    self.answered(&id);
                     self.events.push_back(SessionEvent::Answer {
                         id,
                         action,
@@ -686,7 +705,7 @@ impl Session {
     }
 
     fn refuse(&mut self, id: &str, action: &str, code: ErrorCode, reason: String) {
-        self.pending.remove(id);
+        self.take_pending(id);
         let _ = self.ep.respond_error(id, &code, &reason, None);
         self.events.push_back(SessionEvent::Model(Event::Refused {
             action: action.to_owned(),
@@ -879,5 +898,43 @@ struct BoxedIds(Box<dyn IdGenerator>);
 impl IdGenerator for BoxedIds {
     fn next_id(&mut self) -> String {
         self.0.next_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_session_holds_no_queue_memory() {
+        let mut s = Session::new(SessionConfig::new("CP1", Version::V16));
+        let now = Instant::now();
+        for (i, call) in [
+            r#"[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#,
+            r#"[2,"2","Heartbeat",{}]"#,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.handle_text(now, call);
+            while let Some(ev) = s.poll_event() {
+                if let SessionEvent::Request { id, .. } = ev {
+                    assert_eq!(s.pending.len(), 1);
+                    s.respond_default(now, &id).unwrap();
+                }
+            }
+            assert!(s.poll_transmit().is_some(), "answer {i}");
+            assert!(s.pending.is_empty() && s.pending.capacity() == 0);
+            assert_eq!(s.events.capacity(), 0);
+        }
+        let id = s
+            .call_typed(now, &ocpp_types::v16::ClearCacheRequest::new())
+            .unwrap();
+        assert_eq!(s.outgoing.len(), 1);
+        let sent = s.poll_transmit().unwrap();
+        assert!(sent.contains(&id));
+        s.handle_text(now, &format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
+        while s.poll_event().is_some() {}
+        assert!(s.outgoing.is_empty() && s.outgoing.capacity() == 0);
     }
 }

@@ -104,7 +104,7 @@ impl<H: CentralSystem> Connection<H> {
     /// A connection driving `session` for `handler`.
     pub fn new(session: Session, handler: Arc<H>) -> Connection<H> {
         let (handle, commands) =
-            ChargerHandle::new(session.state().clone(), session.defaults().clone());
+            ChargerHandle::with_shared_state(session.shared_state(), session.defaults().clone());
         Connection {
             session,
             handler,
@@ -214,7 +214,7 @@ impl<H: CentralSystem> Connection<H> {
             last.connected = false;
             handle.set_state(&last);
         } else {
-            handle.set_state(session.state());
+            handle.publish(session.shared_state());
         }
         if let Some(reg) = registry.as_ref() {
             reg.remove(handle);
@@ -476,7 +476,7 @@ where
         backlog.extend(deferred.take().map(AppWork::After));
         if session.generation() != published {
             published = session.generation();
-            handle.set_state(session.state());
+            handle.publish(session.shared_state());
         }
         if session.is_closed() {
             // Deliver the final events (pending calls fail, Disconnected).

@@ -502,6 +502,14 @@ impl ChargerHandle {
     /// [`ChargerHandle::set_state`] whenever [`Session::generation`](crate::Session::generation)
     /// changed.
     pub fn new(state: ChargerState, defaults: Defaults) -> (ChargerHandle, CommandReceiver) {
+        ChargerHandle::with_shared_state(Arc::new(state), defaults)
+    }
+
+    /// [`ChargerHandle::new`] publishing `state` as it is (shared with the session).
+    pub(crate) fn with_shared_state(
+        state: Arc<ChargerState>,
+        defaults: Defaults,
+    ) -> (ChargerHandle, CommandReceiver) {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let handle = ChargerHandle {
             inner: Arc::new(HandleInner {
@@ -510,7 +518,7 @@ impl ChargerHandle {
                 connection: NEXT.fetch_add(1, Ordering::Relaxed),
                 defaults,
                 commands: Mutex::new(Commands::default()),
-                state: RwLock::new(Arc::new(state)),
+                state: RwLock::new(state),
                 last_seen: AtomicI64::new(i64::MIN),
             }),
         };
@@ -552,8 +560,17 @@ impl ChargerHandle {
 
     /// Publishes a new state (drivers call this when the session's state changed).
     pub fn set_state(&self, state: &ChargerState) {
-        let new = Arc::new(state.clone());
-        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = new;
+        self.publish(Arc::new(state.clone()));
+    }
+
+    /// Publishes a state shared with the session (`Session::shared_state`), without copying.
+    pub(crate) fn publish(&self, state: Arc<ChargerState>) {
+        let old = std::mem::replace(
+            &mut *self.inner.state.write().unwrap_or_else(|e| e.into_inner()),
+            state,
+        );
+        // The old state is freed after the lock is released.
+        drop(old);
     }
 
     /// When the charger last sent anything (wall clock).

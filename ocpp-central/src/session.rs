@@ -31,6 +31,7 @@
 //! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -275,7 +276,9 @@ pub struct Session {
     refuse_before_accepted: bool,
     lenient: bool,
     remembered: usize,
-    state: ChargerState,
+    /// Shared with the state the driver published ([`Session::shared_state`]) until it
+    /// changes again: an idle charger's state is held once.
+    state: Arc<ChargerState>,
     pending: HashMap<String, Pending>,
     outgoing: HashMap<String, String>,
     /// Actions the central system triggered while not accepted (allowed through).
@@ -343,7 +346,7 @@ impl Session {
             refuse_before_accepted,
             lenient,
             remembered: remembered_answers,
-            state: ChargerState::new(identity, version, now),
+            state: Arc::new(ChargerState::new(identity, version, now)),
             defaults,
             pending: HashMap::new(),
             outgoing: HashMap::new(),
@@ -371,6 +374,11 @@ impl Session {
     /// The version-neutral state of the charger.
     pub fn state(&self) -> &ChargerState {
         &self.state
+    }
+
+    /// The state, shared (a driver publishes it without copying it).
+    pub(crate) fn shared_state(&self) -> Arc<ChargerState> {
+        self.state.clone()
     }
 
     /// The default answers in use.
@@ -425,7 +433,7 @@ impl Session {
             return;
         }
         self.closed = true;
-        self.state.connected = false;
+        Arc::make_mut(&mut self.state).connected = false;
         self.generation = self.generation.wrapping_add(1);
         let mut ids: Vec<_> = self.outgoing.drain().collect();
         ids.sort();
@@ -583,7 +591,7 @@ impl Session {
     /// Seeds a transaction known from before this connection (e.g. persisted by the
     /// application), so its meter values and end are attributed and its energy computed.
     pub fn restore_transaction(&mut self, transaction: Transaction) {
-        self.state.restore_transaction(transaction, &self.limits);
+        Arc::make_mut(&mut self.state).restore_transaction(transaction, &self.limits);
         self.generation = self.generation.wrapping_add(1);
     }
 
@@ -839,8 +847,7 @@ impl Session {
     fn apply(&mut self, request: &AnyRequest, response: &AnyResponse) {
         let mut events = Vec::new();
         let now = self.defaults.clock.now();
-        self.state
-            .apply(request, response, now, &self.limits, &mut events);
+        Arc::make_mut(&mut self.state).apply(request, response, now, &self.limits, &mut events);
         if !events.is_empty() {
             self.generation = self.generation.wrapping_add(1);
         }

@@ -268,6 +268,29 @@ struct Pending {
     memo: Option<String>,
 }
 
+/// The parts of a session most chargers never use (central calls, triggers before the boot
+/// was accepted, re-sent transaction messages), boxed apart: an idle charger's session stays
+/// small.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Central calls in flight: id -> action.
+    outgoing: HashMap<String, String>,
+    /// Actions the central system triggered while not accepted (allowed through).
+    triggered: HashSet<String>,
+    /// Remembered answers of transaction messages, by memo key.
+    answers: HashMap<String, String>,
+    answer_order: VecDeque<String>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.outgoing.is_empty()
+            && self.triggered.is_empty()
+            && self.answers.is_empty()
+            && self.answer_order.is_empty()
+    }
+}
+
 /// The sans-IO session of one charger connection (see the [module docs](self)).
 pub struct Session {
     ep: Endpoint,
@@ -280,12 +303,8 @@ pub struct Session {
     /// changes again: an idle charger's state is held once.
     state: Arc<ChargerState>,
     pending: HashMap<String, Pending>,
-    outgoing: HashMap<String, String>,
-    /// Actions the central system triggered while not accepted (allowed through).
-    triggered: HashSet<String>,
-    /// Remembered answers of transaction messages, by memo key.
-    answers: HashMap<String, String>,
-    answer_order: VecDeque<String>,
+    /// What most chargers never need, allocated when first needed.
+    rare: Option<Box<Rare>>,
     events: VecDeque<SessionEvent>,
     closed: bool,
     limits: Limits,
@@ -349,10 +368,7 @@ impl Session {
             state: Arc::new(ChargerState::new(identity, version, now)),
             defaults,
             pending: HashMap::new(),
-            outgoing: HashMap::new(),
-            triggered: HashSet::new(),
-            answers: HashMap::new(),
-            answer_order: VecDeque::new(),
+            rare: None,
             events,
             closed: false,
             limits,
@@ -435,7 +451,11 @@ impl Session {
         self.closed = true;
         Arc::make_mut(&mut self.state).connected = false;
         self.generation = self.generation.wrapping_add(1);
-        let mut ids: Vec<_> = self.outgoing.drain().collect();
+        let mut ids: Vec<_> = self
+            .rare
+            .take()
+            .map(|rare| rare.outgoing.into_iter().collect())
+            .unwrap_or_default();
         ids.sort();
         for (id, action) in ids {
             self.events.push_back(SessionEvent::Answer {
@@ -508,7 +528,7 @@ impl Session {
                     } else {
                         m.to_owned()
                     };
-                    self.triggered.insert(m);
+                    self.rare().triggered.insert(m);
                 }
             }
         }
@@ -518,7 +538,7 @@ impl Session {
             .ep
             .call(now, action, payload)
             .map_err(|e| CallError::Refused(e.to_string()))?;
-        self.outgoing.insert(id.clone(), action.to_owned());
+        self.rare().outgoing.insert(id.clone(), action.to_owned());
         Ok(id)
     }
 
@@ -613,23 +633,40 @@ impl Session {
     /// A central call got its answer (or timed out); the map of those in flight holds no
     /// memory once none is left.
     fn answered(&mut self, id: &str) {
-        self.outgoing.remove(id);
-        if self.outgoing.is_empty() && self.outgoing.capacity() > 0 {
-            self.outgoing = HashMap::new();
+        if let Some(rare) = self.rare.as_mut() {
+            rare.outgoing.remove(id);
+            if rare.outgoing.is_empty() && rare.outgoing.capacity() > 0 {
+                rare.outgoing = HashMap::new();
+            }
+        }
+        self.tidy_rare();
+    }
+
+    /// The rarely used parts, allocated now if they were not.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the rarely used parts once they hold nothing.
+    fn tidy_rare(&mut self) {
+        if self.rare.as_ref().is_some_and(|rare| rare.is_empty()) {
+            self.rare = None;
         }
     }
 
     fn remember(&mut self, key: String, json: String) {
-        if self.remembered == 0 {
+        let remembered = self.remembered;
+        if remembered == 0 {
             return;
         }
-        while self.answer_order.len() >= self.remembered {
-            if let Some(old) = self.answer_order.pop_front() {
-                self.answers.remove(&old);
+        let rare = self.rare();
+        while rare.answer_order.len() >= remembered {
+            if let Some(old) = rare.answer_order.pop_front() {
+                rare.answers.remove(&old);
             }
         }
-        self.answer_order.push_back(key.clone());
-        self.answers.insert(key, json);
+        rare.answer_order.push_back(key.clone());
+        rare.answers.insert(key, json);
     }
 
     fn pump(&mut self) {
@@ -764,7 +801,10 @@ impl Session {
         if self.refuse_before_accepted
             && matches!(self.state.boot, BootState::Pending | BootState::Rejected)
             && action != "BootNotification"
-            && !self.triggered.contains(&action)
+            && !self
+                .rare
+                .as_ref()
+                .is_some_and(|rare| rare.triggered.contains(&action))
         {
             return self.refuse(
                 &id,
@@ -778,7 +818,8 @@ impl Session {
         }
         let memo = self.memo_key(&request);
         if let Some(key) = &memo {
-            if let Some(answer) = self.answers.get(key).cloned() {
+            let remembered = self.rare.as_ref().and_then(|rare| rare.answers.get(key));
+            if let Some(answer) = remembered.cloned() {
                 // A re-sent transaction message: answer as the first time, report, skip the app.
                 if let Ok(raw) = RawValue::from_string(answer) {
                     let _ = self.ep.respond(&id, &raw);
@@ -852,7 +893,10 @@ impl Session {
             self.generation = self.generation.wrapping_add(1);
         }
         if self.state.boot == BootState::Accepted {
-            self.triggered.clear();
+            if let Some(rare) = self.rare.as_mut() {
+                rare.triggered = HashSet::new();
+            }
+            self.tidy_rare();
         }
         for e in events {
             self.push(e);
@@ -937,11 +981,11 @@ mod tests {
         let id = s
             .call_typed(now, &ocpp_types::v16::ClearCacheRequest::new())
             .unwrap();
-        assert_eq!(s.outgoing.len(), 1);
+        assert_eq!(s.rare.as_ref().map(|rare| rare.outgoing.len()), Some(1));
         let sent = s.poll_transmit().unwrap();
         assert!(sent.contains(&id));
         s.handle_text(now, &format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
         while s.poll_event().is_some() {}
-        assert!(s.outgoing.is_empty() && s.outgoing.capacity() == 0);
+        assert!(s.rare.is_none());
     }
 }

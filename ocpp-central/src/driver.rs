@@ -37,6 +37,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -44,6 +45,7 @@ use std::task::{Context, Poll};
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Sink, Stream, StreamExt};
+use tokio::time::Instant;
 
 use crate::defaults::CallFailure;
 use crate::handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver};
@@ -148,7 +150,11 @@ impl<H: CentralSystem> Connection<H> {
         O: Sink<String> + Send,
         O::Error: std::fmt::Display,
     {
-        let transport = std::pin::pin!(Pair { incoming, outgoing });
+        let transport = std::pin::pin!(Pair {
+            incoming,
+            outgoing,
+            timer: None,
+        });
         self.run_on(transport).await
     }
 
@@ -241,22 +247,26 @@ impl<H: CentralSystem> Connection<H> {
     }
 }
 
-/// What a [`Connection`] runs over: text messages in and out. [`Connection::run`] takes any
-/// `Stream` / `Sink` of strings; the server's WebSocket adds timed work of its own (pings,
-/// the dead-peer and write timeouts) without a task of its own.
+/// What a [`Connection`] runs over: text messages in and out, and the one timer of the
+/// connection. [`Connection::run`] takes any `Stream` / `Sink` of strings; the server's
+/// WebSocket adds timed work of its own (pings, the dead-peer and write timeouts) on the
+/// same timer, without a task of its own.
 pub(crate) trait Transport: Send {
     /// A received text message.
     type Text: AsRef<str> + Send;
     /// Why sending failed.
     type Error: std::fmt::Display;
 
-    /// The next text message from the charger; `None` once it closed, or the transport
-    /// failed.
-    fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Text>>;
-
-    /// The transport's own work while the driver does not read (back pressure); `Ready` once
-    /// the transport failed and the connection must end.
-    fn poll_keepalive(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// What comes next: a text message from the charger (only while `reading`: otherwise
+    /// the driver applies back pressure, and the transport does only its own timed work),
+    /// the charger gone (it closed, or the transport failed), or the driver's `alarm` (the
+    /// session's next deadline) passed.
+    fn poll_event(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        reading: bool,
+        alarm: Option<Instant>,
+    ) -> Poll<Incoming<Self::Text>>;
 
     /// As [`Sink::poll_ready`].
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
@@ -276,13 +286,25 @@ pub(crate) trait Transport: Send {
     }
 }
 
+/// What [`Transport::poll_event`] gives.
+pub(crate) enum Incoming<T> {
+    /// A text message from the charger.
+    Text(T),
+    /// The charger closed the connection, or the transport failed.
+    Gone,
+    /// The driver's alarm passed.
+    Alarm,
+}
+
 pin_project_lite::pin_project! {
-    /// [`Connection::run`]'s transport: a stream and a sink of text messages.
+    /// [`Connection::run`]'s transport: a stream and a sink of text messages, and a timer
+    /// made when the session first has a deadline.
     struct Pair<I, O> {
         #[pin]
         incoming: I,
         #[pin]
         outgoing: O,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
@@ -295,11 +317,29 @@ where
     type Text = String;
     type Error = O::Error;
 
-    fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        self.project().incoming.poll_next(cx)
-    }
-
-    fn poll_keepalive(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_event(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        reading: bool,
+        alarm: Option<Instant>,
+    ) -> Poll<Incoming<String>> {
+        let this = self.project();
+        if reading {
+            if let Poll::Ready(text) = this.incoming.poll_next(cx) {
+                return Poll::Ready(text.map_or(Incoming::Gone, Incoming::Text));
+            }
+        }
+        if let Some(at) = alarm {
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+            if timer.deadline() != at {
+                timer.as_mut().reset(at);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Incoming::Alarm);
+            }
+        }
         Poll::Pending
     }
 
@@ -504,34 +544,25 @@ where
                 *backlog = VecDeque::new();
             }
         }
-        let deadline = session.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => futures::future::pending::<()>().await,
-            }
-        };
+        // The session's next deadline is the transport's alarm (one timer per connection).
+        let alarm = session.poll_timeout().map(Instant::from_std);
         // Backpressure: see `MAX_HANDLING` and `MAX_BACKLOG`. While not reading, the
         // transport still does its own timed work (the server's pings).
         let reading = (!calls.is_empty() || session.unanswered().count() < MAX_HANDLING)
             && backlog.len() < MAX_BACKLOG;
         let taking_commands = session.queued_calls() < MAX_QUEUED_CALLS;
-        let incoming = futures::future::poll_fn(|cx| {
-            if reading {
-                transport.as_mut().poll_recv(cx)
-            } else {
-                transport.as_mut().poll_keepalive(cx).map(|()| None)
-            }
-        });
+        let incoming =
+            futures::future::poll_fn(|cx| transport.as_mut().poll_event(cx, reading, alarm));
         tokio::select! {
-            msg = incoming => match msg {
-                Some(text) => {
+            event = incoming => match event {
+                Incoming::Text(text) => {
                     session.handle_text(now(), text.as_ref());
                     if let Some(at) = session.last_seen() {
                         handle.touch(at);
                     }
                 }
-                None => session.handle_close(None),
+                Incoming::Gone => session.handle_close(None),
+                Incoming::Alarm => session.handle_timeout(now()),
             },
             Some(cmd) = commands.next(), if taking_commands => match cmd {
                 Command::Call { request, reply } => match session.call(now(), &request) {
@@ -569,7 +600,6 @@ where
                     Err(failure) => { let _ = session.respond_error(&id, &failure); }
                 }
             },
-            _ = sleep => session.handle_timeout(now()),
         }
     }
 }

@@ -6,8 +6,9 @@
 //!   and keeps only what tungstenite has not taken yet, so no read buffer is held between
 //!   messages (tungstenite's own buffer is kept small, see [`READ_BUFFER`]).
 //! - [`WsTransport`] is the driver's [`Transport`]: text messages in and out over the
-//!   WebSocket, pings every ping interval, the dead-peer timeout while waiting for a message
-//!   and the write timeout on every write, on one timer, without a writer task.
+//!   WebSocket, pings every ping interval, the dead-peer timeout while waiting for a message,
+//!   the write timeout on every write and the session's next deadline, on one timer, without
+//!   a writer task.
 
 use std::future::Future;
 use std::io;
@@ -24,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use ocpp_codec::transport::ReadFailure;
 
-use crate::driver::{DriveError, Transport};
+use crate::driver::{DriveError, Incoming, Transport};
 
 /// What one read from the socket takes at most, through a buffer on the stack.
 const CHUNK: usize = 4096;
@@ -136,17 +137,6 @@ pub(crate) struct Timing {
     pub(crate) write_timeout: Duration,
 }
 
-/// Which deadlines a wait on the timer watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Watch {
-    /// Waiting for a message: pings, the dead-peer and the write timeout.
-    Receiving,
-    /// Not reading (back pressure): pings and the write timeout.
-    Keepalive,
-    /// A write is pending: the write timeout alone.
-    Writing,
-}
-
 pin_project_lite::pin_project! {
     /// The driver's transport over one server-side WebSocket (see the module docs).
     pub(crate) struct WsTransport<S> {
@@ -163,8 +153,10 @@ pin_project_lite::pin_project! {
         waiting_since: Option<Instant>,
         // Since when a write has been pending.
         writing_since: Option<Instant>,
+        // The driver's alarm.
+        alarm: Option<Instant>,
         // What the close frame says (a reading error's status), if anything.
-        close_frame: Option<CloseFrame>,
+        close_frame: Option<Box<CloseFrame>>,
         // The close frame was sent.
         close_sent: bool,
         // Writing failed or timed out: the connection cannot send any more.
@@ -187,14 +179,16 @@ where
             ping_unflushed: false,
             waiting_since: None,
             writing_since: None,
+            alarm: None,
             close_frame: None,
             close_sent: false,
             failed: false,
         }
     }
 
-    /// The earliest deadline `watch` looks at.
-    fn due(&self, watch: Watch) -> Option<Instant> {
+    /// The earliest deadline: of a pending write only while `writing` (the driver waits for
+    /// it), else of everything.
+    fn due(&self, writing: bool) -> Option<Instant> {
         let write = self
             .writing_since
             .and_then(|t| t.checked_add(self.timing.write_timeout));
@@ -207,17 +201,19 @@ where
             .waiting_since
             .zip(self.timing.dead_after)
             .and_then(|(t, d)| t.checked_add(d));
-        let watched = match watch {
-            Watch::Receiving => [write, ping, dead],
-            Watch::Keepalive => [write, ping, None],
-            Watch::Writing => [write, None, None],
-        };
-        watched.into_iter().flatten().min()
+        if writing {
+            return write;
+        }
+        [write, ping, dead, self.alarm].into_iter().flatten().min()
     }
 
-    /// Waits for the earliest deadline `watch` looks at; `Ready(now)` once it passed.
-    fn poll_timer(mut self: Pin<&mut Self>, cx: &mut Context<'_>, watch: Watch) -> Poll<Instant> {
-        let Some(due) = self.due(watch) else {
+    /// Waits for the earliest deadline ([`WsTransport::due`]); `Ready(now)` once it passed.
+    fn poll_deadline(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        writing: bool,
+    ) -> Poll<Instant> {
+        let Some(due) = self.due(writing) else {
             return Poll::Pending;
         };
         let mut timer = self.as_mut().project().timer;
@@ -267,10 +263,51 @@ where
             Poll::Pending => {
                 this.writing_since.get_or_insert_with(Instant::now);
                 loop {
-                    let now = ready!(self.as_mut().poll_timer(cx, Watch::Writing));
+                    let now = ready!(self.as_mut().poll_deadline(cx, true));
                     if self.as_mut().write_timed_out(now) {
                         return Poll::Ready(Err(WsError::Io(io::ErrorKind::TimedOut.into())));
                     }
+                }
+            }
+        }
+    }
+
+    /// Reads the WebSocket until a message comes (`Ready`) or nothing is left to read
+    /// (`Pending`, the dead-peer timeout running).
+    fn poll_message(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Incoming<Utf8Bytes>> {
+        let this = self.as_mut().project();
+        loop {
+            match Pin::new(&mut *this.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+                    *this.waiting_since = None;
+                    return Poll::Ready(Incoming::Text(text));
+                }
+                // A binary message is read as text, as the reference implementations do
+                // (`ocpp_codec::frame::binary_message_text`).
+                Poll::Ready(Some(Ok(Message::Binary(b)))) => {
+                    *this.waiting_since = None;
+                    let text = ocpp_codec::frame::binary_message_text(&b).into_owned();
+                    return Poll::Ready(Incoming::Text(text.into()));
+                }
+                Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => {
+                    return Poll::Ready(Incoming::Gone)
+                }
+                // Ping / pong: alive, nothing to hand on.
+                Poll::Ready(Some(Ok(_))) => *this.waiting_since = None,
+                Poll::Ready(Some(Err(e))) => {
+                    // The reading side failed: tell the peer why (RFC 6455 §7.4.1) before the
+                    // connection ends.
+                    if let Some(frame) = close_frame_for(&e) {
+                        tracing::info!("closing the connection: {e}");
+                        *this.close_frame = Some(Box::new(frame));
+                    }
+                    return Poll::Ready(Incoming::Gone);
+                }
+                Poll::Pending => {
+                    if this.timing.dead_after.is_some() && this.waiting_since.is_none() {
+                        *this.waiting_since = Some(Instant::now());
+                    }
+                    return Poll::Pending;
                 }
             }
         }
@@ -319,50 +356,29 @@ where
     type Text = Utf8Bytes;
     type Error = WsError;
 
-    fn poll_recv(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Utf8Bytes>> {
+    fn poll_event(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        reading: bool,
+        alarm: Option<Instant>,
+    ) -> Poll<Incoming<Utf8Bytes>> {
+        *self.as_mut().project().alarm = alarm;
         if self.failed || self.as_mut().poll_unflushed_ping(cx).is_err() {
-            return Poll::Ready(None);
+            return Poll::Ready(Incoming::Gone);
         }
-        loop {
-            let this = self.as_mut().project();
-            match Pin::new(this.ws).poll_next(cx) {
-                Poll::Ready(Some(Ok(Message::Text(text)))) => {
-                    *this.waiting_since = None;
-                    return Poll::Ready(Some(text));
-                }
-                // A binary message is read as text, as the reference implementations do
-                // (`ocpp_codec::frame::binary_message_text`).
-                Poll::Ready(Some(Ok(Message::Binary(b)))) => {
-                    *this.waiting_since = None;
-                    let text = ocpp_codec::frame::binary_message_text(&b).into_owned();
-                    return Poll::Ready(Some(text.into()));
-                }
-                Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => {
-                    return Poll::Ready(None)
-                }
-                // Ping / pong: alive, nothing to hand on.
-                Poll::Ready(Some(Ok(_))) => *this.waiting_since = None,
-                Poll::Ready(Some(Err(e))) => {
-                    // The reading side failed: tell the peer why (RFC 6455 §7.4.1) before the
-                    // connection ends.
-                    if let Some(frame) = close_frame_for(&e) {
-                        tracing::info!("closing the connection: {e}");
-                        *this.close_frame = Some(frame);
-                    }
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => {
-                    if this.timing.dead_after.is_some() && this.waiting_since.is_none() {
-                        *this.waiting_since = Some(Instant::now());
-                    }
-                    break;
-                }
+        if reading {
+            if let Poll::Ready(incoming) = self.as_mut().poll_message(cx) {
+                return Poll::Ready(incoming);
             }
+        } else {
+            // Not reading: silence is not the peer's fault (the dead-peer timeout starts
+            // again when reading does).
+            *self.as_mut().project().waiting_since = None;
         }
         loop {
-            let now = ready!(self.as_mut().poll_timer(cx, Watch::Receiving));
+            let now = ready!(self.as_mut().poll_deadline(cx, false));
             if self.as_mut().write_timed_out(now) {
-                return Poll::Ready(None);
+                return Poll::Ready(Incoming::Gone);
             }
             let silent_too_long = self
                 .waiting_since
@@ -371,25 +387,13 @@ where
                 .is_some_and(|deadline| deadline <= now);
             if silent_too_long {
                 tracing::info!("peer silent too long; dropping");
-                return Poll::Ready(None);
+                return Poll::Ready(Incoming::Gone);
+            }
+            if alarm.is_some_and(|at| at <= now) {
+                return Poll::Ready(Incoming::Alarm);
             }
             if self.as_mut().poll_ping(cx, now).is_err() {
-                return Poll::Ready(None);
-            }
-        }
-    }
-
-    fn poll_keepalive(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // Not reading: silence is not the peer's fault (the dead-peer timeout starts again
-        // when reading does).
-        *self.as_mut().project().waiting_since = None;
-        if self.failed || self.as_mut().poll_unflushed_ping(cx).is_err() {
-            return Poll::Ready(());
-        }
-        loop {
-            let now = ready!(self.as_mut().poll_timer(cx, Watch::Keepalive));
-            if self.as_mut().write_timed_out(now) || self.as_mut().poll_ping(cx, now).is_err() {
-                return Poll::Ready(());
+                return Poll::Ready(Incoming::Gone);
             }
         }
     }
@@ -427,7 +431,7 @@ where
             ready!(self.as_mut().poll_ready(cx))?;
             let this = self.as_mut().project();
             *this.close_sent = true;
-            let frame = this.close_frame.take();
+            let frame = this.close_frame.take().map(|frame| *frame);
             // Refused when the peer closed first (tungstenite has answered its close).
             let _ = Pin::new(this.ws).start_send(Message::Close(frame));
         }
@@ -437,10 +441,10 @@ where
     fn ending(self: Pin<&mut Self>, result: &Result<(), DriveError>) {
         if let Err(DriveError::Panicked(_)) = result {
             use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-            *self.project().close_frame = Some(CloseFrame {
+            *self.project().close_frame = Some(Box::new(CloseFrame {
                 code: CloseCode::Error,
                 reason: "internal error".into(),
-            });
+            }));
         }
     }
 }

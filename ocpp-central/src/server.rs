@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
 
 use ocpp_codec::transport::{choose_subprotocol, read_limit};
 
@@ -606,16 +607,92 @@ fn admit(
     Ok((resp, identity, version))
 }
 
-// tungstenite's handshake callback returns its `ErrorResponse` by value.
-#[allow(clippy::result_large_err)]
-async fn serve_connection<H: CentralSystem, S>(
+/// One charger's connection: the handshake, then the charger. A plain function, so that the
+/// handshake is boxed apart from the connection's future: what only it holds (the socket
+/// before it is a WebSocket, the HTTP request and answer, tungstenite's 4 KiB handshake
+/// buffer, the handshake timeout) is freed once it is done, and the connection's task is
+/// sized by what it keeps for its whole life.
+fn serve_connection<H: CentralSystem, S>(
     stream: S,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
     gate: Arc<Gate>,
-) where
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = Box::pin(handshake(
+        stream,
+        peer,
+        config.clone(),
+        chargers.clone(),
+        gate,
+    ));
+    async move {
+        let Some(Admitted {
+            ws,
+            entry,
+            identity,
+            version,
+        }) = handshake.await
+        else {
+            return;
+        };
+        tracing::info!(%peer, charger = %identity, %version, "charger connected");
+        let session = Session::new(
+            SessionConfig::new(identity, version)
+                .call_timeout(config.call_timeout)
+                .max_message_size(config.max_message_size)
+                .lenient(config.lenient)
+                .limits(config.limits.clone())
+                .defaults(config.defaults.clone()),
+        );
+        // From here on this task is the whole connection: the session, the WebSocket (read
+        // and written here, pinged on its timer) and nothing else held per connection.
+        let mut conn = Connection::new(session, handler).register(&chargers);
+        let transport = std::pin::pin!(WsTransport::new(
+            ws,
+            Timing {
+                ping_every: config.ping_interval,
+                dead_after: config.dead_peer_timeout,
+                write_timeout: config.write_timeout,
+            },
+        ));
+        match conn.run_on(transport).await {
+            Ok(()) => {}
+            Err(e @ crate::driver::DriveError::Panicked(_)) => {
+                tracing::error!(charger = conn.identity(), "connection ended: {e}");
+            }
+            Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
+        }
+        drop(entry);
+        tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
+    }
+}
+
+/// An admitted charger, its handshake done.
+struct Admitted<S> {
+    ws: WebSocketStream<LeanIo<S>>,
+    /// Its place in the connection bounds, given back on drop.
+    entry: Entry,
+    identity: String,
+    version: Version,
+}
+
+/// The bounds, then the WebSocket handshake (identity, subprotocol, admission, Basic auth)
+/// within the handshake timeout; `None` when the connection is turned away or fails.
+// tungstenite's handshake callback returns its `ErrorResponse` by value.
+#[allow(clippy::result_large_err)]
+async fn handshake<S>(
+    stream: S,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    chargers: Chargers,
+    gate: Arc<Gate>,
+) -> Option<Admitted<S>>
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut stream = stream;
@@ -633,7 +710,7 @@ async fn serve_connection<H: CentralSystem, S>(
                 let _ = stream.shutdown().await;
             };
             let _ = tokio::time::timeout(Duration::from_secs(1), refuse).await;
-            return;
+            return None;
         }
     };
     let admitted: Arc<Mutex<Option<(String, Version)>>> = Arc::new(Mutex::new(None));
@@ -664,24 +741,22 @@ async fn serve_connection<H: CentralSystem, S>(
         .max_frame_size(Some(read_limit));
     let ws = match tokio::time::timeout(
         config.handshake_timeout,
-        // Boxed: the handshake's state is freed once it is done, instead of sizing the
-        // connection's task for the whole of its life.
-        Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
+        tokio_tungstenite::accept_hdr_async_with_config(
             LeanIo::new(stream),
             callback,
             Some(ws_config),
-        )),
+        ),
     )
     .await
     {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%peer, "handshake failed: {e}");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%peer, "handshake timed out");
-            return;
+            return None;
         }
     };
     entry.handshake_done();
@@ -690,36 +765,11 @@ async fn serve_connection<H: CentralSystem, S>(
         drop(admitted);
         taken
     };
-    let Some((identity, version)) = admitted else {
-        return;
-    };
-    tracing::info!(%peer, charger = %identity, %version, "charger connected");
-    let session = Session::new(
-        SessionConfig::new(identity, version)
-            .call_timeout(config.call_timeout)
-            .max_message_size(config.max_message_size)
-            .lenient(config.lenient)
-            .limits(config.limits.clone())
-            .defaults(config.defaults.clone()),
-    );
-    // From here on this task is the whole connection: the session, the WebSocket (read and
-    // written here, pinged on its timer) and nothing else held per connection.
-    let mut conn = Connection::new(session, handler).register(&chargers);
-    let transport = std::pin::pin!(WsTransport::new(
+    let (identity, version) = admitted?;
+    Some(Admitted {
         ws,
-        Timing {
-            ping_every: config.ping_interval,
-            dead_after: config.dead_peer_timeout,
-            write_timeout: config.write_timeout,
-        },
-    ));
-    match conn.run_on(transport).await {
-        Ok(()) => {}
-        Err(e @ crate::driver::DriveError::Panicked(_)) => {
-            tracing::error!(charger = conn.identity(), "connection ended: {e}");
-        }
-        Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
-    }
-    drop(entry);
-    tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
+        entry,
+        identity,
+        version,
+    })
 }

@@ -23,13 +23,14 @@ python = python_central.py; rpc = rpc_central.js.
 
 Usage: bench.py [--servers ours,bare,python,rpc] [--modes calls,tx] [--sizes 100,1000,10000]
                 [--duration 15] [--rss-every 5] [--open 10000] [--open-duration 60] [--open-settle 40]
-                [--idle 15000] [--out results.json]
+                [--idle 15000] [--out results.json] [--port 19500]
 Needs: target/release/{central-system,charger-sim,bare-ws} (or the directory in $OCPP_BENCH_BIN,
 to measure another build; $OCPP_BENCH_KEEP=1 keeps the work directory with the databases and
-the servers' logs, $OCPP_BENCH_PORT moves the first port (default 19500), $OCPP_BENCH_LOG sets our server's RUST_LOG, default `error`); for the peers,
+the servers' logs, $OCPP_BENCH_LOG sets our server's RUST_LOG, default `error`); for the peers,
 scripts/interop-setup.sh (OCPP_INTEROP_PYTHON, OCPP_INTEROP_NODE_DIR). The open-file limit is
 20,000 per process: at 10,000 chargers and more the generators are split into processes of at
-most 5,000. Prints Markdown tables and writes JSON.
+most 5,000. Servers listen on --port + 10, + 20, ... (two runs on one machine need different
+ports). Prints Markdown tables and writes JSON.
 """
 import argparse
 import json
@@ -313,12 +314,16 @@ def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.
                        ["--version", version, "--load", "--load-mode", "idle",
                         "--heartbeat-interval", str(heartbeat), "--duration", str(duration),
                         "--warmup-timeout", "180"], "IDLE")
-    # Memory when every connection is up and idle: sampled mid-window by the slowest generator.
+    # The peak of the server's RSS from the first connection until the generators exit (their
+    # connections closed), sampled every 0.5 s; the samples every 2 s go to the JSON.
     peak = base
+    series = []
     reports = [None] * len(procs)
     deadline = time.monotonic() + duration + 400
     while any(r is None for r in reports) and time.monotonic() < deadline:
-        peak = max(peak, rss_kib(server.proc.pid))
+        rss = rss_kib(server.proc.pid)
+        peak = max(peak, rss)
+        series.append(rss)
         for i, p in enumerate(procs):
             if reports[i] is None and p.poll() is not None:
                 reports[i] = report_of(p, 5)
@@ -336,6 +341,7 @@ def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.
         "errors": sum(r["errors"] for r in reports),
         "heartbeat_p99_ms": round(merged(reports, "all")["p99_us"] / 1000, 2),
         "heartbeat_max_ms": round(max(r["latency"]["max_us"] for r in reports) / 1000, 2),
+        "rss_series_mib": [mib(x) for x in series[::4]],
     }
 
 
@@ -437,13 +443,14 @@ def main():
     ap.add_argument("--heartbeat-interval", type=float, default=60)
     ap.add_argument("--idle", type=int, default=15000)
     ap.add_argument("--out", default=os.path.join(ROOT, "target/load-bench.json"))
+    ap.add_argument("--port", type=int, default=19500, help="servers listen on PORT+10, PORT+20, ...")
     a = ap.parse_args()
     results = {"machine": os.uname().release, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
                "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
                                         text=True).stdout.strip(),
                "args": vars(a), "throughput": [], "open": [], "idle": []}
     work = tempfile.mkdtemp(prefix="ocpp-load-")
-    port = int(os.environ.get("OCPP_BENCH_PORT", "19500"))
+    port = a.port
     try:
         for kind in a.servers.split(","):
             for mode in [m for m in a.modes.split(",") if m]:

@@ -37,13 +37,15 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, Stream, StreamExt};
+use tokio::time::Instant;
 
 use crate::defaults::CallFailure;
 use crate::handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver};
@@ -104,7 +106,7 @@ impl<H: CentralSystem> Connection<H> {
     /// A connection driving `session` for `handler`.
     pub fn new(session: Session, handler: Arc<H>) -> Connection<H> {
         let (handle, commands) =
-            ChargerHandle::new(session.state().clone(), session.defaults().clone());
+            ChargerHandle::with_shared_state(session.shared_state(), session.defaults().clone());
         Connection {
             session,
             handler,
@@ -126,6 +128,11 @@ impl<H: CentralSystem> Connection<H> {
         self.handle.clone()
     }
 
+    /// The charger identity.
+    pub(crate) fn identity(&self) -> &str {
+        self.handle.identity()
+    }
+
     /// Runs the connection until `incoming` ends, the handle asks to close, or sending fails.
     /// Every text message of `incoming` goes to the session; everything the session
     /// transmits goes to `outgoing`. Returns once the application saw
@@ -137,17 +144,31 @@ impl<H: CentralSystem> Connection<H> {
     /// [`Event::Disconnected`], and `run` returns [`DriveError::Panicked`] (the server then
     /// closes the WebSocket with status 1011). Panics in handler methods and hooks are caught
     /// where they run (the charger gets `InternalError`; a hook's panic skips that hook).
-    pub async fn run<I, O>(self, incoming: I, outgoing: O) -> Result<(), DriveError>
+    pub async fn run<I, O>(mut self, incoming: I, outgoing: O) -> Result<(), DriveError>
     where
         I: Stream<Item = String> + Send,
         O: Sink<String> + Send,
         O::Error: std::fmt::Display,
     {
+        let transport = std::pin::pin!(Pair {
+            incoming,
+            outgoing,
+            timer: None,
+        });
+        self.run_on(transport).await
+    }
+
+    /// [`Connection::run`] over any [`Transport`]. Borrows the connection, so that the
+    /// caller's future holds it once (the server's task is the whole connection).
+    pub(crate) async fn run_on<T: Transport>(
+        &mut self,
+        mut transport: Pin<&mut T>,
+    ) -> Result<(), DriveError> {
         let Connection {
-            mut session,
+            session,
             handler,
             handle,
-            mut commands,
+            commands,
             registry,
         } = self;
         for tx in handler
@@ -156,24 +177,22 @@ impl<H: CentralSystem> Connection<H> {
         {
             session.restore_transaction(tx);
         }
-        if let Some(reg) = &registry {
+        if let Some(reg) = registry.as_ref() {
             if let Some(old) = reg.insert(handle.clone()) {
                 old.close(Some("replaced by a new connection".into()));
             }
         }
-        let mut outgoing: Pin<Box<O>> = Box::pin(outgoing);
         let mut calls: HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>> =
             HashMap::new();
         let mut backlog: VecDeque<AppWork> = VecDeque::new();
         let mut hook: Option<HookFuture> = None;
         let mut result = Ok(());
         let steps = std::panic::AssertUnwindSafe(drive(
-            &mut session,
-            &handler,
-            &handle,
-            &mut commands,
-            incoming,
-            &mut outgoing,
+            session,
+            handler,
+            handle,
+            commands,
+            transport.as_mut(),
             &mut calls,
             &mut backlog,
             &mut hook,
@@ -201,10 +220,10 @@ impl<H: CentralSystem> Connection<H> {
             last.connected = false;
             handle.set_state(&last);
         } else {
-            handle.set_state(session.state());
+            handle.publish(session.shared_state());
         }
-        if let Some(reg) = &registry {
-            reg.remove(&handle);
+        if let Some(reg) = registry.as_ref() {
+            reg.remove(handle);
         }
         for (_, tx) in calls.drain() {
             let _ = tx.send(Err(CallError::Disconnected));
@@ -215,15 +234,129 @@ impl<H: CentralSystem> Connection<H> {
                 let _ = reply.send(Err(CallError::Disconnected));
             }
         }
-        let _ = outgoing.close().await;
+        transport.as_mut().ending(&result);
+        let _ = futures::future::poll_fn(|cx| transport.as_mut().poll_close(cx)).await;
         // The application sees every event to the end, in order (Disconnected last).
         if let Some(running) = hook.take() {
             running.await;
         }
         for work in backlog.drain(..) {
-            run_hook(&handler, &handle, work).await;
+            run_hook(handler, handle, work).await;
         }
         result
+    }
+}
+
+/// What a [`Connection`] runs over: text messages in and out, and the one timer of the
+/// connection. [`Connection::run`] takes any `Stream` / `Sink` of strings; the server's
+/// WebSocket adds timed work of its own (pings, the dead-peer and write timeouts) on the
+/// same timer, without a task of its own.
+pub(crate) trait Transport: Send {
+    /// A received text message.
+    type Text: AsRef<str> + Send;
+    /// Why sending failed.
+    type Error: std::fmt::Display;
+
+    /// What comes next: a text message from the charger (only while `reading`: otherwise
+    /// the driver applies back pressure, and the transport does only its own timed work),
+    /// the charger gone (it closed, or the transport failed), or the driver's `alarm` (the
+    /// session's next deadline) passed.
+    fn poll_event(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        reading: bool,
+        alarm: Option<Instant>,
+    ) -> Poll<Incoming<Self::Text>>;
+
+    /// As [`Sink::poll_ready`].
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+
+    /// As [`Sink::start_send`].
+    fn start_send(self: Pin<&mut Self>, text: String) -> Result<(), Self::Error>;
+
+    /// As [`Sink::poll_flush`].
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+
+    /// As [`Sink::poll_close`].
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+
+    /// The connection ends with `result`; closing comes next.
+    fn ending(self: Pin<&mut Self>, result: &Result<(), DriveError>) {
+        let _ = result;
+    }
+}
+
+/// What [`Transport::poll_event`] gives.
+pub(crate) enum Incoming<T> {
+    /// A text message from the charger.
+    Text(T),
+    /// The charger closed the connection, or the transport failed.
+    Gone,
+    /// The driver's alarm passed.
+    Alarm,
+}
+
+pin_project_lite::pin_project! {
+    /// [`Connection::run`]'s transport: a stream and a sink of text messages, and a timer
+    /// made when the session first has a deadline.
+    struct Pair<I, O> {
+        #[pin]
+        incoming: I,
+        #[pin]
+        outgoing: O,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<I, O> Transport for Pair<I, O>
+where
+    I: Stream<Item = String> + Send,
+    O: Sink<String> + Send,
+    O::Error: std::fmt::Display,
+{
+    type Text = String;
+    type Error = O::Error;
+
+    fn poll_event(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        reading: bool,
+        alarm: Option<Instant>,
+    ) -> Poll<Incoming<String>> {
+        let this = self.project();
+        if reading {
+            if let Poll::Ready(text) = this.incoming.poll_next(cx) {
+                return Poll::Ready(text.map_or(Incoming::Gone, Incoming::Text));
+            }
+        }
+        if let Some(at) = alarm {
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+            if timer.deadline() != at {
+                timer.as_mut().reset(at);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Incoming::Alarm);
+            }
+        }
+        Poll::Pending
+    }
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), O::Error>> {
+        self.project().outgoing.poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, text: String) -> Result<(), O::Error> {
+        self.project().outgoing.start_send(text)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), O::Error>> {
+        self.project().outgoing.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), O::Error>> {
+        self.project().outgoing.poll_close(cx)
     }
 }
 
@@ -265,29 +398,79 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic".to_owned())
 }
 
+/// The handler methods answering the charger's CALLs, at most [`MAX_HANDLING`] at once. A
+/// plain list polled in order (a conforming charger has one CALL in flight): it holds no
+/// memory while the connection is idle.
+#[derive(Default)]
+struct Handling {
+    running: Vec<HandlerFuture>,
+}
+
+impl Handling {
+    fn push(&mut self, future: HandlerFuture) {
+        self.running.push(future);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// The answer of the first handler that finished, in the order they started.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(String, Result<AnyResponse, CallFailure>)> {
+        for i in 0..self.running.len() {
+            if let Poll::Ready(answer) = self.running[i].poll_unpin(cx) {
+                drop(self.running.remove(i));
+                if self.running.is_empty() {
+                    self.running = Vec::new();
+                }
+                return Poll::Ready(answer);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Sends every message the session has to transmit, then flushes once.
+async fn transmit<T: Transport>(
+    session: &mut Session,
+    transport: &mut Pin<&mut T>,
+) -> Result<(), T::Error> {
+    let mut sent = false;
+    while let Some(text) = session.poll_transmit() {
+        futures::future::poll_fn(|cx| transport.as_mut().poll_ready(cx)).await?;
+        transport.as_mut().start_send(text)?;
+        sent = true;
+    }
+    if sent {
+        futures::future::poll_fn(|cx| transport.as_mut().poll_flush(cx)).await?;
+    }
+    Ok(())
+}
+
 /// The connection's steps, until it closes (see [`Connection::run`]).
 #[allow(clippy::too_many_arguments)]
-async fn drive<H, I, O>(
+async fn drive<H, T>(
     session: &mut Session,
     handler: &Arc<H>,
     handle: &ChargerHandle,
     commands: &mut CommandReceiver,
-    incoming: I,
-    outgoing: &mut Pin<Box<O>>,
+    mut transport: Pin<&mut T>,
     calls: &mut HashMap<String, oneshot::Sender<Result<AnyResponse, CallError>>>,
     backlog: &mut VecDeque<AppWork>,
     hook: &mut Option<HookFuture>,
 ) -> Result<(), DriveError>
 where
     H: CentralSystem,
-    I: Stream<Item = String> + Send,
-    O: Sink<String> + Send,
-    O::Error: std::fmt::Display,
+    T: Transport,
 {
-    let mut incoming = std::pin::pin!(incoming);
-    let mut handlers: FuturesUnordered<HandlerFuture> = FuturesUnordered::new();
+    let mut handlers = Handling::default();
     let mut result = Ok(());
-    let mut deferred: Vec<AppWork> = Vec::new();
+    // The `after` hook of the answer just sent (one per step at most), queued once the
+    // answer's model events are.
+    let mut deferred: Option<Box<(AnyRequest, AnyResponse)>> = None;
     let mut published = session.generation();
     let now = || tokio::time::Instant::now().into_std();
     loop {
@@ -325,18 +508,15 @@ where
                 }
             }
         }
-        while let Some(text) = session.poll_transmit() {
-            if let Err(e) = outgoing.send(text).await {
-                result = Err(DriveError::Send(e.to_string()));
-                session.handle_close(Some(format!("send failed: {e}")));
-                break;
-            }
+        if let Err(e) = transmit(session, &mut transport).await {
+            result = Err(DriveError::Send(e.to_string()));
+            session.handle_close(Some(format!("send failed: {e}")));
         }
         // After hooks run once the reply is out and its model events are queued.
-        backlog.extend(deferred.drain(..));
+        backlog.extend(deferred.take().map(AppWork::After));
         if session.generation() != published {
             published = session.generation();
-            handle.set_state(session.state());
+            handle.publish(session.shared_state());
         }
         if session.is_closed() {
             // Deliver the final events (pending calls fail, Disconnected).
@@ -359,27 +539,30 @@ where
             if let Some(work) = backlog.pop_front() {
                 *hook = Some(run_hook(handler, handle, work));
             }
-        }
-        let deadline = session.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => futures::future::pending::<()>().await,
+            if backlog.is_empty() && backlog.capacity() > 0 {
+                // An idle connection holds no queue memory (thousands of them add up).
+                *backlog = VecDeque::new();
             }
-        };
-        // Backpressure: see `MAX_HANDLING` and `MAX_BACKLOG`.
+        }
+        // The session's next deadline is the transport's alarm (one timer per connection).
+        let alarm = session.poll_timeout().map(Instant::from_std);
+        // Backpressure: see `MAX_HANDLING` and `MAX_BACKLOG`. While not reading, the
+        // transport still does its own timed work (the server's pings).
         let reading = (!calls.is_empty() || session.unanswered().count() < MAX_HANDLING)
             && backlog.len() < MAX_BACKLOG;
         let taking_commands = session.queued_calls() < MAX_QUEUED_CALLS;
+        let incoming =
+            futures::future::poll_fn(|cx| transport.as_mut().poll_event(cx, reading, alarm));
         tokio::select! {
-            msg = incoming.next(), if reading => match msg {
-                Some(text) => {
-                    session.handle_text(now(), &text);
+            event = incoming => match event {
+                Incoming::Text(text) => {
+                    session.handle_text(now(), text.as_ref());
                     if let Some(at) = session.last_seen() {
                         handle.touch(at);
                     }
                 }
-                None => session.handle_close(None),
+                Incoming::Gone => session.handle_close(None),
+                Incoming::Alarm => session.handle_timeout(now()),
             },
             Some(cmd) = commands.next(), if taking_commands => match cmd {
                 Command::Call { request, reply } => match session.call(now(), &request) {
@@ -396,7 +579,7 @@ where
             }, if hook.is_some() => {
                 *hook = None;
             },
-            Some((id, answer)) = handlers.next(), if !handlers.is_empty() => {
+            (id, answer) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
                 let request = session
                     .unanswered()
                     .find(|(k, _)| *k == id)
@@ -405,7 +588,7 @@ where
                     Ok(response) => match session.respond(now(), &id, response.clone()) {
                         Ok(()) => {
                             if let Some(q) = request {
-                                deferred.push(AppWork::After(Box::new((q, response))));
+                                deferred = Some(Box::new((q, response)));
                             }
                         }
                         Err(_) if session.is_closed() => {}
@@ -417,7 +600,6 @@ where
                     Err(failure) => { let _ = session.respond_error(&id, &failure); }
                 }
             },
-            _ = sleep => session.handle_timeout(now()),
         }
     }
 }

@@ -10,14 +10,14 @@
 //! an answer needs a decision. [`Handler`] holds the version-neutral hooks: model events and
 //! the `after` hook, which runs after the reply went out, so it may call the charger itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::Waker;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::channel::{mpsc, oneshot};
-use futures::{FutureExt, StreamExt};
+use futures::channel::oneshot;
 use ocpp_types::Version;
 
 use crate::defaults::{CallFailure, Defaults};
@@ -350,24 +350,60 @@ pub const MAX_QUEUED_COMMANDS: usize = 64;
 
 /// The receiving end of a [`ChargerHandle`]'s commands, for the driver: a stream of
 /// [`Command`]s in which a close request comes before any queued call. Its queue is bounded
-/// ([`MAX_QUEUED_COMMANDS`]).
+/// ([`MAX_QUEUED_COMMANDS`]). Dropping it fails the queued calls with
+/// [`CallError::Disconnected`], as later ones.
 #[derive(Debug)]
 pub struct CommandReceiver {
-    calls: mpsc::Receiver<Command>,
-    close: Option<oneshot::Receiver<Option<String>>>,
+    inner: Arc<HandleInner>,
+}
+
+/// The commands waiting for the driver, kept in the handle itself (no channel of its own):
+/// an idle charger's queue holds no memory.
+#[derive(Debug, Default)]
+struct Commands {
+    calls: VecDeque<Command>,
+    /// The close request (its reason), until the driver takes it.
+    close: Option<Option<String>>,
+    /// A close was asked for (the first reason given wins).
+    close_asked: bool,
+    /// The driver takes no more commands.
+    closed: bool,
+    /// The driver's task, waiting for a command.
+    waker: Option<Waker>,
+}
+
+impl Commands {
+    fn next_call(&mut self) -> Option<Command> {
+        let call = self.calls.pop_front();
+        if self.calls.is_empty() && self.calls.capacity() > 0 {
+            self.calls = VecDeque::new();
+        }
+        call
+    }
 }
 
 impl CommandReceiver {
     /// Stops accepting commands; those already queued can still be taken with
     /// [`CommandReceiver::try_next`].
     pub fn close(&mut self) {
-        self.calls.close();
-        self.close = None;
+        let mut commands = self.inner.commands();
+        commands.closed = true;
+        commands.close = None;
+        commands.waker = None;
     }
 
     /// The next queued call without waiting, if any.
     pub fn try_next(&mut self) -> Option<Command> {
-        self.calls.try_recv().ok()
+        self.inner.commands().next_call()
+    }
+}
+
+impl Drop for CommandReceiver {
+    fn drop(&mut self) {
+        self.close();
+        // Their reply senders dropped: the callers get `Disconnected`.
+        let queued = std::mem::take(&mut self.inner.commands().calls);
+        drop(queued);
     }
 }
 
@@ -375,21 +411,25 @@ impl futures::Stream for CommandReceiver {
     type Item = Command;
 
     fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Command>> {
         use std::task::Poll;
-        if let Some(close) = self.close.as_mut() {
-            match close.poll_unpin(cx) {
-                Poll::Ready(Ok(reason)) => {
-                    self.close = None;
-                    return Poll::Ready(Some(Command::Close { reason }));
-                }
-                Poll::Ready(Err(_)) => self.close = None,
-                Poll::Pending => {}
-            }
+        let mut commands = self.inner.commands();
+        if let Some(reason) = commands.close.take() {
+            return Poll::Ready(Some(Command::Close { reason }));
         }
-        self.calls.poll_next_unpin(cx)
+        if let Some(call) = commands.next_call() {
+            return Poll::Ready(Some(call));
+        }
+        if commands.closed {
+            return Poll::Ready(None);
+        }
+        match &mut commands.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => commands.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -398,11 +438,45 @@ struct HandleInner {
     version: Version,
     connection: u64,
     defaults: Defaults,
-    calls: mpsc::Sender<Command>,
-    close: Mutex<Option<oneshot::Sender<Option<String>>>>,
+    commands: Mutex<Commands>,
     state: RwLock<Arc<ChargerState>>,
     /// Milliseconds since the Unix epoch of the last message, `i64::MIN` before the first.
     last_seen: AtomicI64,
+}
+
+impl std::fmt::Debug for HandleInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandleInner")
+            .field("identity", &self.identity)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandleInner {
+    fn commands(&self) -> std::sync::MutexGuard<'_, Commands> {
+        self.commands.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a call for the driver and wakes it; `Err(full)` when the driver takes no more
+    /// (`false`) or the queue is full (`true`), and the call (with its reply) is dropped.
+    fn queue_call(&self, call: Command) -> Result<(), bool> {
+        let waker = {
+            let mut commands = self.commands();
+            if commands.closed {
+                return Err(false);
+            }
+            if commands.calls.len() >= MAX_QUEUED_COMMANDS {
+                return Err(true);
+            }
+            commands.calls.push_back(call);
+            commands.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
 }
 
 /// A cloneable handle to one connected charger: sends central calls of the charger's version
@@ -428,26 +502,28 @@ impl ChargerHandle {
     /// [`ChargerHandle::set_state`] whenever [`Session::generation`](crate::Session::generation)
     /// changed.
     pub fn new(state: ChargerState, defaults: Defaults) -> (ChargerHandle, CommandReceiver) {
+        ChargerHandle::with_shared_state(Arc::new(state), defaults)
+    }
+
+    /// [`ChargerHandle::new`] publishing `state` as it is (shared with the session).
+    pub(crate) fn with_shared_state(
+        state: Arc<ChargerState>,
+        defaults: Defaults,
+    ) -> (ChargerHandle, CommandReceiver) {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        // A bounded channel's capacity is its buffer plus one slot per sender; the handle's
-        // sender is cloned per call, so the buffer is the whole bound.
-        let (tx, rx) = mpsc::channel(MAX_QUEUED_COMMANDS);
-        let (close_tx, close_rx) = oneshot::channel();
         let handle = ChargerHandle {
             inner: Arc::new(HandleInner {
                 identity: state.identity.clone(),
                 version: state.version,
                 connection: NEXT.fetch_add(1, Ordering::Relaxed),
                 defaults,
-                calls: tx,
-                close: Mutex::new(Some(close_tx)),
-                state: RwLock::new(Arc::new(state)),
+                commands: Mutex::new(Commands::default()),
+                state: RwLock::new(state),
                 last_seen: AtomicI64::new(i64::MIN),
             }),
         };
         let commands = CommandReceiver {
-            calls: rx,
-            close: Some(close_rx),
+            inner: handle.inner.clone(),
         };
         (handle, commands)
     }
@@ -484,8 +560,17 @@ impl ChargerHandle {
 
     /// Publishes a new state (drivers call this when the session's state changed).
     pub fn set_state(&self, state: &ChargerState) {
-        let new = Arc::new(state.clone());
-        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = new;
+        self.publish(Arc::new(state.clone()));
+    }
+
+    /// Publishes a state shared with the session (`Session::shared_state`), without copying.
+    pub(crate) fn publish(&self, state: Arc<ChargerState>) {
+        let old = std::mem::replace(
+            &mut *self.inner.state.write().unwrap_or_else(|e| e.into_inner()),
+            state,
+        );
+        // The old state is freed after the lock is released.
+        drop(old);
     }
 
     /// When the charger last sent anything (wall clock).
@@ -505,7 +590,8 @@ impl ChargerHandle {
 
     /// Whether the connection is still open.
     pub fn is_connected(&self) -> bool {
-        !self.inner.calls.is_closed() && self.state().connected
+        let closed = self.inner.commands().closed;
+        !closed && self.state().connected
     }
 
     /// Sends a central call of the charger's version and awaits the typed answer, a
@@ -545,8 +631,8 @@ impl ChargerHandle {
             request: Box::new(request),
             reply: tx,
         };
-        if let Err(e) = self.inner.calls.clone().try_send(command) {
-            return Err(if e.is_full() {
+        if let Err(full) = self.inner.queue_call(command) {
+            return Err(if full {
                 CallError::QueueFull(MAX_QUEUED_COMMANDS)
             } else {
                 CallError::Disconnected
@@ -557,14 +643,16 @@ impl ChargerHandle {
 
     /// Asks the driver to close the connection (the first reason given wins).
     pub fn close(&self, reason: Option<String>) {
-        let close = self
-            .inner
-            .close
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(close) = close {
-            let _ = close.send(reason);
+        let waker = {
+            let mut commands = self.inner.commands();
+            if commands.closed || std::mem::replace(&mut commands.close_asked, true) {
+                return;
+            }
+            commands.close = Some(reason);
+            commands.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -654,5 +742,73 @@ impl Chargers {
         {
             map.remove(handle.identity());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn handle() -> (ChargerHandle, CommandReceiver) {
+        ChargerHandle::new(
+            ChargerState::new("CP1".into(), Version::V16, Utc::now()),
+            Defaults::default(),
+        )
+    }
+
+    fn clear_cache() -> AnyRequest {
+        AnyRequest::from_message(ocpp_types::v16::ClearCacheRequest::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn commands_are_bounded_a_close_comes_first_and_an_idle_queue_holds_nothing() {
+        let (handle, mut rx) = handle();
+        let mut waiting = Vec::new();
+        for _ in 0..MAX_QUEUED_COMMANDS {
+            let h = handle.clone();
+            waiting.push(tokio::spawn(async move { h.call_any(clear_cache()).await }));
+        }
+        tokio::task::yield_now().await;
+        while handle.inner.commands().calls.len() < MAX_QUEUED_COMMANDS {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            handle.call_any(clear_cache()).await,
+            Err(CallError::QueueFull(MAX_QUEUED_COMMANDS))
+        );
+        handle.close(Some("first".into()));
+        handle.close(Some("second".into()));
+        let Some(Command::Close { reason }) = rx.next().await else {
+            panic!("the close comes before the queued calls")
+        };
+        assert_eq!(reason.as_deref(), Some("first"));
+        for _ in 0..MAX_QUEUED_COMMANDS {
+            let Some(Command::Call { reply, .. }) = rx.next().await else {
+                panic!("a queued call")
+            };
+            let _ = reply.send(Err(CallError::Timeout));
+        }
+        for w in waiting {
+            assert_eq!(w.await.unwrap(), Err(CallError::Timeout));
+        }
+        assert_eq!(handle.inner.commands().calls.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn calls_fail_with_disconnected_once_the_driver_is_gone() {
+        let (handle, rx) = handle();
+        let h = handle.clone();
+        let queued = tokio::spawn(async move { h.call_any(clear_cache()).await });
+        while handle.inner.commands().calls.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        drop(rx);
+        assert_eq!(queued.await.unwrap(), Err(CallError::Disconnected));
+        assert_eq!(
+            handle.call_any(clear_cache()).await,
+            Err(CallError::Disconnected)
+        );
+        assert!(!handle.is_connected());
     }
 }

@@ -35,6 +35,8 @@ pub mod model;
 #[cfg(feature = "ws")]
 pub mod server;
 pub mod session;
+#[cfg(feature = "ws")]
+mod socket;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use ocpp_types::Version;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -23,14 +22,15 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
-use ocpp_codec::transport::{choose_subprotocol, read_limit, ReadFailure};
+use ocpp_codec::transport::{choose_subprotocol, read_limit};
 
 use crate::defaults::Defaults;
 use crate::driver::Connection;
 use crate::handler::{CentralSystem, Chargers};
 use crate::session::{Session, SessionConfig};
+use crate::socket::{LeanIo, Timing, WsTransport};
 
 /// Checks a charger's Basic-auth password (security profile 1). The username has already been
 /// checked to equal the identity.
@@ -543,24 +543,6 @@ impl<H: CentralSystem> Server<H> {
     }
 }
 
-/// The close frame for an error on the reading side, when it has a WebSocket status code
-/// ([`ReadFailure`]: 1009, 1007 or 1002).
-fn close_frame_for(
-    error: &tokio_tungstenite::tungstenite::Error,
-) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
-    use tokio_tungstenite::tungstenite::Error;
-    let failure = match error {
-        Error::Capacity(_) => ReadFailure::TooBig,
-        Error::Utf8(_) => ReadFailure::NotUtf8,
-        Error::Protocol(_) => ReadFailure::Protocol,
-        _ => return None,
-    };
-    Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
-        code: failure.close_code().into(),
-        reason: failure.reason().into(),
-    })
-}
-
 fn reject(status: StatusCode, why: &str) -> Box<ErrorResponse> {
     let mut r = Box::new(ErrorResponse::new(Some(why.to_owned())));
     *r.status_mut() = status;
@@ -625,16 +607,92 @@ fn admit(
     Ok((resp, identity, version))
 }
 
-// tungstenite's handshake callback returns its `ErrorResponse` by value.
-#[allow(clippy::result_large_err)]
-async fn serve_connection<H: CentralSystem, S>(
+/// One charger's connection: the handshake, then the charger. A plain function, so that the
+/// handshake is boxed apart from the connection's future: what only it holds (the socket
+/// before it is a WebSocket, the HTTP request and answer, tungstenite's 4 KiB handshake
+/// buffer, the handshake timeout) is freed once it is done, and the connection's task is
+/// sized by what it keeps for its whole life.
+fn serve_connection<H: CentralSystem, S>(
     stream: S,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
     gate: Arc<Gate>,
-) where
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = Box::pin(handshake(
+        stream,
+        peer,
+        config.clone(),
+        chargers.clone(),
+        gate,
+    ));
+    async move {
+        let Some(Admitted {
+            ws,
+            entry,
+            identity,
+            version,
+        }) = handshake.await
+        else {
+            return;
+        };
+        tracing::info!(%peer, charger = %identity, %version, "charger connected");
+        let session = Session::new(
+            SessionConfig::new(identity, version)
+                .call_timeout(config.call_timeout)
+                .max_message_size(config.max_message_size)
+                .lenient(config.lenient)
+                .limits(config.limits.clone())
+                .defaults(config.defaults.clone()),
+        );
+        // From here on this task is the whole connection: the session, the WebSocket (read
+        // and written here, pinged on its timer) and nothing else held per connection.
+        let mut conn = Connection::new(session, handler).register(&chargers);
+        let transport = std::pin::pin!(WsTransport::new(
+            ws,
+            Timing {
+                ping_every: config.ping_interval,
+                dead_after: config.dead_peer_timeout,
+                write_timeout: config.write_timeout,
+            },
+        ));
+        match conn.run_on(transport).await {
+            Ok(()) => {}
+            Err(e @ crate::driver::DriveError::Panicked(_)) => {
+                tracing::error!(charger = conn.identity(), "connection ended: {e}");
+            }
+            Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
+        }
+        drop(entry);
+        tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
+    }
+}
+
+/// An admitted charger, its handshake done.
+struct Admitted<S> {
+    ws: WebSocketStream<LeanIo<S>>,
+    /// Its place in the connection bounds, given back on drop.
+    entry: Entry,
+    identity: String,
+    version: Version,
+}
+
+/// The bounds, then the WebSocket handshake (identity, subprotocol, admission, Basic auth)
+/// within the handshake timeout; `None` when the connection is turned away or fails.
+// tungstenite's handshake callback returns its `ErrorResponse` by value.
+#[allow(clippy::result_large_err)]
+async fn handshake<S>(
+    stream: S,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    chargers: Chargers,
+    gate: Arc<Gate>,
+) -> Option<Admitted<S>>
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut stream = stream;
@@ -652,7 +710,7 @@ async fn serve_connection<H: CentralSystem, S>(
                 let _ = stream.shutdown().await;
             };
             let _ = tokio::time::timeout(Duration::from_secs(1), refuse).await;
-            return;
+            return None;
         }
     };
     let admitted: Arc<Mutex<Option<(String, Version)>>> = Arc::new(Mutex::new(None));
@@ -675,149 +733,43 @@ async fn serve_connection<H: CentralSystem, S>(
     // codec can answer one over the limit with a CALLERROR naming its id (and the connection
     // goes on); a larger one is not read at all: close 1009 (Message Too Big).
     let read_limit = read_limit(config.max_message_size);
-    // A 2 KiB read buffer (tungstenite's default is 128 KiB, held by every connection): most
-    // OCPP messages fit in one read, and a larger one takes a few.
+    // A small read buffer (tungstenite's default is 128 KiB, held by every connection); the
+    // socket is read through `LeanIo`, one system call per message all the same.
     let ws_config = WebSocketConfig::default()
-        .read_buffer_size(2048)
+        .read_buffer_size(crate::socket::READ_BUFFER)
         .max_message_size(Some(read_limit))
         .max_frame_size(Some(read_limit));
     let ws = match tokio::time::timeout(
         config.handshake_timeout,
-        // Boxed: the handshake's state is freed once it is done, instead of sizing the
-        // connection's task for the whole of its life.
-        Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
-            stream,
+        tokio_tungstenite::accept_hdr_async_with_config(
+            LeanIo::new(stream),
             callback,
             Some(ws_config),
-        )),
+        ),
     )
     .await
     {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%peer, "handshake failed: {e}");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%peer, "handshake timed out");
-            return;
+            return None;
         }
     };
     entry.handshake_done();
-    let Some((identity, version)) = admitted.lock().unwrap_or_else(|e| e.into_inner()).take()
-    else {
-        return;
+    let admitted = {
+        let taken = admitted.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(admitted);
+        taken
     };
-    tracing::info!(%peer, charger = %identity, %version, "charger connected");
-    let session = Session::new(
-        SessionConfig::new(identity.clone(), version)
-            .call_timeout(config.call_timeout)
-            .max_message_size(config.max_message_size)
-            .lenient(config.lenient)
-            .limits(config.limits.clone())
-            .defaults(config.defaults.clone()),
-    );
-    let conn = Connection::new(session, handler).register(&chargers);
-    let (mut sink, stream) = ws.split();
-    let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(64);
-    // One writer task sends the session's messages and, every ping interval, a ping.
-    let write_timeout = config.write_timeout;
-    let ping_every = config.ping_interval;
-    let writer = tokio::spawn(async move {
-        let mut next_ping = ping_every.and_then(|d| tokio::time::Instant::now().checked_add(d));
-        loop {
-            let ping = async {
-                match next_ping {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => futures::future::pending().await,
-                }
-            };
-            let msg = tokio::select! {
-                msg = out_rx.next() => match msg {
-                    Some(msg) => msg,
-                    None => break,
-                },
-                () = ping => {
-                    next_ping = ping_every.and_then(|d| tokio::time::Instant::now().checked_add(d));
-                    Message::Ping(Vec::new().into())
-                }
-            };
-            match tokio::time::timeout(write_timeout, sink.send(msg)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    tracing::info!("peer stopped reading (write timed out); dropping");
-                    return;
-                }
-            }
-        }
-        let close = async {
-            let _ = sink.send(Message::Close(None)).await;
-            let _ = sink.close().await;
-        };
-        let _ = tokio::time::timeout(write_timeout, close).await;
-    });
-    let dead = config.dead_peer_timeout;
-    let closer = out_tx.clone();
-    let incoming = futures::stream::unfold(
-        (stream, closer),
-        move |(mut stream, mut closer)| async move {
-            loop {
-                let next = match dead {
-                    Some(d) => match tokio::time::timeout(d, stream.next()).await {
-                        Ok(n) => n,
-                        Err(_) => {
-                            tracing::info!("peer silent too long; dropping");
-                            return None;
-                        }
-                    },
-                    None => stream.next().await,
-                };
-                match next {
-                    Some(Ok(Message::Text(t))) => {
-                        return Some((t.as_str().to_owned(), (stream, closer)))
-                    }
-                    Some(Ok(Message::Close(_))) | None => return None,
-                    Some(Err(e)) => {
-                        // The reading side failed: tell the peer why (RFC 6455 §7.4.1) before the
-                        // connection ends.
-                        if let Some(frame) = close_frame_for(&e) {
-                            tracing::info!("closing the connection: {e}");
-                            let _ = closer.send(Message::Close(Some(frame))).await;
-                        }
-                        return None;
-                    }
-                    // A binary message is read as text, as the reference implementations do
-                    // (`ocpp_codec::frame::binary_message_text`).
-                    Some(Ok(Message::Binary(b))) => {
-                        let text = ocpp_codec::frame::binary_message_text(&b).into_owned();
-                        return Some((text, (stream, closer)));
-                    }
-                    Some(Ok(_)) => continue, // ping / pong: alive, nothing to hand on
-                }
-            }
-        },
-    );
-    let outgoing = out_tx.clone().with(|s: String| {
-        futures::future::ok::<_, futures::channel::mpsc::SendError>(Message::Text(s.into()))
-    });
-    let outgoing = Box::pin(outgoing);
-    match Box::pin(conn.run(incoming, outgoing)).await {
-        Ok(()) => {}
-        Err(e @ crate::driver::DriveError::Panicked(_)) => {
-            tracing::error!(charger = %identity, "connection ended: {e}");
-            use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
-            let frame = CloseFrame {
-                code: CloseCode::Error,
-                reason: "internal error".into(),
-            };
-            let mut tx = out_tx.clone();
-            let _ = tx.try_send(Message::Close(Some(frame)));
-        }
-        Err(e) => tracing::info!(charger = %identity, "connection ended: {e}"),
-    }
-    drop(out_tx);
-    let _ = writer.await;
-    drop(entry);
-    tracing::info!(%peer, charger = %identity, "charger disconnected");
+    let (identity, version) = admitted?;
+    Some(Admitted {
+        ws,
+        entry,
+        identity,
+        version,
+    })
 }

@@ -31,6 +31,7 @@
 //! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -267,6 +268,29 @@ struct Pending {
     memo: Option<String>,
 }
 
+/// The parts of a session most chargers never use (central calls, triggers before the boot
+/// was accepted, re-sent transaction messages), boxed apart: an idle charger's session stays
+/// small.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Central calls in flight: id -> action.
+    outgoing: HashMap<String, String>,
+    /// Actions the central system triggered while not accepted (allowed through).
+    triggered: HashSet<String>,
+    /// Remembered answers of transaction messages, by memo key.
+    answers: HashMap<String, String>,
+    answer_order: VecDeque<String>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.outgoing.is_empty()
+            && self.triggered.is_empty()
+            && self.answers.is_empty()
+            && self.answer_order.is_empty()
+    }
+}
+
 /// The sans-IO session of one charger connection (see the [module docs](self)).
 pub struct Session {
     ep: Endpoint,
@@ -275,14 +299,12 @@ pub struct Session {
     refuse_before_accepted: bool,
     lenient: bool,
     remembered: usize,
-    state: ChargerState,
+    /// Shared with the state the driver published ([`Session::shared_state`]) until it
+    /// changes again: an idle charger's state is held once.
+    state: Arc<ChargerState>,
     pending: HashMap<String, Pending>,
-    outgoing: HashMap<String, String>,
-    /// Actions the central system triggered while not accepted (allowed through).
-    triggered: HashSet<String>,
-    /// Remembered answers of transaction messages, by memo key.
-    answers: HashMap<String, String>,
-    answer_order: VecDeque<String>,
+    /// What most chargers never need, allocated when first needed.
+    rare: Option<Box<Rare>>,
     events: VecDeque<SessionEvent>,
     closed: bool,
     limits: Limits,
@@ -343,13 +365,10 @@ impl Session {
             refuse_before_accepted,
             lenient,
             remembered: remembered_answers,
-            state: ChargerState::new(identity, version, now),
+            state: Arc::new(ChargerState::new(identity, version, now)),
             defaults,
             pending: HashMap::new(),
-            outgoing: HashMap::new(),
-            triggered: HashSet::new(),
-            answers: HashMap::new(),
-            answer_order: VecDeque::new(),
+            rare: None,
             events,
             closed: false,
             limits,
@@ -371,6 +390,11 @@ impl Session {
     /// The version-neutral state of the charger.
     pub fn state(&self) -> &ChargerState {
         &self.state
+    }
+
+    /// The state, shared (a driver publishes it without copying it).
+    pub(crate) fn shared_state(&self) -> Arc<ChargerState> {
+        self.state.clone()
     }
 
     /// The default answers in use.
@@ -425,9 +449,13 @@ impl Session {
             return;
         }
         self.closed = true;
-        self.state.connected = false;
+        Arc::make_mut(&mut self.state).connected = false;
         self.generation = self.generation.wrapping_add(1);
-        let mut ids: Vec<_> = self.outgoing.drain().collect();
+        let mut ids: Vec<_> = self
+            .rare
+            .take()
+            .map(|rare| rare.outgoing.into_iter().collect())
+            .unwrap_or_default();
         ids.sort();
         for (id, action) in ids {
             self.events.push_back(SessionEvent::Answer {
@@ -436,7 +464,7 @@ impl Session {
                 result: Err(CallError::Disconnected),
             });
         }
-        self.pending.clear();
+        self.pending = HashMap::new();
         self.events
             .push_back(SessionEvent::Model(Event::Disconnected { reason }));
     }
@@ -500,7 +528,7 @@ impl Session {
                     } else {
                         m.to_owned()
                     };
-                    self.triggered.insert(m);
+                    self.rare().triggered.insert(m);
                 }
             }
         }
@@ -510,7 +538,7 @@ impl Session {
             .ep
             .call(now, action, payload)
             .map_err(|e| CallError::Refused(e.to_string()))?;
-        self.outgoing.insert(id.clone(), action.to_owned());
+        self.rare().outgoing.insert(id.clone(), action.to_owned());
         Ok(id)
     }
 
@@ -541,7 +569,7 @@ impl Session {
                 found: response.action().to_owned(),
             });
         }
-        let Some(p) = self.pending.remove(id) else {
+        let Some(p) = self.take_pending(id) else {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         };
         let json = response.to_json();
@@ -572,7 +600,7 @@ impl Session {
 
     /// Answers the charger request `id` with a CALLERROR.
     pub fn respond_error(&mut self, id: &str, failure: &CallFailure) -> Result<(), RespondError> {
-        if self.pending.remove(id).is_none() {
+        if self.take_pending(id).is_none() {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         }
         self.ep
@@ -583,7 +611,7 @@ impl Session {
     /// Seeds a transaction known from before this connection (e.g. persisted by the
     /// application), so its meter values and end are attributed and its energy computed.
     pub fn restore_transaction(&mut self, transaction: Transaction) {
-        self.state.restore_transaction(transaction, &self.limits);
+        Arc::make_mut(&mut self.state).restore_transaction(transaction, &self.limits);
         self.generation = self.generation.wrapping_add(1);
     }
 
@@ -592,17 +620,53 @@ impl Session {
         self.pending.iter().map(|(k, p)| (k.as_str(), &*p.request))
     }
 
-    fn remember(&mut self, key: String, json: String) {
-        if self.remembered == 0 {
-            return;
+    /// Removes an unanswered request; the map holds no memory once none is left (a
+    /// conforming charger has one request at a time, and an idle one none).
+    fn take_pending(&mut self, id: &str) -> Option<Pending> {
+        let p = self.pending.remove(id);
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = HashMap::new();
         }
-        while self.answer_order.len() >= self.remembered {
-            if let Some(old) = self.answer_order.pop_front() {
-                self.answers.remove(&old);
+        p
+    }
+
+    /// A central call got its answer (or timed out); the map of those in flight holds no
+    /// memory once none is left.
+    fn answered(&mut self, id: &str) {
+        if let Some(rare) = self.rare.as_mut() {
+            rare.outgoing.remove(id);
+            if rare.outgoing.is_empty() && rare.outgoing.capacity() > 0 {
+                rare.outgoing = HashMap::new();
             }
         }
-        self.answer_order.push_back(key.clone());
-        self.answers.insert(key, json);
+        self.tidy_rare();
+    }
+
+    /// The rarely used parts, allocated now if they were not.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the rarely used parts once they hold nothing.
+    fn tidy_rare(&mut self) {
+        if self.rare.as_ref().is_some_and(|rare| rare.is_empty()) {
+            self.rare = None;
+        }
+    }
+
+    fn remember(&mut self, key: String, json: String) {
+        let remembered = self.remembered;
+        if remembered == 0 {
+            return;
+        }
+        let rare = self.rare();
+        while rare.answer_order.len() >= remembered {
+            if let Some(old) = rare.answer_order.pop_front() {
+                rare.answers.remove(&old);
+            }
+        }
+        rare.answer_order.push_back(key.clone());
+        rare.answers.insert(key, json);
     }
 
     fn pump(&mut self) {
@@ -624,7 +688,7 @@ impl Session {
                     action,
                     payload,
                 } => {
-                    self.outgoing.remove(&id);
+                    self.answered(&id);
                     let decoded =
                         self.codec()
                             .decode_result(&id, &action, &payload)
@@ -659,7 +723,7 @@ impl Session {
                     description,
                     details,
                 } => {
-                    self.outgoing.remove(&id);
+                    self.answered(&id);
                     self.events.push_back(SessionEvent::Answer {
                         id,
                         action,
@@ -671,7 +735,7 @@ impl Session {
                     });
                 }
                 RpcEvent::Timeout { id, action } => {
-                    self.outgoing.remove(&id);
+                    self.answered(&id);
                     self.events.push_back(SessionEvent::Answer {
                         id,
                         action,
@@ -686,7 +750,7 @@ impl Session {
     }
 
     fn refuse(&mut self, id: &str, action: &str, code: ErrorCode, reason: String) {
-        self.pending.remove(id);
+        self.take_pending(id);
         let _ = self.ep.respond_error(id, &code, &reason, None);
         self.events.push_back(SessionEvent::Model(Event::Refused {
             action: action.to_owned(),
@@ -737,7 +801,10 @@ impl Session {
         if self.refuse_before_accepted
             && matches!(self.state.boot, BootState::Pending | BootState::Rejected)
             && action != "BootNotification"
-            && !self.triggered.contains(&action)
+            && !self
+                .rare
+                .as_ref()
+                .is_some_and(|rare| rare.triggered.contains(&action))
         {
             return self.refuse(
                 &id,
@@ -751,7 +818,8 @@ impl Session {
         }
         let memo = self.memo_key(&request);
         if let Some(key) = &memo {
-            if let Some(answer) = self.answers.get(key).cloned() {
+            let remembered = self.rare.as_ref().and_then(|rare| rare.answers.get(key));
+            if let Some(answer) = remembered.cloned() {
                 // A re-sent transaction message: answer as the first time, report, skip the app.
                 if let Ok(raw) = RawValue::from_string(answer) {
                     let _ = self.ep.respond(&id, &raw);
@@ -820,13 +888,15 @@ impl Session {
     fn apply(&mut self, request: &AnyRequest, response: &AnyResponse) {
         let mut events = Vec::new();
         let now = self.defaults.clock.now();
-        self.state
-            .apply(request, response, now, &self.limits, &mut events);
+        Arc::make_mut(&mut self.state).apply(request, response, now, &self.limits, &mut events);
         if !events.is_empty() {
             self.generation = self.generation.wrapping_add(1);
         }
         if self.state.boot == BootState::Accepted {
-            self.triggered.clear();
+            if let Some(rare) = self.rare.as_mut() {
+                rare.triggered = HashSet::new();
+            }
+            self.tidy_rare();
         }
         for e in events {
             self.push(e);
@@ -879,5 +949,43 @@ struct BoxedIds(Box<dyn IdGenerator>);
 impl IdGenerator for BoxedIds {
     fn next_id(&mut self) -> String {
         self.0.next_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_session_holds_no_queue_memory() {
+        let mut s = Session::new(SessionConfig::new("CP1", Version::V16));
+        let now = Instant::now();
+        for (i, call) in [
+            r#"[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#,
+            r#"[2,"2","Heartbeat",{}]"#,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.handle_text(now, call);
+            while let Some(ev) = s.poll_event() {
+                if let SessionEvent::Request { id, .. } = ev {
+                    assert_eq!(s.pending.len(), 1);
+                    s.respond_default(now, &id).unwrap();
+                }
+            }
+            assert!(s.poll_transmit().is_some(), "answer {i}");
+            assert!(s.pending.is_empty() && s.pending.capacity() == 0);
+            assert_eq!(s.events.capacity(), 0);
+        }
+        let id = s
+            .call_typed(now, &ocpp_types::v16::ClearCacheRequest::new())
+            .unwrap();
+        assert_eq!(s.rare.as_ref().map(|rare| rare.outgoing.len()), Some(1));
+        let sent = s.poll_transmit().unwrap();
+        assert!(sent.contains(&id));
+        s.handle_text(now, &format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#));
+        while s.poll_event().is_some() {}
+        assert!(s.rare.is_none());
     }
 }

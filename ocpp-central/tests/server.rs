@@ -441,3 +441,84 @@ async fn a_charger_that_stops_reading_is_dropped_after_the_write_timeout() {
         "dropped after the write timeout, not before: {waited:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn pings_keep_a_quiet_charger_and_a_silent_one_is_dropped_after_the_dead_peer_timeout() {
+    use futures::StreamExt;
+    use tokio::time::{Duration, Instant};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    // The defaults: a ping every 30 s, a peer silent for 75 s dropped (on the test's paused
+    // clock). The charger sends nothing; while it reads, its WebSocket answers the pings.
+    let (client_io, server_io) = tokio::io::duplex(4096);
+    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(App));
+    let chargers = server.chargers();
+    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
+    let mut req = "ws://localhost/ocpp/QUIET".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, client_io)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut pings = 0;
+    while let Ok(frame) =
+        tokio::time::timeout_at(started + Duration::from_secs(290), ws.next()).await
+    {
+        match frame {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("expected pings only, got {other:?}"),
+        }
+    }
+    assert_eq!(pings, 9, "a ping every 30 s");
+    assert_eq!(chargers.identities(), ["QUIET"], "answered pings keep it");
+    // It stops reading (and so answering): dropped 75 s after its last pong (at 270 s).
+    task.await.unwrap();
+    let dropped = started.elapsed();
+    assert!(chargers.is_empty());
+    assert!(
+        dropped >= Duration::from_secs(345) && dropped < Duration::from_secs(350),
+        "dropped after the dead-peer timeout: {dropped:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_central_call_the_charger_leaves_unanswered_times_out_on_the_connections_timer() {
+    use futures::StreamExt;
+    use tokio::time::{Duration, Instant};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let (client_io, server_io) = tokio::io::duplex(4096);
+    let server = Server::new(
+        ServerConfig::new(Auth::AllowAnyone).call_timeout(Duration::from_secs(5)),
+        Arc::new(App),
+    );
+    let chargers = server.chargers();
+    tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
+    let mut req = "ws://localhost/ocpp/SLOW".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, client_io)
+        .await
+        .unwrap();
+    let handle = loop {
+        match chargers.get("SLOW") {
+            Some(handle) => break handle,
+            None => tokio::task::yield_now().await,
+        }
+    };
+    let started = Instant::now();
+    let call = tokio::spawn(async move { handle.call(v16::ClearCacheRequest::new()).await });
+    // The charger reads the CALL and never answers it.
+    let Some(Ok(Message::Text(sent))) = ws.next().await else {
+        panic!("no CALL")
+    };
+    assert!(sent.as_str().contains(r#""ClearCache""#), "{sent}");
+    let answer = call.await.unwrap();
+    assert!(answer.unwrap_err().is_timeout());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "timed out after the call timeout: {waited:?}"
+    );
+}

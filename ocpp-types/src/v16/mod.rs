@@ -364,56 +364,135 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The action named `name` (exact, case-sensitive), if there is one: a switch on the
+    /// length, then on one byte of the name, then one comparison of the whole name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        let b = name.as_bytes();
+        match b.len() {
+            5 => match b[0] {
+                b'R' if name == "Reset" => Some(Action::Reset),
+                _ => None,
+            },
+            6 => match b[0] {
+                b'G' if name == "GetLog" => Some(Action::GetLog),
+                _ => None,
+            },
+            9 => match b[0] {
+                b'A' if name == "Authorize" => Some(Action::Authorize),
+                b'H' if name == "Heartbeat" => Some(Action::Heartbeat),
+                _ => None,
+            },
+            10 => match b[0] {
+                b'C' if name == "ClearCache" => Some(Action::ClearCache),
+                b'R' if name == "ReserveNow" => Some(Action::ReserveNow),
+                _ => None,
+            },
+            11 => match b[0] {
+                b'M' if name == "MeterValues" => Some(Action::MeterValues),
+                _ => None,
+            },
+            12 => match b[0] {
+                b'D' if name == "DataTransfer" => Some(Action::DataTransfer),
+                _ => None,
+            },
+            13 => match b[0] {
+                b'S' if name == "SendLocalList" => Some(Action::SendLocalList),
+                _ => None,
+            },
+            14 => match b[0] {
+                b'G' if name == "GetDiagnostics" => Some(Action::GetDiagnostics),
+                b'T' if name == "TriggerMessage" => Some(Action::TriggerMessage),
+                b'U' if name == "UpdateFirmware" => Some(Action::UpdateFirmware),
+                _ => None,
+            },
+            15 => match b[1] {
+                b'i' if name == "SignCertificate" => Some(Action::SignCertificate),
+                b't' if name == "StopTransaction" => Some(Action::StopTransaction),
+                b'n' if name == "UnlockConnector" => Some(Action::UnlockConnector),
+                _ => None,
+            },
+            16 => match b[0] {
+                b'B' if name == "BootNotification" => Some(Action::BootNotification),
+                b'G' if name == "GetConfiguration" => Some(Action::GetConfiguration),
+                b'S' if name == "StartTransaction" => Some(Action::StartTransaction),
+                _ => None,
+            },
+            17 => match b[2] {
+                b'n' if name == "CancelReservation" => Some(Action::CancelReservation),
+                b'r' if name == "CertificateSigned" => Some(Action::CertificateSigned),
+                b'l' if name == "DeleteCertificate" => Some(Action::DeleteCertificate),
+                _ => None,
+            },
+            18 => match b[1] {
+                b'h' if name == "ChangeAvailability" => Some(Action::ChangeAvailability),
+                b'n' if name == "InstallCertificate" => Some(Action::InstallCertificate),
+                b'e' if name == "SetChargingProfile" => Some(Action::SetChargingProfile),
+                b't' if name == "StatusNotification" => Some(Action::StatusNotification),
+                _ => None,
+            },
+            19 => match b[0] {
+                b'C' if name == "ChangeConfiguration" => Some(Action::ChangeConfiguration),
+                b'G' if name == "GetLocalListVersion" => Some(Action::GetLocalListVersion),
+                _ => None,
+            },
+            20 => match b[0] {
+                b'C' if name == "ClearChargingProfile" => Some(Action::ClearChargingProfile),
+                b'G' if name == "GetCompositeSchedule" => Some(Action::GetCompositeSchedule),
+                b'S' if name == "SignedUpdateFirmware" => Some(Action::SignedUpdateFirmware),
+                _ => None,
+            },
+            21 => match b[0] {
+                b'L' if name == "LogStatusNotification" => Some(Action::LogStatusNotification),
+                b'R' if name == "RemoteStopTransaction" => Some(Action::RemoteStopTransaction),
+                _ => None,
+            },
+            22 => match b[0] {
+                b'E' if name == "ExtendedTriggerMessage" => Some(Action::ExtendedTriggerMessage),
+                b'R' if name == "RemoteStartTransaction" => Some(Action::RemoteStartTransaction),
+                _ => None,
+            },
+            25 => match b[0] {
+                b'S' if name == "SecurityEventNotification" => {
+                    Some(Action::SecurityEventNotification)
+                }
+                _ => None,
+            },
+            26 => match b[0] {
+                b'F' if name == "FirmwareStatusNotification" => {
+                    Some(Action::FirmwareStatusNotification)
+                }
+                b'G' if name == "GetInstalledCertificateIds" => {
+                    Some(Action::GetInstalledCertificateIds)
+                }
+                _ => None,
+            },
+            29 => match b[0] {
+                b'D' if name == "DiagnosticsStatusNotification" => {
+                    Some(Action::DiagnosticsStatusNotification)
+                }
+                _ => None,
+            },
+            32 => match b[0] {
+                b'S' if name == "SignedFirmwareStatusNotification" => {
+                    Some(Action::SignedFirmwareStatusNotification)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl std::str::FromStr for Action {
     type Err = crate::UnknownAction;
 
     /// Parses the exact action name (case-sensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "Authorize" => Ok(Action::Authorize),
-            "BootNotification" => Ok(Action::BootNotification),
-            "CancelReservation" => Ok(Action::CancelReservation),
-            "CertificateSigned" => Ok(Action::CertificateSigned),
-            "ChangeAvailability" => Ok(Action::ChangeAvailability),
-            "ChangeConfiguration" => Ok(Action::ChangeConfiguration),
-            "ClearCache" => Ok(Action::ClearCache),
-            "ClearChargingProfile" => Ok(Action::ClearChargingProfile),
-            "DataTransfer" => Ok(Action::DataTransfer),
-            "DeleteCertificate" => Ok(Action::DeleteCertificate),
-            "DiagnosticsStatusNotification" => Ok(Action::DiagnosticsStatusNotification),
-            "ExtendedTriggerMessage" => Ok(Action::ExtendedTriggerMessage),
-            "FirmwareStatusNotification" => Ok(Action::FirmwareStatusNotification),
-            "GetCompositeSchedule" => Ok(Action::GetCompositeSchedule),
-            "GetConfiguration" => Ok(Action::GetConfiguration),
-            "GetDiagnostics" => Ok(Action::GetDiagnostics),
-            "GetInstalledCertificateIds" => Ok(Action::GetInstalledCertificateIds),
-            "GetLocalListVersion" => Ok(Action::GetLocalListVersion),
-            "GetLog" => Ok(Action::GetLog),
-            "Heartbeat" => Ok(Action::Heartbeat),
-            "InstallCertificate" => Ok(Action::InstallCertificate),
-            "LogStatusNotification" => Ok(Action::LogStatusNotification),
-            "MeterValues" => Ok(Action::MeterValues),
-            "RemoteStartTransaction" => Ok(Action::RemoteStartTransaction),
-            "RemoteStopTransaction" => Ok(Action::RemoteStopTransaction),
-            "ReserveNow" => Ok(Action::ReserveNow),
-            "Reset" => Ok(Action::Reset),
-            "SecurityEventNotification" => Ok(Action::SecurityEventNotification),
-            "SendLocalList" => Ok(Action::SendLocalList),
-            "SetChargingProfile" => Ok(Action::SetChargingProfile),
-            "SignCertificate" => Ok(Action::SignCertificate),
-            "SignedFirmwareStatusNotification" => Ok(Action::SignedFirmwareStatusNotification),
-            "SignedUpdateFirmware" => Ok(Action::SignedUpdateFirmware),
-            "StartTransaction" => Ok(Action::StartTransaction),
-            "StatusNotification" => Ok(Action::StatusNotification),
-            "StopTransaction" => Ok(Action::StopTransaction),
-            "TriggerMessage" => Ok(Action::TriggerMessage),
-            "UnlockConnector" => Ok(Action::UnlockConnector),
-            "UpdateFirmware" => Ok(Action::UpdateFirmware),
-            _ => Err(crate::UnknownAction {
-                version: crate::Version::V16,
-                action: s.to_owned(),
-            }),
-        }
+        Action::from_name(s).ok_or_else(|| crate::UnknownAction {
+            version: crate::Version::V16,
+            action: s.to_owned(),
+        })
     }
 }
 

@@ -596,81 +596,165 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The action named `name` (exact, case-sensitive), if there is one: a switch on the
+    /// length, then on one byte of the name, then one comparison of the whole name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        let b = name.as_bytes();
+        match b.len() {
+            5 => match b[0] {
+                b'R' if name == "Reset" => Some(Action::Reset),
+                _ => None,
+            },
+            6 => match b[0] {
+                b'G' if name == "GetLog" => Some(Action::GetLog),
+                _ => None,
+            },
+            9 => match b[0] {
+                b'A' if name == "Authorize" => Some(Action::Authorize),
+                b'G' if name == "GetReport" => Some(Action::GetReport),
+                b'H' if name == "Heartbeat" => Some(Action::Heartbeat),
+                _ => None,
+            },
+            10 => match b[0] {
+                b'C' if name == "ClearCache" => Some(Action::ClearCache),
+                b'R' if name == "ReserveNow" => Some(Action::ReserveNow),
+                _ => None,
+            },
+            11 => match b[0] {
+                b'C' if name == "CostUpdated" => Some(Action::CostUpdated),
+                b'M' if name == "MeterValues" => Some(Action::MeterValues),
+                b'N' if name == "NotifyEvent" => Some(Action::NotifyEvent),
+                _ => None,
+            },
+            12 => match b[0] {
+                b'D' if name == "DataTransfer" => Some(Action::DataTransfer),
+                b'G' if name == "GetVariables" => Some(Action::GetVariables),
+                b'N' if name == "NotifyReport" => Some(Action::NotifyReport),
+                b'S' if name == "SetVariables" => Some(Action::SetVariables),
+                _ => None,
+            },
+            13 => match b[0] {
+                b'G' if name == "GetBaseReport" => Some(Action::GetBaseReport),
+                b'S' if name == "SendLocalList" => Some(Action::SendLocalList),
+                _ => None,
+            },
+            14 => match b[0] {
+                b'T' if name == "TriggerMessage" => Some(Action::TriggerMessage),
+                b'U' if name == "UpdateFirmware" => Some(Action::UpdateFirmware),
+                _ => None,
+            },
+            15 => match b[0] {
+                b'P' if name == "PublishFirmware" => Some(Action::PublishFirmware),
+                b'S' if name == "SignCertificate" => Some(Action::SignCertificate),
+                b'U' if name == "UnlockConnector" => Some(Action::UnlockConnector),
+                _ => None,
+            },
+            16 => match b[0] {
+                b'B' if name == "BootNotification" => Some(Action::BootNotification),
+                b'T' if name == "TransactionEvent" => Some(Action::TransactionEvent),
+                _ => None,
+            },
+            17 => match b[3] {
+                b'c' if name == "CancelReservation" => Some(Action::CancelReservation),
+                b't' if name == "CertificateSigned" => Some(Action::CertificateSigned),
+                b'e' if name == "DeleteCertificate" => Some(Action::DeleteCertificate),
+                b'D' if name == "SetDisplayMessage" => Some(Action::SetDisplayMessage),
+                b'M' if name == "SetMonitoringBase" => Some(Action::SetMonitoringBase),
+                b'N' if name == "SetNetworkProfile" => Some(Action::SetNetworkProfile),
+                b'u' if name == "UnpublishFirmware" => Some(Action::UnpublishFirmware),
+                _ => None,
+            },
+            18 => match b[4] {
+                b'g' if name == "ChangeAvailability" => Some(Action::ChangeAvailability),
+                b'i' if name == "GetDisplayMessages" => Some(Action::GetDisplayMessages),
+                b'a' if name == "InstallCertificate" => Some(Action::InstallCertificate),
+                b'h' if name == "SetChargingProfile" => Some(Action::SetChargingProfile),
+                b'o' if name == "SetMonitoringLevel" => Some(Action::SetMonitoringLevel),
+                b'u' if name == "StatusNotification" => Some(Action::StatusNotification),
+                _ => None,
+            },
+            19 => match b[3] {
+                b'a' if name == "ClearDisplayMessage" => Some(Action::ClearDisplayMessage),
+                b't' if name == "CustomerInformation" => Some(Action::CustomerInformation),
+                b'C' if name == "GetChargingProfiles" => Some(Action::GetChargingProfiles),
+                b'L' if name == "GetLocalListVersion" => Some(Action::GetLocalListVersion),
+                b'M' if name == "GetMonitoringReport" => Some(Action::GetMonitoringReport),
+                b'i' if name == "NotifyChargingLimit" => Some(Action::NotifyChargingLimit),
+                _ => None,
+            },
+            20 => match b[5] {
+                b'C' if name == "ClearChargingProfile" => Some(Action::ClearChargingProfile),
+                b'e' if name == "ClearedChargingLimit" => Some(Action::ClearedChargingLimit),
+                b'r' if name == "GetCertificateStatus" => Some(Action::GetCertificateStatus),
+                b'm' if name == "GetCompositeSchedule" => Some(Action::GetCompositeSchedule),
+                b'a' if name == "GetTransactionStatus" => Some(Action::GetTransactionStatus),
+                _ => None,
+            },
+            21 => match b[6] {
+                b'1' if name == "Get15118EVCertificate" => Some(Action::Get15118EVCertificate),
+                b't' if name == "LogStatusNotification" => Some(Action::LogStatusNotification),
+                b'D' if name == "NotifyDisplayMessages" => Some(Action::NotifyDisplayMessages),
+                b'E' if name == "NotifyEVChargingNeeds" => Some(Action::NotifyEVChargingNeeds),
+                b'i' if name == "SetVariableMonitoring" => Some(Action::SetVariableMonitoring),
+                _ => None,
+            },
+            22 => match b[2] {
+                b't' if name == "NotifyMonitoringReport" => Some(Action::NotifyMonitoringReport),
+                b'p' if name == "ReportChargingProfiles" => Some(Action::ReportChargingProfiles),
+                b'q' if name == "RequestStopTransaction" => Some(Action::RequestStopTransaction),
+                _ => None,
+            },
+            23 => match b[2] {
+                b'e' if name == "ClearVariableMonitoring" => Some(Action::ClearVariableMonitoring),
+                b'q' if name == "RequestStartTransaction" => Some(Action::RequestStartTransaction),
+                b's' if name == "ReservationStatusUpdate" => Some(Action::ReservationStatusUpdate),
+                _ => None,
+            },
+            24 => match b[0] {
+                b'N' if name == "NotifyEVChargingSchedule" => {
+                    Some(Action::NotifyEVChargingSchedule)
+                }
+                _ => None,
+            },
+            25 => match b[0] {
+                b'N' if name == "NotifyCustomerInformation" => {
+                    Some(Action::NotifyCustomerInformation)
+                }
+                b'S' if name == "SecurityEventNotification" => {
+                    Some(Action::SecurityEventNotification)
+                }
+                _ => None,
+            },
+            26 => match b[0] {
+                b'F' if name == "FirmwareStatusNotification" => {
+                    Some(Action::FirmwareStatusNotification)
+                }
+                b'G' if name == "GetInstalledCertificateIds" => {
+                    Some(Action::GetInstalledCertificateIds)
+                }
+                _ => None,
+            },
+            33 => match b[0] {
+                b'P' if name == "PublishFirmwareStatusNotification" => {
+                    Some(Action::PublishFirmwareStatusNotification)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl std::str::FromStr for Action {
     type Err = crate::UnknownAction;
 
     /// Parses the exact action name (case-sensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "Authorize" => Ok(Action::Authorize),
-            "BootNotification" => Ok(Action::BootNotification),
-            "CancelReservation" => Ok(Action::CancelReservation),
-            "CertificateSigned" => Ok(Action::CertificateSigned),
-            "ChangeAvailability" => Ok(Action::ChangeAvailability),
-            "ClearCache" => Ok(Action::ClearCache),
-            "ClearChargingProfile" => Ok(Action::ClearChargingProfile),
-            "ClearDisplayMessage" => Ok(Action::ClearDisplayMessage),
-            "ClearVariableMonitoring" => Ok(Action::ClearVariableMonitoring),
-            "ClearedChargingLimit" => Ok(Action::ClearedChargingLimit),
-            "CostUpdated" => Ok(Action::CostUpdated),
-            "CustomerInformation" => Ok(Action::CustomerInformation),
-            "DataTransfer" => Ok(Action::DataTransfer),
-            "DeleteCertificate" => Ok(Action::DeleteCertificate),
-            "FirmwareStatusNotification" => Ok(Action::FirmwareStatusNotification),
-            "Get15118EVCertificate" => Ok(Action::Get15118EVCertificate),
-            "GetBaseReport" => Ok(Action::GetBaseReport),
-            "GetCertificateStatus" => Ok(Action::GetCertificateStatus),
-            "GetChargingProfiles" => Ok(Action::GetChargingProfiles),
-            "GetCompositeSchedule" => Ok(Action::GetCompositeSchedule),
-            "GetDisplayMessages" => Ok(Action::GetDisplayMessages),
-            "GetInstalledCertificateIds" => Ok(Action::GetInstalledCertificateIds),
-            "GetLocalListVersion" => Ok(Action::GetLocalListVersion),
-            "GetLog" => Ok(Action::GetLog),
-            "GetMonitoringReport" => Ok(Action::GetMonitoringReport),
-            "GetReport" => Ok(Action::GetReport),
-            "GetTransactionStatus" => Ok(Action::GetTransactionStatus),
-            "GetVariables" => Ok(Action::GetVariables),
-            "Heartbeat" => Ok(Action::Heartbeat),
-            "InstallCertificate" => Ok(Action::InstallCertificate),
-            "LogStatusNotification" => Ok(Action::LogStatusNotification),
-            "MeterValues" => Ok(Action::MeterValues),
-            "NotifyChargingLimit" => Ok(Action::NotifyChargingLimit),
-            "NotifyCustomerInformation" => Ok(Action::NotifyCustomerInformation),
-            "NotifyDisplayMessages" => Ok(Action::NotifyDisplayMessages),
-            "NotifyEVChargingNeeds" => Ok(Action::NotifyEVChargingNeeds),
-            "NotifyEVChargingSchedule" => Ok(Action::NotifyEVChargingSchedule),
-            "NotifyEvent" => Ok(Action::NotifyEvent),
-            "NotifyMonitoringReport" => Ok(Action::NotifyMonitoringReport),
-            "NotifyReport" => Ok(Action::NotifyReport),
-            "PublishFirmware" => Ok(Action::PublishFirmware),
-            "PublishFirmwareStatusNotification" => Ok(Action::PublishFirmwareStatusNotification),
-            "ReportChargingProfiles" => Ok(Action::ReportChargingProfiles),
-            "RequestStartTransaction" => Ok(Action::RequestStartTransaction),
-            "RequestStopTransaction" => Ok(Action::RequestStopTransaction),
-            "ReservationStatusUpdate" => Ok(Action::ReservationStatusUpdate),
-            "ReserveNow" => Ok(Action::ReserveNow),
-            "Reset" => Ok(Action::Reset),
-            "SecurityEventNotification" => Ok(Action::SecurityEventNotification),
-            "SendLocalList" => Ok(Action::SendLocalList),
-            "SetChargingProfile" => Ok(Action::SetChargingProfile),
-            "SetDisplayMessage" => Ok(Action::SetDisplayMessage),
-            "SetMonitoringBase" => Ok(Action::SetMonitoringBase),
-            "SetMonitoringLevel" => Ok(Action::SetMonitoringLevel),
-            "SetNetworkProfile" => Ok(Action::SetNetworkProfile),
-            "SetVariableMonitoring" => Ok(Action::SetVariableMonitoring),
-            "SetVariables" => Ok(Action::SetVariables),
-            "SignCertificate" => Ok(Action::SignCertificate),
-            "StatusNotification" => Ok(Action::StatusNotification),
-            "TransactionEvent" => Ok(Action::TransactionEvent),
-            "TriggerMessage" => Ok(Action::TriggerMessage),
-            "UnlockConnector" => Ok(Action::UnlockConnector),
-            "UnpublishFirmware" => Ok(Action::UnpublishFirmware),
-            "UpdateFirmware" => Ok(Action::UpdateFirmware),
-            _ => Err(crate::UnknownAction {
-                version: crate::Version::V201,
-                action: s.to_owned(),
-            }),
-        }
+        Action::from_name(s).ok_or_else(|| crate::UnknownAction {
+            version: crate::Version::V201,
+            action: s.to_owned(),
+        })
     }
 }
 

@@ -879,108 +879,207 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The action named `name` (exact, case-sensitive), if there is one: a switch on the
+    /// length, then on one byte of the name, then one comparison of the whole name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        let b = name.as_bytes();
+        match b.len() {
+            5 => match b[0] {
+                b'R' if name == "Reset" => Some(Action::Reset),
+                _ => None,
+            },
+            6 => match b[0] {
+                b'G' if name == "GetLog" => Some(Action::GetLog),
+                _ => None,
+            },
+            9 => match b[0] {
+                b'A' if name == "Authorize" => Some(Action::Authorize),
+                b'G' if name == "GetReport" => Some(Action::GetReport),
+                b'H' if name == "Heartbeat" => Some(Action::Heartbeat),
+                _ => None,
+            },
+            10 => match b[0] {
+                b'A' if name == "AFRRSignal" => Some(Action::AFRRSignal),
+                b'C' if name == "ClearCache" => Some(Action::ClearCache),
+                b'G' if name == "GetTariffs" => Some(Action::GetTariffs),
+                b'R' if name == "ReserveNow" => Some(Action::ReserveNow),
+                _ => None,
+            },
+            11 => match b[0] {
+                b'B' if name == "BatterySwap" => Some(Action::BatterySwap),
+                b'C' if name == "CostUpdated" => Some(Action::CostUpdated),
+                b'M' if name == "MeterValues" => Some(Action::MeterValues),
+                b'N' if name == "NotifyEvent" => Some(Action::NotifyEvent),
+                _ => None,
+            },
+            12 => match b[0] {
+                b'C' if name == "ClearTariffs" => Some(Action::ClearTariffs),
+                b'D' if name == "DataTransfer" => Some(Action::DataTransfer),
+                b'G' if name == "GetVariables" => Some(Action::GetVariables),
+                b'N' if name == "NotifyReport" => Some(Action::NotifyReport),
+                b'S' if name == "SetVariables" => Some(Action::SetVariables),
+                _ => None,
+            },
+            13 => match b[3] {
+                b'B' if name == "GetBaseReport" => Some(Action::GetBaseReport),
+                b'D' if name == "GetDERControl" => Some(Action::GetDERControl),
+                b'd' if name == "SendLocalList" => Some(Action::SendLocalList),
+                b'D' if name == "SetDERControl" => Some(Action::SetDERControl),
+                _ => None,
+            },
+            14 => match b[0] {
+                b'N' if name == "NotifyDERAlarm" => Some(Action::NotifyDERAlarm),
+                b'T' if name == "TriggerMessage" => Some(Action::TriggerMessage),
+                b'U' if name == "UpdateFirmware" => Some(Action::UpdateFirmware),
+                _ => None,
+            },
+            15 => match b[0] {
+                b'C' if name == "ClearDERControl" => Some(Action::ClearDERControl),
+                b'P' if name == "PublishFirmware" => Some(Action::PublishFirmware),
+                b'S' if name == "SignCertificate" => Some(Action::SignCertificate),
+                b'U' if name == "UnlockConnector" => Some(Action::UnlockConnector),
+                _ => None,
+            },
+            16 => match b[0] {
+                b'B' if name == "BootNotification" => Some(Action::BootNotification),
+                b'N' if name == "NotifySettlement" => Some(Action::NotifySettlement),
+                b'R' if name == "ReportDERControl" => Some(Action::ReportDERControl),
+                b'S' if name == "SetDefaultTariff" => Some(Action::SetDefaultTariff),
+                b'T' if name == "TransactionEvent" => Some(Action::TransactionEvent),
+                _ => None,
+            },
+            17 => match b[3] {
+                b'c' if name == "CancelReservation" => Some(Action::CancelReservation),
+                b't' if name == "CertificateSigned" => Some(Action::CertificateSigned),
+                b'e' if name == "DeleteCertificate" => Some(Action::DeleteCertificate),
+                b'D' if name == "SetDisplayMessage" => Some(Action::SetDisplayMessage),
+                b'M' if name == "SetMonitoringBase" => Some(Action::SetMonitoringBase),
+                b'N' if name == "SetNetworkProfile" => Some(Action::SetNetworkProfile),
+                b'u' if name == "UnpublishFirmware" => Some(Action::UnpublishFirmware),
+                _ => None,
+            },
+            18 => match b[4] {
+                b'g' if name == "ChangeAvailability" => Some(Action::ChangeAvailability),
+                b'i' if name == "GetDisplayMessages" => Some(Action::GetDisplayMessages),
+                b'a' if name == "InstallCertificate" => Some(Action::InstallCertificate),
+                b'f' if name == "NotifyDERStartStop" => Some(Action::NotifyDERStartStop),
+                b'e' if name == "RequestBatterySwap" => Some(Action::RequestBatterySwap),
+                b'h' if name == "SetChargingProfile" => Some(Action::SetChargingProfile),
+                b'o' if name == "SetMonitoringLevel" => Some(Action::SetMonitoringLevel),
+                b'u' if name == "StatusNotification" => Some(Action::StatusNotification),
+                _ => None,
+            },
+            19 => match b[3] {
+                b'a' if name == "ClearDisplayMessage" => Some(Action::ClearDisplayMessage),
+                b't' if name == "CustomerInformation" => Some(Action::CustomerInformation),
+                b'C' if name == "GetChargingProfiles" => Some(Action::GetChargingProfiles),
+                b'L' if name == "GetLocalListVersion" => Some(Action::GetLocalListVersion),
+                b'M' if name == "GetMonitoringReport" => Some(Action::GetMonitoringReport),
+                b'i' if name == "NotifyChargingLimit" => Some(Action::NotifyChargingLimit),
+                b'P' if name == "UsePriorityCharging" => Some(Action::UsePriorityCharging),
+                b'N' if name == "VatNumberValidation" => Some(Action::VatNumberValidation),
+                _ => None,
+            },
+            20 => match b[5] {
+                b'C' if name == "ClearChargingProfile" => Some(Action::ClearChargingProfile),
+                b'e' if name == "ClearedChargingLimit" => Some(Action::ClearedChargingLimit),
+                b'r' if name == "GetCertificateStatus" => Some(Action::GetCertificateStatus),
+                b'm' if name == "GetCompositeSchedule" => Some(Action::GetCompositeSchedule),
+                b'a' if name == "GetTransactionStatus" => Some(Action::GetTransactionStatus),
+                _ => None,
+            },
+            21 => match b[7] {
+                b'8' if name == "Get15118EVCertificate" => Some(Action::Get15118EVCertificate),
+                b'u' if name == "LogStatusNotification" => Some(Action::LogStatusNotification),
+                b'i' if name == "NotifyDisplayMessages" => Some(Action::NotifyDisplayMessages),
+                b'V' if name == "NotifyEVChargingNeeds" => Some(Action::NotifyEVChargingNeeds),
+                b'a' if name == "SetVariableMonitoring" => Some(Action::SetVariableMonitoring),
+                b'y' if name == "UpdateDynamicSchedule" => Some(Action::UpdateDynamicSchedule),
+                _ => None,
+            },
+            22 => match b[6] {
+                b'i' if name == "GetPeriodicEventStream" => Some(Action::GetPeriodicEventStream),
+                b'M' if name == "NotifyMonitoringReport" => Some(Action::NotifyMonitoringReport),
+                b'P' if name == "NotifyPriorityCharging" => Some(Action::NotifyPriorityCharging),
+                b'C' if name == "ReportChargingProfiles" => Some(Action::ReportChargingProfiles),
+                b't' if name == "RequestStopTransaction" => Some(Action::RequestStopTransaction),
+                _ => None,
+            },
+            23 => match b[10] {
+                b's' if name == "ChangeTransactionTariff" => Some(Action::ChangeTransactionTariff),
+                b'b' if name == "ClearVariableMonitoring" => Some(Action::ClearVariableMonitoring),
+                b'a' if name == "NotifyWebPaymentStarted" => Some(Action::NotifyWebPaymentStarted),
+                b'i' if name == "OpenPeriodicEventStream" => Some(Action::OpenPeriodicEventStream),
+                b'r' if name == "RequestStartTransaction" => Some(Action::RequestStartTransaction),
+                b'n' if name == "ReservationStatusUpdate" => Some(Action::ReservationStatusUpdate),
+                _ => None,
+            },
+            24 => match b[0] {
+                b'C' if name == "ClosePeriodicEventStream" => {
+                    Some(Action::ClosePeriodicEventStream)
+                }
+                b'N' if name == "NotifyEVChargingSchedule" => {
+                    Some(Action::NotifyEVChargingSchedule)
+                }
+                _ => None,
+            },
+            25 => match b[0] {
+                b'A' if name == "AdjustPeriodicEventStream" => {
+                    Some(Action::AdjustPeriodicEventStream)
+                }
+                b'G' if name == "GetCertificateChainStatus" => {
+                    Some(Action::GetCertificateChainStatus)
+                }
+                b'N' if name == "NotifyCustomerInformation" => {
+                    Some(Action::NotifyCustomerInformation)
+                }
+                b'N' if name == "NotifyPeriodicEventStream" => {
+                    Some(Action::NotifyPeriodicEventStream)
+                }
+                b'P' if name == "PullDynamicScheduleUpdate" => {
+                    Some(Action::PullDynamicScheduleUpdate)
+                }
+                b'S' if name == "SecurityEventNotification" => {
+                    Some(Action::SecurityEventNotification)
+                }
+                _ => None,
+            },
+            26 => match b[0] {
+                b'F' if name == "FirmwareStatusNotification" => {
+                    Some(Action::FirmwareStatusNotification)
+                }
+                b'G' if name == "GetInstalledCertificateIds" => {
+                    Some(Action::GetInstalledCertificateIds)
+                }
+                _ => None,
+            },
+            27 => match b[0] {
+                b'N' if name == "NotifyAllowedEnergyTransfer" => {
+                    Some(Action::NotifyAllowedEnergyTransfer)
+                }
+                _ => None,
+            },
+            33 => match b[0] {
+                b'P' if name == "PublishFirmwareStatusNotification" => {
+                    Some(Action::PublishFirmwareStatusNotification)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl std::str::FromStr for Action {
     type Err = crate::UnknownAction;
 
     /// Parses the exact action name (case-sensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "AFRRSignal" => Ok(Action::AFRRSignal),
-            "AdjustPeriodicEventStream" => Ok(Action::AdjustPeriodicEventStream),
-            "Authorize" => Ok(Action::Authorize),
-            "BatterySwap" => Ok(Action::BatterySwap),
-            "BootNotification" => Ok(Action::BootNotification),
-            "CancelReservation" => Ok(Action::CancelReservation),
-            "CertificateSigned" => Ok(Action::CertificateSigned),
-            "ChangeAvailability" => Ok(Action::ChangeAvailability),
-            "ChangeTransactionTariff" => Ok(Action::ChangeTransactionTariff),
-            "ClearCache" => Ok(Action::ClearCache),
-            "ClearChargingProfile" => Ok(Action::ClearChargingProfile),
-            "ClearDERControl" => Ok(Action::ClearDERControl),
-            "ClearDisplayMessage" => Ok(Action::ClearDisplayMessage),
-            "ClearTariffs" => Ok(Action::ClearTariffs),
-            "ClearVariableMonitoring" => Ok(Action::ClearVariableMonitoring),
-            "ClearedChargingLimit" => Ok(Action::ClearedChargingLimit),
-            "ClosePeriodicEventStream" => Ok(Action::ClosePeriodicEventStream),
-            "CostUpdated" => Ok(Action::CostUpdated),
-            "CustomerInformation" => Ok(Action::CustomerInformation),
-            "DataTransfer" => Ok(Action::DataTransfer),
-            "DeleteCertificate" => Ok(Action::DeleteCertificate),
-            "FirmwareStatusNotification" => Ok(Action::FirmwareStatusNotification),
-            "Get15118EVCertificate" => Ok(Action::Get15118EVCertificate),
-            "GetBaseReport" => Ok(Action::GetBaseReport),
-            "GetCertificateChainStatus" => Ok(Action::GetCertificateChainStatus),
-            "GetCertificateStatus" => Ok(Action::GetCertificateStatus),
-            "GetChargingProfiles" => Ok(Action::GetChargingProfiles),
-            "GetCompositeSchedule" => Ok(Action::GetCompositeSchedule),
-            "GetDERControl" => Ok(Action::GetDERControl),
-            "GetDisplayMessages" => Ok(Action::GetDisplayMessages),
-            "GetInstalledCertificateIds" => Ok(Action::GetInstalledCertificateIds),
-            "GetLocalListVersion" => Ok(Action::GetLocalListVersion),
-            "GetLog" => Ok(Action::GetLog),
-            "GetMonitoringReport" => Ok(Action::GetMonitoringReport),
-            "GetPeriodicEventStream" => Ok(Action::GetPeriodicEventStream),
-            "GetReport" => Ok(Action::GetReport),
-            "GetTariffs" => Ok(Action::GetTariffs),
-            "GetTransactionStatus" => Ok(Action::GetTransactionStatus),
-            "GetVariables" => Ok(Action::GetVariables),
-            "Heartbeat" => Ok(Action::Heartbeat),
-            "InstallCertificate" => Ok(Action::InstallCertificate),
-            "LogStatusNotification" => Ok(Action::LogStatusNotification),
-            "MeterValues" => Ok(Action::MeterValues),
-            "NotifyAllowedEnergyTransfer" => Ok(Action::NotifyAllowedEnergyTransfer),
-            "NotifyChargingLimit" => Ok(Action::NotifyChargingLimit),
-            "NotifyCustomerInformation" => Ok(Action::NotifyCustomerInformation),
-            "NotifyDERAlarm" => Ok(Action::NotifyDERAlarm),
-            "NotifyDERStartStop" => Ok(Action::NotifyDERStartStop),
-            "NotifyDisplayMessages" => Ok(Action::NotifyDisplayMessages),
-            "NotifyEVChargingNeeds" => Ok(Action::NotifyEVChargingNeeds),
-            "NotifyEVChargingSchedule" => Ok(Action::NotifyEVChargingSchedule),
-            "NotifyEvent" => Ok(Action::NotifyEvent),
-            "NotifyMonitoringReport" => Ok(Action::NotifyMonitoringReport),
-            "NotifyPeriodicEventStream" => Ok(Action::NotifyPeriodicEventStream),
-            "NotifyPriorityCharging" => Ok(Action::NotifyPriorityCharging),
-            "NotifyReport" => Ok(Action::NotifyReport),
-            "NotifySettlement" => Ok(Action::NotifySettlement),
-            "NotifyWebPaymentStarted" => Ok(Action::NotifyWebPaymentStarted),
-            "OpenPeriodicEventStream" => Ok(Action::OpenPeriodicEventStream),
-            "PublishFirmware" => Ok(Action::PublishFirmware),
-            "PublishFirmwareStatusNotification" => Ok(Action::PublishFirmwareStatusNotification),
-            "PullDynamicScheduleUpdate" => Ok(Action::PullDynamicScheduleUpdate),
-            "ReportChargingProfiles" => Ok(Action::ReportChargingProfiles),
-            "ReportDERControl" => Ok(Action::ReportDERControl),
-            "RequestBatterySwap" => Ok(Action::RequestBatterySwap),
-            "RequestStartTransaction" => Ok(Action::RequestStartTransaction),
-            "RequestStopTransaction" => Ok(Action::RequestStopTransaction),
-            "ReservationStatusUpdate" => Ok(Action::ReservationStatusUpdate),
-            "ReserveNow" => Ok(Action::ReserveNow),
-            "Reset" => Ok(Action::Reset),
-            "SecurityEventNotification" => Ok(Action::SecurityEventNotification),
-            "SendLocalList" => Ok(Action::SendLocalList),
-            "SetChargingProfile" => Ok(Action::SetChargingProfile),
-            "SetDERControl" => Ok(Action::SetDERControl),
-            "SetDefaultTariff" => Ok(Action::SetDefaultTariff),
-            "SetDisplayMessage" => Ok(Action::SetDisplayMessage),
-            "SetMonitoringBase" => Ok(Action::SetMonitoringBase),
-            "SetMonitoringLevel" => Ok(Action::SetMonitoringLevel),
-            "SetNetworkProfile" => Ok(Action::SetNetworkProfile),
-            "SetVariableMonitoring" => Ok(Action::SetVariableMonitoring),
-            "SetVariables" => Ok(Action::SetVariables),
-            "SignCertificate" => Ok(Action::SignCertificate),
-            "StatusNotification" => Ok(Action::StatusNotification),
-            "TransactionEvent" => Ok(Action::TransactionEvent),
-            "TriggerMessage" => Ok(Action::TriggerMessage),
-            "UnlockConnector" => Ok(Action::UnlockConnector),
-            "UnpublishFirmware" => Ok(Action::UnpublishFirmware),
-            "UpdateDynamicSchedule" => Ok(Action::UpdateDynamicSchedule),
-            "UpdateFirmware" => Ok(Action::UpdateFirmware),
-            "UsePriorityCharging" => Ok(Action::UsePriorityCharging),
-            "VatNumberValidation" => Ok(Action::VatNumberValidation),
-            _ => Err(crate::UnknownAction {
-                version: crate::Version::V21,
-                action: s.to_owned(),
-            }),
-        }
+        Action::from_name(s).ok_or_else(|| crate::UnknownAction {
+            version: crate::Version::V21,
+            action: s.to_owned(),
+        })
     }
 }
 

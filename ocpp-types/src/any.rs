@@ -167,16 +167,18 @@ macro_rules! typed_enum {
         impl $name {
             #[doc = concat!("Decodes the ", $what, " payload of `action` (strict: a payload")]
             /// decodes if and only if its schema accepts it, minus the documented deviations).
+            ///
+            /// One dispatch: the version's arm decodes the payload straight into `Self`.
             pub fn from_json(action: AnyAction, json: &str) -> Result<$name, serde_json::Error> {
                 let _ = json;
-                Ok(match action {
+                match action {
                     #[cfg(feature = "v16")]
-                    AnyAction::V16(a) => $name::V16(v16::$inner::from_json(a, json)?),
+                    AnyAction::V16(a) => v16::$inner::from_json_into(a, json, $name::V16),
                     #[cfg(feature = "v201")]
-                    AnyAction::V201(a) => $name::V201(v201::$inner::from_json(a, json)?),
+                    AnyAction::V201(a) => v201::$inner::from_json_into(a, json, $name::V201),
                     #[cfg(feature = "v21")]
-                    AnyAction::V21(a) => $name::V21(v21::$inner::from_json(a, json)?),
-                })
+                    AnyAction::V21(a) => v21::$inner::from_json_into(a, json, $name::V21),
+                }
             }
 
             /// The action.

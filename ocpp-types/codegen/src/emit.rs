@@ -1012,31 +1012,45 @@ fn any_enum(
         let _ = writeln!(s, "            {name}::{a}(_) => Action::{a},");
     }
     s.push_str("        }\n    }\n\n");
+    let _ = writeln!(
+        s,
+        "    /// Decodes the {what} payload of `action` from JSON text.\n    pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {{\n        Self::from_json_into(action, json, |p| p)\n    }}\n"
+    );
     for (func, arg, call) in [
-        ("from_json", "json: &str", "serde_json::from_str(json)"),
+        ("from_json_into", "json: &str", "serde_json::from_str(json)"),
         (
             "from_value",
             "value: serde_json::Value",
             "serde_json::from_value(value)",
         ),
     ] {
-        let src = if func == "from_json" {
-            "JSON text"
+        let (open, close) = if func == "from_json_into" {
+            ("wrap(", ")")
         } else {
-            "a JSON value"
+            ("", "")
         };
-        let _ = writeln!(
-            s,
-            "    /// Decodes the {what} payload of `action` from {src}.\n    pub fn {func}(action: Action, {arg}) -> Result<Self, serde_json::Error> {{\n        Ok(match action {{"
-        );
+        if func == "from_json_into" {
+            let _ = writeln!(
+                s,
+                "    /// [`{name}::from_json`], handing the payload to `wrap` in the arm that decoded it:\n    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds\n    /// that value in place, with one dispatch on the action.\n    #[inline(always)]\n    pub(crate) fn from_json_into<T>(action: Action, {arg}, wrap: impl FnOnce(Self) -> T) -> Result<T, serde_json::Error> {{\n        Ok(match action {{"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "    /// Decodes the {what} payload of `action` from a JSON value.\n    pub fn {func}(action: Action, {arg}) -> Result<Self, serde_json::Error> {{\n        Ok(match action {{"
+            );
+        }
         for a in with {
             if boxed(a) {
                 let _ = writeln!(
                     s,
-                    "            Action::{a} => {name}::{a}(Box::new({call}?)),"
+                    "            Action::{a} => {open}{name}::{a}(Box::new({call}?)){close},"
                 );
             } else {
-                let _ = writeln!(s, "            Action::{a} => {name}::{a}({call}?),");
+                let _ = writeln!(
+                    s,
+                    "            Action::{a} => {open}{name}::{a}({call}?){close},"
+                );
             }
         }
         if !without.is_empty() {

@@ -634,90 +634,118 @@ impl AnyRequest {
 
     /// Decodes the request payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyRequest::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyRequest::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => {
-                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
+            Action::Authorize => wrap(AnyRequest::Authorize(serde_json::from_str(json)?)),
+            Action::BootNotification => wrap(AnyRequest::BootNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CancelReservation => {
+                wrap(AnyRequest::CancelReservation(serde_json::from_str(json)?))
             }
-            Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
-            Action::CertificateSigned => AnyRequest::CertificateSigned(serde_json::from_str(json)?),
+            Action::CertificateSigned => {
+                wrap(AnyRequest::CertificateSigned(serde_json::from_str(json)?))
+            }
             Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(serde_json::from_str(json)?)
+                wrap(AnyRequest::ChangeAvailability(serde_json::from_str(json)?))
             }
             Action::ChangeConfiguration => {
-                AnyRequest::ChangeConfiguration(serde_json::from_str(json)?)
+                wrap(AnyRequest::ChangeConfiguration(serde_json::from_str(json)?))
             }
-            Action::ClearCache => AnyRequest::ClearCache(serde_json::from_str(json)?),
-            Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(serde_json::from_str(json)?)
+            Action::ClearCache => wrap(AnyRequest::ClearCache(serde_json::from_str(json)?)),
+            Action::ClearChargingProfile => wrap(AnyRequest::ClearChargingProfile(
+                serde_json::from_str(json)?,
+            )),
+            Action::DataTransfer => wrap(AnyRequest::DataTransfer(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DiagnosticsStatusNotification => wrap(
+                AnyRequest::DiagnosticsStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::ExtendedTriggerMessage => wrap(AnyRequest::ExtendedTriggerMessage(
+                serde_json::from_str(json)?,
+            )),
+            Action::FirmwareStatusNotification => wrap(AnyRequest::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetCompositeSchedule => wrap(AnyRequest::GetCompositeSchedule(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetConfiguration => {
+                wrap(AnyRequest::GetConfiguration(serde_json::from_str(json)?))
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
-            Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DiagnosticsStatusNotification => {
-                AnyRequest::DiagnosticsStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::ExtendedTriggerMessage => {
-                AnyRequest::ExtendedTriggerMessage(serde_json::from_str(json)?)
-            }
-            Action::FirmwareStatusNotification => {
-                AnyRequest::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::GetCompositeSchedule => {
-                AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
-            }
-            Action::GetConfiguration => AnyRequest::GetConfiguration(serde_json::from_str(json)?),
-            Action::GetDiagnostics => {
-                AnyRequest::GetDiagnostics(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(serde_json::from_str(json)?)
-            }
+            Action::GetDiagnostics => wrap(AnyRequest::GetDiagnostics(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetInstalledCertificateIds => wrap(AnyRequest::GetInstalledCertificateIds(
+                serde_json::from_str(json)?,
+            )),
             Action::GetLocalListVersion => {
-                AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
+                wrap(AnyRequest::GetLocalListVersion(serde_json::from_str(json)?))
             }
-            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
-            Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
+            Action::GetLog => wrap(AnyRequest::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::Heartbeat => wrap(AnyRequest::Heartbeat(serde_json::from_str(json)?)),
             Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(serde_json::from_str(json)?)
+                wrap(AnyRequest::InstallCertificate(serde_json::from_str(json)?))
             }
-            Action::LogStatusNotification => {
-                AnyRequest::LogStatusNotification(serde_json::from_str(json)?)
+            Action::LogStatusNotification => wrap(AnyRequest::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyRequest::MeterValues(serde_json::from_str(json)?)),
+            Action::RemoteStartTransaction => wrap(AnyRequest::RemoteStartTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RemoteStopTransaction => wrap(AnyRequest::RemoteStopTransaction(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyRequest::ReserveNow(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Reset => wrap(AnyRequest::Reset(serde_json::from_str(json)?)),
+            Action::SecurityEventNotification => wrap(AnyRequest::SecurityEventNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::SendLocalList => wrap(AnyRequest::SendLocalList(serde_json::from_str(json)?)),
+            Action::SetChargingProfile => wrap(AnyRequest::SetChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SignCertificate => {
+                wrap(AnyRequest::SignCertificate(serde_json::from_str(json)?))
             }
-            Action::MeterValues => AnyRequest::MeterValues(serde_json::from_str(json)?),
-            Action::RemoteStartTransaction => {
-                AnyRequest::RemoteStartTransaction(Box::new(serde_json::from_str(json)?))
+            Action::SignedFirmwareStatusNotification => wrap(
+                AnyRequest::SignedFirmwareStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::SignedUpdateFirmware => wrap(AnyRequest::SignedUpdateFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::StartTransaction => {
+                wrap(AnyRequest::StartTransaction(serde_json::from_str(json)?))
             }
-            Action::RemoteStopTransaction => {
-                AnyRequest::RemoteStopTransaction(serde_json::from_str(json)?)
+            Action::StatusNotification => wrap(AnyRequest::StatusNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::StopTransaction => wrap(AnyRequest::StopTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(serde_json::from_str(json)?)),
+            Action::UnlockConnector => {
+                wrap(AnyRequest::UnlockConnector(serde_json::from_str(json)?))
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
-            Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
-            Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(serde_json::from_str(json)?)
-            }
-            Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_str(json)?),
-            Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_str(json)?),
-            Action::SignedFirmwareStatusNotification => {
-                AnyRequest::SignedFirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::SignedUpdateFirmware => {
-                AnyRequest::SignedUpdateFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::StartTransaction => AnyRequest::StartTransaction(serde_json::from_str(json)?),
-            Action::StatusNotification => {
-                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::StopTransaction => {
-                AnyRequest::StopTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_str(json)?),
-            Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
-            Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_str(json)?),
+            Action::UpdateFirmware => wrap(AnyRequest::UpdateFirmware(serde_json::from_str(json)?)),
         })
     }
 
@@ -1900,88 +1928,118 @@ impl AnyResponse {
 
     /// Decodes the response payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyResponse::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyResponse::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => AnyResponse::BootNotification(serde_json::from_str(json)?),
+            Action::Authorize => wrap(AnyResponse::Authorize(serde_json::from_str(json)?)),
+            Action::BootNotification => {
+                wrap(AnyResponse::BootNotification(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => {
-                AnyResponse::CancelReservation(serde_json::from_str(json)?)
+                wrap(AnyResponse::CancelReservation(serde_json::from_str(json)?))
             }
             Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(serde_json::from_str(json)?)
+                wrap(AnyResponse::CertificateSigned(serde_json::from_str(json)?))
             }
             Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(serde_json::from_str(json)?)
+                wrap(AnyResponse::ChangeAvailability(serde_json::from_str(json)?))
             }
-            Action::ChangeConfiguration => {
-                AnyResponse::ChangeConfiguration(serde_json::from_str(json)?)
-            }
-            Action::ClearCache => AnyResponse::ClearCache(serde_json::from_str(json)?),
-            Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(serde_json::from_str(json)?)
-            }
-            Action::DataTransfer => AnyResponse::DataTransfer(serde_json::from_str(json)?),
+            Action::ChangeConfiguration => wrap(AnyResponse::ChangeConfiguration(
+                serde_json::from_str(json)?,
+            )),
+            Action::ClearCache => wrap(AnyResponse::ClearCache(serde_json::from_str(json)?)),
+            Action::ClearChargingProfile => wrap(AnyResponse::ClearChargingProfile(
+                serde_json::from_str(json)?,
+            )),
+            Action::DataTransfer => wrap(AnyResponse::DataTransfer(serde_json::from_str(json)?)),
             Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(serde_json::from_str(json)?)
+                wrap(AnyResponse::DeleteCertificate(serde_json::from_str(json)?))
             }
-            Action::DiagnosticsStatusNotification => {
-                AnyResponse::DiagnosticsStatusNotification(serde_json::from_str(json)?)
+            Action::DiagnosticsStatusNotification => wrap(
+                AnyResponse::DiagnosticsStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::ExtendedTriggerMessage => wrap(AnyResponse::ExtendedTriggerMessage(
+                serde_json::from_str(json)?,
+            )),
+            Action::FirmwareStatusNotification => wrap(AnyResponse::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetCompositeSchedule => wrap(AnyResponse::GetCompositeSchedule(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetConfiguration => {
+                wrap(AnyResponse::GetConfiguration(serde_json::from_str(json)?))
             }
-            Action::ExtendedTriggerMessage => {
-                AnyResponse::ExtendedTriggerMessage(serde_json::from_str(json)?)
+            Action::GetDiagnostics => {
+                wrap(AnyResponse::GetDiagnostics(serde_json::from_str(json)?))
             }
-            Action::FirmwareStatusNotification => {
-                AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetConfiguration => AnyResponse::GetConfiguration(serde_json::from_str(json)?),
-            Action::GetDiagnostics => AnyResponse::GetDiagnostics(serde_json::from_str(json)?),
-            Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(serde_json::from_str(json)?)
-            }
-            Action::GetLocalListVersion => {
-                AnyResponse::GetLocalListVersion(serde_json::from_str(json)?)
-            }
-            Action::GetLog => AnyResponse::GetLog(serde_json::from_str(json)?),
-            Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_str(json)?),
+            Action::GetInstalledCertificateIds => wrap(AnyResponse::GetInstalledCertificateIds(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetLocalListVersion => wrap(AnyResponse::GetLocalListVersion(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetLog => wrap(AnyResponse::GetLog(serde_json::from_str(json)?)),
+            Action::Heartbeat => wrap(AnyResponse::Heartbeat(serde_json::from_str(json)?)),
             Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(serde_json::from_str(json)?)
+                wrap(AnyResponse::InstallCertificate(serde_json::from_str(json)?))
             }
-            Action::LogStatusNotification => {
-                AnyResponse::LogStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::MeterValues => AnyResponse::MeterValues(serde_json::from_str(json)?),
-            Action::RemoteStartTransaction => {
-                AnyResponse::RemoteStartTransaction(serde_json::from_str(json)?)
-            }
-            Action::RemoteStopTransaction => {
-                AnyResponse::RemoteStopTransaction(serde_json::from_str(json)?)
-            }
-            Action::ReserveNow => AnyResponse::ReserveNow(serde_json::from_str(json)?),
-            Action::Reset => AnyResponse::Reset(serde_json::from_str(json)?),
-            Action::SecurityEventNotification => {
-                AnyResponse::SecurityEventNotification(serde_json::from_str(json)?)
-            }
-            Action::SendLocalList => AnyResponse::SendLocalList(serde_json::from_str(json)?),
+            Action::LogStatusNotification => wrap(AnyResponse::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyResponse::MeterValues(serde_json::from_str(json)?)),
+            Action::RemoteStartTransaction => wrap(AnyResponse::RemoteStartTransaction(
+                serde_json::from_str(json)?,
+            )),
+            Action::RemoteStopTransaction => wrap(AnyResponse::RemoteStopTransaction(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyResponse::ReserveNow(serde_json::from_str(json)?)),
+            Action::Reset => wrap(AnyResponse::Reset(serde_json::from_str(json)?)),
+            Action::SecurityEventNotification => wrap(AnyResponse::SecurityEventNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::SendLocalList => wrap(AnyResponse::SendLocalList(serde_json::from_str(json)?)),
             Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(serde_json::from_str(json)?)
+                wrap(AnyResponse::SetChargingProfile(serde_json::from_str(json)?))
             }
-            Action::SignCertificate => AnyResponse::SignCertificate(serde_json::from_str(json)?),
-            Action::SignedFirmwareStatusNotification => {
-                AnyResponse::SignedFirmwareStatusNotification(serde_json::from_str(json)?)
+            Action::SignCertificate => {
+                wrap(AnyResponse::SignCertificate(serde_json::from_str(json)?))
             }
-            Action::SignedUpdateFirmware => {
-                AnyResponse::SignedUpdateFirmware(serde_json::from_str(json)?)
+            Action::SignedFirmwareStatusNotification => wrap(
+                AnyResponse::SignedFirmwareStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::SignedUpdateFirmware => wrap(AnyResponse::SignedUpdateFirmware(
+                serde_json::from_str(json)?,
+            )),
+            Action::StartTransaction => {
+                wrap(AnyResponse::StartTransaction(serde_json::from_str(json)?))
             }
-            Action::StartTransaction => AnyResponse::StartTransaction(serde_json::from_str(json)?),
             Action::StatusNotification => {
-                AnyResponse::StatusNotification(serde_json::from_str(json)?)
+                wrap(AnyResponse::StatusNotification(serde_json::from_str(json)?))
             }
-            Action::StopTransaction => AnyResponse::StopTransaction(serde_json::from_str(json)?),
-            Action::TriggerMessage => AnyResponse::TriggerMessage(serde_json::from_str(json)?),
-            Action::UnlockConnector => AnyResponse::UnlockConnector(serde_json::from_str(json)?),
-            Action::UpdateFirmware => AnyResponse::UpdateFirmware(serde_json::from_str(json)?),
+            Action::StopTransaction => {
+                wrap(AnyResponse::StopTransaction(serde_json::from_str(json)?))
+            }
+            Action::TriggerMessage => {
+                wrap(AnyResponse::TriggerMessage(serde_json::from_str(json)?))
+            }
+            Action::UnlockConnector => {
+                wrap(AnyResponse::UnlockConnector(serde_json::from_str(json)?))
+            }
+            Action::UpdateFirmware => {
+                wrap(AnyResponse::UpdateFirmware(serde_json::from_str(json)?))
+            }
         })
     }
 

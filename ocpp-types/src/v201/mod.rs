@@ -971,163 +971,199 @@ impl AnyRequest {
 
     /// Decodes the request payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyRequest::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyRequest::Authorize(Box::new(serde_json::from_str(json)?)),
-            Action::BootNotification => {
-                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
+            Action::Authorize => wrap(AnyRequest::Authorize(Box::new(serde_json::from_str(json)?))),
+            Action::BootNotification => wrap(AnyRequest::BootNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CancelReservation => {
+                wrap(AnyRequest::CancelReservation(serde_json::from_str(json)?))
             }
-            Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
-            Action::CertificateSigned => {
-                AnyRequest::CertificateSigned(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearCache => AnyRequest::ClearCache(serde_json::from_str(json)?),
-            Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
+            Action::CertificateSigned => wrap(AnyRequest::CertificateSigned(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ChangeAvailability => wrap(AnyRequest::ChangeAvailability(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearCache => wrap(AnyRequest::ClearCache(serde_json::from_str(json)?)),
+            Action::ClearChargingProfile => wrap(AnyRequest::ClearChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::ClearDisplayMessage => {
-                AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?)
+                wrap(AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?))
             }
-            Action::ClearVariableMonitoring => {
-                AnyRequest::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearedChargingLimit => {
-                AnyRequest::ClearedChargingLimit(serde_json::from_str(json)?)
-            }
-            Action::CostUpdated => AnyRequest::CostUpdated(Box::new(serde_json::from_str(json)?)),
-            Action::CustomerInformation => {
-                AnyRequest::CustomerInformation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
-            Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::FirmwareStatusNotification => {
-                AnyRequest::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::Get15118EVCertificate => {
-                AnyRequest::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetBaseReport => AnyRequest::GetBaseReport(serde_json::from_str(json)?),
-            Action::GetCertificateStatus => {
-                AnyRequest::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetChargingProfiles => {
-                AnyRequest::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCompositeSchedule => {
-                AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
-            }
-            Action::GetDisplayMessages => {
-                AnyRequest::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
-            }
+            Action::ClearVariableMonitoring => wrap(AnyRequest::ClearVariableMonitoring(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearedChargingLimit => wrap(AnyRequest::ClearedChargingLimit(
+                serde_json::from_str(json)?,
+            )),
+            Action::CostUpdated => wrap(AnyRequest::CostUpdated(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::CustomerInformation => wrap(AnyRequest::CustomerInformation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DataTransfer => wrap(AnyRequest::DataTransfer(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::FirmwareStatusNotification => wrap(AnyRequest::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::Get15118EVCertificate => wrap(AnyRequest::Get15118EVCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetBaseReport => wrap(AnyRequest::GetBaseReport(serde_json::from_str(json)?)),
+            Action::GetCertificateStatus => wrap(AnyRequest::GetCertificateStatus(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetChargingProfiles => wrap(AnyRequest::GetChargingProfiles(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetCompositeSchedule => wrap(AnyRequest::GetCompositeSchedule(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetDisplayMessages => wrap(AnyRequest::GetDisplayMessages(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetInstalledCertificateIds => wrap(AnyRequest::GetInstalledCertificateIds(
+                Box::new(serde_json::from_str(json)?),
+            )),
             Action::GetLocalListVersion => {
-                AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
+                wrap(AnyRequest::GetLocalListVersion(serde_json::from_str(json)?))
             }
-            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
-            Action::GetMonitoringReport => {
-                AnyRequest::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetReport => AnyRequest::GetReport(Box::new(serde_json::from_str(json)?)),
-            Action::GetTransactionStatus => {
-                AnyRequest::GetTransactionStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetVariables => AnyRequest::GetVariables(Box::new(serde_json::from_str(json)?)),
-            Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
-            Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::LogStatusNotification => {
-                AnyRequest::LogStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::MeterValues => AnyRequest::MeterValues(Box::new(serde_json::from_str(json)?)),
-            Action::NotifyChargingLimit => {
-                AnyRequest::NotifyChargingLimit(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyCustomerInformation => {
-                AnyRequest::NotifyCustomerInformation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyDisplayMessages => {
-                AnyRequest::NotifyDisplayMessages(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEVChargingNeeds => {
-                AnyRequest::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEVChargingSchedule => {
-                AnyRequest::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEvent => AnyRequest::NotifyEvent(Box::new(serde_json::from_str(json)?)),
-            Action::NotifyMonitoringReport => {
-                AnyRequest::NotifyMonitoringReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyReport => AnyRequest::NotifyReport(Box::new(serde_json::from_str(json)?)),
-            Action::PublishFirmware => {
-                AnyRequest::PublishFirmware(Box::new(serde_json::from_str(json)?))
-            }
+            Action::GetLog => wrap(AnyRequest::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::GetMonitoringReport => wrap(AnyRequest::GetMonitoringReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetReport => wrap(AnyRequest::GetReport(Box::new(serde_json::from_str(json)?))),
+            Action::GetTransactionStatus => wrap(AnyRequest::GetTransactionStatus(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetVariables => wrap(AnyRequest::GetVariables(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Heartbeat => wrap(AnyRequest::Heartbeat(serde_json::from_str(json)?)),
+            Action::InstallCertificate => wrap(AnyRequest::InstallCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::LogStatusNotification => wrap(AnyRequest::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyRequest::MeterValues(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::NotifyChargingLimit => wrap(AnyRequest::NotifyChargingLimit(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyCustomerInformation => wrap(AnyRequest::NotifyCustomerInformation(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyDisplayMessages => wrap(AnyRequest::NotifyDisplayMessages(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyEVChargingNeeds => wrap(AnyRequest::NotifyEVChargingNeeds(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyEVChargingSchedule => wrap(AnyRequest::NotifyEVChargingSchedule(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyEvent => wrap(AnyRequest::NotifyEvent(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::NotifyMonitoringReport => wrap(AnyRequest::NotifyMonitoringReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyReport => wrap(AnyRequest::NotifyReport(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::PublishFirmware => wrap(AnyRequest::PublishFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::PublishFirmwareStatusNotification => {
-                AnyRequest::PublishFirmwareStatusNotification(Box::new(serde_json::from_str(json)?))
+                wrap(AnyRequest::PublishFirmwareStatusNotification(Box::new(
+                    serde_json::from_str(json)?,
+                )))
             }
-            Action::ReportChargingProfiles => {
-                AnyRequest::ReportChargingProfiles(Box::new(serde_json::from_str(json)?))
+            Action::ReportChargingProfiles => wrap(AnyRequest::ReportChargingProfiles(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RequestStartTransaction => wrap(AnyRequest::RequestStartTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RequestStopTransaction => wrap(AnyRequest::RequestStopTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ReservationStatusUpdate => wrap(AnyRequest::ReservationStatusUpdate(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyRequest::ReserveNow(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Reset => wrap(AnyRequest::Reset(serde_json::from_str(json)?)),
+            Action::SecurityEventNotification => wrap(AnyRequest::SecurityEventNotification(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::SendLocalList => wrap(AnyRequest::SendLocalList(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetChargingProfile => wrap(AnyRequest::SetChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDisplayMessage => wrap(AnyRequest::SetDisplayMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetMonitoringBase => {
+                wrap(AnyRequest::SetMonitoringBase(serde_json::from_str(json)?))
             }
-            Action::RequestStartTransaction => {
-                AnyRequest::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestStopTransaction => {
-                AnyRequest::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ReservationStatusUpdate => {
-                AnyRequest::ReservationStatusUpdate(serde_json::from_str(json)?)
-            }
-            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
-            Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
-            Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SendLocalList => {
-                AnyRequest::SendLocalList(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDisplayMessage => {
-                AnyRequest::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetMonitoringBase => AnyRequest::SetMonitoringBase(serde_json::from_str(json)?),
             Action::SetMonitoringLevel => {
-                AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?)
+                wrap(AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?))
             }
-            Action::SetNetworkProfile => {
-                AnyRequest::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
+            Action::SetNetworkProfile => wrap(AnyRequest::SetNetworkProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariableMonitoring => wrap(AnyRequest::SetVariableMonitoring(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariables => wrap(AnyRequest::SetVariables(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::SignCertificate => wrap(AnyRequest::SignCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::StatusNotification => wrap(AnyRequest::StatusNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TransactionEvent => wrap(AnyRequest::TransactionEvent(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UnlockConnector => {
+                wrap(AnyRequest::UnlockConnector(serde_json::from_str(json)?))
             }
-            Action::SetVariableMonitoring => {
-                AnyRequest::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetVariables => AnyRequest::SetVariables(Box::new(serde_json::from_str(json)?)),
-            Action::SignCertificate => {
-                AnyRequest::SignCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::StatusNotification => {
-                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TransactionEvent => {
-                AnyRequest::TransactionEvent(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TriggerMessage => {
-                AnyRequest::TriggerMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
-            Action::UnpublishFirmware => {
-                AnyRequest::UnpublishFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UpdateFirmware => {
-                AnyRequest::UpdateFirmware(Box::new(serde_json::from_str(json)?))
-            }
+            Action::UnpublishFirmware => wrap(AnyRequest::UnpublishFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UpdateFirmware => wrap(AnyRequest::UpdateFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
         })
     }
 
@@ -3248,177 +3284,197 @@ impl AnyResponse {
 
     /// Decodes the response payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyResponse::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyResponse::Authorize(Box::new(serde_json::from_str(json)?)),
-            Action::BootNotification => {
-                AnyResponse::BootNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::CancelReservation => {
-                AnyResponse::CancelReservation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearCache => AnyResponse::ClearCache(Box::new(serde_json::from_str(json)?)),
-            Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearDisplayMessage => {
-                AnyResponse::ClearDisplayMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearVariableMonitoring => {
-                AnyResponse::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearedChargingLimit => {
-                AnyResponse::ClearedChargingLimit(serde_json::from_str(json)?)
-            }
-            Action::CostUpdated => AnyResponse::CostUpdated(serde_json::from_str(json)?),
-            Action::CustomerInformation => {
-                AnyResponse::CustomerInformation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DataTransfer => {
-                AnyResponse::DataTransfer(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::FirmwareStatusNotification => {
-                AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::Get15118EVCertificate => {
-                AnyResponse::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetBaseReport => {
-                AnyResponse::GetBaseReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCertificateStatus => {
-                AnyResponse::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetChargingProfiles => {
-                AnyResponse::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetDisplayMessages => {
-                AnyResponse::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetLocalListVersion => {
-                AnyResponse::GetLocalListVersion(serde_json::from_str(json)?)
-            }
-            Action::GetLog => AnyResponse::GetLog(Box::new(serde_json::from_str(json)?)),
-            Action::GetMonitoringReport => {
-                AnyResponse::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetReport => AnyResponse::GetReport(Box::new(serde_json::from_str(json)?)),
-            Action::GetTransactionStatus => {
-                AnyResponse::GetTransactionStatus(serde_json::from_str(json)?)
-            }
-            Action::GetVariables => {
-                AnyResponse::GetVariables(Box::new(serde_json::from_str(json)?))
-            }
-            Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_str(json)?),
-            Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::LogStatusNotification => {
-                AnyResponse::LogStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::MeterValues => AnyResponse::MeterValues(serde_json::from_str(json)?),
-            Action::NotifyChargingLimit => {
-                AnyResponse::NotifyChargingLimit(serde_json::from_str(json)?)
-            }
-            Action::NotifyCustomerInformation => {
-                AnyResponse::NotifyCustomerInformation(serde_json::from_str(json)?)
-            }
-            Action::NotifyDisplayMessages => {
-                AnyResponse::NotifyDisplayMessages(serde_json::from_str(json)?)
-            }
-            Action::NotifyEVChargingNeeds => {
-                AnyResponse::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEVChargingSchedule => {
-                AnyResponse::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEvent => AnyResponse::NotifyEvent(serde_json::from_str(json)?),
-            Action::NotifyMonitoringReport => {
-                AnyResponse::NotifyMonitoringReport(serde_json::from_str(json)?)
-            }
-            Action::NotifyReport => AnyResponse::NotifyReport(serde_json::from_str(json)?),
-            Action::PublishFirmware => {
-                AnyResponse::PublishFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::PublishFirmwareStatusNotification => {
-                AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::ReportChargingProfiles => {
-                AnyResponse::ReportChargingProfiles(serde_json::from_str(json)?)
-            }
-            Action::RequestStartTransaction => {
-                AnyResponse::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestStopTransaction => {
-                AnyResponse::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ReservationStatusUpdate => {
-                AnyResponse::ReservationStatusUpdate(serde_json::from_str(json)?)
-            }
-            Action::ReserveNow => AnyResponse::ReserveNow(Box::new(serde_json::from_str(json)?)),
-            Action::Reset => AnyResponse::Reset(Box::new(serde_json::from_str(json)?)),
-            Action::SecurityEventNotification => {
-                AnyResponse::SecurityEventNotification(serde_json::from_str(json)?)
-            }
-            Action::SendLocalList => {
-                AnyResponse::SendLocalList(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDisplayMessage => {
-                AnyResponse::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetMonitoringBase => {
-                AnyResponse::SetMonitoringBase(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetMonitoringLevel => {
-                AnyResponse::SetMonitoringLevel(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetNetworkProfile => {
-                AnyResponse::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetVariableMonitoring => {
-                AnyResponse::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetVariables => {
-                AnyResponse::SetVariables(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SignCertificate => {
-                AnyResponse::SignCertificate(Box::new(serde_json::from_str(json)?))
-            }
+            Action::Authorize => wrap(AnyResponse::Authorize(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::BootNotification => wrap(AnyResponse::BootNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CancelReservation => wrap(AnyResponse::CancelReservation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CertificateSigned => wrap(AnyResponse::CertificateSigned(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ChangeAvailability => wrap(AnyResponse::ChangeAvailability(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearCache => wrap(AnyResponse::ClearCache(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::ClearChargingProfile => wrap(AnyResponse::ClearChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearDisplayMessage => wrap(AnyResponse::ClearDisplayMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearVariableMonitoring => wrap(AnyResponse::ClearVariableMonitoring(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::ClearedChargingLimit => wrap(AnyResponse::ClearedChargingLimit(
+                serde_json::from_str(json)?,
+            )),
+            Action::CostUpdated => wrap(AnyResponse::CostUpdated(serde_json::from_str(json)?)),
+            Action::CustomerInformation => wrap(AnyResponse::CustomerInformation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DataTransfer => wrap(AnyResponse::DataTransfer(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DeleteCertificate => wrap(AnyResponse::DeleteCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::FirmwareStatusNotification => wrap(AnyResponse::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::Get15118EVCertificate => wrap(AnyResponse::Get15118EVCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetBaseReport => wrap(AnyResponse::GetBaseReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetCertificateStatus => wrap(AnyResponse::GetCertificateStatus(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetChargingProfiles => wrap(AnyResponse::GetChargingProfiles(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetCompositeSchedule => wrap(AnyResponse::GetCompositeSchedule(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetDisplayMessages => wrap(AnyResponse::GetDisplayMessages(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetInstalledCertificateIds => wrap(AnyResponse::GetInstalledCertificateIds(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::GetLocalListVersion => wrap(AnyResponse::GetLocalListVersion(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetLog => wrap(AnyResponse::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::GetMonitoringReport => wrap(AnyResponse::GetMonitoringReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetReport => wrap(AnyResponse::GetReport(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::GetTransactionStatus => wrap(AnyResponse::GetTransactionStatus(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetVariables => wrap(AnyResponse::GetVariables(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::Heartbeat => wrap(AnyResponse::Heartbeat(serde_json::from_str(json)?)),
+            Action::InstallCertificate => wrap(AnyResponse::InstallCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::LogStatusNotification => wrap(AnyResponse::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyResponse::MeterValues(serde_json::from_str(json)?)),
+            Action::NotifyChargingLimit => wrap(AnyResponse::NotifyChargingLimit(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyCustomerInformation => wrap(AnyResponse::NotifyCustomerInformation(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyDisplayMessages => wrap(AnyResponse::NotifyDisplayMessages(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyEVChargingNeeds => wrap(AnyResponse::NotifyEVChargingNeeds(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyEVChargingSchedule => wrap(AnyResponse::NotifyEVChargingSchedule(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyEvent => wrap(AnyResponse::NotifyEvent(serde_json::from_str(json)?)),
+            Action::NotifyMonitoringReport => wrap(AnyResponse::NotifyMonitoringReport(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyReport => wrap(AnyResponse::NotifyReport(serde_json::from_str(json)?)),
+            Action::PublishFirmware => wrap(AnyResponse::PublishFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::PublishFirmwareStatusNotification => wrap(
+                AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::ReportChargingProfiles => wrap(AnyResponse::ReportChargingProfiles(
+                serde_json::from_str(json)?,
+            )),
+            Action::RequestStartTransaction => wrap(AnyResponse::RequestStartTransaction(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::RequestStopTransaction => wrap(AnyResponse::RequestStopTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ReservationStatusUpdate => wrap(AnyResponse::ReservationStatusUpdate(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyResponse::ReserveNow(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Reset => wrap(AnyResponse::Reset(Box::new(serde_json::from_str(json)?))),
+            Action::SecurityEventNotification => wrap(AnyResponse::SecurityEventNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::SendLocalList => wrap(AnyResponse::SendLocalList(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetChargingProfile => wrap(AnyResponse::SetChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDisplayMessage => wrap(AnyResponse::SetDisplayMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetMonitoringBase => wrap(AnyResponse::SetMonitoringBase(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetMonitoringLevel => wrap(AnyResponse::SetMonitoringLevel(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetNetworkProfile => wrap(AnyResponse::SetNetworkProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariableMonitoring => wrap(AnyResponse::SetVariableMonitoring(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariables => wrap(AnyResponse::SetVariables(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SignCertificate => wrap(AnyResponse::SignCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::StatusNotification => {
-                AnyResponse::StatusNotification(serde_json::from_str(json)?)
+                wrap(AnyResponse::StatusNotification(serde_json::from_str(json)?))
             }
-            Action::TransactionEvent => {
-                AnyResponse::TransactionEvent(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TriggerMessage => {
-                AnyResponse::TriggerMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UnlockConnector => {
-                AnyResponse::UnlockConnector(Box::new(serde_json::from_str(json)?))
-            }
+            Action::TransactionEvent => wrap(AnyResponse::TransactionEvent(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TriggerMessage => wrap(AnyResponse::TriggerMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UnlockConnector => wrap(AnyResponse::UnlockConnector(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::UnpublishFirmware => {
-                AnyResponse::UnpublishFirmware(serde_json::from_str(json)?)
+                wrap(AnyResponse::UnpublishFirmware(serde_json::from_str(json)?))
             }
-            Action::UpdateFirmware => {
-                AnyResponse::UpdateFirmware(Box::new(serde_json::from_str(json)?))
-            }
+            Action::UpdateFirmware => wrap(AnyResponse::UpdateFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
         })
     }
 

@@ -691,19 +691,19 @@ fn parse_node(text: &str) -> Option<Node> {
     match text.as_bytes().first()? {
         b'{' => {
             let Entries(entries) = serde_json::from_str::<Entries<'_>>(text).ok()?;
-            let entries = entries
-                .into_iter()
-                .map(|(k, v)| Some((k, parse_node(v.get())?)))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Node::Object(entries))
+            let mut nodes = Vec::with_capacity(entries.len());
+            for (key, value) in entries {
+                nodes.push((key, parse_node(value.get())?));
+            }
+            Some(Node::Object(nodes))
         }
         b'[' => {
             let items = serde_json::from_str::<Vec<&RawValue>>(text).ok()?;
-            let items = items
-                .into_iter()
-                .map(|i| parse_node(i.get()))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Node::Array(items))
+            let mut nodes = Vec::with_capacity(items.len());
+            for item in items {
+                nodes.push(parse_node(item.get())?);
+            }
+            Some(Node::Array(nodes))
         }
         b'"' => serde_json::from_str::<String>(text).ok().map(Node::String),
         _ => serde_json::from_str::<&RawValue>(text)

@@ -145,6 +145,16 @@ pub struct Decoded<T> {
     pub repairs: Vec<Repair>,
 }
 
+impl<T> Decoded<T> {
+    /// A value decoded as sent, without repairs.
+    fn new(value: T) -> Self {
+        Decoded {
+            value,
+            repairs: Vec::new(),
+        }
+    }
+}
+
 /// Why a typed payload could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -226,35 +236,29 @@ impl TypedCodec {
         action: &str,
         payload: &RawValue,
     ) -> Result<Decoded<TypedRequest>, Reply> {
-        let action = self.action(id, action, ReplyKind::CallError)?;
+        let kind = ReplyKind::CallError;
+        let Some(action) = AnyAction::from_name(self.version, action) else {
+            return Err(self.unknown_action(kind, id, action));
+        };
         if !action.has_response() {
-            return Err(self.reply(
-                ReplyKind::CallError,
-                id,
-                ErrorCode::NotSupported,
-                format!("{action} is a SEND message, not a CALL"),
-                None,
-            ));
+            return Err(self.not_supported(kind, id, action, "is a SEND message, not a CALL"));
         }
         if let Some(side) = self.side {
             if !side.accepts(action.initiator()) {
-                return Err(self.reply(
-                    ReplyKind::CallError,
-                    id,
-                    ErrorCode::NotSupported,
-                    format!("{action} is not sent by {}", side.peer()),
-                    None,
-                ));
+                return Err(self.not_sent_by(id, action, side));
             }
         }
-        self.decode_with(
-            id,
-            action,
-            MessageKind::Request,
-            payload.get(),
-            ReplyKind::CallError,
-            TypedRequest::from_json,
-        )
+        match TypedRequest::from_json(action, payload.get()) {
+            Ok(value) => Ok(Decoded::new(value)),
+            Err(error) => self.refused(
+                id,
+                action,
+                MessageKind::Request,
+                payload.get(),
+                error,
+                TypedRequest::from_json,
+            ),
+        }
     }
 
     /// Decodes the payload of a CALLRESULT to our CALL of `action`. `Err` is a
@@ -266,24 +270,29 @@ impl TypedCodec {
         action: &str,
         payload: &RawValue,
     ) -> Result<Decoded<TypedResponse>, Reply> {
-        let action = self.action(id, action, ReplyKind::CallResultError)?;
+        let kind = ReplyKind::CallResultError;
+        let Some(action) = AnyAction::from_name(self.version, action) else {
+            return Err(self.unknown_action(kind, id, action));
+        };
         if !action.has_response() {
-            return Err(self.reply(
-                ReplyKind::CallResultError,
+            return Err(self.not_supported(
+                kind,
                 id,
-                ErrorCode::NotSupported,
-                format!("{action} is a SEND message and has no CALLRESULT"),
-                None,
+                action,
+                "is a SEND message and has no CALLRESULT",
             ));
         }
-        self.decode_with(
-            id,
-            action,
-            MessageKind::Response,
-            payload.get(),
-            ReplyKind::CallResultError,
-            TypedResponse::from_json,
-        )
+        match TypedResponse::from_json(action, payload.get()) {
+            Ok(value) => Ok(Decoded::new(value)),
+            Err(error) => self.refused(
+                id,
+                action,
+                MessageKind::Response,
+                payload.get(),
+                error,
+                TypedResponse::from_json,
+            ),
+        }
     }
 
     /// Decodes an OCPP 2.1 SEND payload (feature `v21`). `Err` names the problem as a CALLERROR would, but a
@@ -295,35 +304,29 @@ impl TypedCodec {
         action: &str,
         payload: &RawValue,
     ) -> Result<Decoded<v21::AnySend>, Reply> {
-        let action = self.action(id, action, ReplyKind::CallError)?;
+        let kind = ReplyKind::CallError;
+        let Some(action) = AnyAction::from_name(self.version, action) else {
+            return Err(self.unknown_action(kind, id, action));
+        };
         if action.has_response() {
-            return Err(self.reply(
-                ReplyKind::CallError,
-                id,
-                ErrorCode::NotSupported,
-                format!("{action} is a CALL, not a SEND message"),
-                None,
-            ));
+            return Err(self.not_supported(kind, id, action, "is a CALL, not a SEND message"));
         }
         if let Some(side) = self.side {
             if !side.accepts(action.initiator()) {
-                return Err(self.reply(
-                    ReplyKind::CallError,
-                    id,
-                    ErrorCode::NotSupported,
-                    format!("{action} is not sent by {}", side.peer()),
-                    None,
-                ));
+                return Err(self.not_sent_by(id, action, side));
             }
         }
-        self.decode_with(
-            id,
-            action,
-            MessageKind::Send,
-            payload.get(),
-            ReplyKind::CallError,
-            send_from_json,
-        )
+        match send_from_json(action, payload.get()) {
+            Ok(value) => Ok(Decoded::new(value)),
+            Err(error) => self.refused(
+                id,
+                action,
+                MessageKind::Send,
+                payload.get(),
+                error,
+                send_from_json,
+            ),
+        }
     }
 
     /// Encodes a CALL frame carrying `request` with message id `id`.
@@ -379,9 +382,41 @@ impl TypedCodec {
         Ok(json)
     }
 
-    fn action(&self, id: &str, action: &str, kind: ReplyKind) -> Result<AnyAction, Reply> {
-        AnyAction::parse(self.version, action)
-            .map_err(|e| self.reply(kind, id, ErrorCode::NotImplemented, e.to_string(), None))
+    /// `NotImplemented`: `action` names no action of the codec's version.
+    #[cold]
+    #[inline(never)]
+    fn unknown_action(&self, kind: ReplyKind, id: &str, action: &str) -> Reply {
+        let error = ocpp_types::UnknownAction {
+            version: self.version,
+            action: action.to_owned(),
+        };
+        self.reply(kind, id, ErrorCode::NotImplemented, error.to_string(), None)
+    }
+
+    /// `NotSupported`: "`action` `what`".
+    #[cold]
+    #[inline(never)]
+    fn not_supported(&self, kind: ReplyKind, id: &str, action: AnyAction, what: &str) -> Reply {
+        self.reply(
+            kind,
+            id,
+            ErrorCode::NotSupported,
+            format!("{action} {what}"),
+            None,
+        )
+    }
+
+    /// `NotSupported`: a request `side` does not accept.
+    #[cold]
+    #[inline(never)]
+    fn not_sent_by(&self, id: &str, action: AnyAction, side: Side) -> Reply {
+        self.reply(
+            ReplyKind::CallError,
+            id,
+            ErrorCode::NotSupported,
+            format!("{action} is not sent by {}", side.peer()),
+            None,
+        )
     }
 
     fn reply(
@@ -405,25 +440,24 @@ impl TypedCodec {
         }
     }
 
-    fn decode_with<T>(
+    /// What follows a payload the types refused: lenient repairs (when on), else the reply
+    /// naming the violation. Out of line: the common path never pays for it.
+    /// The reply is a CALLRESULTERROR for a response, a CALLERROR otherwise.
+    #[cold]
+    #[inline(never)]
+    fn refused<T>(
         &self,
         id: &str,
         action: AnyAction,
         kind: MessageKind,
         payload: &str,
-        reply_kind: ReplyKind,
+        error: serde_json::Error,
         decode: impl Fn(AnyAction, &str) -> Result<T, serde_json::Error>,
     ) -> Result<Decoded<T>, Reply> {
-        let error = match decode(action, payload) {
-            Ok(value) => {
-                return Ok(Decoded {
-                    value,
-                    repairs: Vec::new(),
-                })
-            }
-            Err(e) => e,
+        let reply_kind = match kind {
+            MessageKind::Response => ReplyKind::CallResultError,
+            _ => ReplyKind::CallError,
         };
-        // The slow path: only for payloads the types refused.
         let value: Option<Value> = serde_json::from_str(payload).ok();
         let schema = ocpp_schemas::schema(self.version, action.as_str(), kind);
         if self.lenient {
@@ -657,19 +691,19 @@ fn parse_node(text: &str) -> Option<Node> {
     match text.as_bytes().first()? {
         b'{' => {
             let Entries(entries) = serde_json::from_str::<Entries<'_>>(text).ok()?;
-            let entries = entries
-                .into_iter()
-                .map(|(k, v)| Some((k, parse_node(v.get())?)))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Node::Object(entries))
+            let mut nodes = Vec::with_capacity(entries.len());
+            for (key, value) in entries {
+                nodes.push((key, parse_node(value.get())?));
+            }
+            Some(Node::Object(nodes))
         }
         b'[' => {
             let items = serde_json::from_str::<Vec<&RawValue>>(text).ok()?;
-            let items = items
-                .into_iter()
-                .map(|i| parse_node(i.get()))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Node::Array(items))
+            let mut nodes = Vec::with_capacity(items.len());
+            for item in items {
+                nodes.push(parse_node(item.get())?);
+            }
+            Some(Node::Array(nodes))
         }
         b'"' => serde_json::from_str::<String>(text).ok().map(Node::String),
         _ => serde_json::from_str::<&RawValue>(text)

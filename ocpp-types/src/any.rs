@@ -67,18 +67,25 @@ impl AnyAction {
     /// The action named `action` in `version` (exact, case-sensitive). A version whose feature
     /// is off has no actions.
     pub fn parse(version: Version, action: &str) -> Result<AnyAction, UnknownAction> {
+        AnyAction::from_name(version, action).ok_or_else(|| UnknownAction {
+            version,
+            action: action.to_owned(),
+        })
+    }
+
+    /// The action named `name` in `version` (exact, case-sensitive), or `None`: [`parse`](Self::parse)
+    /// without building an error.
+    pub fn from_name(version: Version, name: &str) -> Option<AnyAction> {
+        let _ = name;
         match version {
             #[cfg(feature = "v16")]
-            Version::V16 => Ok(AnyAction::V16(action.parse()?)),
+            Version::V16 => v16::Action::from_name(name).map(AnyAction::V16),
             #[cfg(feature = "v201")]
-            Version::V201 => Ok(AnyAction::V201(action.parse()?)),
+            Version::V201 => v201::Action::from_name(name).map(AnyAction::V201),
             #[cfg(feature = "v21")]
-            Version::V21 => Ok(AnyAction::V21(action.parse()?)),
+            Version::V21 => v21::Action::from_name(name).map(AnyAction::V21),
             #[allow(unreachable_patterns)]
-            _ => Err(UnknownAction {
-                version,
-                action: action.to_owned(),
-            }),
+            _ => None,
         }
     }
 
@@ -160,16 +167,18 @@ macro_rules! typed_enum {
         impl $name {
             #[doc = concat!("Decodes the ", $what, " payload of `action` (strict: a payload")]
             /// decodes if and only if its schema accepts it, minus the documented deviations).
+            ///
+            /// One dispatch: the version's arm decodes the payload straight into `Self`.
             pub fn from_json(action: AnyAction, json: &str) -> Result<$name, serde_json::Error> {
                 let _ = json;
-                Ok(match action {
+                match action {
                     #[cfg(feature = "v16")]
-                    AnyAction::V16(a) => $name::V16(v16::$inner::from_json(a, json)?),
+                    AnyAction::V16(a) => v16::$inner::from_json_into(a, json, $name::V16),
                     #[cfg(feature = "v201")]
-                    AnyAction::V201(a) => $name::V201(v201::$inner::from_json(a, json)?),
+                    AnyAction::V201(a) => v201::$inner::from_json_into(a, json, $name::V201),
                     #[cfg(feature = "v21")]
-                    AnyAction::V21(a) => $name::V21(v21::$inner::from_json(a, json)?),
-                })
+                    AnyAction::V21(a) => v21::$inner::from_json_into(a, json, $name::V21),
+                }
             }
 
             /// The action.
@@ -249,6 +258,59 @@ typed_enum!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every action is found by its name, and nothing else is: each name cut short, made
+    /// longer, with one byte changed or in another case finds an action only if that is the
+    /// other action's exact name.
+    #[test]
+    fn actions_by_name() {
+        fn check(version: Version, names: &[&'static str]) {
+            for &name in names {
+                let found = AnyAction::from_name(version, name).map(AnyAction::as_str);
+                assert_eq!(found, Some(name), "{version} {name}");
+                let mut near = vec![
+                    name[..name.len() - 1].to_owned(),
+                    format!("{name}s"),
+                    format!(" {name}"),
+                    name.to_lowercase(),
+                    name.to_uppercase(),
+                ];
+                for i in 0..name.len() {
+                    for b in [
+                        b'a',
+                        b'Z',
+                        b'0',
+                        b'\0',
+                        0xff_u8.wrapping_sub(name.as_bytes()[i]),
+                    ] {
+                        let mut bytes = name.as_bytes().to_vec();
+                        bytes[i] = b;
+                        if let Ok(s) = String::from_utf8(bytes) {
+                            near.push(s);
+                        }
+                    }
+                }
+                for other in near {
+                    let found = AnyAction::from_name(version, &other).map(AnyAction::as_str);
+                    let expected = names.iter().copied().find(|n| *n == other);
+                    assert_eq!(found, expected, "{version} {other:?}");
+                    assert_eq!(
+                        AnyAction::parse(version, &other)
+                            .ok()
+                            .map(AnyAction::as_str),
+                        expected
+                    );
+                }
+            }
+            assert_eq!(AnyAction::from_name(version, ""), None);
+        }
+        #[cfg(feature = "v16")]
+        check(Version::V16, &v16::Action::ALL.map(v16::Action::as_str));
+        #[cfg(feature = "v201")]
+        check(Version::V201, &v201::Action::ALL.map(v201::Action::as_str));
+        #[cfg(feature = "v21")]
+        check(Version::V21, &v21::Action::ALL.map(v21::Action::as_str));
+    }
 
     /// The enums stay small: a Heartbeat moved through queues and events does not move the
     /// largest message's size. `serde_json::Map` is a `BTreeMap` (24 bytes) unless a build

@@ -1,6 +1,6 @@
 //! Rust source emission.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -846,16 +846,10 @@ fn mod_rs(model: &Model, shared: &[&TypeDef]) -> String {
     }
     s.push_str("    }\n}\n\n");
     s.push_str("impl std::fmt::Display for Action {\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n        f.write_str(self.as_str())\n    }\n}\n\n");
-    let _ = writeln!(
-        s,
-        "impl std::str::FromStr for Action {{\n    type Err = crate::UnknownAction;\n\n    /// Parses the exact action name (case-sensitive).\n    fn from_str(s: &str) -> Result<Self, Self::Err> {{\n        match s {{"
-    );
-    for a in &model.actions {
-        let _ = writeln!(s, "            {a:?} => Ok(Action::{a}),");
-    }
+    action_from_name(&mut s, &model.actions);
     let _ = write!(
         s,
-        "            _ => Err(crate::UnknownAction {{ version: crate::Version::{}, action: s.to_owned() }}),\n        }}\n    }}\n}}\n\n",
+        "impl std::str::FromStr for Action {{\n    type Err = crate::UnknownAction;\n\n    /// Parses the exact action name (case-sensitive).\n    fn from_str(s: &str) -> Result<Self, Self::Err> {{\n        Action::from_name(s).ok_or_else(|| crate::UnknownAction {{ version: crate::Version::{}, action: s.to_owned() }})\n    }}\n}}\n\n",
         ver.variant()
     );
 
@@ -892,6 +886,37 @@ fn mod_rs(model: &Model, shared: &[&TypeDef]) -> String {
     }
     s.push_str("        _ => return Err(unknown()),\n    }\n    Ok(())\n}\n");
     s
+}
+
+/// `Action::from_name`: the name's length picks a few candidates, one byte of the name (at
+/// the position where those candidates differ most) picks one, and one comparison of the whole
+/// name confirms it. An unknown name costs a length switch and at most a byte test and a
+/// comparison; a known one never walks a list of names.
+fn action_from_name(s: &mut String, actions: &[String]) {
+    let mut by_len: BTreeMap<usize, Vec<&String>> = BTreeMap::new();
+    for a in actions {
+        by_len.entry(a.len()).or_default().push(a);
+    }
+    s.push_str("impl Action {\n    /// The action named `name` (exact, case-sensitive), if there is one: a switch on the\n    /// length, then on one byte of the name, then one comparison of the whole name.\n    pub fn from_name(name: &str) -> Option<Action> {\n        let b = name.as_bytes();\n        match b.len() {\n");
+    for (len, names) in &by_len {
+        // The position whose byte tells the most names of this length apart (the first such).
+        let at = (0..*len)
+            .max_by_key(|&i| {
+                let distinct: BTreeSet<u8> = names.iter().map(|n| n.as_bytes()[i]).collect();
+                (distinct.len(), std::cmp::Reverse(i))
+            })
+            .unwrap_or(0);
+        let _ = writeln!(s, "            {len} => match b[{at}] {{");
+        for n in names {
+            let c = n.as_bytes()[at] as char;
+            let _ = writeln!(
+                s,
+                "                b'{c}' if name == {n:?} => Some(Action::{n}),"
+            );
+        }
+        s.push_str("                _ => None,\n            },\n");
+    }
+    s.push_str("            _ => None,\n        }\n    }\n}\n\n");
 }
 
 /// Variants whose payload is estimated larger than this many bytes are boxed in the `Any*`
@@ -987,31 +1012,45 @@ fn any_enum(
         let _ = writeln!(s, "            {name}::{a}(_) => Action::{a},");
     }
     s.push_str("        }\n    }\n\n");
+    let _ = writeln!(
+        s,
+        "    /// Decodes the {what} payload of `action` from JSON text.\n    pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {{\n        Self::from_json_into(action, json, |p| p)\n    }}\n"
+    );
     for (func, arg, call) in [
-        ("from_json", "json: &str", "serde_json::from_str(json)"),
+        ("from_json_into", "json: &str", "serde_json::from_str(json)"),
         (
             "from_value",
             "value: serde_json::Value",
             "serde_json::from_value(value)",
         ),
     ] {
-        let src = if func == "from_json" {
-            "JSON text"
+        let (open, close) = if func == "from_json_into" {
+            ("wrap(", ")")
         } else {
-            "a JSON value"
+            ("", "")
         };
-        let _ = writeln!(
-            s,
-            "    /// Decodes the {what} payload of `action` from {src}.\n    pub fn {func}(action: Action, {arg}) -> Result<Self, serde_json::Error> {{\n        Ok(match action {{"
-        );
+        if func == "from_json_into" {
+            let _ = writeln!(
+                s,
+                "    /// [`{name}::from_json`], handing the payload to `wrap` in the arm that decoded it:\n    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds\n    /// that value in place, with one dispatch on the action.\n    #[inline(always)]\n    pub(crate) fn from_json_into<T>(action: Action, {arg}, wrap: impl FnOnce(Self) -> T) -> Result<T, serde_json::Error> {{\n        Ok(match action {{"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "    /// Decodes the {what} payload of `action` from a JSON value.\n    pub fn {func}(action: Action, {arg}) -> Result<Self, serde_json::Error> {{\n        Ok(match action {{"
+            );
+        }
         for a in with {
             if boxed(a) {
                 let _ = writeln!(
                     s,
-                    "            Action::{a} => {name}::{a}(Box::new({call}?)),"
+                    "            Action::{a} => {open}{name}::{a}(Box::new({call}?)){close},"
                 );
             } else {
-                let _ = writeln!(s, "            Action::{a} => {name}::{a}({call}?),");
+                let _ = writeln!(
+                    s,
+                    "            Action::{a} => {open}{name}::{a}({call}?){close},"
+                );
             }
         }
         if !without.is_empty() {

@@ -364,56 +364,135 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The action named `name` (exact, case-sensitive), if there is one: a switch on the
+    /// length, then on one byte of the name, then one comparison of the whole name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        let b = name.as_bytes();
+        match b.len() {
+            5 => match b[0] {
+                b'R' if name == "Reset" => Some(Action::Reset),
+                _ => None,
+            },
+            6 => match b[0] {
+                b'G' if name == "GetLog" => Some(Action::GetLog),
+                _ => None,
+            },
+            9 => match b[0] {
+                b'A' if name == "Authorize" => Some(Action::Authorize),
+                b'H' if name == "Heartbeat" => Some(Action::Heartbeat),
+                _ => None,
+            },
+            10 => match b[0] {
+                b'C' if name == "ClearCache" => Some(Action::ClearCache),
+                b'R' if name == "ReserveNow" => Some(Action::ReserveNow),
+                _ => None,
+            },
+            11 => match b[0] {
+                b'M' if name == "MeterValues" => Some(Action::MeterValues),
+                _ => None,
+            },
+            12 => match b[0] {
+                b'D' if name == "DataTransfer" => Some(Action::DataTransfer),
+                _ => None,
+            },
+            13 => match b[0] {
+                b'S' if name == "SendLocalList" => Some(Action::SendLocalList),
+                _ => None,
+            },
+            14 => match b[0] {
+                b'G' if name == "GetDiagnostics" => Some(Action::GetDiagnostics),
+                b'T' if name == "TriggerMessage" => Some(Action::TriggerMessage),
+                b'U' if name == "UpdateFirmware" => Some(Action::UpdateFirmware),
+                _ => None,
+            },
+            15 => match b[1] {
+                b'i' if name == "SignCertificate" => Some(Action::SignCertificate),
+                b't' if name == "StopTransaction" => Some(Action::StopTransaction),
+                b'n' if name == "UnlockConnector" => Some(Action::UnlockConnector),
+                _ => None,
+            },
+            16 => match b[0] {
+                b'B' if name == "BootNotification" => Some(Action::BootNotification),
+                b'G' if name == "GetConfiguration" => Some(Action::GetConfiguration),
+                b'S' if name == "StartTransaction" => Some(Action::StartTransaction),
+                _ => None,
+            },
+            17 => match b[2] {
+                b'n' if name == "CancelReservation" => Some(Action::CancelReservation),
+                b'r' if name == "CertificateSigned" => Some(Action::CertificateSigned),
+                b'l' if name == "DeleteCertificate" => Some(Action::DeleteCertificate),
+                _ => None,
+            },
+            18 => match b[1] {
+                b'h' if name == "ChangeAvailability" => Some(Action::ChangeAvailability),
+                b'n' if name == "InstallCertificate" => Some(Action::InstallCertificate),
+                b'e' if name == "SetChargingProfile" => Some(Action::SetChargingProfile),
+                b't' if name == "StatusNotification" => Some(Action::StatusNotification),
+                _ => None,
+            },
+            19 => match b[0] {
+                b'C' if name == "ChangeConfiguration" => Some(Action::ChangeConfiguration),
+                b'G' if name == "GetLocalListVersion" => Some(Action::GetLocalListVersion),
+                _ => None,
+            },
+            20 => match b[0] {
+                b'C' if name == "ClearChargingProfile" => Some(Action::ClearChargingProfile),
+                b'G' if name == "GetCompositeSchedule" => Some(Action::GetCompositeSchedule),
+                b'S' if name == "SignedUpdateFirmware" => Some(Action::SignedUpdateFirmware),
+                _ => None,
+            },
+            21 => match b[0] {
+                b'L' if name == "LogStatusNotification" => Some(Action::LogStatusNotification),
+                b'R' if name == "RemoteStopTransaction" => Some(Action::RemoteStopTransaction),
+                _ => None,
+            },
+            22 => match b[0] {
+                b'E' if name == "ExtendedTriggerMessage" => Some(Action::ExtendedTriggerMessage),
+                b'R' if name == "RemoteStartTransaction" => Some(Action::RemoteStartTransaction),
+                _ => None,
+            },
+            25 => match b[0] {
+                b'S' if name == "SecurityEventNotification" => {
+                    Some(Action::SecurityEventNotification)
+                }
+                _ => None,
+            },
+            26 => match b[0] {
+                b'F' if name == "FirmwareStatusNotification" => {
+                    Some(Action::FirmwareStatusNotification)
+                }
+                b'G' if name == "GetInstalledCertificateIds" => {
+                    Some(Action::GetInstalledCertificateIds)
+                }
+                _ => None,
+            },
+            29 => match b[0] {
+                b'D' if name == "DiagnosticsStatusNotification" => {
+                    Some(Action::DiagnosticsStatusNotification)
+                }
+                _ => None,
+            },
+            32 => match b[0] {
+                b'S' if name == "SignedFirmwareStatusNotification" => {
+                    Some(Action::SignedFirmwareStatusNotification)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl std::str::FromStr for Action {
     type Err = crate::UnknownAction;
 
     /// Parses the exact action name (case-sensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "Authorize" => Ok(Action::Authorize),
-            "BootNotification" => Ok(Action::BootNotification),
-            "CancelReservation" => Ok(Action::CancelReservation),
-            "CertificateSigned" => Ok(Action::CertificateSigned),
-            "ChangeAvailability" => Ok(Action::ChangeAvailability),
-            "ChangeConfiguration" => Ok(Action::ChangeConfiguration),
-            "ClearCache" => Ok(Action::ClearCache),
-            "ClearChargingProfile" => Ok(Action::ClearChargingProfile),
-            "DataTransfer" => Ok(Action::DataTransfer),
-            "DeleteCertificate" => Ok(Action::DeleteCertificate),
-            "DiagnosticsStatusNotification" => Ok(Action::DiagnosticsStatusNotification),
-            "ExtendedTriggerMessage" => Ok(Action::ExtendedTriggerMessage),
-            "FirmwareStatusNotification" => Ok(Action::FirmwareStatusNotification),
-            "GetCompositeSchedule" => Ok(Action::GetCompositeSchedule),
-            "GetConfiguration" => Ok(Action::GetConfiguration),
-            "GetDiagnostics" => Ok(Action::GetDiagnostics),
-            "GetInstalledCertificateIds" => Ok(Action::GetInstalledCertificateIds),
-            "GetLocalListVersion" => Ok(Action::GetLocalListVersion),
-            "GetLog" => Ok(Action::GetLog),
-            "Heartbeat" => Ok(Action::Heartbeat),
-            "InstallCertificate" => Ok(Action::InstallCertificate),
-            "LogStatusNotification" => Ok(Action::LogStatusNotification),
-            "MeterValues" => Ok(Action::MeterValues),
-            "RemoteStartTransaction" => Ok(Action::RemoteStartTransaction),
-            "RemoteStopTransaction" => Ok(Action::RemoteStopTransaction),
-            "ReserveNow" => Ok(Action::ReserveNow),
-            "Reset" => Ok(Action::Reset),
-            "SecurityEventNotification" => Ok(Action::SecurityEventNotification),
-            "SendLocalList" => Ok(Action::SendLocalList),
-            "SetChargingProfile" => Ok(Action::SetChargingProfile),
-            "SignCertificate" => Ok(Action::SignCertificate),
-            "SignedFirmwareStatusNotification" => Ok(Action::SignedFirmwareStatusNotification),
-            "SignedUpdateFirmware" => Ok(Action::SignedUpdateFirmware),
-            "StartTransaction" => Ok(Action::StartTransaction),
-            "StatusNotification" => Ok(Action::StatusNotification),
-            "StopTransaction" => Ok(Action::StopTransaction),
-            "TriggerMessage" => Ok(Action::TriggerMessage),
-            "UnlockConnector" => Ok(Action::UnlockConnector),
-            "UpdateFirmware" => Ok(Action::UpdateFirmware),
-            _ => Err(crate::UnknownAction {
-                version: crate::Version::V16,
-                action: s.to_owned(),
-            }),
-        }
+        Action::from_name(s).ok_or_else(|| crate::UnknownAction {
+            version: crate::Version::V16,
+            action: s.to_owned(),
+        })
     }
 }
 
@@ -555,90 +634,118 @@ impl AnyRequest {
 
     /// Decodes the request payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyRequest::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyRequest::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => {
-                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
+            Action::Authorize => wrap(AnyRequest::Authorize(serde_json::from_str(json)?)),
+            Action::BootNotification => wrap(AnyRequest::BootNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CancelReservation => {
+                wrap(AnyRequest::CancelReservation(serde_json::from_str(json)?))
             }
-            Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
-            Action::CertificateSigned => AnyRequest::CertificateSigned(serde_json::from_str(json)?),
+            Action::CertificateSigned => {
+                wrap(AnyRequest::CertificateSigned(serde_json::from_str(json)?))
+            }
             Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(serde_json::from_str(json)?)
+                wrap(AnyRequest::ChangeAvailability(serde_json::from_str(json)?))
             }
             Action::ChangeConfiguration => {
-                AnyRequest::ChangeConfiguration(serde_json::from_str(json)?)
+                wrap(AnyRequest::ChangeConfiguration(serde_json::from_str(json)?))
             }
-            Action::ClearCache => AnyRequest::ClearCache(serde_json::from_str(json)?),
-            Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(serde_json::from_str(json)?)
+            Action::ClearCache => wrap(AnyRequest::ClearCache(serde_json::from_str(json)?)),
+            Action::ClearChargingProfile => wrap(AnyRequest::ClearChargingProfile(
+                serde_json::from_str(json)?,
+            )),
+            Action::DataTransfer => wrap(AnyRequest::DataTransfer(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DiagnosticsStatusNotification => wrap(
+                AnyRequest::DiagnosticsStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::ExtendedTriggerMessage => wrap(AnyRequest::ExtendedTriggerMessage(
+                serde_json::from_str(json)?,
+            )),
+            Action::FirmwareStatusNotification => wrap(AnyRequest::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetCompositeSchedule => wrap(AnyRequest::GetCompositeSchedule(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetConfiguration => {
+                wrap(AnyRequest::GetConfiguration(serde_json::from_str(json)?))
             }
-            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
-            Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DiagnosticsStatusNotification => {
-                AnyRequest::DiagnosticsStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::ExtendedTriggerMessage => {
-                AnyRequest::ExtendedTriggerMessage(serde_json::from_str(json)?)
-            }
-            Action::FirmwareStatusNotification => {
-                AnyRequest::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::GetCompositeSchedule => {
-                AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
-            }
-            Action::GetConfiguration => AnyRequest::GetConfiguration(serde_json::from_str(json)?),
-            Action::GetDiagnostics => {
-                AnyRequest::GetDiagnostics(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(serde_json::from_str(json)?)
-            }
+            Action::GetDiagnostics => wrap(AnyRequest::GetDiagnostics(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetInstalledCertificateIds => wrap(AnyRequest::GetInstalledCertificateIds(
+                serde_json::from_str(json)?,
+            )),
             Action::GetLocalListVersion => {
-                AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
+                wrap(AnyRequest::GetLocalListVersion(serde_json::from_str(json)?))
             }
-            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
-            Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
+            Action::GetLog => wrap(AnyRequest::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::Heartbeat => wrap(AnyRequest::Heartbeat(serde_json::from_str(json)?)),
             Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(serde_json::from_str(json)?)
+                wrap(AnyRequest::InstallCertificate(serde_json::from_str(json)?))
             }
-            Action::LogStatusNotification => {
-                AnyRequest::LogStatusNotification(serde_json::from_str(json)?)
+            Action::LogStatusNotification => wrap(AnyRequest::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyRequest::MeterValues(serde_json::from_str(json)?)),
+            Action::RemoteStartTransaction => wrap(AnyRequest::RemoteStartTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RemoteStopTransaction => wrap(AnyRequest::RemoteStopTransaction(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyRequest::ReserveNow(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Reset => wrap(AnyRequest::Reset(serde_json::from_str(json)?)),
+            Action::SecurityEventNotification => wrap(AnyRequest::SecurityEventNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::SendLocalList => wrap(AnyRequest::SendLocalList(serde_json::from_str(json)?)),
+            Action::SetChargingProfile => wrap(AnyRequest::SetChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SignCertificate => {
+                wrap(AnyRequest::SignCertificate(serde_json::from_str(json)?))
             }
-            Action::MeterValues => AnyRequest::MeterValues(serde_json::from_str(json)?),
-            Action::RemoteStartTransaction => {
-                AnyRequest::RemoteStartTransaction(Box::new(serde_json::from_str(json)?))
+            Action::SignedFirmwareStatusNotification => wrap(
+                AnyRequest::SignedFirmwareStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::SignedUpdateFirmware => wrap(AnyRequest::SignedUpdateFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::StartTransaction => {
+                wrap(AnyRequest::StartTransaction(serde_json::from_str(json)?))
             }
-            Action::RemoteStopTransaction => {
-                AnyRequest::RemoteStopTransaction(serde_json::from_str(json)?)
+            Action::StatusNotification => wrap(AnyRequest::StatusNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::StopTransaction => wrap(AnyRequest::StopTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(serde_json::from_str(json)?)),
+            Action::UnlockConnector => {
+                wrap(AnyRequest::UnlockConnector(serde_json::from_str(json)?))
             }
-            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
-            Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
-            Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(serde_json::from_str(json)?)
-            }
-            Action::SendLocalList => AnyRequest::SendLocalList(serde_json::from_str(json)?),
-            Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SignCertificate => AnyRequest::SignCertificate(serde_json::from_str(json)?),
-            Action::SignedFirmwareStatusNotification => {
-                AnyRequest::SignedFirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::SignedUpdateFirmware => {
-                AnyRequest::SignedUpdateFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::StartTransaction => AnyRequest::StartTransaction(serde_json::from_str(json)?),
-            Action::StatusNotification => {
-                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::StopTransaction => {
-                AnyRequest::StopTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TriggerMessage => AnyRequest::TriggerMessage(serde_json::from_str(json)?),
-            Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
-            Action::UpdateFirmware => AnyRequest::UpdateFirmware(serde_json::from_str(json)?),
+            Action::UpdateFirmware => wrap(AnyRequest::UpdateFirmware(serde_json::from_str(json)?)),
         })
     }
 
@@ -1821,88 +1928,118 @@ impl AnyResponse {
 
     /// Decodes the response payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyResponse::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::Authorize => AnyResponse::Authorize(serde_json::from_str(json)?),
-            Action::BootNotification => AnyResponse::BootNotification(serde_json::from_str(json)?),
+            Action::Authorize => wrap(AnyResponse::Authorize(serde_json::from_str(json)?)),
+            Action::BootNotification => {
+                wrap(AnyResponse::BootNotification(serde_json::from_str(json)?))
+            }
             Action::CancelReservation => {
-                AnyResponse::CancelReservation(serde_json::from_str(json)?)
+                wrap(AnyResponse::CancelReservation(serde_json::from_str(json)?))
             }
             Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(serde_json::from_str(json)?)
+                wrap(AnyResponse::CertificateSigned(serde_json::from_str(json)?))
             }
             Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(serde_json::from_str(json)?)
+                wrap(AnyResponse::ChangeAvailability(serde_json::from_str(json)?))
             }
-            Action::ChangeConfiguration => {
-                AnyResponse::ChangeConfiguration(serde_json::from_str(json)?)
-            }
-            Action::ClearCache => AnyResponse::ClearCache(serde_json::from_str(json)?),
-            Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(serde_json::from_str(json)?)
-            }
-            Action::DataTransfer => AnyResponse::DataTransfer(serde_json::from_str(json)?),
+            Action::ChangeConfiguration => wrap(AnyResponse::ChangeConfiguration(
+                serde_json::from_str(json)?,
+            )),
+            Action::ClearCache => wrap(AnyResponse::ClearCache(serde_json::from_str(json)?)),
+            Action::ClearChargingProfile => wrap(AnyResponse::ClearChargingProfile(
+                serde_json::from_str(json)?,
+            )),
+            Action::DataTransfer => wrap(AnyResponse::DataTransfer(serde_json::from_str(json)?)),
             Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(serde_json::from_str(json)?)
+                wrap(AnyResponse::DeleteCertificate(serde_json::from_str(json)?))
             }
-            Action::DiagnosticsStatusNotification => {
-                AnyResponse::DiagnosticsStatusNotification(serde_json::from_str(json)?)
+            Action::DiagnosticsStatusNotification => wrap(
+                AnyResponse::DiagnosticsStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::ExtendedTriggerMessage => wrap(AnyResponse::ExtendedTriggerMessage(
+                serde_json::from_str(json)?,
+            )),
+            Action::FirmwareStatusNotification => wrap(AnyResponse::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetCompositeSchedule => wrap(AnyResponse::GetCompositeSchedule(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetConfiguration => {
+                wrap(AnyResponse::GetConfiguration(serde_json::from_str(json)?))
             }
-            Action::ExtendedTriggerMessage => {
-                AnyResponse::ExtendedTriggerMessage(serde_json::from_str(json)?)
+            Action::GetDiagnostics => {
+                wrap(AnyResponse::GetDiagnostics(serde_json::from_str(json)?))
             }
-            Action::FirmwareStatusNotification => {
-                AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetConfiguration => AnyResponse::GetConfiguration(serde_json::from_str(json)?),
-            Action::GetDiagnostics => AnyResponse::GetDiagnostics(serde_json::from_str(json)?),
-            Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(serde_json::from_str(json)?)
-            }
-            Action::GetLocalListVersion => {
-                AnyResponse::GetLocalListVersion(serde_json::from_str(json)?)
-            }
-            Action::GetLog => AnyResponse::GetLog(serde_json::from_str(json)?),
-            Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_str(json)?),
+            Action::GetInstalledCertificateIds => wrap(AnyResponse::GetInstalledCertificateIds(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetLocalListVersion => wrap(AnyResponse::GetLocalListVersion(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetLog => wrap(AnyResponse::GetLog(serde_json::from_str(json)?)),
+            Action::Heartbeat => wrap(AnyResponse::Heartbeat(serde_json::from_str(json)?)),
             Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(serde_json::from_str(json)?)
+                wrap(AnyResponse::InstallCertificate(serde_json::from_str(json)?))
             }
-            Action::LogStatusNotification => {
-                AnyResponse::LogStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::MeterValues => AnyResponse::MeterValues(serde_json::from_str(json)?),
-            Action::RemoteStartTransaction => {
-                AnyResponse::RemoteStartTransaction(serde_json::from_str(json)?)
-            }
-            Action::RemoteStopTransaction => {
-                AnyResponse::RemoteStopTransaction(serde_json::from_str(json)?)
-            }
-            Action::ReserveNow => AnyResponse::ReserveNow(serde_json::from_str(json)?),
-            Action::Reset => AnyResponse::Reset(serde_json::from_str(json)?),
-            Action::SecurityEventNotification => {
-                AnyResponse::SecurityEventNotification(serde_json::from_str(json)?)
-            }
-            Action::SendLocalList => AnyResponse::SendLocalList(serde_json::from_str(json)?),
+            Action::LogStatusNotification => wrap(AnyResponse::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyResponse::MeterValues(serde_json::from_str(json)?)),
+            Action::RemoteStartTransaction => wrap(AnyResponse::RemoteStartTransaction(
+                serde_json::from_str(json)?,
+            )),
+            Action::RemoteStopTransaction => wrap(AnyResponse::RemoteStopTransaction(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyResponse::ReserveNow(serde_json::from_str(json)?)),
+            Action::Reset => wrap(AnyResponse::Reset(serde_json::from_str(json)?)),
+            Action::SecurityEventNotification => wrap(AnyResponse::SecurityEventNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::SendLocalList => wrap(AnyResponse::SendLocalList(serde_json::from_str(json)?)),
             Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(serde_json::from_str(json)?)
+                wrap(AnyResponse::SetChargingProfile(serde_json::from_str(json)?))
             }
-            Action::SignCertificate => AnyResponse::SignCertificate(serde_json::from_str(json)?),
-            Action::SignedFirmwareStatusNotification => {
-                AnyResponse::SignedFirmwareStatusNotification(serde_json::from_str(json)?)
+            Action::SignCertificate => {
+                wrap(AnyResponse::SignCertificate(serde_json::from_str(json)?))
             }
-            Action::SignedUpdateFirmware => {
-                AnyResponse::SignedUpdateFirmware(serde_json::from_str(json)?)
+            Action::SignedFirmwareStatusNotification => wrap(
+                AnyResponse::SignedFirmwareStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::SignedUpdateFirmware => wrap(AnyResponse::SignedUpdateFirmware(
+                serde_json::from_str(json)?,
+            )),
+            Action::StartTransaction => {
+                wrap(AnyResponse::StartTransaction(serde_json::from_str(json)?))
             }
-            Action::StartTransaction => AnyResponse::StartTransaction(serde_json::from_str(json)?),
             Action::StatusNotification => {
-                AnyResponse::StatusNotification(serde_json::from_str(json)?)
+                wrap(AnyResponse::StatusNotification(serde_json::from_str(json)?))
             }
-            Action::StopTransaction => AnyResponse::StopTransaction(serde_json::from_str(json)?),
-            Action::TriggerMessage => AnyResponse::TriggerMessage(serde_json::from_str(json)?),
-            Action::UnlockConnector => AnyResponse::UnlockConnector(serde_json::from_str(json)?),
-            Action::UpdateFirmware => AnyResponse::UpdateFirmware(serde_json::from_str(json)?),
+            Action::StopTransaction => {
+                wrap(AnyResponse::StopTransaction(serde_json::from_str(json)?))
+            }
+            Action::TriggerMessage => {
+                wrap(AnyResponse::TriggerMessage(serde_json::from_str(json)?))
+            }
+            Action::UnlockConnector => {
+                wrap(AnyResponse::UnlockConnector(serde_json::from_str(json)?))
+            }
+            Action::UpdateFirmware => {
+                wrap(AnyResponse::UpdateFirmware(serde_json::from_str(json)?))
+            }
         })
     }
 

@@ -879,108 +879,207 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The action named `name` (exact, case-sensitive), if there is one: a switch on the
+    /// length, then on one byte of the name, then one comparison of the whole name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        let b = name.as_bytes();
+        match b.len() {
+            5 => match b[0] {
+                b'R' if name == "Reset" => Some(Action::Reset),
+                _ => None,
+            },
+            6 => match b[0] {
+                b'G' if name == "GetLog" => Some(Action::GetLog),
+                _ => None,
+            },
+            9 => match b[0] {
+                b'A' if name == "Authorize" => Some(Action::Authorize),
+                b'G' if name == "GetReport" => Some(Action::GetReport),
+                b'H' if name == "Heartbeat" => Some(Action::Heartbeat),
+                _ => None,
+            },
+            10 => match b[0] {
+                b'A' if name == "AFRRSignal" => Some(Action::AFRRSignal),
+                b'C' if name == "ClearCache" => Some(Action::ClearCache),
+                b'G' if name == "GetTariffs" => Some(Action::GetTariffs),
+                b'R' if name == "ReserveNow" => Some(Action::ReserveNow),
+                _ => None,
+            },
+            11 => match b[0] {
+                b'B' if name == "BatterySwap" => Some(Action::BatterySwap),
+                b'C' if name == "CostUpdated" => Some(Action::CostUpdated),
+                b'M' if name == "MeterValues" => Some(Action::MeterValues),
+                b'N' if name == "NotifyEvent" => Some(Action::NotifyEvent),
+                _ => None,
+            },
+            12 => match b[0] {
+                b'C' if name == "ClearTariffs" => Some(Action::ClearTariffs),
+                b'D' if name == "DataTransfer" => Some(Action::DataTransfer),
+                b'G' if name == "GetVariables" => Some(Action::GetVariables),
+                b'N' if name == "NotifyReport" => Some(Action::NotifyReport),
+                b'S' if name == "SetVariables" => Some(Action::SetVariables),
+                _ => None,
+            },
+            13 => match b[3] {
+                b'B' if name == "GetBaseReport" => Some(Action::GetBaseReport),
+                b'D' if name == "GetDERControl" => Some(Action::GetDERControl),
+                b'd' if name == "SendLocalList" => Some(Action::SendLocalList),
+                b'D' if name == "SetDERControl" => Some(Action::SetDERControl),
+                _ => None,
+            },
+            14 => match b[0] {
+                b'N' if name == "NotifyDERAlarm" => Some(Action::NotifyDERAlarm),
+                b'T' if name == "TriggerMessage" => Some(Action::TriggerMessage),
+                b'U' if name == "UpdateFirmware" => Some(Action::UpdateFirmware),
+                _ => None,
+            },
+            15 => match b[0] {
+                b'C' if name == "ClearDERControl" => Some(Action::ClearDERControl),
+                b'P' if name == "PublishFirmware" => Some(Action::PublishFirmware),
+                b'S' if name == "SignCertificate" => Some(Action::SignCertificate),
+                b'U' if name == "UnlockConnector" => Some(Action::UnlockConnector),
+                _ => None,
+            },
+            16 => match b[0] {
+                b'B' if name == "BootNotification" => Some(Action::BootNotification),
+                b'N' if name == "NotifySettlement" => Some(Action::NotifySettlement),
+                b'R' if name == "ReportDERControl" => Some(Action::ReportDERControl),
+                b'S' if name == "SetDefaultTariff" => Some(Action::SetDefaultTariff),
+                b'T' if name == "TransactionEvent" => Some(Action::TransactionEvent),
+                _ => None,
+            },
+            17 => match b[3] {
+                b'c' if name == "CancelReservation" => Some(Action::CancelReservation),
+                b't' if name == "CertificateSigned" => Some(Action::CertificateSigned),
+                b'e' if name == "DeleteCertificate" => Some(Action::DeleteCertificate),
+                b'D' if name == "SetDisplayMessage" => Some(Action::SetDisplayMessage),
+                b'M' if name == "SetMonitoringBase" => Some(Action::SetMonitoringBase),
+                b'N' if name == "SetNetworkProfile" => Some(Action::SetNetworkProfile),
+                b'u' if name == "UnpublishFirmware" => Some(Action::UnpublishFirmware),
+                _ => None,
+            },
+            18 => match b[4] {
+                b'g' if name == "ChangeAvailability" => Some(Action::ChangeAvailability),
+                b'i' if name == "GetDisplayMessages" => Some(Action::GetDisplayMessages),
+                b'a' if name == "InstallCertificate" => Some(Action::InstallCertificate),
+                b'f' if name == "NotifyDERStartStop" => Some(Action::NotifyDERStartStop),
+                b'e' if name == "RequestBatterySwap" => Some(Action::RequestBatterySwap),
+                b'h' if name == "SetChargingProfile" => Some(Action::SetChargingProfile),
+                b'o' if name == "SetMonitoringLevel" => Some(Action::SetMonitoringLevel),
+                b'u' if name == "StatusNotification" => Some(Action::StatusNotification),
+                _ => None,
+            },
+            19 => match b[3] {
+                b'a' if name == "ClearDisplayMessage" => Some(Action::ClearDisplayMessage),
+                b't' if name == "CustomerInformation" => Some(Action::CustomerInformation),
+                b'C' if name == "GetChargingProfiles" => Some(Action::GetChargingProfiles),
+                b'L' if name == "GetLocalListVersion" => Some(Action::GetLocalListVersion),
+                b'M' if name == "GetMonitoringReport" => Some(Action::GetMonitoringReport),
+                b'i' if name == "NotifyChargingLimit" => Some(Action::NotifyChargingLimit),
+                b'P' if name == "UsePriorityCharging" => Some(Action::UsePriorityCharging),
+                b'N' if name == "VatNumberValidation" => Some(Action::VatNumberValidation),
+                _ => None,
+            },
+            20 => match b[5] {
+                b'C' if name == "ClearChargingProfile" => Some(Action::ClearChargingProfile),
+                b'e' if name == "ClearedChargingLimit" => Some(Action::ClearedChargingLimit),
+                b'r' if name == "GetCertificateStatus" => Some(Action::GetCertificateStatus),
+                b'm' if name == "GetCompositeSchedule" => Some(Action::GetCompositeSchedule),
+                b'a' if name == "GetTransactionStatus" => Some(Action::GetTransactionStatus),
+                _ => None,
+            },
+            21 => match b[7] {
+                b'8' if name == "Get15118EVCertificate" => Some(Action::Get15118EVCertificate),
+                b'u' if name == "LogStatusNotification" => Some(Action::LogStatusNotification),
+                b'i' if name == "NotifyDisplayMessages" => Some(Action::NotifyDisplayMessages),
+                b'V' if name == "NotifyEVChargingNeeds" => Some(Action::NotifyEVChargingNeeds),
+                b'a' if name == "SetVariableMonitoring" => Some(Action::SetVariableMonitoring),
+                b'y' if name == "UpdateDynamicSchedule" => Some(Action::UpdateDynamicSchedule),
+                _ => None,
+            },
+            22 => match b[6] {
+                b'i' if name == "GetPeriodicEventStream" => Some(Action::GetPeriodicEventStream),
+                b'M' if name == "NotifyMonitoringReport" => Some(Action::NotifyMonitoringReport),
+                b'P' if name == "NotifyPriorityCharging" => Some(Action::NotifyPriorityCharging),
+                b'C' if name == "ReportChargingProfiles" => Some(Action::ReportChargingProfiles),
+                b't' if name == "RequestStopTransaction" => Some(Action::RequestStopTransaction),
+                _ => None,
+            },
+            23 => match b[10] {
+                b's' if name == "ChangeTransactionTariff" => Some(Action::ChangeTransactionTariff),
+                b'b' if name == "ClearVariableMonitoring" => Some(Action::ClearVariableMonitoring),
+                b'a' if name == "NotifyWebPaymentStarted" => Some(Action::NotifyWebPaymentStarted),
+                b'i' if name == "OpenPeriodicEventStream" => Some(Action::OpenPeriodicEventStream),
+                b'r' if name == "RequestStartTransaction" => Some(Action::RequestStartTransaction),
+                b'n' if name == "ReservationStatusUpdate" => Some(Action::ReservationStatusUpdate),
+                _ => None,
+            },
+            24 => match b[0] {
+                b'C' if name == "ClosePeriodicEventStream" => {
+                    Some(Action::ClosePeriodicEventStream)
+                }
+                b'N' if name == "NotifyEVChargingSchedule" => {
+                    Some(Action::NotifyEVChargingSchedule)
+                }
+                _ => None,
+            },
+            25 => match b[0] {
+                b'A' if name == "AdjustPeriodicEventStream" => {
+                    Some(Action::AdjustPeriodicEventStream)
+                }
+                b'G' if name == "GetCertificateChainStatus" => {
+                    Some(Action::GetCertificateChainStatus)
+                }
+                b'N' if name == "NotifyCustomerInformation" => {
+                    Some(Action::NotifyCustomerInformation)
+                }
+                b'N' if name == "NotifyPeriodicEventStream" => {
+                    Some(Action::NotifyPeriodicEventStream)
+                }
+                b'P' if name == "PullDynamicScheduleUpdate" => {
+                    Some(Action::PullDynamicScheduleUpdate)
+                }
+                b'S' if name == "SecurityEventNotification" => {
+                    Some(Action::SecurityEventNotification)
+                }
+                _ => None,
+            },
+            26 => match b[0] {
+                b'F' if name == "FirmwareStatusNotification" => {
+                    Some(Action::FirmwareStatusNotification)
+                }
+                b'G' if name == "GetInstalledCertificateIds" => {
+                    Some(Action::GetInstalledCertificateIds)
+                }
+                _ => None,
+            },
+            27 => match b[0] {
+                b'N' if name == "NotifyAllowedEnergyTransfer" => {
+                    Some(Action::NotifyAllowedEnergyTransfer)
+                }
+                _ => None,
+            },
+            33 => match b[0] {
+                b'P' if name == "PublishFirmwareStatusNotification" => {
+                    Some(Action::PublishFirmwareStatusNotification)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl std::str::FromStr for Action {
     type Err = crate::UnknownAction;
 
     /// Parses the exact action name (case-sensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "AFRRSignal" => Ok(Action::AFRRSignal),
-            "AdjustPeriodicEventStream" => Ok(Action::AdjustPeriodicEventStream),
-            "Authorize" => Ok(Action::Authorize),
-            "BatterySwap" => Ok(Action::BatterySwap),
-            "BootNotification" => Ok(Action::BootNotification),
-            "CancelReservation" => Ok(Action::CancelReservation),
-            "CertificateSigned" => Ok(Action::CertificateSigned),
-            "ChangeAvailability" => Ok(Action::ChangeAvailability),
-            "ChangeTransactionTariff" => Ok(Action::ChangeTransactionTariff),
-            "ClearCache" => Ok(Action::ClearCache),
-            "ClearChargingProfile" => Ok(Action::ClearChargingProfile),
-            "ClearDERControl" => Ok(Action::ClearDERControl),
-            "ClearDisplayMessage" => Ok(Action::ClearDisplayMessage),
-            "ClearTariffs" => Ok(Action::ClearTariffs),
-            "ClearVariableMonitoring" => Ok(Action::ClearVariableMonitoring),
-            "ClearedChargingLimit" => Ok(Action::ClearedChargingLimit),
-            "ClosePeriodicEventStream" => Ok(Action::ClosePeriodicEventStream),
-            "CostUpdated" => Ok(Action::CostUpdated),
-            "CustomerInformation" => Ok(Action::CustomerInformation),
-            "DataTransfer" => Ok(Action::DataTransfer),
-            "DeleteCertificate" => Ok(Action::DeleteCertificate),
-            "FirmwareStatusNotification" => Ok(Action::FirmwareStatusNotification),
-            "Get15118EVCertificate" => Ok(Action::Get15118EVCertificate),
-            "GetBaseReport" => Ok(Action::GetBaseReport),
-            "GetCertificateChainStatus" => Ok(Action::GetCertificateChainStatus),
-            "GetCertificateStatus" => Ok(Action::GetCertificateStatus),
-            "GetChargingProfiles" => Ok(Action::GetChargingProfiles),
-            "GetCompositeSchedule" => Ok(Action::GetCompositeSchedule),
-            "GetDERControl" => Ok(Action::GetDERControl),
-            "GetDisplayMessages" => Ok(Action::GetDisplayMessages),
-            "GetInstalledCertificateIds" => Ok(Action::GetInstalledCertificateIds),
-            "GetLocalListVersion" => Ok(Action::GetLocalListVersion),
-            "GetLog" => Ok(Action::GetLog),
-            "GetMonitoringReport" => Ok(Action::GetMonitoringReport),
-            "GetPeriodicEventStream" => Ok(Action::GetPeriodicEventStream),
-            "GetReport" => Ok(Action::GetReport),
-            "GetTariffs" => Ok(Action::GetTariffs),
-            "GetTransactionStatus" => Ok(Action::GetTransactionStatus),
-            "GetVariables" => Ok(Action::GetVariables),
-            "Heartbeat" => Ok(Action::Heartbeat),
-            "InstallCertificate" => Ok(Action::InstallCertificate),
-            "LogStatusNotification" => Ok(Action::LogStatusNotification),
-            "MeterValues" => Ok(Action::MeterValues),
-            "NotifyAllowedEnergyTransfer" => Ok(Action::NotifyAllowedEnergyTransfer),
-            "NotifyChargingLimit" => Ok(Action::NotifyChargingLimit),
-            "NotifyCustomerInformation" => Ok(Action::NotifyCustomerInformation),
-            "NotifyDERAlarm" => Ok(Action::NotifyDERAlarm),
-            "NotifyDERStartStop" => Ok(Action::NotifyDERStartStop),
-            "NotifyDisplayMessages" => Ok(Action::NotifyDisplayMessages),
-            "NotifyEVChargingNeeds" => Ok(Action::NotifyEVChargingNeeds),
-            "NotifyEVChargingSchedule" => Ok(Action::NotifyEVChargingSchedule),
-            "NotifyEvent" => Ok(Action::NotifyEvent),
-            "NotifyMonitoringReport" => Ok(Action::NotifyMonitoringReport),
-            "NotifyPeriodicEventStream" => Ok(Action::NotifyPeriodicEventStream),
-            "NotifyPriorityCharging" => Ok(Action::NotifyPriorityCharging),
-            "NotifyReport" => Ok(Action::NotifyReport),
-            "NotifySettlement" => Ok(Action::NotifySettlement),
-            "NotifyWebPaymentStarted" => Ok(Action::NotifyWebPaymentStarted),
-            "OpenPeriodicEventStream" => Ok(Action::OpenPeriodicEventStream),
-            "PublishFirmware" => Ok(Action::PublishFirmware),
-            "PublishFirmwareStatusNotification" => Ok(Action::PublishFirmwareStatusNotification),
-            "PullDynamicScheduleUpdate" => Ok(Action::PullDynamicScheduleUpdate),
-            "ReportChargingProfiles" => Ok(Action::ReportChargingProfiles),
-            "ReportDERControl" => Ok(Action::ReportDERControl),
-            "RequestBatterySwap" => Ok(Action::RequestBatterySwap),
-            "RequestStartTransaction" => Ok(Action::RequestStartTransaction),
-            "RequestStopTransaction" => Ok(Action::RequestStopTransaction),
-            "ReservationStatusUpdate" => Ok(Action::ReservationStatusUpdate),
-            "ReserveNow" => Ok(Action::ReserveNow),
-            "Reset" => Ok(Action::Reset),
-            "SecurityEventNotification" => Ok(Action::SecurityEventNotification),
-            "SendLocalList" => Ok(Action::SendLocalList),
-            "SetChargingProfile" => Ok(Action::SetChargingProfile),
-            "SetDERControl" => Ok(Action::SetDERControl),
-            "SetDefaultTariff" => Ok(Action::SetDefaultTariff),
-            "SetDisplayMessage" => Ok(Action::SetDisplayMessage),
-            "SetMonitoringBase" => Ok(Action::SetMonitoringBase),
-            "SetMonitoringLevel" => Ok(Action::SetMonitoringLevel),
-            "SetNetworkProfile" => Ok(Action::SetNetworkProfile),
-            "SetVariableMonitoring" => Ok(Action::SetVariableMonitoring),
-            "SetVariables" => Ok(Action::SetVariables),
-            "SignCertificate" => Ok(Action::SignCertificate),
-            "StatusNotification" => Ok(Action::StatusNotification),
-            "TransactionEvent" => Ok(Action::TransactionEvent),
-            "TriggerMessage" => Ok(Action::TriggerMessage),
-            "UnlockConnector" => Ok(Action::UnlockConnector),
-            "UnpublishFirmware" => Ok(Action::UnpublishFirmware),
-            "UpdateDynamicSchedule" => Ok(Action::UpdateDynamicSchedule),
-            "UpdateFirmware" => Ok(Action::UpdateFirmware),
-            "UsePriorityCharging" => Ok(Action::UsePriorityCharging),
-            "VatNumberValidation" => Ok(Action::VatNumberValidation),
-            _ => Err(crate::UnknownAction {
-                version: crate::Version::V21,
-                action: s.to_owned(),
-            }),
-        }
+        Action::from_name(s).ok_or_else(|| crate::UnknownAction {
+            version: crate::Version::V21,
+            action: s.to_owned(),
+        })
     }
 }
 
@@ -1275,233 +1374,275 @@ impl AnyRequest {
 
     /// Decodes the request payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyRequest::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => AnyRequest::AFRRSignal(Box::new(serde_json::from_str(json)?)),
-            Action::AdjustPeriodicEventStream => {
-                AnyRequest::AdjustPeriodicEventStream(Box::new(serde_json::from_str(json)?))
+            Action::AFRRSignal => wrap(AnyRequest::AFRRSignal(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::AdjustPeriodicEventStream => wrap(AnyRequest::AdjustPeriodicEventStream(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::Authorize => wrap(AnyRequest::Authorize(Box::new(serde_json::from_str(json)?))),
+            Action::BatterySwap => wrap(AnyRequest::BatterySwap(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::BootNotification => wrap(AnyRequest::BootNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CancelReservation => {
+                wrap(AnyRequest::CancelReservation(serde_json::from_str(json)?))
             }
-            Action::Authorize => AnyRequest::Authorize(Box::new(serde_json::from_str(json)?)),
-            Action::BatterySwap => AnyRequest::BatterySwap(Box::new(serde_json::from_str(json)?)),
-            Action::BootNotification => {
-                AnyRequest::BootNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::CancelReservation => AnyRequest::CancelReservation(serde_json::from_str(json)?),
-            Action::CertificateSigned => {
-                AnyRequest::CertificateSigned(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ChangeAvailability => {
-                AnyRequest::ChangeAvailability(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ChangeTransactionTariff => {
-                AnyRequest::ChangeTransactionTariff(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearCache => AnyRequest::ClearCache(serde_json::from_str(json)?),
-            Action::ClearChargingProfile => {
-                AnyRequest::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearDERControl => {
-                AnyRequest::ClearDERControl(Box::new(serde_json::from_str(json)?))
-            }
+            Action::CertificateSigned => wrap(AnyRequest::CertificateSigned(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ChangeAvailability => wrap(AnyRequest::ChangeAvailability(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ChangeTransactionTariff => wrap(AnyRequest::ChangeTransactionTariff(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearCache => wrap(AnyRequest::ClearCache(serde_json::from_str(json)?)),
+            Action::ClearChargingProfile => wrap(AnyRequest::ClearChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearDERControl => wrap(AnyRequest::ClearDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::ClearDisplayMessage => {
-                AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?)
+                wrap(AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?))
             }
-            Action::ClearTariffs => AnyRequest::ClearTariffs(Box::new(serde_json::from_str(json)?)),
-            Action::ClearVariableMonitoring => {
-                AnyRequest::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearedChargingLimit => {
-                AnyRequest::ClearedChargingLimit(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClosePeriodicEventStream => {
-                AnyRequest::ClosePeriodicEventStream(serde_json::from_str(json)?)
-            }
-            Action::CostUpdated => AnyRequest::CostUpdated(Box::new(serde_json::from_str(json)?)),
-            Action::CustomerInformation => {
-                AnyRequest::CustomerInformation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DataTransfer => AnyRequest::DataTransfer(Box::new(serde_json::from_str(json)?)),
-            Action::DeleteCertificate => {
-                AnyRequest::DeleteCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::FirmwareStatusNotification => {
-                AnyRequest::FirmwareStatusNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::Get15118EVCertificate => {
-                AnyRequest::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetBaseReport => AnyRequest::GetBaseReport(serde_json::from_str(json)?),
-            Action::GetCertificateChainStatus => {
-                AnyRequest::GetCertificateChainStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCertificateStatus => {
-                AnyRequest::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetChargingProfiles => {
-                AnyRequest::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCompositeSchedule => {
-                AnyRequest::GetCompositeSchedule(serde_json::from_str(json)?)
-            }
-            Action::GetDERControl => {
-                AnyRequest::GetDERControl(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetDisplayMessages => {
-                AnyRequest::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetInstalledCertificateIds => {
-                AnyRequest::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
-            }
+            Action::ClearTariffs => wrap(AnyRequest::ClearTariffs(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::ClearVariableMonitoring => wrap(AnyRequest::ClearVariableMonitoring(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearedChargingLimit => wrap(AnyRequest::ClearedChargingLimit(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClosePeriodicEventStream => wrap(AnyRequest::ClosePeriodicEventStream(
+                serde_json::from_str(json)?,
+            )),
+            Action::CostUpdated => wrap(AnyRequest::CostUpdated(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::CustomerInformation => wrap(AnyRequest::CustomerInformation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DataTransfer => wrap(AnyRequest::DataTransfer(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::FirmwareStatusNotification => wrap(AnyRequest::FirmwareStatusNotification(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::Get15118EVCertificate => wrap(AnyRequest::Get15118EVCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetBaseReport => wrap(AnyRequest::GetBaseReport(serde_json::from_str(json)?)),
+            Action::GetCertificateChainStatus => wrap(AnyRequest::GetCertificateChainStatus(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::GetCertificateStatus => wrap(AnyRequest::GetCertificateStatus(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetChargingProfiles => wrap(AnyRequest::GetChargingProfiles(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetCompositeSchedule => wrap(AnyRequest::GetCompositeSchedule(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetDERControl => wrap(AnyRequest::GetDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetDisplayMessages => wrap(AnyRequest::GetDisplayMessages(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetInstalledCertificateIds => wrap(AnyRequest::GetInstalledCertificateIds(
+                Box::new(serde_json::from_str(json)?),
+            )),
             Action::GetLocalListVersion => {
-                AnyRequest::GetLocalListVersion(serde_json::from_str(json)?)
+                wrap(AnyRequest::GetLocalListVersion(serde_json::from_str(json)?))
             }
-            Action::GetLog => AnyRequest::GetLog(Box::new(serde_json::from_str(json)?)),
-            Action::GetMonitoringReport => {
-                AnyRequest::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetPeriodicEventStream => {
-                AnyRequest::GetPeriodicEventStream(serde_json::from_str(json)?)
-            }
-            Action::GetReport => AnyRequest::GetReport(Box::new(serde_json::from_str(json)?)),
-            Action::GetTariffs => AnyRequest::GetTariffs(serde_json::from_str(json)?),
-            Action::GetTransactionStatus => {
-                AnyRequest::GetTransactionStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetVariables => AnyRequest::GetVariables(Box::new(serde_json::from_str(json)?)),
-            Action::Heartbeat => AnyRequest::Heartbeat(serde_json::from_str(json)?),
-            Action::InstallCertificate => {
-                AnyRequest::InstallCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::LogStatusNotification => {
-                AnyRequest::LogStatusNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::MeterValues => AnyRequest::MeterValues(Box::new(serde_json::from_str(json)?)),
-            Action::NotifyAllowedEnergyTransfer => {
-                AnyRequest::NotifyAllowedEnergyTransfer(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyChargingLimit => {
-                AnyRequest::NotifyChargingLimit(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyCustomerInformation => {
-                AnyRequest::NotifyCustomerInformation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyDERAlarm => {
-                AnyRequest::NotifyDERAlarm(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyDERStartStop => {
-                AnyRequest::NotifyDERStartStop(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyDisplayMessages => {
-                AnyRequest::NotifyDisplayMessages(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEVChargingNeeds => {
-                AnyRequest::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEVChargingSchedule => {
-                AnyRequest::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEvent => AnyRequest::NotifyEvent(Box::new(serde_json::from_str(json)?)),
-            Action::NotifyMonitoringReport => {
-                AnyRequest::NotifyMonitoringReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyPriorityCharging => {
-                AnyRequest::NotifyPriorityCharging(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyReport => AnyRequest::NotifyReport(Box::new(serde_json::from_str(json)?)),
-            Action::NotifySettlement => {
-                AnyRequest::NotifySettlement(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyWebPaymentStarted => {
-                AnyRequest::NotifyWebPaymentStarted(serde_json::from_str(json)?)
-            }
-            Action::OpenPeriodicEventStream => {
-                AnyRequest::OpenPeriodicEventStream(Box::new(serde_json::from_str(json)?))
-            }
-            Action::PublishFirmware => {
-                AnyRequest::PublishFirmware(Box::new(serde_json::from_str(json)?))
-            }
+            Action::GetLog => wrap(AnyRequest::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::GetMonitoringReport => wrap(AnyRequest::GetMonitoringReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetPeriodicEventStream => wrap(AnyRequest::GetPeriodicEventStream(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetReport => wrap(AnyRequest::GetReport(Box::new(serde_json::from_str(json)?))),
+            Action::GetTariffs => wrap(AnyRequest::GetTariffs(serde_json::from_str(json)?)),
+            Action::GetTransactionStatus => wrap(AnyRequest::GetTransactionStatus(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetVariables => wrap(AnyRequest::GetVariables(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Heartbeat => wrap(AnyRequest::Heartbeat(serde_json::from_str(json)?)),
+            Action::InstallCertificate => wrap(AnyRequest::InstallCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::LogStatusNotification => wrap(AnyRequest::LogStatusNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::MeterValues => wrap(AnyRequest::MeterValues(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::NotifyAllowedEnergyTransfer => wrap(AnyRequest::NotifyAllowedEnergyTransfer(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyChargingLimit => wrap(AnyRequest::NotifyChargingLimit(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyCustomerInformation => wrap(AnyRequest::NotifyCustomerInformation(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyDERAlarm => wrap(AnyRequest::NotifyDERAlarm(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyDERStartStop => wrap(AnyRequest::NotifyDERStartStop(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyDisplayMessages => wrap(AnyRequest::NotifyDisplayMessages(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyEVChargingNeeds => wrap(AnyRequest::NotifyEVChargingNeeds(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyEVChargingSchedule => wrap(AnyRequest::NotifyEVChargingSchedule(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyEvent => wrap(AnyRequest::NotifyEvent(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::NotifyMonitoringReport => wrap(AnyRequest::NotifyMonitoringReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyPriorityCharging => wrap(AnyRequest::NotifyPriorityCharging(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyReport => wrap(AnyRequest::NotifyReport(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::NotifySettlement => wrap(AnyRequest::NotifySettlement(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyWebPaymentStarted => wrap(AnyRequest::NotifyWebPaymentStarted(
+                serde_json::from_str(json)?,
+            )),
+            Action::OpenPeriodicEventStream => wrap(AnyRequest::OpenPeriodicEventStream(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::PublishFirmware => wrap(AnyRequest::PublishFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::PublishFirmwareStatusNotification => {
-                AnyRequest::PublishFirmwareStatusNotification(Box::new(serde_json::from_str(json)?))
+                wrap(AnyRequest::PublishFirmwareStatusNotification(Box::new(
+                    serde_json::from_str(json)?,
+                )))
             }
-            Action::PullDynamicScheduleUpdate => {
-                AnyRequest::PullDynamicScheduleUpdate(serde_json::from_str(json)?)
+            Action::PullDynamicScheduleUpdate => wrap(AnyRequest::PullDynamicScheduleUpdate(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReportChargingProfiles => wrap(AnyRequest::ReportChargingProfiles(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ReportDERControl => wrap(AnyRequest::ReportDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RequestBatterySwap => wrap(AnyRequest::RequestBatterySwap(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RequestStartTransaction => wrap(AnyRequest::RequestStartTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RequestStopTransaction => wrap(AnyRequest::RequestStopTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ReservationStatusUpdate => wrap(AnyRequest::ReservationStatusUpdate(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyRequest::ReserveNow(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Reset => wrap(AnyRequest::Reset(serde_json::from_str(json)?)),
+            Action::SecurityEventNotification => wrap(AnyRequest::SecurityEventNotification(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::SendLocalList => wrap(AnyRequest::SendLocalList(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetChargingProfile => wrap(AnyRequest::SetChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDERControl => wrap(AnyRequest::SetDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDefaultTariff => wrap(AnyRequest::SetDefaultTariff(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDisplayMessage => wrap(AnyRequest::SetDisplayMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetMonitoringBase => {
+                wrap(AnyRequest::SetMonitoringBase(serde_json::from_str(json)?))
             }
-            Action::ReportChargingProfiles => {
-                AnyRequest::ReportChargingProfiles(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ReportDERControl => {
-                AnyRequest::ReportDERControl(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestBatterySwap => {
-                AnyRequest::RequestBatterySwap(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestStartTransaction => {
-                AnyRequest::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestStopTransaction => {
-                AnyRequest::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ReservationStatusUpdate => {
-                AnyRequest::ReservationStatusUpdate(serde_json::from_str(json)?)
-            }
-            Action::ReserveNow => AnyRequest::ReserveNow(Box::new(serde_json::from_str(json)?)),
-            Action::Reset => AnyRequest::Reset(serde_json::from_str(json)?),
-            Action::SecurityEventNotification => {
-                AnyRequest::SecurityEventNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SendLocalList => {
-                AnyRequest::SendLocalList(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetChargingProfile => {
-                AnyRequest::SetChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDERControl => {
-                AnyRequest::SetDERControl(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDefaultTariff => {
-                AnyRequest::SetDefaultTariff(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDisplayMessage => {
-                AnyRequest::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetMonitoringBase => AnyRequest::SetMonitoringBase(serde_json::from_str(json)?),
             Action::SetMonitoringLevel => {
-                AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?)
+                wrap(AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?))
             }
-            Action::SetNetworkProfile => {
-                AnyRequest::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
+            Action::SetNetworkProfile => wrap(AnyRequest::SetNetworkProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariableMonitoring => wrap(AnyRequest::SetVariableMonitoring(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariables => wrap(AnyRequest::SetVariables(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::SignCertificate => wrap(AnyRequest::SignCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::StatusNotification => wrap(AnyRequest::StatusNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TransactionEvent => wrap(AnyRequest::TransactionEvent(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UnlockConnector => {
+                wrap(AnyRequest::UnlockConnector(serde_json::from_str(json)?))
             }
-            Action::SetVariableMonitoring => {
-                AnyRequest::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetVariables => AnyRequest::SetVariables(Box::new(serde_json::from_str(json)?)),
-            Action::SignCertificate => {
-                AnyRequest::SignCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::StatusNotification => {
-                AnyRequest::StatusNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TransactionEvent => {
-                AnyRequest::TransactionEvent(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TriggerMessage => {
-                AnyRequest::TriggerMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UnlockConnector => AnyRequest::UnlockConnector(serde_json::from_str(json)?),
-            Action::UnpublishFirmware => {
-                AnyRequest::UnpublishFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UpdateDynamicSchedule => {
-                AnyRequest::UpdateDynamicSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UpdateFirmware => {
-                AnyRequest::UpdateFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UsePriorityCharging => {
-                AnyRequest::UsePriorityCharging(Box::new(serde_json::from_str(json)?))
-            }
-            Action::VatNumberValidation => {
-                AnyRequest::VatNumberValidation(Box::new(serde_json::from_str(json)?))
-            }
+            Action::UnpublishFirmware => wrap(AnyRequest::UnpublishFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UpdateDynamicSchedule => wrap(AnyRequest::UpdateDynamicSchedule(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UpdateFirmware => wrap(AnyRequest::UpdateFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UsePriorityCharging => wrap(AnyRequest::UsePriorityCharging(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::VatNumberValidation => wrap(AnyRequest::VatNumberValidation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "request")),
         })
     }
@@ -4492,245 +4633,273 @@ impl AnyResponse {
 
     /// Decodes the response payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnyResponse::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => AnyResponse::AFRRSignal(Box::new(serde_json::from_str(json)?)),
-            Action::AdjustPeriodicEventStream => {
-                AnyResponse::AdjustPeriodicEventStream(Box::new(serde_json::from_str(json)?))
+            Action::AFRRSignal => wrap(AnyResponse::AFRRSignal(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::AdjustPeriodicEventStream => wrap(AnyResponse::AdjustPeriodicEventStream(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::Authorize => wrap(AnyResponse::Authorize(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::BatterySwap => wrap(AnyResponse::BatterySwap(serde_json::from_str(json)?)),
+            Action::BootNotification => wrap(AnyResponse::BootNotification(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CancelReservation => wrap(AnyResponse::CancelReservation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::CertificateSigned => wrap(AnyResponse::CertificateSigned(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ChangeAvailability => wrap(AnyResponse::ChangeAvailability(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ChangeTransactionTariff => wrap(AnyResponse::ChangeTransactionTariff(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::ClearCache => wrap(AnyResponse::ClearCache(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::ClearChargingProfile => wrap(AnyResponse::ClearChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearDERControl => wrap(AnyResponse::ClearDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearDisplayMessage => wrap(AnyResponse::ClearDisplayMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearTariffs => wrap(AnyResponse::ClearTariffs(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ClearVariableMonitoring => wrap(AnyResponse::ClearVariableMonitoring(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::ClearedChargingLimit => wrap(AnyResponse::ClearedChargingLimit(
+                serde_json::from_str(json)?,
+            )),
+            Action::ClosePeriodicEventStream => wrap(AnyResponse::ClosePeriodicEventStream(
+                serde_json::from_str(json)?,
+            )),
+            Action::CostUpdated => wrap(AnyResponse::CostUpdated(serde_json::from_str(json)?)),
+            Action::CustomerInformation => wrap(AnyResponse::CustomerInformation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DataTransfer => wrap(AnyResponse::DataTransfer(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::DeleteCertificate => wrap(AnyResponse::DeleteCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::FirmwareStatusNotification => wrap(AnyResponse::FirmwareStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::Get15118EVCertificate => wrap(AnyResponse::Get15118EVCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetBaseReport => wrap(AnyResponse::GetBaseReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetCertificateChainStatus => wrap(AnyResponse::GetCertificateChainStatus(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::GetCertificateStatus => wrap(AnyResponse::GetCertificateStatus(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetChargingProfiles => wrap(AnyResponse::GetChargingProfiles(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetCompositeSchedule => wrap(AnyResponse::GetCompositeSchedule(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetDERControl => wrap(AnyResponse::GetDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetDisplayMessages => wrap(AnyResponse::GetDisplayMessages(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetInstalledCertificateIds => wrap(AnyResponse::GetInstalledCertificateIds(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::GetLocalListVersion => wrap(AnyResponse::GetLocalListVersion(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetLog => wrap(AnyResponse::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::GetMonitoringReport => wrap(AnyResponse::GetMonitoringReport(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetPeriodicEventStream => wrap(AnyResponse::GetPeriodicEventStream(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::GetReport => wrap(AnyResponse::GetReport(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::GetTariffs => wrap(AnyResponse::GetTariffs(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::GetTransactionStatus => wrap(AnyResponse::GetTransactionStatus(
+                serde_json::from_str(json)?,
+            )),
+            Action::GetVariables => wrap(AnyResponse::GetVariables(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::Heartbeat => wrap(AnyResponse::Heartbeat(serde_json::from_str(json)?)),
+            Action::InstallCertificate => wrap(AnyResponse::InstallCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::LogStatusNotification => wrap(AnyResponse::LogStatusNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::MeterValues => wrap(AnyResponse::MeterValues(serde_json::from_str(json)?)),
+            Action::NotifyAllowedEnergyTransfer => wrap(AnyResponse::NotifyAllowedEnergyTransfer(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyChargingLimit => wrap(AnyResponse::NotifyChargingLimit(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyCustomerInformation => wrap(AnyResponse::NotifyCustomerInformation(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyDERAlarm => {
+                wrap(AnyResponse::NotifyDERAlarm(serde_json::from_str(json)?))
             }
-            Action::Authorize => AnyResponse::Authorize(Box::new(serde_json::from_str(json)?)),
-            Action::BatterySwap => AnyResponse::BatterySwap(serde_json::from_str(json)?),
-            Action::BootNotification => {
-                AnyResponse::BootNotification(Box::new(serde_json::from_str(json)?))
-            }
-            Action::CancelReservation => {
-                AnyResponse::CancelReservation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::CertificateSigned => {
-                AnyResponse::CertificateSigned(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ChangeAvailability => {
-                AnyResponse::ChangeAvailability(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ChangeTransactionTariff => {
-                AnyResponse::ChangeTransactionTariff(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearCache => AnyResponse::ClearCache(Box::new(serde_json::from_str(json)?)),
-            Action::ClearChargingProfile => {
-                AnyResponse::ClearChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearDERControl => {
-                AnyResponse::ClearDERControl(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearDisplayMessage => {
-                AnyResponse::ClearDisplayMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearTariffs => {
-                AnyResponse::ClearTariffs(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearVariableMonitoring => {
-                AnyResponse::ClearVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ClearedChargingLimit => {
-                AnyResponse::ClearedChargingLimit(serde_json::from_str(json)?)
-            }
-            Action::ClosePeriodicEventStream => {
-                AnyResponse::ClosePeriodicEventStream(serde_json::from_str(json)?)
-            }
-            Action::CostUpdated => AnyResponse::CostUpdated(serde_json::from_str(json)?),
-            Action::CustomerInformation => {
-                AnyResponse::CustomerInformation(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DataTransfer => {
-                AnyResponse::DataTransfer(Box::new(serde_json::from_str(json)?))
-            }
-            Action::DeleteCertificate => {
-                AnyResponse::DeleteCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::FirmwareStatusNotification => {
-                AnyResponse::FirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::Get15118EVCertificate => {
-                AnyResponse::Get15118EVCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetBaseReport => {
-                AnyResponse::GetBaseReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCertificateChainStatus => {
-                AnyResponse::GetCertificateChainStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCertificateStatus => {
-                AnyResponse::GetCertificateStatus(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetChargingProfiles => {
-                AnyResponse::GetChargingProfiles(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetCompositeSchedule => {
-                AnyResponse::GetCompositeSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetDERControl => {
-                AnyResponse::GetDERControl(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetDisplayMessages => {
-                AnyResponse::GetDisplayMessages(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetInstalledCertificateIds => {
-                AnyResponse::GetInstalledCertificateIds(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetLocalListVersion => {
-                AnyResponse::GetLocalListVersion(serde_json::from_str(json)?)
-            }
-            Action::GetLog => AnyResponse::GetLog(Box::new(serde_json::from_str(json)?)),
-            Action::GetMonitoringReport => {
-                AnyResponse::GetMonitoringReport(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetPeriodicEventStream => {
-                AnyResponse::GetPeriodicEventStream(Box::new(serde_json::from_str(json)?))
-            }
-            Action::GetReport => AnyResponse::GetReport(Box::new(serde_json::from_str(json)?)),
-            Action::GetTariffs => AnyResponse::GetTariffs(Box::new(serde_json::from_str(json)?)),
-            Action::GetTransactionStatus => {
-                AnyResponse::GetTransactionStatus(serde_json::from_str(json)?)
-            }
-            Action::GetVariables => {
-                AnyResponse::GetVariables(Box::new(serde_json::from_str(json)?))
-            }
-            Action::Heartbeat => AnyResponse::Heartbeat(serde_json::from_str(json)?),
-            Action::InstallCertificate => {
-                AnyResponse::InstallCertificate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::LogStatusNotification => {
-                AnyResponse::LogStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::MeterValues => AnyResponse::MeterValues(serde_json::from_str(json)?),
-            Action::NotifyAllowedEnergyTransfer => {
-                AnyResponse::NotifyAllowedEnergyTransfer(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyChargingLimit => {
-                AnyResponse::NotifyChargingLimit(serde_json::from_str(json)?)
-            }
-            Action::NotifyCustomerInformation => {
-                AnyResponse::NotifyCustomerInformation(serde_json::from_str(json)?)
-            }
-            Action::NotifyDERAlarm => AnyResponse::NotifyDERAlarm(serde_json::from_str(json)?),
             Action::NotifyDERStartStop => {
-                AnyResponse::NotifyDERStartStop(serde_json::from_str(json)?)
+                wrap(AnyResponse::NotifyDERStartStop(serde_json::from_str(json)?))
             }
-            Action::NotifyDisplayMessages => {
-                AnyResponse::NotifyDisplayMessages(serde_json::from_str(json)?)
+            Action::NotifyDisplayMessages => wrap(AnyResponse::NotifyDisplayMessages(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyEVChargingNeeds => wrap(AnyResponse::NotifyEVChargingNeeds(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyEVChargingSchedule => wrap(AnyResponse::NotifyEVChargingSchedule(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::NotifyEvent => wrap(AnyResponse::NotifyEvent(serde_json::from_str(json)?)),
+            Action::NotifyMonitoringReport => wrap(AnyResponse::NotifyMonitoringReport(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyPriorityCharging => wrap(AnyResponse::NotifyPriorityCharging(
+                serde_json::from_str(json)?,
+            )),
+            Action::NotifyReport => wrap(AnyResponse::NotifyReport(serde_json::from_str(json)?)),
+            Action::NotifySettlement => wrap(AnyResponse::NotifySettlement(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::NotifyWebPaymentStarted => wrap(AnyResponse::NotifyWebPaymentStarted(
+                serde_json::from_str(json)?,
+            )),
+            Action::OpenPeriodicEventStream => wrap(AnyResponse::OpenPeriodicEventStream(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::PublishFirmware => wrap(AnyResponse::PublishFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::PublishFirmwareStatusNotification => wrap(
+                AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?),
+            ),
+            Action::PullDynamicScheduleUpdate => wrap(AnyResponse::PullDynamicScheduleUpdate(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::ReportChargingProfiles => wrap(AnyResponse::ReportChargingProfiles(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReportDERControl => {
+                wrap(AnyResponse::ReportDERControl(serde_json::from_str(json)?))
             }
-            Action::NotifyEVChargingNeeds => {
-                AnyResponse::NotifyEVChargingNeeds(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEVChargingSchedule => {
-                AnyResponse::NotifyEVChargingSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyEvent => AnyResponse::NotifyEvent(serde_json::from_str(json)?),
-            Action::NotifyMonitoringReport => {
-                AnyResponse::NotifyMonitoringReport(serde_json::from_str(json)?)
-            }
-            Action::NotifyPriorityCharging => {
-                AnyResponse::NotifyPriorityCharging(serde_json::from_str(json)?)
-            }
-            Action::NotifyReport => AnyResponse::NotifyReport(serde_json::from_str(json)?),
-            Action::NotifySettlement => {
-                AnyResponse::NotifySettlement(Box::new(serde_json::from_str(json)?))
-            }
-            Action::NotifyWebPaymentStarted => {
-                AnyResponse::NotifyWebPaymentStarted(serde_json::from_str(json)?)
-            }
-            Action::OpenPeriodicEventStream => {
-                AnyResponse::OpenPeriodicEventStream(Box::new(serde_json::from_str(json)?))
-            }
-            Action::PublishFirmware => {
-                AnyResponse::PublishFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::PublishFirmwareStatusNotification => {
-                AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?)
-            }
-            Action::PullDynamicScheduleUpdate => {
-                AnyResponse::PullDynamicScheduleUpdate(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ReportChargingProfiles => {
-                AnyResponse::ReportChargingProfiles(serde_json::from_str(json)?)
-            }
-            Action::ReportDERControl => AnyResponse::ReportDERControl(serde_json::from_str(json)?),
-            Action::RequestBatterySwap => {
-                AnyResponse::RequestBatterySwap(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestStartTransaction => {
-                AnyResponse::RequestStartTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::RequestStopTransaction => {
-                AnyResponse::RequestStopTransaction(Box::new(serde_json::from_str(json)?))
-            }
-            Action::ReservationStatusUpdate => {
-                AnyResponse::ReservationStatusUpdate(serde_json::from_str(json)?)
-            }
-            Action::ReserveNow => AnyResponse::ReserveNow(Box::new(serde_json::from_str(json)?)),
-            Action::Reset => AnyResponse::Reset(Box::new(serde_json::from_str(json)?)),
-            Action::SecurityEventNotification => {
-                AnyResponse::SecurityEventNotification(serde_json::from_str(json)?)
-            }
-            Action::SendLocalList => {
-                AnyResponse::SendLocalList(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetChargingProfile => {
-                AnyResponse::SetChargingProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDERControl => {
-                AnyResponse::SetDERControl(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDefaultTariff => {
-                AnyResponse::SetDefaultTariff(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetDisplayMessage => {
-                AnyResponse::SetDisplayMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetMonitoringBase => {
-                AnyResponse::SetMonitoringBase(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetMonitoringLevel => {
-                AnyResponse::SetMonitoringLevel(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetNetworkProfile => {
-                AnyResponse::SetNetworkProfile(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetVariableMonitoring => {
-                AnyResponse::SetVariableMonitoring(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SetVariables => {
-                AnyResponse::SetVariables(Box::new(serde_json::from_str(json)?))
-            }
-            Action::SignCertificate => {
-                AnyResponse::SignCertificate(Box::new(serde_json::from_str(json)?))
-            }
+            Action::RequestBatterySwap => wrap(AnyResponse::RequestBatterySwap(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::RequestStartTransaction => wrap(AnyResponse::RequestStartTransaction(
+                Box::new(serde_json::from_str(json)?),
+            )),
+            Action::RequestStopTransaction => wrap(AnyResponse::RequestStopTransaction(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::ReservationStatusUpdate => wrap(AnyResponse::ReservationStatusUpdate(
+                serde_json::from_str(json)?,
+            )),
+            Action::ReserveNow => wrap(AnyResponse::ReserveNow(Box::new(serde_json::from_str(
+                json,
+            )?))),
+            Action::Reset => wrap(AnyResponse::Reset(Box::new(serde_json::from_str(json)?))),
+            Action::SecurityEventNotification => wrap(AnyResponse::SecurityEventNotification(
+                serde_json::from_str(json)?,
+            )),
+            Action::SendLocalList => wrap(AnyResponse::SendLocalList(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetChargingProfile => wrap(AnyResponse::SetChargingProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDERControl => wrap(AnyResponse::SetDERControl(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDefaultTariff => wrap(AnyResponse::SetDefaultTariff(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetDisplayMessage => wrap(AnyResponse::SetDisplayMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetMonitoringBase => wrap(AnyResponse::SetMonitoringBase(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetMonitoringLevel => wrap(AnyResponse::SetMonitoringLevel(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetNetworkProfile => wrap(AnyResponse::SetNetworkProfile(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariableMonitoring => wrap(AnyResponse::SetVariableMonitoring(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SetVariables => wrap(AnyResponse::SetVariables(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::SignCertificate => wrap(AnyResponse::SignCertificate(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::StatusNotification => {
-                AnyResponse::StatusNotification(serde_json::from_str(json)?)
+                wrap(AnyResponse::StatusNotification(serde_json::from_str(json)?))
             }
-            Action::TransactionEvent => {
-                AnyResponse::TransactionEvent(Box::new(serde_json::from_str(json)?))
-            }
-            Action::TriggerMessage => {
-                AnyResponse::TriggerMessage(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UnlockConnector => {
-                AnyResponse::UnlockConnector(Box::new(serde_json::from_str(json)?))
-            }
+            Action::TransactionEvent => wrap(AnyResponse::TransactionEvent(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::TriggerMessage => wrap(AnyResponse::TriggerMessage(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UnlockConnector => wrap(AnyResponse::UnlockConnector(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::UnpublishFirmware => {
-                AnyResponse::UnpublishFirmware(serde_json::from_str(json)?)
+                wrap(AnyResponse::UnpublishFirmware(serde_json::from_str(json)?))
             }
-            Action::UpdateDynamicSchedule => {
-                AnyResponse::UpdateDynamicSchedule(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UpdateFirmware => {
-                AnyResponse::UpdateFirmware(Box::new(serde_json::from_str(json)?))
-            }
-            Action::UsePriorityCharging => {
-                AnyResponse::UsePriorityCharging(Box::new(serde_json::from_str(json)?))
-            }
-            Action::VatNumberValidation => {
-                AnyResponse::VatNumberValidation(Box::new(serde_json::from_str(json)?))
-            }
+            Action::UpdateDynamicSchedule => wrap(AnyResponse::UpdateDynamicSchedule(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UpdateFirmware => wrap(AnyResponse::UpdateFirmware(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::UsePriorityCharging => wrap(AnyResponse::UsePriorityCharging(Box::new(
+                serde_json::from_str(json)?,
+            ))),
+            Action::VatNumberValidation => wrap(AnyResponse::VatNumberValidation(Box::new(
+                serde_json::from_str(json)?,
+            ))),
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "response")),
         })
     }
@@ -7380,10 +7549,22 @@ impl AnySend {
 
     /// Decodes the SEND message payload of `action` from JSON text.
     pub fn from_json(action: Action, json: &str) -> Result<Self, serde_json::Error> {
+        Self::from_json_into(action, json, |p| p)
+    }
+
+    /// [`AnySend::from_json`], handing the payload to `wrap` in the arm that decoded it:
+    /// a caller that puts it in another enum (`TypedRequest`, `TypedResponse`) builds
+    /// that value in place, with one dispatch on the action.
+    #[inline(always)]
+    pub(crate) fn from_json_into<T>(
+        action: Action,
+        json: &str,
+        wrap: impl FnOnce(Self) -> T,
+    ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::NotifyPeriodicEventStream => {
-                AnySend::NotifyPeriodicEventStream(Box::new(serde_json::from_str(json)?))
-            }
+            Action::NotifyPeriodicEventStream => wrap(AnySend::NotifyPeriodicEventStream(
+                Box::new(serde_json::from_str(json)?),
+            )),
             Action::AFRRSignal
             | Action::AdjustPeriodicEventStream
             | Action::Authorize

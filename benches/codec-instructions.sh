@@ -4,9 +4,12 @@
 # alone (CODEC_COUNT=key/op:N, see benches/benches/codec.rs) N and 2N times; the difference
 # divided by N is one message's count, setup excluded.
 # Usage: benches/codec-instructions.sh [key ...]   (default: every message; prints TSV)
+# CODEC_BENCH_BIN=<path> counts an already built bench binary instead (a copy of another
+# commit's, for before/after); CODEC_OPS="strict plain_serde" counts only those operations.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin=$(cd "$here/.." && cargo bench -p ocpp-benches --bench codec --no-run --message-format=json 2>/dev/null |
+bin="${CODEC_BENCH_BIN:-}"
+[ -n "$bin" ] || bin=$(cd "$here/.." && cargo bench -p ocpp-benches --bench codec --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -14,7 +17,7 @@ for l in sys.stdin:
         print(m["executable"])')
 keys=("$@")
 [ ${#keys[@]} -gt 0 ] || keys=(heartbeat_req heartbeat_res v16_meter_values v201_transaction_event v21_notify_report)
-ops=(strict lenient_conforming lenient_repairing plain_serde encode plain_serde_encode frame plain_frame)
+read -r -a ops <<<"${CODEC_OPS:-strict lenient_conforming lenient_repairing plain_serde encode plain_serde_encode frame plain_frame}"
 count() { # key op n -> instructions
   CODEC_COUNT="$1/$2:$3" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

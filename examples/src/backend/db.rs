@@ -431,10 +431,10 @@ impl Db {
     /// connection copies what is committed while the writer goes on. Under a steady stream of
     /// commits that never catches up with the end of the log, and the log is only started
     /// again from its beginning once a checkpoint has caught up: so when the log holds more
-    /// than [`RESTART_FRAMES`], a `wal_checkpoint(RESTART)` through the writer's connection
+    /// than `RESTART_FRAMES` (4,000), a `wal_checkpoint(RESTART)` through the writer's connection
     /// copies the little that is left, with the writes queued behind it for that long. The
     /// backend runs it every second, so the writer's commits never carry a checkpoint of
-    /// their own (its automatic checkpoint is only a backstop, [`WRITER_AUTOCHECKPOINT`]).
+    /// their own (its automatic checkpoint is only a backstop, `WRITER_AUTOCHECKPOINT`).
     pub async fn checkpoint(&self) -> Result<(), DbError> {
         if self.backend != Backend::Sqlite || self.same_pool() {
             return Ok(());

@@ -436,7 +436,7 @@ impl Db {
     /// backend runs it every second, so the writer's commits never carry a checkpoint of
     /// their own (its automatic checkpoint is only a backstop, `WRITER_AUTOCHECKPOINT`).
     pub async fn checkpoint(&self) -> Result<(), DbError> {
-        if self.backend != Backend::Sqlite || self.same_pool() {
+        if self.same_pool() {
             return Ok(());
         }
         // Columns: busy, frames in the log, frames copied into the database (-1, -1 when the
@@ -457,7 +457,7 @@ impl Db {
     /// the returned guard is dropped.
     pub(crate) fn start_checkpoints(&self) -> Checkpoints {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        if !self.same_pool() && self.backend == Backend::Sqlite {
+        if !self.same_pool() {
             let db = self.clone();
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -476,6 +476,8 @@ impl Db {
         Checkpoints { _stop: stop }
     }
 
+    /// Whether reads and writes share one pool (PostgreSQL, `sqlite::memory:`): there is no
+    /// separate SQLite writer, and nothing to checkpoint.
     fn same_pool(&self) -> bool {
         self.backend == Backend::Postgres || self.pool.options().get_max_connections() == 1
     }

@@ -534,12 +534,11 @@ async fn coordinate(shared: Arc<Shared>) -> LoadReport {
             ))
         })
         .collect();
-    let stopped = wait_or_stop(&shared, start + config.warmup_timeout, true).await;
+    let mut stopped = wait_or_stop(&shared, start + config.warmup_timeout, true).await;
     let connected = shared.connected.load(Ordering::Relaxed) as usize;
     let booted = shared.booted.load(Ordering::Relaxed) as usize;
     let warm = TokioInstant::now();
-    let mut stopped = stopped;
-    if let Some(at) = config.window_at {
+    if let (false, Some(at)) = (stopped, config.window_at) {
         if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
             shared.set_phase(SETTLE);
             stopped = wait_or_stop(&shared, warm + wait, false).await;

@@ -6,11 +6,12 @@ use std::time::Duration;
 use ocpp_central::server::RunningServer;
 use ocpp_central::testing::MockCharger;
 use ocpp_central::{
-    Admission, Auth, HandleV16, HandleV201, HandleV21, Handler, Server, ServerConfig,
+    Admission, Auth, Chargers, HandleV16, HandleV201, HandleV21, Handler, Server, ServerConfig,
 };
 use ocpp_types::{v16, Version};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::WebSocketStream;
 
 struct App;
 impl Handler for App {}
@@ -21,6 +22,35 @@ impl HandleV21 for App {}
 async fn start(config: ServerConfig) -> RunningServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     Server::new(config, Arc::new(App)).start(listener).unwrap()
+}
+
+/// A 1.6 charger `identity` connected to a server with `config` over an in-memory pipe of
+/// `buffer` bytes each way (no TCP): the charger's WebSocket, the handshake's response, the
+/// server's registry, and the task serving the connection.
+async fn over_a_pipe(
+    config: ServerConfig,
+    identity: &str,
+    buffer: usize,
+) -> (
+    WebSocketStream<tokio::io::DuplexStream>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+    Chargers,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (client_io, server_io) = tokio::io::duplex(buffer);
+    let server = Server::new(config, Arc::new(App));
+    let chargers = server.chargers();
+    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
+    let mut req = format!("ws://localhost/ocpp/{identity}")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    let (ws, resp) = tokio_tungstenite::client_async(req, client_io)
+        .await
+        .unwrap();
+    (ws, resp, chargers, task)
 }
 
 fn status_of(err: WsError) -> u16 {
@@ -309,19 +339,10 @@ async fn a_2_0_1_and_a_2_1_transaction_over_sockets_reach_the_handler_as_one_mod
 #[tokio::test]
 async fn serve_stream_takes_any_transport() {
     use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
     // An in-memory pipe instead of TCP (the same path serves a TLS stream for profile 2).
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(App));
-    let chargers = server.chargers();
-    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
-    let mut req = "ws://localhost/ocpp/PIPE".into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, client_io)
-        .await
-        .unwrap();
+    let (mut ws, resp, chargers, task) =
+        over_a_pipe(ServerConfig::new(Auth::AllowAnyone), "PIPE", 64 * 1024).await;
     assert_eq!(resp.headers()["Sec-WebSocket-Protocol"], "ocpp1.6");
     ws.send(Message::Text(r#"[2,"h","Heartbeat",{}]"#.into()))
         .await
@@ -405,21 +426,12 @@ async fn connections_beyond_the_caps_get_503_before_their_handshake() {
 #[tokio::test(start_paused = true)]
 async fn a_charger_that_stops_reading_is_dropped_after_the_write_timeout() {
     use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
     // A 4 KiB pipe the charger writes into and never reads from: the server's answers fill it,
     // its write stalls, and the write timeout (default 30 s, on the test's paused clock) ends
     // the connection instead of holding it, its queues and its task forever.
-    let (client_io, server_io) = tokio::io::duplex(4096);
-    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(App));
-    let chargers = server.chargers();
-    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
-    let mut req = "ws://localhost/ocpp/DEAF".into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, client_io)
-        .await
-        .unwrap();
+    let (mut ws, _, chargers, task) =
+        over_a_pipe(ServerConfig::new(Auth::AllowAnyone), "DEAF", 4096).await;
     assert_eq!(chargers.identities(), ["DEAF"]);
     let started = tokio::time::Instant::now();
     // Heartbeats until the server stops taking them (it stops reading once its answers cannot
@@ -446,20 +458,11 @@ async fn a_charger_that_stops_reading_is_dropped_after_the_write_timeout() {
 async fn pings_keep_a_quiet_charger_and_a_silent_one_is_dropped_after_the_dead_peer_timeout() {
     use futures::StreamExt;
     use tokio::time::{Duration, Instant};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
     // The defaults: a ping every 30 s, a peer silent for 75 s dropped (on the test's paused
     // clock). The charger sends nothing; while it reads, its WebSocket answers the pings.
-    let (client_io, server_io) = tokio::io::duplex(4096);
-    let server = Server::new(ServerConfig::new(Auth::AllowAnyone), Arc::new(App));
-    let chargers = server.chargers();
-    let task = tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
-    let mut req = "ws://localhost/ocpp/QUIET".into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, client_io)
-        .await
-        .unwrap();
+    let (mut ws, _, chargers, task) =
+        over_a_pipe(ServerConfig::new(Auth::AllowAnyone), "QUIET", 4096).await;
     let started = Instant::now();
     let mut pings = 0;
     while let Ok(frame) =
@@ -486,21 +489,9 @@ async fn pings_keep_a_quiet_charger_and_a_silent_one_is_dropped_after_the_dead_p
 async fn a_central_call_the_charger_leaves_unanswered_times_out_on_the_connections_timer() {
     use futures::StreamExt;
     use tokio::time::{Duration, Instant};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
-    let (client_io, server_io) = tokio::io::duplex(4096);
-    let server = Server::new(
-        ServerConfig::new(Auth::AllowAnyone).call_timeout(Duration::from_secs(5)),
-        Arc::new(App),
-    );
-    let chargers = server.chargers();
-    tokio::spawn(server.serve_stream(server_io, "127.0.0.1:1".parse().unwrap()));
-    let mut req = "ws://localhost/ocpp/SLOW".into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, client_io)
-        .await
-        .unwrap();
+    let config = ServerConfig::new(Auth::AllowAnyone).call_timeout(Duration::from_secs(5));
+    let (mut ws, _, chargers, _task) = over_a_pipe(config, "SLOW", 4096).await;
     let handle = loop {
         match chargers.get("SLOW") {
             Some(handle) => break handle,

@@ -580,16 +580,10 @@ where
                 *hook = None;
             },
             (id, answer) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
-                let request = session
-                    .unanswered()
-                    .find(|(k, _)| *k == id)
-                    .map(|(_, q)| q.clone());
                 match answer {
-                    Ok(response) => match session.respond(now(), &id, response.clone()) {
-                        Ok(()) => {
-                            if let Some(q) = request {
-                                deferred = Some(Box::new((q, response)));
-                            }
+                    Ok(response) => match session.respond_taking(now(), &id, response) {
+                        Ok((request, response)) => {
+                            deferred = Some(Box::new((*request, response)));
                         }
                         Err(_) if session.is_closed() => {}
                         Err(e) => {

@@ -31,7 +31,7 @@ pub trait Handler: Send + Sync + 'static {
     /// A model event of `charger` (connected, booted, status changed, transaction started /
     /// updated / ended, disconnected, ...). Events of one charger are delivered in order, one
     /// at a time, beside the connection's other work: a slow handler delays only later events
-    /// of that charger (and, once 128 wait, reading from it), and may call the charger.
+    /// of that charger (and, once 16 wait, reading from it), and may call the charger.
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         let _ = (charger, event);
     }

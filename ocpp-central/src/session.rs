@@ -556,10 +556,21 @@ impl Session {
     /// Answers the charger request `id` with `response` and updates the model from the pair.
     pub fn respond(
         &mut self,
-        _now: Instant,
+        now: Instant,
         id: &str,
         response: AnyResponse,
     ) -> Result<(), RespondError> {
+        self.respond_taking(now, id, response).map(drop)
+    }
+
+    /// [`Session::respond`], giving the request and the response back: the driver hands
+    /// them to the application's `after` hook as they are, without copying them.
+    pub(crate) fn respond_taking(
+        &mut self,
+        _now: Instant,
+        id: &str,
+        response: AnyResponse,
+    ) -> Result<(Box<AnyRequest>, AnyResponse), RespondError> {
         let Some(p) = self.pending.get(id) else {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         };
@@ -572,8 +583,7 @@ impl Session {
         let Some(p) = self.take_pending(id) else {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         };
-        let json = response.to_json();
-        let raw = match RawValue::from_string(json.clone()) {
+        let raw = match RawValue::from_string(response.to_json()) {
             Ok(raw) => raw,
             Err(_) => return Err(RespondError::UnknownRequest(id.to_owned())),
         };
@@ -581,10 +591,10 @@ impl Session {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         }
         if let Some(memo) = p.memo {
-            self.remember(memo, json);
+            self.remember(memo, raw.get().to_owned());
         }
         self.apply(&p.request, &response);
-        Ok(())
+        Ok((p.request, response))
     }
 
     /// Answers the charger request `id` with the [`Defaults`].

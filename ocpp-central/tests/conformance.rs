@@ -245,16 +245,6 @@ impl Raw {
     }
 }
 
-/// What an input must get.
-enum Expect {
-    /// A CALLERROR with this message id and code.
-    Error(&'static str, &'static str),
-    /// A CALLRESULT with this id.
-    Result(&'static str),
-    /// Nothing at all.
-    Nothing,
-}
-
 enum Input {
     Text(String),
     Binary(Vec<u8>),
@@ -263,10 +253,10 @@ enum Input {
 struct Case {
     what: &'static str,
     input: Input,
-    expect: Expect,
+    expect: Expected,
 }
 
-fn text(what: &'static str, input: impl Into<String>, expect: Expect) -> Case {
+fn text(what: &'static str, input: impl Into<String>, expect: Expected) -> Case {
     Case {
         what,
         input: Input::Text(input.into()),
@@ -275,7 +265,8 @@ fn text(what: &'static str, input: impl Into<String>, expect: Expect) -> Case {
 }
 
 fn cases(v: Version) -> Vec<Case> {
-    use Expect::*;
+    use Expected::Nothing;
+    let (error, result) = (Expected::error, Expected::result);
     let ErrorWords {
         format,
         occurrence,
@@ -299,34 +290,28 @@ fn cases(v: Version) -> Vec<Case> {
     };
     let mut cases: Vec<Case> = frame_level_bad_input(v, "Heartbeat")
         .into_iter()
-        .map(|bad| {
-            let expect = match bad.expect {
-                Expected::Error { id, code } => Error(id, code),
-                Expected::Nothing => Nothing,
-            };
-            text(bad.what, bad.text, expect)
-        })
+        .map(|bad| text(bad.what, bad.text, bad.expect))
         .collect();
     cases.extend([
         text(
             "an action of the other direction",
             other_direction,
-            Error("od", "NotSupported"),
+            error("od", "NotSupported"),
         ),
         text(
             "wrong type of a field",
             wrong_field_type,
-            Error("wt", "TypeConstraintViolation"),
+            error("wt", "TypeConstraintViolation"),
         ),
         text(
             "missing required field",
             r#"[2,"mr","Authorize",{}]"#,
-            Error("mr", occurrence),
+            error("mr", occurrence),
         ),
         text(
             "enum value not in the list",
             bad_enum,
-            Error("en", "PropertyConstraintViolation"),
+            error("en", "PropertyConstraintViolation"),
         ),
         text(
             "over-long string",
@@ -334,7 +319,7 @@ fn cases(v: Version) -> Vec<Case> {
                 r#"[2,"ol","DataTransfer",{{"vendorId":"{}"}}]"#,
                 "v".repeat(256)
             ),
-            Error("ol", "TypeConstraintViolation"),
+            error("ol", "TypeConstraintViolation"),
         ),
         text(
             "a 2 MiB message",
@@ -342,17 +327,17 @@ fn cases(v: Version) -> Vec<Case> {
                 r#"[2,"big","DataTransfer",{{"vendorId":"V","data":"{}"}}]"#,
                 "x".repeat(2 << 20)
             ),
-            Error("big", format),
+            error("big", format),
         ),
         Case {
             what: "binary frame holding a CALL",
             input: Input::Binary(br#"[2,"bin","Heartbeat",{}]"#.to_vec()),
-            expect: Result("bin"),
+            expect: result("bin"),
         },
         Case {
             what: "binary frame that is not UTF-8",
             input: Input::Binary(vec![0x00, 0xff, 0xfe, 0x80]),
-            expect: Error("-1", rpc),
+            expect: error("-1", rpc),
         },
     ]);
     cases
@@ -570,17 +555,17 @@ async fn conformance(v: Version) {
             Input::Binary(b) => cp.ws.send(Message::binary(b)).await.unwrap(),
         }
         match case.expect {
-            Expect::Error(id, code) => {
+            Expected::Error { id, code } => {
                 let reply = cp.reply().await;
                 assert_call_error(&reply, id, code, case.what);
                 cp.nothing_before_probe(case.what).await;
             }
-            Expect::Result(id) => {
+            Expected::Result { id } => {
                 let reply = cp.reply().await;
                 assert_eq!((&reply[0], &reply[1]), (&json!(3), &json!(id)), "{reply}");
                 cp.nothing_before_probe(case.what).await;
             }
-            Expect::Nothing => cp.nothing_before_probe(case.what).await,
+            Expected::Nothing => cp.nothing_before_probe(case.what).await,
         }
         // The other charger is unaffected by each of them.
         let hb = other.call("hb", "Heartbeat", json!({})).await;

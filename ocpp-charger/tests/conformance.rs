@@ -275,23 +275,13 @@ fn station(identity: &str, v: Version, url: &str) -> ClientHandle {
     )
 }
 
-/// What an input must get.
-enum Expect {
-    /// A CALLERROR with this message id and code.
-    Error(&'static str, &'static str),
-    /// A CALLRESULT with this id.
-    Result(&'static str),
-    /// Nothing at all.
-    Nothing,
-}
-
 struct Case {
     what: &'static str,
     input: Message,
-    expect: Expect,
+    expect: Expected,
 }
 
-fn text(what: &'static str, input: impl Into<String>, expect: Expect) -> Case {
+fn text(what: &'static str, input: impl Into<String>, expect: Expected) -> Case {
     Case {
         what,
         input: Message::text(input.into()),
@@ -300,7 +290,8 @@ fn text(what: &'static str, input: impl Into<String>, expect: Expect) -> Case {
 }
 
 fn cases(v: Version) -> Vec<Case> {
-    use Expect::*;
+    use Expected::Nothing;
+    let (error, result) = (Expected::error, Expected::result);
     let ErrorWords {
         format,
         occurrence,
@@ -329,30 +320,24 @@ fn cases(v: Version) -> Vec<Case> {
     };
     let mut cases: Vec<Case> = frame_level_bad_input(v, "GetLocalListVersion")
         .into_iter()
-        .map(|bad| {
-            let expect = match bad.expect {
-                Expected::Error { id, code } => Error(id, code),
-                Expected::Nothing => Nothing,
-            };
-            text(bad.what, bad.text, expect)
-        })
+        .map(|bad| text(bad.what, bad.text, bad.expect))
         .collect();
     cases.extend([
         text(
             "an action of the other direction",
             other_direction,
-            Error("od", "NotSupported"),
+            error("od", "NotSupported"),
         ),
         text(
             "wrong type of a field",
             wrong_field_type,
-            Error("wt", "TypeConstraintViolation"),
+            error("wt", "TypeConstraintViolation"),
         ),
-        text("missing required field", missing, Error("mr", occurrence)),
+        text("missing required field", missing, error("mr", occurrence)),
         text(
             "enum value not in the list",
             bad_enum,
-            Error("en", "PropertyConstraintViolation"),
+            error("en", "PropertyConstraintViolation"),
         ),
         text(
             "over-long string",
@@ -360,7 +345,7 @@ fn cases(v: Version) -> Vec<Case> {
                 r#"[2,"ol","DataTransfer",{{"vendorId":"{}"}}]"#,
                 "v".repeat(256)
             ),
-            Error("ol", "TypeConstraintViolation"),
+            error("ol", "TypeConstraintViolation"),
         ),
         text(
             "a 2 MiB message",
@@ -368,17 +353,17 @@ fn cases(v: Version) -> Vec<Case> {
                 r#"[2,"big","DataTransfer",{{"vendorId":"V","data":"{}"}}]"#,
                 "x".repeat(2 << 20)
             ),
-            Error("big", format),
+            error("big", format),
         ),
         Case {
             what: "binary frame holding a CALL",
             input: Message::binary(br#"[2,"bin","GetLocalListVersion",{}]"#.to_vec()),
-            expect: Result("bin"),
+            expect: result("bin"),
         },
         Case {
             what: "binary frame that is not UTF-8",
             input: Message::binary(vec![0x00, 0xff, 0xfe, 0x80]),
-            expect: Error("-1", rpc),
+            expect: error("-1", rpc),
         },
     ]);
     cases
@@ -510,15 +495,15 @@ async fn conformance(v: Version) {
     for case in cases(v) {
         central.send("CP-A", case.input);
         match case.expect {
-            Expect::Error(id, code) => {
+            Expected::Error { id, code } => {
                 let reply = central.answer("CP-A").await;
                 assert_call_error(&reply, id, code, case.what);
             }
-            Expect::Result(id) => {
+            Expected::Result { id } => {
                 let reply = central.answer("CP-A").await;
                 assert_eq!((&reply[0], &reply[1]), (&json!(3), &json!(id)), "{reply}");
             }
-            Expect::Nothing => {}
+            Expected::Nothing => {}
         }
         nothing_before_probe(&mut central, &mut probes, case.what).await;
         // The other station is unaffected by each of them.

@@ -67,8 +67,26 @@ pub enum Expected {
         /// Its error code.
         code: &'static str,
     },
+    /// A CALLRESULT with this message id (for inputs that are odd but valid, e.g. a CALL in
+    /// a binary frame).
+    Result {
+        /// The message id of the CALLRESULT.
+        id: &'static str,
+    },
     /// Nothing at all.
     Nothing,
+}
+
+impl Expected {
+    /// A CALLERROR with message id `id` and error code `code`.
+    pub const fn error(id: &'static str, code: &'static str) -> Expected {
+        Expected::Error { id, code }
+    }
+
+    /// A CALLRESULT with message id `id`.
+    pub const fn result(id: &'static str) -> Expected {
+        Expected::Result { id }
+    }
 }
 
 /// One bad input: a text message and what it must get.
@@ -100,7 +118,7 @@ pub struct BadFrame {
 pub fn frame_level_bad_input(v: Version, action: &str) -> Vec<BadFrame> {
     let rpc = error_words(v).rpc_framework;
     let bad = |what, text: String, expect| BadFrame { what, text, expect };
-    let error = |id, code| Expected::Error { id, code };
+    let error = Expected::error;
     vec![
         bad(
             "truncated JSON",

@@ -265,7 +265,6 @@ fn text(what: &'static str, input: impl Into<String>, expect: Expected) -> Case 
 }
 
 fn cases(v: Version) -> Vec<Case> {
-    use Expected::Nothing;
     let (error, result) = (Expected::error, Expected::result);
     let ErrorWords {
         format,

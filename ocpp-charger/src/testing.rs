@@ -34,7 +34,7 @@ use ocpp_codec::Version;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::hardware::SimulatedHardware;
+use crate::hardware::{HardwareEvent, SimulatedHardware};
 use crate::station::{Station, StationConfig, StationEvent};
 use crate::store::{MemoryStore, Saved, Store};
 use crate::time::AnchoredClock;
@@ -388,6 +388,21 @@ impl VirtualPair {
         self.drive();
     }
 
+    /// A cable is plugged into `evse` (a [`HardwareEvent::CablePlugged`]).
+    pub fn plug_in(&mut self, evse: u32) {
+        self.station_input(|s, now| s.handle_hardware(now, HardwareEvent::CablePlugged { evse }));
+    }
+
+    /// The cable is pulled out of `evse` (a [`HardwareEvent::CableUnplugged`]).
+    pub fn unplug(&mut self, evse: u32) {
+        self.station_input(|s, now| s.handle_hardware(now, HardwareEvent::CableUnplugged { evse }));
+    }
+
+    /// The driver presents `tag` at the reader of `evse`.
+    pub fn present(&mut self, evse: u32, tag: &str) {
+        self.station_input(|s, now| s.present_id_token(now, Some(evse), tag));
+    }
+
     /// The central system calls the station; returns the message id (see
     /// [`MockCentral::answer`]).
     pub fn central_call(&mut self, action: &str, payload: Value) -> String {
@@ -665,4 +680,18 @@ mod server {
             task: Arc::new(task),
         }
     }
+}
+
+/// What a driver does to start charging at a running client: plug a cable into `evse`, then
+/// present `tag` at its reader.
+pub fn plug_in_and_present(
+    client: &crate::ws::ClientHandle,
+    evse: u32,
+    tag: &str,
+) -> Result<(), crate::ws::CommandError> {
+    client.hardware(HardwareEvent::CablePlugged { evse })?;
+    client.hardware(HardwareEvent::IdTokenPresented {
+        evse: Some(evse),
+        id_token: tag.into(),
+    })
 }

@@ -9,10 +9,10 @@ use ocpp_central::{
     AnyRequest, Auth, BootState as CentralBoot, HandleV16, HandleV201, HandleV21, Handler, Server,
     ServerConfig,
 };
+use ocpp_charger::testing::plug_in_and_present;
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent};
 use ocpp_charger::{
-    HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent,
-    Version,
+    MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent, Version,
 };
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
@@ -66,15 +66,7 @@ async fn station_against_ocpp_central() {
                 .is_some_and(|c| c.state().boot == CentralBoot::Accepted)
         })
         .await;
-        client
-            .hardware(HardwareEvent::CablePlugged { evse: 1 })
-            .unwrap();
-        client
-            .hardware(HardwareEvent::IdTokenPresented {
-                evse: Some(1),
-                id_token: "TAG".into(),
-            })
-            .unwrap();
+        plug_in_and_present(&client, 1, "TAG").unwrap();
         until("transaction at the central system", || {
             chargers
                 .get("CP-E2E")

@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use ocpp_charger::testing::plug_in_and_present;
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
 use ocpp_charger::{
     HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent,
@@ -474,12 +475,7 @@ async fn conformance(v: Version) {
     .await;
 
     // A transaction on CP-A.
-    a.hardware(HardwareEvent::CablePlugged { evse: 1 }).unwrap();
-    a.hardware(HardwareEvent::IdTokenPresented {
-        evse: Some(1),
-        id_token: "TAG".into(),
-    })
-    .unwrap();
+    plug_in_and_present(&a, 1, "TAG").unwrap();
     let (start, stop) = if v == Version::V16 {
         ("StartTransaction", "StopTransaction")
     } else {

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use ocpp_charger::station::{MAX_BOOT_RETRY, MAX_QUEUED_CALLS, MIN_BOOT_RETRY, MIN_RETRY};
 use ocpp_charger::testing::{test_config, MockCentral, TestClock, VirtualPair};
-use ocpp_charger::{
-    BootState, HardwareEvent, MemoryStore, ResetKind, Setting, StationEvent, Version,
-};
+use ocpp_charger::{BootState, MemoryStore, ResetKind, Setting, StationEvent, Version};
 use serde_json::{json, Value};
 
 const ALL: [Version; 3] = [Version::V16, Version::V201, Version::V21];
@@ -37,10 +35,6 @@ fn connected_with(central: MockCentral) -> VirtualPair {
 
 fn central_version(central: &MockCentral) -> Version {
     central.ep.version()
-}
-
-fn plug(pair: &mut VirtualPair, evse: u32) {
-    pair.station_input(|s, now| s.handle_hardware(now, HardwareEvent::CablePlugged { evse }));
 }
 
 /// The `status` of the station's CALLRESULT to call `id`.
@@ -644,7 +638,7 @@ fn integers_beyond_32_bits_are_type_constraint_violations() {
 #[test]
 fn transaction_id_at_i32_max_round_trips_v16() {
     let mut pair = connected_with(MockCentral::new(Version::V16).first_transaction_id(i32::MAX));
-    plug(&mut pair, 1);
+    pair.plug_in(1);
     pair.station_input(|s, now| s.present_id_token(now, Some(1), "TAG"));
     assert!(pair.events.contains(&StationEvent::TransactionIdAssigned {
         local_id: 1,
@@ -671,7 +665,7 @@ fn remote_start_id_at_i32_max_round_trips_v2x() {
             json!({ "evseId": 1, "remoteStartId": MAX, "idToken": { "idToken": "T", "type": "Central" } }),
         );
         assert_eq!(status(&pair, &id), "Accepted", "{v}");
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         let started = pair.central.payloads("TransactionEvent")[0];
         assert_eq!(started["transactionInfo"]["remoteStartId"], MAX, "{v}");
         pair.assert_no_invalid_outgoing();
@@ -939,7 +933,7 @@ fn transaction_message_retry_interval_0_does_not_spin() {
             }
         }
         pair.central.failing.insert(action.into());
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         pair.station_input(|s, now| s.present_id_token(now, Some(1), "TAG"));
         pair.advance(Duration::from_secs(10));
         let tries = pair.central.actions_named(action);
@@ -1009,7 +1003,7 @@ fn reset_clears_a_remote_start_waiting_for_the_cable() {
             assert_eq!(reported, "Available", "{v} {kind}");
             // The cable comes later: nobody asked for a transaction any more.
             pair.advance(Duration::from_secs(10));
-            plug(&mut pair, 1);
+            pair.plug_in(1);
             pair.advance(Duration::from_secs(10));
             assert!(pair.station.transaction(1).is_none(), "{v} {kind}");
             assert_eq!(pair.central.actions_named("StartTransaction"), 0, "{v}");

@@ -12,18 +12,6 @@ use serde_json::{json, Value};
 
 const ALL: [Version; 3] = [Version::V16, Version::V201, Version::V21];
 
-fn plug(pair: &mut VirtualPair, evse: u32) {
-    pair.station_input(|s, now| s.handle_hardware(now, HardwareEvent::CablePlugged { evse }));
-}
-
-fn unplug(pair: &mut VirtualPair, evse: u32) {
-    pair.station_input(|s, now| s.handle_hardware(now, HardwareEvent::CableUnplugged { evse }));
-}
-
-fn token(pair: &mut VirtualPair, evse: u32, tag: &str) {
-    pair.station_input(|s, now| s.present_id_token(now, Some(evse), tag));
-}
-
 fn ok(pair: &VirtualPair, id: &str) -> Value {
     match pair.central.answer(id) {
         Some(Ok(v)) => v.clone(),
@@ -59,7 +47,7 @@ fn boot_rejected_then_accepted_sends_nothing_else_before() {
         );
         pair.connect();
         assert_eq!(pair.station.boot_state(), BootState::Rejected);
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         // While Rejected: no answers to the central system either.
         let id = pair.central_call("ClearCache", json!({}));
         assert!(
@@ -93,14 +81,14 @@ fn boot_rejected_then_accepted_sends_nothing_else_before() {
 fn transaction_lifecycle_v16() {
     let mut pair = VirtualPair::new(Version::V16);
     pair.connect();
-    plug(&mut pair, 1);
+    pair.plug_in(1);
     assert_eq!(pair.station.status(1), Some("Preparing"));
-    token(&mut pair, 1, "TAG1");
+    pair.present(1, "TAG1");
     assert_eq!(pair.station.status(1), Some("Charging"));
     pair.advance(Duration::from_secs(125));
-    token(&mut pair, 1, "TAG1");
+    pair.present(1, "TAG1");
     assert_eq!(pair.station.status(1), Some("Finishing"));
-    unplug(&mut pair, 1);
+    pair.unplug(1);
     assert_eq!(pair.station.status(1), Some("Available"));
     assert_eq!(
         tx_actions(&pair),
@@ -153,11 +141,11 @@ fn transaction_lifecycle_v2x() {
     for v in [Version::V201, Version::V21] {
         let mut pair = VirtualPair::new(v);
         pair.connect();
-        token(&mut pair, 1, "TAG1");
+        pair.present(1, "TAG1");
         assert_eq!(pair.central.actions_named("Authorize"), 1);
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         pair.advance(Duration::from_secs(61));
-        unplug(&mut pair, 1);
+        pair.unplug(1);
         let events = pair.central.payloads("TransactionEvent");
         assert_eq!(events.len(), 3, "{v}");
         let kinds: Vec<(&str, &str, i64)> = events
@@ -229,8 +217,8 @@ fn offline_transaction_survives_restart_v16() {
     );
     assert_eq!(ok(&pair, &id)["status"], "Accepted");
     pair.disconnect();
-    plug(&mut pair, 1);
-    token(&mut pair, 1, "OFFLINE1");
+    pair.plug_in(1);
+    pair.present(1, "OFFLINE1");
     assert!(pair.station.transaction(1).is_some());
     pair.advance(Duration::from_secs(130)); // two periodic samples, queued
     assert_eq!(pair.station.outbox_len(), 3);
@@ -280,7 +268,7 @@ fn offline_transaction_survives_restart_v16() {
             .as_deref(),
         Some("4242")
     );
-    unplug(&mut pair, 1);
+    pair.unplug(1);
     assert_eq!(
         tx_actions(&pair),
         [
@@ -333,13 +321,13 @@ fn offline_transaction_survives_restart_v2x() {
         );
         pair.connect();
         // Fill the authorization cache online, then go offline.
-        token(&mut pair, 1, "CACHED");
+        pair.present(1, "CACHED");
         // The authorization waits for a cable for EVConnectionTimeOut (120 s), then lapses.
         pair.advance(Duration::from_secs(121));
         pair.disconnect();
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         assert!(pair.station.transaction(1).is_none());
-        token(&mut pair, 1, "CACHED");
+        pair.present(1, "CACHED");
         assert!(
             pair.station.transaction(1).is_some(),
             "{v}: cached token starts offline"
@@ -363,7 +351,7 @@ fn offline_transaction_survives_restart_v2x() {
         let mut pair = VirtualPair::from_station(station, Box::new(store), central, clock);
         pair.advance(Duration::from_secs(60)); // one more sample, still offline
         pair.connect();
-        unplug(&mut pair, 1);
+        pair.unplug(1);
         let events = pair.central.payloads("TransactionEvent");
         let seq: Vec<i64> = events
             .iter()
@@ -391,8 +379,8 @@ fn transaction_messages_retry_then_give_up() {
             "TransactionEvent"
         };
         pair.central.silent.insert(start.to_owned());
-        plug(&mut pair, 1);
-        token(&mut pair, 1, "T");
+        pair.plug_in(1);
+        pair.present(1, "T");
         assert_eq!(pair.central.actions_named(start), 1);
         // Attempt 1 times out after 30 s; attempt 2 after 60 s more (interval x 1),
         // attempt 3 after 120 s more (interval x 2); then it is dropped.
@@ -416,7 +404,7 @@ fn remote_start_and_stop() {
     for v in ALL {
         let mut pair = VirtualPair::new(v);
         pair.connect();
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         let id = if v == Version::V16 {
             pair.central_call(
                 "RemoteStartTransaction",
@@ -712,8 +700,8 @@ fn central_operations() {
         let id = pair.central_call("ChangeAvailability", op);
         assert_eq!(ok(&pair, &id)["status"], "Accepted");
         // During a transaction: Scheduled, applied when it ends.
-        plug(&mut pair, 1);
-        token(&mut pair, 1, "T");
+        pair.plug_in(1);
+        pair.present(1, "T");
         let id = pair.central_call("ChangeAvailability", inop);
         assert_eq!(ok(&pair, &id)["status"], "Scheduled", "{v}");
         // UnlockConnector.
@@ -735,11 +723,11 @@ fn central_operations() {
             );
         } else {
             assert_eq!(ok(&pair, &id)["status"], "OngoingAuthorizedTransaction");
-            token(&mut pair, 1, "T");
+            pair.present(1, "T");
             let id = pair.central_call("UnlockConnector", unlock);
             assert_eq!(ok(&pair, &id)["status"], "Unlocked");
         }
-        unplug(&mut pair, 1);
+        pair.unplug(1);
         assert_eq!(
             pair.station.status(1),
             Some("Unavailable"),
@@ -814,9 +802,9 @@ fn only_the_latest_status_is_sent_after_offline() {
         pair.connect();
         let before = pair.central.actions_named("StatusNotification");
         pair.disconnect();
-        plug(&mut pair, 1);
-        unplug(&mut pair, 1);
-        plug(&mut pair, 1);
+        pair.plug_in(1);
+        pair.unplug(1);
+        pair.plug_in(1);
         pair.connect();
         let after: Vec<&Value> = pair.central.payloads("StatusNotification")[before..].to_vec();
         assert_eq!(after.len(), 1, "{v}: {after:?}");
@@ -842,8 +830,8 @@ fn authorization_cache_and_rejection() {
         let mut pair = VirtualPair::new(v);
         pair.central.blocked.insert("BAD".into());
         pair.connect();
-        plug(&mut pair, 1);
-        token(&mut pair, 1, "BAD");
+        pair.plug_in(1);
+        pair.present(1, "BAD");
         assert!(pair.station.transaction(1).is_none());
         assert!(pair.events.iter().any(|e| matches!(
             e,
@@ -853,21 +841,21 @@ fn authorization_cache_and_rejection() {
             }
         )));
         // A good token online, then offline it is accepted from the cache.
-        token(&mut pair, 1, "GOOD");
-        token(&mut pair, 1, "GOOD"); // stops
+        pair.present(1, "GOOD");
+        pair.present(1, "GOOD"); // stops
         pair.disconnect();
-        token(&mut pair, 1, "GOOD");
+        pair.present(1, "GOOD");
         assert!(
             pair.station.transaction(1).is_some(),
             "{v}: cache used offline"
         );
-        token(&mut pair, 1, "GOOD");
-        token(&mut pair, 1, "BAD");
+        pair.present(1, "GOOD");
+        pair.present(1, "BAD");
         assert!(
             pair.station.transaction(1).is_none(),
             "{v}: cached rejection offline"
         );
-        token(&mut pair, 1, "UNKNOWN");
+        pair.present(1, "UNKNOWN");
         assert!(
             pair.station.transaction(1).is_none(),
             "{v}: unknown offline refused"
@@ -915,8 +903,8 @@ fn station_wide_availability_v16_reports_connector_zero() {
     assert_eq!(zero, ["Available", "Unavailable"]);
     assert_eq!(pair.station.status(1), Some("Unavailable"));
     // A token cannot start anything while unavailable.
-    plug(&mut pair, 1);
-    token(&mut pair, 1, "T");
+    pair.plug_in(1);
+    pair.present(1, "T");
     assert!(pair.station.transaction(1).is_none());
     pair.assert_no_invalid_outgoing();
 }
@@ -943,8 +931,8 @@ fn full_battery_suspends_the_transaction() {
             clock,
         );
         pair.connect();
-        plug(&mut pair, 1);
-        token(&mut pair, 1, "T");
+        pair.plug_in(1);
+        pair.present(1, "T");
         pair.advance(Duration::from_secs(60)); // 123 Wh > the 50 Wh of room: full
         if v == Version::V16 {
             assert_eq!(pair.station.status(1), Some("SuspendedEV"));
@@ -980,7 +968,7 @@ fn injected_time_drives_heartbeats_and_timestamps() {
         assert_eq!(pair.central.actions_named("Heartbeat"), 0, "{v}");
         pair.advance(Duration::from_secs(600));
         assert_eq!(pair.central.actions_named("Heartbeat"), 10, "{v}");
-        plug(&mut pair, 1);
+        pair.plug_in(1);
         let status = pair.central.payloads("StatusNotification");
         let last = status.last().unwrap();
         assert_eq!(last["timestamp"], "2025-01-01T00:10:00.000Z", "{v}: {last}");

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use ocpp_charger::testing::spawn_mock_central;
+use ocpp_charger::testing::{plug_in_and_present, spawn_mock_central};
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent, CommandError, COMMAND_QUEUE};
 use ocpp_charger::{
     FileStore, HardwareEvent, MemoryStore, Saved, Setting, SimulatedHardware, Station,
@@ -51,15 +51,7 @@ async fn station_over_websocket_reconnects_and_resumes() {
             "security profile 1: Basic CP-WS:s3cret"
         );
         assert!(central.received().iter().all(|(id, _, _)| id == "CP-WS"));
-        client
-            .hardware(HardwareEvent::CablePlugged { evse: 1 })
-            .unwrap();
-        client
-            .hardware(HardwareEvent::IdTokenPresented {
-                evse: Some(1),
-                id_token: "TAG".into(),
-            })
-            .unwrap();
+        plug_in_and_present(&client, 1, "TAG").unwrap();
         let start = if v == Version::V16 {
             "StartTransaction"
         } else {
@@ -224,15 +216,7 @@ async fn writes_run_off_the_runtime_thread_and_survive_a_restart() {
         ClientConfig::new(nowhere().await)
             .backoff(Duration::from_secs(60), Duration::from_secs(60)),
     );
-    client
-        .hardware(HardwareEvent::CablePlugged { evse: 1 })
-        .unwrap();
-    client
-        .hardware(HardwareEvent::IdTokenPresented {
-            evse: Some(1),
-            id_token: "OFFLINE".into(),
-        })
-        .unwrap();
+    plug_in_and_present(&client, 1, "OFFLINE").unwrap();
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), client.events.recv())
             .await

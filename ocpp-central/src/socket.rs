@@ -297,7 +297,9 @@ where
                 Poll::Ready(Some(Err(e))) => {
                     // The reading side failed: tell the peer why (RFC 6455 §7.4.1) before the
                     // connection ends.
-                    if let Some(frame) = close_frame_for(&e) {
+                    if let Some(frame) =
+                        ReadFailure::from_tungstenite(&e).map(ReadFailure::close_frame)
+                    {
                         tracing::info!("closing the connection: {e}");
                         *this.close_frame = Some(Box::new(frame));
                     }
@@ -447,21 +449,6 @@ where
             }));
         }
     }
-}
-
-/// The close frame for an error on the reading side, when it has a WebSocket status code
-/// ([`ReadFailure`]: 1009, 1007 or 1002).
-fn close_frame_for(error: &WsError) -> Option<CloseFrame> {
-    let failure = match error {
-        WsError::Capacity(_) => ReadFailure::TooBig,
-        WsError::Utf8(_) => ReadFailure::NotUtf8,
-        WsError::Protocol(_) => ReadFailure::Protocol,
-        _ => return None,
-    };
-    Some(CloseFrame {
-        code: failure.close_code().into(),
-        reason: failure.reason().into(),
-    })
 }
 
 #[cfg(test)]

@@ -26,12 +26,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use ocpp_codec::transport::ReadFailure;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -439,23 +440,6 @@ fn ws_config(max_message_size: usize) -> WebSocketConfig {
         .max_frame_size(Some(read_limit))
 }
 
-/// The close frame for an error on the reading side, when it has a WebSocket status code
-/// ([`ocpp_codec::transport::ReadFailure`]: 1009, 1007 or 1002, RFC 6455 §7.4.1).
-fn close_frame_for(error: &tokio_tungstenite::tungstenite::Error) -> Option<CloseFrame> {
-    use ocpp_codec::transport::ReadFailure;
-    use tokio_tungstenite::tungstenite::Error;
-    let failure = match error {
-        Error::Capacity(_) => ReadFailure::TooBig,
-        Error::Utf8(_) => ReadFailure::NotUtf8,
-        Error::Protocol(_) => ReadFailure::Protocol,
-        _ => return None,
-    };
-    Some(CloseFrame {
-        code: failure.close_code().into(),
-        reason: failure.reason().into(),
-    })
-}
-
 /// Hands one message to the station; one over the size limit is answered here instead, as the
 /// codec prescribes (CALLERROR `FormatViolation` with its message id).
 async fn deliver(
@@ -720,7 +704,8 @@ pub async fn run(
                         let reason = match &msg {
                             Some(Err(e)) => {
                                 // Tell the server why before the connection ends.
-                                if let (Some(frame), Some(s)) = (close_frame_for(e), ws.as_mut()) {
+                                let frame = ReadFailure::from_tungstenite(e).map(ReadFailure::close_frame);
+                                if let (Some(frame), Some(s)) = (frame, ws.as_mut()) {
                                     let _ = s.send(Message::Close(Some(frame))).await;
                                 }
                                 e.to_string()

@@ -60,6 +60,28 @@ impl ReadFailure {
     }
 }
 
+#[cfg(feature = "tungstenite")]
+impl ReadFailure {
+    /// The failure a tungstenite read error stands for; `None` for errors that end the
+    /// connection without a close frame of ours (I/O errors, a close already under way).
+    pub fn from_tungstenite(error: &tungstenite::Error) -> Option<ReadFailure> {
+        match error {
+            tungstenite::Error::Capacity(_) => Some(ReadFailure::TooBig),
+            tungstenite::Error::Utf8(_) => Some(ReadFailure::NotUtf8),
+            tungstenite::Error::Protocol(_) => Some(ReadFailure::Protocol),
+            _ => None,
+        }
+    }
+
+    /// The close frame to send the peer.
+    pub fn close_frame(self) -> tungstenite::protocol::CloseFrame {
+        tungstenite::protocol::CloseFrame {
+            code: self.close_code().into(),
+            reason: self.reason().into(),
+        }
+    }
+}
+
 /// The charger identity from a request path: the last non-empty segment, percent-decoded
 /// (`None` when there is none, or it does not decode to UTF-8).
 pub fn identity_from_path(path: &str) -> Option<String> {

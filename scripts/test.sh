@@ -28,6 +28,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "the typed layer builds with each version feature alone"
 for v in v16 v201 v21; do
   cargo check --locked -p ocpp-codec --no-default-features --features "$v"
+  # ... and so do the library crates' docs (no link to another version's items).
+  RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --no-default-features --features "$v" \
+    -p ocpp-types -p ocpp-codec -p ocpp-central -p ocpp-charger
 done
 # ocpp-types names its versions without the embedded schemas or the validator.
 if cargo tree --locked -p ocpp-types --no-default-features --features v16 | grep jsonschema; then

@@ -2,7 +2,7 @@
 //! cloneable [`ChargerHandle`] that sends central calls from any task, and the [`Chargers`]
 //! registry of connected chargers.
 //!
-//! Each version has one trait ([`HandleV16`], [`HandleV201`], [`HandleV21`]) with one method
+//! Each version has one trait (`HandleV16`, `HandleV201`, `HandleV21`) with one method
 //! per charger-initiated action, in the order of the specification's functional blocks /
 //! profiles (each method's doc names its block). Every method has a default from
 //! [`Defaults`]: boot `Accepted` with the interval, Authorize `Accepted`, 1.6 transaction ids
@@ -45,7 +45,7 @@ pub trait Handler: Send + Sync + 'static {
     /// The transactions of this charger still running as far as the application knows
     /// (persisted before a restart or a reconnect), to seed its new session before the first
     /// message is read, so their meter values and end are attributed and their energy computed.
-    /// Called by [`Connection`](crate::Connection) (and so the server) for every connection.
+    /// Called by `Connection` (and so the server) for every connection.
     async fn restore_transactions(
         &self,
         identity: &str,
@@ -281,7 +281,7 @@ version_handler! {
 }
 
 /// A complete central system: any [`Handler`]. The per-version handlers are reached through
-/// [`Handler::v16`], [`Handler::v201`] and [`Handler::v21`], so enabling another version's
+/// `Handler::v16`, `Handler::v201` and `Handler::v21`, so enabling another version's
 /// feature anywhere in the build adds a method with a default and never breaks an
 /// application that implements only the versions it speaks.
 pub trait CentralSystem: Handler {}

@@ -6,9 +6,9 @@
 //!   endpoint: typed decoding with the exact refusals, boot state, connectors, transactions,
 //!   meter data, as version-neutral [`Event`]s ([`model`]).
 //! - [`handler`]: the application API: [`Handler`] and the per-version handler traits
-//!   ([`HandleV16`], [`HandleV201`], [`HandleV21`]) with defaults from [`Defaults`], the
+//!   (`HandleV16`, `HandleV201`, `HandleV21`) with defaults from [`Defaults`], the
 //!   cloneable [`ChargerHandle`] and the [`Chargers`] registry. No runtime needed.
-//! - `driver` (feature `tokio`): [`Connection`] drives a session over any stream/sink of text
+//! - `driver` (feature `tokio`): `Connection` drives a session over any stream/sink of text
 //!   messages, for central systems that own their sockets.
 //! - `server` (feature `ws`, default): the WebSocket server.
 //! - `testing` (feature `test-util`): a virtual-time harness and a mock charger.

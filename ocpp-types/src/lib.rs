@@ -1,6 +1,6 @@
 //! Schema-exact Rust types for every OCPP-J message of OCPP 1.6, 2.0.1 and 2.1.
 //!
-//! The per-version modules [`v16`], [`v201`] and [`v21`] are generated from the official JSON
+//! The per-version modules `v16`, `v201` and `v21` (each behind the feature of that name) are generated from the official JSON
 //! schemas (embedded in the `ocpp-schemas` crate) by the generator in `ocpp-types/codegen`, and
 //! committed. A payload deserializes into its type **if and only if** the official schema
 //! accepts it, which is what lets the codec validate at the speed of plain deserialization:

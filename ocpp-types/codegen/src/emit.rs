@@ -871,6 +871,7 @@ fn mod_rs(model: &Model, shared: &[&TypeDef]) -> String {
         &calls,
         &sends,
     );
+    s.push_str("/// Decodes a boxed payload straight into its box, in a stack frame of its own, so the\n/// dispatch that calls it keeps a small frame: decoding a Heartbeat does not reserve the\n/// stack of the largest message.\n#[inline(never)]\nfn from_str_boxed<T: serde::de::DeserializeOwned>(json: &str) -> Result<Box<T>, serde_json::Error> {\n    serde_json::from_str(json).map(Box::new)\n}\n\n");
     if !sends.is_empty() {
         any_enum(&mut s, model, "AnySend", "SEND message", "", &sends, &calls);
         s.push_str("fn no_payload(action: Action, kind: &str) -> serde_json::Error {\n    <serde_json::Error as serde::de::Error>::custom(format_args!(\"OCPP action {action} has no {kind} payload\"))\n}\n\n");
@@ -1041,7 +1042,12 @@ fn any_enum(
             );
         }
         for a in with {
-            if boxed(a) {
+            if boxed(a) && func == "from_json_into" {
+                let _ = writeln!(
+                    s,
+                    "            Action::{a} => {open}{name}::{a}(from_str_boxed(json)?){close},"
+                );
+            } else if boxed(a) {
                 let _ = writeln!(
                     s,
                     "            Action::{a} => {open}{name}::{a}(Box::new({call}?)){close},"

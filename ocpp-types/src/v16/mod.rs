@@ -648,9 +648,7 @@ impl AnyRequest {
     ) -> Result<T, serde_json::Error> {
         Ok(match action {
             Action::Authorize => wrap(AnyRequest::Authorize(serde_json::from_str(json)?)),
-            Action::BootNotification => wrap(AnyRequest::BootNotification(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::BootNotification => wrap(AnyRequest::BootNotification(from_str_boxed(json)?)),
             Action::CancelReservation => {
                 wrap(AnyRequest::CancelReservation(serde_json::from_str(json)?))
             }
@@ -667,12 +665,8 @@ impl AnyRequest {
             Action::ClearChargingProfile => wrap(AnyRequest::ClearChargingProfile(
                 serde_json::from_str(json)?,
             )),
-            Action::DataTransfer => wrap(AnyRequest::DataTransfer(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::DataTransfer => wrap(AnyRequest::DataTransfer(from_str_boxed(json)?)),
+            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(from_str_boxed(json)?)),
             Action::DiagnosticsStatusNotification => wrap(
                 AnyRequest::DiagnosticsStatusNotification(serde_json::from_str(json)?),
             ),
@@ -688,16 +682,14 @@ impl AnyRequest {
             Action::GetConfiguration => {
                 wrap(AnyRequest::GetConfiguration(serde_json::from_str(json)?))
             }
-            Action::GetDiagnostics => wrap(AnyRequest::GetDiagnostics(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetDiagnostics => wrap(AnyRequest::GetDiagnostics(from_str_boxed(json)?)),
             Action::GetInstalledCertificateIds => wrap(AnyRequest::GetInstalledCertificateIds(
                 serde_json::from_str(json)?,
             )),
             Action::GetLocalListVersion => {
                 wrap(AnyRequest::GetLocalListVersion(serde_json::from_str(json)?))
             }
-            Action::GetLog => wrap(AnyRequest::GetLog(Box::new(serde_json::from_str(json)?))),
+            Action::GetLog => wrap(AnyRequest::GetLog(from_str_boxed(json)?)),
             Action::Heartbeat => wrap(AnyRequest::Heartbeat(serde_json::from_str(json)?)),
             Action::InstallCertificate => {
                 wrap(AnyRequest::InstallCertificate(serde_json::from_str(json)?))
@@ -706,41 +698,37 @@ impl AnyRequest {
                 serde_json::from_str(json)?,
             )),
             Action::MeterValues => wrap(AnyRequest::MeterValues(serde_json::from_str(json)?)),
-            Action::RemoteStartTransaction => wrap(AnyRequest::RemoteStartTransaction(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::RemoteStartTransaction => {
+                wrap(AnyRequest::RemoteStartTransaction(from_str_boxed(json)?))
+            }
             Action::RemoteStopTransaction => wrap(AnyRequest::RemoteStopTransaction(
                 serde_json::from_str(json)?,
             )),
-            Action::ReserveNow => wrap(AnyRequest::ReserveNow(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::ReserveNow => wrap(AnyRequest::ReserveNow(from_str_boxed(json)?)),
             Action::Reset => wrap(AnyRequest::Reset(serde_json::from_str(json)?)),
             Action::SecurityEventNotification => wrap(AnyRequest::SecurityEventNotification(
                 serde_json::from_str(json)?,
             )),
             Action::SendLocalList => wrap(AnyRequest::SendLocalList(serde_json::from_str(json)?)),
-            Action::SetChargingProfile => wrap(AnyRequest::SetChargingProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::SetChargingProfile => {
+                wrap(AnyRequest::SetChargingProfile(from_str_boxed(json)?))
+            }
             Action::SignCertificate => {
                 wrap(AnyRequest::SignCertificate(serde_json::from_str(json)?))
             }
             Action::SignedFirmwareStatusNotification => wrap(
                 AnyRequest::SignedFirmwareStatusNotification(serde_json::from_str(json)?),
             ),
-            Action::SignedUpdateFirmware => wrap(AnyRequest::SignedUpdateFirmware(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::SignedUpdateFirmware => {
+                wrap(AnyRequest::SignedUpdateFirmware(from_str_boxed(json)?))
+            }
             Action::StartTransaction => {
                 wrap(AnyRequest::StartTransaction(serde_json::from_str(json)?))
             }
-            Action::StatusNotification => wrap(AnyRequest::StatusNotification(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::StopTransaction => wrap(AnyRequest::StopTransaction(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::StatusNotification => {
+                wrap(AnyRequest::StatusNotification(from_str_boxed(json)?))
+            }
+            Action::StopTransaction => wrap(AnyRequest::StopTransaction(from_str_boxed(json)?)),
             Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(serde_json::from_str(json)?)),
             Action::UnlockConnector => {
                 wrap(AnyRequest::UnlockConnector(serde_json::from_str(json)?))
@@ -1974,9 +1962,9 @@ impl AnyResponse {
             Action::FirmwareStatusNotification => wrap(AnyResponse::FirmwareStatusNotification(
                 serde_json::from_str(json)?,
             )),
-            Action::GetCompositeSchedule => wrap(AnyResponse::GetCompositeSchedule(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetCompositeSchedule => {
+                wrap(AnyResponse::GetCompositeSchedule(from_str_boxed(json)?))
+            }
             Action::GetConfiguration => {
                 wrap(AnyResponse::GetConfiguration(serde_json::from_str(json)?))
             }
@@ -3016,6 +3004,14 @@ impl TryFrom<AnyResponse> for UpdateFirmwareResponse {
             }),
         }
     }
+}
+
+/// Decodes a boxed payload straight into its box, in a stack frame of its own, so the
+/// dispatch that calls it keeps a small frame: decoding a Heartbeat does not reserve the
+/// stack of the largest message.
+#[inline(never)]
+fn from_str_boxed<T: serde::de::DeserializeOwned>(json: &str) -> Result<Box<T>, serde_json::Error> {
+    serde_json::from_str(json).map(Box::new)
 }
 
 /// Decodes `json` as the `kind` payload of `action` (OCPP 1.6), discarding the result: the

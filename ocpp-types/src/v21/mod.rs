@@ -1387,262 +1387,200 @@ impl AnyRequest {
         wrap: impl FnOnce(Self) -> T,
     ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => wrap(AnyRequest::AFRRSignal(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::AdjustPeriodicEventStream => wrap(AnyRequest::AdjustPeriodicEventStream(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::Authorize => wrap(AnyRequest::Authorize(Box::new(serde_json::from_str(json)?))),
-            Action::BatterySwap => wrap(AnyRequest::BatterySwap(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::BootNotification => wrap(AnyRequest::BootNotification(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::AFRRSignal => wrap(AnyRequest::AFRRSignal(from_str_boxed(json)?)),
+            Action::AdjustPeriodicEventStream => {
+                wrap(AnyRequest::AdjustPeriodicEventStream(from_str_boxed(json)?))
+            }
+            Action::Authorize => wrap(AnyRequest::Authorize(from_str_boxed(json)?)),
+            Action::BatterySwap => wrap(AnyRequest::BatterySwap(from_str_boxed(json)?)),
+            Action::BootNotification => wrap(AnyRequest::BootNotification(from_str_boxed(json)?)),
             Action::CancelReservation => {
                 wrap(AnyRequest::CancelReservation(serde_json::from_str(json)?))
             }
-            Action::CertificateSigned => wrap(AnyRequest::CertificateSigned(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ChangeAvailability => wrap(AnyRequest::ChangeAvailability(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ChangeTransactionTariff => wrap(AnyRequest::ChangeTransactionTariff(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::CertificateSigned => wrap(AnyRequest::CertificateSigned(from_str_boxed(json)?)),
+            Action::ChangeAvailability => {
+                wrap(AnyRequest::ChangeAvailability(from_str_boxed(json)?))
+            }
+            Action::ChangeTransactionTariff => {
+                wrap(AnyRequest::ChangeTransactionTariff(from_str_boxed(json)?))
+            }
             Action::ClearCache => wrap(AnyRequest::ClearCache(serde_json::from_str(json)?)),
-            Action::ClearChargingProfile => wrap(AnyRequest::ClearChargingProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ClearDERControl => wrap(AnyRequest::ClearDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::ClearChargingProfile => {
+                wrap(AnyRequest::ClearChargingProfile(from_str_boxed(json)?))
+            }
+            Action::ClearDERControl => wrap(AnyRequest::ClearDERControl(from_str_boxed(json)?)),
             Action::ClearDisplayMessage => {
                 wrap(AnyRequest::ClearDisplayMessage(serde_json::from_str(json)?))
             }
-            Action::ClearTariffs => wrap(AnyRequest::ClearTariffs(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::ClearVariableMonitoring => wrap(AnyRequest::ClearVariableMonitoring(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ClearedChargingLimit => wrap(AnyRequest::ClearedChargingLimit(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::ClearTariffs => wrap(AnyRequest::ClearTariffs(from_str_boxed(json)?)),
+            Action::ClearVariableMonitoring => {
+                wrap(AnyRequest::ClearVariableMonitoring(from_str_boxed(json)?))
+            }
+            Action::ClearedChargingLimit => {
+                wrap(AnyRequest::ClearedChargingLimit(from_str_boxed(json)?))
+            }
             Action::ClosePeriodicEventStream => wrap(AnyRequest::ClosePeriodicEventStream(
                 serde_json::from_str(json)?,
             )),
-            Action::CostUpdated => wrap(AnyRequest::CostUpdated(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::CustomerInformation => wrap(AnyRequest::CustomerInformation(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::DataTransfer => wrap(AnyRequest::DataTransfer(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::CostUpdated => wrap(AnyRequest::CostUpdated(from_str_boxed(json)?)),
+            Action::CustomerInformation => {
+                wrap(AnyRequest::CustomerInformation(from_str_boxed(json)?))
+            }
+            Action::DataTransfer => wrap(AnyRequest::DataTransfer(from_str_boxed(json)?)),
+            Action::DeleteCertificate => wrap(AnyRequest::DeleteCertificate(from_str_boxed(json)?)),
             Action::FirmwareStatusNotification => wrap(AnyRequest::FirmwareStatusNotification(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
-            Action::Get15118EVCertificate => wrap(AnyRequest::Get15118EVCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::Get15118EVCertificate => {
+                wrap(AnyRequest::Get15118EVCertificate(from_str_boxed(json)?))
+            }
             Action::GetBaseReport => wrap(AnyRequest::GetBaseReport(serde_json::from_str(json)?)),
-            Action::GetCertificateChainStatus => wrap(AnyRequest::GetCertificateChainStatus(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::GetCertificateStatus => wrap(AnyRequest::GetCertificateStatus(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetChargingProfiles => wrap(AnyRequest::GetChargingProfiles(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetCertificateChainStatus => {
+                wrap(AnyRequest::GetCertificateChainStatus(from_str_boxed(json)?))
+            }
+            Action::GetCertificateStatus => {
+                wrap(AnyRequest::GetCertificateStatus(from_str_boxed(json)?))
+            }
+            Action::GetChargingProfiles => {
+                wrap(AnyRequest::GetChargingProfiles(from_str_boxed(json)?))
+            }
             Action::GetCompositeSchedule => wrap(AnyRequest::GetCompositeSchedule(
                 serde_json::from_str(json)?,
             )),
-            Action::GetDERControl => wrap(AnyRequest::GetDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetDisplayMessages => wrap(AnyRequest::GetDisplayMessages(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetDERControl => wrap(AnyRequest::GetDERControl(from_str_boxed(json)?)),
+            Action::GetDisplayMessages => {
+                wrap(AnyRequest::GetDisplayMessages(from_str_boxed(json)?))
+            }
             Action::GetInstalledCertificateIds => wrap(AnyRequest::GetInstalledCertificateIds(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
             Action::GetLocalListVersion => {
                 wrap(AnyRequest::GetLocalListVersion(serde_json::from_str(json)?))
             }
-            Action::GetLog => wrap(AnyRequest::GetLog(Box::new(serde_json::from_str(json)?))),
-            Action::GetMonitoringReport => wrap(AnyRequest::GetMonitoringReport(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetLog => wrap(AnyRequest::GetLog(from_str_boxed(json)?)),
+            Action::GetMonitoringReport => {
+                wrap(AnyRequest::GetMonitoringReport(from_str_boxed(json)?))
+            }
             Action::GetPeriodicEventStream => wrap(AnyRequest::GetPeriodicEventStream(
                 serde_json::from_str(json)?,
             )),
-            Action::GetReport => wrap(AnyRequest::GetReport(Box::new(serde_json::from_str(json)?))),
+            Action::GetReport => wrap(AnyRequest::GetReport(from_str_boxed(json)?)),
             Action::GetTariffs => wrap(AnyRequest::GetTariffs(serde_json::from_str(json)?)),
-            Action::GetTransactionStatus => wrap(AnyRequest::GetTransactionStatus(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetVariables => wrap(AnyRequest::GetVariables(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::GetTransactionStatus => {
+                wrap(AnyRequest::GetTransactionStatus(from_str_boxed(json)?))
+            }
+            Action::GetVariables => wrap(AnyRequest::GetVariables(from_str_boxed(json)?)),
             Action::Heartbeat => wrap(AnyRequest::Heartbeat(serde_json::from_str(json)?)),
-            Action::InstallCertificate => wrap(AnyRequest::InstallCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::LogStatusNotification => wrap(AnyRequest::LogStatusNotification(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::MeterValues => wrap(AnyRequest::MeterValues(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::InstallCertificate => {
+                wrap(AnyRequest::InstallCertificate(from_str_boxed(json)?))
+            }
+            Action::LogStatusNotification => {
+                wrap(AnyRequest::LogStatusNotification(from_str_boxed(json)?))
+            }
+            Action::MeterValues => wrap(AnyRequest::MeterValues(from_str_boxed(json)?)),
             Action::NotifyAllowedEnergyTransfer => wrap(AnyRequest::NotifyAllowedEnergyTransfer(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
-            Action::NotifyChargingLimit => wrap(AnyRequest::NotifyChargingLimit(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyCustomerInformation => wrap(AnyRequest::NotifyCustomerInformation(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::NotifyDERAlarm => wrap(AnyRequest::NotifyDERAlarm(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyDERStartStop => wrap(AnyRequest::NotifyDERStartStop(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyDisplayMessages => wrap(AnyRequest::NotifyDisplayMessages(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyEVChargingNeeds => wrap(AnyRequest::NotifyEVChargingNeeds(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyEVChargingSchedule => wrap(AnyRequest::NotifyEVChargingSchedule(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::NotifyEvent => wrap(AnyRequest::NotifyEvent(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::NotifyMonitoringReport => wrap(AnyRequest::NotifyMonitoringReport(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyPriorityCharging => wrap(AnyRequest::NotifyPriorityCharging(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyReport => wrap(AnyRequest::NotifyReport(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::NotifySettlement => wrap(AnyRequest::NotifySettlement(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::NotifyChargingLimit => {
+                wrap(AnyRequest::NotifyChargingLimit(from_str_boxed(json)?))
+            }
+            Action::NotifyCustomerInformation => {
+                wrap(AnyRequest::NotifyCustomerInformation(from_str_boxed(json)?))
+            }
+            Action::NotifyDERAlarm => wrap(AnyRequest::NotifyDERAlarm(from_str_boxed(json)?)),
+            Action::NotifyDERStartStop => {
+                wrap(AnyRequest::NotifyDERStartStop(from_str_boxed(json)?))
+            }
+            Action::NotifyDisplayMessages => {
+                wrap(AnyRequest::NotifyDisplayMessages(from_str_boxed(json)?))
+            }
+            Action::NotifyEVChargingNeeds => {
+                wrap(AnyRequest::NotifyEVChargingNeeds(from_str_boxed(json)?))
+            }
+            Action::NotifyEVChargingSchedule => {
+                wrap(AnyRequest::NotifyEVChargingSchedule(from_str_boxed(json)?))
+            }
+            Action::NotifyEvent => wrap(AnyRequest::NotifyEvent(from_str_boxed(json)?)),
+            Action::NotifyMonitoringReport => {
+                wrap(AnyRequest::NotifyMonitoringReport(from_str_boxed(json)?))
+            }
+            Action::NotifyPriorityCharging => {
+                wrap(AnyRequest::NotifyPriorityCharging(from_str_boxed(json)?))
+            }
+            Action::NotifyReport => wrap(AnyRequest::NotifyReport(from_str_boxed(json)?)),
+            Action::NotifySettlement => wrap(AnyRequest::NotifySettlement(from_str_boxed(json)?)),
             Action::NotifyWebPaymentStarted => wrap(AnyRequest::NotifyWebPaymentStarted(
                 serde_json::from_str(json)?,
             )),
-            Action::OpenPeriodicEventStream => wrap(AnyRequest::OpenPeriodicEventStream(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::PublishFirmware => wrap(AnyRequest::PublishFirmware(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::PublishFirmwareStatusNotification => {
-                wrap(AnyRequest::PublishFirmwareStatusNotification(Box::new(
-                    serde_json::from_str(json)?,
-                )))
+            Action::OpenPeriodicEventStream => {
+                wrap(AnyRequest::OpenPeriodicEventStream(from_str_boxed(json)?))
             }
+            Action::PublishFirmware => wrap(AnyRequest::PublishFirmware(from_str_boxed(json)?)),
+            Action::PublishFirmwareStatusNotification => wrap(
+                AnyRequest::PublishFirmwareStatusNotification(from_str_boxed(json)?),
+            ),
             Action::PullDynamicScheduleUpdate => wrap(AnyRequest::PullDynamicScheduleUpdate(
                 serde_json::from_str(json)?,
             )),
-            Action::ReportChargingProfiles => wrap(AnyRequest::ReportChargingProfiles(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ReportDERControl => wrap(AnyRequest::ReportDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::RequestBatterySwap => wrap(AnyRequest::RequestBatterySwap(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::RequestStartTransaction => wrap(AnyRequest::RequestStartTransaction(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::RequestStopTransaction => wrap(AnyRequest::RequestStopTransaction(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::ReportChargingProfiles => {
+                wrap(AnyRequest::ReportChargingProfiles(from_str_boxed(json)?))
+            }
+            Action::ReportDERControl => wrap(AnyRequest::ReportDERControl(from_str_boxed(json)?)),
+            Action::RequestBatterySwap => {
+                wrap(AnyRequest::RequestBatterySwap(from_str_boxed(json)?))
+            }
+            Action::RequestStartTransaction => {
+                wrap(AnyRequest::RequestStartTransaction(from_str_boxed(json)?))
+            }
+            Action::RequestStopTransaction => {
+                wrap(AnyRequest::RequestStopTransaction(from_str_boxed(json)?))
+            }
             Action::ReservationStatusUpdate => wrap(AnyRequest::ReservationStatusUpdate(
                 serde_json::from_str(json)?,
             )),
-            Action::ReserveNow => wrap(AnyRequest::ReserveNow(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::ReserveNow => wrap(AnyRequest::ReserveNow(from_str_boxed(json)?)),
             Action::Reset => wrap(AnyRequest::Reset(serde_json::from_str(json)?)),
-            Action::SecurityEventNotification => wrap(AnyRequest::SecurityEventNotification(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::SendLocalList => wrap(AnyRequest::SendLocalList(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetChargingProfile => wrap(AnyRequest::SetChargingProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetDERControl => wrap(AnyRequest::SetDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetDefaultTariff => wrap(AnyRequest::SetDefaultTariff(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetDisplayMessage => wrap(AnyRequest::SetDisplayMessage(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::SecurityEventNotification => {
+                wrap(AnyRequest::SecurityEventNotification(from_str_boxed(json)?))
+            }
+            Action::SendLocalList => wrap(AnyRequest::SendLocalList(from_str_boxed(json)?)),
+            Action::SetChargingProfile => {
+                wrap(AnyRequest::SetChargingProfile(from_str_boxed(json)?))
+            }
+            Action::SetDERControl => wrap(AnyRequest::SetDERControl(from_str_boxed(json)?)),
+            Action::SetDefaultTariff => wrap(AnyRequest::SetDefaultTariff(from_str_boxed(json)?)),
+            Action::SetDisplayMessage => wrap(AnyRequest::SetDisplayMessage(from_str_boxed(json)?)),
             Action::SetMonitoringBase => {
                 wrap(AnyRequest::SetMonitoringBase(serde_json::from_str(json)?))
             }
             Action::SetMonitoringLevel => {
                 wrap(AnyRequest::SetMonitoringLevel(serde_json::from_str(json)?))
             }
-            Action::SetNetworkProfile => wrap(AnyRequest::SetNetworkProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetVariableMonitoring => wrap(AnyRequest::SetVariableMonitoring(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetVariables => wrap(AnyRequest::SetVariables(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::SignCertificate => wrap(AnyRequest::SignCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::StatusNotification => wrap(AnyRequest::StatusNotification(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::TransactionEvent => wrap(AnyRequest::TransactionEvent(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::SetNetworkProfile => wrap(AnyRequest::SetNetworkProfile(from_str_boxed(json)?)),
+            Action::SetVariableMonitoring => {
+                wrap(AnyRequest::SetVariableMonitoring(from_str_boxed(json)?))
+            }
+            Action::SetVariables => wrap(AnyRequest::SetVariables(from_str_boxed(json)?)),
+            Action::SignCertificate => wrap(AnyRequest::SignCertificate(from_str_boxed(json)?)),
+            Action::StatusNotification => {
+                wrap(AnyRequest::StatusNotification(from_str_boxed(json)?))
+            }
+            Action::TransactionEvent => wrap(AnyRequest::TransactionEvent(from_str_boxed(json)?)),
+            Action::TriggerMessage => wrap(AnyRequest::TriggerMessage(from_str_boxed(json)?)),
             Action::UnlockConnector => {
                 wrap(AnyRequest::UnlockConnector(serde_json::from_str(json)?))
             }
-            Action::UnpublishFirmware => wrap(AnyRequest::UnpublishFirmware(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::UpdateDynamicSchedule => wrap(AnyRequest::UpdateDynamicSchedule(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::UpdateFirmware => wrap(AnyRequest::UpdateFirmware(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::UsePriorityCharging => wrap(AnyRequest::UsePriorityCharging(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::VatNumberValidation => wrap(AnyRequest::VatNumberValidation(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::UnpublishFirmware => wrap(AnyRequest::UnpublishFirmware(from_str_boxed(json)?)),
+            Action::UpdateDynamicSchedule => {
+                wrap(AnyRequest::UpdateDynamicSchedule(from_str_boxed(json)?))
+            }
+            Action::UpdateFirmware => wrap(AnyRequest::UpdateFirmware(from_str_boxed(json)?)),
+            Action::UsePriorityCharging => {
+                wrap(AnyRequest::UsePriorityCharging(from_str_boxed(json)?))
+            }
+            Action::VatNumberValidation => {
+                wrap(AnyRequest::VatNumberValidation(from_str_boxed(json)?))
+            }
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "request")),
         })
     }
@@ -4646,49 +4584,37 @@ impl AnyResponse {
         wrap: impl FnOnce(Self) -> T,
     ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::AFRRSignal => wrap(AnyResponse::AFRRSignal(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::AFRRSignal => wrap(AnyResponse::AFRRSignal(from_str_boxed(json)?)),
             Action::AdjustPeriodicEventStream => wrap(AnyResponse::AdjustPeriodicEventStream(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
-            Action::Authorize => wrap(AnyResponse::Authorize(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::Authorize => wrap(AnyResponse::Authorize(from_str_boxed(json)?)),
             Action::BatterySwap => wrap(AnyResponse::BatterySwap(serde_json::from_str(json)?)),
-            Action::BootNotification => wrap(AnyResponse::BootNotification(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::CancelReservation => wrap(AnyResponse::CancelReservation(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::CertificateSigned => wrap(AnyResponse::CertificateSigned(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ChangeAvailability => wrap(AnyResponse::ChangeAvailability(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ChangeTransactionTariff => wrap(AnyResponse::ChangeTransactionTariff(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::ClearCache => wrap(AnyResponse::ClearCache(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::ClearChargingProfile => wrap(AnyResponse::ClearChargingProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ClearDERControl => wrap(AnyResponse::ClearDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ClearDisplayMessage => wrap(AnyResponse::ClearDisplayMessage(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ClearTariffs => wrap(AnyResponse::ClearTariffs(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::ClearVariableMonitoring => wrap(AnyResponse::ClearVariableMonitoring(
-                Box::new(serde_json::from_str(json)?),
-            )),
+            Action::BootNotification => wrap(AnyResponse::BootNotification(from_str_boxed(json)?)),
+            Action::CancelReservation => {
+                wrap(AnyResponse::CancelReservation(from_str_boxed(json)?))
+            }
+            Action::CertificateSigned => {
+                wrap(AnyResponse::CertificateSigned(from_str_boxed(json)?))
+            }
+            Action::ChangeAvailability => {
+                wrap(AnyResponse::ChangeAvailability(from_str_boxed(json)?))
+            }
+            Action::ChangeTransactionTariff => {
+                wrap(AnyResponse::ChangeTransactionTariff(from_str_boxed(json)?))
+            }
+            Action::ClearCache => wrap(AnyResponse::ClearCache(from_str_boxed(json)?)),
+            Action::ClearChargingProfile => {
+                wrap(AnyResponse::ClearChargingProfile(from_str_boxed(json)?))
+            }
+            Action::ClearDERControl => wrap(AnyResponse::ClearDERControl(from_str_boxed(json)?)),
+            Action::ClearDisplayMessage => {
+                wrap(AnyResponse::ClearDisplayMessage(from_str_boxed(json)?))
+            }
+            Action::ClearTariffs => wrap(AnyResponse::ClearTariffs(from_str_boxed(json)?)),
+            Action::ClearVariableMonitoring => {
+                wrap(AnyResponse::ClearVariableMonitoring(from_str_boxed(json)?))
+            }
             Action::ClearedChargingLimit => wrap(AnyResponse::ClearedChargingLimit(
                 serde_json::from_str(json)?,
             )),
@@ -4696,77 +4622,65 @@ impl AnyResponse {
                 serde_json::from_str(json)?,
             )),
             Action::CostUpdated => wrap(AnyResponse::CostUpdated(serde_json::from_str(json)?)),
-            Action::CustomerInformation => wrap(AnyResponse::CustomerInformation(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::DataTransfer => wrap(AnyResponse::DataTransfer(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::DeleteCertificate => wrap(AnyResponse::DeleteCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::CustomerInformation => {
+                wrap(AnyResponse::CustomerInformation(from_str_boxed(json)?))
+            }
+            Action::DataTransfer => wrap(AnyResponse::DataTransfer(from_str_boxed(json)?)),
+            Action::DeleteCertificate => {
+                wrap(AnyResponse::DeleteCertificate(from_str_boxed(json)?))
+            }
             Action::FirmwareStatusNotification => wrap(AnyResponse::FirmwareStatusNotification(
                 serde_json::from_str(json)?,
             )),
-            Action::Get15118EVCertificate => wrap(AnyResponse::Get15118EVCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetBaseReport => wrap(AnyResponse::GetBaseReport(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::Get15118EVCertificate => {
+                wrap(AnyResponse::Get15118EVCertificate(from_str_boxed(json)?))
+            }
+            Action::GetBaseReport => wrap(AnyResponse::GetBaseReport(from_str_boxed(json)?)),
             Action::GetCertificateChainStatus => wrap(AnyResponse::GetCertificateChainStatus(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
-            Action::GetCertificateStatus => wrap(AnyResponse::GetCertificateStatus(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetChargingProfiles => wrap(AnyResponse::GetChargingProfiles(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetCompositeSchedule => wrap(AnyResponse::GetCompositeSchedule(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetDERControl => wrap(AnyResponse::GetDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetDisplayMessages => wrap(AnyResponse::GetDisplayMessages(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetCertificateStatus => {
+                wrap(AnyResponse::GetCertificateStatus(from_str_boxed(json)?))
+            }
+            Action::GetChargingProfiles => {
+                wrap(AnyResponse::GetChargingProfiles(from_str_boxed(json)?))
+            }
+            Action::GetCompositeSchedule => {
+                wrap(AnyResponse::GetCompositeSchedule(from_str_boxed(json)?))
+            }
+            Action::GetDERControl => wrap(AnyResponse::GetDERControl(from_str_boxed(json)?)),
+            Action::GetDisplayMessages => {
+                wrap(AnyResponse::GetDisplayMessages(from_str_boxed(json)?))
+            }
             Action::GetInstalledCertificateIds => wrap(AnyResponse::GetInstalledCertificateIds(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
             Action::GetLocalListVersion => wrap(AnyResponse::GetLocalListVersion(
                 serde_json::from_str(json)?,
             )),
-            Action::GetLog => wrap(AnyResponse::GetLog(Box::new(serde_json::from_str(json)?))),
-            Action::GetMonitoringReport => wrap(AnyResponse::GetMonitoringReport(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetPeriodicEventStream => wrap(AnyResponse::GetPeriodicEventStream(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::GetReport => wrap(AnyResponse::GetReport(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::GetTariffs => wrap(AnyResponse::GetTariffs(Box::new(serde_json::from_str(
-                json,
-            )?))),
+            Action::GetLog => wrap(AnyResponse::GetLog(from_str_boxed(json)?)),
+            Action::GetMonitoringReport => {
+                wrap(AnyResponse::GetMonitoringReport(from_str_boxed(json)?))
+            }
+            Action::GetPeriodicEventStream => {
+                wrap(AnyResponse::GetPeriodicEventStream(from_str_boxed(json)?))
+            }
+            Action::GetReport => wrap(AnyResponse::GetReport(from_str_boxed(json)?)),
+            Action::GetTariffs => wrap(AnyResponse::GetTariffs(from_str_boxed(json)?)),
             Action::GetTransactionStatus => wrap(AnyResponse::GetTransactionStatus(
                 serde_json::from_str(json)?,
             )),
-            Action::GetVariables => wrap(AnyResponse::GetVariables(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::GetVariables => wrap(AnyResponse::GetVariables(from_str_boxed(json)?)),
             Action::Heartbeat => wrap(AnyResponse::Heartbeat(serde_json::from_str(json)?)),
-            Action::InstallCertificate => wrap(AnyResponse::InstallCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::InstallCertificate => {
+                wrap(AnyResponse::InstallCertificate(from_str_boxed(json)?))
+            }
             Action::LogStatusNotification => wrap(AnyResponse::LogStatusNotification(
                 serde_json::from_str(json)?,
             )),
             Action::MeterValues => wrap(AnyResponse::MeterValues(serde_json::from_str(json)?)),
             Action::NotifyAllowedEnergyTransfer => wrap(AnyResponse::NotifyAllowedEnergyTransfer(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
             Action::NotifyChargingLimit => wrap(AnyResponse::NotifyChargingLimit(
                 serde_json::from_str(json)?,
@@ -4783,12 +4697,12 @@ impl AnyResponse {
             Action::NotifyDisplayMessages => wrap(AnyResponse::NotifyDisplayMessages(
                 serde_json::from_str(json)?,
             )),
-            Action::NotifyEVChargingNeeds => wrap(AnyResponse::NotifyEVChargingNeeds(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::NotifyEVChargingSchedule => wrap(AnyResponse::NotifyEVChargingSchedule(
-                Box::new(serde_json::from_str(json)?),
-            )),
+            Action::NotifyEVChargingNeeds => {
+                wrap(AnyResponse::NotifyEVChargingNeeds(from_str_boxed(json)?))
+            }
+            Action::NotifyEVChargingSchedule => {
+                wrap(AnyResponse::NotifyEVChargingSchedule(from_str_boxed(json)?))
+            }
             Action::NotifyEvent => wrap(AnyResponse::NotifyEvent(serde_json::from_str(json)?)),
             Action::NotifyMonitoringReport => wrap(AnyResponse::NotifyMonitoringReport(
                 serde_json::from_str(json)?,
@@ -4797,23 +4711,19 @@ impl AnyResponse {
                 serde_json::from_str(json)?,
             )),
             Action::NotifyReport => wrap(AnyResponse::NotifyReport(serde_json::from_str(json)?)),
-            Action::NotifySettlement => wrap(AnyResponse::NotifySettlement(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::NotifySettlement => wrap(AnyResponse::NotifySettlement(from_str_boxed(json)?)),
             Action::NotifyWebPaymentStarted => wrap(AnyResponse::NotifyWebPaymentStarted(
                 serde_json::from_str(json)?,
             )),
-            Action::OpenPeriodicEventStream => wrap(AnyResponse::OpenPeriodicEventStream(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::PublishFirmware => wrap(AnyResponse::PublishFirmware(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::OpenPeriodicEventStream => {
+                wrap(AnyResponse::OpenPeriodicEventStream(from_str_boxed(json)?))
+            }
+            Action::PublishFirmware => wrap(AnyResponse::PublishFirmware(from_str_boxed(json)?)),
             Action::PublishFirmwareStatusNotification => wrap(
                 AnyResponse::PublishFirmwareStatusNotification(serde_json::from_str(json)?),
             ),
             Action::PullDynamicScheduleUpdate => wrap(AnyResponse::PullDynamicScheduleUpdate(
-                Box::new(serde_json::from_str(json)?),
+                from_str_boxed(json)?,
             )),
             Action::ReportChargingProfiles => wrap(AnyResponse::ReportChargingProfiles(
                 serde_json::from_str(json)?,
@@ -4821,85 +4731,65 @@ impl AnyResponse {
             Action::ReportDERControl => {
                 wrap(AnyResponse::ReportDERControl(serde_json::from_str(json)?))
             }
-            Action::RequestBatterySwap => wrap(AnyResponse::RequestBatterySwap(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::RequestStartTransaction => wrap(AnyResponse::RequestStartTransaction(
-                Box::new(serde_json::from_str(json)?),
-            )),
-            Action::RequestStopTransaction => wrap(AnyResponse::RequestStopTransaction(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::RequestBatterySwap => {
+                wrap(AnyResponse::RequestBatterySwap(from_str_boxed(json)?))
+            }
+            Action::RequestStartTransaction => {
+                wrap(AnyResponse::RequestStartTransaction(from_str_boxed(json)?))
+            }
+            Action::RequestStopTransaction => {
+                wrap(AnyResponse::RequestStopTransaction(from_str_boxed(json)?))
+            }
             Action::ReservationStatusUpdate => wrap(AnyResponse::ReservationStatusUpdate(
                 serde_json::from_str(json)?,
             )),
-            Action::ReserveNow => wrap(AnyResponse::ReserveNow(Box::new(serde_json::from_str(
-                json,
-            )?))),
-            Action::Reset => wrap(AnyResponse::Reset(Box::new(serde_json::from_str(json)?))),
+            Action::ReserveNow => wrap(AnyResponse::ReserveNow(from_str_boxed(json)?)),
+            Action::Reset => wrap(AnyResponse::Reset(from_str_boxed(json)?)),
             Action::SecurityEventNotification => wrap(AnyResponse::SecurityEventNotification(
                 serde_json::from_str(json)?,
             )),
-            Action::SendLocalList => wrap(AnyResponse::SendLocalList(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetChargingProfile => wrap(AnyResponse::SetChargingProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetDERControl => wrap(AnyResponse::SetDERControl(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetDefaultTariff => wrap(AnyResponse::SetDefaultTariff(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetDisplayMessage => wrap(AnyResponse::SetDisplayMessage(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetMonitoringBase => wrap(AnyResponse::SetMonitoringBase(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetMonitoringLevel => wrap(AnyResponse::SetMonitoringLevel(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetNetworkProfile => wrap(AnyResponse::SetNetworkProfile(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetVariableMonitoring => wrap(AnyResponse::SetVariableMonitoring(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SetVariables => wrap(AnyResponse::SetVariables(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::SignCertificate => wrap(AnyResponse::SignCertificate(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::SendLocalList => wrap(AnyResponse::SendLocalList(from_str_boxed(json)?)),
+            Action::SetChargingProfile => {
+                wrap(AnyResponse::SetChargingProfile(from_str_boxed(json)?))
+            }
+            Action::SetDERControl => wrap(AnyResponse::SetDERControl(from_str_boxed(json)?)),
+            Action::SetDefaultTariff => wrap(AnyResponse::SetDefaultTariff(from_str_boxed(json)?)),
+            Action::SetDisplayMessage => {
+                wrap(AnyResponse::SetDisplayMessage(from_str_boxed(json)?))
+            }
+            Action::SetMonitoringBase => {
+                wrap(AnyResponse::SetMonitoringBase(from_str_boxed(json)?))
+            }
+            Action::SetMonitoringLevel => {
+                wrap(AnyResponse::SetMonitoringLevel(from_str_boxed(json)?))
+            }
+            Action::SetNetworkProfile => {
+                wrap(AnyResponse::SetNetworkProfile(from_str_boxed(json)?))
+            }
+            Action::SetVariableMonitoring => {
+                wrap(AnyResponse::SetVariableMonitoring(from_str_boxed(json)?))
+            }
+            Action::SetVariables => wrap(AnyResponse::SetVariables(from_str_boxed(json)?)),
+            Action::SignCertificate => wrap(AnyResponse::SignCertificate(from_str_boxed(json)?)),
             Action::StatusNotification => {
                 wrap(AnyResponse::StatusNotification(serde_json::from_str(json)?))
             }
-            Action::TransactionEvent => wrap(AnyResponse::TransactionEvent(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::TriggerMessage => wrap(AnyResponse::TriggerMessage(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::UnlockConnector => wrap(AnyResponse::UnlockConnector(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::TransactionEvent => wrap(AnyResponse::TransactionEvent(from_str_boxed(json)?)),
+            Action::TriggerMessage => wrap(AnyResponse::TriggerMessage(from_str_boxed(json)?)),
+            Action::UnlockConnector => wrap(AnyResponse::UnlockConnector(from_str_boxed(json)?)),
             Action::UnpublishFirmware => {
                 wrap(AnyResponse::UnpublishFirmware(serde_json::from_str(json)?))
             }
-            Action::UpdateDynamicSchedule => wrap(AnyResponse::UpdateDynamicSchedule(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::UpdateFirmware => wrap(AnyResponse::UpdateFirmware(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::UsePriorityCharging => wrap(AnyResponse::UsePriorityCharging(Box::new(
-                serde_json::from_str(json)?,
-            ))),
-            Action::VatNumberValidation => wrap(AnyResponse::VatNumberValidation(Box::new(
-                serde_json::from_str(json)?,
-            ))),
+            Action::UpdateDynamicSchedule => {
+                wrap(AnyResponse::UpdateDynamicSchedule(from_str_boxed(json)?))
+            }
+            Action::UpdateFirmware => wrap(AnyResponse::UpdateFirmware(from_str_boxed(json)?)),
+            Action::UsePriorityCharging => {
+                wrap(AnyResponse::UsePriorityCharging(from_str_boxed(json)?))
+            }
+            Action::VatNumberValidation => {
+                wrap(AnyResponse::VatNumberValidation(from_str_boxed(json)?))
+            }
             Action::NotifyPeriodicEventStream => return Err(no_payload(action, "response")),
         })
     }
@@ -7527,6 +7417,14 @@ impl From<Box<VatNumberValidationResponse>> for VatNumberValidationResponse {
     }
 }
 
+/// Decodes a boxed payload straight into its box, in a stack frame of its own, so the
+/// dispatch that calls it keeps a small frame: decoding a Heartbeat does not reserve the
+/// stack of the largest message.
+#[inline(never)]
+fn from_str_boxed<T: serde::de::DeserializeOwned>(json: &str) -> Result<Box<T>, serde_json::Error> {
+    serde_json::from_str(json).map(Box::new)
+}
+
 /// Any OCPP 2.1 SEND message payload, typed.
 ///
 /// Payloads larger than 64 bytes are boxed, so the enum stays small and a small
@@ -7562,9 +7460,9 @@ impl AnySend {
         wrap: impl FnOnce(Self) -> T,
     ) -> Result<T, serde_json::Error> {
         Ok(match action {
-            Action::NotifyPeriodicEventStream => wrap(AnySend::NotifyPeriodicEventStream(
-                Box::new(serde_json::from_str(json)?),
-            )),
+            Action::NotifyPeriodicEventStream => {
+                wrap(AnySend::NotifyPeriodicEventStream(from_str_boxed(json)?))
+            }
             Action::AFRRSignal
             | Action::AdjustPeriodicEventStream
             | Action::Authorize

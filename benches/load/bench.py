@@ -339,6 +339,9 @@ def idle(server, total, per_process=5000, heartbeat=10, duration=30, version="1.
         "bytes_per_connection": round((peak - base) * 1024 / max(connected, 1)),
         "heartbeats": sum(r["calls"] for r in reports),
         "errors": sum(r["errors"] for r in reports),
+        "error_kinds": {k: sum(r.get(k, 0) for r in reports)
+                        for k in ("call_errors", "timeouts", "disconnects", "connect_failures",
+                                  "boot_rejections")},
         "heartbeat_p99_ms": round(merged(reports, "all")["p99_us"] / 1000, 2),
         "heartbeat_max_ms": round(max(r["latency"]["max_us"] for r in reports) / 1000, 2),
         "rss_series_mib": [mib(x) for x in series[::4]],

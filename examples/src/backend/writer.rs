@@ -249,7 +249,9 @@ async fn apply(
         });
     }
     let mut attempt = 1;
+    let started = std::time::Instant::now();
     let mut result = db.apply_batch(batch).await;
+    tracing::debug!(writes = batch.len(), took = ?started.elapsed(), "write-behind batch");
     while result.is_err() && attempt < ATTEMPTS {
         // A busy or briefly unreachable database: wait a little, try again.
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;

@@ -1103,8 +1103,8 @@ fn same_origin(origin: &str, host: &str) -> bool {
     !authority.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
-/// The CSRF verdict for a request: `Ok` or why not. `session` says whether the credentials
-/// were a cookie session, with its token.
+/// The CSRF verdict for a request: `Ok` or why not. `csrf`: the token of the cookie session
+/// the request came with (`None` for the login form, where only the origin is checked).
 fn csrf_check(headers: &HeaderMap, method: &Method, csrf: Option<&Secret>) -> Result<(), &'static str> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
@@ -1225,8 +1225,11 @@ pub async fn access_guard(State(guard): State<Guard>, mut req: Request, next: Ne
                     &format!("this needs the {} role; you are {}", need.as_str(), p.role.as_str()),
                 );
             }
-            if let Err(why) = csrf_check(req.headers(), req.method(), csrf.as_ref()) {
-                return refuse(StatusCode::FORBIDDEN, "csrf", why);
+            // Bearer requests are exempt: a browser never sends a key by itself.
+            if let Some(token) = &csrf {
+                if let Err(why) = csrf_check(req.headers(), req.method(), Some(token)) {
+                    return refuse(StatusCode::FORBIDDEN, "csrf", why);
+                }
             }
         }
     }
@@ -1273,5 +1276,43 @@ mod tests {
         assert_eq!(split_token(&format!("{id}.{secret}x"), '.'), None);
         assert_eq!(split_token("x.y", '.'), None);
         assert_eq!(split_token("", '.'), None);
+    }
+
+    /// The failed-login table never holds more than its bound, and a lockout ends with the
+    /// window (injected clock).
+    #[tokio::test]
+    async fn failed_logins_are_bounded_and_expire() {
+        let db = Db::open("sqlite::memory:").await.expect("db");
+        let mut config = AuthConfig::new();
+        config.login_addresses = 3;
+        config.login_failures = 2;
+        let auth = Auth::new(db, config).expect("auth");
+        let now = Arc::new(Mutex::new(Utc::now()));
+        let clock = now.clone();
+        auth.set_clock(Arc::new(move || *clock.lock().unwrap_or_else(PoisonError::into_inner)));
+        let pw = Secret::new("correct horse battery");
+        auth.create_user("ann", &pw, Role::Viewer).await.expect("user");
+        let wrong = Secret::new("wrong wrong wrong");
+        for i in 0..10u8 {
+            let addr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+            assert!(matches!(
+                auth.login(addr, "ann", &wrong).await,
+                Err(LoginError::Wrong)
+            ));
+            assert!(auth.tracked_addresses() <= 3);
+        }
+        let addr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1));
+        for _ in 0..2 {
+            assert!(auth.login(addr, "nobody", &wrong).await.is_err());
+        }
+        // Locked out, even with the right password.
+        assert!(matches!(
+            auth.login(addr, "ann", &pw).await,
+            Err(LoginError::TooMany(_))
+        ));
+        *now.lock().unwrap_or_else(PoisonError::into_inner) += chrono::Duration::minutes(16);
+        let login = auth.login(addr, "ann", &pw).await.expect("after the window");
+        assert_eq!(login.principal.role, Role::Viewer);
+        assert!(!format!("{login:?}").contains(login.token.expose()));
     }
 }

@@ -72,11 +72,7 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         .to_owned();
     central
         .auth()
-        .create_user(
-            "watcher",
-            &Secret::new("watcher-password-1"),
-            Role::Viewer,
-        )
+        .create_user("watcher", &Secret::new("watcher-password-1"), Role::Viewer)
         .await
         .expect("viewer account");
     let mut feed = central.backend().subscribe();

@@ -86,7 +86,13 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         .await
         .expect("json");
     let paths = doc["paths"].as_object().expect("paths");
-    let pages = ["/", "/dashboard.js", "/dashboard.css", "/login.js", "/api/openapi.json"];
+    let pages = [
+        "/",
+        "/dashboard.js",
+        "/dashboard.css",
+        "/login.js",
+        "/api/openapi.json",
+    ];
     let mut checked = 0;
     for (path, item) in paths {
         for (method, op) in item.as_object().expect("path item") {
@@ -104,7 +110,11 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
                 assert!(op.get("security").is_none(), "{method} {path}: {op}");
                 continue;
             };
-            assert_eq!(anonymous, StatusCode::UNAUTHORIZED, "anonymous {method} {path}");
+            assert_eq!(
+                anonymous,
+                StatusCode::UNAUTHORIZED,
+                "anonymous {method} {path}"
+            );
             // The document says so.
             let schemes: Vec<&str> = op["security"]
                 .as_array()
@@ -133,7 +143,10 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         .iter()
         .filter(|(_, p, a)| !pages.contains(p) && *a != Access::Public)
         .count();
-    assert_eq!(checked, guarded, "every guarded route of the table was tried");
+    assert_eq!(
+        checked, guarded,
+        "every guarded route of the table was tried"
+    );
 
     // What the task names per role (so a weaker table fails here).
     let admin = [
@@ -178,9 +191,16 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     let page = page.text().await.expect("text");
-    assert!(page.contains("id=\"login\"") && !page.contains("dashboard.js"), "{page}");
+    assert!(
+        page.contains("id=\"login\"") && !page.contains("dashboard.js"),
+        "{page}"
+    );
     for asset in ["/dashboard.js", "/dashboard.css", "/login.js"] {
-        let r = client.get(format!("{base}{asset}")).send().await.expect("asset");
+        let r = client
+            .get(format!("{base}{asset}"))
+            .send()
+            .await
+            .expect("asset");
         assert_eq!(r.status(), StatusCode::OK, "{asset}");
     }
     let viewer = Api::with_key(central.http_addr(), &keys[0].1);
@@ -223,7 +243,10 @@ async fn login(central: &RunningCentral, user: &str, password: &str) -> Browser 
         .await
         .expect("login");
     assert_eq!(r.status(), StatusCode::OK, "login of {user}");
-    let set = r.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    let set = r.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(attribute), "{set}");
     }
@@ -275,12 +298,18 @@ async fn login_logout_wrong_password_and_the_first_run_admin() {
     assert!(password.len() >= 12);
     let anon = Api::new(central.http_addr());
     let (status, body) = anon
-        .post("/api/login", json!({ "username": "admin", "password": "wrong-password-1" }))
+        .post(
+            "/api/login",
+            json!({ "username": "admin", "password": "wrong-password-1" }),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "wrong_credentials");
     let (status, body) = anon
-        .post("/api/login", json!({ "username": "nobody", "password": password }))
+        .post(
+            "/api/login",
+            json!({ "username": "nobody", "password": password }),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
@@ -288,20 +317,41 @@ async fn login_logout_wrong_password_and_the_first_run_admin() {
     let (status, me) = b.send(Method::GET, "/api/me", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["role"], "admin");
-    let page = b.req(Method::GET, "/").send().await.expect("page").text().await.expect("text");
+    let page = b
+        .req(Method::GET, "/")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
     assert!(page.contains("dashboard.js"), "signed in: the dashboard");
     let (status, _) = b.send(Method::POST, "/api/logout", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = b.send(Method::GET, "/api/me", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session ended at logout");
-    let page = b.req(Method::GET, "/").send().await.expect("page").text().await.expect("text");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the session ended at logout"
+    );
+    let page = b
+        .req(Method::GET, "/")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
     assert!(page.contains("id=\"login\""), "signed out: the login page");
     // A tampered cookie is nobody.
     let forged = Browser {
         cookie: format!("ocpp_session={}.{}", "0".repeat(16), "0".repeat(64)),
         ..login(&central, "admin", &password).await
     };
-    assert_eq!(forged.send(Method::GET, "/api/me", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        forged.send(Method::GET, "/api/me", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // A restart on the same database creates no second admin and prints nothing.
     let addr = central.http_addr();
@@ -336,11 +386,18 @@ async fn failed_logins_from_one_address_are_limited() {
     central
         .auth()
         .set_clock(Arc::new(move || *clock.lock().expect("clock")));
-    let password = central.initial_admin_password().expect("pw").expose().to_owned();
+    let password = central
+        .initial_admin_password()
+        .expect("pw")
+        .expose()
+        .to_owned();
     let anon = Api::new(central.http_addr());
     for _ in 0..5 {
         let (status, _) = anon
-            .post("/api/login", json!({ "username": "admin", "password": "guess-guess-guess" }))
+            .post(
+                "/api/login",
+                json!({ "username": "admin", "password": "guess-guess-guess" }),
+            )
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
@@ -350,7 +407,11 @@ async fn failed_logins_from_one_address_are_limited() {
         .send()
         .await
         .expect("login");
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
     assert!(r.headers().contains_key("retry-after"));
     *now.lock().expect("clock") += chrono::Duration::minutes(16);
     login(&central, "admin", &password).await;
@@ -370,7 +431,11 @@ async fn sessions_end_when_idle_and_when_too_old() {
         .auth()
         .set_clock(Arc::new(move || *clock.lock().expect("clock")));
     let advance = |mins: i64| *now.lock().expect("clock") += chrono::Duration::minutes(mins);
-    let password = central.initial_admin_password().expect("pw").expose().to_owned();
+    let password = central
+        .initial_admin_password()
+        .expect("pw")
+        .expose()
+        .to_owned();
 
     // Idle: 9 minutes between requests is fine, 10 is not.
     let b = login(&central, "admin", &password).await;
@@ -404,7 +469,11 @@ async fn sessions_end_when_idle_and_when_too_old() {
 async fn cookie_requests_that_change_state_must_be_same_origin_with_the_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let central = central(&dir).await;
-    let password = central.initial_admin_password().expect("pw").expose().to_owned();
+    let password = central
+        .initial_admin_password()
+        .expect("pw")
+        .expose()
+        .to_owned();
     let b = login(&central, "admin", &password).await;
     let token = json!({ "idTag": "CSRF-1", "status": "Accepted" });
     let post = |origin: Option<&str>, referer: Option<&str>, csrf: Option<&str>| {
@@ -422,18 +491,49 @@ async fn cookie_requests_that_change_state_must_be_same_origin_with_the_token() 
     };
     let same = b.origin.clone();
     let referer = format!("{same}/");
-    assert_eq!(post(Some("http://evil.example"), None, Some(&b.csrf)).await, StatusCode::FORBIDDEN);
-    assert_eq!(post(None, Some("http://evil.example/x"), Some(&b.csrf)).await, StatusCode::FORBIDDEN);
-    assert_eq!(post(None, None, Some(&b.csrf)).await, StatusCode::FORBIDDEN, "no origin at all");
-    assert_eq!(post(Some(&same), None, None).await, StatusCode::FORBIDDEN, "no token");
-    assert_eq!(post(Some(&same), None, Some("0000")).await, StatusCode::FORBIDDEN, "wrong token");
+    assert_eq!(
+        post(Some("http://evil.example"), None, Some(&b.csrf)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(None, Some("http://evil.example/x"), Some(&b.csrf)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(None, None, Some(&b.csrf)).await,
+        StatusCode::FORBIDDEN,
+        "no origin at all"
+    );
+    assert_eq!(
+        post(Some(&same), None, None).await,
+        StatusCode::FORBIDDEN,
+        "no token"
+    );
+    assert_eq!(
+        post(Some(&same), None, Some("0000")).await,
+        StatusCode::FORBIDDEN,
+        "wrong token"
+    );
     assert_eq!(post(Some(&same), None, Some(&b.csrf)).await, StatusCode::OK);
-    assert_eq!(post(None, Some(&referer), Some(&b.csrf)).await, StatusCode::OK);
+    assert_eq!(
+        post(None, Some(&referer), Some(&b.csrf)).await,
+        StatusCode::OK
+    );
     // Reading needs neither.
-    assert_eq!(b.req(Method::GET, "/api/tokens").send().await.expect("get").status(), StatusCode::OK);
+    assert_eq!(
+        b.req(Method::GET, "/api/tokens")
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK
+    );
     // Bearer requests are exempt.
     let admin = Api::admin(&central).await;
-    assert_eq!(admin.post("/api/tokens", token.clone()).await.0, StatusCode::OK);
+    assert_eq!(
+        admin.post("/api/tokens", token.clone()).await.0,
+        StatusCode::OK
+    );
     // The login form refuses a foreign page too (login CSRF).
     let r = reqwest::Client::new()
         .post(format!("{same}/api/login"))
@@ -475,7 +575,11 @@ async fn hosts_outside_the_allow_list_get_421() {
         answer.split(' ').nth(1).unwrap_or("").to_owned()
     };
     assert_eq!(get("evil.example".into()).await, "421");
-    assert_eq!(get(format!("evil.example:{port}")).await, "421", "DNS rebinding");
+    assert_eq!(
+        get(format!("evil.example:{port}")).await,
+        "421",
+        "DNS rebinding"
+    );
     assert_eq!(get("127.0.0.2".into()).await, "421");
     for ok in [
         format!("127.0.0.1:{port}"),
@@ -486,7 +590,11 @@ async fn hosts_outside_the_allow_list_get_421() {
         assert_eq!(get(ok.clone()).await, "401", "{ok} is served");
     }
     // The public routes are behind it too.
-    let answer = raw(addr, "GET /health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n").await;
+    let answer = raw(
+        addr,
+        "GET /health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
     let answer = raw(addr, "GET /health HTTP/1.0\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.0 400"), "no Host: {answer}");
@@ -507,7 +615,10 @@ async fn api_keys_are_shown_once_and_revoked_at_once() {
     assert!(key.starts_with(&format!("ocpp_{id}_")));
     let (_, list) = admin.get("/api/keys").await;
     let listed = list.to_string();
-    assert!(listed.contains("grafana") && !listed.contains(&key[5 + 17..]), "{listed}");
+    assert!(
+        listed.contains("grafana") && !listed.contains(&key[5 + 17..]),
+        "{listed}"
+    );
 
     let grafana = Api::with_key(central.http_addr(), &key);
     assert_eq!(grafana.get("/api/chargers").await.0, StatusCode::OK);
@@ -516,23 +627,43 @@ async fn api_keys_are_shown_once_and_revoked_at_once() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (_, me) = grafana.get("/api/me").await;
-    assert_eq!(me, json!({ "username": "key:grafana", "role": "viewer", "via": "key" }));
+    assert_eq!(
+        me,
+        json!({ "username": "key:grafana", "role": "viewer", "via": "key" })
+    );
     // Never from the query string; a key with a changed secret is nobody.
     let anon = Api::new(central.http_addr());
-    assert_eq!(anon.get(&format!("/api/chargers?api_key={key}")).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(anon.get(&format!("/api/chargers?access_token={key}")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anon.get(&format!("/api/chargers?api_key={key}")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        anon.get(&format!("/api/chargers?access_token={key}"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let mut forged = key.clone();
     forged.pop();
     forged.push(if key.ends_with('0') { '1' } else { '0' });
     assert_eq!(
-        Api::with_key(central.http_addr(), &forged).get("/api/chargers").await.0,
+        Api::with_key(central.http_addr(), &forged)
+            .get("/api/chargers")
+            .await
+            .0,
         StatusCode::UNAUTHORIZED
     );
 
     let (status, _) = admin.delete(&format!("/api/keys/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(grafana.get("/api/chargers").await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(admin.delete(&format!("/api/keys/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        grafana.get("/api/chargers").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        admin.delete(&format!("/api/keys/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     central.shutdown().await.expect("shutdown");
 }
 
@@ -542,40 +673,80 @@ async fn accounts_roles_and_the_last_admin() {
     let central = central(&dir).await;
     let admin = Api::admin(&central).await;
     let (status, body) = admin
-        .post("/api/users", json!({ "username": "olga", "password": "short", "role": "operator" }))
+        .post(
+            "/api/users",
+            json!({ "username": "olga", "password": "short", "role": "operator" }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = admin
-        .post("/api/users", json!({ "username": "olga", "password": "olga-password-1", "role": "operator" }))
+        .post(
+            "/api/users",
+            json!({ "username": "olga", "password": "olga-password-1", "role": "operator" }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(!body.to_string().contains("olga-password-1"));
     let (status, _) = admin
-        .post("/api/users", json!({ "username": "olga", "password": "olga-password-2", "role": "viewer" }))
+        .post(
+            "/api/users",
+            json!({ "username": "olga", "password": "olga-password-2", "role": "viewer" }),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let olga = login(&central, "olga", "olga-password-1").await;
-    let (status, _) = olga.send(Method::POST, "/api/chargers/NOPE/reset", Some(json!({}))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "an operator may reset (the charger is unknown)");
     let (status, _) = olga
-        .send(Method::POST, "/api/tokens", Some(json!({ "idTag": "O", "status": "Accepted" })))
+        .send(Method::POST, "/api/chargers/NOPE/reset", Some(json!({})))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an operator may reset (the charger is unknown)"
+    );
+    let (status, _) = olga
+        .send(
+            Method::POST,
+            "/api/tokens",
+            Some(json!({ "idTag": "O", "status": "Accepted" })),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A demotion applies to the open session at once.
-    let (status, _) = admin.put("/api/users/olga", json!({ "role": "viewer" })).await;
+    let (status, _) = admin
+        .put("/api/users/olga", json!({ "role": "viewer" }))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = olga.send(Method::POST, "/api/chargers/NOPE/reset", Some(json!({}))).await;
+    let (status, _) = olga
+        .send(Method::POST, "/api/chargers/NOPE/reset", Some(json!({})))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A new password ends her sessions.
-    let (status, _) = admin.put("/api/users/olga", json!({ "password": "olga-password-2" })).await;
+    let (status, _) = admin
+        .put("/api/users/olga", json!({ "password": "olga-password-2" }))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(olga.send(Method::GET, "/api/me", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        olga.send(Method::GET, "/api/me", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     login(&central, "olga", "olga-password-2").await;
     // The last admin stays.
-    assert_eq!(admin.delete("/api/users/admin").await.0, StatusCode::CONFLICT);
-    assert_eq!(admin.put("/api/users/admin", json!({ "role": "viewer" })).await.0, StatusCode::CONFLICT);
-    assert_eq!(admin.delete("/api/users/olga").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        admin.delete("/api/users/admin").await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        admin
+            .put("/api/users/admin", json!({ "role": "viewer" }))
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        admin.delete("/api/users/olga").await.0,
+        StatusCode::NO_CONTENT
+    );
     let (status, _) = reqwest::Client::new()
         .post(format!("http://{}/api/login", central.http_addr()))
         .json(&json!({ "username": "olga", "password": "olga-password-2" }))
@@ -596,20 +767,45 @@ async fn slow_headers_are_cut_off_and_big_bodies_refused() {
     let addr = central.http_addr();
     // A head that never ends: closed after the timeout (well before the test's 10 s).
     let began = std::time::Instant::now();
-    let answer = raw(addr, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n").await;
-    assert!(began.elapsed() < Duration::from_secs(5), "{:?}", began.elapsed());
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    let answer = raw(
+        addr,
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n",
+    )
+    .await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
     // A connection that says nothing at all is closed too.
     let began = std::time::Instant::now();
     let answer = raw(addr, "").await;
-    assert!(began.elapsed() < Duration::from_secs(5), "{:?}", began.elapsed());
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
     // A whole request is served.
-    let answer = raw(addr, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await;
+    let answer = raw(
+        addr,
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     let admin = Api::admin(&central).await;
-    let big = format!(r#"{{"idTag":"BIG","status":"Accepted","note":"{}"}}"#, "x".repeat(300 * 1024));
+    let big = format!(
+        r#"{{"idTag":"BIG","status":"Accepted","note":"{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
     let (status, body) = admin.post_raw("/api/tokens", &big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     central.shutdown().await.expect("shutdown");

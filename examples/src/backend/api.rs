@@ -64,7 +64,11 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -704,7 +708,9 @@ impl utoipa::Modify for SecurityAddon {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key (POST /api/keys), `ocpp_<id>_<secret>`; no CSRF check"))
+                    .description(Some(
+                        "An API key (POST /api/keys), `ocpp_<id>_<secret>`; no CSRF check",
+                    ))
                     .build(),
             ),
         );
@@ -746,7 +752,9 @@ impl utoipa::Modify for SecurityAddon {
                     "403".into(),
                     RefOr::T(
                         ResponseBuilder::new()
-                            .description("The role is too small, or a cookie request failed the CSRF check")
+                            .description(
+                                "The role is too small, or a cookie request failed the CSRF check",
+                            )
                             .build(),
                     ),
                 );

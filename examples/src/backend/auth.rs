@@ -107,7 +107,17 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// What an account or key may do; each role may do everything the ones before it may.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -539,12 +549,11 @@ impl Auth {
 
     /// Every account.
     pub async fn users(&self) -> Result<Vec<UserInfo>, AuthError> {
-        let rows = sqlx::query(
-            "SELECT username, role, created_at FROM operator_users ORDER BY username",
-        )
-        .fetch_all(self.db.reader())
-        .await
-        .map_err(DbError::from)?;
+        let rows =
+            sqlx::query("SELECT username, role, created_at FROM operator_users ORDER BY username")
+                .fetch_all(self.db.reader())
+                .await
+                .map_err(DbError::from)?;
         rows.iter()
             .map(|r| {
                 Ok(UserInfo {
@@ -882,8 +891,14 @@ impl Auth {
             return Ok(None);
         }
         let now = self.now();
-        let created = parse_time(&row.try_get::<String, _>("created_at").map_err(DbError::from)?)?;
-        let seen = parse_time(&row.try_get::<String, _>("last_seen").map_err(DbError::from)?)?;
+        let created = parse_time(
+            &row.try_get::<String, _>("created_at")
+                .map_err(DbError::from)?,
+        )?;
+        let seen = parse_time(
+            &row.try_get::<String, _>("last_seen")
+                .map_err(DbError::from)?,
+        )?;
         if now - created >= chrono(self.config.session_max)
             || now - seen >= chrono(self.config.session_idle)
         {
@@ -931,7 +946,11 @@ impl Auth {
             "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
             token.expose(),
             self.config.session_max.as_secs(),
-            if self.config.secure_cookie { "; Secure" } else { "" }
+            if self.config.secure_cookie {
+                "; Secure"
+            } else {
+                ""
+            }
         )
     }
 
@@ -939,7 +958,11 @@ impl Auth {
     pub fn clear_cookie(&self) -> String {
         format!(
             "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-            if self.config.secure_cookie { "; Secure" } else { "" }
+            if self.config.secure_cookie {
+                "; Secure"
+            } else {
+                ""
+            }
         )
     }
 
@@ -1105,7 +1128,11 @@ fn same_origin(origin: &str, host: &str) -> bool {
 
 /// The CSRF verdict for a request: `Ok` or why not. `csrf`: the token of the cookie session
 /// the request came with (`None` for the login form, where only the origin is checked).
-fn csrf_check(headers: &HeaderMap, method: &Method, csrf: Option<&Secret>) -> Result<(), &'static str> {
+fn csrf_check(
+    headers: &HeaderMap,
+    method: &Method,
+    csrf: Option<&Secret>,
+) -> Result<(), &'static str> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -1222,7 +1249,11 @@ pub async fn access_guard(State(guard): State<Guard>, mut req: Request, next: Ne
                 return refuse(
                     StatusCode::FORBIDDEN,
                     "forbidden",
-                    &format!("this needs the {} role; you are {}", need.as_str(), p.role.as_str()),
+                    &format!(
+                        "this needs the {} role; you are {}",
+                        need.as_str(),
+                        p.role.as_str()
+                    ),
                 );
             }
             // Bearer requests are exempt: a browser never sends a key by itself.
@@ -1289,9 +1320,13 @@ mod tests {
         let auth = Auth::new(db, config).expect("auth");
         let now = Arc::new(Mutex::new(Utc::now()));
         let clock = now.clone();
-        auth.set_clock(Arc::new(move || *clock.lock().unwrap_or_else(PoisonError::into_inner)));
+        auth.set_clock(Arc::new(move || {
+            *clock.lock().unwrap_or_else(PoisonError::into_inner)
+        }));
         let pw = Secret::new("correct horse battery");
-        auth.create_user("ann", &pw, Role::Viewer).await.expect("user");
+        auth.create_user("ann", &pw, Role::Viewer)
+            .await
+            .expect("user");
         let wrong = Secret::new("wrong wrong wrong");
         for i in 0..10u8 {
             let addr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
@@ -1311,7 +1346,10 @@ mod tests {
             Err(LoginError::TooMany(_))
         ));
         *now.lock().unwrap_or_else(PoisonError::into_inner) += chrono::Duration::minutes(16);
-        let login = auth.login(addr, "ann", &pw).await.expect("after the window");
+        let login = auth
+            .login(addr, "ann", &pw)
+            .await
+            .expect("after the window");
         assert_eq!(login.principal.role, Role::Viewer);
         assert!(!format!("{login:?}").contains(login.token.expose()));
     }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::api::{ApiError, Body, ErrorBody, P};
 use super::auth::{
-    Auth, ClientAddr, AuthError, KeyInfo, LoginError, Principal, Role, Secret, UserInfo, Via,
+    Auth, AuthError, ClientAddr, KeyInfo, LoginError, Principal, Role, Secret, UserInfo, Via,
 };
 
 /// The signed-in principal the guard found (routes that need a role always have one).
@@ -116,9 +116,10 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     match auth.login(addr, &body.username, &body.password).await {
         Ok(login) => {
-            let cookie = HeaderValue::from_str(&auth.session_cookie(&login.token)).map_err(|_| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad cookie")
-            })?;
+            let cookie =
+                HeaderValue::from_str(&auth.session_cookie(&login.token)).map_err(|_| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad cookie")
+                })?;
             let mut resp = Json(me(&login.principal)).into_response();
             resp.headers_mut().insert(header::SET_COOKIE, cookie);
             resp.headers_mut()
@@ -137,8 +138,10 @@ pub async fn login(
                 format!("too many failed logins; try again in {} s", wait.as_secs()),
             )
             .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
             Ok(resp)
         }
         Err(LoginError::Failed(e)) => Err(e.into()),
@@ -200,7 +203,9 @@ pub struct UserChange {
 
 /// The operator accounts.
 #[utoipa::path(get, path = "/api/users", responses((status = 200, body = [UserInfo])))]
-pub async fn list_users(Extension(auth): Extension<Arc<Auth>>) -> Result<Json<Vec<UserInfo>>, ApiError> {
+pub async fn list_users(
+    Extension(auth): Extension<Arc<Auth>>,
+) -> Result<Json<Vec<UserInfo>>, ApiError> {
     Ok(Json(auth.users().await?))
 }
 
@@ -280,7 +285,9 @@ impl std::fmt::Debug for CreatedKey {
 
 /// The API keys (never their secrets).
 #[utoipa::path(get, path = "/api/keys", responses((status = 200, body = [KeyInfo])))]
-pub async fn list_keys(Extension(auth): Extension<Arc<Auth>>) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+pub async fn list_keys(
+    Extension(auth): Extension<Arc<Auth>>,
+) -> Result<Json<Vec<KeyInfo>>, ApiError> {
     Ok(Json(auth.api_keys().await?))
 }
 

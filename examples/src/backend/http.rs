@@ -46,10 +46,12 @@ pub async fn serve(
             },
         };
         let app = app.clone();
-        let service = tower::service_fn(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
-        });
+        let service = tower::service_fn(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            },
+        );
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)

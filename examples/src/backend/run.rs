@@ -333,7 +333,9 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     if !http_addr.ip().is_unspecified() {
         auth_config.allowed_hosts.push(http_addr.to_string());
     }
-    auth_config.allowed_hosts.extend(args.allowed_hosts.iter().cloned());
+    auth_config
+        .allowed_hosts
+        .extend(args.allowed_hosts.iter().cloned());
     auth_config.session_idle = Duration::from_secs(args.session_idle_timeout.max(1));
     auth_config.session_max = Duration::from_secs(args.session_max_age.max(1));
     auth_config.secure_cookie = args.secure_cookie;

@@ -61,7 +61,11 @@ impl Api {
     /// DELETE `path`.
     #[allow(dead_code)]
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        Self::answer(self.http.delete(format!("{}{path}", self.base)), "HTTP DELETE").await
+        Self::answer(
+            self.http.delete(format!("{}{path}", self.base)),
+            "HTTP DELETE",
+        )
+        .await
     }
 
     /// PUT `body` as JSON to `path`.

@@ -29,6 +29,32 @@ async fn central(dir: &tempfile::TempDir) -> RunningCentral {
         .expect("central system starts")
 }
 
+/// A fresh PostgreSQL database for one test, or `None` (and a loud notice) when the test
+/// command could not provide a server (`OCPP_TEST_POSTGRES_URL`, as in `central_e2e.rs`).
+async fn postgres_database(name: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "\n*** SKIPPED {name} on PostgreSQL: OCPP_TEST_POSTGRES_URL is not set (scripts/test.sh \
+             installs and starts PostgreSQL and sets it) ***\n"
+        );
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    let db = format!("ocpp_auth_{}_{name}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.expect("database");
+    }
+    pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{db}"))
+}
+
 /// A path of the document with its parameters filled in.
 fn concrete(path: &str) -> String {
     path.replace("{id}", "NOPE-1")
@@ -421,7 +447,18 @@ async fn failed_logins_from_one_address_are_limited() {
 #[tokio::test]
 async fn sessions_end_when_idle_and_when_too_old() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = CentralArgs::with_database(sqlite_url(&dir)).ephemeral();
+    session_expiry(sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn session_expiry_on_postgres() {
+    if let Some(url) = postgres_database("sessions").await {
+        session_expiry(url).await;
+    }
+}
+
+async fn session_expiry(url: String) {
+    let mut args = CentralArgs::with_database(url).ephemeral();
     args.session_idle_timeout = 600;
     args.session_max_age = 3600;
     let central = start(&args).await.expect("start");
@@ -604,7 +641,20 @@ async fn hosts_outside_the_allow_list_get_421() {
 #[tokio::test]
 async fn api_keys_are_shown_once_and_revoked_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let central = central(&dir).await;
+    api_keys(sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn api_keys_on_postgres() {
+    if let Some(url) = postgres_database("keys").await {
+        api_keys(url).await;
+    }
+}
+
+async fn api_keys(url: String) {
+    let central = start(&CentralArgs::with_database(url).ephemeral())
+        .await
+        .expect("start");
     let admin = Api::admin(&central).await;
     let (status, created) = admin
         .post("/api/keys", json!({ "name": "grafana", "role": "viewer" }))
@@ -670,7 +720,20 @@ async fn api_keys_are_shown_once_and_revoked_at_once() {
 #[tokio::test]
 async fn accounts_roles_and_the_last_admin() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let central = central(&dir).await;
+    accounts(sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn accounts_on_postgres() {
+    if let Some(url) = postgres_database("accounts").await {
+        accounts(url).await;
+    }
+}
+
+async fn accounts(url: String) {
+    let central = start(&CentralArgs::with_database(url).ephemeral())
+        .await
+        .expect("start");
     let admin = Api::admin(&central).await;
     let (status, body) = admin
         .post(

@@ -3,6 +3,10 @@
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx status for
 //! a bad request (malformed JSON, a field the charger's version does not accept, an unknown
 //! charger or session) and 502 / 504 when the charger answered with an error or not at all.
+//!
+//! Every route needs a role ([`ROUTES`]; the mechanics in [`super::auth`]): 401 without
+//! credentials, 403 for too small a role or a failed CSRF check, 421 for a `Host` not served,
+//! 413 for a body over [`MAX_BODY_BYTES`].
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -53,7 +57,9 @@ pub struct ErrorDetail {
     /// Stable code: `invalid_body`, `invalid_query`, `invalid_path`, `invalid_request`,
     /// `unknown_charger`, `charger_offline`, `unknown_session`, `unknown_token`,
     /// `unsupported_for_version`, `charger_error`, `charger_timeout`, `invalid_answer`,
-    /// `not_found`, `method_not_allowed`, `database`.
+    /// `not_found`, `method_not_allowed`, `database`; authentication: `unauthenticated`,
+    /// `forbidden`, `csrf`, `host_not_allowed`, `missing_host`, `wrong_credentials`,
+    /// `too_many_failures`, `not_a_session`, `unknown_user`, `unknown_key`, `conflict`.
     pub code: String,
     /// A sentence for humans.
     pub message: String,

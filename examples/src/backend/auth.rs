@@ -800,9 +800,15 @@ impl Auth {
         password: &Secret,
     ) -> Result<Login, LoginError> {
         if let Some(wait) = self.locked_out(addr) {
-            tracing::warn!(%addr, username, "login refused: too many failures");
+            tracing::warn!(%addr, "login refused: too many failures");
             return Err(LoginError::TooMany(wait));
         }
+        // What the client sent as a user name goes to the logs only when it is one.
+        let shown = if check_username(username).is_ok() {
+            username
+        } else {
+            "<malformed>"
+        };
         let row = if check_username(username).is_ok() {
             sqlx::query("SELECT password_hash, role FROM operator_users WHERE username = $1")
                 .bind(username)
@@ -828,7 +834,7 @@ impl Auth {
         let ok = !too_long && blocking(move || verify_password(pw.expose(), &hash)).await?;
         let Some(role) = role.filter(|_| ok) else {
             self.failed(addr);
-            tracing::warn!(%addr, username, "login failed");
+            tracing::warn!(%addr, username = shown, "login failed");
             return Err(LoginError::Wrong);
         };
         self.succeeded(addr);

@@ -332,6 +332,11 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     let mut auth_config = AuthConfig::new();
     if !http_addr.ip().is_unspecified() {
         auth_config.allowed_hosts.push(http_addr.to_string());
+    } else if args.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "the HTTP API listens on all addresses but answers only to localhost: give \
+             --allowed-host NAME for each name it is reached by"
+        );
     }
     auth_config
         .allowed_hosts

@@ -96,7 +96,7 @@ pub struct CentralArgs {
     pub max_connections_per_ip: usize,
 
     /// A Host name (NAME for any port, NAME:PORT for one) the HTTP API and dashboard answer
-    /// to, besides localhost, 127.0.0.1, [::1] and the --http-listen address (repeatable);
+    /// to, besides localhost, 127.0.0.1, ::1 and the --http-listen address (repeatable);
     /// requests for any other Host get 421 (DNS rebinding reaches nothing).
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,

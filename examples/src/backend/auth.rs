@@ -841,6 +841,14 @@ impl Auth {
         let id = random_hex(8)?;
         let secret = random_hex(32)?;
         let now = self.now();
+        // Sessions that ended without being presented again go here (timestamps sort as
+        // text), so the table holds at most the logins of the last `session_max`.
+        sqlx::query("DELETE FROM operator_sessions WHERE created_at <= $1 OR last_seen <= $2")
+            .bind(ts(now - chrono(self.config.session_max)))
+            .bind(ts(now - chrono(self.config.session_idle)))
+            .execute(self.db.writer())
+            .await
+            .map_err(|e| AuthError::from(DbError::from(e)))?;
         sqlx::query(
             "INSERT INTO operator_sessions (id, secret_hash, username, created_at, last_seen)
              VALUES ($1, $2, $3, $4, $5)",
@@ -1358,5 +1366,19 @@ mod tests {
             .expect("after the window");
         assert_eq!(login.principal.role, Role::Viewer);
         assert!(!format!("{login:?}").contains(login.token.expose()));
+
+        // Sessions never presented again are removed by a later login once they ended.
+        let sessions = || async {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM operator_sessions")
+                .fetch_one(auth.db.reader())
+                .await
+                .expect("count");
+            row.try_get::<i64, _>("n").expect("n")
+        };
+        auth.login(addr, "ann", &pw).await.expect("second session");
+        assert_eq!(sessions().await, 2);
+        *now.lock().unwrap_or_else(PoisonError::into_inner) += chrono::Duration::minutes(31);
+        auth.login(addr, "ann", &pw).await.expect("third session");
+        assert_eq!(sessions().await, 1, "the two idle ones are gone");
     }
 }

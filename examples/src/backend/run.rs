@@ -321,14 +321,8 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
             addr: args.http_listen.clone(),
             source,
         })?;
-    let ocpp = Server::new(config, backend.clone())
-        .with_chargers(chargers)
-        .start(ocpp_listener)
-        .map_err(|source| StartError::Listen {
-            addr: args.ocpp_listen.clone(),
-            source,
-        })?;
-    // Operator authentication: accounts, keys, sessions, the Host allow-list.
+    // Operator authentication: accounts, keys, sessions, the Host allow-list (before the
+    // OCPP server starts, so the charger events of this start all come after it).
     let mut auth_config = AuthConfig::new();
     if !http_addr.ip().is_unspecified() {
         auth_config.allowed_hosts.push(http_addr.to_string());
@@ -358,6 +352,13 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         None => std::env::var("OCPP_ADMIN_PASSWORD").ok().map(Secret::new),
     };
     let admin_password = auth.bootstrap_admin(given).await?;
+    let ocpp = Server::new(config, backend.clone())
+        .with_chargers(chargers)
+        .start(ocpp_listener)
+        .map_err(|source| StartError::Listen {
+            addr: args.ocpp_listen.clone(),
+            source,
+        })?;
     let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(backend.clone(), auth.clone());
     let limits = http::HttpLimits {

@@ -1,9 +1,12 @@
 // The ocpp-rs central system dashboard: plain JavaScript, no build step. It reads the HTTP API
-// and refreshes on every event of the live feed (server-sent events at /api/events).
+// and refreshes on every event of the live feed (server-sent events at /api/events). The page
+// is served only to a signed-in user (the session cookie); every request that changes
+// something carries the session's CSRF token (X-CSRF-Token). Controls the role cannot use are
+// hidden (viewer: no Start / Stop); the server refuses them anyway.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { chargers: [], live: [], history: [], refreshTimer: null };
+const state = { chargers: [], live: [], history: [], refreshTimer: null, me: null };
 
 function text(v) { return v === null || v === undefined ? "" : String(v); }
 function esc(v) {
@@ -33,12 +36,19 @@ function toast(message, isError) {
 }
 
 async function api(method, path, body) {
+  const headers = body ? { "content-type": "application/json" } : {};
+  if (method !== "GET" && state.me && state.me.csrfToken) headers["x-csrf-token"] = state.me.csrfToken;
   const res = await fetch(path, {
     method,
-    headers: body ? { "content-type": "application/json" } : {},
+    headers,
     body: body ? JSON.stringify(body) : undefined,
   });
   const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (res.status === 401) {
+    // The session ended (idle, too old, signed out elsewhere): back to the login page.
+    location.reload();
+    throw new Error("signed out");
+  }
   if (!res.ok) {
     const msg = data && data.error ? data.error.message : res.status + " " + res.statusText;
     throw new Error(msg);
@@ -173,8 +183,24 @@ async function loadLog() {
   }
 }
 
+function canOperate() { return state.me && (state.me.role === "operator" || state.me.role === "admin"); }
+
+async function loadMe() {
+  state.me = await api("GET", "/api/me");
+  $("#user-name").textContent = state.me.username;
+  $("#user-role").textContent = state.me.role;
+  document.body.classList.toggle("viewer", !canOperate());
+}
+
+$("#logout").addEventListener("click", async () => {
+  try { await api("POST", "/api/logout"); } catch (_) { /* reloads into the login page anyway */ }
+  location.reload();
+});
+
 $("#ocpp-url").textContent = `ws://${location.hostname}:9000/ocpp/<identity>`;
-loadLog();
-refresh();
-connectFeed();
-setInterval(refresh, 15000);
+loadMe().then(() => {
+  loadLog();
+  refresh();
+  connectFeed();
+  setInterval(refresh, 15000);
+}).catch((e) => toast("Who am I: " + e.message, true));

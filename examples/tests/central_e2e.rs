@@ -45,7 +45,7 @@ impl Net {
     async fn start(args: CentralArgs) -> Net {
         let central = start(&args).await.expect("central system starts");
         let feed = central.backend().subscribe();
-        let api = Api::new(central.http_addr());
+        let api = Api::admin(&central).await;
         let mut args = args;
         // A restart must come back on the same ports (chargers keep their URL).
         args.ocpp_listen = central.ocpp_addr().to_string();

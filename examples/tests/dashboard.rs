@@ -1,6 +1,8 @@
 //! The dashboard in headless Chromium (Debian's `chromium` and `chromium-driver`, driven
-//! over WebDriver): it shows a charger, a connector's status change live (server-sent events,
-//! no reload), and its Start and Stop buttons run a whole session. Leaves a screenshot in
+//! over WebDriver): the login page (a wrong password is refused, the first-run admin password
+//! signs in), then it shows a charger, a connector's status change live (server-sent events,
+//! no reload), and its Start and Stop buttons run a whole session; a viewer sees no Start
+//! button; Sign out goes back to the login page. Leaves a screenshot in
 //! `target/dashboard.png`.
 //!
 //! `OCPP_CHROMIUM` / `OCPP_CHROMEDRIVER` override the binaries (default `/usr/bin/chromium`,
@@ -15,6 +17,7 @@ use fantoccini::{ClientBuilder, Locator};
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig};
 use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
+use ocpp_examples::backend::auth::{Role, Secret};
 use ocpp_examples::backend::run::{start, CentralArgs};
 use ocpp_examples::backend::wait_for;
 use ocpp_types::Version;
@@ -62,6 +65,16 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
     let central = start(&CentralArgs::with_database(db).ephemeral())
         .await
         .expect("central system");
+    let admin_password = central
+        .initial_admin_password()
+        .expect("first run: a random admin password")
+        .expose()
+        .to_owned();
+    central
+        .auth()
+        .create_user("watcher", &Secret::new("watcher-password-1"), Role::Viewer)
+        .await
+        .expect("viewer account");
     let mut feed = central.backend().subscribe();
     let url = format!("ws://{}/ocpp/DASH-1", central.ocpp_addr());
     let station = Station::new(
@@ -134,6 +147,28 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
                     .await
             }
         };
+        let sign_in = |user: &'static str, password: String| {
+            let b = browser.clone();
+            async move {
+                b.wait()
+                    .at_most(WAIT)
+                    .for_element(Locator::Css("form#login"))
+                    .await?;
+                let name = b.find(Locator::Css("#username")).await?;
+                name.clear().await?;
+                name.send_keys(user).await?;
+                let pw = b.find(Locator::Css("#password")).await?;
+                pw.clear().await?;
+                pw.send_keys(&password).await?;
+                b.find(Locator::Css("#sign-in")).await?.click().await
+            }
+        };
+
+        // Not signed in: the login page. A wrong password stays there with the error.
+        sign_in("admin", "not-the-password".into()).await?;
+        wait("//p[@id='login-error' and contains(text(),'wrong user name or password')]").await?;
+        sign_in("admin", admin_password.clone()).await?;
+        wait("//span[@id='user-role' and text()='admin']").await?;
         wait("//tr[@data-charger='DASH-1']//span[contains(@class,'link') and text()='online']").await?;
         wait("//span[@data-connector='DASH-1/1']/span[contains(@class,'status') and text()='Available']").await?;
 
@@ -171,6 +206,19 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             .await?
             .len();
         assert_eq!(live_rows, 0, "the stopped session left the live table");
+
+        // Sign out: back to the login page. A viewer sees the chargers but no Start button.
+        browser.find(Locator::Css("#logout")).await?.click().await?;
+        sign_in("watcher", "watcher-password-1".into()).await?;
+        wait("//span[@id='user-role' and text()='viewer']").await?;
+        wait("//tr[@data-charger='DASH-1']//span[contains(@class,'link') and text()='online']").await?;
+        let start = browser
+            .find(Locator::Css("button[data-action='start'][data-charger='DASH-1']"))
+            .await?;
+        assert!(
+            !start.is_displayed().await?,
+            "a viewer is not offered Start"
+        );
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;

@@ -122,7 +122,7 @@ async fn v16_energy_beyond_the_largest_decimal_then_a_clean_restart() {
     // The connection, the bystander and the API carry on.
     a.heartbeat("a1").await;
     b.heartbeat("b2").await;
-    let api = Api::new(central.http_addr());
+    let api = Api::admin(&central).await;
     let (status, sessions) = api.get("/api/sessions?charger=HOSTILE-16").await;
     assert_eq!(status, 200, "{sessions}");
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
@@ -146,7 +146,7 @@ async fn v16_energy_beyond_the_largest_decimal_then_a_clean_restart() {
     args.ocpp_listen = ocpp.to_string();
     args.http_listen = http.to_string();
     let central = start(&args).await.expect("restarts");
-    let api = Api::new(central.http_addr());
+    let api = Api::admin(&central).await;
     let (status, aside) = api.get("/api/journal/set-aside").await;
     assert_eq!(status, 200);
     let aside = aside.as_array().expect("a list").clone();

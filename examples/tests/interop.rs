@@ -121,7 +121,7 @@ impl OurCentral {
         let running = start(&args).await.expect("our central system starts");
         let feed = running.backend().subscribe();
         OurCentral {
-            api: Api::new(running.http_addr()),
+            api: Api::admin(&running).await,
             running,
             _dir: dir,
             feed,

@@ -3,9 +3,14 @@
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx status for
 //! a bad request (malformed JSON, a field the charger's version does not accept, an unknown
 //! charger or session) and 502 / 504 when the charger answered with an error or not at all.
+//!
+//! Every route needs a role ([`ROUTES`]; the mechanics in [`super::auth`]): 401 without
+//! credentials, 403 for too small a role or a failed CSRF check, 421 for a `Host` not served,
+//! 413 for a body over [`MAX_BODY_BYTES`].
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -52,7 +57,9 @@ pub struct ErrorDetail {
     /// Stable code: `invalid_body`, `invalid_query`, `invalid_path`, `invalid_request`,
     /// `unknown_charger`, `charger_offline`, `unknown_session`, `unknown_token`,
     /// `unsupported_for_version`, `charger_error`, `charger_timeout`, `invalid_answer`,
-    /// `not_found`, `method_not_allowed`, `database`.
+    /// `not_found`, `method_not_allowed`, `database`; authentication: `unauthenticated`,
+    /// `forbidden`, `csrf`, `host_not_allowed`, `missing_host`, `wrong_credentials`,
+    /// `too_many_failures`, `not_a_session`, `unknown_user`, `unknown_key`, `conflict`.
     pub code: String,
     /// A sentence for humans.
     pub message: String,
@@ -63,7 +70,11 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -116,6 +127,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 let status = match &r {
                     JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    // 413 for a body over MAX_BODY_BYTES.
+                    JsonRejection::BytesRejection(b) => b.status(),
                     _ => StatusCode::BAD_REQUEST,
                 };
                 Err(ApiError::new(status, "invalid_body", r.body_text()))
@@ -442,15 +455,95 @@ pub struct LogQuery {
 
 // ------------------------------------------------------------------ router
 
-/// The whole HTTP surface: API, OpenAPI document, live feed, metrics, health and dashboard.
-pub fn router(backend: Shared) -> Router {
+/// The largest request body any route reads (JSON bodies); beyond, 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+use super::auth::{Access, Auth, Role};
+
+const PUBLIC: Access = Access::Public;
+const VIEWER: Access = Access::Role(Role::Viewer);
+const OPERATOR: Access = Access::Role(Role::Operator);
+const ADMIN: Access = Access::Role(Role::Admin);
+
+/// Who may use each route: `(method, path as routed, access)`. The guard
+/// ([`super::auth::access_guard`]) looks every request up here; a routed method missing from
+/// the table is refused to everyone, and a test checks that every route of the OpenAPI
+/// document is here. A new route gets its line here.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    // The dashboard page answers the login page to anyone not signed in.
+    ("GET", "/", PUBLIC),
+    ("GET", "/dashboard.js", PUBLIC),
+    ("GET", "/dashboard.css", PUBLIC),
+    ("GET", "/login.js", PUBLIC),
+    // For load balancers: up or not, nothing else.
+    ("GET", "/health", PUBLIC),
+    ("GET", "/api/openapi.json", PUBLIC),
+    ("POST", "/api/login", PUBLIC),
+    ("POST", "/api/logout", VIEWER),
+    ("GET", "/api/me", VIEWER),
+    ("GET", "/metrics", VIEWER),
+    ("GET", "/api/events", VIEWER),
+    ("GET", "/api/log", VIEWER),
+    ("GET", "/api/journal/set-aside", VIEWER),
+    ("GET", "/api/chargers", VIEWER),
+    ("POST", "/api/chargers", ADMIN),
+    ("GET", "/api/chargers/{id}", VIEWER),
+    ("POST", "/api/chargers/{id}/start", OPERATOR),
+    ("POST", "/api/chargers/{id}/stop", OPERATOR),
+    ("POST", "/api/chargers/{id}/reset", OPERATOR),
+    ("GET", "/api/chargers/{id}/configuration", OPERATOR),
+    ("POST", "/api/chargers/{id}/configuration", OPERATOR),
+    ("POST", "/api/chargers/{id}/variables/get", OPERATOR),
+    ("POST", "/api/chargers/{id}/variables/set", OPERATOR),
+    ("POST", "/api/chargers/{id}/call/{action}", ADMIN),
+    ("GET", "/api/sessions", VIEWER),
+    ("GET", "/api/sessions/{id}", VIEWER),
+    ("GET", "/api/tokens", VIEWER),
+    ("POST", "/api/tokens", ADMIN),
+    ("DELETE", "/api/tokens/{id_tag}", ADMIN),
+    ("GET", "/api/users", ADMIN),
+    ("POST", "/api/users", ADMIN),
+    ("PUT", "/api/users/{username}", ADMIN),
+    ("DELETE", "/api/users/{username}", ADMIN),
+    ("GET", "/api/keys", ADMIN),
+    ("POST", "/api/keys", ADMIN),
+    ("DELETE", "/api/keys/{id}", ADMIN),
+];
+
+/// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
+pub fn access(method: &str, path: &str) -> Option<Access> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path)
+        .map(|r| r.2)
+}
+
+/// The whole HTTP surface: API, OpenAPI document, live feed, metrics, health and dashboard,
+/// behind the Host allow-list and the access table ([`ROUTES`]).
+pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
+    use super::auth_api as a;
+    let guard = super::auth::Guard {
+        auth: auth.clone(),
+        routes: ROUTES,
+    };
     Router::new()
         .route("/", get(dashboard))
         .route("/dashboard.js", get(dashboard_js))
         .route("/dashboard.css", get(dashboard_css))
+        .route("/login.js", get(login_js))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/login", post(a::login))
+        .route("/api/logout", post(a::logout))
+        .route("/api/me", get(a::whoami))
+        .route("/api/users", get(a::list_users).post(a::create_user))
+        .route(
+            "/api/users/{username}",
+            axum::routing::put(a::update_user).delete(a::delete_user),
+        )
+        .route("/api/keys", get(a::list_keys).post(a::create_key))
+        .route("/api/keys/{id}", axum::routing::delete(a::revoke_key))
         .route("/api/events", get(events))
         .route("/api/log", get(log))
         .route("/api/journal/set-aside", get(journal_set_aside))
@@ -470,13 +563,45 @@ pub fn router(backend: Shared) -> Router {
         .route("/api/sessions/{id}", get(get_session))
         .route("/api/tokens", get(list_tokens).post(put_token))
         .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
+        // Every route above: authenticated and checked against ROUTES.
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard,
+            super::auth::access_guard,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(auth.clone()))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             backend.clone(),
             count_requests,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
+        // Outermost: a Host not served gets 421 before anything else runs.
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            super::auth::host_guard,
+        ))
         .with_state(backend)
+}
+
+/// Pages may not be framed (clickjacking) nor sniffed into another type.
+async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    resp
 }
 
 async fn count_requests(
@@ -507,8 +632,19 @@ async fn method_not_allowed() -> ApiError {
         title = "ocpp-rs example central system",
         description = "Chargers, sessions, ID tokens and remote commands of an OCPP 1.6 / 2.0.1 / 2.1 central system."
     ),
+    modifiers(&SecurityAddon),
     paths(
         health,
+        super::auth_api::login,
+        super::auth_api::logout,
+        super::auth_api::whoami,
+        super::auth_api::list_users,
+        super::auth_api::create_user,
+        super::auth_api::update_user,
+        super::auth_api::delete_user,
+        super::auth_api::list_keys,
+        super::auth_api::create_key,
+        super::auth_api::revoke_key,
         metrics,
         events,
         log,
@@ -547,17 +683,113 @@ async fn method_not_allowed() -> ApiError {
         VariablesBody,
         RegisterCharger,
         TokenBody,
-        LiveEvent
+        LiveEvent,
+        Role,
+        super::auth::UserInfo,
+        super::auth::KeyInfo,
+        super::auth_api::LoginRequest,
+        super::auth_api::Me,
+        super::auth_api::NewUser,
+        super::auth_api::UserChange,
+        super::auth_api::NewKey,
+        super::auth_api::CreatedKey
     ))
 )]
 pub struct ApiDoc;
+
+/// Declares the two ways to authenticate (`api_key`: `Authorization: Bearer <key>`;
+/// `session`: the `ocpp_session` cookie) and, on each operation, which it takes, the role it
+/// needs (from [`ROUTES`]) and its 401 / 403 answers.
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        use utoipa::openapi::{RefOr, ResponseBuilder};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (POST /api/keys), `ocpp_<id>_<secret>`; no CSRF check",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::auth::SESSION_COOKIE,
+                "The session cookie set by POST /api/login. Requests that change something also \
+                 need a same-origin Origin (or Referer) and the X-CSRF-Token header",
+            ))),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [
+                ("GET", item.get.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+                ("PATCH", item.patch.as_mut()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let Some(Access::Role(role)) = access(method, path) else {
+                    continue;
+                };
+                op.security = Some(vec![
+                    SecurityRequirement::new("api_key", Vec::<String>::new()),
+                    SecurityRequirement::new("session", Vec::<String>::new()),
+                ]);
+                let note = format!("Needs the `{}` role.", role.as_str());
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                    _ => note,
+                });
+                op.responses.responses.insert(
+                    "401".into(),
+                    RefOr::T(ResponseBuilder::new().description("Not signed in").build()),
+                );
+                op.responses.responses.insert(
+                    "403".into(),
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(
+                                "The role is too small, or a cookie request failed the CSRF check",
+                            )
+                            .build(),
+                    ),
+                );
+            }
+        }
+    }
+}
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("../../dashboard/index.html"))
+/// The dashboard to a signed-in user; the login page to anyone else.
+async fn dashboard(
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+) -> impl IntoResponse {
+    let page = if who.is_some() {
+        include_str!("../../dashboard/index.html")
+    } else {
+        include_str!("../../dashboard/login.html")
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Html(page))
+}
+
+async fn login_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../dashboard/login.js"),
+    )
 }
 
 async fn dashboard_js() -> impl IntoResponse {

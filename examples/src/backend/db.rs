@@ -355,6 +355,31 @@ const MIGRATIONS: &[&str] = &[
     // 5: `last` is raised by the database as each journal row is inserted, so a group of
     // rows is one statement (committed alone) instead of a transaction of two.
     "@journal_last_trigger",
+    // 6: operator accounts (Argon2id password hashes), API keys and login sessions (only the
+    // SHA-256 of their secrets); the same spelling in both databases.
+    "CREATE TABLE operator_users (
+        username TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE operator_api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        last_used TEXT
+    );
+    CREATE TABLE operator_sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        username TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE INDEX operator_sessions_user ON operator_sessions (username)",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -488,6 +513,11 @@ impl Db {
     /// separate SQLite writer, and nothing to checkpoint.
     fn same_pool(&self) -> bool {
         self.backend == Backend::Postgres || self.pool.options().get_max_connections() == 1
+    }
+
+    /// The pool reads go through (see [`Db`]).
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// The pool writes go through (see [`Db`]).

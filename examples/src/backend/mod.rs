@@ -8,7 +8,10 @@
 //! and a live feed for the dashboard. [`api::router`] serves all of it over HTTP.
 
 pub mod api;
+pub mod auth;
+mod auth_api;
 pub mod db;
+pub mod http;
 mod journal;
 pub mod metrics;
 pub mod run;

@@ -10,7 +10,8 @@ use ocpp_central::{Auth, Chargers, Defaults, RunningServer, Server, ServerConfig
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
-use super::{api, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
+use super::auth::{Auth as OperatorAuth, AuthConfig, AuthError, Secret};
+use super::{api, http, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
 
 /// The central system's options (the `central-system` command line).
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +94,36 @@ pub struct CentralArgs {
     /// or site has its own).
     #[arg(long, default_value_t = 16_384)]
     pub max_connections_per_ip: usize,
+
+    /// A Host name (NAME for any port, NAME:PORT for one) the HTTP API and dashboard answer
+    /// to, besides localhost, 127.0.0.1, ::1 and the --http-listen address (repeatable);
+    /// requests for any other Host get 421 (DNS rebinding reaches nothing).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+
+    /// A file holding the password of the `admin` account created on first run (when the
+    /// database has no operator account); else OCPP_ADMIN_PASSWORD, else a random password
+    /// printed once.
+    #[arg(long, value_name = "FILE")]
+    pub admin_password_file: Option<std::path::PathBuf>,
+
+    /// A dashboard session ends after this many seconds without a request.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub session_idle_timeout: u64,
+
+    /// A dashboard session ends this many seconds after login.
+    #[arg(long, default_value_t = 43_200, value_name = "SECS")]
+    pub session_max_age: u64,
+
+    /// Mark the session cookie Secure (when the dashboard is reached over https, e.g. through
+    /// a TLS-terminating proxy).
+    #[arg(long)]
+    pub secure_cookie: bool,
+
+    /// An HTTP client that has not sent its whole request head within this many milliseconds
+    /// is disconnected (slowloris).
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub http_header_timeout_ms: u64,
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -120,6 +151,12 @@ impl CentralArgs {
             max_connections: 16_384,
             max_connections_per_ip: 16_384,
             lenient: false,
+            allowed_hosts: Vec::new(),
+            admin_password_file: None,
+            session_idle_timeout: 1800,
+            session_max_age: 43_200,
+            secure_cookie: false,
+            http_header_timeout_ms: 10_000,
         }
     }
 
@@ -148,6 +185,9 @@ pub enum StartError {
     /// A command-line value is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// The operator accounts could not be set up.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// A running central system.
@@ -156,6 +196,8 @@ pub struct RunningCentral {
     backend: Arc<Backend>,
     ocpp: RunningServer,
     http_addr: SocketAddr,
+    auth: Arc<OperatorAuth>,
+    admin_password: Option<Secret>,
     http_stop: Option<tokio::sync::oneshot::Sender<()>>,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -174,6 +216,17 @@ impl RunningCentral {
     /// The backend (database, chargers, metrics).
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
+    }
+
+    /// Operator accounts, API keys and sessions.
+    pub fn auth(&self) -> &Arc<OperatorAuth> {
+        &self.auth
+    }
+
+    /// The random password of the `admin` account, when this start created it (first run,
+    /// no password given): to show the operator once.
+    pub fn initial_admin_password(&self) -> Option<&Secret> {
+        self.admin_password.as_ref()
     }
 
     /// Stops: closes every charger connection (they see a WebSocket close and reconnect to
@@ -268,6 +321,37 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
             addr: args.http_listen.clone(),
             source,
         })?;
+    // Operator authentication: accounts, keys, sessions, the Host allow-list (before the
+    // OCPP server starts, so the charger events of this start all come after it).
+    let mut auth_config = AuthConfig::new();
+    if !http_addr.ip().is_unspecified() {
+        auth_config.allowed_hosts.push(http_addr.to_string());
+    } else if args.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "the HTTP API listens on all addresses but answers only to localhost: give \
+             --allowed-host NAME for each name it is reached by"
+        );
+    }
+    auth_config
+        .allowed_hosts
+        .extend(args.allowed_hosts.iter().cloned());
+    auth_config.session_idle = Duration::from_secs(args.session_idle_timeout.max(1));
+    auth_config.session_max = Duration::from_secs(args.session_max_age.max(1));
+    auth_config.secure_cookie = args.secure_cookie;
+    let auth = Arc::new(OperatorAuth::new(db.clone(), auth_config)?);
+    let given = match &args.admin_password_file {
+        Some(path) => Some(Secret::new(
+            std::fs::read_to_string(path)
+                .map_err(|source| AuthError::PasswordFile {
+                    path: path.display().to_string(),
+                    source,
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        )),
+        None => std::env::var("OCPP_ADMIN_PASSWORD").ok().map(Secret::new),
+    };
+    let admin_password = auth.bootstrap_admin(given).await?;
     let ocpp = Server::new(config, backend.clone())
         .with_chargers(chargers)
         .start(ocpp_listener)
@@ -276,14 +360,13 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
             source,
         })?;
     let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = api::router(backend.clone());
-    let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let app = api::router(backend.clone(), auth.clone());
+    let limits = http::HttpLimits {
+        header_timeout: Duration::from_millis(args.http_header_timeout_ms.max(1)),
+    };
+    let http_task = tokio::spawn(http::serve(http_listener, app, limits, async move {
+        let _ = stopped.await;
+    }));
     tracing::info!(
         ocpp = %ocpp.local_addr(),
         http = %http_addr,
@@ -294,6 +377,8 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         backend,
         ocpp,
         http_addr,
+        auth,
+        admin_password,
         http_stop: Some(http_stop),
         http_task,
     })

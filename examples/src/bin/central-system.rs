@@ -78,6 +78,14 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         running.ocpp_addr(),
         running.http_addr()
     );
+    if let Some(pw) = running.initial_admin_password() {
+        println!(
+            "central-system: first run: created the dashboard account \"admin\" with password {}\n\
+             central-system: (shown only now; change it with PUT /api/users/admin, or give \
+             OCPP_ADMIN_PASSWORD / --admin-password-file before the first run)",
+            pw.expose()
+        );
+    }
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("central-system: cannot wait for Ctrl-C: {e}");
     }

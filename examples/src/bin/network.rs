@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ocpp_central::ocpp_types::Version;
+use ocpp_examples::backend::auth::Role;
 use ocpp_examples::backend::run::{start, CentralArgs};
 use ocpp_examples::backend::{wait_for, LiveEvent};
 use ocpp_examples::sim::{Fleet, Scenario, SimConfig, VersionMix};
@@ -50,11 +51,19 @@ struct Cli {
     /// Exit once the narrated flow is done (instead of running until Ctrl-C).
     #[arg(long)]
     exit_after_demo: bool,
+
+    /// A file holding the dashboard's `admin` password, used when the database has no
+    /// operator account yet (else OCPP_ADMIN_PASSWORD, else a random one, printed once).
+    #[arg(long, value_name = "FILE")]
+    admin_password_file: Option<std::path::PathBuf>,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// Who the demo's API key is created by (so a leftover one is found and revoked).
+const DEMO_KEY_OWNER: &str = "network";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -86,6 +95,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     args.ocpp_listen = cli.ocpp_listen.clone();
     args.http_listen = cli.http_listen.clone();
     args.heartbeat_interval = 60;
+    args.admin_password_file = cli.admin_password_file.clone();
     let central = start(&args).await?;
     let mut feed = central.backend().subscribe();
     let http = format!("http://{}", central.http_addr());
@@ -97,6 +107,35 @@ async fn run(cli: Cli) -> Result<(), Error> {
     say(format!(
         "Dashboard: {http}/   (API: {http}/api/openapi.json)"
     ));
+    match central.initial_admin_password() {
+        Some(pw) => say(format!(
+            "Sign in to the dashboard as admin, password {}   (first run: shown only now)",
+            pw.expose()
+        )),
+        None => say(
+            "Sign in to the dashboard as admin (its password was printed on the first run, \
+             or came from OCPP_ADMIN_PASSWORD / --admin-password-file)",
+        ),
+    }
+    // The narrated flow drives the API like any program: with an operator API key, revoked
+    // when the demo ends (and, if a previous run died first, at the next start).
+    for key in central.auth().api_keys().await? {
+        if key.created_by == DEMO_KEY_OWNER {
+            central.auth().revoke_api_key(&key.id).await?;
+        }
+    }
+    let (demo_key, key) = central
+        .auth()
+        .create_api_key("network demo", Role::Operator, DEMO_KEY_OWNER)
+        .await?;
+    let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))?;
+    bearer.set_sensitive(true);
+    let client = reqwest::Client::builder()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::AUTHORIZATION,
+            bearer,
+        )]))
+        .build()?;
 
     // Three narrated chargers, one per version, driven through the API...
     let mut demo = SimConfig::new(ocpp.clone());
@@ -142,7 +181,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
         cli.chargers, by_version[0], by_version[1], by_version[2]
     ));
 
-    let client = reqwest::Client::new();
     let identities = demo_fleet.identities();
     let mut sessions = Vec::new();
     for (n, id) in identities.iter().enumerate() {
@@ -231,6 +269,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         demo_fleet.unplug(id, 1)?;
     }
     say("The whole flow is done: boot, status, remote start, meter values, remote stop, stored sessions with energy and cost.");
+    central.auth().revoke_api_key(&demo_key.id).await?;
 
     if !cli.exit_after_demo {
         say(format!(

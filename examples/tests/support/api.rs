@@ -10,12 +10,72 @@ pub struct Api {
 }
 
 impl Api {
-    /// A client of `http://{addr}`.
+    /// An anonymous client of `http://{addr}`.
+    #[allow(dead_code)]
     pub fn new(addr: std::net::SocketAddr) -> Api {
         Api {
             http: reqwest::Client::new(),
             base: format!("http://{addr}"),
         }
+    }
+
+    /// A client of `http://{addr}` that sends `Authorization: Bearer {key}`.
+    pub fn with_key(addr: std::net::SocketAddr, key: &str) -> Api {
+        let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .expect("a key is a header value");
+        bearer.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::AUTHORIZATION,
+                bearer,
+            )]))
+            .build()
+            .expect("HTTP client");
+        Api {
+            http,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// A client of `central` with a fresh API key of `role` (made through the library, as an
+    /// admin would with `POST /api/keys`).
+    #[allow(dead_code)]
+    pub async fn with_role(
+        central: &ocpp_examples::backend::run::RunningCentral,
+        role: ocpp_examples::backend::auth::Role,
+    ) -> Api {
+        let (_, key) = central
+            .auth()
+            .create_api_key("tests", role, "tests")
+            .await
+            .expect("API key");
+        Api::with_key(central.http_addr(), key.expose())
+    }
+
+    /// A client of `central` with a fresh admin API key.
+    #[allow(dead_code)]
+    pub async fn admin(central: &ocpp_examples::backend::run::RunningCentral) -> Api {
+        Api::with_role(central, ocpp_examples::backend::auth::Role::Admin).await
+    }
+
+    /// DELETE `path`.
+    #[allow(dead_code)]
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        Self::answer(
+            self.http.delete(format!("{}{path}", self.base)),
+            "HTTP DELETE",
+        )
+        .await
+    }
+
+    /// PUT `body` as JSON to `path`.
+    #[allow(dead_code)]
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        Self::answer(
+            self.http.put(format!("{}{path}", self.base)).json(&body),
+            "HTTP PUT",
+        )
+        .await
     }
 
     async fn answer(r: reqwest::RequestBuilder, what: &str) -> (StatusCode, Value) {

@@ -748,61 +748,58 @@ fn admit(
     Ok((resp, identity, version))
 }
 
-/// One charger's connection: the handshake, then the charger. A plain function, so that the
-/// handshake is boxed apart from the connection's future: what only it holds (the socket
-/// before it is a WebSocket, the HTTP request and answer, tungstenite's 4 KiB handshake
+/// One charger's connection: the handshake, then the charger. The handshake comes boxed
+/// (by the caller), apart from the connection's future: what only it holds (the socket
+/// before it is a WebSocket, the TLS and HTTP handshakes, tungstenite's 4 KiB handshake
 /// buffer, the handshake timeout) is freed once it is done, and the connection's task is
 /// sized by what it keeps for its whole life.
-fn serve_connection<H: CentralSystem, T>(
+async fn serve_connection<H: CentralSystem, T>(
     handshake: std::pin::Pin<Box<impl Future<Output = Option<Admitted<T>>> + Send + 'static>>,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
-) -> impl Future<Output = ()> + Send + 'static
-where
+) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    async move {
-        let Some(Admitted {
-            ws,
-            entry,
-            identity,
-            version,
-        }) = handshake.await
-        else {
-            return;
-        };
-        tracing::info!(%peer, charger = %identity, %version, "charger connected");
-        let session = Session::new(
-            SessionConfig::new(identity, version)
-                .call_timeout(config.call_timeout)
-                .max_message_size(config.max_message_size)
-                .lenient(config.lenient)
-                .limits(config.limits.clone())
-                .defaults(config.defaults.clone()),
-        );
-        // From here on this task is the whole connection: the session, the WebSocket (read
-        // and written here, pinged on its timer) and nothing else held per connection.
-        let mut conn = Connection::new(session, handler).register(&chargers);
-        let transport = std::pin::pin!(WsTransport::new(
-            ws,
-            Timing {
-                ping_every: config.ping_interval,
-                dead_after: config.dead_peer_timeout,
-                write_timeout: config.write_timeout,
-            },
-        ));
-        match conn.run_on(transport).await {
-            Ok(()) => {}
-            Err(e @ crate::driver::DriveError::Panicked(_)) => {
-                tracing::error!(charger = conn.identity(), "connection ended: {e}");
-            }
-            Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
+    let Some(Admitted {
+        ws,
+        entry,
+        identity,
+        version,
+    }) = handshake.await
+    else {
+        return;
+    };
+    tracing::info!(%peer, charger = %identity, %version, "charger connected");
+    let session = Session::new(
+        SessionConfig::new(identity, version)
+            .call_timeout(config.call_timeout)
+            .max_message_size(config.max_message_size)
+            .lenient(config.lenient)
+            .limits(config.limits.clone())
+            .defaults(config.defaults.clone()),
+    );
+    // From here on this task is the whole connection: the session, the WebSocket (read
+    // and written here, pinged on its timer) and nothing else held per connection.
+    let mut conn = Connection::new(session, handler).register(&chargers);
+    let transport = std::pin::pin!(WsTransport::new(
+        ws,
+        Timing {
+            ping_every: config.ping_interval,
+            dead_after: config.dead_peer_timeout,
+            write_timeout: config.write_timeout,
+        },
+    ));
+    match conn.run_on(transport).await {
+        Ok(()) => {}
+        Err(e @ crate::driver::DriveError::Panicked(_)) => {
+            tracing::error!(charger = conn.identity(), "connection ended: {e}");
         }
-        drop(entry);
-        tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
+        Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
     }
+    drop(entry);
+    tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
 }
 
 /// An admitted charger, its handshake done.

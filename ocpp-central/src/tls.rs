@@ -286,8 +286,12 @@ pub enum CertificateBinding {
     AnyIdentity,
     /// Decided by a function of the identity and the certificate (e.g. CN and the subject's
     /// organizationName, as the 1.6 security whitepaper also asks).
-    Custom(Arc<dyn Fn(&str, &PeerCertificate) -> bool + Send + Sync>),
+    Custom(Arc<BindFn>),
 }
+
+/// A [`CertificateBinding::Custom`] check: whether the certificate may connect as the
+/// identity.
+pub type BindFn = dyn Fn(&str, &PeerCertificate) -> bool + Send + Sync;
 
 impl CertificateBinding {
     /// Whether `certificate` may connect as `identity`.

@@ -128,7 +128,9 @@ async fn heartbeat(ws: &mut Wss) {
 async fn profile_3_binds_the_client_certificate_to_the_identity() {
     let pki = Pki::new("CSMS CA");
     let other_ca = Pki::new("Someone else's CA");
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    // (identity, certificate CN) of every peer the admission saw.
+    type Seen = Vec<(String, Option<String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let admission = {
         let seen = seen.clone();
         Admission::peer(move |peer| {

@@ -291,10 +291,13 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     }
     let passwords_empty = passwords.is_empty();
     let auth = if passwords.is_empty() {
-        tracing::warn!(
-            "no --password given: chargers are not authenticated (security profile 0); \
+        // Security profile 3 (--client-ca) authenticates chargers by their certificates.
+        if args.client_ca.is_none() {
+            tracing::warn!(
+                "no --password given: chargers are not authenticated (security profile 0); \
              give --password IDENTITY=PASSWORD for Basic auth"
-        );
+            );
+        }
         Auth::AllowAnyone
     } else {
         Auth::passwords(passwords)

@@ -114,10 +114,16 @@ impl std::ops::Deref for OurCentral {
 
 impl OurCentral {
     async fn start() -> OurCentral {
+        OurCentral::start_with(|_| {}).await
+    }
+
+    /// [`OurCentral::start`] with more options (`configure` changes the command line).
+    async fn start_with(configure: impl FnOnce(&mut CentralArgs)) -> OurCentral {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("central.db").display());
         let mut args = CentralArgs::with_database(url).ephemeral();
         args.call_timeout = 10; // a peer that never answers fails the test before WAIT
+        configure(&mut args);
         let running = start(&args).await.expect("our central system starts");
         let feed = running.backend().subscribe();
         OurCentral {
@@ -1379,6 +1385,85 @@ async fn their_central(test: &str, lib: Lib, v: Version) {
     );
 }
 
+// =================================================================== over TLS
+
+/// Their charge point against our central system over `wss://` with security profile 3: the
+/// central system's certificate checked by Python's `ssl` against a CA file, the charge
+/// point's client certificate (CN = its identity) checked by ours; BootNotification and
+/// Heartbeat over the encrypted connection.
+async fn their_charge_point_over_wss(test: &str, lib: Lib, v: Version) {
+    if !peer::available(test, lib, Role::ChargePoint) {
+        return;
+    }
+    let pki = ocpp_central::testing::pki::Pki::new("interop CSMS CA");
+    let id = format!("{}-TLS-{}", lib.tag(), v.as_str().replace('.', ""));
+    let files = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).expect("certificate file");
+        path
+    };
+    let server = pki.server(&["localhost", "127.0.0.1"]);
+    let client = pki.client(&id);
+    let ca = write("ca.pem", &pki.ca_pem);
+    let (server_cert, server_key) = (
+        write("server.pem", &server.cert_pem),
+        write("server.key", &server.key_pem),
+    );
+    let (client_cert, client_key) = (
+        write("cp.pem", &client.cert_pem),
+        write("cp.key", &client.key_pem),
+    );
+    let central = OurCentral::start_with(|args| {
+        args.tls_cert = Some(server_cert);
+        args.tls_key = Some(server_key);
+        args.client_ca = Some(ca.clone());
+        args.security_profile = Some(3);
+    })
+    .await;
+    assert_eq!(central.running.ocpp_scheme(), "wss");
+    let url = format!(
+        "wss://localhost:{}/ocpp/{id}",
+        central.running.ocpp_addr().port()
+    );
+    let path = |p: &std::path::Path| p.display().to_string();
+    let args = [
+        "--url".into(),
+        url,
+        "--ca".into(),
+        path(&ca),
+        "--client-cert".into(),
+        path(&client_cert),
+        "--client-key".into(),
+        path(&client_key),
+    ];
+    let Some(mut peer) = Peer::spawn_as(test, lib, Role::ChargePoint, v, "-wss", &args).await
+    else {
+        return;
+    };
+    let connected = peer.event("connected").await;
+    if connected["protocol"] != v.subprotocol() {
+        peer.fail("(connect)", format!("negotiated {}", connected["protocol"]));
+    }
+    let boot = if v16(v) {
+        json!({ "chargePointVendor": "ocpp-rs", "chargePointModel": "tls" })
+    } else {
+        json!({ "reason": "PowerUp", "chargingStation": { "vendorName": "ocpp-rs", "model": "tls" } })
+    };
+    match peer.call("BootNotification", boot).await {
+        Ok(answer) if answer["status"] == "Accepted" => {}
+        Ok(answer) => peer.fail("BootNotification", format!("our central answered {answer}")),
+        Err(e) => peer.fail("BootNotification", format!("failed over wss: {e}")),
+    }
+    match peer.call("Heartbeat", json!({})).await {
+        Ok(answer) if answer["currentTime"].is_string() => {}
+        Ok(answer) => peer.fail("Heartbeat", format!("our central answered {answer}")),
+        Err(e) => peer.fail("Heartbeat", format!("failed over wss: {e}")),
+    }
+    peer.quit().await;
+    central.running.shutdown().await.expect("shutdown");
+}
+
 // =================================================================== the tests
 
 macro_rules! interop_tests {
@@ -1403,4 +1488,6 @@ interop_tests! {
     ocpp_rpc_central_system_v16: their_central(Lib::OcppRpc, Version::V16);
     ocpp_rpc_central_system_v201: their_central(Lib::OcppRpc, Version::V201);
     ocpp_rpc_central_system_v21: their_central(Lib::OcppRpc, Version::V21);
+    python_ocpp_charge_point_v16_over_wss: their_charge_point_over_wss(Lib::PythonOcpp, Version::V16);
+    python_ocpp_charge_point_v201_over_wss: their_charge_point_over_wss(Lib::PythonOcpp, Version::V201);
 }

@@ -11,6 +11,7 @@
 //! - `driver` (feature `tokio`): `Connection` drives a session over any stream/sink of text
 //!   messages, for central systems that own their sockets.
 //! - `server` (feature `ws`, default): the WebSocket server.
+//! - `tls` (feature `tls`): `wss://` for the server, security profiles 2 and 3 (rustls).
 //! - `testing` (feature `test-util`): a virtual-time harness and a mock charger.
 
 #![forbid(unsafe_code)]
@@ -39,6 +40,8 @@ pub mod session;
 mod socket;
 #[cfg(feature = "test-util")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use commands::{Answer, ResetKind, VariableRef, VariableValue};
 pub use defaults::{
@@ -63,7 +66,9 @@ pub use model::{
     ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, SmallMap, Transaction,
 };
 #[cfg(feature = "ws")]
-pub use server::{Admission, Auth, Authenticator, RunningServer, Server, ServerConfig};
+pub use server::{
+    Admission, Auth, Authenticator, Peer, PeerCertificate, RunningServer, Server, ServerConfig,
+};
 pub use session::{CallError, RespondError, Session, SessionConfig, SessionEvent};
 
 pub use async_trait::async_trait;

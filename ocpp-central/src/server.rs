@@ -97,6 +97,61 @@ pub enum Admission {
     Known(HashSet<String>),
     /// Decided by a function.
     Custom(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+    /// Decided by a function of what the server knows of the peer at its handshake: the
+    /// identity, the address and (security profile 3) the verified client certificate.
+    Peer(Arc<dyn Fn(&Peer<'_>) -> bool + Send + Sync>),
+}
+
+/// What the server knows of a charger at its handshake, after its credentials were checked
+/// ([`Admission::Peer`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Peer<'a> {
+    /// The identity (the last segment of the URL path).
+    pub identity: &'a str,
+    /// The source address of the connection.
+    pub address: SocketAddr,
+    /// The client certificate the TLS layer verified (security profile 3); `None` without
+    /// TLS or without client certificates.
+    pub certificate: Option<&'a PeerCertificate>,
+}
+
+/// A charger's verified client certificate (security profile 3), as the admission sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    der: Vec<u8>,
+    common_name: Option<String>,
+}
+
+impl PeerCertificate {
+    /// Reads the subject CN of `der` (a certificate rustls has verified); a certificate whose
+    /// subject cannot be read has no CN.
+    #[cfg(feature = "tls")]
+    pub fn from_der(der: &[u8]) -> PeerCertificate {
+        let common_name = x509_parser::parse_x509_certificate(der)
+            .ok()
+            .and_then(|(_, cert)| {
+                cert.subject()
+                    .iter_common_name()
+                    .next()
+                    .and_then(|cn| cn.as_str().ok())
+                    .map(str::to_owned)
+            });
+        PeerCertificate {
+            der: der.to_vec(),
+            common_name,
+        }
+    }
+
+    /// The end-entity certificate, DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The first commonName of its subject, if it has one.
+    pub fn common_name(&self) -> Option<&str> {
+        self.common_name.as_deref()
+    }
 }
 
 impl Admission {
@@ -105,11 +160,17 @@ impl Admission {
         Admission::Known(ids.into_iter().map(Into::into).collect())
     }
 
-    fn admits(&self, identity: &str) -> bool {
+    /// Decided by `f` from the [`Peer`] (identity, address, verified client certificate).
+    pub fn peer(f: impl Fn(&Peer<'_>) -> bool + Send + Sync + 'static) -> Admission {
+        Admission::Peer(Arc::new(f))
+    }
+
+    fn admits(&self, peer: &Peer<'_>) -> bool {
         match self {
             Admission::AnyIdentity => true,
-            Admission::Known(set) => set.contains(identity),
-            Admission::Custom(f) => f(identity),
+            Admission::Known(set) => set.contains(peer.identity),
+            Admission::Custom(f) => f(peer.identity),
+            Admission::Peer(f) => f(peer),
         }
     }
 }
@@ -120,6 +181,7 @@ impl std::fmt::Debug for Admission {
             Admission::AnyIdentity => f.write_str("AnyIdentity"),
             Admission::Known(s) => f.debug_tuple("Known").field(s).finish(),
             Admission::Custom(_) => f.write_str("Custom(..)"),
+            Admission::Peer(_) => f.write_str("Peer(..)"),
         }
     }
 }
@@ -144,6 +206,8 @@ pub struct ServerConfig {
     max_handshakes: usize,
     write_timeout: Duration,
     limits: crate::model::Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl ServerConfig {
@@ -177,7 +241,20 @@ impl ServerConfig {
             max_handshakes: 1_024,
             write_timeout: Duration::from_secs(30),
             limits: crate::model::Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serves `wss://` only (feature `tls`): security profile 2 with [`Auth::Basic`], profile
+    /// 3 with client certificates ([`crate::tls`]). The TLS handshake runs inside the
+    /// [handshake timeout](ServerConfig::handshake_timeout) and counts as a handshake in
+    /// progress ([`ServerConfig::max_handshakes`]); a connection turned away by a bound is
+    /// closed without an answer (no 503 before TLS).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The most connections served at once, handshakes included (a process holds as many
@@ -481,6 +558,11 @@ impl<H: CentralSystem> Server<H> {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = &self.config.tls {
+                        tasks.spawn(self.serve_tls(tls, stream, peer));
+                        continue;
+                    }
                     tasks.spawn(self.serve_stream(stream, peer));
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -516,13 +598,51 @@ impl<H: CentralSystem> Server<H> {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        serve_connection(
+        let handshake = Box::pin(handshake(
             stream,
+            peer,
+            self.config.clone(),
+            self.chargers.clone(),
+            self.gate.clone(),
+            Plain,
+        ));
+        serve_connection(
+            handshake,
             peer,
             self.config.clone(),
             self.handler.clone(),
             self.chargers.clone(),
+        )
+    }
+
+    /// Serves one already-accepted connection over TLS (feature `tls`): the TLS handshake with
+    /// `tls` (client certificates verified when it requires them), then as
+    /// [`serve_stream`](Self::serve_stream), the client certificate bound to the identity and
+    /// shown to the admission. Both handshakes run inside the handshake timeout.
+    #[cfg(feature = "tls")]
+    pub fn serve_tls<S>(
+        &self,
+        tls: &crate::tls::ServerTls,
+        stream: S,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let handshake = Box::pin(handshake(
+            stream,
+            peer,
+            self.config.clone(),
+            self.chargers.clone(),
             self.gate.clone(),
+            tls.clone(),
+        ));
+        serve_connection(
+            handshake,
+            peer,
+            self.config.clone(),
+            self.handler.clone(),
+            self.chargers.clone(),
         )
     }
 
@@ -562,6 +682,8 @@ fn admit(
     mut resp: Response,
     config: &ServerConfig,
     chargers: &Chargers,
+    peer: SocketAddr,
+    certificate: Option<&PeerCertificate>,
 ) -> Result<(Response, String, Version), Box<ErrorResponse>> {
     let identity = identity_from_path(req.uri().path()).ok_or_else(|| {
         reject(
@@ -591,7 +713,26 @@ fn admit(
             _ => return Err(reject(StatusCode::UNAUTHORIZED, "authentication failed")),
         }
     }
-    if !config.admission.admits(&identity) {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        if tls.client_certificates {
+            // rustls refuses a handshake without a valid certificate; this only guards a TLS
+            // stream served some other way.
+            let bound = certificate.is_some_and(|c| tls.binding.binds(&identity, c));
+            if !bound {
+                return Err(reject(
+                    StatusCode::FORBIDDEN,
+                    "the client certificate is not for this charger identity",
+                ));
+            }
+        }
+    }
+    let who = Peer {
+        identity: &identity,
+        address: peer,
+        certificate,
+    };
+    if !config.admission.admits(&who) {
         return Err(reject(StatusCode::NOT_FOUND, "unknown charger"));
     }
     if !config.replace_duplicates && chargers.get(&identity).is_some() {
@@ -607,69 +748,58 @@ fn admit(
     Ok((resp, identity, version))
 }
 
-/// One charger's connection: the handshake, then the charger. A plain function, so that the
-/// handshake is boxed apart from the connection's future: what only it holds (the socket
-/// before it is a WebSocket, the HTTP request and answer, tungstenite's 4 KiB handshake
+/// One charger's connection: the handshake, then the charger. The handshake comes boxed
+/// (by the caller), apart from the connection's future: what only it holds (the socket
+/// before it is a WebSocket, the TLS and HTTP handshakes, tungstenite's 4 KiB handshake
 /// buffer, the handshake timeout) is freed once it is done, and the connection's task is
 /// sized by what it keeps for its whole life.
-fn serve_connection<H: CentralSystem, S>(
-    stream: S,
+async fn serve_connection<H: CentralSystem, T>(
+    handshake: std::pin::Pin<Box<impl Future<Output = Option<Admitted<T>>> + Send + 'static>>,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
-    gate: Arc<Gate>,
-) -> impl Future<Output = ()> + Send + 'static
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let handshake = Box::pin(handshake(
-        stream,
-        peer,
-        config.clone(),
-        chargers.clone(),
-        gate,
+    let Some(Admitted {
+        ws,
+        entry,
+        identity,
+        version,
+    }) = handshake.await
+    else {
+        return;
+    };
+    tracing::info!(%peer, charger = %identity, %version, "charger connected");
+    let session = Session::new(
+        SessionConfig::new(identity, version)
+            .call_timeout(config.call_timeout)
+            .max_message_size(config.max_message_size)
+            .lenient(config.lenient)
+            .limits(config.limits.clone())
+            .defaults(config.defaults.clone()),
+    );
+    // From here on this task is the whole connection: the session, the WebSocket (read
+    // and written here, pinged on its timer) and nothing else held per connection.
+    let mut conn = Connection::new(session, handler).register(&chargers);
+    let transport = std::pin::pin!(WsTransport::new(
+        ws,
+        Timing {
+            ping_every: config.ping_interval,
+            dead_after: config.dead_peer_timeout,
+            write_timeout: config.write_timeout,
+        },
     ));
-    async move {
-        let Some(Admitted {
-            ws,
-            entry,
-            identity,
-            version,
-        }) = handshake.await
-        else {
-            return;
-        };
-        tracing::info!(%peer, charger = %identity, %version, "charger connected");
-        let session = Session::new(
-            SessionConfig::new(identity, version)
-                .call_timeout(config.call_timeout)
-                .max_message_size(config.max_message_size)
-                .lenient(config.lenient)
-                .limits(config.limits.clone())
-                .defaults(config.defaults.clone()),
-        );
-        // From here on this task is the whole connection: the session, the WebSocket (read
-        // and written here, pinged on its timer) and nothing else held per connection.
-        let mut conn = Connection::new(session, handler).register(&chargers);
-        let transport = std::pin::pin!(WsTransport::new(
-            ws,
-            Timing {
-                ping_every: config.ping_interval,
-                dead_after: config.dead_peer_timeout,
-                write_timeout: config.write_timeout,
-            },
-        ));
-        match conn.run_on(transport).await {
-            Ok(()) => {}
-            Err(e @ crate::driver::DriveError::Panicked(_)) => {
-                tracing::error!(charger = conn.identity(), "connection ended: {e}");
-            }
-            Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
+    match conn.run_on(transport).await {
+        Ok(()) => {}
+        Err(e @ crate::driver::DriveError::Panicked(_)) => {
+            tracing::error!(charger = conn.identity(), "connection ended: {e}");
         }
-        drop(entry);
-        tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
+        Err(e) => tracing::info!(charger = conn.identity(), "connection ended: {e}"),
     }
+    drop(entry);
+    tracing::info!(%peer, charger = conn.identity(), "charger disconnected");
 }
 
 /// An admitted charger, its handshake done.
@@ -681,19 +811,65 @@ struct Admitted<S> {
     version: Version,
 }
 
-/// The bounds, then the WebSocket handshake (identity, subprotocol, admission, Basic auth)
-/// within the handshake timeout; `None` when the connection is turned away or fails.
+/// What runs under the WebSocket handshake: nothing ([`Plain`]) or the TLS handshake.
+trait Upgrade<S>: Send + 'static {
+    /// The stream the WebSocket is read from.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Whether a connection turned away by a bound is answered 503 (plain HTTP only).
+    const ANSWERS_503: bool;
+    /// The stream under the WebSocket, and the peer's verified certificate.
+    fn upgrade(
+        self,
+        stream: S,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<PeerCertificate>)>> + Send;
+}
+
+/// The WebSocket straight on the socket (`ws://`).
+struct Plain;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgrade<S> for Plain {
+    type Io = S;
+    const ANSWERS_503: bool = true;
+    fn upgrade(
+        self,
+        stream: S,
+    ) -> impl Future<Output = std::io::Result<(S, Option<PeerCertificate>)>> + Send {
+        std::future::ready(Ok((stream, None)))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgrade<S> for crate::tls::ServerTls {
+    type Io = tokio_rustls::server::TlsStream<S>;
+    const ANSWERS_503: bool = false;
+    async fn upgrade(self, stream: S) -> std::io::Result<(Self::Io, Option<PeerCertificate>)> {
+        let tls = self.acceptor.accept(stream).await?;
+        let certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|der| PeerCertificate::from_der(der));
+        Ok((tls, certificate))
+    }
+}
+
+/// The bounds, then (within the handshake timeout) the TLS handshake if any and the WebSocket
+/// handshake (identity, subprotocol, credentials, admission); `None` when the connection is
+/// turned away or fails.
 // tungstenite's handshake callback returns its `ErrorResponse` by value.
 #[allow(clippy::result_large_err)]
-async fn handshake<S>(
+async fn handshake<S, U>(
     stream: S,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
     chargers: Chargers,
     gate: Arc<Gate>,
-) -> Option<Admitted<S>>
+    upgrade: U,
+) -> Option<Admitted<U::Io>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    U: Upgrade<S>,
 {
     let mut stream = stream;
     let mut entry = match gate.enter(peer.ip(), &config) {
@@ -702,11 +878,13 @@ where
             tracing::warn!(%peer, ?turned, "connection refused: limit reached");
             use tokio::io::AsyncWriteExt;
             let refuse = async {
-                let _ = stream
-                    .write_all(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 30\r\nConnection: close\r\n\r\n",
-                    )
-                    .await;
+                if U::ANSWERS_503 {
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 30\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                }
                 let _ = stream.shutdown().await;
             };
             let _ = tokio::time::timeout(Duration::from_secs(1), refuse).await;
@@ -714,11 +892,18 @@ where
         }
     };
     let admitted: Arc<Mutex<Option<(String, Version)>>> = Arc::new(Mutex::new(None));
-    let callback = {
+    let callback = |certificate: Option<PeerCertificate>| {
         let admitted = admitted.clone();
         let config = config.clone();
         let chargers = chargers.clone();
-        move |req: &Request, resp: Response| match admit(req, resp, &config, &chargers) {
+        move |req: &Request, resp: Response| match admit(
+            req,
+            resp,
+            &config,
+            &chargers,
+            peer,
+            certificate.as_ref(),
+        ) {
             Ok((resp, identity, version)) => {
                 *admitted.lock().unwrap_or_else(|e| e.into_inner()) = Some((identity, version));
                 Ok(resp)
@@ -739,21 +924,23 @@ where
         .read_buffer_size(crate::socket::READ_BUFFER)
         .max_message_size(Some(read_limit))
         .max_frame_size(Some(read_limit));
-    let ws = match tokio::time::timeout(
-        config.handshake_timeout,
+    let both = async {
+        let (io, certificate) = upgrade.upgrade(stream).await.map_err(|e| {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+        })?;
         tokio_tungstenite::accept_hdr_async_with_config(
-            LeanIo::new(stream),
-            callback,
+            LeanIo::new(io),
+            callback(certificate),
             Some(ws_config),
-        ),
-    )
-    .await
-    {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
+        )
+        .await
+        .map_err(|e| {
             tracing::debug!(%peer, "handshake failed: {e}");
-            return None;
-        }
+        })
+    };
+    let ws = match tokio::time::timeout(config.handshake_timeout, both).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(())) => return None,
         Err(_) => {
             tracing::debug!(%peer, "handshake timed out");
             return None;

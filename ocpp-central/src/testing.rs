@@ -5,6 +5,8 @@
 //!   you: feed its messages, read the answers; time jumps to the next deadline, no sleeping.
 //! - [`MockCharger`] (with feature `ws`): a scripted charger that connects to a loopback
 //!   server in one line.
+//! - [`pki`] (feature `test-pki`): a throwaway CA minting server and charger certificates
+//!   (rcgen), for security profiles 2 and 3 in tests; no key material on disk.
 //!
 //! ```
 //! use ocpp_central::testing::Harness;
@@ -29,6 +31,9 @@ use crate::defaults::{CallFailure, CounterTransactionIds, Defaults, ManualClock}
 use crate::message::{AnyRequest, AnyResponse};
 use crate::model::Event;
 use crate::session::{CallError, Session, SessionConfig, SessionEvent};
+
+#[cfg(feature = "test-pki")]
+pub mod pki;
 
 type Responder = Box<dyn FnMut(&AnyRequest) -> Result<AnyResponse, CallFailure> + Send>;
 

@@ -13,7 +13,8 @@
 //!   off the async runtime; [`Saved`] is what a store held at start-up.
 //! - [`Settings`]: 1.6 configuration keys and the 2.x device model.
 //! - `ws` (feature `ws`, default): the tokio + tokio-tungstenite client that drives a station
-//!   over a WebSocket, reconnecting with backoff.
+//!   over a WebSocket, reconnecting with backoff; with `tls`, `wss://` (security profiles 2
+//!   and 3, rustls, [`tls`]).
 //! - `testing` (feature `test-util`): a virtual-time driver and a mock central system.
 //!
 //! See the crate README for a complete charger and the design notes.
@@ -31,6 +32,8 @@ pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "ws")]
+pub mod tls;
 #[cfg(feature = "ws")]
 pub mod ws;
 

@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::hardware::HardwareEvent;
 use crate::rand::Rng;
@@ -42,7 +42,133 @@ use crate::settings::Setting;
 use crate::station::{Station, StationEvent};
 use crate::store::{Persist, Store, StoreError};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::tls::ClientTls;
+
+type Ws = WebSocketStream<Io>;
+
+/// The socket under the WebSocket: TCP, or TLS over TCP (`wss://`, feature `tls`).
+enum Io {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+macro_rules! io_dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Io::Plain($s) => {
+                let $s = std::pin::Pin::new($s);
+                $e
+            }
+            #[cfg(feature = "tls")]
+            Io::Tls($s) => {
+                let $s = std::pin::Pin::new(&mut **$s);
+                $e
+            }
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        io_dispatch!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        io_dispatch!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        io_dispatch!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        io_dispatch!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+/// Why a connection attempt failed ([`ClientEvent::ConnectFailed`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The attempt took longer than [`ClientConfig::connect_timeout`].
+    #[error("connect timeout")]
+    Timeout,
+    /// The URL is not usable (not `ws://`/`wss://`, no host, `wss://` without
+    /// [`ClientConfig::tls`]).
+    #[error("{0}")]
+    Url(String),
+    /// The host could not be resolved or reached over TCP.
+    #[error("{0}")]
+    Network(String),
+    /// The central system's certificate did not verify (unknown CA, expired, another name):
+    /// the security event `InvalidCentralSystemCertificate` (1.6) / `InvalidCsmsCertificate`
+    /// (2.x), see [`ConnectError::security_event`].
+    #[error("the central system's certificate is invalid: {0}")]
+    InvalidServerCertificate(String),
+    /// Another TLS failure (no common version or cipher suite, the central system refused
+    /// our client certificate, a peer that does not speak TLS).
+    #[error("TLS failed: {0}")]
+    Tls(String),
+    /// The WebSocket handshake failed (e.g. `401 Unauthorized`, `403 Forbidden`).
+    #[error("{0}")]
+    Handshake(String),
+    /// The central system did not select our subprotocol.
+    #[error("server did not select subprotocol {0}")]
+    Subprotocol(&'static str),
+}
+
+impl ConnectError {
+    /// The security event (the specifications' list of security events) this failure is,
+    /// for a station of `version`: `InvalidCentralSystemCertificate` (1.6) or
+    /// `InvalidCsmsCertificate` (2.x) for [`ConnectError::InvalidServerCertificate`].
+    pub fn security_event(&self, version: crate::Version) -> Option<&'static str> {
+        match (self, version) {
+            (ConnectError::InvalidServerCertificate(_), crate::Version::V16) => {
+                Some("InvalidCentralSystemCertificate")
+            }
+            (ConnectError::InvalidServerCertificate(_), _) => Some("InvalidCsmsCertificate"),
+            _ => None,
+        }
+    }
+
+    /// Whether TLS failed ([`ConnectError::InvalidServerCertificate`] or
+    /// [`ConnectError::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::InvalidServerCertificate(_) | ConnectError::Tls(_)
+        )
+    }
+}
+
+/// The TLS failure inside an I/O error, if it is one.
+#[cfg(feature = "tls")]
+fn tls_failure(e: &std::io::Error) -> Option<ConnectError> {
+    let inner = e.get_ref()?.downcast_ref::<tokio_rustls::rustls::Error>()?;
+    Some(match inner {
+        tokio_rustls::rustls::Error::InvalidCertificate(_) => {
+            ConnectError::InvalidServerCertificate(inner.to_string())
+        }
+        _ => ConnectError::Tls(inner.to_string()),
+    })
+}
 
 /// How the client connects.
 #[derive(Debug, Clone)]
@@ -72,6 +198,8 @@ pub struct ClientConfig {
     pub start_delay: Duration,
     /// Counters of the frames sent and received, shareable between drivers.
     pub traffic: Option<Arc<Traffic>>,
+    /// TLS for `wss://` URLs (security profiles 2 and 3; built with the feature `tls`).
+    pub tls: Option<ClientTls>,
 }
 
 /// Counters of OCPP-J frames a driver sent and received (see [`ClientConfig::traffic`]); one
@@ -145,7 +273,15 @@ impl ClientConfig {
             local_addr: None,
             start_delay: Duration::ZERO,
             traffic: None,
+            tls: None,
         }
+    }
+
+    /// Connects to `wss://` URLs with `tls` (security profile 2, or 3 with a client
+    /// certificate).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Sets the source address of the TCP connection.
@@ -258,6 +394,9 @@ pub struct ClientHandle {
 pub enum ClientEvent {
     /// The WebSocket is open.
     Connected,
+    /// A connection attempt failed, and why (a TLS failure is told apart, see
+    /// [`ConnectError::security_event`]); followed by [`ClientEvent::Disconnected`].
+    ConnectFailed(ConnectError),
     /// The WebSocket closed or failed; `reconnect_in` until the next attempt.
     Disconnected {
         /// Why.
@@ -333,34 +472,47 @@ async fn connect(
     identity: &str,
     version: crate::Version,
     config: &ClientConfig,
-) -> Result<Ws, String> {
+) -> Result<Ws, ConnectError> {
     tokio::time::timeout(
         config.connect_timeout,
         connect_inner(identity, version, config),
     )
     .await
-    .map_err(|_| "connect timeout".to_owned())?
+    .map_err(|_| ConnectError::Timeout)?
 }
 
 async fn connect_inner(
     identity: &str,
     version: crate::Version,
     config: &ClientConfig,
-) -> Result<Ws, String> {
+) -> Result<Ws, ConnectError> {
     let url = format!("{}/{}", config.url.trim_end_matches('/'), identity);
-    let uri: Uri = url.parse().map_err(|_| format!("not a URL: {url}"))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
-        Some("wss") => return Err("wss:// needs a TLS connector, not built in".to_owned()),
-        _ => return Err(format!("not a ws:// URL: {url}")),
-    }
-    let host = uri.host().ok_or_else(|| format!("no host in {url}"))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| ConnectError::Url(format!("not a URL: {url}")))?;
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") if config.tls.is_some() => true,
+        Some("wss") => {
+            return Err(ConnectError::Url(
+                "wss:// needs ClientConfig::tls (feature tls)".to_owned(),
+            ))
+        }
+        _ => {
+            return Err(ConnectError::Url(format!(
+                "not a ws:// or wss:// URL: {url}"
+            )))
+        }
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| ConnectError::Url(format!("no host in {url}")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let mut request = url
         .as_str()
         .into_client_request()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ConnectError::Url(e.to_string()))?;
     let protocol = version.subprotocol();
     request
         .headers_mut()
@@ -369,12 +521,12 @@ async fn connect_inner(
         let value = basic_auth(identity, password);
         request.headers_mut().insert(
             "Authorization",
-            HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
+            HeaderValue::from_str(&value).map_err(|e| ConnectError::Url(e.to_string()))?,
         );
     }
     let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|e| ConnectError::Network(format!("cannot resolve {host}: {e}")))?
         .collect();
     if let Some(ip) = config.local_addr {
         // Addresses of the source address's family first.
@@ -391,20 +543,43 @@ async fn connect_inner(
             Err(e) => last_error = format!("{addr}: {e}"),
         }
     }
-    let stream = stream.ok_or(last_error)?;
+    let stream = stream.ok_or(ConnectError::Network(last_error))?;
+    let io = match (&config.tls, secure) {
+        #[cfg(feature = "tls")]
+        (Some(tls), true) => {
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|_| ConnectError::Url(format!("not a server name: {host}")))?;
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            let tls = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| tls_failure(&e).unwrap_or_else(|| ConnectError::Tls(e.to_string())))?;
+            Io::Tls(Box::new(tls))
+        }
+        _ => Io::Plain(stream),
+    };
     let (ws, response) = tokio_tungstenite::client_async_with_config(
         request,
-        MaybeTlsStream::Plain(stream),
+        io,
         Some(ws_config(config.max_message_size)),
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| {
+        // With TLS 1.3 a refused client certificate shows on the first read.
+        #[cfg(feature = "tls")]
+        if let tokio_tungstenite::tungstenite::Error::Io(io) = &e {
+            if let Some(failure) = tls_failure(io) {
+                return failure;
+            }
+        }
+        ConnectError::Handshake(e.to_string())
+    })?;
     let chosen = response
         .headers()
         .get("sec-websocket-protocol")
         .and_then(|h| h.to_str().ok());
     if !ocpp_codec::transport::selects(chosen, version) {
-        return Err(format!("server did not select subprotocol {protocol}"));
+        return Err(ConnectError::Subprotocol(protocol));
     }
     Ok(ws)
 }
@@ -605,10 +780,12 @@ pub async fn run(
                     emit(ClientEvent::Connected);
                     station.on_connected(TokioInstant::now().into_std());
                 }
-                Err(reason) => {
+                Err(error) => {
                     attempts += 1;
                     let delay = config.backoff_delay(attempts, &mut rng);
                     reconnect_at = TokioInstant::now() + delay;
+                    let reason = error.to_string();
+                    emit(ClientEvent::ConnectFailed(error));
                     emit(ClientEvent::Disconnected {
                         reason,
                         reconnect_in: delay,
@@ -758,8 +935,10 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    type ServerWs = WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
     /// Accepts one station connection on `listener` for `version`.
-    async fn accept(listener: &tokio::net::TcpListener, version: crate::Version) -> Ws {
+    async fn accept(listener: &tokio::net::TcpListener, version: crate::Version) -> ServerWs {
         use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
         let (stream, _) = listener.accept().await.unwrap();
         #[allow(clippy::result_large_err)] // tungstenite's callback signature
@@ -770,14 +949,17 @@ mod tests {
             );
             Ok(resp)
         };
-        let ws = tokio_tungstenite::accept_hdr_async(MaybeTlsStream::Plain(stream), callback)
-            .await
-            .unwrap();
+        let ws = tokio_tungstenite::accept_hdr_async(
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+            callback,
+        )
+        .await
+        .unwrap();
         ws
     }
 
     /// The next message that is not one of the station's own CALLs.
-    async fn next_non_call(ws: &mut Ws) -> Message {
+    async fn next_non_call(ws: &mut ServerWs) -> Message {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
                 .await

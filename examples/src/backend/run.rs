@@ -2,10 +2,12 @@
 //! command-line options. Used by the `central-system` and `network` binaries and the tests.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ocpp_central::ocpp_types::Version;
+use ocpp_central::tls::{ServerTls, TlsAcceptorHandle};
 use ocpp_central::{Auth, Chargers, Defaults, RunningServer, Server, ServerConfig};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
@@ -124,6 +126,30 @@ pub struct CentralArgs {
     /// is disconnected (slowloris).
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub http_header_timeout_ms: u64,
+
+    /// TLS certificate chain (PEM, server certificate first) of the OCPP listener, which then
+    /// speaks wss:// only (TLS 1.2 and 1.3). Security profile 2 with --password, 3 with
+    /// --client-ca. On SIGHUP the certificate and key are read again from their files: new
+    /// handshakes get the new certificate, connected chargers stay (file changes alone are
+    /// not watched).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Security profile 3: the CA certificate(s) (PEM) of the chargers' client certificates.
+    /// A charger without a valid certificate is refused during TLS; one whose certificate's
+    /// subject CN is not its identity gets 403.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+
+    /// The security profile required: 2 (TLS + Basic auth: --tls-cert, --tls-key and
+    /// --password) or 3 (TLS with client certificates: --tls-cert, --tls-key and
+    /// --client-ca). Without it, the options given decide.
+    #[arg(long, value_name = "2|3", value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub security_profile: Option<u8>,
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -157,6 +183,10 @@ impl CentralArgs {
             session_max_age: 43_200,
             secure_cookie: false,
             http_header_timeout_ms: 10_000,
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            security_profile: None,
         }
     }
 
@@ -200,12 +230,40 @@ pub struct RunningCentral {
     admin_password: Option<Secret>,
     http_stop: Option<tokio::sync::oneshot::Sender<()>>,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tls: Option<Reloadable>,
+}
+
+/// The OCPP listener's certificate and where it was read from.
+#[derive(Debug)]
+struct Reloadable {
+    handle: TlsAcceptorHandle,
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 impl RunningCentral {
-    /// Where chargers connect (`ws://{ocpp_addr}/ocpp/<identity>`).
+    /// Where chargers connect (`ws://{ocpp_addr}/ocpp/<identity>`, `wss://` with TLS).
     pub fn ocpp_addr(&self) -> SocketAddr {
         self.ocpp.local_addr()
+    }
+
+    /// `wss` with --tls-cert, `ws` otherwise.
+    pub fn ocpp_scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        }
+    }
+
+    /// Reads the OCPP listener's certificate and key again from --tls-cert and --tls-key (on
+    /// SIGHUP): new handshakes get them, connected chargers stay. `Ok(false)` without TLS;
+    /// on an error the certificate in use stays.
+    pub fn reload_tls(&self) -> Result<bool, ocpp_central::tls::TlsError> {
+        match &self.tls {
+            Some(t) => t.handle.reload_from_files(&t.cert, &t.key).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Where the HTTP API and dashboard listen.
@@ -284,15 +342,20 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     for (id, _) in &passwords {
         backend.admit(id);
     }
+    let passwords_empty = passwords.is_empty();
     let auth = if passwords.is_empty() {
-        tracing::warn!(
-            "no --password given: chargers are not authenticated (security profile 0); \
+        // Security profile 3 (--client-ca) authenticates chargers by their certificates.
+        if args.client_ca.is_none() {
+            tracing::warn!(
+                "no --password given: chargers are not authenticated (security profile 0); \
              give --password IDENTITY=PASSWORD for Basic auth"
-        );
+            );
+        }
         Auth::AllowAnyone
     } else {
         Auth::passwords(passwords)
     };
+    let tls = server_tls(args, !passwords_empty)?;
     let mut config = ServerConfig::new(auth)
         .versions(args.versions.iter().copied())
         .defaults(defaults)
@@ -303,6 +366,14 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     if args.known_only {
         config = config.admission(backend.known_only_admission());
     }
+    let reloadable = match tls {
+        Some((tls, cert, key)) => {
+            let handle = tls.handle();
+            config = config.tls(tls);
+            Some(Reloadable { handle, cert, key })
+        }
+        None => None,
+    };
     let ocpp_listener = TcpListener::bind(&args.ocpp_listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -381,5 +452,46 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         admin_password,
         http_stop: Some(http_stop),
         http_task,
+        tls: reloadable,
     })
+}
+
+/// The OCPP listener's TLS from the command line (`None` without --tls-cert), checked
+/// against --security-profile.
+fn server_tls(
+    args: &CentralArgs,
+    has_passwords: bool,
+) -> Result<Option<(ServerTls, PathBuf, PathBuf)>, StartError> {
+    let invalid = |s: &str| StartError::Invalid(s.to_owned());
+    match args.security_profile {
+        Some(2) if args.client_ca.is_some() => {
+            return Err(invalid("--security-profile 2 takes no --client-ca"))
+        }
+        Some(2) if !has_passwords => {
+            return Err(invalid(
+                "--security-profile 2 (TLS + Basic auth) needs --password IDENTITY=PASSWORD",
+            ))
+        }
+        Some(3) if args.client_ca.is_none() => {
+            return Err(invalid(
+                "--security-profile 3 (TLS with client certificates) needs --client-ca",
+            ))
+        }
+        Some(_) if args.tls_cert.is_none() => {
+            return Err(invalid(
+                "--security-profile 2 and 3 need --tls-cert and --tls-key",
+            ))
+        }
+        _ => {}
+    }
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let tls_error = |e: ocpp_central::tls::TlsError| StartError::Invalid(format!("TLS: {e}"));
+    let mut builder = ServerTls::from_pem_files(cert, key).map_err(tls_error)?;
+    if let Some(ca) = &args.client_ca {
+        builder = builder.client_ca_file(ca).map_err(tls_error)?;
+    }
+    let tls = builder.build().map_err(tls_error)?;
+    Ok(Some((tls, cert.clone(), key.clone())))
 }

@@ -7,9 +7,9 @@ use ocpp_examples::backend::run::{start, CentralArgs};
 
 /// The ocpp-rs example central system (CSMS) for OCPP 1.6, 2.0.1 and 2.1.
 ///
-/// Chargers connect to ws://OCPP_LISTEN/ANY/PATH/IDENTITY; the dashboard and the API are
-/// at http://HTTP_LISTEN/. Logs go to stderr (RUST_LOG=debug for more); Ctrl-C stops it
-/// gracefully.
+/// Chargers connect to ws://OCPP_LISTEN/ANY/PATH/IDENTITY (wss:// with --tls-cert); the
+/// dashboard and the API are at http://HTTP_LISTEN/. Logs go to stderr (RUST_LOG=debug for
+/// more); Ctrl-C stops it gracefully; SIGHUP reads the TLS certificate and key again.
 #[derive(Debug, Parser)]
 #[command(name = "central-system", version)]
 struct Cli {
@@ -74,7 +74,8 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         }
     };
     println!(
-        "central-system: OCPP on ws://{}/ocpp/<identity>, dashboard and API on http://{}/",
+        "central-system: OCPP on {}://{}/ocpp/<identity>, dashboard and API on http://{}/",
+        running.ocpp_scheme(),
         running.ocpp_addr(),
         running.http_addr()
     );
@@ -86,13 +87,49 @@ async fn run(cli: Cli) -> std::process::ExitCode {
             pw.expose()
         );
     }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        eprintln!("central-system: cannot wait for Ctrl-C: {e}");
-    }
+    wait_for_ctrl_c(&running).await;
     tracing::info!("shutting down");
     if let Err(e) = running.shutdown().await {
         eprintln!("central-system: shutdown: {e}");
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// Waits for Ctrl-C; on SIGHUP (Unix) reads the TLS certificate and key again.
+async fn wait_for_ctrl_c(running: &ocpp_examples::backend::run::RunningCentral) {
+    #[cfg(unix)]
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("central-system: cannot watch SIGHUP: {e}");
+            None
+        }
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        #[cfg(unix)]
+        let hup = async {
+            match hangup.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            result = &mut ctrl_c => {
+                if let Err(e) = result {
+                    eprintln!("central-system: cannot wait for Ctrl-C: {e}");
+                }
+                return;
+            }
+            Some(()) = hup => match running.reload_tls() {
+                Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Ok(false) => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                Err(e) => tracing::error!("SIGHUP: TLS certificate not reloaded, the old one stays: {e}"),
+            },
+        }
+    }
 }

@@ -8,10 +8,12 @@
 
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use ocpp_charger::tls::ClientTls;
 use ocpp_examples::sim::load::{LoadConfig, LoadMode, LoadRun};
 use ocpp_examples::sim::{Fleet, Scenario, SimConfig, SimError, VersionMix};
 
@@ -27,8 +29,8 @@ use ocpp_examples::sim::{Fleet, Scenario, SimConfig, SimError, VersionMix};
 #[derive(Debug, Parser)]
 #[command(name = "charger-sim")]
 struct Args {
-    /// Base WebSocket URL of the central system (ws:// only); each charger appends
-    /// /<its identity>.
+    /// Base WebSocket URL of the central system (ws://, or wss:// with --ca); each charger
+    /// appends /<its identity>.
     #[arg(long, default_value = "ws://127.0.0.1:9000/ocpp")]
     url: String,
 
@@ -58,6 +60,22 @@ struct Args {
     /// Without it no credentials are sent.
     #[arg(long, env = "CHARGER_SIM_PASSWORD")]
     password: Option<String>,
+
+    /// CA certificate(s) (PEM) that the central system's certificate must chain to: the
+    /// chargers speak wss:// (give a wss:// --url), TLS 1.2 or 1.3. Security profile 2 with
+    /// --password, profile 3 with --client-cert. Not in load mode.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+
+    /// Security profile 3: the chargers' client certificate (PEM, chain first). A central
+    /// system that binds certificates to identities (the default of ocpp-central) admits
+    /// only the charger whose identity is the certificate's CN, e.g. SIM-0001 with --count 1.
+    #[arg(long, value_name = "FILE", requires = "ca", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
 
     /// What the drivers do. idle: boot, status and heartbeats only; the central system can
     /// still start and stop sessions remotely. charge: per charger a scripted session again
@@ -204,6 +222,22 @@ fn secs(what: &str, s: f64) -> Result<Duration, SimError> {
         .map_err(|_| SimError::InvalidConfig(format!("{what} must be a number of seconds ≥ 0")))
 }
 
+/// The chargers' TLS from --ca, --client-cert and --client-key (`None` without --ca).
+fn client_tls(args: &Args) -> Result<Option<ClientTls>, SimError> {
+    let Some(ca) = &args.ca else {
+        return Ok(None);
+    };
+    let tls =
+        ClientTls::from_ca_file(ca).map_err(|e| SimError::InvalidConfig(format!("--ca: {e}")))?;
+    let tls = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(key)) => tls
+            .with_client_certificate_files(cert, key)
+            .map_err(|e| SimError::InvalidConfig(format!("--client-cert/--client-key: {e}")))?,
+        _ => tls,
+    };
+    Ok(Some(tls))
+}
+
 /// `127.0.0.2`, `::1` or an IPv4 range `127.0.0.2-127.0.0.9`.
 fn parse_bind(items: &[String]) -> Result<Vec<IpAddr>, SimError> {
     let mut out = Vec::new();
@@ -310,6 +344,7 @@ async fn run_fleet(
     config.evses = args.evses;
     config.prefix = args.prefix.clone();
     config.password = args.password.clone();
+    config.tls = client_tls(&args)?;
     config.scenario = args.scenario.unwrap_or(Scenario::Charge);
     config.seed = args.seed;
     config.ramp = args.ramp;
@@ -368,6 +403,11 @@ async fn run_load(
     bind_ips: Vec<IpAddr>,
     call_timeout: Duration,
 ) -> Result<ExitCode, SimError> {
+    if args.ca.is_some() {
+        return Err(SimError::InvalidConfig(
+            "--ca: load mode speaks ws:// only".into(),
+        ));
+    }
     let mut config = LoadConfig::new(args.url.clone());
     config.count = args.count;
     config.first_index = args.first_index;

@@ -32,33 +32,37 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Checks `url` (`ws://host[:port][/path]`) and resolves its host.
+    /// Checks `url` (`ws://host[:port][/path]`, or `wss://` when `tls`: the fleet's chargers
+    /// connect with a TLS configuration, the load generator's own connections never) and
+    /// resolves its host.
     pub(crate) async fn resolve(
         url: &str,
         password: Option<String>,
         bind_ips: Vec<IpAddr>,
         timeout: Duration,
+        tls: bool,
     ) -> Result<Target, SimError> {
         let invalid = |reason: &str| SimError::InvalidUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") if tls => true,
             Some("wss") => {
                 return Err(invalid(
-                    "wss:// is not supported by the simulator (plain ws:// only)",
+                    "wss:// needs a TLS configuration (charger-sim --ca FILE; load mode speaks ws:// only)",
                 ))
             }
-            _ => return Err(invalid("the scheme must be ws://")),
-        }
+            _ => return Err(invalid("the scheme must be ws:// or wss://")),
+        };
         let host = uri.host().ok_or_else(|| invalid("no host"))?;
         if uri.query().is_some() {
             return Err(invalid("a query string cannot be followed by the identity"));
         }
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| invalid(&format!("cannot resolve {host}: {e}")))?

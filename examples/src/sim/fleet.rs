@@ -238,6 +238,7 @@ impl Fleet {
                 config.password.clone(),
                 config.bind_ips.clone(),
                 config.connect_timeout,
+                config.tls.is_some(),
             )
             .await?,
         );
@@ -289,6 +290,7 @@ impl Fleet {
                 .start_delay(ramp_offset(config.ramp, i))
                 .traffic(shared.traffic.clone());
             client.password = config.password.clone();
+            client.tls = config.tls.clone();
             client.connect_timeout = config.connect_timeout;
             client.seed = seed ^ 0xe7;
             let (driver_tx, driver_rx) = ws::command_channel();

@@ -437,6 +437,7 @@ impl LoadRun {
             config.password.clone(),
             config.bind_ips.clone(),
             config.connect_timeout,
+            false,
         )
         .await?;
         let shared = Arc::new(Shared {

@@ -205,7 +205,8 @@ impl std::fmt::Display for Scenario {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SimConfig {
-    /// Base URL, `ws://HOST:PORT/PATH`; each charger appends `/<its identity>`.
+    /// Base URL, `ws://HOST:PORT/PATH` (or `wss://` with [`SimConfig::tls`]); each charger
+    /// appends `/<its identity>`.
     pub url: String,
     /// How many chargers.
     pub count: usize,
@@ -220,6 +221,8 @@ pub struct SimConfig {
     pub prefix: String,
     /// Basic-auth password (security profile 1, user = identity); `None`: no credentials.
     pub password: Option<String>,
+    /// TLS for a `wss://` URL (security profile 2, or 3 with a client certificate).
+    pub tls: Option<ocpp_charger::tls::ClientTls>,
     /// What the drivers do.
     pub scenario: Scenario,
     /// Seed of every random choice (message ids, scenario timing, EV batteries).
@@ -269,6 +272,7 @@ impl SimConfig {
             evses: 2,
             prefix: "SIM".into(),
             password: None,
+            tls: None,
             scenario: Scenario::Idle,
             seed: 1,
             ramp: 0.0,

@@ -169,6 +169,19 @@ impl Peer {
         version: Version,
         args: &[String],
     ) -> Option<Peer> {
+        Peer::spawn_as(test, lib, role, version, "", args).await
+    }
+
+    /// [`Peer::spawn`] with its own coverage file, `<lib>-<role>-<version><suffix>.jsonl`, so
+    /// a test beside the main one (e.g. over TLS) does not start the main one's file afresh.
+    pub async fn spawn_as(
+        test: &str,
+        lib: Lib,
+        role: Role,
+        version: Version,
+        suffix: &str,
+        args: &[String],
+    ) -> Option<Peer> {
         let label = format!("{} {} {}", lib.name(), version.as_str(), role.name());
         let (program, script) = match program(lib, role) {
             Ok(p) => p,
@@ -180,7 +193,7 @@ impl Peer {
         let coverage = coverage_dir();
         std::fs::create_dir_all(&coverage).expect("coverage directory");
         let coverage = coverage.join(format!(
-            "{}-{}-{}.jsonl",
+            "{}-{}-{}{suffix}.jsonl",
             lib.name(),
             role.file(),
             version.as_str()

@@ -63,7 +63,7 @@ pub use model::{
     ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, SmallMap, Transaction,
 };
 #[cfg(feature = "ws")]
-pub use server::{Admission, Auth, Authenticator, RunningServer, Server, ServerConfig};
+pub use server::{Admission, Auth, Authenticator, RunningServer, Server, ServerConfig, Verdict};
 pub use session::{CallError, RespondError, Session, SessionConfig, SessionEvent};
 
 pub use async_trait::async_trait;

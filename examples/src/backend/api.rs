@@ -63,7 +63,11 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -72,7 +76,7 @@ impl ApiError {
         }
     }
 
-    fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -470,6 +474,7 @@ pub fn router(backend: Shared) -> Router {
         .route("/api/sessions/{id}", get(get_session))
         .route("/api/tokens", get(list_tokens).post(put_token))
         .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
+        .merge(super::secrets::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -546,6 +551,7 @@ async fn method_not_allowed() -> ApiError {
         VariableRef,
         VariablesBody,
         RegisterCharger,
+        RegisteredCharger,
         TokenBody,
         LiveEvent
     ))
@@ -553,7 +559,9 @@ async fn method_not_allowed() -> ApiError {
 pub struct ApiDoc;
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::secrets::SecretsDoc::openapi());
+    Json(doc)
 }
 
 async fn dashboard() -> Html<&'static str> {
@@ -761,21 +769,36 @@ async fn list_chargers(State(b): State<Shared>) -> Result<Json<Vec<ChargerView>>
     Ok(Json(out))
 }
 
-/// Registers a charger identity (admitted when the server accepts known chargers only).
+/// A registered charger, with the password issued for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredCharger {
+    /// The charger.
+    #[serde(flatten)]
+    pub charger: ChargerView,
+    /// Its Basic-auth password, generated now and shown only here (install it on the
+    /// charger); `null` when it had one already (registering again keeps it).
+    pub password: Option<String>,
+}
+
+/// Registers a charger identity (admitted when the server accepts known chargers only) and
+/// issues it a random Basic-auth password if it has none (admin).
 #[utoipa::path(post, path = "/api/chargers", request_body = RegisterCharger, responses(
-    (status = 201, body = ChargerView), (status = 400, body = ErrorBody)))]
+    (status = 201, body = RegisteredCharger), (status = 400, body = ErrorBody)))]
 async fn register_charger(
     State(b): State<Shared>,
     Body(req): Body<RegisterCharger>,
-) -> Result<(StatusCode, Json<ChargerView>), ApiError> {
+) -> Result<(StatusCode, Json<RegisteredCharger>), ApiError> {
     let id = req.identity.trim();
-    if id.is_empty() || id.len() > 48 || id.contains(['/', '?', '#']) {
-        return Err(ApiError::bad(
-            "invalid_request",
-            "identity must be 1 to 48 characters without '/', '?' or '#'",
-        ));
+    if let Err(e) = ocpp_codec::transport::check_identity(id) {
+        return Err(ApiError::bad("invalid_request", e.to_string()));
     }
     b.db().register_charger(id).await?;
+    let password = b
+        .passwords()
+        .issue(id)
+        .await
+        .map_err(|e| internal("password", e.to_string()))?;
     b.admit(id);
     b.flush().await;
     let view = charger_view(&b, id).await?.ok_or_else(|| {
@@ -785,7 +808,13 @@ async fn register_charger(
             "registered charger not found",
         )
     })?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredCharger {
+            charger: view,
+            password,
+        }),
+    ))
 }
 
 /// One charger.
@@ -880,7 +909,12 @@ where
 }
 
 /// The handle of connected charger `id`, or 409 (known, offline) / 404 (unknown).
-async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
+/// A 500 for a failure of the central system itself.
+pub(crate) fn internal(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+}
+
+pub(crate) async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
     if let Some(handle) = b.chargers().get(id).filter(|h| h.is_connected()) {
         return Ok(handle);
     }
@@ -897,7 +931,7 @@ async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
 }
 
 /// The API error for a failed central call.
-fn call_failed(b: &Shared, version: Version, action: &str, e: CallError) -> ApiError {
+pub(crate) fn call_failed(b: &Shared, version: Version, action: &str, e: CallError) -> ApiError {
     let (status, code) = match &e {
         CallError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "charger_timeout"),
         CallError::CallError { .. } => (StatusCode::BAD_GATEWAY, "charger_error"),

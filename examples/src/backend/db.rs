@@ -225,7 +225,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_ts(column: &'static str, s: String) -> Result<DateTime<Utc>, DbError> {
+pub(crate) fn parse_ts(column: &'static str, s: String) -> Result<DateTime<Utc>, DbError> {
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| DbError::Corrupt { column, value: s })
@@ -355,6 +355,10 @@ const MIGRATIONS: &[&str] = &[
     // 5: `last` is raised by the database as each journal row is inserted, so a group of
     // rows is one statement (committed alone) instead of a transaction of two.
     "@journal_last_trigger",
+    // 6: charger passwords as argon2 PHC strings (`hash` current, `pending` sent and not
+    // confirmed, `previous` still valid until the charger connects with the new one; see
+    // `secrets.rs`), and the security events chargers report.
+    "@secrets",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -376,6 +380,44 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
             END $$",
             "CREATE TRIGGER journal_last AFTER INSERT ON journal
                 FOR EACH ROW EXECUTE FUNCTION journal_last()",
+        ]),
+        ("@secrets", Backend::Sqlite) => Some(&[
+            "CREATE TABLE charger_passwords (
+                charger TEXT PRIMARY KEY,
+                hash TEXT,
+                pending TEXT,
+                previous TEXT,
+                source TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )",
+            "CREATE TABLE security_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                charger TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                at TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                tech_info TEXT
+            )",
+            "CREATE INDEX security_events_received ON security_events (received_at, id)",
+        ]),
+        ("@secrets", Backend::Postgres) => Some(&[
+            "CREATE TABLE charger_passwords (
+                charger TEXT PRIMARY KEY,
+                hash TEXT,
+                pending TEXT,
+                previous TEXT,
+                source TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )",
+            "CREATE TABLE security_events (
+                id BIGSERIAL PRIMARY KEY,
+                charger TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                at TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                tech_info TEXT
+            )",
+            "CREATE INDEX security_events_received ON security_events (received_at, id)",
         ]),
         _ => None,
     }
@@ -480,6 +522,11 @@ impl Db {
     /// separate SQLite writer, and nothing to checkpoint.
     fn same_pool(&self) -> bool {
         self.backend == Backend::Postgres || self.pool.options().get_max_connections() == 1
+    }
+
+    /// The pool for reads.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// The pool writes go through (see [`Db`]).

@@ -258,6 +258,13 @@ async fn registration_issues_a_password() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
     assert_eq!(net.handshake("has%20space", Version::V201, None).await, 400);
+    // The dashboard's panel.
+    assert!(net.api.text("/").await.contains("/security-events.js"));
+    assert!(net
+        .api
+        .text("/security-events.js")
+        .await
+        .contains("/api/security-events?limit=20"));
     net.central.shutdown().await.expect("shutdown");
 }
 

@@ -119,8 +119,12 @@ pub fn parse_passwords(text: &str) -> Result<Vec<(String, Secret)>, String> {
             let (identity, secret) = match entry.split_once(":$argon2") {
                 Some((id, rest)) => {
                     let phc = format!("$argon2{rest}");
-                    PasswordHash::new(&phc)
-                        .map_err(|_| format!("line {}: not an argon2 PHC hash", n + 1))?;
+                    // A whole hash: salt and output, not only a well-formed prefix.
+                    let whole =
+                        PasswordHash::new(&phc).is_ok_and(|h| h.salt.is_some() && h.hash.is_some());
+                    if !whole {
+                        return Err(format!("line {}: not an argon2 PHC hash", n + 1));
+                    }
                     (id, Secret::Hash(phc))
                 }
                 None => {
@@ -620,6 +624,18 @@ pub fn routes() -> Router<Shared> {
         .route("/api/chargers/{id}/password", post(rotate_password))
         // viewer
         .route("/api/security-events", get(list_security_events))
+        // the dashboard's panel (static, like /dashboard.js)
+        .route("/security-events.js", get(panel_js))
+}
+
+async fn panel_js() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../../dashboard/security-events.js"),
+    )
 }
 
 /// The OpenAPI paths of these routes, merged into the API's document.

@@ -93,22 +93,25 @@ async fn reconnected(cp: &mut ClientHandle) {
     }
 }
 
-async fn rotation(version: Version) {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `database_url`: SQLite in `sqlite_dir` (whose file is also searched for the clear
+/// password), or PostgreSQL.
+async fn rotation(version: Version, database_url: String, sqlite_dir: Option<&std::path::Path>) {
     let id = format!("ROT-{}", version.as_str().replace('.', ""));
     let initial = "initial-password-01";
-    let mut args = CentralArgs::with_database(sqlite_url(&dir)).ephemeral();
+    let mut args = CentralArgs::with_database(database_url).ephemeral();
     args.passwords = Some(format!("{id}={initial}\nOTHER=other-password-1"));
     let mut net = Net::start(&args).await;
 
     // Hashed at rest: the clear password is nowhere in the database file.
-    net.central.backend().flush().await;
-    let _ = net.central.backend().db().checkpoint().await;
-    let raw = std::fs::read(dir.path().join("central.db")).expect("the database file");
-    assert!(
-        !raw.windows(initial.len()).any(|w| w == initial.as_bytes()),
-        "the clear password is in the database"
-    );
+    if let Some(dir) = sqlite_dir {
+        net.central.backend().flush().await;
+        let _ = net.central.backend().db().checkpoint().await;
+        let raw = std::fs::read(dir.join("central.db")).expect("the database file");
+        assert!(
+            !raw.windows(initial.len()).any(|w| w == initial.as_bytes()),
+            "the clear password is in the database"
+        );
+    }
     // Passwords are required: none, a wrong one, another charger's: 401.
     assert_eq!(net.handshake(&id, version, None).await, 401);
     assert_eq!(
@@ -206,12 +209,39 @@ async fn rotation(version: Version) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_over_ocpp_2_0_1() {
-    rotation(Version::V201).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    rotation(Version::V201, sqlite_url(&dir), Some(dir.path())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_over_ocpp_1_6_with_a_hex_authorization_key() {
-    rotation(Version::V16).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    rotation(Version::V16, sqlite_url(&dir), Some(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_over_ocpp_2_0_1_on_postgres() {
+    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "\n*** SKIPPED rotation_over_ocpp_2_0_1_on_postgres: OCPP_TEST_POSTGRES_URL is not \
+             set (scripts/test.sh installs and starts PostgreSQL and sets it) ***\n"
+        );
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    let db = format!("ocpp_secrets_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.expect(&sql);
+    }
+    pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    rotation(Version::V201, format!("{base}/{db}"), None).await;
 }
 
 /// Registration issues a password once; without a passwords file, chargers that have none
@@ -258,6 +288,11 @@ async fn registration_issues_a_password() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
     assert_eq!(net.handshake("has%20space", Version::V201, None).await, 400);
+    // The OpenAPI document has the routes.
+    let (_, doc) = net.api.get("/api/openapi.json").await;
+    assert!(doc["paths"]["/api/chargers/{id}/password"]["post"].is_object());
+    assert!(doc["paths"]["/api/security-events"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["RegisteredCharger"].is_object());
     // The dashboard's panel.
     assert!(net.api.text("/").await.contains("/security-events.js"));
     assert!(net

@@ -288,6 +288,28 @@ async fn registration_issues_a_password() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
     assert_eq!(net.handshake("has%20space", Version::V201, None).await, 400);
+    // The generic routes do not set passwords (the charger would be locked out).
+    for (path, body) in [
+        (
+            "/api/chargers/REG-1/configuration",
+            json!({ "key": "authorizationkey", "value": "00" }),
+        ),
+        (
+            "/api/chargers/REG-1/variables/set",
+            json!({ "variables": [{ "component": "SecurityCtrlr", "variable": "BasicAuthPassword", "value": "x" }] }),
+        ),
+        (
+            "/api/chargers/REG-1/call/SetVariables",
+            json!({ "setVariableData": [{ "component": { "name": "SecurityCtrlr" }, "variable": { "name": "BasicAuthPassword" }, "attributeValue": "x" }] }),
+        ),
+    ] {
+        let (status, body) = net.api.post(path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(
+            body["error"]["code"], "use_password_route",
+            "{path}: {body}"
+        );
+    }
     // The OpenAPI document has the routes.
     let (_, doc) = net.api.get("/api/openapi.json").await;
     assert!(doc["paths"]["/api/chargers/{id}/password"]["post"].is_object());

@@ -106,7 +106,7 @@ fn v2_basic_auth_password_is_validated_write_only_and_persisted() {
             cfg,
             Box::new(store.clone()),
             MockCentral::new(version),
-            clock.clone(),
+            clock,
         );
         p.connect();
         let set = |p: &mut VirtualPair, value: &str| {

@@ -846,6 +846,7 @@ async fn central_call(
     action: &str,
     payload: Value,
 ) -> Result<CallAnswer, ApiError> {
+    super::secrets::refuse_password_change(action, &payload)?;
     let handle = connected(b, id).await?;
     let version = handle.version();
     let request = AnyRequest::from_json(version, action, &payload.to_string()).map_err(|e| {

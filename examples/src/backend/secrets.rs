@@ -646,6 +646,38 @@ async fn panel_js() -> impl axum::response::IntoResponse {
 )]
 pub struct SecretsDoc;
 
+/// Refuses a password change sent through the generic routes (`/configuration`,
+/// `/variables/set`, `/call/{action}`): the charger would reconnect with a password the
+/// central system does not know, and be locked out. `POST /api/chargers/{id}/password` is
+/// the way.
+pub fn refuse_password_change(action: &str, payload: &Value) -> Result<(), ApiError> {
+    let is_password = match action {
+        "ChangeConfiguration" => payload
+            .get("key")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.eq_ignore_ascii_case("AuthorizationKey")),
+        "SetVariables" => payload
+            .get("setVariableData")
+            .and_then(Value::as_array)
+            .is_some_and(|items| {
+                items.iter().any(|i| {
+                    i.pointer("/component/name").and_then(Value::as_str) == Some("SecurityCtrlr")
+                        && i.pointer("/variable/name").and_then(Value::as_str)
+                            == Some("BasicAuthPassword")
+                })
+            }),
+        _ => false,
+    };
+    if is_password {
+        return Err(ApiError::bad(
+            "use_password_route",
+            "a charger's password is set with POST /api/chargers/{id}/password, so that the \
+             central system knows it",
+        ));
+    }
+    Ok(())
+}
+
 /// A password handed out once: after a rotation the charger accepted.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -151,6 +151,15 @@ async fn identities_and_password_lengths_follow_the_specifications() {
         assert_eq!(status, 400, "{path}");
         assert!(reason.contains(why), "{path}: {reason}");
     }
+    // Before the subprotocol too: no subprotocol offered, still the identity's reason.
+    let url = format!("ws://{addr}/ocpp/CP%201");
+    let (status, reason) = reason_of(
+        MockCharger::connect_with(&url, &[], None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, 400);
+    assert!(reason.contains("identity"), "{reason}");
     // 48 characters and a percent-encoded '|' are fine.
     let cp = MockCharger::connect_with(
         &format!("ws://{addr}/ocpp/{id48}"),

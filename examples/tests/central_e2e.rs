@@ -92,6 +92,25 @@ fn charger(url: String, identity: &str, version: Version) -> ClientHandle {
     )
 }
 
+/// [`charger`] with a Basic-auth password.
+fn charger_with_password(
+    url: String,
+    identity: &str,
+    version: Version,
+    password: &str,
+) -> ClientHandle {
+    let config = StationConfig::new(identity, version).evses(2).seed(7);
+    let hardware = SimulatedHardware::new(2, Decimal::from(11_000));
+    let station = Station::new(config, Box::new(hardware), Saved::default(), Instant::now());
+    ws::spawn(
+        station,
+        Box::new(MemoryStore::new()),
+        ClientConfig::new(url)
+            .password(password)
+            .backoff(Duration::from_millis(50), Duration::from_millis(300)),
+    )
+}
+
 fn energy(v: &Value) -> f64 {
     v["energyWh"].as_f64().unwrap_or(0.0)
 }
@@ -652,11 +671,13 @@ async fn tokens_and_known_only_admission() {
 
     // Not registered: the handshake is refused, the charger keeps retrying.
     let stranger = charger(net.url("STRANGER"), "STRANGER", Version::V201);
-    let (status, _) = net
+    let (status, registered) = net
         .post("/api/chargers", json!({ "identity": "KNOWN-1" }))
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let known = charger(net.url("KNOWN-1"), "KNOWN-1", Version::V201);
+    // Registration issued its password: the charger is given it.
+    let password = registered["password"].as_str().expect("a password");
+    let known = charger_with_password(net.url("KNOWN-1"), "KNOWN-1", Version::V201, password);
     net.wait("KNOWN-1", "booted", |_| true).await;
     let (_, list) = net.get("/api/chargers").await;
     let ids: Vec<&str> = list

@@ -134,7 +134,7 @@ fn every_flag_is_explained() {
                 "--http-listen",
                 "--database-url",
                 "--known-only",
-                "--password",
+                "--passwords-file",
                 "--ocpp-version",
                 "--heartbeat-interval",
                 "--unknown-tokens",

@@ -425,7 +425,7 @@ fn help_explains_every_flag() {
         "--evses",
         "--prefix",
         "--first-index",
-        "--password",
+        "--password-file",
         "--scenario",
         "--seed",
         "--ramp",

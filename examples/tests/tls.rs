@@ -54,7 +54,7 @@ async fn security_profiles_need_their_options() {
             args.client_ca = Some(ca.clone());
         }
         if password {
-            args.passwords = vec!["CP1=0123456789abcdef".into()];
+            args.passwords = Some("CP1=0123456789abcdef".into());
         }
         args
     };
@@ -65,7 +65,7 @@ async fn security_profiles_need_their_options() {
         ),
         (
             with(Some(2), true, false, false),
-            "profile 2 without --password",
+            "profile 2 without --passwords-file",
         ),
         (
             with(Some(2), true, true, true),
@@ -120,10 +120,7 @@ async fn simulated_chargers_boot_over_wss_and_a_reload_serves_the_new_certificat
     let mut args = files.args();
     args.tls_cert = Some(cert.clone());
     args.tls_key = Some(key.clone());
-    args.passwords = vec![
-        "SIM-0001=0123456789abcdef".into(),
-        "SIM-0002=0123456789abcdef".into(),
-    ];
+    args.passwords = Some("SIM-0001=0123456789abcdef\nSIM-0002=0123456789abcdef".into());
     args.security_profile = Some(2);
     let central = start(&args).await.expect("starts");
     assert_eq!(central.ocpp_scheme(), "wss");

@@ -4,8 +4,8 @@
 //! the right message for the charger's OCPP version (1.6, 2.0.1 or 2.1).
 //!
 //! Run: `cargo run -p ocpp-central --example commands -- [listen address, default 127.0.0.1:9000]`,
-//! connect a charger (`cargo run -p ocpp-charger --example charger -- ws://127.0.0.1:9000/ocpp
-//! --password s3cret`), then type one command per line:
+//! connect a charger (`OCPP_CHARGER_PASSWORD=s3cret cargo run -p ocpp-charger --example charger --
+//! ws://127.0.0.1:9000/ocpp`), then type one command per line:
 //!
 //! ```text
 //! list                        connected chargers and their transactions

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run -p ocpp-central --example csms -- [listen address, default 127.0.0.1:9000]`
 //! and point a charger at `ws://127.0.0.1:9000/ocpp` (it connects to `.../ocpp/CP001`), e.g.
-//! `cargo run -p ocpp-charger --example charger -- ws://127.0.0.1:9000/ocpp --password s3cret`.
+//! `OCPP_CHARGER_PASSWORD=s3cret cargo run -p ocpp-charger --example charger -- ws://127.0.0.1:9000/ocpp`.
 
 use std::sync::Arc;
 

@@ -68,6 +68,7 @@ pub use model::{
 #[cfg(feature = "ws")]
 pub use server::{
     Admission, Auth, Authenticator, Peer, PeerCertificate, RunningServer, Server, ServerConfig,
+    Verdict,
 };
 pub use session::{CallError, RespondError, Session, SessionConfig, SessionEvent};
 

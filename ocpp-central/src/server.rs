@@ -1,11 +1,15 @@
 //! The WebSocket server (feature `ws`): tokio + tokio-tungstenite, one task per connection.
 //!
 //! The handshake callback is where the charger is admitted, before any application code
-//! runs: the identity is the last path segment of the URL; the subprotocol is the first of
-//! [`ServerConfig::versions`] the charger offers (a handshake offering none is refused with
-//! 400); [`Admission`] decides which identities may connect (404 otherwise); security profile
-//! 1 (HTTP Basic auth, [`Auth`]) checks the username equals the identity and the password is
-//! right (401 otherwise). Then the connection task owns the socket and the session
+//! runs, in this order: the identity is the last path segment of the URL, percent-decoded,
+//! and must follow the specifications' rules (1 to 48 `identifierString` characters, no `:`;
+//! [`ocpp_codec::transport::check_identity`]), else 400 with the reason; the subprotocol is
+//! the first of [`ServerConfig::versions`] the charger offers (a handshake offering none is
+//! refused with 400); security profile 1 (HTTP Basic auth, [`Auth`]) checks the username
+//! equals the identity, refuses a password longer than the version allows (20 bytes for 1.6,
+//! 40 for 2.x: [`ocpp_codec::transport::max_password_len`]) without checking it, then asks the
+//! [`Authenticator`] (401 when refused, 503 when it is too busy); [`Admission`] decides which
+//! identities may connect (404 otherwise). Then the connection task owns the socket and the session
 //! ([`Connection`]); a ping keeps it alive and a peer silent for
 //! [`ServerConfig::dead_peer_timeout`] is dropped.
 
@@ -24,7 +28,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
-use ocpp_codec::transport::{choose_subprotocol, read_limit};
+use ocpp_codec::transport::{choose_subprotocol, max_password_len, read_limit};
 
 use crate::defaults::Defaults;
 use crate::driver::Connection;
@@ -33,10 +37,39 @@ use crate::session::{Session, SessionConfig};
 use crate::socket::{LeanIo, Timing, WsTransport};
 
 /// Checks a charger's Basic-auth password (security profile 1). The username has already been
-/// checked to equal the identity.
+/// checked to equal the identity, and the password to be no longer than the version allows.
+///
+/// It runs inside the WebSocket handshake, on the runtime's thread. A slow check (a password
+/// hash such as argon2 is slow by design) should move off the runtime (e.g.
+/// `tokio::task::block_in_place` on a multi-threaded runtime) and bound how many run at once,
+/// answering [`Verdict::Busy`] beyond: the handshakes a peer can open are bounded
+/// ([`ServerConfig::max_handshakes`]), the CPU they can burn should be too.
 pub trait Authenticator: Send + Sync {
     /// Whether `password` is right for `identity`.
     fn verify(&self, identity: &str, password: &[u8]) -> bool;
+
+    /// The verdict for a handshake of `identity` with `password` (`None`: no `Authorization`
+    /// header). By default: [`Verdict::Accept`] when [`Authenticator::verify`] says so,
+    /// [`Verdict::Refuse`] otherwise and without a password.
+    fn check(&self, identity: &str, password: Option<&[u8]>) -> Verdict {
+        match password {
+            Some(pw) if self.verify(identity, pw) => Verdict::Accept,
+            _ => Verdict::Refuse,
+        }
+    }
+}
+
+/// What an [`Authenticator`] decides about a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Admitted.
+    Accept,
+    /// Refused: 401 with `WWW-Authenticate: Basic`.
+    Refuse,
+    /// Not decided now (too many checks running): 503 with `Retry-After`; the charger
+    /// retries after its backoff.
+    Busy,
 }
 
 impl<F: Fn(&str, &[u8]) -> bool + Send + Sync> Authenticator for F {
@@ -63,7 +96,9 @@ impl Auth {
         Auth::Basic(Arc::new(authenticator))
     }
 
-    /// Basic auth against a fixed table of identity -> password.
+    /// Basic auth against a fixed table of identity -> password, compared in constant time
+    /// ([`ocpp_codec::transport::constant_time_eq`]). Plain passwords live in memory: a real
+    /// deployment keeps hashes (the example backend's `secrets` module uses argon2).
     pub fn passwords<I, K, V>(table: I) -> Auth
     where
         I: IntoIterator<Item = (K, V)>,
@@ -74,7 +109,11 @@ impl Auth {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        Auth::basic(move |id: &str, pw: &[u8]| table.get(id).is_some_and(|p| p == pw))
+        Auth::basic(move |id: &str, pw: &[u8]| {
+            table
+                .get(id)
+                .is_some_and(|p| ocpp_codec::transport::constant_time_eq(p, pw))
+        })
     }
 }
 
@@ -666,6 +705,10 @@ impl<H: CentralSystem> Server<H> {
 fn reject(status: StatusCode, why: &str) -> Box<ErrorResponse> {
     let mut r = Box::new(ErrorResponse::new(Some(why.to_owned())));
     *r.status_mut() = status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert("Retry-After", HeaderValue::from_static("5"));
+    }
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             "WWW-Authenticate",
@@ -691,6 +734,9 @@ fn admit(
             "no charger identity in the URL path",
         )
     })?;
+    if let Err(e) = ocpp_codec::transport::check_identity(&identity) {
+        return Err(reject(StatusCode::BAD_REQUEST, &e.to_string()));
+    }
     let offered = req
         .headers()
         .get_all("Sec-WebSocket-Protocol")
@@ -708,9 +754,30 @@ fn admit(
             .get("Authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_basic_auth);
-        match creds {
-            Some((user, pw)) if user == identity && auth.verify(&identity, &pw) => {}
-            _ => return Err(reject(StatusCode::UNAUTHORIZED, "authentication failed")),
+        let password = match &creds {
+            Some((user, _)) if *user != identity => {
+                return Err(reject(StatusCode::UNAUTHORIZED, "authentication failed"));
+            }
+            Some((_, pw)) if pw.len() > max_password_len(version) => {
+                return Err(reject(
+                    StatusCode::UNAUTHORIZED,
+                    "password longer than the OCPP version allows",
+                ));
+            }
+            Some((_, pw)) => Some(pw.as_slice()),
+            None => None,
+        };
+        match auth.check(&identity, password) {
+            Verdict::Accept => {}
+            Verdict::Refuse => {
+                return Err(reject(StatusCode::UNAUTHORIZED, "authentication failed"))
+            }
+            Verdict::Busy => {
+                return Err(reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many password checks running; retry later",
+                ))
+            }
         }
     }
     #[cfg(feature = "tls")]

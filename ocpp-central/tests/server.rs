@@ -109,6 +109,131 @@ async fn basic_auth_subprotocols_and_admission() {
     server.shutdown().await.unwrap();
 }
 
+/// The reason text of an HTTP refusal.
+fn reason_of(err: WsError) -> (u16, String) {
+    match err {
+        WsError::Http(resp) => (
+            resp.status().as_u16(),
+            String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned(),
+        ),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn identities_and_password_lengths_follow_the_specifications() {
+    let long16 = "p".repeat(20);
+    let long2x = "p".repeat(40);
+    let id48 = "A".repeat(48);
+    let server = start(ServerConfig::new(Auth::passwords([
+        ("CP1", long16.as_str()),
+        ("CP2", long2x.as_str()),
+        (id48.as_str(), "secret"),
+        ("CP|1", "secret"),
+    ])))
+    .await;
+    let addr = server.local_addr();
+    // The identity comes first: too long, bad characters, a colon (the Basic-auth separator)
+    // or a broken escape are refused with 400 and the reason, whatever the credentials.
+    for (path, why) in [
+        (format!("/ocpp/{}", "A".repeat(49)), "49 characters"),
+        ("/ocpp/CP%201".to_owned(), "' '"),
+        ("/ocpp/CP:1".to_owned(), "':'"),
+        ("/ocpp/CP%3A1".to_owned(), "':'"),
+        ("/ocpp/CP%2".to_owned(), "'%'"),
+        ("/ocpp/Z%C3%BCrich".to_owned(), "'ü'"),
+    ] {
+        let url = format!("ws://{addr}{path}");
+        let err = MockCharger::connect_with(&url, &["ocpp1.6"], Some(("CP1", &long16)))
+            .await
+            .unwrap_err();
+        let (status, reason) = reason_of(err);
+        assert_eq!(status, 400, "{path}");
+        assert!(reason.contains(why), "{path}: {reason}");
+    }
+    // Before the subprotocol too: no subprotocol offered, still the identity's reason.
+    let url = format!("ws://{addr}/ocpp/CP%201");
+    let (status, reason) = reason_of(
+        MockCharger::connect_with(&url, &[], None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, 400);
+    assert!(reason.contains("identity"), "{reason}");
+    // 48 characters and a percent-encoded '|' are fine.
+    let cp = MockCharger::connect_with(
+        &format!("ws://{addr}/ocpp/{id48}"),
+        &["ocpp2.0.1"],
+        Some((&id48, "secret")),
+    )
+    .await
+    .unwrap();
+    cp.close().await;
+    let cp = MockCharger::connect_with(
+        &format!("ws://{addr}/ocpp/CP%7C1"),
+        &["ocpp2.0.1"],
+        Some(("CP|1", "secret")),
+    )
+    .await
+    .unwrap();
+    cp.close().await;
+    // The longest password each version allows is checked; one byte more is refused (401)
+    // before the authenticator sees it.
+    let url1 = format!("ws://{addr}/ocpp/CP1");
+    let cp = MockCharger::connect_with(&url1, &["ocpp1.6"], Some(("CP1", &long16)))
+        .await
+        .unwrap();
+    cp.close().await;
+    let err = MockCharger::connect_with(&url1, &["ocpp1.6"], Some(("CP1", &format!("{long16}p"))))
+        .await
+        .unwrap_err();
+    let (status, reason) = reason_of(err);
+    assert_eq!(status, 401);
+    assert!(reason.contains("longer"), "{reason}");
+    let url2 = format!("ws://{addr}/ocpp/CP2");
+    let cp = MockCharger::connect_with(&url2, &["ocpp2.0.1"], Some(("CP2", &long2x)))
+        .await
+        .unwrap();
+    cp.close().await;
+    // 40 bytes are too many for 1.6, not for 2.0.1; 41 too many for both.
+    let err = MockCharger::connect_with(&url2, &["ocpp1.6"], Some(("CP2", &long2x)))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(err), 401);
+    let err =
+        MockCharger::connect_with(&url2, &["ocpp2.0.1"], Some(("CP2", &format!("{long2x}p"))))
+            .await
+            .unwrap_err();
+    assert_eq!(status_of(err), 401);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_busy_authenticator_is_answered_503() {
+    struct Busy;
+    impl ocpp_central::Authenticator for Busy {
+        fn verify(&self, _: &str, _: &[u8]) -> bool {
+            true
+        }
+        fn check(&self, _: &str, _: Option<&[u8]>) -> ocpp_central::Verdict {
+            ocpp_central::Verdict::Busy
+        }
+    }
+    let server = start(ServerConfig::new(Auth::basic(Busy))).await;
+    let url = format!("ws://{}/ocpp/CP1", server.local_addr());
+    let err = MockCharger::connect_with(&url, &["ocpp1.6"], Some(("CP1", "secret")))
+        .await
+        .unwrap_err();
+    match err {
+        WsError::Http(resp) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            assert_eq!(resp.headers().get("Retry-After").unwrap(), "5");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_whole_1_6_session_over_a_socket_with_remote_start() {
     let server = start(ServerConfig::new(Auth::AllowAnyone).versions([Version::V16])).await;

@@ -4,12 +4,14 @@
 //! (meter values every 5 s) and stops. Ctrl-C ends it.
 //!
 //! Run: `cargo run -p ocpp-charger --example charger -- <central system URL> [--identity CP001]
-//! [--password PASSWORD] [--version 1.6|2.0.1|2.1] [--transaction]`; it connects to
-//! `<URL>/<identity>`. With the central system example of ocpp-central:
+//! [--version 1.6|2.0.1|2.1] [--transaction]`; it connects to `<URL>/<identity>`, with the
+//! Basic-auth password of the environment variable `OCPP_CHARGER_PASSWORD` if set (a password
+//! on the command line would be visible to every user of the machine). With the central
+//! system example of ocpp-central:
 //!
 //! ```text
 //! cargo run -p ocpp-central --example csms
-//! cargo run -p ocpp-charger --example charger -- ws://127.0.0.1:9000/ocpp --password s3cret --transaction
+//! OCPP_CHARGER_PASSWORD=s3cret cargo run -p ocpp-charger --example charger -- ws://127.0.0.1:9000/ocpp --transaction
 //! ```
 
 use std::hash::{BuildHasher, RandomState};
@@ -21,20 +23,20 @@ use ocpp_charger::{FileStore, HardwareEvent, Saved, Setting, SimulatedHardware, 
 use ocpp_charger::{StationConfig, StationEvent, Version};
 use tokio::time::Instant;
 
-const USAGE: &str = "usage: charger <url> [--identity CP001] [--password PASSWORD] \
+const USAGE: &str = "usage: [OCPP_CHARGER_PASSWORD=...] charger <url> [--identity CP001] \
                      [--version 1.6|2.0.1|2.1] [--transaction]";
 const ID_TOKEN: &str = "04A2B3C4";
 const CHARGE_FOR: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut url, mut identity, mut password) = (None, "CP001".to_owned(), None);
+    let (mut url, mut identity) = (None, "CP001".to_owned());
+    let password = std::env::var("OCPP_CHARGER_PASSWORD").ok();
     let (mut version, mut plug_in) = (Version::V201, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--identity" => identity = args.next().ok_or(USAGE)?,
-            "--password" => password = Some(args.next().ok_or(USAGE)?),
             "--version" => version = args.next().ok_or(USAGE)?.parse()?,
             "--transaction" => plug_in = true,
             _ if url.is_none() && !arg.starts_with("--") => url = Some(arg),

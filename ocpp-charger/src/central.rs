@@ -70,6 +70,8 @@ pub(crate) enum After {
         request_id: i64,
         configuration_only: bool,
     },
+    /// The Basic-auth password changed: log it as a security event, reconnect with it.
+    NewPassword,
 }
 
 impl Station {
@@ -240,6 +242,15 @@ impl Station {
                 request_id,
                 configuration_only,
             } => self.notify_report(now, request_id, configuration_only),
+            After::NewPassword => {
+                self.raise_security_event(
+                    now,
+                    crate::station::SecurityEvent::ReconfigurationOfSecurityParameters,
+                    Some("Basic-auth password changed by the central system"),
+                );
+                self.reconnect = true;
+                self.events.push_back(StationEvent::CredentialsChanged);
+            }
         }
     }
 
@@ -440,7 +451,10 @@ pub(crate) fn get_configuration(
     let entry = |i: usize| {
         let key = BoundedString::new(defs[i].name).ok()?;
         let mut kv = v16::KeyValue::new(key, defs[i].access == Access::ReadOnly);
-        kv.value = BoundedString::new(st.settings.value_at(i)).ok();
+        // A write-only key (AuthorizationKey) is listed without its value.
+        if defs[i].access != Access::WriteOnly {
+            kv.value = BoundedString::new(st.settings.value_at(i)).ok();
+        }
         Some(kv)
     };
     let mut known = Vec::new();
@@ -462,7 +476,9 @@ pub(crate) fn get_configuration(
 }
 
 /// ChangeConfiguration.req: read-only or invalid → Rejected, unknown → NotSupported, a key
-/// that needs a reboot → RebootRequired.
+/// that needs a reboot → RebootRequired. An accepted `AuthorizationKey` (security whitepaper:
+/// hex-encoded, 16 to 20 bytes; anything else → Rejected) is persisted with the settings and
+/// the station reconnects with it after the answer ([`Station::poll_reconnect`]).
 pub(crate) fn change_configuration(
     ctx: &mut Context<'_>,
     request: v16::ChangeConfigurationRequest,
@@ -476,6 +492,9 @@ pub(crate) fn change_configuration(
         Some(i) => match st.settings.set_at(i, request.value.as_str()) {
             Ok(reboot) => {
                 st.changed(now, key.to_owned());
+                if st.settings.definitions()[i].kind == Kind::Password {
+                    ctx.after.push(After::NewPassword);
+                }
                 if reboot {
                     S::RebootRequired
                 } else {
@@ -603,6 +622,12 @@ macro_rules! device_model {
                             value = Some(v);
                             "Accepted"
                         }
+                        // A WriteOnly variable (BasicAuthPassword) is not read: Rejected.
+                        Ok(VarRef::Table(i))
+                            if st.settings.definitions()[i].access == Access::WriteOnly =>
+                        {
+                            "Rejected"
+                        }
                         Ok(VarRef::Table(i)) => {
                             value = Some(st.settings.value_at(i).to_owned());
                             "Accepted"
@@ -661,6 +686,11 @@ macro_rules! device_model {
                         {
                             Ok(reboot) => {
                                 let d = st.settings.definitions()[i];
+                                if d.kind == Kind::Password
+                                    && !ctx.after.iter().any(|a| matches!(a, After::NewPassword))
+                                {
+                                    ctx.after.push(After::NewPassword);
+                                }
                                 changed.push(match d.instance {
                                     Some(inst) => format!("{}.{}[{}]", d.component, d.name, inst),
                                     None => format!("{}.{}", d.component, d.name),
@@ -755,23 +785,31 @@ impl Station {
             let (data_type, values_list) = match d.kind {
                 Kind::Integer => ("integer", None),
                 Kind::Boolean => ("boolean", None),
-                Kind::Text => ("string", None),
+                Kind::Text | Kind::Password => ("string", None),
                 Kind::Measurands => ("MemberList", Some(SUPPORTED_MEASURANDS.join(","))),
             };
             let mut characteristics = json!({ "dataType": data_type, "supportsMonitoring": false });
             if let Some(l) = values_list {
                 characteristics["valuesList"] = json!(l);
             }
+            let mut attribute = json!({
+                "type": "Actual",
+                "mutability": match d.access {
+                    Access::ReadOnly => "ReadOnly",
+                    Access::ReadWrite => "ReadWrite",
+                    Access::WriteOnly => "WriteOnly",
+                },
+                "persistent": true,
+                "constant": d.access == Access::ReadOnly,
+            });
+            // A WriteOnly variable (BasicAuthPassword) is reported without its value.
+            if d.access != Access::WriteOnly {
+                attribute["value"] = json!(self.settings.value_at(i));
+            }
             out.push(json!({
                 "component": { "name": d.component },
                 "variable": variable,
-                "variableAttribute": [{
-                    "type": "Actual",
-                    "value": self.settings.value_at(i),
-                    "mutability": if d.access == Access::ReadOnly { "ReadOnly" } else { "ReadWrite" },
-                    "persistent": true,
-                    "constant": d.access == Access::ReadOnly,
-                }],
+                "variableAttribute": [attribute],
                 "variableCharacteristics": characteristics,
             }));
         }

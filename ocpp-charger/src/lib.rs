@@ -45,8 +45,8 @@ pub use ocpp_types;
 pub use rand::Rng;
 pub use settings::{Setting, Settings};
 pub use station::{
-    BootState, DataTransferHandler, DataTransferReply, Station, StationConfig, StationEvent,
-    TransactionInfo,
+    BootState, DataTransferHandler, DataTransferReply, SecurityEvent, Station, StationConfig,
+    StationEvent, TransactionInfo,
 };
 pub use store::{FileStore, MemoryStore, Persist, Saved, Store, StoreError, StoredMessage};
 pub use time::{AnchoredClock, TimeSource};

@@ -73,6 +73,11 @@ pub enum Setting {
     /// Seconds between WebSocket pings, 0 = off (1.6 `WebSocketPingInterval`, 2.x
     /// `OCPPCommCtrlr.WebSocketPingInterval`).
     WebSocketPingInterval,
+    /// The HTTP Basic-auth password (security profile 1), write-only: 1.6 `AuthorizationKey`
+    /// (security whitepaper: hex-encoded, 16 to 20 bytes), 2.x
+    /// `SecurityCtrlr.BasicAuthPassword` (a `passwordString` of 16 to 40 characters). Empty:
+    /// none set over OCPP (the driver's configured password is used).
+    BasicAuthPassword,
 }
 
 /// A value's type, for validation and for 2.x `variableCharacteristics.dataType`.
@@ -86,6 +91,10 @@ pub enum Kind {
     Text,
     /// A comma-separated list of measurands.
     Measurands,
+    /// A Basic-auth password ([`Setting::BasicAuthPassword`]): 1.6 hex digits decoding to 16
+    /// to 20 bytes, 2.x 16 to 40 `passwordString` characters. Never read back, never in a
+    /// `Debug` output.
+    Password,
 }
 
 /// Who may change a value.
@@ -95,6 +104,9 @@ pub enum Access {
     ReadOnly,
     /// Read and write.
     ReadWrite,
+    /// Write only: the central system sets it, no read (GetConfiguration lists the key
+    /// without a value, GetVariables answers `Rejected`, reports carry no value).
+    WriteOnly,
 }
 
 /// One definition: a 1.6 key, or a 2.x component/variable.
@@ -179,8 +191,8 @@ const fn reboot(mut def: Definition) -> Definition {
     def
 }
 
-use Access::{ReadOnly as RO, ReadWrite as RW};
-use Kind::{Boolean as B, Integer as I, Measurands as M, Text as T};
+use Access::{ReadOnly as RO, ReadWrite as RW, WriteOnly as WO};
+use Kind::{Boolean as B, Integer as I, Measurands as M, Password as PW, Text as T};
 use Setting as S;
 
 /// The OCPP 1.6 standard configuration keys this station implements (1.6 §9.1 Core profile,
@@ -372,6 +384,16 @@ pub const V16_KEYS: &[Definition] = &[
         "30",
         Some(S::WebSocketPingInterval),
     )),
+    // Persisted changes are keyed by position: new definitions go at the end.
+    d(
+        "",
+        "AuthorizationKey",
+        None,
+        PW,
+        WO,
+        "",
+        Some(S::BasicAuthPassword),
+    ),
 ];
 
 /// The OCPP 2.x device-model variables this station implements (2.0.1 / 2.1 part 2,
@@ -674,6 +696,16 @@ pub const V2X_VARIABLES: &[Definition] = &[
         "EVConnected,Authorized",
         None,
     ),
+    // Persisted changes are keyed by position: new definitions go at the end.
+    d(
+        "SecurityCtrlr",
+        "BasicAuthPassword",
+        None,
+        PW,
+        WO,
+        "",
+        Some(S::BasicAuthPassword),
+    ),
 ];
 
 /// The measurands the station can sample (from [`MeterReading`](crate::MeterReading)).
@@ -697,10 +729,37 @@ pub enum SetError {
 }
 
 /// A station's configuration: the version's table plus its changed values.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     table: &'static [Definition],
     changed: BTreeMap<u16, String>,
+}
+
+impl std::fmt::Debug for Settings {
+    /// The changed values by name, a password as `<redacted>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (i, v) in &self.changed {
+            let Some(d) = self.table.get(usize::from(*i)) else {
+                continue;
+            };
+            let shown: &str = if d.kind == Kind::Password {
+                "<redacted>"
+            } else {
+                v
+            };
+            m.entry(
+                &format_args!(
+                    "{}{}{}",
+                    d.component,
+                    if d.component.is_empty() { "" } else { "." },
+                    d.name
+                ),
+                &shown,
+            );
+        }
+        m.finish()
+    }
 }
 
 impl Settings {
@@ -852,9 +911,36 @@ impl Settings {
                 items.join(",")
             }
             Kind::Text => value.to_owned(),
+            Kind::Password if def.component.is_empty() => {
+                // 1.6 AuthorizationKey: hex digits of 16 to 20 bytes.
+                ocpp_codec::transport::decode_authorization_key(value).ok_or(SetError::Invalid)?;
+                value.trim().to_ascii_uppercase()
+            }
+            Kind::Password => {
+                if !ocpp_codec::transport::is_valid_v2_password(value) {
+                    return Err(SetError::Invalid);
+                }
+                value.to_owned()
+            }
         };
         self.store(i, &normalized);
         Ok(def.reboot_required)
+    }
+
+    /// The Basic-auth password set over OCPP ([`Setting::BasicAuthPassword`]) as the bytes
+    /// to send: a 1.6 `AuthorizationKey` hex-decoded, a 2.x `BasicAuthPassword` as is.
+    /// `None` when none is set (or a stored value no longer decodes).
+    pub fn basic_auth_password(&self) -> Option<Vec<u8>> {
+        let i = self.index_of(Setting::BasicAuthPassword)?;
+        let value = self.value_at(i);
+        if value.is_empty() {
+            return None;
+        }
+        if self.table[i].component.is_empty() {
+            ocpp_codec::transport::decode_authorization_key(value)
+        } else {
+            Some(value.as_bytes().to_vec())
+        }
     }
 
     /// The changed values, for persisting (index -> value).
@@ -919,6 +1005,43 @@ mod tests {
         assert_eq!(s.duration(Setting::HeartbeatInterval).as_secs(), 300);
         s.set_internal(Setting::ConnectionTimeout, "99999999999");
         assert_eq!(s.duration(Setting::ConnectionTimeout).as_secs(), 120);
+    }
+
+    #[test]
+    fn passwords_are_validated_write_only_and_redacted() {
+        let mut s = Settings::new(Version::V16, 1);
+        let k = s.index("", "AuthorizationKey", None).unwrap();
+        assert_eq!(s.definitions()[k].access, Access::WriteOnly);
+        assert_eq!(s.basic_auth_password(), None);
+        for bad in [
+            "",
+            "00",
+            &"00".repeat(21),
+            &"zz".repeat(16),
+            "0123456789abcdef",
+        ] {
+            assert_eq!(s.set_at(k, bad), Err(SetError::Invalid), "{bad}");
+        }
+        let key = ocpp_codec::transport::encode_authorization_key(b"0123456789abcdefghij");
+        assert_eq!(s.set_at(k, &key.to_lowercase()), Ok(false));
+        assert_eq!(
+            s.basic_auth_password().as_deref(),
+            Some(&b"0123456789abcdefghij"[..])
+        );
+        assert!(!format!("{s:?}").contains(&key), "{s:?}");
+        assert!(format!("{s:?}").contains("<redacted>"));
+
+        let mut s = Settings::new(Version::V201, 1);
+        let p = s.index("SecurityCtrlr", "BasicAuthPassword", None).unwrap();
+        for bad in ["short", &"x".repeat(41), "sixteen chars ok"] {
+            assert_eq!(s.set_at(p, bad), Err(SetError::Invalid), "{bad}");
+        }
+        assert_eq!(s.set_at(p, "Abcdefgh12345678:+|@."), Ok(false));
+        assert_eq!(
+            s.basic_auth_password().as_deref(),
+            Some(&b"Abcdefgh12345678:+|@."[..])
+        );
+        assert!(!format!("{s:?}").contains("Abcdefgh"), "{s:?}");
     }
 
     #[test]

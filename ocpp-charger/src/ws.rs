@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -171,12 +171,14 @@ fn tls_failure(e: &std::io::Error) -> Option<ConnectError> {
 }
 
 /// How the client connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Base URL, e.g. `ws://127.0.0.1:9000/ocpp`; the identity is appended as the last path
     /// segment.
     pub url: String,
     /// Basic-auth password (security profile 1); `None` sends no `Authorization` header.
+    /// Once the central system set one over OCPP ([`Station::basic_auth_password`]), that one
+    /// is used instead. Never shown by `Debug`.
     pub password: Option<String>,
     /// First reconnect delay.
     pub min_backoff: Duration,
@@ -200,6 +202,21 @@ pub struct ClientConfig {
     pub traffic: Option<Arc<Traffic>>,
     /// TLS for `wss://` URLs (security profiles 2 and 3; built with the feature `tls`).
     pub tls: Option<ClientTls>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("local_addr", &self.local_addr)
+            .field("start_delay", &self.start_delay)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Counters of OCPP-J frames a driver sent and received (see [`ClientConfig::traffic`]); one
@@ -472,10 +489,11 @@ async fn connect(
     identity: &str,
     version: crate::Version,
     config: &ClientConfig,
+    password: Option<&[u8]>,
 ) -> Result<Ws, ConnectError> {
     tokio::time::timeout(
         config.connect_timeout,
-        connect_inner(identity, version, config),
+        connect_inner(identity, version, config, password),
     )
     .await
     .map_err(|_| ConnectError::Timeout)?
@@ -485,6 +503,7 @@ async fn connect_inner(
     identity: &str,
     version: crate::Version,
     config: &ClientConfig,
+    password: Option<&[u8]>,
 ) -> Result<Ws, ConnectError> {
     let url = format!("{}/{}", config.url.trim_end_matches('/'), identity);
     let uri: Uri = url
@@ -517,12 +536,12 @@ async fn connect_inner(
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-    if let Some(password) = &config.password {
-        let value = basic_auth(identity, password);
-        request.headers_mut().insert(
-            "Authorization",
-            HeaderValue::from_str(&value).map_err(|e| ConnectError::Url(e.to_string()))?,
-        );
+    if let Some(password) = password {
+        let value = ocpp_codec::transport::basic_auth_header_bytes(identity, password);
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|e| ConnectError::Url(e.to_string()))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert("Authorization", value);
     }
     let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
@@ -773,7 +792,11 @@ pub async fn run(
         // Writes first: they run while the socket is served.
         persister.start(&mut station, now.into_std());
         if ws.is_none() && now >= reconnect_at {
-            match connect(&identity, version, &config).await {
+            // The password the central system set, else the configured one.
+            let password = station
+                .basic_auth_password()
+                .or_else(|| config.password.as_ref().map(|p| p.as_bytes().to_vec()));
+            match connect(&identity, version, &config, password.as_deref()).await {
                 Ok(s) => {
                     ws = Some(s);
                     attempts = 0;
@@ -822,6 +845,26 @@ pub async fn run(
         }
         while let Some(e) = station.poll_event() {
             emit(ClientEvent::Station(e));
+        }
+        // A new Basic-auth password: its answer is sent; close and connect again with it at
+        // once (2.x A01, 1.6 security whitepaper).
+        if failed.is_none() && station.poll_reconnect() {
+            if let Some(mut s) = ws.take() {
+                let _ = s
+                    .close(Some(CloseFrame {
+                        code: 1000.into(),
+                        reason: "reconnecting with new credentials".into(),
+                    }))
+                    .await;
+                attempts = 0;
+                reconnect_at = TokioInstant::now();
+                station.on_disconnected(TokioInstant::now().into_std());
+                emit(ClientEvent::Disconnected {
+                    reason: "reconnecting with new credentials".into(),
+                    reconnect_in: Duration::ZERO,
+                });
+                continue;
+            }
         }
         if let Some(reason) = failed {
             ws = None;

@@ -83,7 +83,7 @@ impl ApiError {
         }
     }
 
-    fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -500,6 +500,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/sessions/{id}", VIEWER),
     ("GET", "/api/tokens", VIEWER),
     ("POST", "/api/tokens", ADMIN),
+    // Charger passwords and security events (secrets.rs).
+    ("POST", "/api/chargers/{id}/password", ADMIN),
+    ("GET", "/api/security-events", VIEWER),
+    ("GET", "/security-events.js", PUBLIC),
     ("DELETE", "/api/tokens/{id_tag}", ADMIN),
     ("GET", "/api/users", ADMIN),
     ("POST", "/api/users", ADMIN),
@@ -563,6 +567,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .route("/api/sessions/{id}", get(get_session))
         .route("/api/tokens", get(list_tokens).post(put_token))
         .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
+        .merge(super::secrets::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -682,6 +687,7 @@ async fn method_not_allowed() -> ApiError {
         VariableRef,
         VariablesBody,
         RegisterCharger,
+        RegisteredCharger,
         TokenBody,
         LiveEvent,
         Role,
@@ -770,7 +776,9 @@ impl utoipa::Modify for SecurityAddon {
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::secrets::SecretsDoc::openapi());
+    Json(doc)
 }
 
 /// The dashboard to a signed-in user; the login page to anyone else.
@@ -993,21 +1001,36 @@ async fn list_chargers(State(b): State<Shared>) -> Result<Json<Vec<ChargerView>>
     Ok(Json(out))
 }
 
-/// Registers a charger identity (admitted when the server accepts known chargers only).
+/// A registered charger, with the password issued for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredCharger {
+    /// The charger.
+    #[serde(flatten)]
+    pub charger: ChargerView,
+    /// Its Basic-auth password, generated now and shown only here (install it on the
+    /// charger); `null` when it had one already (registering again keeps it).
+    pub password: Option<String>,
+}
+
+/// Registers a charger identity (admitted when the server accepts known chargers only) and
+/// issues it a random Basic-auth password if it has none (admin).
 #[utoipa::path(post, path = "/api/chargers", request_body = RegisterCharger, responses(
-    (status = 201, body = ChargerView), (status = 400, body = ErrorBody)))]
+    (status = 201, body = RegisteredCharger), (status = 400, body = ErrorBody)))]
 async fn register_charger(
     State(b): State<Shared>,
     Body(req): Body<RegisterCharger>,
-) -> Result<(StatusCode, Json<ChargerView>), ApiError> {
+) -> Result<(StatusCode, Json<RegisteredCharger>), ApiError> {
     let id = req.identity.trim();
-    if id.is_empty() || id.len() > 48 || id.contains(['/', '?', '#']) {
-        return Err(ApiError::bad(
-            "invalid_request",
-            "identity must be 1 to 48 characters without '/', '?' or '#'",
-        ));
+    if let Err(e) = ocpp_codec::transport::check_identity(id) {
+        return Err(ApiError::bad("invalid_request", e.to_string()));
     }
     b.db().register_charger(id).await?;
+    let password = b
+        .passwords()
+        .issue(id)
+        .await
+        .map_err(|e| internal("password", e.to_string()))?;
     b.admit(id);
     b.flush().await;
     let view = charger_view(&b, id).await?.ok_or_else(|| {
@@ -1017,7 +1040,13 @@ async fn register_charger(
             "registered charger not found",
         )
     })?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredCharger {
+            charger: view,
+            password,
+        }),
+    ))
 }
 
 /// One charger.
@@ -1049,6 +1078,7 @@ async fn central_call(
     action: &str,
     payload: Value,
 ) -> Result<CallAnswer, ApiError> {
+    super::secrets::refuse_password_change(action, &payload)?;
     let handle = connected(b, id).await?;
     let version = handle.version();
     let request = AnyRequest::from_json(version, action, &payload.to_string()).map_err(|e| {
@@ -1112,7 +1142,12 @@ where
 }
 
 /// The handle of connected charger `id`, or 409 (known, offline) / 404 (unknown).
-async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
+/// A 500 for a failure of the central system itself.
+pub(crate) fn internal(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+}
+
+pub(crate) async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
     if let Some(handle) = b.chargers().get(id).filter(|h| h.is_connected()) {
         return Ok(handle);
     }
@@ -1129,7 +1164,7 @@ async fn connected(b: &Shared, id: &str) -> Result<ChargerHandle, ApiError> {
 }
 
 /// The API error for a failed central call.
-fn call_failed(b: &Shared, version: Version, action: &str, e: CallError) -> ApiError {
+pub(crate) fn call_failed(b: &Shared, version: Version, action: &str, e: CallError) -> ApiError {
     let (status, code) = match &e {
         CallError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "charger_timeout"),
         CallError::CallError { .. } => (StatusCode::BAD_GATEWAY, "charger_error"),

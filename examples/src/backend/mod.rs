@@ -15,6 +15,7 @@ pub mod http;
 mod journal;
 pub mod metrics;
 pub mod run;
+pub mod secrets;
 pub mod tariff;
 mod writer;
 
@@ -112,6 +113,8 @@ pub struct Backend {
     event_ids: std::sync::atomic::AtomicI64,
     /// Per charger: journal rows written and answered, not yet projected.
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
+    /// Charger passwords (hashes) and the handshake's authenticator over them.
+    passwords: Arc<secrets::Passwords>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -139,7 +142,9 @@ impl Backend {
     ) -> Result<Backend, DbError> {
         let (live, _) = broadcast::channel(1024);
         let first_event = db.max_event_id().await?;
+        let passwords = Arc::new(secrets::Passwords::load(db.clone()).await?);
         Ok(Backend {
+            passwords,
             writer: writer::Writer::start(db.clone(), metrics.clone()),
             journal: journal::Journal::start(db.clone()),
             _checkpoints: db.start_checkpoints(),
@@ -429,6 +434,31 @@ impl Backend {
     pub async fn log_call(&self, charger: &str, action: &str, status: Option<&str>) {
         let detail = serde_json::json!({ "action": action, "status": status });
         self.record(charger, "call", detail, true).await;
+    }
+
+    /// The chargers' passwords ([`secrets`]).
+    pub fn passwords(&self) -> &Arc<secrets::Passwords> {
+        &self.passwords
+    }
+
+    /// Stores a security event a charger reported and shows it on the live feed.
+    async fn security_event(
+        &self,
+        charger: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+        tech_info: Option<&str>,
+    ) -> Result<(), CallFailure> {
+        if let Err(e) = secrets::store_security_event(&self.db, charger, kind, at, tech_info).await
+        {
+            self.db_failed("security event", &e);
+            return Err(CallFailure::internal(
+                "the central system could not store the security event; send it again",
+            ));
+        }
+        let detail = serde_json::json!({ "type": kind, "techInfo": tech_info });
+        self.record(charger, "security_event", detail, true).await;
+        Ok(())
     }
 
     /// The database.
@@ -1033,6 +1063,21 @@ impl HandleV16 for Backend {
         }
         Ok(response)
     }
+
+    async fn security_event_notification(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::SecurityEventNotificationRequest,
+    ) -> Result<v16::SecurityEventNotificationResponse, CallFailure> {
+        self.security_event(
+            charger.identity(),
+            request.r#type.as_str(),
+            request.timestamp.to_utc(),
+            request.tech_info.as_ref().map(|t| t.as_str()),
+        )
+        .await?;
+        Ok(v16::SecurityEventNotificationResponse::new())
+    }
 }
 
 impl Backend {
@@ -1097,6 +1142,21 @@ macro_rules! handle_2x {
                 )
                 .await?;
                 Ok(response)
+            }
+
+            async fn security_event_notification(
+                &self,
+                charger: &ChargerHandle,
+                request: $m::SecurityEventNotificationRequest,
+            ) -> Result<$m::SecurityEventNotificationResponse, CallFailure> {
+                self.security_event(
+                    charger.identity(),
+                    request.r#type.as_str(),
+                    request.timestamp.to_utc(),
+                    request.tech_info.as_ref().map(|t| t.as_str()),
+                )
+                .await?;
+                Ok($m::SecurityEventNotificationResponse::new())
             }
         }
     };

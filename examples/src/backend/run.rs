@@ -37,16 +37,25 @@ pub struct CentralArgs {
     )]
     pub database_url: String,
 
-    /// Admit only chargers registered through POST /api/chargers (or given a --password);
-    /// by default any identity under any path prefix is admitted.
+    /// Admit only chargers registered through POST /api/chargers (or with a password in
+    /// the passwords file); by default any identity under any path prefix is admitted.
     #[arg(long)]
     pub known_only: bool,
 
-    /// Security profile 1: require HTTP Basic auth with this password for this charger
-    /// (repeatable). With any --password, chargers without one are refused with 401.
-    #[arg(long = "password", value_name = "IDENTITY=PASSWORD")]
-    pub passwords: Vec<String>,
+    // ----- charger passwords (security profile 1): one block, see secrets.rs -----
+    /// Security profile 1: a file of charger passwords, one per line, IDENTITY=PASSWORD or
+    /// IDENTITY:$argon2id$... (a hash), `#` comments. The environment variable
+    /// OCPP_CHARGER_PASSWORDS may hold more entries (same format, `;` between them).
+    /// Passwords are stored hashed (argon2); with any entry, chargers without a password are
+    /// refused with 401. Passwords never go on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub passwords_file: Option<std::path::PathBuf>,
 
+    /// Entries in the passwords-file format given by the embedding program (tests); the
+    /// command line has no flag for it.
+    #[arg(skip)]
+    pub passwords: Option<String>,
+    // ----- end of charger passwords -----
     /// OCPP versions offered, in order of preference (subprotocol negotiation).
     #[arg(long = "ocpp-version", value_delimiter = ',', default_value = "2.1,2.0.1,1.6", value_parser = parse_version)]
     pub versions: Vec<Version>,
@@ -128,7 +137,7 @@ pub struct CentralArgs {
     pub http_header_timeout_ms: u64,
 
     /// TLS certificate chain (PEM, server certificate first) of the OCPP listener, which then
-    /// speaks wss:// only (TLS 1.2 and 1.3). Security profile 2 with --password, 3 with
+    /// speaks wss:// only (TLS 1.2 and 1.3). Security profile 2 with --passwords-file, 3 with
     /// --client-ca. On SIGHUP the certificate and key are read again from their files: new
     /// handshakes get the new certificate, connected chargers stay (file changes alone are
     /// not watched).
@@ -146,7 +155,7 @@ pub struct CentralArgs {
     pub client_ca: Option<PathBuf>,
 
     /// The security profile required: 2 (TLS + Basic auth: --tls-cert, --tls-key and
-    /// --password) or 3 (TLS with client certificates: --tls-cert, --tls-key and
+    /// --passwords-file) or 3 (TLS with client certificates: --tls-cert, --tls-key and
     /// --client-ca). Without it, the options given decide.
     #[arg(long, value_name = "2|3", value_parser = clap::value_parser!(u8).range(2..=3))]
     pub security_profile: Option<u8>,
@@ -165,7 +174,8 @@ impl CentralArgs {
             http_listen: "127.0.0.1:8080".into(),
             database_url: database_url.into(),
             known_only: false,
-            passwords: Vec::new(),
+            passwords_file: None,
+            passwords: None,
             versions: vec![Version::V21, Version::V201, Version::V16],
             heartbeat_interval: 300,
             unknown_tokens: UnknownTokens::Accept,
@@ -302,17 +312,38 @@ impl RunningCentral {
     }
 }
 
+/// The charger passwords of `--passwords-file`, `OCPP_CHARGER_PASSWORDS` and
+/// [`CentralArgs::passwords`] (see [`super::secrets::parse_passwords`]).
+fn charger_passwords(
+    args: &CentralArgs,
+) -> Result<Vec<(String, super::secrets::Secret)>, StartError> {
+    let mut sources = Vec::new();
+    if let Some(path) = &args.passwords_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StartError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        sources.push((path.display().to_string(), text));
+    }
+    if let Ok(text) = std::env::var("OCPP_CHARGER_PASSWORDS") {
+        sources.push(("OCPP_CHARGER_PASSWORDS".into(), text));
+    }
+    if let Some(text) = &args.passwords {
+        sources.push(("the embedding program's passwords".into(), text.clone()));
+    }
+    let mut out = Vec::new();
+    for (name, text) in sources {
+        out.extend(
+            super::secrets::parse_passwords(&text)
+                .map_err(|e| StartError::Invalid(format!("{name}: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
 /// Starts the central system described by `args`.
 pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     let db = Db::open(&args.database_url).await?;
     db.all_disconnected().await?;
-    let mut passwords = Vec::new();
-    for p in &args.passwords {
-        let (id, pw) = p.split_once('=').ok_or_else(|| {
-            StartError::Invalid(format!("--password wants IDENTITY=PASSWORD, got {p:?}"))
-        })?;
-        passwords.push((id.to_owned(), pw.to_owned()));
-    }
+    let passwords = charger_passwords(args)?;
     let defaults = Defaults {
         heartbeat_interval: args.heartbeat_interval,
         ..Defaults::default()
@@ -342,20 +373,22 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     for (id, _) in &passwords {
         backend.admit(id);
     }
-    let passwords_empty = passwords.is_empty();
-    let auth = if passwords.is_empty() {
-        // Security profile 3 (--client-ca) authenticates chargers by their certificates.
-        if args.client_ca.is_none() {
-            tracing::warn!(
-                "no --password given: chargers are not authenticated (security profile 0); \
-             give --password IDENTITY=PASSWORD for Basic auth"
-            );
-        }
-        Auth::AllowAnyone
-    } else {
-        Auth::passwords(passwords)
-    };
-    let tls = server_tls(args, !passwords_empty)?;
+    let has_passwords = !passwords.is_empty();
+    // Security profile 3 (--client-ca) authenticates chargers by their certificates.
+    if !has_passwords && args.client_ca.is_none() {
+        tracing::warn!(
+            "no --passwords-file or OCPP_CHARGER_PASSWORDS: chargers without a password are \
+             not authenticated (security profile 0)"
+        );
+    }
+    backend.passwords().require(has_passwords);
+    backend
+        .passwords()
+        .seed(passwords)
+        .await
+        .map_err(|e| StartError::Invalid(format!("charger passwords: {e}")))?;
+    let auth = Auth::basic(backend.passwords().authenticator());
+    let tls = server_tls(args, has_passwords)?;
     let mut config = ServerConfig::new(auth)
         .versions(args.versions.iter().copied())
         .defaults(defaults)
@@ -469,7 +502,7 @@ fn server_tls(
         }
         Some(2) if !has_passwords => {
             return Err(invalid(
-                "--security-profile 2 (TLS + Basic auth) needs --password IDENTITY=PASSWORD",
+                "--security-profile 2 (TLS + Basic auth) needs --passwords-file or OCPP_CHARGER_PASSWORDS",
             ))
         }
         Some(3) if args.client_ca.is_none() => {

@@ -56,14 +56,16 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     first_index: usize,
 
-    /// Basic-auth password of every charger (security profile 1; the user is the identity).
-    /// Without it no credentials are sent.
-    #[arg(long, env = "CHARGER_SIM_PASSWORD")]
-    password: Option<String>,
+    /// A file holding the Basic-auth password of every charger (security profile 1; the
+    /// user is the identity), its first line; or the environment variable
+    /// OCPP_CHARGER_PASSWORD. Without either no credentials are sent. Passwords never go on
+    /// the command line (other users of the machine can read it).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<std::path::PathBuf>,
 
     /// CA certificate(s) (PEM) that the central system's certificate must chain to: the
     /// chargers speak wss:// (give a wss:// --url), TLS 1.2 or 1.3. Security profile 2 with
-    /// --password, profile 3 with --client-cert. Not in load mode.
+    /// --password-file, profile 3 with --client-cert. Not in load mode.
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
 
@@ -217,6 +219,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// The password of `--password-file` (its first line) or `OCPP_CHARGER_PASSWORD`.
+fn password(args: &Args) -> Result<Option<String>, SimError> {
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SimError::InvalidConfig(format!("--password-file {}: {e}", path.display()))
+        })?;
+        let line = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('\r');
+        if line.is_empty() {
+            return Err(SimError::InvalidConfig(format!(
+                "--password-file {}: the first line is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(line.to_owned()));
+    }
+    Ok(std::env::var("OCPP_CHARGER_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty()))
+}
+
 fn secs(what: &str, s: f64) -> Result<Duration, SimError> {
     Duration::try_from_secs_f64(s)
         .map_err(|_| SimError::InvalidConfig(format!("{what} must be a number of seconds ≥ 0")))
@@ -343,7 +369,7 @@ async fn run_fleet(
     config.versions = args.version.clone();
     config.evses = args.evses;
     config.prefix = args.prefix.clone();
-    config.password = args.password.clone();
+    config.password = password(&args)?;
     config.tls = client_tls(&args)?;
     config.scenario = args.scenario.unwrap_or(Scenario::Charge);
     config.seed = args.seed;
@@ -414,7 +440,7 @@ async fn run_load(
     config.versions = args.version.clone();
     config.evses = args.evses;
     config.prefix = args.prefix.clone();
-    config.password = args.password.clone();
+    config.password = password(&args)?;
     config.seed = args.seed;
     config.ramp = args.ramp;
     config.bind_ips = bind_ips;

@@ -20,6 +20,7 @@ pub struct StationConfig {
     pub(crate) validate_outgoing: bool,
     pub(crate) settings: Vec<(Setting, String)>,
     pub(crate) app: Option<Box<dyn Application>>,
+    pub(crate) security_events: bool,
 }
 
 impl fmt::Debug for StationConfig {
@@ -55,6 +56,7 @@ impl StationConfig {
             validate_outgoing: false,
             settings: Vec::new(),
             app: None,
+            security_events: false,
         }
     }
 
@@ -63,6 +65,18 @@ impl StationConfig {
     /// behaviour.
     pub fn application(mut self, app: impl Application + 'static) -> Self {
         self.app = Some(Box::new(app));
+        self
+    }
+
+    /// Send security events to the central system (`SecurityEventNotification`, queued in the
+    /// durable outbox; see [`crate::station::security`]). Off by default: a 1.6 central
+    /// system without the security whitepaper answers it `NotImplemented`, and a station
+    /// that should keep its traffic unchanged (simulated fleets, conformance runs) must not
+    /// grow a message at start. A 2.x station in the field turns it on (use case A04: critical
+    /// events SHALL be sent). The events are reported as
+    /// [`StationEvent::SecurityEvent`] either way.
+    pub fn security_events(mut self, yes: bool) -> Self {
+        self.security_events = yes;
         self
     }
 

@@ -47,12 +47,14 @@ mod boot;
 mod config;
 mod meter;
 mod outbox;
+pub mod security;
 mod status;
 mod step;
 mod transactions;
 
 pub use config::StationConfig;
 use outbox::Outbox;
+pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
 pub(crate) use transactions::Stop;
 
 use crate::rand::Rng;
@@ -193,6 +195,17 @@ pub enum StationEvent {
         /// Returned data.
         data: Option<Value>,
     },
+    /// A security event happened ([`security`]): for the application's security log. It is
+    /// also sent to the central system with [`StationConfig::security_events`].
+    SecurityEvent {
+        /// The type, spelled for the version (e.g. `"ResetOrReboot"`).
+        kind: String,
+        /// Free text about it, if any.
+        tech_info: Option<String>,
+    },
+    /// The central system set a new Basic-auth password: the driver closes the connection
+    /// and connects again with it ([`Station::poll_reconnect`]).
+    CredentialsChanged,
     /// The store failed (message or state not persisted). A message whose append failed is
     /// still sent: it is kept in memory only.
     StoreFailed(String),
@@ -330,6 +343,8 @@ pub struct Station {
     pub(crate) reset_pending: Option<ResetKind>,
     pub(crate) data_transfer: Option<DataTransferHandler>,
     pub(crate) app: Option<Box<dyn Application>>,
+    /// The connection must be opened again (new Basic-auth password).
+    pub(crate) reconnect: bool,
 }
 
 impl fmt::Debug for Station {
@@ -424,7 +439,9 @@ impl Station {
             reset_pending: None,
             data_transfer: None,
             app,
+            reconnect: false,
         };
+        station.raise_security_event(now, SecurityEvent::StartupOfTheDevice, None);
         for tx in persisted.txs {
             let interval = station.settings.duration(Setting::SampleInterval);
             if let Some(e) = station.evse_mut(tx.evse) {
@@ -507,6 +524,23 @@ impl Station {
     /// The configuration values / device model.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The Basic-auth password the central system set over OCPP (1.6 `AuthorizationKey`
+    /// hex-decoded, 2.x `SecurityCtrlr.BasicAuthPassword`), persisted with the settings; the
+    /// driver connects with it instead of its configured one. `None`: never set.
+    pub fn basic_auth_password(&self) -> Option<Vec<u8>> {
+        self.settings.basic_auth_password()
+    }
+
+    /// Whether the driver must close the connection and open it again, now that what
+    /// [`Station::poll_transmit`] gave is sent: the central system set a new Basic-auth
+    /// password (2.x use case A01 and the 1.6 security whitepaper: the station reconnects
+    /// with the new password). Asking clears it. Call after draining
+    /// [`Station::poll_transmit`]; reconnect at once (no backoff) with
+    /// [`Station::basic_auth_password`].
+    pub fn poll_reconnect(&mut self) -> bool {
+        std::mem::take(&mut self.reconnect)
     }
 
     /// The hardware.

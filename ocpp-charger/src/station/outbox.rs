@@ -144,6 +144,29 @@ impl Station {
         }
     }
 
+    /// Drops a queued message that is not in flight (anywhere in the queue).
+    pub(crate) fn drop_queued(&mut self, seq: u64) {
+        let Some(pos) = self.outbox.queue.iter().position(|m| m.seq == seq) else {
+            return;
+        };
+        if pos == 0 {
+            if let Some(head) = self.outbox.queue.front() {
+                let action = head.action.clone();
+                self.drop_head(seq, &action);
+            }
+            return;
+        }
+        let Some(msg) = self.outbox.queue.remove(pos) else {
+            return;
+        };
+        self.outbox.unpersisted.remove(&seq);
+        self.persist.push_back(Persist::Remove(seq));
+        self.events.push_back(StationEvent::Dropped {
+            seq,
+            action: msg.action,
+        });
+    }
+
     pub(crate) fn drop_head(&mut self, seq: u64, action: &str) {
         self.outbox.queue.pop_front();
         self.persist.push_back(Persist::Remove(seq));

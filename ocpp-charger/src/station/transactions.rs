@@ -206,6 +206,12 @@ impl Station {
         }
         self.hw.reboot(kind);
         self.events.push_back(StationEvent::Rebooting(kind));
+        let tech = if kind == ResetKind::Hard {
+            "hard reset"
+        } else {
+            "soft reset"
+        };
+        self.raise_security_event(now, SecurityEvent::ResetOrReboot, Some(tech));
         self.boot = BootState::NotSent;
         self.boot_reason = "RemoteReset";
         self.next_heartbeat = None;

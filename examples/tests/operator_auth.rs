@@ -117,6 +117,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/dashboard.js",
         "/dashboard.css",
         "/login.js",
+        "/security-events.js",
         "/api/openapi.json",
     ];
     let mut checked = 0;
@@ -187,6 +188,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         ("GET", "/api/keys"),
         ("POST", "/api/keys"),
         ("DELETE", "/api/keys/{id}"),
+        ("POST", "/api/chargers/{id}/password"),
     ];
     let operator = [
         ("POST", "/api/chargers/{id}/start"),
@@ -221,7 +223,12 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         page.contains("id=\"login\"") && !page.contains("dashboard.js"),
         "{page}"
     );
-    for asset in ["/dashboard.js", "/dashboard.css", "/login.js"] {
+    for asset in [
+        "/dashboard.js",
+        "/dashboard.css",
+        "/login.js",
+        "/security-events.js",
+    ] {
         let r = client
             .get(format!("{base}{asset}"))
             .send()

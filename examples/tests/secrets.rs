@@ -37,7 +37,7 @@ impl Net {
     async fn start(args: &CentralArgs) -> Net {
         let central = start(args).await.expect("central system starts");
         let feed = central.backend().subscribe();
-        let api = Api::new(central.http_addr());
+        let api = Api::admin(&central).await;
         Net { central, api, feed }
     }
 
@@ -354,7 +354,7 @@ async fn a_lost_answer_does_not_lock_the_charger_out() {
 
     // A charger that answers Rejected: 409, the new password is never valid.
     let mut cp = connect().await;
-    let api = Api::new(net.central.http_addr());
+    let api = Api::admin(&net.central).await;
     let rotate =
         tokio::spawn(async move { api.post("/api/chargers/LOST/password", json!({})).await });
     let call = cp.next_call().await.expect("the SetVariables call");
@@ -380,7 +380,7 @@ async fn a_lost_answer_does_not_lock_the_charger_out() {
 
     // A charger that never answers: 504, and the new password is valid along the old one.
     let mut cp = connect().await;
-    let api = Api::new(net.central.http_addr());
+    let api = Api::admin(&net.central).await;
     let rotate =
         tokio::spawn(async move { api.post("/api/chargers/LOST/password", json!({})).await });
     let call = cp.next_call().await.expect("the SetVariables call");

@@ -37,6 +37,21 @@ async fn over_a_pipe(
     Chargers,
     tokio::task::JoinHandle<()>,
 ) {
+    over_a_pipe_as(config, identity, buffer, "ocpp1.6").await
+}
+
+/// [`over_a_pipe`] with the charger asking for `subprotocol`.
+async fn over_a_pipe_as(
+    config: ServerConfig,
+    identity: &str,
+    buffer: usize,
+    subprotocol: &str,
+) -> (
+    WebSocketStream<tokio::io::DuplexStream>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+    Chargers,
+    tokio::task::JoinHandle<()>,
+) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (client_io, server_io) = tokio::io::duplex(buffer);
     let server = Server::new(config, Arc::new(App));
@@ -46,7 +61,7 @@ async fn over_a_pipe(
         .into_client_request()
         .unwrap();
     req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+        .insert("Sec-WebSocket-Protocol", subprotocol.parse().unwrap());
     let (ws, resp) = tokio_tungstenite::client_async(req, client_io)
         .await
         .unwrap();
@@ -610,31 +625,45 @@ async fn pings_keep_a_quiet_charger_and_a_silent_one_is_dropped_after_the_dead_p
     );
 }
 
+/// A call to a charger that has not booted (or never answers) ends at the call timeout, for
+/// every version.
 #[tokio::test(start_paused = true)]
 async fn a_central_call_the_charger_leaves_unanswered_times_out_on_the_connections_timer() {
     use futures::StreamExt;
+    use ocpp_types::{v201, v21};
     use tokio::time::{Duration, Instant};
     use tokio_tungstenite::tungstenite::Message;
-    let config = ServerConfig::new(Auth::AllowAnyone).call_timeout(Duration::from_secs(5));
-    let (mut ws, _, chargers, _task) = over_a_pipe(config, "SLOW", 4096).await;
-    let handle = loop {
-        match chargers.get("SLOW") {
-            Some(handle) => break handle,
-            None => tokio::task::yield_now().await,
-        }
-    };
-    let started = Instant::now();
-    let call = tokio::spawn(async move { handle.call(v16::ClearCacheRequest::new()).await });
-    // The charger reads the CALL and never answers it.
-    let Some(Ok(Message::Text(sent))) = ws.next().await else {
-        panic!("no CALL")
-    };
-    assert!(sent.as_str().contains(r#""ClearCache""#), "{sent}");
-    let answer = call.await.unwrap();
-    assert!(answer.unwrap_err().is_timeout());
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
-        "timed out after the call timeout: {waited:?}"
-    );
+    for subprotocol in ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"] {
+        let config = ServerConfig::new(Auth::AllowAnyone).call_timeout(Duration::from_secs(5));
+        let (mut ws, _, chargers, _task) = over_a_pipe_as(config, "SLOW", 4096, subprotocol).await;
+        let handle = loop {
+            match chargers.get("SLOW") {
+                Some(handle) => break handle,
+                None => tokio::task::yield_now().await,
+            }
+        };
+        let started = Instant::now();
+        let call = tokio::spawn(async move {
+            match subprotocol {
+                "ocpp1.6" => handle.call(v16::ClearCacheRequest::new()).await.map(|_| ()),
+                "ocpp2.0.1" => handle
+                    .call(v201::ClearCacheRequest::new())
+                    .await
+                    .map(|_| ()),
+                _ => handle.call(v21::ClearCacheRequest::new()).await.map(|_| ()),
+            }
+        });
+        // The charger reads the CALL and never answers it.
+        let Some(Ok(Message::Text(sent))) = ws.next().await else {
+            panic!("{subprotocol}: no CALL")
+        };
+        assert!(sent.as_str().contains(r#""ClearCache""#), "{sent}");
+        let answer = call.await.unwrap();
+        assert!(answer.unwrap_err().is_timeout(), "{subprotocol}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+            "{subprotocol}: timed out after the call timeout: {waited:?}"
+        );
+    }
 }

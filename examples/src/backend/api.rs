@@ -637,7 +637,6 @@ async fn method_not_allowed() -> ApiError {
         title = "ocpp-rs example central system",
         description = "Chargers, sessions, ID tokens and remote commands of an OCPP 1.6 / 2.0.1 / 2.1 central system."
     ),
-    modifiers(&SecurityAddon),
     paths(
         health,
         super::auth_api::login,
@@ -776,9 +775,16 @@ impl utoipa::Modify for SecurityAddon {
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// The OpenAPI document: [`ApiDoc`] with the charger-secrets routes merged in, then the
+/// security of every operation from [`ROUTES`] ([`SecurityAddon`]).
+pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::secrets::SecretsDoc::openapi());
-    Json(doc)
+    utoipa::Modify::modify(&SecurityAddon, &mut doc);
+    doc
 }
 
 /// The dashboard to a signed-in user; the login page to anyone else.

@@ -498,7 +498,7 @@ impl Db {
     /// connection copies what is committed while the writer goes on. Under a steady stream of
     /// commits that never catches up with the end of the log, and the log is only started
     /// again from its beginning once a checkpoint has caught up: so when the log holds more
-    /// than `RESTART_FRAMES` (64,000), a `wal_checkpoint(RESTART)` through the writer's connection
+    /// than `RESTART_FRAMES` (4,000), a `wal_checkpoint(RESTART)` through the writer's connection
     /// copies the little that is left, with the writes queued behind it for that long. The
     /// backend runs it every second, so the writer's commits never carry a checkpoint of
     /// their own (its automatic checkpoint is only a backstop, `WRITER_AUTOCHECKPOINT`).
@@ -1071,17 +1071,17 @@ impl Db {
 }
 
 /// Pages of write-ahead log after which the SQLite writer checkpoints in its own commit:
-/// a backstop (800 MB) for when [`Db::checkpoint`] is not run; SQLite's default is 1,000
+/// a backstop (160 MB) for when [`Db::checkpoint`] is not run; SQLite's default is 1,000
 /// pages, which puts a checkpoint (and its fsync) into a commit every 4 MB.
-const WRITER_AUTOCHECKPOINT: u32 = 200_000;
+const WRITER_AUTOCHECKPOINT: u32 = 40_000;
 
 /// Frames (pages) in the SQLite write-ahead log above which [`Db::checkpoint`] finishes
-/// with a checkpoint that starts the log again (about 256 MB). That checkpoint holds every
-/// write for two fsyncs (6 to 30 ms measured, BENCHMARKS.md): at 16 MB, as before, an open
-/// network of 10,000 chargers in transactions (6,000 pages a second) met it every second,
-/// and the writes queued behind it were its MeterValues p99; at 256 MB it comes every ten
-/// seconds or so and touches about one message in a thousand.
-const RESTART_FRAMES: i64 = 64_000;
+/// with a checkpoint that starts the log again (about 16 MB). That checkpoint holds every
+/// write for its fsyncs (6 to 30 ms measured under an open network of 10,000 chargers in
+/// transactions, where it comes every second: the MeterValues p99, BENCHMARKS.md section 9).
+/// A larger log is worse, not better: at 256 MB the passive checkpoint's fsync of the long
+/// log stalled the writer's commits for over a second.
+const RESTART_FRAMES: i64 = 4_000;
 
 /// The options of a pool of `max` connections; `writer`: the SQLite writer's.
 fn pool_options(backend: Backend, max: u32, writer: bool) -> AnyPoolOptions {

@@ -27,7 +27,7 @@
 
 use std::fmt;
 #[cfg(feature = "tls")]
-use std::path::{Path, PathBuf};
+use std::path::Path;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
@@ -51,75 +51,10 @@ impl fmt::Debug for ClientTls {
     }
 }
 
-/// Why a TLS configuration could not be built.
 #[cfg(feature = "tls")]
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The PEM data is malformed.
-    #[error("malformed PEM: {0}")]
-    Pem(String),
-    /// The PEM data holds no certificate.
-    #[error("no certificate in the PEM data")]
-    NoCertificate,
-    /// The PEM data holds no private key.
-    #[error("no private key in the PEM data")]
-    NoKey,
-    /// A CA certificate could not be used as a trust anchor.
-    #[error("CA certificate refused: {0}")]
-    Ca(String),
-    /// rustls refused the client certificate or its key.
-    #[error("certificate or key refused: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-/// rustls' `ring` provider limited to the OCPP security profiles' cipher suites: TLS 1.3
-/// `TLS_AES_256_GCM_SHA384`, `TLS_AES_128_GCM_SHA256`; TLS 1.2
-/// `TLS_ECDHE_ECDSA_WITH_AES_{256_GCM_SHA384,128_GCM_SHA256}` and
-/// `TLS_ECDHE_RSA_WITH_AES_{256_GCM_SHA384,128_GCM_SHA256}`.
+use ocpp_codec::tls::{certificates_from_pem as certificates, read_file as read};
 #[cfg(feature = "tls")]
-pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
-    use rustls::crypto::ring::{cipher_suite as cs, default_provider};
-    rustls::crypto::CryptoProvider {
-        cipher_suites: vec![
-            cs::TLS13_AES_256_GCM_SHA384,
-            cs::TLS13_AES_128_GCM_SHA256,
-            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        ],
-        ..default_provider()
-    }
-}
-
-#[cfg(feature = "tls")]
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-#[cfg(feature = "tls")]
-fn certificates(pem: &[u8]) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, TlsError> {
-    use rustls_pki_types::pem::PemObject;
-    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate);
-    }
-    Ok(certs)
-}
+pub use ocpp_codec::tls::{crypto_provider, TlsError};
 
 #[cfg(feature = "tls")]
 impl ClientTls {

@@ -22,6 +22,8 @@ pub mod frame;
 pub mod rpc;
 #[cfg(feature = "test-util")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub mod typed;
 

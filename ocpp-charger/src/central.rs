@@ -70,6 +70,8 @@ pub(crate) enum After {
         request_id: i64,
         configuration_only: bool,
     },
+    /// Smart charging: the reports of a GetChargingProfiles.
+    Smart(crate::smart_charging::FollowUp),
 }
 
 impl Station {
@@ -240,6 +242,7 @@ impl Station {
                 request_id,
                 configuration_only,
             } => self.notify_report(now, request_id, configuration_only),
+            After::Smart(f) => self.smart_follow_up(now, f),
         }
     }
 
@@ -273,6 +276,10 @@ pub(crate) fn remote_start(ctx: &mut Context<'_>, request: RemoteStart) -> Reque
     let st = &*ctx.station;
     let evse = request.evse.map(wire_id);
     if evse == Some(0) || st.free_evse(evse).is_none() || !st.room_for_remote() {
+        return RequestStatus::Rejected;
+    }
+    // Its charging profile becomes the transaction's TxProfile, or refuses the start.
+    if crate::smart_charging::handlers::remote_start_profile(ctx, evse, &request.id_token).is_err() {
         return RequestStatus::Rejected;
     }
     ctx.after.push(After::Grant {

@@ -333,7 +333,7 @@ pub const V16_KEYS: &[Definition] = &[
         None,
         T,
         RO,
-        "Core,RemoteTrigger",
+        "Core,RemoteTrigger,SmartCharging",
         None,
     ),
     d(

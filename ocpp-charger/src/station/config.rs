@@ -20,6 +20,7 @@ pub struct StationConfig {
     pub(crate) validate_outgoing: bool,
     pub(crate) settings: Vec<(Setting, String)>,
     pub(crate) app: Option<Box<dyn Application>>,
+    pub(crate) smart: crate::smart_charging::SmartChargingConfig,
 }
 
 impl fmt::Debug for StationConfig {
@@ -55,7 +56,16 @@ impl StationConfig {
             validate_outgoing: false,
             settings: Vec::new(),
             app: None,
+            smart: crate::smart_charging::SmartChargingConfig::default(),
         }
+    }
+
+    /// The smart-charging parameters and bounds (nominal voltage, hardware limit, profiles
+    /// per EVSE, periods per schedule, ...); default
+    /// [`SmartChargingConfig::default`](crate::smart_charging::SmartChargingConfig).
+    pub fn smart_charging(mut self, config: crate::smart_charging::SmartChargingConfig) -> Self {
+        self.smart = config;
+        self
     }
 
     /// The application that answers the central system's calls, by functional block (see

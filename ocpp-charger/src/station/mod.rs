@@ -257,6 +257,9 @@ pub(crate) struct StateDoc {
     inoperative: Vec<u32>,
     settings: BTreeMap<u16, String>,
     rng_mix: u64,
+    /// Charging profiles and the transactions' starts ([`crate::smart_charging`]).
+    #[serde(default)]
+    smart: crate::smart_charging::SmartDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +333,8 @@ pub struct Station {
     pub(crate) reset_pending: Option<ResetKind>,
     pub(crate) data_transfer: Option<DataTransferHandler>,
     pub(crate) app: Option<Box<dyn Application>>,
+    /// Charging profiles and applied limits ([`crate::smart_charging`]).
+    pub(crate) smart: crate::smart_charging::SmartState,
 }
 
 impl fmt::Debug for Station {
@@ -424,6 +429,7 @@ impl Station {
             reset_pending: None,
             data_transfer: None,
             app,
+            smart: crate::smart_charging::SmartState::new(persisted.smart),
         };
         for tx in persisted.txs {
             let interval = station.settings.duration(Setting::SampleInterval);
@@ -755,6 +761,7 @@ impl Station {
             add(e.auth_deadline);
         }
         add(self.next_aligned);
+        add(self.smart.next_check);
         t
     }
 }

@@ -279,7 +279,8 @@ pub(crate) fn remote_start(ctx: &mut Context<'_>, request: RemoteStart) -> Reque
         return RequestStatus::Rejected;
     }
     // Its charging profile becomes the transaction's TxProfile, or refuses the start.
-    if crate::smart_charging::handlers::remote_start_profile(ctx, evse, &request.id_token).is_err() {
+    if crate::smart_charging::handlers::remote_start_profile(ctx, evse, &request.id_token).is_err()
+    {
         return RequestStatus::Rejected;
     }
     ctx.after.push(After::Grant {

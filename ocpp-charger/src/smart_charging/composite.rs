@@ -242,6 +242,7 @@ fn best<'a>(
     items: impl Iterator<Item = (&'a Installed, bool)>,
     t: i64,
     rel_start: i64,
+    voltage: Decimal,
     next: &mut Option<i64>,
 ) -> Option<(Limit, Option<Decimal>)> {
     let mut winner: Option<((i32, bool), Limit, Option<Decimal>)> = None;
@@ -252,7 +253,12 @@ fn best<'a>(
         }
         if let Some(l) = e.limit {
             let key = (i.profile.stack_level, specific);
-            if winner.as_ref().is_none_or(|(k, ..)| key > *k) {
+            // Equal keys (which the validation keeps apart) go to the lower limit, so the
+            // result never depends on the order the profiles were set in.
+            let wins = winner.as_ref().is_none_or(|(k, w, _)| {
+                key > *k || (key == *k && l.watts(voltage) < w.watts(voltage))
+            });
+            if wins {
                 winner = Some((key, l, e.min_rate));
             }
         }
@@ -281,19 +287,22 @@ pub(crate) fn limit_at(
         of(Purpose::ChargingStationMax).filter(|(i, _)| i.evse == 0),
         t,
         rel_start,
+        v,
         &mut next,
     );
-    let ext = best(of(Purpose::ExternalConstraints), t, rel_start, &mut next);
+    let ext = best(of(Purpose::ExternalConstraints), t, rel_start, v, &mut next);
     let mut txl = None;
     if evse != 0 {
         let tx_local = tx.map(|(l, _)| l);
         txl = best(
-            of(Purpose::Tx).filter(|(i, _)| i.evse == evse && tx_local.is_some() && i.tx_local == tx_local),
+            of(Purpose::Tx)
+                .filter(|(i, _)| i.evse == evse && tx_local.is_some() && i.tx_local == tx_local),
             t,
             rel_start,
+            v,
             &mut next,
         );
-        let default = best(of(Purpose::TxDefault), t, rel_start, &mut next);
+        let default = best(of(Purpose::TxDefault), t, rel_start, v, &mut next);
         if txl.is_none() {
             txl = default;
         }

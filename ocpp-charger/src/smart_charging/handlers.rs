@@ -243,7 +243,8 @@ mod v16_handlers {
         schedule.duration = Some(c.duration);
         schedule.start_schedule = Some(start.clone());
         schedule.min_charging_rate = c.min_charging_rate;
-        let mut r = v16::GetCompositeScheduleResponse::new(v16::GetCompositeScheduleStatus::Accepted);
+        let mut r =
+            v16::GetCompositeScheduleResponse::new(v16::GetCompositeScheduleStatus::Accepted);
         r.connector_id = Some(request.connector_id);
         r.schedule_start = Some(start);
         r.charging_schedule = Some(schedule);

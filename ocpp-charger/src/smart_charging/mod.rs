@@ -138,9 +138,11 @@ pub struct Installed {
     /// Who set it.
     #[serde(default)]
     pub source: Source,
-    /// The station-local key of the transaction of a `TxProfile`.
+    /// The station-local key of the transaction of a `TxProfile`
+    /// ([`TransactionInfo::local_id`](crate::TransactionInfo::local_id)); a `TxProfile`
+    /// applies only while that transaction is ongoing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) tx_local: Option<u64>,
+    pub tx_local: Option<u64>,
 }
 
 /// A remote start's profile, waiting for its transaction.
@@ -206,6 +208,49 @@ pub(crate) fn replaced_by(
                 && existing.profile.stack_level == new.stack_level))
 }
 
+/// The composite schedule of `evse` (0: the station) over `installed`: the computation behind
+/// [`Station::composite_schedule`] and `GetCompositeSchedule`, without a station (a central
+/// system can predict what a charger will do with it). `transaction`: the EVSE's ongoing
+/// transaction (its local key, for its `TxProfile`s, and its start, for relative schedules).
+pub fn composite_schedule(
+    installed: &[Installed],
+    evse: u32,
+    transaction: Option<(u64, DateTime<Utc>)>,
+    start: DateTime<Utc>,
+    duration: i32,
+    unit: RateUnit,
+    config: &SmartChargingConfig,
+) -> CompositeSchedule {
+    composite::composite(
+        installed,
+        evse,
+        transaction.map(|(l, s)| (l, s.timestamp())),
+        whole_seconds(start),
+        duration,
+        unit,
+        config,
+    )
+}
+
+/// The limit of `evse` at `at` over `installed` (what [`Hardware::set_charging_limit`](crate::Hardware::set_charging_limit)
+/// receives); `None` when no profile limits it.
+pub fn limit_at(
+    installed: &[Installed],
+    evse: u32,
+    transaction: Option<(u64, DateTime<Utc>)>,
+    at: DateTime<Utc>,
+    config: &SmartChargingConfig,
+) -> Option<Limit> {
+    composite::limit_at(
+        installed,
+        evse,
+        transaction.map(|(l, s)| (l, s.timestamp())),
+        at.timestamp(),
+        config,
+    )
+    .limit
+}
+
 fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
@@ -218,7 +263,12 @@ impl Station {
 
     /// The limit the hardware of `evse` was last given (`None`: no profile limits it).
     pub fn charging_limit(&self, evse: u32) -> Option<ChargingLimit> {
-        self.smart.applied.get(evse as usize).copied().flatten().flatten()
+        self.smart
+            .applied
+            .get(evse as usize)
+            .copied()
+            .flatten()
+            .flatten()
     }
 
     /// The composite schedule of `evse` (0: the station total) from `now` for `duration`
@@ -265,9 +315,13 @@ impl Station {
         }
         validate::check_schedules(&profile, Version::V201, &self.cfg.smart)?;
         let docs = &mut self.smart.doc.profiles;
-        docs.retain(|i| !(i.profile.purpose == Purpose::ExternalConstraints && i.profile.id == profile.id));
+        docs.retain(|i| {
+            !(i.profile.purpose == Purpose::ExternalConstraints && i.profile.id == profile.id)
+        });
         if docs.iter().filter(|i| i.evse == evse).count() >= self.cfg.smart.max_profiles_per_evse {
-            return Err(Rejection::TooManyProfiles(self.cfg.smart.max_profiles_per_evse));
+            return Err(Rejection::TooManyProfiles(
+                self.cfg.smart.max_profiles_per_evse,
+            ));
         }
         docs.push(Installed {
             evse,
@@ -310,13 +364,9 @@ impl Station {
     ) -> Result<(), Rejection> {
         let version = self.cfg.version;
         let txs = self.tx_views();
-        if self
-            .smart
-            .doc
-            .profiles
-            .iter()
-            .any(|i| i.profile.purpose == Purpose::ExternalConstraints && i.profile.id == profile.id)
-        {
+        if self.smart.doc.profiles.iter().any(|i| {
+            i.profile.purpose == Purpose::ExternalConstraints && i.profile.id == profile.id
+        }) {
             return Err(Rejection::ExternalConstraints);
         }
         let tx_local = validate::check_set(
@@ -381,7 +431,10 @@ impl Station {
         // Transactions started and ended.
         for i in 0..self.evses.len() {
             let id = self.evses[i].id;
-            let current = self.evses[i].tx.as_ref().map(|tx| (tx.local, tx.token.clone()));
+            let current = self.evses[i]
+                .tx
+                .as_ref()
+                .map(|tx| (tx.local, tx.token.clone()));
             let known = self.smart.doc.tx_starts.get(&id).map(|(l, _)| *l);
             match current {
                 Some((local, token)) if known != Some(local) => {

@@ -120,13 +120,24 @@ impl Rejection {
             Duplicate | ExternalConstraints => "DuplicateProfile",
             Unit(_) => "UnsupportedRateUnit",
             TooManyProfiles(_) => "NoResources",
-            TooManyPeriods(..) | Schedules | NoPeriods | FirstPeriodNotZero
-            | PeriodsOutOfOrder | Limit | NumberPhases | PhaseToUse | Duration
-            | MissingStartSchedule | ExtraneousStartSchedule | MissingRecurrency => {
-                "InvalidSchedule"
-            }
-            UnknownEvse(_) | TxProfileOnStation | StationMaxNotOnStation | StationMaxRelative
-            | NotTxProfile | Validity => "InvalidValue",
+            TooManyPeriods(..)
+            | Schedules
+            | NoPeriods
+            | FirstPeriodNotZero
+            | PeriodsOutOfOrder
+            | Limit
+            | NumberPhases
+            | PhaseToUse
+            | Duration
+            | MissingStartSchedule
+            | ExtraneousStartSchedule
+            | MissingRecurrency => "InvalidSchedule",
+            UnknownEvse(_)
+            | TxProfileOnStation
+            | StationMaxNotOnStation
+            | StationMaxRelative
+            | NotTxProfile
+            | Validity => "InvalidValue",
         }
     }
 }

@@ -450,6 +450,7 @@ impl Station {
         station.schedule_aligned(now);
         station.save();
         station.refresh_status();
+        station.smart_step(now);
         station
     }
 

@@ -241,7 +241,7 @@ mod v16_handlers {
         let start = ocpp_types::DateTime::from_utc(c.start);
         let mut schedule = v16::ChargingSchedule::new(unit, periods);
         schedule.duration = Some(c.duration);
-        schedule.start_schedule = Some(start.clone());
+        schedule.start_schedule = Some(start);
         schedule.min_charging_rate = c.min_charging_rate;
         let mut r =
             v16::GetCompositeScheduleResponse::new(v16::GetCompositeScheduleStatus::Accepted);

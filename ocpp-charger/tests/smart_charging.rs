@@ -372,7 +372,7 @@ fn libocpp_daily_recurring_with_duration_and_validity() {
     );
 }
 
-/// OCPP 1.6 §3.13.4 / 2.0.1 K (charging profile purposes): a TxProfile overrides the
+/// OCPP 1.6 §3.13 / 2.0.1 part 2 K (charging profile purposes, stacking): a TxProfile overrides the
 /// TxDefaultProfile, the ChargingStationMaxProfile caps both; within a purpose the highest
 /// stack level valid at each instant wins, and the next one applies again when it ends.
 #[test]
@@ -872,7 +872,7 @@ fn clear_by_criteria() {
     }
 }
 
-/// 1.6: the same purpose and stack level on a connector replaces (1.6 §5.16.1); 2.x refuses it
+/// 1.6: the same purpose and stack level on a connector replaces (1.6 §5.16); 2.x refuses it
 /// while the validity overlaps (2.0.1 K01.FR.06); the same id replaces in every version.
 #[test]
 fn replacement_rules() {
@@ -1238,7 +1238,7 @@ fn sixty_thousand_periods_are_refused() {
 }
 
 /// A unit the station does not take: SetChargingProfile and GetCompositeSchedule are
-/// Rejected (2.0.1 K01.FR.26, K08.FR.05).
+/// Rejected (2.0.1 K01.FR.26; K08 for the composite).
 #[test]
 fn unsupported_unit() {
     for v in ALL {

@@ -1,8 +1,8 @@
 //! The composite schedule: what limit applies to an EVSE at each instant.
 //!
-//! The rules (OCPP 1.6 §3.13.4 "Combining Charging Profile Purposes" and §3.13.3 stacking;
-//! 2.0.1 and 2.1 K08 "Get Composite Schedule" and the "Charging profile purposes" and
-//! "Stacking charging profiles" sections of part 2, K):
+//! The rules (OCPP 1.6 §3.13 Smart Charging: charging profile purposes, stacking, combining
+//! purposes; 2.0.1 and 2.1 part 2, K "Smart Charging": the same sections and use case K08
+//! Get Composite Schedule):
 //!
 //! - Within a purpose, the profile with the highest stack level valid at an instant wins
 //!   (validFrom / validTo, and its schedule started and not ended); when it ends, the next

@@ -130,8 +130,8 @@ fn follow_reports(ctx: &mut Context<'_>, reports: Vec<Value>) -> Result<(), Call
 }
 
 /// The profile of a remote start, if any, checked and kept for the transaction it starts
-/// (1.6 §5.11: "the Charge Point SHALL use this TxProfile for the transaction"; 2.0.1
-/// F01.FR.08 / F02). `Err` when it is refused (the remote start is then `Rejected`).
+/// (1.6 §5.11 and 2.x RequestStartTransaction: the profile is the new transaction's
+/// TxProfile). `Err` when it is refused (the remote start is then `Rejected`).
 pub(crate) fn remote_start_profile(
     ctx: &mut Context<'_>,
     evse: Option<u32>,

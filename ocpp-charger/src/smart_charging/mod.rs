@@ -191,9 +191,9 @@ pub(crate) struct FollowUp {
     reports: Vec<Value>,
 }
 
-/// Whether `existing` gives way to `new` set for `evse`: the same id (1.6 §5.16.1, 2.0.1
+/// Whether `existing` gives way to `new` set for `evse`: the same id (1.6 §5.16, 2.0.1
 /// K01.FR.05), or, in 1.6, the same purpose and stack level on the same connector (1.6
-/// §5.16.1: "the new profile SHALL replace the existing profile").
+/// §5.16: the new profile replaces the existing one; 2.x refuses it instead, K01.FR.06).
 pub(crate) fn replaced_by(
     existing: &Installed,
     evse: u32,

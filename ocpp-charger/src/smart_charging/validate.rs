@@ -18,10 +18,10 @@ pub enum Rejection {
     /// The EVSE (1.6 connector) does not exist.
     #[error("EVSE {0} does not exist")]
     UnknownEvse(u32),
-    /// A `TxProfile` for EVSE 0 (1.6 §5.16.2, 2.0.1 K01.FR.16).
+    /// A `TxProfile` for EVSE 0 (1.6 §5.16, 2.0.1 K01.FR.16).
     #[error("a TxProfile needs an EVSE greater than 0")]
     TxProfileOnStation,
-    /// A `TxProfile` without an ongoing transaction on the EVSE (1.6 §5.16.2, 2.0.1
+    /// A `TxProfile` without an ongoing transaction on the EVSE (1.6 §5.16, 2.0.1
     /// K01.FR.09).
     #[error("no transaction is ongoing on EVSE {0}")]
     NoTransaction(u32),
@@ -32,7 +32,7 @@ pub enum Rejection {
     #[error("a TxProfile needs a transactionId")]
     MissingTransactionId,
     /// A `ChargingStationMaxProfile` (1.6 `ChargePointMaxProfile`) for an EVSE other than 0
-    /// (1.6 §3.13.2, 2.0.1 K01.FR.38).
+    /// (1.6 and 2.x: a purpose of the whole station, EVSE 0).
     #[error("a ChargingStationMaxProfile applies to EVSE 0 only")]
     StationMaxNotOnStation,
     /// A `ChargingStationMaxProfile` of kind `Relative` (2.0.1 K01.FR.38: it has no
@@ -43,7 +43,8 @@ pub enum Rejection {
     /// K01.FR.22).
     #[error("ChargingStationExternalConstraints are not set by the CSMS")]
     ExternalConstraints,
-    /// A remote start's profile that is not a `TxProfile` (1.6 §5.11, 2.0.1 F01.FR.08).
+    /// A remote start's profile that is not a `TxProfile` (1.6 §5.11, 2.x
+    /// RequestStartTransaction), or (2.x) one that names a transaction.
     #[error("a remote start carries a TxProfile only")]
     NotTxProfile,
     /// The stack level is negative or above [`SmartChargingConfig::max_stack_level`].

@@ -304,6 +304,32 @@ fn libocpp_relative_profile_within_its_validity() {
     );
 }
 
+/// EVerest libocpp tests/lib/ocpp/v16/profile_tests.md, "Time handling": without a transaction
+/// a relative schedule starts at the composite's start ("the assumption is that a transaction
+/// has just started"): 32 A for an hour, then 6 A.
+#[test]
+fn libocpp_relative_without_a_transaction_starts_with_the_composite() {
+    let p = p16(json!({
+        "chargingProfileId": 1, "chargingProfileKind": "Relative",
+        "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 1,
+        "chargingSchedule": { "chargingRateUnit": "A", "chargingSchedulePeriod": [
+            { "limit": 32.0, "startPeriod": 0 }, { "limit": 6.0, "startPeriod": 3600 }] }
+    }));
+    let c = composite_schedule(
+        &[on(1, p)],
+        1,
+        None,
+        at("2024-01-01T10:00:00Z"),
+        7200,
+        RateUnit::A,
+        &zero_gap(),
+    );
+    assert_eq!(
+        periods(&c),
+        [(0, Decimal::from(32), 3), (3600, Decimal::from(6), 3)]
+    );
+}
+
 /// EVerest libocpp tests/lib/ocpp/v16/profile_tests.md, "startSchedule and daily recurring":
 /// plugged in at 2024-01-10T11:50, 6 A for 10 minutes (the previous day's recurrence), then
 /// 32 A from 12:00 when the schedule repeats (and 6 A again an hour later).
@@ -1409,6 +1435,39 @@ fn remote_start_profile_becomes_the_tx_profile() {
         pair.unplug(1);
         assert!(pair.station.charging_profiles().is_empty(), "{v}");
         pair.assert_no_invalid_outgoing();
+    }
+}
+
+/// A remote start's profile that no transaction took within `ConnectionTimeOut` (plus the
+/// call timeout) is forgotten: the same token presented later starts a transaction without it.
+#[test]
+fn an_unused_remote_start_profile_expires() {
+    for v in ALL {
+        let mut pair = connected_with(v, |c| c.setting(Setting::ConnectionTimeout, "30"));
+        let sched = schedule(v, relative_amps(8));
+        let (action, start) = if v == Version::V16 {
+            (
+                "RemoteStartTransaction",
+                json!({ "connectorId": 1, "idTag": "REMOTE1", "chargingProfile": {
+                    "chargingProfileId": 5, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+                    "chargingProfileKind": "Relative", "chargingSchedule": sched } }),
+            )
+        } else {
+            (
+                "RequestStartTransaction",
+                json!({ "evseId": 1, "remoteStartId": 1, "idToken": { "idToken": "REMOTE1", "type": "Central" },
+                    "chargingProfile": { "id": 5, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+                    "chargingProfileKind": "Relative", "chargingSchedule": sched } }),
+            )
+        };
+        let id = pair.central_call(action, start);
+        assert_eq!(answer(&pair, &id)["status"], "Accepted", "{v}");
+        pair.advance(Duration::from_secs(61));
+        pair.plug_in(1);
+        pair.present(1, "REMOTE1");
+        assert!(pair.station.transaction(1).is_some(), "{v}");
+        assert!(pair.station.charging_profiles().is_empty(), "{v}");
+        assert_eq!(pair.station.charging_limit(1), None, "{v}");
     }
 }
 

@@ -236,19 +236,28 @@ pub(crate) struct AtInstant {
     pub(crate) next: Option<i64>,
 }
 
+/// Whether the schedule of `p` starts at the transaction's start (relative, or without a
+/// `startSchedule`).
+fn floats(p: &ChargingProfile) -> bool {
+    p.kind == Kind::Relative || p.schedule().is_some_and(|s| s.start_schedule.is_none())
+}
+
 /// The profiles of one purpose: the highest stack level that applies wins; `specific` ranks
-/// an EVSE's own profile above EVSE 0's at the same level.
+/// an EVSE's own profile above EVSE 0's at the same level. Without a fixed start
+/// (`rel_fixed`), a relative schedule starts at every instant anew: its changes are not
+/// boundaries.
 fn best<'a>(
     items: impl Iterator<Item = (&'a Installed, bool)>,
     t: i64,
     rel_start: i64,
+    rel_fixed: bool,
     voltage: Decimal,
     next: &mut Option<i64>,
 ) -> Option<(Limit, Option<Decimal>)> {
     let mut winner: Option<((i32, bool), Limit, Option<Decimal>)> = None;
     for (i, specific) in items {
         let e = eval(&i.profile, t, rel_start);
-        if let Some(n) = e.next {
+        if let Some(n) = e.next.filter(|_| rel_fixed || !floats(&i.profile)) {
             *next = Some(next.map_or(n, |m: i64| m.min(n)));
         }
         if let Some(l) = e.limit {
@@ -266,16 +275,20 @@ fn best<'a>(
     winner.map(|(_, l, m)| (l, m))
 }
 
-/// The limit of `evse` at `t`. `tx`: the EVSE's transaction (its local key and start).
+/// The limit of `evse` at `t`. `tx_local`: the EVSE's transaction (for its `TxProfile`s);
+/// `rel_start`: when relative schedules start (the transaction's start, or the start of a
+/// composite schedule; `None`: at `t`).
 pub(crate) fn limit_at(
     installed: &[Installed],
     evse: u32,
-    tx: Option<(u64, i64)>,
+    tx_local: Option<u64>,
+    rel_start: Option<i64>,
     t: i64,
     cfg: &SmartChargingConfig,
 ) -> AtInstant {
     let mut next = None;
-    let rel_start = tx.map_or(t, |(_, s)| s);
+    let rel_fixed = rel_start.is_some();
+    let rel_start = rel_start.unwrap_or(t);
     let v = cfg.nominal_voltage;
     let of = |purpose: Purpose| {
         installed
@@ -287,22 +300,37 @@ pub(crate) fn limit_at(
         of(Purpose::ChargingStationMax).filter(|(i, _)| i.evse == 0),
         t,
         rel_start,
+        rel_fixed,
         v,
         &mut next,
     );
-    let ext = best(of(Purpose::ExternalConstraints), t, rel_start, v, &mut next);
+    let ext = best(
+        of(Purpose::ExternalConstraints),
+        t,
+        rel_start,
+        rel_fixed,
+        v,
+        &mut next,
+    );
     let mut txl = None;
     if evse != 0 {
-        let tx_local = tx.map(|(l, _)| l);
         txl = best(
             of(Purpose::Tx)
                 .filter(|(i, _)| i.evse == evse && tx_local.is_some() && i.tx_local == tx_local),
             t,
             rel_start,
+            rel_fixed,
             v,
             &mut next,
         );
-        let default = best(of(Purpose::TxDefault), t, rel_start, v, &mut next);
+        let default = best(
+            of(Purpose::TxDefault),
+            t,
+            rel_start,
+            rel_fixed,
+            v,
+            &mut next,
+        );
         if txl.is_none() {
             txl = default;
         }
@@ -345,7 +373,14 @@ pub(crate) fn composite(
     let mut min_charging_rate = None;
     let mut covered = end;
     for step in 0..MAX_STEPS {
-        let at = limit_at(installed, evse, tx, t, cfg);
+        let at = limit_at(
+            installed,
+            evse,
+            tx.map(|(l, _)| l),
+            Some(tx.map_or(t0, |(_, s)| s)),
+            t,
+            cfg,
+        );
         if step == 0 {
             min_charging_rate = at.min_rate.map(|m| m.value_in(unit, v));
         }

@@ -159,7 +159,8 @@ pub(crate) fn remote_start_profile(
     if ctx.version() == ocpp_codec::Version::V16 {
         start_now(ctx, &mut profile);
     }
-    ctx.station.expect_remote_profile(evse, token, profile)
+    let now = ctx.now;
+    ctx.station.expect_remote_profile(now, evse, token, profile)
 }
 
 #[cfg(feature = "v16")]

@@ -151,6 +151,9 @@ pub(crate) struct PendingRemote {
     evse: Option<u32>,
     token: String,
     profile: ChargingProfile,
+    /// When it was accepted (Unix seconds).
+    #[serde(default)]
+    since: i64,
 }
 
 /// The part of the station's state document that belongs to smart charging.
@@ -244,7 +247,8 @@ pub fn limit_at(
     composite::limit_at(
         installed,
         evse,
-        transaction.map(|(l, s)| (l, s.timestamp())),
+        transaction.map(|(l, _)| l),
+        transaction.map(|(_, s)| s.timestamp()),
         at.timestamp(),
         config,
     )
@@ -395,6 +399,7 @@ impl Station {
     /// Checks a remote start's profile and keeps it for the transaction it starts.
     pub(crate) fn expect_remote_profile(
         &mut self,
+        now: Instant,
         evse: Option<u32>,
         token: &str,
         profile: ChargingProfile,
@@ -404,6 +409,7 @@ impl Station {
             evse,
             token: token.to_owned(),
             profile,
+            since: self.cfg.time.wall(now).timestamp(),
         });
         self.save();
         Ok(())
@@ -428,6 +434,24 @@ impl Station {
         let wall = self.cfg.time.wall(now);
         let t = wall.timestamp();
         let mut changed = false;
+        // A remote start's profile waits as long as its authorization may wait for a cable
+        // (`ConnectionTimeOut` / `TxCtrlr.EVConnectionTimeOut`) and its Authorize may take.
+        let wait = self
+            .settings
+            .duration(crate::Setting::ConnectionTimeout)
+            .saturating_add(self.cfg.call_timeout)
+            .as_secs();
+        let wait = i64::try_from(wait).unwrap_or(i64::MAX);
+        if self
+            .smart
+            .doc
+            .pending_remote
+            .as_ref()
+            .is_some_and(|p| t.saturating_sub(p.since) > wait)
+        {
+            self.smart.doc.pending_remote = None;
+            changed = true;
+        }
         // Transactions started and ended.
         for i in 0..self.evses.len() {
             let id = self.evses[i].id;
@@ -496,10 +520,12 @@ impl Station {
         let mut next: Option<i64> = None;
         for evse in 0..n {
             let id = evse as u32;
+            let tx = self.smart.doc.tx_starts.get(&id).copied();
             let at = composite::limit_at(
                 &self.smart.doc.profiles,
                 id,
-                self.smart.doc.tx_starts.get(&id).copied(),
+                tx.map(|(l, _)| l),
+                tx.map(|(_, s)| s),
                 t,
                 &self.cfg.smart,
             );

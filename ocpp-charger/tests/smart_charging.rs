@@ -1611,3 +1611,81 @@ fn conversions_round_trip() {
     };
     assert_eq!(neutral.to_v201(), wire);
 }
+
+/// 2.1 additions are stored and reported back as received (not applied): a profile's
+/// `maxOfflineDuration`, a period's `setpoint`, a `PriorityCharging` profile.
+#[test]
+fn v21_additions_are_kept_and_reported() {
+    let mut pair = connected(Version::V21);
+    let sched = json!([{ "id": 1, "startSchedule": "2025-01-01T00:00:00Z", "chargingRateUnit": "W",
+        "chargingSchedulePeriod": [{ "startPeriod": 0, "limit": 7000, "setpoint": 5000 }] }]);
+    let p = json!({ "evseId": 1, "chargingProfile": { "id": 1, "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+        "maxOfflineDuration": 300, "chargingSchedule": sched } });
+    let id = pair.central_call("SetChargingProfile", p);
+    assert_eq!(answer(&pair, &id)["status"], "Accepted");
+    let prio = json!({ "evseId": 1, "chargingProfile": { "id": 2, "stackLevel": 0,
+        "chargingProfilePurpose": "PriorityCharging", "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{ "id": 2, "startSchedule": "2025-01-01T00:00:00Z", "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{ "startPeriod": 0, "limit": 1000 }] }] } });
+    let id = pair.central_call("SetChargingProfile", prio);
+    assert_eq!(answer(&pair, &id)["status"], "Accepted");
+    // The PriorityCharging profile is not applied: the limit is the TxDefaultProfile's.
+    assert_eq!(
+        pair.station.charging_limit(1).map(|l| l.power_w),
+        Some(Decimal::from(7000))
+    );
+    let id = pair.central_call(
+        "GetChargingProfiles",
+        json!({ "requestId": 5, "chargingProfile": {} }),
+    );
+    assert_eq!(answer(&pair, &id)["status"], "Accepted");
+    let reports = pair.central.payloads("ReportChargingProfiles");
+    let profiles = reports[0]["chargingProfile"].as_array().expect("profiles");
+    assert_eq!(profiles[0]["maxOfflineDuration"], 300);
+    let setpoint = &profiles[0]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["setpoint"];
+    assert_eq!(dec(&setpoint.to_string()), Decimal::from(5000));
+    assert_eq!(profiles[1]["chargingProfilePurpose"], "PriorityCharging");
+    pair.assert_no_invalid_outgoing();
+}
+
+/// The application decides: an override of the smart-charging block sees every
+/// SetChargingProfile and can still use the built-in store (`app::BuiltIn`).
+#[test]
+fn an_application_overrides_and_calls_the_built_in() {
+    use ocpp_charger::app::{Application, BuiltIn, CallError, Context, SmartCharging};
+    #[derive(Default)]
+    struct Logger {
+        seen: std::sync::Arc<std::sync::Mutex<Vec<i32>>>,
+    }
+    impl SmartCharging for Logger {
+        fn set_charging_profile_v201(
+            &mut self,
+            ctx: &mut Context<'_>,
+            request: v201::SetChargingProfileRequest,
+        ) -> Result<v201::SetChargingProfileResponse, CallError> {
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.push(request.charging_profile.id);
+            }
+            SmartCharging::set_charging_profile_v201(&mut BuiltIn, ctx, request)
+        }
+    }
+    impl Application for Logger {
+        fn smart_charging(&mut self) -> Option<&mut dyn SmartCharging> {
+            Some(self)
+        }
+    }
+    let app = Logger::default();
+    let seen = app.seen.clone();
+    let mut pair = connected_with(Version::V201, |c| c.application(app));
+    assert_eq!(
+        set(&mut pair, 0, tx_default(4, 0), amps(10))["status"],
+        "Accepted"
+    );
+    assert_eq!(seen.lock().map(|s| s.clone()).unwrap_or_default(), [4]);
+    assert_eq!(pair.station.charging_profiles().len(), 1);
+    assert_eq!(
+        pair.station.charging_limit(1).map(|l| l.current_a),
+        Some(Decimal::from(10))
+    );
+}

@@ -139,15 +139,12 @@ pub(crate) fn remote_start_profile(
 ) -> Result<(), super::Rejection> {
     use ocpp_codec::typed::TypedRequest as T;
     let profile = match ctx.raw.as_ref() {
-        #[cfg(feature = "v16")]
         Some(T::V16(ocpp_types::v16::AnyRequest::RemoteStartTransaction(q))) => {
             q.charging_profile.as_ref().map(ChargingProfile::from_v16)
         }
-        #[cfg(feature = "v201")]
         Some(T::V201(ocpp_types::v201::AnyRequest::RequestStartTransaction(q))) => {
             q.charging_profile.as_ref().map(ChargingProfile::from_v201)
         }
-        #[cfg(feature = "v21")]
         Some(T::V21(ocpp_types::v21::AnyRequest::RequestStartTransaction(q))) => {
             q.charging_profile.as_ref().map(ChargingProfile::from_v21)
         }
@@ -163,7 +160,6 @@ pub(crate) fn remote_start_profile(
     ctx.station.expect_remote_profile(now, evse, token, profile)
 }
 
-#[cfg(feature = "v16")]
 mod v16_handlers {
     use super::*;
     use ocpp_types::v16;
@@ -252,14 +248,12 @@ mod v16_handlers {
         Ok(r)
     }
 }
-#[cfg(feature = "v16")]
 pub(crate) use v16_handlers::*;
 
 macro_rules! v2x_handlers {
-    ($feature:literal, $modname:ident, $v:ident, $from:ident, $to:ident,
+    ($modname:ident, $v:ident, $from:ident, $to:ident,
      $set:ident, $clear:ident, $get_composite:ident, $get_profiles:ident,
      $period:expr, $composite:expr) => {
-        #[cfg(feature = $feature)]
         mod $modname {
             use super::*;
             use ocpp_types::$v;
@@ -397,13 +391,11 @@ macro_rules! v2x_handlers {
                 ))
             }
         }
-        #[cfg(feature = $feature)]
         pub(crate) use $modname::*;
     };
 }
 
 v2x_handlers!(
-    "v201",
     v201_handlers,
     v201,
     from_v201,
@@ -419,7 +411,6 @@ v2x_handlers!(
 );
 
 v2x_handlers!(
-    "v21",
     v21_handlers,
     v21,
     from_v21,

@@ -218,7 +218,6 @@ fn utc(t: &ocpp_types::DateTime) -> DateTime<Utc> {
     t.to_utc()
 }
 
-#[cfg(feature = "v16")]
 mod v16_conv {
     use super::*;
     use ocpp_types::v16;
@@ -334,8 +333,7 @@ mod v16_conv {
 /// The 2.0.1 and 2.1 conversions differ only in the optional period limit and the 2.1
 /// additions.
 macro_rules! v2x_conv {
-    ($feature:literal, $modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr) => {
-        #[cfg(feature = $feature)]
+    ($modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr) => {
         mod $modname {
             use super::*;
             use ocpp_types::$v;
@@ -491,7 +489,6 @@ macro_rules! v2x_conv {
 }
 
 v2x_conv!(
-    "v201",
     v201_conv,
     v201,
     from_v201,
@@ -504,7 +501,6 @@ v2x_conv!(
 );
 
 v2x_conv!(
-    "v21",
     v21_conv,
     v21,
     from_v21,

@@ -1689,3 +1689,71 @@ fn an_application_overrides_and_calls_the_built_in() {
         Some(Decimal::from(10))
     );
 }
+
+/// The bounds are reported in the version's configuration keys (1.6) and SmartChargingCtrlr
+/// variables (2.x), with the station's configured values.
+#[test]
+fn bounds_are_reported_in_the_settings() {
+    let config = |c: ocpp_charger::StationConfig| {
+        c.evses(2).smart_charging(SmartChargingConfig {
+            max_periods: 24,
+            max_stack_level: 9,
+            max_profiles_per_evse: 5,
+            units: vec![RateUnit::W],
+            ..SmartChargingConfig::default()
+        })
+    };
+    let mut pair = connected_with(Version::V16, config);
+    let id = pair.central_call(
+        "GetConfiguration",
+        json!({ "key": ["ChargeProfileMaxStackLevel", "ChargingScheduleAllowedChargingRateUnit",
+                        "ChargingScheduleMaxPeriods", "MaxChargingProfilesInstalled"] }),
+    );
+    let a = answer(&pair, &id);
+    let values: Vec<(&str, &str, bool)> = a["configurationKey"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap_or(""),
+                k["value"].as_str().unwrap_or(""),
+                k["readonly"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("ChargeProfileMaxStackLevel", "9", true),
+            ("ChargingScheduleAllowedChargingRateUnit", "Power", true),
+            ("ChargingScheduleMaxPeriods", "24", true),
+            ("MaxChargingProfilesInstalled", "15", true),
+        ]
+    );
+    for v in V2X {
+        let mut pair = connected_with(v, config);
+        let var = |name: &str, instance: Option<&str>| {
+            let mut variable = json!({ "name": name });
+            if let Some(i) = instance {
+                variable["instance"] = json!(i);
+            }
+            json!({ "component": { "name": "SmartChargingCtrlr" }, "variable": variable })
+        };
+        let id = pair.central_call(
+            "GetVariables",
+            json!({ "getVariableData": [
+                var("PeriodsPerSchedule", None), var("ProfileStackLevel", None),
+                var("RateUnit", None), var("Entries", Some("ChargingProfiles")),
+                var("Enabled", None)] }),
+        );
+        let a = answer(&pair, &id);
+        let values: Vec<&str> = a["getVariableResult"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["attributeValue"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(values, ["24", "9", "W", "15", "true"], "{v}");
+    }
+}

@@ -27,6 +27,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::settings::Settings;
 use crate::station::{Pending, Station};
 use crate::time::deadline;
 
@@ -253,6 +254,44 @@ pub fn limit_at(
         config,
     )
     .limit
+}
+
+/// Reports the bounds in the version's configuration keys (1.6 `ChargeProfileMaxStackLevel`,
+/// `ChargingScheduleAllowedChargingRateUnit`, `ChargingScheduleMaxPeriods`,
+/// `MaxChargingProfilesInstalled`) or variables (2.x `SmartChargingCtrlr.ProfileStackLevel`,
+/// `RateUnit`, `PeriodsPerSchedule`, `Entries[ChargingProfiles]`).
+pub(crate) fn fill_settings(settings: &mut Settings, cfg: &SmartChargingConfig, evses: u32) {
+    let total = cfg
+        .max_profiles_per_evse
+        .saturating_mul(
+            usize::try_from(evses)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        )
+        .to_string();
+    let stack = cfg.max_stack_level.to_string();
+    let periods = cfg.max_periods.to_string();
+    let words = |a: &str, w: &str| {
+        cfg.units
+            .iter()
+            .map(|u| if *u == RateUnit::A { a } else { w })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    settings.set_fixed("", "ChargeProfileMaxStackLevel", None, &stack);
+    settings.set_fixed(
+        "",
+        "ChargingScheduleAllowedChargingRateUnit",
+        None,
+        &words("Current", "Power"),
+    );
+    settings.set_fixed("", "ChargingScheduleMaxPeriods", None, &periods);
+    settings.set_fixed("", "MaxChargingProfilesInstalled", None, &total);
+    let c = "SmartChargingCtrlr";
+    settings.set_fixed(c, "ProfileStackLevel", None, &stack);
+    settings.set_fixed(c, "RateUnit", None, &words("A", "W"));
+    settings.set_fixed(c, "PeriodsPerSchedule", None, &periods);
+    settings.set_fixed(c, "Entries", Some("ChargingProfiles"), &total);
 }
 
 fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {

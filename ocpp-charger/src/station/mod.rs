@@ -383,6 +383,7 @@ impl Station {
             settings.set_internal(*setting, value);
         }
         settings.restore(persisted.settings);
+        crate::smart_charging::fill_settings(&mut settings, &config.smart, config.evses);
         let evses = (1..=config.evses)
             .map(|id| Evse {
                 id,

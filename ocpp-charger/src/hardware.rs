@@ -120,9 +120,9 @@ struct SimEvse {
 
 /// A simulated station: per EVSE a meter whose energy grows with `power_w` over injected time
 /// while the contactor is closed, and optionally an EV battery that stops drawing power when
-/// full. The EV draws no more than the EVSE's charging limit
-/// ([`Hardware::set_charging_limit`]), nor than the station's (EVSE 0). Used by the tests and by
-/// `charger-sim`.
+/// full. Each EVSE draws no more than its charging limit ([`Hardware::set_charging_limit`]) nor
+/// than the station's (EVSE 0); the simulator does not share the station's limit between its
+/// EVSEs. Used by the tests and by `charger-sim`.
 #[derive(Debug, Clone)]
 pub struct SimulatedHardware {
     power_w: Decimal,
@@ -326,6 +326,38 @@ mod tests {
         hw.set_contactor(t0 + Duration::from_secs(60), 1, false);
         let r = hw.meter(t0 + Duration::from_secs(120), 1);
         assert_eq!(r.energy_wh.to_string(), "123.333");
+    }
+
+    #[test]
+    fn the_limit_caps_the_power_from_when_it_is_given() {
+        let t0 = Instant::now();
+        let limit = |w: u32| {
+            Some(ChargingLimit {
+                power_w: Decimal::from(w),
+                current_a: Decimal::ZERO,
+                phases: 1,
+            })
+        };
+        let mut hw = SimulatedHardware::new(2, Decimal::from(7400));
+        hw.set_contactor(t0, 1, true);
+        // Half an hour unlimited (3700 Wh), then half an hour at 2300 W (1150 Wh).
+        hw.set_charging_limit(t0 + Duration::from_secs(1800), 1, limit(2300));
+        let r = hw.meter(t0 + Duration::from_secs(3600), 1);
+        assert_eq!(r.energy_wh, Decimal::from(4850));
+        assert_eq!(r.power_w, Decimal::from(2300));
+        // The station's limit applies to every EVSE, the lower one wins.
+        hw.set_charging_limit(t0 + Duration::from_secs(3600), 0, limit(1000));
+        assert_eq!(
+            hw.meter(t0 + Duration::from_secs(3600), 1).power_w,
+            Decimal::from(1000)
+        );
+        hw.set_charging_limit(t0 + Duration::from_secs(3600), 0, None);
+        hw.set_charging_limit(t0 + Duration::from_secs(3600), 1, None);
+        assert_eq!(
+            hw.meter(t0 + Duration::from_secs(3600), 1).power_w,
+            Decimal::from(7400)
+        );
+        assert_eq!(hw.charging_limit(1), None);
     }
 
     #[test]

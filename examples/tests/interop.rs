@@ -10,7 +10,8 @@
 //!   once in each direction, with minimal payloads built from the schemas.
 //! - Their central system against our charger (`ocpp_charger` over a real WebSocket, with
 //!   simulated hardware): the same flows the other way round, every call our charger gets
-//!   answered with its behaviour or the specified refusal.
+//!   answered with its behaviour or the specified refusal (a charging profile is stored, read
+//!   back as the composite schedule and cleared).
 //!
 //! The peers are subprocesses (`interop/python/*.py`, `interop/node/*.js`) that speak a small
 //! JSON-lines protocol on stdin/stdout (see `interop/python/bridge.py`), so the flows and the
@@ -1297,9 +1298,36 @@ async fn their_central(test: &str, lib: Lib, v: Version) {
         .await;
     }
 
-    // --- a charging profile (our charger does no smart charging: the specified refusal)
-    let refusal = if v16(v) { "NotSupported" } else { "Rejected" };
-    cs.call_expect("SetChargingProfile", charging_profile(v), refusal)
+    // --- a charging profile: stored, applied (16 A now), read back as the composite
+    // schedule, cleared
+    cs.call_expect("SetChargingProfile", charging_profile(v), "Accepted")
+        .await;
+    let (composite, clear) = if v16(v) {
+        (
+            json!({ "connectorId": 1, "duration": 600, "chargingRateUnit": "A" }),
+            json!({ "id": 1 }),
+        )
+    } else {
+        (
+            json!({ "evseId": 1, "duration": 600, "chargingRateUnit": "A" }),
+            json!({ "chargingProfileId": 1 }),
+        )
+    };
+    let r = cs
+        .call_expect("GetCompositeSchedule", composite, "Accepted")
+        .await;
+    let schedule = if v16(v) {
+        &r["chargingSchedule"]
+    } else {
+        &r["schedule"]
+    };
+    if schedule["chargingSchedulePeriod"][0]["limit"].as_f64() != Some(16.0) {
+        cs.peer
+            .fail("GetCompositeSchedule", format!("our charger answered {r}"));
+    }
+    cs.call_expect("ClearChargingProfile", clear.clone(), "Accepted")
+        .await;
+    cs.call_expect("ClearChargingProfile", clear, "Unknown")
         .await;
     cs.call_expect("ClearCache", json!({}), "Accepted").await;
 

@@ -631,17 +631,17 @@ blocks! {
     /// return `Some(self)` from [`Application::smart_charging`] to override some.
     SmartCharging / smart_charging {
         neutral {        }
-        set_charging_profile_v16: v16 V16 SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse);
-        set_charging_profile_v201: v201 V201 SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse);
-        set_charging_profile_v21: v21 V21 SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse);
-        clear_charging_profile_v16: v16 V16 ClearChargingProfile(ClearChargingProfileRequest, ClearChargingProfileResponse);
-        clear_charging_profile_v201: v201 V201 ClearChargingProfile(ClearChargingProfileRequest, ClearChargingProfileResponse);
-        clear_charging_profile_v21: v21 V21 ClearChargingProfile(ClearChargingProfileRequest, ClearChargingProfileResponse);
-        get_composite_schedule_v16: v16 V16 GetCompositeSchedule(GetCompositeScheduleRequest, GetCompositeScheduleResponse);
-        get_composite_schedule_v201: v201 V201 GetCompositeSchedule(GetCompositeScheduleRequest, GetCompositeScheduleResponse);
-        get_composite_schedule_v21: v21 V21 GetCompositeSchedule(GetCompositeScheduleRequest, GetCompositeScheduleResponse);
-        get_charging_profiles_v201: v201 V201 GetChargingProfiles(GetChargingProfilesRequest, GetChargingProfilesResponse);
-        get_charging_profiles_v21: v21 V21 GetChargingProfiles(GetChargingProfilesRequest, GetChargingProfilesResponse);
+        set_charging_profile_v16: v16 V16 SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) => crate::smart_charging::handlers::set_charging_profile_v16;
+        set_charging_profile_v201: v201 V201 SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) => crate::smart_charging::handlers::set_charging_profile_v201;
+        set_charging_profile_v21: v21 V21 SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) => crate::smart_charging::handlers::set_charging_profile_v21;
+        clear_charging_profile_v16: v16 V16 ClearChargingProfile(ClearChargingProfileRequest, ClearChargingProfileResponse) => crate::smart_charging::handlers::clear_charging_profile_v16;
+        clear_charging_profile_v201: v201 V201 ClearChargingProfile(ClearChargingProfileRequest, ClearChargingProfileResponse) => crate::smart_charging::handlers::clear_charging_profile_v201;
+        clear_charging_profile_v21: v21 V21 ClearChargingProfile(ClearChargingProfileRequest, ClearChargingProfileResponse) => crate::smart_charging::handlers::clear_charging_profile_v21;
+        get_composite_schedule_v16: v16 V16 GetCompositeSchedule(GetCompositeScheduleRequest, GetCompositeScheduleResponse) => crate::smart_charging::handlers::get_composite_schedule_v16;
+        get_composite_schedule_v201: v201 V201 GetCompositeSchedule(GetCompositeScheduleRequest, GetCompositeScheduleResponse) => crate::smart_charging::handlers::get_composite_schedule_v201;
+        get_composite_schedule_v21: v21 V21 GetCompositeSchedule(GetCompositeScheduleRequest, GetCompositeScheduleResponse) => crate::smart_charging::handlers::get_composite_schedule_v21;
+        get_charging_profiles_v201: v201 V201 GetChargingProfiles(GetChargingProfilesRequest, GetChargingProfilesResponse) => crate::smart_charging::handlers::get_charging_profiles_v201;
+        get_charging_profiles_v21: v21 V21 GetChargingProfiles(GetChargingProfilesRequest, GetChargingProfilesResponse) => crate::smart_charging::handlers::get_charging_profiles_v21;
     }
     /// Firmware management (2.x block L; 1.6 firmware management profile and signed updates).
     ///

@@ -72,6 +72,8 @@ pub(crate) enum After {
     },
     /// The Basic-auth password changed: log it as a security event, reconnect with it.
     NewPassword,
+    /// Smart charging: the reports of a GetChargingProfiles.
+    Smart(crate::smart_charging::FollowUp),
 }
 
 impl Station {
@@ -251,6 +253,7 @@ impl Station {
                 self.reconnect = true;
                 self.events.push_back(StationEvent::CredentialsChanged);
             }
+            After::Smart(f) => self.smart_follow_up(now, f),
         }
     }
 
@@ -284,6 +287,11 @@ pub(crate) fn remote_start(ctx: &mut Context<'_>, request: RemoteStart) -> Reque
     let st = &*ctx.station;
     let evse = request.evse.map(wire_id);
     if evse == Some(0) || st.free_evse(evse).is_none() || !st.room_for_remote() {
+        return RequestStatus::Rejected;
+    }
+    // Its charging profile becomes the transaction's TxProfile, or refuses the start.
+    if crate::smart_charging::handlers::remote_start_profile(ctx, evse, &request.id_token).is_err()
+    {
         return RequestStatus::Rejected;
     }
     ctx.after.push(After::Grant {

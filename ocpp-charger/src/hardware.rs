@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use rust_decimal::Decimal;
 
+use crate::smart_charging::ChargingLimit;
+
 /// One meter reading of an EVSE. Energy is a register (it only grows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MeterReading {
@@ -87,6 +89,13 @@ pub trait Hardware: Send {
         let _ = now;
         None
     }
+    /// The charging limit of `evse` (0: the whole station) changed: the composite of the
+    /// installed charging profiles at `now` ([`crate::smart_charging`]); `None`: no profile
+    /// limits it. Called once for every EVSE at start and then on every change (a profile
+    /// set or cleared, a transaction started or ended, a period boundary). Default: ignored.
+    fn set_charging_limit(&mut self, now: Instant, evse: u32, limit: Option<ChargingLimit>) {
+        let _ = (now, evse, limit);
+    }
 }
 
 /// A simulated EV on one EVSE: a battery that charges at a fixed power until full.
@@ -106,16 +115,20 @@ struct SimEvse {
     ev: Option<SimulatedEv>,
     unlock_ok: bool,
     full_reported: bool,
+    limit: Option<ChargingLimit>,
 }
 
 /// A simulated station: per EVSE a meter whose energy grows with `power_w` over injected time
 /// while the contactor is closed, and optionally an EV battery that stops drawing power when
-/// full. Used by the tests and by `charger-sim`.
+/// full. Each EVSE draws no more than its charging limit ([`Hardware::set_charging_limit`]) nor
+/// than the station's (EVSE 0); the simulator does not share the station's limit between its
+/// EVSEs. Used by the tests and by `charger-sim`.
 #[derive(Debug, Clone)]
 pub struct SimulatedHardware {
     power_w: Decimal,
     voltage_v: Decimal,
     evses: Vec<SimEvse>,
+    station_limit: Option<ChargingLimit>,
     reboots: Vec<ResetKind>,
     events: std::collections::VecDeque<HardwareEvent>,
 }
@@ -134,10 +147,12 @@ impl SimulatedHardware {
                     ev: None,
                     unlock_ok: true,
                     full_reported: false,
+                    limit: None,
                 })
                 .collect(),
             reboots: Vec::new(),
             events: std::collections::VecDeque::new(),
+            station_limit: None,
         }
     }
 
@@ -183,7 +198,21 @@ impl SimulatedHardware {
         }
         match e.ev {
             Some(ev) if ev.stored_wh >= ev.capacity_wh => Decimal::ZERO,
-            _ => self.power_w,
+            _ => [e.limit, self.station_limit]
+                .into_iter()
+                .flatten()
+                .fold(self.power_w, |p, l| p.min(l.power_w.max(Decimal::ZERO))),
+        }
+    }
+
+    /// The charging limit `evse` (0: the station) was last given.
+    pub fn charging_limit(&self, evse: u32) -> Option<ChargingLimit> {
+        match evse {
+            0 => self.station_limit,
+            _ => self
+                .evses
+                .get((evse as usize).wrapping_sub(1))
+                .and_then(|e| e.limit),
         }
     }
 
@@ -265,6 +294,20 @@ impl Hardware for SimulatedHardware {
     fn poll_event(&mut self, _now: Instant) -> Option<HardwareEvent> {
         self.events.pop_front()
     }
+
+    fn set_charging_limit(&mut self, now: Instant, evse: u32, limit: Option<ChargingLimit>) {
+        // The energy drawn so far was drawn at the old limit.
+        for id in 1..=self.evses.len() as u32 {
+            if evse == 0 || id == evse {
+                self.advance(now, id);
+            }
+        }
+        if evse == 0 {
+            self.station_limit = limit;
+        } else if let Some(e) = self.evses.get_mut((evse as usize).wrapping_sub(1)) {
+            e.limit = limit;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -283,6 +326,38 @@ mod tests {
         hw.set_contactor(t0 + Duration::from_secs(60), 1, false);
         let r = hw.meter(t0 + Duration::from_secs(120), 1);
         assert_eq!(r.energy_wh.to_string(), "123.333");
+    }
+
+    #[test]
+    fn the_limit_caps_the_power_from_when_it_is_given() {
+        let t0 = Instant::now();
+        let limit = |w: u32| {
+            Some(ChargingLimit {
+                power_w: Decimal::from(w),
+                current_a: Decimal::ZERO,
+                phases: 1,
+            })
+        };
+        let mut hw = SimulatedHardware::new(2, Decimal::from(7400));
+        hw.set_contactor(t0, 1, true);
+        // Half an hour unlimited (3700 Wh), then half an hour at 2300 W (1150 Wh).
+        hw.set_charging_limit(t0 + Duration::from_secs(1800), 1, limit(2300));
+        let r = hw.meter(t0 + Duration::from_secs(3600), 1);
+        assert_eq!(r.energy_wh, Decimal::from(4850));
+        assert_eq!(r.power_w, Decimal::from(2300));
+        // The station's limit applies to every EVSE, the lower one wins.
+        hw.set_charging_limit(t0 + Duration::from_secs(3600), 0, limit(1000));
+        assert_eq!(
+            hw.meter(t0 + Duration::from_secs(3600), 1).power_w,
+            Decimal::from(1000)
+        );
+        hw.set_charging_limit(t0 + Duration::from_secs(3600), 0, None);
+        hw.set_charging_limit(t0 + Duration::from_secs(3600), 1, None);
+        assert_eq!(
+            hw.meter(t0 + Duration::from_secs(3600), 1).power_w,
+            Decimal::from(7400)
+        );
+        assert_eq!(hw.charging_limit(1), None);
     }
 
     #[test]

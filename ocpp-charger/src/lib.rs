@@ -12,6 +12,8 @@
 //!   [`FileStore`]). The station hands out the writes ([`Persist`]); its driver performs them
 //!   off the async runtime; [`Saved`] is what a store held at start-up.
 //! - [`Settings`]: 1.6 configuration keys and the 2.x device model.
+//! - [`smart_charging`]: charging profiles (one [`ChargingProfile`] model for every version),
+//!   their store per EVSE, the composite schedule and the limit given to the [`Hardware`].
 //! - `ws` (feature `ws`, default): the tokio + tokio-tungstenite client that drives a station
 //!   over a WebSocket, reconnecting with backoff; with `tls`, `wss://` (security profiles 2
 //!   and 3, rustls, [`tls`]).
@@ -27,6 +29,7 @@ pub mod central;
 pub mod hardware;
 pub mod rand;
 pub mod settings;
+pub mod smart_charging;
 pub mod station;
 pub mod store;
 #[cfg(feature = "test-util")]
@@ -44,6 +47,7 @@ pub use ocpp_codec::Version;
 pub use ocpp_types;
 pub use rand::Rng;
 pub use settings::{Setting, Settings};
+pub use smart_charging::{ChargingLimit, ChargingProfile, SmartChargingConfig};
 pub use station::{
     BootState, DataTransferHandler, DataTransferReply, SecurityEvent, Station, StationConfig,
     StationEvent, TransactionInfo,

@@ -345,7 +345,7 @@ pub const V16_KEYS: &[Definition] = &[
         None,
         T,
         RO,
-        "Core,RemoteTrigger",
+        "Core,RemoteTrigger,SmartCharging",
         None,
     ),
     d(
@@ -394,6 +394,20 @@ pub const V16_KEYS: &[Definition] = &[
         "",
         Some(S::BasicAuthPassword),
     ),
+    // Smart charging (1.6 §9.4): the bounds of `crate::smart_charging`, filled in from
+    // `SmartChargingConfig` when the station is built.
+    d("", "ChargeProfileMaxStackLevel", None, I, RO, "100", None),
+    d(
+        "",
+        "ChargingScheduleAllowedChargingRateUnit",
+        None,
+        T,
+        RO,
+        "Current,Power",
+        None,
+    ),
+    d("", "ChargingScheduleMaxPeriods", None, I, RO, "96", None),
+    d("", "MaxChargingProfilesInstalled", None, I, RO, "32", None),
 ];
 
 /// The OCPP 2.x device-model variables this station implements (2.0.1 / 2.1 part 2,
@@ -706,6 +720,38 @@ pub const V2X_VARIABLES: &[Definition] = &[
         "",
         Some(S::BasicAuthPassword),
     ),
+    // Smart charging (2.x SmartChargingCtrlr): the bounds of `crate::smart_charging`, filled
+    // in from `SmartChargingConfig` when the station is built.
+    d("SmartChargingCtrlr", "Enabled", None, B, RO, "true", None),
+    d("SmartChargingCtrlr", "Available", None, B, RO, "true", None),
+    d(
+        "SmartChargingCtrlr",
+        "Entries",
+        Some("ChargingProfiles"),
+        I,
+        RO,
+        "32",
+        None,
+    ),
+    d(
+        "SmartChargingCtrlr",
+        "PeriodsPerSchedule",
+        None,
+        I,
+        RO,
+        "96",
+        None,
+    ),
+    d(
+        "SmartChargingCtrlr",
+        "ProfileStackLevel",
+        None,
+        I,
+        RO,
+        "100",
+        None,
+    ),
+    d("SmartChargingCtrlr", "RateUnit", None, T, RO, "A,W", None),
 ];
 
 /// The measurands the station can sample (from [`MeterReading`](crate::MeterReading)).
@@ -865,6 +911,20 @@ impl Settings {
     /// heartbeat interval from BootNotification).
     pub fn set_internal(&mut self, setting: Setting, value: &str) {
         if let Some(i) = self.index_of(setting) {
+            self.store(i, value);
+        }
+    }
+
+    /// Sets a read-only value the station derives from its configuration (the smart-charging
+    /// bounds); a name this version lacks is ignored.
+    pub(crate) fn set_fixed(
+        &mut self,
+        component: &str,
+        name: &str,
+        instance: Option<&str>,
+        value: &str,
+    ) {
+        if let Some(i) = self.index(component, name, instance) {
             self.store(i, value);
         }
     }

@@ -132,8 +132,8 @@ fn without_an_application_the_refusals_are_unchanged() {
         ),
         (
             Version::V201,
-            "SetChargingProfile",
-            json!({"evseId":1,"chargingProfile":{"id":1,"stackLevel":0,"chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Absolute","chargingSchedule":[{"id":1,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":16}]}]}}),
+            "ReserveNow",
+            json!({"id":1,"expiryDateTime":"2025-01-02T00:00:00Z","idToken":{"idToken":"T","type":"Central"}}),
             "Rejected",
         ),
     ] {

@@ -21,6 +21,7 @@ pub struct StationConfig {
     pub(crate) settings: Vec<(Setting, String)>,
     pub(crate) app: Option<Box<dyn Application>>,
     pub(crate) security_events: bool,
+    pub(crate) smart: crate::smart_charging::SmartChargingConfig,
 }
 
 impl fmt::Debug for StationConfig {
@@ -57,7 +58,16 @@ impl StationConfig {
             settings: Vec::new(),
             app: None,
             security_events: false,
+            smart: crate::smart_charging::SmartChargingConfig::default(),
         }
+    }
+
+    /// The smart-charging parameters and bounds (nominal voltage, hardware limit, profiles
+    /// per EVSE, periods per schedule, ...); default
+    /// [`SmartChargingConfig::default`](crate::smart_charging::SmartChargingConfig).
+    pub fn smart_charging(mut self, config: crate::smart_charging::SmartChargingConfig) -> Self {
+        self.smart = config;
+        self
     }
 
     /// The application that answers the central system's calls, by functional block (see

@@ -270,6 +270,9 @@ pub(crate) struct StateDoc {
     inoperative: Vec<u32>,
     settings: BTreeMap<u16, String>,
     rng_mix: u64,
+    /// Charging profiles and the transactions' starts ([`crate::smart_charging`]).
+    #[serde(default)]
+    smart: crate::smart_charging::SmartDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +348,8 @@ pub struct Station {
     pub(crate) app: Option<Box<dyn Application>>,
     /// The connection must be opened again (new Basic-auth password).
     pub(crate) reconnect: bool,
+    /// Charging profiles and applied limits ([`crate::smart_charging`]).
+    pub(crate) smart: crate::smart_charging::SmartState,
 }
 
 impl fmt::Debug for Station {
@@ -393,6 +398,7 @@ impl Station {
             settings.set_internal(*setting, value);
         }
         settings.restore(persisted.settings);
+        crate::smart_charging::fill_settings(&mut settings, &config.smart, config.evses);
         let evses = (1..=config.evses)
             .map(|id| Evse {
                 id,
@@ -440,6 +446,7 @@ impl Station {
             data_transfer: None,
             app,
             reconnect: false,
+            smart: crate::smart_charging::SmartState::new(persisted.smart),
         };
         station.raise_security_event(now, SecurityEvent::StartupOfTheDevice, None);
         for tx in persisted.txs {
@@ -461,6 +468,7 @@ impl Station {
         station.schedule_aligned(now);
         station.save();
         station.refresh_status();
+        station.smart_step(now);
         station
     }
 
@@ -789,6 +797,7 @@ impl Station {
             add(e.auth_deadline);
         }
         add(self.next_aligned);
+        add(self.smart.next_check);
         t
     }
 }

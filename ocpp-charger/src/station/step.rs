@@ -42,6 +42,7 @@ impl Station {
         self.pump_outbox(now);
         self.flush_status(now);
         self.process_rpc_events(now);
+        self.smart_step(now);
     }
 
     pub(crate) fn process_rpc_events(&mut self, now: Instant) {
@@ -208,6 +209,7 @@ impl Station {
                 .collect(),
             settings: self.settings.changed().clone(),
             rng_mix: self.rng_mix,
+            smart: self.smart.doc.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

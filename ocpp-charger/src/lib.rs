@@ -16,7 +16,7 @@
 //!   their store per EVSE, the composite schedule and the limit given to the [`Hardware`].
 //! - `ws` (feature `ws`, default): the tokio + tokio-tungstenite client that drives a station
 //!   over a WebSocket, reconnecting with backoff; with `tls`, `wss://` (security profiles 2
-//!   and 3, rustls, [`tls`]).
+//!   and 3, rustls, `tls`).
 //! - `testing` (feature `test-util`): a virtual-time driver and a mock central system.
 //!
 //! See the crate README for a complete charger and the design notes.

@@ -262,10 +262,20 @@ fn best<'a>(
         }
         if let Some(l) = e.limit {
             let key = (i.profile.stack_level, specific);
-            // Equal keys (which the validation keeps apart) go to the lower limit, so the
-            // result never depends on the order the profiles were set in.
-            let wins = winner.as_ref().is_none_or(|(k, w, _)| {
-                key > *k || (key == *k && l.watts(voltage) < w.watts(voltage))
+            // Equal keys (which the validation keeps apart) go to the lower limit, then the
+            // fewer phases, then the rest of the period: a total order, so the result never
+            // depends on the order the profiles were set in.
+            let rank = |l: &Limit, m: &Option<Decimal>| {
+                (
+                    l.watts(voltage),
+                    l.phases,
+                    l.unit == RateUnit::W,
+                    l.value,
+                    *m,
+                )
+            };
+            let wins = winner.as_ref().is_none_or(|(k, w, wm)| {
+                key > *k || (key == *k && rank(&l, &e.min_rate) < rank(w, wm))
             });
             if wins {
                 winner = Some((key, l, e.min_rate));

@@ -1757,3 +1757,44 @@ fn bounds_are_reported_in_the_settings() {
         assert_eq!(values, ["24", "9", "W", "15", "true"], "{v}");
     }
 }
+
+/// Two profiles of one purpose and stack level (which the validation keeps apart, but a store
+/// written by another version may hold) with the same power: 66 A on one phase and 15,180 W on
+/// two. Whichever was set first, the composite is the same (found by `order_does_not_matter`).
+#[test]
+fn a_tie_on_stack_level_and_power_does_not_depend_on_the_order() {
+    let profile = |unit: RateUnit, limit: u32, phases: i32| ChargingProfile {
+        id: 0,
+        stack_level: 3,
+        purpose: Purpose::TxDefault,
+        kind: Kind::Absolute,
+        valid_from: None,
+        valid_to: None,
+        transaction_id: None,
+        schedules: vec![Schedule {
+            id: None,
+            start_schedule: Some(at("2025-01-01T00:00:00Z")),
+            duration: None,
+            charging_rate_unit: unit,
+            periods: vec![Period {
+                start_period: 0,
+                limit: Some(Decimal::from(limit)),
+                number_phases: Some(phases),
+                phase_to_use: None,
+            }],
+            min_charging_rate: None,
+        }],
+        original: None,
+    };
+    let amps = on(1, profile(RateUnit::A, 66, 1));
+    let watts = on(1, profile(RateUnit::W, 15_180, 2));
+    let one = comp(&[amps.clone(), watts.clone()]);
+    let other = comp(&[watts, amps]);
+    assert_eq!(one, other);
+    assert_eq!(one.periods.len(), 1);
+    assert_eq!(one.periods[0].limit, Decimal::from(15_180));
+    assert_eq!(
+        one.periods[0].number_phases, 1,
+        "the fewer phases win a tie"
+    );
+}

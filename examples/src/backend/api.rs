@@ -779,7 +779,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The OpenAPI document: [`ApiDoc`] with the charger-secrets routes merged in, then the
-/// security of every operation from [`ROUTES`] ([`SecurityAddon`]).
+/// security of every operation from [`ROUTES`] (`SecurityAddon`).
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::secrets::SecretsDoc::openapi());

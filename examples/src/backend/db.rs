@@ -383,7 +383,23 @@ const MIGRATIONS: &[&str] = &[
     // 7: charger passwords as argon2 PHC strings (`hash` current, `pending` sent and not
     // confirmed, `previous` still valid until the charger connects with the new one; see
     // `secrets.rs`), and the security events chargers report.
-    "@secrets",
+    "CREATE TABLE charger_passwords (
+        charger TEXT PRIMARY KEY,
+        hash TEXT,
+        pending TEXT,
+        previous TEXT,
+        source TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE security_events (
+        id {ID},
+        charger TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        tech_info TEXT
+    );
+    CREATE INDEX security_events_received ON security_events (received_at, id)",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -405,44 +421,6 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
             END $$",
             "CREATE TRIGGER journal_last AFTER INSERT ON journal
                 FOR EACH ROW EXECUTE FUNCTION journal_last()",
-        ]),
-        ("@secrets", Backend::Sqlite) => Some(&[
-            "CREATE TABLE charger_passwords (
-                charger TEXT PRIMARY KEY,
-                hash TEXT,
-                pending TEXT,
-                previous TEXT,
-                source TEXT NOT NULL,
-                updated_at TEXT NOT NULL
-            )",
-            "CREATE TABLE security_events (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                charger TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                at TEXT NOT NULL,
-                received_at TEXT NOT NULL,
-                tech_info TEXT
-            )",
-            "CREATE INDEX security_events_received ON security_events (received_at, id)",
-        ]),
-        ("@secrets", Backend::Postgres) => Some(&[
-            "CREATE TABLE charger_passwords (
-                charger TEXT PRIMARY KEY,
-                hash TEXT,
-                pending TEXT,
-                previous TEXT,
-                source TEXT NOT NULL,
-                updated_at TEXT NOT NULL
-            )",
-            "CREATE TABLE security_events (
-                id BIGSERIAL PRIMARY KEY,
-                charger TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                at TEXT NOT NULL,
-                received_at TEXT NOT NULL,
-                tech_info TEXT
-            )",
-            "CREATE INDEX security_events_received ON security_events (received_at, id)",
         ]),
         _ => None,
     }

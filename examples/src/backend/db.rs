@@ -400,6 +400,18 @@ const MIGRATIONS: &[&str] = &[
         tech_info TEXT
     );
     CREATE INDEX security_events_received ON security_events (received_at, id)",
+    // 8: the journal's low-water mark (see `watermark.rs`), stored by the write-behind with
+    // its batches, replaces the trigger that raised each charger's `last` on every insert
+    // (one more page of log per commit): recovery reads the journal from the mark on. The
+    // first mark is where the charger marks said to replay from.
+    "@drop_journal_last_trigger;
+    CREATE TABLE journal_watermark (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        upto BIGINT NOT NULL
+    );
+    INSERT INTO journal_watermark (id, upto) SELECT 1, COALESCE(
+        (SELECT MIN(upto) FROM journal_projected WHERE last > upto),
+        (SELECT MAX(id) FROM journal), 0)",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -421,6 +433,13 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
             END $$",
             "CREATE TRIGGER journal_last AFTER INSERT ON journal
                 FOR EACH ROW EXECUTE FUNCTION journal_last()",
+        ]),
+        ("@drop_journal_last_trigger", Backend::Sqlite) => {
+            Some(&["DROP TRIGGER IF EXISTS journal_last"])
+        }
+        ("@drop_journal_last_trigger", Backend::Postgres) => Some(&[
+            "DROP TRIGGER IF EXISTS journal_last ON journal",
+            "DROP FUNCTION IF EXISTS journal_last()",
         ]),
         _ => None,
     }
@@ -575,9 +594,9 @@ impl Db {
         self.params_from(1, i)
     }
 
-    /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 5) to
-    /// the given row, never lowering it. (Its `last` mark is raised by the database as rows
-    /// are journaled; a charger new to the table gets both at the row.)
+    /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 8) to
+    /// the given row, never lowering it. (Its `last` column is no longer kept up: a charger
+    /// new to the table gets the row in both.)
     pub(crate) async fn raise_journal_upto(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -991,20 +1010,31 @@ impl Db {
         Ok(row.try_get("n")?)
     }
 
-    /// Journal rows not yet projected, by charger and then in order: those after the mark of
-    /// each charger with rows beyond it, read from the lowest such mark on (recent rows, or
-    /// those of a charger whose projection failed since the last start); none, without a
-    /// read, when every charger is projected up to its last row.
+    /// Journal rows not yet projected, by charger and then in order: those after the
+    /// journal's low-water mark (see `watermark.rs`) and after their charger's own mark
+    /// (recent rows, or those of a charger whose projection failed since the last start).
     pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
             "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
-             FROM journal j JOIN journal_projected p ON p.charger = j.charger
-             WHERE j.id > (SELECT MIN(upto) FROM journal_projected WHERE last > upto)
-             AND j.processed = 0 AND j.id > p.upto ORDER BY j.charger, j.id",
+             FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger
+             WHERE j.id > (SELECT upto FROM journal_watermark WHERE id = 1)
+             AND j.processed = 0 AND j.id > COALESCE(p.upto, 0) ORDER BY j.charger, j.id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(journal_row).collect()
+    }
+
+    /// The journal's low-water mark as stored: every row at or below it is projected or set
+    /// aside (see `watermark.rs`).
+    pub async fn journal_mark(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT upto FROM journal_watermark WHERE id = 1")
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("upto")?,
+            None => 0,
+        })
     }
 
     /// The journal rows of a session (its transaction messages), in order.

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod run;
 pub mod secrets;
 pub mod tariff;
+mod watermark;
 mod writer;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -115,6 +116,8 @@ pub struct Backend {
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
     /// Charger passwords (hashes) and the handshake's authenticator over them.
     passwords: Arc<secrets::Passwords>,
+    /// Journal rows not yet marked projected: the journal's low-water mark.
+    pending: Arc<watermark::Pending>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -143,10 +146,12 @@ impl Backend {
         let (live, _) = broadcast::channel(1024);
         let first_event = db.max_event_id().await?;
         let passwords = Arc::new(secrets::Passwords::load(db.clone()).await?);
+        let pending = Arc::new(watermark::Pending::new(db.journal_mark().await?));
         Ok(Backend {
             passwords,
-            writer: writer::Writer::start(db.clone(), metrics.clone()),
-            journal: journal::Journal::start(db.clone()),
+            writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
+            journal: journal::Journal::start(db.clone(), pending.clone()),
+            pending,
             _checkpoints: db.start_checkpoints(),
             event_ids: std::sync::atomic::AtomicI64::new(first_event),
             db,
@@ -310,6 +315,11 @@ impl Backend {
     /// and recovery goes on; a database error stops it (start fails, nothing is marked done).
     pub async fn recover(&self) -> Result<Recovery, DbError> {
         let rows = self.db.journal_unprocessed().await?;
+        // All of them before any is settled (ids ascending), so the low-water mark cannot
+        // pass a row that is yet to be replayed.
+        let mut ids: Vec<(&str, i64)> = rows.iter().map(|r| (r.charger.as_str(), r.id)).collect();
+        ids.sort_unstable_by_key(|&(_, id)| id);
+        self.pending.register(ids);
         let mut report = Recovery::default();
         let limits = ocpp_central::Limits::default();
         let mut i = 0;

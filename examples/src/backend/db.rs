@@ -403,8 +403,12 @@ const MIGRATIONS: &[&str] = &[
     // 8: the journal's low-water mark (see `watermark.rs`), stored by the write-behind with
     // its batches, replaces the trigger that raised each charger's `last` on every insert
     // (one more page of log per commit): recovery reads the journal from the mark on. The
-    // first mark is where the charger marks said to replay from.
+    // first mark is where the charger marks said to replay from. And SQLite's journal loses
+    // AUTOINCREMENT, whose counter row (in `sqlite_sequence`) was one more page of log per
+    // commit: journal rows are never deleted, so the next id is still one above every id
+    // given before (the low-water mark relies on it).
     "@drop_journal_last_trigger;
+    @journal_without_autoincrement;
     CREATE TABLE journal_watermark (
         id BIGINT PRIMARY KEY CHECK (id = 1),
         upto BIGINT NOT NULL
@@ -434,6 +438,30 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
             "CREATE TRIGGER journal_last AFTER INSERT ON journal
                 FOR EACH ROW EXECUTE FUNCTION journal_last()",
         ]),
+        ("@journal_without_autoincrement", Backend::Sqlite) => Some(&[
+            "CREATE TABLE journal_rebuilt (
+                id INTEGER PRIMARY KEY,
+                charger TEXT NOT NULL,
+                version TEXT NOT NULL,
+                action TEXT NOT NULL,
+                request TEXT NOT NULL,
+                response TEXT NOT NULL,
+                at TEXT NOT NULL,
+                processed BIGINT NOT NULL DEFAULT 0,
+                error TEXT,
+                session_id BIGINT
+            )",
+            "INSERT INTO journal_rebuilt
+                (id, charger, version, action, request, response, at, processed, error, session_id)
+                SELECT id, charger, version, action, request, response, at, processed, error, session_id
+                FROM journal",
+            "DROP TABLE journal",
+            "ALTER TABLE journal_rebuilt RENAME TO journal",
+            "CREATE INDEX journal_session ON journal (session_id, id)",
+            "CREATE INDEX journal_set_aside ON journal (id) WHERE processed = 2",
+        ]),
+        // A sequence: nothing written per row beyond the row.
+        ("@journal_without_autoincrement", Backend::Postgres) => Some(&[]),
         ("@drop_journal_last_trigger", Backend::Sqlite) => {
             Some(&["DROP TRIGGER IF EXISTS journal_last"])
         }
@@ -509,7 +537,7 @@ impl Db {
             .fetch_one(&self.pool)
             .await?;
         let frames: i64 = row.try_get(1)?;
-        if frames > RESTART_FRAMES {
+        if frames > restart_frames() {
             let started = std::time::Instant::now();
             sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                 .fetch_one(&self.write)
@@ -1090,6 +1118,18 @@ const WRITER_AUTOCHECKPOINT: u32 = 40_000;
 /// A larger log is worse, not better: at 256 MB the passive checkpoint's fsync of the long
 /// log stalled the writer's commits for over a second.
 const RESTART_FRAMES: i64 = 4_000;
+
+/// [`RESTART_FRAMES`], or the number in the environment variable
+/// `OCPP_SQLITE_RESTART_FRAMES` (a tuning knob for the load benchmark; at least 1,000).
+fn restart_frames() -> i64 {
+    static FRAMES: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *FRAMES.get_or_init(|| {
+        std::env::var("OCPP_SQLITE_RESTART_FRAMES")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map_or(RESTART_FRAMES, |n| n.max(1_000))
+    })
+}
 
 /// The options of a pool of `max` connections; `writer`: the SQLite writer's.
 fn pool_options(backend: Backend, max: u32, writer: bool) -> AnyPoolOptions {

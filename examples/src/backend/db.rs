@@ -400,6 +400,22 @@ const MIGRATIONS: &[&str] = &[
         tech_info TEXT
     );
     CREATE INDEX security_events_received ON security_events (received_at, id)",
+    // 8: chargers' certificates (`pki.rs`): issued by the central system's CA or installed
+    // on the charger, with serial, subject, expiry and the hash data the charger reports.
+    "CREATE TABLE charger_certificates (
+        id {ID},
+        charger TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        subject TEXT,
+        not_after TEXT,
+        hash_algorithm TEXT,
+        issuer_name_hash TEXT,
+        issuer_key_hash TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX charger_certificates_charger ON charger_certificates (charger, id)",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -18,6 +18,9 @@ pub mod run;
 pub mod secrets;
 pub mod tariff;
 mod writer;
+// Certificates: the CA and the chargers' certificates, their routes.
+mod certs_api;
+pub mod pki;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -115,6 +118,8 @@ pub struct Backend {
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
     /// Charger passwords (hashes) and the handshake's authenticator over them.
     passwords: Arc<secrets::Passwords>,
+    /// The certificate authority and the chains waiting to go out ([`pki`]).
+    certs: pki::Certs,
 }
 
 impl std::fmt::Debug for Backend {
@@ -145,6 +150,7 @@ impl Backend {
         let passwords = Arc::new(secrets::Passwords::load(db.clone()).await?);
         Ok(Backend {
             passwords,
+            certs: pki::Certs::default(),
             writer: writer::Writer::start(db.clone(), metrics.clone()),
             journal: journal::Journal::start(db.clone()),
             _checkpoints: db.start_checkpoints(),
@@ -459,6 +465,32 @@ impl Backend {
         let detail = serde_json::json!({ "type": kind, "techInfo": tech_info });
         self.record(charger, "security_event", detail, true).await;
         Ok(())
+    }
+
+    /// The certificate authority and issued certificates ([`pki`]).
+    pub fn certs(&self) -> &pki::Certs {
+        &self.certs
+    }
+
+    /// A charger's SignCertificate ([`pki`]): the answer of its version.
+    async fn sign_certificate<R: serde::de::DeserializeOwned>(
+        &self,
+        charger: &ChargerHandle,
+        request: AnyRequest,
+    ) -> Result<R, CallFailure> {
+        let Some(request) = ocpp_central::certificates::SignRequest::of(&request) else {
+            return Err(CallFailure::internal("not a SignCertificate"));
+        };
+        let accepted = self
+            .certs
+            .on_sign_request(&self.db, charger.identity(), &request)
+            .await
+            .map_err(|e| {
+                self.db_failed("sign certificate", &e);
+                CallFailure::internal("the central system could not record the certificate")
+            })?;
+        ocpp_central::certificates::sign_response(accepted)
+            .map_err(|e| CallFailure::internal(e.to_string()))
     }
 
     /// The database.
@@ -958,6 +990,8 @@ impl Handler for Backend {
 
     async fn after(&self, charger: &ChargerHandle, request: &AnyRequest, _: &AnyResponse) {
         self.metrics.message_in(charger.version(), request.action());
+        // A signed certificate goes out once the SignCertificate answer did (pki.rs).
+        self.certs.after_answer(charger);
     }
 
     async fn restore_transactions(&self, identity: &str, _: Version) -> Vec<Transaction> {
@@ -1078,6 +1112,15 @@ impl HandleV16 for Backend {
         .await?;
         Ok(v16::SecurityEventNotificationResponse::new())
     }
+
+    async fn sign_certificate(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::SignCertificateRequest,
+    ) -> Result<v16::SignCertificateResponse, CallFailure> {
+        self.sign_certificate(charger, AnyRequest::from(v16::AnyRequest::from(request)))
+            .await
+    }
 }
 
 impl Backend {
@@ -1157,6 +1200,19 @@ macro_rules! handle_2x {
                 )
                 .await?;
                 Ok($m::SecurityEventNotificationResponse::new())
+            }
+
+            async fn sign_certificate(
+                &self,
+                charger: &ChargerHandle,
+                request: $m::SignCertificateRequest,
+            ) -> Result<$m::SignCertificateResponse, CallFailure> {
+                Backend::sign_certificate(
+                    self,
+                    charger,
+                    AnyRequest::from($m::AnyRequest::from(request)),
+                )
+                .await
             }
         }
     };

@@ -31,7 +31,11 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-async fn next(handle: &mut ClientHandle, what: &str, f: impl Fn(&ClientEvent) -> bool) -> ClientEvent {
+async fn next(
+    handle: &mut ClientHandle,
+    what: &str,
+    f: impl Fn(&ClientEvent) -> bool,
+) -> ClientEvent {
     let deadline = Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -73,11 +77,9 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
         let bootstrap = Pki::new("Bootstrap CA");
         let server = bootstrap.server(&["localhost", "127.0.0.1"]);
         let first = bootstrap.client(identity);
-        let mut args = CentralArgs::with_database(format!(
-            "sqlite://{}",
-            dir.path().join("c.db").display()
-        ))
-        .ephemeral();
+        let mut args =
+            CentralArgs::with_database(format!("sqlite://{}", dir.path().join("c.db").display()))
+                .ephemeral();
         args.tls_cert = Some(write(dir.path(), "s.pem", &server.cert_pem));
         args.tls_key = Some(write(dir.path(), "s.key", &server.key_pem));
         args.client_ca = Some(write(dir.path(), "boot-ca.pem", &bootstrap.ca_pem));
@@ -113,9 +115,16 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
 
         // Renew: the trigger, the CSR, the signature, the chain, installed.
         let (status, body) = api
-            .post(&format!("/api/chargers/{identity}/certificates/renew"), json!({}))
+            .post(
+                &format!("/api/chargers/{identity}/certificates/renew"),
+                json!({}),
+            )
             .await;
-        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("Accepted")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("Accepted")),
+            "{body}"
+        );
         next(&mut cp, "SignCertificate answer", |e| {
             e == &ClientEvent::Station(StationEvent::SignCertificateAnswered {
                 status: "Accepted".into(),
@@ -154,7 +163,10 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
         .await;
         let api = Api::admin(&central).await;
         let (status, body) = api
-            .post(&format!("/api/chargers/{identity}/certificates/refresh"), json!({}))
+            .post(
+                &format!("/api/chargers/{identity}/certificates/refresh"),
+                json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "NotFound", "no CA installed yet: {body}");
@@ -166,11 +178,9 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
 #[tokio::test]
 async fn a_csr_for_another_identity_is_rejected_and_recorded_as_a_security_event() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = CentralArgs::with_database(format!(
-        "sqlite://{}",
-        dir.path().join("c.db").display()
-    ))
-    .ephemeral();
+    let mut args =
+        CentralArgs::with_database(format!("sqlite://{}", dir.path().join("c.db").display()))
+            .ephemeral();
     args.pki_dir = Some(dir.path().join("pki"));
     let central = start(&args).await.expect("starts");
     let api = Api::admin(&central).await;
@@ -200,7 +210,10 @@ async fn a_csr_for_another_identity_is_rejected_and_recorded_as_a_security_event
     assert_eq!(answer[2], json!({ "status": "Rejected" }));
     // Garbage is refused the same way.
     let answer = cp
-        .call("SignCertificate", r#"{"csr":"-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n"}"#)
+        .call(
+            "SignCertificate",
+            r#"{"csr":"-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n"}"#,
+        )
         .await
         .expect("answer");
     assert_eq!(answer[2], json!({ "status": "Rejected" }));
@@ -226,11 +239,9 @@ async fn a_csr_for_another_identity_is_rejected_and_recorded_as_a_security_event
 async fn install_list_and_delete_through_the_api_with_bad_input_answered() {
     for (version, identity) in [(Version::V16, "INST-16"), (Version::V201, "INST-201")] {
         let dir = tempfile::tempdir().unwrap();
-        let args = CentralArgs::with_database(format!(
-            "sqlite://{}",
-            dir.path().join("c.db").display()
-        ))
-        .ephemeral();
+        let args =
+            CentralArgs::with_database(format!("sqlite://{}", dir.path().join("c.db").display()))
+                .ephemeral();
         let central = start(&args).await.expect("starts");
         let api = Api::admin(&central).await;
         let station = Station::new(
@@ -260,15 +271,31 @@ async fn install_list_and_delete_through_the_api_with_bad_input_answered() {
         let root_b = Pki::new("Root B");
         for (pem, want) in [(&root_a.ca_pem, "Accepted"), (&root_b.ca_pem, "Accepted")] {
             let (status, body) = install("CSMSRootCertificate", pem).await;
-            assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some(want)), "{body}");
+            assert_eq!(
+                (status, body["status"].as_str()),
+                (StatusCode::OK, Some(want)),
+                "{body}"
+            );
         }
         // Garbage and an expired certificate: Rejected; 60,000 characters: refused before
         // anything is sent (the schema's 5500).
-        let (status, body) = install("CSMSRootCertificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").await;
-        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("Rejected")), "{body}");
+        let (status, body) = install(
+            "CSMSRootCertificate",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("Rejected")),
+            "{body}"
+        );
         let expired = root_a.expired_client(identity);
         let (status, body) = install("CSMSRootCertificate", &expired.cert_pem).await;
-        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("Rejected")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("Rejected")),
+            "{body}"
+        );
         let (status, _) = install("CSMSRootCertificate", &"A".repeat(60_000)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, _) = install("NoSuchKind", &root_a.ca_pem).await;
@@ -276,9 +303,16 @@ async fn install_list_and_delete_through_the_api_with_bad_input_answered() {
 
         // GetInstalledCertificateIds: both roots, with the hash data the station computes.
         let (status, body) = api
-            .post(&format!("/api/chargers/{identity}/certificates/refresh"), json!({}))
+            .post(
+                &format!("/api/chargers/{identity}/certificates/refresh"),
+                json!({}),
+            )
             .await;
-        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("Accepted")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("Accepted")),
+            "{body}"
+        );
         let want_a =
             ocpp_charger::certificates::certificate_hash_data(&root_a.ca_pem, &[]).unwrap();
         let listed = body["certificates"].as_array().unwrap();
@@ -314,7 +348,10 @@ async fn install_list_and_delete_through_the_api_with_bad_input_answered() {
         assert_eq!(body["status"], "Failed", "{body}");
         // Nothing lost: B is still installed, on the charger and in the table.
         let (_, body) = api
-            .post(&format!("/api/chargers/{identity}/certificates/refresh"), json!({}))
+            .post(
+                &format!("/api/chargers/{identity}/certificates/refresh"),
+                json!({}),
+            )
             .await;
         assert_eq!(body["certificates"].as_array().unwrap().len(), 1, "{body}");
         let again = FileCertificateStore::open(dir.path().join("st")).unwrap();

@@ -512,6 +512,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/keys", ADMIN),
     ("POST", "/api/keys", ADMIN),
     ("DELETE", "/api/keys/{id}", ADMIN),
+    // Chargers' certificates (certs_api.rs).
+    ("GET", "/api/chargers/{id}/certificates", VIEWER),
+    ("POST", "/api/chargers/{id}/certificates/install", ADMIN),
+    ("POST", "/api/chargers/{id}/certificates/refresh", OPERATOR),
+    ("POST", "/api/chargers/{id}/certificates/delete", ADMIN),
+    ("POST", "/api/chargers/{id}/certificates/renew", OPERATOR),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -568,6 +574,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .route("/api/tokens", get(list_tokens).post(put_token))
         .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
         .merge(super::secrets::routes())
+        .merge(super::certs_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -783,6 +790,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::secrets::SecretsDoc::openapi());
+    doc.merge(super::certs_api::CertsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -416,6 +416,22 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO journal_watermark (id, upto) SELECT 1, COALESCE(
         (SELECT MIN(upto) FROM journal_projected WHERE last > upto),
         (SELECT MAX(id) FROM journal), 0)",
+    // 9: chargers' certificates (`pki.rs`): issued by the central system's CA or installed
+    // on the charger, with serial, subject, expiry and the hash data the charger reports.
+    "CREATE TABLE charger_certificates (
+        id {ID},
+        charger TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        subject TEXT,
+        not_after TEXT,
+        hash_algorithm TEXT,
+        issuer_name_hash TEXT,
+        issuer_key_hash TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX charger_certificates_charger ON charger_certificates (charger, id)",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -19,6 +19,9 @@ pub mod secrets;
 pub mod tariff;
 mod watermark;
 mod writer;
+// Certificates: the CA and the chargers' certificates, their routes.
+mod certs_api;
+pub mod pki;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -118,6 +121,8 @@ pub struct Backend {
     passwords: Arc<secrets::Passwords>,
     /// Journal rows not yet marked projected: the journal's low-water mark.
     pending: Arc<watermark::Pending>,
+    /// The certificate authority and the chains waiting to go out ([`pki`]).
+    certs: pki::Certs,
 }
 
 impl std::fmt::Debug for Backend {
@@ -149,6 +154,7 @@ impl Backend {
         let pending = Arc::new(watermark::Pending::new(db.journal_mark().await?));
         Ok(Backend {
             passwords,
+            certs: pki::Certs::default(),
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
             pending,
@@ -469,6 +475,32 @@ impl Backend {
         let detail = serde_json::json!({ "type": kind, "techInfo": tech_info });
         self.record(charger, "security_event", detail, true).await;
         Ok(())
+    }
+
+    /// The certificate authority and issued certificates ([`pki`]).
+    pub fn certs(&self) -> &pki::Certs {
+        &self.certs
+    }
+
+    /// A charger's SignCertificate ([`pki`]): the answer of its version.
+    async fn sign_certificate<R: serde::de::DeserializeOwned>(
+        &self,
+        charger: &ChargerHandle,
+        request: AnyRequest,
+    ) -> Result<R, CallFailure> {
+        let Some(request) = ocpp_central::certificates::SignRequest::of(&request) else {
+            return Err(CallFailure::internal("not a SignCertificate"));
+        };
+        let accepted = self
+            .certs
+            .on_sign_request(&self.db, charger.identity(), &request)
+            .await
+            .map_err(|e| {
+                self.db_failed("sign certificate", &e);
+                CallFailure::internal("the central system could not record the certificate")
+            })?;
+        ocpp_central::certificates::sign_response(accepted)
+            .map_err(|e| CallFailure::internal(e.to_string()))
     }
 
     /// The database.
@@ -968,6 +1000,8 @@ impl Handler for Backend {
 
     async fn after(&self, charger: &ChargerHandle, request: &AnyRequest, _: &AnyResponse) {
         self.metrics.message_in(charger.version(), request.action());
+        // A signed certificate goes out once the SignCertificate answer did (pki.rs).
+        self.certs.after_answer(charger);
     }
 
     async fn restore_transactions(&self, identity: &str, _: Version) -> Vec<Transaction> {
@@ -1088,6 +1122,15 @@ impl HandleV16 for Backend {
         .await?;
         Ok(v16::SecurityEventNotificationResponse::new())
     }
+
+    async fn sign_certificate(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::SignCertificateRequest,
+    ) -> Result<v16::SignCertificateResponse, CallFailure> {
+        self.sign_certificate(charger, AnyRequest::from(v16::AnyRequest::from(request)))
+            .await
+    }
 }
 
 impl Backend {
@@ -1167,6 +1210,19 @@ macro_rules! handle_2x {
                 )
                 .await?;
                 Ok($m::SecurityEventNotificationResponse::new())
+            }
+
+            async fn sign_certificate(
+                &self,
+                charger: &ChargerHandle,
+                request: $m::SignCertificateRequest,
+            ) -> Result<$m::SignCertificateResponse, CallFailure> {
+                Backend::sign_certificate(
+                    self,
+                    charger,
+                    AnyRequest::from($m::AnyRequest::from(request)),
+                )
+                .await
             }
         }
     };

@@ -193,8 +193,8 @@ impl Writer {
                 if mark > stored_mark && !batch.is_empty() {
                     batch.push(Write::JournalMark { upto: mark });
                 }
-                if !batch.is_empty() {
-                    let stored = apply(&db, &metrics, &mut batch, &mut stalled).await;
+                for mut part in split(batch) {
+                    let stored = apply(&db, &metrics, &mut part, &mut stalled).await;
                     for (charger, upto) in &stored.marks {
                         pending.settle(charger, *upto);
                     }
@@ -303,6 +303,63 @@ impl Gather {
 
 /// How often a failed batch is tried again before it is split.
 const ATTEMPTS: u32 = 3;
+
+/// Writes per database transaction when a batch is split (see [`split`]).
+const PART: usize = 128;
+
+/// Splits a gathered batch into short database transactions, in the order the batch's own
+/// transaction would apply them: the sessions' progress (sorted by session, [`PART`] per
+/// transaction), then the other writes in order (one transaction), then the journal marks
+/// (sorted by charger, [`PART`] per transaction, the low-water mark with the last). SQLite
+/// has one writer: a second's worth of progress in one transaction would hold every
+/// journal commit (and so every charger waiting for its answer) for as long as it takes;
+/// parts of consecutive keys touch nearly the same pages as the whole, and journal rows
+/// commit between them. A crash between parts leaves progress without its marks, which
+/// recovery projects again (the projection is idempotent); a mark never precedes its data.
+fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
+    let mut progress = Vec::new();
+    let mut others = Vec::new();
+    let mut marks = Vec::new();
+    let mut low_water = None;
+    for w in batch {
+        match w {
+            Write::SessionProgress { .. } => progress.push(w),
+            Write::JournalDone { .. } => marks.push(w),
+            Write::JournalMark { .. } => low_water = Some(w),
+            _ => others.push(w),
+        }
+    }
+    let session = |w: &Write| match w {
+        Write::SessionProgress { session_id, .. } => *session_id,
+        _ => 0,
+    };
+    progress.sort_by_key(session);
+    let mut parts: Vec<Vec<Write>> = Vec::new();
+    let chunked = |writes: Vec<Write>, parts: &mut Vec<Vec<Write>>| {
+        let mut part = Vec::with_capacity(PART.min(writes.len()));
+        for w in writes {
+            part.push(w);
+            if part.len() == PART {
+                parts.push(std::mem::take(&mut part));
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+    };
+    chunked(progress, &mut parts);
+    if !others.is_empty() {
+        parts.push(others);
+    }
+    chunked(marks, &mut parts);
+    if let Some(w) = low_water {
+        match parts.last_mut() {
+            Some(last) => last.push(w),
+            None => parts.push(vec![w]),
+        }
+    }
+    parts
+}
 
 /// What a batch stored of the journal's marks.
 #[derive(Debug, Default)]
@@ -624,5 +681,33 @@ mod tests {
             ended_at: Utc::now(),
             stop_reason: None,
         }));
+    }
+
+    #[test]
+    fn a_batch_is_split_into_short_transactions_in_its_own_order() {
+        let mut batch: Vec<Write> = (0..300).rev().map(|i| progress(i, i)).collect();
+        batch.push(Write::ChargerSeen {
+            identity: "CP".into(),
+            at: Utc::now(),
+        });
+        batch.extend((0..130).map(|i| done(&format!("CP{i:03}"), i)));
+        batch.push(Write::JournalMark { upto: 77 });
+        let parts = split(batch);
+        let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [128, 128, 44, 1, 128, 3], "{sizes:?}");
+        let first: Vec<i64> = parts[0]
+            .iter()
+            .map(|w| match w {
+                Write::SessionProgress { session_id, .. } => *session_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(first, (0..128).collect::<Vec<_>>(), "sorted by session");
+        assert!(matches!(parts[3][0], Write::ChargerSeen { .. }));
+        assert!(
+            matches!(parts[5].last(), Some(Write::JournalMark { upto: 77 })),
+            "the low-water mark comes last"
+        );
+        assert!(split(Vec::new()).is_empty());
     }
 }

@@ -149,6 +149,18 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
         let days = issued["daysLeft"].as_i64().unwrap();
         assert!((363..=365).contains(&days), "{days}");
         assert!(issued["subject"].as_str().unwrap().contains(identity));
+        // The network-wide list the dashboard shows: the charger, its expiry, days left.
+        let (status, all) = api.get("/api/certificates").await;
+        assert_eq!(status, StatusCode::OK);
+        let row = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["charger"] == identity)
+            .unwrap_or_else(|| panic!("{identity} in {all}"));
+        assert_eq!(row["kind"], "ChargingStationCertificate", "{row}");
+        assert_eq!(row["daysLeft"].as_i64(), Some(days), "{row}");
+        assert!(row["notAfter"].is_string(), "{row}");
 
         // The next connection, to a central system that trusts only its own CA: admitted
         // with the new certificate (the bootstrap one would be refused during TLS).

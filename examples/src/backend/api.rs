@@ -513,6 +513,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/keys", ADMIN),
     ("DELETE", "/api/keys/{id}", ADMIN),
     // Chargers' certificates (certs_api.rs).
+    ("GET", "/api/certificates", VIEWER),
+    ("GET", "/certificates.js", PUBLIC),
     ("GET", "/api/chargers/{id}/certificates", VIEWER),
     ("POST", "/api/chargers/{id}/certificates/install", ADMIN),
     ("POST", "/api/chargers/{id}/certificates/refresh", OPERATOR),

@@ -2,6 +2,7 @@
 //!
 //! | route | role | what |
 //! |---|---|---|
+//! | `GET /api/certificates` | viewer | every charger's certificates with a known expiry, soonest first |
 //! | `GET /api/chargers/{id}/certificates` | viewer | issued and installed certificates, with days left |
 //! | `POST /api/chargers/{id}/certificates/install` | admin | InstallCertificate of a CA certificate |
 //! | `POST /api/chargers/{id}/certificates/refresh` | operator | GetInstalledCertificateIds; replaces the installed rows |
@@ -20,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::api::{self, ApiError, ErrorBody, P};
-use super::pki::{self, CertRecord, HashJson};
+use super::pki::{self, CertRecord, ExpiringRecord, HashJson};
 use super::Shared;
 
 /// The routes, merged into [`api::router`] (roles in [`api::ROUTES`]).
 pub fn routes() -> Router<Shared> {
     Router::new()
+        .route("/api/certificates", get(expiring))
+        .route("/certificates.js", get(panel_js))
         .route("/api/chargers/{id}/certificates", get(list))
         .route("/api/chargers/{id}/certificates/install", post(install))
         .route("/api/chargers/{id}/certificates/refresh", post(refresh))
@@ -36,8 +39,15 @@ pub fn routes() -> Router<Shared> {
 /// The OpenAPI paths of these routes.
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, install, refresh, delete, renew),
-    components(schemas(CertRecord, HashJson, InstallBody, CertAnswer, Refreshed))
+    paths(expiring, list, install, refresh, delete, renew),
+    components(schemas(
+        CertRecord,
+        ExpiringRecord,
+        HashJson,
+        InstallBody,
+        CertAnswer,
+        Refreshed
+    ))
 )]
 pub struct CertsDoc;
 
@@ -80,6 +90,35 @@ fn refused(
     e: ocpp_central::CallError,
 ) -> ApiError {
     api::call_failed(b, version, action, e)
+}
+
+/// How many certificates `GET /api/certificates` lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExpiringQuery {
+    /// At most this many (default 100, at most 1,000).
+    pub limit: Option<i64>,
+}
+
+/// Every charger's certificates with a known expiry, the soonest first (viewer): what to
+/// renew next (`daysLeft` negative: expired).
+#[utoipa::path(get, path = "/api/certificates", params(ExpiringQuery),
+    responses((status = 200, body = [ExpiringRecord])))]
+async fn expiring(
+    State(b): State<Shared>,
+    axum::extract::Query(q): axum::extract::Query<ExpiringQuery>,
+) -> Result<Json<Vec<ExpiringRecord>>, ApiError> {
+    Ok(Json(pki::expiring(b.db(), q.limit.unwrap_or(100)).await?))
+}
+
+/// The dashboard's certificate panel.
+async fn panel_js() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../../dashboard/certificates.js"),
+    )
 }
 
 /// A charger's certificates (viewer): issued to it and installed on it, newest first.

@@ -521,6 +521,49 @@ pub async fn list(db: &Db, charger: &str) -> Result<Vec<CertRecord>, DbError> {
         .collect()
 }
 
+/// One charger's certificate in the network-wide expiry list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiringRecord {
+    /// The charger's identity.
+    pub charger: String,
+    /// The certificate.
+    #[serde(flatten)]
+    pub certificate: CertRecord,
+}
+
+/// The certificates of every charger with a known expiry, the soonest first (at most
+/// `limit`, capped at 1,000): what an operator renews next.
+pub async fn expiring(db: &Db, limit: i64) -> Result<Vec<ExpiringRecord>, DbError> {
+    let rows = sqlx::query(
+        "SELECT charger, kind, serial, subject, not_after FROM charger_certificates
+         WHERE not_after IS NOT NULL ORDER BY not_after, id LIMIT $1",
+    )
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(db.reader())
+    .await?;
+    let now = Utc::now();
+    rows.into_iter()
+        .map(|r| {
+            let not_after: String = r.try_get("not_after")?;
+            let not_after = parse_ts("charger_certificates.not_after", not_after)?;
+            Ok(ExpiringRecord {
+                charger: r.try_get("charger")?,
+                certificate: CertRecord {
+                    kind: r.try_get("kind")?,
+                    serial: r.try_get("serial")?,
+                    subject: r
+                        .try_get::<Option<String>, _>("subject")?
+                        .unwrap_or_default(),
+                    days_left: Some((not_after - now).num_days()),
+                    not_after: Some(not_after),
+                    hash: None,
+                },
+            })
+        })
+        .collect()
+}
+
 /// The CA from the command line: `--ca-cert`/`--ca-key`, else `--pki-dir`, else none.
 pub fn ca_from_args(
     cert: Option<&PathBuf>,

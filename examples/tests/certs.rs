@@ -31,6 +31,17 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// POSTs `{}` to `path` and expects the charger's answer `Accepted`; returns the body.
+async fn accepted(api: &Api, path: &str) -> serde_json::Value {
+    let (status, body) = api.post(path, json!({})).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("Accepted")),
+        "{path}: {body}"
+    );
+    body
+}
+
 async fn next(
     handle: &mut ClientHandle,
     what: &str,
@@ -114,17 +125,11 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
         .await;
 
         // Renew: the trigger, the CSR, the signature, the chain, installed.
-        let (status, body) = api
-            .post(
-                &format!("/api/chargers/{identity}/certificates/renew"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            (status, body["status"].as_str()),
-            (StatusCode::OK, Some("Accepted")),
-            "{body}"
-        );
+        accepted(
+            &api,
+            &format!("/api/chargers/{identity}/certificates/renew"),
+        )
+        .await;
         next(&mut cp, "SignCertificate answer", |e| {
             e == &ClientEvent::Station(StationEvent::SignCertificateAnswered {
                 status: "Accepted".into(),
@@ -314,17 +319,11 @@ async fn install_list_and_delete_through_the_api_with_bad_input_answered() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
         // GetInstalledCertificateIds: both roots, with the hash data the station computes.
-        let (status, body) = api
-            .post(
-                &format!("/api/chargers/{identity}/certificates/refresh"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            (status, body["status"].as_str()),
-            (StatusCode::OK, Some("Accepted")),
-            "{body}"
-        );
+        let body = accepted(
+            &api,
+            &format!("/api/chargers/{identity}/certificates/refresh"),
+        )
+        .await;
         let want_a =
             ocpp_charger::certificates::certificate_hash_data(&root_a.ca_pem, &[]).unwrap();
         let listed = body["certificates"].as_array().unwrap();

@@ -147,6 +147,15 @@ pub trait CertificateStore: Send {
     fn set_pending_key(&mut self, key: Option<String>) -> Result<(), CertificateStoreError>;
 }
 
+/// A client certificate's chain within [`MAX_CHAIN_PEM`], else [`CertificateStoreError::TooLong`].
+fn check_chain_size(certificate: &ClientCertificate) -> Result<(), CertificateStoreError> {
+    let len = certificate.chain_pem.len();
+    if len > MAX_CHAIN_PEM {
+        return Err(CertificateStoreError::TooLong(len));
+    }
+    Ok(())
+}
+
 /// A [`CertificateStore`] in memory (tests, simulators, stations whose certificates come
 /// from elsewhere at every start).
 #[derive(Debug, Default, Clone)]
@@ -206,9 +215,7 @@ impl CertificateStore for MemoryCertificateStore {
         &mut self,
         certificate: ClientCertificate,
     ) -> Result<(), CertificateStoreError> {
-        if certificate.chain_pem.len() > MAX_CHAIN_PEM {
-            return Err(CertificateStoreError::TooLong(certificate.chain_pem.len()));
-        }
+        check_chain_size(&certificate)?;
         self.client = Some(certificate);
         Ok(())
     }
@@ -399,9 +406,7 @@ impl CertificateStore for FileCertificateStore {
         &mut self,
         certificate: ClientCertificate,
     ) -> Result<(), CertificateStoreError> {
-        if certificate.chain_pem.len() > MAX_CHAIN_PEM {
-            return Err(CertificateStoreError::TooLong(certificate.chain_pem.len()));
-        }
+        check_chain_size(&certificate)?;
         // The key first: a crash between the two leaves the old chain with a key it does not
         // match, which the TLS layer refuses, rather than a new chain with the old key.
         write_atomic(&self.dir.join("client.key"), &certificate.key_pem, true)?;

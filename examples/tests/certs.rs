@@ -83,7 +83,11 @@ fn charger(
 
 #[tokio::test]
 async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_next_connection() {
-    for (version, identity) in [(Version::V16, "CERT-16"), (Version::V201, "CERT-201")] {
+    for (version, identity) in [
+        (Version::V16, "CERT-16"),
+        (Version::V201, "CERT-201"),
+        (Version::V21, "CERT-21"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let bootstrap = Pki::new("Bootstrap CA");
         let server = bootstrap.server(&["localhost", "127.0.0.1"]);
@@ -254,7 +258,11 @@ async fn a_csr_for_another_identity_is_rejected_and_recorded_as_a_security_event
 
 #[tokio::test]
 async fn install_list_and_delete_through_the_api_with_bad_input_answered() {
-    for (version, identity) in [(Version::V16, "INST-16"), (Version::V201, "INST-201")] {
+    for (version, identity) in [
+        (Version::V16, "INST-16"),
+        (Version::V201, "INST-201"),
+        (Version::V21, "INST-21"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let args =
             CentralArgs::with_database(format!("sqlite://{}", dir.path().join("c.db").display()))

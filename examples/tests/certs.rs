@@ -1,5 +1,5 @@
 //! Certificates end to end over real sockets: the example central system's CA signs a
-//! charger's CSR (1.6 and 2.0.1), the charger installs the chain in its file store and, on
+//! charger's CSR (1.6, 2.0.1 and 2.1), the charger installs the chain in its file store and, on
 //! its next connection with security profile 3, is admitted with it alone; a CSR for another
 //! identity is refused with a security event; Install / GetInstalled / Delete through the
 //! API, with bad input answered.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::profile::{ChargingProfile, Kind, Purpose};
+use ocpp_types::smart_charging::{ChargingProfile, Kind, Purpose};
 use super::{Installed, SmartChargingConfig};
 use ocpp_codec::Version;
 

@@ -1,11 +1,13 @@
 //! The version-neutral charging profile, and its conversions from and to each version's
-//! generated types.
+//! generated types: the one model of smart charging that the charging station
+//! (`ocpp-charger`) and the central system (`ocpp-central`) share. Hand-written, not
+//! generated.
 //!
 //! One [`ChargingProfile`] describes a 1.6 `ChargingProfile` and a 2.0.1 / 2.1
 //! `ChargingProfileType` alike. Numbers stay as they came (exact [`Decimal`] limits, `i32`
-//! offsets); [`validate`](super::validate) checks them before a profile is stored. The
+//! offsets); the charging station's validation checks them before a profile is stored. The
 //! conversions from the wire never fail: what a profile may not hold is a
-//! [`Rejection`](super::Rejection) of the validation, answered with the action's own
+//! rejection of the station's validation, answered with the action's own
 //! status.
 
 use chrono::{DateTime, Utc};
@@ -154,7 +156,7 @@ pub struct Schedule {
 /// A charging profile, version-neutral.
 ///
 /// ```
-/// use ocpp_charger::smart_charging::{ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule};
+/// use crate::smart_charging::{ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule};
 /// use rust_decimal::Decimal;
 ///
 /// let profile = ChargingProfile {
@@ -214,13 +216,43 @@ impl ChargingProfile {
     }
 }
 
-fn utc(t: &ocpp_types::DateTime) -> DateTime<Utc> {
+/// One period of a composite schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositePeriod {
+    /// Seconds from the composite's start.
+    pub start_period: i32,
+    /// The limit, in the composite's unit.
+    pub limit: Decimal,
+    /// Phases.
+    pub number_phases: u8,
+}
+
+/// The limits of one EVSE over a time span (GetCompositeSchedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositeSchedule {
+    /// The EVSE (0: the station).
+    pub evse: u32,
+    /// The start.
+    pub start: DateTime<Utc>,
+    /// Seconds covered (the duration asked, or less when the station cut it short).
+    pub duration: i32,
+    /// The unit of the limits.
+    pub unit: RateUnit,
+    /// The periods, merged, starting at 0.
+    pub periods: Vec<CompositePeriod>,
+    /// The minimum charging rate of the transaction's profile at the start, in `unit`.
+    pub min_charging_rate: Option<Decimal>,
+}
+
+#[cfg(any(feature = "v16", feature = "v201", feature = "v21"))]
+fn utc(t: &crate::DateTime) -> DateTime<Utc> {
     t.to_utc()
 }
 
+#[cfg(feature = "v16")]
 mod v16_conv {
     use super::*;
-    use ocpp_types::v16;
+    use crate::v16;
 
     impl ChargingProfile {
         /// From a 1.6 `ChargingProfile`.
@@ -299,7 +331,7 @@ mod v16_conv {
             let mut s = v16::ChargingSchedule::new(unit, periods);
             if let Some(sch) = schedule {
                 s.duration = sch.duration;
-                s.start_schedule = sch.start_schedule.map(ocpp_types::DateTime::from_utc);
+                s.start_schedule = sch.start_schedule.map(crate::DateTime::from_utc);
                 s.min_charging_rate = sch.min_charging_rate;
             }
             let (kind, recurrency) = match self.kind {
@@ -322,8 +354,8 @@ mod v16_conv {
             };
             let mut p = v16::ChargingProfile::new(self.id, self.stack_level, purpose, kind, s);
             p.recurrency_kind = recurrency;
-            p.valid_from = self.valid_from.map(ocpp_types::DateTime::from_utc);
-            p.valid_to = self.valid_to.map(ocpp_types::DateTime::from_utc);
+            p.valid_from = self.valid_from.map(crate::DateTime::from_utc);
+            p.valid_to = self.valid_to.map(crate::DateTime::from_utc);
             p.transaction_id = self.transaction_id.as_deref().and_then(|t| t.parse().ok());
             p
         }
@@ -336,7 +368,7 @@ macro_rules! v2x_conv {
     ($modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr) => {
         mod $modname {
             use super::*;
-            use ocpp_types::$v;
+            use crate::$v;
 
             impl ChargingProfile {
                 #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingProfileType` (the original kept in [`ChargingProfile::original`]).")]
@@ -415,7 +447,7 @@ macro_rules! v2x_conv {
                             p.transaction_id = self
                                 .transaction_id
                                 .as_deref()
-                                .and_then(|t| ocpp_types::BoundedString::new(t).ok());
+                                .and_then(|t| crate::BoundedString::new(t).ok());
                         }
                         return p;
                     }
@@ -461,7 +493,7 @@ macro_rules! v2x_conv {
                             };
                             let id = s.id.unwrap_or(i32::try_from(i).unwrap_or(0));
                             let mut t = $v::ChargingScheduleType::new(id, unit, periods);
-                            t.start_schedule = s.start_schedule.map(ocpp_types::DateTime::from_utc);
+                            t.start_schedule = s.start_schedule.map(crate::DateTime::from_utc);
                             t.duration = s.duration;
                             t.min_charging_rate = s.min_charging_rate;
                             t
@@ -475,12 +507,12 @@ macro_rules! v2x_conv {
                         schedules,
                     );
                     p.recurrency_kind = recurrency;
-                    p.valid_from = self.valid_from.map(ocpp_types::DateTime::from_utc);
-                    p.valid_to = self.valid_to.map(ocpp_types::DateTime::from_utc);
+                    p.valid_from = self.valid_from.map(crate::DateTime::from_utc);
+                    p.valid_to = self.valid_to.map(crate::DateTime::from_utc);
                     p.transaction_id = self
                         .transaction_id
                         .as_deref()
-                        .and_then(|t| ocpp_types::BoundedString::new(t).ok());
+                        .and_then(|t| crate::BoundedString::new(t).ok());
                     p
                 }
             }
@@ -488,26 +520,28 @@ macro_rules! v2x_conv {
     };
 }
 
+#[cfg(feature = "v201")]
 v2x_conv!(
     v201_conv,
     v201,
     from_v201,
     to_v201,
-    |q: &ocpp_types::v201::ChargingSchedulePeriodType| Some(q.limit),
-    |q: &Period| ocpp_types::v201::ChargingSchedulePeriodType::new(
+    |q: &crate::v201::ChargingSchedulePeriodType| Some(q.limit),
+    |q: &Period| crate::v201::ChargingSchedulePeriodType::new(
         q.start_period,
         q.limit.unwrap_or_default()
     )
 );
 
+#[cfg(feature = "v21")]
 v2x_conv!(
     v21_conv,
     v21,
     from_v21,
     to_v21,
-    |q: &ocpp_types::v21::ChargingSchedulePeriodType| q.limit,
+    |q: &crate::v21::ChargingSchedulePeriodType| q.limit,
     |q: &Period| {
-        let mut p = ocpp_types::v21::ChargingSchedulePeriodType::new(q.start_period);
+        let mut p = crate::v21::ChargingSchedulePeriodType::new(q.start_period);
         p.limit = q.limit;
         p
     }

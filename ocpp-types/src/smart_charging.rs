@@ -364,6 +364,7 @@ mod v16_conv {
 
 /// The 2.0.1 and 2.1 conversions differ only in the optional period limit and the 2.1
 /// additions.
+#[cfg(any(feature = "v201", feature = "v21"))]
 macro_rules! v2x_conv {
     ($modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr) => {
         mod $modname {

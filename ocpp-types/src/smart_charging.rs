@@ -210,6 +210,54 @@ pub struct ChargingProfile {
 }
 
 impl ChargingProfile {
+    /// A profile with one constant limit of `limit` (in `unit`), from now on and open-ended:
+    /// kind `Relative` (its schedule starts with the transaction, or at once when none is
+    /// ongoing), except a [`Purpose::ChargingStationMax`] profile, which may not be relative
+    /// (2.0.1 K01.FR.38): that one is `Absolute` from `now`. Set
+    /// [`transaction_id`](ChargingProfile::transaction_id) for a `TxProfile`.
+    ///
+    /// ```
+    /// use ocpp_types::smart_charging::{ChargingProfile, Kind, Purpose, RateUnit};
+    /// use rust_decimal::Decimal;
+    ///
+    /// let p = ChargingProfile::constant(1, 0, Purpose::TxDefault, RateUnit::W, Decimal::from(11_000), chrono::Utc::now());
+    /// assert_eq!(p.kind, Kind::Relative);
+    /// assert_eq!(p.schedules[0].periods[0].limit, Some(Decimal::from(11_000)));
+    /// ```
+    pub fn constant(
+        id: i32,
+        stack_level: i32,
+        purpose: Purpose,
+        unit: RateUnit,
+        limit: Decimal,
+        now: DateTime<Utc>,
+    ) -> ChargingProfile {
+        let absolute = purpose == Purpose::ChargingStationMax;
+        ChargingProfile {
+            id,
+            stack_level,
+            purpose,
+            kind: if absolute {
+                Kind::Absolute
+            } else {
+                Kind::Relative
+            },
+            valid_from: None,
+            valid_to: None,
+            transaction_id: None,
+            schedules: vec![Schedule {
+                id: Some(0),
+                start_schedule: absolute
+                    .then(|| DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)),
+                duration: None,
+                charging_rate_unit: unit,
+                periods: vec![Period::new(0, limit)],
+                min_charging_rate: None,
+            }],
+            original: None,
+        }
+    }
+
     /// The schedule the station applies (the first).
     pub fn schedule(&self) -> Option<&Schedule> {
         self.schedules.first()
@@ -245,6 +293,11 @@ pub struct CompositeSchedule {
 }
 
 #[cfg(any(feature = "v16", feature = "v201", feature = "v21"))]
+fn phases(n: Option<i32>) -> u8 {
+    n.and_then(|n| u8::try_from(n).ok()).unwrap_or(3)
+}
+
+#[cfg(any(feature = "v16", feature = "v201", feature = "v21"))]
 fn utc(t: &crate::DateTime) -> DateTime<Utc> {
     t.to_utc()
 }
@@ -253,6 +306,40 @@ fn utc(t: &crate::DateTime) -> DateTime<Utc> {
 mod v16_conv {
     use super::*;
     use crate::v16;
+
+    impl CompositeSchedule {
+        /// From a 1.6 GetCompositeSchedule answer's `connectorId`, `scheduleStart` and
+        /// `chargingSchedule` (its `startSchedule` when `scheduleStart` is missing, else
+        /// `fallback_start`; phases default to 3).
+        pub fn from_v16(
+            connector_id: i32,
+            schedule_start: Option<&crate::DateTime>,
+            s: &v16::ChargingSchedule,
+            fallback_start: DateTime<Utc>,
+        ) -> CompositeSchedule {
+            CompositeSchedule {
+                evse: u32::try_from(connector_id).unwrap_or(0),
+                start: schedule_start
+                    .or(s.start_schedule.as_ref())
+                    .map_or(fallback_start, utc),
+                duration: s.duration.unwrap_or(0),
+                unit: match s.charging_rate_unit {
+                    v16::ChargingRateUnitType::A => RateUnit::A,
+                    v16::ChargingRateUnitType::W => RateUnit::W,
+                },
+                periods: s
+                    .charging_schedule_period
+                    .iter()
+                    .map(|q| CompositePeriod {
+                        start_period: q.start_period,
+                        limit: q.limit,
+                        number_phases: phases(q.number_phases),
+                    })
+                    .collect(),
+                min_charging_rate: s.min_charging_rate,
+            }
+        }
+    }
 
     impl ChargingProfile {
         /// From a 1.6 `ChargingProfile`.
@@ -371,6 +458,57 @@ macro_rules! v2x_conv {
             use super::*;
             use crate::$v;
 
+            impl Schedule {
+                #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingScheduleType` (its 2.1 additions are not kept).")]
+                pub fn $from(s: &$v::ChargingScheduleType) -> Schedule {
+                    Schedule {
+                        id: Some(s.id),
+                        start_schedule: s.start_schedule.as_ref().map(utc),
+                        duration: s.duration,
+                        charging_rate_unit: match s.charging_rate_unit {
+                            $v::ChargingRateUnitEnumType::A => RateUnit::A,
+                            $v::ChargingRateUnitEnumType::W => RateUnit::W,
+                        },
+                        periods: s
+                            .charging_schedule_period
+                            .iter()
+                            .map(|q| Period {
+                                start_period: q.start_period,
+                                limit: $limit_in(q),
+                                number_phases: q.number_phases,
+                                phase_to_use: q.phase_to_use,
+                            })
+                            .collect(),
+                        min_charging_rate: s.min_charging_rate,
+                    }
+                }
+            }
+
+            impl CompositeSchedule {
+                #[doc = concat!("From an OCPP ", stringify!($v), " `CompositeScheduleType` (a period without a limit, 2.1 only, reads as 0; phases default to 3).")]
+                pub fn $from(s: &$v::CompositeScheduleType) -> CompositeSchedule {
+                    CompositeSchedule {
+                        evse: u32::try_from(s.evse_id).unwrap_or(0),
+                        start: utc(&s.schedule_start),
+                        duration: s.duration,
+                        unit: match s.charging_rate_unit {
+                            $v::ChargingRateUnitEnumType::A => RateUnit::A,
+                            $v::ChargingRateUnitEnumType::W => RateUnit::W,
+                        },
+                        periods: s
+                            .charging_schedule_period
+                            .iter()
+                            .map(|q| CompositePeriod {
+                                start_period: q.start_period,
+                                limit: $limit_in(q).unwrap_or_default(),
+                                number_phases: phases(q.number_phases),
+                            })
+                            .collect(),
+                        min_charging_rate: None,
+                    }
+                }
+            }
+
             impl ChargingProfile {
                 #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingProfileType` (the original kept in [`ChargingProfile::original`]).")]
                 pub fn $from(p: &$v::ChargingProfileType) -> ChargingProfile {
@@ -407,30 +545,7 @@ macro_rules! v2x_conv {
                         valid_from: p.valid_from.as_ref().map(utc),
                         valid_to: p.valid_to.as_ref().map(utc),
                         transaction_id: p.transaction_id.as_ref().map(|t| t.as_str().to_owned()),
-                        schedules: p
-                            .charging_schedule
-                            .iter()
-                            .map(|s| Schedule {
-                                id: Some(s.id),
-                                start_schedule: s.start_schedule.as_ref().map(utc),
-                                duration: s.duration,
-                                charging_rate_unit: match s.charging_rate_unit {
-                                    $v::ChargingRateUnitEnumType::A => RateUnit::A,
-                                    $v::ChargingRateUnitEnumType::W => RateUnit::W,
-                                },
-                                periods: s
-                                    .charging_schedule_period
-                                    .iter()
-                                    .map(|q| Period {
-                                        start_period: q.start_period,
-                                        limit: $limit_in(q),
-                                        number_phases: q.number_phases,
-                                        phase_to_use: q.phase_to_use,
-                                    })
-                                    .collect(),
-                                min_charging_rate: s.min_charging_rate,
-                            })
-                            .collect(),
+                        schedules: p.charging_schedule.iter().map(Schedule::$from).collect(),
                         original: serde_json::to_value(p).ok(),
                     }
                 }

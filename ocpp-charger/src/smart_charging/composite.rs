@@ -26,10 +26,10 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use super::{ChargingLimit, Installed, SmartChargingConfig};
 use ocpp_types::smart_charging::{
     ChargingProfile, CompositePeriod, CompositeSchedule, Kind, Purpose, RateUnit,
 };
-use super::{ChargingLimit, Installed, SmartChargingConfig};
 
 /// The most limit changes one composite schedule looks at. A longer schedule (e.g. a year of
 /// a daily recurring profile with many periods) is cut there: its `duration` says how far it

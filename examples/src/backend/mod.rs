@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 mod auth_api;
+pub mod balancer;
 pub mod db;
 pub mod http;
 mod journal;

@@ -400,6 +400,8 @@ const MIGRATIONS: &[&str] = &[
         tech_info TEXT
     );
     CREATE INDEX security_events_received ON security_events (received_at, id)",
+    // 9: sites with their grid limit, and the chargers of each (`sites.rs`).
+    super::sites::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

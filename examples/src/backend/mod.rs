@@ -17,6 +17,8 @@ mod journal;
 pub mod metrics;
 pub mod run;
 pub mod secrets;
+pub mod sites;
+pub mod sites_api;
 pub mod tariff;
 mod writer;
 
@@ -116,6 +118,8 @@ pub struct Backend {
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
     /// Charger passwords (hashes) and the handshake's authenticator over them.
     passwords: Arc<secrets::Passwords>,
+    /// Sites and their load balancer.
+    sites: Arc<sites::Sites>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -144,8 +148,15 @@ impl Backend {
         let (live, _) = broadcast::channel(1024);
         let first_event = db.max_event_id().await?;
         let passwords = Arc::new(secrets::Passwords::load(db.clone()).await?);
+        let sites = sites::Sites::start(
+            db.clone(),
+            chargers.clone(),
+            sites::BalancerConfig::default(),
+        )
+        .await?;
         Ok(Backend {
             passwords,
+            sites,
             writer: writer::Writer::start(db.clone(), metrics.clone()),
             journal: journal::Journal::start(db.clone()),
             _checkpoints: db.start_checkpoints(),
@@ -460,6 +471,11 @@ impl Backend {
         let detail = serde_json::json!({ "type": kind, "techInfo": tech_info });
         self.record(charger, "security_event", detail, true).await;
         Ok(())
+    }
+
+    /// Sites and their load balancer.
+    pub fn sites(&self) -> &Arc<sites::Sites> {
+        &self.sites
     }
 
     /// The database.
@@ -954,6 +970,7 @@ impl Handler for Backend {
     }
 
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
+        self.sites.on_event(charger, event);
         self.on_event_inner(charger, event).await;
     }
 

@@ -188,6 +188,17 @@ fn level<K>(active: &[&Demand<K>], limit: Decimal, step: Decimal) -> Decimal {
     round_down(x + (limit - g) / Decimal::from(rising), step)
 }
 
+/// Whether a new limit must be sent, given the one sent before (hysteresis): the first one
+/// always; a lower one always (the site must stay under its limit); a higher one only when
+/// it rises by more than `hysteresis` (a smaller rise is not worth a message); an unchanged
+/// one never.
+pub fn should_send(previous: Option<Decimal>, new: Decimal, hysteresis: Decimal) -> bool {
+    match previous {
+        None => true,
+        Some(p) => new < p || new > p + hysteresis,
+    }
+}
+
 /// The cap to plan with, from the EVSE's maximum, the limit it was given and what it was
 /// measured drawing: when it draws clearly less than it was given (below 90 %), it is
 /// EV-limited and its cap becomes its draw plus 10 % headroom (at least `step`), so the
@@ -278,6 +289,32 @@ mod tests {
         let s = [d(1, 1, 500, 1_400), d(2, 2, 22_000, 1_400)];
         let p = plan(&s, Decimal::from(2_000), Decimal::ONE);
         assert_eq!(limits(&p), vec![(1, 500, None), (2, 1_500, None)]);
+    }
+
+    #[test]
+    fn only_changed_limits_are_sent() {
+        let h = Decimal::from(100);
+        assert!(should_send(None, Decimal::from(5_000), h));
+        assert!(!should_send(
+            Some(Decimal::from(5_000)),
+            Decimal::from(5_000),
+            h
+        ));
+        assert!(should_send(
+            Some(Decimal::from(5_000)),
+            Decimal::from(4_999),
+            h
+        ));
+        assert!(!should_send(
+            Some(Decimal::from(5_000)),
+            Decimal::from(5_100),
+            h
+        ));
+        assert!(should_send(
+            Some(Decimal::from(5_000)),
+            Decimal::from(5_101),
+            h
+        ));
     }
 
     #[test]

@@ -841,11 +841,7 @@ impl Sites {
                 s.queued = a.queued;
                 s.cap = caps.get(&a.key).copied().unwrap_or(Decimal::ZERO);
                 let previous = s.sent;
-                let send = match previous {
-                    None => true,
-                    Some(sent) => a.limit < sent || a.limit > sent + hysteresis,
-                };
-                if send {
+                if balancer::should_send(previous, a.limit, hysteresis) {
                     s.sent = Some(a.limit);
                     // A lower limit goes out first; so does a first one no higher than
                     // the TxDefaultProfile the session started with.

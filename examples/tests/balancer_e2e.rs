@@ -236,3 +236,113 @@ async fn twenty_chargers_share_a_site_limit_that_changes() {
     fleet.shutdown().await;
     central.shutdown().await.expect("clean shutdown");
 }
+
+/// The sites API: what it refuses, and the CRUD around it.
+#[tokio::test]
+async fn the_sites_api_refuses_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sites.db");
+    let args = CentralArgs::with_database(db.display().to_string()).ephemeral();
+    let central = start(&args).await.expect("central system starts");
+    let api = Api::admin(&central).await;
+    let bad = [
+        json!({ "name": "S", "limit": -1, "unit": "kW" }),
+        json!({ "name": "S", "limit": "1000000001", "unit": "W" }),
+        json!({ "name": "S", "limit": 10, "unit": "MW" }),
+        json!({ "name": " ", "limit": 10, "unit": "kW" }),
+        json!({ "name": "x".repeat(101), "limit": 10, "unit": "kW" }),
+        json!({ "name": "S", "limit": 10, "unit": "kW", "minRate": 12, "evseMax": 11 }),
+    ];
+    for body in bad {
+        let (s, v) = api.post("/api/sites", body.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_body");
+    }
+    let (s, _) = api
+        .post(
+            "/api/sites",
+            json!({ "name": "S", "limit": 10, "unit": "kW", "extra": 1 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, v) = api.get("/api/sites").await;
+    assert_eq!((s, v), (StatusCode::OK, json!([])), "nothing stored");
+
+    // A site in A per phase, with its defaults.
+    let (s, site) = api
+        .post(
+            "/api/sites",
+            json!({ "name": "Garage", "limit": "63.5", "unit": "A" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{site}");
+    let id = site["id"].as_i64().unwrap();
+    assert_eq!(site["unit"], "A");
+    assert_eq!(dec(&site["minRate"]), Decimal::from(6));
+    assert_eq!(dec(&site["evseMax"]), Decimal::from(32));
+    assert_eq!(
+        dec(&site["limitW"]),
+        Decimal::new(635, 1) * Decimal::from(690)
+    );
+    let (s, _) = api
+        .put(
+            &format!("/api/sites/{id}/limit"),
+            json!({ "limit": 40, "unit": "kW" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "kW for a site in A");
+    let (s, v) = api
+        .put(&format!("/api/sites/{id}/limit"), json!({ "limit": 40 }))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(dec(&v["limit"]), Decimal::from(40));
+    let (s, _) = api
+        .put(
+            &format!("/api/sites/{id}/chargers/{}", "a".repeat(49)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) = api
+        .put(&format!("/api/sites/{id}/chargers/CP-1"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["chargers"], json!(["CP-1"]));
+    for (path, body) in [
+        ("/api/sites/999", Value::Null),
+        ("/api/sites/999/plan", Value::Null),
+        ("/api/sites/999/power", Value::Null),
+    ] {
+        let _ = body;
+        let (s, v) = api.get(path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(v["error"]["code"], "unknown_site");
+    }
+    let (s, _) = api.put("/api/sites/999/limit", json!({ "limit": 1 })).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api.put("/api/sites/999/chargers/CP-1", json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Update, unassign, delete.
+    let (s, v) = api
+        .put(
+            &format!("/api/sites/{id}"),
+            json!({ "name": "Garage 2", "limit": 22, "unit": "kW" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["name"].as_str(), v["unit"].as_str()),
+        (Some("Garage 2"), Some("W"))
+    );
+    assert_eq!(dec(&v["limit"]), Decimal::from(22_000));
+    let (s, _) = api.delete(&format!("/api/sites/{id}/chargers/CP-1")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = api.delete(&format!("/api/sites/{id}/chargers/CP-1")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api.delete(&format!("/api/sites/{id}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = api.delete(&format!("/api/sites/{id}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    central.shutdown().await.expect("clean shutdown");
+}

@@ -118,6 +118,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/dashboard.css",
         "/login.js",
         "/security-events.js",
+        "/sites.js",
         "/api/openapi.json",
     ];
     let mut checked = 0;
@@ -228,6 +229,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/dashboard.css",
         "/login.js",
         "/security-events.js",
+        "/sites.js",
     ] {
         let r = client
             .get(format!("{base}{asset}"))

@@ -6,8 +6,8 @@
 //! - **State.** Sites and the charger → site assignment are tables of the migration
 //!   [`MIGRATION`], mirrored in memory; sessions are followed from the model's events
 //!   (`TransactionStarted` / `Updated` / `Ended`: the EVSE, the transaction id, the measured
-//!   power of the last meter values) and kept only in memory: a restart re-learns them from
-//!   the next messages.
+//!   power of the last meter values) and kept only in memory: after a restart a running
+//!   transaction becomes a session again at its next meter values.
 //! - **When it plans.** A site is marked for a new plan when a session starts or ends, when a
 //!   meter value shows an EV drawing clearly less than it was given (or, once capped, close
 //!   to its cap again), when its limit or its chargers change, and when a send failed. One
@@ -251,7 +251,8 @@ pub struct BalancerStats {
     pub profiles_sent: u64,
     /// Profiles refused, failed or timed out.
     pub profiles_failed: u64,
-    /// Sessions not balanced (a site's session bound reached).
+    /// Transaction events of sessions not balanced because their site's session bound was
+    /// reached (one per event).
     pub sessions_dropped: u64,
 }
 
@@ -711,7 +712,17 @@ impl Sites {
                     st.defaults.insert(id.to_owned());
                     wake = true;
                 }
-                Event::TransactionStarted { transaction, .. } => {
+                // A transaction started, or one running before this process knew it (a
+                // restart, a reconnect): a session of the site from now on.
+                Event::TransactionStarted { transaction, .. }
+                | Event::TransactionUpdated { transaction, .. }
+                    if st.sites.get(&site_id).is_some_and(|site| {
+                        !site
+                            .sessions
+                            .get(&(id.to_owned(), transaction.connector.evse))
+                            .is_some_and(|s| s.transaction_id == transaction.id)
+                    }) =>
+                {
                     st.arrivals += 1;
                     let arrival = st.arrivals;
                     if let Some(site) = st.sites.get_mut(&site_id) {
@@ -964,32 +975,39 @@ impl Sites {
         } = self.plan_marked();
         self.send_all(down).await;
         self.send_all(up).await;
-        for (charger, unit, limit) in defaults {
-            if let Some(h) = self.chargers.get(&charger) {
-                let p = ChargingProfile::constant(
-                    TX_DEFAULT_PROFILE_ID,
-                    STACK_LEVEL,
-                    Purpose::TxDefault,
-                    unit.rate_unit(),
-                    limit,
-                    Utc::now(),
-                );
-                let ok = matches!(h.set_charging_profile(0, &p).await, Ok(a) if a.is_accepted());
-                self.count(ok);
-            }
-        }
-        for charger in clears {
-            if let Some(h) = self.chargers.get(&charger) {
-                let ok = h
-                    .clear_charging_profiles(&ClearProfiles {
-                        stack_level: Some(STACK_LEVEL),
-                        ..ClearProfiles::default()
-                    })
-                    .await
-                    .is_ok();
-                self.count(ok);
-            }
-        }
+        use futures::StreamExt;
+        let n = self.cfg.send_concurrency.max(1);
+        futures::stream::iter(defaults)
+            .for_each_concurrent(n, |(charger, unit, limit)| async move {
+                if let Some(h) = self.chargers.get(&charger) {
+                    let p = ChargingProfile::constant(
+                        TX_DEFAULT_PROFILE_ID,
+                        STACK_LEVEL,
+                        Purpose::TxDefault,
+                        unit.rate_unit(),
+                        limit,
+                        Utc::now(),
+                    );
+                    let ok =
+                        matches!(h.set_charging_profile(0, &p).await, Ok(a) if a.is_accepted());
+                    self.count(ok);
+                }
+            })
+            .await;
+        futures::stream::iter(clears)
+            .for_each_concurrent(n, |charger| async move {
+                if let Some(h) = self.chargers.get(&charger) {
+                    let ok = h
+                        .clear_charging_profiles(&ClearProfiles {
+                            stack_level: Some(STACK_LEVEL),
+                            ..ClearProfiles::default()
+                        })
+                        .await
+                        .is_ok();
+                    self.count(ok);
+                }
+            })
+            .await;
     }
 
     fn count(&self, ok: bool) {

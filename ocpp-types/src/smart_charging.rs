@@ -156,7 +156,7 @@ pub struct Schedule {
 /// A charging profile, version-neutral.
 ///
 /// ```
-/// use crate::smart_charging::{ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule};
+/// use ocpp_types::smart_charging::{ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule};
 /// use rust_decimal::Decimal;
 ///
 /// let profile = ChargingProfile {

@@ -50,23 +50,36 @@ fn step(sent: &mut [Option<Decimal>], measured: &[Option<Decimal>], limit: i64) 
     n
 }
 
+/// What the EVs draw at the limits sent: every tenth at most 2 kW, the others all they get.
+fn draw(sent: &[Option<Decimal>]) -> Vec<Option<Decimal>> {
+    sent.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.map(|s| {
+                if i % 10 == 0 {
+                    s.min(Decimal::from(2_000))
+                } else {
+                    s
+                }
+            })
+        })
+        .collect()
+}
+
 fn messages_per_change() {
     let n = SESSIONS as usize;
     let mut sent = vec![None; n];
-    // Every tenth EV draws only 2 kW, the others what they are given.
     let mut measured = vec![None; n];
     let first = step(&mut sent, &measured, 5_000_000);
-    for i in 0..n {
-        measured[i] = Some(if i % 10 == 0 {
-            Decimal::from(2_000)
-        } else {
-            sent[i].unwrap_or_default()
-        });
-    }
+    measured = draw(&sent);
     let capped = step(&mut sent, &measured, 5_000_000);
+    measured = draw(&sent);
     let down = step(&mut sent, &measured, 3_000_000);
+    measured = draw(&sent);
     let small_up = step(&mut sent, &measured, 3_050_000);
+    measured = draw(&sent);
     let big_up = step(&mut sent, &measured, 4_000_000);
+    measured = draw(&sent);
     let same = step(&mut sent, &measured, 4_000_000);
     println!("profiles sent, {SESSIONS} sessions on one site:");
     println!("  first plan at 5 MW:                          {first}");

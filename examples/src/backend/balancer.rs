@@ -201,8 +201,11 @@ pub fn should_send(previous: Option<Decimal>, new: Decimal, hysteresis: Decimal)
 
 /// The cap to plan with, from the EVSE's maximum, the limit it was given and what it was
 /// measured drawing: when it draws clearly less than it was given (below 90 %), it is
-/// EV-limited and its cap becomes its draw plus 10 % headroom (at least `step`), so the
-/// rest goes to others; when it draws close to its limit, it may want more: its maximum.
+/// EV-limited and its cap becomes its draw plus 25 % headroom (at least `step`), so the
+/// rest goes to others; when it draws close to its limit (90 % or more), it may want more:
+/// its maximum. The headroom keeps a capped EV that goes on drawing the same below 90 % of
+/// its new limit (1 / 1.25 = 80 %): a steady draw is a fixed point, no swinging between
+/// capped and not from one plan to the next.
 pub fn cap_from_measurement(
     max: Decimal,
     given: Option<Decimal>,
@@ -213,7 +216,7 @@ pub fn cap_from_measurement(
         (Some(given), Some(m))
             if given > Decimal::ZERO && m * Decimal::TEN < given * Decimal::from(9) =>
         {
-            let headroom = (m / Decimal::TEN).max(step);
+            let headroom = (m / Decimal::from(4)).max(step);
             (m.max(Decimal::ZERO) + headroom).min(max)
         }
         _ => max,
@@ -331,15 +334,22 @@ mod tests {
             ),
             max
         );
-        // Draws clearly less: its draw plus 10 %.
+        // Draws clearly less: its draw plus 25 %; drawing the same at that limit keeps it.
+        let cap = cap_from_measurement(
+            max,
+            Some(Decimal::from(5_000)),
+            Some(Decimal::from(3_000)),
+            one,
+        );
+        assert_eq!(cap, Decimal::from(3_750));
         assert_eq!(
-            cap_from_measurement(
-                max,
-                Some(Decimal::from(5_000)),
-                Some(Decimal::from(3_000)),
-                one
-            ),
-            Decimal::from(3_300)
+            cap_from_measurement(max, Some(cap), Some(Decimal::from(3_000)), one),
+            cap
+        );
+        // Drawing close to it again: may want more.
+        assert_eq!(
+            cap_from_measurement(max, Some(cap), Some(Decimal::from(3_400)), one),
+            max
         );
         // Draws nothing: one step.
         assert_eq!(

@@ -153,7 +153,7 @@ impl BalancerConfig {
         }
     }
 
-    fn from_watts(&self, unit: SiteUnit, w: Decimal) -> Decimal {
+    fn watts_in(&self, unit: SiteUnit, w: Decimal) -> Decimal {
         match unit {
             SiteUnit::W => w,
             SiteUnit::A => {
@@ -717,10 +717,9 @@ impl Sites {
                 Event::TransactionStarted { transaction, .. }
                 | Event::TransactionUpdated { transaction, .. }
                     if st.sites.get(&site_id).is_some_and(|site| {
-                        !site
-                            .sessions
+                        site.sessions
                             .get(&(id.to_owned(), transaction.connector.evse))
-                            .is_some_and(|s| s.transaction_id == transaction.id)
+                            .is_none_or(|s| s.transaction_id != transaction.id)
                     }) =>
                 {
                     st.arrivals += 1;
@@ -755,7 +754,7 @@ impl Sites {
                         let key = (id.to_owned(), transaction.connector.evse);
                         if let Some(s) = site.sessions.get_mut(&key) {
                             s.measured_w = transaction.power_w;
-                            let m = transaction.power_w.map(|w| self.cfg.from_watts(unit, w));
+                            let m = transaction.power_w.map(|w| self.cfg.watts_in(unit, w));
                             let cap =
                                 balancer::cap_from_measurement(evse_max, s.sent, m, unit.step());
                             // Drawing clearly less than planned for, or capped before and
@@ -836,7 +835,7 @@ impl Sites {
                     cap: balancer::cap_from_measurement(
                         site.row.evse_max,
                         s.sent,
-                        s.measured_w.map(|w| self.cfg.from_watts(unit, w)),
+                        s.measured_w.map(|w| self.cfg.watts_in(unit, w)),
                         step,
                     ),
                     min: site.row.min_rate,

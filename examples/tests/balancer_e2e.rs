@@ -237,12 +237,44 @@ async fn twenty_chargers_share_a_site_limit_that_changes() {
     central.shutdown().await.expect("clean shutdown");
 }
 
-/// The sites API: what it refuses, and the CRUD around it.
+/// The sites API on SQLite.
 #[tokio::test]
 async fn the_sites_api_refuses_bad_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("sites.db");
-    let args = CentralArgs::with_database(db.display().to_string()).ephemeral();
+    sites_api(db.display().to_string()).await;
+}
+
+/// The sites API on PostgreSQL (`OCPP_TEST_POSTGRES_URL`, set by the test command; without
+/// it the test says loudly that it was skipped).
+#[tokio::test]
+async fn the_sites_api_refuses_bad_input_on_postgres() {
+    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
+        eprintln!("\n*** SKIPPED the_sites_api_refuses_bad_input_on_postgres: OCPP_TEST_POSTGRES_URL is not set ***\n");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    let db = format!("ocpp_sites_{}", std::process::id());
+    for q in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        sqlx::query(&q)
+            .execute(&pool)
+            .await
+            .expect("create database");
+    }
+    pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    sites_api(format!("{base}/{db}")).await;
+}
+
+/// The sites API: what it refuses, and the CRUD around it; a restart keeps the sites.
+async fn sites_api(url: String) {
+    let args = CentralArgs::with_database(url).ephemeral();
     let central = start(&args).await.expect("central system starts");
     let api = Api::admin(&central).await;
     let bad = [
@@ -336,6 +368,15 @@ async fn the_sites_api_refuses_bad_input() {
         (Some("Garage 2"), Some("W"))
     );
     assert_eq!(dec(&v["limit"]), Decimal::from(22_000));
+    // Stored: a restart reads the site and its charger back.
+    central.shutdown().await.expect("clean shutdown");
+    let central = start(&args).await.expect("central system starts again");
+    let api = Api::admin(&central).await;
+    let (s, v) = api.get(&format!("/api/sites/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "Garage 2");
+    assert_eq!(dec(&v["limit"]), Decimal::from(22_000));
+    assert_eq!(v["chargers"], json!(["CP-1"]));
     let (s, _) = api.delete(&format!("/api/sites/{id}/chargers/CP-1")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = api.delete(&format!("/api/sites/{id}/chargers/CP-1")).await;

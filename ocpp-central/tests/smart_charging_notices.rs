@@ -46,7 +46,11 @@ fn notifications_are_accepted_and_become_notices_on_both_2x_versions() {
             &mut h,
             r#"[2,"n1","NotifyEVChargingNeeds",{"evseId":1,"maxScheduleTuples":3,"chargingNeeds":{"requestedEnergyTransfer":"AC_three_phase","departureTime":"2025-01-01T18:00:00Z","acChargingParameters":{"energyAmount":20000,"evMinCurrent":6,"evMaxCurrent":32,"evMaxVoltage":400}}}]"#,
         );
-        assert_eq!(answer, serde_json::json!({"status": "Accepted"}), "{version}");
+        assert_eq!(
+            answer,
+            serde_json::json!({"status": "Accepted"}),
+            "{version}"
+        );
         let SmartChargingNotice::EvChargingNeeds {
             evse,
             energy_transfer,
@@ -59,7 +63,10 @@ fn notifications_are_accepted_and_become_notices_on_both_2x_versions() {
         };
         assert_eq!(evse, 1);
         assert_eq!(energy_transfer, "AC_three_phase");
-        assert_eq!(departure_time.unwrap().to_rfc3339(), "2025-01-01T18:00:00+00:00");
+        assert_eq!(
+            departure_time.unwrap().to_rfc3339(),
+            "2025-01-01T18:00:00+00:00"
+        );
         assert_eq!(energy_amount_wh, Some(Decimal::from(20_000)));
         assert_eq!(max_schedule_tuples, Some(3));
 
@@ -67,7 +74,11 @@ fn notifications_are_accepted_and_become_notices_on_both_2x_versions() {
             &mut h,
             r#"[2,"n2","NotifyEVChargingSchedule",{"evseId":1,"timeBase":"2025-01-01T12:00:00Z","chargingSchedule":{"id":1,"chargingRateUnit":"W","chargingSchedulePeriod":[{"startPeriod":0,"limit":7400},{"startPeriod":3600,"limit":3700}]}}]"#,
         );
-        assert_eq!(answer, serde_json::json!({"status": "Accepted"}), "{version}");
+        assert_eq!(
+            answer,
+            serde_json::json!({"status": "Accepted"}),
+            "{version}"
+        );
         let SmartChargingNotice::EvChargingSchedule { evse, schedule, .. } = notice else {
             panic!("{version}: {notice:?}")
         };
@@ -129,7 +140,10 @@ fn notifications_are_accepted_and_become_notices_on_both_2x_versions() {
         else {
             panic!("{version}: {notice:?}")
         };
-        assert_eq!((request_id, evse, source.as_str(), tbc), (9, 1, "CSO", true));
+        assert_eq!(
+            (request_id, evse, source.as_str(), tbc),
+            (9, 1, "CSO", true)
+        );
         assert_eq!(profiles.len(), 1);
         assert_eq!(profiles[0].id, 4);
         assert_eq!(profiles[0].purpose, Purpose::TxDefault);

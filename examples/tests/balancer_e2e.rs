@@ -4,6 +4,8 @@
 //! in two waves, the limit is lowered to 60 kW, five drivers leave, then the limit drops so
 //! low that one session must queue.
 //!
+//! One battery fills up: the others get what that EV leaves.
+//!
 //! After each change the site's measured power (the sum of the sessions' last meter values,
 //! from the API) must be under the limit within one meter interval (plus the time to plan
 //! and send, bounded below), stay there, and every session must draw exactly its share.
@@ -216,6 +218,37 @@ async fn twenty_chargers_share_a_site_limit_that_changes() {
     // Raised again: it is admitted.
     site.set_limit(60).await;
     site.settled(15, 60_000, 0).await;
+
+    // One battery is full: that EV draws nothing, its meter values show it, and the other
+    // fourteen get what it leaves (its cap is one step, 1 W).
+    let full = &identities[5];
+    fleet.ev_full(full, 1).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let share = (Decimal::from(60_000 - 1) / Decimal::from(14)).floor();
+    loop {
+        let plan = site.plan().await;
+        let ok = plan.len() == 15
+            && plan.iter().all(|p| {
+                let want = if p["charger"] == full.as_str() {
+                    Decimal::ONE
+                } else {
+                    share
+                };
+                dec(&p["limit"]) == want
+                    && p["sent"].as_str().and_then(|s| s.parse::<Decimal>().ok()) == Some(want)
+            });
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the others did not get what the full EV left: {plan:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let t = Instant::now();
+    site.under_limit(t, 60_000, t + SETTLE + METER_INTERVAL)
+        .await;
 
     // Bounded work: the number sent stays near one per session per change (20 + 20 + 20 +
     // 15 + 15 + 15 changes of share, and the TxDefaultProfiles). Refused ones are at most

@@ -793,6 +793,19 @@ async fn crash_between_answer_and_projection(version: Version) {
     net.central.backend().flush().await;
     let db = net.central.backend().db().clone();
     assert!(db.journal_unprocessed().await.expect("journal").is_empty());
+    // ... and recovery would not even read it: the low-water mark is past every row.
+    let last_row = db
+        .session_journal(session)
+        .await
+        .expect("journal")
+        .iter()
+        .map(|r| r.id)
+        .max()
+        .expect("journaled rows");
+    assert!(
+        db.journal_mark().await.expect("mark") >= last_row,
+        "the low-water mark is stored at a flush"
+    );
     let before = db.session(session).await.expect("db").expect("session");
     let start_wh = before.meter_start_wh.expect("meter start");
     net.central.shutdown().await.expect("shutdown");

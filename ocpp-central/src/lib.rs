@@ -26,6 +26,7 @@
 compile_error!("ocpp-central needs at least one of the features v16, v201, v21");
 
 mod apply;
+pub mod certificates;
 pub mod commands;
 pub mod defaults;
 #[cfg(feature = "tokio")]

@@ -716,18 +716,18 @@ blocks! {
     /// return `Some(self)` from [`Application::security`] to override some.
     Security / security {
         neutral {        }
-        certificate_signed_v16: v16 V16 CertificateSigned(CertificateSignedRequest, CertificateSignedResponse);
-        certificate_signed_v201: v201 V201 CertificateSigned(CertificateSignedRequest, CertificateSignedResponse);
-        certificate_signed_v21: v21 V21 CertificateSigned(CertificateSignedRequest, CertificateSignedResponse);
-        delete_certificate_v16: v16 V16 DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse);
-        delete_certificate_v201: v201 V201 DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse);
-        delete_certificate_v21: v21 V21 DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse);
-        get_installed_certificate_ids_v16: v16 V16 GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse);
-        get_installed_certificate_ids_v201: v201 V201 GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse);
-        get_installed_certificate_ids_v21: v21 V21 GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse);
-        install_certificate_v16: v16 V16 InstallCertificate(InstallCertificateRequest, InstallCertificateResponse);
-        install_certificate_v201: v201 V201 InstallCertificate(InstallCertificateRequest, InstallCertificateResponse);
-        install_certificate_v21: v21 V21 InstallCertificate(InstallCertificateRequest, InstallCertificateResponse);
+        certificate_signed_v16: v16 V16 CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) => crate::certificates::station::certificate_signed_v16;
+        certificate_signed_v201: v201 V201 CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) => crate::certificates::station::certificate_signed_v201;
+        certificate_signed_v21: v21 V21 CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) => crate::certificates::station::certificate_signed_v21;
+        delete_certificate_v16: v16 V16 DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse) => crate::certificates::station::delete_certificate_v16;
+        delete_certificate_v201: v201 V201 DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse) => crate::certificates::station::delete_certificate_v201;
+        delete_certificate_v21: v21 V21 DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse) => crate::certificates::station::delete_certificate_v21;
+        get_installed_certificate_ids_v16: v16 V16 GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse) => crate::certificates::station::get_installed_certificate_ids_v16;
+        get_installed_certificate_ids_v201: v201 V201 GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse) => crate::certificates::station::get_installed_certificate_ids_v201;
+        get_installed_certificate_ids_v21: v21 V21 GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse) => crate::certificates::station::get_installed_certificate_ids_v21;
+        install_certificate_v16: v16 V16 InstallCertificate(InstallCertificateRequest, InstallCertificateResponse) => crate::certificates::station::install_certificate_v16;
+        install_certificate_v201: v201 V201 InstallCertificate(InstallCertificateRequest, InstallCertificateResponse) => crate::certificates::station::install_certificate_v201;
+        install_certificate_v21: v21 V21 InstallCertificate(InstallCertificateRequest, InstallCertificateResponse) => crate::certificates::station::install_certificate_v21;
     }
     /// Display messages (2.x block O).
     ///

@@ -74,6 +74,8 @@ pub(crate) enum After {
     NewPassword,
     /// Smart charging: the reports of a GetChargingProfiles.
     Smart(crate::smart_charging::FollowUp),
+    /// A new key pair and CSR, sent in SignCertificate ([`crate::certificates`]).
+    Sign,
 }
 
 impl Station {
@@ -254,6 +256,7 @@ impl Station {
                 self.events.push_back(StationEvent::CredentialsChanged);
             }
             After::Smart(f) => self.smart_follow_up(now, f),
+            After::Sign => crate::certificates::station::triggered_sign(self, now),
         }
     }
 
@@ -390,6 +393,12 @@ pub(crate) fn trigger(ctx: &mut Context<'_>, request: &TriggerMessage) -> Trigge
         "DiagnosticsStatusNotification" => After::Idle("DiagnosticsStatusNotification"),
         "FirmwareStatusNotification" => After::Idle("FirmwareStatusNotification"),
         "LogStatusNotification" => After::Idle("LogStatusNotification"),
+        // 1.6 ExtendedTriggerMessage, 2.x TriggerMessage (use case A02 / A03).
+        "SignChargePointCertificate" | "SignChargingStationCertificate"
+            if cfg!(feature = "certificates") =>
+        {
+            After::Sign
+        }
         _ => return TriggerStatus::NotImplemented,
     };
     // What the trigger would queue must fit (MAX_QUEUED_CALLS); a Heartbeat or
@@ -397,7 +406,9 @@ pub(crate) fn trigger(ctx: &mut Context<'_>, request: &TriggerMessage) -> Trigge
     let fits = match &after {
         After::Boot => true,
         After::Heartbeat => st.is_pending(|p| matches!(p, Pending::Heartbeat)) || st.room_for(1),
-        After::Status(Some(_)) | After::Meter(Some(_)) | After::Idle(_) => st.room_for(1),
+        After::Status(Some(_)) | After::Meter(Some(_)) | After::Idle(_) | After::Sign => {
+            st.room_for(1)
+        }
         After::Status(None) => st.room_for(st.evses.len() + usize::from(v16)),
         After::Meter(None) => st.room_for(st.evses.len()),
         // Goes to the durable outbox: bounded by the same number of waiting messages.

@@ -17,6 +17,9 @@
 //! - `ws` (feature `ws`, default): the tokio + tokio-tungstenite client that drives a station
 //!   over a WebSocket, reconnecting with backoff; with `tls`, `wss://` (security profiles 2
 //!   and 3, rustls, `tls`).
+//! - `certificates` (feature `certificates`): the certificate store and the built-in
+//!   certificate messages (install, list, delete, the station's own certificate signed
+//!   through SignCertificate / CertificateSigned).
 //! - `testing` (feature `test-util`): a virtual-time driver and a mock central system.
 //!
 //! See the crate README for a complete charger and the design notes.
@@ -26,6 +29,11 @@
 
 pub mod app;
 pub mod central;
+#[cfg(feature = "certificates")]
+pub mod certificates;
+#[cfg(not(feature = "certificates"))]
+#[path = "certificates/off.rs"]
+pub(crate) mod certificates;
 pub mod hardware;
 pub mod rand;
 pub mod settings;

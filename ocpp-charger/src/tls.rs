@@ -119,6 +119,13 @@ impl ClientTls {
         self.with_client_certificate(&cert, &key)
     }
 
+    /// Whether it was built from trusted CAs (not [`from_config`](Self::from_config)), so
+    /// that a client certificate can be put in (the driver does, with the station's own
+    /// certificate, feature `certificates`).
+    pub(crate) fn has_roots(&self) -> bool {
+        !self.roots.is_empty()
+    }
+
     /// A rustls configuration of your own (other roots, a certificate resolver, other
     /// versions); the other constructors give TLS 1.2 and 1.3 with [`crypto_provider`].
     pub fn from_config(config: Arc<rustls::ClientConfig>) -> ClientTls {

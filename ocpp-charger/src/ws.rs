@@ -148,6 +148,20 @@ impl ConnectError {
         }
     }
 
+    /// [`ConnectError::security_event`] as the station's [`SecurityEvent`]: what the driver
+    /// raises with [`Station::security_event`] when a connection attempt fails, so the
+    /// event is queued and reaches the central system once a connection succeeds.
+    ///
+    /// [`SecurityEvent`]: crate::SecurityEvent
+    pub fn as_security_event(&self) -> Option<crate::SecurityEvent> {
+        match self {
+            ConnectError::InvalidServerCertificate(_) => {
+                Some(crate::SecurityEvent::InvalidCentralCertificate)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether TLS failed ([`ConnectError::InvalidServerCertificate`] or
     /// [`ConnectError::Tls`]).
     pub fn is_tls(&self) -> bool {
@@ -764,7 +778,7 @@ impl Persister {
 pub async fn run(
     mut station: Station,
     store: Box<dyn Store>,
-    config: ClientConfig,
+    #[allow(unused_mut)] mut config: ClientConfig,
     mut commands: mpsc::Receiver<Command>,
     events: Option<mpsc::Sender<ClientEvent>>,
 ) -> Station {
@@ -778,6 +792,12 @@ pub async fn run(
     let version = station.version();
     let traffic = config.traffic.clone();
     let mut lagged: u64 = 0;
+    // The station's own client certificate (feature `certificates`): presented from the
+    // next connection on whenever it changes, as long as it is valid.
+    #[cfg(all(feature = "tls", feature = "certificates"))]
+    let base_tls = config.tls.clone();
+    #[cfg(all(feature = "tls", feature = "certificates"))]
+    let mut presented: Option<(u64, bool)> = None;
     let mut emit = |e: ClientEvent| {
         let Some(tx) = &events else { return };
         if lagged > 0 && tx.try_send(ClientEvent::Lagged(lagged)).is_ok() {
@@ -796,6 +816,29 @@ pub async fn run(
             let password = station
                 .basic_auth_password()
                 .or_else(|| config.password.as_ref().map(|p| p.as_bytes().to_vec()));
+            #[cfg(all(feature = "tls", feature = "certificates"))]
+            {
+                let mine = station.client_certificate();
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let valid = mine.as_ref().is_some_and(|m| m.not_after > unix);
+                let key = (station.client_certificate_generation(), valid);
+                if presented != Some(key) {
+                    presented = Some(key);
+                    config.tls = match (&base_tls, mine) {
+                        (Some(base), Some(mine)) if valid && base.has_roots() => base
+                            .clone()
+                            .with_client_certificate(
+                                mine.chain_pem.as_bytes(),
+                                mine.key_pem.as_bytes(),
+                            )
+                            .ok()
+                            .or_else(|| base_tls.clone()),
+                        _ => base_tls.clone(),
+                    };
+                }
+            }
             match connect(&identity, version, &config, password.as_deref()).await {
                 Ok(s) => {
                     ws = Some(s);
@@ -808,6 +851,13 @@ pub async fn run(
                     let delay = config.backoff_delay(attempts, &mut rng);
                     reconnect_at = TokioInstant::now() + delay;
                     let reason = error.to_string();
+                    if let Some(event) = error.as_security_event() {
+                        station.security_event(
+                            TokioInstant::now().into_std(),
+                            event,
+                            Some(&reason),
+                        );
+                    }
                     emit(ClientEvent::ConnectFailed(error));
                     emit(ClientEvent::Disconnected {
                         reason,

@@ -525,6 +525,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/sites/{id}/power", VIEWER),
     ("GET", "/api/balancer", VIEWER),
     ("GET", "/sites.js", PUBLIC),
+    // Chargers' certificates (certs_api.rs).
+    ("GET", "/api/certificates", VIEWER),
+    ("GET", "/certificates.js", PUBLIC),
+    ("GET", "/api/chargers/{id}/certificates", VIEWER),
+    ("POST", "/api/chargers/{id}/certificates/install", ADMIN),
+    ("POST", "/api/chargers/{id}/certificates/refresh", OPERATOR),
+    ("POST", "/api/chargers/{id}/certificates/delete", ADMIN),
+    ("POST", "/api/chargers/{id}/certificates/renew", OPERATOR),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -582,6 +590,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
         .merge(super::secrets::routes())
         .merge(super::sites_api::routes())
+        .merge(super::certs_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -798,6 +807,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::secrets::SecretsDoc::openapi());
     doc.merge(super::sites_api::SitesDoc::openapi());
+    doc.merge(super::certs_api::CertsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -400,7 +400,39 @@ const MIGRATIONS: &[&str] = &[
         tech_info TEXT
     );
     CREATE INDEX security_events_received ON security_events (received_at, id)",
-    // 9: sites with their grid limit, and the chargers of each (`sites.rs`).
+    // 8: the journal's low-water mark (see `watermark.rs`), stored by the write-behind with
+    // its batches, replaces the trigger that raised each charger's `last` on every insert
+    // (one more page of log per commit): recovery reads the journal from the mark on. The
+    // first mark is where the charger marks said to replay from. And SQLite's journal loses
+    // AUTOINCREMENT, whose counter row (in `sqlite_sequence`) was one more page of log per
+    // commit: journal rows are never deleted, so the next id is still one above every id
+    // given before (the low-water mark relies on it).
+    "@drop_journal_last_trigger;
+    @journal_without_autoincrement;
+    CREATE TABLE journal_watermark (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        upto BIGINT NOT NULL
+    );
+    INSERT INTO journal_watermark (id, upto) SELECT 1, COALESCE(
+        (SELECT MIN(upto) FROM journal_projected WHERE last > upto),
+        (SELECT MAX(id) FROM journal), 0)",
+    // 9: chargers' certificates (`pki.rs`): issued by the central system's CA or installed
+    // on the charger, with serial, subject, expiry and the hash data the charger reports.
+    "CREATE TABLE charger_certificates (
+        id {ID},
+        charger TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        subject TEXT,
+        not_after TEXT,
+        hash_algorithm TEXT,
+        issuer_name_hash TEXT,
+        issuer_key_hash TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX charger_certificates_charger ON charger_certificates (charger, id)",
+    // 10: sites with their grid limit, and the chargers of each (`sites.rs`).
     super::sites::MIGRATION,
 ];
 
@@ -423,6 +455,37 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
             END $$",
             "CREATE TRIGGER journal_last AFTER INSERT ON journal
                 FOR EACH ROW EXECUTE FUNCTION journal_last()",
+        ]),
+        ("@journal_without_autoincrement", Backend::Sqlite) => Some(&[
+            "CREATE TABLE journal_rebuilt (
+                id INTEGER PRIMARY KEY,
+                charger TEXT NOT NULL,
+                version TEXT NOT NULL,
+                action TEXT NOT NULL,
+                request TEXT NOT NULL,
+                response TEXT NOT NULL,
+                at TEXT NOT NULL,
+                processed BIGINT NOT NULL DEFAULT 0,
+                error TEXT,
+                session_id BIGINT
+            )",
+            "INSERT INTO journal_rebuilt
+                (id, charger, version, action, request, response, at, processed, error, session_id)
+                SELECT id, charger, version, action, request, response, at, processed, error, session_id
+                FROM journal",
+            "DROP TABLE journal",
+            "ALTER TABLE journal_rebuilt RENAME TO journal",
+            "CREATE INDEX journal_session ON journal (session_id, id)",
+            "CREATE INDEX journal_set_aside ON journal (id) WHERE processed = 2",
+        ]),
+        // A sequence: nothing written per row beyond the row.
+        ("@journal_without_autoincrement", Backend::Postgres) => Some(&[]),
+        ("@drop_journal_last_trigger", Backend::Sqlite) => {
+            Some(&["DROP TRIGGER IF EXISTS journal_last"])
+        }
+        ("@drop_journal_last_trigger", Backend::Postgres) => Some(&[
+            "DROP TRIGGER IF EXISTS journal_last ON journal",
+            "DROP FUNCTION IF EXISTS journal_last()",
         ]),
         _ => None,
     }
@@ -492,7 +555,7 @@ impl Db {
             .fetch_one(&self.pool)
             .await?;
         let frames: i64 = row.try_get(1)?;
-        if frames > RESTART_FRAMES {
+        if frames > restart_frames() {
             let started = std::time::Instant::now();
             sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                 .fetch_one(&self.write)
@@ -577,9 +640,9 @@ impl Db {
         self.params_from(1, i)
     }
 
-    /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 5) to
-    /// the given row, never lowering it. (Its `last` mark is raised by the database as rows
-    /// are journaled; a charger new to the table gets both at the row.)
+    /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 8) to
+    /// the given row, never lowering it. (Its `last` column is no longer kept up: a charger
+    /// new to the table gets the row in both.)
     pub(crate) async fn raise_journal_upto(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -993,20 +1056,31 @@ impl Db {
         Ok(row.try_get("n")?)
     }
 
-    /// Journal rows not yet projected, by charger and then in order: those after the mark of
-    /// each charger with rows beyond it, read from the lowest such mark on (recent rows, or
-    /// those of a charger whose projection failed since the last start); none, without a
-    /// read, when every charger is projected up to its last row.
+    /// Journal rows not yet projected, by charger and then in order: those after the
+    /// journal's low-water mark (see `watermark.rs`) and after their charger's own mark
+    /// (recent rows, or those of a charger whose projection failed since the last start).
     pub async fn journal_unprocessed(&self) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
             "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
-             FROM journal j JOIN journal_projected p ON p.charger = j.charger
-             WHERE j.id > (SELECT MIN(upto) FROM journal_projected WHERE last > upto)
-             AND j.processed = 0 AND j.id > p.upto ORDER BY j.charger, j.id",
+             FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger
+             WHERE j.id > (SELECT upto FROM journal_watermark WHERE id = 1)
+             AND j.processed = 0 AND j.id > COALESCE(p.upto, 0) ORDER BY j.charger, j.id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(journal_row).collect()
+    }
+
+    /// The journal's low-water mark as stored: every row at or below it is projected or set
+    /// aside (see `watermark.rs`).
+    pub async fn journal_mark(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT upto FROM journal_watermark WHERE id = 1")
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("upto")?,
+            None => 0,
+        })
     }
 
     /// The journal rows of a session (its transaction messages), in order.
@@ -1062,6 +1136,18 @@ const WRITER_AUTOCHECKPOINT: u32 = 40_000;
 /// A larger log is worse, not better: at 256 MB the passive checkpoint's fsync of the long
 /// log stalled the writer's commits for over a second.
 const RESTART_FRAMES: i64 = 4_000;
+
+/// [`RESTART_FRAMES`], or the number in the environment variable
+/// `OCPP_SQLITE_RESTART_FRAMES` (a tuning knob for the load benchmark; at least 1,000).
+fn restart_frames() -> i64 {
+    static FRAMES: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *FRAMES.get_or_init(|| {
+        std::env::var("OCPP_SQLITE_RESTART_FRAMES")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map_or(RESTART_FRAMES, |n| n.max(1_000))
+    })
+}
 
 /// The options of a pool of `max` connections; `writer`: the SQLite writer's.
 fn pool_options(backend: Backend, max: u32, writer: bool) -> AnyPoolOptions {

@@ -2,13 +2,16 @@
 //! so each one waits for its row. One task takes every row queued at the moment, inserts them
 //! in one database transaction and answers each caller with its row id: under load a commit
 //! carries many chargers' messages instead of each connection contending for the database's
-//! write lock (SQLite has one writer; its busy handler sleeps) and committing alone.
+//! write lock (SQLite has one writer; its busy handler sleeps) and committing alone. Each
+//! committed row is registered with the low-water mark ([`super::watermark`]) before its
+//! caller hears of it.
 
 use chrono::Utc;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{ts, Db, DbError};
+use super::watermark::Pending;
 
 /// One row to journal.
 pub(crate) struct Entry {
@@ -37,7 +40,7 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Starts the journal task on the current runtime.
-    pub(crate) fn start(db: Db) -> Journal {
+    pub(crate) fn start(db: Db, pending: std::sync::Arc<Pending>) -> Journal {
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
             let mut group: Vec<Job> = Vec::with_capacity(GROUP);
@@ -52,6 +55,12 @@ impl Journal {
                 let entries: Vec<&Entry> = group.iter().map(|(e, _)| e).collect();
                 match insert_all(&db, &entries).await {
                     Ok(ids) => {
+                        pending.register(
+                            group
+                                .iter()
+                                .zip(&ids)
+                                .map(|((e, _), id)| (e.charger.as_str(), *id)),
+                        );
                         for ((_, reply), id) in group.drain(..).zip(ids) {
                             let _ = reply.send(Ok(id));
                         }
@@ -87,7 +96,9 @@ const ROWS_PER_INSERT: usize = 128;
 
 impl Db {
     /// Journals a transaction message and the answer about to be sent, alone; returns the
-    /// row id. (The backend journals through its group-commit task; this is the same write.)
+    /// row id. (The backend journals through its group-commit task, which also registers the
+    /// row with the low-water mark; this is the same write without it: what a process that
+    /// died before projecting the row leaves, replayed at the next start.)
     pub async fn journal_insert(
         &self,
         charger: &str,
@@ -112,9 +123,7 @@ impl Db {
     }
 }
 
-/// Inserts `group` atomically; returns the row ids, in order. Each charger's `last` mark
-/// (see `journal_projected` in db.rs) is raised by the database's trigger in the same
-/// statement. A group of up to [`ROWS_PER_INSERT`] rows is one statement, committed alone
+/// Inserts `group` atomically; returns the row ids, in order. A group of up to [`ROWS_PER_INSERT`] rows is one statement, committed alone
 /// (one round trip to the database); a larger one is a transaction of several.
 async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());

@@ -20,7 +20,11 @@ pub mod secrets;
 pub mod sites;
 pub mod sites_api;
 pub mod tariff;
+mod watermark;
 mod writer;
+// Certificates: the CA and the chargers' certificates, their routes.
+mod certs_api;
+pub mod pki;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -120,6 +124,10 @@ pub struct Backend {
     passwords: Arc<secrets::Passwords>,
     /// Sites and their load balancer.
     sites: Arc<sites::Sites>,
+    /// Journal rows not yet marked projected: the journal's low-water mark.
+    pending: Arc<watermark::Pending>,
+    /// The certificate authority and the chains waiting to go out ([`pki`]).
+    certs: pki::Certs,
 }
 
 impl std::fmt::Debug for Backend {
@@ -154,11 +162,14 @@ impl Backend {
             sites::BalancerConfig::default(),
         )
         .await?;
+        let pending = Arc::new(watermark::Pending::new(db.journal_mark().await?));
         Ok(Backend {
             passwords,
             sites,
-            writer: writer::Writer::start(db.clone(), metrics.clone()),
-            journal: journal::Journal::start(db.clone()),
+            certs: pki::Certs::default(),
+            writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
+            journal: journal::Journal::start(db.clone(), pending.clone()),
+            pending,
             _checkpoints: db.start_checkpoints(),
             event_ids: std::sync::atomic::AtomicI64::new(first_event),
             db,
@@ -322,6 +333,11 @@ impl Backend {
     /// and recovery goes on; a database error stops it (start fails, nothing is marked done).
     pub async fn recover(&self) -> Result<Recovery, DbError> {
         let rows = self.db.journal_unprocessed().await?;
+        // All of them before any is settled (ids ascending), so the low-water mark cannot
+        // pass a row that is yet to be replayed.
+        let mut ids: Vec<(&str, i64)> = rows.iter().map(|r| (r.charger.as_str(), r.id)).collect();
+        ids.sort_unstable_by_key(|&(_, id)| id);
+        self.pending.register(ids);
         let mut report = Recovery::default();
         let limits = ocpp_central::Limits::default();
         let mut i = 0;
@@ -476,6 +492,32 @@ impl Backend {
     /// Sites and their load balancer.
     pub fn sites(&self) -> &Arc<sites::Sites> {
         &self.sites
+    }
+
+    /// The certificate authority and issued certificates ([`pki`]).
+    pub fn certs(&self) -> &pki::Certs {
+        &self.certs
+    }
+
+    /// A charger's SignCertificate ([`pki`]): the answer of its version.
+    async fn sign_certificate<R: serde::de::DeserializeOwned>(
+        &self,
+        charger: &ChargerHandle,
+        request: AnyRequest,
+    ) -> Result<R, CallFailure> {
+        let Some(request) = ocpp_central::certificates::SignRequest::of(&request) else {
+            return Err(CallFailure::internal("not a SignCertificate"));
+        };
+        let accepted = self
+            .certs
+            .on_sign_request(&self.db, charger.identity(), &request)
+            .await
+            .map_err(|e| {
+                self.db_failed("sign certificate", &e);
+                CallFailure::internal("the central system could not record the certificate")
+            })?;
+        ocpp_central::certificates::sign_response(accepted)
+            .map_err(|e| CallFailure::internal(e.to_string()))
     }
 
     /// The database.
@@ -976,6 +1018,8 @@ impl Handler for Backend {
 
     async fn after(&self, charger: &ChargerHandle, request: &AnyRequest, _: &AnyResponse) {
         self.metrics.message_in(charger.version(), request.action());
+        // A signed certificate goes out once the SignCertificate answer did (pki.rs).
+        self.certs.after_answer(charger);
     }
 
     async fn restore_transactions(&self, identity: &str, _: Version) -> Vec<Transaction> {
@@ -1096,6 +1140,15 @@ impl HandleV16 for Backend {
         .await?;
         Ok(v16::SecurityEventNotificationResponse::new())
     }
+
+    async fn sign_certificate(
+        &self,
+        charger: &ChargerHandle,
+        request: v16::SignCertificateRequest,
+    ) -> Result<v16::SignCertificateResponse, CallFailure> {
+        self.sign_certificate(charger, AnyRequest::from(v16::AnyRequest::from(request)))
+            .await
+    }
 }
 
 impl Backend {
@@ -1175,6 +1228,19 @@ macro_rules! handle_2x {
                 )
                 .await?;
                 Ok($m::SecurityEventNotificationResponse::new())
+            }
+
+            async fn sign_certificate(
+                &self,
+                charger: &ChargerHandle,
+                request: $m::SignCertificateRequest,
+            ) -> Result<$m::SignCertificateResponse, CallFailure> {
+                Backend::sign_certificate(
+                    self,
+                    charger,
+                    AnyRequest::from($m::AnyRequest::from(request)),
+                )
+                .await
             }
         }
     };

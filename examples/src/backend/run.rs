@@ -159,6 +159,20 @@ pub struct CentralArgs {
     /// --client-ca). Without it, the options given decide.
     #[arg(long, value_name = "2|3", value_parser = clap::value_parser!(u8).range(2..=3))]
     pub security_profile: Option<u8>,
+
+    /// The directory of the central system's certificate authority (`ca.pem`, `ca.key`),
+    /// generated there at first run; it signs the chargers' CSRs (SignCertificate) and, with
+    /// --client-ca, is trusted for client certificates too.
+    #[arg(long, value_name = "DIR")]
+    pub pki_dir: Option<PathBuf>,
+
+    /// The certificate authority's certificate (PEM), instead of --pki-dir.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The certificate authority's private key (PEM) of --ca-cert.
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -197,6 +211,9 @@ impl CentralArgs {
             tls_key: None,
             client_ca: None,
             security_profile: None,
+            pki_dir: None,
+            ca_cert: None,
+            ca_key: None,
         }
     }
 
@@ -388,7 +405,18 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .await
         .map_err(|e| StartError::Invalid(format!("charger passwords: {e}")))?;
     let auth = Auth::basic(backend.passwords().authenticator());
-    let tls = server_tls(args, has_passwords)?;
+    // The certificate authority (pki.rs): signs CSRs, trusted for client certificates.
+    let ca = super::pki::ca_from_args(
+        args.ca_cert.as_ref(),
+        args.ca_key.as_ref(),
+        args.pki_dir.as_ref(),
+    )
+    .map_err(|e| StartError::Invalid(e.to_string()))?
+    .map(Arc::new);
+    if let Some(ca) = &ca {
+        backend.certs().set_ca(ca.clone());
+    }
+    let tls = server_tls(args, has_passwords, ca.as_ref().map(|c| c.cert_pem()))?;
     let mut config = ServerConfig::new(auth)
         .versions(args.versions.iter().copied())
         .defaults(defaults)
@@ -494,6 +522,7 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
 fn server_tls(
     args: &CentralArgs,
     has_passwords: bool,
+    own_ca: Option<&str>,
 ) -> Result<Option<(ServerTls, PathBuf, PathBuf)>, StartError> {
     let invalid = |s: &str| StartError::Invalid(s.to_owned());
     match args.security_profile {
@@ -523,7 +552,14 @@ fn server_tls(
     let tls_error = |e: ocpp_central::tls::TlsError| StartError::Invalid(format!("TLS: {e}"));
     let mut builder = ServerTls::from_pem_files(cert, key).map_err(tls_error)?;
     if let Some(ca) = &args.client_ca {
-        builder = builder.client_ca_file(ca).map_err(tls_error)?;
+        let mut pem = std::fs::read_to_string(ca)
+            .map_err(|e| StartError::Invalid(format!("cannot read {}: {e}", ca.display())))?;
+        // Chargers renewed through SignCertificate hold certificates of our own CA.
+        if let Some(own) = own_ca {
+            pem.push('\n');
+            pem.push_str(own);
+        }
+        builder = builder.client_ca_pem(pem.as_bytes()).map_err(tls_error)?;
     }
     let tls = builder.build().map_err(tls_error)?;
     Ok(Some((tls, cert.clone(), key.clone())))

@@ -15,8 +15,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use rust_decimal::Decimal;
 
+use std::sync::Arc;
+
 use super::db::{Db, DbError};
 use super::metrics::Metrics;
+use super::watermark::Pending;
 
 /// One write.
 #[derive(Debug)]
@@ -87,6 +90,11 @@ pub(crate) enum Write {
         charger: String,
         upto: i64,
     },
+    /// Every journal row up to `upto` is projected (the low-water mark, see `watermark`;
+    /// added by the writer itself, never lowered in the database).
+    JournalMark {
+        upto: i64,
+    },
 }
 
 impl Write {
@@ -112,14 +120,23 @@ pub(crate) struct Writer {
     tx: mpsc::Sender<Op>,
 }
 
-/// Writes per transaction at most.
+/// Writes per transaction at most (after folding: one progress write per session and one
+/// journal mark per charger count once however many were queued).
 const BATCH: usize = 2000;
 
-/// How long the writer gathers writes before it commits them. The writes are behind the
-/// chargers' answers, so this costs no charger any time; it turns a steady trickle (an open
-/// network's meter values arrive one by one) into one commit per 20 ms instead of one per
-/// message.
+/// How long the writer gathers writes before it commits them, once one arrives that is not
+/// a projection's progress or mark (a charger's state, an event, a session's end). The writes
+/// are behind the chargers' answers, so this costs no charger any time; it turns a steady
+/// trickle into one commit per 20 ms instead of one per message.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long the writer gathers when all it has are sessions' progress and journal marks
+/// (what meter values in transactions produce). Each commit writes every database page it
+/// touched, once: a session's row updated by ten meter values in a second costs one page,
+/// not ten, so an open network's meter values cost a fraction of a page of write-ahead log
+/// each instead of two. The journal holds the messages themselves before they are answered,
+/// so nothing waits on this, and an API read flushes first ([`Writer::flush`]).
+const LAZY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Writes queued at most (four batches): beyond, [`Writer::write`] waits, which holds the
 /// charger's event handling and so, through the connection's bounded backlog, reading from
@@ -127,28 +144,39 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 pub(crate) const QUEUE: usize = 4 * BATCH;
 
 impl Writer {
-    /// Starts the writer task on the current runtime.
-    pub(crate) fn start(db: Db, metrics: Metrics) -> Writer {
+    /// Starts the writer task on the current runtime. It settles journal rows in `pending`
+    /// as their marks are stored, and stores the low-water mark with its batches.
+    pub(crate) fn start(db: Db, metrics: Metrics, pending: Arc<Pending>) -> Writer {
         let (tx, mut rx) = mpsc::channel::<Op>(QUEUE);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut gather = Gather::default();
             let mut waiting = Vec::new();
             // Chargers a projection write failed for: their journal marks stay where they
             // are until the next start replays from there.
             let mut stalled = std::collections::HashSet::new();
+            // The low-water mark last stored (0: not yet; the stored one is never lowered).
+            let mut stored_mark = 0;
             while let Some(op) = rx.recv().await {
-                // Gather for up to LINGER (or until the batch is full or someone waits for
-                // a flush): a trickle of writes costs one commit per LINGER, not one each.
-                let until = tokio::time::Instant::now() + LINGER;
+                // Gather for up to LINGER after the first prompt write, LAZY_LINGER when
+                // there is none (or until the batch is full or someone waits for a flush).
+                let started = tokio::time::Instant::now();
+                let lazy_until = started + LAZY_LINGER;
+                let mut prompt_until = None;
                 let mut next = Some(op);
                 while let Some(op) = next.take() {
                     match op {
-                        Op::Write(w) => batch.push(w),
+                        Op::Write(w) => {
+                            if gather.push(w) && prompt_until.is_none() {
+                                prompt_until = Some(tokio::time::Instant::now() + LINGER);
+                            }
+                        }
                         Op::Flush(done) => waiting.push(done),
                     }
-                    if batch.len() >= BATCH || !waiting.is_empty() {
+                    if gather.len() >= BATCH || !waiting.is_empty() {
                         break;
                     }
+                    let until = prompt_until
+                        .map_or(lazy_until, |p: tokio::time::Instant| p.min(lazy_until));
                     next = match rx.try_recv() {
                         Ok(op) => Some(op),
                         Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -160,10 +188,32 @@ impl Writer {
                         }
                     };
                 }
-                if !batch.is_empty() {
-                    coalesce(&mut batch);
-                    apply(&db, &metrics, &mut batch, &mut stalled).await;
-                    batch.clear();
+                let mut batch = gather.take();
+                let mark = pending.mark();
+                if mark > stored_mark && !batch.is_empty() {
+                    batch.push(Write::JournalMark { upto: mark });
+                }
+                for mut part in split(batch) {
+                    let stored = apply(&db, &metrics, &mut part, &mut stalled).await;
+                    for (charger, upto) in &stored.marks {
+                        pending.settle(charger, *upto);
+                    }
+                    if let Some(m) = stored.low_water {
+                        stored_mark = stored_mark.max(m);
+                    }
+                }
+                // Someone waits (a read, a shutdown): the mark this batch settled is stored
+                // too, so a clean stop leaves nothing for recovery to read.
+                let mark = pending.mark();
+                if !waiting.is_empty() && mark > stored_mark {
+                    let mut alone = vec![Write::JournalMark { upto: mark }];
+                    if apply(&db, &metrics, &mut alone, &mut stalled)
+                        .await
+                        .low_water
+                        .is_some()
+                    {
+                        stored_mark = mark;
+                    }
                 }
                 for done in waiting.drain(..) {
                     let _ = done.send(());
@@ -187,61 +237,157 @@ impl Writer {
     }
 }
 
-/// Folds a batch's projection writes so each session and each charger's journal costs one
-/// statement per batch, not one per message: only the last progress write of a session is
-/// kept (the model's state is cumulative: the last is the latest), and the journal marks of a
-/// charger become its highest, at the end of the batch: after every projection write it
-/// covers (those of this batch and of earlier ones), so a mark is never applied before the
-/// data it vouches for, even one by one.
-fn coalesce(batch: &mut Vec<Write>) {
-    use std::collections::HashMap;
-    let mut last_progress: HashMap<i64, usize> = HashMap::new();
-    let mut upto: HashMap<String, i64> = HashMap::new();
-    for (i, w) in batch.iter().enumerate() {
+/// A batch being gathered, folded as it grows so each session and each charger's journal
+/// costs one statement per batch, not one per message: a session's progress replaces the
+/// one before it in place (the model's state is cumulative: the last is the latest), and a
+/// charger's journal marks become its highest, applied at the end of the batch: after every
+/// projection write it covers (those of this batch and of earlier ones), so a mark is never
+/// applied before the data it vouches for, even one by one.
+#[derive(Default)]
+struct Gather {
+    writes: Vec<Write>,
+    progress: std::collections::HashMap<i64, usize>,
+    marks: std::collections::HashMap<String, i64>,
+}
+
+impl Gather {
+    /// Adds a write; whether it is prompt (anything but a progress write or a mark).
+    fn push(&mut self, w: Write) -> bool {
+        use std::collections::hash_map::Entry;
         match w {
             Write::SessionProgress { session_id, .. } => {
-                last_progress.insert(*session_id, i);
-            }
-            Write::JournalDone { charger, upto: id } => {
-                let m = upto.entry(charger.clone()).or_insert(*id);
-                *m = (*m).max(*id);
-            }
-            _ => {}
-        }
-    }
-    if last_progress.len() + upto.len() == 0 {
-        return;
-    }
-    let old = std::mem::take(batch);
-    for (i, w) in old.into_iter().enumerate() {
-        match &w {
-            Write::SessionProgress { session_id, .. } => {
-                if last_progress.get(session_id) == Some(&i) {
-                    batch.push(w);
+                match self.progress.entry(session_id) {
+                    Entry::Occupied(e) => {
+                        if let Some(slot) = self.writes.get_mut(*e.get()) {
+                            *slot = w;
+                        }
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(self.writes.len());
+                        self.writes.push(w);
+                    }
                 }
+                false
             }
-            Write::JournalDone { .. } => {}
-            _ => batch.push(w),
+            Write::JournalDone { charger, upto } => {
+                let m = self.marks.entry(charger).or_insert(upto);
+                *m = (*m).max(upto);
+                false
+            }
+            w => {
+                self.writes.push(w);
+                true
+            }
         }
     }
-    let mut marks: Vec<(String, i64)> = upto.into_iter().collect();
-    marks.sort();
-    batch.extend(
-        marks
-            .into_iter()
-            .map(|(charger, upto)| Write::JournalDone { charger, upto }),
-    );
+
+    /// Writes gathered, after folding.
+    fn len(&self) -> usize {
+        self.writes.len() + self.marks.len()
+    }
+
+    /// The batch: the writes in order, then the marks (sorted by charger).
+    fn take(&mut self) -> Vec<Write> {
+        let mut batch = std::mem::take(&mut self.writes);
+        self.progress.clear();
+        let mut marks: Vec<(String, i64)> = self.marks.drain().collect();
+        marks.sort();
+        batch.extend(
+            marks
+                .into_iter()
+                .map(|(charger, upto)| Write::JournalDone { charger, upto }),
+        );
+        batch
+    }
 }
 
 /// How often a failed batch is tried again before it is split.
 const ATTEMPTS: u32 = 3;
 
+/// Writes per database transaction when a batch is split (see [`split`]).
+const PART: usize = 128;
+
+/// Splits a gathered batch into short database transactions, in the order the batch's own
+/// transaction would apply them: the sessions' progress (sorted by session, [`PART`] per
+/// transaction), then the other writes in order (one transaction), then the journal marks
+/// (sorted by charger, [`PART`] per transaction, the low-water mark with the last). SQLite
+/// has one writer: a second's worth of progress in one transaction would hold every
+/// journal commit (and so every charger waiting for its answer) for as long as it takes;
+/// parts of consecutive keys touch nearly the same pages as the whole, and journal rows
+/// commit between them. A crash between parts leaves progress without its marks, which
+/// recovery projects again (the projection is idempotent); a mark never precedes its data.
+fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
+    let mut progress = Vec::new();
+    let mut others = Vec::new();
+    let mut marks = Vec::new();
+    let mut low_water = None;
+    for w in batch {
+        match w {
+            Write::SessionProgress { .. } => progress.push(w),
+            Write::JournalDone { .. } => marks.push(w),
+            Write::JournalMark { .. } => low_water = Some(w),
+            _ => others.push(w),
+        }
+    }
+    let session = |w: &Write| match w {
+        Write::SessionProgress { session_id, .. } => *session_id,
+        _ => 0,
+    };
+    progress.sort_by_key(session);
+    let mut parts: Vec<Vec<Write>> = Vec::new();
+    let chunked = |writes: Vec<Write>, parts: &mut Vec<Vec<Write>>| {
+        let mut part = Vec::with_capacity(PART.min(writes.len()));
+        for w in writes {
+            part.push(w);
+            if part.len() == PART {
+                parts.push(std::mem::take(&mut part));
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+    };
+    chunked(progress, &mut parts);
+    if !others.is_empty() {
+        parts.push(others);
+    }
+    chunked(marks, &mut parts);
+    if let Some(w) = low_water {
+        match parts.last_mut() {
+            Some(last) => last.push(w),
+            None => parts.push(vec![w]),
+        }
+    }
+    parts
+}
+
+/// What a batch stored of the journal's marks.
+#[derive(Debug, Default)]
+struct Stored {
+    /// Chargers' marks (to settle in [`Pending`]).
+    marks: Vec<(String, i64)>,
+    /// The low-water mark, if the batch carried one and it is stored.
+    low_water: Option<i64>,
+}
+
+impl Stored {
+    fn note(&mut self, w: &Write) {
+        match w {
+            Write::JournalDone { charger, upto } => self.marks.push((charger.clone(), *upto)),
+            Write::JournalMark { upto } => self.low_water = Some(*upto),
+            _ => {}
+        }
+    }
+}
+
+/// Applies a batch; returns the journal marks it stored.
 async fn apply(
     db: &Db,
     metrics: &Metrics,
     batch: &mut Vec<Write>,
     stalled: &mut std::collections::HashSet<String>,
-) {
+) -> Stored {
+    let mut stored = Stored::default();
     if !stalled.is_empty() {
         batch.retain(|w| match w {
             Write::JournalDone { charger, .. } => !stalled.contains(charger),
@@ -257,6 +403,11 @@ async fn apply(
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
         attempt += 1;
         result = db.apply_batch(batch).await;
+    }
+    if result.is_ok() {
+        for w in batch.iter() {
+            stored.note(w);
+        }
     }
     if let Err(e) = result {
         // One bad write must not take the batch with it: retry one by one. A charger whose
@@ -276,15 +427,19 @@ async fn apply(
                     continue;
                 }
             }
-            if let Err(e) = db.apply_batch(std::slice::from_ref(w)).await {
-                tracing::error!("database write failed: {e}: {w:?}");
-                metrics.error("database", "write");
-                if let Some(charger) = w.projection_of() {
-                    stalled.insert(charger.to_owned());
+            match db.apply_batch(std::slice::from_ref(w)).await {
+                Ok(()) => stored.note(w),
+                Err(e) => {
+                    tracing::error!("database write failed: {e}: {w:?}");
+                    metrics.error("database", "write");
+                    if let Some(charger) = w.projection_of() {
+                        stalled.insert(charger.to_owned());
+                    }
                 }
             }
         }
     }
+    stored
 }
 
 /// Session updates per statement (6 columns each).
@@ -292,7 +447,7 @@ const PROGRESS_PER_UPDATE: usize = 128;
 
 impl Db {
     /// Applies `batch` in one transaction: the sessions' progress first (one per session
-    /// after [`coalesce`], and nothing else in a batch touches those columns before them), in
+    /// after [`Gather`]'s folding, and nothing else in a batch touches those columns before them), in
     /// one statement per [`PROGRESS_PER_UPDATE`] sessions; then every other write in order;
     /// then the journal marks (which come last) with [`Db::raise_journal_upto`].
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
@@ -438,6 +593,10 @@ impl Db {
                 .bind(super::db::ts(*ended_at))
                 .bind(stop_reason.as_deref()),
                 Write::JournalDone { .. } => continue,
+                Write::JournalMark { upto } => sqlx::query(
+                    "UPDATE journal_watermark SET upto = $1 WHERE upto < $1",
+                )
+                .bind(*upto),
             };
             q.execute(&mut *tx).await?;
         }
@@ -472,7 +631,8 @@ mod tests {
 
     #[test]
     fn a_batch_costs_one_progress_per_session_and_one_mark_per_charger_at_the_end() {
-        let mut batch = vec![
+        let mut gather = Gather::default();
+        let prompt: Vec<bool> = [
             progress(1, 10),
             done("CP", 7),
             progress(2, 5),
@@ -480,14 +640,15 @@ mod tests {
             progress(1, 20),
             done("CP", 9),
             progress(1, 30),
-        ];
-        coalesce(&mut batch);
+        ]
+        .into_iter()
+        .map(|w| gather.push(w))
+        .collect();
+        assert!(prompt.iter().all(|p| !p), "progress and marks can wait");
+        assert_eq!(gather.len(), 4, "folded as it grows");
+        let batch = gather.take();
         assert_eq!(batch.len(), 4, "{batch:?}");
-        assert!(matches!(
-            &batch[0],
-            Write::SessionProgress { session_id: 2, .. }
-        ));
-        match &batch[1] {
+        match &batch[0] {
             Write::SessionProgress {
                 session_id: 1,
                 energy_wh,
@@ -495,10 +656,58 @@ mod tests {
             } => assert_eq!(*energy_wh, Decimal::from(30), "the latest state"),
             other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            &batch[1],
+            Write::SessionProgress { session_id: 2, .. }
+        ));
         assert!(
             matches!(&batch[2], Write::JournalDone { charger, upto: 9 } if charger == "CP"),
             "the highest mark, after every projection write: {batch:?}"
         );
         assert!(matches!(&batch[3], Write::JournalDone { charger, upto: 3 } if charger == "CP2"));
+        assert_eq!(gather.len(), 0, "taken");
+    }
+
+    #[test]
+    fn anything_but_progress_and_marks_is_prompt() {
+        let mut gather = Gather::default();
+        assert!(gather.push(Write::ChargerSeen {
+            identity: "CP".into(),
+            at: Utc::now(),
+        }));
+        assert!(gather.push(Write::SessionEnded {
+            charger: "CP".into(),
+            session_id: 1,
+            ended_at: Utc::now(),
+            stop_reason: None,
+        }));
+    }
+
+    #[test]
+    fn a_batch_is_split_into_short_transactions_in_its_own_order() {
+        let mut batch: Vec<Write> = (0..300).rev().map(|i| progress(i, i)).collect();
+        batch.push(Write::ChargerSeen {
+            identity: "CP".into(),
+            at: Utc::now(),
+        });
+        batch.extend((0..130).map(|i| done(&format!("CP{i:03}"), i)));
+        batch.push(Write::JournalMark { upto: 77 });
+        let parts = split(batch);
+        let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [128, 128, 44, 1, 128, 3], "{sizes:?}");
+        let first: Vec<i64> = parts[0]
+            .iter()
+            .map(|w| match w {
+                Write::SessionProgress { session_id, .. } => *session_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(first, (0..128).collect::<Vec<_>>(), "sorted by session");
+        assert!(matches!(parts[3][0], Write::ChargerSeen { .. }));
+        assert!(
+            matches!(parts[5].last(), Some(Write::JournalMark { upto: 77 })),
+            "the low-water mark comes last"
+        );
+        assert!(split(Vec::new()).is_empty());
     }
 }

@@ -142,6 +142,10 @@ impl Station {
                 data: v.get("data").cloned(),
             }),
             Pending::Plain => {}
+            Pending::Sign => crate::certificates::station::on_sign_answer(
+                self,
+                &text(v, "status").unwrap_or_default(),
+            ),
         }
     }
 
@@ -165,6 +169,7 @@ impl Station {
                 status: why.to_owned(),
                 data: None,
             }),
+            Pending::Sign => crate::certificates::station::on_sign_answer(self, why),
             Pending::Heartbeat | Pending::Plain => {}
         }
     }

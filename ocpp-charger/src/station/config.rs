@@ -22,6 +22,10 @@ pub struct StationConfig {
     pub(crate) app: Option<Box<dyn Application>>,
     pub(crate) security_events: bool,
     pub(crate) smart: crate::smart_charging::SmartChargingConfig,
+    /// The organization (O) of the station's certificate signing requests.
+    pub(crate) organization: Option<String>,
+    #[cfg(feature = "certificates")]
+    pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
 
 impl fmt::Debug for StationConfig {
@@ -59,7 +63,28 @@ impl StationConfig {
             app: None,
             security_events: false,
             smart: crate::smart_charging::SmartChargingConfig::default(),
+            organization: None,
+            #[cfg(feature = "certificates")]
+            certs: None,
         }
+    }
+
+    /// The organization name (O) of the station's certificate signing requests (2.x
+    /// `SecurityCtrlr.OrganizationName`, the 1.6 whitepaper's `CpoName`); none by default.
+    pub fn organization(mut self, name: impl Into<String>) -> Self {
+        self.organization = Some(name.into());
+        self
+    }
+
+    /// Where the station keeps its certificates (feature `certificates`); default an empty
+    /// [`MemoryCertificateStore`](crate::certificates::MemoryCertificateStore).
+    #[cfg(feature = "certificates")]
+    pub fn certificate_store(
+        mut self,
+        store: impl crate::certificates::CertificateStore + 'static,
+    ) -> Self {
+        self.certs = Some(Box::new(store));
+        self
     }
 
     /// The smart-charging parameters and bounds (nominal voltage, hardware limit, profiles

@@ -203,6 +203,20 @@ pub enum StationEvent {
         /// Free text about it, if any.
         tech_info: Option<String>,
     },
+    /// The central system answered the station's `SignCertificate` (feature
+    /// `certificates`): `Accepted` (the certificate follows in `CertificateSigned`),
+    /// `Rejected`, or the CALLERROR code / `Timeout`.
+    SignCertificateAnswered {
+        /// The status.
+        status: String,
+    },
+    /// A certificate the central system signed was checked and installed as the station's
+    /// client certificate (feature `certificates`); the driver presents it from its next
+    /// connection on.
+    ClientCertificateInstalled {
+        /// The end of its validity, Unix seconds.
+        not_after: i64,
+    },
     /// The central system set a new Basic-auth password: the driver closes the connection
     /// and connects again with it ([`Station::poll_reconnect`]).
     CredentialsChanged,
@@ -304,10 +318,16 @@ pub(crate) struct Evse {
 pub(crate) enum Pending {
     Boot,
     Heartbeat,
-    Authorize { evse: Option<u32>, auth: Auth },
+    Authorize {
+        evse: Option<u32>,
+        auth: Auth,
+    },
     Outbox(u64),
     DataTransfer,
     Plain,
+    /// Our SignCertificate ([`crate::certificates`]).
+    #[cfg_attr(not(feature = "certificates"), allow(dead_code))]
+    Sign,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -350,6 +370,12 @@ pub struct Station {
     pub(crate) reconnect: bool,
     /// Charging profiles and applied limits ([`crate::smart_charging`]).
     pub(crate) smart: crate::smart_charging::SmartState,
+    /// The certificate store ([`crate::certificates`]).
+    #[cfg(feature = "certificates")]
+    pub(crate) certs: Box<dyn crate::certificates::CertificateStore>,
+    /// Changes with the client certificate.
+    #[cfg(feature = "certificates")]
+    pub(crate) client_generation: u64,
 }
 
 impl fmt::Debug for Station {
@@ -418,6 +444,11 @@ impl Station {
             .collect();
         let rng_mix = persisted.rng_mix.wrapping_add(1);
         let app = config.app.take();
+        #[cfg(feature = "certificates")]
+        let certs = config
+            .certs
+            .take()
+            .unwrap_or_else(|| Box::new(crate::certificates::MemoryCertificateStore::new()));
         let mut station = Station {
             rng: Rng::new(config.seed ^ rng_mix.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             station_inoperative: persisted.inoperative.contains(&0),
@@ -447,6 +478,10 @@ impl Station {
             app,
             reconnect: false,
             smart: crate::smart_charging::SmartState::new(persisted.smart),
+            #[cfg(feature = "certificates")]
+            certs,
+            #[cfg(feature = "certificates")]
+            client_generation: 0,
         };
         station.raise_security_event(now, SecurityEvent::StartupOfTheDevice, None);
         for tx in persisted.txs {

@@ -1,6 +1,6 @@
 //! Sites and their load balancer: chargers belong to a site; a site has a grid limit (W or
 //! A per phase) that the operator changes at any time; the balancer shares it among the
-//! site's active sessions ([`balancer::plan`](super::balancer::plan)) and sends each charger
+//! site's active sessions ([`balancer::plan`]) and sends each charger
 //! its share as a `TxProfile`.
 //!
 //! - **State.** Sites and the charger → site assignment are tables of the migration

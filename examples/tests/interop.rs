@@ -366,9 +366,21 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         | "Reset"
         | "TriggerMessage"
         | "SetChargingProfile"
+        | "ClearChargingProfile"
         | "ClearCache"
         | "ChangeAvailability" => accepted,
         "UnlockConnector" => json!({ "status": "Unlocked" }),
+        // A composite of 7.4 kW, then 3.7 kW after two minutes.
+        "GetCompositeSchedule" if v16(v) => json!({
+            "status": "Accepted", "connectorId": 1, "scheduleStart": "2030-01-01T00:00:00Z",
+            "chargingSchedule": { "duration": 300, "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{ "startPeriod": 0, "limit": 7400.0 }, { "startPeriod": 120, "limit": 3700.0, "numberPhases": 1 }] },
+        }),
+        "GetCompositeSchedule" => json!({
+            "status": "Accepted",
+            "schedule": { "evseId": 1, "duration": 300, "scheduleStart": "2030-01-01T00:00:00Z", "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{ "startPeriod": 0, "limit": 7400.0 }, { "startPeriod": 120, "limit": 3700.0, "numberPhases": 1 }] },
+        }),
         "DataTransfer" if v16(v) => json!({ "status": "Accepted", "data": "pong" }),
         "DataTransfer" => json!({ "status": "Accepted", "data": { "pong": true } }),
         "GetConfiguration" => json!({
@@ -384,6 +396,161 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         }]}),
         _ => return None,
     })
+}
+
+/// ocpp-central's typed smart-charging commands (`ocpp_central::smart_charging`) against
+/// their charge point: what it receives is what the version's schema and the model say, and
+/// its answers come back as the version-neutral model, exactly.
+async fn typed_smart_charging(cp: &mut TheirChargePoint) {
+    use ocpp_central::smart_charging::{
+        ChargingProfile, ClearProfiles, CompositePeriod, Purpose, RateUnit,
+    };
+    let v = cp.v;
+    let handle = cp
+        .central
+        .running
+        .backend()
+        .chargers()
+        .get(&cp.id)
+        .unwrap_or_else(|| cp.peer.fail("(typed commands)", "not connected"));
+    // SetChargingProfile: a TxDefaultProfile of 11 kW on EVSE 1.
+    let profile = ChargingProfile::constant(
+        31,
+        2,
+        Purpose::TxDefault,
+        RateUnit::W,
+        Decimal::from(11_000),
+        chrono::Utc::now(),
+    );
+    cp.called.insert("SetChargingProfile".into());
+    let a = handle
+        .set_charging_profile(1, &profile)
+        .await
+        .unwrap_or_else(|e| cp.peer.fail("SetChargingProfile", e));
+    cp.expect_status(
+        "SetChargingProfile",
+        &json!({ "status": a.status }),
+        "Accepted",
+    );
+    let got = cp
+        .peer
+        .incoming("SetChargingProfile", |p| {
+            p.pointer("/csChargingProfiles/chargingProfileId") == Some(&json!(31))
+                || p.pointer("/chargingProfile/id") == Some(&json!(31))
+        })
+        .await;
+    let (purpose, unit, limit) = if v16(v) {
+        (
+            got.pointer("/csChargingProfiles/chargingProfilePurpose"),
+            got.pointer("/csChargingProfiles/chargingSchedule/chargingRateUnit"),
+            got.pointer("/csChargingProfiles/chargingSchedule/chargingSchedulePeriod/0/limit"),
+        )
+    } else {
+        (
+            got.pointer("/chargingProfile/chargingProfilePurpose"),
+            got.pointer("/chargingProfile/chargingSchedule/0/chargingRateUnit"),
+            got.pointer("/chargingProfile/chargingSchedule/0/chargingSchedulePeriod/0/limit"),
+        )
+    };
+    if purpose != Some(&json!("TxDefaultProfile"))
+        || unit != Some(&json!("W"))
+        || limit.and_then(Value::as_f64) != Some(11_000.0)
+    {
+        cp.peer.fail(
+            "SetChargingProfile",
+            format!("the charge point received {got}"),
+        );
+    }
+    if let Err(e) = cp.peer.answered("SetChargingProfile").await {
+        cp.peer.fail(
+            "SetChargingProfile",
+            format!("the charge point answered {e}"),
+        );
+    }
+
+    // GetCompositeSchedule: their answer, in the model.
+    cp.called.insert("GetCompositeSchedule".into());
+    let a = handle
+        .get_composite_schedule(1, 300, Some(RateUnit::W))
+        .await
+        .unwrap_or_else(|e| cp.peer.fail("GetCompositeSchedule", e));
+    let got = cp.peer.incoming("GetCompositeSchedule", |_| true).await;
+    if got.get("duration") != Some(&json!(300)) || got.get("chargingRateUnit") != Some(&json!("W"))
+    {
+        cp.peer.fail(
+            "GetCompositeSchedule",
+            format!("the charge point received {got}"),
+        );
+    }
+    let _ = cp.peer.answered("GetCompositeSchedule").await;
+    let schedule = a.schedule.unwrap_or_else(|| {
+        cp.peer
+            .fail("GetCompositeSchedule", "no schedule in the answer")
+    });
+    let expected = vec![
+        CompositePeriod {
+            start_period: 0,
+            limit: Decimal::from(7_400),
+            number_phases: 3,
+        },
+        CompositePeriod {
+            start_period: 120,
+            limit: Decimal::from(3_700),
+            number_phases: 1,
+        },
+    ];
+    if a.status != "Accepted"
+        || schedule.evse != 1
+        || schedule.duration != 300
+        || schedule.unit != RateUnit::W
+        || schedule.start.to_rfc3339() != "2030-01-01T00:00:00+00:00"
+        || schedule.periods != expected
+    {
+        cp.peer
+            .fail("GetCompositeSchedule", format!("read as {schedule:?}"));
+    }
+
+    // ClearChargingProfile by id (2.x: `chargingProfileId` alone), then by purpose and EVSE.
+    cp.called.insert("ClearChargingProfile".into());
+    for (filter, check) in [
+        (
+            ClearProfiles {
+                id: Some(31),
+                ..ClearProfiles::default()
+            },
+            if v16(v) { "/id" } else { "/chargingProfileId" },
+        ),
+        (
+            ClearProfiles {
+                evse: Some(1),
+                purpose: Some(Purpose::TxDefault),
+                ..ClearProfiles::default()
+            },
+            if v16(v) {
+                "/chargingProfilePurpose"
+            } else {
+                "/chargingProfileCriteria/chargingProfilePurpose"
+            },
+        ),
+    ] {
+        let a = handle
+            .clear_charging_profiles(&filter)
+            .await
+            .unwrap_or_else(|e| cp.peer.fail("ClearChargingProfile", e));
+        cp.expect_status(
+            "ClearChargingProfile",
+            &json!({ "status": a.status }),
+            "Accepted",
+        );
+        let got = cp.peer.incoming("ClearChargingProfile", |_| true).await;
+        if got.pointer(check).is_none() {
+            cp.peer.fail(
+                "ClearChargingProfile",
+                format!("the charge point received {got}"),
+            );
+        }
+        let _ = cp.peer.answered("ClearChargingProfile").await;
+    }
 }
 
 fn meter_v16(wh: u32, context: &str) -> Value {
@@ -795,6 +962,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
             format!("the charge point received {got}"),
         );
     }
+    typed_smart_charging(&mut cp).await;
     cp.call_expect("ClearCache", json!({}), "Accepted").await;
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })

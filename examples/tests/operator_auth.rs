@@ -118,6 +118,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/dashboard.css",
         "/login.js",
         "/security-events.js",
+        "/sites.js",
         "/certificates.js",
         "/api/openapi.json",
     ];
@@ -229,6 +230,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/dashboard.css",
         "/login.js",
         "/security-events.js",
+        "/sites.js",
     ] {
         let r = client
             .get(format!("{base}{asset}"))

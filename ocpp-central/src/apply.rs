@@ -562,7 +562,12 @@ macro_rules! apply_2x {
                             });
                         }
                     }
-                    _ => {}
+                    _ => {
+                        if let Some(notice) = crate::smart_charging::notice(self.request) {
+                            let request = self.request.clone();
+                            self.push(Event::SmartCharging { notice, request });
+                        }
+                    }
                 }
             }
         }

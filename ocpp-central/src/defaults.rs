@@ -133,6 +133,9 @@ impl fmt::Display for CallFailure {
 /// - Authorize, and the id token of 1.6 StartTransaction / 2.x TransactionEvent: `Accepted`.
 /// - 1.6 StartTransaction: a fresh id from the [`TransactionIdSource`].
 /// - DataTransfer: `UnknownVendorId`.
+/// - (2.x) NotifyEVChargingNeeds and NotifyEVChargingSchedule: `Accepted`; the other
+///   smart-charging notifications (NotifyChargingLimit, ClearedChargingLimit,
+///   ReportChargingProfiles): the empty answer.
 /// - Every notification whose response has no required field: the empty response.
 /// - Anything else (a response that needs a decision, e.g. SignCertificate,
 ///   Get15118EVCertificate): CALLERROR `NotSupported`.
@@ -203,6 +206,12 @@ macro_rules! defaults_2x {
                 Q::DataTransfer(_) => R::from(m::DataTransferResponse::new(
                     m::DataTransferStatusEnumType::UnknownVendorId,
                 )),
+                Q::NotifyEVChargingNeeds(_) => R::from(m::NotifyEVChargingNeedsResponse::new(
+                    m::NotifyEVChargingNeedsStatusEnumType::Accepted,
+                )),
+                Q::NotifyEVChargingSchedule(_) => R::from(
+                    m::NotifyEVChargingScheduleResponse::new(m::GenericStatusEnumType::Accepted),
+                ),
                 other => R::from_json(other.action(), "{}").ok()?,
             })
         }

@@ -24,6 +24,7 @@ use crate::defaults::{CallFailure, Defaults};
 use crate::message::{AnyRequest, AnyResponse};
 use crate::model::{ChargerState, Event};
 use crate::session::CallError;
+use crate::smart_charging::ReportCollectors;
 
 /// Version-neutral hooks of the application. All methods have empty defaults.
 #[async_trait]
@@ -304,6 +305,7 @@ pub async fn dispatch<H: CentralSystem + ?Sized>(
     request: AnyRequest,
 ) -> Result<AnyResponse, CallFailure> {
     let _ = (handler, charger);
+    crate::smart_charging::collect(charger, &request);
     match request {
         #[cfg(feature = "v16")]
         AnyRequest::V16(r) => {
@@ -390,6 +392,9 @@ impl CommandReceiver {
         commands.closed = true;
         commands.close = None;
         commands.waker = None;
+        drop(commands);
+        // GetChargingProfiles waiting for reports fail with `Disconnected`.
+        self.inner.reports().clear();
     }
 
     /// The next queued call without waiting, if any.
@@ -442,6 +447,8 @@ struct HandleInner {
     state: RwLock<Arc<ChargerState>>,
     /// Milliseconds since the Unix epoch of the last message, `i64::MIN` before the first.
     last_seen: AtomicI64,
+    /// GetChargingProfiles waiting for their reports.
+    reports: Mutex<ReportCollectors>,
 }
 
 impl std::fmt::Debug for HandleInner {
@@ -454,6 +461,10 @@ impl std::fmt::Debug for HandleInner {
 }
 
 impl HandleInner {
+    fn reports(&self) -> std::sync::MutexGuard<'_, ReportCollectors> {
+        self.reports.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn commands(&self) -> std::sync::MutexGuard<'_, Commands> {
         self.commands.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -520,6 +531,7 @@ impl ChargerHandle {
                 commands: Mutex::new(Commands::default()),
                 state: RwLock::new(state),
                 last_seen: AtomicI64::new(i64::MIN),
+                reports: Mutex::new(ReportCollectors::default()),
             }),
         };
         let commands = CommandReceiver {
@@ -654,6 +666,11 @@ impl ChargerHandle {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// The GetChargingProfiles of this connection waiting for their reports.
+    pub(crate) fn reports(&self) -> std::sync::MutexGuard<'_, ReportCollectors> {
+        self.inner.reports()
     }
 
     fn same_connection(&self, other: &ChargerHandle) -> bool {

@@ -37,6 +37,7 @@ pub mod model;
 #[cfg(feature = "ws")]
 pub mod server;
 pub mod session;
+pub mod smart_charging;
 #[cfg(feature = "ws")]
 mod socket;
 #[cfg(feature = "test-util")]
@@ -72,6 +73,10 @@ pub use server::{
     Verdict,
 };
 pub use session::{CallError, RespondError, Session, SessionConfig, SessionEvent};
+pub use smart_charging::{
+    ClearProfiles, CompositeAnswer, ProfileQuery, ProfileReport, ReportedProfile,
+    SmartChargingNotice,
+};
 
 pub use async_trait::async_trait;
 pub use ocpp_codec;

@@ -899,6 +899,14 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// (2.x) A smart-charging notification (NotifyChargingLimit, ClearedChargingLimit,
+    /// NotifyEVChargingNeeds, NotifyEVChargingSchedule, ReportChargingProfiles), answered.
+    SmartCharging {
+        /// What it says, version-neutral.
+        notice: crate::smart_charging::SmartChargingNotice,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

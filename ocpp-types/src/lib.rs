@@ -54,6 +54,7 @@ mod datetime;
 pub mod number;
 #[doc(hidden)]
 pub mod rt;
+pub mod smart_charging;
 mod string;
 mod uri;
 mod version;

@@ -512,6 +512,19 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/keys", ADMIN),
     ("POST", "/api/keys", ADMIN),
     ("DELETE", "/api/keys/{id}", ADMIN),
+    // Sites and the load balancer (sites_api.rs).
+    ("GET", "/api/sites", VIEWER),
+    ("POST", "/api/sites", ADMIN),
+    ("GET", "/api/sites/{id}", VIEWER),
+    ("PUT", "/api/sites/{id}", ADMIN),
+    ("DELETE", "/api/sites/{id}", ADMIN),
+    ("PUT", "/api/sites/{id}/limit", OPERATOR),
+    ("PUT", "/api/sites/{id}/chargers/{charger}", ADMIN),
+    ("DELETE", "/api/sites/{id}/chargers/{charger}", ADMIN),
+    ("GET", "/api/sites/{id}/plan", VIEWER),
+    ("GET", "/api/sites/{id}/power", VIEWER),
+    ("GET", "/api/balancer", VIEWER),
+    ("GET", "/sites.js", PUBLIC),
     // Chargers' certificates (certs_api.rs).
     ("GET", "/api/certificates", VIEWER),
     ("GET", "/certificates.js", PUBLIC),
@@ -576,6 +589,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .route("/api/tokens", get(list_tokens).post(put_token))
         .route("/api/tokens/{id_tag}", axum::routing::delete(delete_token))
         .merge(super::secrets::routes())
+        .merge(super::sites_api::routes())
         .merge(super::certs_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -792,6 +806,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::secrets::SecretsDoc::openapi());
+    doc.merge(super::sites_api::SitesDoc::openapi());
     doc.merge(super::certs_api::CertsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc

@@ -432,6 +432,8 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     CREATE INDEX charger_certificates_charger ON charger_certificates (charger, id)",
+    // 10: sites with their grid limit, and the chargers of each (`sites.rs`).
+    super::sites::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

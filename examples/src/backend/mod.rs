@@ -10,12 +10,15 @@
 pub mod api;
 pub mod auth;
 mod auth_api;
+pub mod balancer;
 pub mod db;
 pub mod http;
 mod journal;
 pub mod metrics;
 pub mod run;
 pub mod secrets;
+pub mod sites;
+pub mod sites_api;
 pub mod tariff;
 mod watermark;
 mod writer;
@@ -119,6 +122,8 @@ pub struct Backend {
     journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
     /// Charger passwords (hashes) and the handshake's authenticator over them.
     passwords: Arc<secrets::Passwords>,
+    /// Sites and their load balancer.
+    sites: Arc<sites::Sites>,
     /// Journal rows not yet marked projected: the journal's low-water mark.
     pending: Arc<watermark::Pending>,
     /// The certificate authority and the chains waiting to go out ([`pki`]).
@@ -151,9 +156,16 @@ impl Backend {
         let (live, _) = broadcast::channel(1024);
         let first_event = db.max_event_id().await?;
         let passwords = Arc::new(secrets::Passwords::load(db.clone()).await?);
+        let sites = sites::Sites::start(
+            db.clone(),
+            chargers.clone(),
+            sites::BalancerConfig::default(),
+        )
+        .await?;
         let pending = Arc::new(watermark::Pending::new(db.journal_mark().await?));
         Ok(Backend {
             passwords,
+            sites,
             certs: pki::Certs::default(),
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
@@ -475,6 +487,11 @@ impl Backend {
         let detail = serde_json::json!({ "type": kind, "techInfo": tech_info });
         self.record(charger, "security_event", detail, true).await;
         Ok(())
+    }
+
+    /// Sites and their load balancer.
+    pub fn sites(&self) -> &Arc<sites::Sites> {
+        &self.sites
     }
 
     /// The certificate authority and issued certificates ([`pki`]).
@@ -995,6 +1012,7 @@ impl Handler for Backend {
     }
 
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
+        self.sites.on_event(charger, event);
         self.on_event_inner(charger, event).await;
     }
 

@@ -128,6 +128,16 @@ struct Args {
     #[arg(long, default_value_t = 30.0)]
     pause_secs: f64,
 
+    /// Scenario charge: charger i (from 0) has its first driver arrive i times this many
+    /// seconds after it booted (default: a random delay), for a wave of arrivals.
+    #[arg(long)]
+    arrival_stagger_secs: Option<f64>,
+
+    /// Scenario charge: each charger's drivers come this many times, then it stays idle
+    /// (default: again and again), so the drivers leave in the order they came.
+    #[arg(long)]
+    sessions: Option<u32>,
+
     /// Charging power of each connector in W.
     #[arg(long, default_value_t = 7400)]
     power: u32,
@@ -379,6 +389,11 @@ async fn run_fleet(
     config.meter_interval = Duration::from_secs(args.meter_interval.max(1));
     config.charge_duration = secs("--charge-secs", args.charge_secs)?;
     config.pause = secs("--pause-secs", args.pause_secs)?;
+    config.arrival_stagger = args
+        .arrival_stagger_secs
+        .map(|d| secs("--arrival-stagger-secs", d))
+        .transpose()?;
+    config.sessions = args.sessions;
     config.power_w = args.power;
     config.call_timeout = call_timeout;
     let duration = args.duration.map(|d| secs("--duration", d)).transpose()?;

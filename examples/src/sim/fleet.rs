@@ -313,6 +313,12 @@ impl Fleet {
                     config.charge_duration,
                     config.pause,
                     seed ^ 0x5c1f,
+                )
+                .arrivals(
+                    config
+                        .arrival_stagger
+                        .map(|d| d.saturating_mul(u32::try_from(i).unwrap_or(u32::MAX))),
+                    config.sessions,
                 ),
                 shared: shared.clone(),
                 rng: Rng::new(seed ^ 0xe7e7),

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use ocpp_charger::smart_charging::ChargingLimit;
 use ocpp_charger::{
     Hardware, HardwareEvent, MeterReading, ResetKind, SimulatedEv, SimulatedHardware,
 };
@@ -36,6 +37,10 @@ struct Slot {
     hw: SimulatedHardware,
     ev: Option<SimulatedEv>,
     suspended: bool,
+    /// The station's smart-charging limit of this EVSE, carried over to a fresh instance.
+    limit: Option<ChargingLimit>,
+    /// The station-wide limit (EVSE 0), applied to each EVSE's instance.
+    station_limit: Option<ChargingLimit>,
 }
 
 impl FleetHardware {
@@ -50,6 +55,8 @@ impl FleetHardware {
                     hw: SimulatedHardware::new(1, power),
                     ev: None,
                     suspended: false,
+                    limit: None,
+                    station_limit: None,
                 })
                 .collect(),
             inbox: rx,
@@ -129,6 +136,8 @@ impl FleetHardware {
         if closed {
             hw.set_contactor(now, 1, true);
         }
+        hw.set_charging_limit(now, 1, slot.limit);
+        hw.set_charging_limit(now, 0, slot.station_limit);
         slot.hw = hw;
         slot.ev = ev;
         if std::mem::replace(&mut slot.suspended, false) {
@@ -168,6 +177,22 @@ impl Hardware for FleetHardware {
     }
 
     fn reboot(&mut self, _kind: ResetKind) {}
+
+    /// The EV draws no more than the station's limit: EVSE `n`'s limit goes to its instance;
+    /// the station-wide one (EVSE 0) to every EVSE's instance (each EVSE alone then keeps
+    /// under it).
+    fn set_charging_limit(&mut self, now: Instant, evse: u32, limit: Option<ChargingLimit>) {
+        self.drain(now);
+        if evse == 0 {
+            for s in &mut self.evses {
+                s.station_limit = limit;
+                s.hw.set_charging_limit(now, 0, limit);
+            }
+        } else if let Some(s) = self.slot(evse) {
+            s.limit = limit;
+            s.hw.set_charging_limit(now, 1, limit);
+        }
+    }
 
     fn poll_event(&mut self, now: Instant) -> Option<HardwareEvent> {
         self.drain(now);
@@ -221,5 +246,34 @@ mod tests {
         let r = hw.meter(t0 + Duration::from_secs(180), 2);
         assert_eq!(r.energy_wh, Decimal::from(121));
         assert_eq!(hw.meter(t0, 7), MeterReading::default());
+    }
+
+    #[test]
+    fn the_ev_draws_no_more_than_the_limit_also_after_a_new_ev() {
+        let t0 = Instant::now();
+        let (mut hw, tx) = FleetHardware::new(1, 11_000);
+        hw.set_contactor(t0, 1, true);
+        assert_eq!(hw.meter(t0, 1).power_w, Decimal::from(11_000));
+        let limit = ChargingLimit {
+            power_w: Decimal::from(4_000),
+            current_a: Decimal::new(58, 1),
+            phases: 3,
+        };
+        hw.set_charging_limit(t0, 1, Some(limit));
+        assert_eq!(hw.meter(t0, 1).power_w, Decimal::from(4_000));
+        tx.send(HwCommand::Ev { evse: 1, ev: None }).unwrap();
+        assert_eq!(hw.meter(t0, 1).power_w, Decimal::from(4_000));
+        hw.set_charging_limit(
+            t0,
+            0,
+            Some(ChargingLimit {
+                power_w: Decimal::from(3_000),
+                ..limit
+            }),
+        );
+        assert_eq!(hw.meter(t0, 1).power_w, Decimal::from(3_000));
+        hw.set_charging_limit(t0, 0, None);
+        hw.set_charging_limit(t0, 1, None);
+        assert_eq!(hw.meter(t0, 1).power_w, Decimal::from(11_000));
     }
 }

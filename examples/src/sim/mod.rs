@@ -243,6 +243,12 @@ pub struct SimConfig {
     pub charge_duration: Duration,
     /// Pause between scripted sessions.
     pub pause: Duration,
+    /// (Charge scenario) Charger `i` (from 0)'s first driver arrives `i` times this after
+    /// its first boot (`None`: after a random delay), so arrivals come in a steady wave.
+    pub arrival_stagger: Option<Duration>,
+    /// (Charge scenario) How many sessions each charger's drivers make before it stays idle
+    /// (`None`: without end), so departures end the wave.
+    pub sessions: Option<u32>,
     /// Charging power of each EVSE in W.
     pub power_w: u32,
     /// How long a CALL waits for its answer.
@@ -281,6 +287,8 @@ impl SimConfig {
             meter_interval: Duration::from_secs(10),
             charge_duration: Duration::from_secs(60),
             pause: Duration::from_secs(30),
+            arrival_stagger: None,
+            sessions: None,
             power_w: 7400,
             call_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

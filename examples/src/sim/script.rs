@@ -37,6 +37,11 @@ pub(crate) struct Script {
     queues: Vec<VecDeque<(Instant, Action)>>,
     next_evse: u32,
     started: bool,
+    /// Charge: the first driver's delay after the first boot (else a random one).
+    first: Option<Duration>,
+    /// Charge: how many sessions in all (else without end).
+    sessions: Option<u32>,
+    planned: u32,
 }
 
 impl Script {
@@ -61,7 +66,18 @@ impl Script {
             queues: (0..queues).map(|_| VecDeque::new()).collect(),
             next_evse: 1,
             started: false,
+            first: None,
+            sessions: None,
+            planned: 0,
         }
+    }
+
+    /// (Charge) The first driver arrives `first` after the first boot instead of after a
+    /// random delay, and drivers come `sessions` times in all (then the charger stays idle).
+    pub(crate) fn arrivals(mut self, first: Option<Duration>, sessions: Option<u32>) -> Script {
+        self.first = first;
+        self.sessions = sessions;
+        self
     }
 
     /// The charger was accepted for the first time: the drivers start arriving.
@@ -73,8 +89,13 @@ impl Script {
         match self.scenario {
             Scenario::Idle => {}
             Scenario::Charge => {
-                let first = now + self.rng.jitter(self.pause.min(Duration::from_secs(10)));
-                self.plan_charge(first);
+                let delay = match self.first {
+                    Some(d) => d,
+                    None => self.rng.jitter(self.pause.min(Duration::from_secs(10))),
+                };
+                if self.sessions != Some(0) {
+                    self.plan_charge(now + delay);
+                }
             }
             Scenario::Random => {
                 for evse in 1..=self.evses {
@@ -110,8 +131,10 @@ impl Script {
                 match self.scenario {
                     Scenario::Idle => {}
                     Scenario::Charge => {
-                        let next = last + self.pause;
-                        self.plan_charge(next);
+                        if self.sessions.is_none_or(|n| self.planned < n) {
+                            let next = last + self.pause;
+                            self.plan_charge(next);
+                        }
                     }
                     Scenario::Random => {
                         let next = last + self.scaled(self.pause, 0.5, 1.5);
@@ -142,6 +165,7 @@ impl Script {
 
     /// Plug in, present the tag, charge, present the tag again, unplug 2 s later.
     fn plan_charge(&mut self, at: Instant) {
+        self.planned = self.planned.saturating_add(1);
         let evse = self.next_evse;
         self.next_evse = self.next_evse % self.evses + 1;
         let end = at + self.charge;
@@ -221,6 +245,27 @@ mod tests {
             ]
         );
         assert!(t >= t0 + Duration::from_secs(2 * 62 + 30));
+    }
+
+    #[test]
+    fn charge_arrives_at_the_given_delay_and_stops_after_its_sessions() {
+        let t0 = Instant::now();
+        let mut s = Script::new(
+            Scenario::Charge,
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(30),
+            7,
+        )
+        .arrivals(Some(Duration::from_secs(45)), Some(2));
+        s.start(t0);
+        assert_eq!(s.next_at(), Some(t0 + Duration::from_secs(45)));
+        let mut out = Vec::new();
+        while let Some(t) = s.next_at() {
+            s.due(t, &mut out);
+        }
+        assert_eq!(out.iter().filter(|a| **a == Action::Plug(1)).count(), 2);
+        assert_eq!(out.last(), Some(&Action::Unplug(1)));
     }
 
     #[test]

@@ -26,8 +26,10 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::profile::{ChargingProfile, Kind, Purpose, RateUnit};
 use super::{ChargingLimit, Installed, SmartChargingConfig};
+use ocpp_types::smart_charging::{
+    ChargingProfile, CompositePeriod, CompositeSchedule, Kind, Purpose, RateUnit,
+};
 
 /// The most limit changes one composite schedule looks at. A longer schedule (e.g. a year of
 /// a daily recurring profile with many periods) is cut there: its `duration` says how far it
@@ -94,34 +96,6 @@ impl Limit {
             phases: self.phases,
         }
     }
-}
-
-/// One period of a composite schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompositePeriod {
-    /// Seconds from the composite's start.
-    pub start_period: i32,
-    /// The limit, in the composite's unit.
-    pub limit: Decimal,
-    /// Phases.
-    pub number_phases: u8,
-}
-
-/// The limits of one EVSE over a time span (GetCompositeSchedule).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompositeSchedule {
-    /// The EVSE (0: the station).
-    pub evse: u32,
-    /// The start.
-    pub start: DateTime<Utc>,
-    /// Seconds covered (the duration asked, or less when cut at [`MAX_STEPS`]).
-    pub duration: i32,
-    /// The unit of the limits.
-    pub unit: RateUnit,
-    /// The periods, merged, starting at 0.
-    pub periods: Vec<CompositePeriod>,
-    /// The minimum charging rate of the transaction's profile at the start, in `unit`.
-    pub min_charging_rate: Option<Decimal>,
 }
 
 /// One profile evaluated at an instant: its limit (when it applies) and when that may change.

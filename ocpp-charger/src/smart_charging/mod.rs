@@ -33,11 +33,14 @@ use crate::time::deadline;
 
 mod composite;
 pub(crate) mod handlers;
-mod profile;
 mod validate;
 
-pub use composite::{CompositePeriod, CompositeSchedule, Limit, MAX_STEPS};
-pub use profile::{ChargingProfile, Kind, Period, Purpose, RateUnit, Recurrency, Schedule};
+pub use composite::{Limit, MAX_STEPS};
+/// The profile model, shared with central systems (`ocpp_types::smart_charging`).
+pub use ocpp_types::smart_charging::{
+    ChargingProfile, CompositePeriod, CompositeSchedule, Kind, Period, Purpose, RateUnit,
+    Recurrency, Schedule,
+};
 pub use validate::Rejection;
 
 use validate::TxView;

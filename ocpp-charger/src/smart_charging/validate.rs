@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::profile::{ChargingProfile, Kind, Purpose};
 use super::{Installed, SmartChargingConfig};
 use ocpp_codec::Version;
+use ocpp_types::smart_charging::{ChargingProfile, Kind, Purpose};
 
 /// Why a charging profile was refused. Every rejection is answered `Rejected` (1.6
 /// `SetChargingProfile.conf`, 2.x `SetChargingProfileResponse`); 2.x also gets

@@ -1,11 +1,13 @@
 //! The version-neutral charging profile, and its conversions from and to each version's
-//! generated types.
+//! generated types: the one model of smart charging that the charging station
+//! (`ocpp-charger`) and the central system (`ocpp-central`) share. Hand-written, not
+//! generated.
 //!
 //! One [`ChargingProfile`] describes a 1.6 `ChargingProfile` and a 2.0.1 / 2.1
 //! `ChargingProfileType` alike. Numbers stay as they came (exact [`Decimal`] limits, `i32`
-//! offsets); [`validate`](super::validate) checks them before a profile is stored. The
+//! offsets); the charging station's validation checks them before a profile is stored. The
 //! conversions from the wire never fail: what a profile may not hold is a
-//! [`Rejection`](super::Rejection) of the validation, answered with the action's own
+//! rejection of the station's validation, answered with the action's own
 //! status.
 
 use chrono::{DateTime, Utc};
@@ -154,7 +156,7 @@ pub struct Schedule {
 /// A charging profile, version-neutral.
 ///
 /// ```
-/// use ocpp_charger::smart_charging::{ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule};
+/// use ocpp_types::smart_charging::{ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule};
 /// use rust_decimal::Decimal;
 ///
 /// let profile = ChargingProfile {
@@ -208,19 +210,136 @@ pub struct ChargingProfile {
 }
 
 impl ChargingProfile {
+    /// A profile with one constant limit of `limit` (in `unit`), from now on and open-ended:
+    /// kind `Relative` (its schedule starts with the transaction, or at once when none is
+    /// ongoing), except a [`Purpose::ChargingStationMax`] profile, which may not be relative
+    /// (2.0.1 K01.FR.38): that one is `Absolute` from `now`. Set
+    /// [`transaction_id`](ChargingProfile::transaction_id) for a `TxProfile`.
+    ///
+    /// ```
+    /// use ocpp_types::smart_charging::{ChargingProfile, Kind, Purpose, RateUnit};
+    /// use rust_decimal::Decimal;
+    ///
+    /// let p = ChargingProfile::constant(1, 0, Purpose::TxDefault, RateUnit::W, Decimal::from(11_000), chrono::Utc::now());
+    /// assert_eq!(p.kind, Kind::Relative);
+    /// assert_eq!(p.schedules[0].periods[0].limit, Some(Decimal::from(11_000)));
+    /// ```
+    pub fn constant(
+        id: i32,
+        stack_level: i32,
+        purpose: Purpose,
+        unit: RateUnit,
+        limit: Decimal,
+        now: DateTime<Utc>,
+    ) -> ChargingProfile {
+        let absolute = purpose == Purpose::ChargingStationMax;
+        ChargingProfile {
+            id,
+            stack_level,
+            purpose,
+            kind: if absolute {
+                Kind::Absolute
+            } else {
+                Kind::Relative
+            },
+            valid_from: None,
+            valid_to: None,
+            transaction_id: None,
+            schedules: vec![Schedule {
+                id: Some(0),
+                start_schedule: absolute
+                    .then(|| DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)),
+                duration: None,
+                charging_rate_unit: unit,
+                periods: vec![Period::new(0, limit)],
+                min_charging_rate: None,
+            }],
+            original: None,
+        }
+    }
+
     /// The schedule the station applies (the first).
     pub fn schedule(&self) -> Option<&Schedule> {
         self.schedules.first()
     }
 }
 
-fn utc(t: &ocpp_types::DateTime) -> DateTime<Utc> {
+/// One period of a composite schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositePeriod {
+    /// Seconds from the composite's start.
+    pub start_period: i32,
+    /// The limit, in the composite's unit.
+    pub limit: Decimal,
+    /// Phases.
+    pub number_phases: u8,
+}
+
+/// The limits of one EVSE over a time span (GetCompositeSchedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositeSchedule {
+    /// The EVSE (0: the station).
+    pub evse: u32,
+    /// The start.
+    pub start: DateTime<Utc>,
+    /// Seconds covered (the duration asked, or less when the station cut it short).
+    pub duration: i32,
+    /// The unit of the limits.
+    pub unit: RateUnit,
+    /// The periods, merged, starting at 0.
+    pub periods: Vec<CompositePeriod>,
+    /// The minimum charging rate of the transaction's profile at the start, in `unit`.
+    pub min_charging_rate: Option<Decimal>,
+}
+
+#[cfg(any(feature = "v16", feature = "v201", feature = "v21"))]
+fn phases(n: Option<i32>) -> u8 {
+    n.and_then(|n| u8::try_from(n).ok()).unwrap_or(3)
+}
+
+#[cfg(any(feature = "v16", feature = "v201", feature = "v21"))]
+fn utc(t: &crate::DateTime) -> DateTime<Utc> {
     t.to_utc()
 }
 
+#[cfg(feature = "v16")]
 mod v16_conv {
     use super::*;
-    use ocpp_types::v16;
+    use crate::v16;
+
+    impl CompositeSchedule {
+        /// From a 1.6 GetCompositeSchedule answer's `connectorId`, `scheduleStart` and
+        /// `chargingSchedule` (its `startSchedule` when `scheduleStart` is missing, else
+        /// `fallback_start`; phases default to 3).
+        pub fn from_v16(
+            connector_id: i32,
+            schedule_start: Option<&crate::DateTime>,
+            s: &v16::ChargingSchedule,
+            fallback_start: DateTime<Utc>,
+        ) -> CompositeSchedule {
+            CompositeSchedule {
+                evse: u32::try_from(connector_id).unwrap_or(0),
+                start: schedule_start
+                    .or(s.start_schedule.as_ref())
+                    .map_or(fallback_start, utc),
+                duration: s.duration.unwrap_or(0),
+                unit: match s.charging_rate_unit {
+                    v16::ChargingRateUnitType::A => RateUnit::A,
+                    v16::ChargingRateUnitType::W => RateUnit::W,
+                },
+                periods: s
+                    .charging_schedule_period
+                    .iter()
+                    .map(|q| CompositePeriod {
+                        start_period: q.start_period,
+                        limit: q.limit,
+                        number_phases: phases(q.number_phases),
+                    })
+                    .collect(),
+                min_charging_rate: s.min_charging_rate,
+            }
+        }
+    }
 
     impl ChargingProfile {
         /// From a 1.6 `ChargingProfile`.
@@ -299,7 +418,7 @@ mod v16_conv {
             let mut s = v16::ChargingSchedule::new(unit, periods);
             if let Some(sch) = schedule {
                 s.duration = sch.duration;
-                s.start_schedule = sch.start_schedule.map(ocpp_types::DateTime::from_utc);
+                s.start_schedule = sch.start_schedule.map(crate::DateTime::from_utc);
                 s.min_charging_rate = sch.min_charging_rate;
             }
             let (kind, recurrency) = match self.kind {
@@ -322,8 +441,8 @@ mod v16_conv {
             };
             let mut p = v16::ChargingProfile::new(self.id, self.stack_level, purpose, kind, s);
             p.recurrency_kind = recurrency;
-            p.valid_from = self.valid_from.map(ocpp_types::DateTime::from_utc);
-            p.valid_to = self.valid_to.map(ocpp_types::DateTime::from_utc);
+            p.valid_from = self.valid_from.map(crate::DateTime::from_utc);
+            p.valid_to = self.valid_to.map(crate::DateTime::from_utc);
             p.transaction_id = self.transaction_id.as_deref().and_then(|t| t.parse().ok());
             p
         }
@@ -332,11 +451,63 @@ mod v16_conv {
 
 /// The 2.0.1 and 2.1 conversions differ only in the optional period limit and the 2.1
 /// additions.
+#[cfg(any(feature = "v201", feature = "v21"))]
 macro_rules! v2x_conv {
     ($modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr) => {
         mod $modname {
             use super::*;
-            use ocpp_types::$v;
+            use crate::$v;
+
+            impl Schedule {
+                #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingScheduleType` (its 2.1 additions are not kept).")]
+                pub fn $from(s: &$v::ChargingScheduleType) -> Schedule {
+                    Schedule {
+                        id: Some(s.id),
+                        start_schedule: s.start_schedule.as_ref().map(utc),
+                        duration: s.duration,
+                        charging_rate_unit: match s.charging_rate_unit {
+                            $v::ChargingRateUnitEnumType::A => RateUnit::A,
+                            $v::ChargingRateUnitEnumType::W => RateUnit::W,
+                        },
+                        periods: s
+                            .charging_schedule_period
+                            .iter()
+                            .map(|q| Period {
+                                start_period: q.start_period,
+                                limit: $limit_in(q),
+                                number_phases: q.number_phases,
+                                phase_to_use: q.phase_to_use,
+                            })
+                            .collect(),
+                        min_charging_rate: s.min_charging_rate,
+                    }
+                }
+            }
+
+            impl CompositeSchedule {
+                #[doc = concat!("From an OCPP ", stringify!($v), " `CompositeScheduleType` (a period without a limit, 2.1 only, reads as 0; phases default to 3).")]
+                pub fn $from(s: &$v::CompositeScheduleType) -> CompositeSchedule {
+                    CompositeSchedule {
+                        evse: u32::try_from(s.evse_id).unwrap_or(0),
+                        start: utc(&s.schedule_start),
+                        duration: s.duration,
+                        unit: match s.charging_rate_unit {
+                            $v::ChargingRateUnitEnumType::A => RateUnit::A,
+                            $v::ChargingRateUnitEnumType::W => RateUnit::W,
+                        },
+                        periods: s
+                            .charging_schedule_period
+                            .iter()
+                            .map(|q| CompositePeriod {
+                                start_period: q.start_period,
+                                limit: $limit_in(q).unwrap_or_default(),
+                                number_phases: phases(q.number_phases),
+                            })
+                            .collect(),
+                        min_charging_rate: None,
+                    }
+                }
+            }
 
             impl ChargingProfile {
                 #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingProfileType` (the original kept in [`ChargingProfile::original`]).")]
@@ -374,30 +545,7 @@ macro_rules! v2x_conv {
                         valid_from: p.valid_from.as_ref().map(utc),
                         valid_to: p.valid_to.as_ref().map(utc),
                         transaction_id: p.transaction_id.as_ref().map(|t| t.as_str().to_owned()),
-                        schedules: p
-                            .charging_schedule
-                            .iter()
-                            .map(|s| Schedule {
-                                id: Some(s.id),
-                                start_schedule: s.start_schedule.as_ref().map(utc),
-                                duration: s.duration,
-                                charging_rate_unit: match s.charging_rate_unit {
-                                    $v::ChargingRateUnitEnumType::A => RateUnit::A,
-                                    $v::ChargingRateUnitEnumType::W => RateUnit::W,
-                                },
-                                periods: s
-                                    .charging_schedule_period
-                                    .iter()
-                                    .map(|q| Period {
-                                        start_period: q.start_period,
-                                        limit: $limit_in(q),
-                                        number_phases: q.number_phases,
-                                        phase_to_use: q.phase_to_use,
-                                    })
-                                    .collect(),
-                                min_charging_rate: s.min_charging_rate,
-                            })
-                            .collect(),
+                        schedules: p.charging_schedule.iter().map(Schedule::$from).collect(),
                         original: serde_json::to_value(p).ok(),
                     }
                 }
@@ -415,7 +563,7 @@ macro_rules! v2x_conv {
                             p.transaction_id = self
                                 .transaction_id
                                 .as_deref()
-                                .and_then(|t| ocpp_types::BoundedString::new(t).ok());
+                                .and_then(|t| crate::BoundedString::new(t).ok());
                         }
                         return p;
                     }
@@ -461,7 +609,7 @@ macro_rules! v2x_conv {
                             };
                             let id = s.id.unwrap_or(i32::try_from(i).unwrap_or(0));
                             let mut t = $v::ChargingScheduleType::new(id, unit, periods);
-                            t.start_schedule = s.start_schedule.map(ocpp_types::DateTime::from_utc);
+                            t.start_schedule = s.start_schedule.map(crate::DateTime::from_utc);
                             t.duration = s.duration;
                             t.min_charging_rate = s.min_charging_rate;
                             t
@@ -475,12 +623,12 @@ macro_rules! v2x_conv {
                         schedules,
                     );
                     p.recurrency_kind = recurrency;
-                    p.valid_from = self.valid_from.map(ocpp_types::DateTime::from_utc);
-                    p.valid_to = self.valid_to.map(ocpp_types::DateTime::from_utc);
+                    p.valid_from = self.valid_from.map(crate::DateTime::from_utc);
+                    p.valid_to = self.valid_to.map(crate::DateTime::from_utc);
                     p.transaction_id = self
                         .transaction_id
                         .as_deref()
-                        .and_then(|t| ocpp_types::BoundedString::new(t).ok());
+                        .and_then(|t| crate::BoundedString::new(t).ok());
                     p
                 }
             }
@@ -488,26 +636,28 @@ macro_rules! v2x_conv {
     };
 }
 
+#[cfg(feature = "v201")]
 v2x_conv!(
     v201_conv,
     v201,
     from_v201,
     to_v201,
-    |q: &ocpp_types::v201::ChargingSchedulePeriodType| Some(q.limit),
-    |q: &Period| ocpp_types::v201::ChargingSchedulePeriodType::new(
+    |q: &crate::v201::ChargingSchedulePeriodType| Some(q.limit),
+    |q: &Period| crate::v201::ChargingSchedulePeriodType::new(
         q.start_period,
         q.limit.unwrap_or_default()
     )
 );
 
+#[cfg(feature = "v21")]
 v2x_conv!(
     v21_conv,
     v21,
     from_v21,
     to_v21,
-    |q: &ocpp_types::v21::ChargingSchedulePeriodType| q.limit,
+    |q: &crate::v21::ChargingSchedulePeriodType| q.limit,
     |q: &Period| {
-        let mut p = ocpp_types::v21::ChargingSchedulePeriodType::new(q.start_period);
+        let mut p = crate::v21::ChargingSchedulePeriodType::new(q.start_period);
         p.limit = q.limit;
         p
     }

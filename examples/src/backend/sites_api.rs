@@ -1,0 +1,401 @@
+//! The HTTP routes of sites and the load balancer ([`super::sites`]): create, read, update
+//! and delete sites (admin), change a site's limit (operator), put chargers on a site
+//! (admin), read the current plan and the measured power over time (viewer), and the
+//! dashboard's panel (`/sites.js`). Their roles are in [`super::api::ROUTES`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use super::api::{ApiError, ErrorBody, P};
+use super::balancer::Queued;
+use super::sites::{BalancerStats, PlannedSession, PowerPoint, SiteRow, SiteSettings, SiteUnit};
+use super::Shared;
+
+/// The most a site's limit may be: 1,000,000,000 W (or A).
+const MAX_VALUE: i64 = 1_000_000_000;
+/// The longest site name.
+const MAX_NAME: usize = 100;
+
+/// A site's settings (`POST /api/sites`, `PUT /api/sites/{id}`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SiteBody {
+    /// Name (1 to 100 characters).
+    pub name: String,
+    /// The grid limit, in `unit` (a decimal: number or string).
+    #[schema(value_type = String)]
+    pub limit: Decimal,
+    /// `kW`, `W` or `A` (amperes per phase).
+    pub unit: String,
+    /// The lowest rate a session is given, else it is queued (default 1.38 kW, or 6 A).
+    #[schema(value_type = Option<String>)]
+    pub min_rate: Option<Decimal>,
+    /// The most one EVSE draws (default 22 kW, or 32 A).
+    #[schema(value_type = Option<String>)]
+    pub evse_max: Option<Decimal>,
+}
+
+/// A new limit (`PUT /api/sites/{id}/limit`), in the site's unit, or in `unit` (`kW`, `W`,
+/// `A`) when given: a site in W takes kW and W, a site in A takes A.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitBody {
+    /// The limit.
+    #[schema(value_type = String)]
+    pub limit: Decimal,
+    /// Its unit.
+    pub unit: Option<String>,
+}
+
+/// A site.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteView {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The grid limit, in `unit`.
+    #[schema(value_type = String)]
+    pub limit: Decimal,
+    /// `W` or `A` (per phase).
+    pub unit: SiteUnit,
+    /// The limit in W.
+    #[schema(value_type = String)]
+    pub limit_w: Decimal,
+    /// The lowest rate a session is given, in `unit`.
+    #[schema(value_type = String)]
+    pub min_rate: Decimal,
+    /// The most one EVSE draws, in `unit`.
+    #[schema(value_type = String)]
+    pub evse_max: Decimal,
+    /// The site's chargers.
+    pub chargers: Vec<String>,
+    /// Sum of its sessions' measured power, W.
+    #[schema(value_type = String)]
+    pub measured_w: Decimal,
+    /// Sessions balanced.
+    pub sessions: usize,
+    /// Of which queued.
+    pub queued: usize,
+}
+
+/// The balancer's counters (all sites).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerView {
+    /// The counters.
+    pub stats: BalancerStats,
+}
+
+fn view(b: &Shared, row: SiteRow) -> SiteView {
+    let sites = b.sites();
+    let plan = sites.plan_of(row.id).unwrap_or_default();
+    SiteView {
+        limit_w: sites.limit_w(&row),
+        chargers: sites.chargers_of(row.id),
+        measured_w: sites.measured_w(row.id).unwrap_or_default(),
+        sessions: plan.len(),
+        queued: plan.iter().filter(|p| p.queued.is_some()).count(),
+        id: row.id,
+        name: row.name,
+        limit: row.limit,
+        unit: row.unit,
+        min_rate: row.min_rate,
+        evse_max: row.evse_max,
+    }
+}
+
+fn unknown_site(id: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_site",
+        format!("no site {id}"),
+    )
+}
+
+/// A value in a unit given by name, as (value in the site unit, site unit).
+fn in_unit(value: Decimal, unit: &str) -> Result<(Decimal, SiteUnit), ApiError> {
+    match unit {
+        "kW" => Ok((value * Decimal::from(1000), SiteUnit::W)),
+        "W" => Ok((value, SiteUnit::W)),
+        "A" => Ok((value, SiteUnit::A)),
+        other => Err(ApiError::bad(
+            "invalid_body",
+            format!("unit must be kW, W or A, not {other:?}"),
+        )),
+    }
+}
+
+fn check_value(what: &str, v: Decimal) -> Result<(), ApiError> {
+    if v < Decimal::ZERO || v > Decimal::from(MAX_VALUE) {
+        return Err(ApiError::bad(
+            "invalid_body",
+            format!("{what} must be 0 to {MAX_VALUE}"),
+        ));
+    }
+    Ok(())
+}
+
+fn settings(body: SiteBody) -> Result<SiteSettings, ApiError> {
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(ApiError::bad(
+            "invalid_body",
+            format!("name must be 1 to {MAX_NAME} characters"),
+        ));
+    }
+    let (limit, unit) = in_unit(body.limit, &body.unit)?;
+    let scale = |v: Decimal| {
+        if body.unit == "kW" {
+            v * Decimal::from(1000)
+        } else {
+            v
+        }
+    };
+    let min_rate = body.min_rate.map(scale).unwrap_or(match unit {
+        SiteUnit::W => Decimal::from(1380),
+        SiteUnit::A => Decimal::from(6),
+    });
+    let evse_max = body.evse_max.map(scale).unwrap_or(match unit {
+        SiteUnit::W => Decimal::from(22_000),
+        SiteUnit::A => Decimal::from(32),
+    });
+    check_value("limit", limit)?;
+    check_value("minRate", min_rate)?;
+    check_value("evseMax", evse_max)?;
+    if min_rate > evse_max {
+        return Err(ApiError::bad(
+            "invalid_body",
+            "minRate may not exceed evseMax",
+        ));
+    }
+    Ok(SiteSettings {
+        name,
+        limit: limit.normalize(),
+        unit,
+        min_rate: min_rate.normalize(),
+        evse_max: evse_max.normalize(),
+    })
+}
+
+/// The routes (merged into [`super::api::router`], behind its guard).
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/sites", get(list_sites).post(create_site))
+        .route(
+            "/api/sites/{id}",
+            get(get_site).put(update_site).delete(delete_site),
+        )
+        .route("/api/sites/{id}/limit", put(set_limit))
+        .route(
+            "/api/sites/{id}/chargers/{charger}",
+            put(assign_charger).delete(unassign_charger),
+        )
+        .route("/api/sites/{id}/plan", get(site_plan))
+        .route("/api/sites/{id}/power", get(site_power))
+        .route("/api/balancer", get(balancer_stats))
+        .route("/sites.js", get(panel_js))
+}
+
+async fn panel_js() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        include_str!("../../dashboard/sites.js"),
+    )
+}
+
+/// Every site.
+#[utoipa::path(get, path = "/api/sites", responses((status = 200, body = [SiteView])))]
+async fn list_sites(State(b): State<Shared>) -> Json<Vec<SiteView>> {
+    Json(b.sites().list().into_iter().map(|r| view(&b, r)).collect())
+}
+
+/// Creates a site.
+#[utoipa::path(post, path = "/api/sites", request_body = SiteBody,
+    responses((status = 201, body = SiteView), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_site(
+    State(b): State<Shared>,
+    super::api::Body(body): super::api::Body<SiteBody>,
+) -> Result<(StatusCode, Json<SiteView>), ApiError> {
+    let s = settings(body)?;
+    let row = b.sites().create(&s).await?;
+    Ok((StatusCode::CREATED, Json(view(&b, row))))
+}
+
+/// One site.
+#[utoipa::path(get, path = "/api/sites/{id}", params(("id" = i64, Path, description = "Site id")),
+    responses((status = 200, body = SiteView), (status = 404, body = ErrorBody)))]
+async fn get_site(State(b): State<Shared>, P(id): P<i64>) -> Result<Json<SiteView>, ApiError> {
+    let row = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
+    Ok(Json(view(&b, row)))
+}
+
+/// Replaces a site's settings (and plans it again).
+#[utoipa::path(put, path = "/api/sites/{id}", params(("id" = i64, Path, description = "Site id")), request_body = SiteBody,
+    responses((status = 200, body = SiteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_site(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+    super::api::Body(body): super::api::Body<SiteBody>,
+) -> Result<Json<SiteView>, ApiError> {
+    let s = settings(body)?;
+    let row = b
+        .sites()
+        .update(id, &s)
+        .await?
+        .ok_or_else(|| unknown_site(id))?;
+    Ok(Json(view(&b, row)))
+}
+
+/// Deletes a site; its chargers leave it (their balancer profiles are cleared).
+#[utoipa::path(delete, path = "/api/sites/{id}", params(("id" = i64, Path, description = "Site id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_site(State(b): State<Shared>, P(id): P<i64>) -> Result<StatusCode, ApiError> {
+    if b.sites().delete(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(unknown_site(id))
+    }
+}
+
+/// Sets a site's grid limit: the balancer plans again at once.
+#[utoipa::path(put, path = "/api/sites/{id}/limit", params(("id" = i64, Path, description = "Site id")), request_body = LimitBody,
+    responses((status = 200, body = SiteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_limit(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+    super::api::Body(body): super::api::Body<LimitBody>,
+) -> Result<Json<SiteView>, ApiError> {
+    let site = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
+    let limit = match body.unit.as_deref() {
+        None => body.limit,
+        Some(u) => {
+            let (v, unit) = in_unit(body.limit, u)?;
+            if unit != site.unit {
+                return Err(ApiError::bad(
+                    "invalid_body",
+                    format!("site {id} is limited in {:?}, not {u}", site.unit),
+                ));
+            }
+            v
+        }
+    };
+    check_value("limit", limit)?;
+    let row = b
+        .sites()
+        .set_limit(id, limit.normalize())
+        .await?
+        .ok_or_else(|| unknown_site(id))?;
+    Ok(Json(view(&b, row)))
+}
+
+/// Puts a charger on a site (off its previous one).
+#[utoipa::path(put, path = "/api/sites/{id}/chargers/{charger}",
+    params(("id" = i64, Path, description = "Site id"), ("charger" = String, Path, description = "Charger identity")),
+    responses((status = 200, body = SiteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn assign_charger(
+    State(b): State<Shared>,
+    P((id, charger)): P<(i64, String)>,
+) -> Result<Json<SiteView>, ApiError> {
+    ocpp_codec::transport::check_identity(&charger)
+        .map_err(|e| ApiError::bad("invalid_path", e.to_string()))?;
+    if !b.sites().assign(id, &charger).await? {
+        return Err(unknown_site(id));
+    }
+    let row = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
+    Ok(Json(view(&b, row)))
+}
+
+/// Takes a charger off a site.
+#[utoipa::path(delete, path = "/api/sites/{id}/chargers/{charger}",
+    params(("id" = i64, Path, description = "Site id"), ("charger" = String, Path, description = "Charger identity")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn unassign_charger(
+    State(b): State<Shared>,
+    P((id, charger)): P<(i64, String)>,
+) -> Result<StatusCode, ApiError> {
+    if b.sites().unassign(id, &charger).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("charger {charger:?} is not on site {id}"),
+        ))
+    }
+}
+
+/// The current plan: per session its limit, what was sent, its measured power and, when
+/// queued, why.
+#[utoipa::path(get, path = "/api/sites/{id}/plan", params(("id" = i64, Path, description = "Site id")),
+    responses((status = 200, body = [PlannedSession]), (status = 404, body = ErrorBody)))]
+async fn site_plan(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+) -> Result<Json<Vec<PlannedSession>>, ApiError> {
+    b.sites()
+        .plan_of(id)
+        .map(Json)
+        .ok_or_else(|| unknown_site(id))
+}
+
+/// The site's measured power over time against its limit (oldest first, one point per
+/// second at most, the last 600).
+#[utoipa::path(get, path = "/api/sites/{id}/power", params(("id" = i64, Path, description = "Site id")),
+    responses((status = 200, body = [PowerPoint]), (status = 404, body = ErrorBody)))]
+async fn site_power(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+) -> Result<Json<Vec<PowerPoint>>, ApiError> {
+    b.sites()
+        .power_of(id)
+        .map(Json)
+        .ok_or_else(|| unknown_site(id))
+}
+
+/// The balancer's counters: plans, profiles sent and failed, sessions not balanced.
+#[utoipa::path(get, path = "/api/balancer", responses((status = 200, body = BalancerView)))]
+async fn balancer_stats(State(b): State<Shared>) -> Json<BalancerView> {
+    Json(BalancerView {
+        stats: b.sites().stats(),
+    })
+}
+
+/// The OpenAPI paths of these routes (merged into [`super::api::document`]).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list_sites,
+        create_site,
+        get_site,
+        update_site,
+        delete_site,
+        set_limit,
+        assign_charger,
+        unassign_charger,
+        site_plan,
+        site_power,
+        balancer_stats
+    ),
+    components(schemas(
+        SiteBody,
+        LimitBody,
+        SiteView,
+        SiteUnit,
+        PlannedSession,
+        PowerPoint,
+        Queued,
+        BalancerStats,
+        BalancerView
+    ))
+)]
+pub struct SitesDoc;

@@ -109,6 +109,20 @@ fn word<T: FromStr>(version: Version, what: &str, s: &str) -> Result<T, CallErro
     T::from_str(s).map_err(|_| CallError::Refused(format!("OCPP {version} has no {what} {s:?}")))
 }
 
+/// Sends the request `$q` through the handle `$h` and makes the charger's answer an
+/// [`Answer`] by its `status`: for the per-version blocks, where `t` is the version's
+/// generated module.
+macro_rules! status_call {
+    ($h:expr, $q:expr) => {{
+        let r = $h.call($q).await?;
+        Ok($crate::commands::Answer {
+            status: r.status.as_str().to_owned(),
+            response: $crate::message::AnyResponse::from(t::AnyResponse::from(r)),
+        })
+    }};
+}
+pub(crate) use status_call;
+
 fn answer(status: &str, response: AnyResponse) -> Answer {
     Answer {
         status: status.to_owned(),
@@ -135,11 +149,7 @@ macro_rules! v2_commands {
                 let id = REMOTE_START_IDS.fetch_add(1, Ordering::Relaxed);
                 let mut q = t::RequestStartTransactionRequest::new(token, id);
                 q.evse_id = evse;
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn remote_stop(
@@ -150,11 +160,7 @@ macro_rules! v2_commands {
                     "transaction id",
                     transaction_id,
                 )?);
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn reset(
@@ -168,11 +174,7 @@ macro_rules! v2_commands {
                 };
                 let mut q = t::ResetRequest::new(word(h.version(), "reset type", kind)?);
                 q.evse_id = evse;
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn change_availability(
@@ -192,11 +194,7 @@ macro_rules! v2_commands {
                     e.connector_id = connector;
                     e
                 });
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn unlock_connector(
@@ -205,11 +203,7 @@ macro_rules! v2_commands {
                 connector: Option<i32>,
             ) -> Result<Answer, CallError> {
                 let q = t::UnlockConnectorRequest::new(evse, connector.unwrap_or(1));
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn trigger_message(
@@ -219,11 +213,7 @@ macro_rules! v2_commands {
             ) -> Result<Answer, CallError> {
                 let mut q = t::TriggerMessageRequest::new(word(h.version(), "trigger", message)?);
                 q.evse = evse.map(t::EVSEType::new);
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn clear_cache(h: &ChargerHandle) -> Result<Answer, CallError> {
@@ -322,11 +312,7 @@ mod v16 {
     ) -> Result<Answer, CallError> {
         let mut q = t::RemoteStartTransactionRequest::new(bounded("id tag", id_token)?);
         q.connector_id = evse;
-        let r = h.call(q).await?;
-        Ok(answer(
-            r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::from(r)),
-        ))
+        status_call!(h, q)
     }
 
     pub(super) async fn remote_stop(
@@ -368,11 +354,7 @@ mod v16 {
             t::AvailabilityType::Inoperative
         };
         let q = t::ChangeAvailabilityRequest::new(evse.unwrap_or(0), kind);
-        let r = h.call(q).await?;
-        Ok(answer(
-            r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::from(r)),
-        ))
+        status_call!(h, q)
     }
 
     pub(super) async fn unlock_connector(
@@ -393,11 +375,7 @@ mod v16 {
     ) -> Result<Answer, CallError> {
         let mut q = t::TriggerMessageRequest::new(word(Version::V16, "trigger", message)?);
         q.connector_id = evse;
-        let r = h.call(q).await?;
-        Ok(answer(
-            r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::from(r)),
-        ))
+        status_call!(h, q)
     }
 
     pub(super) async fn clear_cache(h: &ChargerHandle) -> Result<Answer, CallError> {
@@ -451,11 +429,7 @@ mod v16 {
             bounded("key", &var.variable)?,
             bounded("value", value)?,
         );
-        let r = h.call(q).await?;
-        Ok(answer(
-            r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::from(r)),
-        ))
+        status_call!(h, q)
     }
 }
 

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use futures::channel::oneshot;
 use ocpp_types::Version;
 
-use crate::commands::Answer;
+use crate::commands::{status_call, Answer};
 use crate::handler::ChargerHandle;
 use crate::message::{AnyRequest, AnyResponse};
 use crate::session::CallError;
@@ -301,13 +301,6 @@ fn check_settable(evse: i32, profile: &ChargingProfile) -> Result<(), CallError>
     }
 }
 
-fn answer(status: &str, response: AnyResponse) -> Answer {
-    Answer {
-        status: status.to_owned(),
-        response,
-    }
-}
-
 #[cfg(feature = "v16")]
 mod v16 {
     use super::*;
@@ -346,11 +339,7 @@ mod v16 {
             }
         }
         let q = t::SetChargingProfileRequest::new(evse, profile.to_v16());
-        let r = h.call(q).await?;
-        Ok(answer(
-            r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::from(r)),
-        ))
+        status_call!(h, q)
     }
 
     pub(super) async fn clear(h: &ChargerHandle, f: &ClearProfiles) -> Result<Answer, CallError> {
@@ -359,11 +348,7 @@ mod v16 {
         q.connector_id = f.evse;
         q.charging_profile_purpose = f.purpose.map(purpose).transpose()?;
         q.stack_level = f.stack_level;
-        let r = h.call(q).await?;
-        Ok(answer(
-            r.status.as_str(),
-            AnyResponse::from(t::AnyResponse::from(r)),
-        ))
+        status_call!(h, q)
     }
 
     pub(super) async fn composite(
@@ -416,11 +401,7 @@ macro_rules! v2_smart {
                     return Err(refused("a 2.x profile has one to three schedules"));
                 }
                 let q = t::SetChargingProfileRequest::new(evse, profile.$to());
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn clear(
@@ -438,11 +419,7 @@ macro_rules! v2_smart {
                     c.stack_level = f.stack_level;
                     q.charging_profile_criteria = Some(c);
                 }
-                let r = h.call(q).await?;
-                Ok(answer(
-                    r.status.as_str(),
-                    AnyResponse::from(t::AnyResponse::from(r)),
-                ))
+                status_call!(h, q)
             }
 
             pub(super) async fn get(

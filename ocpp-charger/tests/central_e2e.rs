@@ -3,12 +3,9 @@
 //! remote stop sent by the central system.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ocpp_central::{
-    AnyRequest, Auth, BootState as CentralBoot, HandleV16, HandleV201, HandleV21, Handler, Server,
-    ServerConfig,
-};
+use ocpp_central::{AnyRequest, Auth, BootState as CentralBoot, Server, ServerConfig};
 use ocpp_charger::testing::plug_in_and_present;
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent};
 use ocpp_charger::{
@@ -17,22 +14,8 @@ use ocpp_charger::{
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
-struct App;
-impl Handler for App {}
-impl HandleV16 for App {}
-impl HandleV201 for App {}
-impl HandleV21 for App {}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+mod support;
+use support::{until, App};
 
 #[tokio::test]
 async fn station_against_ocpp_central() {

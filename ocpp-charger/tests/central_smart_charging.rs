@@ -2,36 +2,21 @@
 //! 127.0.0.1, for each version: set → composite → report → clear, with exact answers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ocpp_central::smart_charging::{
     ChargingProfile, ClearProfiles, ProfileQuery, Purpose, RateUnit,
 };
 use ocpp_central::{
-    Auth, BootState as CentralBoot, CallError, ChargerHandle, HandleV16, HandleV201, HandleV21,
-    Handler, Server, ServerConfig,
+    Auth, BootState as CentralBoot, CallError, ChargerHandle, Server, ServerConfig,
 };
 use ocpp_charger::ws::{self, ClientConfig};
 use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationConfig, Version};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
-struct App;
-impl Handler for App {}
-impl HandleV16 for App {}
-impl HandleV201 for App {}
-impl HandleV21 for App {}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+mod support;
+use support::{until, App};
 
 /// The composite of EVSE `evse` over 300 s in W, as (start, limit, phases).
 async fn composite(h: &ChargerHandle, evse: i32) -> Vec<(i32, Decimal, u8)> {

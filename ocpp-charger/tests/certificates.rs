@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use ocpp_central::testing::pki::Pki;
 use ocpp_central::tls::ServerTls;
-use ocpp_central::{Auth, HandleV16, HandleV201, HandleV21, Handler, Server, ServerConfig};
+use ocpp_central::{Auth, Server, ServerConfig};
 use ocpp_charger::testing::{test_config, MockCentral, TestClock, VirtualPair};
 use ocpp_charger::tls::ClientTls;
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent};
 use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationEvent, Version};
 use rust_decimal::Decimal;
 use serde_json::json;
+
+mod support;
+use support::App;
 
 #[test]
 fn a_certificate_signed_for_another_key_is_rejected_with_the_security_event() {
@@ -90,12 +93,6 @@ fn a_certificate_signed_for_another_key_is_rejected_with_the_security_event() {
         assert!(pair.station.certificate_store().certificates().is_empty());
     }
 }
-
-struct App;
-impl Handler for App {}
-impl HandleV16 for App {}
-impl HandleV201 for App {}
-impl HandleV21 for App {}
 
 #[tokio::test]
 async fn a_refused_server_certificate_raises_its_security_event_for_the_next_connection() {

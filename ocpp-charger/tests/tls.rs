@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 use ocpp_central::testing::pki::Pki;
 use ocpp_central::tls::ServerTls;
-use ocpp_central::{
-    Auth, BootState as CentralBoot, HandleV16, HandleV201, HandleV21, Handler, RunningServer,
-    Server, ServerConfig,
-};
+use ocpp_central::{Auth, BootState as CentralBoot, RunningServer, Server, ServerConfig};
 use ocpp_charger::tls::ClientTls;
 use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ConnectError};
 use ocpp_charger::{
@@ -19,22 +16,8 @@ use ocpp_charger::{
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
-struct App;
-impl Handler for App {}
-impl HandleV16 for App {}
-impl HandleV201 for App {}
-impl HandleV21 for App {}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+mod support;
+use support::{until, App};
 
 fn station(identity: &str, version: Version) -> Station {
     Station::new(

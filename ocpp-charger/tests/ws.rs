@@ -13,16 +13,8 @@ use ocpp_charger::{
 };
 use rust_decimal::Decimal;
 
-async fn until(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+mod support;
+use support::until;
 
 #[tokio::test]
 async fn station_over_websocket_reconnects_and_resumes() {

@@ -509,13 +509,12 @@ macro_rules! v2x_conv {
                 }
             }
 
-            impl ChargingProfile {
-                #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingProfileType` (the original kept in [`ChargingProfile::original`]).")]
-                pub fn $from(p: &$v::ChargingProfileType) -> ChargingProfile {
+            impl Purpose {
+                #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingProfilePurposeEnumType`.")]
+                #[allow(unreachable_patterns)]
+                pub fn $from(p: $v::ChargingProfilePurposeEnumType) -> Purpose {
                     use $v::ChargingProfilePurposeEnumType as P;
-                    use $v::ChargingProfileKindEnumType as K;
-                    #[allow(unreachable_patterns)]
-                    let purpose = match p.charging_profile_purpose {
+                    match p {
                         P::ChargingStationMaxProfile => Purpose::ChargingStationMax,
                         P::TxDefaultProfile => Purpose::TxDefault,
                         P::TxProfile => Purpose::Tx,
@@ -524,7 +523,15 @@ macro_rules! v2x_conv {
                             "PriorityCharging" => Purpose::PriorityCharging,
                             _ => Purpose::LocalGeneration,
                         },
-                    };
+                    }
+                }
+            }
+
+            impl ChargingProfile {
+                #[doc = concat!("From an OCPP ", stringify!($v), " `ChargingProfileType` (the original kept in [`ChargingProfile::original`]).")]
+                pub fn $from(p: &$v::ChargingProfileType) -> ChargingProfile {
+                    use $v::ChargingProfileKindEnumType as K;
+                    let purpose = Purpose::$from(p.charging_profile_purpose);
                     #[allow(unreachable_patterns)]
                     let kind = match p.charging_profile_kind {
                         K::Absolute => Kind::Absolute,

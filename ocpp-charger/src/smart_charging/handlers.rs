@@ -258,19 +258,8 @@ macro_rules! v2x_handlers {
             use super::*;
             use ocpp_types::$v;
 
-            #[allow(unreachable_patterns)]
             fn purpose(p: $v::ChargingProfilePurposeEnumType) -> Purpose {
-                use $v::ChargingProfilePurposeEnumType as P;
-                match p {
-                    P::ChargingStationMaxProfile => Purpose::ChargingStationMax,
-                    P::TxDefaultProfile => Purpose::TxDefault,
-                    P::TxProfile => Purpose::Tx,
-                    P::ChargingStationExternalConstraints => Purpose::ExternalConstraints,
-                    other => match other.as_str() {
-                        "PriorityCharging" => Purpose::PriorityCharging,
-                        _ => Purpose::LocalGeneration,
-                    },
-                }
+                Purpose::$from(p)
             }
 
             fn status_info(reason: &str, info: &str) -> Option<$v::StatusInfoType> {

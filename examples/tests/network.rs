@@ -37,6 +37,7 @@ fn network_plays_the_whole_flow() {
         "Sign in to the dashboard as admin, password ",
         "10 chargers booted",
         "4 on OCPP 1.6, 3 on 2.0.1, 3 on 2.1",
+        "The 7 simulated chargers share the site \"Depot\": 38.5 kW for all of them",
         "RemoteStartTransaction Accepted",
         "RequestStartTransaction Accepted",
         "RemoteStopTransaction Accepted",

@@ -13,6 +13,7 @@ use clap::Parser;
 use ocpp_central::ocpp_types::Version;
 use ocpp_examples::backend::auth::Role;
 use ocpp_examples::backend::run::{start, CentralArgs};
+use ocpp_examples::backend::sites::{SiteSettings, SiteUnit};
 use ocpp_examples::backend::{wait_for, LiveEvent};
 use ocpp_examples::sim::{Fleet, Scenario, SimConfig, VersionMix};
 use serde_json::{json, Value};
@@ -61,6 +62,9 @@ struct Cli {
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// The site the simulated chargers share (created at the first run, found again after).
+const DEMO_SITE: &str = "Depot";
 
 /// Who the demo's API key is created by (so a leftover one is found and revoked).
 const DEMO_KEY_OWNER: &str = "network";
@@ -170,6 +174,34 @@ async fn run(cli: Cli) -> Result<(), Error> {
         f.wait_stats(|s| s.booted == want_others, WAIT)
             .await
             .map_err(|e| format!("the simulated chargers did not boot: {e}"))?;
+    }
+    // The simulated chargers share one depot's grid connection, half of what they could
+    // draw together: the balancer divides it among the sessions (the dashboard's site chart
+    // shows the site's power against its limit). The narrated chargers stay off it.
+    if let Some(f) = &other_fleet {
+        let sites = central.backend().sites();
+        let limit_w = (want_others as u64 * 11_000 / 2).max(11_000);
+        let site = match sites.list().into_iter().find(|s| s.name == DEMO_SITE) {
+            Some(site) => site,
+            None => {
+                sites
+                    .create(&SiteSettings {
+                        name: DEMO_SITE.into(),
+                        limit: rust_decimal::Decimal::from(limit_w),
+                        unit: SiteUnit::W,
+                        min_rate: rust_decimal::Decimal::from(4_140),
+                        evse_max: rust_decimal::Decimal::from(22_000),
+                    })
+                    .await?
+            }
+        };
+        for id in f.identities() {
+            sites.assign(site.id, &id).await?;
+        }
+        say(format!(
+            "The {want_others} simulated chargers share the site {DEMO_SITE:?}: {} kW for all of them, divided by the balancer",
+            (site.limit / rust_decimal::Decimal::from(1_000)).normalize()
+        ));
     }
     let mut by_version = [0usize; 3];
     for i in 0..cli.chargers {

@@ -130,7 +130,7 @@ fn answer(status: &str, response: AnyResponse) -> Answer {
     }
 }
 
-fn unsupported(version: Version) -> CallError {
+pub(crate) fn unsupported(version: Version) -> CallError {
     CallError::Refused(format!("OCPP {version} is not enabled in this build"))
 }
 
@@ -433,20 +433,22 @@ mod v16 {
     }
 }
 
+/// The branch of the charger's version (a version not compiled in: refused).
 macro_rules! by_version {
     ($h:expr, $v16:expr, $v201:expr, $v21:expr) => {
         match $h.version() {
             #[cfg(feature = "v16")]
-            Version::V16 => $v16,
+            ::ocpp_types::Version::V16 => $v16,
             #[cfg(feature = "v201")]
-            Version::V201 => $v201,
+            ::ocpp_types::Version::V201 => $v201,
             #[cfg(feature = "v21")]
-            Version::V21 => $v21,
+            ::ocpp_types::Version::V21 => $v21,
             #[allow(unreachable_patterns)]
-            other => Err(unsupported(other)),
+            other => Err($crate::commands::unsupported(other)),
         }
     };
 }
+pub(crate) use by_version;
 
 impl ChargerHandle {
     /// Asks the charger to start a transaction for `id_token` on `evse` (any EVSE when

@@ -26,9 +26,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures::channel::oneshot;
-use ocpp_types::Version;
 
-use crate::commands::{status_call, Answer};
+use crate::commands::{by_version, status_call, Answer};
 use crate::handler::ChargerHandle;
 use crate::message::{AnyRequest, AnyResponse};
 use crate::session::CallError;
@@ -583,23 +582,6 @@ async fn wait(
     };
     let _ = h;
     got.map_err(|_| CallError::Disconnected)
-}
-
-macro_rules! by_version {
-    ($h:expr, $v16:expr, $v201:expr, $v21:expr) => {
-        match $h.version() {
-            #[cfg(feature = "v16")]
-            Version::V16 => $v16,
-            #[cfg(feature = "v201")]
-            Version::V201 => $v201,
-            #[cfg(feature = "v21")]
-            Version::V21 => $v21,
-            #[allow(unreachable_patterns)]
-            other => Err(refused(format!(
-                "OCPP {other} is not enabled in this build"
-            ))),
-        }
-    };
 }
 
 impl ChargerHandle {

@@ -510,16 +510,9 @@ impl Sites {
 
     /// Sets a site's limit (in its unit); `None` when there is no such site.
     pub async fn set_limit(&self, id: i64, limit: Decimal) -> Result<Option<SiteRow>, DbError> {
-        let Some(mut s) = self.get(id).map(|r| SiteSettings {
-            name: r.name,
-            limit: r.limit,
-            unit: r.unit,
-            min_rate: r.min_rate,
-            evse_max: r.evse_max,
-        }) else {
+        if self.get(id).is_none() {
             return Ok(None);
-        };
-        s.limit = limit;
+        }
         let done = sqlx::query("UPDATE sites SET limit_value = $1, updated_at = $2 WHERE id = $3")
             .bind(limit.to_string())
             .bind(db::ts(Utc::now()))

@@ -637,21 +637,7 @@ impl<H: CentralSystem> Server<H> {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let handshake = Box::pin(handshake(
-            stream,
-            peer,
-            self.config.clone(),
-            self.chargers.clone(),
-            self.gate.clone(),
-            Plain,
-        ));
-        serve_connection(
-            handshake,
-            peer,
-            self.config.clone(),
-            self.handler.clone(),
-            self.chargers.clone(),
-        )
+        self.serve_upgraded(stream, peer, Plain)
     }
 
     /// Serves one already-accepted connection over TLS (feature `tls`): the TLS handshake with
@@ -668,13 +654,27 @@ impl<H: CentralSystem> Server<H> {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_upgraded(stream, peer, tls.clone())
+    }
+
+    /// The handshake under `upgrade` (nothing, or TLS), then the charger.
+    fn serve_upgraded<S, U>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        upgrade: U,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        U: Upgrade<S>,
+    {
         let handshake = Box::pin(handshake(
             stream,
             peer,
             self.config.clone(),
             self.chargers.clone(),
             self.gate.clone(),
-            tls.clone(),
+            upgrade,
         ));
         serve_connection(
             handshake,

@@ -612,11 +612,7 @@ impl Auth {
                 .execute(self.db.writer())
                 .await
                 .map_err(DbError::from)?;
-            sqlx::query("DELETE FROM operator_sessions WHERE username = $1")
-                .bind(username)
-                .execute(self.db.writer())
-                .await
-                .map_err(DbError::from)?;
+            self.end_sessions_of(username).await?;
             tracing::info!(username, "operator password changed; its sessions ended");
         }
         if let Some(r) = role {
@@ -634,6 +630,16 @@ impl Auth {
         })
     }
 
+    /// Ends every login session of `username`.
+    async fn end_sessions_of(&self, username: &str) -> Result<(), AuthError> {
+        sqlx::query("DELETE FROM operator_sessions WHERE username = $1")
+            .bind(username)
+            .execute(self.db.writer())
+            .await
+            .map_err(DbError::from)?;
+        Ok(())
+    }
+
     /// Removes an account and ends its sessions (never the last admin).
     pub async fn delete_user(&self, username: &str) -> Result<(), AuthError> {
         let Some(user) = self
@@ -647,11 +653,7 @@ impl Auth {
         if user.role == Role::Admin && self.admins_other_than(username).await? == 0 {
             return Err(AuthError::LastAdmin);
         }
-        sqlx::query("DELETE FROM operator_sessions WHERE username = $1")
-            .bind(username)
-            .execute(self.db.writer())
-            .await
-            .map_err(DbError::from)?;
+        self.end_sessions_of(username).await?;
         sqlx::query("DELETE FROM operator_users WHERE username = $1")
             .bind(username)
             .execute(self.db.writer())

@@ -6,11 +6,10 @@ use std::process::Command;
 use ocpp_examples::backend::auth::{Auth, AuthConfig, Secret};
 use ocpp_examples::backend::Db;
 
-#[test]
-fn network_plays_the_whole_flow() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("network.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_network"))
+/// The `network` binary on free ports with its database at `db`.
+fn network(db: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_network"));
+    command
         .args([
             "--ocpp-listen",
             "127.0.0.1:0",
@@ -18,7 +17,15 @@ fn network_plays_the_whole_flow() {
             "127.0.0.1:0",
             "--database-url",
         ])
-        .arg(&db)
+        .arg(db);
+    command
+}
+
+#[test]
+fn network_plays_the_whole_flow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("network.db");
+    let out = network(&db)
         .args([
             "--charge-secs",
             "3",
@@ -79,15 +86,7 @@ fn network_plays_the_whole_flow() {
 fn the_admin_password_comes_from_the_environment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("env.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_network"))
-        .args([
-            "--ocpp-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--database-url",
-        ])
-        .arg(&db)
+    let out = network(&db)
         .args([
             "--chargers",
             "3",

@@ -69,8 +69,8 @@ pub use model::{
 };
 #[cfg(feature = "ws")]
 pub use server::{
-    Admission, Auth, Authenticator, Peer, PeerCertificate, RunningServer, Server, ServerConfig,
-    Verdict,
+    Admission, Auth, Authenticator, Compression, Peer, PeerCertificate, RunningServer, Server,
+    ServerConfig, Verdict,
 };
 pub use session::{CallError, RespondError, Session, SessionConfig, SessionEvent};
 pub use smart_charging::{

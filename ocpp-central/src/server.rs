@@ -35,6 +35,8 @@ use crate::driver::Connection;
 use crate::handler::{CentralSystem, Chargers};
 use crate::session::{Session, SessionConfig};
 use crate::socket::{LeanIo, Timing, WsTransport};
+pub use ocpp_codec::deflate::Compression;
+use ocpp_codec::deflate::{Agreed, DeflateIo};
 
 /// Checks a charger's Basic-auth password (security profile 1). The username has already been
 /// checked to equal the identity, and the password to be no longer than the version allows.
@@ -245,6 +247,7 @@ pub struct ServerConfig {
     max_handshakes: usize,
     write_timeout: Duration,
     limits: crate::model::Limits,
+    compression: Compression,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -256,7 +259,9 @@ impl ServerConfig {
     /// timeout; a ping every 30 s and a peer silent for 75 s dropped; 1 MiB messages; 30 s call
     /// timeout; 5 s shutdown grace; [`Defaults::default`]; at most 16,384 connections (as many
     /// per source address) and 1,024 handshakes in progress; a peer that takes more than 30 s
-    /// to accept a message is dropped; [`Limits::default`](crate::Limits::default).
+    /// to accept a message is dropped; [`Limits::default`](crate::Limits::default);
+    /// `permessage-deflate` accepted with [`Compression::default`] (no context takeover,
+    /// messages below 256 bytes uncompressed).
     pub fn new(auth: Auth) -> ServerConfig {
         let versions = [Version::V21, Version::V201, Version::V16]
             .into_iter()
@@ -280,6 +285,7 @@ impl ServerConfig {
             max_handshakes: 1_024,
             write_timeout: Duration::from_secs(30),
             limits: crate::model::Limits::default(),
+            compression: Compression::default(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -317,6 +323,20 @@ impl ServerConfig {
     /// [handshake timeout](ServerConfig::handshake_timeout)); beyond: 503.
     pub fn max_handshakes(mut self, n: usize) -> Self {
         self.max_handshakes = n;
+        self
+    }
+
+    /// WebSocket compression (RFC 7692 `permessage-deflate`, OCPP 2.x part 4): whether a
+    /// charger's offer is accepted, with or without context takeover, the window and the
+    /// size below which messages go out uncompressed ([`Compression`]; the default accepts,
+    /// without context takeover). An offer the server cannot honour is declined and the
+    /// connection goes on uncompressed; [`Compression::off`] declines every offer. A
+    /// compressed message is inflated up to the same limit as an uncompressed one is read
+    /// ([`ServerConfig::max_message_size`] times
+    /// [`OVERSIZE_FACTOR`](ocpp_codec::transport::OVERSIZE_FACTOR)); beyond, the connection
+    /// is closed with 1009 without inflating further.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
         self
     }
 
@@ -871,7 +891,7 @@ async fn serve_connection<H: CentralSystem, T>(
 
 /// An admitted charger, its handshake done.
 struct Admitted<S> {
-    ws: WebSocketStream<LeanIo<S>>,
+    ws: WebSocketStream<DeflateIo<LeanIo<S>>>,
     /// Its place in the connection bounds, given back on drop.
     entry: Entry,
     identity: String,
@@ -921,6 +941,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgrade<S> for crate::t
     }
 }
 
+/// The answer to the charger's `Sec-WebSocket-Extensions` offers (RFC 7692): adds the
+/// accepted `permessage-deflate` to the response and returns what was agreed.
+fn negotiate(req: &Request, resp: &mut Response, config: &Compression) -> Option<Agreed> {
+    let offers = req
+        .headers()
+        .get_all("Sec-WebSocket-Extensions")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (agreed, answer) = ocpp_codec::deflate::server_accept(offers, config)?;
+    let value = HeaderValue::from_str(&answer).ok()?;
+    resp.headers_mut().insert("Sec-WebSocket-Extensions", value);
+    Some(agreed)
+}
+
 /// The bounds, then (within the handshake timeout) the TLS handshake if any and the WebSocket
 /// handshake (identity, subprotocol, credentials, admission); `None` when the connection is
 /// turned away or fails.
@@ -958,7 +992,8 @@ where
             return None;
         }
     };
-    let admitted: Arc<Mutex<Option<(String, Version)>>> = Arc::new(Mutex::new(None));
+    type Chosen = (String, Version, Option<Agreed>);
+    let admitted: Arc<Mutex<Option<Chosen>>> = Arc::new(Mutex::new(None));
     let callback = |certificate: Option<PeerCertificate>| {
         let admitted = admitted.clone();
         let config = config.clone();
@@ -971,8 +1006,10 @@ where
             peer,
             certificate.as_ref(),
         ) {
-            Ok((resp, identity, version)) => {
-                *admitted.lock().unwrap_or_else(|e| e.into_inner()) = Some((identity, version));
+            Ok((mut resp, identity, version)) => {
+                let agreed = negotiate(req, &mut resp, &config.compression);
+                *admitted.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((identity, version, agreed));
                 Ok(resp)
             }
             Err(e) => {
@@ -996,7 +1033,7 @@ where
             tracing::debug!(%peer, "TLS handshake failed: {e}");
         })?;
         tokio_tungstenite::accept_hdr_async_with_config(
-            LeanIo::new(io),
+            DeflateIo::new(LeanIo::new(io)),
             callback(certificate),
             Some(ws_config),
         )
@@ -1005,7 +1042,7 @@ where
             tracing::debug!(%peer, "handshake failed: {e}");
         })
     };
-    let ws = match tokio::time::timeout(config.handshake_timeout, both).await {
+    let mut ws = match tokio::time::timeout(config.handshake_timeout, both).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(())) => return None,
         Err(_) => {
@@ -1019,7 +1056,16 @@ where
         drop(admitted);
         taken
     };
-    let (identity, version) = admitted?;
+    let (identity, version, agreed) = admitted?;
+    ws.get_mut().set_agreed(
+        agreed,
+        ocpp_codec::deflate::Limits {
+            max_message_size: read_limit,
+        },
+    );
+    if let Some(agreed) = agreed {
+        tracing::debug!(%peer, ?agreed, "permessage-deflate in use");
+    }
     Some(Admitted {
         ws,
         entry,

@@ -10,6 +10,8 @@
 //!   typed dispatch per version,
 //!   the exact CALLERROR for unknown actions, wrong directions and payload violations, lenient
 //!   repairs, typed encoding with optional outgoing validation.
+//! - `deflate` (feature `deflate`): WebSocket compression (RFC 7692 `permessage-deflate`)
+//!   under tungstenite, bounded by the message size limit.
 //! - `testing` (feature `test-util`): a virtual clock and a pair of connected endpoints.
 //!
 //! See the crate README for the error-mapping table with its specification references.
@@ -17,6 +19,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod rpc;

@@ -41,6 +41,9 @@ pub enum ReadFailure {
     NotUtf8,
     /// A WebSocket protocol violation: 1002 (Protocol error).
     Protocol,
+    /// A compressed message (RFC 7692) whose data does not inflate: 1007 (Invalid frame
+    /// payload data).
+    BadCompression,
 }
 
 impl ReadFailure {
@@ -50,6 +53,7 @@ impl ReadFailure {
             ReadFailure::TooBig => 1009,
             ReadFailure::NotUtf8 => 1007,
             ReadFailure::Protocol => 1002,
+            ReadFailure::BadCompression => 1007,
         }
     }
 
@@ -59,6 +63,7 @@ impl ReadFailure {
             ReadFailure::TooBig => "message too big",
             ReadFailure::NotUtf8 => "text message is not UTF-8",
             ReadFailure::Protocol => "WebSocket protocol error",
+            ReadFailure::BadCompression => "invalid compressed data",
         }
     }
 }
@@ -67,11 +72,19 @@ impl ReadFailure {
 impl ReadFailure {
     /// The failure a tungstenite read error stands for; `None` for errors that end the
     /// connection without a close frame of ours (I/O errors, a close already under way).
+    /// With feature `deflate`, the I/O errors of `deflate::DeflateIo` count too: a compressed
+    /// message beyond the limit is [`ReadFailure::TooBig`], one that does not inflate
+    /// [`ReadFailure::BadCompression`].
     pub fn from_tungstenite(error: &tungstenite::Error) -> Option<ReadFailure> {
         match error {
             tungstenite::Error::Capacity(_) => Some(ReadFailure::TooBig),
             tungstenite::Error::Utf8(_) => Some(ReadFailure::NotUtf8),
             tungstenite::Error::Protocol(_) => Some(ReadFailure::Protocol),
+            #[cfg(feature = "deflate")]
+            tungstenite::Error::Io(e) => match crate::deflate::InflateError::from_io(e)? {
+                crate::deflate::InflateError::TooBig => Some(ReadFailure::TooBig),
+                crate::deflate::InflateError::Corrupt => Some(ReadFailure::BadCompression),
+            },
             _ => None,
         }
     }

@@ -449,6 +449,8 @@ struct HandleInner {
     last_seen: AtomicI64,
     /// GetChargingProfiles waiting for their reports.
     reports: Mutex<ReportCollectors>,
+    /// Whether the WebSocket negotiated `permessage-deflate` (set by the server).
+    compressed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for HandleInner {
@@ -532,6 +534,7 @@ impl ChargerHandle {
                 state: RwLock::new(state),
                 last_seen: AtomicI64::new(i64::MIN),
                 reports: Mutex::new(ReportCollectors::default()),
+                compressed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let commands = CommandReceiver {
@@ -543,6 +546,19 @@ impl ChargerHandle {
     /// The charger identity.
     pub fn identity(&self) -> &str {
         &self.inner.identity
+    }
+
+    /// Whether the connection's WebSocket uses compression (RFC 7692 `permessage-deflate`,
+    /// see `ServerConfig::compression`); always `false` for a driver of your own unless it
+    /// calls [`ChargerHandle::set_compressed`].
+    pub fn compressed(&self) -> bool {
+        self.inner.compressed.load(Ordering::Relaxed)
+    }
+
+    /// Records that the connection's WebSocket negotiated compression (for a driver of your
+    /// own; the server does it itself).
+    pub fn set_compressed(&self, compressed: bool) {
+        self.inner.compressed.store(compressed, Ordering::Relaxed);
     }
 
     /// The connection's version.

@@ -870,6 +870,8 @@ async fn serve_connection<H: CentralSystem, T>(
     // From here on this task is the whole connection: the session, the WebSocket (read
     // and written here, pinged on its timer) and nothing else held per connection.
     let mut conn = Connection::new(session, handler).register(&chargers);
+    conn.handle()
+        .set_compressed(ws.get_ref().agreed().is_some());
     let transport = std::pin::pin!(WsTransport::new(
         ws,
         Timing {

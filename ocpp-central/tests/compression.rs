@@ -161,6 +161,10 @@ async fn small_messages_go_uncompressed_and_clients_without_the_extension_are_se
     let (mut raw_plain, head) =
         RawWs::connect(server.local_addr(), "/ocpp/CP3", "ocpp1.6", None).await;
     assert_eq!(header(&head, "Sec-WebSocket-Extensions"), None);
+    let chargers = server.chargers();
+    assert!(chargers.get("CP1").unwrap().compressed());
+    assert!(!chargers.get("CP2").unwrap().compressed());
+    assert!(!chargers.get("CP3").unwrap().compressed());
 
     // A large call from the central system: compressed to the compressing charger, plain to
     // the others.

@@ -34,6 +34,7 @@ struct VersionLabels {
 pub struct Metrics {
     registry: Arc<Registry>,
     connected: Family<VersionLabels, Gauge<i64, AtomicI64>>,
+    compressed: Family<VersionLabels, Gauge<i64, AtomicI64>>,
     messages_in: Family<MessageLabels, Counter>,
     messages_out: Family<MessageLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
@@ -59,6 +60,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("ocpp");
         let connected = Family::<VersionLabels, Gauge<i64, AtomicI64>>::default();
+        let compressed = Family::<VersionLabels, Gauge<i64, AtomicI64>>::default();
         let messages_in = Family::<MessageLabels, Counter>::default();
         let messages_out = Family::<MessageLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
@@ -77,6 +79,11 @@ impl Metrics {
             "connected_chargers",
             "Chargers connected now, by OCPP version",
             connected.clone(),
+        );
+        registry.register(
+            "compressed_chargers",
+            "Chargers connected now whose WebSocket uses compression (RFC 7692 permessage-deflate), by OCPP version",
+            compressed.clone(),
         );
         registry.register(
             "messages_in",
@@ -106,6 +113,7 @@ impl Metrics {
         Metrics {
             registry: Arc::new(registry),
             connected,
+            compressed,
             messages_in,
             messages_out,
             errors,
@@ -133,14 +141,20 @@ impl Metrics {
         }
     }
 
-    /// A charger connected.
-    pub fn connected(&self, v: Version) {
+    /// A charger connected, over a compressed WebSocket or not.
+    pub fn connected(&self, v: Version, compressed: bool) {
         self.connected.get_or_create(&Self::version(v)).inc();
+        if compressed {
+            self.compressed.get_or_create(&Self::version(v)).inc();
+        }
     }
 
     /// A charger disconnected.
-    pub fn disconnected(&self, v: Version) {
+    pub fn disconnected(&self, v: Version, compressed: bool) {
         self.connected.get_or_create(&Self::version(v)).dec();
+        if compressed {
+            self.compressed.get_or_create(&Self::version(v)).dec();
+        }
     }
 
     /// A charger's CALL was answered.

@@ -694,7 +694,7 @@ impl Backend {
         let now = Utc::now();
         match event {
             Event::Connected { version, .. } => {
-                self.metrics.connected(*version);
+                self.metrics.connected(*version, charger.compressed());
                 self.writer
                     .write(writer::Write::ChargerConnected {
                         identity: id.to_owned(),
@@ -885,7 +885,8 @@ impl Backend {
                 self.record(id, "refused", detail, true).await;
             }
             Event::Disconnected { reason } => {
-                self.metrics.disconnected(charger.version());
+                self.metrics
+                    .disconnected(charger.version(), charger.compressed());
                 // A replaced connection's disconnect must not mark the new one offline.
                 let still_connected = self
                     .chargers

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ocpp_central::ocpp_types::Version;
 use ocpp_central::tls::{ServerTls, TlsAcceptorHandle};
-use ocpp_central::{Auth, Chargers, Defaults, RunningServer, Server, ServerConfig};
+use ocpp_central::{Auth, Chargers, Compression, Defaults, RunningServer, Server, ServerConfig};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
@@ -94,6 +94,19 @@ pub struct CentralArgs {
     /// default.
     #[arg(long)]
     pub lenient: bool,
+
+    /// WebSocket compression (RFC 7692 permessage-deflate): `on` accepts a charger's offer
+    /// (messages of 256 bytes and more are sent compressed; a compressed message inflates
+    /// up to the same limit as an uncompressed one is read, beyond which the connection is
+    /// closed with 1009), `off` declines every offer.
+    #[arg(long, value_enum, default_value = "on")]
+    pub compression: Switch,
+
+    /// Keep the compression context between messages (better ratios, about 300 KiB more per
+    /// compressed connection for its whole life); without it each message is compressed on
+    /// its own and an idle connection holds no compression state.
+    #[arg(long)]
+    pub compression_context_takeover: bool,
 
     /// The most charger connections at once (handshakes included); beyond, 503. Keep it
     /// below the process's open-file limit.
@@ -201,6 +214,8 @@ impl CentralArgs {
             max_connections: 16_384,
             max_connections_per_ip: 16_384,
             lenient: false,
+            compression: Switch::On,
+            compression_context_takeover: false,
             allowed_hosts: Vec::new(),
             admin_password_file: None,
             session_idle_timeout: 1800,
@@ -223,6 +238,15 @@ impl CentralArgs {
         self.http_listen = "127.0.0.1:0".into();
         self
     }
+}
+
+/// A feature switched on or off on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// Why the central system could not start.
@@ -423,7 +447,14 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .call_timeout(Duration::from_secs(args.call_timeout.max(1)))
         .lenient(args.lenient)
         .max_connections(args.max_connections)
-        .max_connections_per_address(args.max_connections_per_ip);
+        .max_connections_per_address(args.max_connections_per_ip)
+        .compression(match args.compression {
+            Switch::On => Compression {
+                context_takeover: args.compression_context_takeover,
+                ..Compression::default()
+            },
+            Switch::Off => Compression::off(),
+        });
     if args.known_only {
         config = config.admission(backend.known_only_admission());
     }

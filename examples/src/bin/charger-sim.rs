@@ -190,6 +190,15 @@ struct Args {
     #[arg(long)]
     histograms: bool,
 
+    /// Offer WebSocket compression (RFC 7692 permessage-deflate, no context takeover,
+    /// messages of 256 bytes and more compressed); without it the chargers offer none.
+    #[arg(long)]
+    compression: bool,
+
+    /// With --compression: keep the compression context between messages.
+    #[arg(long, requires = "compression")]
+    compression_context_takeover: bool,
+
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -368,6 +377,17 @@ async fn run(args: Args) -> Result<ExitCode, SimError> {
     }
 }
 
+/// The compression the chargers offer (`--compression`, `--compression-context-takeover`).
+fn compression(args: &Args) -> ocpp_charger::ws::Compression {
+    if !args.compression {
+        return ocpp_charger::ws::Compression::off();
+    }
+    ocpp_charger::ws::Compression {
+        context_takeover: args.compression_context_takeover,
+        ..ocpp_charger::ws::Compression::default()
+    }
+}
+
 async fn run_fleet(
     args: Args,
     bind_ips: Vec<IpAddr>,
@@ -396,6 +416,7 @@ async fn run_fleet(
     config.sessions = args.sessions;
     config.power_w = args.power;
     config.call_timeout = call_timeout;
+    config.compression = compression(&args);
     let duration = args.duration.map(|d| secs("--duration", d)).transpose()?;
     if !args.quiet {
         eprintln!(
@@ -460,6 +481,7 @@ async fn run_load(
     config.ramp = args.ramp;
     config.bind_ips = bind_ips;
     config.duration = secs("--duration", args.duration.unwrap_or(30.0))?;
+    config.compression = compression(&args);
     config.call_timeout = call_timeout;
     config.warmup_timeout = secs("--warmup-timeout", args.warmup_timeout)?;
     config.window_at = match args.window_at {

@@ -9,6 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use ocpp_codec::deflate::{Compression, DeflateIo};
 use ocpp_codec::Version;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,8 +19,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::SimError;
 
-/// A charger's connection.
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+/// A charger's connection (compressed when the central system took the offer).
+pub(crate) type Ws = WebSocketStream<DeflateIo<TcpStream>>;
 
 /// Where and how the chargers connect, resolved once.
 #[derive(Debug, Clone)]
@@ -29,6 +30,7 @@ pub(crate) struct Target {
     password: Option<String>,
     bind_ips: Vec<IpAddr>,
     timeout: Duration,
+    compression: Compression,
 }
 
 impl Target {
@@ -80,7 +82,15 @@ impl Target {
             password,
             bind_ips,
             timeout,
+            compression: Compression::off(),
         })
+    }
+
+    /// The load generator's chargers offer WebSocket compression as `compression` says (the
+    /// fleet's drivers take it from their `ClientConfig`).
+    pub(crate) fn with_compression(mut self, compression: Compression) -> Target {
+        self.compression = compression;
+        self
     }
 
     /// The source address of charger `index`, if any were given.
@@ -116,6 +126,12 @@ impl Target {
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+        if let Some(offer) = ocpp_codec::deflate::client_offer(&self.compression) {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Extensions",
+                HeaderValue::from_str(&offer).map_err(|e| e.to_string())?,
+            );
+        }
         if let Some(password) = &self.password {
             let value = ocpp_charger::ws::basic_auth(identity, password);
             request.headers_mut().insert(
@@ -135,10 +151,13 @@ impl Target {
             }
         }
         let stream = stream.ok_or(last_error)?;
-        let (ws, response) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
-                .await
-                .map_err(|e| e.to_string())?;
+        let (mut ws, response) = tokio_tungstenite::client_async_with_config(
+            request,
+            DeflateIo::new(stream),
+            Some(ws_config()),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let chosen = response
             .headers()
             .get("sec-websocket-protocol")
@@ -146,6 +165,19 @@ impl Target {
         if !ocpp_codec::transport::selects(chosen, version) {
             return Err(format!("server did not select subprotocol {protocol}"));
         }
+        let answers = response
+            .headers()
+            .get_all("sec-websocket-extensions")
+            .iter()
+            .map(|h| h.to_str().unwrap_or("\u{fffd}"));
+        let agreed = ocpp_codec::deflate::client_accept(answers, &self.compression)
+            .map_err(|e| e.to_string())?;
+        ws.get_mut().set_agreed(
+            agreed,
+            ocpp_codec::deflate::Limits {
+                max_message_size: 1 << 20,
+            },
+        );
         Ok(ws)
     }
 }

@@ -288,7 +288,8 @@ impl Fleet {
                 .backoff(Duration::from_secs(1), Duration::from_secs(30))
                 .local_addr(target.bind_ip(i))
                 .start_delay(ramp_offset(config.ramp, i))
-                .traffic(shared.traffic.clone());
+                .traffic(shared.traffic.clone())
+                .compression(config.compression);
             client.password = config.password.clone();
             client.tls = config.tls.clone();
             client.connect_timeout = config.connect_timeout;

@@ -148,6 +148,9 @@ pub struct LoadConfig {
     /// Put the latency histograms' buckets in the report ([`LoadReport::buckets`]), so the
     /// reports of several generator processes can be merged.
     pub buckets: bool,
+    /// WebSocket compression the chargers offer (default: none, as before the extension
+    /// existed, so load results stay comparable).
+    pub compression: ocpp_codec::deflate::Compression,
 }
 
 impl LoadConfig {
@@ -176,6 +179,7 @@ impl LoadConfig {
             model: "charger-sim".into(),
             id_tag: "04E1A2B3C4D5E6".into(),
             buckets: false,
+            compression: ocpp_codec::deflate::Compression::off(),
         }
     }
 }
@@ -439,7 +443,8 @@ impl LoadRun {
             config.connect_timeout,
             false,
         )
-        .await?;
+        .await?
+        .with_compression(config.compression);
         let shared = Arc::new(Shared {
             config,
             target,

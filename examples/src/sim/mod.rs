@@ -262,6 +262,10 @@ pub struct SimConfig {
     /// On [`Fleet::shutdown`], end running transactions first (the EV unplugs) and wait up
     /// to 5 s for the central system to confirm them, so no session stays open there.
     pub end_transactions_on_shutdown: bool,
+    /// WebSocket compression the chargers offer (default: none, unlike
+    /// `ocpp_charger::ws::ClientConfig`, so simulations and their measurements stay
+    /// comparable with earlier ones; `charger-sim --compression` offers it).
+    pub compression: ocpp_charger::ws::Compression,
 }
 
 impl SimConfig {
@@ -295,6 +299,7 @@ impl SimConfig {
             vendor: "ocpp-rs".into(),
             model: "charger-sim".into(),
             end_transactions_on_shutdown: true,
+            compression: ocpp_charger::ws::Compression::off(),
         }
     }
 

@@ -143,6 +143,8 @@ struct TheirChargePoint {
     id: String,
     peer: Peer,
     central: OurCentral,
+    /// The `Sec-WebSocket-Extensions` their WebSocket library negotiated.
+    extensions: String,
     /// Actions their charge point sent.
     sent: BTreeSet<String>,
     /// Actions our central sent.
@@ -172,10 +174,15 @@ impl TheirChargePoint {
             check(v, action, MessageKind::Response, &answer);
             peer.answer(action, answer).await;
         }
+        let extensions = connected["extensions"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         Some(TheirChargePoint {
             lib,
             v,
             id,
+            extensions,
             peer,
             central,
             sent: BTreeSet::new(),
@@ -663,6 +670,24 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
         d["vendor"] == "Interop" && d["model"] == "Peer"
     })
     .await;
+    // Both peers' WebSocket libraries (Python websockets, Node ws) offer permessage-deflate
+    // by default: our server took it (RFC 7692), so everything here runs compressed.
+    let compressed = cp
+        .central
+        .running
+        .backend()
+        .chargers()
+        .get(&cp.id)
+        .is_some_and(|h| h.compressed());
+    if !compressed || !cp.extensions.starts_with("permessage-deflate") {
+        cp.peer.fail(
+            "(connect)",
+            format!(
+                "compression not negotiated: server side {compressed}, peer saw {:?}",
+                cp.extensions
+            ),
+        );
+    }
     if v16(v) {
         cp.send("StatusNotification", status_request(v, 0, "Available"))
             .await;
@@ -1660,6 +1685,67 @@ async fn their_charge_point_over_wss(test: &str, lib: Lib, v: Version) {
     central.running.shutdown().await.expect("shutdown");
 }
 
+/// Their charge point against our central system keeping the compression context between
+/// messages (`--compression-context-takeover`): the same message again is sent as a short
+/// reference to the previous one, which only an inflater that kept its window reads.
+async fn their_charge_point_with_context_takeover(test: &str, lib: Lib, v: Version) {
+    if !peer::available(test, lib, Role::ChargePoint) {
+        return;
+    }
+    let central = OurCentral::start_with(|a| a.compression_context_takeover = true).await;
+    let id = format!("{}-CTX-{}", lib.tag(), v.as_str().replace('.', ""));
+    let url = format!("ws://{}/ocpp/{id}", central.running.ocpp_addr());
+    let args = ["--url".to_owned(), url];
+    let Some(mut peer) = Peer::spawn_as(test, lib, Role::ChargePoint, v, "-ctx", &args).await
+    else {
+        return;
+    };
+    let connected = peer.event("connected").await;
+    // Python websockets offers `permessage-deflate; client_max_window_bits`: with context
+    // takeover there is nothing to answer but the name.
+    if connected["extensions"] != "permessage-deflate" {
+        peer.fail(
+            "(connect)",
+            format!("negotiated {}", connected["extensions"]),
+        );
+    }
+    match peer
+        .call("BootNotification", boot_request(v, "PowerUp"))
+        .await
+    {
+        Ok(answer) if answer["status"] == "Accepted" => {}
+        Ok(answer) => peer.fail("BootNotification", format!("our central answered {answer}")),
+        Err(e) => peer.fail("BootNotification", e.to_string()),
+    }
+    let compressed = central
+        .running
+        .backend()
+        .chargers()
+        .get(&id)
+        .is_some_and(|h| h.compressed());
+    if !compressed {
+        peer.fail(
+            "(connect)",
+            "our server did not record the compression".to_owned(),
+        );
+    }
+    let data = "meter value 0001 ".repeat(40);
+    let transfer = if v16(v) {
+        json!({ "vendorId": "ocpp-rs", "data": data })
+    } else {
+        json!({ "vendorId": "ocpp-rs", "data": { "text": data } })
+    };
+    for round in 0..3 {
+        for (action, payload) in [("Heartbeat", json!({})), ("DataTransfer", transfer.clone())] {
+            if let Err(e) = peer.call(action, payload).await {
+                peer.fail(action, format!("round {round}: {}", e));
+            }
+        }
+    }
+    peer.quit().await;
+    central.running.shutdown().await.expect("shutdown");
+}
+
 // =================================================================== the tests
 
 macro_rules! interop_tests {
@@ -1686,4 +1772,6 @@ interop_tests! {
     ocpp_rpc_central_system_v21: their_central(Lib::OcppRpc, Version::V21);
     python_ocpp_charge_point_v16_over_wss: their_charge_point_over_wss(Lib::PythonOcpp, Version::V16);
     python_ocpp_charge_point_v201_over_wss: their_charge_point_over_wss(Lib::PythonOcpp, Version::V201);
+    python_ocpp_charge_point_v16_context_takeover: their_charge_point_with_context_takeover(Lib::PythonOcpp, Version::V16);
+    python_ocpp_charge_point_v201_context_takeover: their_charge_point_with_context_takeover(Lib::PythonOcpp, Version::V201);
 }

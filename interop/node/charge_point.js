@@ -26,7 +26,9 @@ main(async () => {
     client.on('close', ({ code, reason }) => emit({ event: 'closed', reason: `${code} ${reason}` }));
     await client.connect();
     if (client.protocol !== protocol) throw Error(`server chose subprotocol ${client.protocol}`);
-    emit({ event: 'connected', identity: client.identity, protocol: client.protocol });
+    // ws offers permessage-deflate by default (perMessageDeflate); what was negotiated.
+    emit({ event: 'connected', identity: client.identity, protocol: client.protocol,
+           extensions: client._ws ? client._ws.extensions : '' });
     bridge.commands(async () => {
         await client.close({ code: 1000, awaitPending: false });
         process.exit(0);

@@ -37,7 +37,10 @@ async def run(args):
         return
     cp = charge_point_class(args.version)(identity, Wire(ws, bridge), response_timeout=15)
     bridge.attach(cp)
-    emit({"event": "connected", "identity": identity, "protocol": ws.subprotocol})
+    # websockets offers permessage-deflate by default; what the server answered.
+    extensions = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+    emit({"event": "connected", "identity": identity, "protocol": ws.subprotocol,
+          "extensions": extensions})
 
     async def serve():
         try:

@@ -108,6 +108,11 @@ pub struct CentralArgs {
     #[arg(long)]
     pub compression_context_takeover: bool,
 
+    /// Messages shorter than this many bytes are sent uncompressed on a compressed
+    /// connection.
+    #[arg(long, default_value_t = 256, value_name = "BYTES")]
+    pub compression_min_size: usize,
+
     /// The most charger connections at once (handshakes included); beyond, 503. Keep it
     /// below the process's open-file limit.
     #[arg(long, default_value_t = 16_384)]
@@ -216,6 +221,7 @@ impl CentralArgs {
             lenient: false,
             compression: Switch::On,
             compression_context_takeover: false,
+            compression_min_size: 256,
             allowed_hosts: Vec::new(),
             admin_password_file: None,
             session_idle_timeout: 1800,
@@ -451,6 +457,7 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .compression(match args.compression {
             Switch::On => Compression {
                 context_takeover: args.compression_context_takeover,
+                min_size: args.compression_min_size,
                 ..Compression::default()
             },
             Switch::Off => Compression::off(),

@@ -199,6 +199,10 @@ struct Args {
     #[arg(long, requires = "compression")]
     compression_context_takeover: bool,
 
+    /// With --compression: messages shorter than this many bytes are sent uncompressed.
+    #[arg(long, default_value_t = 256, value_name = "BYTES")]
+    compression_min_size: usize,
+
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -384,6 +388,7 @@ fn compression(args: &Args) -> ocpp_charger::ws::Compression {
     }
     ocpp_charger::ws::Compression {
         context_takeover: args.compression_context_takeover,
+        min_size: args.compression_min_size,
         ..ocpp_charger::ws::Compression::default()
     }
 }

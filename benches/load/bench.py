@@ -24,6 +24,7 @@ python = python_central.py; rpc = rpc_central.js.
 Usage: bench.py [--servers ours,bare,python,rpc] [--modes calls,tx] [--sizes 100,1000,10000]
                 [--duration 15] [--rss-every 5] [--open 10000] [--open-duration 60] [--open-settle 40]
                 [--idle 15000] [--out results.json] [--port 19500]
+                [--compression off,on,takeover] [--compression-min-size 256]
 Needs: target/release/{central-system,charger-sim,bare-ws} (or the directory in $OCPP_BENCH_BIN,
 to measure another build; $OCPP_BENCH_KEEP=1 keeps the work directory with the databases and
 the servers' logs, $OCPP_BENCH_LOG sets our server's RUST_LOG, default `error`); for the peers,
@@ -31,6 +32,11 @@ scripts/interop-setup.sh (OCPP_INTEROP_PYTHON, OCPP_INTEROP_NODE_DIR). The open-
 20,000 per process: at 10,000 chargers and more the generators are split into processes of at
 most 5,000. Servers listen on --port + 10, + 20, ... (two runs on one machine need different
 ports). Prints Markdown tables and writes JSON.
+
+Compression (`--compression`, ours only): each run is repeated per variant: `off` (chargers offer
+nothing, as before the extension), `on` (charger-sim --compression: permessage-deflate without
+context takeover), `takeover` (with context takeover, server and chargers); messages below
+--compression-min-size bytes go uncompressed both ways (0: every message compressed).
 """
 import argparse
 import json
@@ -128,6 +134,27 @@ def wait_port(port, proc, timeout=60):
     raise RuntimeError(f"port {port} did not open")
 
 
+# The compression variant of the current run (--compression): extra arguments of our server and
+# of the generators.
+COMPRESSION = {"variant": "off", "min_size": 256}
+
+
+def server_compression_args():
+    v, n = COMPRESSION["variant"], str(COMPRESSION["min_size"])
+    if v == "off":
+        return []
+    args = ["--compression", "on", "--compression-min-size", n]
+    return args + (["--compression-context-takeover"] if v == "takeover" else [])
+
+
+def sim_compression_args():
+    v, n = COMPRESSION["variant"], str(COMPRESSION["min_size"])
+    if v == "off":
+        return []
+    args = ["--compression", "--compression-min-size", n]
+    return args + (["--compression-context-takeover"] if v == "takeover" else [])
+
+
 class Server:
     def __init__(self, kind, port, workdir):
         self.kind, self.port = kind, port
@@ -140,6 +167,7 @@ class Server:
             cmd = [os.path.join(BIN, "central-system"),
                    "--ocpp-listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{port + 1}",
                    "--database-url", f"sqlite://{workdir}/bench-{port}.db", "--threads", os.environ.get("OCPP_BENCH_THREADS", "0")]
+            cmd += server_compression_args()
             env["RUST_LOG"] = os.environ.get("OCPP_BENCH_LOG", "error")
             self.name = "ocpp-rs central-system (SQLite)"
         elif kind == "python":
@@ -176,7 +204,7 @@ class Server:
 
 
 def sim(args, cpu=1):
-    cmd = [os.path.join(BIN, "charger-sim")] + args
+    cmd = [os.path.join(BIN, "charger-sim")] + args + sim_compression_args()
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=limits(cpu))
 
@@ -447,7 +475,11 @@ def main():
     ap.add_argument("--idle", type=int, default=15000)
     ap.add_argument("--out", default=os.path.join(ROOT, "target/load-bench.json"))
     ap.add_argument("--port", type=int, default=19500, help="servers listen on PORT+10, PORT+20, ...")
+    ap.add_argument("--compression", default="off",
+                    help="variants, comma-separated: off, on, takeover (ours only)")
+    ap.add_argument("--compression-min-size", type=int, default=256)
     a = ap.parse_args()
+    COMPRESSION["min_size"] = a.compression_min_size
     results = {"machine": os.uname().release, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
                "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
                                         text=True).stdout.strip(),
@@ -455,13 +487,15 @@ def main():
     work = tempfile.mkdtemp(prefix="ocpp-load-")
     port = a.port
     try:
-        for kind in a.servers.split(","):
+        for kind, variant in [(k, v) for k in a.servers.split(",")
+                              for v in (a.compression.split(",") if k == "ours" else ["off"])]:
+            COMPRESSION["variant"] = variant
             for mode in [m for m in a.modes.split(",") if m]:
                 for n in [int(x) for x in a.sizes.split(",") if x]:
                     port += 10
                     r = run_server(kind, port, work, f"throughput {mode}, {n} chargers",
                                    lambda srv: throughput(srv, n, a.duration, a.version, mode, a.rss_every))
-                    r.update(mode=mode, chargers=n)
+                    r.update(mode=mode, chargers=n, compression=variant)
                     results["throughput"].append(r)
             if a.open:
                 port += 10
@@ -471,12 +505,14 @@ def main():
                                                      duration=a.open_duration, version=a.version,
                                                      settle=a.open_settle))
                 r.setdefault("chargers", a.open)
+                r["compression"] = variant
                 results["open"].append(r)
             if a.idle:
                 port += 10
                 r = run_server(kind, port, work, f"idle connections, {a.idle} chargers",
                                lambda srv: idle(srv, a.idle, version=a.version))
                 r.setdefault("chargers", a.idle)
+                r["compression"] = variant
                 results["idle"].append(r)
     finally:
         if os.environ.get("OCPP_BENCH_KEEP"):

@@ -4,7 +4,8 @@
 //! writing side, compressed or passed through) and what the side that receives it spends
 //! (`receive`: the frame from the socket through the reading side, inflated or passed
 //! through), each for `plain` (no extension: the pass-through every uncompressed connection
-//! takes), `deflate` (no context takeover, the default) and `deflate_takeover`.
+//! takes), `deflate` (no context takeover, the default) and `deflate_takeover`, against
+//! `none`: the same bytes through the in-memory socket alone, as before the extension.
 //!
 //! `cargo bench -p ocpp-benches --bench deflate -- --warm-up-time 1 --measurement-time 3`
 
@@ -119,6 +120,34 @@ fn main() {
     let mut cx = Context::from_waker(&waker);
     let mut group = c.benchmark_group("meter_values");
     group.throughput(Throughput::Elements(1));
+    // The floor, as before the extension: the socket itself, no `DeflateIo` on top.
+    let mut bare = Memory::default();
+    group.bench_function("send/none", |b| {
+        b.iter(|| {
+            let n = ready(Pin::new(&mut bare).poll_write(&mut cx, &plain_frame)).unwrap();
+            ready(Pin::new(&mut bare).poll_flush(&mut cx)).unwrap();
+            black_box(n);
+            bare.written.clear();
+        })
+    });
+    let mut out = vec![0u8; 8192];
+    group.bench_function("receive/none", |b| {
+        b.iter(|| {
+            bare.input.clear();
+            bare.input.extend_from_slice(&plain_frame);
+            bare.at = 0;
+            let mut got = 0;
+            loop {
+                let mut buf = ReadBuf::new(&mut out);
+                ready(Pin::new(&mut bare).poll_read(&mut cx, &mut buf)).unwrap();
+                if buf.filled().is_empty() {
+                    break;
+                }
+                got += buf.filled().len();
+            }
+            black_box(got);
+        })
+    });
     for (name, agreed) in [
         ("plain", None),
         ("deflate", Some(agreed(false))),
@@ -153,7 +182,6 @@ fn main() {
         // Receiving: the frames from the socket through the reading side, in the order they
         // were sent (the inflater follows the sender's context).
         let mut receiver = io(agreed);
-        let mut out = vec![0u8; 8192];
         let mut k = 0;
         group.bench_function(format!("receive/{name}"), |b| {
             b.iter(|| {

@@ -19,6 +19,81 @@ const CHUNK: usize = 4096;
 /// The tail a sender removes from each compressed message (RFC 7692 §7.2.1).
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 
+/// How many idle compressors and inflaters a thread keeps for connections without context
+/// takeover (see [`pool`]).
+const POOLED: usize = 4;
+
+/// The compressors and inflaters of connections without context takeover, kept per thread
+/// between messages. Such a connection needs one only while it compresses or inflates a
+/// message, so it borrows one here and gives it back (reset) instead of holding one for its
+/// whole life; reusing them also spares allocating ~300 KiB per message, which malloc
+/// (glibc's, raising its mmap threshold after the first free) would otherwise scatter among
+/// the connections' long-lived allocations and never give back: measured in BENCHMARKS.md,
+/// section 12.
+mod pool {
+    use std::cell::RefCell;
+
+    use flate2::{Compress, Decompress};
+
+    #[derive(Default)]
+    struct Pool {
+        inflaters: Vec<Box<Decompress>>,
+        compressors: Vec<(u8, Box<Compress>)>,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+    }
+
+    /// An inflater for a raw deflate stream with any window (15 bits reads all).
+    pub(super) fn inflater() -> Box<Decompress> {
+        POOL.try_with(|p| p.try_borrow_mut().ok()?.inflaters.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)))
+    }
+
+    /// Gives an inflater back, reset.
+    pub(super) fn give_inflater(mut inflater: Box<Decompress>) {
+        inflater.reset(false);
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.inflaters.len() < super::POOLED {
+                    p.inflaters.push(inflater);
+                }
+            }
+        });
+    }
+
+    /// A compressor with a `bits` window.
+    pub(super) fn compressor(bits: u8) -> Box<Compress> {
+        POOL.try_with(|p| {
+            let mut p = p.try_borrow_mut().ok()?;
+            let i = p.compressors.iter().position(|(b, _)| *b == bits)?;
+            Some(p.compressors.swap_remove(i).1)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(super::new_compressor(bits)))
+    }
+
+    /// Gives a compressor back, reset.
+    pub(super) fn give_compressor(bits: u8, mut compressor: Box<Compress>) {
+        compressor.reset();
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.compressors.len() < super::POOLED {
+                    p.compressors.push((bits, compressor));
+                }
+            }
+        });
+    }
+}
+
+fn new_compressor(bits: u8) -> Compress {
+    Compress::new_with_window_bits(flate2::Compression::default(), false, bits)
+}
+
 /// The bounds of a [`DeflateIo`]'s reading side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -463,9 +538,7 @@ impl Codec {
             } else {
                 FlushDecompress::None
             };
-            let inflater = self
-                .inflater
-                .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, 15)));
+            let inflater = self.inflater.get_or_insert_with(pool::inflater);
             let before_in = inflater.total_in();
             let before_out = inflater.total_out();
             let status = inflater.decompress(&input[used..], &mut piece, flush);
@@ -529,7 +602,9 @@ impl Codec {
         self.incoming = None;
         self.ended = false;
         if self.agreed.is_none_or(|a| a.receive_reset) {
-            self.inflater = None;
+            if let Some(inflater) = self.inflater.take() {
+                pool::give_inflater(inflater);
+            }
         }
         Ok(())
     }
@@ -584,13 +659,11 @@ impl Codec {
             return data.to_vec();
         };
         let bits = agreed.send_window_bits;
-        let compressor = self.compressor.get_or_insert_with(|| {
-            Box::new(Compress::new_with_window_bits(
-                flate2::Compression::default(),
-                false,
-                bits,
-            ))
-        });
+        let mut compressor = match self.compressor.take() {
+            Some(c) => c,
+            None if agreed.send_reset => pool::compressor(bits),
+            None => Box::new(new_compressor(bits)),
+        };
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut used = 0;
         loop {
@@ -609,7 +682,9 @@ impl Codec {
             out.truncate(out.len() - TAIL.len());
         }
         if agreed.send_reset {
-            self.compressor = None;
+            pool::give_compressor(bits, compressor);
+        } else {
+            self.compressor = Some(compressor);
         }
         out
     }

@@ -175,8 +175,15 @@ impl Station {
                 Some(info) => {
                     let entry = ListEntry {
                         status: text(info, "status").unwrap_or_default(),
-                        expiry: text(info, if v16 { "expiryDate" } else { "cacheExpiryDateTime" })
-                            .and_then(|t| t.parse().ok()),
+                        expiry: text(
+                            info,
+                            if v16 {
+                                "expiryDate"
+                            } else {
+                                "cacheExpiryDateTime"
+                            },
+                        )
+                        .and_then(|t| t.parse().ok()),
                         group: if v16 {
                             text(info, "parentIdTag")
                         } else {

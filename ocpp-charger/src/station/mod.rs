@@ -56,8 +56,8 @@ mod transactions;
 
 pub use config::StationConfig;
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
-pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 use outbox::Outbox;
+pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
 pub(crate) use transactions::Stop;
 

@@ -102,7 +102,11 @@ impl Station {
     }
 
     fn any_evse_count(&self) -> usize {
-        self.reservations.held.iter().filter(|r| r.evse == 0).count()
+        self.reservations
+            .held
+            .iter()
+            .filter(|r| r.evse == 0)
+            .count()
     }
 
     /// Free for anyone: usable, nobody on it, not reserved for someone.

@@ -29,11 +29,63 @@ const ALL: [(Version, &str); 3] = [
     (Version::V21, "RES-21"),
 ];
 
+/// Which database the central system runs on.
+#[derive(Clone, Copy)]
+enum Database {
+    Sqlite,
+    /// A fresh database on the server `OCPP_TEST_POSTGRES_URL` names (set by the test
+    /// command; without it the test says loudly that it was skipped).
+    Postgres,
+}
+
+/// The URL of a fresh database named after `name`; `None` (and a loud line) when PostgreSQL
+/// is asked for and not configured.
+async fn database_url(which: Database, dir: &tempfile::TempDir, name: &str) -> Option<String> {
+    match which {
+        Database::Sqlite => Some(format!("sqlite://{}", dir.path().join("c.db").display())),
+        Database::Postgres => {
+            let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
+                eprintln!(
+                    "\n*** SKIPPED {name} on PostgreSQL: OCPP_TEST_POSTGRES_URL is not set ***\n"
+                );
+                return None;
+            };
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .expect("connect to the test PostgreSQL server");
+            let db = format!(
+                "ocpp_{}_{}",
+                name.to_lowercase().replace('-', "_"),
+                std::process::id()
+            );
+            for q in [
+                format!("DROP DATABASE IF EXISTS {db}"),
+                format!("CREATE DATABASE {db}"),
+            ] {
+                sqlx::query(&q)
+                    .execute(&pool)
+                    .await
+                    .expect("create database");
+            }
+            pool.close().await;
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            Some(format!("{base}/{db}"))
+        }
+    }
+}
+
+async fn central_at(url: String) -> RunningCentral {
+    start(&CentralArgs::with_database(url).ephemeral())
+        .await
+        .expect("starts")
+}
+
 async fn central(dir: &tempfile::TempDir) -> RunningCentral {
-    let args =
-        CentralArgs::with_database(format!("sqlite://{}", dir.path().join("c.db").display()))
-            .ephemeral();
-    start(&args).await.expect("starts")
+    let url = database_url(Database::Sqlite, dir, "bad")
+        .await
+        .expect("sqlite");
+    central_at(url).await
 }
 
 fn charger(
@@ -109,9 +161,21 @@ async fn reservation(api: &Api, id: &Value) -> Value {
 
 #[tokio::test]
 async fn reserve_refuse_use_cancel_expire_and_survive_a_restart() {
+    reserve_flow(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn reserve_refuse_use_cancel_expire_and_survive_a_restart_on_postgres() {
+    reserve_flow(Database::Postgres).await;
+}
+
+async fn reserve_flow(which: Database) {
     for (v, id) in ALL {
         let dir = tempfile::tempdir().unwrap();
-        let central = central(&dir).await;
+        let Some(url) = database_url(which, &dir, &format!("res_{id}")).await else {
+            return;
+        };
+        let central = central_at(url).await;
         let api = Api::admin(&central).await;
         let store = MemoryStore::new();
         let mut cp = charger(&central, id, v, store.clone());
@@ -315,9 +379,21 @@ async fn bad_reservations_are_answered_before_anything_is_sent() {
 
 #[tokio::test]
 async fn the_token_table_is_the_local_list() {
+    local_list_flow(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_token_table_is_the_local_list_on_postgres() {
+    local_list_flow(Database::Postgres).await;
+}
+
+async fn local_list_flow(which: Database) {
     for (v, id) in ALL {
         let dir = tempfile::tempdir().unwrap();
-        let central = central(&dir).await;
+        let Some(url) = database_url(which, &dir, &format!("list_{id}")).await else {
+            return;
+        };
+        let central = central_at(url).await;
         let api = Api::admin(&central).await;
         // 250 tokens: the full push goes in three pieces (Full, then two Differential).
         for i in 0..248 {

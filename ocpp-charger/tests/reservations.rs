@@ -98,8 +98,8 @@ fn last_status(pair: &VirtualPair, evse: u32) -> Option<String> {
     pair.central
         .payloads("StatusNotification")
         .into_iter()
-        .filter(|p| p[if v16 { "connectorId" } else { "evseId" }] == evse)
-        .last()
+        .rev()
+        .find(|p| p[if v16 { "connectorId" } else { "evseId" }] == evse)
         .and_then(|p| p[if v16 { "status" } else { "connectorStatus" }].as_str())
         .map(str::to_owned)
 }

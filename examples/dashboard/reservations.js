@@ -2,8 +2,8 @@
 // (GET /api/reservations), a form to reserve an EVSE (or any EVSE) of a charger for a token
 // (POST /api/chargers/{id}/reservations), a Cancel button on each held reservation
 // (DELETE /api/reservations/{id}), and a button that pushes the token table to a charger as
-// its local list (POST /api/chargers/{id}/local-list). Uses dashboard.js's `api`, `toast`,
-// `esc` and `canOperate`; refreshed every 10 seconds and after every action.
+// its local list (POST /api/chargers/{id}/local-list). Uses dashboard.js's `api`, `toast` and
+// `esc`; refreshed every 10 seconds and after every action.
 "use strict";
 
 (function () {
@@ -16,12 +16,11 @@
   async function refresh() {
     try {
       const rows = await api("GET", "/api/reservations");
-      const operate = canOperate();
       body.innerHTML = rows.slice(0, 50).map((r) =>
         `<tr><td>${esc(r.id)}</td><td>${esc(r.charger)}</td><td>${r.evse === null ? "any" : esc(r.evse)}</td>` +
         `<td>${esc(r.idToken)}</td><td>${esc(new Date(r.expiresAt).toLocaleString())}</td>` +
         `<td class="${r.status === "Accepted" ? "warn" : ""}">${esc(r.status)}</td>` +
-        `<td>${operate && r.status === "Accepted" ? `<button data-cancel="${esc(r.id)}">Cancel</button>` : ""}</td></tr>`
+        `<td>${r.status === "Accepted" ? `<button class="operator-only" data-cancel="${esc(r.id)}">Cancel</button>` : ""}</td></tr>`
       ).join("");
       empty.hidden = rows.length > 0;
     } catch (_) { /* the next refresh tries again */ }
@@ -68,9 +67,8 @@
     }
   });
 
-  // Controls for operators and admins only (the server refuses the others anyway).
-  const showControls = () => { form.hidden = !canOperate(); };
-  setTimeout(showControls, 500);
+  // The form is for operators and admins only (`operator-only`: hidden for viewers by
+  // dashboard.css; the server refuses them anyway).
   refresh();
-  setInterval(() => { showControls(); refresh(); }, 10000);
+  setInterval(refresh, 10000);
 })();

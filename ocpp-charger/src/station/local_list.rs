@@ -2,9 +2,9 @@
 //! §5.17; 2.x functional block D): SendLocalList, GetLocalListVersion, and the lookups the
 //! authorization rules make in it.
 //!
-//! The list is part of the state document ([`StateDoc`]), so it survives a restart. It holds at
-//! most [`StationConfig::local_list`]'s `max_entries` tokens (1.6 `LocalAuthListMaxLength`)
-//! and one SendLocalList carries at most `per_message` of them (1.6 `SendLocalListMaxLength`,
+//! The list is part of the state document (see [`crate::store`]), so it survives a restart.
+//! It holds at most [`StationConfig::local_list`]'s `max_entries` tokens (1.6
+//! `LocalAuthListMaxLength`) and one SendLocalList carries at most `per_message` of them (1.6 `SendLocalListMaxLength`,
 //! 2.x `LocalAuthListCtrlr.ItemsPerMessage`); an update that would break either bound is
 //! answered `Failed` and changes nothing.
 

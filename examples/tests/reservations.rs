@@ -393,7 +393,7 @@ async fn local_list_flow(which: Database) {
         let Some(url) = database_url(which, &dir, &format!("list_{id}")).await else {
             return;
         };
-        let central = central_at(url).await;
+        let central = central_at(url.clone()).await;
         let api = Api::admin(&central).await;
         // 250 tokens: the full push goes in three pieces (Full, then two Differential).
         for i in 0..248 {
@@ -448,6 +448,30 @@ async fn local_list_flow(which: Database) {
         })
         .await;
 
+        // The central system restarts (same address, same database): the charger's list is
+        // still managed, a new token follows as version 6.
+        let addr = central.ocpp_addr();
+        central.shutdown().await.unwrap();
+        let mut args = CentralArgs::with_database(url).ephemeral();
+        args.ocpp_listen = addr.to_string();
+        let central = start(&args).await.expect("restarts");
+        let api = Api::admin(&central).await;
+        until("reconnected", || async {
+            let (_, c) = api.get(&format!("/api/chargers/{id}")).await;
+            (c["connected"] == true).then_some(c)
+        })
+        .await;
+        api.post(
+            "/api/tokens",
+            json!({ "idTag": "DAVE", "status": "Accepted" }),
+        )
+        .await;
+        until("version 6", || async {
+            let (_, s) = api.get(&format!("/api/chargers/{id}/local-list")).await;
+            (s["version"] == 6 && s["chargerVersion"] == 6).then_some(s)
+        })
+        .await;
+
         // Offline, the list decides: ALICE starts, BOB (Blocked) does not.
         central.shutdown().await.unwrap();
         for (evse, token) in [(2, "BOB"), (1, "ALICE")] {
@@ -468,7 +492,25 @@ async fn local_list_flow(which: Database) {
         .await;
         let station = cp.shutdown().await.expect("station");
         assert!(station.transaction(2).is_none(), "{v}");
-        assert_eq!(station.local_list_version(), 5, "{v}");
-        assert_eq!(station.local_list_len(), 250, "{v}");
+        assert_eq!(station.local_list_version(), 6, "{v}");
+        assert_eq!(station.local_list_len(), 251, "{v}");
+
+        // A charger that lost its list (a new store) connects: the version differs, so it
+        // gets a full push (251 tokens: versions 7, 8 and 9).
+        let central = start(&args).await.expect("restarts");
+        let api = Api::admin(&central).await;
+        let mut cp = charger(&central, id, v, MemoryStore::new());
+        next_event(&mut cp, "boot", |e| {
+            matches!(e, StationEvent::BootAccepted { .. })
+        })
+        .await;
+        until("a full push on connection", || async {
+            let (_, s) = api.get(&format!("/api/chargers/{id}/local-list")).await;
+            (s["version"] == 9 && s["chargerVersion"] == 9).then_some(s)
+        })
+        .await;
+        let station = cp.shutdown().await.expect("station");
+        assert_eq!(station.local_list_len(), 251, "{v}");
+        central.shutdown().await.unwrap();
     }
 }

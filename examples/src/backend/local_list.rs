@@ -13,9 +13,12 @@
 //!   or `Failed` answer is followed by a full push.
 //! - **On connection** (and boot) a managed charger whose GetLocalListVersion differs from
 //!   the stored version gets a full push: it missed updates while offline, or lost its list.
-//! - One push at a time (a lock), so the versions of a charger never race.
+//! - One push at a time (a lock), so the versions of a charger never race. Which chargers
+//!   are managed is kept in memory too (loaded at start), so a connection of an unmanaged
+//!   charger costs no database read.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use ocpp_central::reservations::{ListEntry, ListUpdate, TokenInfo};
@@ -72,16 +75,33 @@ pub struct LocalLists {
     db: Db,
     chargers: Chargers,
     lock: tokio::sync::Mutex<()>,
+    /// The chargers whose list is managed (a row in `local_list_versions`).
+    managed: Mutex<HashSet<String>>,
 }
 
 impl LocalLists {
-    /// Over `db`, reaching chargers through `chargers`.
-    pub fn new(db: Db, chargers: Chargers) -> Arc<LocalLists> {
-        Arc::new(LocalLists {
+    /// Over `db`, reaching chargers through `chargers`; reads which chargers are managed.
+    pub async fn load(db: Db, chargers: Chargers) -> Result<Arc<LocalLists>, DbError> {
+        let mut managed = HashSet::new();
+        for r in sqlx::query("SELECT charger FROM local_list_versions")
+            .fetch_all(db.reader())
+            .await?
+        {
+            managed.insert(r.try_get("charger")?);
+        }
+        Ok(Arc::new(LocalLists {
             db,
             chargers,
             lock: tokio::sync::Mutex::new(()),
-        })
+            managed: Mutex::new(managed),
+        }))
+    }
+
+    fn is_managed(&self, charger: &str) -> bool {
+        self.managed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(charger)
     }
 
     async fn stored(&self, charger: &str) -> Result<Option<(i64, i64)>, DbError> {
@@ -109,6 +129,10 @@ impl LocalLists {
         .bind(db::ts(Utc::now()))
         .execute(self.db.writer())
         .await?;
+        self.managed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(charger.to_owned());
         Ok(())
     }
 
@@ -194,13 +218,16 @@ impl LocalLists {
     }
 
     async fn propagate(&self, e: ListEntry) -> Result<(), ListError> {
-        let rows = sqlx::query("SELECT charger FROM local_list_versions ORDER BY charger")
-            .fetch_all(self.db.writer())
-            .await
-            .map_err(DbError::from)?;
+        let mut managed: Vec<String> = self
+            .managed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        managed.sort();
         let _one = self.lock.lock().await;
-        for r in rows {
-            let charger: String = r.try_get("charger").map_err(DbError::from)?;
+        for charger in managed {
             let Some(h) = self.chargers.get(&charger).filter(|h| h.is_connected()) else {
                 continue;
             };
@@ -234,7 +261,7 @@ impl LocalLists {
             Event::Booted { state, .. } => *state == BootState::Accepted,
             _ => false,
         };
-        if !sync {
+        if !sync || !self.is_managed(charger.identity()) {
             return;
         }
         let me = self.clone();

@@ -176,7 +176,7 @@ impl Backend {
             sites,
             certs: pki::Certs::default(),
             reservations: reservations::Reservations::new(db.clone()),
-            local_lists: local_list::LocalLists::new(db.clone(), chargers.clone()),
+            local_lists: local_list::LocalLists::load(db.clone(), chargers.clone()).await?,
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
             pending,

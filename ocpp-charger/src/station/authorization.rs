@@ -33,7 +33,7 @@ impl Station {
     }
 
     /// Records an idTagInfo / idTokenInfo in the cache (not for a token of the local list,
-    /// 1.6 §3.5.1 and 2.x C13: the list has priority); returns whether it is Accepted.
+    /// 1.6 §3.5 and 2.x block C: the list has priority); returns whether it is Accepted.
     pub(crate) fn update_cache(&mut self, token: &str, info: &Value) -> bool {
         let accepted = text(info, "status").as_deref() == Some("Accepted");
         let listed = self.local_list_enabled() && self.local_list.entries.contains_key(token);
@@ -108,7 +108,7 @@ impl Station {
             return;
         }
         if self.accepted() {
-            // 1.6 §3.5 / 2.x C12, C13: a token valid in the local list or the cache starts at
+            // 1.6 §3.5 / 2.x block C: a token valid in the local list or the cache starts at
             // once; the list decides before the cache.
             let known = self.local_lookup(&auth.token, now);
             if self.settings.flag(Setting::LocalPreAuthorize)

@@ -1,5 +1,5 @@
-//! The local authorization list (1.6 Local Auth List Management profile, §3.5 and §5.15 /
-//! §5.17; 2.x functional block D): SendLocalList, GetLocalListVersion, and the lookups the
+//! The local authorization list (1.6 Local Auth List Management profile, §3.5, §5.10 and
+//! §5.15; 2.x functional block D): SendLocalList, GetLocalListVersion, and the lookups the
 //! authorization rules make in it.
 //!
 //! The list is part of the state document (see [`crate::store`]), so it survives a restart.
@@ -143,8 +143,8 @@ impl Station {
         if items.len() > self.cfg.send_local_list_max {
             return UpdateStatus::Failed;
         }
-        // 1.6 §5.15: a version of 0 or -1 has a meaning of its own in GetLocalListVersion;
-        // 2.x D01.FR.18: versionNumber > 0.
+        // 0 and -1 have a meaning of their own in GetLocalListVersion (1.6 §5.10): no
+        // update carries them.
         if version <= 0 {
             return UpdateStatus::Failed;
         }
@@ -197,7 +197,7 @@ impl Station {
         if entries.len() > self.cfg.local_list_max {
             return UpdateStatus::Failed;
         }
-        // Tokens of the list are not kept in the cache as well (1.6 §3.5.1).
+        // Tokens of the list are not kept in the cache as well (1.6 §3.5).
         for token in entries.keys() {
             self.cache.remove(token);
         }

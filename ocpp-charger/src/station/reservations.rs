@@ -1,4 +1,4 @@
-//! Reservations (1.6 Reservation profile, §3.11, §5.13, §5.2; 2.x functional block H):
+//! Reservations (1.6 Reservation profile, §5.1 and §5.13; 2.x functional block H):
 //! ReserveNow, CancelReservation, the 2.x ReservationStatusUpdate, and the rule of who may
 //! start on a reserved EVSE.
 //!
@@ -15,7 +15,7 @@
 //! - A reservation ends when used, cancelled, at its expiry (on the injected clock), or when
 //!   its EVSE becomes Faulted or Unavailable. On 2.x an expiry is reported as
 //!   ReservationStatusUpdate `Expired`, the end of a Faulted / Unavailable EVSE's as
-//!   `Removed` (use case H01); at most [`MAX_PENDING_RESERVATION_UPDATES`] wait while
+//!   `Removed` (block H); at most [`MAX_PENDING_RESERVATION_UPDATES`] wait while
 //!   offline.
 //! - The reservations are part of the state document: they survive a restart.
 
@@ -195,7 +195,7 @@ impl Station {
         if r.expiry <= self.cfg.time.wall(now) {
             return "Rejected";
         }
-        // A reservation with the same id is replaced (1.6 §5.13, 2.x H01.FR.02): judge the
+        // A reservation with the same id is replaced (1.6 §5.13, 2.x block H): judge the
         // new one without it.
         let old = self.reservations.held.iter().position(|x| x.id == r.id);
         let replaced = old.map(|i| self.reservations.held.remove(i));

@@ -207,6 +207,29 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             .len();
         assert_eq!(live_rows, 0, "the stopped session left the live table");
 
+        // Reserve EVSE 2 from the reservation panel, see it Reserved, cancel it.
+        for (field, value) in [("charger", "DASH-1"), ("evse", "2"), ("idTag", "DASH-R")] {
+            let input = browser
+                .find(Locator::Css(&format!("#reserve-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("#reserve-form button[type='submit']"))
+            .await?
+            .click()
+            .await?;
+        wait("//table[@id='reservations']//tr[td[text()='DASH-R'] and td[text()='Accepted']]").await?;
+        wait("//span[@data-connector='DASH-1/2']/span[contains(@class,'status') and text()='Reserved']").await?;
+        browser
+            .find(Locator::Css("#reservations button[data-cancel]"))
+            .await?
+            .click()
+            .await?;
+        wait("//table[@id='reservations']//tr[td[text()='DASH-R'] and td[text()='Cancelled']]").await?;
+        wait("//span[@data-connector='DASH-1/2']/span[contains(@class,'status') and text()='Available']").await?;
+
         // Sign out: back to the login page. A viewer sees the chargers but no Start button.
         browser.find(Locator::Css("#logout")).await?.click().await?;
         sign_in("watcher", "watcher-password-1".into()).await?;
@@ -218,6 +241,11 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         assert!(
             !start.is_displayed().await?,
             "a viewer is not offered Start"
+        );
+        let reserve = browser.find(Locator::Css("#reserve-form")).await?;
+        assert!(
+            !reserve.is_displayed().await?,
+            "a viewer is not offered Reserve"
         );
         Ok::<(), fantoccini::error::CmdError>(())
     }

@@ -361,6 +361,86 @@ fn peer_cannot_send(lib: Lib, v: Version, action: &str) -> Option<&'static str> 
     }
 }
 
+/// Our central's reservation and local-list routes (`reservations_api.rs`) against their
+/// charge point: what it receives passes its library's validation and carries what we asked.
+async fn reservations_and_local_list(cp: &mut TheirChargePoint) {
+    let v = cp.v;
+    let expires = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let (row, got) = cp
+        .call(
+            "ReserveNow",
+            "/reservations",
+            json!({ "evse": 1, "idTag": "INTEROP", "expiresAt": expires }),
+        )
+        .await;
+    cp.expect_status("ReserveNow", &row, "Accepted");
+    let (token, evse, id) = if v16(v) {
+        (&got["idTag"], &got["connectorId"], &got["reservationId"])
+    } else {
+        (&got["idToken"]["idToken"], &got["evseId"], &got["id"])
+    };
+    if token != "INTEROP" || evse != 1 || id != &row["id"] {
+        cp.peer
+            .fail("ReserveNow", format!("the charge point received {got}"));
+    }
+    cp.called.insert("CancelReservation".into());
+    let (status, answer) = cp
+        .central
+        .delete(&format!("/api/reservations/{}", row["id"]))
+        .await;
+    let got = cp.peer.incoming("CancelReservation", |_| true).await;
+    if let Err(e) = cp.peer.answered("CancelReservation").await {
+        cp.peer.fail(
+            "CancelReservation",
+            format!("the charge point answered {e}"),
+        );
+    }
+    if status != StatusCode::OK
+        || answer["reservation"]["status"] != "Cancelled"
+        || got["reservationId"] != row["id"]
+    {
+        cp.peer.fail(
+            "CancelReservation",
+            format!("HTTP {status}: {answer}; the charge point received {got}"),
+        );
+    }
+    // The token table as the local list: one token, a full update as version 1.
+    let (s, _) = cp
+        .central
+        .post(
+            "/api/tokens",
+            json!({ "idTag": "INTEROP", "status": "Accepted" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (pushed, got) = cp.call("SendLocalList", "/local-list", json!({})).await;
+    cp.expect_status("SendLocalList", &pushed, "Accepted");
+    let (version, list) = if v16(v) {
+        (
+            &got["listVersion"],
+            &got["localAuthorizationList"][0]["idTag"],
+        )
+    } else {
+        (
+            &got["versionNumber"],
+            &got["localAuthorizationList"][0]["idToken"]["idToken"],
+        )
+    };
+    if got["updateType"] != "Full" || version != 1 || list != "INTEROP" {
+        cp.peer
+            .fail("SendLocalList", format!("the charge point received {got}"));
+    }
+    let (state, _) = cp
+        .call("GetLocalListVersion", "/local-list", Value::Null)
+        .await;
+    if state["version"] != 1 || state["chargerVersion"] != 7 {
+        cp.peer.fail(
+            "GetLocalListVersion",
+            format!("our central reported {state}"),
+        );
+    }
+}
+
 /// How their charge point answers our central in the flows (`None`: a minimal valid answer).
 fn cp_answer(v: Version, action: &str) -> Option<Value> {
     let accepted = json!({ "status": "Accepted" });
@@ -375,7 +455,12 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         | "SetChargingProfile"
         | "ClearChargingProfile"
         | "ClearCache"
+        | "ReserveNow"
+        | "CancelReservation"
+        | "SendLocalList"
         | "ChangeAvailability" => accepted,
+        "GetLocalListVersion" if v16(v) => json!({ "listVersion": 7 }),
+        "GetLocalListVersion" => json!({ "versionNumber": 7 }),
         "UnlockConnector" => json!({ "status": "Unlocked" }),
         // A composite of 7.4 kW, then 3.7 kW after two minutes.
         "GetCompositeSchedule" if v16(v) => json!({
@@ -989,6 +1074,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     }
     typed_smart_charging(&mut cp).await;
     cp.call_expect("ClearCache", json!({}), "Accepted").await;
+    reservations_and_local_list(&mut cp).await;
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })
     } else {
@@ -1223,6 +1309,12 @@ fn csms_answer(v: Version, action: &str) -> Option<Value> {
         "DataTransfer" => json!({ "status": "Accepted", "data": { "pong": true } }),
         _ => return None,
     })
+}
+
+/// The wall time `minutes` from now, RFC 3339.
+fn now_plus_minutes(minutes: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn is(v: &Value, key: &str, expected: impl Into<Value>) -> bool {
@@ -1523,6 +1615,49 @@ async fn their_central(test: &str, lib: Lib, v: Version) {
     cs.call_expect("ClearChargingProfile", clear, "Unknown")
         .await;
     cs.call_expect("ClearCache", json!({}), "Accepted").await;
+
+    // --- a reservation of EVSE 2 (Reserved), cancelled; the local list
+    let expires = now_plus_minutes(30);
+    let reserve = if v16(v) {
+        json!({ "connectorId": 2, "expiryDate": expires, "idTag": "INTEROP", "reservationId": 41 })
+    } else {
+        json!({ "id": 41, "evseId": 2, "expiryDateTime": expires,
+                "idToken": { "idToken": "INTEROP", "type": "Central" } })
+    };
+    cs.call_expect("ReserveNow", reserve, "Accepted").await;
+    let status_key = if v16(v) { "status" } else { "connectorStatus" };
+    cs.sent("StatusNotification", |p| p[status_key] == "Reserved")
+        .await;
+    cs.call_expect(
+        "CancelReservation",
+        json!({ "reservationId": 41 }),
+        "Accepted",
+    )
+    .await;
+    cs.call_expect(
+        "CancelReservation",
+        json!({ "reservationId": 41 }),
+        "Rejected",
+    )
+    .await;
+    let list = if v16(v) {
+        json!({ "listVersion": 3, "updateType": "Full", "localAuthorizationList": [
+            { "idTag": "INTEROP", "idTagInfo": { "status": "Accepted" } }] })
+    } else {
+        json!({ "versionNumber": 3, "updateType": "Full", "localAuthorizationList": [
+            { "idToken": { "idToken": "INTEROP", "type": "Central" }, "idTokenInfo": { "status": "Accepted" } }] })
+    };
+    cs.call_expect("SendLocalList", list, "Accepted").await;
+    let r = cs.call("GetLocalListVersion", json!({})).await;
+    let version = if v16(v) {
+        &r["listVersion"]
+    } else {
+        &r["versionNumber"]
+    };
+    if version != 3 {
+        cs.peer
+            .fail("GetLocalListVersion", format!("our charger answered {r}"));
+    }
 
     // --- change availability of EVSE 2, and back
     for (op, status) in [("Inoperative", "Unavailable"), ("Operative", "Available")] {

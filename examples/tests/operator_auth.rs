@@ -120,6 +120,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/security-events.js",
         "/sites.js",
         "/certificates.js",
+        "/reservations.js",
         "/api/openapi.json",
     ];
     let mut checked = 0;

@@ -315,6 +315,51 @@ async fn scripted_sessions_and_basic_auth() {
     central.server.shutdown().await.unwrap();
 }
 
+/// The simulated drivers honour reservations: after a ReserveNow, the driver who arrives at
+/// the reserved EVSE presents the reserved token, the transaction uses the reservation, and
+/// the same driver stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_drivers_use_the_reserved_token() {
+    use ocpp_central::reservations::{reservation_of, Reservation};
+    for v in [Version::V16, Version::V201] {
+        let mut central = central(Auth::AllowAnyone).await;
+        let mut config = SimConfig::new(central.url.clone());
+        config.versions = v.as_str().parse().unwrap();
+        let fleet = Fleet::start(config).await.unwrap();
+        central
+            .wait("SIM-0001", |e| {
+                matches!(e, Event::Booted { .. }).then_some(())
+            })
+            .await;
+        let reservation = Reservation {
+            id: 77,
+            evse: Some(1),
+            id_token: "RESERVED-TAG".into(),
+            token_type: None,
+            group: None,
+            expiry: chrono::Utc::now() + chrono::Duration::minutes(10),
+            connector_type: None,
+        };
+        let answer = central.charger("SIM-0001").reserve_now(&reservation).await;
+        assert_eq!(answer.unwrap().status, "Accepted", "{v}");
+        fleet.driver_arrives("SIM-0001", 1).unwrap();
+        let (token, used) = central
+            .wait("SIM-0001", |e| match e {
+                Event::TransactionStarted {
+                    transaction,
+                    request,
+                    ..
+                } => Some((transaction.id_token.clone(), reservation_of(request))),
+                _ => None,
+            })
+            .await;
+        assert_eq!(token.as_deref(), Some("RESERVED-TAG"), "{v}");
+        assert_eq!(used, Some(77), "{v}");
+        fleet.shutdown().await;
+        central.server.shutdown().await.unwrap();
+    }
+}
+
 /// A charger's command queue is bounded: with its controller not running in between (a
 /// current-thread runtime, no await), the command after `COMMAND_QUEUE` is refused with
 /// `SimError::Busy`, and the fleet still shuts down.

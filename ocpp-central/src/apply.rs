@@ -567,6 +567,11 @@ macro_rules! apply_2x {
                             let request = self.request.clone();
                             self.push(Event::SmartCharging { notice, request });
                         }
+                        if let Some(update) = crate::reservations::reservation_status(self.request)
+                        {
+                            let request = self.request.clone();
+                            self.push(Event::ReservationStatus { update, request });
+                        }
                     }
                 }
             }

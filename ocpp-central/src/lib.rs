@@ -34,6 +34,7 @@ pub mod driver;
 pub mod handler;
 pub mod message;
 pub mod model;
+pub mod reservations;
 #[cfg(feature = "ws")]
 pub mod server;
 pub mod session;

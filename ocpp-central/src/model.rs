@@ -907,6 +907,13 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// (2.x) A ReservationStatusUpdate (a reservation expired or was removed), answered.
+    ReservationStatus {
+        /// What it says ([`crate::reservations`]).
+        update: crate::reservations::ReservationStatus,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

@@ -549,8 +549,14 @@ blocks! {
     /// return `Some(self)` from [`Application::authorization`] to override some.
     Authorization / authorization {
         neutral {
-        /// `ClearCache` (1.6 and 2.x). Default: empties the authorization cache, Accepted.
+        /// `ClearCache` (1.6 and 2.x). Default: empties the authorization cache, Accepted;
+        /// 2.x with `AuthCacheCtrlr.Enabled` false: Rejected (use case C11).
         fn clear_cache(&mut self, ctx: &mut Context<'_>) -> Result<RequestStatus, CallError> {
+            if ctx.version() != Version::V16
+                && !ctx.station.settings.flag(crate::Setting::AuthCacheEnabled)
+            {
+                return Ok(RequestStatus::Rejected);
+            }
             ctx.station.clear_cache();
             Ok(RequestStatus::Accepted)
         }
@@ -687,12 +693,12 @@ blocks! {
     /// return `Some(self)` from [`Application::reservations`] to override some.
     Reservations / reservations {
         neutral {        }
-        reserve_now_v16: v16 V16 ReserveNow(ReserveNowRequest, ReserveNowResponse);
-        reserve_now_v201: v201 V201 ReserveNow(ReserveNowRequest, ReserveNowResponse);
-        reserve_now_v21: v21 V21 ReserveNow(ReserveNowRequest, ReserveNowResponse);
-        cancel_reservation_v16: v16 V16 CancelReservation(CancelReservationRequest, CancelReservationResponse);
-        cancel_reservation_v201: v201 V201 CancelReservation(CancelReservationRequest, CancelReservationResponse);
-        cancel_reservation_v21: v21 V21 CancelReservation(CancelReservationRequest, CancelReservationResponse);
+        reserve_now_v16: v16 V16 ReserveNow(ReserveNowRequest, ReserveNowResponse) => crate::station::reservations::reserve_now;
+        reserve_now_v201: v201 V201 ReserveNow(ReserveNowRequest, ReserveNowResponse) => crate::station::reservations::reserve_now;
+        reserve_now_v21: v21 V21 ReserveNow(ReserveNowRequest, ReserveNowResponse) => crate::station::reservations::reserve_now;
+        cancel_reservation_v16: v16 V16 CancelReservation(CancelReservationRequest, CancelReservationResponse) => crate::station::reservations::cancel_reservation;
+        cancel_reservation_v201: v201 V201 CancelReservation(CancelReservationRequest, CancelReservationResponse) => crate::station::reservations::cancel_reservation;
+        cancel_reservation_v21: v21 V21 CancelReservation(CancelReservationRequest, CancelReservationResponse) => crate::station::reservations::cancel_reservation;
     }
     /// The local authorization list (2.x block D; 1.6 local auth list management profile).
     ///
@@ -701,14 +707,15 @@ blocks! {
     LocalList / local_list {
         neutral {
         /// `GetLocalListVersion` (1.6 and 2.x): the version number of the local list.
-        /// Default: 1.6 -1 (no local list supported), 2.x 0 (no list).
+        /// Default: the station's list ([`Station::local_list_version`]): 0 when empty, 1.6
+        /// -1 when `LocalAuthListEnabled` is false.
         fn get_local_list_version(&mut self, ctx: &mut Context<'_>) -> Result<i32, CallError> {
-            Ok(if ctx.version() == Version::V16 { -1 } else { 0 })
+            Ok(ctx.station.local_list_version())
         }
         }
-        send_local_list_v16: v16 V16 SendLocalList(SendLocalListRequest, SendLocalListResponse);
-        send_local_list_v201: v201 V201 SendLocalList(SendLocalListRequest, SendLocalListResponse);
-        send_local_list_v21: v21 V21 SendLocalList(SendLocalListRequest, SendLocalListResponse);
+        send_local_list_v16: v16 V16 SendLocalList(SendLocalListRequest, SendLocalListResponse) => crate::station::local_list::send_local_list;
+        send_local_list_v201: v201 V201 SendLocalList(SendLocalListRequest, SendLocalListResponse) => crate::station::local_list::send_local_list;
+        send_local_list_v21: v21 V21 SendLocalList(SendLocalListRequest, SendLocalListResponse) => crate::station::local_list::send_local_list;
     }
     /// Security and certificates (2.x blocks A and M; the 1.6 security whitepaper).
     ///

@@ -289,7 +289,10 @@ pub(crate) fn change_availability(
 pub(crate) fn remote_start(ctx: &mut Context<'_>, request: RemoteStart) -> RequestStatus {
     let st = &*ctx.station;
     let evse = request.evse.map(wire_id);
-    if evse == Some(0) || st.free_evse(evse).is_none() || !st.room_for_remote() {
+    if evse == Some(0)
+        || st.choose_evse(evse, &request.id_token, None).is_none()
+        || !st.room_for_remote()
+    {
         return RequestStatus::Rejected;
     }
     // Its charging profile becomes the transaction's TxProfile, or refuses the start.

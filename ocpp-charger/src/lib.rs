@@ -1,7 +1,8 @@
 //! The charge-point side of OCPP-J 1.6, 2.0.1 and 2.1.
 //!
 //! - [`Station`]: the sans-IO charging station (boot, heartbeat, status, authorization with a
-//!   cache, transactions, meter sampling, every central-system call), on
+//!   local list and a cache, reservations, transactions, meter sampling, every central-system
+//!   call), on
 //!   [`ocpp_codec::rpc::Endpoint`], with time passed in.
 //! - [`app`]: the application, one trait per functional block (provisioning, availability,
 //!   authorization, transactions, remote control, smart charging, firmware, diagnostics,

@@ -78,6 +78,14 @@ pub enum Setting {
     /// `SecurityCtrlr.BasicAuthPassword` (a `passwordString` of 16 to 40 characters). Empty:
     /// none set over OCPP (the driver's configured password is used).
     BasicAuthPassword,
+    /// The local authorization list is used (1.6 `LocalAuthListEnabled`, 2.x
+    /// `LocalAuthListCtrlr.Enabled`).
+    LocalAuthListEnabled,
+    /// (2.x) Reservations are accepted (`ReservationCtrlr.Enabled`; 1.6 always).
+    ReservationEnabled,
+    /// A reservation may leave the EVSE open (1.6 `ReserveConnectorZeroSupported`, 2.x
+    /// `ReservationCtrlr.NonEvseSpecific`).
+    ReserveAnyEvse,
 }
 
 /// A value's type, for validation and for 2.x `variableCharacteristics.dataType`.
@@ -263,7 +271,15 @@ pub const V16_KEYS: &[Definition] = &[
         "300",
         Some(S::HeartbeatInterval),
     ),
-    d("", "LocalAuthListEnabled", None, B, RO, "false", None),
+    d(
+        "",
+        "LocalAuthListEnabled",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::LocalAuthListEnabled),
+    ),
     d(
         "",
         "LocalAuthorizeOffline",
@@ -345,7 +361,7 @@ pub const V16_KEYS: &[Definition] = &[
         None,
         T,
         RO,
-        "Core,RemoteTrigger,SmartCharging",
+        "Core,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging",
         None,
     ),
     d(
@@ -408,6 +424,19 @@ pub const V16_KEYS: &[Definition] = &[
     ),
     d("", "ChargingScheduleMaxPeriods", None, I, RO, "96", None),
     d("", "MaxChargingProfilesInstalled", None, I, RO, "32", None),
+    // Local list and reservations (1.6 §9.2, §9.3): the bounds of the station's
+    // `LocalListConfig`, filled in when the station is built.
+    d("", "LocalAuthListMaxLength", None, I, RO, "1000", None),
+    d("", "SendLocalListMaxLength", None, I, RO, "250", None),
+    d(
+        "",
+        "ReserveConnectorZeroSupported",
+        None,
+        B,
+        RO,
+        "true",
+        Some(S::ReserveAnyEvse),
+    ),
 ];
 
 /// The OCPP 2.x device-model variables this station implements (2.0.1 / 2.1 part 2,
@@ -752,6 +781,57 @@ pub const V2X_VARIABLES: &[Definition] = &[
         None,
     ),
     d("SmartChargingCtrlr", "RateUnit", None, T, RO, "A,W", None),
+    // The local authorization list (2.x block D) and reservations (block H); the bounds are
+    // the station's `LocalListConfig`, filled in when the station is built. `Entries` is the
+    // number of tokens in the list.
+    d("LocalAuthListCtrlr", "Available", None, B, RO, "true", None),
+    d(
+        "LocalAuthListCtrlr",
+        "Enabled",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::LocalAuthListEnabled),
+    ),
+    d("LocalAuthListCtrlr", "Entries", None, I, RO, "0", None),
+    d(
+        "LocalAuthListCtrlr",
+        "ItemsPerMessage",
+        None,
+        I,
+        RO,
+        "250",
+        None,
+    ),
+    d(
+        "LocalAuthListCtrlr",
+        "BytesPerMessage",
+        None,
+        I,
+        RO,
+        "65000",
+        None,
+    ),
+    d("ReservationCtrlr", "Available", None, B, RO, "true", None),
+    d(
+        "ReservationCtrlr",
+        "Enabled",
+        None,
+        B,
+        RW,
+        "true",
+        Some(S::ReservationEnabled),
+    ),
+    d(
+        "ReservationCtrlr",
+        "NonEvseSpecific",
+        None,
+        B,
+        RO,
+        "true",
+        Some(S::ReserveAnyEvse),
+    ),
 ];
 
 /// The measurands the station can sample (from [`MeterReading`](crate::MeterReading)).

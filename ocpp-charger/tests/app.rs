@@ -116,25 +116,25 @@ fn a_per_version_override_answers_its_version_only() {
 }
 
 #[test]
-fn without_an_application_the_refusals_are_unchanged() {
+fn without_an_application_the_built_in_answers_apply() {
     for (v, action, payload, status) in [
         (
             Version::V16,
             "ReserveNow",
             json!({"connectorId":1,"expiryDate":"2025-01-02T00:00:00Z","idTag":"T","reservationId":1}),
-            "Rejected",
+            "Accepted",
         ),
         (
             Version::V16,
             "SendLocalList",
             json!({"listVersion":1,"updateType":"Full"}),
-            "NotSupported",
+            "Accepted",
         ),
         (
             Version::V201,
             "ReserveNow",
             json!({"id":1,"expiryDateTime":"2025-01-02T00:00:00Z","idToken":{"idToken":"T","type":"Central"}}),
-            "Rejected",
+            "Accepted",
         ),
     ] {
         let mut pair = pair_with(v, MockCentral::new(v), |c| c);

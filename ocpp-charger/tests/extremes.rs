@@ -787,7 +787,7 @@ fn get_and_set_variables_with_more_items_than_the_maximum_v2x() {
 }
 
 #[test]
-fn send_local_list_of_3000_entries_gets_its_refusal_v16() {
+fn send_local_list_of_3000_entries_fails_and_changes_nothing_v16() {
     let mut pair = connected(Version::V16);
     let list: Vec<Value> = (0..3000)
         .map(|i| json!({ "idTag": format!("T{i}"), "idTagInfo": { "status": "Accepted" } }))
@@ -796,7 +796,10 @@ fn send_local_list_of_3000_entries_gets_its_refusal_v16() {
         "SendLocalList",
         json!({ "listVersion": MAX, "updateType": "Full", "localAuthorizationList": list }),
     );
-    assert_eq!(status(&pair, &id), "NotSupported");
+    // Beyond SendLocalListMaxLength: Failed, and the list stays as it was (empty).
+    assert_eq!(status(&pair, &id), "Failed");
+    let id = pair.central_call("GetLocalListVersion", json!({}));
+    assert_eq!(result(&pair, &id)["listVersion"], 0);
     assert_healthy(&mut pair, Duration::from_secs(300));
 }
 

@@ -633,18 +633,6 @@ fn unimplemented_actions_get_their_own_refusal() {
     let mut pair = VirtualPair::new(Version::V16);
     pair.connect();
     let id = pair.central_call(
-        "ReserveNow",
-        json!({ "connectorId": 1, "expiryDate": "2025-01-01T01:00:00Z", "idTag": "A", "reservationId": 1 }),
-    );
-    assert_eq!(ok(&pair, &id)["status"], "Rejected");
-    let id = pair.central_call(
-        "SendLocalList",
-        json!({ "listVersion": 1, "updateType": "Full" }),
-    );
-    assert_eq!(ok(&pair, &id)["status"], "NotSupported");
-    let id = pair.central_call("GetLocalListVersion", json!({}));
-    assert_eq!(ok(&pair, &id)["listVersion"], -1);
-    let id = pair.central_call(
         "UpdateFirmware",
         json!({ "location": "https://x.example/fw", "retrieveDate": "2025-01-01T01:00:00Z" }),
     );

@@ -533,6 +533,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/chargers/{id}/certificates/refresh", OPERATOR),
     ("POST", "/api/chargers/{id}/certificates/delete", ADMIN),
     ("POST", "/api/chargers/{id}/certificates/renew", OPERATOR),
+    // Reservations and local lists (reservations_api.rs).
+    ("GET", "/api/reservations", VIEWER),
+    ("GET", "/api/reservations/{id}", VIEWER),
+    ("DELETE", "/api/reservations/{id}", OPERATOR),
+    ("POST", "/api/chargers/{id}/reservations", OPERATOR),
+    ("GET", "/api/chargers/{id}/local-list", VIEWER),
+    ("POST", "/api/chargers/{id}/local-list", OPERATOR),
+    ("GET", "/reservations.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -591,6 +599,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::secrets::routes())
         .merge(super::sites_api::routes())
         .merge(super::certs_api::routes())
+        .merge(super::reservations_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -808,6 +817,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::secrets::SecretsDoc::openapi());
     doc.merge(super::sites_api::SitesDoc::openapi());
     doc.merge(super::certs_api::CertsDoc::openapi());
+    doc.merge(super::reservations_api::ReservationsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }
@@ -1576,6 +1586,8 @@ async fn put_token(
     b.db()
         .upsert_token(&t.id_tag, &t.status, t.note.as_deref())
         .await?;
+    // Managed local lists follow (local_list.rs).
+    b.local_lists().token_changed(&t.id_tag, Some(&t.status));
     Ok(Json(t))
 }
 
@@ -1587,6 +1599,7 @@ async fn delete_token(
     P(id_tag): P<String>,
 ) -> Result<StatusCode, ApiError> {
     if b.db().delete_token(&id_tag).await? {
+        b.local_lists().token_changed(&id_tag, None);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -434,6 +434,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX charger_certificates_charger ON charger_certificates (charger, id)",
     // 10: sites with their grid limit, and the chargers of each (`sites.rs`).
     super::sites::MIGRATION,
+    // 11: reservations and the chargers' local list versions (`reservations.rs`,
+    // `local_list.rs`).
+    super::reservations::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -25,6 +25,10 @@ mod writer;
 // Certificates: the CA and the chargers' certificates, their routes.
 mod certs_api;
 pub mod pki;
+// Reservations and local lists (reservations.rs, local_list.rs, reservations_api.rs).
+pub mod local_list;
+pub mod reservations;
+pub mod reservations_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -128,6 +132,10 @@ pub struct Backend {
     pending: Arc<watermark::Pending>,
     /// The certificate authority and the chains waiting to go out ([`pki`]).
     certs: pki::Certs,
+    /// Reservations ([`reservations`]).
+    reservations: Arc<reservations::Reservations>,
+    /// The chargers' local lists ([`local_list`]).
+    local_lists: Arc<local_list::LocalLists>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -167,6 +175,8 @@ impl Backend {
             passwords,
             sites,
             certs: pki::Certs::default(),
+            reservations: reservations::Reservations::new(db.clone()),
+            local_lists: local_list::LocalLists::load(db.clone(), chargers.clone()).await?,
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
             pending,
@@ -492,6 +502,16 @@ impl Backend {
     /// Sites and their load balancer.
     pub fn sites(&self) -> &Arc<sites::Sites> {
         &self.sites
+    }
+
+    /// Reservations ([`reservations`]).
+    pub fn reservations(&self) -> &Arc<reservations::Reservations> {
+        &self.reservations
+    }
+
+    /// The chargers' local lists.
+    pub fn local_lists(&self) -> &Arc<local_list::LocalLists> {
+        &self.local_lists
     }
 
     /// The certificate authority and issued certificates ([`pki`]).
@@ -1014,6 +1034,10 @@ impl Handler for Backend {
 
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         self.sites.on_event(charger, event);
+        self.local_lists.on_event(charger, event);
+        if let Err(e) = self.reservations.on_event(charger, event).await {
+            self.db_failed("reservation", &e);
+        }
         self.on_event_inner(charger, event).await;
     }
 

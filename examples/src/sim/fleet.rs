@@ -397,6 +397,13 @@ impl Fleet {
         self.send(identity, Command::Token(evse, id_token.to_owned()))
     }
 
+    /// A simulated driver arrives at `evse`: plugs in and presents their token (the reserved
+    /// one when the EVSE, or any EVSE, is reserved; else [`SimConfig::id_tag`]).
+    pub fn driver_arrives(&self, identity: &str, evse: u32) -> Result<(), SimError> {
+        self.send(identity, Command::Act(Action::Plug(evse)))?;
+        self.send(identity, Command::Act(Action::Token(evse)))
+    }
+
     /// The EV on `evse` has a full battery: it stops drawing power (1.6 `SuspendedEV`, 2.x
     /// TransactionEvent with `chargingState` SuspendedEV).
     pub fn ev_full(&self, identity: &str, evse: u32) -> Result<(), SimError> {
@@ -736,18 +743,25 @@ impl Controller {
                 let _ = self.hw.send(HwCommand::Ev { evse, ev: None });
             }
             Action::Token(evse) => {
-                let id_token = self.id_tag.clone();
-                self.drive(hardware(HardwareEvent::IdTokenPresented {
-                    evse: Some(evse),
-                    id_token,
-                }))
+                // The driver who reserved this EVSE (or any EVSE) is the one who comes: the
+                // reserved token, else the fleet's tag.
+                let default = self.id_tag.clone();
+                self.drive(ws::Command::With(Box::new(move |s, now| {
+                    let held = s.reservations();
+                    let token = held
+                        .iter()
+                        .find(|r| r.evse == evse)
+                        .or_else(|| held.iter().find(|r| r.evse == 0))
+                        .map_or(default, |r| r.id_token.clone());
+                    s.present_id_token(now, Some(evse), &token);
+                })))
                 .await;
             }
             Action::StopToken(evse) => {
-                let id_token = self.id_tag.clone();
+                // The driver who started the transaction stops it.
                 self.drive(ws::Command::With(Box::new(move |s, now| {
-                    if s.transaction(evse).is_some() {
-                        s.present_id_token(now, Some(evse), &id_token);
+                    if let Some(tx) = s.transaction(evse) {
+                        s.present_id_token(now, Some(evse), &tx.id_token);
                     }
                 })))
                 .await;

@@ -233,7 +233,9 @@ pub struct SimConfig {
     /// choice). With several addresses (127.0.0.2, 127.0.0.3, ...) one load generator can
     /// exceed the ephemeral ports of one source address.
     pub bind_ips: Vec<IpAddr>,
-    /// The id tag the scripted drivers present.
+    /// The id tag the scripted drivers present; a driver arriving at a reserved EVSE (or at
+    /// any EVSE while a reservation of any EVSE is held) presents the reserved token instead,
+    /// and a driver stops with the token that started the transaction.
     pub id_tag: String,
     /// Seconds between meter samples of a running transaction (1.6
     /// `MeterValueSampleInterval`, 2.x `SampledDataCtrlr.TxUpdatedInterval`), set in every

@@ -5,31 +5,57 @@ use super::*;
 impl Station {
     // ----- authorization -----
 
-    pub(crate) fn cache_lookup(&self, token: &str, now: Instant) -> Option<bool> {
+    /// What the cache says of `token`: whether it may charge (an entry past its expiry may
+    /// not) and its group.
+    pub(crate) fn cache_lookup_known(
+        &self,
+        token: &str,
+        now: Instant,
+    ) -> Option<local_list::Known> {
         if !self.settings.flag(Setting::AuthCacheEnabled) {
             return None;
         }
         let e = self.cache.get(token)?;
-        if e.expiry.is_some_and(|x| x <= self.cfg.time.wall(now)) {
-            return Some(false);
-        }
-        Some(e.accepted)
+        let expired = e.expiry.is_some_and(|x| x <= self.cfg.time.wall(now));
+        Some(local_list::Known {
+            accepted: e.accepted && !expired,
+            group: e.group.clone(),
+        })
     }
 
-    /// Records an idTagInfo / idTokenInfo in the cache; returns whether it is Accepted.
+    /// The group of an idTagInfo / idTokenInfo (1.6 `parentIdTag`, 2.x `groupIdToken`).
+    pub(crate) fn group_of(&self, info: &Value) -> Option<String> {
+        if self.v16() {
+            text(info, "parentIdTag")
+        } else {
+            info.get("groupIdToken").and_then(|g| text(g, "idToken"))
+        }
+    }
+
+    /// Records an idTagInfo / idTokenInfo in the cache (not for a token of the local list,
+    /// 1.6 §3.5 and 2.x block C: the list has priority); returns whether it is Accepted.
     pub(crate) fn update_cache(&mut self, token: &str, info: &Value) -> bool {
         let accepted = text(info, "status").as_deref() == Some("Accepted");
-        if self.settings.flag(Setting::AuthCacheEnabled) && self.cfg.auth_cache_size > 0 {
+        let listed = self.local_list_enabled() && self.local_list.entries.contains_key(token);
+        if self.settings.flag(Setting::AuthCacheEnabled) && self.cfg.auth_cache_size > 0 && !listed
+        {
             let expiry = text(info, "expiryDate")
                 .or_else(|| text(info, "cacheExpiryDateTime"))
                 .and_then(|t| t.parse().ok());
+            let group = self.group_of(info);
             if self.cache.len() >= self.cfg.auth_cache_size && !self.cache.contains_key(token) {
                 if let Some(k) = self.cache.keys().next().cloned() {
                     self.cache.remove(&k);
                 }
             }
-            self.cache
-                .insert(token.to_owned(), CacheEntry { accepted, expiry });
+            self.cache.insert(
+                token.to_owned(),
+                CacheEntry {
+                    accepted,
+                    expiry,
+                    group,
+                },
+            );
         }
         accepted
     }
@@ -68,6 +94,8 @@ impl Station {
             token_type,
             remote_start_id,
             remote,
+            group: None,
+            reservation: None,
         };
         let needs_online = !remote || self.settings.flag(Setting::AuthorizeRemoteStart);
         if !needs_online {
@@ -80,13 +108,18 @@ impl Station {
             return;
         }
         if self.accepted() {
+            // 1.6 §3.5 / 2.x block C: a token valid in the local list or the cache starts at
+            // once; the list decides before the cache.
+            let known = self.local_lookup(&auth.token, now);
             if self.settings.flag(Setting::LocalPreAuthorize)
-                && self.cache_lookup(&auth.token, now) == Some(true)
+                && known.as_ref().is_some_and(|k| k.accepted)
             {
                 self.events.push_back(StationEvent::Authorization {
                     id_token: auth.token.clone(),
                     accepted: true,
                 });
+                let mut auth = auth;
+                auth.group = known.and_then(|k| k.group);
                 self.grant(now, evse, auth);
                 return;
             }
@@ -125,13 +158,18 @@ impl Station {
         }
     }
 
-    pub(crate) fn authorize_offline(&mut self, now: Instant, evse: Option<u32>, auth: Auth) {
-        let cached = self.cache_lookup(&auth.token, now);
-        let accepted = match cached {
-            Some(a) if self.settings.flag(Setting::LocalAuthorizeOffline) => a,
-            Some(false) => false,
+    /// Offline: the local list, then the cache (with `LocalAuthorizeOffline`); a token either
+    /// knows as not accepted is refused; an unknown one follows `OfflineTxForUnknownId`.
+    pub(crate) fn authorize_offline(&mut self, now: Instant, evse: Option<u32>, mut auth: Auth) {
+        let known = self.local_lookup(&auth.token, now);
+        let accepted = match &known {
+            Some(k) if self.settings.flag(Setting::LocalAuthorizeOffline) => k.accepted,
+            Some(k) if !k.accepted => false,
             _ => self.settings.flag(Setting::OfflineTxForUnknownId),
         };
+        if auth.group.is_none() {
+            auth.group = known.and_then(|k| k.group);
+        }
         self.events.push_back(StationEvent::Authorization {
             id_token: auth.token.clone(),
             accepted,
@@ -163,10 +201,22 @@ impl Station {
         }
     }
 
-    pub(crate) fn grant(&mut self, now: Instant, evse: Option<u32>, auth: Auth) {
-        let Some(id) = self.free_evse(evse) else {
+    pub(crate) fn grant(&mut self, now: Instant, evse: Option<u32>, mut auth: Auth) {
+        if auth.group.is_none() {
+            auth.group = self.local_lookup(&auth.token, now).and_then(|k| k.group);
+        }
+        // Reservations decide which EVSE the token may use ([`reservations`]).
+        let Some((id, reservation)) = self.choose_evse(evse, &auth.token, auth.group.as_deref())
+        else {
+            if self.free_evse(evse).is_some() {
+                // A free EVSE, kept for someone else.
+                self.events.push_back(StationEvent::ReservationRefused {
+                    id_token: auth.token.clone(),
+                });
+            }
             return;
         };
+        auth.reservation = reservation;
         // ConnectionTimeOut is at least 1 s and at most a day (Settings::duration).
         let timeout = self.settings.duration(Setting::ConnectionTimeout);
         let Some(e) = self.evse_mut(id) else { return };

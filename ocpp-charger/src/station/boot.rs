@@ -133,6 +133,8 @@ impl Station {
                     accepted,
                 });
                 if accepted {
+                    let mut auth = auth;
+                    auth.group = self.group_of(&info);
                     self.grant(now, evse, auth);
                 }
             }

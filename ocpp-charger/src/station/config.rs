@@ -17,6 +17,8 @@ pub struct StationConfig {
     pub(crate) seed: u64,
     pub(crate) boot_on_reconnect: bool,
     pub(crate) auth_cache_size: usize,
+    pub(crate) local_list_max: usize,
+    pub(crate) send_local_list_max: usize,
     pub(crate) validate_outgoing: bool,
     pub(crate) settings: Vec<(Setting, String)>,
     pub(crate) app: Option<Box<dyn Application>>,
@@ -58,6 +60,8 @@ impl StationConfig {
             seed: 0,
             boot_on_reconnect: false,
             auth_cache_size: 64,
+            local_list_max: local_list::DEFAULT_LOCAL_LIST_MAX,
+            send_local_list_max: local_list::DEFAULT_SEND_LOCAL_LIST_MAX,
             validate_outgoing: false,
             settings: Vec::new(),
             app: None,
@@ -193,6 +197,17 @@ impl StationConfig {
     /// Entries kept in the authorization cache.
     pub fn auth_cache_size(mut self, n: usize) -> Self {
         self.auth_cache_size = n;
+        self
+    }
+
+    /// The bounds of the local authorization list ([`local_list`]): at most `max_entries`
+    /// tokens (1.6 `LocalAuthListMaxLength`), at most `per_message` in one SendLocalList
+    /// (1.6 `SendLocalListMaxLength`, 2.x `LocalAuthListCtrlr.ItemsPerMessage`); defaults
+    /// [`DEFAULT_LOCAL_LIST_MAX`] and [`DEFAULT_SEND_LOCAL_LIST_MAX`]. An update beyond
+    /// either is answered `Failed`.
+    pub fn local_list(mut self, max_entries: usize, per_message: usize) -> Self {
+        self.local_list_max = max_entries;
+        self.send_local_list_max = per_message;
         self
     }
 

@@ -18,8 +18,8 @@
 //!
 //! The station is split along its seams: `config` ([`StationConfig`]), `boot` (boot,
 //! heartbeat, answers to the station's calls), `status` (connector status, physical inputs),
-//! `authorization`, `transactions` (start, stop, reset), `meter` (samples and clock-aligned
-//! readings), `outbox` (the durable queue of transaction messages, its own type) and `step`
+//! `authorization`, [`local_list`] (the local authorization list), [`reservations`],
+//! `transactions` (start, stop, reset), `meter` (samples and clock-aligned readings), `outbox` (the durable queue of transaction messages, its own type) and `step`
 //! (the step after every input); calls from the central system are [`crate::central`], the
 //! application's part of them [`crate::app`].
 
@@ -45,15 +45,19 @@ use crate::store::{Persist, Saved, Store, StoreError, StoredMessage};
 mod authorization;
 mod boot;
 mod config;
+pub mod local_list;
 mod meter;
 mod outbox;
+pub mod reservations;
 pub mod security;
 mod status;
 mod step;
 mod transactions;
 
 pub use config::StationConfig;
+pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
 use outbox::Outbox;
+pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
 pub(crate) use transactions::Stop;
 
@@ -220,6 +224,26 @@ pub enum StationEvent {
     /// The central system set a new Basic-auth password: the driver closes the connection
     /// and connects again with it ([`Station::poll_reconnect`]).
     CredentialsChanged,
+    /// The station took a reservation (ReserveNow answered `Accepted`).
+    Reserved {
+        /// The reservation id.
+        reservation_id: i32,
+        /// The EVSE (1.6 connector); 0: any EVSE.
+        evse: u32,
+    },
+    /// A reservation ended.
+    ReservationEnded {
+        /// The reservation id.
+        reservation_id: i32,
+        /// `"Used"` (a transaction started with it), `"Cancelled"`, `"Expired"` or
+        /// `"Removed"` (its EVSE became Faulted or Unavailable).
+        reason: &'static str,
+    },
+    /// An authorized token found no EVSE it may use: the free ones are reserved for others.
+    ReservationRefused {
+        /// The token.
+        id_token: String,
+    },
     /// The store failed (message or state not persisted). A message whose append failed is
     /// still sent: it is kept in memory only.
     StoreFailed(String),
@@ -287,6 +311,12 @@ pub(crate) struct StateDoc {
     /// Charging profiles and the transactions' starts ([`crate::smart_charging`]).
     #[serde(default)]
     smart: crate::smart_charging::SmartDoc,
+    /// Reservations ([`reservations`]).
+    #[serde(default)]
+    reservations: reservations::ReservationDoc,
+    /// The local authorization list ([`local_list`]).
+    #[serde(default)]
+    local_list: local_list::LocalListDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +325,10 @@ pub(crate) struct Auth {
     pub(crate) token_type: String,
     pub(crate) remote_start_id: Option<i32>,
     pub(crate) remote: bool,
+    /// Its group (1.6 `parentIdTag`, 2.x `groupIdToken`), when known.
+    pub(crate) group: Option<String>,
+    /// The reservation it uses ([`reservations`]).
+    pub(crate) reservation: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -330,10 +364,11 @@ pub(crate) enum Pending {
     Sign,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct CacheEntry {
     accepted: bool,
     expiry: Option<DateTime<Utc>>,
+    group: Option<String>,
 }
 
 /// The sans-IO charging station (see the [module docs](self)).
@@ -355,6 +390,11 @@ pub struct Station {
     pub(crate) station_inoperative: bool,
     station_reported: Option<&'static str>,
     cache: HashMap<String, CacheEntry>,
+    /// The local authorization list ([`local_list`]).
+    local_list: local_list::LocalListDoc,
+    /// Reservations ([`reservations`]) and the next expiry's deadline.
+    reservations: reservations::ReservationDoc,
+    next_expiry: Option<Instant>,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -425,6 +465,13 @@ impl Station {
         }
         settings.restore(persisted.settings);
         crate::smart_charging::fill_settings(&mut settings, &config.smart, config.evses);
+        local_list::fill_settings(
+            &mut settings,
+            config.local_list_max,
+            config.send_local_list_max,
+        );
+        let entries = persisted.local_list.entries.len().to_string();
+        settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)
             .map(|id| Evse {
                 id,
@@ -465,6 +512,9 @@ impl Station {
             next_aligned: None,
             evses,
             cache: HashMap::new(),
+            local_list: persisted.local_list,
+            reservations: persisted.reservations,
+            next_expiry: None,
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),
@@ -493,6 +543,8 @@ impl Station {
                     token_type: tx.token_type.clone(),
                     remote_start_id: tx.remote_start_id,
                     remote: false,
+                    group: None,
+                    reservation: None,
                 });
                 e.next_sample = (!interval.is_zero()).then(|| deadline(now, interval));
                 let evse = e.id;
@@ -833,6 +885,7 @@ impl Station {
         }
         add(self.next_aligned);
         add(self.smart.next_check);
+        add(self.next_expiry);
         t
     }
 }

@@ -30,6 +30,8 @@ impl Station {
                 "Finishing"
             } else if e.plugged || e.auth.is_some() {
                 "Preparing"
+            } else if self.shows_reserved(e) {
+                "Reserved"
             } else {
                 "Available"
             }
@@ -39,6 +41,8 @@ impl Station {
             "Occupied"
         } else if unavailable {
             "Unavailable"
+        } else if self.shows_reserved(e) {
+            "Reserved"
         } else {
             "Available"
         }

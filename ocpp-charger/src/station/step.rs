@@ -36,6 +36,7 @@ impl Station {
                 self.do_reboot(now, kind);
             }
         }
+        self.reservation_step(now);
         self.refresh_status();
         // Transaction messages first: a StatusNotification describing the new state follows
         // the Start/Stop message that caused it (as in the specifications' sequence diagrams).
@@ -210,6 +211,8 @@ impl Station {
             settings: self.settings.changed().clone(),
             rng_mix: self.rng_mix,
             smart: self.smart.doc.clone(),
+            reservations: self.reservations.clone(),
+            local_list: self.local_list.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

@@ -30,13 +30,19 @@ impl Station {
             seq_no: 0,
             remote_start_id: auth.remote_start_id,
         };
+        if let Some(id) = auth.reservation {
+            self.use_reservation(id);
+        }
         if self.v16() {
-            let p = json!({
+            let mut p = json!({
                 "connectorId": evse,
                 "idTag": auth.token,
                 "meterStart": reading.energy_wh.floor().to_i64().unwrap_or(0),
                 "timestamp": self.wall(now),
             });
+            if let Some(id) = auth.reservation {
+                p["reservationId"] = json!(id);
+            }
             self.enqueue("StartTransaction", &p, Some(local));
         } else {
             let id = self.rng.uuid();
@@ -54,7 +60,7 @@ impl Station {
             if let Some(r) = auth.remote_start_id {
                 info["remoteStartId"] = json!(r);
             }
-            let p = json!({
+            let mut p = json!({
                 "eventType": "Started",
                 "timestamp": self.wall(now),
                 "triggerReason": trigger,
@@ -65,6 +71,9 @@ impl Station {
                 "idToken": { "idToken": auth.token, "type": auth.token_type },
                 "meterValue": [mv],
             });
+            if let Some(id) = auth.reservation {
+                p["reservationId"] = json!(id);
+            }
             tx.seq_no = 1;
             self.enqueue("TransactionEvent", &p, Some(local));
         }

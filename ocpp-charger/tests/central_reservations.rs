@@ -3,24 +3,20 @@
 //! `get_local_list_version`) against the station's WebSocket client, for each version.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use chrono::Utc;
 use ocpp_central::reservations::{
     reservation_of, ListEntry, ListUpdate, Reservation, ReservationStatus, TokenInfo,
 };
 use ocpp_central::{
-    async_trait, Auth, BootState as CentralBoot, ChargerHandle, ConnectorStatus, Event, HandleV16,
-    HandleV201, HandleV21, Handler, Server, ServerConfig,
+    async_trait, ChargerHandle, ConnectorStatus, Event, HandleV16, HandleV201, HandleV21, Handler,
 };
 use ocpp_charger::testing::plug_in_and_present;
-use ocpp_charger::ws::{self, ClientConfig};
-use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationConfig, Version};
+use ocpp_charger::Version;
 use rust_decimal::Decimal;
-use tokio::net::TcpListener;
 
 mod support;
-use support::until;
+use support::{station_on_central, until};
 
 /// Keeps what the central system learns about reservations.
 #[derive(Default)]
@@ -65,36 +61,8 @@ fn entry(token: &str, status: Option<&str>) -> ListEntry {
 async fn reservations_and_the_local_list_through_ocpp_central() {
     for v in [Version::V16, Version::V201, Version::V21] {
         let seen = Arc::new(Seen::default());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server::new(
-            ServerConfig::new(Auth::passwords([("CP-R", "pw")])).versions([v]),
-            seen.clone(),
-        )
-        .start(listener)
-        .unwrap();
-        let url = format!("ws://{}/ocpp", server.local_addr());
-        let station = Station::new(
-            StationConfig::new("CP-R", v)
-                .evses(2)
-                .seed(3)
-                .validate_outgoing(true),
-            Box::new(SimulatedHardware::new(2, Decimal::from(7400))),
-            Saved::default(),
-            Instant::now(),
-        );
-        let client = ws::spawn(
-            station,
-            Box::new(MemoryStore::new()),
-            ClientConfig::new(url).password("pw"),
-        );
-        let chargers = server.chargers().clone();
-        until("boot accepted", || {
-            chargers
-                .get("CP-R")
-                .is_some_and(|c| c.state().boot == CentralBoot::Accepted)
-        })
-        .await;
-        let h = chargers.get("CP-R").unwrap();
+        let (server, client, h) =
+            station_on_central("CP-R", v, seen.clone(), Decimal::from(7400)).await;
         let status_of = |evse: i32| {
             h.state()
                 .connectors

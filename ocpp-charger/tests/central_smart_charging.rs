@@ -2,21 +2,16 @@
 //! 127.0.0.1, for each version: set → composite → report → clear, with exact answers.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use ocpp_central::smart_charging::{
     ChargingProfile, ClearProfiles, ProfileQuery, Purpose, RateUnit,
 };
-use ocpp_central::{
-    Auth, BootState as CentralBoot, CallError, ChargerHandle, Server, ServerConfig,
-};
-use ocpp_charger::ws::{self, ClientConfig};
-use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationConfig, Version};
+use ocpp_central::{CallError, ChargerHandle};
+use ocpp_charger::Version;
 use rust_decimal::Decimal;
-use tokio::net::TcpListener;
 
 mod support;
-use support::{until, App};
+use support::{station_on_central, App};
 
 /// The composite of EVSE `evse` over 300 s in W, as (start, limit, phases).
 async fn composite(h: &ChargerHandle, evse: i32) -> Vec<(i32, Decimal, u8)> {
@@ -37,36 +32,8 @@ async fn composite(h: &ChargerHandle, evse: i32) -> Vec<(i32, Decimal, u8)> {
 #[tokio::test]
 async fn set_composite_report_clear_on_every_version() {
     for v in [Version::V16, Version::V201, Version::V21] {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server::new(
-            ServerConfig::new(Auth::passwords([("CP-SC", "pw")])).versions([v]),
-            Arc::new(App),
-        )
-        .start(listener)
-        .unwrap();
-        let url = format!("ws://{}/ocpp", server.local_addr());
-        let station = Station::new(
-            StationConfig::new("CP-SC", v)
-                .evses(2)
-                .seed(3)
-                .validate_outgoing(true),
-            Box::new(SimulatedHardware::new(2, Decimal::from(11_000))),
-            Saved::default(),
-            Instant::now(),
-        );
-        let client = ws::spawn(
-            station,
-            Box::new(MemoryStore::new()),
-            ClientConfig::new(url).password("pw"),
-        );
-        let chargers = server.chargers().clone();
-        until("boot accepted", || {
-            chargers
-                .get("CP-SC")
-                .is_some_and(|c| c.state().boot == CentralBoot::Accepted)
-        })
-        .await;
-        let h = chargers.get("CP-SC").unwrap();
+        let (server, client, h) =
+            station_on_central("CP-SC", v, Arc::new(App), Decimal::from(11_000)).await;
         let now = chrono::Utc::now();
         // Nothing installed: the hardware's 32 A on 3 phases at 230 V.
         assert_eq!(

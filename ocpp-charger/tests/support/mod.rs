@@ -25,3 +25,54 @@ pub async fn until(what: &str, mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// An ocpp-central server speaking `version` only, admitting `identity` with password `pw`
+/// and answering through `app`, and a station with two EVSEs whose hardware delivers at most
+/// `max_power_w`, connected to it through the WebSocket client: returned once its boot is
+/// accepted, with the central system's handle of it.
+pub async fn station_on_central<H: ocpp_central::CentralSystem>(
+    identity: &str,
+    version: ocpp_charger::Version,
+    app: std::sync::Arc<H>,
+    max_power_w: rust_decimal::Decimal,
+) -> (
+    ocpp_central::RunningServer,
+    ocpp_charger::ws::ClientHandle,
+    ocpp_central::ChargerHandle,
+) {
+    use ocpp_central::{Auth, BootState, Server, ServerConfig};
+    use ocpp_charger::ws::{self, ClientConfig};
+    use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server::new(
+        ServerConfig::new(Auth::passwords([(identity, "pw")])).versions([version]),
+        app,
+    )
+    .start(listener)
+    .unwrap();
+    let url = format!("ws://{}/ocpp", server.local_addr());
+    let station = Station::new(
+        StationConfig::new(identity, version)
+            .evses(2)
+            .seed(3)
+            .validate_outgoing(true),
+        Box::new(SimulatedHardware::new(2, max_power_w)),
+        Saved::default(),
+        Instant::now(),
+    );
+    let client = ws::spawn(
+        station,
+        Box::new(MemoryStore::new()),
+        ClientConfig::new(url).password("pw"),
+    );
+    let chargers = server.chargers().clone();
+    until("boot accepted", || {
+        chargers
+            .get(identity)
+            .is_some_and(|c| c.state().boot == BootState::Accepted)
+    })
+    .await;
+    let handle = chargers.get(identity).unwrap();
+    (server, client, handle)
+}

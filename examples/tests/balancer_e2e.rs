@@ -19,6 +19,9 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
@@ -282,27 +285,10 @@ async fn the_sites_api_refuses_bad_input() {
 /// it the test says loudly that it was skipped).
 #[tokio::test]
 async fn the_sites_api_refuses_bad_input_on_postgres() {
-    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
-        eprintln!("\n*** SKIPPED the_sites_api_refuses_bad_input_on_postgres: OCPP_TEST_POSTGRES_URL is not set ***\n");
+    let Some(url) = postgres_database("sites_api").await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    let db = format!("ocpp_sites_{}", std::process::id());
-    for q in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        sqlx::query(&q)
-            .execute(&pool)
-            .await
-            .expect("create database");
-    }
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    sites_api(format!("{base}/{db}")).await;
+    sites_api(url).await;
 }
 
 /// The sites API: what it refuses, and the CRUD around it; a restart keeps the sites.

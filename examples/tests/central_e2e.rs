@@ -20,6 +20,9 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
@@ -314,34 +317,6 @@ async fn whole_flow_v201_sqlite() {
 async fn whole_flow_v21_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     whole_flow(sqlite_url(&dir), Version::V21).await;
-}
-
-/// A fresh PostgreSQL database for one test, or `None` (and a loud notice) when the test
-/// command could not provide a server.
-async fn postgres_database(name: &str) -> Option<String> {
-    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "\n*** SKIPPED {name}: OCPP_TEST_POSTGRES_URL is not set (scripts/test.sh installs and \
-             starts PostgreSQL and sets it) ***\n"
-        );
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    let db = format!("ocpp_e2e_{}_{name}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-        .execute(&pool)
-        .await
-        .expect("drop database");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&pool)
-        .await
-        .expect("create database");
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(format!("{base}/{db}"))
 }
 
 #[tokio::test]

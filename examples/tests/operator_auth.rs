@@ -15,6 +15,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
@@ -27,32 +30,6 @@ async fn central(dir: &tempfile::TempDir) -> RunningCentral {
     start(&CentralArgs::with_database(sqlite_url(dir)).ephemeral())
         .await
         .expect("central system starts")
-}
-
-/// A fresh PostgreSQL database for one test, or `None` (and a loud notice) when the test
-/// command could not provide a server (`OCPP_TEST_POSTGRES_URL`, as in `central_e2e.rs`).
-async fn postgres_database(name: &str) -> Option<String> {
-    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "\n*** SKIPPED {name} on PostgreSQL: OCPP_TEST_POSTGRES_URL is not set (scripts/test.sh \
-             installs and starts PostgreSQL and sets it) ***\n"
-        );
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    let db = format!("ocpp_auth_{}_{name}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        sqlx::query(&sql).execute(&pool).await.expect("database");
-    }
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(format!("{base}/{db}"))
 }
 
 /// A path of the document with its parameters filled in.

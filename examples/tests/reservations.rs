@@ -18,6 +18,9 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
@@ -43,35 +46,7 @@ enum Database {
 async fn database_url(which: Database, dir: &tempfile::TempDir, name: &str) -> Option<String> {
     match which {
         Database::Sqlite => Some(format!("sqlite://{}", dir.path().join("c.db").display())),
-        Database::Postgres => {
-            let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
-                eprintln!(
-                    "\n*** SKIPPED {name} on PostgreSQL: OCPP_TEST_POSTGRES_URL is not set ***\n"
-                );
-                return None;
-            };
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin)
-                .await
-                .expect("connect to the test PostgreSQL server");
-            let db = format!(
-                "ocpp_{}_{}",
-                name.to_lowercase().replace('-', "_"),
-                std::process::id()
-            );
-            for q in [
-                format!("DROP DATABASE IF EXISTS {db}"),
-                format!("CREATE DATABASE {db}"),
-            ] {
-                sqlx::query(&q)
-                    .execute(&pool)
-                    .await
-                    .expect("create database");
-            }
-            pool.close().await;
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            Some(format!("{base}/{db}"))
-        }
+        Database::Postgres => postgres_database(name).await,
     }
 }
 

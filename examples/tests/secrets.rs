@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
@@ -234,27 +237,10 @@ async fn rotation_over_ocpp_1_6_with_a_hex_authorization_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_over_ocpp_2_0_1_on_postgres() {
-    let Ok(admin) = std::env::var("OCPP_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "\n*** SKIPPED rotation_over_ocpp_2_0_1_on_postgres: OCPP_TEST_POSTGRES_URL is not \
-             set (scripts/test.sh installs and starts PostgreSQL and sets it) ***\n"
-        );
+    let Some(url) = postgres_database("secrets_rotation").await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    let db = format!("ocpp_secrets_{}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        sqlx::query(&sql).execute(&pool).await.expect(&sql);
-    }
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    rotation(Version::V201, format!("{base}/{db}"), None).await;
+    rotation(Version::V201, url, None).await;
 }
 
 /// Registration issues a password once; without a passwords file, chargers that have none

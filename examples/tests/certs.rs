@@ -183,6 +183,20 @@ async fn a_renewed_certificate_is_signed_installed_and_admitted_alone_on_the_nex
         })
         .await;
         let api = Api::admin(&central).await;
+        // The client reports its connection when its handshake ends; the central system lists
+        // it once it has registered the connection (a moment later).
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (_, c) = api.get(&format!("/api/chargers/{identity}")).await;
+            if c["connected"] == true {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{identity} not listed as connected: {c}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let (status, body) = api
             .post(
                 &format!("/api/chargers/{identity}/certificates/refresh"),

@@ -10,7 +10,7 @@ use chrono::Utc;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{ts, Db, DbError};
+use super::db::{ts, Backend, Db, DbError};
 use super::watermark::Pending;
 
 /// One row to journal.
@@ -141,15 +141,24 @@ async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
 }
 
 /// One multi-row INSERT of `chunk`; returns the row ids, in order.
+///
+/// On SQLite the ids come from the connection's last row id (`last_insert_rowid()`): the
+/// journal's `id` is its rowid without `AUTOINCREMENT` and its rows are never deleted, so each
+/// row of one statement gets one more than the largest before it (consecutive ids ending at
+/// the last), and a statement holds SQLite's write lock from start to end. One small query per
+/// statement instead of a result row per journaled message. PostgreSQL's sequence promises no
+/// such thing: its ids come back with `RETURNING`.
 async fn insert_chunk(
     db: &Db,
     conn: &mut sqlx::AnyConnection,
     chunk: &[&Entry],
     at: &str,
 ) -> Result<Vec<i64>, DbError> {
+    let sqlite = db.backend() == Backend::Sqlite;
     let sql = format!(
-        "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {} RETURNING id",
-        db.values(chunk.len(), 7)
+        "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {}{}",
+        db.values(chunk.len(), 7),
+        if sqlite { "" } else { " RETURNING id" }
     );
     let mut q = sqlx::query(&sql);
     for e in chunk {
@@ -162,6 +171,26 @@ async fn insert_chunk(
             .bind(at)
             .bind(e.session_id);
     }
+    let corrupt = |value: String| DbError::Corrupt {
+        column: "journal.id",
+        value,
+    };
+    if sqlite {
+        let done = q.execute(&mut *conn).await?;
+        let n = i64::try_from(chunk.len()).map_err(|_| corrupt(format!("{} rows", chunk.len())))?;
+        // sqlx's `Any` driver does not pass SQLite's last row id on: ask the connection.
+        let last: i64 = sqlx::query_scalar("SELECT last_insert_rowid()")
+            .fetch_one(&mut *conn)
+            .await?;
+        if done.rows_affected() != chunk.len() as u64 || last < n {
+            return Err(corrupt(format!(
+                "{} rows written for {} (last id {last})",
+                done.rows_affected(),
+                chunk.len()
+            )));
+        }
+        return Ok((last - n + 1..=last).collect());
+    }
     let rows = q.fetch_all(&mut *conn).await?;
     // One statement assigns increasing ids in the order of its VALUES; RETURNING's row order
     // is not promised, so the ids are matched to the rows sorted.
@@ -171,10 +200,57 @@ async fn insert_chunk(
         .collect::<Result<Vec<_>, _>>()?;
     ids.sort_unstable();
     if ids.len() != chunk.len() {
-        return Err(DbError::Corrupt {
-            column: "journal.id",
-            value: format!("{} ids for {} rows", ids.len(), chunk.len()),
-        });
+        return Err(corrupt(format!(
+            "{} ids for {} rows",
+            ids.len(),
+            chunk.len()
+        )));
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> Entry {
+        Entry {
+            charger: format!("CP-{}", n % 7),
+            version: "1.6",
+            action: "MeterValues",
+            request: format!("{{\"n\":{n}}}"),
+            response: "{}".to_owned(),
+            session_id: None,
+        }
+    }
+
+    /// The ids handed back are those of the rows written, in order: a group larger than one
+    /// statement (a transaction of three), then one alone, on a database that already holds
+    /// rows.
+    #[tokio::test]
+    async fn ids_are_those_of_the_rows_written() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("j.db").display());
+        let db = Db::open(&url).await.expect("db");
+        let first = db
+            .journal_insert("CP-X", "1.6", "Heartbeat", "{\"n\":-1}", "{}")
+            .await
+            .expect("insert");
+        let entries: Vec<Entry> = (0..300).map(entry).collect();
+        let group: Vec<&Entry> = entries.iter().collect();
+        let ids = insert_all(&db, &group).await.expect("group");
+        let alone = entry(300);
+        let last = insert_all(&db, &[&alone]).await.expect("alone");
+        assert_eq!(ids.len(), 300);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > first);
+        let rows = db.journal_unprocessed().await.expect("rows");
+        let by_id: std::collections::HashMap<i64, &str> =
+            rows.iter().map(|r| (r.id, r.request.as_str())).collect();
+        assert_eq!(by_id.get(&first).copied(), Some("{\"n\":-1}"));
+        for (id, e) in ids.iter().zip(&entries) {
+            assert_eq!(by_id.get(id).copied(), Some(e.request.as_str()), "row {id}");
+        }
+        assert_eq!(by_id.get(&last[0]).copied(), Some("{\"n\":300}"));
+        assert_eq!(rows.len(), 302);
+    }
 }

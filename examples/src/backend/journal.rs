@@ -142,12 +142,14 @@ async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
 
 /// One multi-row INSERT of `chunk`; returns the row ids, in order.
 ///
-/// On SQLite the ids come from the connection's last row id (`last_insert_rowid()`): the
-/// journal's `id` is its rowid without `AUTOINCREMENT` and its rows are never deleted, so each
-/// row of one statement gets one more than the largest before it (consecutive ids ending at
-/// the last), and a statement holds SQLite's write lock from start to end. One small query per
-/// statement instead of a result row per journaled message. PostgreSQL's sequence promises no
-/// such thing: its ids come back with `RETURNING`.
+/// On SQLite the ids come from the connection's last row id (`last_insert_rowid()`), asked
+/// in the same call as the INSERT (a second statement of the one query: one round trip to
+/// sqlx's SQLite thread): the journal's `id` is its rowid without `AUTOINCREMENT` and its rows
+/// are never deleted, so each row of one statement gets one more than the largest before it
+/// (consecutive ids ending at the last), and a statement holds SQLite's write lock from start
+/// to end. One small result row per statement instead of one per journaled message (sqlx's
+/// `Any` driver builds each). PostgreSQL's sequence promises no such thing: its ids come back
+/// with `RETURNING`.
 async fn insert_chunk(
     db: &Db,
     conn: &mut sqlx::AnyConnection,
@@ -158,7 +160,11 @@ async fn insert_chunk(
     let sql = format!(
         "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {}{}",
         db.values(chunk.len(), 7),
-        if sqlite { "" } else { " RETURNING id" }
+        if sqlite {
+            "; SELECT last_insert_rowid(), changes()"
+        } else {
+            " RETURNING id"
+        }
     );
     let mut q = sqlx::query(&sql);
     for e in chunk {
@@ -176,17 +182,18 @@ async fn insert_chunk(
         value,
     };
     if sqlite {
-        let done = q.execute(&mut *conn).await?;
+        // The INSERT yields no row, the SELECT one (`fetch_one` would stop at the first
+        // statement).
+        let rows = q.fetch_all(&mut *conn).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| corrupt("no last row id".to_owned()))?;
+        let last: i64 = row.try_get(0)?;
+        let written: i64 = row.try_get(1)?;
         let n = i64::try_from(chunk.len()).map_err(|_| corrupt(format!("{} rows", chunk.len())))?;
-        // sqlx's `Any` driver does not pass SQLite's last row id on: ask the connection.
-        let last: i64 = sqlx::query_scalar("SELECT last_insert_rowid()")
-            .fetch_one(&mut *conn)
-            .await?;
-        if done.rows_affected() != chunk.len() as u64 || last < n {
+        if written != n || last < n {
             return Err(corrupt(format!(
-                "{} rows written for {} (last id {last})",
-                done.rows_affected(),
-                chunk.len()
+                "{written} rows written for {n} (last id {last})"
             )));
         }
         return Ok((last - n + 1..=last).collect());

@@ -587,6 +587,12 @@ impl Backend {
         }
     }
 
+    /// Whether anyone follows the live feed: entries that are not stored (heartbeats, meter
+    /// updates: the frequent ones) are not even built when nobody does.
+    fn live_followed(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
     async fn record(&self, charger: &str, kind: &str, detail: serde_json::Value, store: bool) {
         let at = Utc::now();
         let mut id = 0;
@@ -763,8 +769,10 @@ impl Backend {
                         })
                         .await;
                 }
-                self.record(id, "heartbeat", serde_json::json!({ "at": at }), false)
-                    .await;
+                if self.live_followed() {
+                    self.record(id, "heartbeat", serde_json::json!({ "at": at }), false)
+                        .await;
+                }
             }
             Event::StatusChanged {
                 connector,
@@ -814,9 +822,11 @@ impl Backend {
             }
             Event::TransactionUpdated { transaction, .. } => {
                 let session = self.progress(id, transaction).await?;
-                let detail = tx_detail(transaction, Some(session));
                 // Meter updates go to the live feed; the samples are in the session's rows.
-                self.record(id, "transaction_updated", detail, false).await;
+                if self.live_followed() {
+                    let detail = tx_detail(transaction, Some(session));
+                    self.record(id, "transaction_updated", detail, false).await;
+                }
                 return Ok(Some(session));
             }
             Event::TransactionEnded { transaction, .. } => {
@@ -864,11 +874,13 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let detail = serde_json::json!({
-                    "evse": connector.evse, "connector": connector.connector,
-                    "transactionId": transaction_id, "samples": samples.len(),
-                });
-                self.record(id, "meter_values", detail, false).await;
+                if self.live_followed() {
+                    let detail = serde_json::json!({
+                        "evse": connector.evse, "connector": connector.connector,
+                        "transactionId": transaction_id, "samples": samples.len(),
+                    });
+                    self.record(id, "meter_values", detail, false).await;
+                }
             }
             Event::DuplicateMessage { request } => {
                 let detail = serde_json::json!({ "action": request.action() });

@@ -371,13 +371,7 @@ fn trigger_message_reports_the_current_status_or_idle() {
     for kind in KINDS {
         let v = kind.version();
         let (mut pair, _) = fresh(v);
-        let trigger = |v: Version| {
-            if v == Version::V16 {
-                json!({ "requestedMessage": "FirmwareStatusNotification" })
-            } else {
-                json!({ "requestedMessage": "FirmwareStatusNotification" })
-            }
-        };
+        let trigger = |_: Version| json!({ "requestedMessage": "FirmwareStatusNotification" });
         let trigger_action = if kind == Kind::Signed16 {
             "ExtendedTriggerMessage"
         } else {
@@ -654,7 +648,7 @@ fn get_log_uploads_retries_and_reports_with_the_request_id() {
         pair.central_call("GetLog", get_log(8, "https://up.example/logs", 5));
         let id = pair.central_call("GetLog", get_log(9, "https://up.example/logs", 5));
         assert_eq!(
-            answer(&pair, &id).expect(pair.answer_frame(&id).unwrap_or_default())["status"],
+            answer(&pair, &id).unwrap()["status"],
             "AcceptedCanceled",
             "{v}"
         );

@@ -196,6 +196,6 @@ async fn firmware_and_logs_through_ocpp_central() {
             assert!(h.get_diagnostics(&log).await.is_err(), "{v}: refused");
         }
         client.shutdown().await;
-        server.shutdown().await;
+        server.shutdown().await.unwrap();
     }
 }

@@ -558,7 +558,11 @@ impl Firmware {
                     return Ok(());
                 };
                 let version = if status.status == "Installed" {
-                    charger.state().info.as_ref().and_then(|i| i.firmware_version.clone())
+                    charger
+                        .state()
+                        .info
+                        .as_ref()
+                        .and_then(|i| i.firmware_version.clone())
                 } else {
                     None
                 };

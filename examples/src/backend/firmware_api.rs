@@ -427,7 +427,7 @@ async fn receive(
 }
 
 /// Where a charger uploads the file of a log request (the raw body, at most 1 MiB).
-#[utoipa::path(put, path = "/uploads/{token}", params(("token" = String, Path, description = "The request's upload token")),
+#[utoipa::path(method(put, post), path = "/uploads/{token}", params(("token" = String, Path, description = "The request's upload token")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = LogFileRow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn upload(
@@ -439,7 +439,7 @@ async fn upload(
 }
 
 /// Where a charger uploads the file of a log request, under its own file name.
-#[utoipa::path(put, path = "/uploads/{token}/{name}",
+#[utoipa::path(method(put, post), path = "/uploads/{token}/{name}",
     params(("token" = String, Path, description = "The request's upload token"), ("name" = String, Path, description = "The file name")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = LogFileRow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]

@@ -152,7 +152,7 @@ impl Uploads {
                 return Err(e.into());
             }
         }
-        Ok(self.get(id).await?.ok_or(UploadError::UnknownToken)?)
+        self.get(id).await?.ok_or(UploadError::UnknownToken)
     }
 
     async fn set(&self, id: i64, status: &str, filename: Option<&str>) -> Result<(), DbError> {

@@ -880,10 +880,7 @@ impl Controller {
             return;
         };
         let mut store = self.transfers.store.clone();
-        let saved = match Saved::load(&mut store) {
-            Ok(s) => s,
-            Err(_) => Saved::default(),
-        };
+        let saved = Saved::load(&mut store).unwrap_or_default();
         let now = TokioInstant::now().into_std();
         let (station, hw) = (self.transfers.make)(&version, saved, now);
         self.transfers.firmware = version;

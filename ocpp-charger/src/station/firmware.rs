@@ -206,8 +206,9 @@ impl FirmwareUpdate {
 /// The update and the notifications still to send, as persisted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct FirmwareDoc {
+    /// Boxed: most stations hold none, and each station's size counts in a simulator.
     #[serde(default)]
-    pub(crate) update: Option<FirmwareUpdate>,
+    pub(crate) update: Option<Box<FirmwareUpdate>>,
     /// (action, payload) to send, in order.
     #[serde(default)]
     pub(crate) queue: VecDeque<(String, Value)>,
@@ -290,7 +291,7 @@ impl Station {
 
     /// The firmware update the station holds, if any.
     pub fn firmware_update(&self) -> Option<&FirmwareUpdate> {
-        self.firmware.update.as_ref()
+        self.firmware.update.as_deref()
     }
 
     /// The last firmware status reported (`Idle` when no update is held).
@@ -495,7 +496,7 @@ impl Station {
             FirmwareStatus::Idle
         };
         let scheduled = update.retrieve > wall;
-        self.firmware.update = Some(update);
+        self.firmware.update = Some(Box::new(update));
         if scheduled {
             self.firmware_notify(FirmwareStatus::DownloadScheduled);
         }

@@ -84,8 +84,9 @@ pub struct LogUpload {
 /// The upload and the notifications still to send, as persisted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LogDoc {
+    /// Boxed: most stations hold none, and each station's size counts in a simulator.
     #[serde(default)]
-    pub(crate) upload: Option<LogUpload>,
+    pub(crate) upload: Option<Box<LogUpload>>,
     #[serde(default)]
     pub(crate) queue: VecDeque<(String, Value)>,
 }
@@ -93,7 +94,7 @@ pub(crate) struct LogDoc {
 impl Station {
     /// The upload the station holds, if any.
     pub fn log_upload(&self) -> Option<&LogUpload> {
-        self.logs.upload.as_ref()
+        self.logs.upload.as_deref()
     }
 
     /// The application's report on upload `request_id` (as given in
@@ -186,7 +187,7 @@ impl Station {
             });
         }
         upload.next_attempt = self.cfg.time.wall(now);
-        self.logs.upload = Some(upload);
+        self.logs.upload = Some(Box::new(upload));
         self.save();
         status
     }

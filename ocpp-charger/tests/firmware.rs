@@ -675,3 +675,28 @@ fn get_log_uploads_retries_and_reports_with_the_request_id() {
         pair.assert_no_invalid_outgoing();
     }
 }
+
+#[test]
+fn a_location_may_be_as_long_as_the_version_allows() {
+    let long = format!("https://fw.example/{}", "a".repeat(1500));
+    for (v, taken) in [(Version::V201, false), (Version::V21, true)] {
+        let (mut pair, _) = fresh(v);
+        let kind = Kind::V2(v);
+        let id = pair.central_call(kind.action(), kind.request(&long, &at(0), None, 1));
+        if taken {
+            assert_eq!(answer(&pair, &id).unwrap()["status"], "Accepted", "{v}");
+            assert_eq!(downloads(&pair).len(), 1);
+        } else {
+            // 2.0.1's schema: at most 512.
+            assert!(pair.answer_frame(&id).unwrap().starts_with("[4,"), "{v}");
+            assert!(pair.station.firmware_update().is_none());
+        }
+        let log = get_log(3, &long, 0);
+        let id = pair.central_call("GetLog", log);
+        if taken {
+            assert_eq!(answer(&pair, &id).unwrap()["status"], "Accepted", "{v}");
+        } else {
+            assert!(pair.answer_frame(&id).unwrap().starts_with("[4,"), "{v}");
+        }
+    }
+}

@@ -25,7 +25,7 @@
 //!   the application reports `SignatureVerified` or `InvalidSignature` (security event
 //!   `InvalidFirmwareSignature`, the update ends).
 //! - Waits for the install time (`InstallScheduled` when it is in the future) and for every
-//!   transaction to end (2.x L01.FR.06, 1.6 §5.16), then asks for the install. The
+//!   transaction to end (2.x use case L01; 1.6 UpdateFirmware), then asks for the install. The
 //!   application reports `Installing`, `InstallRebooting` and reboots; after its restart it
 //!   reports `Installed` (security event `FirmwareUpdated`) or `InstallationFailed` /
 //!   `InstallVerificationFailed`.
@@ -50,9 +50,22 @@ pub const MAX_TRANSFER_RETRIES: u32 = 10;
 /// cannot send them; beyond, the oldest is dropped.
 pub const MAX_PENDING_TRANSFER_STATUSES: usize = 16;
 
-/// The longest `location` / `remoteLocation` the station takes (the length 1.6 signed
-/// updates and 2.x allow; 1.6 UpdateFirmware and GetDiagnostics set none).
+/// The longest `location` / `remoteLocation` the station takes: the length 1.6 signed
+/// updates, GetLog and 2.0.1 allow (1.6 UpdateFirmware and GetDiagnostics set none); 2.1
+/// allows [`MAX_LOCATION_V21`].
 pub const MAX_LOCATION: usize = 512;
+
+/// The longest location OCPP 2.1 allows.
+pub const MAX_LOCATION_V21: usize = 2000;
+
+/// The longest location the station takes in `version`.
+pub(crate) fn max_location(version: Version) -> usize {
+    if version == Version::V21 {
+        MAX_LOCATION_V21
+    } else {
+        MAX_LOCATION
+    }
+}
 
 /// The wait between two attempts when the central system gives no `retryInterval`.
 pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(60);
@@ -223,9 +236,9 @@ pub(crate) fn enqueue(queue: &mut VecDeque<(String, Value)>, action: &str, paylo
 }
 
 /// Whether `s` looks like an absolute URL: a scheme, `://`, a host, no whitespace or control
-/// characters, at most [`MAX_LOCATION`] characters.
-pub(crate) fn is_url(s: &str) -> bool {
-    if s.len() > MAX_LOCATION || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+/// characters, at most `max` characters.
+pub(crate) fn is_url(s: &str, max: usize) -> bool {
+    if s.chars().count() > max || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
     let Some((scheme, rest)) = s.split_once("://") else {
@@ -460,7 +473,7 @@ impl Station {
         now: Instant,
         mut update: FirmwareUpdate,
     ) -> Result<&'static str, Refused> {
-        if !is_url(&update.location) {
+        if !is_url(&update.location, max_location(self.cfg.version)) {
             return Err(Refused::Rejected("the location is not a URL"));
         }
         if update
@@ -480,7 +493,7 @@ impl Station {
             if old.phase == FirmwarePhase::Installing {
                 return Err(Refused::Rejected("an update is being installed"));
             }
-            // 2.x L01.FR.24 / the whitepaper: the ongoing update is canceled.
+            // 2.x use case L01 and the whitepaper: the ongoing update is canceled.
             let id = old.request_id;
             if !self.v16() || update.signed_v16 {
                 status = "AcceptedCanceled";

@@ -11,7 +11,7 @@
 //!
 //! - GetDiagnostics (1.6) answers the `fileName` it will upload; GetLog answers `Accepted`
 //!   with the `filename`, or `AcceptedCanceled` when it replaces an upload under way
-//!   (2.x N01.FR.12), or `Rejected` for a `remoteLocation` that is not a URL; a 1.6
+//!   (2.x use case N01), or `Rejected` for a `remoteLocation` that is not a URL; a 1.6
 //!   GetDiagnostics with such a location gets CALLERROR `PropertyConstraintViolation` (its
 //!   answer has no status).
 //! - It sends `Uploading` and asks for the upload at once. A failed upload is retried
@@ -24,8 +24,8 @@
 //! - The upload is part of the state document; after a restart an upload that was running is
 //!   asked for again.
 
-use super::firmware::{enqueue, instant_of, interval_of, is_url, retries_of};
-pub use super::firmware::{MAX_LOCATION, MAX_TRANSFER_RETRIES};
+use super::firmware::{enqueue, instant_of, interval_of, is_url, max_location, retries_of};
+pub use super::firmware::{MAX_LOCATION, MAX_LOCATION_V21, MAX_TRANSFER_RETRIES};
 use super::*;
 
 /// Which log is asked for.
@@ -260,7 +260,7 @@ pub(crate) fn get_diagnostics_v16(
     }
     let q = serde_json::to_value(&request).unwrap_or_default();
     let location = text(&q, "location").unwrap_or_default();
-    if !is_url(&location) {
+    if !is_url(&location, MAX_LOCATION) {
         return Err(crate::app::CallError::new(
             ocpp_codec::ErrorCode::PropertyConstraintViolation,
             "GetDiagnostics: the location is not a URL",
@@ -301,7 +301,8 @@ pub(crate) fn get_log<Q: Serialize, R: serde::de::DeserializeOwned>(
         _ => LogKind::DiagnosticsLog,
     };
     let request_id = int(&q, "requestId").and_then(|i| i32::try_from(i).ok());
-    let (Some(request_id), true) = (request_id, is_url(&location)) else {
+    let max = max_location(ctx.station.cfg.version);
+    let (Some(request_id), true) = (request_id, is_url(&location, max)) else {
         return local_list::status_response("Rejected", "GetLog");
     };
     let file_name = ctx.station.log_file_name(ctx.now, kind);

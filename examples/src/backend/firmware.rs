@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use ocpp_central::firmware::{FirmwareSignature, FirmwareUpdate, TransferKind};
 use ocpp_central::{ChargerHandle, Event};
 use serde::Serialize;
@@ -90,6 +91,9 @@ pub const MAX_ROLLOUT_CHARGERS: usize = 1000;
 
 /// The most rows one list returns.
 pub const MAX_LIST: i64 = 1000;
+
+/// The most UpdateFirmware calls of one rollout waiting for their answers at once.
+pub const ROLLOUT_CONCURRENCY: usize = 32;
 
 /// A target's statuses after which nothing more is expected.
 pub fn is_final(status: &str) -> bool {
@@ -420,18 +424,36 @@ impl Firmware {
             retry_interval,
             signature,
         };
-        for (c, handle) in chargers {
-            let (status, detail) = match handle {
-                None => ("Failed".to_owned(), Some("not connected".to_owned())),
-                Some(h) => match h.update_firmware(&update).await {
-                    // Accepted: the charger's statuses follow; keep `Requested` unless one
-                    // already arrived.
-                    Ok(a) if a.status == "Accepted" || a.status == "AcceptedCanceled" => continue,
-                    Ok(a) => (a.status, None),
-                    Err(e) => ("Failed".to_owned(), Some(e.to_string())),
-                },
-            };
-            self.set_target(id, c, &status, detail.as_deref()).await?;
+        // At most ROLLOUT_CONCURRENCY UpdateFirmware calls wait for their answers at once.
+        let update = Arc::new(update);
+        // Per charger: the status and detail to record, `None` when accepted.
+        type Outcome = Option<(String, Option<String>)>;
+        let answers: Vec<(String, Outcome)> = futures::stream::iter(chargers.to_vec())
+            .map(|(c, handle)| {
+                let update = update.clone();
+                async move {
+                    let outcome = match handle {
+                        None => Some(("Failed".to_owned(), Some("not connected".to_owned()))),
+                        Some(h) => match h.update_firmware(&update).await {
+                            // Accepted: the charger's statuses follow; the row keeps
+                            // `Requested` unless one already arrived.
+                            Ok(a) if a.status == "Accepted" || a.status == "AcceptedCanceled" => {
+                                None
+                            }
+                            Ok(a) => Some((a.status, None)),
+                            Err(e) => Some(("Failed".to_owned(), Some(e.to_string()))),
+                        },
+                    };
+                    (c, outcome)
+                }
+            })
+            .buffer_unordered(ROLLOUT_CONCURRENCY)
+            .collect()
+            .await;
+        for (c, outcome) in answers {
+            if let Some((status, detail)) = outcome {
+                self.set_target(id, &c, &status, detail.as_deref()).await?;
+            }
         }
         self.get_rollout(id)
             .await?
@@ -584,7 +606,7 @@ impl Firmware {
                 if let Some(v) = &info.firmware_version {
                     sqlx::query(
                         "UPDATE firmware_targets SET installed_version = $1
-                         WHERE charger = $2 AND status IN ('Installing', 'InstallRebooting', 'Installed')",
+                         WHERE charger = $2 AND status IN ('Installing', 'InstallRebooting')",
                     )
                     .bind(v)
                     .bind(charger.identity())

@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -40,12 +42,51 @@ where
     }
 }
 
-async fn central(dir: &tempfile::TempDir) -> (RunningCentral, String) {
-    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+/// Which database the central system runs on.
+#[derive(Clone, Copy)]
+enum Database {
+    Sqlite,
+    /// A fresh database on the server `OCPP_TEST_POSTGRES_URL` names (without it the test
+    /// says loudly that it was skipped).
+    Postgres,
+}
+
+/// The central system on a fresh database, and the database's URL; `None` when PostgreSQL
+/// is asked for and not configured.
+async fn central_on(
+    which: Database,
+    dir: &tempfile::TempDir,
+    name: &str,
+) -> Option<(RunningCentral, String)> {
+    let url = match which {
+        Database::Sqlite => format!("sqlite://{}", dir.path().join("c.db").display()),
+        Database::Postgres => postgres::postgres_database(name).await?,
+    };
     let central = start(&CentralArgs::with_database(url.clone()).ephemeral())
         .await
         .expect("starts");
-    (central, url)
+    Some((central, url))
+}
+
+async fn central(dir: &tempfile::TempDir) -> (RunningCentral, String) {
+    central_on(Database::Sqlite, dir, "fw")
+        .await
+        .expect("sqlite")
+}
+
+/// Runs `sql` with `binds` on the central system's database, behind its back.
+async fn behind_the_back(url: &str, sql: &str, text: &str, id: i64) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url)
+        .await
+        .expect("the database opens");
+    sqlx::query(sql)
+        .bind(text.to_owned())
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect(sql);
+    pool.close().await;
 }
 
 /// Four simulated chargers: FW-0001 (1.6), FW-0002 (1.6), FW-0003 (2.0.1), FW-0004 (2.1).
@@ -113,8 +154,19 @@ fn target<'a>(rollout: &'a Value, charger: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_rollout_installs_the_new_version_on_every_charger() {
+    rollout_flow(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_rollout_installs_the_new_version_on_every_charger_on_postgres() {
+    rollout_flow(Database::Postgres).await;
+}
+
+async fn rollout_flow(which: Database) {
     let dir = tempfile::tempdir().unwrap();
-    let (central, _) = central(&dir).await;
+    let Some((central, url)) = central_on(which, &dir, "fw_rollout").await else {
+        return;
+    };
     let api = Api::admin(&central).await;
     let fleet = fleet(&central).await;
     let ids = fleet.identities();
@@ -181,7 +233,7 @@ async fn a_rollout_installs_the_new_version_on_every_charger() {
     // A tampered image (changed on the server after it was hashed and signed): 1.6 plain
     // checks the hash (InstallationFailed), the signed ones the signature (InvalidSignature).
     let bad = upload_image(&api, "sim-3.0.0.bin", "3.0.0", b"SIMFW 3.0.0\ngood\n").await;
-    tamper(&dir, bad["id"].as_i64().unwrap(), b"SIMFW 3.0.0\nevil\n").await;
+    tamper(&url, bad["id"].as_i64().unwrap(), b"SIMFW 3.0.0\nevil\n").await;
     let plain = roll_out(
         &api,
         json!({ "imageId": bad["id"], "chargers": [ids[0]], "signed": false }),
@@ -217,19 +269,15 @@ async fn a_rollout_installs_the_new_version_on_every_charger() {
 }
 
 /// Replaces an image's stored content behind the backend's back.
-async fn tamper(dir: &tempfile::TempDir, image: i64, data: &[u8]) {
+async fn tamper(url: &str, image: i64, data: &[u8]) {
     use base64::Engine;
-    let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    let pool = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("the database opens");
-    sqlx::query("UPDATE firmware_images SET content = $1 WHERE id = $2")
-        .bind(base64::engine::general_purpose::STANDARD.encode(data))
-        .bind(image)
-        .execute(&pool)
-        .await
-        .expect("tampered");
-    pool.close().await;
+    behind_the_back(
+        url,
+        "UPDATE firmware_images SET content = $1 WHERE id = $2",
+        &base64::engine::general_purpose::STANDARD.encode(data),
+        image,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -441,6 +441,168 @@ async fn reservations_and_local_list(cp: &mut TheirChargePoint) {
     }
 }
 
+/// The example backend's firmware rollout and log requests (`firmware_api.rs`) against their
+/// charge point: what it receives (UpdateFirmware, 1.6 SignedUpdateFirmware, GetLog, 1.6
+/// GetDiagnostics) carries the backend's download / upload URL, and the status notifications
+/// it sends move the rollout and the log request. The peers transfer no files: the test
+/// uploads in the peer's place.
+async fn firmware_and_logs(cp: &mut TheirChargePoint) {
+    let v = cp.v;
+    let (s, image) = cp
+        .central
+        .post_bytes(
+            "/api/firmware/images?name=interop.bin&version=9.0",
+            b"SIMFW 9.0\n".to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{image}");
+    // 1.6: plain, then signed; 2.x: one signed update.
+    let kinds: &[(&str, bool)] = if v16(v) {
+        &[("UpdateFirmware", false), ("SignedUpdateFirmware", true)]
+    } else {
+        &[("UpdateFirmware", true)]
+    };
+    for (action, signed) in kinds.iter().copied() {
+        cp.called.insert(action.to_owned());
+        let body = json!({ "imageId": image["id"], "chargers": [cp.id], "signed": signed });
+        let (s, rollout) = cp.central.post("/api/firmware/rollouts", body).await;
+        let got = cp.peer.incoming(action, |_| true).await;
+        if let Err(e) = cp.peer.answered(action).await {
+            cp.peer
+                .fail(action, format!("the charge point answered {e}"));
+        }
+        let location = if v16(v) && !signed {
+            got["location"].as_str()
+        } else {
+            got["firmware"]["location"].as_str()
+        };
+        let path = image["path"].as_str().unwrap_or_default();
+        if s != StatusCode::OK || !location.is_some_and(|l| l.ends_with(path)) {
+            cp.peer.fail(
+                action,
+                format!("HTTP {s}: {rollout}; the charge point received {got}"),
+            );
+        }
+        if signed
+            && got["firmware"]["signature"]
+                .as_str()
+                .is_none_or(str::is_empty)
+        {
+            cp.peer.fail(action, format!("no signature in {got}"));
+        }
+        let rid = rollout["id"].clone();
+        let (notification, with_id) = if v16(v) && !signed {
+            ("FirmwareStatusNotification", false)
+        } else if v16(v) {
+            ("SignedFirmwareStatusNotification", true)
+        } else {
+            ("FirmwareStatusNotification", true)
+        };
+        for status in ["Downloading", "Downloaded", "Installing", "Installed"] {
+            let mut p = json!({ "status": status });
+            if with_id {
+                p["requestId"] = rid.clone();
+            }
+            cp.send(notification, p).await;
+        }
+        // The backend follows the notifications after answering them: poll.
+        let path = format!("/api/firmware/rollouts/{rid}");
+        let r =
+            poll(|| async { Some(cp.central.get(&path).await.1).filter(|r| r["installed"] == 1) })
+                .await
+                .unwrap_or_default();
+        if r["installed"] != 1 {
+            cp.peer
+                .fail(notification, format!("our central's rollout is {r}"));
+        }
+    }
+    // Logs: GetLog on every version, and 1.6 GetDiagnostics.
+    let asks: &[(&str, Value)] = if v16(v) {
+        &[
+            ("GetLog", json!({ "logType": "SecurityLog" })),
+            ("GetDiagnostics", json!({ "diagnostics": true })),
+        ]
+    } else {
+        &[("GetLog", json!({}))]
+    };
+    for (action, body) in asks {
+        let (row, got) = cp.call(action, "/logs", body.clone()).await;
+        let location = if *action == "GetLog" {
+            got["log"]["remoteLocation"].as_str()
+        } else {
+            got["location"].as_str()
+        };
+        let Some(upload) = location
+            .and_then(|l| l.split_once("/uploads/"))
+            .map(|x| x.1)
+        else {
+            cp.peer
+                .fail(action, format!("the charge point received {got}"));
+        };
+        let expected = if *action == "GetLog" {
+            "interop.log"
+        } else {
+            "interop-diagnostics.log"
+        };
+        if row["filename"] != expected || (*action == "GetLog" && got["requestId"] != row["id"]) {
+            cp.peer
+                .fail(action, format!("our central stored {row} for {got}"));
+        }
+        let (s, file) = cp
+            .central
+            .put_bytes(
+                &format!("/uploads/{upload}/{expected}"),
+                b"peer log\n".to_vec(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{file}");
+        let (notification, p) = if *action == "GetLog" {
+            (
+                "LogStatusNotification",
+                json!({ "status": "Uploaded", "requestId": row["id"] }),
+            )
+        } else {
+            (
+                "DiagnosticsStatusNotification",
+                json!({ "status": "Uploaded" }),
+            )
+        };
+        cp.send(notification, p).await;
+        let path = format!("/api/logs?charger={}", cp.id);
+        let now = poll(|| async {
+            let (_, list) = cp.central.get(&path).await;
+            list.as_array()
+                .and_then(|l| l.iter().find(|r| r["id"] == row["id"]))
+                .filter(|r| r["status"] == "Uploaded")
+                .cloned()
+        })
+        .await
+        .unwrap_or_default();
+        if now["status"] != "Uploaded" || now["files"][0]["size"] != 9 {
+            cp.peer
+                .fail(notification, format!("our central's log request is {now}"));
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it gives something, for at most [`WAIT`].
+async fn poll<T, F, Fut>(mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(t) = f().await {
+            return Some(t);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How their charge point answers our central in the flows (`None`: a minimal valid answer).
 fn cp_answer(v: Version, action: &str) -> Option<Value> {
     let accepted = json!({ "status": "Accepted" });
@@ -459,6 +621,10 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         | "CancelReservation"
         | "SendLocalList"
         | "ChangeAvailability" => accepted,
+        "SignedUpdateFirmware" => accepted,
+        "UpdateFirmware" if !v16(v) => accepted,
+        "GetLog" => json!({ "status": "Accepted", "filename": "interop.log" }),
+        "GetDiagnostics" => json!({ "fileName": "interop-diagnostics.log" }),
         "GetLocalListVersion" if v16(v) => json!({ "listVersion": 7 }),
         "GetLocalListVersion" => json!({ "versionNumber": 7 }),
         "UnlockConnector" => json!({ "status": "Unlocked" }),
@@ -1075,6 +1241,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     typed_smart_charging(&mut cp).await;
     cp.call_expect("ClearCache", json!({}), "Accepted").await;
     reservations_and_local_list(&mut cp).await;
+    firmware_and_logs(&mut cp).await;
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })
     } else {

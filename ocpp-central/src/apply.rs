@@ -57,6 +57,12 @@ impl ChargerState {
             #[allow(unreachable_patterns)]
             _ => {}
         }
+        if let Some(status) = crate::firmware::transfer_status(request) {
+            events.push(Event::TransferStatus {
+                status,
+                request: request.clone(),
+            });
+        }
     }
 
     /// Seeds a transaction known from before this connection (e.g. persisted by the

@@ -31,6 +31,7 @@ pub mod commands;
 pub mod defaults;
 #[cfg(feature = "tokio")]
 pub mod driver;
+pub mod firmware;
 pub mod handler;
 pub mod message;
 pub mod model;

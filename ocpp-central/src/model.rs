@@ -914,6 +914,13 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// A firmware, diagnostics or log status notification, answered.
+    TransferStatus {
+        /// What it says ([`crate::firmware`]).
+        status: crate::firmware::TransferStatus,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

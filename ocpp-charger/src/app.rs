@@ -655,10 +655,10 @@ blocks! {
     /// return `Some(self)` from [`Application::firmware`] to override some.
     Firmware / firmware {
         neutral {        }
-        update_firmware_v16: v16 V16 UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse);
-        update_firmware_v201: v201 V201 UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse);
-        update_firmware_v21: v21 V21 UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse);
-        signed_update_firmware_v16: v16 V16 SignedUpdateFirmware(SignedUpdateFirmwareRequest, SignedUpdateFirmwareResponse);
+        update_firmware_v16: v16 V16 UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) => crate::station::firmware::update_firmware_v16;
+        update_firmware_v201: v201 V201 UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) => crate::station::firmware::update_firmware_v2;
+        update_firmware_v21: v21 V21 UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) => crate::station::firmware::update_firmware_v2;
+        signed_update_firmware_v16: v16 V16 SignedUpdateFirmware(SignedUpdateFirmwareRequest, SignedUpdateFirmwareResponse) => crate::station::firmware::signed_update_firmware_v16;
         publish_firmware_v201: v201 V201 PublishFirmware(PublishFirmwareRequest, PublishFirmwareResponse);
         publish_firmware_v21: v21 V21 PublishFirmware(PublishFirmwareRequest, PublishFirmwareResponse);
         unpublish_firmware_v201: v201 V201 UnpublishFirmware(UnpublishFirmwareRequest, UnpublishFirmwareResponse);
@@ -670,10 +670,10 @@ blocks! {
     /// return `Some(self)` from [`Application::diagnostics`] to override some.
     Diagnostics / diagnostics {
         neutral {        }
-        get_diagnostics_v16: v16 V16 GetDiagnostics(GetDiagnosticsRequest, GetDiagnosticsResponse);
-        get_log_v16: v16 V16 GetLog(GetLogRequest, GetLogResponse);
-        get_log_v201: v201 V201 GetLog(GetLogRequest, GetLogResponse);
-        get_log_v21: v21 V21 GetLog(GetLogRequest, GetLogResponse);
+        get_diagnostics_v16: v16 V16 GetDiagnostics(GetDiagnosticsRequest, GetDiagnosticsResponse) => crate::station::logs::get_diagnostics_v16;
+        get_log_v16: v16 V16 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
+        get_log_v201: v201 V201 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
+        get_log_v21: v21 V21 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
         customer_information_v201: v201 V201 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse);
         customer_information_v21: v21 V21 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse);
         get_monitoring_report_v201: v201 V201 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse);

@@ -57,7 +57,9 @@ pub(crate) enum After {
     Status(Option<u32>),
     Meter(Option<u32>),
     TxEvent(u32),
-    Idle(&'static str),
+    /// A status notification of firmware ([`crate::station::firmware`]) or an upload
+    /// ([`crate::station::logs`]), for a TriggerMessage.
+    Transfer(TransferStatus),
     Grant {
         evse: Option<u32>,
         token: String,
@@ -76,6 +78,16 @@ pub(crate) enum After {
     Smart(crate::smart_charging::FollowUp),
     /// A new key pair and CSR, sent in SignCertificate ([`crate::certificates`]).
     Sign,
+}
+
+/// Which transfer status a TriggerMessage asks for.
+pub(crate) enum TransferStatus {
+    /// FirmwareStatusNotification (1.6 `signed`: SignedFirmwareStatusNotification).
+    Firmware { signed: bool },
+    /// 1.6 DiagnosticsStatusNotification.
+    Diagnostics,
+    /// LogStatusNotification.
+    Log,
 }
 
 impl Station {
@@ -230,10 +242,11 @@ impl Station {
                 let reading = self.hw.meter(now, evse);
                 self.tx_meter_message(now, evse, &reading, &measurands, "Trigger");
             }
-            After::Idle(action) => {
-                let p = json!({ "status": "Idle" });
-                self.call(now, action, &p, Pending::Plain);
+            After::Transfer(TransferStatus::Firmware { signed }) => {
+                self.trigger_firmware_status(now, signed)
             }
+            After::Transfer(TransferStatus::Diagnostics) => self.trigger_log_status(now, true),
+            After::Transfer(TransferStatus::Log) => self.trigger_log_status(now, false),
             After::Grant {
                 evse,
                 token,
@@ -393,9 +406,18 @@ pub(crate) fn trigger(ctx: &mut Context<'_>, request: &TriggerMessage) -> Trigge
                 None => return TriggerStatus::Rejected,
             }
         }
-        "DiagnosticsStatusNotification" => After::Idle("DiagnosticsStatusNotification"),
-        "FirmwareStatusNotification" => After::Idle("FirmwareStatusNotification"),
-        "LogStatusNotification" => After::Idle("LogStatusNotification"),
+        "DiagnosticsStatusNotification" => After::Transfer(TransferStatus::Diagnostics),
+        // 1.6 ExtendedTriggerMessage asks for the whitepaper's signed notification.
+        "FirmwareStatusNotification" => After::Transfer(TransferStatus::Firmware {
+            signed: v16
+                && matches!(
+                    ctx.raw,
+                    Some(ocpp_codec::typed::TypedRequest::V16(
+                        v16::AnyRequest::ExtendedTriggerMessage(_)
+                    ))
+                ),
+        }),
+        "LogStatusNotification" => After::Transfer(TransferStatus::Log),
         // 1.6 ExtendedTriggerMessage, 2.x TriggerMessage (use case A02 / A03).
         "SignChargePointCertificate" | "SignChargingStationCertificate"
             if cfg!(feature = "certificates") =>
@@ -409,7 +431,7 @@ pub(crate) fn trigger(ctx: &mut Context<'_>, request: &TriggerMessage) -> Trigge
     let fits = match &after {
         After::Boot => true,
         After::Heartbeat => st.is_pending(|p| matches!(p, Pending::Heartbeat)) || st.room_for(1),
-        After::Status(Some(_)) | After::Meter(Some(_)) | After::Idle(_) | After::Sign => {
+        After::Status(Some(_)) | After::Meter(Some(_)) | After::Transfer(_) | After::Sign => {
             st.room_for(1)
         }
         After::Status(None) => st.room_for(st.evses.len() + usize::from(v16)),

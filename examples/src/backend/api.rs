@@ -541,6 +541,22 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/chargers/{id}/local-list", VIEWER),
     ("POST", "/api/chargers/{id}/local-list", OPERATOR),
     ("GET", "/reservations.js", PUBLIC),
+    // Firmware rollouts and log uploads (firmware_api.rs). Chargers download and upload
+    // through capability URLs (a random token in the path), without an account.
+    ("GET", "/api/firmware/images", VIEWER),
+    ("POST", "/api/firmware/images", ADMIN),
+    ("GET", "/firmware/{token}/{name}", PUBLIC),
+    ("GET", "/api/firmware/rollouts", VIEWER),
+    ("POST", "/api/firmware/rollouts", OPERATOR),
+    ("GET", "/api/firmware/rollouts/{id}", VIEWER),
+    ("POST", "/api/chargers/{id}/logs", OPERATOR),
+    ("GET", "/api/logs", VIEWER),
+    ("GET", "/api/logs/files/{id}", VIEWER),
+    ("PUT", "/uploads/{token}", PUBLIC),
+    ("POST", "/uploads/{token}", PUBLIC),
+    ("PUT", "/uploads/{token}/{name}", PUBLIC),
+    ("POST", "/uploads/{token}/{name}", PUBLIC),
+    ("GET", "/firmware.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -600,6 +616,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::sites_api::routes())
         .merge(super::certs_api::routes())
         .merge(super::reservations_api::routes())
+        .merge(super::firmware_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -818,6 +835,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::sites_api::SitesDoc::openapi());
     doc.merge(super::certs_api::CertsDoc::openapi());
     doc.merge(super::reservations_api::ReservationsDoc::openapi());
+    doc.merge(super::firmware_api::FirmwareDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -437,6 +437,9 @@ const MIGRATIONS: &[&str] = &[
     // 11: reservations and the chargers' local list versions (`reservations.rs`,
     // `local_list.rs`).
     super::reservations::MIGRATION,
+    // 12: firmware images, rollouts and targets; log requests and files (`firmware.rs`,
+    // `uploads.rs`).
+    super::firmware::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

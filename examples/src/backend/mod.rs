@@ -29,6 +29,10 @@ pub mod pki;
 pub mod local_list;
 pub mod reservations;
 pub mod reservations_api;
+// Firmware rollouts and log uploads (firmware.rs, uploads.rs, firmware_api.rs).
+pub mod firmware;
+pub mod firmware_api;
+pub mod uploads;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -136,6 +140,10 @@ pub struct Backend {
     reservations: Arc<reservations::Reservations>,
     /// The chargers' local lists ([`local_list`]).
     local_lists: Arc<local_list::LocalLists>,
+    /// Firmware images and rollouts ([`firmware`]).
+    firmware: Arc<firmware::Firmware>,
+    /// Log requests and uploaded files ([`uploads`]).
+    uploads: Arc<uploads::Uploads>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -176,6 +184,8 @@ impl Backend {
             sites,
             certs: pki::Certs::default(),
             reservations: reservations::Reservations::new(db.clone()),
+            firmware: firmware::Firmware::new(db.clone()),
+            uploads: uploads::Uploads::new(db.clone()),
             local_lists: local_list::LocalLists::load(db.clone(), chargers.clone()).await?,
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
@@ -507,6 +517,16 @@ impl Backend {
     /// Reservations ([`reservations`]).
     pub fn reservations(&self) -> &Arc<reservations::Reservations> {
         &self.reservations
+    }
+
+    /// Firmware images and rollouts ([`firmware`]).
+    pub fn firmware(&self) -> &Arc<firmware::Firmware> {
+        &self.firmware
+    }
+
+    /// Log requests and uploaded files ([`uploads`]).
+    pub fn uploads(&self) -> &Arc<uploads::Uploads> {
+        &self.uploads
     }
 
     /// The chargers' local lists.
@@ -1049,6 +1069,12 @@ impl Handler for Backend {
         self.local_lists.on_event(charger, event);
         if let Err(e) = self.reservations.on_event(charger, event).await {
             self.db_failed("reservation", &e);
+        }
+        if let Err(e) = self.firmware.on_event(charger, event).await {
+            self.db_failed("firmware", &e);
+        }
+        if let Err(e) = self.uploads.on_event(charger, event).await {
+            self.db_failed("log upload", &e);
         }
         self.on_event_inner(charger, event).await;
     }

@@ -23,7 +23,10 @@ use tokio::time::Instant as TokioInstant;
 use super::connect::Target;
 use super::hardware::{FleetHardware, HwCommand};
 use super::script::{Action, Script};
+use super::transfers::{self, Downloaded, LogLines};
 use super::{ramp_offset, SimConfig, SimError};
+use chrono::Utc;
+use ocpp_charger::station::{FirmwareProgress, LogProgress};
 
 /// How many commands of the application wait for one charger at most ([`Fleet::plug_in`],
 /// [`Fleet::present_id_token`], ...); beyond it a command is refused with
@@ -122,6 +125,8 @@ struct Shared {
     traffic: Arc<Traffic>,
     notify: Notify,
     events: broadcast::Sender<FleetEvent>,
+    /// The last log file each charger uploaded ([`Fleet::last_upload`]).
+    uploads: std::sync::Mutex<HashMap<Arc<str>, Vec<u8>>>,
 }
 
 impl Shared {
@@ -250,6 +255,7 @@ impl Fleet {
             traffic: Arc::new(Traffic::default()),
             notify: Notify::new(),
             events,
+            uploads: std::sync::Mutex::new(HashMap::new()),
         });
         let interval = config.meter_interval.as_secs().max(1);
         let clock: Arc<dyn TimeSource> = Arc::new(AnchoredClock::system());
@@ -268,17 +274,27 @@ impl Fleet {
                 identity: identity.to_string(),
                 reason,
             };
-            let (hardware, hw) = FleetHardware::new(config.evses, config.power_w);
-            let station_config = StationConfig::new(identity.to_string(), version)
-                .vendor_model(config.vendor.clone(), config.model.clone())
-                .firmware_version(env!("CARGO_PKG_VERSION"))
-                .evses(config.evses)
-                .call_timeout(config.call_timeout)
-                .time_source(clock.clone())
-                .seed(seed)
-                .setting(Setting::SampleInterval, interval.to_string())
-                .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS);
-            let station = Station::new(station_config, Box::new(hardware), Saved::default(), now);
+            let make: Make = {
+                let config = config.clone();
+                let clock = clock.clone();
+                let identity = identity.clone();
+                Arc::new(move |firmware: &str, saved: Saved, now: Instant| {
+                    let (hardware, hw) = FleetHardware::new(config.evses, config.power_w);
+                    let station_config = StationConfig::new(identity.to_string(), version)
+                        .vendor_model(config.vendor.clone(), config.model.clone())
+                        .firmware_version(firmware)
+                        .evses(config.evses)
+                        .call_timeout(config.call_timeout)
+                        .time_source(clock.clone())
+                        .seed(seed)
+                        .transfers(true)
+                        .setting(Setting::SampleInterval, interval.to_string())
+                        .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS);
+                    let station = Station::new(station_config, Box::new(hardware), saved, now);
+                    (station, hw)
+                })
+            };
+            let (station, hw) = make(env!("CARGO_PKG_VERSION"), Saved::default(), now);
             if station.settings().int(Setting::SampleInterval) != interval {
                 return Err(station_error(
                     "the meter sample interval could not be set".into(),
@@ -296,12 +312,13 @@ impl Fleet {
             client.seed = seed ^ 0xe7;
             let (driver_tx, driver_rx) = ws::command_channel();
             let (event_tx, event_rx) = mpsc::channel(ws::EVENT_QUEUE);
+            let store = MemoryStore::new();
             let driver = tokio::spawn(ws::run(
                 station,
-                Box::new(MemoryStore::new()),
-                client,
+                Box::new(store.clone()),
+                client.clone(),
                 driver_rx,
-                Some(event_tx),
+                Some(event_tx.clone()),
             ));
             let controller = Controller {
                 identity: identity.clone(),
@@ -329,6 +346,17 @@ impl Fleet {
                 connected: false,
                 booted: false,
                 charging: 0,
+                transfers: Transfers {
+                    make,
+                    client,
+                    store,
+                    event_tx: Some(event_tx),
+                    firmware: env!("CARGO_PKG_VERSION").to_owned(),
+                    log: LogLines::default(),
+                    downloaded: Arc::new(std::sync::Mutex::new(None)),
+                    restart: None,
+                    installed: None,
+                },
             };
             let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
             let task = tokio::spawn(controller.run(rx, event_rx));
@@ -345,6 +373,15 @@ impl Fleet {
             chargers,
             by_identity,
         })
+    }
+
+    /// The last log file charger `identity` uploaded (what it sent, byte for byte).
+    pub fn last_upload(&self, identity: &str) -> Option<Vec<u8>> {
+        self.shared
+            .uploads
+            .lock()
+            .ok()
+            .and_then(|u| u.get(identity).cloned())
     }
 
     /// The identities, in order.
@@ -524,6 +561,31 @@ struct Controller {
     connected: bool,
     booted: bool,
     charging: u64,
+    transfers: Transfers,
+}
+
+/// Builds a charger's station: its firmware version, what its store held, the time.
+type Make = Arc<
+    dyn Fn(&str, Saved, Instant) -> (Station, std::sync::mpsc::Sender<HwCommand>) + Send + Sync,
+>;
+
+/// A charger's firmware and log transfers ([`super::transfers`]) and what a restart needs.
+struct Transfers {
+    make: Make,
+    client: ClientConfig,
+    /// The store the driver writes to (shared: a restart loads from it).
+    store: MemoryStore,
+    /// The drivers' event sender (dropped at shutdown so the event stream ends).
+    event_tx: Option<mpsc::Sender<ClientEvent>>,
+    /// The firmware version the station runs.
+    firmware: String,
+    log: LogLines,
+    /// The last download: its request id and what came of it.
+    downloaded: Arc<std::sync::Mutex<Option<(i32, Downloaded)>>>,
+    /// Restart with this firmware version.
+    restart: Option<String>,
+    /// After the restart's boot: report update `id` Installed.
+    installed: Option<i32>,
 }
 
 impl Controller {
@@ -537,7 +599,12 @@ impl Controller {
             let wake = self.script.next_at().map(TokioInstant::from_std);
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(e) => self.on_event(e),
+                    Some(e) => {
+                        self.on_event(e);
+                        if let Some(version) = self.transfers.restart.take() {
+                            self.restart(version).await;
+                        }
+                    }
                     // The driver ended on its own (it does not, short of a panic).
                     None => {
                         self.retract();
@@ -585,6 +652,10 @@ impl Controller {
     }
 
     fn on_event(&mut self, event: ClientEvent) {
+        if let ClientEvent::Station(e) = &event {
+            self.transfers.log.push(Utc::now(), format!("{e:?}"));
+            self.on_transfer(e);
+        }
         let c = &self.shared.counters;
         let mut changed = false;
         match &event {
@@ -657,6 +728,7 @@ impl Controller {
         if self.graceful && self.connected && self.booted && self.charging > 0 {
             self.end_transactions(events).await;
         }
+        self.transfers.event_tx = None;
         self.drive(ws::Command::Shutdown).await;
         if let Some(mut task) = self.driver_task.take() {
             if tokio::time::timeout(Duration::from_secs(5), &mut task)
@@ -671,6 +743,157 @@ impl Controller {
             self.on_event(e);
         }
         self.retract();
+    }
+
+    /// Runs `f` on the station in the driver task, without waiting (a full queue drops it:
+    /// the station's timers then retry or give up).
+    fn report(
+        driver: &mpsc::Sender<ws::Command>,
+        f: impl FnOnce(&mut Station, Instant) + Send + 'static,
+    ) {
+        let _ = driver.try_send(ws::Command::With(Box::new(f)));
+    }
+
+    /// The station asks for a download, an install or an upload.
+    fn on_transfer(&mut self, e: &StationEvent) {
+        match e {
+            StationEvent::FirmwareDownload {
+                request_id,
+                location,
+                signing_certificate,
+                signature,
+                ..
+            } => {
+                let (id, location) = (*request_id, location.clone());
+                let (cert, sig) = (signing_certificate.clone(), signature.clone());
+                let driver = self.driver.clone();
+                let slot = self.transfers.downloaded.clone();
+                tokio::spawn(async move {
+                    let got = transfers::download(&location, sig.as_deref(), cert.as_deref()).await;
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some((id, got.clone()));
+                    }
+                    let signed = sig.is_some();
+                    Controller::report(&driver, move |s, now| match got {
+                        Downloaded::Failed(_) => {
+                            s.firmware_progress(now, id, FirmwareProgress::DownloadFailed);
+                        }
+                        Downloaded::File { verified, .. } if signed => {
+                            s.firmware_progress(now, id, FirmwareProgress::Downloaded);
+                            let p = if verified {
+                                FirmwareProgress::SignatureVerified
+                            } else {
+                                FirmwareProgress::InvalidSignature
+                            };
+                            s.firmware_progress(now, id, p);
+                        }
+                        Downloaded::File { .. } => {
+                            s.firmware_progress(now, id, FirmwareProgress::Downloaded);
+                        }
+                    });
+                });
+            }
+            StationEvent::FirmwareInstall { request_id } => {
+                let id = *request_id;
+                let got = self
+                    .transfers
+                    .downloaded
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.clone());
+                match got {
+                    Some((
+                        got_id,
+                        Downloaded::File {
+                            version,
+                            verified: true,
+                        },
+                    )) if got_id == id => {
+                        Controller::report(&self.driver, move |s, now| {
+                            s.firmware_progress(now, id, FirmwareProgress::Installing);
+                            s.firmware_progress(now, id, FirmwareProgress::InstallRebooting);
+                        });
+                        self.transfers.restart = Some(version);
+                        self.transfers.installed = Some(id);
+                    }
+                    _ => Controller::report(&self.driver, move |s, now| {
+                        s.firmware_progress(now, id, FirmwareProgress::InstallVerificationFailed);
+                    }),
+                }
+            }
+            StationEvent::LogUpload {
+                request_id,
+                location,
+                file_name,
+                oldest,
+                latest,
+                ..
+            } => {
+                let id = *request_id;
+                let (location, file_name) = (location.clone(), file_name.clone());
+                let body = self.transfers.log.file(*oldest, *latest);
+                let driver = self.driver.clone();
+                let shared = self.shared.clone();
+                let identity = self.identity.clone();
+                tokio::spawn(async move {
+                    let result = transfers::upload(&location, &file_name, body.clone()).await;
+                    if result.is_ok() {
+                        if let Ok(mut u) = shared.uploads.lock() {
+                            u.insert(identity, body);
+                        }
+                    }
+                    Controller::report(&driver, move |s, now| {
+                        let p = if result.is_ok() {
+                            LogProgress::Uploaded
+                        } else {
+                            LogProgress::UploadFailed
+                        };
+                        s.log_progress(now, id, p);
+                    });
+                });
+            }
+            StationEvent::BootAccepted { .. } => {
+                if let Some(id) = self.transfers.installed.take() {
+                    Controller::report(&self.driver, move |s, now| {
+                        s.firmware_progress(now, id, FirmwareProgress::Installed);
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// "Installs" firmware `version`: stops the driver (which closes the socket and saves
+    /// the station), builds the station again from its store with the new version, and
+    /// starts a new driver; its BootNotification carries the version.
+    async fn restart(&mut self, version: String) {
+        self.drive(ws::Command::Shutdown).await;
+        if let Some(mut task) = self.driver_task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+        let Some(event_tx) = self.transfers.event_tx.clone() else {
+            return;
+        };
+        let mut store = self.transfers.store.clone();
+        let saved = Saved::load(&mut store).unwrap_or_default();
+        let now = TokioInstant::now().into_std();
+        let (station, hw) = (self.transfers.make)(&version, saved, now);
+        self.transfers.firmware = version;
+        self.hw = hw;
+        let (driver_tx, driver_rx) = ws::command_channel();
+        self.driver = driver_tx;
+        self.driver_task = Some(tokio::spawn(ws::run(
+            station,
+            Box::new(store),
+            self.transfers.client.clone(),
+            driver_rx,
+            Some(event_tx),
+        )));
     }
 
     fn retract(&mut self) {

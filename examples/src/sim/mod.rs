@@ -47,6 +47,7 @@ mod hardware;
 mod histogram;
 pub mod load;
 mod script;
+mod transfers;
 
 use std::net::IpAddr;
 use std::str::FromStr;

@@ -122,4 +122,36 @@ impl Api {
             .unwrap_or_else(|e| panic!("HTTP GET: {e}"));
         r.text().await.unwrap_or_else(|e| panic!("HTTP body: {e}"))
     }
+
+    /// POST raw bytes to `path` (`application/octet-stream`).
+    #[allow(dead_code)]
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        Self::answer(r, "HTTP POST").await
+    }
+
+    /// PUT raw bytes to `path`.
+    #[allow(dead_code)]
+    pub async fn put_bytes(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let r = self.http.put(format!("{}{path}", self.base)).body(body);
+        Self::answer(r, "HTTP PUT").await
+    }
+
+    /// GET `path` as bytes, with the status.
+    #[allow(dead_code)]
+    pub async fn bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HTTP GET: {e}"));
+        let status = r.status();
+        let body = r.bytes().await.unwrap_or_else(|e| panic!("HTTP body: {e}"));
+        (status, body.to_vec())
+    }
 }

@@ -26,6 +26,8 @@ pub struct StationConfig {
     pub(crate) smart: crate::smart_charging::SmartChargingConfig,
     /// The organization (O) of the station's certificate signing requests.
     pub(crate) organization: Option<String>,
+    /// The application performs firmware downloads and installs and log uploads.
+    pub(crate) transfers: bool,
     #[cfg(feature = "certificates")]
     pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
@@ -68,9 +70,21 @@ impl StationConfig {
             security_events: false,
             smart: crate::smart_charging::SmartChargingConfig::default(),
             organization: None,
+            transfers: false,
             #[cfg(feature = "certificates")]
             certs: None,
         }
+    }
+
+    /// Whether the application performs the firmware downloads and installs and the log
+    /// uploads the station asks for ([`StationEvent::FirmwareDownload`],
+    /// [`StationEvent::FirmwareInstall`], [`StationEvent::LogUpload`]), reporting with
+    /// [`Station::firmware_progress`] and [`Station::log_progress`]. Off by default: the
+    /// station then refuses UpdateFirmware, SignedUpdateFirmware, GetDiagnostics and GetLog
+    /// (see [`super::firmware`] and [`super::logs`]).
+    pub fn transfers(mut self, on: bool) -> Self {
+        self.transfers = on;
+        self
     }
 
     /// The organization name (O) of the station's certificate signing requests (2.x

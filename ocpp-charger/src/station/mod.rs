@@ -19,7 +19,8 @@
 //! The station is split along its seams: `config` ([`StationConfig`]), `boot` (boot,
 //! heartbeat, answers to the station's calls), `status` (connector status, physical inputs),
 //! `authorization`, [`local_list`] (the local authorization list), [`reservations`],
-//! `transactions` (start, stop, reset), `meter` (samples and clock-aligned readings), `outbox` (the durable queue of transaction messages, its own type) and `step`
+//! `transactions` (start, stop, reset), [`firmware`] and [`logs`] (updates and uploads the
+//! application performs), `meter` (samples and clock-aligned readings), `outbox` (the durable queue of transaction messages, its own type) and `step`
 //! (the step after every input); calls from the central system are [`crate::central`], the
 //! application's part of them [`crate::app`].
 
@@ -45,7 +46,9 @@ use crate::store::{Persist, Saved, Store, StoreError, StoredMessage};
 mod authorization;
 mod boot;
 mod config;
+pub mod firmware;
 pub mod local_list;
+pub mod logs;
 mod meter;
 mod outbox;
 pub mod reservations;
@@ -55,7 +58,9 @@ mod step;
 mod transactions;
 
 pub use config::StationConfig;
+pub use firmware::{FirmwareProgress, FirmwareStatus, FirmwareUpdate};
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
+pub use logs::{LogKind, LogProgress, LogUpload};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
@@ -244,6 +249,53 @@ pub enum StationEvent {
         /// The token.
         id_token: String,
     },
+    /// Download the firmware of update `request_id` from `location` ([`firmware`]); report
+    /// with [`Station::firmware_progress`].
+    FirmwareDownload {
+        /// The update (0 for a 1.6 UpdateFirmware).
+        request_id: i32,
+        /// Where from.
+        location: String,
+        /// Which attempt (from 1).
+        attempt: u32,
+        /// The signing certificate (PEM), when given.
+        signing_certificate: Option<String>,
+        /// The signature (base64) to check, when given.
+        signature: Option<String>,
+    },
+    /// Install the downloaded firmware of update `request_id` (no transaction runs); report
+    /// with [`Station::firmware_progress`].
+    FirmwareInstall {
+        /// The update.
+        request_id: i32,
+    },
+    /// Update `request_id` was replaced by a new one: stop what it was doing.
+    FirmwareCanceled {
+        /// The update.
+        request_id: i32,
+    },
+    /// Upload the log file ([`logs`]); report with [`Station::log_progress`].
+    LogUpload {
+        /// The request (0 for 1.6 GetDiagnostics).
+        request_id: i32,
+        /// Which log.
+        kind: LogKind,
+        /// Where to.
+        location: String,
+        /// The file name announced to the central system.
+        file_name: String,
+        /// The oldest entries wanted.
+        oldest: Option<DateTime<Utc>>,
+        /// The latest entries wanted.
+        latest: Option<DateTime<Utc>>,
+        /// Which attempt (from 1).
+        attempt: u32,
+    },
+    /// Upload `request_id` was replaced by a new request: stop it.
+    LogCanceled {
+        /// The request.
+        request_id: i32,
+    },
     /// The store failed (message or state not persisted). A message whose append failed is
     /// still sent: it is kept in memory only.
     StoreFailed(String),
@@ -317,6 +369,12 @@ pub(crate) struct StateDoc {
     /// The local authorization list ([`local_list`]).
     #[serde(default)]
     local_list: local_list::LocalListDoc,
+    /// The firmware update ([`firmware`]).
+    #[serde(default)]
+    firmware: firmware::FirmwareDoc,
+    /// The log upload ([`logs`]).
+    #[serde(default)]
+    logs: logs::LogDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +453,12 @@ pub struct Station {
     /// Reservations ([`reservations`]) and the next expiry's deadline.
     reservations: reservations::ReservationDoc,
     next_expiry: Option<Instant>,
+    /// The firmware update ([`firmware`]) and its next deadline.
+    pub(crate) firmware: firmware::FirmwareDoc,
+    pub(crate) firmware_next: Option<Instant>,
+    /// The log upload ([`logs`]) and its next deadline.
+    pub(crate) logs: logs::LogDoc,
+    pub(crate) log_next: Option<Instant>,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -515,6 +579,10 @@ impl Station {
             local_list: persisted.local_list,
             reservations: persisted.reservations,
             next_expiry: None,
+            firmware: persisted.firmware,
+            firmware_next: None,
+            logs: persisted.logs,
+            log_next: None,
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),
@@ -552,6 +620,7 @@ impl Station {
                 station.hw.set_contactor(now, evse, true);
             }
         }
+        station.resume_transfers();
         station.schedule_aligned(now);
         station.save();
         station.refresh_status();
@@ -886,6 +955,8 @@ impl Station {
         add(self.next_aligned);
         add(self.smart.next_check);
         add(self.next_expiry);
+        add(self.firmware_next);
+        add(self.log_next);
         t
     }
 }

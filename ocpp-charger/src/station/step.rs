@@ -37,6 +37,8 @@ impl Station {
             }
         }
         self.reservation_step(now);
+        self.firmware_step(now);
+        self.log_step(now);
         self.refresh_status();
         // Transaction messages first: a StatusNotification describing the new state follows
         // the Start/Stop message that caused it (as in the specifications' sequence diagrams).
@@ -213,6 +215,8 @@ impl Station {
             smart: self.smart.doc.clone(),
             reservations: self.reservations.clone(),
             local_list: self.local_list.clone(),
+            firmware: self.firmware.clone(),
+            logs: self.logs.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

@@ -40,6 +40,21 @@ pub async fn station_on_central<H: ocpp_central::CentralSystem>(
     ocpp_charger::ws::ClientHandle,
     ocpp_central::ChargerHandle,
 ) {
+    station_on_central_with(identity, version, app, max_power_w, |c| c).await
+}
+
+/// [`station_on_central`] with the station's configuration changed by `configure`.
+pub async fn station_on_central_with<H: ocpp_central::CentralSystem>(
+    identity: &str,
+    version: ocpp_charger::Version,
+    app: std::sync::Arc<H>,
+    max_power_w: rust_decimal::Decimal,
+    configure: impl FnOnce(ocpp_charger::StationConfig) -> ocpp_charger::StationConfig,
+) -> (
+    ocpp_central::RunningServer,
+    ocpp_charger::ws::ClientHandle,
+    ocpp_central::ChargerHandle,
+) {
     use ocpp_central::{Auth, BootState, Server, ServerConfig};
     use ocpp_charger::ws::{self, ClientConfig};
     use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
@@ -53,10 +68,12 @@ pub async fn station_on_central<H: ocpp_central::CentralSystem>(
     .unwrap();
     let url = format!("ws://{}/ocpp", server.local_addr());
     let station = Station::new(
-        StationConfig::new(identity, version)
-            .evses(2)
-            .seed(3)
-            .validate_outgoing(true),
+        configure(
+            StationConfig::new(identity, version)
+                .evses(2)
+                .seed(3)
+                .validate_outgoing(true),
+        ),
         Box::new(SimulatedHardware::new(2, max_power_w)),
         Saved::default(),
         Instant::now(),

@@ -47,6 +47,7 @@ mod boot;
 mod config;
 pub mod local_list;
 mod meter;
+pub mod monitoring;
 mod outbox;
 pub mod reservations;
 pub mod security;
@@ -56,6 +57,7 @@ mod transactions;
 
 pub use config::StationConfig;
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
+pub use monitoring::MAX_MONITORS;
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
@@ -317,6 +319,9 @@ pub(crate) struct StateDoc {
     /// The local authorization list ([`local_list`]).
     #[serde(default)]
     local_list: local_list::LocalListDoc,
+    /// Variable monitors ([`monitoring`]).
+    #[serde(default)]
+    monitoring: monitoring::MonitoringDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -410,6 +415,8 @@ pub struct Station {
     pub(crate) reconnect: bool,
     /// Charging profiles and applied limits ([`crate::smart_charging`]).
     pub(crate) smart: crate::smart_charging::SmartState,
+    /// Variable monitors ([`monitoring`]).
+    pub(crate) monitoring: monitoring::Monitoring,
     /// The certificate store ([`crate::certificates`]).
     #[cfg(feature = "certificates")]
     pub(crate) certs: Box<dyn crate::certificates::CertificateStore>,
@@ -528,6 +535,7 @@ impl Station {
             app,
             reconnect: false,
             smart: crate::smart_charging::SmartState::new(persisted.smart),
+            monitoring: monitoring::Monitoring::new(persisted.monitoring),
             #[cfg(feature = "certificates")]
             certs,
             #[cfg(feature = "certificates")]
@@ -886,6 +894,7 @@ impl Station {
         add(self.next_aligned);
         add(self.smart.next_check);
         add(self.next_expiry);
+        add(self.monitoring.next_due());
         t
     }
 }

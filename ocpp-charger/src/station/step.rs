@@ -44,6 +44,7 @@ impl Station {
         self.flush_status(now);
         self.process_rpc_events(now);
         self.smart_step(now);
+        self.monitoring_step(now);
     }
 
     pub(crate) fn process_rpc_events(&mut self, now: Instant) {
@@ -213,6 +214,7 @@ impl Station {
             smart: self.smart.doc.clone(),
             reservations: self.reservations.clone(),
             local_list: self.local_list.clone(),
+            monitoring: self.monitoring.doc.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

@@ -33,7 +33,7 @@
 
 use std::time::Instant;
 
-use ocpp_codec::ErrorCode;
+use ocpp_codec::{ErrorCode, Version};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -552,7 +552,15 @@ impl Station {
                     persistent: true,
                     constant: access == Access::ReadOnly,
                 }],
-                characteristics: characteristics_of(d),
+                characteristics: {
+                    let mut c = characteristics_of(d);
+                    // 2.0.1 has no `passwordString` (2.1 added it).
+                    if c.data_type == DataType::PasswordString && self.cfg.version == Version::V201
+                    {
+                        c.data_type = DataType::String;
+                    }
+                    c
+                },
                 source: Source::Table(i),
             });
         }

@@ -437,6 +437,9 @@ const MIGRATIONS: &[&str] = &[
     // 11: reservations and the chargers' local list versions (`reservations.rs`,
     // `local_list.rs`).
     super::reservations::MIGRATION,
+    // 13: the device model, desired configuration, monitors, events and alerts
+    // (`device_model.rs`).
+    super::device_model::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -29,6 +29,9 @@ pub mod pki;
 pub mod local_list;
 pub mod reservations;
 pub mod reservations_api;
+// The device model, configuration and monitoring (device_model.rs, device_model_api.rs).
+pub mod device_model;
+pub mod device_model_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -136,6 +139,8 @@ pub struct Backend {
     reservations: Arc<reservations::Reservations>,
     /// The chargers' local lists ([`local_list`]).
     local_lists: Arc<local_list::LocalLists>,
+    /// The device model, desired configuration and monitoring ([`device_model`]).
+    device_model: Arc<device_model::DeviceModel>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -176,6 +181,7 @@ impl Backend {
             sites,
             certs: pki::Certs::default(),
             reservations: reservations::Reservations::new(db.clone()),
+            device_model: device_model::DeviceModel::new(db.clone(), metrics.clone()),
             local_lists: local_list::LocalLists::load(db.clone(), chargers.clone()).await?,
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
@@ -507,6 +513,11 @@ impl Backend {
     /// Reservations ([`reservations`]).
     pub fn reservations(&self) -> &Arc<reservations::Reservations> {
         &self.reservations
+    }
+
+    /// The device model, desired configuration and monitoring ([`device_model`]).
+    pub fn device_model(&self) -> &Arc<device_model::DeviceModel> {
+        &self.device_model
     }
 
     /// The chargers' local lists.
@@ -1037,6 +1048,9 @@ impl Handler for Backend {
         self.local_lists.on_event(charger, event);
         if let Err(e) = self.reservations.on_event(charger, event).await {
             self.db_failed("reservation", &e);
+        }
+        if let Err(e) = self.device_model.on_event(charger, event).await {
+            self.db_failed("device_model", &e);
         }
         self.on_event_inner(charger, event).await;
     }

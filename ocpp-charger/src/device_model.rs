@@ -33,7 +33,7 @@
 
 use std::time::Instant;
 
-use ocpp_codec::{ErrorCode, Version};
+use ocpp_codec::ErrorCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -392,7 +392,7 @@ pub fn characteristics_of(def: &Definition) -> Characteristics {
             c.values_list = Some(SUPPORTED_MEASURANDS.join(","));
         }
         Kind::Password => {
-            c.data_type = DataType::PasswordString;
+            // The schemas' DataEnumType has no password type: a `string`, write-only.
             c.supports_monitoring = false;
         }
         Kind::Text => {
@@ -552,15 +552,7 @@ impl Station {
                     persistent: true,
                     constant: access == Access::ReadOnly,
                 }],
-                characteristics: {
-                    let mut c = characteristics_of(d);
-                    // 2.0.1 has no `passwordString` (2.1 added it).
-                    if c.data_type == DataType::PasswordString && self.cfg.version == Version::V201
-                    {
-                        c.data_type = DataType::String;
-                    }
-                    c
-                },
+                characteristics: characteristics_of(d),
                 source: Source::Table(i),
             });
         }

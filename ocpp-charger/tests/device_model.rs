@@ -170,10 +170,15 @@ fn oversized_requests_are_refused_whole() {
     for v in V2 {
         let mut pair = connected(v);
         let item = get(json!({"name": "OCPPCommCtrlr"}), "HeartbeatInterval", None);
+        // 60,000 items: refused whole (the frame is beyond what the station reads, a
+        // FormatViolation), nothing read.
         let id = pair.central_call(
             "GetVariables",
-            json!({ "getVariableData": vec![item; 60_000] }),
+            json!({ "getVariableData": vec![item.clone(); 60_000] }),
         );
+        assert_eq!(error_code(&pair, &id), "FormatViolation");
+        // One more than ItemsPerMessage[GetVariables] (50): OccurrenceConstraintViolation.
+        let id = pair.central_call("GetVariables", json!({ "getVariableData": vec![item; 51] }));
         assert_eq!(error_code(&pair, &id), "OccurrenceConstraintViolation");
         let item = set(json!({"name": "OCPPCommCtrlr"}), "HeartbeatInterval", "60");
         let id = pair.central_call("SetVariables", json!({ "setVariableData": vec![item; 51] }));
@@ -296,6 +301,7 @@ fn base_reports_are_split_into_numbered_parts() {
         assert_eq!(
             names,
             [
+                "ChargingStation.Available",
                 "ChargingStation.AvailabilityState",
                 "EVSE.AvailabilityState",
                 "EVSE.Available",
@@ -442,9 +448,9 @@ fn set_variable_monitoring_answers_every_status() {
                 monitor(json!({"name": "TxCtrlr"}), "TxStartPoint", "UpperThreshold", json!(1), 5),
                 monitor(comm.clone(), "HeartbeatInterval", "Periodic", json!(0), 5),
                 monitor(json!({"name": "SecurityCtrlr"}), "BasicAuthPassword", "Delta", json!(1), 5),
-                // The largest decimal: accepted, never crossed.
+                // A threshold of 10^15 W: accepted, never crossed.
                 monitor(json!({"name": "EVSE", "evse": {"id": 1}}), "Power", "UpperThreshold",
-                        serde_json::from_str("79228162514264337593543950335").unwrap(), 1),
+                        json!(1_000_000_000_000_000_i64), 1),
             ]}),
         );
         let r = result(&pair, &id);
@@ -463,6 +469,17 @@ fn set_variable_monitoring_answers_every_status() {
             "{v}: {r}"
         );
         let first = r["setMonitoringResult"][0]["id"].as_i64().unwrap();
+        // The largest decimal is not held exactly by the station's types: Rejected, nothing
+        // is installed.
+        let id = pair.central_call_raw(
+            "SetVariableMonitoring",
+            r#"{"setMonitoringData":[{"component":{"name":"EVSE","evse":{"id":1}},"variable":{"name":"Power"},"type":"UpperThreshold","value":79228162514264337593543950335,"severity":2}]}"#,
+        );
+        assert_eq!(
+            result(&pair, &id)["setMonitoringResult"][0]["status"],
+            "Rejected"
+        );
+        assert_eq!(pair.station.monitors().len(), 2);
         // Replacing a monitor by id; an unknown id is Rejected.
         let mut again = monitor(
             comm.clone(),
@@ -628,7 +645,7 @@ fn variables_and_monitors_survive_a_restart() {
         let id = pair.central_call(
             "SetVariables",
             json!({ "setVariableData": [
-                set(json!({"name": "OCPPCommCtrlr"}), "HeartbeatInterval", "123"),
+                set(json!({"name": "OCPPCommCtrlr"}), "OfflineThreshold", "123"),
                 set(json!({"name": "TxCtrlr"}), "EVConnectionTimeOut", "45"),
             ]}),
         );
@@ -651,7 +668,7 @@ fn variables_and_monitors_survive_a_restart() {
         let id = pair.central_call(
             "GetVariables",
             json!({ "getVariableData": [
-                get(json!({"name": "OCPPCommCtrlr"}), "HeartbeatInterval", None),
+                get(json!({"name": "OCPPCommCtrlr"}), "OfflineThreshold", None),
                 get(json!({"name": "TxCtrlr"}), "EVConnectionTimeOut", None),
             ]}),
         );

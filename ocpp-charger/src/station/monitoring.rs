@@ -316,14 +316,19 @@ impl Station {
     }
 }
 
-fn monitor_json(m: &MonitorState) -> Value {
-    json!({
+fn monitor_json(m: &MonitorState, v21: bool) -> Value {
+    let mut v = json!({
         "id": m.id,
         "transaction": m.transaction,
         "value": serde_json::from_str::<Value>(&m.value.normalize().to_string()).unwrap_or(Value::Null),
         "type": m.kind,
         "severity": m.severity,
-    })
+    });
+    // 2.1 names the kind of monitor; 2.0.1 has no such field.
+    if v21 {
+        v["eventNotificationType"] = json!("CustomMonitor");
+    }
+    v
 }
 
 /// The status of one SetVariableMonitoring item, and the monitor to install.
@@ -590,6 +595,7 @@ pub(crate) fn get_monitoring_report<Q: Serialize, R: serde::de::DeserializeOwned
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let st = &*ctx.station;
+    let v21 = st.cfg.version == ocpp_codec::Version::V21;
     let kind_ok = |kind: &str| {
         criteria.is_empty()
             || criteria.iter().any(|c| match *c {
@@ -616,11 +622,11 @@ pub(crate) fn get_monitoring_report<Q: Serialize, R: serde::de::DeserializeOwned
             .iter_mut()
             .find(|(c, v, _)| *c == m.component && *v == m.variable)
         {
-            Some(g) => g.2.push(monitor_json(m)),
+            Some(g) => g.2.push(monitor_json(m, v21)),
             None => groups.push((
                 m.component.clone(),
                 m.variable.clone(),
-                vec![monitor_json(m)],
+                vec![monitor_json(m, v21)],
             )),
         }
     }

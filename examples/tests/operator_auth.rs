@@ -98,6 +98,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/sites.js",
         "/certificates.js",
         "/reservations.js",
+        "/device-model.js",
         "/api/openapi.json",
     ];
     let mut checked = 0;
@@ -209,6 +210,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/login.js",
         "/security-events.js",
         "/sites.js",
+        "/device-model.js",
     ] {
         let r = client
             .get(format!("{base}{asset}"))

@@ -1230,12 +1230,14 @@ impl DeviceModel {
     /// The newest events (of one charger when given).
     pub async fn events(&self, charger: Option<&str>) -> Result<Vec<EventRow>, DbError> {
         let rows = match charger {
-            Some(c) => sqlx::query(&format!(
+            Some(c) => {
+                sqlx::query(&format!(
                 "SELECT * FROM device_events WHERE charger = $1 ORDER BY id DESC LIMIT {MAX_LIST}"
             ))
-            .bind(c)
-            .fetch_all(self.db.writer())
-            .await?,
+                .bind(c)
+                .fetch_all(self.db.writer())
+                .await?
+            }
             None => {
                 sqlx::query(&format!(
                     "SELECT * FROM device_events ORDER BY id DESC LIMIT {MAX_LIST}"

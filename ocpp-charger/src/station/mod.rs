@@ -57,7 +57,7 @@ mod transactions;
 
 pub use config::StationConfig;
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
-pub use monitoring::MAX_MONITORS;
+pub use monitoring::{MonitorInfo, MAX_MONITORS};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};

@@ -41,6 +41,25 @@ use crate::time::{deadline, next_aligned, seconds};
 /// The most monitors a station holds.
 pub const MAX_MONITORS: usize = 100;
 
+/// An installed monitor ([`Station::monitors`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorInfo {
+    /// Its id.
+    pub id: i32,
+    /// The component.
+    pub component: ComponentKey,
+    /// The variable.
+    pub variable: VariableKey,
+    /// `UpperThreshold`, `LowerThreshold`, `Delta`, `Periodic` or `PeriodicClockAligned`.
+    pub kind: String,
+    /// The threshold, delta or period in seconds.
+    pub value: Decimal,
+    /// 0 (danger) to 9 (debug).
+    pub severity: u8,
+    /// Only while a transaction is ongoing.
+    pub transaction: bool,
+}
+
 /// One monitor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MonitorState {
@@ -104,21 +123,20 @@ fn is_periodic(kind: &str) -> bool {
 }
 
 impl Station {
-    /// The installed monitors, as (id, component, variable, type, value, severity).
-    pub fn monitors(&self) -> Vec<(i32, ComponentKey, VariableKey, String, Decimal, u8)> {
+    /// The installed monitors.
+    pub fn monitors(&self) -> Vec<MonitorInfo> {
         self.monitoring
             .doc
             .monitors
             .iter()
-            .map(|m| {
-                (
-                    m.id,
-                    m.component.clone(),
-                    m.variable.clone(),
-                    m.kind.clone(),
-                    m.value,
-                    m.severity,
-                )
+            .map(|m| MonitorInfo {
+                id: m.id,
+                component: m.component.clone(),
+                variable: m.variable.clone(),
+                kind: m.kind.clone(),
+                value: m.value,
+                severity: m.severity,
+                transaction: m.transaction,
             })
             .collect()
     }

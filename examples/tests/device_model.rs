@@ -207,3 +207,85 @@ async fn reports_desired_configuration_and_monitors_through_the_api() {
         central.shutdown().await.unwrap();
     }
 }
+
+/// The store's bounds: reports adding up to more than 5,000 variables for a charger keep
+/// 5,000 (the rest counted as dropped), a `seqNo` gap of two billion is counted and the
+/// report ends `Incomplete`, events keep the newest 1,000 per charger. (A NotifyReport of
+/// 60,000 variables does not fit in the 1 MiB frame: the session refuses it before the
+/// backend sees it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_is_bounded() {
+    use ocpp_central::device_model::{
+        Component, DeviceEvent, DeviceEvents, ReportItem, ReportPart, ReportedAttribute, Variable,
+    };
+    use ocpp_examples::backend::device_model::{MAX_EVENTS_PER_CHARGER, MAX_VARIABLES_PER_CHARGER};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let central = start(&CentralArgs::with_database(url).ephemeral())
+        .await
+        .expect("starts");
+    let dm = central.backend().device_model().clone();
+    let item = |i: usize| ReportItem {
+        component: Component::named("BigCtrlr"),
+        variable: Variable::named(format!("V{i}")),
+        attributes: vec![ReportedAttribute {
+            kind: "Actual".into(),
+            value: Some(i.to_string()),
+            mutability: "ReadOnly".into(),
+            persistent: true,
+            constant: false,
+        }],
+        characteristics: None,
+    };
+    let part = |seq_no: i32, tbc: bool, items: std::ops::Range<usize>| ReportPart {
+        request_id: 3,
+        seq_no,
+        tbc,
+        generated_at: "2030-01-01T00:00:00Z".into(),
+        items: items.map(item).collect(),
+    };
+    dm.on_report("BIG", &part(0, true, 0..4000)).await.unwrap();
+    dm.on_report("BIG", &part(2_000_000_000, false, 4000..6000))
+        .await
+        .unwrap();
+    let report = dm.report("BIG", 3).await.unwrap().unwrap();
+    assert_eq!(report.status, "Incomplete");
+    assert_eq!(report.gaps, 1);
+    assert_eq!(report.parts, 2);
+    assert_eq!(report.items, MAX_VARIABLES_PER_CHARGER);
+    assert_eq!(report.dropped, 6000 - MAX_VARIABLES_PER_CHARGER);
+    let vars = dm.variables("BIG", None).await.unwrap();
+    assert_eq!(vars.len() as i64, MAX_VARIABLES_PER_CHARGER);
+    // Known variables are still updated at the bound.
+    dm.on_report("BIG", &part(0, false, 0..1)).await.unwrap();
+
+    let event = |n: i32| DeviceEvent {
+        event_id: n,
+        timestamp: "2030-01-01T00:00:00Z".into(),
+        trigger: "Delta".into(),
+        cause: None,
+        actual_value: n.to_string(),
+        tech_code: None,
+        tech_info: None,
+        cleared: false,
+        transaction_id: None,
+        monitor_id: None,
+        notification_type: "CustomMonitor".into(),
+        component: Component::named("BigCtrlr"),
+        variable: Variable::named("V1"),
+    };
+    for batch in 0..3 {
+        let events = DeviceEvents {
+            generated_at: "2030-01-01T00:00:00Z".into(),
+            seq_no: 0,
+            tbc: false,
+            events: (0..500).map(|n| event(batch * 500 + n)).collect(),
+        };
+        dm.on_events("BIG", &events).await.unwrap();
+    }
+    let kept = dm.events(Some("BIG")).await.unwrap();
+    assert_eq!(kept.len() as i64, MAX_EVENTS_PER_CHARGER);
+    assert_eq!(kept[0].event_id, 1499, "newest first");
+    central.shutdown().await.unwrap();
+}

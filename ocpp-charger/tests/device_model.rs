@@ -641,7 +641,7 @@ fn variables_and_monitors_survive_a_restart() {
     for v in V2 {
         let store = MemoryStore::new();
         let clock = TestClock::new();
-        let mut pair = connected_with(v, store.clone(), clock.clone());
+        let mut pair = connected_with(v, store.clone(), clock);
         let id = pair.central_call(
             "SetVariables",
             json!({ "setVariableData": [

@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -59,13 +62,33 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_desired_configuration_and_monitors_through_the_api() {
+    flow(None).await;
+}
+
+/// The same on PostgreSQL (skipped loudly without `OCPP_TEST_POSTGRES_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_desired_configuration_and_monitors_on_postgres() {
+    flow(Some("device_model")).await;
+}
+
+/// The flow for every version, on SQLite (`postgres` `None`) or on a fresh PostgreSQL
+/// database named after `postgres`.
+async fn flow(postgres: Option<&str>) {
     for (v, id) in [
         (Version::V16, "DM-16"),
         (Version::V201, "DM-201"),
         (Version::V21, "DM-21"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let url = match postgres {
+            None => format!("sqlite://{}", dir.path().join("c.db").display()),
+            Some(name) => {
+                match postgres_database(&format!("{name}_{}", v.as_str().replace('.', ""))).await {
+                    Some(url) => url,
+                    None => return,
+                }
+            }
+        };
         let central = start(&CentralArgs::with_database(url).ephemeral())
             .await
             .expect("starts");

@@ -230,6 +230,33 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         wait("//table[@id='reservations']//tr[td[text()='DASH-R'] and td[text()='Cancelled']]").await?;
         wait("//span[@data-connector='DASH-1/2']/span[contains(@class,'status') and text()='Available']").await?;
 
+        // The device-model panel: ask for a report, find the heartbeat interval among the
+        // variables (the report arrives in parts; "Show" reads what is stored so far).
+        for (field, value) in [("charger", "DASH-1"), ("search", "heartbeat")] {
+            let input = browser
+                .find(Locator::Css(&format!("#device-model-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser.find(Locator::Css("#request-report")).await?.click().await?;
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            browser
+                .find(Locator::Css("#device-model-form button[type='submit']"))
+                .await?
+                .click()
+                .await?;
+            let rows = browser
+                .find_all(Locator::XPath("//table[@id='device-variables']//tr[td[text()='HeartbeatInterval']]"))
+                .await?;
+            if !rows.is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no HeartbeatInterval in the panel");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
         // Sign out: back to the login page. A viewer sees the chargers but no Start button.
         browser.find(Locator::Css("#logout")).await?.click().await?;
         sign_in("watcher", "watcher-password-1".into()).await?;

@@ -441,6 +441,111 @@ async fn reservations_and_local_list(cp: &mut TheirChargePoint) {
     }
 }
 
+/// Our central's device-model routes (`device_model_api.rs`) against their charge point: a
+/// report asked for through the API (2.x GetBaseReport, then their NotifyReport parts,
+/// assembled by `requestId`; 1.6 GetConfiguration) is stored; (2.x) a monitor set through
+/// the API (SetVariableMonitoring) and their NotifyEvent raise an alert.
+async fn device_model_flow(cp: &mut TheirChargePoint) {
+    let v = cp.v;
+    let id = cp.id.clone();
+    let action = if v16(v) {
+        "GetConfiguration"
+    } else {
+        "GetBaseReport"
+    };
+    let (row, got) = cp
+        .call(action, "/reports", json!({ "base": "FullInventory" }))
+        .await;
+    if !v16(v) {
+        if got["reportBase"] != "FullInventory" || got["requestId"] != row["requestId"] {
+            cp.peer
+                .fail(action, format!("the charge point received {got}"));
+        }
+        let item = |name: &str, value: &str| {
+            json!({ "component": { "name": "OCPPCommCtrlr" }, "variable": { "name": name },
+                    "variableAttribute": [{ "type": "Actual", "value": value, "mutability": "ReadWrite" }],
+                    "variableCharacteristics": { "dataType": "integer", "supportsMonitoring": true } })
+        };
+        for (seq, tbc, name, value) in [
+            (0, true, "HeartbeatInterval", "300"),
+            (1, false, "OfflineThreshold", "60"),
+        ] {
+            cp.send(
+                "NotifyReport",
+                json!({ "requestId": got["requestId"], "generatedAt": "2030-01-01T00:00:00Z",
+                        "seqNo": seq, "tbc": tbc, "reportData": [item(name, value)] }),
+            )
+            .await;
+        }
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, reports) = cp.central.get(&format!("/api/chargers/{id}/reports")).await;
+        if reports[0]["status"] == "Complete" {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            cp.peer
+                .fail(action, format!("our central's reports: {reports}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, vars) = cp
+        .central
+        .get(&format!("/api/chargers/{id}/variables?search=heartbeat"))
+        .await;
+    if vars[0]["value"] != "300" {
+        cp.peer.fail(action, format!("our central stored {vars}"));
+    }
+    if v16(v) {
+        return;
+    }
+    let (answer, got) = cp
+        .call(
+            "SetVariableMonitoring",
+            "/monitors",
+            json!([{ "component": "OCPPCommCtrlr", "variable": "OfflineThreshold",
+                     "kind": "UpperThreshold", "value": "100", "severity": 2 }]),
+        )
+        .await;
+    if answer[0]["status"] != "Accepted"
+        || got["setMonitoringData"][0]["type"] != "UpperThreshold"
+        || got["setMonitoringData"][0]["severity"] != 2
+    {
+        cp.peer.fail(
+            "SetVariableMonitoring",
+            format!("our central answered {answer}; the charge point received {got}"),
+        );
+    }
+    let event = json!({ "eventId": 1, "timestamp": "2030-01-01T00:00:00Z", "trigger": "Alerting",
+        "actualValue": "200", "eventNotificationType": "CustomMonitor", "variableMonitoringId": 5,
+        "component": { "name": "OCPPCommCtrlr" }, "variable": { "name": "OfflineThreshold" } });
+    cp.send(
+        "NotifyEvent",
+        json!({ "generatedAt": "2030-01-01T00:00:00Z", "seqNo": 0, "eventData": [event] }),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, alerts) = cp.central.get("/api/alerts").await;
+        let open = alerts
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["charger"] == id.as_str()))
+            .cloned();
+        if let Some(a) = open {
+            if a["severity"] != 2 || !a["clearedAt"].is_null() {
+                cp.peer
+                    .fail("NotifyEvent", format!("our central's alert: {a}"));
+            }
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            cp.peer.fail("NotifyEvent", format!("no alert: {alerts}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The example backend's firmware rollout and log requests (`firmware_api.rs`) against their
 /// charge point: what it receives (UpdateFirmware, 1.6 SignedUpdateFirmware, GetLog, 1.6
 /// GetDiagnostics) carries the backend's download / upload URL, and the status notifications
@@ -647,6 +752,11 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         "GetVariables" => json!({ "getVariableResult": [{
             "attributeStatus": "Accepted", "attributeValue": "300",
             "component": { "name": "OCPPCommCtrlr" }, "variable": { "name": "HeartbeatInterval" },
+        }]}),
+        "GetBaseReport" => accepted,
+        "SetVariableMonitoring" => json!({ "setMonitoringResult": [{
+            "id": 5, "status": "Accepted", "type": "UpperThreshold", "severity": 2,
+            "component": { "name": "OCPPCommCtrlr" }, "variable": { "name": "OfflineThreshold" },
         }]}),
         "SetVariables" => json!({ "setVariableResult": [{
             "attributeStatus": "Accepted",
@@ -1242,6 +1352,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     cp.call_expect("ClearCache", json!({}), "Accepted").await;
     reservations_and_local_list(&mut cp).await;
     firmware_and_logs(&mut cp).await;
+    device_model_flow(&mut cp).await;
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })
     } else {
@@ -1554,6 +1665,38 @@ async fn their_central(test: &str, lib: Lib, v: Version) {
             cs.peer
                 .fail("GetVariables", format!("our charger answered {r}"));
         }
+        // A base report: Accepted, then our charger's NotifyReport (one part here).
+        cs.call_expect(
+            "GetBaseReport",
+            json!({ "requestId": 42, "reportBase": "SummaryInventory" }),
+            "Accepted",
+        )
+        .await;
+        cs.sent("NotifyReport", |p| {
+            is(p, "requestId", 42) && p["tbc"] == false && p["seqNo"] == 0
+        })
+        .await;
+        // A monitor; a value set past its threshold raises a NotifyEvent.
+        let r = cs
+            .call(
+                "SetVariableMonitoring",
+                json!({ "setMonitoringData": [{ "component": { "name": "OCPPCommCtrlr" },
+                    "variable": { "name": "OfflineThreshold" }, "type": "UpperThreshold",
+                    "value": 100, "severity": 2 }] }),
+            )
+            .await;
+        if r["setMonitoringResult"][0]["status"] != "Accepted" {
+            cs.peer
+                .fail("SetVariableMonitoring", format!("our charger answered {r}"));
+        }
+        let mut over = json!({ "component": { "name": "OCPPCommCtrlr" }, "variable": { "name": "OfflineThreshold" } });
+        over["attributeValue"] = json!("200");
+        cs.call("SetVariables", json!({ "setVariableData": [over] }))
+            .await;
+        cs.sent("NotifyEvent", |p| {
+            p["eventData"][0]["trigger"] == "Alerting" && p["eventData"][0]["actualValue"] == "200"
+        })
+        .await;
     }
 
     // --- a local transaction: plug, present a token, meter values; their central stops it

@@ -99,6 +99,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/certificates.js",
         "/reservations.js",
         "/firmware.js",
+        "/device-model.js",
         "/api/openapi.json",
     ];
     let mut checked = 0;
@@ -223,6 +224,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/login.js",
         "/security-events.js",
         "/sites.js",
+        "/device-model.js",
     ] {
         let r = client
             .get(format!("{base}{asset}"))

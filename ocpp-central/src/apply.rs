@@ -578,6 +578,21 @@ macro_rules! apply_2x {
                             let request = self.request.clone();
                             self.push(Event::ReservationStatus { update, request });
                         }
+                        // The device model and monitoring (device_model.rs).
+                        if let Some(part) = crate::device_model::report_part(self.request) {
+                            let request = self.request.clone();
+                            self.push(Event::Report { part, request });
+                        } else if let Some(part) =
+                            crate::device_model::monitoring_report_part(self.request)
+                        {
+                            let request = self.request.clone();
+                            self.push(Event::MonitoringReport { part, request });
+                        } else if let Some(events) =
+                            crate::device_model::device_events(self.request)
+                        {
+                            let request = self.request.clone();
+                            self.push(Event::DeviceEvents { events, request });
+                        }
                     }
                 }
             }

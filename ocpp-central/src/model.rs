@@ -921,6 +921,27 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// (2.x) A NotifyReport (one part of a report), answered.
+    Report {
+        /// What it says ([`crate::device_model`]).
+        part: crate::device_model::ReportPart,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// (2.x) A NotifyMonitoringReport (one part of a monitoring report), answered.
+    MonitoringReport {
+        /// What it says ([`crate::device_model`]).
+        part: crate::device_model::MonitoringReportPart,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// (2.x) A NotifyEvent (monitors that fired, hard-wired notifications), answered.
+    DeviceEvents {
+        /// What it says ([`crate::device_model`]).
+        events: crate::device_model::DeviceEvents,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

@@ -515,14 +515,14 @@ blocks! {
         neutral {        }
         get_configuration_v16: v16 V16 GetConfiguration(GetConfigurationRequest, GetConfigurationResponse) => crate::central::get_configuration;
         change_configuration_v16: v16 V16 ChangeConfiguration(ChangeConfigurationRequest, ChangeConfigurationResponse) => crate::central::change_configuration;
-        get_base_report_v201: v201 V201 GetBaseReport(GetBaseReportRequest, GetBaseReportResponse) => crate::central::v201::get_base_report;
-        get_base_report_v21: v21 V21 GetBaseReport(GetBaseReportRequest, GetBaseReportResponse) => crate::central::v21::get_base_report;
-        get_report_v201: v201 V201 GetReport(GetReportRequest, GetReportResponse);
-        get_report_v21: v21 V21 GetReport(GetReportRequest, GetReportResponse);
-        get_variables_v201: v201 V201 GetVariables(GetVariablesRequest, GetVariablesResponse) => crate::central::v201::get_variables;
-        get_variables_v21: v21 V21 GetVariables(GetVariablesRequest, GetVariablesResponse) => crate::central::v21::get_variables;
-        set_variables_v201: v201 V201 SetVariables(SetVariablesRequest, SetVariablesResponse) => crate::central::v201::set_variables;
-        set_variables_v21: v21 V21 SetVariables(SetVariablesRequest, SetVariablesResponse) => crate::central::v21::set_variables;
+        get_base_report_v201: v201 V201 GetBaseReport(GetBaseReportRequest, GetBaseReportResponse) => crate::device_model::get_base_report;
+        get_base_report_v21: v21 V21 GetBaseReport(GetBaseReportRequest, GetBaseReportResponse) => crate::device_model::get_base_report;
+        get_report_v201: v201 V201 GetReport(GetReportRequest, GetReportResponse) => crate::device_model::get_report;
+        get_report_v21: v21 V21 GetReport(GetReportRequest, GetReportResponse) => crate::device_model::get_report;
+        get_variables_v201: v201 V201 GetVariables(GetVariablesRequest, GetVariablesResponse) => crate::device_model::get_variables;
+        get_variables_v21: v21 V21 GetVariables(GetVariablesRequest, GetVariablesResponse) => crate::device_model::get_variables;
+        set_variables_v201: v201 V201 SetVariables(SetVariablesRequest, SetVariablesResponse) => crate::device_model::set_variables;
+        set_variables_v21: v21 V21 SetVariables(SetVariablesRequest, SetVariablesResponse) => crate::device_model::set_variables;
         set_network_profile_v201: v201 V201 SetNetworkProfile(SetNetworkProfileRequest, SetNetworkProfileResponse);
         set_network_profile_v21: v21 V21 SetNetworkProfile(SetNetworkProfileRequest, SetNetworkProfileResponse);
     }
@@ -676,16 +676,16 @@ blocks! {
         get_log_v21: v21 V21 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
         customer_information_v201: v201 V201 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse);
         customer_information_v21: v21 V21 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse);
-        get_monitoring_report_v201: v201 V201 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse);
-        get_monitoring_report_v21: v21 V21 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse);
-        set_monitoring_base_v201: v201 V201 SetMonitoringBase(SetMonitoringBaseRequest, SetMonitoringBaseResponse);
-        set_monitoring_base_v21: v21 V21 SetMonitoringBase(SetMonitoringBaseRequest, SetMonitoringBaseResponse);
-        set_monitoring_level_v201: v201 V201 SetMonitoringLevel(SetMonitoringLevelRequest, SetMonitoringLevelResponse);
-        set_monitoring_level_v21: v21 V21 SetMonitoringLevel(SetMonitoringLevelRequest, SetMonitoringLevelResponse);
-        set_variable_monitoring_v201: v201 V201 SetVariableMonitoring(SetVariableMonitoringRequest, SetVariableMonitoringResponse);
-        set_variable_monitoring_v21: v21 V21 SetVariableMonitoring(SetVariableMonitoringRequest, SetVariableMonitoringResponse);
-        clear_variable_monitoring_v201: v201 V201 ClearVariableMonitoring(ClearVariableMonitoringRequest, ClearVariableMonitoringResponse);
-        clear_variable_monitoring_v21: v21 V21 ClearVariableMonitoring(ClearVariableMonitoringRequest, ClearVariableMonitoringResponse);
+        get_monitoring_report_v201: v201 V201 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse) => crate::station::monitoring::get_monitoring_report;
+        get_monitoring_report_v21: v21 V21 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse) => crate::station::monitoring::get_monitoring_report;
+        set_monitoring_base_v201: v201 V201 SetMonitoringBase(SetMonitoringBaseRequest, SetMonitoringBaseResponse) => crate::station::monitoring::set_monitoring_base;
+        set_monitoring_base_v21: v21 V21 SetMonitoringBase(SetMonitoringBaseRequest, SetMonitoringBaseResponse) => crate::station::monitoring::set_monitoring_base;
+        set_monitoring_level_v201: v201 V201 SetMonitoringLevel(SetMonitoringLevelRequest, SetMonitoringLevelResponse) => crate::station::monitoring::set_monitoring_level;
+        set_monitoring_level_v21: v21 V21 SetMonitoringLevel(SetMonitoringLevelRequest, SetMonitoringLevelResponse) => crate::station::monitoring::set_monitoring_level;
+        set_variable_monitoring_v201: v201 V201 SetVariableMonitoring(SetVariableMonitoringRequest, SetVariableMonitoringResponse) => crate::station::monitoring::set_variable_monitoring;
+        set_variable_monitoring_v21: v21 V21 SetVariableMonitoring(SetVariableMonitoringRequest, SetVariableMonitoringResponse) => crate::station::monitoring::set_variable_monitoring;
+        clear_variable_monitoring_v201: v201 V201 ClearVariableMonitoring(ClearVariableMonitoringRequest, ClearVariableMonitoringResponse) => crate::station::monitoring::clear_variable_monitoring;
+        clear_variable_monitoring_v21: v21 V21 ClearVariableMonitoring(ClearVariableMonitoringRequest, ClearVariableMonitoringResponse) => crate::station::monitoring::clear_variable_monitoring;
     }
     /// Reservations (2.x block H; 1.6 reservation profile).
     ///

@@ -40,7 +40,7 @@ use crate::app::{
     TriggerStatus, UnlockConnector, UnlockStatus,
 };
 use crate::hardware::ResetKind;
-use crate::settings::{Access, Kind, SetError, SUPPORTED_MEASURANDS};
+use crate::settings::{Access, Kind};
 use crate::station::{DataTransferReply, Pending, Station, StationEvent, Stop};
 
 /// An EVSE / connector id from the wire as `u32`: a negative id (the schemas set no minimum)
@@ -68,9 +68,15 @@ pub(crate) enum After {
     },
     Stop(u32),
     Reset(ResetKind),
+    /// A device-model report's items, sent as NotifyReports ([`crate::device_model`]).
     Report {
         request_id: i64,
-        configuration_only: bool,
+        data: Vec<Value>,
+    },
+    /// A monitoring report's items, sent as NotifyMonitoringReports.
+    MonitoringReport {
+        request_id: i64,
+        data: Vec<Value>,
     },
     /// The Basic-auth password changed: log it as a security event, reconnect with it.
     NewPassword,
@@ -255,10 +261,10 @@ impl Station {
             } => self.present(now, evse, token, token_type, remote_start_id, true),
             After::Stop(evse) => self.stop_tx(now, evse, Stop::REMOTE, None),
             After::Reset(kind) => self.do_reboot(now, kind),
-            After::Report {
-                request_id,
-                configuration_only,
-            } => self.notify_report(now, request_id, configuration_only),
+            After::Report { request_id, data } => self.notify_report(now, request_id, data),
+            After::MonitoringReport { request_id, data } => {
+                self.notify_monitoring_report(now, request_id, data)
+            }
             After::NewPassword => {
                 self.raise_security_event(
                     now,
@@ -273,7 +279,7 @@ impl Station {
         }
     }
 
-    fn changed(&mut self, now: Instant, key: String) {
+    pub(crate) fn changed(&mut self, now: Instant, key: String) {
         self.save();
         self.reschedule(now);
         self.events
@@ -553,239 +559,13 @@ pub(crate) fn change_configuration(
 
 // ----- 2.x device model -----
 
-/// A component / variable pair from the wire, as plain values.
-struct VarQuery<'a> {
-    component: &'a str,
-    component_instance: Option<&'a str>,
-    evse: Option<i32>,
-    connector: Option<i32>,
-    variable: &'a str,
-    variable_instance: Option<&'a str>,
-}
-
-impl Station {
-    /// Finds a variable: `Ok(VarRef::Table(i))` a table entry, `Ok(VarRef::Computed)` a
-    /// computed EVSE/Connector variable (value given), `Err(status)` unknown.
-    fn find_variable(&self, q: &VarQuery<'_>) -> Result<VarRef, &'static str> {
-        if matches!(q.component, "EVSE" | "Connector") {
-            let Some(id) = q
-                .evse
-                .filter(|e| *e >= 1 && *e as usize <= self.evses.len())
-            else {
-                return Err("UnknownComponent");
-            };
-            if q.component == "Connector" && q.connector.is_some_and(|c| c != 1) {
-                return Err("UnknownComponent");
-            }
-            return match q.variable {
-                "AvailabilityState" if q.variable_instance.is_none() => Ok(VarRef::Computed(
-                    self.status(id as u32).unwrap_or("Unavailable").into(),
-                )),
-                "Available" if q.variable_instance.is_none() => Ok(VarRef::Computed("true".into())),
-                _ => Err("UnknownVariable"),
-            };
-        }
-        if q.evse.is_some() || q.component_instance.is_some() {
-            return Err("UnknownComponent");
-        }
-        let defs = self.settings.definitions();
-        if !defs.iter().any(|d| d.component == q.component) {
-            return Err("UnknownComponent");
-        }
-        match self
-            .settings
-            .index(q.component, q.variable, q.variable_instance)
-        {
-            Some(i) => Ok(VarRef::Table(i)),
-            None => Err("UnknownVariable"),
-        }
-    }
-}
-
-/// The 2.x built-ins, written once for 2.0.1 and 2.1 (their types share names and fields).
+/// The 2.x built-ins, written once for 2.0.1 and 2.1 (their types share names and fields);
+/// the device model's are in [`crate::device_model`].
 macro_rules! device_model {
     ($v:ident) => {
         pub(crate) mod $v {
             use super::*;
             use ocpp_types::$v as t;
-
-            fn query<'a>(
-                component: &'a t::ComponentType,
-                variable: &'a t::VariableType,
-            ) -> VarQuery<'a> {
-                VarQuery {
-                    component: component.name.as_str(),
-                    component_instance: component.instance.as_ref().map(|i| i.as_str()),
-                    evse: component.evse.as_ref().map(|e| e.id),
-                    connector: component.evse.as_ref().and_then(|e| e.connector_id),
-                    variable: variable.name.as_str(),
-                    variable_instance: variable.instance.as_ref().map(|i| i.as_str()),
-                }
-            }
-
-            fn status<T: std::str::FromStr>(s: &str) -> Result<T, CallError> {
-                s.parse()
-                    .map_err(|_| CallError::new(ErrorCode::InternalError, format!("no status {s}")))
-            }
-
-            /// GetVariablesRequest. OCPP 2.0.1 part 2 use case B06: the CSMS shall not send more
-            /// GetVariableData elements than `ItemsPerMessageGetVariables`
-            /// (`DeviceDataCtrlr.ItemsPerMessage[GetVariables]`); a request with more is answered with
-            /// CALLERROR `OccurrenceConstraintViolation` (B06.FR.16). Nothing is read then.
-            pub(crate) fn get_variables(
-                ctx: &mut Context<'_>,
-                request: t::GetVariablesRequest,
-            ) -> Result<t::GetVariablesResponse, CallError> {
-                let st = &*ctx.station;
-                let items = request.get_variable_data;
-                let max = st.limit(
-                    "DeviceDataCtrlr",
-                    "ItemsPerMessage",
-                    Some("GetVariables"),
-                    50,
-                );
-                if items.len() > max {
-                    return Err(CallError::new(
-                        ErrorCode::OccurrenceConstraintViolation,
-                        format!(
-                            "{} items requested; ItemsPerMessageGetVariables is {max}",
-                            items.len()
-                        ),
-                    ));
-                }
-                let mut results = Vec::with_capacity(items.len());
-                for item in items {
-                    let attr = item.attribute_type.unwrap_or(t::AttributeEnumType::Actual);
-                    let mut value = None;
-                    let s = match st.find_variable(&query(&item.component, &item.variable)) {
-                        Err(s) => s,
-                        Ok(_) if attr != t::AttributeEnumType::Actual => {
-                            "NotSupportedAttributeType"
-                        }
-                        Ok(VarRef::Computed(v)) => {
-                            value = Some(v);
-                            "Accepted"
-                        }
-                        // A WriteOnly variable (BasicAuthPassword) is not read: Rejected.
-                        Ok(VarRef::Table(i))
-                            if st.settings.definitions()[i].access == Access::WriteOnly =>
-                        {
-                            "Rejected"
-                        }
-                        Ok(VarRef::Table(i)) => {
-                            value = Some(st.settings.value_at(i).to_owned());
-                            "Accepted"
-                        }
-                    };
-                    let mut r =
-                        t::GetVariableResultType::new(status(s)?, item.component, item.variable);
-                    r.attribute_type = Some(attr);
-                    r.attribute_value = value.and_then(|v| BoundedString::new(v).ok());
-                    results.push(r);
-                }
-                Ok(t::GetVariablesResponse::new(results))
-            }
-
-            /// SetVariablesRequest. OCPP 2.0.1 part 2 use case B05: the CSMS shall not send more
-            /// SetVariableData elements than `ItemsPerMessageSetVariables`
-            /// (`DeviceDataCtrlr.ItemsPerMessage[SetVariables]`); a request with more is answered, as
-            /// its GetVariables counterpart (B06.FR.16), with CALLERROR
-            /// `OccurrenceConstraintViolation`, and none of its values is applied.
-            pub(crate) fn set_variables(
-                ctx: &mut Context<'_>,
-                request: t::SetVariablesRequest,
-            ) -> Result<t::SetVariablesResponse, CallError> {
-                let now = ctx.now;
-                let st = &mut *ctx.station;
-                let items = request.set_variable_data;
-                let max = st.limit(
-                    "DeviceDataCtrlr",
-                    "ItemsPerMessage",
-                    Some("SetVariables"),
-                    50,
-                );
-                if items.len() > max {
-                    return Err(CallError::new(
-                        ErrorCode::OccurrenceConstraintViolation,
-                        format!(
-                            "{} items sent; ItemsPerMessageSetVariables is {max}",
-                            items.len()
-                        ),
-                    ));
-                }
-                let mut changed = Vec::new();
-                let mut results = Vec::with_capacity(items.len());
-                for item in items {
-                    let attr = item.attribute_type.unwrap_or(t::AttributeEnumType::Actual);
-                    let found = st.find_variable(&query(&item.component, &item.variable));
-                    let s = match found {
-                        Err(s) => s,
-                        Ok(_) if attr != t::AttributeEnumType::Actual => {
-                            "NotSupportedAttributeType"
-                        }
-                        Ok(VarRef::Computed(_)) => "Rejected",
-                        Ok(VarRef::Table(i)) => match st
-                            .settings
-                            .set_at(i, item.attribute_value.as_str())
-                        {
-                            Ok(reboot) => {
-                                let d = st.settings.definitions()[i];
-                                if d.kind == Kind::Password
-                                    && !ctx.after.iter().any(|a| matches!(a, After::NewPassword))
-                                {
-                                    ctx.after.push(After::NewPassword);
-                                }
-                                changed.push(match d.instance {
-                                    Some(inst) => format!("{}.{}[{}]", d.component, d.name, inst),
-                                    None => format!("{}.{}", d.component, d.name),
-                                });
-                                if reboot {
-                                    "RebootRequired"
-                                } else {
-                                    "Accepted"
-                                }
-                            }
-                            Err(SetError::ReadOnly | SetError::Invalid | SetError::Unknown) => {
-                                "Rejected"
-                            }
-                        },
-                    };
-                    let mut r =
-                        t::SetVariableResultType::new(status(s)?, item.component, item.variable);
-                    r.attribute_type = Some(attr);
-                    results.push(r);
-                }
-                for key in changed {
-                    st.changed(now, key);
-                }
-                Ok(t::SetVariablesResponse::new(results))
-            }
-
-            /// GetBaseReport: ConfigurationInventory and FullInventory as NotifyReports after the
-            /// answer (Rejected when they would not fit in the queue), SummaryInventory NotSupported.
-            pub(crate) fn get_base_report(
-                ctx: &mut Context<'_>,
-                request: t::GetBaseReportRequest,
-            ) -> Result<t::GetBaseReportResponse, CallError> {
-                use t::GenericDeviceModelStatusEnumType as S;
-                use t::ReportBaseEnumType as B;
-                let st = &*ctx.station;
-                let configuration_only = match request.report_base {
-                    B::ConfigurationInventory => true,
-                    B::FullInventory => false,
-                    #[allow(unreachable_patterns)]
-                    _ => return Ok(t::GetBaseReportResponse::new(S::NotSupported)),
-                };
-                if !st.room_for(st.report_messages(configuration_only)) {
-                    // Its NotifyReports would not fit in the queue (MAX_QUEUED_CALLS).
-                    return Ok(t::GetBaseReportResponse::new(S::Rejected));
-                }
-                ctx.after.push(After::Report {
-                    request_id: i64::from(request.request_id),
-                    configuration_only,
-                });
-                Ok(t::GetBaseReportResponse::new(S::Accepted))
-            }
 
             /// GetTransactionStatus: whether the transaction is ongoing and whether messages
             /// (of it, or any) wait in the outbox.
@@ -812,111 +592,3 @@ macro_rules! device_model {
 
 device_model!(v201);
 device_model!(v21);
-
-impl Station {
-    /// The report data of every variable (only read-write ones for ConfigurationInventory).
-    fn report_data(&self, configuration_only: bool) -> Vec<Value> {
-        let defs = self.settings.definitions();
-        let mut out = Vec::new();
-        for (i, d) in defs.iter().enumerate() {
-            if configuration_only && d.access != Access::ReadWrite {
-                continue;
-            }
-            let mut variable = json!({ "name": d.name });
-            if let Some(inst) = d.instance {
-                variable["instance"] = json!(inst);
-            }
-            let (data_type, values_list) = match d.kind {
-                Kind::Integer => ("integer", None),
-                Kind::Boolean => ("boolean", None),
-                Kind::Text | Kind::Password => ("string", None),
-                Kind::Measurands => ("MemberList", Some(SUPPORTED_MEASURANDS.join(","))),
-            };
-            let mut characteristics = json!({ "dataType": data_type, "supportsMonitoring": false });
-            if let Some(l) = values_list {
-                characteristics["valuesList"] = json!(l);
-            }
-            let mut attribute = json!({
-                "type": "Actual",
-                "mutability": match d.access {
-                    Access::ReadOnly => "ReadOnly",
-                    Access::ReadWrite => "ReadWrite",
-                    Access::WriteOnly => "WriteOnly",
-                },
-                "persistent": true,
-                "constant": d.access == Access::ReadOnly,
-            });
-            // A WriteOnly variable (BasicAuthPassword) is reported without its value.
-            if d.access != Access::WriteOnly {
-                attribute["value"] = json!(self.settings.value_at(i));
-            }
-            out.push(json!({
-                "component": { "name": d.component },
-                "variable": variable,
-                "variableAttribute": [attribute],
-                "variableCharacteristics": characteristics,
-            }));
-        }
-        if !configuration_only {
-            for e in &self.evses {
-                for (comp, evse) in [
-                    ("EVSE", json!({ "id": e.id })),
-                    ("Connector", json!({ "id": e.id, "connectorId": 1 })),
-                ] {
-                    out.push(json!({
-                        "component": { "name": comp, "evse": evse },
-                        "variable": { "name": "AvailabilityState" },
-                        "variableAttribute": [{
-                            "type": "Actual",
-                            "value": self.status_of(e),
-                            "mutability": "ReadOnly",
-                            "persistent": false,
-                            "constant": false,
-                        }],
-                        "variableCharacteristics": {
-                            "dataType": "OptionList",
-                            "supportsMonitoring": false,
-                            "valuesList": "Available,Occupied,Reserved,Unavailable,Faulted",
-                        },
-                    }));
-                }
-            }
-        }
-        out
-    }
-
-    /// NotifyReport messages for GetBaseReport, `ItemsPerMessage[GetReport]` items each,
-    /// `tbc` on all but the last (2.x B07).
-    /// How many NotifyReport messages a base report takes.
-    fn report_messages(&self, configuration_only: bool) -> usize {
-        let per = self.report_items_per_message();
-        self.report_data(configuration_only).len().div_ceil(per)
-    }
-
-    fn report_items_per_message(&self) -> usize {
-        self.limit("DeviceDataCtrlr", "ItemsPerMessage", Some("GetReport"), 20)
-            .max(1)
-    }
-
-    fn notify_report(&mut self, now: Instant, request_id: i64, configuration_only: bool) {
-        let data = self.report_data(configuration_only);
-        let per = self.report_items_per_message();
-        let chunks: Vec<&[Value]> = data.chunks(per).collect();
-        let n = chunks.len();
-        for (seq, chunk) in chunks.into_iter().enumerate() {
-            let p = json!({
-                "requestId": request_id,
-                "generatedAt": self.wall(now),
-                "tbc": seq + 1 < n,
-                "seqNo": seq,
-                "reportData": chunk,
-            });
-            self.call(now, "NotifyReport", &p, Pending::Plain);
-        }
-    }
-}
-
-enum VarRef {
-    Table(usize),
-    Computed(String),
-}

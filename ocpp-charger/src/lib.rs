@@ -35,6 +35,7 @@ pub mod certificates;
 #[cfg(not(feature = "certificates"))]
 #[path = "certificates/off.rs"]
 pub(crate) mod certificates;
+pub mod device_model;
 pub mod hardware;
 pub mod rand;
 pub mod settings;

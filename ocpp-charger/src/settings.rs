@@ -832,6 +832,46 @@ pub const V2X_VARIABLES: &[Definition] = &[
         "true",
         Some(S::ReserveAnyEvse),
     ),
+    // Monitoring (2.x block N, `crate::station::monitoring`): `Enabled` false stops the
+    // evaluation; the active base and level follow SetMonitoringBase / SetMonitoringLevel.
+    d("MonitoringCtrlr", "Available", None, B, RO, "true", None),
+    d("MonitoringCtrlr", "Enabled", None, B, RW, "true", None),
+    d(
+        "MonitoringCtrlr",
+        "ItemsPerMessage",
+        Some("SetVariableMonitoring"),
+        I,
+        RO,
+        "20",
+        None,
+    ),
+    d(
+        "MonitoringCtrlr",
+        "ItemsPerMessage",
+        Some("ClearVariableMonitoring"),
+        I,
+        RO,
+        "20",
+        None,
+    ),
+    d(
+        "MonitoringCtrlr",
+        "ActiveMonitoringBase",
+        None,
+        T,
+        RO,
+        "All",
+        None,
+    ),
+    d(
+        "MonitoringCtrlr",
+        "ActiveMonitoringLevel",
+        None,
+        I,
+        RO,
+        "9",
+        None,
+    ),
 ];
 
 /// The measurands the station can sample (from [`MeterReading`](crate::MeterReading)).
@@ -1050,7 +1090,11 @@ impl Settings {
                 }
                 items.join(",")
             }
-            Kind::Text => value.to_owned(),
+            Kind::Text => match crate::device_model::list_of(def) {
+                // OptionList / MemberList / SequenceList: members of its valuesList.
+                Some((data_type, list)) => crate::device_model::check_list(data_type, list, value)?,
+                None => value.to_owned(),
+            },
             Kind::Password if def.component.is_empty() => {
                 // 1.6 AuthorizationKey: hex digits of 16 to 20 bytes.
                 ocpp_codec::transport::decode_authorization_key(value).ok_or(SetError::Invalid)?;

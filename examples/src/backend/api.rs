@@ -557,6 +557,21 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/uploads/{token}/{name}", PUBLIC),
     ("POST", "/uploads/{token}/{name}", PUBLIC),
     ("GET", "/firmware.js", PUBLIC),
+    // The device model, configuration and monitoring (device_model_api.rs).
+    ("GET", "/api/chargers/{id}/variables", VIEWER),
+    ("POST", "/api/chargers/{id}/variables", OPERATOR),
+    ("GET", "/api/chargers/{id}/reports", VIEWER),
+    ("POST", "/api/chargers/{id}/reports", OPERATOR),
+    ("GET", "/api/desired-config", VIEWER),
+    ("PUT", "/api/desired-config", OPERATOR),
+    ("GET", "/api/chargers/{id}/config-diff", VIEWER),
+    ("POST", "/api/chargers/{id}/config-diff/apply", OPERATOR),
+    ("GET", "/api/chargers/{id}/monitors", VIEWER),
+    ("POST", "/api/chargers/{id}/monitors", OPERATOR),
+    ("DELETE", "/api/chargers/{id}/monitors/{monitor}", OPERATOR),
+    ("GET", "/api/device-events", VIEWER),
+    ("GET", "/api/alerts", VIEWER),
+    ("GET", "/device-model.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -617,6 +632,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::certs_api::routes())
         .merge(super::reservations_api::routes())
         .merge(super::firmware_api::routes())
+        .merge(super::device_model_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -836,6 +852,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::certs_api::CertsDoc::openapi());
     doc.merge(super::reservations_api::ReservationsDoc::openapi());
     doc.merge(super::firmware_api::FirmwareDoc::openapi());
+    doc.merge(super::device_model_api::DeviceModelDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -440,6 +440,9 @@ const MIGRATIONS: &[&str] = &[
     // 12: firmware images, rollouts and targets; log requests and files (`firmware.rs`,
     // `uploads.rs`).
     super::firmware::MIGRATION,
+    // 13: the device model, desired configuration, monitors, events and alerts
+    // (`device_model.rs`).
+    super::device_model::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -41,6 +41,20 @@ pub struct Metrics {
     call_latency: Family<MessageLabels, Histogram>,
     http_requests: Counter,
     journal_set_aside: Gauge<i64, AtomicI64>,
+    /// NotifyEvent events by trigger (device_model.rs).
+    device_events: Family<TriggerLabels, Counter>,
+    /// Open alerts by severity (device_model.rs).
+    open_alerts: Family<SeverityLabels, Gauge<i64, AtomicI64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    trigger: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeverityLabels {
+    severity: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,7 +124,21 @@ impl Metrics {
             "HTTP API requests served",
             http_requests.clone(),
         );
+        let device_events = Family::<TriggerLabels, Counter>::default();
+        let open_alerts = Family::<SeverityLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "device_events",
+            "Device events (2.x NotifyEvent) received, by trigger (Alerting, Delta, Periodic)",
+            device_events.clone(),
+        );
+        registry.register(
+            "open_alerts",
+            "Monitor alerts not cleared yet, by severity (0 danger .. 9 debug; unknown: monitor not known)",
+            open_alerts.clone(),
+        );
         Metrics {
+            device_events,
+            open_alerts,
             registry: Arc::new(registry),
             connected,
             compressed,
@@ -121,6 +149,24 @@ impl Metrics {
             http_requests,
             journal_set_aside,
         }
+    }
+
+    /// One device event with `trigger`.
+    pub fn device_event(&self, trigger: &str) {
+        self.device_events
+            .get_or_create(&TriggerLabels {
+                trigger: trigger.chars().take(32).collect(),
+            })
+            .inc();
+    }
+
+    /// `n` alerts of `severity` are open.
+    pub fn open_alerts(&self, severity: &str, n: i64) {
+        self.open_alerts
+            .get_or_create(&SeverityLabels {
+                severity: severity.to_owned(),
+            })
+            .set(n);
     }
 
     /// How many journal rows are set aside now.

@@ -33,6 +33,9 @@ pub mod reservations_api;
 pub mod firmware;
 pub mod firmware_api;
 pub mod uploads;
+// The device model, configuration and monitoring (device_model.rs, device_model_api.rs).
+pub mod device_model;
+pub mod device_model_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -144,6 +147,8 @@ pub struct Backend {
     firmware: Arc<firmware::Firmware>,
     /// Log requests and uploaded files ([`uploads`]).
     uploads: Arc<uploads::Uploads>,
+    /// The device model, desired configuration and monitoring ([`device_model`]).
+    device_model: Arc<device_model::DeviceModel>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -186,6 +191,7 @@ impl Backend {
             reservations: reservations::Reservations::new(db.clone()),
             firmware: firmware::Firmware::new(db.clone()),
             uploads: uploads::Uploads::new(db.clone()),
+            device_model: device_model::DeviceModel::new(db.clone(), metrics.clone()),
             local_lists: local_list::LocalLists::load(db.clone(), chargers.clone()).await?,
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
             journal: journal::Journal::start(db.clone(), pending.clone()),
@@ -527,6 +533,9 @@ impl Backend {
     /// Log requests and uploaded files ([`uploads`]).
     pub fn uploads(&self) -> &Arc<uploads::Uploads> {
         &self.uploads
+    /// The device model, desired configuration and monitoring ([`device_model`]).
+    pub fn device_model(&self) -> &Arc<device_model::DeviceModel> {
+        &self.device_model
     }
 
     /// The chargers' local lists.
@@ -1075,6 +1084,8 @@ impl Handler for Backend {
         }
         if let Err(e) = self.uploads.on_event(charger, event).await {
             self.db_failed("log upload", &e);
+        if let Err(e) = self.device_model.on_event(charger, event).await {
+            self.db_failed("device_model", &e);
         }
         self.on_event_inner(charger, event).await;
     }

@@ -50,6 +50,7 @@ pub mod firmware;
 pub mod local_list;
 pub mod logs;
 mod meter;
+pub mod monitoring;
 mod outbox;
 pub mod reservations;
 pub mod security;
@@ -61,6 +62,7 @@ pub use config::StationConfig;
 pub use firmware::{FirmwareProgress, FirmwareStatus, FirmwareUpdate};
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
 pub use logs::{LogKind, LogProgress, LogUpload};
+pub use monitoring::{MonitorInfo, MAX_MONITORS};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
@@ -375,6 +377,9 @@ pub(crate) struct StateDoc {
     /// The log upload ([`logs`]).
     #[serde(default)]
     logs: logs::LogDoc,
+    /// Variable monitors ([`monitoring`]).
+    #[serde(default)]
+    monitoring: monitoring::MonitoringDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -474,6 +479,8 @@ pub struct Station {
     pub(crate) reconnect: bool,
     /// Charging profiles and applied limits ([`crate::smart_charging`]).
     pub(crate) smart: crate::smart_charging::SmartState,
+    /// Variable monitors ([`monitoring`]).
+    pub(crate) monitoring: monitoring::Monitoring,
     /// The certificate store ([`crate::certificates`]).
     #[cfg(feature = "certificates")]
     pub(crate) certs: Box<dyn crate::certificates::CertificateStore>,
@@ -596,6 +603,7 @@ impl Station {
             app,
             reconnect: false,
             smart: crate::smart_charging::SmartState::new(persisted.smart),
+            monitoring: monitoring::Monitoring::new(persisted.monitoring),
             #[cfg(feature = "certificates")]
             certs,
             #[cfg(feature = "certificates")]
@@ -957,6 +965,7 @@ impl Station {
         add(self.next_expiry);
         add(self.firmware_next);
         add(self.log_next);
+        add(self.monitoring.next_due());
         t
     }
 }

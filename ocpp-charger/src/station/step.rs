@@ -46,6 +46,7 @@ impl Station {
         self.flush_status(now);
         self.process_rpc_events(now);
         self.smart_step(now);
+        self.monitoring_step(now);
     }
 
     pub(crate) fn process_rpc_events(&mut self, now: Instant) {
@@ -217,6 +218,7 @@ impl Station {
             local_list: self.local_list.clone(),
             firmware: self.firmware.clone(),
             logs: self.logs.clone(),
+            monitoring: self.monitoring.doc.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

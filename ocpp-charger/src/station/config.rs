@@ -26,6 +26,10 @@ pub struct StationConfig {
     pub(crate) smart: crate::smart_charging::SmartChargingConfig,
     /// The organization (O) of the station's certificate signing requests.
     pub(crate) organization: Option<String>,
+    /// The display ([`display`]).
+    pub(crate) display: display::DisplayConfig,
+    /// Whether 1.6 California Pricing DataTransfers are taken ([`cost`]).
+    pub(crate) cost_messages: bool,
     #[cfg(feature = "certificates")]
     pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
@@ -68,9 +72,26 @@ impl StationConfig {
             security_events: false,
             smart: crate::smart_charging::SmartChargingConfig::default(),
             organization: None,
+            display: display::DisplayConfig::default(),
+            cost_messages: false,
             #[cfg(feature = "certificates")]
             certs: None,
         }
+    }
+
+    /// What the station's display can do (`DisplayMessageCtrlr`, [`display`]); a display
+    /// with the defaults of [`display::DisplayConfig`] when not set.
+    pub fn display(mut self, display: display::DisplayConfig) -> Self {
+        self.display = display;
+        self
+    }
+
+    /// Takes the 1.6 California Pricing DataTransfers (vendorId
+    /// `org.openchargealliance.costmsg`, messageId `RunningCost` / `FinalCost`) as the
+    /// running cost ([`cost`]). Off by default: they go to the DataTransfer handler.
+    pub fn cost_messages(mut self, on: bool) -> Self {
+        self.cost_messages = on;
+        self
     }
 
     /// The organization name (O) of the station's certificate signing requests (2.x

@@ -45,6 +45,9 @@ use crate::store::{Persist, Saved, Store, StoreError, StoredMessage};
 mod authorization;
 mod boot;
 mod config;
+pub mod cost;
+pub mod customer;
+pub mod display;
 pub mod local_list;
 mod meter;
 mod outbox;
@@ -55,6 +58,12 @@ mod step;
 mod transactions;
 
 pub use config::StationConfig;
+pub use cost::COST_VENDOR_ID;
+pub use customer::{Customer, CUSTOMER_DATA_PER_PART, MAX_CUSTOMER_PARTS};
+pub use display::{
+    DisplayConfig, DisplayMessage, MessagePriority, DEFAULT_MAX_DISPLAY_MESSAGES,
+    DISPLAY_MESSAGES_PER_REPORT,
+};
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
@@ -244,6 +253,33 @@ pub enum StationEvent {
         /// The token.
         id_token: String,
     },
+    /// What the display shows changed ([`Station::displayed_messages`], [`display`]).
+    DisplayChanged,
+    /// The central system told the cost of a transaction ([`cost`]).
+    Cost {
+        /// The transaction (1.6: the central system's id as text).
+        transaction_id: String,
+        /// The total cost so far, exactly as sent, in the station's currency.
+        total_cost: Decimal,
+        /// Whether it is the final cost (the answer to the 2.x `Ended` event, 1.6
+        /// FinalCost).
+        final_cost: bool,
+        /// `"CostUpdated"`, `"TransactionEvent"`, `"RunningCost"` or `"FinalCost"`.
+        source: &'static str,
+    },
+    /// A personal message for a transaction's driver (a 2.x TransactionEvent answer's
+    /// `updatedPersonalMessage`, a 1.6 FinalCost's `priceText`).
+    PersonalMessage {
+        /// The transaction.
+        transaction_id: String,
+        /// The text.
+        content: String,
+    },
+    /// A CustomerInformation cleared what the station held about a customer ([`customer`]).
+    CustomerCleared {
+        /// The customer.
+        customer: Customer,
+    },
     /// The store failed (message or state not persisted). A message whose append failed is
     /// still sent: it is kept in memory only.
     StoreFailed(String),
@@ -317,6 +353,9 @@ pub(crate) struct StateDoc {
     /// The local authorization list ([`local_list`]).
     #[serde(default)]
     local_list: local_list::LocalListDoc,
+    /// Display messages and the transactions' cost lines ([`display`]).
+    #[serde(default)]
+    display: display::DisplayDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +434,8 @@ pub struct Station {
     /// Reservations ([`reservations`]) and the next expiry's deadline.
     reservations: reservations::ReservationDoc,
     next_expiry: Option<Instant>,
+    /// Display messages ([`display`]).
+    pub(crate) display: display::DisplayState,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -470,6 +511,7 @@ impl Station {
             config.local_list_max,
             config.send_local_list_max,
         );
+        display::fill_settings(&mut settings, &config.display);
         let entries = persisted.local_list.entries.len().to_string();
         settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)
@@ -515,6 +557,7 @@ impl Station {
             local_list: persisted.local_list,
             reservations: persisted.reservations,
             next_expiry: None,
+            display: display::DisplayState::new(persisted.display),
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),
@@ -886,6 +929,7 @@ impl Station {
         add(self.next_aligned);
         add(self.smart.next_check);
         add(self.next_expiry);
+        add(self.display.next);
         t
     }
 }

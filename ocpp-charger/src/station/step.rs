@@ -44,6 +44,7 @@ impl Station {
         self.flush_status(now);
         self.process_rpc_events(now);
         self.smart_step(now);
+        self.display_step(now);
     }
 
     pub(crate) fn process_rpc_events(&mut self, now: Instant) {
@@ -85,6 +86,11 @@ impl Station {
                             false
                         }
                     };
+                    if let (true, Some(Pending::Outbox(seq))) = (valid, self.pending.get(&id)) {
+                        // The cost in a TransactionEvent answer, read exactly ([`cost`]).
+                        let seq = *seq;
+                        self.transaction_event_answered(seq, payload.get());
+                    }
                     if let Some(p) = self.pending.remove(&id) {
                         if valid {
                             let value: Value =
@@ -213,6 +219,7 @@ impl Station {
             smart: self.smart.doc.clone(),
             reservations: self.reservations.clone(),
             local_list: self.local_list.clone(),
+            display: self.display.doc.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

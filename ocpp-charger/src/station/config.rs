@@ -26,8 +26,8 @@ pub struct StationConfig {
     pub(crate) smart: crate::smart_charging::SmartChargingConfig,
     /// The organization (O) of the station's certificate signing requests.
     pub(crate) organization: Option<String>,
-    /// The display ([`display`]).
-    pub(crate) display: display::DisplayConfig,
+    /// The display ([`display`]); `None`: the defaults (no allocation per station).
+    pub(crate) display: Option<Box<display::DisplayConfig>>,
     /// Whether 1.6 California Pricing DataTransfers are taken ([`cost`]).
     pub(crate) cost_messages: bool,
     #[cfg(feature = "certificates")]
@@ -72,7 +72,7 @@ impl StationConfig {
             security_events: false,
             smart: crate::smart_charging::SmartChargingConfig::default(),
             organization: None,
-            display: display::DisplayConfig::default(),
+            display: None,
             cost_messages: false,
             #[cfg(feature = "certificates")]
             certs: None,
@@ -82,8 +82,15 @@ impl StationConfig {
     /// What the station's display can do (`DisplayMessageCtrlr`, [`display`]); a display
     /// with the defaults of [`display::DisplayConfig`] when not set.
     pub fn display(mut self, display: display::DisplayConfig) -> Self {
-        self.display = display;
+        self.display = Some(Box::new(display));
         self
+    }
+
+    /// The display's configuration.
+    pub(crate) fn display_config(&self) -> &display::DisplayConfig {
+        static DEFAULT: std::sync::LazyLock<display::DisplayConfig> =
+            std::sync::LazyLock::new(display::DisplayConfig::default);
+        self.display.as_deref().unwrap_or(&DEFAULT)
     }
 
     /// Takes the 1.6 California Pricing DataTransfers (vendorId

@@ -260,13 +260,13 @@ impl Station {
     pub(crate) fn set_display_message(&mut self, now: Instant, m: HeldMessage) -> &'static str {
         let wall = self.cfg.time.wall(now);
         let replaces = self.display.doc.messages.iter().position(|x| x.id == m.id);
-        let full =
-            replaces.is_none() && self.display.doc.messages.len() >= self.cfg.display.max_messages;
+        let full = replaces.is_none()
+            && self.display.doc.messages.len() >= self.cfg.display_config().max_messages;
         let known = m
             .transaction_id
             .as_deref()
             .is_some_and(|t| self.ongoing_tx(t));
-        if let Some(refusal) = check(&self.cfg.display, full, &m, wall, known) {
+        if let Some(refusal) = check(self.cfg.display_config(), full, &m, wall, known) {
             return refusal;
         }
         match replaces {
@@ -349,7 +349,8 @@ impl Station {
                     .map(str::to_owned),
             })
             .collect();
-        if self.cfg.display.available && self.cfg.display.show_cost {
+        let cfg = self.cfg.display_config();
+        if cfg.available && cfg.show_cost {
             for c in &self.display.doc.costs {
                 if let Some((format, content, language)) = &c.personal {
                     shown.push(DisplayMessage {

@@ -511,7 +511,7 @@ impl Station {
             config.local_list_max,
             config.send_local_list_max,
         );
-        display::fill_settings(&mut settings, &config.display);
+        display::fill_settings(&mut settings, config.display_config());
         let entries = persisted.local_list.entries.len().to_string();
         settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)

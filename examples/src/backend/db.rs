@@ -437,6 +437,9 @@ const MIGRATIONS: &[&str] = &[
     // 11: reservations and the chargers' local list versions (`reservations.rs`,
     // `local_list.rs`).
     super::reservations::MIGRATION,
+    // 14: display messages and customer-information reports (`display.rs`,
+    // `customers.rs`). Numbered 14 where migrations 12 and 13 come first.
+    super::display::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -98,6 +98,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/sites.js",
         "/certificates.js",
         "/reservations.js",
+        "/messages.js",
         "/api/openapi.json",
     ];
     let mut checked = 0;

@@ -277,7 +277,9 @@ impl Fleet {
                 .time_source(clock.clone())
                 .seed(seed)
                 .setting(Setting::SampleInterval, interval.to_string())
-                .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS);
+                .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS)
+                // 1.6: the running cost through the California Pricing DataTransfers.
+                .cost_messages(true);
             let station = Station::new(station_config, Box::new(hardware), Saved::default(), now);
             if station.settings().int(Setting::SampleInterval) != interval {
                 return Err(station_error(

@@ -758,7 +758,19 @@ blocks! {
     /// The default of every method is the station's built-in behaviour; implement the trait and
     /// return `Some(self)` from [`Application::display`] to override some.
     Display / display {
-        neutral {        }
+        neutral {
+        /// What the display shows changed: `messages` is what to show now, highest priority
+        /// first ([`Station::displayed_messages`]); called after the input that changed it
+        /// (a set, a clear, a start or end on the clock, a transaction's end, a cost).
+        /// Default: nothing (the station reports `StationEvent::DisplayChanged` as well).
+        fn show_messages(
+            &mut self,
+            ctx: &mut Context<'_>,
+            messages: &[crate::station::DisplayMessage],
+        ) {
+            let _ = (ctx, messages);
+        }
+        }
         set_display_message_v201: v201 V201 SetDisplayMessage(SetDisplayMessageRequest, SetDisplayMessageResponse) => crate::station::display::set_display_message;
         set_display_message_v21: v21 V21 SetDisplayMessage(SetDisplayMessageRequest, SetDisplayMessageResponse) => crate::station::display::set_display_message;
         get_display_messages_v201: v201 V201 GetDisplayMessages(GetDisplayMessagesRequest, GetDisplayMessagesResponse) => crate::station::display::get_display_messages;

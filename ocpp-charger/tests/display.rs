@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use ocpp_charger::app::{Application, Context, Diagnostics};
+use ocpp_charger::app::{Application, Context, Diagnostics, Display};
 use ocpp_charger::testing::{test_config, MockCentral, TestClock, VirtualPair};
 use ocpp_charger::{
-    Customer, DisplayConfig, MemoryStore, MessagePriority, StationConfig, StationEvent, Version,
+    Customer, DisplayConfig, DisplayMessage, MemoryStore, MessagePriority, StationConfig,
+    StationEvent, Version,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -599,4 +600,42 @@ fn customer_reports_are_cut_into_bounded_parts() {
         .unwrap()
         .ends_with("[cut: more than the station reports]"));
     pair.assert_no_invalid_outgoing();
+}
+
+/// A display that records what it was told to show.
+#[derive(Default)]
+struct Screen {
+    shown: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+}
+
+impl Display for Screen {
+    fn show_messages(&mut self, _ctx: &mut Context<'_>, messages: &[DisplayMessage]) {
+        let texts = messages.iter().map(|m| m.content.clone()).collect();
+        self.shown.lock().unwrap().push(texts);
+    }
+}
+
+impl Application for Screen {
+    fn display(&mut self) -> Option<&mut dyn Display> {
+        Some(self)
+    }
+}
+
+#[test]
+fn the_application_is_told_what_to_show() {
+    let screen = Screen::default();
+    let seen = screen.shown.clone();
+    let mut pair = pair_with(Version::V201, |c| c.application(screen));
+    assert_eq!(set(&mut pair, message(1, "NormalCycle", "a")), "Accepted");
+    assert_eq!(set(&mut pair, message(2, "AlwaysFront", "b")), "Accepted");
+    let id = pair.central_call("ClearDisplayMessage", json!({ "id": 2 }));
+    assert_eq!(status(&pair, &id), "Accepted");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            vec!["a".to_owned()],
+            vec!["b".into(), "a".into()],
+            vec!["a".into()]
+        ]
+    );
 }

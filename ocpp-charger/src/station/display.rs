@@ -20,7 +20,8 @@
 //!   ends, and when its `endDateTime` passes.
 //! - [`Station::displayed_messages`] gives what to show now, highest priority first
 //!   (`AlwaysFront`, `InFront`, `NormalCycle`; then by id); the station reports
-//!   [`StationEvent::DisplayChanged`] whenever that changes. With
+//!   [`StationEvent::DisplayChanged`] whenever that changes and gives the list to the
+//!   application's [`Display::show_messages`](crate::app::Display::show_messages). With
 //!   [`DisplayConfig::show_cost`] (the default) the running cost of a transaction
 //!   (CostUpdated, the TransactionEvent answer's `totalCost`, the 1.6 California Pricing
 //!   messages) and the answer's `updatedPersonalMessage` are shown too, as messages without
@@ -474,8 +475,22 @@ impl Station {
         }
         let shown = self.displayed_messages(now);
         if shown != self.display.shown {
-            self.display.shown = shown;
+            self.display.shown = shown.clone();
             self.events.push_back(StationEvent::DisplayChanged);
+            // The application's display block, taken out of the station for the call (as
+            // `on_call` does).
+            if let Some(mut application) = self.app.take() {
+                if let Some(d) = application.display() {
+                    let mut ctx = crate::app::Context {
+                        station: self,
+                        now,
+                        after: Vec::new(),
+                        raw: None,
+                    };
+                    d.show_messages(&mut ctx, &shown);
+                }
+                self.app = Some(application);
+            }
         }
         self.display.next = self
             .display

@@ -8,8 +8,10 @@
 //!   stores their data joined. Row statuses: `Requested`, then the charger's word
 //!   (`Accepted`, `Rejected`, `Invalid`), `Failed` without an answer, `Incomplete` when the
 //!   report did not complete in time.
-//! - **The backend's own.** [`Customers::of_token`] gathers the token row, the sessions it
-//!   started, its reservations and the reports stored about it, in one answer.
+//! - **The backend's own.** `GET /api/customers/{id_token}` ([`super::display_api`])
+//!   gathers the token row, the sessions it started ([`Customers::session_ids`]), its
+//!   reservations ([`Customers::reservation_ids`]) and the reports stored about it
+//!   ([`Customers::reports`]), in one answer.
 //! - **Clear.** [`Customers::clear_token`] deletes the token and the reports about it,
 //!   removes the token from its sessions and reservations (the billing record stays,
 //!   without the customer), and, when asked, sends CustomerInformation with `clear` to every

@@ -708,6 +708,148 @@ where
     }
 }
 
+/// Our central's display-message and customer-information routes (`display_api.rs`) and
+/// the typed CostUpdated against their charge point (2.x): what it receives passes its
+/// library's validation and carries what we asked; the reports it sends back
+/// (NotifyDisplayMessages, NotifyCustomerInformation in two parts) reach the API's answers.
+async fn display_and_customer(cp: &mut TheirChargePoint) {
+    if v16(cp.v) {
+        return;
+    }
+    let (row, got) = cp
+        .call(
+            "SetDisplayMessage",
+            "/display-messages",
+            json!({ "id": 7, "content": "Interop \u{2713}", "priority": "InFront", "language": "en" }),
+        )
+        .await;
+    cp.expect_status("SetDisplayMessage", &row, "Accepted");
+    if got.pointer("/message/id") != Some(&json!(7))
+        || got.pointer("/message/message/content") != Some(&json!("Interop \u{2713}"))
+        || got.pointer("/message/priority") != Some(&json!("InFront"))
+    {
+        cp.peer.fail(
+            "SetDisplayMessage",
+            format!("the charge point received {got}"),
+        );
+    }
+    // GetDisplayMessages: the API answers once their report arrived.
+    cp.called.insert("GetDisplayMessages".into());
+    cp.sent.insert("NotifyDisplayMessages".into());
+    let path = format!("/api/chargers/{}/display-messages", cp.id);
+    let (central, peer) = (&cp.central, &mut cp.peer);
+    let ((status, list), report) = tokio::join!(central.get(&path), async {
+        let got = peer.incoming("GetDisplayMessages", |_| true).await;
+        if let Err(e) = peer.answered("GetDisplayMessages").await {
+            return Err(format!("the charge point answered {e}"));
+        }
+        let info = json!([{ "id": 7, "priority": "InFront",
+            "message": { "format": "UTF8", "content": "Interop \u{2713}", "language": "en" } }]);
+        peer.call(
+            "NotifyDisplayMessages",
+            json!({ "requestId": got["requestId"], "tbc": false, "messageInfo": info }),
+        )
+        .await
+        .map_err(|e| format!("NotifyDisplayMessages: {e}"))
+    });
+    if let Err(e) = report {
+        cp.peer.fail("GetDisplayMessages", e);
+    }
+    if status != StatusCode::OK
+        || list.as_array().map(Vec::len) != Some(1)
+        || list[0]["id"] != 7
+        || list[0]["content"] != "Interop \u{2713}"
+        || list[0]["status"] != "Accepted"
+    {
+        cp.peer.fail(
+            "GetDisplayMessages",
+            format!("our central answered HTTP {status}: {list}"),
+        );
+    }
+    cp.called.insert("ClearDisplayMessage".into());
+    let (status, answer) = cp.central.delete(&format!("{path}/7")).await;
+    let got = cp.peer.incoming("ClearDisplayMessage", |_| true).await;
+    if let Err(e) = cp.peer.answered("ClearDisplayMessage").await {
+        cp.peer.fail(
+            "ClearDisplayMessage",
+            format!("the charge point answered {e}"),
+        );
+    }
+    if status != StatusCode::OK || answer["status"] != "Accepted" || got["id"] != 7 {
+        cp.peer.fail(
+            "ClearDisplayMessage",
+            format!("HTTP {status}: {answer}; the charge point received {got}"),
+        );
+    }
+    // CustomerInformation: report (in two parts) and clear.
+    cp.called.insert("CustomerInformation".into());
+    cp.sent.insert("NotifyCustomerInformation".into());
+    let path = format!("/api/chargers/{}/customer-information", cp.id);
+    let body = json!({ "idToken": "INTEROP", "report": true, "clear": true });
+    let (central, peer) = (&cp.central, &mut cp.peer);
+    let ((status, row), got) = tokio::join!(central.post(&path, body), async {
+        let got = peer.incoming("CustomerInformation", |_| true).await;
+        if let Err(e) = peer.answered("CustomerInformation").await {
+            return Err(format!("the charge point answered {e}"));
+        }
+        for (seq, data, tbc) in [
+            (0, "local list: Accepted; ", true),
+            (1, "no sessions", false),
+        ] {
+            peer.call(
+                "NotifyCustomerInformation",
+                json!({ "data": data, "tbc": tbc, "seqNo": seq, "generatedAt": now(),
+                        "requestId": got["requestId"] }),
+            )
+            .await
+            .map_err(|e| format!("NotifyCustomerInformation: {e}"))?;
+        }
+        Ok(got)
+    });
+    let got = got.unwrap_or_else(|e| cp.peer.fail("CustomerInformation", e));
+    if status != StatusCode::OK
+        || row["status"] != "Accepted"
+        || row["parts"] != 2
+        || row["data"] != "local list: Accepted; no sessions"
+        || got.pointer("/idToken/idToken") != Some(&json!("INTEROP"))
+        || got["report"] != true
+        || got["clear"] != true
+    {
+        cp.peer.fail(
+            "CustomerInformation",
+            format!("HTTP {status}: {row}; the charge point received {got}"),
+        );
+    }
+    // CostUpdated through the typed command: the exact decimal on the wire.
+    let handle = cp
+        .central
+        .running
+        .backend()
+        .chargers()
+        .get(&cp.id)
+        .unwrap_or_else(|| cp.peer.fail("CostUpdated", "not connected"));
+    cp.called.insert("CostUpdated".into());
+    if let Err(e) = handle
+        .cost_updated("INTEROP-TX", Decimal::new(1234, 3))
+        .await
+    {
+        cp.peer
+            .fail("CostUpdated", format!("our central's call failed: {e}"));
+    }
+    let got = cp
+        .peer
+        .incoming("CostUpdated", |p| p["transactionId"] == "INTEROP-TX")
+        .await;
+    if let Err(e) = cp.peer.answered("CostUpdated").await {
+        cp.peer
+            .fail("CostUpdated", format!("the charge point answered {e}"));
+    }
+    if got["totalCost"].as_f64() != Some(1.234) {
+        cp.peer
+            .fail("CostUpdated", format!("the charge point received {got}"));
+    }
+}
+
 /// How their charge point answers our central in the flows (`None`: a minimal valid answer).
 fn cp_answer(v: Version, action: &str) -> Option<Value> {
     let accepted = json!({ "status": "Accepted" });
@@ -725,6 +867,10 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         | "ReserveNow"
         | "CancelReservation"
         | "SendLocalList"
+        | "SetDisplayMessage"
+        | "GetDisplayMessages"
+        | "ClearDisplayMessage"
+        | "CustomerInformation"
         | "ChangeAvailability" => accepted,
         "SignedUpdateFirmware" => accepted,
         "UpdateFirmware" if !v16(v) => accepted,
@@ -1353,6 +1499,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     reservations_and_local_list(&mut cp).await;
     firmware_and_logs(&mut cp).await;
     device_model_flow(&mut cp).await;
+    display_and_customer(&mut cp).await;
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })
     } else {

@@ -593,6 +593,14 @@ macro_rules! apply_2x {
                             let request = self.request.clone();
                             self.push(Event::DeviceEvents { events, request });
                         }
+                        if let Some(report) = crate::display::display_report(self.request) {
+                            let request = self.request.clone();
+                            self.push(Event::DisplayMessages { report, request });
+                        }
+                        if let Some(part) = crate::display::customer_part(self.request) {
+                            let request = self.request.clone();
+                            self.push(Event::CustomerInformation { part, request });
+                        }
                     }
                 }
             }

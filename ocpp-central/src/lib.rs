@@ -30,6 +30,7 @@ pub mod certificates;
 pub mod commands;
 pub mod defaults;
 pub mod device_model;
+pub mod display;
 #[cfg(feature = "tokio")]
 pub mod driver;
 pub mod firmware;

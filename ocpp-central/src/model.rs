@@ -942,6 +942,20 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// (2.x) A NotifyDisplayMessages (a report of GetDisplayMessages), answered.
+    DisplayMessages {
+        /// What it says ([`crate::display`]).
+        report: crate::display::DisplayReport,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// (2.x) A NotifyCustomerInformation part (a report of CustomerInformation), answered.
+    CustomerInformation {
+        /// What it says ([`crate::display`]).
+        part: crate::display::CustomerInformationPart,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

@@ -570,8 +570,8 @@ blocks! {
         neutral {        }
         get_transaction_status_v201: v201 V201 GetTransactionStatus(GetTransactionStatusRequest, GetTransactionStatusResponse) => crate::central::v201::get_transaction_status;
         get_transaction_status_v21: v21 V21 GetTransactionStatus(GetTransactionStatusRequest, GetTransactionStatusResponse) => crate::central::v21::get_transaction_status;
-        cost_updated_v201: v201 V201 CostUpdated(CostUpdatedRequest, CostUpdatedResponse);
-        cost_updated_v21: v21 V21 CostUpdated(CostUpdatedRequest, CostUpdatedResponse);
+        cost_updated_v201: v201 V201 CostUpdated(CostUpdatedRequest, CostUpdatedResponse) => crate::station::cost::cost_updated;
+        cost_updated_v21: v21 V21 CostUpdated(CostUpdatedRequest, CostUpdatedResponse) => crate::station::cost::cost_updated;
     }
     /// Remote control (2.x block F; 1.6 core and remote trigger profiles).
     ///
@@ -669,13 +669,30 @@ blocks! {
     /// The default of every method is the station's built-in behaviour; implement the trait and
     /// return `Some(self)` from [`Application::diagnostics`] to override some.
     Diagnostics / diagnostics {
-        neutral {        }
+        neutral {
+        /// What the application holds about a customer, one line each, added to the
+        /// NotifyCustomerInformation report after the station's own lines
+        /// ([`crate::station::customer`]). Default: nothing.
+        fn customer_data(
+            &mut self,
+            ctx: &mut Context<'_>,
+            customer: &crate::station::Customer,
+        ) -> Vec<String> {
+            let _ = (ctx, customer);
+            Vec::new()
+        }
+        /// Clears what the application holds about a customer (a CustomerInformation with
+        /// `clear`), after the station cleared its own. Default: nothing.
+        fn clear_customer(&mut self, ctx: &mut Context<'_>, customer: &crate::station::Customer) {
+            let _ = (ctx, customer);
+        }
+        }
         get_diagnostics_v16: v16 V16 GetDiagnostics(GetDiagnosticsRequest, GetDiagnosticsResponse) => crate::station::logs::get_diagnostics_v16;
         get_log_v16: v16 V16 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
         get_log_v201: v201 V201 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
         get_log_v21: v21 V21 GetLog(GetLogRequest, GetLogResponse) => crate::station::logs::get_log;
-        customer_information_v201: v201 V201 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse);
-        customer_information_v21: v21 V21 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse);
+        customer_information_v201: v201 V201 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse) => crate::station::customer::customer_information;
+        customer_information_v21: v21 V21 CustomerInformation(CustomerInformationRequest, CustomerInformationResponse) => crate::station::customer::customer_information;
         get_monitoring_report_v201: v201 V201 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse) => crate::station::monitoring::get_monitoring_report;
         get_monitoring_report_v21: v21 V21 GetMonitoringReport(GetMonitoringReportRequest, GetMonitoringReportResponse) => crate::station::monitoring::get_monitoring_report;
         set_monitoring_base_v201: v201 V201 SetMonitoringBase(SetMonitoringBaseRequest, SetMonitoringBaseResponse) => crate::station::monitoring::set_monitoring_base;
@@ -741,13 +758,25 @@ blocks! {
     /// The default of every method is the station's built-in behaviour; implement the trait and
     /// return `Some(self)` from [`Application::display`] to override some.
     Display / display {
-        neutral {        }
-        set_display_message_v201: v201 V201 SetDisplayMessage(SetDisplayMessageRequest, SetDisplayMessageResponse);
-        set_display_message_v21: v21 V21 SetDisplayMessage(SetDisplayMessageRequest, SetDisplayMessageResponse);
-        get_display_messages_v201: v201 V201 GetDisplayMessages(GetDisplayMessagesRequest, GetDisplayMessagesResponse);
-        get_display_messages_v21: v21 V21 GetDisplayMessages(GetDisplayMessagesRequest, GetDisplayMessagesResponse);
-        clear_display_message_v201: v201 V201 ClearDisplayMessage(ClearDisplayMessageRequest, ClearDisplayMessageResponse);
-        clear_display_message_v21: v21 V21 ClearDisplayMessage(ClearDisplayMessageRequest, ClearDisplayMessageResponse);
+        neutral {
+        /// What the display shows changed: `messages` is what to show now, highest priority
+        /// first ([`Station::displayed_messages`]); called after the input that changed it
+        /// (a set, a clear, a start or end on the clock, a transaction's end, a cost).
+        /// Default: nothing (the station reports `StationEvent::DisplayChanged` as well).
+        fn show_messages(
+            &mut self,
+            ctx: &mut Context<'_>,
+            messages: &[crate::station::DisplayMessage],
+        ) {
+            let _ = (ctx, messages);
+        }
+        }
+        set_display_message_v201: v201 V201 SetDisplayMessage(SetDisplayMessageRequest, SetDisplayMessageResponse) => crate::station::display::set_display_message;
+        set_display_message_v21: v21 V21 SetDisplayMessage(SetDisplayMessageRequest, SetDisplayMessageResponse) => crate::station::display::set_display_message;
+        get_display_messages_v201: v201 V201 GetDisplayMessages(GetDisplayMessagesRequest, GetDisplayMessagesResponse) => crate::station::display::get_display_messages;
+        get_display_messages_v21: v21 V21 GetDisplayMessages(GetDisplayMessagesRequest, GetDisplayMessagesResponse) => crate::station::display::get_display_messages;
+        clear_display_message_v201: v201 V201 ClearDisplayMessage(ClearDisplayMessageRequest, ClearDisplayMessageResponse) => crate::station::display::clear_display_message;
+        clear_display_message_v21: v21 V21 ClearDisplayMessage(ClearDisplayMessageRequest, ClearDisplayMessageResponse) => crate::station::display::clear_display_message;
     }
     /// Data transfer (2.x block P; 1.6 core).
     ///

@@ -32,7 +32,7 @@ use ocpp_codec::typed::{Side, TypedCodec};
 use ocpp_codec::ErrorCode;
 use ocpp_types::{v16, BoundedString};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::app::{
     self, AvailabilityStatus, CallError, ChangeAvailability, Context, IncomingDataTransfer,
@@ -84,6 +84,10 @@ pub(crate) enum After {
     Smart(crate::smart_charging::FollowUp),
     /// A new key pair and CSR, sent in SignCertificate ([`crate::certificates`]).
     Sign,
+    /// The NotifyDisplayMessages of a GetDisplayMessages ([`crate::station::display`]).
+    Display(crate::station::display::FollowUp),
+    /// The report and clear of a CustomerInformation ([`crate::station::customer`]).
+    Customer(crate::station::customer::FollowUp),
 }
 
 /// Which transfer status a TriggerMessage asks for.
@@ -276,6 +280,8 @@ impl Station {
             }
             After::Smart(f) => self.smart_follow_up(now, f),
             After::Sign => crate::certificates::station::triggered_sign(self, now),
+            After::Display(f) => self.display_follow_up(now, f),
+            After::Customer(f) => self.customer_follow_up(now, f),
         }
     }
 
@@ -458,6 +464,17 @@ pub(crate) fn data_transfer(
     ctx: &mut Context<'_>,
     request: &IncomingDataTransfer,
 ) -> DataTransferReply {
+    // 1.6 California Pricing messages, when taken ([`crate::station::cost`]).
+    if let Some(status) = ctx.station.cost_message_v16(
+        &request.vendor_id,
+        request.message_id.as_deref(),
+        request.data.as_ref(),
+    ) {
+        return DataTransferReply {
+            status: status.into(),
+            data: None,
+        };
+    }
     match ctx.station.data_transfer.as_mut() {
         Some(h) => h(
             &request.vendor_id,

@@ -62,6 +62,7 @@ pub use station::{
     BootState, DataTransferHandler, DataTransferReply, SecurityEvent, Station, StationConfig,
     StationEvent, TransactionInfo,
 };
+pub use station::{Customer, DisplayConfig, DisplayMessage, MessagePriority};
 pub use store::{FileStore, MemoryStore, Persist, Saved, Store, StoreError, StoredMessage};
 pub use time::{AnchoredClock, TimeSource};
 

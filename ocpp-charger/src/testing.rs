@@ -59,6 +59,9 @@ pub struct MockCentral {
     pub silent: HashSet<String>,
     /// Actions answered with CALLERROR `InternalError` (to provoke retries).
     pub failing: HashSet<String>,
+    /// Actions answered with this text verbatim instead of the default answer (e.g. a
+    /// TransactionEvent answer with an exact `totalCost`).
+    pub replies: std::collections::HashMap<String, String>,
     wall: DateTime<Utc>,
 }
 
@@ -77,6 +80,7 @@ impl MockCentral {
             blocked: HashSet::new(),
             silent: HashSet::new(),
             failing: HashSet::new(),
+            replies: std::collections::HashMap::new(),
             wall: "2025-01-01T00:00:00Z".parse().unwrap_or_default(),
         }
     }
@@ -181,7 +185,8 @@ impl MockCentral {
                     let value: Value = serde_json::from_str(payload.get()).unwrap_or_default();
                     let verbatim = (action == "BootNotification")
                         .then(|| self.boot_replies.pop_front())
-                        .flatten();
+                        .flatten()
+                        .or_else(|| self.replies.get(&action).cloned());
                     let reply = match verbatim {
                         Some(text) => text,
                         None => self.reply(&action, &value).to_string(),

@@ -286,7 +286,7 @@ pub struct SessionView {
     pub samples: Option<Vec<SampleView>>,
 }
 
-fn session_view(s: SessionRow, samples: Option<Vec<SampleRow>>) -> SessionView {
+pub(crate) fn session_view(s: SessionRow, samples: Option<Vec<SampleRow>>) -> SessionView {
     SessionView {
         id: s.id,
         charger: s.charger,
@@ -572,6 +572,19 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/device-events", VIEWER),
     ("GET", "/api/alerts", VIEWER),
     ("GET", "/device-model.js", PUBLIC),
+    // Display messages and customer information (display_api.rs).
+    ("POST", "/api/chargers/{id}/display-messages", OPERATOR),
+    ("GET", "/api/chargers/{id}/display-messages", VIEWER),
+    (
+        "DELETE",
+        "/api/chargers/{id}/display-messages/{message}",
+        OPERATOR,
+    ),
+    ("POST", "/api/display-messages", OPERATOR),
+    ("POST", "/api/chargers/{id}/customer-information", OPERATOR),
+    ("GET", "/api/customers/{id_token}", OPERATOR),
+    ("DELETE", "/api/customers/{id_token}", ADMIN),
+    ("GET", "/messages.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -633,6 +646,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::reservations_api::routes())
         .merge(super::firmware_api::routes())
         .merge(super::device_model_api::routes())
+        .merge(super::display_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -853,6 +867,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::reservations_api::ReservationsDoc::openapi());
     doc.merge(super::firmware_api::FirmwareDoc::openapi());
     doc.merge(super::device_model_api::DeviceModelDoc::openapi());
+    doc.merge(super::display_api::DisplayDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -443,6 +443,9 @@ const MIGRATIONS: &[&str] = &[
     // 13: the device model, desired configuration, monitors, events and alerts
     // (`device_model.rs`).
     super::device_model::MIGRATION,
+    // 14: display messages and customer-information reports (`display.rs`,
+    // `customers.rs`). Numbered 14 where migrations 12 and 13 come first.
+    super::display::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

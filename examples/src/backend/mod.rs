@@ -36,6 +36,12 @@ pub mod uploads;
 // The device model, configuration and monitoring (device_model.rs, device_model_api.rs).
 pub mod device_model;
 pub mod device_model_api;
+// Display messages, customer information and the running cost (display.rs, customers.rs,
+// cost.rs, display_api.rs).
+pub mod cost;
+pub mod customers;
+pub mod display;
+pub mod display_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -149,6 +155,11 @@ pub struct Backend {
     uploads: Arc<uploads::Uploads>,
     /// The device model, desired configuration and monitoring ([`device_model`]).
     device_model: Arc<device_model::DeviceModel>,
+    /// Display messages ([`display`]), customer information ([`customers`]) and the
+    /// running cost's settings ([`cost`]).
+    displays: Arc<display::Displays>,
+    customers: Arc<customers::Customers>,
+    costs: cost::Costs,
 }
 
 impl std::fmt::Debug for Backend {
@@ -184,7 +195,11 @@ impl Backend {
         )
         .await?;
         let pending = Arc::new(watermark::Pending::new(db.journal_mark().await?));
+        let displays = display::Displays::new(db.clone());
         Ok(Backend {
+            customers: customers::Customers::new(db.clone(), displays.clone()),
+            displays,
+            costs: cost::Costs::default(),
             passwords,
             sites,
             certs: pki::Certs::default(),
@@ -533,6 +548,8 @@ impl Backend {
     /// Log requests and uploaded files ([`uploads`]).
     pub fn uploads(&self) -> &Arc<uploads::Uploads> {
         &self.uploads
+    }
+
     /// The device model, desired configuration and monitoring ([`device_model`]).
     pub fn device_model(&self) -> &Arc<device_model::DeviceModel> {
         &self.device_model
@@ -541,6 +558,21 @@ impl Backend {
     /// The chargers' local lists.
     pub fn local_lists(&self) -> &Arc<local_list::LocalLists> {
         &self.local_lists
+    }
+
+    /// Display messages ([`display`]).
+    pub fn displays(&self) -> &Arc<display::Displays> {
+        &self.displays
+    }
+
+    /// Customer information ([`customers`]).
+    pub fn customers(&self) -> &Arc<customers::Customers> {
+        &self.customers
+    }
+
+    /// The running cost's settings ([`cost`]).
+    pub fn costs(&self) -> &cost::Costs {
+        &self.costs
     }
 
     /// The certificate authority and issued certificates ([`pki`]).
@@ -1076,6 +1108,8 @@ impl Handler for Backend {
     async fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         self.sites.on_event(charger, event);
         self.local_lists.on_event(charger, event);
+        self.displays.collectors.on_event(charger, event);
+        self.final_cost_v16(charger, event);
         if let Err(e) = self.reservations.on_event(charger, event).await {
             self.db_failed("reservation", &e);
         }
@@ -1084,6 +1118,7 @@ impl Handler for Backend {
         }
         if let Err(e) = self.uploads.on_event(charger, event).await {
             self.db_failed("log upload", &e);
+        }
         if let Err(e) = self.device_model.on_event(charger, event).await {
             self.db_failed("device_model", &e);
         }
@@ -1278,6 +1313,62 @@ macro_rules! handle_2x {
                     let status = $m::AuthorizationStatusEnumType::from_str(status)
                         .map_err(|_| CallFailure::internal(format!("no status {status:?}")))?;
                     response.id_token_info = Some($m::IdTokenInfoType::new(status));
+                }
+                // The cost so far (cost.rs): 2.1 Updated and Ended, 2.0.1 Ended only.
+                let ended = request.event_type == $m::TransactionEventEnumType::Ended;
+                let updated = request.event_type == $m::TransactionEventEnumType::Updated;
+                if ended || (updated && charger.version() == Version::V21) {
+                    let samples: Vec<ocpp_central::MeterSample> = request
+                        .meter_value
+                        .iter()
+                        .flatten()
+                        .flat_map(|mv| mv.sampled_value.iter().map(move |sv| (mv, sv)))
+                        .map(|(mv, sv)| ocpp_central::MeterSample {
+                            timestamp: mv.timestamp.to_utc(),
+                            measurand: sv.measurand.as_ref().map_or_else(
+                                || ocpp_central::model::ENERGY_IMPORT_REGISTER.to_owned(),
+                                |m| m.as_str().to_owned(),
+                            ),
+                            value: sv.value,
+                            unit: sv
+                                .unit_of_measure
+                                .as_ref()
+                                .and_then(|u| u.unit.as_ref())
+                                .map(|u| u.as_str().to_owned()),
+                            multiplier: sv
+                                .unit_of_measure
+                                .as_ref()
+                                .and_then(|u| u.multiplier)
+                                .unwrap_or(0),
+                            phase: sv.phase.as_ref().map(|p| p.as_str().to_owned()),
+                            context: None,
+                            location: None,
+                        })
+                        .collect();
+                    let before = charger
+                        .state()
+                        .transactions
+                        .get(request.transaction_info.transaction_id.as_str())
+                        .cloned();
+                    if let Some(total) = cost::cost_so_far(
+                        &self.tariff,
+                        before.as_ref(),
+                        cost::register_wh(&samples),
+                        request.timestamp.to_utc(),
+                    ) {
+                        response.total_cost = Some(total);
+                        if let Some(text) =
+                            self.costs.personal_message(total, self.tariff.currency())
+                        {
+                            if let Ok(content) = text.try_into() {
+                                response.updated_personal_message =
+                                    Some($m::MessageContentType::new(
+                                        $m::MessageFormatEnumType::Utf8,
+                                        content,
+                                    ));
+                            }
+                        }
+                    }
                 }
                 self.journal(
                     charger,

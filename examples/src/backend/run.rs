@@ -84,6 +84,22 @@ pub struct CentralArgs {
     #[arg(long, default_value = "EUR")]
     pub currency: String,
 
+    // ----- the running cost (cost.rs) -----
+    /// Send running transactions their cost so far (2.x CostUpdated; 1.6 the California
+    /// Pricing RunningCost with --v16-cost-messages) every this many seconds; 0: never.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub cost_update_interval: u64,
+
+    /// The personal message of TransactionEvent answers (2.x `updatedPersonalMessage`,
+    /// 1.6 FinalCost `priceText`): `{cost}` and `{currency}` are replaced; none by default.
+    #[arg(long, value_name = "TEXT")]
+    pub personal_message: Option<String>,
+
+    /// Send 1.6 chargers the California Pricing DataTransfers (vendorId
+    /// org.openchargealliance.costmsg: RunningCost, FinalCost).
+    #[arg(long)]
+    pub v16_cost_messages: bool,
+    // ----- end of the running cost -----
     /// How long to wait for a charger's answer to a central call, seconds.
     #[arg(long, default_value_t = 30)]
     pub call_timeout: u64,
@@ -212,6 +228,9 @@ impl CentralArgs {
             heartbeat_interval: 300,
             unknown_tokens: UnknownTokens::Accept,
             price_per_kwh: Decimal::new(30, 2),
+            cost_update_interval: 60,
+            personal_message: None,
+            v16_cost_messages: false,
             price_per_hour: Decimal::ZERO,
             session_fee: Decimal::ZERO,
             currency: "EUR".into(),
@@ -412,6 +431,12 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         )
         .await?,
     );
+    backend.costs().configure(super::cost::CostConfig {
+        interval: Duration::from_secs(args.cost_update_interval),
+        personal_message: args.personal_message.clone(),
+        v16_cost_messages: args.v16_cost_messages,
+    });
+    super::cost::spawn_updates(&backend);
     // Transaction messages answered but not projected when the last process died.
     backend.recover().await?;
     for id in db.registered_identities().await? {

@@ -99,6 +99,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
     args.ocpp_listen = cli.ocpp_listen.clone();
     args.http_listen = cli.http_listen.clone();
     args.heartbeat_interval = 60;
+    // The running cost on every charger: CostUpdated / California Pricing every 30 s, and a
+    // personal message in the TransactionEvent answers.
+    args.cost_update_interval = 30;
+    args.personal_message = Some("Cost so far: {cost} {currency}".into());
+    args.v16_cost_messages = true;
     args.admin_password_file = cli.admin_password_file.clone();
     let central = start(&args).await?;
     let mut feed = central.backend().subscribe();

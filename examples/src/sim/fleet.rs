@@ -289,7 +289,9 @@ impl Fleet {
                         .seed(seed)
                         .transfers(true)
                         .setting(Setting::SampleInterval, interval.to_string())
-                        .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS);
+                        .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS)
+                        // 1.6: the running cost through the California Pricing DataTransfers.
+                        .cost_messages(true);
                     let station = Station::new(station_config, Box::new(hardware), saved, now);
                     (station, hw)
                 })

@@ -28,6 +28,10 @@ pub struct StationConfig {
     pub(crate) organization: Option<String>,
     /// The application performs firmware downloads and installs and log uploads.
     pub(crate) transfers: bool,
+    /// The display ([`display`]); `None`: the defaults (no allocation per station).
+    pub(crate) display: Option<Box<display::DisplayConfig>>,
+    /// Whether 1.6 California Pricing DataTransfers are taken ([`cost`]).
+    pub(crate) cost_messages: bool,
     #[cfg(feature = "certificates")]
     pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
@@ -71,6 +75,8 @@ impl StationConfig {
             smart: crate::smart_charging::SmartChargingConfig::default(),
             organization: None,
             transfers: false,
+            display: None,
+            cost_messages: false,
             #[cfg(feature = "certificates")]
             certs: None,
         }
@@ -84,6 +90,28 @@ impl StationConfig {
     /// (see [`super::firmware`] and [`super::logs`]).
     pub fn transfers(mut self, on: bool) -> Self {
         self.transfers = on;
+        self
+    }
+
+    /// What the station's display can do (`DisplayMessageCtrlr`, [`display`]); a display
+    /// with the defaults of [`display::DisplayConfig`] when not set.
+    pub fn display(mut self, display: display::DisplayConfig) -> Self {
+        self.display = Some(Box::new(display));
+        self
+    }
+
+    /// The display's configuration.
+    pub(crate) fn display_config(&self) -> &display::DisplayConfig {
+        static DEFAULT: std::sync::LazyLock<display::DisplayConfig> =
+            std::sync::LazyLock::new(display::DisplayConfig::default);
+        self.display.as_deref().unwrap_or(&DEFAULT)
+    }
+
+    /// Takes the 1.6 California Pricing DataTransfers (vendorId
+    /// `org.openchargealliance.costmsg`, messageId `RunningCost` / `FinalCost`) as the
+    /// running cost ([`cost`]). Off by default: they go to the DataTransfer handler.
+    pub fn cost_messages(mut self, on: bool) -> Self {
+        self.cost_messages = on;
         self
     }
 

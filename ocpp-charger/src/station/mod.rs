@@ -46,6 +46,9 @@ use crate::store::{Persist, Saved, Store, StoreError, StoredMessage};
 mod authorization;
 mod boot;
 mod config;
+pub mod cost;
+pub mod customer;
+pub mod display;
 pub mod firmware;
 pub mod local_list;
 pub mod logs;
@@ -59,6 +62,12 @@ mod step;
 mod transactions;
 
 pub use config::StationConfig;
+pub use cost::COST_VENDOR_ID;
+pub use customer::{Customer, CUSTOMER_DATA_PER_PART, MAX_CUSTOMER_PARTS};
+pub use display::{
+    DisplayConfig, DisplayMessage, MessagePriority, DEFAULT_MAX_DISPLAY_MESSAGES,
+    DISPLAY_MESSAGES_PER_REPORT,
+};
 pub use firmware::{FirmwareProgress, FirmwareStatus, FirmwareUpdate};
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
 pub use logs::{LogKind, LogProgress, LogUpload};
@@ -298,6 +307,33 @@ pub enum StationEvent {
         /// The request.
         request_id: i32,
     },
+    /// What the display shows changed ([`Station::displayed_messages`], [`display`]).
+    DisplayChanged,
+    /// The central system told the cost of a transaction ([`cost`]).
+    Cost {
+        /// The transaction (1.6: the central system's id as text).
+        transaction_id: String,
+        /// The total cost so far, exactly as sent, in the station's currency.
+        total_cost: Decimal,
+        /// Whether it is the final cost (the answer to the 2.x `Ended` event, 1.6
+        /// FinalCost).
+        final_cost: bool,
+        /// `"CostUpdated"`, `"TransactionEvent"`, `"RunningCost"` or `"FinalCost"`.
+        source: &'static str,
+    },
+    /// A personal message for a transaction's driver (a 2.x TransactionEvent answer's
+    /// `updatedPersonalMessage`, a 1.6 FinalCost's `priceText`).
+    PersonalMessage {
+        /// The transaction.
+        transaction_id: String,
+        /// The text.
+        content: String,
+    },
+    /// A CustomerInformation cleared what the station held about a customer ([`customer`]).
+    CustomerCleared {
+        /// The customer.
+        customer: Customer,
+    },
     /// The store failed (message or state not persisted). A message whose append failed is
     /// still sent: it is kept in memory only.
     StoreFailed(String),
@@ -380,6 +416,9 @@ pub(crate) struct StateDoc {
     /// Variable monitors ([`monitoring`]).
     #[serde(default)]
     monitoring: monitoring::MonitoringDoc,
+    /// Display messages and the transactions' cost lines ([`display`]).
+    #[serde(default)]
+    display: display::DisplayDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -464,6 +503,8 @@ pub struct Station {
     /// The log upload ([`logs`]) and its next deadline.
     pub(crate) logs: logs::LogDoc,
     pub(crate) log_next: Option<Instant>,
+    /// Display messages ([`display`]).
+    pub(crate) display: display::DisplayState,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -541,6 +582,7 @@ impl Station {
             config.local_list_max,
             config.send_local_list_max,
         );
+        display::fill_settings(&mut settings, config.display_config());
         let entries = persisted.local_list.entries.len().to_string();
         settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)
@@ -590,6 +632,7 @@ impl Station {
             firmware_next: None,
             logs: persisted.logs,
             log_next: None,
+            display: display::DisplayState::new(persisted.display),
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),
@@ -966,6 +1009,7 @@ impl Station {
         add(self.firmware_next);
         add(self.log_next);
         add(self.monitoring.next_due());
+        add(self.display.next);
         t
     }
 }

@@ -47,6 +47,7 @@ impl Station {
         self.process_rpc_events(now);
         self.smart_step(now);
         self.monitoring_step(now);
+        self.display_step(now);
     }
 
     pub(crate) fn process_rpc_events(&mut self, now: Instant) {
@@ -88,6 +89,11 @@ impl Station {
                             false
                         }
                     };
+                    if let (true, Some(Pending::Outbox(seq))) = (valid, self.pending.get(&id)) {
+                        // The cost in a TransactionEvent answer, read exactly ([`cost`]).
+                        let seq = *seq;
+                        self.transaction_event_answered(seq, payload.get());
+                    }
                     if let Some(p) = self.pending.remove(&id) {
                         if valid {
                             let value: Value =
@@ -219,6 +225,7 @@ impl Station {
             firmware: self.firmware.clone(),
             logs: self.logs.clone(),
             monitoring: self.monitoring.doc.clone(),
+            display: self.display.doc.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

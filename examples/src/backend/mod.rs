@@ -934,14 +934,12 @@ impl Backend {
                 transaction_id,
                 samples,
                 ..
-            } => {
-                if self.live_followed() {
-                    let detail = serde_json::json!({
-                        "evse": connector.evse, "connector": connector.connector,
-                        "transactionId": transaction_id, "samples": samples.len(),
-                    });
-                    self.record(id, "meter_values", detail, false).await;
-                }
+            } if self.live_followed() => {
+                let detail = serde_json::json!({
+                    "evse": connector.evse, "connector": connector.connector,
+                    "transactionId": transaction_id, "samples": samples.len(),
+                });
+                self.record(id, "meter_values", detail, false).await;
             }
             Event::DuplicateMessage { request } => {
                 let detail = serde_json::json!({ "action": request.action() });

@@ -912,7 +912,13 @@ impl Station {
 
     /// The next event for the application; call after every input until `None`.
     pub fn poll_event(&mut self) -> Option<StationEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: an idle station keeps no event buffer (a few hundred bytes each
+            // across thousands of simulated stations).
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// The next write to make durable, in order; call after every input until `None`.

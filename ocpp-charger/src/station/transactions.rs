@@ -29,6 +29,7 @@ impl Station {
             meter_start: reading.energy_wh.to_string(),
             seq_no: 0,
             remote_start_id: auth.remote_start_id,
+            key_sent: false,
         };
         if let Some(id) = auth.reservation {
             self.use_reservation(id);
@@ -55,7 +56,15 @@ impl Station {
                 "CablePluggedIn"
             };
             let measurands = self.settings.measurands(Setting::TxEndedMeasurands);
-            let mv = self.meter_value(now, &reading, &measurands, "Transaction.Begin");
+            let mut mv = self.meter_value(now, &reading, &measurands, "Transaction.Begin");
+            let sign = Signing {
+                evse,
+                context: "Transaction.Begin",
+                transaction_id: Some(&id),
+                id_token: Some(&auth.token),
+                key_sent: false,
+            };
+            tx.key_sent = self.sign_meter_value(now, &reading, &sign, &mut mv);
             let mut info = json!({ "transactionId": id, "chargingState": "Charging" });
             if let Some(r) = auth.remote_start_id {
                 info["remoteStartId"] = json!(r);
@@ -130,9 +139,18 @@ impl Station {
             if let Some(t) = &token {
                 p["idTag"] = json!(t);
             }
-            if !measurands.is_empty() {
-                p["transactionData"] =
-                    json!([self.meter_value(now, &reading, &measurands, "Transaction.End")]);
+            let tx_id = self.tx_ids.get(&tx.local).map(i32::to_string);
+            let sign = Signing {
+                evse,
+                context: "Transaction.End",
+                transaction_id: tx_id.as_deref(),
+                id_token: Some(&tx.token),
+                key_sent: tx.key_sent,
+            };
+            if !measurands.is_empty() || self.settings.flag(Setting::SampledSignReadings) {
+                let mut mv = self.meter_value(now, &reading, &measurands, "Transaction.End");
+                self.sign_meter_value(now, &reading, &sign, &mut mv);
+                p["transactionData"] = json!([mv]);
             }
             self.enqueue("StopTransaction", &p, Some(tx.local));
         } else {
@@ -140,7 +158,15 @@ impl Station {
             if measurands.is_empty() {
                 measurands.push("Energy.Active.Import.Register");
             }
-            let mv = self.meter_value(now, &reading, &measurands, "Transaction.End");
+            let mut mv = self.meter_value(now, &reading, &measurands, "Transaction.End");
+            let sign = Signing {
+                evse,
+                context: "Transaction.End",
+                transaction_id: tx.id.as_deref(),
+                id_token: Some(&tx.token),
+                key_sent: tx.key_sent,
+            };
+            self.sign_meter_value(now, &reading, &sign, &mut mv);
             let mut p = json!({
                 "eventType": "Ended",
                 "timestamp": self.wall(now),

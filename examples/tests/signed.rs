@@ -372,3 +372,59 @@ async fn a_tampered_value_is_stored_invalid() {
         cp.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn the_bound_per_session_is_an_event_and_a_metric_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let mut args = CentralArgs::with_database(url).ephemeral();
+    args.max_signed_per_session = 2;
+    let central = start(&args).await.expect("starts");
+    let api = Api::admin(&central).await;
+    let key = Arc::new(MeterKey::generate().unwrap());
+    let mut config = SimConfig::new(format!("ws://{}/ocpp", central.ocpp_addr()));
+    config.evses = 1;
+    config.prefix = "BOUND".into();
+    config.versions = VersionMix::one(Version::V201);
+    config.meter_interval = Duration::from_secs(1);
+    config.sign_readings = Some(key);
+    let fleet = Fleet::start(config).await.expect("fleet");
+    let id = fleet.identities()[0].clone();
+    until("boot", || async {
+        let (_, c) = api.get(&format!("/api/chargers/{id}")).await;
+        (c["bootState"] == "Accepted").then_some(Value::Null)
+    })
+    .await;
+    fleet.plug_in(&id, 1).unwrap();
+    fleet.present_id_token(&id, Some(1), "BOUNDTAG").unwrap();
+    // Begin + two periodic values: the third is over the bound.
+    let event = until("limit_reached", || async {
+        let (_, log) = api.get(&format!("/api/log?charger={id}")).await;
+        log.as_array()?
+            .iter()
+            .find(|e| e["kind"] == "limit_reached")
+            .cloned()
+    })
+    .await;
+    assert_eq!(event["detail"]["limit"], "signed_values", "{event}");
+    assert_eq!(event["detail"]["bound"], 2, "{event}");
+    let metrics = api.text("/metrics").await;
+    assert!(
+        metrics.contains("kind=\"limit_reached\",code=\"signed_values\""),
+        "{metrics}"
+    );
+    // The session goes on: it ends normally, its energy counted, two rows kept.
+    fleet.unplug(&id, 1).unwrap();
+    let session = session_with(&api, &id, 2, true).await;
+    assert_eq!(signed_values(&api, &session).await.len(), 2);
+    assert!(
+        session["energyWhExact"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap()
+            > Decimal::ZERO,
+        "{session}"
+    );
+    fleet.shutdown().await;
+}

@@ -130,6 +130,7 @@ async fn signed_flow(url: String) {
             .iter()
             .filter_map(|x| x["context"].as_str())
             .collect();
+        assert!(contexts.contains(&"Transaction.Begin"), "{v}: {contexts:?}");
         assert!(contexts.contains(&"Transaction.End"), "{v}: {contexts:?}");
         assert!(contexts.contains(&"Sample.Periodic"), "{v}: {contexts:?}");
         for x in &values {

@@ -118,7 +118,21 @@ fn v16_sends_signed_data_next_to_the_plain_register() {
     pair.connect();
     set(&mut pair, "", "SampledDataSignReadings", "true");
     charge(&mut pair);
-    let periodic = sampled(&pair, "MeterValues", "meterValue");
+    // The signed begin reading follows StartTransaction as MeterValues (Transaction.Begin),
+    // with the central system's transaction id filled in by the outbox.
+    let mvs = pair.central.payloads("MeterValues");
+    assert_eq!(mvs[0]["transactionId"], 1, "{:?}", mvs[0]);
+    let all = sampled(&pair, "MeterValues", "meterValue");
+    let begin = all
+        .iter()
+        .filter(|s| s["format"] == "SignedData" && s["context"] == "Transaction.Begin")
+        .count();
+    assert_eq!(begin, 1, "{all:?}");
+    let periodic: Vec<Value> = all
+        .iter()
+        .filter(|s| s["context"] == "Sample.Periodic")
+        .cloned()
+        .collect();
     let signed: Vec<&Value> = periodic
         .iter()
         .filter(|s| s["format"] == "SignedData")

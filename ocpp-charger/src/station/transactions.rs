@@ -45,6 +45,26 @@ impl Station {
                 p["reservationId"] = json!(id);
             }
             self.enqueue("StartTransaction", &p, Some(local));
+            // StartTransaction carries no meter value: the signed begin reading (metering
+            // law wants begin and end) follows as MeterValues with context
+            // Transaction.Begin; the outbox fills in the transaction id once it is known.
+            if self.settings.flag(Setting::SampledSignReadings) {
+                let register = ["Energy.Active.Import.Register"];
+                let mut mv = self.meter_value(now, &reading, &register, "Transaction.Begin");
+                let sign = Signing {
+                    evse,
+                    context: "Transaction.Begin",
+                    transaction_id: None,
+                    id_token: Some(&auth.token),
+                    key_sent: false,
+                };
+                self.sign_meter_value(now, &reading, &sign, &mut mv);
+                let signed = mv["sampledValue"].as_array().is_some_and(|v| v.len() > 1);
+                if signed {
+                    let p = json!({ "connectorId": evse, "transactionId": 0, "meterValue": [mv] });
+                    self.enqueue("MeterValues", &p, Some(local));
+                }
+            }
         } else {
             let id = self.rng.uuid();
             tx.id = Some(id.clone());

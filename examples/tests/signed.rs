@@ -157,6 +157,20 @@ async fn signed_flow(url: String) {
                 ));
             }
         }
+        // The session's plain samples: one energy register per periodic reading (a 1.6
+        // SignedData sample, which has no number, is not among them).
+        let (_, full) = api.get(&format!("/api/sessions/{}", session["id"])).await;
+        let plain_periodic = full["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["context"] == "Sample.Periodic"
+                    && s["measurand"] == "Energy.Active.Import.Register"
+            })
+            .count();
+        let signed_periodic = contexts.iter().filter(|c| **c == "Sample.Periodic").count();
+        assert_eq!(plain_periodic, signed_periodic, "{v}: {full}");
         if v != Version::V16 {
             // The key came once, with the begin value; later ones use the learned key.
             assert_eq!(values[0]["keySource"], "message", "{v}");

@@ -356,7 +356,9 @@ impl Backend {
                 | Event::TransactionEnded { samples, .. }
                 | Event::MeterValues { samples, .. } = event
                 {
-                    out.extend(samples.iter().map(sample_row));
+                    // A 1.6 SignedData sample has no number: its data is in the session's
+                    // signed values (signed.rs).
+                    out.extend(samples.iter().filter(|s| s.has_value()).map(sample_row));
                 }
             }
         }

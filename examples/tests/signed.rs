@@ -293,12 +293,27 @@ fn tampering_charger(
     v: Version,
     key: Arc<MeterKey>,
 ) -> ClientHandle {
+    signing_charger(central, identity, v, key, true, "EveryMeterValue")
+}
+
+/// A station whose meter signs with `key` (and alters the reading after signing when
+/// `tamper`), sending the key as `policy` says.
+fn signing_charger(
+    central: &RunningCentral,
+    identity: &str,
+    v: Version,
+    key: Arc<MeterKey>,
+    tamper: bool,
+    policy: &str,
+) -> ClientHandle {
     let mut store = MemoryStore::new();
     let saved = Saved::load(&mut store).expect("loads");
     let id: Arc<str> = identity.into();
     let signer = Arc::new(move |r: &SignRequest<'_>, m: &ocpp_charger::MeterReading| {
         let mut s = key.sign(&id, r, m)?;
-        s.data = s.data.replace("\"RU\":\"kWh\"", "\"RU\":\"Wh\"");
+        if tamper {
+            s.data = s.data.replace("\"RU\":\"kWh\"", "\"RU\":\"Wh\"");
+        }
         Some(s)
     });
     let station = Station::new(
@@ -306,10 +321,7 @@ fn tampering_charger(
             .evses(1)
             .validate_outgoing(true)
             .setting(ocpp_charger::Setting::SampledSignReadings, "true")
-            .setting(
-                ocpp_charger::Setting::PublicKeyWithSignedMeterValue,
-                "EveryMeterValue",
-            ),
+            .setting(ocpp_charger::Setting::PublicKeyWithSignedMeterValue, policy),
         Box::new(SimulatedHardware::new(1, Decimal::from(7400)).with_signer(signer)),
         saved,
         Instant::now(),
@@ -442,4 +454,69 @@ async fn the_bound_per_session_is_an_event_and_a_metric_and_the_session_goes_on(
         "{session}"
     );
     fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_key_the_charger_reports_in_its_device_model_verifies_its_values() {
+    use ocpp_central::device_model::{
+        Component, ReportItem, ReportPart, ReportedAttribute, Variable,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let central = start(&CentralArgs::with_database(url).ephemeral())
+        .await
+        .expect("starts");
+    let api = Api::admin(&central).await;
+    let key = Arc::new(MeterKey::generate().unwrap());
+    let id = "DM-KEY-21";
+    // The charger's report (NotifyReport) named its meter's key.
+    let part = ReportPart {
+        request_id: 1,
+        seq_no: 0,
+        tbc: false,
+        generated_at: "2025-01-01T00:00:00Z".into(),
+        items: vec![ReportItem {
+            component: Component::named("FiscalMetering"),
+            variable: Variable::named("PublicKey"),
+            attributes: vec![ReportedAttribute {
+                kind: "Actual".into(),
+                value: Some(key.public_key_hex().to_owned()),
+                mutability: "ReadOnly".into(),
+                persistent: true,
+                constant: true,
+            }],
+            characteristics: None,
+        }],
+    };
+    central
+        .backend()
+        .device_model()
+        .on_report(id, &part)
+        .await
+        .unwrap();
+    // 2.1 with PublicKeyWithSignedMeterValue Never: no key in any message.
+    let mut cp = signing_charger(&central, id, Version::V21, key, false, "Never");
+    next_event(&mut cp, "boot", |e| {
+        matches!(e, StationEvent::BootAccepted { .. })
+    })
+    .await;
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .unwrap();
+    cp.hardware(HardwareEvent::IdTokenPresented {
+        evse: Some(1),
+        id_token: "DMKEY".into(),
+    })
+    .unwrap();
+    next_event(&mut cp, "start", |e| {
+        matches!(e, StationEvent::TransactionStarted { .. })
+    })
+    .await;
+    cp.hardware(HardwareEvent::CableUnplugged { evse: 1 })
+        .unwrap();
+    let session = session_with(&api, id, 2, true).await;
+    for x in signed_values(&api, &session).await {
+        assert_eq!(x["status"], "Verified", "{x}");
+        assert_eq!(x["keySource"], "device_model", "{x}");
+    }
+    cp.shutdown().await;
 }

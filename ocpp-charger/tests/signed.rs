@@ -19,6 +19,21 @@ const KEY_HEX: &str = "3059301306072A8648CE3D020106082A8648CE3D03010703420004AB"
 /// transaction, the token and the register, so each test sees exactly what was signed.
 fn pair(version: Version) -> VirtualPair {
     let clock = TestClock::new();
+    pair_on(
+        version,
+        MemoryStore::new(),
+        clock,
+        MockCentral::new(version),
+    )
+}
+
+/// A signing pair on `store` (a restart: the same store, the same central system and clock).
+fn pair_on(
+    version: Version,
+    store: MemoryStore,
+    clock: TestClock,
+    central: MockCentral,
+) -> VirtualPair {
     let cfg = test_config(version, &clock);
     let signer = Arc::new(|r: &SignRequest<'_>, m: &ocpp_charger::MeterReading| {
         Some(SignedReading {
@@ -36,10 +51,10 @@ fn pair(version: Version) -> VirtualPair {
         })
     });
     let hw = SimulatedHardware::new(1, Decimal::from(7400)).with_signer(signer);
-    let mut store: Box<dyn ocpp_charger::Store> = Box::new(MemoryStore::new());
-    let saved = Saved::load(&mut *store).unwrap();
+    let mut loader = store.clone();
+    let saved = Saved::load(&mut loader).unwrap();
     let station = Station::new(cfg, Box::new(hw), saved, clock.now());
-    VirtualPair::from_station(station, store, MockCentral::new(version), clock)
+    VirtualPair::from_station(station, Box::new(store), central, clock)
 }
 
 fn set(pair: &mut VirtualPair, component: &str, name: &str, value: &str) {
@@ -300,4 +315,49 @@ fn a_meter_that_cannot_sign_leaves_the_values_plain() {
     assert!(signed_values(&pair).is_empty());
     assert_eq!(pair.central.actions_named("TransactionEvent"), 4);
     pair.assert_no_invalid_outgoing();
+}
+
+#[test]
+fn once_per_transaction_is_remembered_across_a_restart() {
+    for v in [Version::V201, Version::V21] {
+        let store = MemoryStore::new();
+        let mut pair = pair_on(v, store.clone(), TestClock::new(), MockCentral::new(v));
+        pair.connect();
+        set(&mut pair, "SampledDataCtrlr", "SignReadings", "true");
+        set(
+            &mut pair,
+            "OCPPCommCtrlr",
+            "PublicKeyWithSignedMeterValue",
+            "OncePerTransaction",
+        );
+        pair.plug_in(1);
+        pair.present(1, "TAG1");
+        pair.advance(Duration::from_secs(61));
+        let VirtualPair {
+            station,
+            mut central,
+            clock,
+            ..
+        } = pair;
+        drop(station);
+        central.reconnect();
+        let mut pair = pair_on(v, store, clock, central);
+        pair.connect();
+        pair.advance(Duration::from_secs(61));
+        pair.present(1, "TAG1");
+        pair.unplug(1);
+        let signed = signed_values(&pair);
+        // Begin (with the key), a sample before and one after the restart, the end.
+        assert_eq!(signed.len(), 4, "{v}: {signed:?}");
+        let with_key = signed
+            .iter()
+            .filter(|s| {
+                s.get("publicKey")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| !k.is_empty())
+            })
+            .count();
+        assert_eq!(with_key, 1, "{v}: {signed:?}");
+        pair.assert_no_invalid_outgoing();
+    }
 }

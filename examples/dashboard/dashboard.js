@@ -79,6 +79,17 @@ function renderChargers() {
   $("#count-connected").textContent = state.chargers.filter((c) => c.connected).length;
 }
 
+// A session's signed meter values (Eichrecht): count per verification status, and the
+// export for a transparency tool (S.A.F.E. XML).
+function signedCell(s) {
+  const counts = s.signedValues || {};
+  const parts = Object.keys(counts).sort().map((k) =>
+    `<span class="signed-${esc(k.toLowerCase())}" title="${esc(k)}">${counts[k]} ${esc(k)}</span>`);
+  if (!parts.length) return "";
+  return parts.join(" ") +
+    ` <a href="/api/sessions/${s.id}/signed-values/export" download>XML</a>`;
+}
+
 function renderSessions() {
   $("#live tbody").innerHTML = state.live.map((s) =>
     `<tr data-session="${s.id}"><td>${s.id}</td><td>${esc(s.charger)}</td><td>${s.evse}</td><td>${esc(s.idTag)}</td>` +
@@ -90,7 +101,8 @@ function renderSessions() {
   $("#history tbody").innerHTML = state.history.map((s) =>
     `<tr data-session="${s.id}"><td>${s.id}</td><td>${esc(s.charger)}</td><td>${s.evse}</td><td>${esc(s.idTag)}</td>` +
     `<td>${time(s.startedAt)}</td><td>${time(s.stoppedAt)}</td><td class="num energy">${kwh(s.energyWh)}</td>` +
-    `<td class="num cost">${money(s.cost, s.currency)}</td><td>${esc(s.stopReason)}</td></tr>`
+    `<td class="num cost">${money(s.cost, s.currency)}</td><td>${esc(s.stopReason)}</td>` +
+    `<td class="signed">${signedCell(s)}</td></tr>`
   ).join("");
   $("#no-history").style.display = state.history.length ? "none" : "";
   $("#count-charging").textContent = state.live.length;

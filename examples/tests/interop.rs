@@ -1067,6 +1067,119 @@ async fn typed_smart_charging(cp: &mut TheirChargePoint) {
     }
 }
 
+/// An OCMF signing meter (P-256) for their charge point's signed values: the test signs, their
+/// library carries the value verbatim (1.6 SignedData, 2.x signedMeterValue, both validated
+/// against their schemas), our central stores and verifies it.
+struct SignedMeter {
+    key: ocpp_examples::sim::ocmf::MeterKey,
+    sent: Vec<String>,
+}
+
+impl SignedMeter {
+    fn new() -> SignedMeter {
+        SignedMeter {
+            key: ocpp_examples::sim::ocmf::MeterKey::generate().expect("a P-256 key"),
+            sent: Vec::new(),
+        }
+    }
+
+    fn sign(&mut self, tx: &str, context: &str, wh: u32) -> String {
+        let request = ocpp_charger::SignRequest {
+            evse: 1,
+            context,
+            transaction_id: Some(tx),
+            id_token: Some("LOCAL-1"),
+            timestamp: chrono::Utc::now(),
+        };
+        let reading = ocpp_charger::MeterReading {
+            energy_wh: wh.into(),
+            ..Default::default()
+        };
+        let data = self
+            .key
+            .sign("INTEROP", &request, &reading)
+            .expect("signs")
+            .data;
+        self.sent.push(data.clone());
+        data
+    }
+
+    /// A 2.x periodic meter value whose energy register carries the signed value (data and
+    /// key base64, as 2.x asks; 2.1 may leave the key out, so it does).
+    fn meter_2x(&mut self, v: Version, tx: &str, wh: u32) -> Value {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let data = b64.encode(self.sign(tx, "Sample.Periodic", wh));
+        let key_hex = self.key.public_key_hex();
+        let key_bytes: Vec<u8> = (0..key_hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).ok())
+            .collect();
+        let mut m = meter_2x(wh, "Sample.Periodic");
+        m[0]["sampledValue"][0]["signedMeterValue"] = if v == Version::V201 {
+            json!({ "signedMeterData": data, "signingMethod": "ECDSA-secp256r1-SHA256",
+                    "encodingMethod": "OCMF", "publicKey": b64.encode(key_bytes) })
+        } else {
+            json!({ "signedMeterData": data, "encodingMethod": "OCMF" })
+        };
+        m
+    }
+
+    /// Our central stored every signed value verbatim with the session; where the key was
+    /// in the message (2.0.1) it is Verified, elsewhere NoKey until the operator registers
+    /// the meter key, then Verified.
+    async fn check_stored(&self, cp: &mut TheirChargePoint, session: i64) {
+        let what = if v16(cp.v) {
+            "MeterValues"
+        } else {
+            "TransactionEvent"
+        };
+        let path = format!("/api/sessions/{session}/signed-values");
+        let (_, rows) = cp.central.get(&path).await;
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        let stored: Vec<String> = rows
+            .iter()
+            .filter_map(|r| {
+                let d = r["signedData"].as_str()?;
+                ocpp_central::signed::ocmf_text(d)
+            })
+            .collect();
+        if stored != self.sent {
+            cp.peer.fail(
+                what,
+                format!("our central stored {rows:?}, sent {:?}", self.sent),
+            );
+        }
+        let want = if cp.v == Version::V201 {
+            "Verified"
+        } else {
+            "NoKey"
+        };
+        if rows.iter().any(|r| r["status"] != want) {
+            cp.peer.fail(what, format!("expected {want}: {rows:?}"));
+        }
+        if want == "NoKey" {
+            let (status, r) = cp
+                .central
+                .put(
+                    &format!("/api/chargers/{}/meter-keys", cp.id),
+                    json!({ "publicKey": self.key.public_key_hex() }),
+                )
+                .await;
+            let (_, rows) = cp.central.get(&path).await;
+            let verified = rows
+                .as_array()
+                .is_some_and(|a| !a.is_empty() && a.iter().all(|r| r["status"] == "Verified"));
+            if status != StatusCode::OK || !verified {
+                cp.peer.fail(
+                    what,
+                    format!("after registering the key ({status} {r}): {rows}"),
+                );
+            }
+        }
+    }
+}
+
 fn meter_v16(wh: u32, context: &str) -> Value {
     json!([{ "timestamp": now(), "sampledValue": [
         { "value": wh.to_string(), "context": context, "measurand": "Energy.Active.Import.Register", "unit": "Wh" },
@@ -1208,7 +1321,8 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
         cp.peer.fail("Heartbeat", format!("no currentTime in {hb}"));
     }
 
-    // --- a local transaction: authorize, start, meter values, stop
+    // --- a local transaction: authorize, start, meter values (one of them signed), stop
+    let mut signed = SignedMeter::new();
     let token = id_token(v, "LOCAL-1", "ISO14443");
     let key = if v16(v) { "idTag" } else { "idToken" };
     let info = if v16(v) {
@@ -1237,7 +1351,16 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
         session = started["sessionId"].as_i64().unwrap_or(-1);
         cp.send("StatusNotification", status_request(v, 1, "Charging"))
             .await;
-        let mv = json!({ "connectorId": 1, "transactionId": tx, "meterValue": meter_v16(1500, "Sample.Periodic") });
+        // A signed (OCMF) reading next to the plain one: 1.6 SignedData.
+        let mut meter = meter_v16(1500, "Sample.Periodic");
+        if let Some(values) = meter[0]["sampledValue"].as_array_mut() {
+            values.push(json!({
+                "value": signed.sign(&tx.to_string(), "Sample.Periodic", 1500),
+                "format": "SignedData", "context": "Sample.Periodic",
+                "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+            }));
+        }
+        let mv = json!({ "connectorId": 1, "transactionId": tx, "meterValue": meter });
         cp.send("MeterValues", mv).await;
         cp.feed("transaction_updated", |d| energy(d) == 500.0).await;
         let stop = json!({
@@ -1271,7 +1394,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
             1,
             json!({ "transactionId": "TX-LOCAL-1", "chargingState": "Charging" }),
             None,
-            Some(meter_2x(1500, "Sample.Periodic")),
+            Some(signed.meter_2x(v, "TX-LOCAL-1", 1500)),
         );
         cp.send("TransactionEvent", updated).await;
         cp.feed("transaction_updated", |d| energy(d) == 500.0).await;
@@ -1300,6 +1423,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     }
     cp.send("StatusNotification", status_request(v, 1, "Available"))
         .await;
+    signed.check_stored(&mut cp, session).await;
 
     // --- data transfer to our central (its default: UnknownVendorId)
     let data = if v16(v) {

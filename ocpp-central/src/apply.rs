@@ -214,8 +214,8 @@ impl Cx<'_> {
     }
 }
 
-/// A version-neutral sample from the parts every version has. `None` for signed data (kept by
-/// the application from the request) and for values that are not numbers.
+/// A version-neutral sample from the parts every version has (the signed form, if any, is
+/// added by the caller).
 #[allow(clippy::too_many_arguments)]
 fn sample(
     timestamp: DateTime<Utc>,
@@ -236,29 +236,67 @@ fn sample(
         phase: phase.map(str::to_owned),
         context: context.map(str::to_owned),
         location: location.map(str::to_owned),
+        signed: None,
     }
+}
+
+/// A signed value's optional text (2.0.1 requires `signingMethod` and `publicKey`, 2.1 makes
+/// them optional): `None` when absent or empty.
+trait OptText {
+    fn text(&self) -> Option<&str>;
+}
+
+impl<const N: usize> OptText for ocpp_types::BoundedString<N> {
+    fn text(&self) -> Option<&str> {
+        Some(self.as_str()).filter(|s| !s.is_empty())
+    }
+}
+
+impl<const N: usize> OptText for Option<ocpp_types::BoundedString<N>> {
+    fn text(&self) -> Option<&str> {
+        self.as_ref().and_then(OptText::text)
+    }
+}
+
+#[cfg(any(feature = "v201", feature = "v21"))]
+fn opt_str(v: &impl OptText) -> Option<String> {
+    v.text().map(str::to_owned)
 }
 
 #[cfg(feature = "v16")]
 macro_rules! v16_sample {
     ($ts:expr, $sv:expr) => {{
         let sv = $sv;
-        if sv.format.map(|f| f.as_str()) == Some("SignedData") {
-            None
+        let signed = sv.format.map(|f| f.as_str()) == Some("SignedData");
+        // A signed sample carries its data in place of the number: kept verbatim, never
+        // dropped; a plain value that is not a number is not a reading.
+        let value = if signed {
+            Some(Decimal::ZERO)
         } else {
-            crate::model::parse_decimal(&sv.value).map(|value| {
-                sample(
-                    $ts,
-                    value,
-                    sv.measurand.map(|m| m.as_str()),
-                    sv.unit.map(|u| u.as_str()),
-                    0,
-                    sv.phase.map(|p| p.as_str()),
-                    sv.context.map(|c| c.as_str()),
-                    sv.location.map(|l| l.as_str()),
-                )
-            })
-        }
+            crate::model::parse_decimal(&sv.value)
+        };
+        value.map(|value| {
+            let mut s = sample(
+                $ts,
+                value,
+                sv.measurand.map(|m| m.as_str()),
+                sv.unit.map(|u| u.as_str()),
+                0,
+                sv.phase.map(|p| p.as_str()),
+                sv.context.map(|c| c.as_str()),
+                sv.location.map(|l| l.as_str()),
+            );
+            if signed {
+                s.signed = Some(crate::model::SignedMeterValue {
+                    data: sv.value.clone(),
+                    encoding: None,
+                    signing_method: None,
+                    public_key: None,
+                    replaces_value: true,
+                });
+            }
+            s
+        })
     }};
 }
 
@@ -397,7 +435,7 @@ macro_rules! apply_2x {
                             let ts = to_utc(&mv.timestamp);
                             mv.sampled_value.iter().map(move |sv| {
                                 let unit = sv.unit_of_measure.as_ref();
-                                sample(
+                                let mut s = sample(
                                     ts,
                                     sv.value,
                                     sv.measurand.map(|m| m.as_str()),
@@ -406,7 +444,17 @@ macro_rules! apply_2x {
                                     sv.phase.map(|p| p.as_str()),
                                     sv.context.map(|c| c.as_str()),
                                     sv.location.map(|l| l.as_str()),
-                                )
+                                );
+                                s.signed = sv.signed_meter_value.as_ref().map(|v| {
+                                    crate::model::SignedMeterValue {
+                                        data: v.signed_meter_data.as_str().to_owned(),
+                                        encoding: Some(v.encoding_method.as_str().to_owned()),
+                                        signing_method: opt_str(&v.signing_method),
+                                        public_key: opt_str(&v.public_key),
+                                        replaces_value: false,
+                                    }
+                                });
+                                s
                             })
                         })
                         .collect()

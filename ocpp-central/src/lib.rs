@@ -41,6 +41,7 @@ pub mod reservations;
 #[cfg(feature = "ws")]
 pub mod server;
 pub mod session;
+pub mod signed;
 pub mod smart_charging;
 #[cfg(feature = "ws")]
 mod socket;
@@ -69,7 +70,8 @@ pub use handler::{
 pub use message::{AnyRequest, AnyResponse};
 pub use model::{
     AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,
-    ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, SmallMap, Transaction,
+    ConnectorStatus, Event, Limit, Limits, MeterSample, SeqGaps, SignedMeterValue, SmallMap,
+    Transaction,
 };
 #[cfg(feature = "ws")]
 pub use server::{

@@ -215,15 +215,44 @@ pub struct MeterSample {
     pub context: Option<String>,
     /// The location (`Outlet`, `EV`, ...), if given.
     pub location: Option<String>,
+    /// The signed form of this reading, verbatim (1.6 `format: SignedData`, 2.x
+    /// `signedMeterValue`); parse and verify it with [`crate::signed`].
+    pub signed: Option<SignedMeterValue>,
+}
+
+/// A signed meter value exactly as the charger sent it (metering law, e.g. Germany's
+/// Eichrecht): nothing is decoded or dropped here, so the application can store it verbatim
+/// and check it later with [`crate::signed::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedMeterValue {
+    /// The signed data verbatim: 1.6 the sampled value's `value` (usually an OCMF string),
+    /// 2.x `signedMeterData` (base64 by the specification; plain OCMF is seen in the field).
+    pub data: String,
+    /// (2.x) `encodingMethod` (`OCMF`, `EDL`, ...); `None` on 1.6.
+    pub encoding: Option<String>,
+    /// (2.x) `signingMethod`, if given.
+    pub signing_method: Option<String>,
+    /// (2.x) `publicKey` (base64 by the specification), if sent with this value (see the
+    /// station's `PublicKeyWithSignedMeterValue`).
+    pub public_key: Option<String>,
+    /// True for 1.6 `SignedData`: the signed data stands in place of the number, so the
+    /// sample's `value` is zero and counts for no register ([`MeterSample::has_value`]).
+    pub replaces_value: bool,
 }
 
 /// The default measurand of both versions.
 pub const ENERGY_IMPORT_REGISTER: &str = "Energy.Active.Import.Register";
 
 impl MeterSample {
+    /// Whether `value` is a reading: false for a 1.6 `SignedData` sample, whose only content
+    /// is [`MeterSample::signed`].
+    pub fn has_value(&self) -> bool {
+        !self.signed.as_ref().is_some_and(|s| s.replaces_value)
+    }
+
     /// The value in Wh, when this is an energy measurand in Wh or kWh.
     pub fn energy_wh(&self) -> Option<Decimal> {
-        if !self.measurand.starts_with("Energy.") {
+        if !self.has_value() || !self.measurand.starts_with("Energy.") {
             return None;
         }
         let base = match self.unit.as_deref() {
@@ -237,7 +266,7 @@ impl MeterSample {
     /// The value in W, when this is a power measurand in W or kW (`None` otherwise, or when
     /// it does not fit).
     pub fn power_w(&self) -> Option<Decimal> {
-        if !self.measurand.starts_with("Power.") {
+        if !self.has_value() || !self.measurand.starts_with("Power.") {
             return None;
         }
         let base = match self.unit.as_deref() {
@@ -251,7 +280,7 @@ impl MeterSample {
     /// Whether this is the total imported active energy register, without phase (the value
     /// transactions are billed on).
     pub fn is_import_register(&self) -> bool {
-        self.measurand == ENERGY_IMPORT_REGISTER && self.phase.is_none()
+        self.has_value() && self.measurand == ENERGY_IMPORT_REGISTER && self.phase.is_none()
     }
 }
 
@@ -481,7 +510,7 @@ impl Transaction {
                         });
                     }
                 }
-            } else if s.measurand == "Power.Active.Import" && s.phase.is_none() {
+            } else if s.has_value() && s.measurand == "Power.Active.Import" && s.phase.is_none() {
                 match s.power_w() {
                     Some(w) => power = Some(w),
                     None => {

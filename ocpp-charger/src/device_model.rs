@@ -328,6 +328,10 @@ pub fn list_of(def: &Definition) -> Option<(DataType, &'static str)> {
             "Heartbeat,NTP,GPS,RealTimeClock,MobileNetwork,RadioTimeTransmitter",
         ),
         ("SmartChargingCtrlr", "RateUnit") => (DataType::MemberList, "A,W"),
+        ("OCPPCommCtrlr", "PublicKeyWithSignedMeterValue") => (
+            DataType::OptionList,
+            "Never,OncePerTransaction,EveryMeterValue",
+        ),
         ("MonitoringCtrlr", "ActiveMonitoringBase") => {
             (DataType::OptionList, "All,FactoryDefault,HardWiredOnly")
         }

@@ -27,6 +27,42 @@ pub struct MeterReading {
     pub soc_percent: Option<Decimal>,
 }
 
+/// What a signed reading is asked for ([`Hardware::sign_reading`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignRequest<'a> {
+    /// EVSE / connector id, from 1.
+    pub evse: u32,
+    /// The reading context (`Transaction.Begin`, `Sample.Periodic`, `Sample.Clock`,
+    /// `Transaction.End`, ...).
+    pub context: &'a str,
+    /// The transaction's id, when the reading belongs to one and the id is known (1.6: the
+    /// central system's id, once StartTransaction was answered; 2.x: the station's id).
+    pub transaction_id: Option<&'a str>,
+    /// The token of the transaction, if any (OCMF `ID`).
+    pub id_token: Option<&'a str>,
+    /// The wall-clock time of the reading (the station's clock).
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+/// A meter's signed form of a reading (metering law, e.g. Germany's Eichrecht), as the meter
+/// gives it. The station sends it verbatim: 1.6 as a sampled value of format `SignedData`,
+/// 2.x as the energy register's `signedMeterValue` (data base64-encoded, as 2.x asks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedReading {
+    /// The signed data, e.g. an OCMF string `OCMF|{payload}|{signature}`.
+    pub data: String,
+    /// The encoding (2.x `encodingMethod`), e.g. `OCMF`.
+    pub encoding: String,
+    /// The signature algorithm (2.x `signingMethod`), e.g. `ECDSA-secp256r1-SHA256`.
+    pub signing_method: Option<String>,
+    /// The meter's public key (hex of the DER SubjectPublicKeyInfo, the OCMF convention; sent
+    /// base64-encoded in 2.x as `PublicKeyWithSignedMeterValue` asks).
+    pub public_key: Option<String>,
+}
+
+/// A function that signs readings, for [`SimulatedHardware::with_signer`].
+pub type SignFn = dyn Fn(&SignRequest<'_>, &MeterReading) -> Option<SignedReading> + Send + Sync;
+
 /// How a reboot is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResetKind {
@@ -96,6 +132,20 @@ pub trait Hardware: Send {
     fn set_charging_limit(&mut self, now: Instant, evse: u32, limit: Option<ChargingLimit>) {
         let _ = (now, evse, limit);
     }
+    /// The meter's signed form of `reading` (taken just before, at `now`), when the station's
+    /// settings ask for signed readings (1.6 `SampledDataSignReadings` /
+    /// `AlignedDataSignReadings`, 2.x `SampledDataCtrlr.SignReadings` /
+    /// `AlignedDataCtrlr.SignReadings`). Default: the meter cannot sign (`None`: the reading
+    /// goes unsigned).
+    fn sign_reading(
+        &mut self,
+        now: Instant,
+        request: &SignRequest<'_>,
+        reading: &MeterReading,
+    ) -> Option<SignedReading> {
+        let _ = (now, request, reading);
+        None
+    }
 }
 
 /// A simulated EV on one EVSE: a battery that charges at a fixed power until full.
@@ -131,6 +181,18 @@ pub struct SimulatedHardware {
     station_limit: Option<ChargingLimit>,
     reboots: Vec<ResetKind>,
     events: std::collections::VecDeque<HardwareEvent>,
+    signer: Option<Signer>,
+}
+
+/// The signer of a [`SimulatedHardware`] (a shared function; `Debug` shows only that it is
+/// there).
+#[derive(Clone)]
+struct Signer(std::sync::Arc<SignFn>);
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer")
+    }
 }
 
 impl SimulatedHardware {
@@ -153,7 +215,15 @@ impl SimulatedHardware {
             reboots: Vec::new(),
             events: std::collections::VecDeque::new(),
             station_limit: None,
+            signer: None,
         }
+    }
+
+    /// Signs readings with `signer` ([`Hardware::sign_reading`]); without one the simulated
+    /// meter cannot sign.
+    pub fn with_signer(mut self, signer: std::sync::Arc<SignFn>) -> Self {
+        self.signer = Some(Signer(signer));
+        self
     }
 
     /// Starts the meter register of every EVSE at `wh`.
@@ -289,6 +359,15 @@ impl Hardware for SimulatedHardware {
 
     fn reboot(&mut self, kind: ResetKind) {
         self.reboots.push(kind);
+    }
+
+    fn sign_reading(
+        &mut self,
+        _now: Instant,
+        request: &SignRequest<'_>,
+        reading: &MeterReading,
+    ) -> Option<SignedReading> {
+        self.signer.as_ref().and_then(|s| (s.0)(request, reading))
     }
 
     fn poll_event(&mut self, _now: Instant) -> Option<HardwareEvent> {

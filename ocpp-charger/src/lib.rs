@@ -51,7 +51,8 @@ pub mod tls;
 pub mod ws;
 
 pub use hardware::{
-    Hardware, HardwareEvent, MeterReading, ResetKind, SimulatedEv, SimulatedHardware,
+    Hardware, HardwareEvent, MeterReading, ResetKind, SignFn, SignRequest, SignedReading,
+    SimulatedEv, SimulatedHardware,
 };
 pub use ocpp_codec::Version;
 pub use ocpp_types;

@@ -86,6 +86,15 @@ pub enum Setting {
     /// A reservation may leave the EVSE open (1.6 `ReserveConnectorZeroSupported`, 2.x
     /// `ReservationCtrlr.NonEvseSpecific`).
     ReserveAnyEvse,
+    /// Transaction readings (begin, periodic, end) are sent signed when the meter can sign
+    /// (1.6 `SampledDataSignReadings`, 2.x `SampledDataCtrlr.SignReadings`).
+    SampledSignReadings,
+    /// Clock-aligned readings are sent signed when the meter can sign (1.6
+    /// `AlignedDataSignReadings`, 2.x `AlignedDataCtrlr.SignReadings`).
+    AlignedSignReadings,
+    /// (2.x) When a signed value carries the meter's public key: `Never`,
+    /// `OncePerTransaction` or `EveryMeterValue` (`OCPPCommCtrlr.PublicKeyWithSignedMeterValue`).
+    PublicKeyWithSignedMeterValue,
 }
 
 /// A value's type, for validation and for 2.x `variableCharacteristics.dataType`.
@@ -436,6 +445,25 @@ pub const V16_KEYS: &[Definition] = &[
         RO,
         "true",
         Some(S::ReserveAnyEvse),
+    ),
+    // Signed meter values (appended: stores keep changed values by index).
+    d(
+        "",
+        "AlignedDataSignReadings",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::AlignedSignReadings),
+    ),
+    d(
+        "",
+        "SampledDataSignReadings",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::SampledSignReadings),
     ),
 ];
 
@@ -919,6 +947,34 @@ pub const V2X_VARIABLES: &[Definition] = &[
         RO,
         "9",
         None,
+    ),
+    // Signed meter values (appended: stores keep changed values by index).
+    d(
+        "SampledDataCtrlr",
+        "SignReadings",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::SampledSignReadings),
+    ),
+    d(
+        "AlignedDataCtrlr",
+        "SignReadings",
+        None,
+        B,
+        RW,
+        "false",
+        Some(S::AlignedSignReadings),
+    ),
+    d(
+        "OCPPCommCtrlr",
+        "PublicKeyWithSignedMeterValue",
+        None,
+        T,
+        RW,
+        "Never",
+        Some(S::PublicKeyWithSignedMeterValue),
     ),
 ];
 

@@ -284,6 +284,10 @@ pub struct SessionView {
     /// Meter samples (only in `GET /api/sessions/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<Vec<SampleView>>,
+    /// Signed meter values per verification status (`Verified`, `Invalid`, `NoKey`,
+    /// `Unsupported`; absent: none). The values: `GET /api/sessions/{id}/signed-values`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub signed_values: BTreeMap<String, i64>,
 }
 
 pub(crate) fn session_view(s: SessionRow, samples: Option<Vec<SampleRow>>) -> SessionView {
@@ -318,6 +322,7 @@ pub(crate) fn session_view(s: SessionRow, samples: Option<Vec<SampleRow>>) -> Se
                 })
                 .collect()
         }),
+        signed_values: BTreeMap::new(),
     }
 }
 
@@ -585,6 +590,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/customers/{id_token}", OPERATOR),
     ("DELETE", "/api/customers/{id_token}", ADMIN),
     ("GET", "/messages.js", PUBLIC),
+    // Signed meter values and meter keys (signed_api.rs).
+    ("GET", "/api/sessions/{id}/signed-values", VIEWER),
+    ("GET", "/api/sessions/{id}/signed-values/export", VIEWER),
+    ("GET", "/api/chargers/{id}/meter-keys", VIEWER),
+    ("PUT", "/api/chargers/{id}/meter-keys", ADMIN),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -647,6 +657,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::firmware_api::routes())
         .merge(super::device_model_api::routes())
         .merge(super::display_api::routes())
+        .merge(super::signed_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -868,6 +879,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::firmware_api::FirmwareDoc::openapi());
     doc.merge(super::device_model_api::DeviceModelDoc::openapi());
     doc.merge(super::display_api::DisplayDoc::openapi());
+    doc.merge(super::signed_api::SignedDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }
@@ -1571,8 +1583,17 @@ async fn list_sessions(
             limit: q.limit.unwrap_or(100).clamp(1, 1000),
         })
         .await?;
+    let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
+    let mut signed = b.signed().summary(&ids).await?;
     Ok(Json(
-        rows.into_iter().map(|s| session_view(s, None)).collect(),
+        rows.into_iter()
+            .map(|s| {
+                let id = s.id;
+                let mut v = session_view(s, None);
+                v.signed_values = signed.remove(&id).unwrap_or_default();
+                v
+            })
+            .collect(),
     ))
 }
 
@@ -1592,7 +1613,14 @@ async fn get_session(
         )
     })?;
     let samples = b.samples(id).await?;
-    Ok(Json(session_view(s, Some(samples))))
+    let mut v = session_view(s, Some(samples));
+    v.signed_values = b
+        .signed()
+        .summary(&[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    Ok(Json(v))
 }
 
 /// The ID tokens.

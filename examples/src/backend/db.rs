@@ -446,6 +446,8 @@ const MIGRATIONS: &[&str] = &[
     // 14: display messages and customer-information reports (`display.rs`,
     // `customers.rs`). Numbered 14 where migrations 12 and 13 come first.
     super::display::MIGRATION,
+    // 15: signed meter values and meter keys (`signed.rs`).
+    super::signed::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -42,6 +42,9 @@ pub mod cost;
 pub mod customers;
 pub mod display;
 pub mod display_api;
+// Signed meter values (signed.rs, signed_api.rs).
+pub mod signed;
+pub mod signed_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -160,6 +163,8 @@ pub struct Backend {
     displays: Arc<display::Displays>,
     customers: Arc<customers::Customers>,
     costs: cost::Costs,
+    /// Signed meter values and meter keys ([`signed`]).
+    signed: Arc<signed::Signed>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -200,6 +205,7 @@ impl Backend {
             customers: customers::Customers::new(db.clone(), displays.clone()),
             displays,
             costs: cost::Costs::default(),
+            signed: signed::Signed::new(db.clone()),
             passwords,
             sites,
             certs: pki::Certs::default(),
@@ -350,7 +356,9 @@ impl Backend {
                 | Event::TransactionEnded { samples, .. }
                 | Event::MeterValues { samples, .. } = event
                 {
-                    out.extend(samples.iter().map(sample_row));
+                    // A 1.6 SignedData sample has no number: its data is in the session's
+                    // signed values (signed.rs).
+                    out.extend(samples.iter().filter(|s| s.has_value()).map(sample_row));
                 }
             }
         }
@@ -573,6 +581,36 @@ impl Backend {
     /// The running cost's settings ([`cost`]).
     pub fn costs(&self) -> &cost::Costs {
         &self.costs
+    }
+
+    /// Signed meter values and meter keys ([`signed`]).
+    pub fn signed(&self) -> &Arc<signed::Signed> {
+        &self.signed
+    }
+
+    /// Stores the signed values among a transaction message's `samples` ([`signed`]); values
+    /// over the session's bound are an event and a metric.
+    async fn store_signed(
+        &self,
+        charger: &str,
+        session: Option<i64>,
+        transaction_id: Option<&str>,
+        samples: &[ocpp_central::MeterSample],
+    ) -> Result<(), DbError> {
+        let stored = self
+            .signed
+            .store(charger, session, transaction_id, samples)
+            .await?;
+        if stored.over_bound > 0 {
+            self.metrics.error("limit_reached", "signed_values");
+            let detail = serde_json::json!({
+                "limit": "signed_values", "bound": self.signed.max_per_session(),
+                "sessionId": session, "transactionId": transaction_id,
+                "detail": format!("{} signed values not kept as rows (the journal keeps the message)", stored.over_bound),
+            });
+            self.record(charger, "limit_reached", detail, true).await;
+        }
+        Ok(())
     }
 
     /// The certificate authority and issued certificates ([`pki`]).
@@ -875,14 +913,26 @@ impl Backend {
                 let detail = serde_json::json!({ "idToken": id_token, "status": status.as_str() });
                 self.record(id, "authorized", detail, true).await;
             }
-            Event::TransactionStarted { transaction, .. } => {
+            Event::TransactionStarted {
+                transaction,
+                samples,
+                ..
+            } => {
                 let session = self.progress(id, transaction).await?;
+                self.store_signed(id, Some(session), Some(&transaction.id), samples)
+                    .await?;
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_started", detail, true).await;
                 return Ok(Some(session));
             }
-            Event::TransactionUpdated { transaction, .. } => {
+            Event::TransactionUpdated {
+                transaction,
+                samples,
+                ..
+            } => {
                 let session = self.progress(id, transaction).await?;
+                self.store_signed(id, Some(session), Some(&transaction.id), samples)
+                    .await?;
                 // Meter updates go to the live feed; the samples are in the session's rows.
                 if self.live_followed() {
                     let detail = tx_detail(transaction, Some(session));
@@ -890,8 +940,14 @@ impl Backend {
                 }
                 return Ok(Some(session));
             }
-            Event::TransactionEnded { transaction, .. } => {
+            Event::TransactionEnded {
+                transaction,
+                samples,
+                ..
+            } => {
                 let session = self.progress(id, transaction).await?;
+                self.store_signed(id, Some(session), Some(&transaction.id), samples)
+                    .await?;
                 let ended = transaction.ended_at.unwrap_or(now);
                 self.writer
                     .write(writer::Write::SessionEnded {
@@ -928,6 +984,22 @@ impl Backend {
                     "transactionId": transaction_id, "detail": detail,
                 });
                 self.record(id, "out_of_range", detail, true).await;
+            }
+            Event::MeterValues {
+                transaction_id,
+                samples,
+                ..
+            } if samples.iter().any(|s| s.signed.is_some()) => {
+                // Signed values outside a transaction this session knows: with the session
+                // still open here for that id, if any.
+                let session = transaction_id.as_ref().and_then(|t| {
+                    lock(&self.open)
+                        .get(id)
+                        .and_then(|open| open.get(t).copied())
+                });
+                self.store_signed(id, session, transaction_id.as_deref(), samples)
+                    .await?;
+                return Ok(session);
             }
             Event::MeterValues {
                 connector,
@@ -1341,6 +1413,8 @@ macro_rules! handle_2x {
                             phase: sv.phase.as_ref().map(|p| p.as_str().to_owned()),
                             context: None,
                             location: None,
+                            // The cost needs the number only.
+                            signed: None,
                         })
                         .collect();
                     let before = charger

@@ -100,6 +100,11 @@ pub struct CentralArgs {
     #[arg(long)]
     pub v16_cost_messages: bool,
     // ----- end of the running cost -----
+    /// Signed meter values kept as rows per session (signed.rs); past it each message's
+    /// extra values are a `limit_reached` event and an `errors` metric (the journal keeps
+    /// the message verbatim).
+    #[arg(long, default_value_t = super::signed::MAX_PER_SESSION, value_name = "N")]
+    pub max_signed_per_session: usize,
     /// How long to wait for a charger's answer to a central call, seconds.
     #[arg(long, default_value_t = 30)]
     pub call_timeout: u64,
@@ -231,6 +236,7 @@ impl CentralArgs {
             cost_update_interval: 60,
             personal_message: None,
             v16_cost_messages: false,
+            max_signed_per_session: super::signed::MAX_PER_SESSION,
             price_per_hour: Decimal::ZERO,
             session_fee: Decimal::ZERO,
             currency: "EUR".into(),
@@ -437,6 +443,9 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         v16_cost_messages: args.v16_cost_messages,
     });
     super::cost::spawn_updates(&backend);
+    backend.signed().configure(super::signed::SignedConfig {
+        max_per_session: args.max_signed_per_session,
+    });
     // Transaction messages answered but not projected when the last process died.
     backend.recover().await?;
     for id in db.registered_identities().await? {

@@ -195,6 +195,18 @@ struct Args {
     #[arg(long)]
     compression: bool,
 
+    /// Sign every transaction and clock-aligned reading as OCMF with a fresh ECDSA P-256 key
+    /// (an Eichrecht meter): 1.6 SignedData, 2.x signedMeterValue with the public key once
+    /// per transaction. The public key (hex DER SubjectPublicKeyInfo) is printed on stderr
+    /// and written to --meter-key-out, for the central system to register
+    /// (PUT /api/chargers/{id}/meter-keys).
+    #[arg(long)]
+    sign_readings: bool,
+
+    /// With --sign-readings: write the meter's public key (hex) to this file.
+    #[arg(long, requires = "sign_readings", value_name = "PATH")]
+    meter_key_out: Option<std::path::PathBuf>,
+
     /// With --compression: keep the compression context between messages.
     #[arg(long, requires = "compression")]
     compression_context_takeover: bool,
@@ -422,6 +434,20 @@ async fn run_fleet(
     config.power_w = args.power;
     config.call_timeout = call_timeout;
     config.compression = compression(&args);
+    if args.sign_readings {
+        let key = ocpp_examples::sim::ocmf::MeterKey::generate()
+            .map_err(|e| SimError::InvalidConfig(e.to_string()))?;
+        eprintln!(
+            "charger-sim: meter public key (P-256, hex SubjectPublicKeyInfo): {}",
+            key.public_key_hex()
+        );
+        if let Some(path) = &args.meter_key_out {
+            std::fs::write(path, format!("{}\n", key.public_key_hex())).map_err(|e| {
+                SimError::InvalidConfig(format!("--meter-key-out {}: {e}", path.display()))
+            })?;
+        }
+        config.sign_readings = Some(std::sync::Arc::new(key));
+    }
     let duration = args.duration.map(|d| secs("--duration", d)).transpose()?;
     if !args.quiet {
         eprintln!(

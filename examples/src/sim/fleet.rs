@@ -279,8 +279,8 @@ impl Fleet {
                 let clock = clock.clone();
                 let identity = identity.clone();
                 Arc::new(move |firmware: &str, saved: Saved, now: Instant| {
-                    let (hardware, hw) = FleetHardware::new(config.evses, config.power_w);
-                    let station_config = StationConfig::new(identity.to_string(), version)
+                    let (mut hardware, hw) = FleetHardware::new(config.evses, config.power_w);
+                    let mut station_config = StationConfig::new(identity.to_string(), version)
                         .vendor_model(config.vendor.clone(), config.model.clone())
                         .firmware_version(firmware)
                         .evses(config.evses)
@@ -292,6 +292,13 @@ impl Fleet {
                         .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS)
                         // 1.6: the running cost through the California Pricing DataTransfers.
                         .cost_messages(true);
+                    if let Some(key) = &config.sign_readings {
+                        hardware = hardware.with_signer(key.clone(), identity.clone());
+                        station_config = station_config
+                            .setting(Setting::SampledSignReadings, "true")
+                            .setting(Setting::AlignedSignReadings, "true")
+                            .setting(Setting::PublicKeyWithSignedMeterValue, "OncePerTransaction");
+                    }
                     let station = Station::new(station_config, Box::new(hardware), saved, now);
                     (station, hw)
                 })

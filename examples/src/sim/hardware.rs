@@ -8,14 +8,17 @@
 //! shared or locked).
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use ocpp_charger::smart_charging::ChargingLimit;
 use ocpp_charger::{
-    Hardware, HardwareEvent, MeterReading, ResetKind, SimulatedEv, SimulatedHardware,
+    Hardware, HardwareEvent, MeterReading, ResetKind, SignRequest, SignedReading, SimulatedEv,
+    SimulatedHardware,
 };
 use rust_decimal::Decimal;
+
+use super::ocmf::MeterKey;
 
 /// What the driver tells the hardware.
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub(crate) struct FleetHardware {
     evses: Vec<Slot>,
     inbox: mpsc::Receiver<HwCommand>,
     events: VecDeque<HardwareEvent>,
+    /// The signing meter (`--sign-readings`) and the charger's identity (its meter serials).
+    signer: Option<(Arc<MeterKey>, Arc<str>)>,
 }
 
 struct Slot {
@@ -61,8 +66,15 @@ impl FleetHardware {
                 .collect(),
             inbox: rx,
             events: VecDeque::new(),
+            signer: None,
         };
         (hw, tx)
+    }
+
+    /// Signs readings with `key` as charger `identity`'s meters ([`super::ocmf`]).
+    pub(crate) fn with_signer(mut self, key: Arc<MeterKey>, identity: Arc<str>) -> Self {
+        self.signer = Some((key, identity));
+        self
     }
 
     fn slot(&mut self, evse: u32) -> Option<&mut Slot> {
@@ -197,6 +209,16 @@ impl Hardware for FleetHardware {
     fn poll_event(&mut self, now: Instant) -> Option<HardwareEvent> {
         self.drain(now);
         self.events.pop_front()
+    }
+
+    fn sign_reading(
+        &mut self,
+        _now: Instant,
+        request: &SignRequest<'_>,
+        reading: &MeterReading,
+    ) -> Option<SignedReading> {
+        let (key, identity) = self.signer.as_ref()?;
+        key.sign(identity, request, reading)
     }
 }
 

@@ -46,6 +46,7 @@ mod fleet;
 mod hardware;
 mod histogram;
 pub mod load;
+pub mod ocmf;
 mod script;
 mod transfers;
 
@@ -269,6 +270,11 @@ pub struct SimConfig {
     /// `ocpp_charger::ws::ClientConfig`, so simulations and their measurements stay
     /// comparable with earlier ones; `charger-sim --compression` offers it).
     pub compression: ocpp_charger::ws::Compression,
+    /// Sign every transaction and clock-aligned reading as OCMF with this P-256 key
+    /// (`charger-sim --sign-readings`): the stations' sign-readings settings are on and 2.x
+    /// sends the public key once per transaction (`PublicKeyWithSignedMeterValue`). `None`:
+    /// unsigned readings.
+    pub sign_readings: Option<std::sync::Arc<ocmf::MeterKey>>,
 }
 
 impl SimConfig {
@@ -297,6 +303,7 @@ impl SimConfig {
             arrival_stagger: None,
             sessions: None,
             power_w: 7400,
+            sign_readings: None,
             call_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             vendor: "ocpp-rs".into(),

@@ -16,7 +16,123 @@ pub(crate) fn number(d: Decimal) -> Value {
     serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
+/// What a reading is signed for ([`Station::sign_meter_value`]).
+pub(crate) struct Signing<'a> {
+    pub(crate) evse: u32,
+    pub(crate) context: &'a str,
+    pub(crate) transaction_id: Option<&'a str>,
+    pub(crate) id_token: Option<&'a str>,
+    /// The key already went with a value of this transaction.
+    pub(crate) key_sent: bool,
+}
+
+/// The 2.x `publicKey` of a meter key: base64 of the key's bytes when it is hex (the OCMF
+/// convention), of its text otherwise.
+fn key_base64(key: &str) -> String {
+    use base64::Engine as _;
+    let k = key.trim();
+    let bytes: Option<Vec<u8>> = (k.len() % 2 == 0 && !k.is_empty())
+        .then(|| {
+            (0..k.len())
+                .step_by(2)
+                .map(|i| k.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect()
+        })
+        .flatten();
+    base64::engine::general_purpose::STANDARD.encode(bytes.as_deref().unwrap_or(k.as_bytes()))
+}
+
 impl Station {
+    /// Adds the meter's signed form of `reading` to the MeterValue `mv` when the settings ask
+    /// for it (`SampledSignReadings` for transaction readings, `AlignedSignReadings` for
+    /// `Sample.Clock`) and the meter signs: 1.6 a sampled value of format `SignedData`; 2.x
+    /// the energy register's `signedMeterValue`, with the public key as
+    /// `PublicKeyWithSignedMeterValue` says. Returns whether the key went with it.
+    pub(crate) fn sign_meter_value(
+        &mut self,
+        now: Instant,
+        reading: &MeterReading,
+        sign: &Signing<'_>,
+        mv: &mut Value,
+    ) -> bool {
+        let setting = if sign.context == "Sample.Clock" {
+            Setting::AlignedSignReadings
+        } else {
+            Setting::SampledSignReadings
+        };
+        if !self.settings.flag(setting) {
+            return false;
+        }
+        let request = SignRequest {
+            evse: sign.evse,
+            context: sign.context,
+            transaction_id: sign.transaction_id,
+            id_token: sign.id_token,
+            timestamp: self.cfg.time.wall(now),
+        };
+        let Some(signed) = self.hw.sign_reading(now, &request, reading) else {
+            return false;
+        };
+        let v16 = self.v16();
+        let with_key = !v16
+            && signed.public_key.is_some()
+            && match self.settings.get(Setting::PublicKeyWithSignedMeterValue) {
+                "EveryMeterValue" => true,
+                "OncePerTransaction" => !sign.key_sent && sign.transaction_id.is_some(),
+                _ => false,
+            };
+        let Some(values) = mv.get_mut("sampledValue").and_then(Value::as_array_mut) else {
+            return false;
+        };
+        const REGISTER: &str = "Energy.Active.Import.Register";
+        if v16 {
+            values.push(json!({
+                "value": signed.data,
+                "context": sign.context,
+                "format": "SignedData",
+                "measurand": REGISTER,
+                "location": "Outlet",
+                "unit": "Wh",
+            }));
+            return false;
+        }
+        use base64::Engine as _;
+        let v201 = self.cfg.version == Version::V201;
+        let mut smv = json!({
+            "signedMeterData": base64::engine::general_purpose::STANDARD.encode(signed.data.as_bytes()),
+            "encodingMethod": signed.encoding,
+        });
+        // 2.0.1 requires signingMethod and publicKey (empty when not sent); 2.1 leaves them out.
+        match (&signed.signing_method, v201) {
+            (Some(m), _) => smv["signingMethod"] = json!(m),
+            (None, true) => smv["signingMethod"] = json!(""),
+            (None, false) => {}
+        }
+        match (
+            with_key.then_some(signed.public_key.as_deref()).flatten(),
+            v201,
+        ) {
+            (Some(k), _) => smv["publicKey"] = json!(key_base64(k)),
+            (None, true) => smv["publicKey"] = json!(""),
+            (None, false) => {}
+        }
+        match values
+            .iter_mut()
+            .find(|v| v.get("measurand").and_then(Value::as_str) == Some(REGISTER))
+        {
+            Some(v) => v["signedMeterValue"] = smv,
+            None => values.push(json!({
+                "value": number(reading.energy_wh),
+                "context": sign.context,
+                "measurand": REGISTER,
+                "location": "Outlet",
+                "unitOfMeasure": { "unit": "Wh" },
+                "signedMeterValue": smv,
+            })),
+        }
+        with_key
+    }
+
     /// A periodic sample of the transaction on `self.evses[i]`.
     pub(crate) fn sample(&mut self, now: Instant, i: usize) {
         let interval = self.settings.duration(Setting::SampleInterval);
@@ -39,10 +155,23 @@ impl Station {
         measurands: &[&str],
         context: &str,
     ) {
-        let mv = self.meter_value(now, reading, measurands, context);
+        let mut mv = self.meter_value(now, reading, measurands, context);
         let Some(tx) = self.evse_mut(evse).and_then(|e| e.tx.clone()) else {
             return;
         };
+        let tx_id = self.tx_id_of(&tx);
+        let sign = Signing {
+            evse,
+            context,
+            transaction_id: tx_id.as_deref(),
+            id_token: Some(&tx.token),
+            key_sent: tx.key_sent,
+        };
+        if self.sign_meter_value(now, reading, &sign, &mut mv) {
+            if let Some(t) = self.evse_mut(evse).and_then(|e| e.tx.as_mut()) {
+                t.key_sent = true;
+            }
+        }
         if self.v16() {
             let p = json!({
                 "connectorId": evse,
@@ -132,7 +261,15 @@ impl Station {
         measurands: &[&str],
         context: &str,
     ) {
-        let mv = self.meter_value(now, reading, measurands, context);
+        let mut mv = self.meter_value(now, reading, measurands, context);
+        let sign = Signing {
+            evse,
+            context,
+            transaction_id: None,
+            id_token: None,
+            key_sent: false,
+        };
+        self.sign_meter_value(now, reading, &sign, &mut mv);
         let p = if self.v16() {
             json!({ "connectorId": evse, "meterValue": [mv] })
         } else {

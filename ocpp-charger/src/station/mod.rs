@@ -40,7 +40,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::app::Application;
-use crate::hardware::{Hardware, HardwareEvent, MeterReading, ResetKind};
+use crate::hardware::{Hardware, HardwareEvent, MeterReading, ResetKind, SignRequest};
 use crate::settings::{Setting, Settings};
 use crate::store::{Persist, Saved, Store, StoreError, StoredMessage};
 mod authorization;
@@ -71,6 +71,7 @@ pub use display::{
 pub use firmware::{FirmwareProgress, FirmwareStatus, FirmwareUpdate};
 pub use local_list::{DEFAULT_LOCAL_LIST_MAX, DEFAULT_SEND_LOCAL_LIST_MAX};
 pub use logs::{LogKind, LogProgress, LogUpload};
+pub(crate) use meter::Signing;
 pub use monitoring::{MonitorInfo, MAX_MONITORS};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
@@ -386,6 +387,10 @@ pub(crate) struct TxState {
     pub(crate) seq_no: u32,
     #[serde(default)]
     pub(crate) remote_start_id: Option<i32>,
+    /// (2.x) The meter's public key went with a signed value of this transaction
+    /// (`PublicKeyWithSignedMeterValue` = `OncePerTransaction`).
+    #[serde(default)]
+    pub(crate) key_sent: bool,
 }
 
 /// The state document the station keeps in its [`Store`] (JSON).

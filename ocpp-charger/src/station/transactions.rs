@@ -29,6 +29,7 @@ impl Station {
             meter_start: reading.energy_wh.to_string(),
             seq_no: 0,
             remote_start_id: auth.remote_start_id,
+            key_sent: false,
         };
         if let Some(id) = auth.reservation {
             self.use_reservation(id);
@@ -44,6 +45,26 @@ impl Station {
                 p["reservationId"] = json!(id);
             }
             self.enqueue("StartTransaction", &p, Some(local));
+            // StartTransaction carries no meter value: the signed begin reading (metering
+            // law wants begin and end) follows as MeterValues with context
+            // Transaction.Begin; the outbox fills in the transaction id once it is known.
+            if self.settings.flag(Setting::SampledSignReadings) {
+                let register = ["Energy.Active.Import.Register"];
+                let mut mv = self.meter_value(now, &reading, &register, "Transaction.Begin");
+                let sign = Signing {
+                    evse,
+                    context: "Transaction.Begin",
+                    transaction_id: None,
+                    id_token: Some(&auth.token),
+                    key_sent: false,
+                };
+                self.sign_meter_value(now, &reading, &sign, &mut mv);
+                let signed = mv["sampledValue"].as_array().is_some_and(|v| v.len() > 1);
+                if signed {
+                    let p = json!({ "connectorId": evse, "transactionId": 0, "meterValue": [mv] });
+                    self.enqueue("MeterValues", &p, Some(local));
+                }
+            }
         } else {
             let id = self.rng.uuid();
             tx.id = Some(id.clone());
@@ -55,7 +76,15 @@ impl Station {
                 "CablePluggedIn"
             };
             let measurands = self.settings.measurands(Setting::TxEndedMeasurands);
-            let mv = self.meter_value(now, &reading, &measurands, "Transaction.Begin");
+            let mut mv = self.meter_value(now, &reading, &measurands, "Transaction.Begin");
+            let sign = Signing {
+                evse,
+                context: "Transaction.Begin",
+                transaction_id: Some(&id),
+                id_token: Some(&auth.token),
+                key_sent: false,
+            };
+            tx.key_sent = self.sign_meter_value(now, &reading, &sign, &mut mv);
             let mut info = json!({ "transactionId": id, "chargingState": "Charging" });
             if let Some(r) = auth.remote_start_id {
                 info["remoteStartId"] = json!(r);
@@ -130,9 +159,18 @@ impl Station {
             if let Some(t) = &token {
                 p["idTag"] = json!(t);
             }
-            if !measurands.is_empty() {
-                p["transactionData"] =
-                    json!([self.meter_value(now, &reading, &measurands, "Transaction.End")]);
+            let tx_id = self.tx_ids.get(&tx.local).map(i32::to_string);
+            let sign = Signing {
+                evse,
+                context: "Transaction.End",
+                transaction_id: tx_id.as_deref(),
+                id_token: Some(&tx.token),
+                key_sent: tx.key_sent,
+            };
+            if !measurands.is_empty() || self.settings.flag(Setting::SampledSignReadings) {
+                let mut mv = self.meter_value(now, &reading, &measurands, "Transaction.End");
+                self.sign_meter_value(now, &reading, &sign, &mut mv);
+                p["transactionData"] = json!([mv]);
             }
             self.enqueue("StopTransaction", &p, Some(tx.local));
         } else {
@@ -140,7 +178,15 @@ impl Station {
             if measurands.is_empty() {
                 measurands.push("Energy.Active.Import.Register");
             }
-            let mv = self.meter_value(now, &reading, &measurands, "Transaction.End");
+            let mut mv = self.meter_value(now, &reading, &measurands, "Transaction.End");
+            let sign = Signing {
+                evse,
+                context: "Transaction.End",
+                transaction_id: tx.id.as_deref(),
+                id_token: Some(&tx.token),
+                key_sent: tx.key_sent,
+            };
+            self.sign_meter_value(now, &reading, &sign, &mut mv);
             let mut p = json!({
                 "eventType": "Ended",
                 "timestamp": self.wall(now),

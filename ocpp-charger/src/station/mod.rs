@@ -59,6 +59,7 @@ pub mod reservations;
 pub mod security;
 mod status;
 mod step;
+pub mod streams;
 mod transactions;
 
 pub use config::StationConfig;
@@ -75,6 +76,9 @@ pub use monitoring::{MonitorInfo, MAX_MONITORS};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
+pub use streams::{
+    StreamInfo, StreamParams, StreamStatus, MAX_STREAMS, MAX_STREAM_BACKLOG, MAX_STREAM_BATCH,
+};
 pub(crate) use transactions::Stop;
 
 use crate::rand::Rng;
@@ -464,6 +468,8 @@ pub(crate) enum Pending {
     /// Our SignCertificate ([`crate::certificates`]).
     #[cfg_attr(not(feature = "certificates"), allow(dead_code))]
     Sign,
+    /// (2.1) Our OpenPeriodicEventStream for this stream ([`streams`]).
+    StreamOpen(i32),
 }
 
 #[derive(Debug, Clone)]

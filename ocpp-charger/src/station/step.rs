@@ -47,6 +47,7 @@ impl Station {
         self.process_rpc_events(now);
         self.smart_step(now);
         self.monitoring_step(now);
+        self.streams_step(now);
         self.display_step(now);
     }
 
@@ -178,6 +179,10 @@ impl Station {
         let checked = match RawValue::from_string(text.to_owned()) {
             Ok(raw) if kind == ocpp_types::MessageKind::Response => {
                 codec.decode_result("outgoing", action, &raw).map(|_| ())
+            }
+            #[cfg(feature = "v21")]
+            Ok(raw) if kind == ocpp_types::MessageKind::Send => {
+                codec.decode_send("outgoing", action, &raw).map(|_| ())
             }
             Ok(raw) => codec.decode_call("outgoing", action, &raw).map(|_| ()),
             Err(e) => {

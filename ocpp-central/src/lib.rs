@@ -44,6 +44,7 @@ pub mod session;
 pub mod smart_charging;
 #[cfg(feature = "ws")]
 mod socket;
+pub mod streams;
 #[cfg(feature = "test-util")]
 pub mod testing;
 #[cfg(feature = "tls")]

@@ -585,6 +585,13 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/customers/{id_token}", OPERATOR),
     ("DELETE", "/api/customers/{id_token}", ADMIN),
     ("GET", "/messages.js", PUBLIC),
+    // Periodic event streams (streams_api.rs).
+    ("GET", "/api/chargers/{id}/streams", VIEWER),
+    ("POST", "/api/chargers/{id}/streams", OPERATOR),
+    ("PUT", "/api/chargers/{id}/streams/{stream}", OPERATOR),
+    ("DELETE", "/api/chargers/{id}/streams/{stream}", OPERATOR),
+    ("GET", "/api/chargers/{id}/streams/{stream}/samples", VIEWER),
+    ("GET", "/streams.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -647,6 +654,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::firmware_api::routes())
         .merge(super::device_model_api::routes())
         .merge(super::display_api::routes())
+        .merge(super::streams_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -868,6 +876,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::firmware_api::FirmwareDoc::openapi());
     doc.merge(super::device_model_api::DeviceModelDoc::openapi());
     doc.merge(super::display_api::DisplayDoc::openapi());
+    doc.merge(super::streams_api::StreamsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -446,6 +446,9 @@ const MIGRATIONS: &[&str] = &[
     // 14: display messages and customer-information reports (`display.rs`,
     // `customers.rs`). Numbered 14 where migrations 12 and 13 come first.
     super::display::MIGRATION,
+    // 17: periodic event streams and their samples (`streams.rs`). Numbered 17 where
+    // migrations 15 and 16 come first.
+    super::streams::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

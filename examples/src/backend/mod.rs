@@ -42,6 +42,9 @@ pub mod cost;
 pub mod customers;
 pub mod display;
 pub mod display_api;
+// Periodic event streams (streams.rs, streams_api.rs).
+pub mod streams;
+pub mod streams_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -160,6 +163,8 @@ pub struct Backend {
     displays: Arc<display::Displays>,
     customers: Arc<customers::Customers>,
     costs: cost::Costs,
+    /// Periodic event streams and their samples ([`streams`]).
+    streams: Arc<streams::Streams>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -200,6 +205,7 @@ impl Backend {
             customers: customers::Customers::new(db.clone(), displays.clone()),
             displays,
             costs: cost::Costs::default(),
+            streams: streams::Streams::new(db.clone()),
             passwords,
             sites,
             certs: pki::Certs::default(),
@@ -558,6 +564,11 @@ impl Backend {
     /// The chargers' local lists.
     pub fn local_lists(&self) -> &Arc<local_list::LocalLists> {
         &self.local_lists
+    }
+
+    /// Periodic event streams ([`streams`]).
+    pub fn streams(&self) -> &Arc<streams::Streams> {
+        &self.streams
     }
 
     /// Display messages ([`display`]).
@@ -1120,6 +1131,9 @@ impl Handler for Backend {
         if let Err(e) = self.device_model.on_event(charger, event).await {
             self.db_failed("device_model", &e);
         }
+        if let Err(e) = self.streams.on_event(charger, event).await {
+            self.db_failed("streams", &e);
+        }
         self.on_event_inner(charger, event).await;
     }
 
@@ -1166,6 +1180,10 @@ impl Handler for Backend {
     }
 
     async fn on_send(&self, charger: &ChargerHandle, action: &str, payload: &str) {
+        // Stream samples are stored by `streams` (Event::StreamData), not logged one by one.
+        if action == "NotifyPeriodicEventStream" {
+            return;
+        }
         let detail = serde_json::json!({ "action": action, "bytes": payload.len() });
         self.record(charger.identity(), "send", detail, false).await;
     }

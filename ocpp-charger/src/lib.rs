@@ -63,6 +63,7 @@ pub use station::{
     StationEvent, TransactionInfo,
 };
 pub use station::{Customer, DisplayConfig, DisplayMessage, MessagePriority};
+pub use station::{DerControlInfo, DER_CONTROL_TYPES, MAX_DER_CONTROLS};
 pub use station::{
     StreamInfo, StreamParams, StreamStatus, MAX_STREAMS, MAX_STREAM_BACKLOG, MAX_STREAM_BATCH,
 };

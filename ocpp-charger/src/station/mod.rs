@@ -48,6 +48,7 @@ mod boot;
 mod config;
 pub mod cost;
 pub mod customer;
+pub mod der;
 pub mod display;
 pub mod firmware;
 pub mod local_list;
@@ -65,6 +66,7 @@ mod transactions;
 pub use config::StationConfig;
 pub use cost::COST_VENDOR_ID;
 pub use customer::{Customer, CUSTOMER_DATA_PER_PART, MAX_CUSTOMER_PARTS};
+pub use der::{DerControlInfo, DER_CONTROL_TYPES, DER_REPORT_ITEMS, MAX_DER_CONTROLS};
 pub use display::{
     DisplayConfig, DisplayMessage, MessagePriority, DEFAULT_MAX_DISPLAY_MESSAGES,
     DISPLAY_MESSAGES_PER_REPORT,
@@ -423,6 +425,9 @@ pub(crate) struct StateDoc {
     /// Display messages and the transactions' cost lines ([`display`]).
     #[serde(default)]
     display: display::DisplayDoc,
+    /// (2.1) DER controls ([`der`]).
+    #[serde(default)]
+    der: der::DerDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -528,6 +533,8 @@ pub struct Station {
     pub(crate) smart: crate::smart_charging::SmartState,
     /// Variable monitors ([`monitoring`]).
     pub(crate) monitoring: monitoring::Monitoring,
+    /// (2.1) DER controls ([`der`]).
+    pub(crate) der: der::DerDoc,
     /// The certificate store ([`crate::certificates`]).
     #[cfg(feature = "certificates")]
     pub(crate) certs: Box<dyn crate::certificates::CertificateStore>,
@@ -653,6 +660,7 @@ impl Station {
             reconnect: false,
             smart: crate::smart_charging::SmartState::new(persisted.smart),
             monitoring: monitoring::Monitoring::new(persisted.monitoring),
+            der: persisted.der,
             #[cfg(feature = "certificates")]
             certs,
             #[cfg(feature = "certificates")]

@@ -231,6 +231,7 @@ impl Station {
             logs: self.logs.clone(),
             monitoring: self.monitoring.doc.clone(),
             display: self.display.doc.clone(),
+            der: self.der.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

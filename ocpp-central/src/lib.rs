@@ -29,6 +29,7 @@ mod apply;
 pub mod certificates;
 pub mod commands;
 pub mod defaults;
+pub mod der;
 pub mod device_model;
 pub mod display;
 #[cfg(feature = "tokio")]

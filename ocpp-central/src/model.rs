@@ -963,6 +963,13 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// (2.1) A NotifyDERAlarm, NotifyDERStartStop or ReportDERControl, answered.
+    Der {
+        /// What it says ([`crate::der`]).
+        notice: crate::der::DerNotice,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// (2.1) A NotifyPeriodicEventStream (a SEND, never answered), checked and decoded.
     StreamData {
         /// Its samples with their absolute times ([`crate::streams`]).

@@ -45,6 +45,8 @@ pub mod display_api;
 // Periodic event streams (streams.rs, streams_api.rs).
 pub mod streams;
 pub mod streams_api;
+// DER control (der.rs).
+pub mod der;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -165,6 +167,8 @@ pub struct Backend {
     costs: cost::Costs,
     /// Periodic event streams and their samples ([`streams`]).
     streams: Arc<streams::Streams>,
+    /// DER events ([`der`]).
+    der: Arc<der::Der>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -206,6 +210,7 @@ impl Backend {
             displays,
             costs: cost::Costs::default(),
             streams: streams::Streams::new(db.clone()),
+            der: der::Der::new(db.clone()),
             passwords,
             sites,
             certs: pki::Certs::default(),
@@ -564,6 +569,11 @@ impl Backend {
     /// The chargers' local lists.
     pub fn local_lists(&self) -> &Arc<local_list::LocalLists> {
         &self.local_lists
+    }
+
+    /// DER events ([`der`]).
+    pub fn der(&self) -> &Arc<der::Der> {
+        &self.der
     }
 
     /// Periodic event streams ([`streams`]).
@@ -1133,6 +1143,9 @@ impl Handler for Backend {
         }
         if let Err(e) = self.streams.on_event(charger, event).await {
             self.db_failed("streams", &e);
+        }
+        if let Err(e) = self.der.on_event(charger, event).await {
+            self.db_failed("der", &e);
         }
         self.on_event_inner(charger, event).await;
     }

@@ -25,7 +25,8 @@ use sqlx::Row;
 
 use super::db::{self, Db, DbError};
 
-/// Migration 17: the streams and their samples.
+/// Migration 17: the streams and their samples, and the chargers' DER events
+/// ([`super::der`]).
 pub const MIGRATION: &str = "CREATE TABLE event_streams (
         id {ID},
         charger TEXT NOT NULL,
@@ -49,7 +50,19 @@ pub const MIGRATION: &str = "CREATE TABLE event_streams (
         at TEXT NOT NULL,
         value TEXT NOT NULL
     );
-    CREATE INDEX stream_samples_stream ON stream_samples (charger, stream_id, id)";
+    CREATE INDEX stream_samples_stream ON stream_samples (charger, stream_id, id);
+    CREATE TABLE der_events (
+        id {ID},
+        charger TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        control TEXT NOT NULL,
+        grid_event_fault TEXT,
+        ended BIGINT NOT NULL,
+        detail TEXT,
+        at TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX der_events_charger ON der_events (charger, id)";
 
 /// The samples kept per stream (the oldest are deleted beyond).
 pub const MAX_SAMPLES_PER_STREAM: i64 = 10_000;

@@ -105,6 +105,10 @@ pub struct DerControlInfo {
 }
 
 impl DerDoc {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.controls.is_empty()
+    }
+
     fn superseded(&self, c: &DerControl) -> bool {
         self.controls.iter().any(|o| {
             o.id != c.id

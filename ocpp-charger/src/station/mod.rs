@@ -426,7 +426,7 @@ pub(crate) struct StateDoc {
     #[serde(default)]
     display: display::DisplayDoc,
     /// (2.1) DER controls ([`der`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "der::DerDoc::is_empty")]
     der: der::DerDoc,
 }
 

@@ -95,7 +95,7 @@ pub(crate) struct MonitoringDoc {
     #[serde(default)]
     level: Option<u8>,
     /// (2.1) The periodic event streams ([`super::streams`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "super::streams::StreamsDoc::is_empty")]
     pub(crate) streams: super::streams::StreamsDoc,
 }
 

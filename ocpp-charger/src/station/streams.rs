@@ -127,6 +127,12 @@ pub(crate) struct StreamsDoc {
     closing: Vec<i32>,
 }
 
+impl StreamsDoc {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.streams.is_empty() && self.closing.is_empty()
+    }
+}
+
 /// The streams' timers (not persisted: recomputed after a restart).
 #[derive(Debug, Default)]
 pub(crate) struct StreamTimers {

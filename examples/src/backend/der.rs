@@ -131,12 +131,14 @@ impl Der {
     ) -> Result<Vec<DerEventRow>, DbError> {
         let cols = "charger, kind, control, grid_event_fault, ended, detail, at, received_at";
         let rows = match charger {
-            Some(c) => sqlx::query(&format!(
+            Some(c) => {
+                sqlx::query(&format!(
                 "SELECT {cols} FROM der_events WHERE charger = $1 ORDER BY id DESC LIMIT {limit}"
             ))
-            .bind(c)
-            .fetch_all(self.db.writer())
-            .await?,
+                .bind(c)
+                .fetch_all(self.db.writer())
+                .await?
+            }
             None => {
                 sqlx::query(&format!(
                     "SELECT {cols} FROM der_events ORDER BY id DESC LIMIT {limit}"

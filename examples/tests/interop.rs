@@ -1102,11 +1102,13 @@ async fn typed_smart_charging(cp: &mut TheirChargePoint) {
             start_period: 0,
             limit: Decimal::from(7_400),
             number_phases: 3,
+            v2x: None,
         },
         CompositePeriod {
             start_period: 120,
             limit: Decimal::from(3_700),
             number_phases: 1,
+            v2x: None,
         },
     ];
     if a.status != "Accepted"

@@ -276,7 +276,7 @@ fn offline_samples_are_held_bounded_and_sent_on_reconnect() {
 fn streams_survive_a_restart() {
     let store = MemoryStore::new();
     let clock = TestClock::new();
-    let mut pair = connected_with(store.clone(), clock.clone(), MockCentral::new(Version::V21));
+    let mut pair = connected_with(store.clone(), clock, MockCentral::new(Version::V21));
     charging(&mut pair);
     let id = stream_monitor(&mut pair, json!({ "values": 4 }));
     pair.advance(Duration::from_secs(6));

@@ -546,6 +546,102 @@ async fn device_model_flow(cp: &mut TheirChargePoint) {
     }
 }
 
+/// (2.1) Periodic event streams against their charge point: a stream opened through our
+/// API reaches it as SetVariableMonitoring with `periodicEventStream`; its
+/// OpenPeriodicEventStream is accepted and opens the backend's row; AdjustPeriodicEventStream
+/// goes out through the API; its ClosePeriodicEventStream closes the row. The samples
+/// themselves are SEND frames, which neither peer can send (interop/README.md).
+async fn event_stream_flow(cp: &mut TheirChargePoint) {
+    let id = cp.id.clone();
+    cp.peer
+        .answer(
+            "SetVariableMonitoring",
+            json!({ "setMonitoringResult": [{
+                "id": 9, "status": "Accepted", "type": "Periodic", "severity": 9,
+                "component": { "name": "EVSE", "evse": { "id": 1 } }, "variable": { "name": "Power" },
+            }]}),
+        )
+        .await;
+    let (answer, got) = cp
+        .call(
+            "SetVariableMonitoring",
+            "/streams",
+            json!({ "component": "EVSE", "evse": 1, "variable": "Power", "value": "1", "interval": 10 }),
+        )
+        .await;
+    let item = &got["setMonitoringData"][0];
+    if answer["status"] != "Accepted"
+        || answer["stream"]["streamId"] != 9
+        || item["periodicEventStream"]["interval"] != 10
+        || item["type"] != "Periodic"
+    {
+        cp.peer.fail(
+            "SetVariableMonitoring",
+            format!("our central answered {answer}; the charge point received {got}"),
+        );
+    }
+    cp.send_expect(
+        "OpenPeriodicEventStream",
+        json!({ "constantStreamData": { "id": 9, "variableMonitoringId": 9, "params": { "interval": 10 } } }),
+        "/status",
+        "Accepted",
+    )
+    .await;
+    if stream_status(cp, &id, "Open").await.is_none() {
+        cp.peer.fail(
+            "OpenPeriodicEventStream",
+            "our central's stream is not Open",
+        );
+    }
+    cp.peer
+        .answer("AdjustPeriodicEventStream", json!({ "status": "Accepted" }))
+        .await;
+    cp.called.insert("AdjustPeriodicEventStream".to_owned());
+    let (status, answer) = cp
+        .central
+        .put(
+            &format!("/api/chargers/{id}/streams/9"),
+            json!({ "values": 5 }),
+        )
+        .await;
+    let got = cp
+        .peer
+        .incoming("AdjustPeriodicEventStream", |_| true)
+        .await;
+    if status != StatusCode::OK
+        || answer["status"] != "Accepted"
+        || answer["stream"]["values"] != 5
+        || got["id"] != 9
+        || got["params"]["values"] != 5
+    {
+        cp.peer.fail(
+            "AdjustPeriodicEventStream",
+            format!("our central answered HTTP {status} {answer}; the charge point received {got}"),
+        );
+    }
+    cp.send("ClosePeriodicEventStream", json!({ "id": 9 }))
+        .await;
+    if stream_status(cp, &id, "Closed").await.is_none() {
+        cp.peer.fail(
+            "ClosePeriodicEventStream",
+            "our central's stream is not Closed",
+        );
+    }
+}
+
+/// The backend's row of stream 9 of `id` once its status is `status`.
+async fn stream_status(cp: &TheirChargePoint, id: &str, status: &str) -> Option<Value> {
+    let path = format!("/api/chargers/{id}/streams");
+    poll(|| async {
+        let (_, rows) = cp.central.get(&path).await;
+        rows.as_array()?
+            .iter()
+            .find(|r| r["streamId"] == 9 && r["status"] == status)
+            .cloned()
+    })
+    .await
+}
+
 /// The example backend's firmware rollout and log requests (`firmware_api.rs`) against their
 /// charge point: what it receives (UpdateFirmware, 1.6 SignedUpdateFirmware, GetLog, 1.6
 /// GetDiagnostics) carries the backend's download / upload URL, and the status notifications
@@ -1006,11 +1102,13 @@ async fn typed_smart_charging(cp: &mut TheirChargePoint) {
             start_period: 0,
             limit: Decimal::from(7_400),
             number_phases: 3,
+            v2x: None,
         },
         CompositePeriod {
             start_period: 120,
             limit: Decimal::from(3_700),
             number_phases: 1,
+            v2x: None,
         },
     ];
     if a.status != "Accepted"
@@ -1624,6 +1722,9 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     firmware_and_logs(&mut cp).await;
     device_model_flow(&mut cp).await;
     display_and_customer(&mut cp).await;
+    if v == Version::V21 {
+        event_stream_flow(&mut cp).await;
+    }
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })
     } else {
@@ -1843,6 +1944,88 @@ impl TheirCentral {
 }
 
 /// How their central answers our charger (`None`: a minimal valid answer).
+/// (2.1) Their central against our charger's periodic event streams: a monitor with
+/// `periodicEventStream` makes our charger send OpenPeriodicEventStream; their
+/// GetPeriodicEventStream lists it and AdjustPeriodicEventStream changes it; clearing the
+/// monitor makes our charger send ClosePeriodicEventStream. Our charger's
+/// NotifyPeriodicEventStream SENDs reach their library, which does not take SEND frames
+/// (interop/README.md): the connection must live on regardless.
+async fn event_streams_of_our_charger(cs: &mut TheirCentral) {
+    cs.peer
+        .answer("OpenPeriodicEventStream", json!({ "status": "Accepted" }))
+        .await;
+    cs.peer.answer("ClosePeriodicEventStream", json!({})).await;
+    let r = cs
+        .call(
+            "SetVariableMonitoring",
+            json!({ "setMonitoringData": [{ "component": { "name": "EVSE", "evse": { "id": 1 } },
+                "variable": { "name": "Power" }, "type": "Periodic", "value": 1, "severity": 9,
+                "periodicEventStream": { "values": 1 } }] }),
+        )
+        .await;
+    let id = r["setMonitoringResult"][0]["id"].clone();
+    if r["setMonitoringResult"][0]["status"] != "Accepted" || !id.is_i64() {
+        cs.peer
+            .fail("SetVariableMonitoring", format!("our charger answered {r}"));
+    }
+    let open = cs
+        .sent("OpenPeriodicEventStream", |p| {
+            p["constantStreamData"]["variableMonitoringId"] == id
+        })
+        .await;
+    if open["constantStreamData"]["params"]["values"] != 1 {
+        cs.peer.fail(
+            "OpenPeriodicEventStream",
+            format!("our charger sent {open}"),
+        );
+    }
+    // Our charger takes the answer, then lists the stream as open.
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        listed = cs.call("GetPeriodicEventStream", json!({})).await;
+        if listed["constantStreamData"][0]["id"] == id {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if listed["constantStreamData"][0]["id"] != id {
+        cs.peer.fail(
+            "GetPeriodicEventStream",
+            format!("our charger answered {listed}"),
+        );
+    }
+    // Samples flow as SENDs for a while (a sample a second).
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    cs.call_expect(
+        "AdjustPeriodicEventStream",
+        json!({ "id": id, "params": { "values": 2 } }),
+        "Accepted",
+    )
+    .await;
+    let r = cs
+        .call(
+            "AdjustPeriodicEventStream",
+            json!({ "id": 999_999, "params": { "values": 2 } }),
+        )
+        .await;
+    if r["status"] != "Rejected" || r["statusInfo"]["reasonCode"] != "UnknownStream" {
+        cs.peer.fail(
+            "AdjustPeriodicEventStream",
+            format!("our charger answered {r}"),
+        );
+    }
+    let r = cs
+        .call("ClearVariableMonitoring", json!({ "id": [id] }))
+        .await;
+    if r["clearMonitoringResult"][0]["status"] != "Accepted" {
+        cs.peer.fail(
+            "ClearVariableMonitoring",
+            format!("our charger answered {r}"),
+        );
+    }
+    cs.sent("ClosePeriodicEventStream", |p| p["id"] == id).await;
+}
+
 fn csms_answer(v: Version, action: &str) -> Option<Value> {
     Some(match action {
         "BootNotification" => json!({ "status": "Accepted", "currentTime": now(), "interval": 1 }),
@@ -1968,6 +2151,9 @@ async fn their_central(test: &str, lib: Lib, v: Version) {
             p["eventData"][0]["trigger"] == "Alerting" && p["eventData"][0]["actualValue"] == "200"
         })
         .await;
+        if v == Version::V21 {
+            event_streams_of_our_charger(&mut cs).await;
+        }
     }
 
     // --- a local transaction: plug, present a token, meter values; their central stops it

@@ -649,6 +649,14 @@ macro_rules! apply_2x {
                             let request = self.request.clone();
                             self.push(Event::CustomerInformation { part, request });
                         }
+                        if let Some(notice) = crate::der::der_notice(self.request) {
+                            let request = self.request.clone();
+                            self.push(Event::Der { notice, request });
+                        }
+                        if let Some(notice) = crate::streams::stream_notice(self.request) {
+                            let request = self.request.clone();
+                            self.push(Event::EventStream { notice, request });
+                        }
                     }
                 }
             }

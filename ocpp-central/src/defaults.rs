@@ -227,7 +227,10 @@ impl Defaults {
             #[cfg(feature = "v201")]
             AnyRequest::V201(r) => self.v201(r).map(AnyResponse::from),
             #[cfg(feature = "v21")]
-            AnyRequest::V21(r) => self.v21(r).map(AnyResponse::from),
+            AnyRequest::V21(r) => self
+                .v21_only(r)
+                .or_else(|| self.v21(r))
+                .map(AnyResponse::from),
         };
         answer.ok_or_else(|| CallFailure::not_supported(request.action()))
     }
@@ -241,7 +244,10 @@ impl Defaults {
             #[cfg(feature = "v201")]
             TypedRequest::V201(r) => self.v201(r).map(TypedResponse::from),
             #[cfg(feature = "v21")]
-            TypedRequest::V21(r) => self.v21(r).map(TypedResponse::from),
+            TypedRequest::V21(r) => self
+                .v21_only(r)
+                .or_else(|| self.v21(r))
+                .map(TypedResponse::from),
             #[allow(unreachable_patterns)]
             _ => None,
         };
@@ -287,4 +293,17 @@ impl Defaults {
     defaults_2x!(v201, v201, V201);
     #[cfg(feature = "v21")]
     defaults_2x!(v21, v21, V21);
+
+    /// The answers only 2.1 needs beyond the shared 2.x ones: OpenPeriodicEventStream
+    /// `Accepted` (the samples become [`crate::Event::StreamData`]).
+    #[cfg(feature = "v21")]
+    fn v21_only(&self, req: &ocpp_types::v21::AnyRequest) -> Option<ocpp_types::v21::AnyResponse> {
+        use ocpp_types::v21 as m;
+        match req {
+            m::AnyRequest::OpenPeriodicEventStream(_) => Some(m::AnyResponse::from(
+                m::OpenPeriodicEventStreamResponse::new(m::GenericStatusEnumType::Accepted),
+            )),
+            _ => None,
+        }
+    }
 }

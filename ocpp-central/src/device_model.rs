@@ -345,7 +345,7 @@ pub fn variable_of(v: &Value) -> Variable {
     }
 }
 
-fn component_json(c: &Component) -> Value {
+pub(crate) fn component_json(c: &Component) -> Value {
     let mut v = json!({ "name": c.name });
     if let Some(x) = &c.instance {
         v["instance"] = json!(x);
@@ -359,7 +359,7 @@ fn component_json(c: &Component) -> Value {
     v
 }
 
-fn variable_json(v: &Variable) -> Value {
+pub(crate) fn variable_json(v: &Variable) -> Value {
     let mut out = json!({ "name": v.name });
     if let Some(x) = &v.instance {
         out["instance"] = json!(x);

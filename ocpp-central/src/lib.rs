@@ -29,6 +29,7 @@ mod apply;
 pub mod certificates;
 pub mod commands;
 pub mod defaults;
+pub mod der;
 pub mod device_model;
 pub mod display;
 #[cfg(feature = "tokio")]
@@ -45,6 +46,7 @@ pub mod signed;
 pub mod smart_charging;
 #[cfg(feature = "ws")]
 mod socket;
+pub mod streams;
 #[cfg(feature = "test-util")]
 pub mod testing;
 #[cfg(feature = "tls")]

@@ -985,6 +985,25 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// (2.1) An OpenPeriodicEventStream or ClosePeriodicEventStream, answered.
+    EventStream {
+        /// What it says ([`crate::streams`]).
+        notice: crate::streams::StreamNotice,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// (2.1) A NotifyDERAlarm, NotifyDERStartStop or ReportDERControl, answered.
+    Der {
+        /// What it says ([`crate::der`]).
+        notice: crate::der::DerNotice,
+        /// The typed request.
+        request: AnyRequest,
+    },
+    /// (2.1) A NotifyPeriodicEventStream (a SEND, never answered), checked and decoded.
+    StreamData {
+        /// Its samples with their absolute times ([`crate::streams`]).
+        data: crate::streams::StreamData,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

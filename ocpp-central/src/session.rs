@@ -688,11 +688,10 @@ impl Session {
                     payload,
                 } => self.on_call(id, action, &payload),
                 RpcEvent::Send {
-                    action, payload, ..
-                } => self.events.push_back(SessionEvent::Send {
+                    id,
                     action,
-                    payload: payload.get().to_owned(),
-                }),
+                    payload,
+                } => self.on_send(&id, action, &payload),
                 RpcEvent::Result {
                     id,
                     action,
@@ -775,6 +774,48 @@ impl Session {
         TypedCodec::new(self.version)
             .side(Side::CentralSystem)
             .lenient(self.lenient)
+    }
+
+    /// A SEND: checked and decoded like a CALL, never answered. A valid one is a
+    /// [`SessionEvent::Send`] and, for NotifyPeriodicEventStream, an [`Event::StreamData`];
+    /// an invalid one only a [`SessionEvent::Protocol`].
+    fn on_send(&mut self, id: &str, action: String, payload: &RawValue) {
+        #[cfg(feature = "v21")]
+        {
+            let decoded = self.codec().decode_send(id, &action, payload);
+            let data = match decoded {
+                Err(reply) => Err(format!(
+                    "{} {}",
+                    reply.code.as_str(self.version),
+                    reply.description
+                )),
+                Ok(d) => match d.value {
+                    ocpp_types::v21::AnySend::NotifyPeriodicEventStream(m) => {
+                        crate::streams::stream_data(&m).map_err(|e| e.to_string())
+                    }
+                },
+            };
+            match data {
+                Ok(data) => {
+                    self.events.push_back(SessionEvent::Send {
+                        action,
+                        payload: payload.get().to_owned(),
+                    });
+                    self.events
+                        .push_back(SessionEvent::Model(Event::StreamData { data }));
+                }
+                Err(e) => self.events.push_back(SessionEvent::Protocol(format!(
+                    "SEND {action} {id} refused (not answered): {e}"
+                ))),
+            }
+        }
+        #[cfg(not(feature = "v21"))]
+        {
+            let _ = payload;
+            self.events.push_back(SessionEvent::Protocol(format!(
+                "SEND {action} {id} ignored: OCPP 2.1 is not built in"
+            )));
+        }
     }
 
     fn on_call(&mut self, id: String, action: String, payload: &RawValue) {

@@ -53,6 +53,10 @@ pub struct Harness {
     pub answers: Vec<(String, Result<AnyResponse, CallError>)>,
     /// Every message the session sent, in order.
     pub sent: Vec<String>,
+    /// Every protocol irregularity reported ([`SessionEvent::Protocol`]), in order.
+    pub protocol: Vec<String>,
+    /// Every valid 2.1 SEND ([`SessionEvent::Send`]): (action, payload).
+    pub sends: Vec<(String, String)>,
     responder: Option<Responder>,
 }
 
@@ -98,6 +102,8 @@ impl Harness {
             events: Vec::new(),
             answers: Vec::new(),
             sent: Vec::new(),
+            protocol: Vec::new(),
+            sends: Vec::new(),
             responder: None,
         };
         h.pump();
@@ -155,7 +161,8 @@ impl Harness {
                     }
                     SessionEvent::Model(e) => self.events.push(e),
                     SessionEvent::Answer { id, result, .. } => self.answers.push((id, result)),
-                    _ => {}
+                    SessionEvent::Protocol(p) => self.protocol.push(p),
+                    SessionEvent::Send { action, payload } => self.sends.push((action, payload)),
                 }
             }
             while let Some(t) = self.session.poll_transmit() {

@@ -803,17 +803,17 @@ blocks! {
     V21Additions / v21_additions {
         neutral {        }
         afrr_signal_v21: v21 V21 AFRRSignal(AFRRSignalRequest, AFRRSignalResponse);
-        adjust_periodic_event_stream_v21: v21 V21 AdjustPeriodicEventStream(AdjustPeriodicEventStreamRequest, AdjustPeriodicEventStreamResponse);
+        adjust_periodic_event_stream_v21: v21 V21 AdjustPeriodicEventStream(AdjustPeriodicEventStreamRequest, AdjustPeriodicEventStreamResponse) => crate::station::streams::adjust_periodic_event_stream;
         change_transaction_tariff_v21: v21 V21 ChangeTransactionTariff(ChangeTransactionTariffRequest, ChangeTransactionTariffResponse);
-        clear_der_control_v21: v21 V21 ClearDERControl(ClearDERControlRequest, ClearDERControlResponse);
+        clear_der_control_v21: v21 V21 ClearDERControl(ClearDERControlRequest, ClearDERControlResponse) => crate::station::der::clear_der_control;
         clear_tariffs_v21: v21 V21 ClearTariffs(ClearTariffsRequest, ClearTariffsResponse);
-        get_der_control_v21: v21 V21 GetDERControl(GetDERControlRequest, GetDERControlResponse);
-        get_periodic_event_stream_v21: v21 V21 GetPeriodicEventStream(GetPeriodicEventStreamRequest, GetPeriodicEventStreamResponse);
+        get_der_control_v21: v21 V21 GetDERControl(GetDERControlRequest, GetDERControlResponse) => crate::station::der::get_der_control;
+        get_periodic_event_stream_v21: v21 V21 GetPeriodicEventStream(GetPeriodicEventStreamRequest, GetPeriodicEventStreamResponse) => crate::station::streams::get_periodic_event_stream;
         get_tariffs_v21: v21 V21 GetTariffs(GetTariffsRequest, GetTariffsResponse);
         notify_allowed_energy_transfer_v21: v21 V21 NotifyAllowedEnergyTransfer(NotifyAllowedEnergyTransferRequest, NotifyAllowedEnergyTransferResponse);
         notify_web_payment_started_v21: v21 V21 NotifyWebPaymentStarted(NotifyWebPaymentStartedRequest, NotifyWebPaymentStartedResponse);
         request_battery_swap_v21: v21 V21 RequestBatterySwap(RequestBatterySwapRequest, RequestBatterySwapResponse);
-        set_der_control_v21: v21 V21 SetDERControl(SetDERControlRequest, SetDERControlResponse);
+        set_der_control_v21: v21 V21 SetDERControl(SetDERControlRequest, SetDERControlResponse) => crate::station::der::set_der_control;
         set_default_tariff_v21: v21 V21 SetDefaultTariff(SetDefaultTariffRequest, SetDefaultTariffResponse);
         update_dynamic_schedule_v21: v21 V21 UpdateDynamicSchedule(UpdateDynamicScheduleRequest, UpdateDynamicScheduleResponse);
         use_priority_charging_v21: v21 V21 UsePriorityCharging(UsePriorityChargingRequest, UsePriorityChargingResponse);

@@ -88,6 +88,11 @@ pub(crate) enum After {
     Display(crate::station::display::FollowUp),
     /// The report and clear of a CustomerInformation ([`crate::station::customer`]).
     Customer(crate::station::customer::FollowUp),
+    /// The ReportDERControls of a GetDERControl ([`crate::station::der`]).
+    Der {
+        request_id: i64,
+        ids: Vec<String>,
+    },
 }
 
 /// Which transfer status a TriggerMessage asks for.
@@ -282,6 +287,7 @@ impl Station {
             After::Sign => crate::certificates::station::triggered_sign(self, now),
             After::Display(f) => self.display_follow_up(now, f),
             After::Customer(f) => self.customer_follow_up(now, f),
+            After::Der { request_id, ids } => self.report_der(now, request_id, ids),
         }
     }
 

@@ -17,8 +17,12 @@ use crate::smart_charging::ChargingLimit;
 pub struct MeterReading {
     /// Active energy imported, register, in Wh (`Energy.Active.Import.Register`).
     pub energy_wh: Decimal,
-    /// Active power imported, in W (`Power.Active.Import`).
+    /// Active power imported, in W (`Power.Active.Import`); negative while the EV
+    /// discharges (2.1 V2X).
     pub power_w: Decimal,
+    /// Active energy exported (V2X discharge), register, in Wh
+    /// (`Energy.Active.Export.Register`).
+    pub energy_export_wh: Decimal,
     /// Current imported, in A (`Current.Import`).
     pub current_a: Decimal,
     /// Voltage, in V (`Voltage`).
@@ -166,6 +170,8 @@ struct SimEvse {
     unlock_ok: bool,
     full_reported: bool,
     limit: Option<ChargingLimit>,
+    /// Energy discharged (V2X), register.
+    exported_wh: Decimal,
 }
 
 /// A simulated station: per EVSE a meter whose energy grows with `power_w` over injected time
@@ -210,6 +216,7 @@ impl SimulatedHardware {
                     unlock_ok: true,
                     full_reported: false,
                     limit: None,
+                    exported_wh: Decimal::ZERO,
                 })
                 .collect(),
             reboots: Vec::new(),
@@ -266,13 +273,37 @@ impl SimulatedHardware {
         if !e.contactor {
             return Decimal::ZERO;
         }
-        match e.ev {
-            Some(ev) if ev.stored_wh >= ev.capacity_wh => Decimal::ZERO,
-            _ => [e.limit, self.station_limit]
-                .into_iter()
-                .flatten()
-                .fold(self.power_w, |p, l| p.min(l.power_w.max(Decimal::ZERO))),
+        let limits = [e.limit, self.station_limit];
+        let cap = limits
+            .iter()
+            .flatten()
+            .fold(self.power_w, |p, l| p.min(l.power_w.max(Decimal::ZERO)));
+        // (2.1 V2X) A setpoint is followed: up to the limits when positive; when negative
+        // the EV discharges, down to the discharge limits (the one closest to zero) and the
+        // inverter's rating (`power_w`).
+        let setpoint = limits.iter().flatten().find_map(|l| l.setpoint_w);
+        let Some(setpoint) = setpoint else {
+            return match e.ev {
+                Some(ev) if ev.stored_wh >= ev.capacity_wh => Decimal::ZERO,
+                _ => cap,
+            };
+        };
+        if setpoint >= Decimal::ZERO {
+            return match e.ev {
+                Some(ev) if ev.stored_wh >= ev.capacity_wh => Decimal::ZERO,
+                _ => setpoint.min(cap),
+            };
         }
+        if e.ev.is_some_and(|ev| ev.stored_wh <= Decimal::ZERO) {
+            return Decimal::ZERO;
+        }
+        limits
+            .iter()
+            .flatten()
+            .filter_map(|l| l.discharge_limit_w)
+            .fold(setpoint.max(-self.power_w), |p, d| {
+                p.max(d.min(Decimal::ZERO))
+            })
     }
 
     /// The charging limit `evse` (0: the station) was last given.
@@ -298,16 +329,30 @@ impl SimulatedHardware {
         if let Some(last) = e.last {
             if now > last {
                 let ms = Decimal::from((now - last).as_millis() as u64);
-                // Wh = W * ms / 3_600_000, kept to 3 decimals (mWh).
-                let mut added = (power * ms / Decimal::from(3_600_000u32)).round_dp(3);
-                if let Some(ev) = &mut e.ev {
-                    let room = ev.capacity_wh - ev.stored_wh;
-                    if added > room {
-                        added = room.max(Decimal::ZERO);
+                // Wh = W * ms / 3_600_000, kept to 3 decimals (mWh), checked.
+                let mut added = power
+                    .checked_mul(ms)
+                    .and_then(|x| x.checked_div(Decimal::from(3_600_000u32)))
+                    .unwrap_or_default()
+                    .round_dp(3);
+                if added < Decimal::ZERO {
+                    // Discharging: the export register grows, the battery empties.
+                    let mut out = -added;
+                    if let Some(ev) = &mut e.ev {
+                        out = out.min(ev.stored_wh.max(Decimal::ZERO));
+                        ev.stored_wh = ev.stored_wh.checked_sub(out).unwrap_or_default();
                     }
-                    ev.stored_wh += added;
+                    e.exported_wh = e.exported_wh.checked_add(out).unwrap_or(e.exported_wh);
+                } else {
+                    if let Some(ev) = &mut e.ev {
+                        let room = ev.capacity_wh - ev.stored_wh;
+                        if added > room {
+                            added = room.max(Decimal::ZERO);
+                        }
+                        ev.stored_wh += added;
+                    }
+                    e.energy_wh = e.energy_wh.checked_add(added).unwrap_or(e.energy_wh);
                 }
-                e.energy_wh += added;
             }
         }
         e.last = Some(now);
@@ -331,6 +376,7 @@ impl Hardware for SimulatedHardware {
         let power = self.power_of(e);
         MeterReading {
             energy_wh: e.energy_wh,
+            energy_export_wh: e.exported_wh,
             power_w: power,
             current_a: (power / self.voltage_v).round_dp(2),
             voltage_v: self.voltage_v,
@@ -415,6 +461,8 @@ mod tests {
                 power_w: Decimal::from(w),
                 current_a: Decimal::ZERO,
                 phases: 1,
+                setpoint_w: None,
+                discharge_limit_w: None,
             })
         };
         let mut hw = SimulatedHardware::new(2, Decimal::from(7400));

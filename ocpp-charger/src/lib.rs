@@ -64,6 +64,10 @@ pub use station::{
     StationEvent, TransactionInfo,
 };
 pub use station::{Customer, DisplayConfig, DisplayMessage, MessagePriority};
+pub use station::{DerControlInfo, DER_CONTROL_TYPES, MAX_DER_CONTROLS};
+pub use station::{
+    StreamInfo, StreamParams, StreamStatus, MAX_STREAMS, MAX_STREAM_BACKLOG, MAX_STREAM_BATCH,
+};
 pub use store::{FileStore, MemoryStore, Persist, Saved, Store, StoreError, StoredMessage};
 pub use time::{AnchoredClock, TimeSource};
 

@@ -985,6 +985,8 @@ pub const SUPPORTED_MEASURANDS: &[&str] = &[
     "Current.Import",
     "Voltage",
     "SoC",
+    "Energy.Active.Export.Register",
+    "Power.Active.Export",
 ];
 
 /// Why a value was refused.

@@ -62,6 +62,8 @@ pub struct MockCentral {
     /// Actions answered with this text verbatim instead of the default answer (e.g. a
     /// TransactionEvent answer with an exact `totalCost`).
     pub replies: std::collections::HashMap<String, String>,
+    /// Every OCPP 2.1 SEND received from the station, in order: (action, payload).
+    pub sends: Vec<(String, Value)>,
     wall: DateTime<Utc>,
 }
 
@@ -81,6 +83,7 @@ impl MockCentral {
             silent: HashSet::new(),
             failing: HashSet::new(),
             replies: std::collections::HashMap::new(),
+            sends: Vec::new(),
             wall: "2025-01-01T00:00:00Z".parse().unwrap_or_default(),
         }
     }
@@ -212,6 +215,12 @@ impl MockCentral {
                     let v = serde_json::from_str(payload.get()).unwrap_or_default();
                     self.answers.push((id, Ok(v)));
                 }
+                Event::Send {
+                    action, payload, ..
+                } => {
+                    let v = serde_json::from_str(payload.get()).unwrap_or_default();
+                    self.sends.push((action, v));
+                }
                 Event::Error { id, code, .. } => {
                     self.answers
                         .push((id, Err(code.as_str(self.version).to_owned())));
@@ -266,6 +275,7 @@ impl MockCentral {
                 json!({ "idTagInfo": { "status": "Accepted" }, "transactionId": id })
             }
             "DataTransfer" => json!({ "status": "Accepted" }),
+            "OpenPeriodicEventStream" => json!({ "status": "Accepted" }),
             _ => json!({}),
         }
     }

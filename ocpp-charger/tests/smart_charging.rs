@@ -627,6 +627,7 @@ fn arb_profile(purpose: Purpose) -> impl Strategy<Value = ChargingProfile> {
                         limit: Some(Decimal::from(if watts { l * 230 } else { l })),
                         number_phases: Some(n),
                         phase_to_use: None,
+                        v2x: None,
                     })
                     .collect();
                 periods[0].start_period = 0;
@@ -1781,6 +1782,7 @@ fn a_tie_on_stack_level_and_power_does_not_depend_on_the_order() {
                 limit: Some(Decimal::from(limit)),
                 number_phases: Some(phases),
                 phase_to_use: None,
+                v2x: None,
             }],
             min_charging_rate: None,
         }],

@@ -117,6 +117,38 @@ pub struct Period {
     /// (2.x) The phase to use when `number_phases` is 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_to_use: Option<i32>,
+    /// (2.1) Bidirectional values: discharge limit, setpoints, operation mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2x: Option<V2x>,
+}
+
+/// The OCPP 2.1 bidirectional (V2X) values of a period, in the schedule's unit: what the EV
+/// may discharge (`discharge_limit`, zero or negative), what it should follow (`setpoint`:
+/// positive charges, negative discharges; `setpoint_reactive`) and how
+/// (`operation_mode`: `ChargingOnly`, `CentralSetpoint`, `ExternalSetpoint`,
+/// `ExternalLimits`, `CentralFrequency`, `LocalFrequency`, `LocalLoadBalancing`, `Idle`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V2x {
+    /// The most the EV may discharge (negative; `None`: no discharge allowed unless a
+    /// setpoint says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discharge_limit: Option<Decimal>,
+    /// The value to follow (negative: discharge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setpoint: Option<Decimal>,
+    /// The reactive power to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setpoint_reactive: Option<Decimal>,
+    /// The operation mode (`None`: `ChargingOnly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_mode: Option<String>,
+}
+
+impl V2x {
+    /// `None` when nothing is set.
+    pub fn non_empty(self) -> Option<V2x> {
+        (self != V2x::default()).then_some(self)
+    }
 }
 
 impl Period {
@@ -127,6 +159,7 @@ impl Period {
             limit: Some(limit),
             number_phases: None,
             phase_to_use: None,
+            v2x: None,
         }
     }
 }
@@ -273,6 +306,9 @@ pub struct CompositePeriod {
     pub limit: Decimal,
     /// Phases.
     pub number_phases: u8,
+    /// (2.1) The discharge limit, setpoints and operation mode that apply, in the
+    /// composite's unit.
+    pub v2x: Option<V2x>,
 }
 
 /// The limits of one EVSE over a time span (GetCompositeSchedule).
@@ -334,6 +370,7 @@ mod v16_conv {
                         start_period: q.start_period,
                         limit: q.limit,
                         number_phases: phases(q.number_phases),
+                        v2x: None,
                     })
                     .collect(),
                 min_charging_rate: s.min_charging_rate,
@@ -384,6 +421,7 @@ mod v16_conv {
                             limit: Some(p.limit),
                             number_phases: p.number_phases,
                             phase_to_use: None,
+                            v2x: None,
                         })
                         .collect(),
                     min_charging_rate: s.min_charging_rate,
@@ -453,7 +491,7 @@ mod v16_conv {
 /// additions.
 #[cfg(any(feature = "v201", feature = "v21"))]
 macro_rules! v2x_conv {
-    ($modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr) => {
+    ($modname:ident, $v:ident, $from:ident, $to:ident, $limit_in:expr, $limit_out:expr, $v2x_in:expr) => {
         mod $modname {
             use super::*;
             use crate::$v;
@@ -477,6 +515,7 @@ macro_rules! v2x_conv {
                                 limit: $limit_in(q),
                                 number_phases: q.number_phases,
                                 phase_to_use: q.phase_to_use,
+                                v2x: $v2x_in(q),
                             })
                             .collect(),
                         min_charging_rate: s.min_charging_rate,
@@ -502,6 +541,7 @@ macro_rules! v2x_conv {
                                 start_period: q.start_period,
                                 limit: $limit_in(q).unwrap_or_default(),
                                 number_phases: phases(q.number_phases),
+                                v2x: $v2x_in(q),
                             })
                             .collect(),
                         min_charging_rate: None,
@@ -653,7 +693,8 @@ v2x_conv!(
     |q: &Period| crate::v201::ChargingSchedulePeriodType::new(
         q.start_period,
         q.limit.unwrap_or_default()
-    )
+    ),
+    |_: &crate::v201::ChargingSchedulePeriodType| None
 );
 
 #[cfg(feature = "v21")]
@@ -666,6 +707,19 @@ v2x_conv!(
     |q: &Period| {
         let mut p = crate::v21::ChargingSchedulePeriodType::new(q.start_period);
         p.limit = q.limit;
+        if let Some(x) = &q.v2x {
+            p.discharge_limit = x.discharge_limit;
+            p.setpoint = x.setpoint;
+            p.setpoint_reactive = x.setpoint_reactive;
+            p.operation_mode = x.operation_mode.as_deref().and_then(|m| m.parse().ok());
+        }
         p
+    },
+    |q: &crate::v21::ChargingSchedulePeriodType| V2x {
+        discharge_limit: q.discharge_limit,
+        setpoint: q.setpoint,
+        setpoint_reactive: q.setpoint_reactive,
+        operation_mode: q.operation_mode.map(|m| m.as_str().to_owned()),
     }
+    .non_empty()
 );

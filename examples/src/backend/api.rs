@@ -595,6 +595,21 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/sessions/{id}/signed-values/export", VIEWER),
     ("GET", "/api/chargers/{id}/meter-keys", VIEWER),
     ("PUT", "/api/chargers/{id}/meter-keys", ADMIN),
+    // Periodic event streams (streams_api.rs).
+    ("GET", "/api/chargers/{id}/streams", VIEWER),
+    ("POST", "/api/chargers/{id}/streams", OPERATOR),
+    ("PUT", "/api/chargers/{id}/streams/{stream}", OPERATOR),
+    ("DELETE", "/api/chargers/{id}/streams/{stream}", OPERATOR),
+    ("GET", "/api/chargers/{id}/streams/{stream}/samples", VIEWER),
+    ("GET", "/streams.js", PUBLIC),
+    // DER control (der.rs).
+    ("GET", "/api/der-events", VIEWER),
+    ("POST", "/api/chargers/{id}/der-controls", OPERATOR),
+    (
+        "DELETE",
+        "/api/chargers/{id}/der-controls/{control}",
+        OPERATOR,
+    ),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -658,6 +673,8 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::device_model_api::routes())
         .merge(super::display_api::routes())
         .merge(super::signed_api::routes())
+        .merge(super::streams_api::routes())
+        .merge(super::der::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -880,6 +897,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::device_model_api::DeviceModelDoc::openapi());
     doc.merge(super::display_api::DisplayDoc::openapi());
     doc.merge(super::signed_api::SignedDoc::openapi());
+    doc.merge(super::streams_api::StreamsDoc::openapi());
+    doc.merge(super::der::DerDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

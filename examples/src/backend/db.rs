@@ -448,6 +448,9 @@ const MIGRATIONS: &[&str] = &[
     super::display::MIGRATION,
     // 15: signed meter values and meter keys (`signed.rs`).
     super::signed::MIGRATION,
+    // 17: periodic event streams and their samples (`streams.rs`). Numbered 17 where
+    // migrations 15 and 16 come first.
+    super::streams::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

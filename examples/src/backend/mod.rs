@@ -45,6 +45,11 @@ pub mod display_api;
 // Signed meter values (signed.rs, signed_api.rs).
 pub mod signed;
 pub mod signed_api;
+// Periodic event streams (streams.rs, streams_api.rs).
+pub mod streams;
+pub mod streams_api;
+// DER control (der.rs).
+pub mod der;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -165,6 +170,10 @@ pub struct Backend {
     costs: cost::Costs,
     /// Signed meter values and meter keys ([`signed`]).
     signed: Arc<signed::Signed>,
+    /// Periodic event streams and their samples ([`streams`]).
+    streams: Arc<streams::Streams>,
+    /// DER events ([`der`]).
+    der: Arc<der::Der>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -206,6 +215,8 @@ impl Backend {
             displays,
             costs: cost::Costs::default(),
             signed: signed::Signed::new(db.clone()),
+            streams: streams::Streams::new(db.clone()),
+            der: der::Der::new(db.clone()),
             passwords,
             sites,
             certs: pki::Certs::default(),
@@ -566,6 +577,16 @@ impl Backend {
     /// The chargers' local lists.
     pub fn local_lists(&self) -> &Arc<local_list::LocalLists> {
         &self.local_lists
+    }
+
+    /// DER events ([`der`]).
+    pub fn der(&self) -> &Arc<der::Der> {
+        &self.der
+    }
+
+    /// Periodic event streams ([`streams`]).
+    pub fn streams(&self) -> &Arc<streams::Streams> {
+        &self.streams
     }
 
     /// Display messages ([`display`]).
@@ -1192,6 +1213,12 @@ impl Handler for Backend {
         if let Err(e) = self.device_model.on_event(charger, event).await {
             self.db_failed("device_model", &e);
         }
+        if let Err(e) = self.streams.on_event(charger, event).await {
+            self.db_failed("streams", &e);
+        }
+        if let Err(e) = self.der.on_event(charger, event).await {
+            self.db_failed("der", &e);
+        }
         self.on_event_inner(charger, event).await;
     }
 
@@ -1238,6 +1265,10 @@ impl Handler for Backend {
     }
 
     async fn on_send(&self, charger: &ChargerHandle, action: &str, payload: &str) {
+        // Stream samples are stored by `streams` (Event::StreamData), not logged one by one.
+        if action == "NotifyPeriodicEventStream" {
+            return;
+        }
         let detail = serde_json::json!({ "action": action, "bytes": payload.len() });
         self.record(charger.identity(), "send", detail, false).await;
     }

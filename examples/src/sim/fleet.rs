@@ -33,9 +33,13 @@ use ocpp_charger::station::{FirmwareProgress, LogProgress};
 /// [`SimError::Busy`].
 pub const COMMAND_QUEUE: usize = 64;
 
-/// The measurands the simulated stations sample during transactions.
+/// The measurands the simulated stations sample during transactions (the export register
+/// moves when a 2.1 V2X setpoint makes the EV discharge).
 const SAMPLED_MEASURANDS: &str =
-    "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC";
+    "Energy.Active.Import.Register,Energy.Active.Export.Register,Power.Active.Import,Current.Import,Voltage,SoC";
+
+/// The DER control types the simulated 2.1 stations' inverters take.
+const SIM_DER_CONTROLS: &[&str] = &["LimitMaxDischarge", "FixedPFInject", "VoltVar", "FreqWatt"];
 
 /// An event of one simulated charger: its connection ([`ClientEvent::Connected`],
 /// [`ClientEvent::Disconnected`]) or its station ([`ClientEvent::Station`]).
@@ -291,7 +295,9 @@ impl Fleet {
                         .setting(Setting::SampleInterval, interval.to_string())
                         .setting(Setting::SampledMeasurands, SAMPLED_MEASURANDS)
                         // 1.6: the running cost through the California Pricing DataTransfers.
-                        .cost_messages(true);
+                        .cost_messages(true)
+                        // 2.1: bidirectional (V2X setpoints, DER controls).
+                        .der(SIM_DER_CONTROLS);
                     if let Some(key) = &config.sign_readings {
                         hardware = hardware.with_signer(key.clone(), identity.clone());
                         station_config = station_config

@@ -280,6 +280,8 @@ mod tests {
             power_w: Decimal::from(4_000),
             current_a: Decimal::new(58, 1),
             phases: 3,
+            setpoint_w: None,
+            discharge_limit_w: None,
         };
         hw.set_charging_limit(t0, 1, Some(limit));
         assert_eq!(hw.meter(t0, 1).power_w, Decimal::from(4_000));

@@ -28,7 +28,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::{ChargingLimit, Installed, SmartChargingConfig};
 use ocpp_types::smart_charging::{
-    ChargingProfile, CompositePeriod, CompositeSchedule, Kind, Purpose, RateUnit,
+    ChargingProfile, CompositePeriod, CompositeSchedule, Kind, Purpose, RateUnit, V2x,
 };
 
 /// The most limit changes one composite schedule looks at. A longer schedule (e.g. a year of
@@ -94,16 +94,49 @@ impl Limit {
             power_w: self.watts(voltage),
             current_a: self.amps(voltage),
             phases: self.phases,
+            setpoint_w: None,
+            discharge_limit_w: None,
         }
     }
 }
 
+/// (2.1) The bidirectional values that apply at an instant: each value with its schedule's
+/// unit and phases, so it converts like a limit (negative values discharge).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct V2xAt {
+    /// The most the EV may discharge (negative): of every profile that gives one, the one
+    /// closest to zero.
+    pub discharge_limit: Option<Limit>,
+    /// The setpoint of the transaction's profile (else the external constraints', else the
+    /// station maximum's), kept between the discharge limit and the limit.
+    pub setpoint: Option<Limit>,
+    /// The reactive setpoint of the same profile, as given.
+    pub setpoint_reactive: Option<Decimal>,
+    /// The operation mode of the same profile.
+    pub operation_mode: Option<String>,
+}
+
+impl V2xAt {
+    /// The values in `unit`, `None` when nothing is set.
+    pub fn to_v2x(&self, unit: RateUnit, voltage: Decimal) -> Option<V2x> {
+        V2x {
+            discharge_limit: self.discharge_limit.map(|l| l.value_in(unit, voltage)),
+            setpoint: self.setpoint.map(|l| l.value_in(unit, voltage)),
+            setpoint_reactive: self.setpoint_reactive,
+            operation_mode: self.operation_mode.clone(),
+        }
+        .non_empty()
+    }
+}
+
 /// One profile evaluated at an instant: its limit (when it applies) and when that may change.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Eval {
     limit: Option<Limit>,
     min_rate: Option<Decimal>,
     next: Option<i64>,
+    /// (2.1) The period's V2X values, with the unit and phases of its schedule.
+    v2x: Option<(V2x, RateUnit, u8)>,
 }
 
 fn ts(t: &DateTime<Utc>) -> i64 {
@@ -122,6 +155,7 @@ fn eval(p: &ChargingProfile, t: i64, rel_start: i64) -> Eval {
         limit: None,
         min_rate: None,
         next,
+        v2x: None,
     };
     let Some(s) = p.schedule() else {
         return none(None);
@@ -199,15 +233,26 @@ fn eval(p: &ChargingProfile, t: i64, rel_start: i64) -> Eval {
         }),
         min_rate: s.min_charging_rate,
         next,
+        v2x: q.v2x.clone().map(|x| (x, s.charging_rate_unit, phases)),
     }
 }
 
 /// What applies to one EVSE at one instant.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct AtInstant {
     pub(crate) limit: Option<Limit>,
     pub(crate) min_rate: Option<Limit>,
     pub(crate) next: Option<i64>,
+    pub(crate) v2x: V2xAt,
+}
+
+/// The profile that won a purpose at an instant: its limit (`None`: a 2.1 period with
+/// setpoints only) and the rest of its period.
+#[derive(Debug, Clone)]
+struct Chosen {
+    limit: Option<Limit>,
+    min_rate: Option<Decimal>,
+    v2x: Option<(V2x, RateUnit, u8)>,
 }
 
 /// Whether the schedule of `p` starts at the transaction's start (relative, or without a
@@ -227,36 +272,43 @@ fn best<'a>(
     rel_fixed: bool,
     voltage: Decimal,
     next: &mut Option<i64>,
-) -> Option<(Limit, Option<Decimal>)> {
-    let mut winner: Option<((i32, bool), Limit, Option<Decimal>)> = None;
+) -> Option<Chosen> {
+    let mut winner: Option<((i32, bool), Chosen)> = None;
     for (i, specific) in items {
         let e = eval(&i.profile, t, rel_start);
         if let Some(n) = e.next.filter(|_| rel_fixed || !floats(&i.profile)) {
             *next = Some(next.map_or(n, |m: i64| m.min(n)));
         }
-        if let Some(l) = e.limit {
-            let key = (i.profile.stack_level, specific);
-            // Equal keys (which the validation keeps apart) go to the lower limit, then the
-            // fewer phases, then the rest of the period: a total order, so the result never
-            // depends on the order the profiles were set in.
-            let rank = |l: &Limit, m: &Option<Decimal>| {
-                (
-                    l.watts(voltage),
-                    l.phases,
-                    l.unit == RateUnit::W,
-                    l.value,
-                    *m,
-                )
-            };
-            let wins = winner.as_ref().is_none_or(|(k, w, wm)| {
-                key > *k || (key == *k && rank(&l, &e.min_rate) < rank(w, wm))
-            });
-            if wins {
-                winner = Some((key, l, e.min_rate));
-            }
+        if e.limit.is_none() && e.v2x.is_none() {
+            continue;
+        }
+        let key = (i.profile.stack_level, specific);
+        // Equal keys (which the validation keeps apart) go to the lower limit, then the
+        // fewer phases, then the rest of the period: a total order, so the result never
+        // depends on the order the profiles were set in.
+        let rank = |c: &Chosen| {
+            (
+                c.limit.map_or(Decimal::MAX, |l| l.watts(voltage)),
+                c.limit.map_or(0, |l| l.phases),
+                c.limit.is_some_and(|l| l.unit == RateUnit::W),
+                c.limit.map(|l| l.value),
+                c.min_rate,
+                c.v2x.as_ref().map(|(x, _, _)| format!("{x:?}")),
+            )
+        };
+        let c = Chosen {
+            limit: e.limit,
+            min_rate: e.min_rate,
+            v2x: e.v2x,
+        };
+        let wins = winner
+            .as_ref()
+            .is_none_or(|(k, w)| key > *k || (key == *k && rank(&c) < rank(w)));
+        if wins {
+            winner = Some((key, c));
         }
     }
-    winner.map(|(_, l, m)| (l, m))
+    winner.map(|(_, c)| c)
 }
 
 /// The limit of `evse` at `t`. `tx_local`: the EVSE's transaction (for its `TxProfile`s);
@@ -319,24 +371,74 @@ pub(crate) fn limit_at(
             txl = default;
         }
     }
+    let chosen = [&max, &ext, &txl];
     let mut limit: Option<Limit> = None;
-    for (l, _) in [max, ext, txl].into_iter().flatten() {
+    for l in chosen
+        .iter()
+        .filter_map(|c| c.as_ref().and_then(|c| c.limit))
+    {
         if limit.as_ref().is_none_or(|m| l.watts(v) < m.watts(v)) {
             limit = Some(l);
         }
     }
-    let min_rate = txl.and_then(|(l, m)| {
-        m.map(|value| Limit {
+    let min_rate = txl.as_ref().and_then(|c| {
+        let l = c.limit?;
+        c.min_rate.map(|value| Limit {
             value,
             unit: l.unit,
             phases: l.phases,
         })
     });
+    let v2x = v2x_at(&[&txl, &ext, &max], limit, v);
     AtInstant {
         limit,
         min_rate,
         next,
+        v2x,
     }
+}
+
+/// The V2X values at an instant from the purposes' winners (the transaction's first): the
+/// discharge limit closest to zero of all, the first setpoint kept within
+/// `[discharge limit, limit]`, its profile's reactive setpoint and operation mode.
+fn v2x_at(chosen: &[&Option<Chosen>], limit: Option<Limit>, v: Decimal) -> V2xAt {
+    let as_limit = |value: Decimal, unit: RateUnit, phases: u8| Limit {
+        value,
+        unit,
+        phases,
+    };
+    let mut out = V2xAt::default();
+    for (x, unit, phases) in chosen
+        .iter()
+        .filter_map(|c| c.as_ref().and_then(|c| c.v2x.as_ref()))
+    {
+        if let Some(d) = x.discharge_limit {
+            let d = as_limit(d.min(Decimal::ZERO), *unit, *phases);
+            if out.discharge_limit.is_none_or(|m| d.watts(v) > m.watts(v)) {
+                out.discharge_limit = Some(d);
+            }
+        }
+    }
+    let source = chosen
+        .iter()
+        .filter_map(|c| c.as_ref().and_then(|c| c.v2x.as_ref()))
+        .find(|(x, _, _)| x.setpoint.is_some() || x.operation_mode.is_some());
+    if let Some((x, unit, phases)) = source {
+        out.setpoint_reactive = x.setpoint_reactive;
+        out.operation_mode = x.operation_mode.clone();
+        out.setpoint = x.setpoint.map(|s| {
+            let mut s = as_limit(s, *unit, *phases);
+            if let Some(l) = limit.filter(|l| s.watts(v) > l.watts(v)) {
+                s = l;
+            }
+            match out.discharge_limit {
+                Some(d) if s.watts(v) < d.watts(v) => d,
+                // Without a discharge limit, a negative setpoint is what the profile allows.
+                _ => s,
+            }
+        });
+    }
+    out
 }
 
 /// The composite schedule of `evse` from `start` for `duration` seconds in `unit`.
@@ -370,15 +472,17 @@ pub(crate) fn composite(
         }
         let l = at.limit.unwrap_or(cfg.hardware_limit);
         let (value, phases) = (l.value_in(unit, v), l.phases);
+        let v2x = at.v2x.to_v2x(unit, v);
         let offset = i32::try_from(t - t0).unwrap_or(i32::MAX);
         if periods
             .last()
-            .is_none_or(|p| p.limit != value || p.number_phases != phases)
+            .is_none_or(|p| p.limit != value || p.number_phases != phases || p.v2x != v2x)
         {
             periods.push(CompositePeriod {
                 start_period: offset,
                 limit: value,
                 number_phases: phases,
+                v2x,
             });
         }
         match at.next {

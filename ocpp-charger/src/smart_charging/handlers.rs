@@ -328,7 +328,7 @@ macro_rules! v2x_handlers {
                     .periods
                     .iter()
                     .map(|p| {
-                        let mut q = $period(p.start_period, p.limit);
+                        let mut q = $period(p);
                         q.number_phases = Some(i32::from(p.number_phases));
                         q
                     })
@@ -393,7 +393,9 @@ v2x_handlers!(
     clear_charging_profile_v201,
     get_composite_schedule_v201,
     get_charging_profiles_v201,
-    ocpp_types::v201::ChargingSchedulePeriodType::new,
+    |p: &ocpp_types::smart_charging::CompositePeriod| {
+        ocpp_types::v201::ChargingSchedulePeriodType::new(p.start_period, p.limit)
+    },
     |evse, duration, start, unit, periods| ocpp_types::v201::CompositeScheduleType::new(
         periods, evse, duration, start, unit
     )
@@ -408,9 +410,15 @@ v2x_handlers!(
     clear_charging_profile_v21,
     get_composite_schedule_v21,
     get_charging_profiles_v21,
-    |start, limit| {
-        let mut p = ocpp_types::v21::ChargingSchedulePeriodType::new(start);
-        p.limit = Some(limit);
+    |c: &ocpp_types::smart_charging::CompositePeriod| {
+        let mut p = ocpp_types::v21::ChargingSchedulePeriodType::new(c.start_period);
+        p.limit = Some(c.limit);
+        if let Some(x) = &c.v2x {
+            p.discharge_limit = x.discharge_limit;
+            p.setpoint = x.setpoint;
+            p.setpoint_reactive = x.setpoint_reactive;
+            p.operation_mode = x.operation_mode.as_deref().and_then(|m| m.parse().ok());
+        }
         p
     },
     ocpp_types::v21::CompositeScheduleType::new

@@ -55,6 +55,12 @@ pub struct ChargingLimit {
     pub current_a: Decimal,
     /// The phases to use (1 to 3).
     pub phases: u8,
+    /// (2.1) The power to follow, in W: negative discharges (V2X `setpoint`, kept within
+    /// `discharge_limit_w` and `power_w`). `None`: draw up to the limit.
+    pub setpoint_w: Option<Decimal>,
+    /// (2.1) The most power the EV may discharge, in W (negative). `None`: no discharge
+    /// limit given.
+    pub discharge_limit_w: Option<Decimal>,
 }
 
 /// The station's smart-charging parameters and bounds
@@ -574,7 +580,16 @@ impl Station {
             if let Some(x) = at.next {
                 next = Some(next.map_or(x, |m| m.min(x)));
             }
-            let limit = at.limit.map(|l| l.to_charging_limit(voltage));
+            let mut limit = at.limit.map(|l| l.to_charging_limit(voltage));
+            // (2.1) A setpoint or discharge limit rides on the limit (the hardware limit
+            // when the period has none).
+            if at.v2x.setpoint.is_some() || at.v2x.discharge_limit.is_some() {
+                let mut l = limit
+                    .unwrap_or_else(|| self.cfg.smart.hardware_limit.to_charging_limit(voltage));
+                l.setpoint_w = at.v2x.setpoint.map(|s| s.watts(voltage));
+                l.discharge_limit_w = at.v2x.discharge_limit.map(|d| d.watts(voltage));
+                limit = Some(l);
+            }
             if self.smart.applied[evse] != Some(limit) {
                 self.smart.applied[evse] = Some(limit);
                 self.hw.set_charging_limit(now, id, limit);

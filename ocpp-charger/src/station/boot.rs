@@ -144,6 +144,7 @@ impl Station {
                 data: v.get("data").cloned(),
             }),
             Pending::Plain => {}
+            Pending::StreamOpen(id) => self.on_stream_open(now, id, Some(v)),
             Pending::Sign => crate::certificates::station::on_sign_answer(
                 self,
                 &text(v, "status").unwrap_or_default(),
@@ -172,6 +173,7 @@ impl Station {
                 data: None,
             }),
             Pending::Sign => crate::certificates::station::on_sign_answer(self, why),
+            Pending::StreamOpen(id) => self.on_stream_open(now, id, None),
             Pending::Heartbeat | Pending::Plain => {}
         }
     }

@@ -32,6 +32,9 @@ pub struct StationConfig {
     pub(crate) display: Option<Box<display::DisplayConfig>>,
     /// Whether 1.6 California Pricing DataTransfers are taken ([`cost`]).
     pub(crate) cost_messages: bool,
+    /// (2.1) The DER control types the station's inverter takes ([`super::der`]); `None`:
+    /// no DER.
+    pub(crate) der: Option<Vec<String>>,
     #[cfg(feature = "certificates")]
     pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
@@ -77,9 +80,18 @@ impl StationConfig {
             transfers: false,
             display: None,
             cost_messages: false,
+            der: None,
             #[cfg(feature = "certificates")]
             certs: None,
         }
+    }
+
+    /// (2.1) The station has a bidirectional inverter taking these DER control types
+    /// (`LimitMaxDischarge`, `VoltVar`, ... [`super::der::DER_CONTROL_TYPES`]); without it,
+    /// SetDERControl is answered `NotSupported` (see [`super::der`]).
+    pub fn der(mut self, types: &[&str]) -> Self {
+        self.der = Some(types.iter().map(|t| (*t).to_owned()).collect());
+        self
     }
 
     /// Whether the application performs the firmware downloads and installs and the log

@@ -296,6 +296,8 @@ impl Station {
             let (value, unit, location) = match *m {
                 "Energy.Active.Import.Register" => (r.energy_wh, "Wh", "Outlet"),
                 "Power.Active.Import" => (r.power_w, "W", "Outlet"),
+                "Energy.Active.Export.Register" => (r.energy_export_wh, "Wh", "Outlet"),
+                "Power.Active.Export" => (r.power_w.min(Decimal::ZERO).abs(), "W", "Outlet"),
                 "Current.Import" => (r.current_a, "A", "Outlet"),
                 "Voltage" => (r.voltage_v, "V", "Outlet"),
                 "SoC" => match r.soc_percent {

@@ -48,6 +48,7 @@ mod boot;
 mod config;
 pub mod cost;
 pub mod customer;
+pub mod der;
 pub mod display;
 pub mod firmware;
 pub mod local_list;
@@ -59,11 +60,13 @@ pub mod reservations;
 pub mod security;
 mod status;
 mod step;
+pub mod streams;
 mod transactions;
 
 pub use config::StationConfig;
 pub use cost::COST_VENDOR_ID;
 pub use customer::{Customer, CUSTOMER_DATA_PER_PART, MAX_CUSTOMER_PARTS};
+pub use der::{DerControlInfo, DER_CONTROL_TYPES, DER_REPORT_ITEMS, MAX_DER_CONTROLS};
 pub use display::{
     DisplayConfig, DisplayMessage, MessagePriority, DEFAULT_MAX_DISPLAY_MESSAGES,
     DISPLAY_MESSAGES_PER_REPORT,
@@ -76,6 +79,9 @@ pub use monitoring::{MonitorInfo, MAX_MONITORS};
 use outbox::Outbox;
 pub use reservations::{ReservationInfo, MAX_PENDING_RESERVATION_UPDATES};
 pub use security::{SecurityEvent, MAX_QUEUED_SECURITY_EVENTS, MAX_TECH_INFO};
+pub use streams::{
+    StreamInfo, StreamParams, StreamStatus, MAX_STREAMS, MAX_STREAM_BACKLOG, MAX_STREAM_BATCH,
+};
 pub(crate) use transactions::Stop;
 
 use crate::rand::Rng;
@@ -424,6 +430,9 @@ pub(crate) struct StateDoc {
     /// Display messages and the transactions' cost lines ([`display`]).
     #[serde(default)]
     display: display::DisplayDoc,
+    /// (2.1) DER controls ([`der`]).
+    #[serde(default, skip_serializing_if = "der::DerDoc::is_empty")]
+    der: der::DerDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -469,6 +478,8 @@ pub(crate) enum Pending {
     /// Our SignCertificate ([`crate::certificates`]).
     #[cfg_attr(not(feature = "certificates"), allow(dead_code))]
     Sign,
+    /// (2.1) Our OpenPeriodicEventStream for this stream ([`streams`]).
+    StreamOpen(i32),
 }
 
 #[derive(Debug, Clone)]
@@ -527,6 +538,8 @@ pub struct Station {
     pub(crate) smart: crate::smart_charging::SmartState,
     /// Variable monitors ([`monitoring`]).
     pub(crate) monitoring: monitoring::Monitoring,
+    /// (2.1) DER controls ([`der`]).
+    pub(crate) der: der::DerDoc,
     /// The certificate store ([`crate::certificates`]).
     #[cfg(feature = "certificates")]
     pub(crate) certs: Box<dyn crate::certificates::CertificateStore>,
@@ -652,6 +665,7 @@ impl Station {
             reconnect: false,
             smart: crate::smart_charging::SmartState::new(persisted.smart),
             monitoring: monitoring::Monitoring::new(persisted.monitoring),
+            der: persisted.der,
             #[cfg(feature = "certificates")]
             certs,
             #[cfg(feature = "certificates")]

@@ -63,7 +63,7 @@ pub struct MonitorInfo {
 /// One monitor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MonitorState {
-    id: i32,
+    pub(crate) id: i32,
     component: ComponentKey,
     variable: VariableKey,
     kind: String,
@@ -76,13 +76,17 @@ pub(crate) struct MonitorState {
     /// A delta monitor's value last reported.
     #[serde(default)]
     reference: Option<String>,
+    /// (2.1) Its events go to a periodic event stream with these parameters
+    /// ([`super::streams`]) instead of NotifyEvent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stream: Option<super::streams::StreamParams>,
 }
 
 /// What is persisted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MonitoringDoc {
     #[serde(default)]
-    monitors: Vec<MonitorState>,
+    pub(crate) monitors: Vec<MonitorState>,
     #[serde(default)]
     next_id: i32,
     #[serde(default)]
@@ -90,6 +94,9 @@ pub(crate) struct MonitoringDoc {
     /// The monitoring level; `None`: 9 (everything).
     #[serde(default)]
     level: Option<u8>,
+    /// (2.1) The periodic event streams ([`super::streams`]).
+    #[serde(default, skip_serializing_if = "super::streams::StreamsDoc::is_empty")]
+    pub(crate) streams: super::streams::StreamsDoc,
 }
 
 /// The station's monitoring.
@@ -98,6 +105,8 @@ pub(crate) struct Monitoring {
     pub(crate) doc: MonitoringDoc,
     /// Per monitor id: when its next periodic event is due.
     due: Vec<(i32, Instant)>,
+    /// The periodic event streams' timers ([`super::streams`]).
+    pub(crate) stream_timers: super::streams::StreamTimers,
 }
 
 impl Monitoring {
@@ -105,12 +114,18 @@ impl Monitoring {
         Monitoring {
             doc,
             due: Vec::new(),
+            stream_timers: super::streams::StreamTimers::default(),
         }
     }
 
-    /// The earliest periodic event.
+    /// The earliest periodic event or stream deadline.
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.due.iter().map(|(_, t)| *t).min()
+        let monitors = self.due.iter().map(|(_, t)| *t).min();
+        let streams = self.stream_timers.next();
+        match (monitors, streams) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -187,13 +202,14 @@ impl Station {
             }
         }
         self.monitoring.due = due;
-        if !self.accepted() {
-            return;
-        }
+        // Offline, only streamed monitors take samples (held by their streams); the others'
+        // changes are seen again once the station is accepted, and periodic events missed.
+        let online = self.accepted();
         let model = self.device_model(now);
         let in_tx = self.evses.iter().any(|e| e.tx.is_some());
         let level = self.monitoring.doc.level.unwrap_or(9);
         let mut events = Vec::new();
+        let mut samples: Vec<(i32, String)> = Vec::new();
         let mut changes: Vec<(usize, bool, Option<String>, Option<Instant>)> = Vec::new();
         for (i, m) in self.monitoring.doc.monitors.iter().enumerate() {
             let query = Query {
@@ -257,12 +273,19 @@ impl Station {
             let Some((trigger, cleared)) = fired else {
                 continue;
             };
+            let streamed = m.stream.is_some() && self.stream_takes(m.id);
+            if !online && !streamed {
+                continue;
+            }
             if !is_periodic(&m.kind) {
                 let active =
                     matches!(m.kind.as_str(), "UpperThreshold" | "LowerThreshold") && !cleared;
                 changes.push((i, active, Some(value.clone()), None));
             }
-            if m.severity <= level {
+            if streamed {
+                // 2.1: the event becomes a sample of the monitor's stream.
+                samples.push((m.id, value));
+            } else if m.severity <= level {
                 events.push((
                     m.id,
                     trigger,
@@ -310,6 +333,9 @@ impl Station {
             }
             let next = first.checked_add(events.len() as i32).unwrap_or(0);
             self.monitoring.doc.next_event_id = next;
+        }
+        for (id, value) in samples {
+            self.stream_sample(now, id, value);
         }
         for (i, active, reference, next) in changes {
             let id = self.monitoring.doc.monitors[i].id;
@@ -416,6 +442,18 @@ fn check_monitor(
     if replaces.is_none() && monitors.len() >= MAX_MONITORS {
         return Err("Rejected");
     }
+    // 2.1: a monitor may send its events as a periodic event stream.
+    let stream = match item.get("periodicEventStream") {
+        Some(p) if st.cfg.version == ocpp_codec::Version::V21 => {
+            let params = super::streams::StreamParams::from_json(p).ok_or("Rejected")?;
+            let had = replaces.is_some_and(|n| monitors[n].stream.is_some());
+            if !had && st.stream_count() >= super::streams::MAX_STREAMS {
+                return Err("Rejected");
+            }
+            Some(params)
+        }
+        _ => None,
+    };
     Ok((
         replaces,
         MonitorState {
@@ -428,6 +466,7 @@ fn check_monitor(
             transaction,
             active: false,
             reference: var.actual().map(str::to_owned),
+            stream,
         },
     ))
 }

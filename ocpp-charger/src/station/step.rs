@@ -47,6 +47,7 @@ impl Station {
         self.process_rpc_events(now);
         self.smart_step(now);
         self.monitoring_step(now);
+        self.streams_step(now);
         self.display_step(now);
     }
 
@@ -179,6 +180,10 @@ impl Station {
             Ok(raw) if kind == ocpp_types::MessageKind::Response => {
                 codec.decode_result("outgoing", action, &raw).map(|_| ())
             }
+            #[cfg(feature = "v21")]
+            Ok(raw) if kind == ocpp_types::MessageKind::Send => {
+                codec.decode_send("outgoing", action, &raw).map(|_| ())
+            }
             Ok(raw) => codec.decode_call("outgoing", action, &raw).map(|_| ()),
             Err(e) => {
                 self.events.push_back(StationEvent::InvalidOutgoing {
@@ -226,6 +231,7 @@ impl Station {
             logs: self.logs.clone(),
             monitoring: self.monitoring.doc.clone(),
             display: self.display.doc.clone(),
+            der: self.der.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

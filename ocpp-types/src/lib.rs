@@ -55,6 +55,8 @@ pub mod number;
 #[doc(hidden)]
 pub mod rt;
 pub mod smart_charging;
+#[cfg(feature = "v21")]
+pub mod tariff;
 mod string;
 mod uri;
 mod version;

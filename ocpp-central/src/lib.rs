@@ -44,6 +44,8 @@ pub mod session;
 pub mod smart_charging;
 #[cfg(feature = "ws")]
 mod socket;
+#[cfg(feature = "v21")]
+pub mod tariffs;
 #[cfg(feature = "test-util")]
 pub mod testing;
 #[cfg(feature = "tls")]

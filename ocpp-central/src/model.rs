@@ -956,6 +956,15 @@ pub enum Event {
         /// The typed request.
         request: AnyRequest,
     },
+    /// (2.1) A TransactionEvent that names its tariff or carries the cost the station
+    /// computed (`costDetails`), answered.
+    #[cfg(feature = "v21")]
+    TariffCost {
+        /// What it says ([`crate::tariffs`]).
+        report: crate::tariffs::CostReport,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

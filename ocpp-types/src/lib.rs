@@ -55,9 +55,9 @@ pub mod number;
 #[doc(hidden)]
 pub mod rt;
 pub mod smart_charging;
+mod string;
 #[cfg(feature = "v21")]
 pub mod tariff;
-mod string;
 mod uri;
 mod version;
 

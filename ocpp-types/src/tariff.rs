@@ -256,15 +256,16 @@ fn parse_date(s: &Option<String>) -> Result<Option<NaiveDate>, TariffError> {
 fn day_mask(days: &Option<Vec<DayOfWeekEnumType>>) -> Option<u8> {
     days.as_ref().map(|v| {
         v.iter().fold(0u8, |m, d| {
-            m | 1 << match d {
-                DayOfWeekEnumType::Monday => 0,
-                DayOfWeekEnumType::Tuesday => 1,
-                DayOfWeekEnumType::Wednesday => 2,
-                DayOfWeekEnumType::Thursday => 3,
-                DayOfWeekEnumType::Friday => 4,
-                DayOfWeekEnumType::Saturday => 5,
-                DayOfWeekEnumType::Sunday => 6,
-            }
+            m | 1
+                << match d {
+                    DayOfWeekEnumType::Monday => 0,
+                    DayOfWeekEnumType::Tuesday => 1,
+                    DayOfWeekEnumType::Wednesday => 2,
+                    DayOfWeekEnumType::Thursday => 3,
+                    DayOfWeekEnumType::Friday => 4,
+                    DayOfWeekEnumType::Saturday => 5,
+                    DayOfWeekEnumType::Sunday => 6,
+                }
         })
     })
 }
@@ -336,7 +337,10 @@ impl Conditions {
             },
             evse_kind: c.evse_kind,
             payment_brand: c.payment_brand.as_ref().map(|s| s.as_str().to_owned()),
-            payment_recognition: c.payment_recognition.as_ref().map(|s| s.as_str().to_owned()),
+            payment_recognition: c
+                .payment_recognition
+                .as_ref()
+                .map(|s| s.as_str().to_owned()),
             ..Conditions::default()
         };
         out.check()?;
@@ -349,7 +353,8 @@ impl Conditions {
         self.current.check("minCurrent/maxCurrent")?;
         self.power.check("minPower/maxPower")?;
         self.time.check("minTime/maxTime")?;
-        self.charging_time.check("minChargingTime/maxChargingTime")?;
+        self.charging_time
+            .check("minChargingTime/maxChargingTime")?;
         self.idle_time.check("minIdleTime/maxIdleTime")
     }
 
@@ -517,8 +522,7 @@ pub struct Tariff {
 /// The number of price elements of a tariff, reservation elements included.
 pub fn element_count(t: &TariffType) -> usize {
     let time = |c: &Option<crate::v21::TariffTimeType>| c.as_ref().map_or(0, |c| c.prices.len());
-    let fixed =
-        |c: &Option<crate::v21::TariffFixedType>| c.as_ref().map_or(0, |c| c.prices.len());
+    let fixed = |c: &Option<crate::v21::TariffFixedType>| c.as_ref().map_or(0, |c| c.prices.len());
     t.energy.as_ref().map_or(0, |e| e.prices.len())
         + time(&t.charging_time)
         + time(&t.idle_time)
@@ -549,8 +553,7 @@ impl Tariff {
                     .iter()
                     .map(|p| {
                         Ok(Element {
-                            price: nonneg(Some(p.price_kwh), "priceKwh")?
-                                .unwrap_or(Decimal::ZERO),
+                            price: nonneg(Some(p.price_kwh), "priceKwh")?.unwrap_or(Decimal::ZERO),
                             conditions: p
                                 .conditions
                                 .as_ref()
@@ -644,10 +647,7 @@ impl Tariff {
     /// `limits.conditions` ([`Refusal::Condition`] names the first one that is not).
     pub fn checked(t: &TariffType, limits: &TariffLimits) -> Result<Self, Refusal> {
         let tariff = Tariff::new(t, limits.max_elements).map_err(Refusal::Invalid)?;
-        if let Some(k) = tariff
-            .conditions()
-            .find(|k| !limits.conditions.contains(k))
-        {
+        if let Some(k) = tariff.conditions().find(|k| !limits.conditions.contains(k)) {
             return Err(Refusal::Condition(k));
         }
         Ok(tariff)
@@ -973,7 +973,10 @@ impl CostMeter {
         marks.push(NaiveTime::MIN);
         let today = local.date_naive();
         // The last day of the calendar has no tomorrow.
-        let days: Vec<NaiveDate> = [Some(today), today.succ_opt()].into_iter().flatten().collect();
+        let days: Vec<NaiveDate> = [Some(today), today.succ_opt()]
+            .into_iter()
+            .flatten()
+            .collect();
         marks
             .iter()
             .flat_map(|m| days.iter().map(move |d| d.and_time(*m)))
@@ -1018,7 +1021,12 @@ impl CostMeter {
 
     /// The first whole second after `t` at which the energy delivered so far, spread evenly
     /// over the interval, crosses a time element's `minEnergy` / `maxEnergy`.
-    fn next_energy_boundary(&self, t: DateTime<Utc>, u: &Usage, total_s: i64) -> Option<DateTime<Utc>> {
+    fn next_energy_boundary(
+        &self,
+        t: DateTime<Utc>,
+        u: &Usage,
+        total_s: i64,
+    ) -> Option<DateTime<Utc>> {
         if total_s <= 0 || u.energy_wh <= Decimal::ZERO {
             return None;
         }
@@ -1183,4 +1191,3 @@ impl CostMeter {
         Ok(())
     }
 }
-

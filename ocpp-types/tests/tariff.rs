@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use ocpp_types::tariff::{
-    ConditionKind, CostBreakdown, CostContext, CostError, CostMeter, Refusal, Tariff,
-    TariffError, TariffLimits, Usage, MAX_STEPS,
+    ConditionKind, CostBreakdown, CostContext, CostError, CostMeter, Refusal, Tariff, TariffError,
+    TariffLimits, Usage, MAX_STEPS,
 };
 use ocpp_types::v21::TariffType;
 use ocpp_types::Decimal;
@@ -318,7 +318,12 @@ fn extremes_overflow_and_far_dates_give_errors_not_panics() {
     );
     assert!(MAX_STEPS >= 100_000);
     // Out of order and negative energy.
-    let mut m = CostMeter::new(tariff(json!({"tariffId": "t", "currency": "EUR"})), CostContext::default(), start).unwrap();
+    let mut m = CostMeter::new(
+        tariff(json!({"tariffId": "t", "currency": "EUR"})),
+        CostContext::default(),
+        start,
+    )
+    .unwrap();
     m.add(&usage(start, 60, "1", true)).unwrap();
     assert_eq!(m.add(&usage(start, 60, "1", true)), Err(CostError::Order));
     assert_eq!(
@@ -399,7 +404,12 @@ fn arb_tariff() -> impl Strategy<Value = Tariff> {
 
 fn arb_usages() -> impl Strategy<Value = Vec<(i64, i64, Decimal, bool)>> {
     proptest::collection::vec(
-        (0i64..600, 0i64..7200, (0i64..100_000_000, 0u32..4).prop_map(|(m, s)| Decimal::new(m, s)), any::<bool>()),
+        (
+            0i64..600,
+            0i64..7200,
+            (0i64..100_000_000, 0u32..4).prop_map(|(m, s)| Decimal::new(m, s)),
+            any::<bool>(),
+        ),
         0..8,
     )
 }

@@ -32,6 +32,9 @@ pub struct StationConfig {
     pub(crate) display: Option<Box<display::DisplayConfig>>,
     /// Whether 1.6 California Pricing DataTransfers are taken ([`cost`]).
     pub(crate) cost_messages: bool,
+    /// Tariffs ([`tariffs`]); `None`: the defaults.
+    #[cfg(feature = "v21")]
+    pub(crate) tariffs: Option<Box<tariffs::TariffConfig>>,
     #[cfg(feature = "certificates")]
     pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
@@ -77,6 +80,8 @@ impl StationConfig {
             transfers: false,
             display: None,
             cost_messages: false,
+            #[cfg(feature = "v21")]
+            tariffs: None,
             #[cfg(feature = "certificates")]
             certs: None,
         }
@@ -112,6 +117,14 @@ impl StationConfig {
     /// running cost ([`cost`]). Off by default: they go to the DataTransfer handler.
     pub fn cost_messages(mut self, on: bool) -> Self {
         self.cost_messages = on;
+        self
+    }
+
+    /// What the station does with 2.1 tariffs and whether it computes the cost itself
+    /// ([`tariffs`]); the defaults of [`tariffs::TariffConfig`] when not set.
+    #[cfg(feature = "v21")]
+    pub fn tariffs(mut self, tariffs: tariffs::TariffConfig) -> Self {
+        self.tariffs = Some(Box::new(tariffs));
         self
     }
 

@@ -59,6 +59,8 @@ pub mod reservations;
 pub mod security;
 mod status;
 mod step;
+#[cfg(feature = "v21")]
+pub mod tariffs;
 mod transactions;
 
 pub use config::StationConfig;
@@ -419,6 +421,10 @@ pub(crate) struct StateDoc {
     /// Display messages and the transactions' cost lines ([`display`]).
     #[serde(default)]
     display: display::DisplayDoc,
+    /// Default and transaction tariffs, with their cost meters ([`tariffs`]).
+    #[cfg(feature = "v21")]
+    #[serde(default)]
+    tariffs: tariffs::TariffDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -505,6 +511,9 @@ pub struct Station {
     pub(crate) log_next: Option<Instant>,
     /// Display messages ([`display`]).
     pub(crate) display: display::DisplayState,
+    /// Tariffs ([`tariffs`]).
+    #[cfg(feature = "v21")]
+    pub(crate) tariffs: tariffs::TariffDoc,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -583,6 +592,8 @@ impl Station {
             config.send_local_list_max,
         );
         display::fill_settings(&mut settings, config.display_config());
+        #[cfg(feature = "v21")]
+        tariffs::fill_settings(&mut settings, config.tariff_config());
         let entries = persisted.local_list.entries.len().to_string();
         settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)
@@ -633,6 +644,8 @@ impl Station {
             logs: persisted.logs,
             log_next: None,
             display: display::DisplayState::new(persisted.display),
+            #[cfg(feature = "v21")]
+            tariffs: persisted.tariffs,
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),

@@ -47,6 +47,8 @@ impl Station {
         self.process_rpc_events(now);
         self.smart_step(now);
         self.monitoring_step(now);
+        #[cfg(feature = "v21")]
+        self.tariff_step(now);
         self.display_step(now);
     }
 
@@ -226,6 +228,8 @@ impl Station {
             logs: self.logs.clone(),
             monitoring: self.monitoring.doc.clone(),
             display: self.display.doc.clone(),
+            #[cfg(feature = "v21")]
+            tariffs: self.tariffs.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

@@ -585,6 +585,25 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/customers/{id_token}", OPERATOR),
     ("DELETE", "/api/customers/{id_token}", ADMIN),
     ("GET", "/messages.js", PUBLIC),
+    // OCPP 2.1 tariffs (tariffs_api.rs).
+    ("POST", "/api/tariffs", OPERATOR),
+    ("GET", "/api/tariffs", VIEWER),
+    ("GET", "/api/tariffs/{tariff_id}", VIEWER),
+    ("DELETE", "/api/tariffs/{tariff_id}", OPERATOR),
+    ("POST", "/api/chargers/{id}/default-tariff", OPERATOR),
+    ("GET", "/api/chargers/{id}/tariffs", VIEWER),
+    ("DELETE", "/api/chargers/{id}/tariffs", OPERATOR),
+    (
+        "POST",
+        "/api/chargers/{id}/transactions/{transaction_id}/tariff",
+        OPERATOR,
+    ),
+    (
+        "GET",
+        "/api/chargers/{id}/transactions/{transaction_id}/cost",
+        VIEWER,
+    ),
+    ("GET", "/tariffs.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -647,6 +666,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::firmware_api::routes())
         .merge(super::device_model_api::routes())
         .merge(super::display_api::routes())
+        .merge(super::tariffs_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -868,6 +888,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::firmware_api::FirmwareDoc::openapi());
     doc.merge(super::device_model_api::DeviceModelDoc::openapi());
     doc.merge(super::display_api::DisplayDoc::openapi());
+    doc.merge(super::tariffs_api::TariffsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

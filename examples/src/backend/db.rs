@@ -446,6 +446,9 @@ const MIGRATIONS: &[&str] = &[
     // 14: display messages and customer-information reports (`display.rs`,
     // `customers.rs`). Numbered 14 where migrations 12 and 13 come first.
     super::display::MIGRATION,
+    // 16: OCPP 2.1 tariffs, the chargers' default tariffs and the sessions' cost by them
+    // (`tariffs.rs`). Numbered 16 where migration 15 comes first.
+    super::tariffs::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -60,7 +60,7 @@ impl ChargerState {
         #[cfg(feature = "v21")]
         if let Some(report) = crate::tariffs::cost_report(request) {
             events.push(Event::TariffCost {
-                report,
+                report: Box::new(report),
                 request: request.clone(),
             });
         }

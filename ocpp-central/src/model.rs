@@ -960,8 +960,8 @@ pub enum Event {
     /// computed (`costDetails`), answered.
     #[cfg(feature = "v21")]
     TariffCost {
-        /// What it says ([`crate::tariffs`]).
-        report: crate::tariffs::CostReport,
+        /// What it says ([`crate::tariffs`]; boxed: `costDetails` is large).
+        report: Box<crate::tariffs::CostReport>,
         /// The typed request.
         request: AnyRequest,
     },

@@ -247,7 +247,7 @@ fn change_transaction_tariff_answers_every_status() {
         change(&mut pair, &tx, tariff("N", "0.20"))["status"],
         "Accepted"
     );
-    let (_, txs) = pair.station.tariffs();
+    let txs = pair.station.transaction_tariffs();
     assert_eq!(txs.len(), 1);
     assert_eq!((txs[0].0, txs[0].1.tariff_id.as_str()), (tx.as_str(), "N"));
     let a = get(&mut pair, 1);
@@ -370,7 +370,7 @@ fn tariffs_and_cost_meters_survive_a_restart() {
     let VirtualPair { central, clock, .. } = pair;
     let mut pair = VirtualPair::with(cfg(&clock), Box::new(store.clone()), central, clock);
     pair.connect();
-    let (defaults, _) = pair.station.tariffs();
+    let defaults = pair.station.default_tariffs();
     assert_eq!(defaults.len(), 1);
     let after = pair.station.local_cost(&tx).expect("the meter is back");
     assert!(after.total.excl >= before.total.excl);

@@ -316,7 +316,7 @@ fn extremes_overflow_and_far_dates_give_errors_not_panics() {
         m.add(&usage(start, span, "1", true)),
         Err(CostError::TooManySteps)
     );
-    assert!(MAX_STEPS >= 100_000);
+    const { assert!(MAX_STEPS >= 100_000) };
     // Out of order and negative energy.
     let mut m = CostMeter::new(
         tariff(json!({"tariffId": "t", "currency": "EUR"})),
@@ -333,6 +333,9 @@ fn extremes_overflow_and_far_dates_give_errors_not_panics() {
 }
 
 // ---- properties ----
+
+/// An element's generated conditions: energy bounds, minTime, a start hour.
+type Cond = (Option<i64>, Option<i64>, Option<i32>, Option<u32>);
 
 fn arb_price() -> impl Strategy<Value = Decimal> + Clone {
     (0i64..100_000, 0u32..5).prop_map(|(m, s)| Decimal::new(m, s))
@@ -358,7 +361,7 @@ fn arb_tariff() -> impl Strategy<Value = Tariff> {
         proptest::option::of(0u32..30),
     )
         .prop_map(|(energy, charging, idle, fixed, min, max, vat)| {
-            let conds = |c: Option<(Option<i64>, Option<i64>, Option<i32>, Option<u32>)>| {
+            let conds = |c: Option<Cond>| {
                 let mut o = serde_json::Map::new();
                 if let Some((a, b, mt, h)) = c {
                     if let (Some(a), Some(b)) = (a, b) {
@@ -375,7 +378,7 @@ fn arb_tariff() -> impl Strategy<Value = Tariff> {
                 serde_json::Value::Object(o)
             };
             // Time prices without energy conditions: the energy would move their thresholds.
-            let time_conds = |c: Option<(Option<i64>, Option<i64>, Option<i32>, Option<u32>)>| {
+            let time_conds = |c: Option<Cond>| {
                 conds(c.map(|(_, _, mt, h)| (None, None, mt, h)))
             };
             let num = |p: Decimal| p.to_string().parse::<serde_json::Number>().unwrap();

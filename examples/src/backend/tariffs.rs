@@ -507,10 +507,8 @@ impl Tariffs {
                 current_a: None,
             };
             // An interval that cannot be priced (an overflow) leaves the cost as it was.
-            if s.meter.add(&usage).is_ok() {
-                if register_wh.is_some() {
-                    s.last_wh = register_wh;
-                }
+            if s.meter.add(&usage).is_ok() && register_wh.is_some() {
+                s.last_wh = register_wh;
             }
         } else if s.last_wh.is_none() {
             s.last_wh = register_wh;

@@ -183,21 +183,22 @@ impl Station {
             .any(|h| h.tariff_id.as_str() == id && h != t)
     }
 
-    /// The tariffs the station holds, for the application: (EVSE, tariff) of the defaults,
-    /// then (transaction id, tariff) of the ongoing transactions.
-    pub fn tariffs(&self) -> (Vec<(u32, &TariffType)>, Vec<(&str, &TariffType)>) {
-        (
-            self.tariffs
-                .defaults
-                .iter()
-                .map(|d| (d.evse, &d.tariff))
-                .collect(),
-            self.tariffs
-                .txs
-                .iter()
-                .map(|t| (t.transaction_id.as_str(), &t.tariff))
-                .collect(),
-        )
+    /// The default tariffs the station holds, with their EVSE (0: the station's).
+    pub fn default_tariffs(&self) -> Vec<(u32, &TariffType)> {
+        self.tariffs
+            .defaults
+            .iter()
+            .map(|d| (d.evse, &d.tariff))
+            .collect()
+    }
+
+    /// The tariffs of the ongoing transactions, with the transaction id.
+    pub fn transaction_tariffs(&self) -> Vec<(&str, &TariffType)> {
+        self.tariffs
+            .txs
+            .iter()
+            .map(|t| (t.transaction_id.as_str(), &t.tariff))
+            .collect()
     }
 
     /// The cost the station computed for an ongoing transaction (local cost), exact.
@@ -436,7 +437,7 @@ pub(crate) fn get_tariffs(
                     d.tariff.tariff_id.clone(),
                     TariffKindEnumType::DefaultTariff,
                 );
-                a.valid_from = d.tariff.valid_from.clone();
+                a.valid_from = d.tariff.valid_from;
                 a.evse_ids = Some(vec![d.evse as i32]);
                 out.push(a);
             }
@@ -451,7 +452,7 @@ pub(crate) fn get_tariffs(
         }
         let mut a =
             TariffAssignmentType::new(t.tariff.tariff_id.clone(), TariffKindEnumType::DriverTariff);
-        a.valid_from = t.tariff.valid_from.clone();
+        a.valid_from = t.tariff.valid_from;
         a.evse_ids = Some(vec![t.evse as i32]);
         out.push(a);
     }

@@ -347,6 +347,24 @@ fn local_cost_follows_the_injected_clock_and_equals_the_calculator() {
         )
     });
     assert_eq!(finals.len(), 1);
+    let fin = match finals[0] {
+        StationEvent::Cost { total_cost, .. } => *total_cost,
+        _ => unreachable!(),
+    };
+    // The TransactionEvents: Started names the tariff, Ended carries the cost (I05).
+    let events = pair.central.payloads("TransactionEvent");
+    let started = events.iter().find(|p| p["eventType"] == "Started").unwrap();
+    assert_eq!(started["transactionInfo"]["tariffId"], "L");
+    let ended = events.iter().find(|p| p["eventType"] == "Ended").unwrap();
+    let details = &ended["costDetails"];
+    assert_eq!(details["totalCost"]["currency"], "EUR");
+    assert_eq!(details["totalCost"]["typeOfCost"], "NormalCost");
+    assert_eq!(
+        details["totalCost"]["total"]["inclTax"].to_string(),
+        fin.to_string(),
+        "{details}"
+    );
+    assert_eq!(details["totalUsage"]["chargingTime"], 4200, "{details}");
     pair.assert_no_invalid_outgoing();
 }
 

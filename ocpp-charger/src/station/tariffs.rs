@@ -211,6 +211,72 @@ impl Station {
             .map(CostMeter::breakdown)
     }
 
+    /// (Local cost) The `costDetails` of the `Ended` TransactionEvent of `transaction_id`:
+    /// its meter advanced to now, the final total and usage.
+    pub(crate) fn local_cost_details(
+        &mut self,
+        now: Instant,
+        evse: u32,
+        transaction_id: &str,
+    ) -> Option<Value> {
+        let wall = self.cfg.time.wall(now);
+        let reading = self.hw.meter(now, evse);
+        let charging = self.evse_mut(evse).is_some_and(|e| !e.suspended);
+        let t = self
+            .tariffs
+            .txs
+            .iter_mut()
+            .find(|t| t.transaction_id == transaction_id)?;
+        let m = t.meter.as_mut()?;
+        if wall > m.until {
+            let energy = t
+                .last_wh
+                .and_then(|l| reading.energy_wh.checked_sub(l))
+                .unwrap_or(Decimal::ZERO)
+                .max(Decimal::ZERO);
+            let usage = Usage {
+                start: m.until,
+                end: wall,
+                energy_wh: energy,
+                charging,
+                current_a: Some(reading.current_a),
+            };
+            if m.add(&usage).is_ok() {
+                t.last_wh = Some(reading.energy_wh);
+            }
+        }
+        let tf = m.tariff.clone();
+        let r = m.breakdown().rounded(2, &tf).ok()?;
+        let price = |a: ocpp_types::tariff::Amount| {
+            json!({ "exclTax": super::meter::number(a.excl), "inclTax": super::meter::number(a.incl) })
+        };
+        let secs = |s: i64| i32::try_from(s).unwrap_or(i32::MAX);
+        let sum = [r.fixed, r.energy, r.charging_time, r.idle_time]
+            .iter()
+            .try_fold(Decimal::ZERO, |a, x| a.checked_add(x.excl))?;
+        let kind = match r.total.excl.cmp(&sum) {
+            std::cmp::Ordering::Greater => "MinCost",
+            std::cmp::Ordering::Less => "MaxCost",
+            std::cmp::Ordering::Equal => "NormalCost",
+        };
+        Some(json!({
+            "totalCost": {
+                "currency": r.currency,
+                "typeOfCost": kind,
+                "fixed": price(r.fixed),
+                "energy": price(r.energy),
+                "chargingTime": price(r.charging_time),
+                "idleTime": price(r.idle_time),
+                "total": price(r.total),
+            },
+            "totalUsage": {
+                "energy": super::meter::number(r.energy_wh.round_dp(3)),
+                "chargingTime": secs(r.charging_s),
+                "idleTime": secs(r.idle_s),
+            },
+        }))
+    }
+
     /// After every input: ongoing 2.1 transactions take their EVSE's tariff, priced ones add
     /// the interval since their last reading, ended ones report their final cost and go.
     pub(crate) fn tariff_step(&mut self, now: Instant) {

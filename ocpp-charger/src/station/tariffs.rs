@@ -247,9 +247,7 @@ impl Station {
         }
         let tf = m.tariff.clone();
         let r = m.breakdown().rounded(2, &tf).ok()?;
-        let price = |a: ocpp_types::tariff::Amount| {
-            json!({ "exclTax": super::meter::number(a.excl), "inclTax": super::meter::number(a.incl) })
-        };
+        let price = |a: ocpp_types::tariff::Amount| json!({ "exclTax": super::meter::number(a.excl), "inclTax": super::meter::number(a.incl) });
         let secs = |s: i64| i32::try_from(s).unwrap_or(i32::MAX);
         let sum = [r.fixed, r.energy, r.charging_time, r.idle_time]
             .iter()

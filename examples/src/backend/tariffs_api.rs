@@ -14,7 +14,7 @@
 //!
 //! Bad input is 400 before anything is sent: a tariff that does not decode as `TariffType`
 //! (422), one [`Tariff::new`](ocpp_central::ocpp_types::tariff::Tariff::new) refuses (more
-//! than [`MAX_ELEMENTS`](ocpp_central::ocpp_types::tariff::MAX_ELEMENTS) elements, negative
+//! than [`MAX_ELEMENTS`] elements, negative
 //! prices, malformed conditions: `invalid_tariff`), an EVSE id outside 0 to 2³¹−1, a
 //! charger that does not speak 2.1 (`unsupported_for_version`, 409), an unknown tariff
 //! (404 `unknown_tariff`); a body above the API's body limit is 413.

@@ -513,7 +513,7 @@ pub struct Station {
     pub(crate) display: display::DisplayState,
     /// Tariffs ([`tariffs`]).
     #[cfg(feature = "v21")]
-    pub(crate) tariffs: tariffs::TariffDoc,
+    pub(crate) tariffs: tariffs::TariffBox,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -593,7 +593,9 @@ impl Station {
         );
         display::fill_settings(&mut settings, config.display_config());
         #[cfg(feature = "v21")]
-        tariffs::fill_settings(&mut settings, config.tariff_config());
+        if config.version == Version::V21 {
+            tariffs::fill_settings(&mut settings, config.tariff_config());
+        }
         let entries = persisted.local_list.entries.len().to_string();
         settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)
@@ -645,7 +647,7 @@ impl Station {
             log_next: None,
             display: display::DisplayState::new(persisted.display),
             #[cfg(feature = "v21")]
-            tariffs: persisted.tariffs,
+            tariffs: persisted.tariffs.into(),
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),

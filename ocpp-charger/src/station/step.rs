@@ -229,7 +229,7 @@ impl Station {
             monitoring: self.monitoring.doc.clone(),
             display: self.display.doc.clone(),
             #[cfg(feature = "v21")]
-            tariffs: self.tariffs.clone(),
+            tariffs: (*self.tariffs).clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

@@ -108,6 +108,35 @@ pub(crate) struct TariffDoc {
     txs: Vec<TxTariff>,
 }
 
+/// The station's tariffs, allocated only once a 2.1 station uses them (a station of another
+/// version, or without tariffs, keeps one pointer: the simulator runs thousands).
+#[derive(Debug, Default)]
+pub(crate) struct TariffBox(Option<Box<TariffDoc>>);
+
+static EMPTY: TariffDoc = TariffDoc {
+    defaults: Vec::new(),
+    txs: Vec::new(),
+};
+
+impl From<TariffDoc> for TariffBox {
+    fn from(d: TariffDoc) -> Self {
+        TariffBox((d != TariffDoc::default()).then(|| Box::new(d)))
+    }
+}
+
+impl std::ops::Deref for TariffBox {
+    type Target = TariffDoc;
+    fn deref(&self) -> &TariffDoc {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl std::ops::DerefMut for TariffBox {
+    fn deref_mut(&mut self) -> &mut TariffDoc {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 fn info(reason: &str, detail: impl std::fmt::Display) -> Option<StatusInfoType> {
     let mut s = StatusInfoType::new(BoundedString::new(reason.to_owned()).unwrap_or_default());
     let mut text = detail.to_string();

@@ -946,6 +946,105 @@ async fn display_and_customer(cp: &mut TheirChargePoint) {
     }
 }
 
+/// Our central's 2.1 tariff routes (`tariffs_api.rs`) against their charge point: a tariff
+/// from the catalog reaches it by SetDefaultTariff and ChangeTransactionTariff exactly (the
+/// decimal digits, the tax rate, the condition), GetTariffs and ClearTariffs come back
+/// through the API with their answers.
+async fn tariffs_flow(cp: &mut TheirChargePoint) {
+    if cp.v != Version::V21 {
+        return;
+    }
+    let tariff = serde_json::from_str::<Value>(
+        r#"{"tariffId":"INTEROP-T","currency":"EUR",
+        "energy":{"prices":[{"priceKwh":0.255,"conditions":{"startTimeOfDay":"22:00","endTimeOfDay":"06:00"}},
+            {"priceKwh":0.39}],"taxRates":[{"type":"VAT","tax":21}]},
+        "fixedFee":{"prices":[{"priceFixed":1.5}]}}"#,
+    )
+    .unwrap_or(Value::Null);
+    let (status, row) = cp.central.post("/api/tariffs", tariff.clone()).await;
+    if status != StatusCode::CREATED && status != StatusCode::CONFLICT {
+        cp.peer.fail(
+            "SetDefaultTariff",
+            format!("storing the tariff: HTTP {status}: {row}"),
+        );
+    }
+    let (a, got) = cp
+        .call(
+            "SetDefaultTariff",
+            "/default-tariff",
+            json!({ "tariffId": "INTEROP-T", "evseId": 1 }),
+        )
+        .await;
+    cp.expect_status("SetDefaultTariff", &a, "Accepted");
+    if got["evseId"] != 1
+        || got
+            .pointer("/tariff/energy/prices/0/priceKwh")
+            .and_then(Value::as_f64)
+            != Some(0.255)
+        || got.pointer("/tariff/energy/prices/0/conditions/startTimeOfDay") != Some(&json!("22:00"))
+        || got
+            .pointer("/tariff/energy/taxRates/0/tax")
+            .and_then(Value::as_f64)
+            != Some(21.0)
+    {
+        cp.peer.fail(
+            "SetDefaultTariff",
+            format!("the charge point received {got}"),
+        );
+    }
+    let (a, got) = cp
+        .call("GetTariffs", "/tariffs?evseId=1", Value::Null)
+        .await;
+    if a.pointer("/answer/status") != Some(&json!("Accepted"))
+        || a.pointer("/answer/tariffAssignments/0/tariffId") != Some(&json!("INTEROP-T"))
+        || got["evseId"] != 1
+    {
+        cp.peer.fail(
+            "GetTariffs",
+            format!("answer {a}; the charge point received {got}"),
+        );
+    }
+    let (a, got) = cp
+        .call(
+            "ChangeTransactionTariff",
+            "/transactions/INTEROP-TX/tariff",
+            json!({ "tariffId": "INTEROP-T" }),
+        )
+        .await;
+    cp.expect_status("ChangeTransactionTariff", &a, "Accepted");
+    if got["transactionId"] != "INTEROP-TX"
+        || got.pointer("/tariff/tariffId") != Some(&json!("INTEROP-T"))
+    {
+        cp.peer.fail(
+            "ChangeTransactionTariff",
+            format!("the charge point received {got}"),
+        );
+    }
+    cp.called.insert("ClearTariffs".into());
+    let (status, a) = cp
+        .central
+        .delete(&format!(
+            "/api/chargers/{}/tariffs?tariffId=INTEROP-T&evseId=1",
+            cp.id
+        ))
+        .await;
+    let got = cp.peer.incoming("ClearTariffs", |_| true).await;
+    if let Err(e) = cp.peer.answered("ClearTariffs").await {
+        cp.peer
+            .fail("ClearTariffs", format!("the charge point answered {e}"));
+    }
+    if status != StatusCode::OK
+        || a["status"] != "Accepted"
+        || got["tariffIds"] != json!(["INTEROP-T"])
+        || got["evseId"] != 1
+    {
+        cp.peer.fail(
+            "ClearTariffs",
+            format!("HTTP {status}: {a}; the charge point received {got}"),
+        );
+    }
+}
+
 /// How their charge point answers our central in the flows (`None`: a minimal valid answer).
 fn cp_answer(v: Version, action: &str) -> Option<Value> {
     let accepted = json!({ "status": "Accepted" });
@@ -967,7 +1066,14 @@ fn cp_answer(v: Version, action: &str) -> Option<Value> {
         | "GetDisplayMessages"
         | "ClearDisplayMessage"
         | "CustomerInformation"
-        | "ChangeAvailability" => accepted,
+        | "ChangeAvailability"
+        | "SetDefaultTariff"
+        | "ChangeTransactionTariff" => accepted,
+        "GetTariffs" => json!({ "status": "Accepted", "tariffAssignments": [
+            { "tariffId": "INTEROP-T", "tariffKind": "DefaultTariff", "evseIds": [1] }] }),
+        "ClearTariffs" => {
+            json!({ "clearTariffsResult": [{ "tariffId": "INTEROP-T", "status": "Accepted" }] })
+        }
         "SignedUpdateFirmware" => accepted,
         "UpdateFirmware" if !v16(v) => accepted,
         "GetLog" => json!({ "status": "Accepted", "filename": "interop.log" }),
@@ -1725,6 +1831,7 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     if v == Version::V21 {
         event_stream_flow(&mut cp).await;
     }
+    tariffs_flow(&mut cp).await;
     let unlock = if v16(v) {
         json!({ "connectorId": 1 })
     } else {

@@ -57,6 +57,13 @@ impl ChargerState {
             #[allow(unreachable_patterns)]
             _ => {}
         }
+        #[cfg(feature = "v21")]
+        if let Some(report) = crate::tariffs::cost_report(request) {
+            events.push(Event::TariffCost {
+                report: Box::new(report),
+                request: request.clone(),
+            });
+        }
         if let Some(status) = crate::firmware::transfer_status(request) {
             events.push(Event::TransferStatus {
                 status,

@@ -47,6 +47,8 @@ pub mod smart_charging;
 #[cfg(feature = "ws")]
 mod socket;
 pub mod streams;
+#[cfg(feature = "v21")]
+pub mod tariffs;
 #[cfg(feature = "test-util")]
 pub mod testing;
 #[cfg(feature = "tls")]

@@ -1004,6 +1004,15 @@ pub enum Event {
         /// Its samples with their absolute times ([`crate::streams`]).
         data: crate::streams::StreamData,
     },
+    /// (2.1) A TransactionEvent that names its tariff or carries the cost the station
+    /// computed (`costDetails`), answered.
+    #[cfg(feature = "v21")]
+    TariffCost {
+        /// What it says ([`crate::tariffs`]; boxed: `costDetails` is large).
+        report: Box<crate::tariffs::CostReport>,
+        /// The typed request.
+        request: AnyRequest,
+    },
     /// The connection closed.
     Disconnected {
         /// Why, if known.

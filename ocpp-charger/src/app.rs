@@ -804,17 +804,17 @@ blocks! {
         neutral {        }
         afrr_signal_v21: v21 V21 AFRRSignal(AFRRSignalRequest, AFRRSignalResponse);
         adjust_periodic_event_stream_v21: v21 V21 AdjustPeriodicEventStream(AdjustPeriodicEventStreamRequest, AdjustPeriodicEventStreamResponse) => crate::station::streams::adjust_periodic_event_stream;
-        change_transaction_tariff_v21: v21 V21 ChangeTransactionTariff(ChangeTransactionTariffRequest, ChangeTransactionTariffResponse);
+        change_transaction_tariff_v21: v21 V21 ChangeTransactionTariff(ChangeTransactionTariffRequest, ChangeTransactionTariffResponse) => crate::station::tariffs::change_transaction_tariff;
         clear_der_control_v21: v21 V21 ClearDERControl(ClearDERControlRequest, ClearDERControlResponse) => crate::station::der::clear_der_control;
-        clear_tariffs_v21: v21 V21 ClearTariffs(ClearTariffsRequest, ClearTariffsResponse);
+        clear_tariffs_v21: v21 V21 ClearTariffs(ClearTariffsRequest, ClearTariffsResponse) => crate::station::tariffs::clear_tariffs;
         get_der_control_v21: v21 V21 GetDERControl(GetDERControlRequest, GetDERControlResponse) => crate::station::der::get_der_control;
         get_periodic_event_stream_v21: v21 V21 GetPeriodicEventStream(GetPeriodicEventStreamRequest, GetPeriodicEventStreamResponse) => crate::station::streams::get_periodic_event_stream;
-        get_tariffs_v21: v21 V21 GetTariffs(GetTariffsRequest, GetTariffsResponse);
+        get_tariffs_v21: v21 V21 GetTariffs(GetTariffsRequest, GetTariffsResponse) => crate::station::tariffs::get_tariffs;
         notify_allowed_energy_transfer_v21: v21 V21 NotifyAllowedEnergyTransfer(NotifyAllowedEnergyTransferRequest, NotifyAllowedEnergyTransferResponse);
         notify_web_payment_started_v21: v21 V21 NotifyWebPaymentStarted(NotifyWebPaymentStartedRequest, NotifyWebPaymentStartedResponse);
         request_battery_swap_v21: v21 V21 RequestBatterySwap(RequestBatterySwapRequest, RequestBatterySwapResponse);
         set_der_control_v21: v21 V21 SetDERControl(SetDERControlRequest, SetDERControlResponse) => crate::station::der::set_der_control;
-        set_default_tariff_v21: v21 V21 SetDefaultTariff(SetDefaultTariffRequest, SetDefaultTariffResponse);
+        set_default_tariff_v21: v21 V21 SetDefaultTariff(SetDefaultTariffRequest, SetDefaultTariffResponse) => crate::station::tariffs::set_default_tariff;
         update_dynamic_schedule_v21: v21 V21 UpdateDynamicSchedule(UpdateDynamicScheduleRequest, UpdateDynamicScheduleResponse);
         use_priority_charging_v21: v21 V21 UsePriorityCharging(UsePriorityChargingRequest, UsePriorityChargingResponse);
     }

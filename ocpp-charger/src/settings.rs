@@ -976,6 +976,44 @@ pub const V2X_VARIABLES: &[Definition] = &[
         "Never",
         Some(S::PublicKeyWithSignedMeterValue),
     ),
+    // Tariffs and cost (2.1 block I); the read-only values are the station's
+    // `TariffConfig`, filled in when the station is built.
+    d(
+        "TariffCostCtrlr",
+        "Enabled",
+        Some("Tariff"),
+        B,
+        RW,
+        "true",
+        None,
+    ),
+    d(
+        "TariffCostCtrlr",
+        "MaxElements",
+        Some("Tariff"),
+        I,
+        RO,
+        "100",
+        None,
+    ),
+    d(
+        "TariffCostCtrlr",
+        "ConditionsSupported",
+        Some("Tariff"),
+        T,
+        RO,
+        "",
+        None,
+    ),
+    d(
+        "TariffCostCtrlr",
+        "LocalCostCalculation",
+        None,
+        B,
+        RO,
+        "false",
+        None,
+    ),
 ];
 
 /// The measurands the station can sample (from [`MeterReading`](crate::MeterReading)).

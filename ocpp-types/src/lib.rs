@@ -56,6 +56,8 @@ pub mod number;
 pub mod rt;
 pub mod smart_charging;
 mod string;
+#[cfg(feature = "v21")]
+pub mod tariff;
 mod uri;
 mod version;
 

@@ -610,6 +610,25 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         "/api/chargers/{id}/der-controls/{control}",
         OPERATOR,
     ),
+    // OCPP 2.1 tariffs (tariffs_api.rs).
+    ("POST", "/api/tariffs", OPERATOR),
+    ("GET", "/api/tariffs", VIEWER),
+    ("GET", "/api/tariffs/{tariff_id}", VIEWER),
+    ("DELETE", "/api/tariffs/{tariff_id}", OPERATOR),
+    ("POST", "/api/chargers/{id}/default-tariff", OPERATOR),
+    ("GET", "/api/chargers/{id}/tariffs", VIEWER),
+    ("DELETE", "/api/chargers/{id}/tariffs", OPERATOR),
+    (
+        "POST",
+        "/api/chargers/{id}/transactions/{transaction_id}/tariff",
+        OPERATOR,
+    ),
+    (
+        "GET",
+        "/api/chargers/{id}/transactions/{transaction_id}/cost",
+        VIEWER,
+    ),
+    ("GET", "/tariffs.js", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -675,6 +694,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::signed_api::routes())
         .merge(super::streams_api::routes())
         .merge(super::der::routes())
+        .merge(super::tariffs_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -899,6 +919,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::signed_api::SignedDoc::openapi());
     doc.merge(super::streams_api::StreamsDoc::openapi());
     doc.merge(super::der::DerDoc::openapi());
+    doc.merge(super::tariffs_api::TariffsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -448,8 +448,10 @@ const MIGRATIONS: &[&str] = &[
     super::display::MIGRATION,
     // 15: signed meter values and meter keys (`signed.rs`).
     super::signed::MIGRATION,
-    // 17: periodic event streams and their samples (`streams.rs`). Numbered 17 where
-    // migrations 15 and 16 come first.
+    // 16: OCPP 2.1 tariffs, the chargers' default tariffs and the sessions' cost by them
+    // (`tariffs.rs`).
+    super::tariffs::MIGRATION,
+    // 17: periodic event streams and their samples, DER events (`streams.rs`, `der.rs`).
     super::streams::MIGRATION,
 ];
 

@@ -50,6 +50,9 @@ pub mod streams;
 pub mod streams_api;
 // DER control (der.rs).
 pub mod der;
+// OCPP 2.1 tariffs and the sessions' cost by them (tariffs.rs, tariffs_api.rs).
+pub mod tariffs;
+pub mod tariffs_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -174,6 +177,8 @@ pub struct Backend {
     streams: Arc<streams::Streams>,
     /// DER events ([`der`]).
     der: Arc<der::Der>,
+    /// 2.1 tariffs, assignments and session costs ([`tariffs`]).
+    tariffs: tariffs::Tariffs,
 }
 
 impl std::fmt::Debug for Backend {
@@ -210,7 +215,17 @@ impl Backend {
         .await?;
         let pending = Arc::new(watermark::Pending::new(db.journal_mark().await?));
         let displays = display::Displays::new(db.clone());
+        let tariffs = tariffs::Tariffs::load(db.clone())
+            .await
+            .map_err(|e| match e {
+                tariffs::TariffsError::Db(e) => e,
+                other => DbError::Corrupt {
+                    column: "tariffs",
+                    value: other.to_string(),
+                },
+            })?;
         Ok(Backend {
+            tariffs,
             customers: customers::Customers::new(db.clone(), displays.clone()),
             displays,
             costs: cost::Costs::default(),
@@ -589,6 +604,11 @@ impl Backend {
         &self.streams
     }
 
+    /// 2.1 tariffs ([`tariffs`]).
+    pub fn tariffs(&self) -> &tariffs::Tariffs {
+        &self.tariffs
+    }
+
     /// Display messages ([`display`]).
     pub fn displays(&self) -> &Arc<display::Displays> {
         &self.displays
@@ -779,7 +799,11 @@ impl Backend {
     async fn progress(&self, charger: &str, tx: &Transaction) -> Result<i64, DbError> {
         let id = self.session_id(charger, tx).await?;
         let end = tx.ended_at.unwrap_or_else(Utc::now);
-        let cost = self.tariff.cost(tx.energy_wh, tx.started_at, end);
+        // A session priced by a 2.1 tariff keeps that cost (the meter's rounded total).
+        let cost = match self.tariffs.total_held(charger, &tx.id) {
+            Some(c) => Some(c),
+            None => self.tariff.cost(tx.energy_wh, tx.started_at, end),
+        };
         if cost.is_none() {
             self.metrics.error("tariff", "cost_out_of_range");
         }
@@ -1418,36 +1442,78 @@ macro_rules! handle_2x {
                 // The cost so far (cost.rs): 2.1 Updated and Ended, 2.0.1 Ended only.
                 let ended = request.event_type == $m::TransactionEventEnumType::Ended;
                 let updated = request.event_type == $m::TransactionEventEnumType::Updated;
-                if ended || (updated && charger.version() == Version::V21) {
-                    let samples: Vec<ocpp_central::MeterSample> = request
-                        .meter_value
-                        .iter()
-                        .flatten()
-                        .flat_map(|mv| mv.sampled_value.iter().map(move |sv| (mv, sv)))
-                        .map(|(mv, sv)| ocpp_central::MeterSample {
-                            timestamp: mv.timestamp.to_utc(),
-                            measurand: sv.measurand.as_ref().map_or_else(
-                                || ocpp_central::model::ENERGY_IMPORT_REGISTER.to_owned(),
-                                |m| m.as_str().to_owned(),
-                            ),
-                            value: sv.value,
-                            unit: sv
-                                .unit_of_measure
+                let samples: Vec<ocpp_central::MeterSample> = request
+                    .meter_value
+                    .iter()
+                    .flatten()
+                    .flat_map(|mv| mv.sampled_value.iter().map(move |sv| (mv, sv)))
+                    .map(|(mv, sv)| ocpp_central::MeterSample {
+                        timestamp: mv.timestamp.to_utc(),
+                        measurand: sv.measurand.as_ref().map_or_else(
+                            || ocpp_central::model::ENERGY_IMPORT_REGISTER.to_owned(),
+                            |m| m.as_str().to_owned(),
+                        ),
+                        value: sv.value,
+                        unit: sv
+                            .unit_of_measure
+                            .as_ref()
+                            .and_then(|u| u.unit.as_ref())
+                            .map(|u| u.as_str().to_owned()),
+                        multiplier: sv
+                            .unit_of_measure
+                            .as_ref()
+                            .and_then(|u| u.multiplier)
+                            .unwrap_or(0),
+                        phase: sv.phase.as_ref().map(|p| p.as_str().to_owned()),
+                        context: None,
+                        location: None,
+                        // The cost needs the number only.
+                        signed: None,
+                    })
+                    .collect();
+                // A 2.1 session on an EVSE with a default tariff is priced by it (tariffs.rs).
+                let tariffed = if charger.version() == Version::V21 {
+                    match self
+                        .tariffs
+                        .price(
+                            charger.identity(),
+                            request.transaction_info.transaction_id.as_str(),
+                            request.evse.as_ref().and_then(|e| u32::try_from(e.id).ok()),
+                            ended,
+                            request
+                                .transaction_info
+                                .charging_state
                                 .as_ref()
-                                .and_then(|u| u.unit.as_ref())
-                                .map(|u| u.as_str().to_owned()),
-                            multiplier: sv
-                                .unit_of_measure
-                                .as_ref()
-                                .and_then(|u| u.multiplier)
-                                .unwrap_or(0),
-                            phase: sv.phase.as_ref().map(|p| p.as_str().to_owned()),
-                            context: None,
-                            location: None,
-                            // The cost needs the number only.
-                            signed: None,
-                        })
-                        .collect();
+                                .map(|c| c.as_str()),
+                            cost::register_wh(&samples),
+                            request.timestamp.to_utc(),
+                        )
+                        .await
+                    {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!("tariff cost on {}: {e}", charger.identity());
+                            self.metrics.error("tariff", "session_cost");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(b) = &tariffed {
+                    if ended || updated {
+                        response.total_cost = Some(b.total.incl);
+                        if let Some(text) = self.costs.personal_message(b.total.incl, &b.currency) {
+                            if let Ok(content) = text.try_into() {
+                                response.updated_personal_message =
+                                    Some($m::MessageContentType::new(
+                                        $m::MessageFormatEnumType::Utf8,
+                                        content,
+                                    ));
+                            }
+                        }
+                    }
+                } else if ended || (updated && charger.version() == Version::V21) {
                     let before = charger
                         .state()
                         .transactions

@@ -305,6 +305,17 @@ impl Fleet {
                             .setting(Setting::AlignedSignReadings, "true")
                             .setting(Setting::PublicKeyWithSignedMeterValue, "OncePerTransaction");
                     }
+                    // 2.1: default and transaction tariffs (SetDefaultTariff,
+                    // ChangeTransactionTariff), the cost computed locally from them (a
+                    // configuration of its own only where it is used).
+                    let station_config = if version == Version::V21 {
+                        station_config.tariffs(ocpp_charger::station::tariffs::TariffConfig {
+                            local_cost: true,
+                            ..Default::default()
+                        })
+                    } else {
+                        station_config
+                    };
                     let station = Station::new(station_config, Box::new(hardware), saved, now);
                     (station, hw)
                 })
@@ -708,6 +719,23 @@ impl Controller {
                 }
                 StationEvent::Dropped { .. } => {
                     c.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                // The cost the central system told or (2.1, by a tariff) the station
+                // computed: what the station's display shows.
+                StationEvent::Cost {
+                    transaction_id,
+                    total_cost,
+                    final_cost,
+                    source,
+                } => {
+                    tracing::debug!(
+                        charger = %self.identity,
+                        transaction = %transaction_id,
+                        cost = %total_cost,
+                        final_cost,
+                        source,
+                        "cost"
+                    );
                 }
                 _ => {}
             },

@@ -35,6 +35,9 @@ pub struct StationConfig {
     /// (2.1) The DER control types the station's inverter takes ([`super::der`]); `None`:
     /// no DER.
     pub(crate) der: Option<Vec<String>>,
+    /// Tariffs ([`tariffs`]); `None`: the defaults.
+    #[cfg(feature = "v21")]
+    pub(crate) tariffs: Option<Box<tariffs::TariffConfig>>,
     #[cfg(feature = "certificates")]
     pub(crate) certs: Option<Box<dyn crate::certificates::CertificateStore>>,
 }
@@ -81,6 +84,8 @@ impl StationConfig {
             display: None,
             cost_messages: false,
             der: None,
+            #[cfg(feature = "v21")]
+            tariffs: None,
             #[cfg(feature = "certificates")]
             certs: None,
         }
@@ -124,6 +129,14 @@ impl StationConfig {
     /// running cost ([`cost`]). Off by default: they go to the DataTransfer handler.
     pub fn cost_messages(mut self, on: bool) -> Self {
         self.cost_messages = on;
+        self
+    }
+
+    /// What the station does with 2.1 tariffs and whether it computes the cost itself
+    /// ([`tariffs`]); the defaults of [`tariffs::TariffConfig`] when not set.
+    #[cfg(feature = "v21")]
+    pub fn tariffs(mut self, tariffs: tariffs::TariffConfig) -> Self {
+        self.tariffs = Some(Box::new(tariffs));
         self
     }
 

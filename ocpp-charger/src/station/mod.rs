@@ -61,6 +61,8 @@ pub mod security;
 mod status;
 mod step;
 pub mod streams;
+#[cfg(feature = "v21")]
+pub mod tariffs;
 mod transactions;
 
 pub use config::StationConfig;
@@ -433,6 +435,10 @@ pub(crate) struct StateDoc {
     /// (2.1) DER controls ([`der`]).
     #[serde(default, skip_serializing_if = "der::DerDoc::is_empty")]
     der: der::DerDoc,
+    /// Default and transaction tariffs, with their cost meters ([`tariffs`]).
+    #[cfg(feature = "v21")]
+    #[serde(default)]
+    tariffs: tariffs::TariffDoc,
 }
 
 #[derive(Debug, Clone)]
@@ -521,6 +527,9 @@ pub struct Station {
     pub(crate) log_next: Option<Instant>,
     /// Display messages ([`display`]).
     pub(crate) display: display::DisplayState,
+    /// Tariffs ([`tariffs`]).
+    #[cfg(feature = "v21")]
+    pub(crate) tariffs: tariffs::TariffBox,
     pub(crate) settings: Settings,
     outbox: Outbox,
     next_local_tx: u64,
@@ -601,6 +610,10 @@ impl Station {
             config.send_local_list_max,
         );
         display::fill_settings(&mut settings, config.display_config());
+        #[cfg(feature = "v21")]
+        if config.version == Version::V21 {
+            tariffs::fill_settings(&mut settings, config.tariff_config());
+        }
         let entries = persisted.local_list.entries.len().to_string();
         settings.set_fixed("LocalAuthListCtrlr", "Entries", None, &entries);
         let evses = (1..=config.evses)
@@ -651,6 +664,8 @@ impl Station {
             logs: persisted.logs,
             log_next: None,
             display: display::DisplayState::new(persisted.display),
+            #[cfg(feature = "v21")]
+            tariffs: persisted.tariffs.into(),
             settings,
             outbox: Outbox::new(outbox, next_seq),
             next_local_tx: persisted.next_local_tx.max(1),

@@ -48,6 +48,8 @@ impl Station {
         self.smart_step(now);
         self.monitoring_step(now);
         self.streams_step(now);
+        #[cfg(feature = "v21")]
+        self.tariff_step(now);
         self.display_step(now);
     }
 
@@ -232,6 +234,8 @@ impl Station {
             monitoring: self.monitoring.doc.clone(),
             display: self.display.doc.clone(),
             der: self.der.clone(),
+            #[cfg(feature = "v21")]
+            tariffs: (*self.tariffs).clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
     }

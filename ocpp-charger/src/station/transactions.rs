@@ -89,6 +89,14 @@ impl Station {
             if let Some(r) = auth.remote_start_id {
                 info["remoteStartId"] = json!(r);
             }
+            // 2.1: the tariff in force on the EVSE prices this transaction ([`tariffs`]).
+            #[cfg(feature = "v21")]
+            if self.cfg.version == Version::V21 {
+                let wall = self.cfg.time.wall(now);
+                if let Some(t) = self.tariff_in_force(evse, wall) {
+                    info["tariffId"] = json!(t.tariff_id.as_str());
+                }
+            }
             let mut p = json!({
                 "eventType": "Started",
                 "timestamp": self.wall(now),
@@ -203,6 +211,13 @@ impl Station {
             });
             if let Some(t) = &token {
                 p["idToken"] = json!({ "idToken": t, "type": tx.token_type });
+            }
+            // 2.1 with local cost: the cost the station computed (use case I05).
+            #[cfg(feature = "v21")]
+            if let Some(id) = tx.id.as_deref() {
+                if let Some(details) = self.local_cost_details(now, evse, id) {
+                    p["costDetails"] = details;
+                }
             }
             self.enqueue("TransactionEvent", &p, Some(tx.local));
         }

@@ -220,11 +220,15 @@ async fn flow(postgres: Option<&str>) {
             assert_eq!(alert["severity"], 2, "{alert}");
             let (_, events) = api.get(&format!("/api/device-events?charger={id}")).await;
             assert_eq!(events[0]["trigger"], "Alerting", "{events}");
-            let metrics = api.text("/metrics").await;
-            assert!(
-                metrics.contains("ocpp_open_alerts{severity=\"2\"} 1"),
-                "{metrics}"
-            );
+            // The gauge is set after the alert is stored (and its charger's old events
+            // trimmed): poll it too.
+            until("the open-alert gauge", || async {
+                let metrics = api.text("/metrics").await;
+                metrics
+                    .contains("ocpp_open_alerts{severity=\"2\"} 1")
+                    .then_some(Value::Null)
+            })
+            .await;
         }
         cp.shutdown().await;
         central.shutdown().await.unwrap();

@@ -21,12 +21,15 @@
 //!   specification; chargers also send it plain). The signature covers the payload's exact
 //!   bytes between the two separators.
 //! - Signature algorithms (`SA`): `ECDSA-secp256r1-SHA256` (the OCMF default),
-//!   `ECDSA-secp384r1-SHA256` and `ECDSA-secp384r1-SHA384`; signature encoding (`SE`) `hex`
-//!   (default) or `base64`; mime type (`SM`) `application/x-der` (default). Brainpool and
-//!   Koblitz curves are reported [`VerificationStatus::Unsupported`] (ring, the crypto library
-//!   used here, does not offer them).
-//! - Public keys: DER `SubjectPublicKeyInfo` or a bare uncompressed point, as hex, base64 or
-//!   PEM.
+//!   `ECDSA-secp384r1-SHA256` and `ECDSA-secp384r1-SHA384` (checked with ring); with the
+//!   `ocmf-curves` feature (on by default) also `ECDSA-secp256k1-SHA256`,
+//!   `ECDSA-secp192r1-SHA256` and `ECDSA-brainpool256r1-SHA256` (RustCrypto's `k256`, `p192`
+//!   and `bp256`; a high `s`, which OCMF meters do not avoid, is accepted). `ECDSA-secp192k1-SHA256`
+//!   (no maintained Rust implementation) and anything else is
+//!   [`VerificationStatus::Unsupported`]. Signature encoding (`SE`) `hex` (default) or
+//!   `base64`; mime type (`SM`) `application/x-der` (default).
+//! - Public keys: DER `SubjectPublicKeyInfo` (named curve) or a bare uncompressed point (its
+//!   curve is the signature's), as hex, base64 or PEM.
 //! - Anything else (EDL, SML, vendor formats) is [`VerificationStatus::Unsupported`]: the caller
 //!   keeps it verbatim.
 //!
@@ -287,11 +290,105 @@ pub fn parse_ocmf(data: &str) -> Result<Ocmf, OcmfError> {
     })
 }
 
-/// The curve of a public key.
+/// The curve of a public key or a signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Curve {
     P256,
     P384,
+    Secp256k1,
+    P192,
+    Brainpool256,
+}
+
+impl Curve {
+    /// The length of an uncompressed point.
+    fn point_len(self) -> usize {
+        match self {
+            Curve::P192 => 49,
+            Curve::P384 => 97,
+            Curve::P256 | Curve::Secp256k1 | Curve::Brainpool256 => 65,
+        }
+    }
+
+    /// The curve and whether the digest is SHA-384, of an OCMF signature algorithm this
+    /// build checks.
+    fn of_algorithm(algorithm: &str) -> Option<(Curve, bool)> {
+        Some(match algorithm {
+            "ECDSA-secp256r1-SHA256" => (Curve::P256, false),
+            "ECDSA-secp384r1-SHA256" => (Curve::P384, false),
+            "ECDSA-secp384r1-SHA384" => (Curve::P384, true),
+            #[cfg(feature = "ocmf-curves")]
+            "ECDSA-secp256k1-SHA256" => (Curve::Secp256k1, false),
+            #[cfg(feature = "ocmf-curves")]
+            "ECDSA-secp192r1-SHA256" => (Curve::P192, false),
+            #[cfg(feature = "ocmf-curves")]
+            "ECDSA-brainpool256r1-SHA256" => (Curve::Brainpool256, false),
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `signature` (DER) signs `message` for the uncompressed `point` on `curve`.
+fn check_signature(
+    curve: Curve,
+    sha384: bool,
+    point: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let ring_alg: &'static dyn VerificationAlgorithm = match (curve, sha384) {
+        (Curve::P256, _) => &signature::ECDSA_P256_SHA256_ASN1,
+        (Curve::P384, false) => &signature::ECDSA_P384_SHA256_ASN1,
+        (Curve::P384, true) => &signature::ECDSA_P384_SHA384_ASN1,
+        #[cfg(feature = "ocmf-curves")]
+        (other, _) => return other_curves::check(other, point, message, signature),
+        #[cfg(not(feature = "ocmf-curves"))]
+        _ => return false,
+    };
+    UnparsedPublicKey::new(ring_alg, point)
+        .verify(message, signature)
+        .is_ok()
+}
+
+/// The curves ring does not offer (RustCrypto): ECDSA over the message's SHA-256 digest.
+#[cfg(feature = "ocmf-curves")]
+mod other_curves {
+    use super::Curve;
+
+    /// Curves of the `ecdsa` 0.17 generation (`k256`, `bp256`). A high `s` is normalized
+    /// first: secp256k1's verifier refuses it (a Bitcoin rule), meters do not avoid it.
+    macro_rules! modern {
+        ($curve:ty, $point:expr, $digest:expr, $signature:expr) => {{
+            use ecdsa::signature::hazmat::PrehashVerifier;
+            match (
+                ecdsa::VerifyingKey::<$curve>::from_sec1_bytes($point),
+                ecdsa::Signature::<$curve>::from_der($signature),
+            ) {
+                (Ok(key), Ok(sig)) => key.verify_prehash($digest, &sig.normalize_s()).is_ok(),
+                _ => false,
+            }
+        }};
+    }
+
+    pub(super) fn check(curve: Curve, point: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        let digest = ring::digest::digest(&ring::digest::SHA256, message);
+        let digest = digest.as_ref();
+        match curve {
+            Curve::Secp256k1 => modern!(k256::Secp256k1, point, digest, signature),
+            Curve::Brainpool256 => modern!(bp256::BrainpoolP256r1, point, digest, signature),
+            Curve::P192 => {
+                use p192::ecdsa::signature::hazmat::PrehashVerifier;
+                let (Ok(key), Ok(sig)) = (
+                    p192::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                    p192::ecdsa::Signature::from_der(signature),
+                ) else {
+                    return false;
+                };
+                key.verify_prehash(digest, &sig).is_ok()
+            }
+            Curve::P256 | Curve::P384 => false,
+        }
+    }
 }
 
 // DER SubjectPublicKeyInfo headers of the named-curve EC keys, up to the BIT STRING's content
@@ -304,10 +401,32 @@ const SPKI_P384: &[u8] = &[
     0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
     0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
 ];
+// secp256k1 (1.3.132.0.10), secp192r1 (1.2.840.10045.3.1.1), brainpoolP256r1
+// (1.3.36.3.3.2.8.1.1.7).
+const SPKI_K256: &[u8] = &[
+    0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00,
+];
+const SPKI_P192: &[u8] = &[
+    0x30, 0x49, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01, 0x03, 0x32, 0x00,
+];
+const SPKI_BP256: &[u8] = &[
+    0x30, 0x5a, 0x30, 0x14, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x09, 0x2b,
+    0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+const SPKIS: &[(Curve, &[u8])] = &[
+    (Curve::P256, SPKI_P256),
+    (Curve::P384, SPKI_P384),
+    (Curve::Secp256k1, SPKI_K256),
+    (Curve::P192, SPKI_P192),
+    (Curve::Brainpool256, SPKI_BP256),
+];
 
 /// Decodes a public key (hex, base64 or PEM of a DER `SubjectPublicKeyInfo` or of a bare
-/// uncompressed point) to its curve and uncompressed point.
-fn decode_key(key: &str) -> Result<(Curve, Vec<u8>), OcmfError> {
+/// uncompressed point) to its curve (`None` for a bare point: its length fits several) and
+/// uncompressed point.
+fn decode_key(key: &str) -> Result<(Option<Curve>, Vec<u8>), OcmfError> {
     if key.len() > MAX_PUBLIC_KEY_LEN {
         return Err(OcmfError::PublicKey(format!(
             "longer than {MAX_PUBLIC_KEY_LEN} bytes"
@@ -336,21 +455,19 @@ fn decode_key(key: &str) -> Result<(Curve, Vec<u8>), OcmfError> {
         }
     };
     let point = |b: &[u8]| b.first() == Some(&0x04);
-    if let Some(p) = der.strip_prefix(SPKI_P256) {
-        if p.len() == 65 && point(p) {
-            return Ok((Curve::P256, p.to_vec()));
-        }
-    }
-    if let Some(p) = der.strip_prefix(SPKI_P384) {
-        if p.len() == 97 && point(p) {
-            return Ok((Curve::P384, p.to_vec()));
+    for (curve, prefix) in SPKIS {
+        if let Some(p) = der.strip_prefix(*prefix) {
+            if p.len() == curve.point_len() && point(p) {
+                return Ok((Some(*curve), p.to_vec()));
+            }
         }
     }
     match der.len() {
-        65 if point(&der) => Ok((Curve::P256, der)),
-        97 if point(&der) => Ok((Curve::P384, der)),
+        49 | 65 | 97 if point(&der) => Ok((None, der)),
         _ => Err(OcmfError::PublicKey(
-            "not a P-256 or P-384 SubjectPublicKeyInfo or uncompressed point".to_owned(),
+            "not an EC SubjectPublicKeyInfo (P-256, P-384, secp256k1, P-192, brainpoolP256r1) \
+             or uncompressed point"
+                .to_owned(),
         )),
     }
 }
@@ -425,14 +542,9 @@ pub fn verify(
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "ECDSA-secp256r1-SHA256".to_owned());
-    let (curve, alg): (Curve, &'static dyn VerificationAlgorithm) = match algorithm.as_str() {
-        "ECDSA-secp256r1-SHA256" => (Curve::P256, &signature::ECDSA_P256_SHA256_ASN1),
-        "ECDSA-secp384r1-SHA256" => (Curve::P384, &signature::ECDSA_P384_SHA256_ASN1),
-        "ECDSA-secp384r1-SHA384" => (Curve::P384, &signature::ECDSA_P384_SHA384_ASN1),
-        other => {
-            let detail = format!("signature algorithm {other:.50}");
-            return Verification::status(Unsupported, Some(ocmf), detail);
-        }
+    let Some((curve, sha384)) = Curve::of_algorithm(&algorithm) else {
+        let detail = format!("signature algorithm {algorithm:.50}");
+        return Verification::status(Unsupported, Some(ocmf), detail);
     };
     if let Some(mime) = ocmf.mime.as_deref() {
         if mime != "application/x-der" {
@@ -447,25 +559,32 @@ pub fn verify(
         Ok(k) => k,
         Err(e) => return Verification::status(Invalid, Some(ocmf), e.to_string()),
     };
-    if key_curve != curve {
+    if key_curve.is_some_and(|k| k != curve) || point.len() != curve.point_len() {
         return Verification::status(
             Invalid,
             Some(ocmf),
             format!("public key is not on the curve of {algorithm}"),
         );
     }
-    match UnparsedPublicKey::new(alg, &point).verify(ocmf.payload.as_bytes(), &ocmf.signature) {
-        Ok(()) => Verification {
+    if check_signature(
+        curve,
+        sha384,
+        &point,
+        ocmf.payload.as_bytes(),
+        &ocmf.signature,
+    ) {
+        Verification {
             status: Verified,
             ocmf: Some(ocmf),
             detail: None,
-        },
-        Err(_) => Verification::status(Invalid, Some(ocmf), "signature does not match"),
+        }
+    } else {
+        Verification::status(Invalid, Some(ocmf), "signature does not match")
     }
 }
 
-/// Whether `key` is a usable public key (P-256 or P-384, hex/base64/PEM, SPKI or point): for
-/// APIs that register a meter's key.
+/// Whether `key` is a usable public key (an EC key of the curves above, hex/base64/PEM, SPKI or
+/// point): for APIs that register a meter's key.
 pub fn check_public_key(key: &str) -> Result<(), OcmfError> {
     decode_key(key).map(|_| ())
 }

@@ -188,10 +188,14 @@ fn no_key_and_unsupported_are_told_apart() {
     assert_eq!(v.detail.as_deref(), Some("encoding EDL"));
     let v = verify("<SML binary as hex>", None, None, None);
     assert_eq!(v.status, VerificationStatus::Unsupported);
-    // A brainpool signature: parsed, Unsupported.
-    let brainpool = ocmf.replace("ECDSA-secp256r1-SHA256", "ECDSA-brainpool256r1-SHA256");
-    let v = verify(&brainpool, None, None, Some(&m.spki_hex));
+    // A secp192k1 signature (no Rust implementation to check it with): parsed, Unsupported.
+    let koblitz = ocmf.replace("ECDSA-secp256r1-SHA256", "ECDSA-secp192k1-SHA256");
+    let v = verify(&koblitz, None, None, Some(&m.spki_hex));
     assert_eq!(v.status, VerificationStatus::Unsupported);
+    assert_eq!(
+        v.detail.as_deref(),
+        Some("signature algorithm ECDSA-secp192k1-SHA256")
+    );
     assert!(v.ocmf.is_some());
     // The status names round-trip.
     for s in [
@@ -410,4 +414,100 @@ fn v2_signed_meter_values_reach_the_events_with_their_encoding_and_key() {
     );
     let s = v2_signed_flow(Version::V201, &empty);
     assert_eq!(s[0].signed.as_ref().unwrap().public_key, None);
+}
+
+/// Vectors made outside this code base (Python's `cryptography`, one key per curve, the payload
+/// of [`payload`] with "1.2345"): the curves ring does not offer.
+#[cfg(feature = "ocmf-curves")]
+mod other_curves {
+    use super::*;
+
+    struct Vector {
+        sa: &'static str,
+        spki: &'static str,
+        header: &'static str,
+        sig: &'static str,
+    }
+
+    const K256: Vector = Vector {
+        sa: "ECDSA-secp256k1-SHA256",
+        spki: "3056301006072a8648ce3d020106052b8104000a034200044a700b15822ad864f443d979484d2511db1a4e16200a3ffeb53732e887bfca38a40aa8c9da528ebeef6f3cc9f35e676591b2c103f840856e35fd86587385f713",
+        header: "3056301006072a8648ce3d020106052b8104000a034200",
+        sig: "304402200ebac31cf9eeb1ebec41342f28aff85849195dfac8120955f6787d1d5f1a6c0202205e6c35f2583e551a163d83cfc5985095c31a2c4294d976597504234c5c46dfe1",
+    };
+    /// The same signature with `s` replaced by `n - s` (as valid in ECDSA; Bitcoin's rule
+    /// refuses it, a meter may well send it).
+    const K256_HIGH_S: &str = "304502200ebac31cf9eeb1ebec41342f28aff85849195dfac8120955f6787d1d5f1a6c02022100a193ca0da7c1aae5e9c27c303a67af68f794b0a41a6f29e24ace3b4073ef6160";
+    const P192: Vector = Vector {
+        sa: "ECDSA-secp192r1-SHA256",
+        spki: "3049301306072a8648ce3d020106082a8648ce3d030101033200046a0f534ae3870ddddecdff84db34be59e732018856726fe26cbd5881c16c477ab320884b345090fa8fe3718052c2f19e",
+        header: "3049301306072a8648ce3d020106082a8648ce3d030101033200",
+        sig: "3035021900b9084db048ec69182470c1f6474069a042323a7d7ace014302181332859a0686837eb29e95ba2648e0acf5a897e2d6e6fc5b",
+    };
+    const BP256: Vector = Vector {
+        sa: "ECDSA-brainpool256r1-SHA256",
+        spki: "305a301406072a8648ce3d020106092b2403030208010107034200048d954dd70800812eb18fa91defb8180a3cd40361df8eb4fbc393a351fc62f2517af2725ec5e0afd43a91a3020728b3fad2247516c8b737dc30b5d73ca5046698",
+        header: "305a301406072a8648ce3d020106092b2403030208010107034200",
+        sig: "30450221009c30d18b72cc0d50596dd27f94599bff4e9df1b946cca20e095e0ca5e13efc480220286ab4db856cda5ee570cacab55f76e6568aefd6cf93e0311bc088a83caed6c5",
+    };
+
+    fn data(v: &Vector, payload: &str, sig: &str) -> String {
+        format!(r#"OCMF|{payload}|{{"SA":"{}","SD":"{sig}"}}"#, v.sa)
+    }
+
+    #[test]
+    fn secp256k1_secp192r1_and_brainpool_values_verify_and_tampering_does_not() {
+        for v in [&K256, &P192, &BP256] {
+            let good = data(v, &payload("1.2345"), v.sig);
+            let r = verify(&good, None, None, Some(v.spki));
+            assert_eq!(
+                r.status,
+                VerificationStatus::Verified,
+                "{}: {:?}",
+                v.sa,
+                r.detail
+            );
+            assert_eq!(r.ocmf.unwrap().energy_wh(), Some(Decimal::new(12345, 1)));
+            // The bare point (its curve is the signature's) and the key as PEM.
+            let point = v.spki.strip_prefix(v.header).unwrap();
+            assert_eq!(
+                verify(&good, None, None, Some(point)).status,
+                VerificationStatus::Verified,
+                "{} bare point",
+                v.sa
+            );
+            assert!(check_public_key(v.spki).is_ok(), "{}", v.sa);
+            // One reading changed: the signature no longer matches.
+            let tampered = data(v, &payload("9.2345"), v.sig);
+            let r = verify(&tampered, None, None, Some(v.spki));
+            assert_eq!(r.status, VerificationStatus::Invalid, "{}", v.sa);
+            assert_eq!(r.detail.as_deref(), Some("signature does not match"));
+            // A garbage signature: Invalid, never a panic.
+            let r = verify(
+                &data(v, &payload("1.2345"), "3006020101020101"),
+                None,
+                None,
+                Some(v.spki),
+            );
+            assert_eq!(r.status, VerificationStatus::Invalid, "{}", v.sa);
+        }
+        // secp256k1 with a high `s`: still the meter's signature.
+        let high = data(&K256, &payload("1.2345"), K256_HIGH_S);
+        assert_eq!(
+            verify(&high, None, None, Some(K256.spki)).status,
+            VerificationStatus::Verified
+        );
+        // A key of another curve than the signature's: Invalid, with why.
+        let good = data(&BP256, &payload("1.2345"), BP256.sig);
+        let r = verify(&good, None, None, Some(K256.spki));
+        assert_eq!(r.status, VerificationStatus::Invalid);
+        assert_eq!(
+            r.detail.as_deref(),
+            Some("public key is not on the curve of ECDSA-brainpool256r1-SHA256")
+        );
+        // A bare P-192 point for a 256-bit curve's signature: Invalid, not a panic.
+        let p192_point = P192.spki.strip_prefix(P192.header).unwrap();
+        let r = verify(&good, None, None, Some(p192_point));
+        assert_eq!(r.status, VerificationStatus::Invalid);
+    }
 }

@@ -9,7 +9,7 @@
 //! | `Verified` | the OCMF signature matches the key |
 //! | `Invalid` | malformed OCMF, an unusable key, or a signature that does not match |
 //! | `NoKey` | OCMF, but no key known (yet: registering one re-checks these rows) |
-//! | `Unsupported` | another encoding (EDL, SML, ...) or algorithm (brainpool): kept verbatim |
+//! | `Unsupported` | another encoding (EDL, SML, ...) or algorithm (secp192k1): kept verbatim |
 //!
 //! The key a value is checked against, first found wins (`keySource` in the API):
 //! 1. `operator`: registered for the charger and the meter serial (OCMF `MS`) through the

@@ -8,24 +8,32 @@
 
 use std::time::{Duration, Instant};
 
-use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
-use ocpp_charger::{
-    HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent,
-};
+use ocpp_charger::ws::ClientHandle;
+use ocpp_charger::{HardwareEvent, MemoryStore, StationConfig, StationEvent};
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
 use ocpp_types::Version;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::json;
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{booted, next_event, station, WAIT};
 #[path = "support/postgres.rs"]
 mod postgres;
 use postgres::postgres_database;
+fn charger(
+    central: &RunningCentral,
+    identity: &str,
+    v: Version,
+    f: impl FnOnce(StationConfig) -> StationConfig,
+) -> ClientHandle {
+    station(central, identity, v, (2, 7400), MemoryStore::new(), f)
+}
+
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
-
-const WAIT: Duration = Duration::from_secs(30);
 
 async fn central_with(url: String, f: impl FnOnce(&mut CentralArgs)) -> RunningCentral {
     let mut args = CentralArgs::with_database(url).ephemeral();
@@ -35,61 +43,6 @@ async fn central_with(url: String, f: impl FnOnce(&mut CentralArgs)) -> RunningC
 
 fn sqlite(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("c.db").display())
-}
-
-fn charger(
-    central: &RunningCentral,
-    identity: &str,
-    v: Version,
-    f: impl FnOnce(StationConfig) -> StationConfig,
-) -> ClientHandle {
-    let mut store = MemoryStore::new();
-    let saved = Saved::load(&mut store).expect("loads");
-    let station = Station::new(
-        f(StationConfig::new(identity, v)
-            .evses(2)
-            .validate_outgoing(true)),
-        Box::new(SimulatedHardware::new(2, Decimal::from(7400))),
-        saved,
-        Instant::now(),
-    );
-    ws::spawn(
-        station,
-        Box::new(store),
-        ClientConfig::new(format!("ws://{}/ocpp", central.ocpp_addr()))
-            .backoff(Duration::from_millis(50), Duration::from_millis(300)),
-    )
-}
-
-/// The next station event `f` picks (and maps); fails after [`WAIT`].
-async fn next_event<T>(
-    handle: &mut ClientHandle,
-    what: &str,
-    f: impl Fn(&StationEvent) -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, handle.events.recv()).await {
-            Ok(Some(ClientEvent::Station(StationEvent::InvalidOutgoing { error, .. }))) => {
-                panic!("invalid outgoing: {error}")
-            }
-            Ok(Some(ClientEvent::Station(e))) => {
-                if let Some(t) = f(&e) {
-                    return t;
-                }
-            }
-            Ok(Some(_)) => {}
-            _ => panic!("no {what}"),
-        }
-    }
-}
-
-async fn booted(cp: &mut ClientHandle) {
-    next_event(cp, "boot", |e| {
-        matches!(e, StationEvent::BootAccepted { .. }).then_some(())
-    })
-    .await;
 }
 
 async fn start_tx(cp: &mut ClientHandle, tag: &str) {

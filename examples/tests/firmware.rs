@@ -10,37 +10,20 @@
 //! oversized upload is 413 and stores nothing; bad requests are answered per spec and lose
 //! nothing.
 
-use std::time::{Duration, Instant};
-
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
 use ocpp_examples::sim::{Fleet, Scenario, SimConfig, VersionMix};
 use ocpp_types::Version;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{until, WAIT};
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
 #[path = "support/postgres.rs"]
 mod postgres;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Polls `f` (an API read) until it holds; fails after [`WAIT`] naming `what`.
-async fn until<F, Fut>(what: &str, mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Which database the central system runs on.
 #[derive(Clone, Copy)]

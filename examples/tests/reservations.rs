@@ -5,19 +5,26 @@
 //! the local list (a full push in pieces, differential updates as tokens change), offline
 //! authorization from it; bad input answered.
 
-use std::time::{Duration, Instant};
-
 use chrono::Utc;
-use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
-use ocpp_charger::{
-    HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig, StationEvent,
-};
+use ocpp_charger::ws::ClientHandle;
+use ocpp_charger::{HardwareEvent, MemoryStore, StationEvent};
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
 use ocpp_types::Version;
 use reqwest::StatusCode;
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+fn charger(
+    central: &RunningCentral,
+    identity: &str,
+    v: Version,
+    store: MemoryStore,
+) -> ClientHandle {
+    station(central, identity, v, (2, 7400), store, |c| c)
+}
+
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{next_matching, station, until};
 #[path = "support/postgres.rs"]
 mod postgres;
 use postgres::postgres_database;
@@ -25,7 +32,6 @@ use postgres::postgres_database;
 mod api;
 use api::Api;
 
-const WAIT: Duration = Duration::from_secs(30);
 const ALL: [(Version, &str); 3] = [
     (Version::V16, "RES-16"),
     (Version::V201, "RES-201"),
@@ -61,61 +67,6 @@ async fn central(dir: &tempfile::TempDir) -> RunningCentral {
         .await
         .expect("sqlite");
     central_at(url).await
-}
-
-fn charger(
-    central: &RunningCentral,
-    identity: &str,
-    v: Version,
-    store: MemoryStore,
-) -> ClientHandle {
-    let mut store = store;
-    let saved = Saved::load(&mut store).expect("loads");
-    let station = Station::new(
-        StationConfig::new(identity, v)
-            .evses(2)
-            .validate_outgoing(true),
-        Box::new(SimulatedHardware::new(2, Decimal::from(7400))),
-        saved,
-        Instant::now(),
-    );
-    ws::spawn(
-        station,
-        Box::new(store),
-        ClientConfig::new(format!("ws://{}/ocpp", central.ocpp_addr()))
-            .backoff(Duration::from_millis(50), Duration::from_millis(300)),
-    )
-}
-
-/// Polls `f` (an API read) until it holds; fails after [`WAIT`] naming `what`.
-async fn until<F, Fut>(what: &str, mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn next_event(handle: &mut ClientHandle, what: &str, f: impl Fn(&StationEvent) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, handle.events.recv()).await {
-            Ok(Some(ClientEvent::Station(e))) if f(&e) => return,
-            Ok(Some(ClientEvent::Station(StationEvent::InvalidOutgoing { error, .. }))) => {
-                panic!("invalid outgoing: {error}")
-            }
-            Ok(Some(_)) => {}
-            _ => panic!("no {what}"),
-        }
-    }
 }
 
 async fn connector_status(api: &Api, id: &str, evse: i64) -> Option<String> {
@@ -154,7 +105,7 @@ async fn reserve_flow(which: Database) {
         let api = Api::admin(&central).await;
         let store = MemoryStore::new();
         let mut cp = charger(&central, id, v, store.clone());
-        next_event(&mut cp, "boot", |e| {
+        next_matching(&mut cp, "boot", |e| {
             matches!(e, StationEvent::BootAccepted { .. })
         })
         .await;
@@ -191,7 +142,7 @@ async fn reserve_flow(which: Database) {
         let station = cp.shutdown().await.expect("station");
         drop(station);
         let mut cp = charger(&central, id, v, store.clone());
-        next_event(&mut cp, "reconnection", |e| {
+        next_matching(&mut cp, "reconnection", |e| {
             matches!(e, StationEvent::BootAccepted { .. })
         })
         .await;
@@ -204,7 +155,7 @@ async fn reserve_flow(which: Database) {
             id_token: "BOB".into(),
         })
         .unwrap();
-        next_event(
+        next_matching(
             &mut cp,
             "BOB refused",
             |e| matches!(e, StationEvent::ReservationRefused { id_token } if id_token == "BOB"),
@@ -252,7 +203,7 @@ async fn reserve_flow(which: Database) {
             )
             .await;
         assert_eq!(r3["status"], "Accepted", "{v}: {r3}");
-        next_event(&mut cp, "expiry", |e| {
+        next_matching(&mut cp, "expiry", |e| {
             matches!(
                 e,
                 StationEvent::ReservationEnded {
@@ -298,7 +249,7 @@ async fn bad_reservations_are_answered_before_anything_is_sent() {
     let central = central(&dir).await;
     let api = Api::admin(&central).await;
     let mut cp = charger(&central, "RES-BAD", Version::V16, MemoryStore::new());
-    next_event(&mut cp, "boot", |e| {
+    next_matching(&mut cp, "boot", |e| {
         matches!(e, StationEvent::BootAccepted { .. })
     })
     .await;
@@ -386,7 +337,7 @@ async fn local_list_flow(which: Database) {
             assert_eq!(s, StatusCode::OK);
         }
         let mut cp = charger(&central, id, v, MemoryStore::new());
-        next_event(&mut cp, "boot", |e| {
+        next_matching(&mut cp, "boot", |e| {
             matches!(e, StationEvent::BootAccepted { .. })
         })
         .await;
@@ -457,11 +408,11 @@ async fn local_list_flow(which: Database) {
             })
             .unwrap();
         }
-        next_event(&mut cp, "BOB refused offline", |e| {
+        next_matching(&mut cp, "BOB refused offline", |e| {
             matches!(e, StationEvent::Authorization { id_token, accepted: false } if id_token == "BOB")
         })
         .await;
-        next_event(&mut cp, "ALICE started offline", |e| {
+        next_matching(&mut cp, "ALICE started offline", |e| {
             matches!(e, StationEvent::TransactionStarted { evse: 1, .. })
         })
         .await;
@@ -475,7 +426,7 @@ async fn local_list_flow(which: Database) {
         let central = start(&args).await.expect("restarts");
         let api = Api::admin(&central).await;
         let mut cp = charger(&central, id, v, MemoryStore::new());
-        next_event(&mut cp, "boot", |e| {
+        next_matching(&mut cp, "boot", |e| {
             matches!(e, StationEvent::BootAccepted { .. })
         })
         .await;

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
+use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
 use ocpp_charger::{
     HardwareEvent, MemoryStore, Saved, SignRequest, SimulatedHardware, Station, StationConfig,
     StationEvent,
@@ -22,30 +22,15 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{next_matching, until};
 #[path = "support/postgres.rs"]
 mod postgres;
 use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Polls `f` (an API read) until it holds; fails after [`WAIT`] naming `what`.
-async fn until<F, Fut>(what: &str, mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The session of `charger`, once it has at least `n` signed values (and, with `ended`,
 /// once it is completed).
@@ -334,18 +319,6 @@ fn signing_charger(
     )
 }
 
-async fn next_event(handle: &mut ClientHandle, what: &str, f: impl Fn(&StationEvent) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, handle.events.recv()).await {
-            Ok(Some(ClientEvent::Station(e))) if f(&e) => return,
-            Ok(Some(_)) => {}
-            _ => panic!("no {what}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_tampered_value_is_stored_invalid() {
     let dir = tempfile::tempdir().unwrap();
@@ -361,7 +334,7 @@ async fn a_tampered_value_is_stored_invalid() {
         (Version::V21, "TAMPER-21"),
     ] {
         let mut cp = tampering_charger(&central, id, v, key.clone());
-        next_event(&mut cp, "boot", |e| {
+        next_matching(&mut cp, "boot", |e| {
             matches!(e, StationEvent::BootAccepted { .. })
         })
         .await;
@@ -382,7 +355,7 @@ async fn a_tampered_value_is_stored_invalid() {
             id_token: "TAMPER".into(),
         })
         .unwrap();
-        next_event(&mut cp, "start", |e| {
+        next_matching(&mut cp, "start", |e| {
             matches!(e, StationEvent::TransactionStarted { .. })
         })
         .await;
@@ -496,7 +469,7 @@ async fn the_key_the_charger_reports_in_its_device_model_verifies_its_values() {
         .unwrap();
     // 2.1 with PublicKeyWithSignedMeterValue Never: no key in any message.
     let mut cp = signing_charger(&central, id, Version::V21, key, false, "Never");
-    next_event(&mut cp, "boot", |e| {
+    next_matching(&mut cp, "boot", |e| {
         matches!(e, StationEvent::BootAccepted { .. })
     })
     .await;
@@ -507,7 +480,7 @@ async fn the_key_the_charger_reports_in_its_device_model_verifies_its_values() {
         id_token: "DMKEY".into(),
     })
     .unwrap();
-    next_event(&mut cp, "start", |e| {
+    next_matching(&mut cp, "start", |e| {
         matches!(e, StationEvent::TransactionStarted { .. })
     })
     .await;

@@ -5,58 +5,22 @@
 //! are stored and read back, the stream is adjusted and closed (ClosePeriodicEventStream);
 //! bad input is refused with its status before anything is sent.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
-use ocpp_charger::{MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
-use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
+use ocpp_examples::backend::run::{start, CentralArgs};
 use ocpp_types::Version;
 use reqwest::StatusCode;
-use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::json;
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{charger, until};
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
 #[path = "support/postgres.rs"]
 mod postgres;
 use postgres::postgres_database;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn charger(central: &RunningCentral, identity: &str, v: Version) -> ClientHandle {
-    let mut store = MemoryStore::new();
-    let saved = Saved::load(&mut store).expect("loads");
-    let station = Station::new(
-        StationConfig::new(identity, v)
-            .evses(1)
-            .validate_outgoing(true),
-        Box::new(SimulatedHardware::new(1, Decimal::from(7400))),
-        saved,
-        Instant::now(),
-    );
-    ws::spawn(
-        station,
-        Box::new(store),
-        ClientConfig::new(format!("ws://{}/ocpp", central.ocpp_addr()))
-            .backoff(Duration::from_millis(50), Duration::from_millis(300)),
-    )
-}
-
-async fn until<F, Fut>(what: &str, mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn connected(api: &Api, id: &str) {
     until("connected", || async {

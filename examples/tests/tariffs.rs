@@ -8,11 +8,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
-use ocpp_charger::{
-    HardwareEvent, MemoryStore, Saved, Setting, SimulatedHardware, Station, StationConfig,
-    StationEvent,
-};
+use ocpp_charger::ws::ClientHandle;
+use ocpp_charger::{HardwareEvent, MemoryStore, Setting, StationEvent};
 use ocpp_examples::backend::run::{start, CentralArgs, RunningCentral};
 use ocpp_types::tariff::{CostContext, CostMeter, Tariff, Usage};
 use ocpp_types::v21::TariffType;
@@ -21,65 +18,22 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{booted, next_event, station, WAIT};
 #[path = "support/postgres.rs"]
 mod postgres;
 use postgres::postgres_database;
+fn charger(central: &RunningCentral, identity: &str, v: Version) -> ClientHandle {
+    // One Updated an hour: the change below falls in the last interval.
+    station(central, identity, v, (2, 22000), MemoryStore::new(), |c| {
+        c.setting(Setting::SampleInterval, "3600")
+    })
+}
+
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn charger(central: &RunningCentral, identity: &str, v: Version) -> ClientHandle {
-    let mut store = MemoryStore::new();
-    let saved = Saved::load(&mut store).expect("loads");
-    let station = Station::new(
-        StationConfig::new(identity, v)
-            .evses(2)
-            .validate_outgoing(true)
-            // One Updated an hour: the change below falls in the last interval.
-            .setting(Setting::SampleInterval, "3600"),
-        Box::new(SimulatedHardware::new(2, Decimal::from(22000))),
-        saved,
-        Instant::now(),
-    );
-    ws::spawn(
-        station,
-        Box::new(store),
-        ClientConfig::new(format!("ws://{}/ocpp", central.ocpp_addr()))
-            .backoff(Duration::from_millis(50), Duration::from_millis(300)),
-    )
-}
-
-async fn next_event<T>(
-    handle: &mut ClientHandle,
-    what: &str,
-    f: impl Fn(&StationEvent) -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, handle.events.recv()).await {
-            Ok(Some(ClientEvent::Station(StationEvent::InvalidOutgoing { error, .. }))) => {
-                panic!("invalid outgoing: {error}")
-            }
-            Ok(Some(ClientEvent::Station(e))) => {
-                if let Some(t) = f(&e) {
-                    return t;
-                }
-            }
-            Ok(Some(_)) => {}
-            _ => panic!("no {what}"),
-        }
-    }
-}
-
-async fn booted(cp: &mut ClientHandle) {
-    next_event(cp, "boot", |e| {
-        matches!(e, StationEvent::BootAccepted { .. }).then_some(())
-    })
-    .await;
-}
 
 fn t1() -> Value {
     serde_json::from_str(

@@ -15,26 +15,12 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::until;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn until<F, Fut>(what: &str, mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn dec(v: &Value) -> Decimal {
     match v {

@@ -453,6 +453,14 @@ const MIGRATIONS: &[&str] = &[
     super::tariffs::MIGRATION,
     // 17: periodic event streams and their samples, DER events (`streams.rs`, `der.rs`).
     super::streams::MIGRATION,
+    // 18: the connection that holds each charger (`<node>|<connection>`): a disconnection
+    // clears `connected` only if it is still that connection's, so a reconnect elsewhere (a
+    // cluster node, or a newer connection here) is never marked offline by the older one
+    // (`cluster.rs`).
+    // A cluster node replays the unprojected journal rows of a charger it takes over from a
+    // dead node (PostgreSQL only: a cluster needs it; SQLite stays one index lighter).
+    "ALTER TABLE chargers ADD COLUMN owner TEXT;
+    @journal_charger_index",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -499,6 +507,10 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
         ]),
         // A sequence: nothing written per row beyond the row.
         ("@journal_without_autoincrement", Backend::Postgres) => Some(&[]),
+        ("@journal_charger_index", Backend::Sqlite) => Some(&[]),
+        ("@journal_charger_index", Backend::Postgres) => {
+            Some(&["CREATE INDEX journal_charger ON journal (charger, id)"])
+        }
         ("@drop_journal_last_trigger", Backend::Sqlite) => {
             Some(&["DROP TRIGGER IF EXISTS journal_last"])
         }
@@ -512,6 +524,8 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
 
 /// The counter of OCPP 1.6 transaction ids.
 const TRANSACTION_ID_COUNTER: &str = "v16_transaction_id";
+/// The counter of event-log ids of cluster nodes (given out in blocks: `reserve_event_ids`).
+const EVENT_ID_COUNTER: &str = "event_id";
 
 const SESSION_COLUMNS: &str =
     "id, charger, transaction_id, evse, connector, id_token, started_at, ended_at, \
@@ -772,6 +786,64 @@ impl Db {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// The chargers marked connected, with the connection holding each (`<node>|<conn>`,
+    /// `None` for rows written before it was recorded).
+    pub async fn connected_owners(&self) -> Result<Vec<(String, Option<String>)>, DbError> {
+        let rows = sqlx::query("SELECT identity, owner FROM chargers WHERE connected = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("identity")?,
+                    r.try_get::<Option<String>, _>("owner")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Marks `identity` disconnected if connection `owner` still holds it (a node found its
+    /// connection gone: the node died); whether it did.
+    pub async fn disconnected_if(
+        &self,
+        identity: &str,
+        owner: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE chargers SET connected = 0 WHERE identity = $1 AND connected = 1
+             AND (owner = $2 OR (owner IS NULL AND $2 IS NULL))",
+        )
+        .bind(identity)
+        .bind(owner)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Reserves `n` event-log ids for one cluster node: returns the last of them (the block
+    /// is `last - n + 1 ..= last`). One atomic `UPDATE ... RETURNING` on the shared counter,
+    /// seeded above every stored id, so no two nodes ever give out the same id.
+    pub async fn reserve_event_ids(&self, n: i64) -> Result<i64, DbError> {
+        let max = self.max_event_id().await?;
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(EVENT_ID_COUNTER)
+        .bind(max)
+        .execute(&self.write)
+        .await?;
+        let row = sqlx::query(
+            "UPDATE counters SET value = (CASE WHEN value < $3 THEN $3 ELSE value END) + $2
+             WHERE name = $1 RETURNING value",
+        )
+        .bind(EVENT_ID_COUNTER)
+        .bind(n)
+        .bind(max)
+        .fetch_one(&self.write)
+        .await?;
+        Ok(row.try_get("value")?)
     }
 
     /// Registers a charger (admitted when only known chargers may connect).
@@ -1085,6 +1157,22 @@ impl Db {
              WHERE j.id > (SELECT upto FROM journal_watermark WHERE id = 1)
              AND j.processed = 0 AND j.id > COALESCE(p.upto, 0) ORDER BY j.charger, j.id",
         )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(journal_row).collect()
+    }
+
+    /// [`Db::journal_unprocessed`] of one charger, whatever the low-water mark (a cluster
+    /// node taking over a charger from a node that died: the rows that node answered and did
+    /// not project).
+    pub async fn journal_unprocessed_of(&self, charger: &str) -> Result<Vec<JournalRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
+             FROM journal j WHERE j.charger = $1 AND j.processed = 0
+             AND j.id > COALESCE((SELECT upto FROM journal_projected WHERE charger = $1), 0)
+             ORDER BY j.id",
+        )
+        .bind(charger)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(journal_row).collect()

@@ -80,7 +80,7 @@ frontend ocpp
 backend nodes
     balance leastconn
     option httpchk
-    http-check send meth GET uri /health
+    http-check send meth GET uri /health ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
     default-server inter 1s fall 2 rise 2
 CFG

@@ -5,7 +5,7 @@
 //! single node (nothing shared, nothing to do) and [`RedisCluster`] is the implementation we
 //! ship and test. Another broker (NATS, Kafka) implements the same trait.
 //!
-//! What Redis holds (every key under `ocpp:`):
+//! What Redis holds (every key under the cluster's name, `ocpp` by default):
 //!
 //! - `ocpp:node:<node>`: the node's liveness, a lease of [`ClusterConfig::lease`] renewed
 //!   every third of it. A node killed with `kill -9` loses it within one lease.
@@ -218,6 +218,9 @@ pub struct ClusterConfig {
     pub url: String,
     /// This node's id: 1 to 64 of `A-Z a-z 0-9 - _ .`.
     pub node_id: String,
+    /// The cluster's name, the first part of every key (several clusters can share one
+    /// Redis); same rule as node ids.
+    pub name: String,
     /// The lease of the node's liveness and its chargers' presence; renewed every third.
     pub lease: Duration,
 }
@@ -281,19 +284,6 @@ end
 return 0
 ";
 
-fn node_key(node: &str) -> String {
-    format!("ocpp:node:{node}")
-}
-fn presence_key(identity: &str) -> String {
-    format!("ocpp:presence:{identity}")
-}
-fn cmd_key(node: &str) -> String {
-    format!("ocpp:cmd:{node}")
-}
-fn reply_key(node: &str) -> String {
-    format!("ocpp:reply:{node}")
-}
-const EVENTS: &str = "ocpp:events";
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -313,13 +303,30 @@ struct Published {
 }
 
 impl RedisCluster {
+    fn node_key(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.config.name)
+    }
+    fn presence_key(&self, identity: &str) -> String {
+        format!("{}:presence:{identity}", self.config.name)
+    }
+    fn cmd_key(&self, node: &str) -> String {
+        format!("{}:cmd:{node}", self.config.name)
+    }
+    fn reply_key(&self, node: &str) -> String {
+        format!("{}:reply:{node}", self.config.name)
+    }
+    fn events_channel(&self) -> String {
+        format!("{}:events", self.config.name)
+    }
+
     /// Connects to Redis. Nothing is claimed until [`RedisCluster::serve`].
     pub async fn connect(config: ClusterConfig) -> Result<Arc<RedisCluster>, ClusterError> {
-        if !valid_node_id(&config.node_id) {
-            return Err(ClusterError::Encoding(format!(
-                "node id {:?}: 1 to 64 of A-Z a-z 0-9 - _ .",
-                config.node_id
-            )));
+        for (what, id) in [("node id", &config.node_id), ("cluster name", &config.name)] {
+            if !valid_node_id(id) {
+                return Err(ClusterError::Encoding(format!(
+                    "{what} {id:?}: 1 to 64 of A-Z a-z 0-9 - _ ."
+                )));
+            }
         }
         let client = redis::Client::open(config.url.as_str())?;
         let conn = client.get_multiplexed_async_connection().await?;
@@ -350,19 +357,19 @@ impl RedisCluster {
         let mut conn = self.conn.clone();
         let lease = lease_ms(self.config.lease);
         let () = redis::cmd("SET")
-            .arg(node_key(&self.config.node_id))
+            .arg(self.node_key(&self.config.node_id))
             .arg(self.started)
             .arg("PX")
             .arg(lease)
             .query_async(&mut conn)
             .await?;
         // Commands from here on (an earlier process's are its own).
-        let last_cmd = last_stream_id(&mut conn, &cmd_key(&self.config.node_id)).await?;
-        let last_reply = last_stream_id(&mut conn, &reply_key(&self.config.node_id)).await?;
+        let last_cmd = last_stream_id(&mut conn, &self.cmd_key(&self.config.node_id)).await?;
+        let last_reply = last_stream_id(&mut conn, &self.reply_key(&self.config.node_id)).await?;
         let cmd_conn = self.client.get_multiplexed_async_connection().await?;
         let reply_conn = self.client.get_multiplexed_async_connection().await?;
         let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(EVENTS).await?;
+        pubsub.subscribe(self.events_channel()).await?;
         let rx = self
             .events_rx
             .lock()
@@ -411,13 +418,13 @@ impl RedisCluster {
         let script = redis::Script::new(RELEASE);
         for (identity, value) in claimed {
             let _: Result<i64, _> = script
-                .key(presence_key(&identity))
+                .key(self.presence_key(&identity))
                 .arg(value)
                 .invoke_async(&mut conn)
                 .await;
         }
         let _: Result<i64, _> = redis::cmd("DEL")
-            .arg(node_key(&self.config.node_id))
+            .arg(self.node_key(&self.config.node_id))
             .query_async(&mut conn)
             .await;
     }
@@ -432,7 +439,7 @@ impl RedisCluster {
         loop {
             tick.tick().await;
             let node: Result<(), _> = redis::cmd("SET")
-                .arg(node_key(&self.config.node_id))
+                .arg(self.node_key(&self.config.node_id))
                 .arg(self.started)
                 .arg("PX")
                 .arg(lease)
@@ -453,7 +460,7 @@ impl RedisCluster {
                 let mut inv = script.prepare_invoke();
                 inv.arg(lease);
                 for (identity, value) in batch {
-                    inv.key(presence_key(identity)).arg(value);
+                    inv.key(self.presence_key(identity)).arg(value);
                 }
                 match inv.invoke_async::<Vec<usize>>(&mut conn).await {
                     Ok(lost) => {
@@ -480,7 +487,7 @@ impl RedisCluster {
         mut last: String,
         inbound: Arc<dyn Inbound>,
     ) {
-        let key = cmd_key(&self.config.node_id);
+        let key = self.cmd_key(&self.config.node_id);
         let running = Arc::new(Semaphore::new(MAX_RUNNING));
         loop {
             let read: Result<Option<StreamReadReply>, _> = redis::cmd("XREAD")
@@ -540,6 +547,7 @@ impl RedisCluster {
                         };
                         let inbound = inbound.clone();
                         let mut conn = self.conn.clone();
+                        let reply_to = self.reply_key(&from);
                         tokio::spawn(async move {
                             let answer = inbound.forward(request).await;
                             drop(permit);
@@ -547,7 +555,7 @@ impl RedisCluster {
                                 return;
                             };
                             let sent: Result<String, _> = redis::cmd("XADD")
-                                .arg(reply_key(&from))
+                                .arg(&reply_to)
                                 .arg("MAXLEN")
                                 .arg("~")
                                 .arg(STREAM_MAX)
@@ -570,7 +578,7 @@ impl RedisCluster {
     }
 
     async fn reply_loop(self: Arc<Self>, mut conn: MultiplexedConnection, mut last: String) {
-        let key = reply_key(&self.config.node_id);
+        let key = self.reply_key(&self.config.node_id);
         loop {
             let read: Result<Option<StreamReadReply>, _> = redis::cmd("XREAD")
                 .arg("BLOCK")
@@ -616,11 +624,12 @@ impl RedisCluster {
 
     async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<String>) {
         let mut conn = self.conn.clone();
+        let channel = self.events_channel();
         let mut batch = Vec::with_capacity(256);
         while rx.recv_many(&mut batch, 256).await > 0 {
             let mut pipe = redis::pipe();
             for text in batch.drain(..) {
-                pipe.cmd("PUBLISH").arg(EVENTS).arg(text).ignore();
+                pipe.cmd("PUBLISH").arg(&channel).arg(text).ignore();
             }
             if let Err(e) = pipe.query_async::<()>(&mut conn).await {
                 tracing::error!("cluster: cannot publish live-feed entries: {e}");
@@ -677,7 +686,7 @@ impl Cluster for RedisCluster {
             .insert(identity.to_owned(), value.clone());
         let mut conn = self.conn.clone();
         let old: Option<String> = redis::cmd("SET")
-            .arg(presence_key(identity))
+            .arg(self.presence_key(identity))
             .arg(&value)
             .arg("PX")
             .arg(lease_ms(self.config.lease))
@@ -704,7 +713,7 @@ impl Cluster for RedisCluster {
         }
         let mut conn = self.conn.clone();
         let _: i64 = redis::Script::new(RELEASE)
-            .key(presence_key(identity))
+            .key(self.presence_key(identity))
             .arg(value)
             .invoke_async(&mut conn)
             .await?;
@@ -721,7 +730,7 @@ impl Cluster for RedisCluster {
         let mut out = Vec::with_capacity(identities.len());
         let mut alive: HashMap<String, bool> = HashMap::new();
         for chunk in identities.chunks(RENEW_BATCH) {
-            let keys: Vec<String> = chunk.iter().map(|i| presence_key(i)).collect();
+            let keys: Vec<String> = chunk.iter().map(|i| self.presence_key(i)).collect();
             let values: Vec<Option<String>> =
                 redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
             for v in values {
@@ -732,7 +741,7 @@ impl Cluster for RedisCluster {
                             Some(l) => *l,
                             None => {
                                 let l: bool = redis::cmd("EXISTS")
-                                    .arg(node_key(&o.node))
+                                    .arg(self.node_key(&o.node))
                                     .query_async(&mut conn)
                                     .await?;
                                 alive.insert(o.node.clone(), l);
@@ -752,7 +761,7 @@ impl Cluster for RedisCluster {
     async fn takeover(&self, identity: &str, old: &Owner) -> Result<(), ClusterError> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("XADD")
-            .arg(cmd_key(&old.node))
+            .arg(self.cmd_key(&old.node))
             .arg("MAXLEN")
             .arg("~")
             .arg(STREAM_MAX)
@@ -794,7 +803,7 @@ impl Cluster for RedisCluster {
         let deadline = now_ms().saturating_add(lease_ms(timeout));
         let mut conn = self.conn.clone();
         let sent: Result<String, _> = redis::cmd("XADD")
-            .arg(cmd_key(node))
+            .arg(self.cmd_key(node))
             .arg("MAXLEN")
             .arg("~")
             .arg(STREAM_MAX)

@@ -230,6 +230,11 @@ pub struct CentralArgs {
     /// every third of it): a node that dies shows its chargers offline after at most this.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub cluster_lease_ms: u64,
+
+    /// The cluster's name: every Redis key of its nodes starts with it (several clusters,
+    /// e.g. test runs, can share one Redis).
+    #[arg(long, default_value = "ocpp", value_name = "NAME")]
+    pub cluster_name: String,
     // ----- end of the cluster -----
 }
 
@@ -282,6 +287,7 @@ impl CentralArgs {
             redis_url: None,
             node_id: None,
             cluster_lease_ms: 10_000,
+            cluster_name: "ocpp".into(),
         }
     }
 
@@ -455,6 +461,7 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
             let config = ClusterConfig {
                 url: url.clone(),
                 node_id,
+                name: args.cluster_name.clone(),
                 lease: Duration::from_millis(args.cluster_lease_ms.max(300)),
             };
             Some(

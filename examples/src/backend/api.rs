@@ -1291,7 +1291,10 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
             limit: 1000,
         })
         .await?;
-    let connected = live.as_ref().is_some_and(|s| s.connected);
+    // On a cluster node a charger held by another node is connected as the database says
+    // (a node that dies has its chargers marked offline once its lease ends).
+    let connected = live.as_ref().is_some_and(|s| s.connected)
+        || (b.cluster().is_some() && live.is_none() && row.as_ref().is_some_and(|r| r.connected));
     Ok(Some(ChargerView {
         identity: id.to_owned(),
         version: live

@@ -53,15 +53,20 @@ struct Cluster {
     nodes: Vec<Node>,
     balancer: SocketAddr,
     dir: PathBuf,
+    /// Nodes started again.
+    restarted: Vec<Child>,
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for n in &mut self.nodes {
-            if let Some(mut c) = n.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+        let children = self
+            .nodes
+            .iter_mut()
+            .filter_map(|n| n.child.take())
+            .chain(self.restarted.drain(..));
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
         }
         let _ = Command::new("bash")
             .arg(script("balancer.sh"))
@@ -209,6 +214,7 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
         nodes: Vec::new(),
         balancer: free_addr(),
         dir: dir.clone(),
+        restarted: Vec::new(),
     };
 
     // Three nodes (the first migrates the database alone), an API key for all of them.
@@ -267,7 +273,11 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
     let ids: Vec<String> = (0..CHARGERS).map(|i| format!("CL{i:04}")).collect();
     let mut chargers: BTreeMap<String, ClientHandle> = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {
-        let version = if i % 2 == 0 { Version::V16 } else { Version::V201 };
+        let version = if i % 2 == 0 {
+            Version::V16
+        } else {
+            Version::V201
+        };
         chargers.insert(id.clone(), charger(format!("{ws_base}/{id}"), id, version));
     }
     until("every charger connected", || async {
@@ -298,16 +308,22 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
     );
 
     // Every node shows every charger, whichever node holds it.
+    // (Other nodes write behind: within moments.)
     for n in &cluster.nodes {
-        let (status, list) = n.api.get("/api/chargers").await;
-        assert_eq!(status, StatusCode::OK);
-        let online = list
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter(|c| c["connected"] == true)
-            .count();
-        assert_eq!(online, CHARGERS, "node {} sees every charger online", n.id);
+        until(
+            &format!("node {} sees every charger online", n.id),
+            || async {
+                let (status, list) = n.api.get("/api/chargers").await;
+                assert_eq!(status, StatusCode::OK);
+                let online = list
+                    .as_array()?
+                    .iter()
+                    .filter(|c| c["connected"] == true)
+                    .count();
+                (online == CHARGERS).then_some(())
+            },
+        )
+        .await;
     }
 
     // Remote start through the API of a node that does not hold the charger.
@@ -332,7 +348,12 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
             )
             .await;
         routed_latency.push(t.elapsed());
-        assert_eq!(status, StatusCode::OK, "start {id} via {}: {answer}", via.id);
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "start {id} via {}: {answer}",
+            via.id
+        );
         assert_eq!(answer["status"], "Accepted", "{answer}");
     }
     let api0 = &cluster.nodes[0].api;
@@ -427,6 +448,45 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
         }
         m
     };
+    // A charger on the doomed node that will not come back (no reconnects).
+    let gone = "CL-GONE";
+    let gone_ws = raw_connect(cluster.nodes[victim].ocpp, gone).await;
+    let victim_id = cluster.nodes[victim].id.clone();
+    until("the charger that will not come back", || async {
+        presence(&redis, &name, &[gone.to_owned()])
+            .await
+            .pop()
+            .flatten()
+            .filter(|n| *n == victim_id)
+    })
+    .await;
+    // Garbage on a node's command stream is skipped; the node goes on.
+    for fields in [
+        vec![
+            "k",
+            "fwd",
+            "id",
+            "x",
+            "from",
+            "n1",
+            "deadline",
+            "99999999999999",
+            "body",
+            "{",
+        ],
+        vec!["k", "fwd"],
+        vec!["k", "takeover"],
+        vec!["k", "nonsense"],
+    ] {
+        let _: String = redis::cmd("XADD")
+            .arg(format!("{name}:cmd:{}", cluster.nodes[(victim + 1) % 3].id))
+            .arg("*")
+            .arg(fields)
+            .query_async(&mut redis.clone())
+            .await
+            .expect("XADD");
+    }
+
     let killed_at = Instant::now();
     let mut child = cluster.nodes[victim].child.take().expect("child");
     child.kill().expect("SIGKILL");
@@ -457,17 +517,29 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
         per_node[victim],
         tx_per_node[victim]
     );
-    // ... and every node's view says so (no charger left marked on the dead node).
-    until("every charger online in the database", || async {
-        let (_, list) = alive_a.api.get("/api/chargers").await;
-        let online = list
-            .as_array()?
-            .iter()
-            .filter(|c| c["connected"] == true)
-            .count();
-        (online == CHARGERS).then_some(())
-    })
+    // ... and every node's view says so; the charger that did not come back shows offline
+    // once the dead node's lease ended, with a `disconnected` entry in the log.
+    until(
+        "every charger online in the database, the lost one offline",
+        || async {
+            let (_, list) = alive_a.api.get("/api/chargers").await;
+            let list = list.as_array()?;
+            let online = list.iter().filter(|c| c["connected"] == true).count();
+            let lost = list.iter().find(|c| c["identity"] == gone)?;
+            (online == CHARGERS && lost["connected"] == false).then_some(())
+        },
+    )
     .await;
+    let lost_after = killed_at.elapsed();
+    let (_, log) = alive_b.api.get(&format!("/api/log?charger={gone}")).await;
+    assert_eq!(log[0]["kind"], "disconnected", "{log}");
+    assert_eq!(
+        presence(&redis, &name, &[gone.to_owned()]).await,
+        vec![None],
+        "no presence left behind"
+    );
+    drop(gone_ws);
+    eprintln!("cluster test: a charger that did not come back shown offline after {lost_after:?}");
 
     // The transactions go on: more energy than at the kill.
     for &i in going_on {
@@ -511,14 +583,45 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
         .await;
     }
 
+    // The killed node starts again under its id: it marks nobody offline (every charger is
+    // held by a live node) and takes new connections.
+    let (child, ocpp, http) = spawn_node(victim + 1, &database, &redis_url, &name, &dir);
+    cluster.restarted.push(child);
+    until("the restarted node", || healthy(http)).await;
+    let back = raw_connect(ocpp, "CL-BACK").await;
+    until("a charger on the restarted node", || async {
+        healthy(http).await.filter(|h| h["connectedChargers"] == 1)
+    })
+    .await;
+    until(
+        "the new charger online, nobody marked offline by the restart",
+        || async {
+            let (_, list) = alive_a.api.get("/api/chargers").await;
+            let online = list
+                .as_array()?
+                .iter()
+                .filter(|c| c["connected"] == true)
+                .count();
+            (online == CHARGERS + 1).then_some(())
+        },
+    )
+    .await;
+    drop(back);
+
     // Nothing lost: every charger's transaction messages were confirmed, sessions equal the
     // transactions started (one each, none twice), each with its energy; nothing set aside.
     for &i in &charging {
         let id = &ids[i];
-        let (_, list) = alive_a.api.get(&format!("/api/sessions?charger={id}")).await;
+        let (_, list) = alive_a
+            .api
+            .get(&format!("/api/sessions?charger={id}"))
+            .await;
         let list = list.as_array().expect("array");
         assert_eq!(list.len(), 1, "one session for {id}: {list:?}");
-        assert!(list[0]["energyWh"].as_f64().unwrap_or(0.0) > 0.0, "{list:?}");
+        assert!(
+            list[0]["energyWh"].as_f64().unwrap_or(0.0) > 0.0,
+            "{list:?}"
+        );
     }
     let (_, all_sessions) = alive_a.api.get("/api/sessions?limit=1000").await;
     assert_eq!(

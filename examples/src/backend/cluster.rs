@@ -284,7 +284,6 @@ end
 return 0
 ";
 
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

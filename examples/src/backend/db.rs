@@ -524,8 +524,6 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
 
 /// The counter of OCPP 1.6 transaction ids.
 const TRANSACTION_ID_COUNTER: &str = "v16_transaction_id";
-/// The counter of event-log ids of cluster nodes (given out in blocks: `reserve_event_ids`).
-const EVENT_ID_COUNTER: &str = "event_id";
 
 const SESSION_COLUMNS: &str =
     "id, charger, transaction_id, evse, connector, id_token, started_at, ended_at, \
@@ -822,28 +820,30 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Reserves `n` event-log ids for one cluster node: returns the last of them (the block
-    /// is `last - n + 1 ..= last`). One atomic `UPDATE ... RETURNING` on the shared counter,
-    /// seeded above every stored id, so no two nodes ever give out the same id.
-    pub async fn reserve_event_ids(&self, n: i64) -> Result<i64, DbError> {
-        let max = self.max_event_id().await?;
+    /// Puts the event-log id sequence (PostgreSQL's `events_id_seq`) above every stored id
+    /// (ids a single node gave out from memory do not advance it). A cluster node calls it
+    /// at start, before [`Db::next_event_id`].
+    pub async fn seed_event_ids(&self) -> Result<(), DbError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
         sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            "SELECT setval('events_id_seq', GREATEST((SELECT COALESCE(MAX(id), 0) FROM events),
+             (SELECT last_value FROM events_id_seq), 1))",
         )
-        .bind(EVENT_ID_COUNTER)
-        .bind(max)
         .execute(&self.write)
         .await?;
-        let row = sqlx::query(
-            "UPDATE counters SET value = (CASE WHEN value < $3 THEN $3 ELSE value END) + $2
-             WHERE name = $1 RETURNING value",
-        )
-        .bind(EVENT_ID_COUNTER)
-        .bind(n)
-        .bind(max)
-        .fetch_one(&self.write)
-        .await?;
-        Ok(row.try_get("value")?)
+        Ok(())
+    }
+
+    /// The next event-log id from the database's sequence (PostgreSQL): unique across every
+    /// node sharing the database, and in the order the nodes asked for them, so the log
+    /// reads in time order across nodes.
+    pub async fn next_event_id(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT nextval('events_id_seq') AS id")
+            .fetch_one(&self.write)
+            .await?;
+        Ok(row.try_get("id")?)
     }
 
     /// Registers a charger (admitted when only known chargers may connect).

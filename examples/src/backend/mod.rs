@@ -184,17 +184,12 @@ pub struct Backend {
     cluster: std::sync::OnceLock<ClusterNode>,
 }
 
-/// A node's part of the cluster: the broker, and the event-log ids it reserved.
+/// A node's part of the cluster: the broker and how long routed requests may take.
 struct ClusterNode {
     cluster: Arc<dyn cluster::Cluster>,
     /// How long a routed API request may take (the call timeout and some margin).
     route_timeout: std::time::Duration,
-    /// The block of event-log ids reserved in the database: next, last.
-    event_ids: tokio::sync::Mutex<(i64, i64)>,
 }
-
-/// Event-log ids a cluster node reserves at once.
-const EVENT_ID_BLOCK: i64 = 256;
 
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -824,44 +819,40 @@ impl Backend {
     }
 
     /// The next event-log id: from the in-process counter on a single node (seeded from the
-    /// database at start), from blocks reserved in the database on a cluster node.
+    /// database at start), from the database's sequence on a cluster node (unique across
+    /// the nodes, in time order).
     async fn next_event_id(&self) -> i64 {
-        let Some(node) = self.cluster.get() else {
+        if self.cluster.get().is_none() {
             return self
                 .event_ids
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
-        };
-        let mut block = node.event_ids.lock().await;
-        if block.0 > block.1 {
-            match retry(|| self.db.reserve_event_ids(EVENT_ID_BLOCK)).await {
-                Ok(last) => *block = (last - EVENT_ID_BLOCK + 1, last),
-                Err(e) => {
-                    // Not stored twice under one id: this entry goes to the live feed only.
-                    self.db_failed("event ids", &e);
-                    return 0;
-                }
+        }
+        match retry(|| self.db.next_event_id()).await {
+            Ok(id) => id,
+            Err(e) => {
+                // Never stored under a guessed id: this entry goes to the live feed only.
+                self.db_failed("event ids", &e);
+                0
             }
         }
-        let id = block.0;
-        block.0 += 1;
-        id
     }
 
     /// Makes this backend a node of `cluster` (once, before chargers connect): presence,
     /// routed commands, the shared live feed and database event ids. `call_timeout` is the
     /// OCPP call timeout: a routed API request waits that and some more.
-    pub fn join_cluster(
+    pub async fn join_cluster(
         &self,
         cluster: Arc<dyn cluster::Cluster>,
         call_timeout: std::time::Duration,
-    ) {
+    ) -> Result<(), DbError> {
+        self.db.seed_event_ids().await?;
         self.pending.freeze();
         let _ = self.cluster.set(ClusterNode {
             cluster,
             route_timeout: call_timeout + std::time::Duration::from_secs(5),
-            event_ids: tokio::sync::Mutex::new((1, 0)),
         });
+        Ok(())
     }
 
     /// The cluster of this node, if it is one.
@@ -1069,7 +1060,7 @@ impl Backend {
                 if let Some(node) = self.cluster.get() {
                     match node.cluster.claim(id, charger.connection_id()).await {
                         Ok(Some(old)) if old.node != node.cluster.node_id() => {
-                            tracing::info!(
+                            tracing::debug!(
                                 charger = id,
                                 old = %old.node,
                                 "cluster: newer connection here; the old node closes its own"

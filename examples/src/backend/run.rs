@@ -504,7 +504,9 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         v16_cost_messages: args.v16_cost_messages,
     });
     if let Some(c) = &cluster {
-        backend.join_cluster(c.clone(), Duration::from_secs(args.call_timeout.max(1)));
+        backend
+            .join_cluster(c.clone(), Duration::from_secs(args.call_timeout.max(1)))
+            .await?;
     }
     super::cost::spawn_updates(&backend);
     backend.signed().configure(super::signed::SignedConfig {

@@ -19,7 +19,12 @@ use futures::StreamExt;
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
 use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
+use std::sync::Arc;
+
 use ocpp_examples::backend::auth::{Auth, AuthConfig, Role};
+use ocpp_examples::backend::cluster::{
+    Cluster as _, ClusterConfig, Forward, ForwardAnswer, Inbound, RedisCluster,
+};
 use ocpp_examples::backend::Db;
 use ocpp_types::Version;
 use reqwest::StatusCode;
@@ -669,4 +674,129 @@ async fn raw_connect(
         .await
         .expect("WebSocket to a node");
     ws
+}
+
+/// What a routed request meets, recorded.
+struct Echo {
+    takeovers: std::sync::Mutex<Vec<(String, String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl Inbound for Echo {
+    async fn forward(&self, request: Forward) -> ForwardAnswer {
+        ForwardAnswer {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: json!({ "uri": request.uri, "who": request.principal }).to_string(),
+        }
+    }
+    fn takeover(&self, identity: &str, connection: &str, by: &str) {
+        self.takeovers
+            .lock()
+            .expect("lock")
+            .push((identity.into(), connection.into(), by.into()));
+    }
+    fn event(&self, _: ocpp_examples::backend::LiveEvent) {}
+}
+
+/// The Redis implementation of the cluster trait on its own: presence with the newest
+/// connection winning, release only by the holder, a dead node's presence not believed,
+/// routing with its answer, a timeout for a node that reads nothing, a takeover delivered.
+#[tokio::test]
+async fn redis_cluster_presence_routing_and_timeouts() {
+    let Ok(url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the Redis cluster test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    let name = format!("unit{}", std::process::id());
+    let config = |node: &str| ClusterConfig {
+        url: url.clone(),
+        node_id: node.into(),
+        name: name.clone(),
+        lease: Duration::from_millis(600),
+    };
+    let a = RedisCluster::connect(config("a")).await.expect("a");
+    let b = RedisCluster::connect(config("b")).await.expect("b");
+    let echo_b = Arc::new(Echo {
+        takeovers: Default::default(),
+    });
+    a.serve(Arc::new(Echo {
+        takeovers: Default::default(),
+    }))
+    .await
+    .expect("serve a");
+    b.serve(echo_b.clone()).await.expect("serve b");
+    assert!(RedisCluster::connect(config("bad|id")).await.is_err());
+
+    // Presence: b claims, a takes over (and learns b's connection), b's release is a no-op.
+    assert_eq!(b.claim("CP1", 7).await.expect("claim"), None);
+    let found = a.lookup("CP1").await.expect("lookup").expect("present");
+    assert_eq!(found.node, "b");
+    assert_eq!(found.connection, b.connection(7));
+    let old = a
+        .claim("CP1", 1)
+        .await
+        .expect("claim")
+        .expect("previous owner");
+    assert_eq!(old, found);
+    a.takeover("CP1", &old).await.expect("takeover");
+    until("the takeover on b", || async {
+        let t = echo_b.takeovers.lock().expect("lock").clone();
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        echo_b.takeovers.lock().expect("lock")[0],
+        ("CP1".to_owned(), b.connection(7), "a".to_owned())
+    );
+    b.release("CP1", 7).await.expect("release");
+    assert_eq!(
+        a.lookup("CP1").await.expect("lookup").expect("a's").node,
+        "a"
+    );
+
+    // Routing: b answers; a node that reads nothing times out.
+    let forward = Forward {
+        method: "POST".into(),
+        uri: "/api/chargers/CP2/reset".into(),
+        content_type: None,
+        body: String::new(),
+        principal: "ops".into(),
+        role: Role::Operator,
+    };
+    let answer = a
+        .route("b", forward.clone(), Duration::from_secs(5))
+        .await
+        .expect("b answers");
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.body).expect("json"),
+        json!({ "uri": "/api/chargers/CP2/reset", "who": "ops" })
+    );
+    let t = Instant::now();
+    let err = a
+        .route("ghost", forward, Duration::from_millis(300))
+        .await
+        .expect_err("nobody reads ghost's stream");
+    assert!(
+        matches!(err, ocpp_examples::backend::cluster::ClusterError::Timeout(ref n) if n == "ghost"),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    // A node that leaves (or whose lease ends) takes its chargers' presence with it.
+    assert_eq!(b.claim("CP3", 9).await.expect("claim"), None);
+    assert!(a.lookup("CP3").await.expect("lookup").is_some());
+    b.leave().await;
+    assert_eq!(a.lookup("CP3").await.expect("lookup"), None);
+    let many = a
+        .lookup_many(&["CP1".into(), "CP3".into(), "NEVER".into()])
+        .await
+        .expect("lookup many");
+    assert_eq!(
+        many.iter()
+            .map(|o| o.as_ref().map(|o| o.node.as_str()))
+            .collect::<Vec<_>>(),
+        vec![Some("a"), None, None]
+    );
 }

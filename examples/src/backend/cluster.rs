@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionManager;
 use redis::streams::StreamReadReply;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -238,7 +238,7 @@ pub fn valid_node_id(id: &str) -> bool {
 pub struct RedisCluster {
     config: ClusterConfig,
     client: redis::Client,
-    conn: MultiplexedConnection,
+    conn: ConnectionManager,
     /// This process's start (ms since the epoch): connections of an earlier process of the
     /// same node id are other connections.
     started: u64,
@@ -328,7 +328,7 @@ impl RedisCluster {
             }
         }
         let client = redis::Client::open(config.url.as_str())?;
-        let conn = client.get_multiplexed_async_connection().await?;
+        let conn = ConnectionManager::new(client.clone()).await?;
         let (events, events_rx) = mpsc::channel(PUBLISH_QUEUE);
         Ok(Arc::new(RedisCluster {
             config,
@@ -365,10 +365,9 @@ impl RedisCluster {
         // Commands from here on (an earlier process's are its own).
         let last_cmd = last_stream_id(&mut conn, &self.cmd_key(&self.config.node_id)).await?;
         let last_reply = last_stream_id(&mut conn, &self.reply_key(&self.config.node_id)).await?;
-        let cmd_conn = self.client.get_multiplexed_async_connection().await?;
-        let reply_conn = self.client.get_multiplexed_async_connection().await?;
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(self.events_channel()).await?;
+        let cmd_conn = ConnectionManager::new(self.client.clone()).await?;
+        let reply_conn = ConnectionManager::new(self.client.clone()).await?;
+        let pubsub = self.client.get_async_pubsub().await?;
         let rx = self
             .events_rx
             .lock()
@@ -385,21 +384,8 @@ impl RedisCluster {
             let me = self.clone();
             tokio::spawn(async move { me.publish_loop(rx).await });
         }
-        let node = self.config.node_id.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(msg) = messages.next().await {
-                let Ok(text) = msg.get_payload::<String>() else {
-                    continue;
-                };
-                match serde_json::from_str::<Published>(&text) {
-                    Ok(p) if p.node != node => inbound.event(p.event),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("cluster: unreadable live-feed entry: {e}"),
-                }
-            }
-            tracing::error!("cluster: the live-feed subscription ended");
-        });
+        let me = self.clone();
+        tokio::spawn(async move { me.subscribe_loop(pubsub, inbound).await });
         tracing::info!(node = %self.config.node_id, url = %self.config.url, "cluster node up");
         Ok(())
     }
@@ -482,7 +468,7 @@ impl RedisCluster {
 
     async fn command_loop(
         self: Arc<Self>,
-        mut conn: MultiplexedConnection,
+        mut conn: ConnectionManager,
         mut last: String,
         inbound: Arc<dyn Inbound>,
     ) {
@@ -576,7 +562,7 @@ impl RedisCluster {
         }
     }
 
-    async fn reply_loop(self: Arc<Self>, mut conn: MultiplexedConnection, mut last: String) {
+    async fn reply_loop(self: Arc<Self>, mut conn: ConnectionManager, mut last: String) {
         let key = self.reply_key(&self.config.node_id);
         loop {
             let read: Result<Option<StreamReadReply>, _> = redis::cmd("XREAD")
@@ -621,6 +607,45 @@ impl RedisCluster {
         }
     }
 
+    /// Follows the other nodes' live-feed entries; subscribes again after Redis went away.
+    async fn subscribe_loop(self: Arc<Self>, first: redis::aio::PubSub, inbound: Arc<dyn Inbound>) {
+        let node = self.config.node_id.clone();
+        let channel = self.events_channel();
+        let mut next = Some(first);
+        loop {
+            let pubsub = match next.take() {
+                Some(p) => Ok(p),
+                None => self.client.get_async_pubsub().await,
+            };
+            let mut pubsub = match pubsub {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("cluster: cannot follow the live feed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = pubsub.subscribe(&channel).await {
+                tracing::error!("cluster: cannot follow the live feed: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let mut messages = pubsub.into_on_message();
+            while let Some(msg) = messages.next().await {
+                let Ok(text) = msg.get_payload::<String>() else {
+                    continue;
+                };
+                match serde_json::from_str::<Published>(&text) {
+                    Ok(p) if p.node != node => inbound.event(p.event),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cluster: unreadable live-feed entry: {e}"),
+                }
+            }
+            tracing::error!("cluster: the live-feed subscription ended; following it again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
     async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<String>) {
         let mut conn = self.conn.clone();
         let channel = self.events_channel();
@@ -638,7 +663,7 @@ impl RedisCluster {
 }
 
 async fn last_stream_id(
-    conn: &mut MultiplexedConnection,
+    conn: &mut ConnectionManager,
     key: &str,
 ) -> Result<String, ClusterError> {
     let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")

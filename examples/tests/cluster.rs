@@ -784,6 +784,11 @@ async fn redis_cluster_presence_routing_and_timeouts() {
     );
     assert!(t.elapsed() < Duration::from_secs(2));
 
+    // One leader per task: a holds it while it asks again, b does not get it.
+    assert!(a.lead("chore").await.expect("lead"));
+    assert!(a.lead("chore").await.expect("lead again"));
+    assert!(!b.lead("chore").await.expect("not b"));
+
     // A node that leaves (or whose lease ends) takes its chargers' presence with it.
     assert_eq!(b.claim("CP3", 9).await.expect("claim"), None);
     assert!(a.lookup("CP3").await.expect("lookup").is_some());

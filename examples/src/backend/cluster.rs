@@ -173,6 +173,9 @@ pub trait Cluster: Send + Sync + fmt::Debug + 'static {
     /// Sends a live-feed entry of this node to the other nodes (never blocks; dropped when
     /// the queue is full).
     fn publish(&self, event: &LiveEvent);
+    /// Whether this node leads `task` (one node at a time does cluster-wide chores): taken
+    /// when free, kept while this node asks again within the lease.
+    async fn lead(&self, task: &str) -> Result<bool, ClusterError>;
 }
 
 /// A single node: nothing shared.
@@ -209,6 +212,9 @@ impl Cluster for Local {
         Err(ClusterError::NotClustered)
     }
     fn publish(&self, _: &LiveEvent) {}
+    async fn lead(&self, _: &str) -> Result<bool, ClusterError> {
+        Ok(true)
+    }
 }
 
 /// The settings of a [`RedisCluster`].
@@ -275,6 +281,15 @@ for i, key in ipairs(KEYS) do
   end
 end
 return lost
+";
+
+const LEAD: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
 ";
 
 const RELEASE: &str = r"
@@ -662,10 +677,7 @@ impl RedisCluster {
     }
 }
 
-async fn last_stream_id(
-    conn: &mut ConnectionManager,
-    key: &str,
-) -> Result<String, ClusterError> {
+async fn last_stream_id(conn: &mut ConnectionManager, key: &str) -> Result<String, ClusterError> {
     let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
         .arg(key)
         .arg("+")
@@ -861,6 +873,17 @@ impl Cluster for RedisCluster {
                 Err(ClusterError::Timeout(node.to_owned()))
             }
         }
+    }
+
+    async fn lead(&self, task: &str) -> Result<bool, ClusterError> {
+        let mut conn = self.conn.clone();
+        let led: i64 = redis::Script::new(LEAD)
+            .key(format!("{}:lead:{task}", self.config.name))
+            .arg(&self.config.node_id)
+            .arg(lease_ms(self.config.lease))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(led == 1)
     }
 
     fn publish(&self, event: &LiveEvent) {

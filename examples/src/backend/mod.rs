@@ -884,10 +884,23 @@ impl Backend {
     /// this node's earlier process). Run periodically too ([`Backend::reap`]): a node that
     /// died leaves its chargers marked connected until its lease ends; then the first node
     /// to notice marks them offline (and says so on the live feed), once.
-    pub async fn reap(&self) -> Result<usize, DbError> {
+    ///
+    /// `startup`: this node's own start (always runs); otherwise only the node leading the
+    /// `reaper` task does it, so one query per lease runs in the cluster, not one per node.
+    pub async fn reap(&self, startup: bool) -> Result<usize, DbError> {
         let Some(node) = self.cluster.get() else {
             return Ok(0);
         };
+        if !startup {
+            match node.cluster.lead("reaper").await {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => {
+                    tracing::error!("cluster: reaper lead not known: {e}");
+                    return Ok(0);
+                }
+            }
+        }
         let rows = self.db.connected_owners().await?;
         if rows.is_empty() {
             return Ok(0);

@@ -632,7 +632,7 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .await
         .map_err(|e| StartError::Invalid(format!("cluster: {e}")))?;
         // Chargers a dead node or this node's earlier process left marked connected.
-        backend.reap().await?;
+        backend.reap(true).await?;
         spawn_reaper(
             &backend,
             Duration::from_millis(args.cluster_lease_ms.max(300)),
@@ -702,7 +702,7 @@ fn spawn_reaper(backend: &Arc<Backend>, lease: Duration) {
             let Some(backend) = weak.upgrade() else {
                 return;
             };
-            if let Err(e) = backend.reap().await {
+            if let Err(e) = backend.reap(false).await {
                 tracing::error!("cluster: marking lost chargers offline failed: {e}");
             }
         }

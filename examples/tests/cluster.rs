@@ -726,6 +726,18 @@ async fn redis_cluster_presence_routing_and_timeouts() {
     .await
     .expect("serve a");
     b.serve(echo_b.clone()).await.expect("serve b");
+    // A second live process under b's id is refused (once b's lease would have ended).
+    let twin = RedisCluster::connect(config("b")).await.expect("twin");
+    let refused = twin
+        .serve(Arc::new(Echo {
+            takeovers: Default::default(),
+        }))
+        .await
+        .expect_err("b's id is held");
+    assert!(
+        matches!(refused, ocpp_examples::backend::cluster::ClusterError::NodeIdInUse(ref n) if n == "b"),
+        "{refused}"
+    );
     assert!(RedisCluster::connect(config("bad|id")).await.is_err());
 
     // Presence: b claims, a takes over (and learns b's connection), b's release is a no-op.

@@ -125,6 +125,10 @@ pub enum ClusterError {
     /// This node is not part of a cluster.
     #[error("not in a cluster")]
     NotClustered,
+    /// Another live process holds this node id (two nodes under one id would read each
+    /// other's commands).
+    #[error("node id {0} is held by another live process (its lease did not end)")]
+    NodeIdInUse(String),
 }
 
 /// What a node does for the others (implemented by the backend with its API router).
@@ -370,13 +374,25 @@ impl RedisCluster {
     pub async fn serve(self: &Arc<Self>, inbound: Arc<dyn Inbound>) -> Result<(), ClusterError> {
         let mut conn = self.conn.clone();
         let lease = lease_ms(self.config.lease);
-        let () = redis::cmd("SET")
-            .arg(self.node_key(&self.config.node_id))
-            .arg(self.started)
-            .arg("PX")
-            .arg(lease)
-            .query_async(&mut conn)
-            .await?;
+        // The node id must be free: a process of it that died lets go within one lease.
+        let deadline = tokio::time::Instant::now() + self.config.lease + Duration::from_secs(1);
+        loop {
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(self.node_key(&self.config.node_id))
+                .arg(self.started)
+                .arg("PX")
+                .arg(lease)
+                .arg("NX")
+                .query_async(&mut conn)
+                .await?;
+            if taken.is_some() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::NodeIdInUse(self.config.node_id.clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         // Commands from here on (an earlier process's are its own).
         let last_cmd = last_stream_id(&mut conn, &self.cmd_key(&self.config.node_id)).await?;
         let last_reply = last_stream_id(&mut conn, &self.reply_key(&self.config.node_id)).await?;

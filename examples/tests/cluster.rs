@@ -320,12 +320,14 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
             || async {
                 let (status, list) = n.api.get("/api/chargers").await;
                 assert_eq!(status, StatusCode::OK);
-                let online = list
-                    .as_array()?
-                    .iter()
-                    .filter(|c| c["connected"] == true)
-                    .count();
-                (online == CHARGERS).then_some(())
+                let list = list.as_array()?;
+                let online = list.iter().filter(|c| c["connected"] == true).count();
+                // ... each with the node that holds it.
+                let placed = list.iter().all(|c| {
+                    let i = ids.iter().position(|id| c["identity"] == id.as_str());
+                    i.is_some_and(|i| c["node"].as_str() == owners[i].as_deref())
+                });
+                (online == CHARGERS && placed).then_some(())
             },
         )
         .await;

@@ -218,6 +218,8 @@ pub struct ChargerView {
     pub connectors: Vec<ConnectorView>,
     /// Ids of the sessions running on it.
     pub active_sessions: Vec<i64>,
+    /// The cluster node holding its connection (`local` on a single node), when connected.
+    pub node: Option<String>,
 }
 
 /// A meter sample of a session.
@@ -1295,7 +1297,17 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
     // (a node that dies has its chargers marked offline once its lease ends).
     let connected = live.as_ref().is_some_and(|s| s.connected)
         || (b.cluster().is_some() && live.is_none() && row.as_ref().is_some_and(|r| r.connected));
+    let node = match (&live, connected) {
+        (_, false) => None,
+        (Some(_), true) => Some(b.cluster().map_or("local", |c| c.node_id()).to_owned()),
+        (None, true) => row
+            .as_ref()
+            .and_then(|r| r.owner.as_deref())
+            .and_then(|o| o.split_once('|'))
+            .map(|(n, _)| n.to_owned()),
+    };
     Ok(Some(ChargerView {
+        node,
         identity: id.to_owned(),
         version: live
             .as_ref()

@@ -88,6 +88,8 @@ pub struct ChargerRow {
     pub first_seen: Option<DateTime<Utc>>,
     /// Last time seen (heartbeats recorded at most once a minute).
     pub last_seen: Option<DateTime<Utc>>,
+    /// The connection that holds (or last held) it: `<node>|<connection>` (migration 18).
+    pub owner: Option<String>,
 }
 
 /// A connector / EVSE status row.
@@ -862,7 +864,7 @@ impl Db {
     pub async fn chargers(&self) -> Result<Vec<ChargerRow>, DbError> {
         let rows = sqlx::query(
             "SELECT identity, version, vendor, model, serial_number, firmware_version, boot_state,
-             registered, connected, first_seen, last_seen FROM chargers ORDER BY identity",
+             registered, connected, first_seen, last_seen, owner FROM chargers ORDER BY identity",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -873,7 +875,7 @@ impl Db {
     pub async fn charger(&self, identity: &str) -> Result<Option<ChargerRow>, DbError> {
         let row = sqlx::query(
             "SELECT identity, version, vendor, model, serial_number, firmware_version, boot_state,
-             registered, connected, first_seen, last_seen FROM chargers WHERE identity = $1",
+             registered, connected, first_seen, last_seen, owner FROM chargers WHERE identity = $1",
         )
         .bind(identity)
         .fetch_optional(&self.pool)
@@ -1353,6 +1355,7 @@ fn charger_row(r: AnyRow) -> Result<ChargerRow, DbError> {
         connected: r.try_get::<i64, _>("connected")? != 0,
         first_seen: opt("chargers.first_seen", r.try_get("first_seen")?, parse_ts)?,
         last_seen: opt("chargers.last_seen", r.try_get("last_seen")?, parse_ts)?,
+        owner: r.try_get("owner")?,
     })
 }
 

@@ -798,6 +798,37 @@ async fn redis_cluster_presence_routing_and_timeouts() {
     );
     assert!(t.elapsed() < Duration::from_secs(2));
 
+    // A presence taken behind b's back (a takeover message lost): b's renewal notices and
+    // closes its own connection.
+    assert_eq!(b.claim("CP9", 5).await.expect("claim"), None);
+    let _: () = redis::cmd("SET")
+        .arg(format!("{name}:presence:CP9"))
+        .arg("c|elsewhere")
+        .query_async(
+            &mut redis::Client::open(url.as_str())
+                .expect("url")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis"),
+        )
+        .await
+        .expect("SET");
+    until("b closing its lost connection", || async {
+        echo_b
+            .takeovers
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|t| t.0 == "CP9")
+            .cloned()
+    })
+    .await;
+    assert!(echo_b.takeovers.lock().expect("lock").contains(&(
+        "CP9".to_owned(),
+        b.connection(5),
+        "another node".to_owned()
+    )));
+
     // One leader per task: a holds it while it asks again, b does not get it.
     assert!(a.lead("chore").await.expect("lead"));
     assert!(a.lead("chore").await.expect("lead again"));

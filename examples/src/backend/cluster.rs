@@ -405,7 +405,8 @@ impl RedisCluster {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let me = self.clone();
-        tokio::spawn(async move { me.renew_loop().await });
+        let inb = inbound.clone();
+        tokio::spawn(async move { me.renew_loop(inb).await });
         let me = self.clone();
         let inb = inbound.clone();
         tokio::spawn(async move { me.command_loop(cmd_conn, last_cmd, inb).await });
@@ -445,7 +446,7 @@ impl RedisCluster {
             .await;
     }
 
-    async fn renew_loop(self: Arc<Self>) {
+    async fn renew_loop(self: Arc<Self>, inbound: Arc<dyn Inbound>) {
         let period = self.config.lease / 3;
         let lease = lease_ms(self.config.lease);
         let script = redis::Script::new(RENEW);
@@ -481,19 +482,30 @@ impl RedisCluster {
                 match inv.invoke_async::<Vec<usize>>(&mut conn).await {
                     Ok(lost) => {
                         for i in lost {
-                            // Taken by a newer connection elsewhere: its takeover closes ours.
-                            if let Some((identity, _)) = i.checked_sub(1).and_then(|i| batch.get(i))
-                            {
-                                tracing::info!(
-                                    charger = %identity,
-                                    "cluster: presence taken by another node"
-                                );
+                            // Taken by a newer connection elsewhere: its takeover closes ours;
+                            // should that message be lost, this does (no zombie socket).
+                            let Some((identity, value)) =
+                                i.checked_sub(1).and_then(|i| batch.get(i))
+                            else {
+                                continue;
+                            };
+                            self.forget(identity, value);
+                            if let Some(mine) = Owner::decode(value) {
+                                inbound.takeover(identity, &mine.connection, "another node");
                             }
                         }
                     }
                     Err(e) => tracing::error!("cluster: cannot renew presence: {e}"),
                 }
             }
+        }
+    }
+
+    /// Stops renewing `identity` if `value` is still what this node claimed for it.
+    fn forget(&self, identity: &str, value: &str) {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        if claimed.get(identity).map(String::as_str) == Some(value) {
+            claimed.remove(identity);
         }
     }
 
@@ -757,12 +769,7 @@ impl Cluster for RedisCluster {
             connection: self.connection(connection_id),
         }
         .encode();
-        {
-            let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-            if claimed.get(identity) == Some(&value) {
-                claimed.remove(identity);
-            }
-        }
+        self.forget(identity, &value);
         let mut conn = self.conn.clone();
         let _: i64 = redis::Script::new(RELEASE)
             .key(self.presence_key(identity))

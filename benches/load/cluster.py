@@ -118,6 +118,8 @@ def main():
         time.sleep(2.5)  # HAProxy's first health checks
         http_ports = [n["http"] for n in nodes]
 
+        base_rss = {n["id"]: rss_kib(n["proc"].pid) for n in nodes}
+        result["node_rss_mib_idle"] = {k: round(v / 1024, 1) for k, v in base_rss.items()}
         t0 = time.time()
         sims = []
         for k in range(0, a.chargers, a.per_sim):
@@ -141,7 +143,8 @@ def main():
         result["per_node"] = per_node
         result["node_rss_mib"] = {n["id"]: round(rss_kib(n["proc"].pid) / 1024, 1) for n in nodes}
         result["kib_per_charger"] = {
-            n["id"]: round(rss_kib(n["proc"].pid) / max(1, per_node[n["id"]]), 2) for n in nodes}
+            n["id"]: round((rss_kib(n["proc"].pid) - base_rss[n["id"]]) / max(1, per_node[n["id"]]), 2)
+            for n in nodes}
         info = subprocess.run(["redis-cli", "-u", redis, "info", "memory"], capture_output=True,
                               text=True).stdout
         used = [l for l in info.splitlines() if l.startswith("used_memory:")]
@@ -162,7 +165,7 @@ def main():
             headers={"content-type": "application/json"})
         opener.open(req).read()
         keys = subprocess.run(
-            ["redis-cli", "-u", redis, "--scan", "--pattern", f"{name}:presence:*", "--count", "1000"],
+            ["redis-cli", "-u", redis, "--scan", "--pattern", f"{name}:presence:*"],
             capture_output=True, text=True).stdout.split()
         keys = keys[:: max(1, len(keys) // (2 * a.calls))]
         ids = [k.split(":presence:", 1)[1] for k in keys]

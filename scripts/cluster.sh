@@ -18,7 +18,8 @@
 #        PostgreSQL 127.0.0.1:55432 / ocpp_cluster (chargers, sessions, journal, ids)
 #
 # Environment: BIN (a central-system binary; default: built here with --release),
-# OCPP_PORT (9000), BALANCER_PROCS (2), OCPP_ADMIN_PASSWORD (default: generated, printed),
+# OCPP_PORT (9000), BALANCER_PROCS (2), OCPP_ADMIN_PASSWORD (default: generated at the first
+# start and kept in CLUSTER_DIR/admin-password: the account is created once per database),
 # CLUSTER_DIR (/tmp/ocpp-rs-cluster: logs, pid files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,8 +59,12 @@ if [ -z "$bin" ]; then
     cargo build -q --release -p ocpp-examples --bin central-system >&2
     bin="${CARGO_TARGET_DIR:-target}/release/central-system"
 fi
-password="${OCPP_ADMIN_PASSWORD:-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')}"
-printf '%s\n' "$password" >"$dir/admin-password"
+# The admin account is created once, by the first start on the database: keep its password.
+if [ -n "${OCPP_ADMIN_PASSWORD:-}" ]; then
+    printf '%s\n' "$OCPP_ADMIN_PASSWORD" >"$dir/admin-password"
+elif [ ! -s "$dir/admin-password" ]; then
+    head -c 12 /dev/urandom | base64 | tr -d '/+=' >"$dir/admin-password"
+fi
 chmod 600 "$dir/admin-password"
 
 backends=()

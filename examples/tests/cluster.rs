@@ -834,11 +834,14 @@ async fn redis_cluster_presence_routing_and_timeouts() {
     assert!(a.lead("chore").await.expect("lead again"));
     assert!(!b.lead("chore").await.expect("not b"));
 
+    assert_eq!(a.live_nodes().await.expect("live nodes"), 2);
+
     // A node that leaves (or whose lease ends) takes its chargers' presence with it.
     assert_eq!(b.claim("CP3", 9).await.expect("claim"), None);
     assert!(a.lookup("CP3").await.expect("lookup").is_some());
     b.leave().await;
     assert_eq!(a.lookup("CP3").await.expect("lookup"), None);
+    assert_eq!(a.live_nodes().await.expect("live nodes"), 1);
     let many = a
         .lookup_many(&["CP1".into(), "CP3".into(), "NEVER".into()])
         .await

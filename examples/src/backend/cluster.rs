@@ -180,6 +180,8 @@ pub trait Cluster: Send + Sync + fmt::Debug + 'static {
     /// Whether this node leads `task` (one node at a time does cluster-wide chores): taken
     /// when free, kept while this node asks again within the lease.
     async fn lead(&self, task: &str) -> Result<bool, ClusterError>;
+    /// How many nodes hold a lease now (1 for [`Local`]).
+    async fn live_nodes(&self) -> Result<u32, ClusterError>;
 }
 
 /// A single node: nothing shared.
@@ -218,6 +220,9 @@ impl Cluster for Local {
     fn publish(&self, _: &LiveEvent) {}
     async fn lead(&self, _: &str) -> Result<bool, ClusterError> {
         Ok(true)
+    }
+    async fn live_nodes(&self) -> Result<u32, ClusterError> {
+        Ok(1)
     }
 }
 
@@ -907,6 +912,27 @@ impl Cluster for RedisCluster {
             .invoke_async(&mut conn)
             .await?;
         Ok(led == 1)
+    }
+
+    async fn live_nodes(&self) -> Result<u32, ClusterError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut n: u32 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(self.node_key("*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            n = n.saturating_add(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+            if next == 0 {
+                return Ok(n.max(1));
+            }
+            cursor = next;
+        }
     }
 
     fn publish(&self, event: &LiveEvent) {

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
 use super::auth::{Auth as OperatorAuth, AuthConfig, AuthError, Secret};
-use super::cluster::{ClusterConfig, RedisCluster};
+use super::cluster::{Cluster as _, ClusterConfig, RedisCluster};
 use super::{api, http, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
 
 /// The central system's options (the `central-system` command line).
@@ -633,6 +633,9 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .map_err(|e| StartError::Invalid(format!("cluster: {e}")))?;
         // Chargers a dead node or this node's earlier process left marked connected.
         backend.reap(true).await?;
+        if let Ok(n) = c.live_nodes().await {
+            backend.sites().set_nodes(n);
+        }
         spawn_reaper(
             &backend,
             Duration::from_millis(args.cluster_lease_ms.max(300)),
@@ -704,6 +707,13 @@ fn spawn_reaper(backend: &Arc<Backend>, lease: Duration) {
             };
             if let Err(e) = backend.reap(false).await {
                 tracing::error!("cluster: marking lost chargers offline failed: {e}");
+            }
+            // Sites plan within their limit's share of the live nodes (sites.rs).
+            if let Some(c) = backend.cluster() {
+                match c.live_nodes().await {
+                    Ok(n) => backend.sites().set_nodes(n),
+                    Err(e) => tracing::error!("cluster: live nodes not known: {e}"),
+                }
             }
         }
     });

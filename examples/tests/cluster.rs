@@ -853,3 +853,91 @@ async fn redis_cluster_presence_routing_and_timeouts() {
         vec![Some("a"), None, None]
     );
 }
+
+/// A node that answered a transaction message and died before storing it: the node the
+/// charger reconnects to projects the journal row first, so the session holds it. Two
+/// in-process nodes; the dead node's unprojected row is written as it would have left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() {
+    let Some(database) = postgres_database("cluster_takeover").await else {
+        return;
+    };
+    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the takeover test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    use ocpp_examples::backend::run::{start, CentralArgs};
+    let node = |id: &str| {
+        let mut args = CentralArgs::with_database(database.clone()).ephemeral();
+        args.redis_url = Some(redis_url.clone());
+        args.node_id = Some(id.into());
+        args.cluster_name = format!("takeover{}", std::process::id());
+        args.cluster_lease_ms = 1000;
+        args
+    };
+    let a = start(&node("a")).await.expect("node a");
+    let b = start(&node("b")).await.expect("node b");
+    let api_b = Api::admin(&b).await;
+    let id = "TK-16";
+    let cp = charger(
+        format!("ws://{}/ocpp/{id}", a.ocpp_addr()),
+        id,
+        Version::V16,
+    );
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .expect("plug");
+    cp.hardware(HardwareEvent::IdTokenPresented {
+        evse: Some(1),
+        id_token: "CARD-1".into(),
+    })
+    .expect("card");
+    let session = until("the session on node a", || async {
+        session_of(&api_b, id)
+            .await
+            .filter(|s| s["status"] == "active" && s["meterStartWh"].is_string())
+    })
+    .await;
+    let tx: i64 = session["transactionId"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("1.6 transaction id");
+    let start_wh: Decimal = session["meterStartWh"]
+        .as_str()
+        .and_then(|m| m.parse().ok())
+        .expect("meter start");
+    drop(cp.shutdown().await);
+    // Node a answered this MeterValues and died before projecting it: its journal row is all
+    // that is left of it.
+    let db = a.backend().db().clone();
+    a.backend().flush().await;
+    let reading = start_wh + Decimal::from(7_000);
+    let request = json!({ "connectorId": 1, "transactionId": tx, "meterValue": [{
+        "timestamp": "2030-01-01T10:00:00Z",
+        "sampledValue": [{ "value": reading.to_string(), "measurand": "Energy.Active.Import.Register",
+                           "unit": "Wh", "context": "Sample.Periodic" }] }] });
+    db.journal_insert(id, "1.6", "MeterValues", &request.to_string(), "{}")
+        .await
+        .expect("journal row");
+    // The charger comes back on node b: before its first message is read, b projects the row.
+    let ws = raw_connect(b.ocpp_addr(), id).await;
+    let s = until("the journaled reading in the session", || async {
+        session_of(&api_b, id).await.filter(|s| {
+            s["energyWhExact"]
+                .as_str()
+                .and_then(|e| e.parse::<Decimal>().ok())
+                == Some(Decimal::from(7_000))
+        })
+    })
+    .await;
+    assert_eq!(s["status"], "active", "the transaction goes on: {s}");
+    assert!(
+        db.journal_unprocessed_of(id)
+            .await
+            .expect("journal")
+            .is_empty(),
+        "nothing left unprojected"
+    );
+    drop(ws);
+    b.shutdown().await.expect("shutdown b");
+    a.shutdown().await.expect("shutdown a");
+}

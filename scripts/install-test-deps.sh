@@ -2,6 +2,8 @@
 # Installs and starts what the tests need beyond the Rust toolchain, then prints `export`
 # lines for the test command to eval:
 #   - PostgreSQL (Debian package if missing), started on 127.0.0.1:55432 by scripts/postgres.sh
+#   - Redis (Debian's redis-server), started on 127.0.0.1:56379 by scripts/redis.sh, and
+#     HAProxy (Debian's haproxy): the cluster test (examples/tests/cluster.rs)
 #   - Debian's chromium and chromium-driver (the dashboard test)
 #   - the interop peers (scripts/interop-setup.sh: Python `ocpp` in a venv, `ocpp-rpc` from npm)
 # A part that cannot be installed is reported loudly on stderr; its tests then say SKIPPED.
@@ -19,6 +21,16 @@ if url="$(bash scripts/postgres.sh)"; then
     echo "export OCPP_TEST_POSTGRES_URL='$url'"
 else
     warn "PostgreSQL could not be installed or started: the PostgreSQL end-to-end tests will be SKIPPED"
+fi
+
+if url="$(bash scripts/redis.sh)"; then
+    echo "export OCPP_TEST_REDIS_URL='$url'"
+else
+    warn "Redis could not be installed or started: the cluster test will be SKIPPED"
+fi
+if ! command -v haproxy >/dev/null; then
+    echo "install-test-deps: installing Debian's haproxy" >&2
+    apt_install haproxy || warn "haproxy could not be installed: the cluster test will FAIL"
 fi
 
 if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then

@@ -12,7 +12,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 start=$(date +%s)
 step() { printf '\n=== %s (t+%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 
-step "install and start what the tests need (PostgreSQL, Chromium, interop peers)"
+step "install and start what the tests need (PostgreSQL, Redis, HAProxy, Chromium, interop peers)"
 deps="$(bash scripts/install-test-deps.sh)"
 printf '%s\n' "$deps"
 eval "$deps"

@@ -71,7 +71,9 @@ function renderChargers() {
     }).join("");
     return `<tr data-charger="${esc(c.identity)}">` +
       `<td><b>${esc(c.identity)}</b></td><td>${esc(c.version)}</td>` +
-      `<td><span class="pill link ${c.connected ? "ok" : "bad"}">${c.connected ? "online" : "offline"}</span></td>` +
+      `<td><span class="pill link ${c.connected ? "ok" : "bad"}">${c.connected ? "online" : "offline"}</span>` +
+      // On a cluster: the node holding the charger's connection.
+      `${c.connected && c.node && c.node !== "local" ? ` <small title="cluster node">${esc(c.node)}</small>` : ""}</td>` +
       `<td>${esc(c.bootState)}</td><td>${esc(c.vendor)} ${esc(c.model)}</td>` +
       `<td>${time(c.lastSeen)}</td><td>${conns}</td></tr>`;
   }).join("");

@@ -34,6 +34,8 @@ mod api;
 mod payloads;
 #[path = "interop/peer.rs"]
 mod peer;
+#[path = "support/postgres.rs"]
+mod postgres;
 use api::Api;
 
 use std::collections::BTreeSet;
@@ -2694,6 +2696,108 @@ async fn their_charge_point_over_wss(test: &str, lib: Lib, v: Version) {
     central.running.shutdown().await.expect("shutdown");
 }
 
+/// Their charge point on a cluster of two of our nodes (one PostgreSQL database, one Redis):
+/// it connects to node a; the operator works on node b, whose live feed shows its boot and
+/// whose API reaches it through node a (Reset with the version's words, the configuration or
+/// variables read), the peer answering as on one node.
+async fn their_charge_point_on_a_cluster(test: &str, lib: Lib, v: Version) {
+    if !peer::available(test, lib, Role::ChargePoint) {
+        return;
+    }
+    let Ok(redis) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        println!(
+            "\n*** SKIPPED {test}: OCPP_TEST_REDIS_URL is not set (scripts/test.sh starts Redis) ***\n"
+        );
+        return;
+    };
+    let Some(database) = postgres::postgres_database(test).await else {
+        return;
+    };
+    let node = |id: &str| {
+        let mut args = CentralArgs::with_database(database.clone()).ephemeral();
+        args.call_timeout = 10;
+        args.redis_url = Some(redis.clone());
+        args.node_id = Some(id.into());
+        args.cluster_name = format!("interop{}-{}", std::process::id(), lib.tag())
+            + v.as_str().replace('.', "").as_str();
+        args.cluster_lease_ms = 2000;
+        args
+    };
+    let a = start(&node("a")).await.expect("node a starts");
+    let b = start(&node("b")).await.expect("node b starts");
+    let api_b = Api::admin(&b).await;
+    let mut feed_b = b.backend().subscribe();
+    let id = format!("{}-CL-{}", lib.tag(), v.as_str().replace('.', ""));
+    let url = format!("ws://{}/ocpp/{id}", a.ocpp_addr());
+    let Some(mut peer) = Peer::spawn_as(
+        test,
+        lib,
+        Role::ChargePoint,
+        v,
+        "-cluster",
+        &["--url".into(), url],
+    )
+    .await
+    else {
+        return;
+    };
+    peer.event("connected").await;
+    let read = if v16(v) {
+        "GetConfiguration"
+    } else {
+        "GetVariables"
+    };
+    for action in ["Reset", read] {
+        let answer =
+            cp_answer(v, action).unwrap_or_else(|| minimal(v, action, MessageKind::Response));
+        peer.answer(action, answer).await;
+    }
+    match peer
+        .call("BootNotification", boot_request(v, "PowerUp"))
+        .await
+    {
+        Ok(answer) if answer["status"] == "Accepted" => {}
+        Ok(answer) => peer.fail("BootNotification", format!("node a answered {answer}")),
+        Err(e) => peer.fail("BootNotification", format!("failed: {e}")),
+    }
+    if let Err(e) = wait_for(&mut feed_b, &id, "booted", WAIT, |_| true).await {
+        peer.fail("(live feed)", format!("node b's feed: {e}"));
+    }
+    let (status, answer) = api_b
+        .post(
+            &format!("/api/chargers/{id}/reset"),
+            json!({ "type": "Soft" }),
+        )
+        .await;
+    if status != StatusCode::OK || answer["status"] != "Accepted" {
+        peer.fail("Reset", format!("through node b: HTTP {status}: {answer}"));
+    }
+    let reset = peer.incoming("Reset", |_| true).await;
+    let words = if v16(v) { "Soft" } else { "OnIdle" };
+    if reset["type"] != words {
+        peer.fail("Reset", format!("received {reset}, expected type {words}"));
+    }
+    let (status, answer) = if v16(v) {
+        api_b
+            .get(&format!("/api/chargers/{id}/configuration"))
+            .await
+    } else {
+        api_b
+            .post(
+                &format!("/api/chargers/{id}/variables/get"),
+                json!({ "variables": [{ "component": "OCPPCommCtrlr", "variable": "HeartbeatInterval" }] }),
+            )
+            .await
+    };
+    if status != StatusCode::OK {
+        peer.fail(read, format!("through node b: HTTP {status}: {answer}"));
+    }
+    peer.incoming(read, |_| true).await;
+    peer.quit().await;
+    b.shutdown().await.expect("shutdown b");
+    a.shutdown().await.expect("shutdown a");
+}
+
 /// Their charge point against our central system keeping the compression context between
 /// messages (`--compression-context-takeover`): the same message again is sent as a short
 /// reference to the previous one, which only an inflater that kept its window reads.
@@ -2781,6 +2885,10 @@ interop_tests! {
     ocpp_rpc_central_system_v21: their_central(Lib::OcppRpc, Version::V21);
     python_ocpp_charge_point_v16_over_wss: their_charge_point_over_wss(Lib::PythonOcpp, Version::V16);
     python_ocpp_charge_point_v201_over_wss: their_charge_point_over_wss(Lib::PythonOcpp, Version::V201);
+    python_ocpp_charge_point_v16_on_a_cluster: their_charge_point_on_a_cluster(Lib::PythonOcpp, Version::V16);
+    python_ocpp_charge_point_v201_on_a_cluster: their_charge_point_on_a_cluster(Lib::PythonOcpp, Version::V201);
+    ocpp_rpc_charge_point_v16_on_a_cluster: their_charge_point_on_a_cluster(Lib::OcppRpc, Version::V16);
+    ocpp_rpc_charge_point_v201_on_a_cluster: their_charge_point_on_a_cluster(Lib::OcppRpc, Version::V201);
     python_ocpp_charge_point_v16_context_takeover: their_charge_point_with_context_takeover(Lib::PythonOcpp, Version::V16);
     python_ocpp_charge_point_v201_context_takeover: their_charge_point_with_context_takeover(Lib::PythonOcpp, Version::V201);
 }

@@ -8,7 +8,7 @@
 //! credentials, 403 for too small a role or a failed CSRF check, 421 for a `Host` not served,
 //! 413 for a body over [`MAX_BODY_BYTES`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
@@ -218,6 +218,8 @@ pub struct ChargerView {
     pub connectors: Vec<ConnectorView>,
     /// Ids of the sessions running on it.
     pub active_sessions: Vec<i64>,
+    /// The cluster node holding its connection (`local` on a single node), when connected.
+    pub node: Option<String>,
 }
 
 /// A meter sample of a session.
@@ -695,6 +697,12 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::streams_api::routes())
         .merge(super::der::routes())
         .merge(super::tariffs_api::routes())
+        // A cluster node routes a charger's commands to the node holding its socket
+        // (inside the guard: the operator is checked here, on the node asked).
+        .route_layer(axum::middleware::from_fn_with_state(
+            backend.clone(),
+            route_to_owner,
+        ))
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -715,6 +723,213 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
             super::auth::host_guard,
         ))
         .with_state(backend)
+}
+
+/// On a cluster node: a request under `/api/chargers/{id}/` for a charger whose socket is
+/// on another live node runs there (through the broker, see `cluster.rs`), and its answer
+/// (status, body) comes back as is: the same answers, timeouts and errors as on that node.
+/// A charger connected here, offline everywhere, or unknown is served here. If the other
+/// node does not answer within the call timeout and 5 s: 504 `charger_timeout`; with
+/// [`super::cluster::MAX_WAITING`] routed requests waiting: 503 `charger_busy`; the broker
+/// unreachable: 503 `cluster_unavailable`.
+async fn route_to_owner(
+    State(b): State<Shared>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use super::cluster::{ClusterError, Forward};
+    use axum::extract::FromRequestParts;
+    let Some(cluster) = b.cluster().cloned() else {
+        return next.run(req).await;
+    };
+    let routable = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|m| m.as_str().starts_with("/api/chargers/{id}/"));
+    if !routable || req.extensions().get::<super::auth::Forwarded>().is_some() {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let id = axum::extract::Path::<HashMap<String, String>>::from_request_parts(&mut parts, &b)
+        .await
+        .ok()
+        .and_then(|p| p.0.get("id").cloned());
+    let who = parts
+        .extensions
+        .get::<Option<super::auth::Principal>>()
+        .cloned()
+        .flatten();
+    let req = Request::from_parts(parts, body);
+    let (Some(id), Some(who)) = (id, who) else {
+        return next.run(req).await;
+    };
+    if b.chargers().get(&id).is_some_and(|h| h.is_connected()) {
+        return next.run(req).await;
+    }
+    let owner = match cluster.lookup(&id).await {
+        Ok(Some(o)) if o.node != cluster.node_id() => o,
+        Ok(_) => return next.run(req).await,
+        Err(e) => {
+            tracing::error!("cluster: presence lookup failed: {e}");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cluster_unavailable",
+                format!("the cluster's broker does not answer: {e}"),
+            )
+            .into_response();
+        }
+    };
+    let method = req.method().to_string();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
+        Ok(bytes) => match String::from_utf8(bytes.to_vec()) {
+            Ok(s) => s,
+            Err(_) => {
+                return ApiError::bad("invalid_body", "the body is not UTF-8").into_response()
+            }
+        },
+        Err(e) => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_body", e.to_string())
+                .into_response()
+        }
+    };
+    let forward = Forward {
+        method,
+        uri,
+        content_type,
+        body,
+        principal: who.name,
+        role: who.role,
+    };
+    let t0 = Instant::now();
+    let answer = cluster.route(&owner.node, forward, b.route_timeout()).await;
+    b.metrics().routed(&owner.node, t0.elapsed());
+    match answer {
+        Ok(a) => {
+            let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut resp = (status, a.body).into_response();
+            if let Some(ct) = a
+                .content_type
+                .and_then(|c| header::HeaderValue::from_str(&c).ok())
+            {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            resp
+        }
+        Err(ClusterError::Timeout(node)) => {
+            b.metrics().error("call", "charger_timeout");
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "charger_timeout",
+                format!("node {node}, which holds charger {id:?}, did not answer in time"),
+            )
+            .into_response()
+        }
+        Err(ClusterError::Busy) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "charger_busy",
+            ClusterError::Busy.to_string(),
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::error!("cluster: routing to {} failed: {e}", owner.node);
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cluster_unavailable",
+                format!("routing to node {}: {e}", owner.node),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// What a cluster node does for the others: runs their routed API requests through this
+/// node's API, closes connections taken over, shows their live-feed entries.
+pub struct NodeInbound {
+    backend: Shared,
+    router: Router,
+}
+
+impl NodeInbound {
+    /// The inbound side of `backend`'s node, running routed requests through `router`
+    /// ([`router`] of the same backend).
+    pub fn new(backend: Shared, router: Router) -> NodeInbound {
+        NodeInbound { backend, router }
+    }
+}
+
+/// The largest answer body a routed request brings back.
+const MAX_ROUTED_ANSWER: usize = 16 * 1024 * 1024;
+
+#[async_trait::async_trait]
+impl super::cluster::Inbound for NodeInbound {
+    async fn forward(&self, f: super::cluster::Forward) -> super::cluster::ForwardAnswer {
+        use super::cluster::ForwardAnswer;
+        use tower::ServiceExt;
+        let mut builder = axum::http::Request::builder()
+            .method(f.method.as_str())
+            .uri(f.uri.as_str())
+            .header(header::HOST, "localhost");
+        if let Some(ct) = &f.content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct.as_str());
+        }
+        let mut req = match builder.body(axum::body::Body::from(f.body)) {
+            Ok(r) => r,
+            Err(e) => {
+                return ForwardAnswer {
+                    status: 400,
+                    content_type: None,
+                    body: format!("unusable routed request: {e}"),
+                }
+            }
+        };
+        req.extensions_mut()
+            .insert(super::auth::Forwarded(super::auth::Principal {
+                name: f.principal,
+                role: f.role,
+                via: super::auth::Via::Key {
+                    id: "cluster".into(),
+                },
+            }));
+        let Ok(resp) = self.router.clone().oneshot(req).await;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match axum::body::to_bytes(resp.into_body(), MAX_ROUTED_ANSWER).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                return ForwardAnswer {
+                    status: 502,
+                    content_type: None,
+                    body: format!("answer unreadable: {e}"),
+                }
+            }
+        };
+        ForwardAnswer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    fn takeover(&self, identity: &str, connection: &str, by: &str) {
+        self.backend.taken_over(identity, connection, by);
+    }
+
+    fn event(&self, event: super::LiveEvent) {
+        self.backend.remote_event(event);
+    }
 }
 
 /// Pages may not be framed (clickjacking) nor sniffed into another type.
@@ -1078,8 +1293,21 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
             limit: 1000,
         })
         .await?;
-    let connected = live.as_ref().is_some_and(|s| s.connected);
+    // On a cluster node a charger held by another node is connected as the database says
+    // (a node that dies has its chargers marked offline once its lease ends).
+    let connected = live.as_ref().is_some_and(|s| s.connected)
+        || (b.cluster().is_some() && live.is_none() && row.as_ref().is_some_and(|r| r.connected));
+    let node = match (&live, connected) {
+        (_, false) => None,
+        (Some(_), true) => Some(b.cluster().map_or("local", |c| c.node_id()).to_owned()),
+        (None, true) => row
+            .as_ref()
+            .and_then(|r| r.owner.as_deref())
+            .and_then(|o| o.split_once('|'))
+            .map(|(n, _)| n.to_owned()),
+    };
     Ok(Some(ChargerView {
+        node,
         identity: id.to_owned(),
         version: live
             .as_ref()

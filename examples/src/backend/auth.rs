@@ -279,6 +279,11 @@ impl fmt::Debug for Via {
     }
 }
 
+/// An API request routed here by another cluster node, which authenticated and authorized
+/// its operator (see `cluster.rs`): the guard lets it through as that operator.
+#[derive(Debug, Clone)]
+pub struct Forwarded(pub Principal);
+
 /// Who is asking: put in the request's extensions by the guard for every request that
 /// carries valid credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1215,6 +1220,12 @@ pub async fn access_guard(State(guard): State<Guard>, mut req: Request, next: Ne
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
+    // An API request another cluster node authenticated, authorized and routed here (it
+    // never comes from a socket: only `cluster::Inbound` puts it in the extensions).
+    if let Some(Forwarded(p)) = req.extensions().get::<Forwarded>().cloned() {
+        req.extensions_mut().insert(Some(p));
+        return next.run(req).await;
+    }
     let principal = match guard.auth.authenticate(req.headers()).await {
         Ok(p) => p,
         Err(e) => {

@@ -88,6 +88,8 @@ pub struct ChargerRow {
     pub first_seen: Option<DateTime<Utc>>,
     /// Last time seen (heartbeats recorded at most once a minute).
     pub last_seen: Option<DateTime<Utc>>,
+    /// The connection that holds (or last held) it: `<node>|<connection>` (migration 18).
+    pub owner: Option<String>,
 }
 
 /// A connector / EVSE status row.
@@ -453,6 +455,14 @@ const MIGRATIONS: &[&str] = &[
     super::tariffs::MIGRATION,
     // 17: periodic event streams and their samples, DER events (`streams.rs`, `der.rs`).
     super::streams::MIGRATION,
+    // 18: the connection that holds each charger (`<node>|<connection>`): a disconnection
+    // clears `connected` only if it is still that connection's, so a reconnect elsewhere (a
+    // cluster node, or a newer connection here) is never marked offline by the older one
+    // (`cluster.rs`).
+    // A cluster node replays the unprojected journal rows of a charger it takes over from a
+    // dead node (PostgreSQL only: a cluster needs it; SQLite stays one index lighter).
+    "ALTER TABLE chargers ADD COLUMN owner TEXT;
+    @journal_charger_index",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -499,6 +509,10 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
         ]),
         // A sequence: nothing written per row beyond the row.
         ("@journal_without_autoincrement", Backend::Postgres) => Some(&[]),
+        ("@journal_charger_index", Backend::Sqlite) => Some(&[]),
+        ("@journal_charger_index", Backend::Postgres) => {
+            Some(&["CREATE INDEX journal_charger ON journal (charger, id)"])
+        }
         ("@drop_journal_last_trigger", Backend::Sqlite) => {
             Some(&["DROP TRIGGER IF EXISTS journal_last"])
         }
@@ -774,6 +788,66 @@ impl Db {
         Ok(())
     }
 
+    /// The chargers marked connected, with the connection holding each (`<node>|<conn>`,
+    /// `None` for rows written before it was recorded).
+    pub async fn connected_owners(&self) -> Result<Vec<(String, Option<String>)>, DbError> {
+        let rows = sqlx::query("SELECT identity, owner FROM chargers WHERE connected = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("identity")?,
+                    r.try_get::<Option<String>, _>("owner")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Marks `identity` disconnected if connection `owner` still holds it (a node found its
+    /// connection gone: the node died); whether it did.
+    pub async fn disconnected_if(
+        &self,
+        identity: &str,
+        owner: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE chargers SET connected = 0 WHERE identity = $1 AND connected = 1
+             AND (owner = $2 OR (owner IS NULL AND $2 IS NULL))",
+        )
+        .bind(identity)
+        .bind(owner)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Puts the event-log id sequence (PostgreSQL's `events_id_seq`) above every stored id
+    /// (ids a single node gave out from memory do not advance it). A cluster node calls it
+    /// at start, before [`Db::next_event_id`].
+    pub async fn seed_event_ids(&self) -> Result<(), DbError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT setval('events_id_seq', GREATEST((SELECT COALESCE(MAX(id), 0) FROM events),
+             (SELECT last_value FROM events_id_seq), 1))",
+        )
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The next event-log id from the database's sequence (PostgreSQL): unique across every
+    /// node sharing the database, and in the order the nodes asked for them, so the log
+    /// reads in time order across nodes.
+    pub async fn next_event_id(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT nextval('events_id_seq') AS id")
+            .fetch_one(&self.write)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+
     /// Registers a charger (admitted when only known chargers may connect).
     pub async fn register_charger(&self, identity: &str) -> Result<(), DbError> {
         sqlx::query(
@@ -790,7 +864,7 @@ impl Db {
     pub async fn chargers(&self) -> Result<Vec<ChargerRow>, DbError> {
         let rows = sqlx::query(
             "SELECT identity, version, vendor, model, serial_number, firmware_version, boot_state,
-             registered, connected, first_seen, last_seen FROM chargers ORDER BY identity",
+             registered, connected, first_seen, last_seen, owner FROM chargers ORDER BY identity",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -801,7 +875,7 @@ impl Db {
     pub async fn charger(&self, identity: &str) -> Result<Option<ChargerRow>, DbError> {
         let row = sqlx::query(
             "SELECT identity, version, vendor, model, serial_number, firmware_version, boot_state,
-             registered, connected, first_seen, last_seen FROM chargers WHERE identity = $1",
+             registered, connected, first_seen, last_seen, owner FROM chargers WHERE identity = $1",
         )
         .bind(identity)
         .fetch_optional(&self.pool)
@@ -1090,6 +1164,22 @@ impl Db {
         rows.into_iter().map(journal_row).collect()
     }
 
+    /// [`Db::journal_unprocessed`] of one charger, whatever the low-water mark (a cluster
+    /// node taking over a charger from a node that died: the rows that node answered and did
+    /// not project).
+    pub async fn journal_unprocessed_of(&self, charger: &str) -> Result<Vec<JournalRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
+             FROM journal j WHERE j.charger = $1 AND j.processed = 0
+             AND j.id > COALESCE((SELECT upto FROM journal_projected WHERE charger = $1), 0)
+             ORDER BY j.id",
+        )
+        .bind(charger)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(journal_row).collect()
+    }
+
     /// The journal's low-water mark as stored: every row at or below it is projected or set
     /// aside (see `watermark.rs`).
     pub async fn journal_mark(&self) -> Result<i64, DbError> {
@@ -1265,6 +1355,7 @@ fn charger_row(r: AnyRow) -> Result<ChargerRow, DbError> {
         connected: r.try_get::<i64, _>("connected")? != 0,
         first_seen: opt("chargers.first_seen", r.try_get("first_seen")?, parse_ts)?,
         last_seen: opt("chargers.last_seen", r.try_get("last_seen")?, parse_ts)?,
+        owner: r.try_get("owner")?,
     })
 }
 

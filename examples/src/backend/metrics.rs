@@ -45,6 +45,13 @@ pub struct Metrics {
     device_events: Family<TriggerLabels, Counter>,
     /// Open alerts by severity (device_model.rs).
     open_alerts: Family<SeverityLabels, Gauge<i64, AtomicI64>>,
+    /// API requests routed to the node holding the charger, by node (cluster.rs).
+    routed: Family<NodeLabels, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,6 +90,14 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 18))
         });
         let http_requests = Counter::default();
+        let routed = Family::<NodeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+        });
+        registry.register(
+            "routed_seconds",
+            "API requests for a charger on another cluster node: time until its answer came back, by node",
+            routed.clone(),
+        );
         let journal_set_aside = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "journal_set_aside",
@@ -139,6 +154,7 @@ impl Metrics {
         Metrics {
             device_events,
             open_alerts,
+            routed,
             registry: Arc::new(registry),
             connected,
             compressed,
@@ -225,6 +241,15 @@ impl Metrics {
                 code: code.to_owned(),
             })
             .inc();
+    }
+
+    /// An API request was routed to cluster node `node` and ended after `latency`.
+    pub fn routed(&self, node: &str, latency: Duration) {
+        self.routed
+            .get_or_create(&NodeLabels {
+                node: node.to_owned(),
+            })
+            .observe(latency.as_secs_f64());
     }
 
     /// An HTTP API request was served.

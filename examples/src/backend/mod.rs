@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 mod auth_api;
 pub mod balancer;
+pub mod cluster;
 pub mod db;
 pub mod http;
 mod journal;
@@ -100,7 +101,7 @@ pub enum UnknownTokens {
 
 /// One entry of the live feed (`GET /api/events`, server-sent events), also stored in the
 /// event log (except heartbeats).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveEvent {
     /// Event log id (0 for entries not stored, e.g. heartbeats).
@@ -179,6 +180,15 @@ pub struct Backend {
     der: Arc<der::Der>,
     /// 2.1 tariffs, assignments and session costs ([`tariffs`]).
     tariffs: tariffs::Tariffs,
+    /// The cluster this node is part of, when it is ([`cluster`]); a single node without.
+    cluster: std::sync::OnceLock<ClusterNode>,
+}
+
+/// A node's part of the cluster: the broker and how long routed requests may take.
+struct ClusterNode {
+    cluster: Arc<dyn cluster::Cluster>,
+    /// How long a routed API request may take (the call timeout and some margin).
+    route_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Backend {
@@ -256,6 +266,7 @@ impl Backend {
             known: Arc::new(RwLock::new(HashSet::new())),
             journaled: Mutex::new(HashMap::new()),
             stalled: Mutex::new(HashSet::new()),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -408,6 +419,22 @@ impl Backend {
     /// and recovery goes on; a database error stops it (start fails, nothing is marked done).
     pub async fn recover(&self) -> Result<Recovery, DbError> {
         let rows = self.db.journal_unprocessed().await?;
+        let report = self.replay(rows).await?;
+        if report.replayed > 0 || report.set_aside > 0 {
+            tracing::warn!(
+                replayed = report.replayed,
+                set_aside = report.set_aside,
+                "journal: transaction messages left over by a crash"
+            );
+        }
+        self.metrics
+            .journal_set_aside(self.db.journal_set_aside_count().await?);
+        Ok(report)
+    }
+
+    /// Projects unprojected journal rows (ordered by charger, then id): see
+    /// [`Backend::recover`].
+    async fn replay(&self, rows: Vec<db::JournalRow>) -> Result<Recovery, DbError> {
         // All of them before any is settled (ids ascending), so the low-water mark cannot
         // pass a row that is yet to be replayed.
         let mut ids: Vec<(&str, i64)> = rows.iter().map(|r| (r.charger.as_str(), r.id)).collect();
@@ -432,7 +459,7 @@ impl Backend {
                 continue;
             };
             let mut state = ChargerState::new(charger.clone(), version, Utc::now());
-            for tx in self.restore_transactions(&charger, version).await {
+            for tx in self.active_transactions(&charger).await {
                 state.restore_transaction(tx, &limits);
             }
             let (handle, _commands) = ChargerHandle::new(state.clone(), Defaults::default());
@@ -487,16 +514,45 @@ impl Backend {
             }
         }
         self.writer.flush().await;
-        if report.replayed > 0 || report.set_aside > 0 {
-            tracing::warn!(
-                replayed = report.replayed,
-                set_aside = report.set_aside,
-                "journal: transaction messages left over by a crash"
-            );
-        }
-        self.metrics
-            .journal_set_aside(self.db.journal_set_aside_count().await?);
         Ok(report)
+    }
+
+    /// The transactions of `identity` active in the database (seeded into its new session),
+    /// remembered as open here.
+    async fn active_transactions(&self, identity: &str) -> Vec<Transaction> {
+        // Sessions are projected behind; read them once the queue so far is written.
+        self.writer.flush().await;
+        let filter = db::SessionFilter {
+            charger: Some(identity.to_owned()),
+            status: Some("active".into()),
+            limit: 1000,
+        };
+        let rows = match self.db.sessions(&filter).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.db_failed("restore sessions", &e);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let connector = ocpp_central::ConnectorRef {
+                evse: i32::try_from(row.evse).unwrap_or(0),
+                connector: row.connector.and_then(|c| i32::try_from(c).ok()),
+            };
+            let mut tx = Transaction::new(row.transaction_id.clone(), connector, row.started_at);
+            tx.id_token = row.id_token.clone();
+            tx.meter_start_wh = row.meter_start_wh;
+            tx.meter_last_wh = row.meter_last_wh;
+            tx.energy_wh = row.energy_wh;
+            tx.power_w = row.power_w;
+            lock(&self.open)
+                .entry(identity.to_owned())
+                .or_default()
+                .insert(row.transaction_id, row.id);
+            out.push(tx);
+        }
+        out
     }
 
     async fn set_aside(
@@ -730,17 +786,15 @@ impl Backend {
     /// Whether anyone follows the live feed: entries that are not stored (heartbeats, meter
     /// updates: the frequent ones) are not even built when nobody does.
     fn live_followed(&self) -> bool {
-        self.live.receiver_count() > 0
+        // Other nodes' followers are not counted here: a cluster node always publishes.
+        self.live.receiver_count() > 0 || self.cluster.get().is_some()
     }
 
     async fn record(&self, charger: &str, kind: &str, detail: serde_json::Value, store: bool) {
         let at = Utc::now();
         let mut id = 0;
         if store {
-            id = self
-                .event_ids
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                + 1;
+            id = self.next_event_id().await;
             self.writer
                 .write(writer::Write::Event {
                     id,
@@ -751,13 +805,164 @@ impl Backend {
                 })
                 .await;
         }
-        let _ = self.live.send(LiveEvent {
+        let event = LiveEvent {
             id,
             at,
             charger: charger.to_owned(),
             kind: kind.to_owned(),
             detail,
+        };
+        if let Some(node) = self.cluster.get() {
+            node.cluster.publish(&event);
+        }
+        let _ = self.live.send(event);
+    }
+
+    /// The next event-log id: from the in-process counter on a single node (seeded from the
+    /// database at start), from the database's sequence on a cluster node (unique across
+    /// the nodes, in time order).
+    async fn next_event_id(&self) -> i64 {
+        if self.cluster.get().is_none() {
+            return self
+                .event_ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+        }
+        match retry(|| self.db.next_event_id()).await {
+            Ok(id) => id,
+            Err(e) => {
+                // Never stored under a guessed id: this entry goes to the live feed only.
+                self.db_failed("event ids", &e);
+                0
+            }
+        }
+    }
+
+    /// Makes this backend a node of `cluster` (once, before chargers connect): presence,
+    /// routed commands, the shared live feed and database event ids. `call_timeout` is the
+    /// OCPP call timeout: a routed API request waits that and some more.
+    pub async fn join_cluster(
+        &self,
+        cluster: Arc<dyn cluster::Cluster>,
+        call_timeout: std::time::Duration,
+    ) -> Result<(), DbError> {
+        self.db.seed_event_ids().await?;
+        self.pending.freeze();
+        let _ = self.cluster.set(ClusterNode {
+            cluster,
+            route_timeout: call_timeout + std::time::Duration::from_secs(5),
         });
+        Ok(())
+    }
+
+    /// The cluster of this node, if it is one.
+    pub fn cluster(&self) -> Option<&Arc<dyn cluster::Cluster>> {
+        self.cluster.get().map(|n| &n.cluster)
+    }
+
+    /// How long a routed API request may wait for its answer.
+    pub fn route_timeout(&self) -> std::time::Duration {
+        self.cluster
+            .get()
+            .map_or(std::time::Duration::from_secs(35), |n| n.route_timeout)
+    }
+
+    /// The name of a connection in the `owner` column: `<node>|<connection>`.
+    fn owner_of(&self, charger: &ChargerHandle) -> String {
+        match self.cluster.get() {
+            Some(n) => format!(
+                "{}|{}",
+                n.cluster.node_id(),
+                n.cluster.connection(charger.connection_id())
+            ),
+            None => format!("local|{}", charger.connection_id()),
+        }
+    }
+
+    /// At the start of a cluster node, instead of marking every charger offline: marks
+    /// offline those whose connection is gone (no presence on a live node, or a presence of
+    /// this node's earlier process). Run periodically too ([`Backend::reap`]): a node that
+    /// died leaves its chargers marked connected until its lease ends; then the first node
+    /// to notice marks them offline (and says so on the live feed), once.
+    ///
+    /// `startup`: this node's own start (always runs); otherwise only the node leading the
+    /// `reaper` task does it, so one query per lease runs in the cluster, not one per node.
+    pub async fn reap(&self, startup: bool) -> Result<usize, DbError> {
+        let Some(node) = self.cluster.get() else {
+            return Ok(0);
+        };
+        if !startup {
+            match node.cluster.lead("reaper").await {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => {
+                    tracing::error!("cluster: reaper lead not known: {e}");
+                    return Ok(0);
+                }
+            }
+        }
+        let rows = self.db.connected_owners().await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = rows.iter().map(|(i, _)| i.clone()).collect();
+        let found = match node.cluster.lookup_many(&ids).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("cluster: presence lookup failed: {e}");
+                return Ok(0);
+            }
+        };
+        let me = node.cluster.node_id();
+        let mut reaped = 0;
+        for ((identity, owner), present) in rows.iter().zip(found) {
+            let local = self
+                .chargers
+                .get(identity)
+                .is_some_and(|h| h.is_connected());
+            let gone = match &present {
+                None => true,
+                // An earlier process of this node id.
+                Some(o) => o.node == me && !local,
+            };
+            if !gone || local {
+                continue;
+            }
+            if self.db.disconnected_if(identity, owner.as_deref()).await? {
+                reaped += 1;
+                let detail = serde_json::json!({ "reason": "its node is gone" });
+                self.record(identity, "disconnected", detail, true).await;
+            }
+        }
+        if reaped > 0 {
+            tracing::warn!(reaped, "cluster: chargers of a lost node marked offline");
+        }
+        Ok(reaped)
+    }
+
+    /// Closes the local connection `connection` of `identity`: a newer one was accepted on
+    /// node `by` (the newest connection of an identity wins across the cluster).
+    pub fn taken_over(&self, identity: &str, connection: &str, by: &str) {
+        let Some(node) = self.cluster.get() else {
+            return;
+        };
+        if let Some(h) = self.chargers.get(identity) {
+            if node.cluster.connection(h.connection_id()) == connection {
+                tracing::info!(
+                    charger = identity,
+                    node = by,
+                    "cluster: closing this connection, a newer one is on node {by}"
+                );
+                h.close(Some(format!(
+                    "taken over by a newer connection on node {by}"
+                )));
+            }
+        }
+    }
+
+    /// A live-feed entry of another node, shown on this node's feed.
+    pub fn remote_event(&self, event: LiveEvent) {
+        let _ = self.live.send(event);
     }
 
     fn db_failed(&self, what: &str, e: &DbError) {
@@ -865,8 +1070,27 @@ impl Backend {
         match event {
             Event::Connected { version, .. } => {
                 self.metrics.connected(*version, charger.compressed());
+                if let Some(node) = self.cluster.get() {
+                    match node.cluster.claim(id, charger.connection_id()).await {
+                        Ok(Some(old)) if old.node != node.cluster.node_id() => {
+                            tracing::debug!(
+                                charger = id,
+                                old = %old.node,
+                                "cluster: newer connection here; the old node closes its own"
+                            );
+                            if let Err(e) = node.cluster.takeover(id, &old).await {
+                                tracing::error!(charger = id, "cluster: takeover not sent: {e}");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(charger = id, "cluster: presence not claimed: {e}")
+                        }
+                    }
+                }
                 self.writer
                     .write(writer::Write::ChargerConnected {
+                        owner: self.owner_of(charger),
                         identity: id.to_owned(),
                         version: version.as_str(),
                         at: now,
@@ -1100,9 +1324,15 @@ impl Backend {
                     .chargers
                     .get(id)
                     .is_some_and(|h| h.connection_id() != charger.connection_id());
+                if let Some(node) = self.cluster.get() {
+                    if let Err(e) = node.cluster.release(id, charger.connection_id()).await {
+                        tracing::error!(charger = id, "cluster: presence not released: {e}");
+                    }
+                }
                 if !still_connected {
                     self.writer
                         .write(writer::Write::ChargerDisconnected {
+                            owner: self.owner_of(charger),
                             identity: id.to_owned(),
                             at: now,
                         })
@@ -1253,39 +1483,28 @@ impl Handler for Backend {
     }
 
     async fn restore_transactions(&self, identity: &str, _: Version) -> Vec<Transaction> {
-        // Sessions are projected behind; read them once the queue so far is written.
-        self.writer.flush().await;
-        let filter = db::SessionFilter {
-            charger: Some(identity.to_owned()),
-            status: Some("active".into()),
-            limit: 1000,
-        };
-        let rows = match self.db.sessions(&filter).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                self.db_failed("restore sessions", &e);
-                return Vec::new();
+        // A cluster node taking a charger over from a node that died first projects what
+        // that node answered and did not project (its journal rows), so the transactions
+        // it started go on here.
+        if self.cluster.get().is_some() {
+            match self.db.journal_unprocessed_of(identity).await {
+                Ok(rows) if !rows.is_empty() => {
+                    let n = rows.len();
+                    match self.replay(rows).await {
+                        Ok(r) => tracing::info!(
+                            charger = identity,
+                            rows = n,
+                            replayed = r.replayed,
+                            "cluster: journal rows of another node projected"
+                        ),
+                        Err(e) => self.db_failed("takeover replay", &e),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => self.db_failed("takeover replay", &e),
             }
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let connector = ocpp_central::ConnectorRef {
-                evse: i32::try_from(row.evse).unwrap_or(0),
-                connector: row.connector.and_then(|c| i32::try_from(c).ok()),
-            };
-            let mut tx = Transaction::new(row.transaction_id.clone(), connector, row.started_at);
-            tx.id_token = row.id_token.clone();
-            tx.meter_start_wh = row.meter_start_wh;
-            tx.meter_last_wh = row.meter_last_wh;
-            tx.energy_wh = row.energy_wh;
-            tx.power_w = row.power_w;
-            lock(&self.open)
-                .entry(identity.to_owned())
-                .or_default()
-                .insert(row.transaction_id, row.id);
-            out.push(tx);
         }
-        out
+        self.active_transactions(identity).await
     }
 
     async fn on_send(&self, charger: &ChargerHandle, action: &str, payload: &str) {

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
 use super::auth::{Auth as OperatorAuth, AuthConfig, AuthError, Secret};
+use super::cluster::{Cluster as _, ClusterConfig, RedisCluster};
 use super::{api, http, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
 
 /// The central system's options (the `central-system` command line).
@@ -212,6 +213,29 @@ pub struct CentralArgs {
     /// The certificate authority's private key (PEM) of --ca-cert.
     #[arg(long, value_name = "FILE", requires = "ca_cert")]
     pub ca_key: Option<PathBuf>,
+
+    // ----- the cluster (cluster.rs) -----
+    /// Makes this process a node of a cluster: redis://HOST:PORT of the Redis that carries
+    /// the chargers' presence, commands routed between nodes and the live feed. Needs a
+    /// PostgreSQL --database-url shared by every node. Without it: a single node.
+    #[arg(long, env = "OCPP_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// This node's id in the cluster (1 to 64 of A-Z a-z 0-9 - _ .); by default the host
+    /// name and the OCPP port.
+    #[arg(long, value_name = "ID", requires = "redis_url")]
+    pub node_id: Option<String>,
+
+    /// The lease of the node's liveness and its chargers' presence, milliseconds (renewed
+    /// every third of it): a node that dies shows its chargers offline after at most this.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub cluster_lease_ms: u64,
+
+    /// The cluster's name: every Redis key of its nodes starts with it (several clusters,
+    /// e.g. test runs, can share one Redis).
+    #[arg(long, default_value = "ocpp", value_name = "NAME")]
+    pub cluster_name: String,
+    // ----- end of the cluster -----
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -260,6 +284,10 @@ impl CentralArgs {
             pki_dir: None,
             ca_cert: None,
             ca_key: None,
+            redis_url: None,
+            node_id: None,
+            cluster_lease_ms: 10_000,
+            cluster_name: "ocpp".into(),
         }
     }
 
@@ -313,6 +341,7 @@ pub struct RunningCentral {
     http_stop: Option<tokio::sync::oneshot::Sender<()>>,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
     tls: Option<Reloadable>,
+    cluster: Option<Arc<RedisCluster>>,
 }
 
 /// The OCPP listener's certificate and where it was read from.
@@ -374,6 +403,9 @@ impl RunningCentral {
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.ocpp.shutdown().await?;
         self.backend.flush().await;
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
+        }
         if let Some(stop) = self.http_stop.take() {
             let _ = stop.send(());
         }
@@ -414,7 +446,36 @@ fn charger_passwords(
 /// Starts the central system described by `args`.
 pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     let db = Db::open(&args.database_url).await?;
-    db.all_disconnected().await?;
+    let cluster = match &args.redis_url {
+        Some(url) => {
+            if db.backend() != super::db::Backend::Postgres {
+                return Err(StartError::Invalid(
+                    "--redis-url (a cluster node) needs a PostgreSQL --database-url shared by the nodes"
+                        .into(),
+                ));
+            }
+            let node_id = match &args.node_id {
+                Some(id) => id.clone(),
+                None => default_node_id(&args.ocpp_listen),
+            };
+            let config = ClusterConfig {
+                url: url.clone(),
+                node_id,
+                name: args.cluster_name.clone(),
+                lease: Duration::from_millis(args.cluster_lease_ms.max(300)),
+            };
+            Some(
+                RedisCluster::connect(config)
+                    .await
+                    .map_err(|e| StartError::Invalid(format!("cluster: {e}")))?,
+            )
+        }
+        None => {
+            // A single node: no connection survives a restart.
+            db.all_disconnected().await?;
+            None
+        }
+    };
     let passwords = charger_passwords(args)?;
     let defaults = Defaults {
         heartbeat_interval: args.heartbeat_interval,
@@ -442,6 +503,11 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         personal_message: args.personal_message.clone(),
         v16_cost_messages: args.v16_cost_messages,
     });
+    if let Some(c) = &cluster {
+        backend
+            .join_cluster(c.clone(), Duration::from_secs(args.call_timeout.max(1)))
+            .await?;
+    }
     super::cost::spawn_updates(&backend);
     backend.signed().configure(super::signed::SignedConfig {
         max_per_session: args.max_signed_per_session,
@@ -556,6 +622,25 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         None => std::env::var("OCPP_ADMIN_PASSWORD").ok().map(Secret::new),
     };
     let admin_password = auth.bootstrap_admin(given).await?;
+    let app = api::router(backend.clone(), auth.clone());
+    if let Some(c) = &cluster {
+        // Before chargers are accepted: the lease, the command reader, the live feed.
+        c.serve(Arc::new(api::NodeInbound::new(
+            backend.clone(),
+            app.clone(),
+        )))
+        .await
+        .map_err(|e| StartError::Invalid(format!("cluster: {e}")))?;
+        // Chargers a dead node or this node's earlier process left marked connected.
+        backend.reap(true).await?;
+        if let Ok(n) = c.live_nodes().await {
+            backend.sites().set_nodes(n);
+        }
+        spawn_reaper(
+            &backend,
+            Duration::from_millis(args.cluster_lease_ms.max(300)),
+        );
+    }
     let ocpp = Server::new(config, backend.clone())
         .with_chargers(chargers)
         .start(ocpp_listener)
@@ -564,7 +649,6 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
             source,
         })?;
     let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = api::router(backend.clone(), auth.clone());
     let limits = http::HttpLimits {
         header_timeout: Duration::from_millis(args.http_header_timeout_ms.max(1)),
     };
@@ -586,7 +670,53 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         http_stop: Some(http_stop),
         http_task,
         tls: reloadable,
+        cluster,
     })
+}
+
+/// The default node id: the host name and the OCPP port.
+fn default_node_id(ocpp_listen: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "node".into());
+    let port = ocpp_listen.rsplit(':').next().unwrap_or("0");
+    format!("{}-{port}", host.trim())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+/// Every lease, marks offline the chargers of nodes that died (see [`Backend::reap`]).
+fn spawn_reaper(backend: &Arc<Backend>, lease: Duration) {
+    let weak = Arc::downgrade(backend);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(lease);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(backend) = weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = backend.reap(false).await {
+                tracing::error!("cluster: marking lost chargers offline failed: {e}");
+            }
+            // Sites plan within their limit's share of the live nodes (sites.rs).
+            if let Some(c) = backend.cluster() {
+                match c.live_nodes().await {
+                    Ok(n) => backend.sites().set_nodes(n),
+                    Err(e) => tracing::error!("cluster: live nodes not known: {e}"),
+                }
+            }
+        }
+    });
 }
 
 /// The OCPP listener's TLS from the command line (`None` without --tls-cert), checked

@@ -320,6 +320,10 @@ pub struct Sites {
     cfg: BalancerConfig,
     state: Mutex<State>,
     wake: tokio::sync::Notify,
+    /// Live cluster nodes (1 on a single node): each node plans its chargers of a site
+    /// within the site's limit divided by this, so the sites' sums never exceed their
+    /// limits whatever node holds which charger (`cluster.rs`).
+    nodes: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for Sites {
@@ -328,6 +332,14 @@ impl std::fmt::Debug for Sites {
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
+}
+
+/// `limit` divided among `nodes`, rounded down to `step`: the parts never add up to more.
+fn share_of(limit: Decimal, step: Decimal, nodes: u32) -> Decimal {
+    if nodes <= 1 || step <= Decimal::ZERO {
+        return limit;
+    }
+    ((limit / Decimal::from(nodes)) / step).floor() * step
 }
 
 fn dec(column: &'static str, s: String) -> Result<Decimal, DbError> {
@@ -374,9 +386,33 @@ impl Sites {
             cfg,
             state: Mutex::new(state),
             wake: tokio::sync::Notify::new(),
+            nodes: std::sync::atomic::AtomicU32::new(1),
         });
         tokio::spawn(run(Arc::downgrade(&sites)));
         Ok(sites)
+    }
+
+    /// Sets the number of live cluster nodes (see `Sites::nodes`); a change re-plans every
+    /// site.
+    pub fn set_nodes(&self, nodes: u32) {
+        let nodes = nodes.max(1);
+        let old = self.nodes.swap(nodes, std::sync::atomic::Ordering::Relaxed);
+        if old != nodes {
+            for site in self.state().sites.values_mut() {
+                site.dirty = true;
+            }
+            self.wake.notify_one();
+        }
+    }
+
+    /// The part of a site's limit this node plans with: the limit divided by the live
+    /// cluster nodes, rounded down to the unit's step.
+    fn share(&self, limit: Decimal, step: Decimal) -> Decimal {
+        share_of(
+            limit,
+            step,
+            self.nodes.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -836,7 +872,8 @@ impl Sites {
                 .collect();
             let caps: HashMap<(String, i32), Decimal> =
                 demands.iter().map(|d| (d.key.clone(), d.cap)).collect();
-            for a in balancer::plan(&demands, site.row.limit, step) {
+            let limit = self.share(site.row.limit, step);
+            for a in balancer::plan(&demands, limit, step) {
                 let Some(s) = site.sessions.get_mut(&a.key) else {
                     continue;
                 };
@@ -1056,6 +1093,25 @@ impl Sites {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::*;
+
+    #[test]
+    fn a_sites_limit_divided_among_nodes_never_adds_up_to_more() {
+        let w = Decimal::ONE;
+        let a = Decimal::new(1, 1);
+        assert_eq!(share_of(Decimal::from(22_000), w, 1), Decimal::from(22_000));
+        assert_eq!(share_of(Decimal::from(22_000), w, 0), Decimal::from(22_000));
+        assert_eq!(share_of(Decimal::from(22_000), w, 3), Decimal::from(7_333));
+        assert_eq!(share_of(Decimal::from(100), a, 3), Decimal::new(333, 1));
+        for nodes in 1..=9u32 {
+            let limit = Decimal::new(12_345, 1);
+            assert!(share_of(limit, a, nodes) * Decimal::from(nodes) <= limit);
         }
     }
 }

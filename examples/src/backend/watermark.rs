@@ -37,6 +37,10 @@ struct Inner {
     unsettled: BTreeSet<i64>,
     /// The highest row registered, or the mark the database held at start.
     high: i64,
+    /// A cluster node's mark stays where the database held it at start: journal ids come
+    /// from one shared sequence, so this node's rows settled say nothing of the rows other
+    /// nodes wrote below them (see `cluster.rs`).
+    frozen: Option<i64>,
 }
 
 /// The journal rows written and not yet settled (see the module's docs). Shared by the
@@ -111,9 +115,22 @@ impl Pending {
         }
     }
 
+    /// Keeps the mark where it is from now on (a cluster node: see `Inner::frozen`).
+    pub(crate) fn freeze(&self) {
+        let mut inner = self.lock();
+        let now = match inner.unsettled.first() {
+            Some(&oldest) => oldest.saturating_sub(1).min(inner.high),
+            None => inner.high,
+        };
+        inner.frozen = Some(now);
+    }
+
     /// Every journal row at or below this is projected (or set aside, or was at start).
     pub(crate) fn mark(&self) -> i64 {
         let inner = self.lock();
+        if let Some(frozen) = inner.frozen {
+            return frozen;
+        }
         match inner.unsettled.first() {
             Some(&oldest) => oldest.saturating_sub(1).min(inner.high),
             None => inner.high,

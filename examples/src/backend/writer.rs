@@ -26,6 +26,8 @@ use super::watermark::Pending;
 pub(crate) enum Write {
     ChargerConnected {
         identity: String,
+        /// The connection now holding it (`<node>|<connection>`).
+        owner: String,
         version: &'static str,
         at: DateTime<Utc>,
     },
@@ -44,6 +46,8 @@ pub(crate) enum Write {
     },
     ChargerDisconnected {
         identity: String,
+        /// The connection that ended: the row is marked offline only if it still holds it.
+        owner: String,
         at: DateTime<Utc>,
     },
     ConnectorStatus {
@@ -497,13 +501,19 @@ impl Db {
         }
         for w in batch {
             let q = match w {
-                Write::ChargerConnected { identity, version, at } => sqlx::query(
-                    "INSERT INTO chargers (identity, version, connected, first_seen, last_seen) VALUES ($1, $2, 1, $3, $3)
-                     ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3",
+                Write::ChargerConnected {
+                    identity,
+                    owner,
+                    version,
+                    at,
+                } => sqlx::query(
+                    "INSERT INTO chargers (identity, version, connected, first_seen, last_seen, owner) VALUES ($1, $2, 1, $3, $3, $4)
+                     ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3, owner = $4",
                 )
                 .bind(identity.as_str())
                 .bind(*version)
-                .bind(super::db::ts(*at)),
+                .bind(super::db::ts(*at))
+                .bind(owner.as_str()),
                 Write::ChargerBooted {
                     identity,
                     vendor,
@@ -528,11 +538,17 @@ impl Db {
                         .bind(identity.as_str())
                         .bind(super::db::ts(*at))
                 }
-                Write::ChargerDisconnected { identity, at } => sqlx::query(
-                    "UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1",
+                Write::ChargerDisconnected {
+                    identity,
+                    owner,
+                    at,
+                } => sqlx::query(
+                    "UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1
+                     AND (owner = $3 OR owner IS NULL)",
                 )
                 .bind(identity.as_str())
-                .bind(super::db::ts(*at)),
+                .bind(super::db::ts(*at))
+                .bind(owner.as_str()),
                 Write::ConnectorStatus {
                     charger,
                     evse,

@@ -1,0 +1,943 @@
+//! The cluster end to end: three `central-system` processes on one PostgreSQL database and
+//! one Redis, HAProxy in front (scripts/balancer.sh), a few hundred chargers through it.
+//! Commands go through each node's API to chargers held by the other nodes; a duplicate
+//! connection on another node closes the older one; then one node is killed with SIGKILL:
+//! its chargers come back through the balancer on the others, their transactions go on and
+//! end, every transaction message is confirmed (the chargers' outboxes are empty), sessions
+//! equal the transactions started, and event ids never repeat across nodes.
+//!
+//! Needs OCPP_TEST_POSTGRES_URL and OCPP_TEST_REDIS_URL (scripts/test.sh starts both) and
+//! HAProxy (scripts/balancer.sh installs it); skipped, saying so, without the variables.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ocpp_charger::settings::Setting;
+use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
+use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
+use std::sync::Arc;
+
+use ocpp_examples::backend::auth::{Auth, AuthConfig, Role};
+use ocpp_examples::backend::cluster::{
+    Cluster as _, ClusterConfig, Forward, ForwardAnswer, Inbound, RedisCluster,
+};
+use ocpp_examples::backend::Db;
+use ocpp_types::Version;
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
+#[path = "support/api.rs"]
+mod api;
+use api::Api;
+
+/// Chargers in the test (a third on each node, give or take the balancer's choice).
+const CHARGERS: usize = 240;
+/// Chargers that charge (remote start through another node's API).
+const CHARGING: usize = 24;
+/// The whole test stays well under this.
+const WAIT: Duration = Duration::from_secs(40);
+
+struct Node {
+    id: String,
+    child: Option<Child>,
+    ocpp: SocketAddr,
+    http: SocketAddr,
+    api: Api,
+}
+
+/// Kills what the test started, even when it fails.
+struct Cluster {
+    nodes: Vec<Node>,
+    balancer: SocketAddr,
+    dir: PathBuf,
+    /// Nodes started again.
+    restarted: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let children = self
+            .nodes
+            .iter_mut()
+            .filter_map(|n| n.child.take())
+            .chain(self.restarted.drain(..));
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("bash")
+            .arg(script("balancer.sh"))
+            .arg("stop")
+            .arg(self.balancer.to_string())
+            .status();
+        eprintln!("cluster test: node logs in {}", self.dir.display());
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scripts")
+        .join(name)
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+fn spawn_node(
+    i: usize,
+    database: &str,
+    redis: &str,
+    name: &str,
+    dir: &std::path::Path,
+) -> (Child, SocketAddr, SocketAddr) {
+    let ocpp = free_addr();
+    let http = free_addr();
+    let log = std::fs::File::create(dir.join(format!("node{i}.log"))).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_central-system"))
+        .args(["--database-url", database, "--redis-url", redis])
+        .args(["--cluster-name", name, "--node-id", &format!("n{i}")])
+        .args(["--ocpp-listen", &ocpp.to_string()])
+        .args(["--http-listen", &http.to_string()])
+        .args(["--cluster-lease-ms", "2000", "--call-timeout", "10"])
+        .args(["--heartbeat-interval", "60"])
+        .args(["--max-connections-per-ip", "16384"])
+        .env("OCPP_ADMIN_PASSWORD", "cluster-test-admin")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start central-system");
+    (child, ocpp, http)
+}
+
+async fn healthy(http: SocketAddr) -> Option<Value> {
+    let r = reqwest::get(format!("http://{http}/health")).await.ok()?;
+    if r.status() != StatusCode::OK {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(t0.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn charger(url: String, identity: &str, version: Version) -> ClientHandle {
+    let config = StationConfig::new(identity, version)
+        .evses(1)
+        .seed(7)
+        .setting(Setting::SampleInterval, "1");
+    let hardware = SimulatedHardware::new(1, Decimal::from(11_000));
+    let station = Station::new(config, Box::new(hardware), Saved::default(), Instant::now());
+    ws::spawn(
+        station,
+        Box::new(MemoryStore::new()),
+        ClientConfig::new(url).backoff(Duration::from_millis(50), Duration::from_millis(400)),
+    )
+}
+
+/// Which node holds each charger (`n1`, `n2`, `n3`), from the presence keys in Redis.
+async fn presence(
+    redis: &redis::aio::MultiplexedConnection,
+    name: &str,
+    ids: &[String],
+) -> Vec<Option<String>> {
+    let keys: Vec<String> = ids.iter().map(|i| format!("{name}:presence:{i}")).collect();
+    let values: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(keys)
+        .query_async(&mut redis.clone())
+        .await
+        .expect("MGET");
+    values
+        .into_iter()
+        .map(|v| v.and_then(|v| v.split('|').next().map(str::to_owned)))
+        .collect()
+}
+
+fn node_index(node: &str) -> usize {
+    node.trim_start_matches('n')
+        .parse::<usize>()
+        .expect("node id n<i>")
+        - 1
+}
+
+async fn connected_total(nodes: &[&Node]) -> usize {
+    let mut total = 0;
+    for n in nodes {
+        if let Some(h) = healthy(n.http).await {
+            total += h["connectedChargers"].as_u64().unwrap_or(0) as usize;
+        }
+    }
+    total
+}
+
+async fn session_of(api: &Api, charger: &str) -> Option<Value> {
+    let (_, list) = api.get(&format!("/api/sessions?charger={charger}")).await;
+    list.as_array()?.first().cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
+    let Some(database) = postgres_database("cluster").await else {
+        return;
+    };
+    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!(
+            "\n*** SKIPPED the cluster test: OCPP_TEST_REDIS_URL is not set (scripts/test.sh \
+             starts Redis with scripts/redis.sh and sets it) ***\n"
+        );
+        return;
+    };
+    let t0 = Instant::now();
+    let name = format!("test{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("ocpp-cluster-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let mut cluster = Cluster {
+        nodes: Vec::new(),
+        balancer: free_addr(),
+        dir: dir.clone(),
+        restarted: Vec::new(),
+    };
+
+    // Three nodes (the first migrates the database alone), an API key for all of them.
+    for i in 1..=3 {
+        let (child, ocpp, http) = spawn_node(i, &database, &redis_url, &name, &dir);
+        until(&format!("node n{i} healthy"), || healthy(http)).await;
+        cluster.nodes.push(Node {
+            id: format!("n{i}"),
+            child: Some(child),
+            ocpp,
+            http,
+            api: Api::new(http),
+        });
+    }
+    let db = Db::open(&database).await.expect("database");
+    let auth = Auth::new(db.clone(), AuthConfig::new()).expect("auth");
+    let (_, key) = auth
+        .create_api_key("cluster-test", Role::Admin, "tests")
+        .await
+        .expect("API key");
+    for n in &mut cluster.nodes {
+        n.api = Api::with_key(n.http, key.expose());
+    }
+
+    // HAProxy in front, two processes on one port.
+    let mut args = vec![
+        "start".to_owned(),
+        cluster.balancer.to_string(),
+        "2".to_owned(),
+    ];
+    args.extend(
+        cluster
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.ocpp, n.http)),
+    );
+    let out = Command::new("bash")
+        .arg(script("balancer.sh"))
+        .args(&args)
+        .output()
+        .expect("run scripts/balancer.sh");
+    assert!(
+        out.status.success(),
+        "balancer.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ws_base = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let all: Vec<&Node> = cluster.nodes.iter().collect();
+    // HAProxy sends nothing to a node before its first check passed.
+    until("the balancer", || async {
+        tokio::net::TcpStream::connect(cluster.balancer).await.ok()
+    })
+    .await;
+
+    // The chargers, 1.6 and 2.0.1 in turn, all through the balancer.
+    let ids: Vec<String> = (0..CHARGERS).map(|i| format!("CL{i:04}")).collect();
+    let mut chargers: BTreeMap<String, ClientHandle> = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let version = if i % 2 == 0 {
+            Version::V16
+        } else {
+            Version::V201
+        };
+        chargers.insert(id.clone(), charger(format!("{ws_base}/{id}"), id, version));
+    }
+    until("every charger connected", || async {
+        (connected_total(&all).await == CHARGERS).then_some(())
+    })
+    .await;
+    let redis = redis::Client::open(redis_url.as_str())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let owners = until("every presence", || async {
+        let p = presence(&redis, &name, &ids).await;
+        p.iter().all(Option::is_some).then_some(p)
+    })
+    .await;
+    let mut per_node = [0usize; 3];
+    for o in owners.iter().flatten() {
+        per_node[node_index(o)] += 1;
+    }
+    assert!(
+        per_node.iter().all(|&n| n > CHARGERS / 6),
+        "the balancer spreads the chargers: {per_node:?}"
+    );
+    eprintln!(
+        "cluster test: {CHARGERS} chargers connected through HAProxy in {:?}, per node {per_node:?}",
+        t0.elapsed()
+    );
+
+    // Every node shows every charger, whichever node holds it.
+    // (Other nodes write behind: within moments.)
+    for n in &cluster.nodes {
+        until(
+            &format!("node {} sees every charger online", n.id),
+            || async {
+                let (status, list) = n.api.get("/api/chargers").await;
+                assert_eq!(status, StatusCode::OK);
+                let list = list.as_array()?;
+                let online = list.iter().filter(|c| c["connected"] == true).count();
+                // ... each with the node that holds it.
+                let placed = list.iter().all(|c| {
+                    let i = ids.iter().position(|id| c["identity"] == id.as_str());
+                    i.is_some_and(|i| c["node"].as_str() == owners[i].as_deref())
+                });
+                (online == CHARGERS && placed).then_some(())
+            },
+        )
+        .await;
+    }
+
+    // Remote start through the API of a node that does not hold the charger.
+    let charging: Vec<usize> = (0..CHARGING).map(|k| k * (CHARGERS / CHARGING)).collect();
+    let mut routed_latency = Vec::new();
+    for &i in &charging {
+        let id = &ids[i];
+        chargers[id]
+            .hardware(HardwareEvent::CablePlugged { evse: 1 })
+            .expect("plug");
+    }
+    for &i in &charging {
+        let id = &ids[i];
+        let owner = node_index(owners[i].as_deref().expect("owner"));
+        let via = &cluster.nodes[(owner + 1) % 3];
+        let t = Instant::now();
+        let (status, answer) = via
+            .api
+            .post(
+                &format!("/api/chargers/{id}/start"),
+                json!({ "evse": 1, "idTag": "DRIVER-1" }),
+            )
+            .await;
+        routed_latency.push(t.elapsed());
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "start {id} via {}: {answer}",
+            via.id
+        );
+        assert_eq!(answer["status"], "Accepted", "{answer}");
+    }
+    let api0 = &cluster.nodes[0].api;
+    for &i in &charging {
+        until(&format!("the session of {}", ids[i]), || async {
+            session_of(api0, &ids[i])
+                .await
+                .filter(|s| s["status"] == "active")
+        })
+        .await;
+    }
+    routed_latency.sort();
+    eprintln!(
+        "cluster test: {CHARGING} remote starts routed to other nodes, p50 {:?}, max {:?}",
+        routed_latency[routed_latency.len() / 2],
+        routed_latency.last()
+    );
+
+    // An unknown charger and a bad body: the same answers as on one node.
+    let (status, err) = cluster.nodes[1]
+        .api
+        .post("/api/chargers/NOPE/start", json!({ "idTag": "x" }))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    let remote = &ids[charging[1]];
+    let owner = node_index(owners[charging[1]].as_deref().expect("owner"));
+    let (status, err) = cluster.nodes[(owner + 1) % 3]
+        .api
+        .post_raw(&format!("/api/chargers/{remote}/start"), "{\"idTag\": ")
+        .await;
+    assert!(status.is_client_error(), "{status} {err}");
+    assert_ne!(status, StatusCode::CONFLICT, "the owner answered: {err}");
+
+    // A quarter stop through a third node's API.
+    let (stopped_early, going_on) = charging.split_at(CHARGING / 4);
+    for &i in stopped_early {
+        let id = &ids[i];
+        let owner = node_index(owners[i].as_deref().expect("owner"));
+        let via = &cluster.nodes[(owner + 2) % 3];
+        let s = session_of(api0, id).await.expect("session");
+        let (status, answer) = via
+            .api
+            .post(
+                &format!("/api/chargers/{id}/stop"),
+                json!({ "sessionId": s["id"] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "stop {id} via {}: {answer}", via.id);
+        assert_eq!(answer["status"], "Accepted", "{answer}");
+    }
+
+    // A duplicate connection on another node: the newer wins, the older node closes its own.
+    let dup = "CL-DUP";
+    let first = raw_connect(cluster.nodes[0].ocpp, dup).await;
+    until("the first duplicate", || async {
+        presence(&redis, &name, &[dup.to_owned()])
+            .await
+            .pop()
+            .flatten()
+            .filter(|n| n == "n1")
+    })
+    .await;
+    let second = raw_connect(cluster.nodes[1].ocpp, dup).await;
+    let closed = tokio::time::timeout(WAIT, async move {
+        let mut first = first;
+        loop {
+            match first.next().await {
+                None | Some(Err(_)) => return "ended",
+                Some(Ok(m)) if m.is_close() => return "closed",
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the older connection of a duplicate identity is closed");
+    eprintln!("cluster test: the older duplicate connection was {closed}");
+    let holder = presence(&redis, &name, &[dup.to_owned()]).await;
+    assert_eq!(holder, vec![Some("n2".to_owned())]);
+    drop(second);
+
+    // kill -9 of the node holding the most ongoing transactions.
+    let mut tx_per_node = [0usize; 3];
+    for &i in going_on {
+        tx_per_node[node_index(owners[i].as_deref().expect("owner"))] += 1;
+    }
+    let victim = (0..3).max_by_key(|&k| tx_per_node[k]).expect("a node");
+    let before: HashMap<String, f64> = {
+        let mut m = HashMap::new();
+        for &i in going_on {
+            let s = session_of(api0, &ids[i]).await.expect("session");
+            m.insert(ids[i].clone(), s["energyWh"].as_f64().unwrap_or(0.0));
+        }
+        m
+    };
+    // A charger on the doomed node that will not come back (no reconnects).
+    let gone = "CL-GONE";
+    let gone_ws = raw_connect(cluster.nodes[victim].ocpp, gone).await;
+    let victim_id = cluster.nodes[victim].id.clone();
+    until("the charger that will not come back", || async {
+        presence(&redis, &name, &[gone.to_owned()])
+            .await
+            .pop()
+            .flatten()
+            .filter(|n| *n == victim_id)
+    })
+    .await;
+    // Garbage on a node's command stream is skipped; the node goes on.
+    for fields in [
+        vec![
+            "k",
+            "fwd",
+            "id",
+            "x",
+            "from",
+            "n1",
+            "deadline",
+            "99999999999999",
+            "body",
+            "{",
+        ],
+        vec!["k", "fwd"],
+        vec!["k", "takeover"],
+        vec!["k", "nonsense"],
+    ] {
+        let _: String = redis::cmd("XADD")
+            .arg(format!("{name}:cmd:{}", cluster.nodes[(victim + 1) % 3].id))
+            .arg("*")
+            .arg(fields)
+            .query_async(&mut redis.clone())
+            .await
+            .expect("XADD");
+    }
+
+    let killed_at = Instant::now();
+    let mut child = cluster.nodes[victim].child.take().expect("child");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let survivors: Vec<&Node> = cluster
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != victim)
+        .map(|(_, n)| n)
+        .collect();
+    let (alive_a, alive_b) = (survivors[0], survivors[1]);
+    until("every charger back on the surviving nodes", || async {
+        (connected_total(&survivors).await == CHARGERS).then_some(())
+    })
+    .await;
+    let recovered = killed_at.elapsed();
+    let owners_after = until("every presence on a survivor", || async {
+        let p = presence(&redis, &name, &ids).await;
+        p.iter()
+            .all(|o| o.as_deref().is_some_and(|o| node_index(o) != victim))
+            .then_some(p)
+    })
+    .await;
+    eprintln!(
+        "cluster test: node n{} killed holding {} chargers and {} transactions; all back in {recovered:?}",
+        victim + 1,
+        per_node[victim],
+        tx_per_node[victim]
+    );
+    // ... and every node's view says so; the charger that did not come back shows offline
+    // once the dead node's lease ended, with a `disconnected` entry in the log.
+    until(
+        "every charger online in the database, the lost one offline",
+        || async {
+            let (_, list) = alive_a.api.get("/api/chargers").await;
+            let list = list.as_array()?;
+            let online = list.iter().filter(|c| c["connected"] == true).count();
+            let lost = list.iter().find(|c| c["identity"] == gone)?;
+            (online == CHARGERS && lost["connected"] == false).then_some(())
+        },
+    )
+    .await;
+    let lost_after = killed_at.elapsed();
+    let (_, log) = alive_b.api.get(&format!("/api/log?charger={gone}")).await;
+    assert_eq!(log[0]["kind"], "disconnected", "{log}");
+    assert_eq!(
+        presence(&redis, &name, &[gone.to_owned()]).await,
+        vec![None],
+        "no presence left behind"
+    );
+    drop(gone_ws);
+    eprintln!("cluster test: a charger that did not come back shown offline after {lost_after:?}");
+
+    // The transactions go on: more energy than at the kill.
+    for &i in going_on {
+        let id = &ids[i];
+        let was = before[id];
+        until(&format!("{id} charging on after the kill"), || async {
+            session_of(&alive_b.api, id)
+                .await
+                .filter(|s| s["status"] == "active")
+                .filter(|s| s["energyWh"].as_f64().unwrap_or(0.0) > was)
+        })
+        .await;
+    }
+    // ... and stop through the other survivor's API.
+    for &i in going_on {
+        let id = &ids[i];
+        let holder = node_index(owners_after[i].as_deref().expect("owner"));
+        let via = if cluster.nodes[holder].id == alive_a.id {
+            alive_b
+        } else {
+            alive_a
+        };
+        let s = session_of(api_of(&survivors), id).await.expect("session");
+        let (status, answer) = via
+            .api
+            .post(
+                &format!("/api/chargers/{id}/stop"),
+                json!({ "sessionId": s["id"] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "stop {id} via {}: {answer}", via.id);
+        assert_eq!(answer["status"], "Accepted", "{answer}");
+    }
+    for &i in &charging {
+        let id = &ids[i];
+        until(&format!("{id}'s session completed"), || async {
+            session_of(&alive_a.api, id)
+                .await
+                .filter(|s| s["status"] == "completed")
+        })
+        .await;
+    }
+
+    // The killed node starts again under its id: it marks nobody offline (every charger is
+    // held by a live node) and takes new connections.
+    let (child, ocpp, http) = spawn_node(victim + 1, &database, &redis_url, &name, &dir);
+    cluster.restarted.push(child);
+    until("the restarted node", || healthy(http)).await;
+    let back = raw_connect(ocpp, "CL-BACK").await;
+    until("a charger on the restarted node", || async {
+        healthy(http).await.filter(|h| h["connectedChargers"] == 1)
+    })
+    .await;
+    until(
+        "the new charger online, nobody marked offline by the restart",
+        || async {
+            let (_, list) = alive_a.api.get("/api/chargers").await;
+            let online = list
+                .as_array()?
+                .iter()
+                .filter(|c| c["connected"] == true)
+                .count();
+            (online == CHARGERS + 1).then_some(())
+        },
+    )
+    .await;
+    drop(back);
+
+    // Nothing lost: every charger's transaction messages were confirmed, sessions equal the
+    // transactions started (one each, none twice), each with its energy; nothing set aside.
+    for &i in &charging {
+        let id = &ids[i];
+        let (_, list) = alive_a
+            .api
+            .get(&format!("/api/sessions?charger={id}"))
+            .await;
+        let list = list.as_array().expect("array");
+        assert_eq!(list.len(), 1, "one session for {id}: {list:?}");
+        assert!(
+            list[0]["energyWh"].as_f64().unwrap_or(0.0) > 0.0,
+            "{list:?}"
+        );
+    }
+    let (_, all_sessions) = alive_a.api.get("/api/sessions?limit=1000").await;
+    assert_eq!(
+        all_sessions.as_array().expect("array").len(),
+        CHARGING,
+        "sessions == transactions started"
+    );
+    let mut outboxes = 0;
+    for (_, c) in std::mem::take(&mut chargers) {
+        if let Some(station) = c.shutdown().await {
+            outboxes += station.outbox_len();
+        }
+    }
+    assert_eq!(outboxes, 0, "every transaction message was confirmed");
+    let (_, aside) = alive_a.api.get("/api/journal/set-aside").await;
+    assert_eq!(aside, json!([]), "no journal row set aside");
+
+    // Event ids come from the database: never the same id twice across the nodes.
+    let (_, log) = alive_b.api.get("/api/log?limit=1000").await;
+    let log = log.as_array().expect("array");
+    let ids_seen: HashSet<i64> = log.iter().filter_map(|e| e["id"].as_i64()).collect();
+    assert_eq!(ids_seen.len(), log.len(), "event ids are unique");
+    assert!(!ids_seen.contains(&0));
+    eprintln!("cluster test: done in {:?}", t0.elapsed());
+}
+
+fn api_of<'a>(nodes: &[&'a Node]) -> &'a Api {
+    &nodes[0].api
+}
+
+/// A bare OCPP 1.6 WebSocket to `addr` as `identity` (no reconnects: the test watches it).
+async fn raw_connect(
+    addr: SocketAddr,
+    identity: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ocpp/{identity}")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "ocpp1.6".parse().expect("header value"),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("WebSocket to a node");
+    ws
+}
+
+/// What a routed request meets, recorded.
+struct Echo {
+    takeovers: std::sync::Mutex<Vec<(String, String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl Inbound for Echo {
+    async fn forward(&self, request: Forward) -> ForwardAnswer {
+        ForwardAnswer {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: json!({ "uri": request.uri, "who": request.principal }).to_string(),
+        }
+    }
+    fn takeover(&self, identity: &str, connection: &str, by: &str) {
+        self.takeovers
+            .lock()
+            .expect("lock")
+            .push((identity.into(), connection.into(), by.into()));
+    }
+    fn event(&self, _: ocpp_examples::backend::LiveEvent) {}
+}
+
+/// The Redis implementation of the cluster trait on its own: presence with the newest
+/// connection winning, release only by the holder, a dead node's presence not believed,
+/// routing with its answer, a timeout for a node that reads nothing, a takeover delivered.
+#[tokio::test]
+async fn redis_cluster_presence_routing_and_timeouts() {
+    let Ok(url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the Redis cluster test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    let name = format!("unit{}", std::process::id());
+    let config = |node: &str| ClusterConfig {
+        url: url.clone(),
+        node_id: node.into(),
+        name: name.clone(),
+        lease: Duration::from_millis(600),
+    };
+    let a = RedisCluster::connect(config("a")).await.expect("a");
+    let b = RedisCluster::connect(config("b")).await.expect("b");
+    let echo_b = Arc::new(Echo {
+        takeovers: Default::default(),
+    });
+    a.serve(Arc::new(Echo {
+        takeovers: Default::default(),
+    }))
+    .await
+    .expect("serve a");
+    b.serve(echo_b.clone()).await.expect("serve b");
+    // A second live process under b's id is refused (once b's lease would have ended).
+    let twin = RedisCluster::connect(config("b")).await.expect("twin");
+    let refused = twin
+        .serve(Arc::new(Echo {
+            takeovers: Default::default(),
+        }))
+        .await
+        .expect_err("b's id is held");
+    assert!(
+        matches!(refused, ocpp_examples::backend::cluster::ClusterError::NodeIdInUse(ref n) if n == "b"),
+        "{refused}"
+    );
+    assert!(RedisCluster::connect(config("bad|id")).await.is_err());
+
+    // Presence: b claims, a takes over (and learns b's connection), b's release is a no-op.
+    assert_eq!(b.claim("CP1", 7).await.expect("claim"), None);
+    let found = a.lookup("CP1").await.expect("lookup").expect("present");
+    assert_eq!(found.node, "b");
+    assert_eq!(found.connection, b.connection(7));
+    let old = a
+        .claim("CP1", 1)
+        .await
+        .expect("claim")
+        .expect("previous owner");
+    assert_eq!(old, found);
+    a.takeover("CP1", &old).await.expect("takeover");
+    until("the takeover on b", || async {
+        let t = echo_b.takeovers.lock().expect("lock").clone();
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        echo_b.takeovers.lock().expect("lock")[0],
+        ("CP1".to_owned(), b.connection(7), "a".to_owned())
+    );
+    b.release("CP1", 7).await.expect("release");
+    assert_eq!(
+        a.lookup("CP1").await.expect("lookup").expect("a's").node,
+        "a"
+    );
+
+    // Routing: b answers; a node that reads nothing times out.
+    let forward = Forward {
+        method: "POST".into(),
+        uri: "/api/chargers/CP2/reset".into(),
+        content_type: None,
+        body: String::new(),
+        principal: "ops".into(),
+        role: Role::Operator,
+    };
+    let answer = a
+        .route("b", forward.clone(), Duration::from_secs(5))
+        .await
+        .expect("b answers");
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.body).expect("json"),
+        json!({ "uri": "/api/chargers/CP2/reset", "who": "ops" })
+    );
+    let t = Instant::now();
+    let err = a
+        .route("ghost", forward, Duration::from_millis(300))
+        .await
+        .expect_err("nobody reads ghost's stream");
+    assert!(
+        matches!(err, ocpp_examples::backend::cluster::ClusterError::Timeout(ref n) if n == "ghost"),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    // A presence taken behind b's back (a takeover message lost): b's renewal notices and
+    // closes its own connection.
+    assert_eq!(b.claim("CP9", 5).await.expect("claim"), None);
+    let _: () = redis::cmd("SET")
+        .arg(format!("{name}:presence:CP9"))
+        .arg("c|elsewhere")
+        .query_async(
+            &mut redis::Client::open(url.as_str())
+                .expect("url")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis"),
+        )
+        .await
+        .expect("SET");
+    until("b closing its lost connection", || async {
+        echo_b
+            .takeovers
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|t| t.0 == "CP9")
+            .cloned()
+    })
+    .await;
+    assert!(echo_b.takeovers.lock().expect("lock").contains(&(
+        "CP9".to_owned(),
+        b.connection(5),
+        "another node".to_owned()
+    )));
+
+    // One leader per task: a holds it while it asks again, b does not get it.
+    assert!(a.lead("chore").await.expect("lead"));
+    assert!(a.lead("chore").await.expect("lead again"));
+    assert!(!b.lead("chore").await.expect("not b"));
+
+    assert_eq!(a.live_nodes().await.expect("live nodes"), 2);
+
+    // A node that leaves (or whose lease ends) takes its chargers' presence with it.
+    assert_eq!(b.claim("CP3", 9).await.expect("claim"), None);
+    assert!(a.lookup("CP3").await.expect("lookup").is_some());
+    b.leave().await;
+    assert_eq!(a.lookup("CP3").await.expect("lookup"), None);
+    assert_eq!(a.live_nodes().await.expect("live nodes"), 1);
+    let many = a
+        .lookup_many(&["CP1".into(), "CP3".into(), "NEVER".into()])
+        .await
+        .expect("lookup many");
+    assert_eq!(
+        many.iter()
+            .map(|o| o.as_ref().map(|o| o.node.as_str()))
+            .collect::<Vec<_>>(),
+        vec![Some("a"), None, None]
+    );
+}
+
+/// A node that answered a transaction message and died before storing it: the node the
+/// charger reconnects to projects the journal row first, so the session holds it. Two
+/// in-process nodes; the dead node's unprojected row is written as it would have left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() {
+    let Some(database) = postgres_database("cluster_takeover").await else {
+        return;
+    };
+    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the takeover test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    use ocpp_examples::backend::run::{start, CentralArgs};
+    let node = |id: &str| {
+        let mut args = CentralArgs::with_database(database.clone()).ephemeral();
+        args.redis_url = Some(redis_url.clone());
+        args.node_id = Some(id.into());
+        args.cluster_name = format!("takeover{}", std::process::id());
+        args.cluster_lease_ms = 1000;
+        args
+    };
+    let a = start(&node("a")).await.expect("node a");
+    let b = start(&node("b")).await.expect("node b");
+    let api_b = Api::admin(&b).await;
+    let id = "TK-16";
+    let cp = charger(
+        format!("ws://{}/ocpp/{id}", a.ocpp_addr()),
+        id,
+        Version::V16,
+    );
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .expect("plug");
+    cp.hardware(HardwareEvent::IdTokenPresented {
+        evse: Some(1),
+        id_token: "CARD-1".into(),
+    })
+    .expect("card");
+    let session = until("the session on node a", || async {
+        session_of(&api_b, id)
+            .await
+            .filter(|s| s["status"] == "active" && s["meterStartWh"].is_string())
+    })
+    .await;
+    let tx: i64 = session["transactionId"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("1.6 transaction id");
+    let start_wh: Decimal = session["meterStartWh"]
+        .as_str()
+        .and_then(|m| m.parse().ok())
+        .expect("meter start");
+    drop(cp.shutdown().await);
+    // Node a answered this MeterValues and died before projecting it: its journal row is all
+    // that is left of it.
+    let db = a.backend().db().clone();
+    a.backend().flush().await;
+    let reading = start_wh + Decimal::from(7_000);
+    let request = json!({ "connectorId": 1, "transactionId": tx, "meterValue": [{
+        "timestamp": "2030-01-01T10:00:00Z",
+        "sampledValue": [{ "value": reading.to_string(), "measurand": "Energy.Active.Import.Register",
+                           "unit": "Wh", "context": "Sample.Periodic" }] }] });
+    db.journal_insert(id, "1.6", "MeterValues", &request.to_string(), "{}")
+        .await
+        .expect("journal row");
+    // The charger comes back on node b: before its first message is read, b projects the row.
+    let ws = raw_connect(b.ocpp_addr(), id).await;
+    let s = until("the journaled reading in the session", || async {
+        session_of(&api_b, id).await.filter(|s| {
+            s["energyWhExact"]
+                .as_str()
+                .and_then(|e| e.parse::<Decimal>().ok())
+                == Some(Decimal::from(7_000))
+        })
+    })
+    .await;
+    assert_eq!(s["status"], "active", "the transaction goes on: {s}");
+    assert!(
+        db.journal_unprocessed_of(id)
+            .await
+            .expect("journal")
+            .is_empty(),
+        "nothing left unprojected"
+    );
+    drop(ws);
+    b.shutdown().await.expect("shutdown b");
+    a.shutdown().await.expect("shutdown a");
+}

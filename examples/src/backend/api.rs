@@ -469,6 +469,7 @@ const PUBLIC: Access = Access::Public;
 const VIEWER: Access = Access::Role(Role::Viewer);
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
+const DRIVER: Access = Access::Driver;
 
 /// Who may use each route: `(method, path as routed, access)`. The guard
 /// ([`super::auth::access_guard`]) looks every request up here; a routed method missing from
@@ -629,6 +630,34 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         VIEWER,
     ),
     ("GET", "/tariffs.js", PUBLIC),
+    // Drivers, billing and fleets (accounts_api.rs). Driver routes need a driver session.
+    ("POST", "/api/driver/signup", PUBLIC),
+    ("POST", "/api/driver/login", PUBLIC),
+    ("POST", "/api/driver/logout", DRIVER),
+    ("GET", "/api/driver/me", DRIVER),
+    ("PUT", "/api/driver/card", DRIVER),
+    ("GET", "/api/driver/tokens", DRIVER),
+    ("POST", "/api/driver/tokens", DRIVER),
+    ("DELETE", "/api/driver/tokens/{id_token}", DRIVER),
+    ("GET", "/api/driver/chargers", DRIVER),
+    ("POST", "/api/driver/start", DRIVER),
+    ("GET", "/api/driver/sessions", DRIVER),
+    ("GET", "/api/driver/sessions/{id}", DRIVER),
+    ("POST", "/api/driver/sessions/{id}/stop", DRIVER),
+    ("GET", "/api/driver/sessions/{id}/receipt", DRIVER),
+    ("GET", "/api/driver/payments", DRIVER),
+    ("GET", "/api/accounts", VIEWER),
+    ("PUT", "/api/accounts/{id}/status", ADMIN),
+    ("PUT", "/api/accounts/{id}/fleet", ADMIN),
+    ("GET", "/api/accounts/{id}/ledger", VIEWER),
+    ("GET", "/api/fleets", VIEWER),
+    ("POST", "/api/fleets", ADMIN),
+    ("POST", "/api/fleets/{id}/vehicles", ADMIN),
+    ("GET", "/api/fleets/{id}/invoice", VIEWER),
+    ("POST", "/api/sessions/{id}/refund", ADMIN),
+    ("GET", "/api/ledger/audit", VIEWER),
+    // The payment provider's events: public, authenticated by their HMAC signature.
+    ("POST", "/api/payments/webhook", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -646,6 +675,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
     let guard = super::auth::Guard {
         auth: auth.clone(),
         routes: ROUTES,
+        drivers: backend.accounts().clone(),
     };
     Router::new()
         .route("/", get(dashboard))
@@ -695,6 +725,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .merge(super::streams_api::routes())
         .merge(super::der::routes())
         .merge(super::tariffs_api::routes())
+        .merge(super::accounts_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -920,6 +951,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::streams_api::StreamsDoc::openapi());
     doc.merge(super::der::DerDoc::openapi());
     doc.merge(super::tariffs_api::TariffsDoc::openapi());
+    doc.merge(super::accounts_api::AccountsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }
@@ -1251,7 +1283,7 @@ async fn central_call(
 /// A version-neutral command of ocpp-central ([`ChargerHandle::remote_start`] and the
 /// others), which picks the message of the charger's version; `action` names that message
 /// per version (for errors and metrics).
-async fn command<F, Fut>(
+pub(crate) async fn command<F, Fut>(
     b: &Shared,
     id: &str,
     action: fn(Version) -> &'static str,

@@ -53,6 +53,12 @@ pub mod der;
 // OCPP 2.1 tariffs and the sessions' cost by them (tariffs.rs, tariffs_api.rs).
 pub mod tariffs;
 pub mod tariffs_api;
+// Driver accounts, the billing ledger and payments (accounts.rs, accounts_api.rs, ledger.rs,
+// payments.rs).
+pub mod accounts;
+pub mod accounts_api;
+pub mod ledger;
+pub mod payments;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -179,6 +185,11 @@ pub struct Backend {
     der: Arc<der::Der>,
     /// 2.1 tariffs, assignments and session costs ([`tariffs`]).
     tariffs: tariffs::Tariffs,
+    /// Driver accounts, their tokens and fleets ([`accounts`]).
+    accounts: Arc<accounts::Accounts>,
+    /// Billing: the ledger, payments and the provider ([`payments`]); replaced by
+    /// [`Backend::set_billing`].
+    billing: RwLock<payments::Billing>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -224,7 +235,22 @@ impl Backend {
                     value: other.to_string(),
                 },
             })?;
+        let accounts =
+            accounts::Accounts::new(db.clone(), auth::AuthConfig::new()).map_err(|e| {
+                DbError::Corrupt {
+                    column: "driver_accounts",
+                    value: e.to_string(),
+                }
+            })?;
+        let billing = RwLock::new(payments::Billing::new(
+            db.clone(),
+            accounts.clone(),
+            Arc::new(payments::LocalProvider::new()),
+            payments::BillingConfig::default(),
+        ));
         Ok(Backend {
+            billing,
+            accounts,
             tariffs,
             customers: customers::Customers::new(db.clone(), displays.clone()),
             displays,
@@ -654,6 +680,32 @@ impl Backend {
         Ok(())
     }
 
+    /// Driver accounts, tokens and fleets ([`accounts`]).
+    pub fn accounts(&self) -> &Arc<accounts::Accounts> {
+        &self.accounts
+    }
+
+    /// Billing: ledger, payments, provider ([`payments`]).
+    pub fn billing(&self) -> payments::Billing {
+        self.billing
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the payment provider and billing settings.
+    pub fn set_billing(
+        &self,
+        provider: Arc<dyn payments::PaymentProvider>,
+        config: payments::BillingConfig,
+    ) {
+        *self
+            .billing
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            payments::Billing::new(self.db.clone(), self.accounts.clone(), provider, config);
+    }
+
     /// The certificate authority and issued certificates ([`pki`]).
     pub fn certs(&self) -> &pki::Certs {
         &self.certs
@@ -708,6 +760,19 @@ impl Backend {
     /// The authorization status for `id_token`: from the token table, else by the policy for
     /// unknown tokens.
     pub async fn decide(&self, id_token: &str) -> &'static str {
+        // A token linked to a driver account: blocked with its account; otherwise accepted
+        // unless the operator's token table says otherwise.
+        let owner = match self.accounts.token_owner(id_token).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("driver token lookup failed, answering Invalid: {e}");
+                self.metrics.error("database", "token_lookup");
+                return "Invalid";
+            }
+        };
+        if owner.as_ref().is_some_and(|o| o.blocked) {
+            return "Blocked";
+        }
         match self.db.token(id_token).await {
             Ok(Some(t)) => match t.status.as_str() {
                 "Accepted" => "Accepted",
@@ -715,6 +780,7 @@ impl Backend {
                 "Expired" => "Expired",
                 _ => "Invalid",
             },
+            Ok(None) if owner.is_some() => "Accepted",
             Ok(None) => match self.unknown_tokens {
                 UnknownTokens::Accept => "Accepted",
                 UnknownTokens::Reject => "Invalid",

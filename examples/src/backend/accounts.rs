@@ -40,7 +40,8 @@ use super::auth::{
 use super::db::{self, ts, Db, DbError};
 
 /// Migration 19: driver accounts, their sessions and tokens, fleets and vehicles, the billing
-/// ledger ([`super::ledger`]) and payments ([`super::payments`]).
+/// ledger ([`super::ledger`]) and payments ([`super::payments`]; with the local provider's own
+/// state, which stands for a processor's and so outlives the central system's restarts).
 pub const MIGRATION: &str = "CREATE TABLE fleets (
         id {ID},
         name TEXT NOT NULL UNIQUE,
@@ -120,6 +121,14 @@ pub const MIGRATION: &str = "CREATE TABLE fleets (
     );
     CREATE INDEX payments_session ON payments (session_id);
     CREATE INDEX payments_status ON payments (status, id);
+    CREATE TABLE local_provider_answers (
+        key TEXT PRIMARY KEY,
+        answer TEXT NOT NULL
+    );
+    CREATE TABLE local_provider_holds (
+        reference TEXT PRIMARY KEY,
+        hold TEXT NOT NULL
+    );
     CREATE TABLE payment_webhooks (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,

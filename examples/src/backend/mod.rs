@@ -190,6 +190,8 @@ pub struct Backend {
     /// Billing: the ledger, payments and the provider ([`payments`]); replaced by
     /// [`Backend::set_billing`].
     billing: RwLock<payments::Billing>,
+    /// Woken when a session ends (billing settles it).
+    session_ended: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -249,6 +251,7 @@ impl Backend {
             payments::BillingConfig::default(),
         ));
         Ok(Backend {
+            session_ended: Arc::new(tokio::sync::Notify::new()),
             billing,
             accounts,
             tariffs,
@@ -693,6 +696,11 @@ impl Backend {
             .clone()
     }
 
+    /// Notified when a session ends (at most one wake-up is kept while nobody waits).
+    pub fn session_ended(&self) -> Arc<tokio::sync::Notify> {
+        self.session_ended.clone()
+    }
+
     /// Replaces the payment provider and billing settings.
     pub fn set_billing(
         &self,
@@ -1073,6 +1081,8 @@ impl Backend {
                 }
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_ended", detail, true).await;
+                // Billing settles it (payments::spawn_settlement).
+                self.session_ended.notify_one();
                 return Ok(Some(session));
             }
             Event::LimitReached {

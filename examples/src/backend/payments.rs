@@ -64,7 +64,7 @@ pub const LOCAL_MAX_KEYS: usize = 100_000;
 pub const SWEEP_BATCH: i64 = 100;
 
 /// Why the provider refused or failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, serde::Deserialize)]
 pub enum ProviderError {
     /// The card or the operation was declined, with the processor's code.
     #[error("declined: {0}")]
@@ -115,7 +115,7 @@ pub struct WebhookTarget {
     pub secret: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 struct LocalHold {
     card: String,
     held: Decimal,
@@ -123,6 +123,9 @@ struct LocalHold {
     refunded: Decimal,
     released: bool,
     currency: String,
+    /// The first capture's answer was lost already (card `4000000000006975`).
+    #[serde(default)]
+    lost_once: bool,
 }
 
 #[derive(Debug, Default)]
@@ -131,17 +134,24 @@ struct LocalState {
     /// Idempotency key -> the answer given (a reference or nothing).
     answers: HashMap<String, Result<String, ProviderError>>,
     order: VecDeque<String>,
-    next: u64,
-    /// Cards whose first capture lost its answer already.
-    lost_once: std::collections::HashSet<String>,
 }
 
-/// A card processor in test mode, in memory (see the module docs for its test cards).
+/// A change of the local provider's state to write through to its tables.
+enum Change {
+    Answer(String, Result<String, ProviderError>),
+    Hold(String, LocalHold),
+    Forget(String),
+}
+
+/// A card processor in test mode (see the module docs for its test cards): in memory, or
+/// written through to its own tables (`local_provider_answers`, `local_provider_holds`),
+/// which stand for the processor's books and outlive the central system's restarts.
 #[derive(Debug, Default)]
 pub struct LocalProvider {
     state: Mutex<LocalState>,
     webhook: Option<WebhookTarget>,
     client: Option<reqwest::Client>,
+    db: Option<Db>,
 }
 
 /// Whether `number` passes the Luhn check.
@@ -216,24 +226,86 @@ impl LocalProvider {
         LocalProvider::default()
     }
 
-    /// A provider that posts its events to `target`.
-    pub fn with_webhook(target: WebhookTarget) -> LocalProvider {
-        LocalProvider {
-            state: Mutex::default(),
+    /// A provider whose state lives in `db` (loaded now) and that posts its events to
+    /// `target`.
+    pub async fn with_webhook(db: Db, target: WebhookTarget) -> Result<LocalProvider, DbError> {
+        let mut st = LocalState::default();
+        for r in sqlx::query("SELECT key, answer FROM local_provider_answers")
+            .fetch_all(db.writer())
+            .await?
+        {
+            let key: String = r.try_get("key")?;
+            let text: String = r.try_get("answer")?;
+            let answer = serde_json::from_str(&text).map_err(|_| DbError::Corrupt {
+                column: "local_provider_answers.answer",
+                value: text.clone(),
+            })?;
+            st.order.push_back(key.clone());
+            st.answers.insert(key, answer);
+        }
+        for r in sqlx::query("SELECT reference, hold FROM local_provider_holds")
+            .fetch_all(db.writer())
+            .await?
+        {
+            let text: String = r.try_get("hold")?;
+            let hold = serde_json::from_str(&text).map_err(|_| DbError::Corrupt {
+                column: "local_provider_holds.hold",
+                value: text.clone(),
+            })?;
+            st.holds.insert(r.try_get("reference")?, hold);
+        }
+        Ok(LocalProvider {
+            state: Mutex::new(st),
             client: Some(reqwest::Client::new()),
             webhook: Some(target),
-        }
+            db: Some(db),
+        })
     }
 
-    fn remember(st: &mut LocalState, key: &str, answer: Result<String, ProviderError>) {
+    fn remember(
+        st: &mut LocalState,
+        changes: &mut Vec<Change>,
+        key: &str,
+        answer: Result<String, ProviderError>,
+    ) {
         if st.order.len() >= LOCAL_MAX_KEYS {
             if let Some(old) = st.order.pop_front() {
                 st.answers.remove(&old);
-                st.holds.remove(&old);
+                changes.push(Change::Forget(old));
             }
         }
         st.order.push_back(key.to_owned());
-        st.answers.insert(key.to_owned(), answer);
+        st.answers.insert(key.to_owned(), answer.clone());
+        changes.push(Change::Answer(key.to_owned(), answer));
+    }
+
+    /// Writes `changes` through (a failure is the processor's outage: a timeout).
+    async fn persist(&self, changes: Vec<Change>) -> Result<(), ProviderError> {
+        let Some(db) = &self.db else { return Ok(()) };
+        for c in changes {
+            let q = match c {
+                Change::Answer(k, a) => sqlx::query(
+                    "INSERT INTO local_provider_answers (key, answer) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET answer = $2",
+                )
+                .bind(k)
+                .bind(serde_json::to_string(&a).unwrap_or_default()),
+                Change::Hold(r, h) => sqlx::query(
+                    "INSERT INTO local_provider_holds (reference, hold) VALUES ($1, $2)
+                     ON CONFLICT (reference) DO UPDATE SET hold = $2",
+                )
+                .bind(r)
+                .bind(serde_json::to_string(&h).unwrap_or_default()),
+                Change::Forget(k) => {
+                    sqlx::query("DELETE FROM local_provider_answers WHERE key = $1").bind(k)
+                }
+            };
+            if let Err(e) = q.execute(db.writer()).await {
+                tracing::error!("local payment provider: {e}");
+                return Err(ProviderError::Timeout);
+            }
+        }
+        Ok(())
     }
 
     fn event(&self, kind: &str, reference: &str, amount: Decimal, currency: &str, key: &str) {
@@ -285,6 +357,11 @@ impl PaymentProvider for LocalProvider {
         currency: &Currency,
         key: &str,
     ) -> Result<String, ProviderError> {
+        let reference = format!(
+            "auth_{}",
+            super::auth::random_hex(8).map_err(|e| ProviderError::Invalid(e.to_string()))?
+        );
+        let mut changes = Vec::new();
         let answer = {
             let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(a) = st.answers.get(key) {
@@ -297,25 +374,24 @@ impl PaymentProvider for LocalProvider {
                 "4000000000000119" => return Err(ProviderError::Timeout),
                 c if !luhn(c) => Err(ProviderError::Declined("invalid_number".into())),
                 _ => {
-                    st.next = st.next.wrapping_add(1);
-                    let reference = format!("auth_{:08}", st.next);
-                    st.holds.insert(
-                        reference.clone(),
-                        LocalHold {
-                            card: card.to_owned(),
-                            held: amount.get(),
-                            captured: Decimal::ZERO,
-                            refunded: Decimal::ZERO,
-                            released: false,
-                            currency: currency.as_str().to_owned(),
-                        },
-                    );
+                    let hold = LocalHold {
+                        card: card.to_owned(),
+                        held: amount.get(),
+                        captured: Decimal::ZERO,
+                        refunded: Decimal::ZERO,
+                        released: false,
+                        currency: currency.as_str().to_owned(),
+                        lost_once: false,
+                    };
+                    st.holds.insert(reference.clone(), hold.clone());
+                    changes.push(Change::Hold(reference.clone(), hold));
                     Ok(reference)
                 }
             };
-            LocalProvider::remember(&mut st, key, answer.clone());
+            LocalProvider::remember(&mut st, &mut changes, key, answer.clone());
             answer
         };
+        self.persist(changes).await?;
         match &answer {
             Ok(r) => self.event(
                 "payment.authorized",
@@ -335,12 +411,13 @@ impl PaymentProvider for LocalProvider {
         amount: Amount,
         key: &str,
     ) -> Result<(), ProviderError> {
-        let (answer, currency) = {
+        let mut changes = Vec::new();
+        let (answer, currency, lost) = {
             let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(a) = st.answers.get(key) {
                 return a.clone().map(|_| ());
             }
-            let Some(hold) = st.holds.get(reference).cloned() else {
+            let Some(mut hold) = st.holds.get(reference).cloned() else {
                 return Err(ProviderError::Invalid(format!(
                     "no authorization {reference}"
                 )));
@@ -352,49 +429,50 @@ impl PaymentProvider for LocalProvider {
             } else if amount.get() > hold.held {
                 Err(ProviderError::Invalid("more than authorized".into()))
             } else {
-                if let Some(h) = st.holds.get_mut(reference) {
-                    h.captured = amount.get();
-                }
+                hold.captured = amount.get();
                 Ok(reference.to_owned())
             };
-            LocalProvider::remember(&mut st, key, answer.clone());
-            // The lost answer: taken, remembered, but the caller hears a timeout once.
-            if answer.is_ok()
-                && hold.card == "4000000000006975"
-                && st.lost_once.insert(reference.to_owned())
-            {
-                drop(st);
-                self.event(
-                    "payment.captured",
-                    reference,
-                    amount.get(),
-                    &hold.currency,
-                    key,
-                );
-                return Err(ProviderError::Timeout);
+            // The lost answer: taken and remembered, but the caller hears a timeout once.
+            let lost = answer.is_ok() && hold.card == "4000000000006975" && !hold.lost_once;
+            if lost {
+                hold.lost_once = true;
             }
-            (answer, hold.currency)
+            if answer.is_ok() {
+                st.holds.insert(reference.to_owned(), hold.clone());
+                changes.push(Change::Hold(reference.to_owned(), hold.clone()));
+            }
+            LocalProvider::remember(&mut st, &mut changes, key, answer.clone());
+            (answer, hold.currency, lost)
         };
+        self.persist(changes).await?;
         if answer.is_ok() {
             self.event("payment.captured", reference, amount.get(), &currency, key);
+        }
+        if lost {
+            return Err(ProviderError::Timeout);
         }
         answer.map(|_| ())
     }
 
     async fn release(&self, reference: &str, key: &str) -> Result<(), ProviderError> {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(a) = st.answers.get(key) {
-            return a.clone().map(|_| ());
-        }
-        let Some(hold) = st.holds.get_mut(reference) else {
-            return Err(ProviderError::Invalid(format!(
-                "no authorization {reference}"
-            )));
+        let mut changes = Vec::new();
+        let (held, currency) = {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(a) = st.answers.get(key) {
+                return a.clone().map(|_| ());
+            }
+            let Some(mut hold) = st.holds.get(reference).cloned() else {
+                return Err(ProviderError::Invalid(format!(
+                    "no authorization {reference}"
+                )));
+            };
+            hold.released = true;
+            st.holds.insert(reference.to_owned(), hold.clone());
+            changes.push(Change::Hold(reference.to_owned(), hold.clone()));
+            LocalProvider::remember(&mut st, &mut changes, key, Ok(reference.to_owned()));
+            (hold.held, hold.currency)
         };
-        hold.released = true;
-        let (held, currency) = (hold.held, hold.currency.clone());
-        LocalProvider::remember(&mut st, key, Ok(reference.to_owned()));
-        drop(st);
+        self.persist(changes).await?;
         self.event("payment.released", reference, held, &currency, key);
         Ok(())
     }
@@ -405,31 +483,63 @@ impl PaymentProvider for LocalProvider {
         amount: Amount,
         key: &str,
     ) -> Result<(), ProviderError> {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(a) = st.answers.get(key) {
-            return a.clone().map(|_| ());
-        }
-        let Some(hold) = st.holds.get_mut(reference) else {
-            return Err(ProviderError::Invalid(format!(
-                "no authorization {reference}"
-            )));
-        };
-        let after = hold.refunded.checked_add(amount.get());
-        let answer = match after {
-            Some(a) if a <= hold.captured => {
-                hold.refunded = a;
-                Ok(reference.to_owned())
+        let mut changes = Vec::new();
+        let (answer, currency) = {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(a) = st.answers.get(key) {
+                return a.clone().map(|_| ());
             }
-            _ => Err(ProviderError::Invalid("more than captured".into())),
+            let Some(mut hold) = st.holds.get(reference).cloned() else {
+                return Err(ProviderError::Invalid(format!(
+                    "no authorization {reference}"
+                )));
+            };
+            let answer = match hold.refunded.checked_add(amount.get()) {
+                Some(a) if a <= hold.captured => {
+                    hold.refunded = a;
+                    st.holds.insert(reference.to_owned(), hold.clone());
+                    changes.push(Change::Hold(reference.to_owned(), hold.clone()));
+                    Ok(reference.to_owned())
+                }
+                _ => Err(ProviderError::Invalid("more than captured".into())),
+            };
+            LocalProvider::remember(&mut st, &mut changes, key, answer.clone());
+            (answer, hold.currency)
         };
-        let currency = hold.currency.clone();
-        LocalProvider::remember(&mut st, key, answer.clone());
-        drop(st);
+        self.persist(changes).await?;
         if answer.is_ok() {
             self.event("payment.refunded", reference, amount.get(), &currency, key);
         }
         answer.map(|_| ())
     }
+}
+
+/// Runs billing in the background: settles when a session ends (after its rows are
+/// written) and every [`BillingConfig::sweep_every`], and once at start
+/// (what a crash left). Ends with the backend.
+pub fn spawn_settlement(backend: &Arc<super::Backend>) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(backend);
+    let ended = backend.session_ended();
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            if !first {
+                let Some(every) = weak.upgrade().map(|b| b.billing().config().sweep_every) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = ended.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+            first = false;
+            let Some(b) = weak.upgrade() else { return };
+            b.flush().await;
+            if let Err(e) = b.billing().sweep().await {
+                tracing::warn!("billing sweep failed (retried): {e}");
+            }
+        }
+    })
 }
 
 // ------------------------------------------------------------------ billing

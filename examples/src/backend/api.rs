@@ -891,6 +891,14 @@ impl utoipa::Modify for SecurityAddon {
                  need a same-origin Origin (or Referer) and the X-CSRF-Token header",
             ))),
         );
+        components.add_security_scheme(
+            "driver_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::accounts::DRIVER_COOKIE,
+                "The driver session cookie set by POST /api/driver/login or /api/driver/signup; \
+                 changes also need a same-origin Origin and the X-CSRF-Token header",
+            ))),
+        );
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 ("GET", item.get.as_mut()),
@@ -901,8 +909,29 @@ impl utoipa::Modify for SecurityAddon {
             ];
             for (method, op) in ops {
                 let Some(op) = op else { continue };
-                let Some(Access::Role(role)) = access(method, path) else {
-                    continue;
+                let role = match access(method, path) {
+                    Some(Access::Role(role)) => role,
+                    Some(Access::Driver) => {
+                        op.security = Some(vec![SecurityRequirement::new(
+                            "driver_session",
+                            Vec::<String>::new(),
+                        )]);
+                        let note = "Needs a driver session (a driver sees only its own data).";
+                        op.description = Some(match op.description.take() {
+                            Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                            _ => note.to_owned(),
+                        });
+                        op.responses.responses.insert(
+                            "401".into(),
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description("No driver session")
+                                    .build(),
+                            ),
+                        );
+                        continue;
+                    }
+                    _ => continue,
                 };
                 op.security = Some(vec![
                     SecurityRequirement::new("api_key", Vec::<String>::new()),

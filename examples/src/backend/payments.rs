@@ -178,7 +178,7 @@ pub fn luhn(number: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The signature header value of `body` at unix time `t` with `secret`.
@@ -1063,7 +1063,7 @@ impl Billing {
         .fetch_one(self.db.writer())
         .await
         .map_err(dberr)?;
-        Ok(row.try_get("id").map_err(dberr)?)
+        row.try_get("id").map_err(dberr)
     }
 
     async fn release(

@@ -18,6 +18,9 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
@@ -135,14 +138,16 @@ fn dec(v: &Value) -> Decimal {
     }
 }
 
-async fn central(dir: &tempfile::TempDir) -> RunningCentral {
-    central_with(dir, |_| {}).await
+async fn central(url: &str) -> RunningCentral {
+    central_with(url, |_| {}).await
 }
 
-async fn central_with(dir: &tempfile::TempDir, f: impl FnOnce(&mut CentralArgs)) -> RunningCentral {
-    let mut args =
-        CentralArgs::with_database(format!("sqlite://{}", dir.path().join("c.db").display()))
-            .ephemeral();
+fn sqlite(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("c.db").display())
+}
+
+async fn central_with(url: &str, f: impl FnOnce(&mut CentralArgs)) -> RunningCentral {
+    let mut args = CentralArgs::with_database(url).ephemeral();
     // Unknown tokens are refused: a token is accepted here because it is linked.
     args.unknown_tokens = ocpp_examples::backend::UnknownTokens::Reject;
     args.payment_webhook_secret = Some("whsec_test".into());
@@ -228,7 +233,7 @@ async fn booted(cp: &mut ClientHandle) {
 #[tokio::test]
 async fn blocked_accounts_are_refused_at_authorize_and_at_transaction_start() {
     let dir = tempfile::tempdir().unwrap();
-    let central = central(&dir).await;
+    let central = central(&sqlite(&dir)).await;
     let admin = Api::admin(&central).await;
     for (v, id) in ALL {
         let (d, account) = DriverClient::sign_up(
@@ -350,7 +355,19 @@ async fn blocked_accounts_are_refused_at_authorize_and_at_transaction_start() {
 #[tokio::test]
 async fn drivers_see_and_stop_only_their_own_sessions_and_pay_the_exact_cost() {
     let dir = tempfile::tempdir().unwrap();
-    let central = central(&dir).await;
+    drivers_flow(&sqlite(&dir)).await;
+}
+
+/// The same on PostgreSQL (skipped, loudly, without `OCPP_TEST_POSTGRES_URL`).
+#[tokio::test]
+async fn drivers_and_payments_on_postgres() {
+    if let Some(url) = postgres_database("billing_drivers").await {
+        drivers_flow(&url).await;
+    }
+}
+
+async fn drivers_flow(url: &str) {
+    let central = central(url).await;
     let admin = Api::admin(&central).await;
     for (v, id) in ALL {
         let (alice, a) = DriverClient::sign_up(
@@ -525,11 +542,23 @@ async fn drivers_see_and_stop_only_their_own_sessions_and_pay_the_exact_cost() {
 #[tokio::test]
 async fn declines_and_a_lost_capture_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
+    declines_flow(&sqlite(&dir)).await;
+}
+
+/// The same on PostgreSQL (skipped, loudly, without `OCPP_TEST_POSTGRES_URL`).
+#[tokio::test]
+async fn declines_and_a_lost_capture_on_postgres() {
+    if let Some(url) = postgres_database("billing_declines").await {
+        declines_flow(&url).await;
+    }
+}
+
+async fn declines_flow(dir: &str) {
     let args = |a: &mut CentralArgs| {
         a.payment_attempts = 2;
         a.payment_sweep_interval = 1;
     };
-    let central = central_with(&dir, args).await;
+    let central = central_with(dir, args).await;
     let admin = Api::admin(&central).await;
     let id = "BILL-DECLINE";
     let mut cp = charger(&central, id, Version::V201, true);
@@ -599,7 +628,7 @@ async fn declines_and_a_lost_capture_across_a_restart() {
     // system comes back first with a sweeper too slow to retry before the next restart.
     cp.shutdown().await.expect("station");
     central.shutdown().await.unwrap();
-    let central = central_with(&dir, |a| {
+    let central = central_with(dir, |a| {
         a.payment_attempts = 2;
         a.payment_sweep_interval = 3600;
     })
@@ -641,7 +670,7 @@ async fn declines_and_a_lost_capture_across_a_restart() {
     // The central system dies and comes back on the same database.
     cp.shutdown().await.expect("station");
     central.shutdown().await.unwrap();
-    let central = central_with(&dir, args).await;
+    let central = central_with(dir, args).await;
     let admin = Api::admin(&central).await;
     let lost = DriverClient::new(&central);
     let (s, _) = lost

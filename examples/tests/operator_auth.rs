@@ -103,6 +103,9 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/messages.js",
         "/streams.js",
         "/tariffs.js",
+        "/app",
+        "/app/app.js",
+        "/app/app.css",
         "/api/openapi.json",
     ];
     let mut checked = 0;

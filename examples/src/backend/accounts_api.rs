@@ -76,6 +76,31 @@ pub fn routes() -> Router<Shared> {
         .route("/api/sessions/{id}/refund", post(refund))
         .route("/api/ledger/audit", get(audit))
         .route("/api/payments/webhook", post(webhook))
+        .route("/app", get(app_page))
+        .route("/app/app.js", get(app_js))
+        .route("/app/app.css", get(app_css))
+}
+
+/// The driver app (`examples/driver/`): static, mobile-first, no build step.
+async fn app_page() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(include_str!("../../driver/index.html")),
+    )
+}
+
+async fn app_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../driver/app.js"),
+    )
+}
+
+async fn app_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../driver/app.css"),
+    )
 }
 
 /// The OpenAPI paths of these routes.

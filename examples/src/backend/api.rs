@@ -658,6 +658,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/ledger/audit", VIEWER),
     // The payment provider's events: public, authenticated by their HMAC signature.
     ("POST", "/api/payments/webhook", PUBLIC),
+    // The driver app's static files (examples/driver/).
+    ("GET", "/app", PUBLIC),
+    ("GET", "/app/app.js", PUBLIC),
+    ("GET", "/app/app.css", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).

@@ -56,6 +56,7 @@ async function signedIn(data) {
   me = data.account;
   show(true);
   renderAccount();
+  // A QR code's deep link: /app#charger=ID&evse=N.
   const m = location.hash.match(/charger=([^&]+)/);
   if (m) $('#search').value = decodeURIComponent(m[1]);
   tab('find');

@@ -400,6 +400,13 @@ async fn drivers_flow(url: &str) {
             .then_some(list)
         })
         .await;
+        // The dashboard's printable QR sheet: one code per connector, the app's deep link.
+        let sheet = admin.text(&format!("/api/chargers/{id}/qr")).await;
+        assert_eq!(sheet.matches("<svg").count(), 2, "{sheet}");
+        assert!(
+            sheet.contains(&format!("/app#charger={id}&amp;evse=1")),
+            "{sheet}"
+        );
         // EVSE 2 is free (EVSE 1 has the cable in: Preparing / Occupied).
         assert!(
             found[0]["available"].as_u64().is_some_and(|n| n >= 1),

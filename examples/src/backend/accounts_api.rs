@@ -76,9 +76,82 @@ pub fn routes() -> Router<Shared> {
         .route("/api/sessions/{id}/refund", post(refund))
         .route("/api/ledger/audit", get(audit))
         .route("/api/payments/webhook", post(webhook))
+        .route("/api/chargers/{id}/qr", get(qr_sheet))
         .route("/app", get(app_page))
         .route("/app/app.js", get(app_js))
         .route("/app/app.css", get(app_css))
+}
+
+/// A printable sheet of QR codes, one per connector of charger `id` (its last known
+/// connectors; at least connector 1), each the driver app's deep link
+/// `http://<host>/app#charger=<id>&evse=<n>` on the `Host` the request came to.
+#[utoipa::path(get, path = "/api/chargers/{id}/qr", params(("id" = String, Path, description = "Charger identity")),
+    responses((status = 200, description = "HTML with inline SVG", content_type = "text/html"), (status = 404, body = ErrorBody)))]
+async fn qr_sheet(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    headers: HeaderMap,
+) -> Result<Html<String>, ApiError> {
+    b.flush().await;
+    if b.db().charger(&id).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_charger",
+            format!("no charger {id:?}"),
+        ));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let mut evses: Vec<i64> = b
+        .db()
+        .connectors(&id)
+        .await?
+        .into_iter()
+        .map(|c| c.evse)
+        .filter(|e| *e > 0)
+        .collect();
+    evses.dedup();
+    if evses.is_empty() {
+        evses.push(1);
+    }
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=en><meta charset=utf-8><title>QR codes {0}</title><style>{PRINT_CSS}\
+         .qr{{display:inline-block;text-align:center;margin:1rem;page-break-inside:avoid}}.qr svg{{width:12rem;height:12rem}}</style>\
+         <h1>Charge here: {0}</h1>",
+        esc(&id)
+    );
+    for evse in evses {
+        let url = format!("http://{host}/app#charger={}&evse={evse}", urlencode(&id));
+        let code =
+            qrcode::QrCode::new(url.as_bytes()).map_err(|e| api::internal("qr", e.to_string()))?;
+        let svg = code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .build();
+        let _ = write!(
+            h,
+            "<div class=qr data-evse={evse}>{svg}<p>Connector {evse}<br><small>{}</small></p></div>",
+            esc(&url)
+        );
+    }
+    h.push_str("<p><button onclick=print()>Print</button></p></html>");
+    Ok(Html(h))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The driver app (`examples/driver/`): static, mobile-first, no build step.
@@ -132,7 +205,8 @@ async fn app_css() -> impl IntoResponse {
         invoice,
         refund,
         audit,
-        webhook
+        webhook,
+        qr_sheet
     ),
     components(schemas(
         SignUp,

@@ -658,6 +658,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/ledger/audit", VIEWER),
     // The payment provider's events: public, authenticated by their HMAC signature.
     ("POST", "/api/payments/webhook", PUBLIC),
+    ("GET", "/api/chargers/{id}/qr", VIEWER),
     // The driver app's static files (examples/driver/).
     ("GET", "/app", PUBLIC),
     ("GET", "/app/app.js", PUBLIC),

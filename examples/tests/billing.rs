@@ -520,6 +520,49 @@ async fn drivers_flow(url: &str) {
         assert!(html.contains("captured"), "{html}");
         cp.shutdown().await.expect("station");
     }
+    // Analytics: today has the three sessions; the three chargers (shut down) are down, and
+    // a charger that reconnected three times today is flagged degrading.
+    let (s, days) = admin.get("/api/analytics/daily?days=7").await;
+    assert_eq!(s, StatusCode::OK, "{days}");
+    let today = &days[6];
+    assert_eq!(today["sessions"], 3, "{days}");
+    assert!(
+        dec(&today["revenue"]["EUR"]) >= Decimal::new(450, 2),
+        "{days}"
+    );
+    for _ in 0..3 {
+        let mut flaky = charger(&central, "BILL-FLAKY", Version::V201, true);
+        booted(&mut flaky).await;
+        flaky.shutdown().await.expect("station");
+    }
+    let mut flaky = charger(&central, "BILL-FLAKY", Version::V201, true);
+    booted(&mut flaky).await;
+    let health = until("the health report", || async {
+        let (_, h) = admin.get("/api/analytics/health?limit=10").await;
+        (h["chargers"][0]["charger"] != Value::Null
+            && h["chargers"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|c| c["charger"] == "BILL-FLAKY" && c["flag"] == "degrading")
+            }))
+        .then_some(h)
+    })
+    .await;
+    assert_eq!(health["down"], 3, "{health}");
+    assert_eq!(health["degrading"], 1, "{health}");
+    assert_eq!(health["total"], 4, "{health}");
+    assert_eq!(
+        health["chargers"][0]["flag"], "down",
+        "worst first: {health}"
+    );
+    let (_, one) = admin.get("/api/analytics/health?search=flaky").await;
+    assert_eq!(one["matching"], 1, "{one}");
+    assert!(
+        one["chargers"][0]["reconnects"]
+            .as_i64()
+            .is_some_and(|n| n >= 3),
+        "{one}"
+    );
+    flaky.shutdown().await.expect("station");
     // The provider's events came back signed and were stored; a forged one is refused.
     let backend = central.backend().clone();
     until("signed webhooks stored", || async {

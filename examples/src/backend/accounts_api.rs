@@ -77,6 +77,8 @@ pub fn routes() -> Router<Shared> {
         .route("/api/ledger/audit", get(audit))
         .route("/api/payments/webhook", post(webhook))
         .route("/api/chargers/{id}/qr", get(qr_sheet))
+        .route("/api/analytics/daily", get(analytics_daily))
+        .route("/api/analytics/health", get(analytics_health))
         .route("/app", get(app_page))
         .route("/app/app.js", get(app_js))
         .route("/app/app.css", get(app_css))
@@ -154,6 +156,60 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The window of `GET /api/analytics/daily`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DaysQuery {
+    /// Days back, 1 to 366 (default 14).
+    pub days: Option<i64>,
+}
+
+/// Sessions, energy and revenue per day ([`super::analytics::daily`]).
+#[utoipa::path(get, path = "/api/analytics/daily", params(DaysQuery),
+    responses((status = 200, body = [super::analytics::DayStat])))]
+async fn analytics_daily(
+    State(b): State<Shared>,
+    Q(q): Q<DaysQuery>,
+) -> Result<Json<Vec<super::analytics::DayStat>>, ApiError> {
+    b.flush().await;
+    Ok(Json(
+        super::analytics::daily(b.db(), q.days.unwrap_or(14), Utc::now()).await?,
+    ))
+}
+
+/// The filter of `GET /api/analytics/health`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    /// Identity contains this.
+    pub search: Option<String>,
+    /// Skip this many.
+    pub offset: Option<usize>,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<usize>,
+}
+
+/// Charger health: counts of online, down and degrading chargers and one page of chargers,
+/// worst first ([`super::analytics::health`]).
+#[utoipa::path(get, path = "/api/analytics/health", params(HealthQuery),
+    responses((status = 200, body = super::analytics::Health)))]
+async fn analytics_health(
+    State(b): State<Shared>,
+    Q(q): Q<HealthQuery>,
+) -> Result<Json<super::analytics::Health>, ApiError> {
+    b.flush().await;
+    Ok(Json(
+        super::analytics::health(
+            b.db(),
+            Utc::now(),
+            q.search.as_deref().unwrap_or(""),
+            q.offset.unwrap_or(0),
+            q.limit.unwrap_or(50),
+        )
+        .await?,
+    ))
+}
+
 /// The driver app (`examples/driver/`): static, mobile-first, no build step.
 async fn app_page() -> impl IntoResponse {
     (
@@ -206,7 +262,9 @@ async fn app_css() -> impl IntoResponse {
         refund,
         audit,
         webhook,
-        qr_sheet
+        qr_sheet,
+        analytics_daily,
+        analytics_health
     ),
     components(schemas(
         SignUp,

@@ -659,6 +659,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // The payment provider's events: public, authenticated by their HMAC signature.
     ("POST", "/api/payments/webhook", PUBLIC),
     ("GET", "/api/chargers/{id}/qr", VIEWER),
+    ("GET", "/api/analytics/daily", VIEWER),
+    ("GET", "/api/analytics/health", VIEWER),
     // The driver app's static files (examples/driver/).
     ("GET", "/app", PUBLIC),
     ("GET", "/app/app.js", PUBLIC),

@@ -57,6 +57,7 @@ pub mod tariffs_api;
 // payments.rs).
 pub mod accounts;
 pub mod accounts_api;
+pub mod analytics;
 pub mod ledger;
 pub mod payments;
 

@@ -103,6 +103,7 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/messages.js",
         "/streams.js",
         "/tariffs.js",
+        "/analytics.js",
         "/app",
         "/app/app.js",
         "/app/app.css",

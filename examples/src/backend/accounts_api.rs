@@ -79,6 +79,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/chargers/{id}/qr", get(qr_sheet))
         .route("/api/analytics/daily", get(analytics_daily))
         .route("/api/analytics/health", get(analytics_health))
+        .route("/analytics.js", get(analytics_js))
         .route("/app", get(app_page))
         .route("/app/app.js", get(app_js))
         .route("/app/app.css", get(app_css))
@@ -215,6 +216,13 @@ async fn app_page() -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-cache")],
         Html(include_str!("../../driver/index.html")),
+    )
+}
+
+async fn analytics_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../dashboard/analytics.js"),
     )
 }
 

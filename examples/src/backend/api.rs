@@ -661,6 +661,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/chargers/{id}/qr", VIEWER),
     ("GET", "/api/analytics/daily", VIEWER),
     ("GET", "/api/analytics/health", VIEWER),
+    ("GET", "/analytics.js", PUBLIC),
     // The driver app's static files (examples/driver/).
     ("GET", "/app", PUBLIC),
     ("GET", "/app/app.js", PUBLIC),

@@ -316,7 +316,7 @@ pub struct TokenOwner {
 /// The accounts store (see the module docs).
 pub struct Accounts {
     db: Db,
-    config: AuthConfig,
+    config: RwLock<AuthConfig>,
     clock: RwLock<Clock>,
     failures: Mutex<HashMap<IpAddr, (u32, DateTime<Utc>)>>,
     dummy_hash: String,
@@ -387,11 +387,24 @@ impl Accounts {
         let dummy_hash = hash_password(&random_hex(16)?)?;
         Ok(Arc::new(Accounts {
             db,
-            config,
+            config: RwLock::new(config),
             clock: RwLock::new(Arc::new(Utc::now)),
             failures: Mutex::new(HashMap::new()),
             dummy_hash,
         }))
+    }
+
+    /// Takes the operators' session and cookie settings (timeouts, `Secure`, sign-in
+    /// limits): `run.rs` passes the command line's.
+    pub fn configure(&self, config: AuthConfig) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    fn config(&self) -> AuthConfig {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the clock of sessions and sign-in limits (tests).
@@ -892,8 +905,8 @@ impl Accounts {
         let secret = random_hex(32)?;
         let now = self.now();
         sqlx::query("DELETE FROM driver_sessions WHERE created_at <= $1 OR last_seen <= $2")
-            .bind(ts(now - chrono_of(self.config.session_max)))
-            .bind(ts(now - chrono_of(self.config.session_idle)))
+            .bind(ts(now - chrono_of(self.config().session_max)))
+            .bind(ts(now - chrono_of(self.config().session_idle)))
             .execute(self.db.writer())
             .await
             .map_err(dberr)?;
@@ -955,8 +968,8 @@ impl Accounts {
         let now = self.now();
         let created = db::parse_ts("created_at", row.try_get("created_at").map_err(dberr)?)?;
         let seen = db::parse_ts("last_seen", row.try_get("last_seen").map_err(dberr)?)?;
-        if now - created >= chrono_of(self.config.session_max)
-            || now - seen >= chrono_of(self.config.session_idle)
+        if now - created >= chrono_of(self.config().session_max)
+            || now - seen >= chrono_of(self.config().session_idle)
         {
             self.sign_out(id).await?;
             return Ok(None);
@@ -982,8 +995,8 @@ impl Accounts {
         format!(
             "{DRIVER_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
             token.expose(),
-            self.config.session_max.as_secs(),
-            if self.config.secure_cookie {
+            self.config().session_max.as_secs(),
+            if self.config().secure_cookie {
                 "; Secure"
             } else {
                 ""
@@ -995,7 +1008,7 @@ impl Accounts {
     pub fn clear_cookie(&self) -> String {
         format!(
             "{DRIVER_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-            if self.config.secure_cookie {
+            if self.config().secure_cookie {
                 "; Secure"
             } else {
                 ""
@@ -1005,17 +1018,17 @@ impl Accounts {
 
     fn locked_out(&self, addr: IpAddr) -> Option<u64> {
         let now = self.now();
-        let window = chrono_of(self.config.login_window);
+        let window = chrono_of(self.config().login_window);
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let (n, since) = failures.get(&addr)?;
         let ends = *since + window;
-        (*n >= self.config.login_failures && ends > now)
+        (*n >= self.config().login_failures && ends > now)
             .then(|| u64::try_from((ends - now).num_seconds()).unwrap_or(0))
     }
 
     fn failed(&self, addr: IpAddr) {
         let now = self.now();
-        let window = chrono_of(self.config.login_window);
+        let window = chrono_of(self.config().login_window);
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if !failures.contains_key(&addr) && failures.len() >= MAX_TRACKED_ADDRESSES {
             failures.retain(|_, (_, since)| *since + window > now);

@@ -566,6 +566,7 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     auth_config.session_idle = Duration::from_secs(args.session_idle_timeout.max(1));
     auth_config.session_max = Duration::from_secs(args.session_max_age.max(1));
     auth_config.secure_cookie = args.secure_cookie;
+    backend.accounts().configure(auth_config.clone());
     let auth = Arc::new(OperatorAuth::new(db.clone(), auth_config)?);
     let given = match &args.admin_password_file {
         Some(path) => Some(Secret::new(

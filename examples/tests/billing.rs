@@ -369,6 +369,7 @@ async fn drivers_and_payments_on_postgres() {
 async fn drivers_flow(url: &str) {
     let central = central(url).await;
     let admin = Api::admin(&central).await;
+    let mut last_alice = None;
     for (v, id) in ALL {
         let (alice, a) = DriverClient::sign_up(
             &central,
@@ -518,8 +519,83 @@ async fn drivers_flow(url: &str) {
         assert!(html.contains("Charging receipt"), "{html}");
         assert_eq!(dec(&json!(total)), cost, "{html}");
         assert!(html.contains("captured"), "{html}");
+
+        // Refunds: part of it, then more than what is left is refused.
+        let (s, p) = admin
+            .post(
+                &format!("/api/sessions/{sid}/refund"),
+                json!({ "amount": "0.50" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(p["status"], "refunded", "{p}");
+        assert_eq!(dec(&p["refunded"]), Decimal::new(50, 2), "{p}");
+        let (s, e) = admin
+            .post(
+                &format!("/api/sessions/{sid}/refund"),
+                json!({ "amount": "100" }),
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_request")),
+            "{e}"
+        );
+        last_alice = Some(a.clone());
         cp.shutdown().await.expect("station");
     }
+    // A fleet with Alice (of the last charger) and a van: its monthly invoice lists her
+    // session and the total.
+    let alice = last_alice.expect("a driver");
+    let (s, fleet) = admin
+        .post(
+            "/api/fleets",
+            json!({ "name": format!("Acme {url}"), "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{fleet}");
+    let (s, a) = admin
+        .put(
+            &format!("/api/accounts/{}/fleet", alice["id"]),
+            json!({ "fleetId": fleet["id"] }),
+        )
+        .await;
+    assert_eq!(
+        (s, a["fleetId"].clone()),
+        (StatusCode::OK, fleet["id"].clone()),
+        "{a}"
+    );
+    let (s, van) = admin
+        .post(
+            &format!("/api/fleets/{}/vehicles", fleet["id"]),
+            json!({ "plate": "B-EV 42", "label": "van" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{van}");
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let invoice = admin
+        .text(&format!(
+            "/api/fleets/{}/invoice?month={month}",
+            fleet["id"]
+        ))
+        .await;
+    let total = invoice
+        .split("id=total-EUR>")
+        .nth(1)
+        .and_then(|t| t.split(" EUR").next())
+        .expect("a EUR total");
+    assert!(invoice.contains("<h1>Invoice</h1>"), "{invoice}");
+    assert_eq!(dec(&json!(total)), Decimal::new(150, 2), "{invoice}");
+    let (s, e) = admin
+        .get(&format!(
+            "/api/fleets/{}/invoice?month=2026-13",
+            fleet["id"]
+        ))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_query"))
+    );
     // Analytics: today has the three sessions; the three chargers (shut down) are down, and
     // a charger that reconnected three times today is flagged degrading.
     let (s, days) = admin.get("/api/analytics/daily?days=7").await;

@@ -282,6 +282,15 @@ async fn blocked_accounts_are_refused_at_authorize_and_at_transaction_start() {
             .await;
         assert_eq!(s, StatusCode::OK, "{a}");
         assert_eq!(a["status"], "blocked");
+        let (_, page) = admin
+            .get(&format!(
+                "/api/accounts?search=blocked-{}&limit=5",
+                id.to_ascii_lowercase()
+            ))
+            .await;
+        assert_eq!(page["total"], 1, "{page}");
+        assert_eq!(page["accounts"][0]["status"], "blocked", "{page}");
+        assert!(page["accounts"][0].get("passwordHash").is_none(), "{page}");
         let (s, _) = d.get("/api/driver/me").await;
         assert_eq!(
             s,

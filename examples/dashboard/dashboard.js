@@ -70,7 +70,7 @@ function renderChargers() {
         `<span class="pill status ${statusClass(k.status)}">${esc(k.status)}</span>${action}</span>`;
     }).join("");
     return `<tr data-charger="${esc(c.identity)}">` +
-      `<td><b>${esc(c.identity)}</b></td><td>${esc(c.version)}</td>` +
+      `<td><b>${esc(c.identity)}</b> <a class="qr" href="/api/chargers/${encodeURIComponent(c.identity)}/qr" target="_blank" title="Printable QR codes of its connectors for the driver app">QR</a></td><td>${esc(c.version)}</td>` +
       `<td><span class="pill link ${c.connected ? "ok" : "bad"}">${c.connected ? "online" : "offline"}</span>` +
       // On a cluster: the node holding the charger's connection.
       `${c.connected && c.node && c.node !== "local" ? ` <small title="cluster node">${esc(c.node)}</small>` : ""}</td>` +

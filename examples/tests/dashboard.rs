@@ -207,6 +207,22 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             .len();
         assert_eq!(live_rows, 0, "the stopped session left the live table");
 
+        // The analytics panel: a search refreshes it; the charger's health row, the counts
+        // and today's energy bar.
+        let search = browser.find(Locator::Css("#health-search")).await?;
+        search.send_keys("DASH").await?;
+        wait("//table[@id='health']//tr[@data-health='DASH-1']//span[text()='ok']").await?;
+        wait("//p[@id='health-counts' and starts-with(text(),'1 chargers · 1 online · 0 down')]").await?;
+        wait("//*[local-name()='svg' and @id='energy-chart']/*[local-name()='rect' and @height>0]").await?;
+        if let Ok(png) = browser
+            .find(Locator::Css("#analytics-panel"))
+            .await?
+            .screenshot()
+            .await
+        {
+            let _ = std::fs::write(screenshot_path().with_file_name("analytics.png"), png);
+        }
+
         // Reserve EVSE 2 from the reservation panel, see it Reserved, cancel it.
         for (field, value) in [("charger", "DASH-1"), ("evse", "2"), ("idTag", "DASH-R")] {
             let input = browser

@@ -1539,6 +1539,30 @@ async fn their_charge_point(test: &str, lib: Lib, v: Version) {
     cp.send_expect("Authorize", json!({ key: token.clone() }), info, "Accepted")
         .await;
     cp.feed("authorized", |d| d["status"] == "Accepted").await;
+    // --- a token of a blocked driver account (accounts.rs): answered Blocked, and the
+    // peer's library takes the answer.
+    {
+        let accounts = cp.central.running.backend().accounts().clone();
+        let account = accounts
+            .sign_up(
+                &format!("interop-{}@example.org", cp.id.to_ascii_lowercase()),
+                "Interop",
+                &ocpp_examples::backend::auth::Secret::new("correct horse battery"),
+            )
+            .await
+            .expect("driver account");
+        accounts
+            .add_token(account.id, "BLOCKED-1", None)
+            .await
+            .expect("token");
+        accounts
+            .set_status(account.id, "blocked")
+            .await
+            .expect("blocked");
+        let blocked = id_token(v, "BLOCKED-1", "ISO14443");
+        cp.send_expect("Authorize", json!({ key: blocked }), info, "Blocked")
+            .await;
+    }
     let plugged = if v16(v) { "Preparing" } else { "Occupied" };
     cp.send("StatusNotification", status_request(v, 1, plugged))
         .await;

@@ -103,6 +103,10 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/messages.js",
         "/streams.js",
         "/tariffs.js",
+        "/analytics.js",
+        "/app",
+        "/app/app.js",
+        "/app/app.css",
         "/api/openapi.json",
     ];
     let mut checked = 0;
@@ -113,6 +117,29 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
                 .unwrap_or_else(|| panic!("{method} {path} has no line in api::ROUTES"));
             let url = format!("{base}{}", concrete(path));
             let anonymous = status_of(&client, &method, &url, None).await;
+            if rule == Access::Driver {
+                // Driver routes (accounts_api.rs): a driver session only; no operator key
+                // opens them.
+                assert_eq!(
+                    anonymous,
+                    StatusCode::UNAUTHORIZED,
+                    "anonymous {method} {path}"
+                );
+                let schemes: Vec<&str> = op["security"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{method} {path} declares no security"))
+                    .iter()
+                    .flat_map(|r| r.as_object().into_iter().flat_map(|o| o.keys()))
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(schemes, ["driver_session"], "{method} {path}");
+                for (role, k) in &keys {
+                    let got = status_of(&client, &method, &url, Some(k)).await;
+                    assert_eq!(got, StatusCode::UNAUTHORIZED, "{role:?} {method} {path}");
+                }
+                checked += 1;
+                continue;
+            }
             let Access::Role(need) = rule else {
                 // Chargers download firmware and upload logs through capability URLs (a
                 // random token in the path, firmware_api.rs): public, and a token nobody
@@ -128,8 +155,16 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
                 }
                 assert!(
                     capability
-                        || [("GET", "/health"), ("POST", "/api/login")]
-                            .contains(&(method.as_str(), path.as_str())),
+                        || [
+                            ("GET", "/health"),
+                            ("POST", "/api/login"),
+                            // Drivers sign up and in; the payment provider's events are
+                            // authenticated by their HMAC signature (accounts_api.rs).
+                            ("POST", "/api/driver/signup"),
+                            ("POST", "/api/driver/login"),
+                            ("POST", "/api/payments/webhook"),
+                        ]
+                        .contains(&(method.as_str(), path.as_str())),
                     "{method} {path} is public"
                 );
                 assert!(op.get("security").is_none(), "{method} {path}: {op}");

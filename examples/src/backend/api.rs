@@ -471,6 +471,7 @@ const PUBLIC: Access = Access::Public;
 const VIEWER: Access = Access::Role(Role::Viewer);
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
+const DRIVER: Access = Access::Driver;
 
 /// Who may use each route: `(method, path as routed, access)`. The guard
 /// ([`super::auth::access_guard`]) looks every request up here; a routed method missing from
@@ -631,6 +632,42 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         VIEWER,
     ),
     ("GET", "/tariffs.js", PUBLIC),
+    // Drivers, billing and fleets (accounts_api.rs). Driver routes need a driver session.
+    ("POST", "/api/driver/signup", PUBLIC),
+    ("POST", "/api/driver/login", PUBLIC),
+    ("POST", "/api/driver/logout", DRIVER),
+    ("GET", "/api/driver/me", DRIVER),
+    ("PUT", "/api/driver/card", DRIVER),
+    ("GET", "/api/driver/tokens", DRIVER),
+    ("POST", "/api/driver/tokens", DRIVER),
+    ("DELETE", "/api/driver/tokens/{id_token}", DRIVER),
+    ("GET", "/api/driver/chargers", DRIVER),
+    ("POST", "/api/driver/start", DRIVER),
+    ("GET", "/api/driver/sessions", DRIVER),
+    ("GET", "/api/driver/sessions/{id}", DRIVER),
+    ("POST", "/api/driver/sessions/{id}/stop", DRIVER),
+    ("GET", "/api/driver/sessions/{id}/receipt", DRIVER),
+    ("GET", "/api/driver/payments", DRIVER),
+    ("GET", "/api/accounts", VIEWER),
+    ("PUT", "/api/accounts/{id}/status", ADMIN),
+    ("PUT", "/api/accounts/{id}/fleet", ADMIN),
+    ("GET", "/api/accounts/{id}/ledger", VIEWER),
+    ("GET", "/api/fleets", VIEWER),
+    ("POST", "/api/fleets", ADMIN),
+    ("POST", "/api/fleets/{id}/vehicles", ADMIN),
+    ("GET", "/api/fleets/{id}/invoice", VIEWER),
+    ("POST", "/api/sessions/{id}/refund", ADMIN),
+    ("GET", "/api/ledger/audit", VIEWER),
+    // The payment provider's events: public, authenticated by their HMAC signature.
+    ("POST", "/api/payments/webhook", PUBLIC),
+    ("GET", "/api/chargers/{id}/qr", VIEWER),
+    ("GET", "/api/analytics/daily", VIEWER),
+    ("GET", "/api/analytics/health", VIEWER),
+    ("GET", "/analytics.js", PUBLIC),
+    // The driver app's static files (examples/driver/).
+    ("GET", "/app", PUBLIC),
+    ("GET", "/app/app.js", PUBLIC),
+    ("GET", "/app/app.css", PUBLIC),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -648,6 +685,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
     let guard = super::auth::Guard {
         auth: auth.clone(),
         routes: ROUTES,
+        drivers: backend.accounts().clone(),
     };
     Router::new()
         .route("/", get(dashboard))
@@ -703,6 +741,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
             backend.clone(),
             route_to_owner,
         ))
+        .merge(super::accounts_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -1075,6 +1114,14 @@ impl utoipa::Modify for SecurityAddon {
                  need a same-origin Origin (or Referer) and the X-CSRF-Token header",
             ))),
         );
+        components.add_security_scheme(
+            "driver_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::accounts::DRIVER_COOKIE,
+                "The driver session cookie set by POST /api/driver/login or /api/driver/signup; \
+                 changes also need a same-origin Origin and the X-CSRF-Token header",
+            ))),
+        );
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 ("GET", item.get.as_mut()),
@@ -1085,8 +1132,29 @@ impl utoipa::Modify for SecurityAddon {
             ];
             for (method, op) in ops {
                 let Some(op) = op else { continue };
-                let Some(Access::Role(role)) = access(method, path) else {
-                    continue;
+                let role = match access(method, path) {
+                    Some(Access::Role(role)) => role,
+                    Some(Access::Driver) => {
+                        op.security = Some(vec![SecurityRequirement::new(
+                            "driver_session",
+                            Vec::<String>::new(),
+                        )]);
+                        let note = "Needs a driver session (a driver sees only its own data).";
+                        op.description = Some(match op.description.take() {
+                            Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                            _ => note.to_owned(),
+                        });
+                        op.responses.responses.insert(
+                            "401".into(),
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description("No driver session")
+                                    .build(),
+                            ),
+                        );
+                        continue;
+                    }
+                    _ => continue,
                 };
                 op.security = Some(vec![
                     SecurityRequirement::new("api_key", Vec::<String>::new()),
@@ -1135,6 +1203,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::streams_api::StreamsDoc::openapi());
     doc.merge(super::der::DerDoc::openapi());
     doc.merge(super::tariffs_api::TariffsDoc::openapi());
+    doc.merge(super::accounts_api::AccountsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }
@@ -1479,7 +1548,7 @@ async fn central_call(
 /// A version-neutral command of ocpp-central ([`ChargerHandle::remote_start`] and the
 /// others), which picks the message of the charger's version; `action` names that message
 /// per version (for errors and metrics).
-async fn command<F, Fut>(
+pub(crate) async fn command<F, Fut>(
     b: &Shared,
     id: &str,
     action: fn(Version) -> &'static str,

@@ -157,6 +157,9 @@ pub enum Access {
     Public,
     /// Signed-in users and keys of at least this role.
     Role(Role),
+    /// A signed-in driver (the driver session cookie of [`super::accounts`]); operator
+    /// credentials do not open these routes, nor driver sessions operator routes.
+    Driver,
 }
 
 /// Why an account or key operation failed.
@@ -369,7 +372,7 @@ impl fmt::Debug for Auth {
     }
 }
 
-fn random_hex(bytes: usize) -> Result<String, AuthError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, AuthError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| AuthError::Random(e.to_string()))?;
     Ok(hex(&buf))
@@ -384,15 +387,15 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     hex(&Sha256::digest(s.as_bytes()))
 }
 
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-fn hash_password(password: &str) -> Result<String, AuthError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, AuthError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| AuthError::Random(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Hash(e.to_string()))?;
@@ -402,7 +405,7 @@ fn hash_password(password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
-fn verify_password(password: &str, hash: &str) -> Result<bool, AuthError> {
+pub(crate) fn verify_password(password: &str, hash: &str) -> Result<bool, AuthError> {
     let parsed = PasswordHash::new(hash).map_err(|e| AuthError::Corrupt(e.to_string()))?;
     Ok(Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
@@ -410,7 +413,7 @@ fn verify_password(password: &str, hash: &str) -> Result<bool, AuthError> {
 }
 
 /// Hashing is slow on purpose: off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthError> {
     tokio::task::spawn_blocking(f)
@@ -431,7 +434,7 @@ fn check_username(name: &str) -> Result<(), AuthError> {
     }
 }
 
-fn check_password(password: &Secret) -> Result<(), AuthError> {
+pub(crate) fn check_password(password: &Secret) -> Result<(), AuthError> {
     let n = password.expose().chars().count();
     if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
         Ok(())
@@ -440,7 +443,7 @@ fn check_password(password: &Secret) -> Result<(), AuthError> {
     }
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>, AuthError> {
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, AuthError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| AuthError::Corrupt(format!("timestamp {s:?}")))
@@ -455,7 +458,7 @@ fn chrono(d: Duration) -> chrono::Duration {
 }
 
 /// Splits `<id><sep><secret>` where id is 16 hex digits and secret 64.
-fn split_token(s: &str, sep: char) -> Option<(&str, &str)> {
+pub(crate) fn split_token(s: &str, sep: char) -> Option<(&str, &str)> {
     let (id, secret) = s.split_once(sep)?;
     let hex_of = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit());
     (hex_of(id, 16) && hex_of(secret, 64)).then_some((id, secret))
@@ -1102,7 +1105,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
 
 // ------------------------------------------------------------------ the guards
 
-fn refuse(status: StatusCode, code: &'static str, message: &str) -> Response {
+pub(crate) fn refuse(status: StatusCode, code: &'static str, message: &str) -> Response {
     (
         status,
         axum::Json(serde_json::json!({ "error": { "code": code, "message": message } })),
@@ -1149,7 +1152,7 @@ fn same_origin(origin: &str, host: &str) -> bool {
 
 /// The CSRF verdict for a request: `Ok` or why not. `csrf`: the token of the cookie session
 /// the request came with (`None` for the login form, where only the origin is checked).
-fn csrf_check(
+pub(crate) fn csrf_check(
     headers: &HeaderMap,
     method: &Method,
     csrf: Option<&Secret>,
@@ -1190,6 +1193,8 @@ pub struct Guard {
     pub auth: Arc<Auth>,
     /// `(method, path pattern, access)` of every route; see [`super::api::ROUTES`].
     pub routes: &'static [(&'static str, &'static str, Access)],
+    /// The driver accounts, for [`Access::Driver`] routes.
+    pub drivers: Arc<super::accounts::Accounts>,
 }
 
 impl Guard {
@@ -1238,6 +1243,32 @@ pub async fn access_guard(State(guard): State<Guard>, mut req: Request, next: Ne
         }
     };
     let access = guard.access(req.method(), &path);
+    if access == Some(Access::Driver) {
+        let driver = match guard.drivers.authenticate(req.headers()).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "sign in as a driver (POST /api/driver/login)",
+                )
+            }
+            Err(e) => {
+                tracing::error!("driver authentication failed: {e}");
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "database",
+                    "authentication is not available",
+                );
+            }
+        };
+        if let Err(why) = csrf_check(req.headers(), req.method(), Some(&driver.csrf)) {
+            return refuse(StatusCode::FORBIDDEN, "csrf", why);
+        }
+        req.extensions_mut().insert(driver);
+        req.extensions_mut().insert(principal);
+        return next.run(req).await;
+    }
     let csrf = match principal.as_ref().map(|p| &p.via) {
         Some(Via::Session { csrf, .. }) => Some(csrf.clone()),
         _ => None,
@@ -1259,7 +1290,7 @@ pub async fn access_guard(State(guard): State<Guard>, mut req: Request, next: Ne
             };
             let need = match other {
                 Some(Access::Role(r)) => r,
-                Some(Access::Public) => Role::Viewer,
+                Some(Access::Public) | Some(Access::Driver) => Role::Viewer,
                 // A route with no rule: its methods that are not routed answer 405 below;
                 // a routed method missing from the table is refused to everyone.
                 None if guard.knows_path(&path) => Role::Viewer,

@@ -233,7 +233,7 @@ pub(crate) fn parse_ts(column: &'static str, s: String) -> Result<DateTime<Utc>,
         .map_err(|_| DbError::Corrupt { column, value: s })
 }
 
-fn parse_dec(column: &'static str, s: String) -> Result<Decimal, DbError> {
+pub(crate) fn parse_dec(column: &'static str, s: String) -> Result<Decimal, DbError> {
     Decimal::from_str(&s).map_err(|_| DbError::Corrupt { column, value: s })
 }
 
@@ -463,6 +463,9 @@ const MIGRATIONS: &[&str] = &[
     // dead node (PostgreSQL only: a cluster needs it; SQLite stays one index lighter).
     "ALTER TABLE chargers ADD COLUMN owner TEXT;
     @journal_charger_index",
+    // 19: driver accounts, tokens, fleets and vehicles, the billing ledger and payments
+    // (`accounts.rs`, `ledger.rs`, `payments.rs`).
+    super::accounts::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -527,7 +530,7 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
 /// The counter of OCPP 1.6 transaction ids.
 const TRANSACTION_ID_COUNTER: &str = "v16_transaction_id";
 
-const SESSION_COLUMNS: &str =
+pub(crate) const SESSION_COLUMNS: &str =
     "id, charger, transaction_id, evse, connector, id_token, started_at, ended_at, \
      meter_start_wh, meter_last_wh, energy_wh, power_w, stop_reason, cost, currency, status";
 
@@ -1367,7 +1370,7 @@ fn token_row(r: AnyRow) -> Result<TokenRow, DbError> {
     })
 }
 
-fn session_row(r: AnyRow) -> Result<SessionRow, DbError> {
+pub(crate) fn session_row(r: AnyRow) -> Result<SessionRow, DbError> {
     Ok(SessionRow {
         id: r.try_get("id")?,
         charger: r.try_get("charger")?,

@@ -54,6 +54,13 @@ pub mod der;
 // OCPP 2.1 tariffs and the sessions' cost by them (tariffs.rs, tariffs_api.rs).
 pub mod tariffs;
 pub mod tariffs_api;
+// Driver accounts, the billing ledger and payments (accounts.rs, accounts_api.rs, ledger.rs,
+// payments.rs).
+pub mod accounts;
+pub mod accounts_api;
+pub mod analytics;
+pub mod ledger;
+pub mod payments;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -182,6 +189,13 @@ pub struct Backend {
     tariffs: tariffs::Tariffs,
     /// The cluster this node is part of, when it is ([`cluster`]); a single node without.
     cluster: std::sync::OnceLock<ClusterNode>,
+    /// Driver accounts, their tokens and fleets ([`accounts`]).
+    accounts: Arc<accounts::Accounts>,
+    /// Billing: the ledger, payments and the provider ([`payments`]); replaced by
+    /// [`Backend::set_billing`].
+    billing: RwLock<payments::Billing>,
+    /// Woken when a session ends (billing settles it).
+    session_ended: Arc<tokio::sync::Notify>,
 }
 
 /// A node's part of the cluster: the broker and how long routed requests may take.
@@ -234,7 +248,23 @@ impl Backend {
                     value: other.to_string(),
                 },
             })?;
+        let accounts =
+            accounts::Accounts::new(db.clone(), auth::AuthConfig::new()).map_err(|e| {
+                DbError::Corrupt {
+                    column: "driver_accounts",
+                    value: e.to_string(),
+                }
+            })?;
+        let billing = RwLock::new(payments::Billing::new(
+            db.clone(),
+            accounts.clone(),
+            Arc::new(payments::LocalProvider::new()),
+            payments::BillingConfig::default(),
+        ));
         Ok(Backend {
+            session_ended: Arc::new(tokio::sync::Notify::new()),
+            billing,
+            accounts,
             tariffs,
             customers: customers::Customers::new(db.clone(), displays.clone()),
             displays,
@@ -710,6 +740,37 @@ impl Backend {
         Ok(())
     }
 
+    /// Driver accounts, tokens and fleets ([`accounts`]).
+    pub fn accounts(&self) -> &Arc<accounts::Accounts> {
+        &self.accounts
+    }
+
+    /// Billing: ledger, payments, provider ([`payments`]).
+    pub fn billing(&self) -> payments::Billing {
+        self.billing
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Notified when a session ends (at most one wake-up is kept while nobody waits).
+    pub fn session_ended(&self) -> Arc<tokio::sync::Notify> {
+        self.session_ended.clone()
+    }
+
+    /// Replaces the payment provider and billing settings.
+    pub fn set_billing(
+        &self,
+        provider: Arc<dyn payments::PaymentProvider>,
+        config: payments::BillingConfig,
+    ) {
+        *self
+            .billing
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            payments::Billing::new(self.db.clone(), self.accounts.clone(), provider, config);
+    }
+
     /// The certificate authority and issued certificates ([`pki`]).
     pub fn certs(&self) -> &pki::Certs {
         &self.certs
@@ -764,6 +825,19 @@ impl Backend {
     /// The authorization status for `id_token`: from the token table, else by the policy for
     /// unknown tokens.
     pub async fn decide(&self, id_token: &str) -> &'static str {
+        // A token linked to a driver account: blocked with its account; otherwise accepted
+        // unless the operator's token table says otherwise.
+        let owner = match self.accounts.token_owner(id_token).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("driver token lookup failed, answering Invalid: {e}");
+                self.metrics.error("database", "token_lookup");
+                return "Invalid";
+            }
+        };
+        if owner.as_ref().is_some_and(|o| o.blocked) {
+            return "Blocked";
+        }
         match self.db.token(id_token).await {
             Ok(Some(t)) => match t.status.as_str() {
                 "Accepted" => "Accepted",
@@ -771,6 +845,7 @@ impl Backend {
                 "Expired" => "Expired",
                 _ => "Invalid",
             },
+            Ok(None) if owner.is_some() => "Accepted",
             Ok(None) => match self.unknown_tokens {
                 UnknownTokens::Accept => "Accepted",
                 UnknownTokens::Reject => "Invalid",
@@ -1231,6 +1306,8 @@ impl Backend {
                 }
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_ended", detail, true).await;
+                // Billing settles it (payments::spawn_settlement).
+                self.session_ended.notify_one();
                 return Ok(Some(session));
             }
             Event::LimitReached {

@@ -101,6 +101,26 @@ pub struct CentralArgs {
     #[arg(long)]
     pub v16_cost_messages: bool,
     // ----- end of the running cost -----
+    // ----- billing (payments.rs) -----
+    /// The pre-authorization hold of a session a driver starts from the app (in the tariff's
+    /// currency).
+    #[arg(long, default_value = "50", value_name = "AMOUNT")]
+    pub payment_hold: Decimal,
+    /// Capture attempts before a hold is released and the cost left to the invoice.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub payment_attempts: i64,
+    /// How often the billing sweeper settles ended sessions and retries captures, seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub payment_sweep_interval: u64,
+    /// The HMAC secret of the local payment provider's webhooks (random when not given).
+    #[arg(
+        long,
+        env = "OCPP_PAYMENT_WEBHOOK_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub payment_webhook_secret: Option<String>,
+    // ----- end of billing -----
     /// Signed meter values kept as rows per session (signed.rs); past it each message's
     /// extra values are a `limit_reached` event and an `errors` metric (the journal keeps
     /// the message verbatim).
@@ -260,6 +280,10 @@ impl CentralArgs {
             cost_update_interval: 60,
             personal_message: None,
             v16_cost_messages: false,
+            payment_hold: Decimal::from(50),
+            payment_attempts: 5,
+            payment_sweep_interval: 30,
+            payment_webhook_secret: None,
             max_signed_per_session: super::signed::MAX_PER_SESSION,
             price_per_hour: Decimal::ZERO,
             session_fee: Decimal::ZERO,
@@ -608,6 +632,7 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
     auth_config.session_idle = Duration::from_secs(args.session_idle_timeout.max(1));
     auth_config.session_max = Duration::from_secs(args.session_max_age.max(1));
     auth_config.secure_cookie = args.secure_cookie;
+    backend.accounts().configure(auth_config.clone());
     let auth = Arc::new(OperatorAuth::new(db.clone(), auth_config)?);
     let given = match &args.admin_password_file {
         Some(path) => Some(Secret::new(
@@ -622,6 +647,31 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         None => std::env::var("OCPP_ADMIN_PASSWORD").ok().map(Secret::new),
     };
     let admin_password = auth.bootstrap_admin(given).await?;
+    // The local payment provider posts its (signed) events to this server's webhook.
+    let webhook_secret = match &args.payment_webhook_secret {
+        Some(s) => s.clone(),
+        None => super::auth::random_hex(32)?,
+    };
+    let provider = super::payments::LocalProvider::with_webhook(
+        db.clone(),
+        super::payments::WebhookTarget {
+            url: format!("http://127.0.0.1:{}/api/payments/webhook", http_addr.port()),
+            secret: webhook_secret.clone(),
+        },
+    )
+    .await
+    .map_err(|e| StartError::Invalid(format!("payment provider: {e}")))?;
+    backend.set_billing(
+        Arc::new(provider),
+        super::payments::BillingConfig {
+            hold: args.payment_hold,
+            max_attempts: args.payment_attempts.max(1),
+            sweep_every: Duration::from_secs(args.payment_sweep_interval.max(1)),
+            webhook_secret: Some(webhook_secret),
+            ..super::payments::BillingConfig::default()
+        },
+    );
+    super::payments::spawn_settlement(&backend);
     let app = api::router(backend.clone(), auth.clone());
     if let Some(c) = &cluster {
         // Before chargers are accepted: the lease, the command reader, the live feed.

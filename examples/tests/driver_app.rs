@@ -1,0 +1,222 @@
+//! The driver app in headless Chromium (Debian's `chromium` and `chromium-driver`, driven
+//! over WebDriver), the driver's whole journey against a simulated charger: sign up, put a
+//! card on file, find the charger (the QR code's deep link `/app#charger=ID`), start on a
+//! connector, watch the session live (time, energy, cost so far, the power/energy chart),
+//! stop, see it in the history paid, open the receipt. Leaves screenshots in
+//! `target/driver-app-*.png`.
+//!
+//! `OCPP_CHROMIUM` / `OCPP_CHROMEDRIVER` override the binaries (default `/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`). Where they are missing the test says loudly that it was skipped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use ocpp_charger::settings::Setting;
+use ocpp_charger::ws::{self, ClientConfig};
+use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
+use ocpp_examples::backend::run::{start, CentralArgs};
+use ocpp_examples::backend::wait_for;
+use ocpp_types::Version;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn binary(var: &str, default: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()));
+    path.exists().then_some(path)
+}
+
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn screenshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(|p| p.join(format!("driver-app-{name}.png")))
+        .unwrap_or_else(|| PathBuf::from(format!("driver-app-{name}.png")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_signs_up_finds_starts_watches_stops_and_gets_a_receipt() {
+    let (Some(chromium), Some(driver)) = (
+        binary("OCPP_CHROMIUM", "/usr/bin/chromium"),
+        binary("OCPP_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    ) else {
+        eprintln!(
+            "\n*** SKIPPED driver app test: chromium / chromedriver not found (scripts/test.sh \
+             installs Debian's chromium and chromium-driver) ***\n"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args =
+        CentralArgs::with_database(format!("sqlite://{}", dir.path().join("app.db").display()))
+            .ephemeral();
+    args.session_fee = Decimal::new(150, 2);
+    let central = start(&args).await.expect("central system");
+    let mut feed = central.backend().subscribe();
+    let station = Station::new(
+        StationConfig::new("APP-1", Version::V201)
+            .vendor_model("ACME", "Volt 22")
+            .evses(2)
+            .setting(Setting::SampleInterval, "1"),
+        Box::new(SimulatedHardware::new(2, Decimal::from(22_000))),
+        Saved::default(),
+        Instant::now(),
+    );
+    let cp = ws::spawn(
+        station,
+        Box::new(MemoryStore::new()),
+        ClientConfig::new(format!("ws://{}/ocpp/APP-1", central.ocpp_addr()))
+            .backoff(Duration::from_millis(50), Duration::from_millis(300)),
+    );
+    wait_for(&mut feed, "APP-1", "booted", WAIT, |_| true)
+        .await
+        .expect("boot in time");
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .unwrap();
+
+    let port = free_port().await;
+    let _driver = KillOnDrop(
+        Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            // A phone's viewport: the app is mobile-first.
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=412,915"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let started = Instant::now();
+    let browser = loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&webdriver)
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if started.elapsed() < WAIT => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("chromedriver did not come up: {e}"),
+        }
+    };
+    let base = format!("http://{}", central.http_addr());
+    let result = async {
+        // The QR code's deep link.
+        browser.goto(&format!("{base}/app#charger=APP-1")).await?;
+        let wait = |loc: String| {
+            let b = browser.clone();
+            async move { b.wait().at_most(WAIT).for_element(Locator::XPath(&loc)).await }
+        };
+        let fill = |css: &'static str, text: &'static str| {
+            let b = browser.clone();
+            async move {
+                let e = b.find(Locator::Css(css)).await?;
+                e.clear().await?;
+                e.send_keys(text).await
+            }
+        };
+        wait("//form[@id='signup-form']".into()).await?;
+        // A short password is refused with the API's reason.
+        fill("#su-email", "dana@example.org").await?;
+        fill("#su-name", "Dana").await?;
+        fill("#su-password", "short").await?;
+        browser.find(Locator::Css("#sign-up")).await?.click().await?;
+        wait("//p[@id='auth-error' and contains(text(),'12')]".into()).await?;
+        fill("#su-password", "correct horse battery").await?;
+        browser.find(Locator::Css("#sign-up")).await?.click().await?;
+        wait("//span[@id='who' and text()='Dana']".into()).await?;
+
+        // A card on file.
+        browser.find(Locator::Css("nav button[data-tab='account']")).await?.click().await?;
+        fill("#card-number", "4242 4242 4242 4242").await?;
+        browser.find(Locator::Css("#save-card")).await?.click().await?;
+        wait("//b[@id='card-on-file' and contains(text(),'4242')]".into()).await?;
+
+        // Find the charger (the deep link filled the search) and start on connector 1.
+        browser.find(Locator::Css("nav button[data-tab='find']")).await?.click().await?;
+        wait("//li[@data-charger='APP-1']//button[@data-evse='1' and not(@disabled)]".into()).await?;
+        browser
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshot_path("find"), png))?
+            .ok();
+        browser
+            .find(Locator::Css("li[data-charger='APP-1'] button[data-evse='1']"))
+            .await?
+            .click()
+            .await?;
+
+        // Watch: the live view with energy flowing, a cost and the chart.
+        wait("//div[@id='live' and @data-session]".into()).await?;
+        wait("//span[@id='energy' and text()!='0.000']".into()).await?;
+        wait("//*[local-name()='svg' and @id='chart']/*[local-name()='polyline' and @class='p']".into()).await?;
+        wait("//b[@id='cost' and contains(text(),'EUR')]".into()).await?;
+        browser
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshot_path("live"), png))?
+            .ok();
+
+        // Stop; the history shows it paid, with a receipt.
+        browser.find(Locator::Css("#stop")).await?.click().await?;
+        wait("//ul[@id='history']/li[@data-session]//div[contains(@class,'payment') and text()='payment: captured']".into()).await?;
+        browser
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshot_path("history"), png))?
+            .ok();
+        let href = browser
+            .find(Locator::Css("#history a.receipt"))
+            .await?
+            .attr("href")
+            .await?
+            .unwrap_or_default();
+        browser.goto(&format!("{base}{href}")).await?;
+        wait("//h1[text()='Charging receipt']".into()).await?;
+        wait("//td[@id='payment-status' and starts-with(text(),'captured')]".into()).await?;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    if let Err(e) = result {
+        panic!("driver app in Chromium: {e}");
+    }
+    let (_, total) = central
+        .backend()
+        .accounts()
+        .accounts("dana", 0, 10)
+        .await
+        .expect("accounts");
+    assert_eq!(total, 1);
+    cp.shutdown().await;
+    central.shutdown().await.expect("shutdown");
+}

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ocpp_charger::ws::{self, ClientConfig, ClientEvent, ClientHandle};
+use ocpp_charger::ws::{self, ClientConfig, ClientHandle};
 use ocpp_charger::{
     HardwareEvent, MemoryStore, Saved, Setting, SimulatedHardware, Station, StationConfig,
     StationEvent,
@@ -18,6 +18,9 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+#[path = "support/e2e.rs"]
+mod e2e;
+use e2e::{booted, until};
 #[path = "support/postgres.rs"]
 mod postgres;
 use postgres::postgres_database;
@@ -25,7 +28,6 @@ use postgres::postgres_database;
 mod api;
 use api::Api;
 
-const WAIT: Duration = Duration::from_secs(30);
 const ALL: [(Version, &str); 3] = [
     (Version::V16, "BILL-16"),
     (Version::V201, "BILL-201"),
@@ -185,45 +187,13 @@ fn charger(
     )
 }
 
-async fn until<F, Fut>(what: &str, mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
+/// The next station event `f` accepts (see [`e2e::next_event`]).
 async fn next_event(
     handle: &mut ClientHandle,
     what: &str,
     f: impl Fn(&StationEvent) -> bool,
 ) -> StationEvent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, handle.events.recv()).await {
-            Ok(Some(ClientEvent::Station(e))) if f(&e) => return e,
-            Ok(Some(ClientEvent::Station(StationEvent::InvalidOutgoing { error, .. }))) => {
-                panic!("invalid outgoing: {error}")
-            }
-            Ok(Some(_)) => {}
-            _ => panic!("no {what}"),
-        }
-    }
-}
-
-async fn booted(cp: &mut ClientHandle) {
-    next_event(cp, "boot", |e| {
-        matches!(e, StationEvent::BootAccepted { .. })
-    })
-    .await;
+    e2e::next_event(handle, what, |e| f(e).then(|| e.clone())).await
 }
 
 /// A blocked account's RFID token is answered Blocked at Authorize, and its app token at

@@ -10,10 +10,9 @@
 //! says loudly that it was skipped.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig};
 use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
@@ -22,30 +21,12 @@ use ocpp_examples::backend::run::{start, CentralArgs};
 use ocpp_examples::backend::wait_for;
 use ocpp_types::Version;
 use rust_decimal::Decimal;
-use serde_json::json;
+
+#[path = "support/browser.rs"]
+mod browser;
+use browser::binary;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(var: &str, default: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()));
-    path.exists().then_some(path)
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_status_live_and_runs_a_session() {
@@ -96,43 +77,7 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         .await
         .expect("boot in time");
 
-    let port = free_port().await;
-    let _driver = KillOnDrop(
-        Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let webdriver = format!("http://127.0.0.1:{port}");
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000"],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let started = Instant::now();
-    let browser = loop {
-        match ClientBuilder::new(connector.clone())
-            .capabilities(caps.clone())
-            .connect(&webdriver)
-            .await
-        {
-            Ok(c) => break c,
-            // chromedriver is still starting up.
-            Err(e) if started.elapsed() < WAIT => {
-                let _ = e;
-                tokio::task::yield_now().await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("chromedriver did not come up: {e}"),
-        }
-    };
+    let (browser, _driver) = browser::open(&chromium, &driver, "1400,1000").await;
 
     let result = async {
         browser

@@ -9,10 +9,9 @@
 //! `/usr/bin/chromedriver`). Where they are missing the test says loudly that it was skipped.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use ocpp_charger::settings::Setting;
 use ocpp_charger::ws::{self, ClientConfig};
 use ocpp_charger::{HardwareEvent, MemoryStore, Saved, SimulatedHardware, Station, StationConfig};
@@ -20,30 +19,12 @@ use ocpp_examples::backend::run::{start, CentralArgs};
 use ocpp_examples::backend::wait_for;
 use ocpp_types::Version;
 use rust_decimal::Decimal;
-use serde_json::json;
+
+#[path = "support/browser.rs"]
+mod browser;
+use browser::binary;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(var: &str, default: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()));
-    path.exists().then_some(path)
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 fn screenshot_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -92,42 +73,8 @@ async fn a_driver_signs_up_finds_starts_watches_stops_and_gets_a_receipt() {
     cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
         .unwrap();
 
-    let port = free_port().await;
-    let _driver = KillOnDrop(
-        Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let webdriver = format!("http://127.0.0.1:{port}");
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            // A phone's viewport: the app is mobile-first.
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=412,915"],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let started = Instant::now();
-    let browser = loop {
-        match ClientBuilder::new(connector.clone())
-            .capabilities(caps.clone())
-            .connect(&webdriver)
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if started.elapsed() < WAIT => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("chromedriver did not come up: {e}"),
-        }
-    };
+    // A phone's viewport: the app is mobile-first.
+    let (browser, _driver) = browser::open(&chromium, &driver, "412,915").await;
     let base = format!("http://{}", central.http_addr());
     let result = async {
         // The QR code's deep link.

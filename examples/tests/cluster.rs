@@ -941,3 +941,278 @@ async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() 
     b.shutdown().await.expect("shutdown b");
     a.shutdown().await.expect("shutdown a");
 }
+
+/// A cluster node's journal low-water mark advances as its rows are projected (it was frozen
+/// at the mark the database held when the node started), so a restarted node's recovery reads
+/// the journal from a recent mark: only what it journaled and did not project, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_recovers_from_its_own_recent_journal_mark() {
+    let Some(database) = postgres_database("cluster_watermark").await else {
+        return;
+    };
+    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the watermark test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    use ocpp_examples::backend::run::{start, CentralArgs};
+    let node = |id: &str| {
+        let mut args = CentralArgs::with_database(database.clone()).ephemeral();
+        args.redis_url = Some(redis_url.clone());
+        args.node_id = Some(id.into());
+        args.cluster_name = format!("watermark{}", std::process::id());
+        args.cluster_lease_ms = 1000;
+        args
+    };
+    let a = start(&node("a")).await.expect("node a");
+    let b = start(&node("b")).await.expect("node b");
+    let db = a.backend().db().clone();
+    let at_start = db.journal_node_mark("a").await.expect("mark of a");
+    let api = Api::admin(&b).await;
+    let id = "WM-16";
+    let cp = charger(
+        format!("ws://{}/ocpp/{id}", a.ocpp_addr()),
+        id,
+        Version::V16,
+    );
+    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
+        .expect("plug");
+    cp.hardware(HardwareEvent::IdTokenPresented {
+        evse: Some(1),
+        id_token: "CARD-1".into(),
+    })
+    .expect("card");
+    // A few meter readings (one a second) journaled and projected on node a.
+    let session = until("readings in the session on node a", || async {
+        session_of(&api, id).await.filter(|s| {
+            s["status"] == "active"
+                && s["energyWhExact"]
+                    .as_str()
+                    .and_then(|e| e.parse::<Decimal>().ok())
+                    .is_some_and(|e| e > Decimal::ZERO)
+        })
+    })
+    .await;
+    let session_id = session["id"].as_i64().expect("session id");
+    drop(cp.shutdown().await);
+    a.backend().flush().await;
+    let written = db.session_journal(session_id).await.expect("journal");
+    let last = written.iter().map(|r| r.id).max().expect("journal rows");
+    assert!(written.len() >= 3, "start and readings: {written:?}");
+    let mark = db.journal_node_mark("a").await.expect("mark of a");
+    assert!(
+        mark >= last && mark > at_start,
+        "node a's mark advanced past its projected rows: {mark} (at start {at_start}, last row {last})"
+    );
+    // Node a answers one more reading and dies before projecting it.
+    a.shutdown().await.expect("stop a");
+    let tx: i64 = session["transactionId"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("1.6 transaction id");
+    let start_wh: Decimal = session["meterStartWh"]
+        .as_str()
+        .and_then(|m| m.parse().ok())
+        .expect("meter start");
+    let reading = start_wh + Decimal::from(90_000);
+    let request = json!({ "connectorId": 1, "transactionId": tx, "meterValue": [{
+        "timestamp": "2030-01-01T10:00:00Z",
+        "sampledValue": [{ "value": reading.to_string(), "measurand": "Energy.Active.Import.Register",
+                           "unit": "Wh", "context": "Sample.Periodic" }] }] });
+    let lost = db
+        .journal_insert_by(Some("a"), id, "1.6", "MeterValues", &request.to_string(), "{}")
+        .await
+        .expect("journal row");
+    // Node b's own rows are not node a's to replay.
+    let of_b = db
+        .journal_insert_by(Some("b"), "WM-OTHER", "1.6", "Heartbeat", "{}", "{}")
+        .await
+        .expect("journal row of b");
+    let to_replay = db.journal_unprocessed_node("a").await.expect("rows");
+    assert_eq!(
+        to_replay.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![lost],
+        "recovery of node a reads from its recent mark: only the row it did not project (not {of_b})"
+    );
+    let a = start(&node("a")).await.expect("node a again");
+    let s = until("the recovered reading in the session", || async {
+        session_of(&api, id).await.filter(|s| {
+            s["energyWhExact"]
+                .as_str()
+                .and_then(|e| e.parse::<Decimal>().ok())
+                == Some(Decimal::from(90_000))
+        })
+    })
+    .await;
+    assert_eq!(s["status"], "active", "nothing lost: {s}");
+    a.backend().flush().await;
+    assert!(
+        db.journal_node_mark("a").await.expect("mark") >= lost,
+        "the replayed row settled the restarted node's mark"
+    );
+    a.shutdown().await.expect("stop a");
+    b.shutdown().await.expect("stop b");
+}
+
+/// Three in-process nodes `a`, `b`, `c` of one cluster (a fresh name) on `database`.
+async fn three_nodes(
+    database: &str,
+    redis_url: &str,
+    name: &str,
+) -> Vec<ocpp_examples::backend::run::RunningCentral> {
+    use ocpp_examples::backend::run::{start, CentralArgs};
+    let mut nodes = Vec::new();
+    for id in ["a", "b", "c"] {
+        let mut args = CentralArgs::with_database(database.to_owned()).ephemeral();
+        args.redis_url = Some(redis_url.to_owned());
+        args.node_id = Some(id.into());
+        args.cluster_name = format!("{name}{}", std::process::id());
+        args.cluster_lease_ms = 1000;
+        nodes.push(start(&args).await.expect("node"));
+    }
+    nodes
+}
+
+/// Two idle simulated chargers (`<prefix>-0001` 1.6, `<prefix>-0002` 2.0.1) on `node`.
+async fn fleet_on(
+    node: &ocpp_examples::backend::run::RunningCentral,
+    prefix: &str,
+    count: usize,
+) -> ocpp_examples::sim::Fleet {
+    use ocpp_examples::sim::{Fleet, Scenario, SimConfig, VersionMix};
+    let mut config = SimConfig::new(format!("ws://{}/ocpp", node.ocpp_addr()));
+    config.count = count;
+    config.prefix = prefix.into();
+    config.versions = VersionMix::cycle(vec![Version::V16, Version::V201]).expect("versions");
+    config.scenario = Scenario::Idle;
+    let fleet = Fleet::start(config).await.expect("fleet starts");
+    fleet
+        .wait_stats(|s| s.booted == count, WAIT)
+        .await
+        .expect("all booted");
+    fleet
+}
+
+/// Requests over many chargers reach every node's chargers: a firmware rollout started on
+/// node a is sent by b and c to the chargers they hold (each installs it; the progress is
+/// the same from every node's API), a display message to a group sent to node b is set on
+/// the chargers of a, b and c by the node holding each, and a charger connected nowhere is
+/// reported as such, not skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_requests_reach_the_chargers_of_every_node() {
+    let Some(database) = postgres_database("cluster_fanout").await else {
+        return;
+    };
+    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the fan-out test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    let nodes = three_nodes(&database, &redis_url, "fanout").await;
+    let apis = [
+        Api::admin(&nodes[0]).await,
+        Api::admin(&nodes[1]).await,
+        Api::admin(&nodes[2]).await,
+    ];
+    // A charger that was connected once and is not now.
+    let gone = fleet_on(&nodes[2], "FO", 1).await;
+    drop(gone.shutdown().await);
+    until("FO-0001 offline", || async {
+        let (_, c) = apis[0].get("/api/chargers/FO-0001").await;
+        (c["connected"] == false).then_some(())
+    })
+    .await;
+    let fleets = [
+        fleet_on(&nodes[0], "FA", 2).await,
+        fleet_on(&nodes[1], "FB", 2).await,
+        fleet_on(&nodes[2], "FC", 2).await,
+    ];
+    let held: Vec<String> = fleets.iter().flat_map(|f| f.identities()).collect();
+    assert_eq!(held.len(), 6);
+
+    // A display message to the 2.0.1 chargers of every node and the offline one, asked of b.
+    let group = ["FA-0002", "FB-0002", "FC-0002", "FO-0001"];
+    let (s, answers) = apis[1]
+        .post(
+            "/api/display-messages",
+            json!({ "chargers": group, "message": { "id": 7, "content": "Welcome" } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{answers}");
+    let by_charger: BTreeMap<String, String> = answers
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| {
+            (
+                a["charger"].as_str().unwrap_or_default().to_owned(),
+                a["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        ("FA-0002", "Accepted"),
+        ("FB-0002", "Accepted"),
+        ("FC-0002", "Accepted"),
+        ("FO-0001", "Offline"),
+    ]
+    .into_iter()
+    .map(|(c, s)| (c.to_owned(), s.to_owned()))
+    .collect();
+    assert_eq!(by_charger, expected, "{answers}");
+    // Each charger holds it: its own node asks it.
+    let (s, held_messages) = apis[0]
+        .get("/api/chargers/FC-0002/display-messages")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{held_messages}");
+    assert!(
+        held_messages
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["content"] == "Welcome")),
+        "{held_messages}"
+    );
+
+    // A firmware rollout to all of them, started on node a.
+    let (s, image) = apis[0]
+        .post_bytes(
+            "/api/firmware/images?name=cluster-3.0.0.bin&version=3.0.0",
+            b"SIMFW 3.0.0\n".to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{image}");
+    let mut targets = held.clone();
+    targets.push("FO-0001".into());
+    let (s, r) = apis[0]
+        .post(
+            "/api/firmware/rollouts",
+            json!({ "imageId": image["id"], "chargers": targets }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let id = r["id"].as_i64().expect("rollout id");
+    let offline = r["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["charger"] == "FO-0001"))
+        .cloned()
+        .expect("the offline target");
+    assert_eq!(offline["status"], "Failed", "{r}");
+    assert_eq!(offline["detail"], "not connected", "{r}");
+    for t in r["targets"].as_array().expect("targets") {
+        if t["charger"] != "FO-0001" {
+            assert_ne!(t["status"], "Failed", "every held charger accepted it: {r}");
+        }
+    }
+    // Every node's API follows the same rollout to its end.
+    let done = until("the rollout installed everywhere", || async {
+        let (_, r) = apis[2].get(&format!("/api/firmware/rollouts/{id}")).await;
+        (r["installed"].as_i64() == Some(6)).then_some(r)
+    })
+    .await;
+    assert_eq!(done["finished"], 7, "{done}");
+    let (_, from_b) = apis[1].get(&format!("/api/firmware/rollouts/{id}")).await;
+    assert_eq!(from_b["installed"], 6, "{from_b}");
+    for f in fleets {
+        drop(f.shutdown().await);
+    }
+    for n in nodes {
+        n.shutdown().await.expect("shutdown");
+    }
+}

@@ -83,6 +83,16 @@ impl ApiError {
         }
     }
 
+    /// Its stable code (`charger_offline`, `charger_timeout`, ...).
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// Its sentence for humans.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
@@ -557,6 +567,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/firmware/rollouts", VIEWER),
     ("POST", "/api/firmware/rollouts", OPERATOR),
     ("GET", "/api/firmware/rollouts/{id}", VIEWER),
+    ("POST", "/api/chargers/{id}/firmware/rollouts/{rollout}", OPERATOR),
     ("POST", "/api/chargers/{id}/logs", OPERATOR),
     ("GET", "/api/logs", VIEWER),
     ("GET", "/api/logs/files/{id}", VIEWER),
@@ -886,6 +897,137 @@ async fn route_to_owner(
                 format!("routing to node {}: {e}", owner.node),
             )
             .into_response()
+        }
+    }
+}
+
+/// Where one charger of a request over many chargers is ([`locate`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// Connected to this node.
+    Here(ChargerHandle),
+    /// Connected to another live node of the cluster (its id).
+    Node(String),
+    /// Connected nowhere.
+    Offline,
+}
+
+/// Finds each of `ids` for a request that fans out over many chargers (a firmware rollout,
+/// a display message to a group): connected here, on another live node of the cluster (one
+/// presence lookup for all of them), or nowhere. A single node finds only its own.
+pub(crate) async fn locate(b: &Shared, ids: &[String]) -> Result<Vec<Target>, ApiError> {
+    let mut out: Vec<Target> = ids
+        .iter()
+        .map(|id| {
+            b.chargers()
+                .get(id)
+                .filter(|h| h.is_connected())
+                .map_or(Target::Offline, Target::Here)
+        })
+        .collect();
+    let Some(cluster) = b.cluster() else {
+        return Ok(out);
+    };
+    let elsewhere: Vec<(usize, String)> = out
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .filter(|(_, (t, _))| matches!(t, Target::Offline))
+        .map(|(i, (_, id))| (i, id.clone()))
+        .collect();
+    if elsewhere.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<String> = elsewhere.iter().map(|(_, id)| id.clone()).collect();
+    let found = cluster.lookup_many(&names).await.map_err(|e| {
+        tracing::error!("cluster: presence lookup failed: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!("the cluster's broker does not answer: {e}"),
+        )
+    })?;
+    for ((i, _), owner) in elsewhere.into_iter().zip(found) {
+        if let (Some(o), Some(slot)) = (owner, out.get_mut(i)) {
+            if o.node != cluster.node_id() {
+                *slot = Target::Node(o.node);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The API path of charger `id`'s `rest` (`/api/chargers/{id}{rest}`), the identity
+/// percent-encoded as one path segment.
+pub(crate) fn charger_path(id: &str, rest: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!(
+        "/api/chargers/{}{rest}",
+        percent_encoding::utf8_percent_encode(id, SEGMENT)
+    )
+}
+
+/// Runs one charger's API request (`method` `uri`, JSON `body`) on cluster node `node` for
+/// `who`: the fan-out path of a request over many chargers, each target run by the node
+/// holding it, exactly as [`route_to_owner`] runs a single charger's request. The answer's
+/// status and JSON body; a node that does not answer in time or a broker that does not
+/// answer is the same [`ApiError`] a routed single-charger request gets.
+pub(crate) async fn run_on_node(
+    b: &Shared,
+    node: &str,
+    who: &super::auth::Principal,
+    method: &str,
+    uri: String,
+    body: &Value,
+) -> Result<(StatusCode, Value), ApiError> {
+    use super::cluster::{ClusterError, Forward};
+    let Some(cluster) = b.cluster() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            "not a cluster node",
+        ));
+    };
+    let forward = Forward {
+        method: method.to_owned(),
+        uri,
+        content_type: Some("application/json".to_owned()),
+        body: body.to_string(),
+        principal: who.name.clone(),
+        role: who.role,
+    };
+    let t0 = Instant::now();
+    let answer = cluster.route(node, forward, b.route_timeout()).await;
+    b.metrics().routed(node, t0.elapsed());
+    match answer {
+        Ok(a) => Ok((
+            StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            serde_json::from_str(&a.body).unwrap_or(Value::String(a.body)),
+        )),
+        Err(ClusterError::Timeout(node)) => {
+            b.metrics().error("call", "charger_timeout");
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "charger_timeout",
+                format!("node {node} did not answer in time"),
+            ))
+        }
+        Err(ClusterError::Busy) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "charger_busy",
+            ClusterError::Busy.to_string(),
+        )),
+        Err(e) => {
+            tracing::error!("cluster: routing to {node} failed: {e}");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cluster_unavailable",
+                format!("routing to node {node}: {e}"),
+            ))
         }
     }
 }

@@ -466,6 +466,18 @@ const MIGRATIONS: &[&str] = &[
     // 19: driver accounts, tokens, fleets and vehicles, the billing ledger and payments
     // (`accounts.rs`, `ledger.rs`, `payments.rs`).
     super::accounts::MIGRATION,
+    // 20: a cluster node's journal low-water mark (`watermark.rs`, `cluster.rs`): each row
+    // says which node wrote it, each node stores the mark of its own rows, so a restarted
+    // node recovers from its recent mark (the shared mark cannot move on a cluster: ids from
+    // one sequence interleave across nodes). Rows of a single node have no node. A firmware
+    // rollout stores what its UpdateFirmware is built from, so the node holding each target
+    // sends it (`firmware.rs`).
+    "ALTER TABLE journal ADD COLUMN node TEXT;
+    CREATE TABLE journal_node_marks (
+        node TEXT PRIMARY KEY,
+        upto BIGINT NOT NULL
+    );
+    ALTER TABLE firmware_rollouts ADD COLUMN params TEXT",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -1193,6 +1205,46 @@ impl Db {
             Some(row) => row.try_get("upto")?,
             None => 0,
         })
+    }
+
+    /// Cluster node `node`'s journal low-water mark: every row that node wrote at or below
+    /// it is projected or set aside. A node's first start begins at the shared mark (rows
+    /// of a single node before it are replayed by it too).
+    pub async fn journal_node_mark(&self, node: &str) -> Result<i64, DbError> {
+        sqlx::query(
+            "INSERT INTO journal_node_marks (node, upto)
+             SELECT $1, upto FROM journal_watermark WHERE id = 1
+             ON CONFLICT (node) DO NOTHING",
+        )
+        .bind(node)
+        .execute(&self.write)
+        .await?;
+        let row = sqlx::query("SELECT upto FROM journal_node_marks WHERE node = $1")
+            .bind(node)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("upto")?,
+            None => 0,
+        })
+    }
+
+    /// [`Db::journal_unprocessed`] of cluster node `node`: its own rows (and a single
+    /// node's, which have none) after its mark. Another node's rows are its own to replay
+    /// when it restarts, or the taking node's when one of its chargers reconnects elsewhere
+    /// ([`Db::journal_unprocessed_of`]).
+    pub async fn journal_unprocessed_node(&self, node: &str) -> Result<Vec<JournalRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, j.session_id
+             FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger
+             WHERE j.id > (SELECT upto FROM journal_node_marks WHERE node = $1)
+             AND (j.node = $1 OR j.node IS NULL)
+             AND j.processed = 0 AND j.id > COALESCE(p.upto, 0) ORDER BY j.charger, j.id",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(journal_row).collect()
     }
 
     /// The journal rows of a session (its transaction messages), in order.

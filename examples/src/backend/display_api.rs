@@ -39,7 +39,7 @@ pub const MAX_TARGETS: usize = 1000;
 pub const MAX_CONTENT: usize = 1024;
 
 /// A display message to set.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageBody {
     /// The message id (0 to 2³¹−1); the same id replaces the charger's message.
@@ -396,15 +396,19 @@ async fn clear_message(
 }
 
 /// Sets a display message on many chargers: those listed, or a site's; each answers on its
-/// own (`Offline` when not connected).
+/// own (`Offline` when not connected). On a cluster each charger's message is set by the
+/// node holding it (the charger's own `POST /api/chargers/{id}/display-messages` run there),
+/// with the same answers and timeouts as here.
 #[utoipa::path(post, path = "/api/display-messages", request_body = BroadcastBody, responses(
-    (status = 200, body = [BroadcastResult]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 200, body = [BroadcastResult]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 async fn broadcast(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
     Body(body): Body<BroadcastBody>,
 ) -> Result<Json<Vec<BroadcastResult>>, ApiError> {
     let m = message_of(&body.message)?;
-    let mut targets: Vec<String> = body.chargers.unwrap_or_default();
+    let mut targets: Vec<String> = body.chargers.clone().unwrap_or_default();
     if let Some(site) = body.site {
         if b.sites().get(site).is_none() {
             return Err(ApiError::new(
@@ -423,32 +427,61 @@ async fn broadcast(
             format!("give 1 to {MAX_TARGETS} chargers (a list or a site with chargers)"),
         ));
     }
+    let located = api::locate(&b, &targets).await?;
+    let message = std::sync::Arc::new(serde_json::to_value(&body.message).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?);
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(super::cost::MAX_PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
-    for charger in targets {
+    for (charger, target) in targets.into_iter().zip(located) {
         let b = b.clone();
         let m = m.clone();
+        let who = who.clone();
+        let message = message.clone();
         let semaphore = semaphore.clone();
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok();
-            let Some(h) = b.chargers().get(&charger).filter(|h| h.is_connected()) else {
-                return BroadcastResult {
-                    charger,
-                    status: "Offline".into(),
-                    error: None,
-                };
+            let failed = |error: String| BroadcastResult {
+                charger: charger.clone(),
+                status: "Failed".into(),
+                error: Some(error),
             };
-            match b.displays().set(&h, &m).await {
-                Ok(row) => BroadcastResult {
-                    charger,
-                    status: row.status,
-                    error: None,
+            let offline = || BroadcastResult {
+                charger: charger.clone(),
+                status: "Offline".into(),
+                error: None,
+            };
+            match target {
+                api::Target::Offline => offline(),
+                api::Target::Here(h) => match b.displays().set(&h, &m).await {
+                    Ok(row) => BroadcastResult {
+                        charger: charger.clone(),
+                        status: row.status,
+                        error: None,
+                    },
+                    Err(e) => failed(e.to_string()),
                 },
-                Err(e) => BroadcastResult {
-                    charger,
-                    status: "Failed".into(),
-                    error: Some(e.to_string()),
-                },
+                api::Target::Node(node) => {
+                    let Some(who) = who else {
+                        return failed("no authenticated operator to act for".into());
+                    };
+                    let uri = api::charger_path(&charger, "/display-messages");
+                    match api::run_on_node(&b, &node, &who, "POST", uri, &message).await {
+                        Ok((status, row)) if status.is_success() => BroadcastResult {
+                            charger: charger.clone(),
+                            status: row["status"].as_str().unwrap_or("Failed").to_owned(),
+                            error: None,
+                        },
+                        // It went away between the lookup and the call.
+                        Ok((_, e)) if e["error"]["code"] == "charger_offline" => offline(),
+                        Ok((_, e)) => failed(
+                            e["error"]["message"]
+                                .as_str()
+                                .map_or_else(|| e.to_string(), str::to_owned),
+                        ),
+                        Err(e) => failed(e.message().to_owned()),
+                    }
+                }
             }
         });
     }

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use ocpp_central::firmware::{FirmwareSignature, FirmwareUpdate, TransferKind};
 use ocpp_central::{ChargerHandle, Event};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use sqlx::Row;
 
@@ -91,6 +91,17 @@ pub const MAX_ROLLOUT_CHARGERS: usize = 1000;
 
 /// The most rows one list returns.
 pub const MAX_LIST: i64 = 1000;
+
+/// What a rollout's UpdateFirmware is built from besides its image (stored with it, so every
+/// node of a cluster sends the same update).
+#[derive(Debug, Serialize, Deserialize)]
+struct RolloutParams {
+    /// The backend's HTTP address the download URL starts with.
+    base: String,
+    retries: Option<i32>,
+    retry_interval: Option<i32>,
+    install_at: Option<DateTime<Utc>>,
+}
 
 /// The most UpdateFirmware calls of one rollout waiting for their answers at once.
 pub const ROLLOUT_CONCURRENCY: usize = 32;
@@ -359,52 +370,42 @@ impl Firmware {
             })
     }
 
-    /// Starts a rollout of image `image_id` to `chargers` (each with its handle when
-    /// connected): writes the rollout and its targets, then sends each UpdateFirmware
-    /// (signed when `signed` and the image is) with `location` built by `base` (the
-    /// backend's HTTP address) and records each answer.
+    /// Writes a rollout of image `image_id` to `chargers` (each target `Requested`) and the
+    /// UpdateFirmware it sends (signed when `signed` and the image is; `location` built from
+    /// `base`, the backend's HTTP address), stored with the rollout so that any node of a
+    /// cluster sends the same update to the chargers it holds ([`Firmware::update_of`]).
     #[allow(clippy::too_many_arguments)]
-    pub async fn rollout(
+    pub async fn create_rollout(
         &self,
         image_id: i64,
-        chargers: &[(String, Option<ChargerHandle>)],
+        chargers: &[String],
         base: &str,
         signed: bool,
         retries: Option<i32>,
         retry_interval: Option<i32>,
         install_at: Option<DateTime<Utc>>,
-    ) -> Result<RolloutRow, FirmwareError> {
-        let row = sqlx::query(
-            "SELECT name, token, sha256, signature, signing_certificate FROM firmware_images WHERE id = $1",
-        )
-        .bind(image_id)
-        .fetch_optional(self.db.writer())
-        .await
-        .map_err(DbError::from)?
-        .ok_or_else(|| FirmwareError::Unknown(format!("image {image_id}")))?;
-        let get = |c: &str| -> Result<Option<String>, DbError> { Ok(row.try_get(c)?) };
-        let name = get("name")?.unwrap_or_default();
-        let tok = get("token")?.unwrap_or_default();
-        let sha = get("sha256")?.unwrap_or_default();
-        let signature = match (signed, get("signature")?, get("signing_certificate")?) {
-            (true, Some(signature), cert) => Some(FirmwareSignature {
-                signing_certificate: cert,
-                signature,
-            }),
-            _ => None,
-        };
+    ) -> Result<(i64, FirmwareUpdate), FirmwareError> {
         let now = db::ts(Utc::now());
+        let params = RolloutParams {
+            base: base.to_owned(),
+            retries,
+            retry_interval,
+            install_at,
+        };
+        let params_text =
+            serde_json::to_string(&params).map_err(|e| FirmwareError::Unknown(e.to_string()))?;
         let r = sqlx::query(
-            "INSERT INTO firmware_rollouts (image_id, signed, created_at) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO firmware_rollouts (image_id, signed, created_at, params) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(image_id)
-        .bind(i64::from(signature.is_some()))
+        .bind(i64::from(signed))
         .bind(&now)
+        .bind(&params_text)
         .fetch_one(self.db.writer())
         .await
         .map_err(DbError::from)?;
         let id: i64 = r.try_get("id").map_err(DbError::from)?;
-        for (c, _) in chargers {
+        for c in chargers {
             sqlx::query(
                 "INSERT INTO firmware_targets (rollout_id, charger, status, updated_at) VALUES ($1, $2, 'Requested', $3)",
             )
@@ -415,49 +416,98 @@ impl Firmware {
             .await
             .map_err(DbError::from)?;
         }
-        let update = FirmwareUpdate {
-            request_id: i32::try_from(id).unwrap_or(i32::MAX),
-            location: format!("{base}/firmware/{tok}/{name}?sha256={sha}"),
-            retrieve: Utc::now(),
-            install: install_at,
-            retries,
-            retry_interval,
-            signature,
-        };
-        // At most ROLLOUT_CONCURRENCY UpdateFirmware calls wait for their answers at once.
-        let update = Arc::new(update);
-        // Per charger: the status and detail to record, `None` when accepted.
-        type Outcome = Option<(String, Option<String>)>;
-        let answers: Vec<(String, Outcome)> = futures::stream::iter(chargers.to_vec())
-            .map(|(c, handle)| {
-                let update = update.clone();
-                async move {
-                    let outcome = match handle {
-                        None => Some(("Failed".to_owned(), Some("not connected".to_owned()))),
-                        Some(h) => match h.update_firmware(&update).await {
-                            // Accepted: the charger's statuses follow; the row keeps
-                            // `Requested` unless one already arrived.
-                            Ok(a) if a.status == "Accepted" || a.status == "AcceptedCanceled" => {
-                                None
-                            }
-                            Ok(a) => Some((a.status, None)),
-                            Err(e) => Some(("Failed".to_owned(), Some(e.to_string()))),
-                        },
-                    };
-                    (c, outcome)
-                }
-            })
-            .buffer_unordered(ROLLOUT_CONCURRENCY)
-            .collect()
-            .await;
-        for (c, outcome) in answers {
-            if let Some((status, detail)) = outcome {
-                self.set_target(id, &c, &status, detail.as_deref()).await?;
-            }
-        }
-        self.get_rollout(id)
+        let update = self
+            .update_of(id)
             .await?
-            .ok_or_else(|| FirmwareError::Unknown(format!("rollout {id}")))
+            .ok_or_else(|| FirmwareError::Unknown(format!("image {image_id}")))?;
+        Ok((id, update))
+    }
+
+    /// The UpdateFirmware of rollout `id`, as stored with it (`None`: no such rollout, or
+    /// its image is gone).
+    pub async fn update_of(&self, id: i64) -> Result<Option<FirmwareUpdate>, FirmwareError> {
+        let Some(row) = sqlx::query(
+            "SELECT r.signed, r.params, i.name, i.token, i.sha256, i.signature, i.signing_certificate
+             FROM firmware_rollouts r JOIN firmware_images i ON i.id = r.image_id WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.writer())
+        .await
+        .map_err(DbError::from)?
+        else {
+            return Ok(None);
+        };
+        let get = |c: &str| -> Result<Option<String>, DbError> { Ok(row.try_get(c)?) };
+        let signed: i64 = row.try_get("signed").map_err(DbError::from)?;
+        let params: RolloutParams = match get("params")? {
+            Some(text) => serde_json::from_str(&text).map_err(|_| DbError::Corrupt {
+                column: "firmware_rollouts.params",
+                value: text,
+            })?,
+            // A rollout written before its parameters were stored.
+            None => return Ok(None),
+        };
+        let name = get("name")?.unwrap_or_default();
+        let tok = get("token")?.unwrap_or_default();
+        let sha = get("sha256")?.unwrap_or_default();
+        let signature = match (signed != 0, get("signature")?, get("signing_certificate")?) {
+            (true, Some(signature), cert) => Some(FirmwareSignature {
+                signing_certificate: cert,
+                signature,
+            }),
+            _ => None,
+        };
+        Ok(Some(FirmwareUpdate {
+            request_id: i32::try_from(id).unwrap_or(i32::MAX),
+            location: format!("{}/firmware/{tok}/{name}?sha256={sha}", params.base),
+            retrieve: Utc::now(),
+            install: params.install_at,
+            retries: params.retries,
+            retry_interval: params.retry_interval,
+            signature,
+        }))
+    }
+
+    /// Sends rollout `id`'s `update` to `charger` (its handle when connected) and records
+    /// the answer on its target row: `Failed` "not connected" without a handle, the
+    /// charger's refusal, `Failed` with the error when the call failed; accepted, the row
+    /// keeps `Requested` until the charger's statuses arrive.
+    pub async fn send(
+        &self,
+        id: i64,
+        update: &FirmwareUpdate,
+        charger: &str,
+        handle: Option<&ChargerHandle>,
+    ) -> Result<(), DbError> {
+        let outcome = match handle {
+            None => Some(("Failed".to_owned(), Some("not connected".to_owned()))),
+            Some(h) => match h.update_firmware(update).await {
+                Ok(a) if a.status == "Accepted" || a.status == "AcceptedCanceled" => None,
+                Ok(a) => Some((a.status, None)),
+                Err(e) => Some(("Failed".to_owned(), Some(e.to_string()))),
+            },
+        };
+        if let Some((status, detail)) = outcome {
+            self.set_target(id, charger, &status, detail.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that rollout `id` could not reach `charger` (`Failed`, with why: the node
+    /// holding it did not answer, ...).
+    pub async fn failed(&self, id: i64, charger: &str, why: &str) -> Result<(), DbError> {
+        self.set_target(id, charger, "Failed", Some(why)).await
+    }
+
+    /// Whether `charger` is a target of rollout `id`.
+    pub async fn is_target(&self, id: i64, charger: &str) -> Result<bool, DbError> {
+        Ok(sqlx::query("SELECT 1 FROM firmware_targets WHERE rollout_id = $1 AND charger = $2")
+            .bind(id)
+            .bind(charger)
+            .fetch_optional(self.db.writer())
+            .await?
+            .is_some())
     }
 
     async fn set_target(

@@ -8,6 +8,7 @@
 //! | `POST /api/firmware/rollouts` | operator | UpdateFirmware to one or many chargers |
 //! | `GET /api/firmware/rollouts` | viewer | the newest rollouts with each charger's status |
 //! | `GET /api/firmware/rollouts/{id}` | viewer | one rollout |
+//! | `POST /api/chargers/{id}/firmware/rollouts/{rollout}` | operator | send a rollout's update to one of its chargers (again): how a rollout reaches the chargers of other cluster nodes |
 //! | `POST /api/chargers/{id}/logs` | operator | GetLog (1.6: GetLog, or GetDiagnostics with `diagnostics`) |
 //! | `GET /api/logs` | viewer | the log requests with their status and files (`?charger=`) |
 //! | `GET /api/logs/files/{id}` | viewer | a file a charger uploaded |
@@ -25,6 +26,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use ocpp_central::firmware::LogType;
 use ocpp_central::ocpp_types::Version;
 use serde::Deserialize;
@@ -98,6 +100,10 @@ pub fn routes() -> Router<Shared> {
         .route("/firmware/{token}/{name}", get(download))
         .route("/api/firmware/rollouts", get(rollouts).post(start_rollout))
         .route("/api/firmware/rollouts/{id}", get(rollout))
+        .route(
+            "/api/chargers/{id}/firmware/rollouts/{rollout}",
+            post(send_rollout),
+        )
         .route("/api/chargers/{id}/logs", post(request_log))
         .route("/api/logs", get(logs))
         .route("/api/logs/files/{id}", get(log_file))
@@ -126,6 +132,7 @@ pub fn routes() -> Router<Shared> {
         rollouts,
         start_rollout,
         rollout,
+        send_rollout,
         request_log,
         logs,
         log_file,
@@ -259,12 +266,18 @@ async fn rollout(State(b): State<Shared>, P(id): P<i64>) -> Result<Json<RolloutR
 }
 
 /// Starts a rollout: UpdateFirmware (1.6 signed: SignedUpdateFirmware) to each charger; a
-/// charger that is not connected or does not accept is recorded so.
+/// charger that is not connected or does not accept is recorded so. On a cluster each
+/// charger's update is sent by the node holding it (`POST
+/// /api/chargers/{id}/firmware/rollouts/{rollout}` run there), so a rollout started on one
+/// node reaches every node's chargers; a node that does not answer in time is recorded as
+/// the charger's `Failed` with why.
 #[utoipa::path(post, path = "/api/firmware/rollouts", request_body = RolloutBody,
-    responses((status = 200, body = RolloutRow), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RolloutRow), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 async fn start_rollout(
     State(b): State<Shared>,
     headers: HeaderMap,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
     Body(body): Body<RolloutBody>,
 ) -> Result<Json<RolloutRow>, ApiError> {
     let base = base(&headers)?;
@@ -289,24 +302,25 @@ async fn start_rollout(
         .image(body.image_id)
         .await?
         .ok_or_else(|| not_found(format!("image {}", body.image_id)))?;
-    let mut targets = Vec::with_capacity(body.chargers.len());
+    let mut targets: Vec<String> = Vec::with_capacity(body.chargers.len());
     for c in &body.chargers {
-        if targets.iter().any(|(t, _): &(String, _)| t == c) {
+        if targets.contains(c) {
             continue;
         }
-        let h = b.chargers().get(c).filter(|h| h.is_connected());
-        if h.is_none() && b.db().charger(c).await?.is_none() {
+        if b.chargers().get(c).is_none() && b.db().charger(c).await?.is_none() {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_charger",
                 format!("no charger {c:?}"),
             ));
         }
-        targets.push((c.clone(), h));
+        targets.push(c.clone());
     }
+    let located = api::locate(&b, &targets).await?;
     let signed = body.signed.unwrap_or(image.signed) && image.signed;
-    b.firmware()
-        .rollout(
+    let (id, update) = b
+        .firmware()
+        .create_rollout(
             image.id,
             &targets,
             &base,
@@ -316,8 +330,102 @@ async fn start_rollout(
             body.install_at,
         )
         .await
+        .map_err(firmware_failed)?;
+    let update = std::sync::Arc::new(update);
+    // At most ROLLOUT_CONCURRENCY UpdateFirmware calls (here or routed) wait at once.
+    let results: Vec<Result<(), super::DbError>> =
+        futures::stream::iter(targets.into_iter().zip(located))
+            .map(|(charger, target)| {
+                let (b, update, who) = (b.clone(), update.clone(), who.clone());
+                async move {
+                    let firmware = b.firmware();
+                    match target {
+                        api::Target::Here(h) => firmware.send(id, &update, &charger, Some(&h)).await,
+                        api::Target::Offline => firmware.send(id, &update, &charger, None).await,
+                        api::Target::Node(node) => {
+                            let Some(who) = who else {
+                                return firmware
+                                    .failed(id, &charger, "no authenticated operator to act for")
+                                    .await;
+                            };
+                            let uri = api::charger_path(&charger, &format!("/firmware/rollouts/{id}"));
+                            let answer = api::run_on_node(
+                                &b,
+                                &node,
+                                &who,
+                                "POST",
+                                uri,
+                                &serde_json::Value::Null,
+                            )
+                            .await;
+                            match answer {
+                                // The node holding it sent it and recorded its answer.
+                                Ok((status, _)) if status.is_success() => Ok(()),
+                                Ok((_, e)) => {
+                                    let why = e["error"]["message"]
+                                        .as_str()
+                                        .map_or_else(|| e.to_string(), str::to_owned);
+                                    firmware.failed(id, &charger, &why).await
+                                }
+                                Err(e) => firmware.failed(id, &charger, e.message()).await,
+                            }
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(super::firmware::ROLLOUT_CONCURRENCY)
+            .collect()
+            .await;
+    for r in results {
+        r?;
+    }
+    b.firmware()
+        .get_rollout(id)
+        .await?
         .map(Json)
-        .map_err(firmware_failed)
+        .ok_or_else(|| not_found(format!("rollout {id}")))
+}
+
+/// Sends rollout `rollout`'s UpdateFirmware to one of its chargers (again) and records the
+/// answer: how a rollout reaches the chargers another cluster node holds (the node asked
+/// runs this on the node holding each), and a retry of one target. The charger must be a
+/// target of the rollout (404 otherwise); not connected: 409 `charger_offline`, recorded
+/// `Failed`.
+#[utoipa::path(post, path = "/api/chargers/{id}/firmware/rollouts/{rollout}", params(
+    ("id" = String, Path, description = "Charger identity"), ("rollout" = i64, Path, description = "Rollout id")),
+    responses((status = 200, body = TargetRow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn send_rollout(
+    State(b): State<Shared>,
+    P((charger, rollout)): P<(String, i64)>,
+) -> Result<Json<TargetRow>, ApiError> {
+    let firmware = b.firmware();
+    if !firmware.is_target(rollout, &charger).await? {
+        return Err(not_found(format!("charger {charger:?} in rollout {rollout}")));
+    }
+    let update = firmware
+        .update_of(rollout)
+        .await
+        .map_err(firmware_failed)?
+        .ok_or_else(|| not_found(format!("rollout {rollout}")))?;
+    let handle = b.chargers().get(&charger).filter(|h| h.is_connected());
+    firmware
+        .send(rollout, &update, &charger, handle.as_ref())
+        .await?;
+    if handle.is_none() {
+        return Err(api::connected(&b, &charger).await.err().unwrap_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "charger_offline",
+                format!("charger {charger:?} is not connected"),
+            )
+        }));
+    }
+    firmware
+        .get_rollout(rollout)
+        .await?
+        .and_then(|r| r.targets.into_iter().find(|t| t.charger == charger))
+        .map(Json)
+        .ok_or_else(|| not_found(format!("rollout {rollout}")))
 }
 
 fn upload_failed(b: &Shared, version: Version, action: &str, e: UploadError) -> ApiError {

@@ -53,7 +53,8 @@ impl Journal {
                     }
                 }
                 let entries: Vec<&Entry> = group.iter().map(|(e, _)| e).collect();
-                match insert_all(&db, &entries).await {
+                let node = pending.node();
+                match insert_all(&db, node.as_deref(), &entries).await {
                     Ok(ids) => {
                         pending.register(
                             group
@@ -90,7 +91,7 @@ impl Journal {
     }
 }
 
-/// Rows per INSERT statement (7 columns each: well under every database's limit on bound
+/// Rows per INSERT statement (8 columns each: well under every database's limit on bound
 /// parameters). Each statement is one round trip to the database's connection.
 const ROWS_PER_INSERT: usize = 128;
 
@@ -107,6 +108,21 @@ impl Db {
         request: &str,
         response: &str,
     ) -> Result<i64, DbError> {
+        self.journal_insert_by(None, charger, version, action, request, response)
+            .await
+    }
+
+    /// [`Db::journal_insert`] as cluster node `node` writes it (what that node leaves when
+    /// it dies before projecting the row).
+    pub async fn journal_insert_by(
+        &self,
+        node: Option<&str>,
+        charger: &str,
+        version: &'static str,
+        action: &'static str,
+        request: &str,
+        response: &str,
+    ) -> Result<i64, DbError> {
         let entry = Entry {
             charger: charger.to_owned(),
             version,
@@ -115,7 +131,7 @@ impl Db {
             response: response.to_owned(),
             session_id: None,
         };
-        let ids = insert_all(self, &[&entry]).await?;
+        let ids = insert_all(self, node, &[&entry]).await?;
         ids.first().copied().ok_or(DbError::Corrupt {
             column: "journal.id",
             value: "no id returned".to_owned(),
@@ -124,17 +140,22 @@ impl Db {
 }
 
 /// Inserts `group` atomically; returns the row ids, in order. A group of up to [`ROWS_PER_INSERT`] rows is one statement, committed alone
-/// (one round trip to the database); a larger one is a transaction of several.
-async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
+/// (one round trip to the database); a larger one is a transaction of several. `node`: the
+/// cluster node writing them (`None` on a single node).
+async fn insert_all(
+    db: &Db,
+    node: Option<&str>,
+    group: &[&Entry],
+) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());
     if group.len() <= ROWS_PER_INSERT {
         let mut conn = db.writer().acquire().await?;
-        return insert_chunk(db, &mut conn, group, &at).await;
+        return insert_chunk(db, &mut conn, node, group, &at).await;
     }
     let mut tx = db.writer().begin().await?;
     let mut ids = Vec::with_capacity(group.len());
     for chunk in group.chunks(ROWS_PER_INSERT) {
-        ids.extend(insert_chunk(db, &mut tx, chunk, &at).await?);
+        ids.extend(insert_chunk(db, &mut tx, node, chunk, &at).await?);
     }
     tx.commit().await?;
     Ok(ids)
@@ -153,13 +174,14 @@ async fn insert_all(db: &Db, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
 async fn insert_chunk(
     db: &Db,
     conn: &mut sqlx::AnyConnection,
+    node: Option<&str>,
     chunk: &[&Entry],
     at: &str,
 ) -> Result<Vec<i64>, DbError> {
     let sqlite = db.backend() == Backend::Sqlite;
     let sql = format!(
-        "INSERT INTO journal (charger, version, action, request, response, at, session_id) VALUES {}{}",
-        db.values(chunk.len(), 7),
+        "INSERT INTO journal (charger, version, action, request, response, at, session_id, node) VALUES {}{}",
+        db.values(chunk.len(), 8),
         if sqlite {
             "; SELECT last_insert_rowid(), changes()"
         } else {
@@ -175,7 +197,8 @@ async fn insert_chunk(
             .bind(e.request.as_str())
             .bind(e.response.as_str())
             .bind(at)
-            .bind(e.session_id);
+            .bind(e.session_id)
+            .bind(node);
     }
     let corrupt = |value: String| DbError::Corrupt {
         column: "journal.id",
@@ -245,9 +268,9 @@ mod tests {
             .expect("insert");
         let entries: Vec<Entry> = (0..300).map(entry).collect();
         let group: Vec<&Entry> = entries.iter().collect();
-        let ids = insert_all(&db, &group).await.expect("group");
+        let ids = insert_all(&db, None, &group).await.expect("group");
         let alone = entry(300);
-        let last = insert_all(&db, &[&alone]).await.expect("alone");
+        let last = insert_all(&db, None, &[&alone]).await.expect("alone");
         assert_eq!(ids.len(), 300);
         assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > first);
         let rows = db.journal_unprocessed().await.expect("rows");

@@ -448,7 +448,10 @@ impl Backend {
     /// panics) is set aside (kept with why, logged, counted on `/metrics`, listed by the API)
     /// and recovery goes on; a database error stops it (start fails, nothing is marked done).
     pub async fn recover(&self) -> Result<Recovery, DbError> {
-        let rows = self.db.journal_unprocessed().await?;
+        let rows = match self.pending.node() {
+            Some(node) => self.db.journal_unprocessed_node(&node).await?,
+            None => self.db.journal_unprocessed().await?,
+        };
         let report = self.replay(rows).await?;
         if report.replayed > 0 || report.set_aside > 0 {
             tracing::warn!(
@@ -922,7 +925,9 @@ impl Backend {
         call_timeout: std::time::Duration,
     ) -> Result<(), DbError> {
         self.db.seed_event_ids().await?;
-        self.pending.freeze();
+        let node = cluster.node_id().to_owned();
+        self.pending
+            .join(&node, self.db.journal_node_mark(&node).await?);
         let _ = self.cluster.set(ClusterNode {
             cluster,
             route_timeout: call_timeout + std::time::Duration::from_secs(5),

@@ -37,10 +37,11 @@ struct Inner {
     unsettled: BTreeSet<i64>,
     /// The highest row registered, or the mark the database held at start.
     high: i64,
-    /// A cluster node's mark stays where the database held it at start: journal ids come
-    /// from one shared sequence, so this node's rows settled say nothing of the rows other
-    /// nodes wrote below them (see `cluster.rs`).
-    frozen: Option<i64>,
+    /// A cluster node: its id. Journal ids come from one shared sequence, so this node's
+    /// rows settled say nothing of the rows other nodes wrote below them: a node's mark
+    /// covers only the rows it wrote (the journal's `node` column), and is stored per node
+    /// (`journal_node_marks`, see `cluster.rs`).
+    node: Option<String>,
 }
 
 /// The journal rows written and not yet settled (see the module's docs). Shared by the
@@ -115,22 +116,24 @@ impl Pending {
         }
     }
 
-    /// Keeps the mark where it is from now on (a cluster node: see `Inner::frozen`).
-    pub(crate) fn freeze(&self) {
+    /// Makes this the mark of cluster node `node`, starting from `stored` (its mark in the
+    /// database): from now on it covers only the rows this node writes and replays. Call
+    /// before any row is registered (the node joins before it recovers or accepts chargers).
+    pub(crate) fn join(&self, node: &str, stored: i64) {
         let mut inner = self.lock();
-        let now = match inner.unsettled.first() {
-            Some(&oldest) => oldest.saturating_sub(1).min(inner.high),
-            None => inner.high,
-        };
-        inner.frozen = Some(now);
+        inner.node = Some(node.to_owned());
+        inner.high = stored;
     }
 
-    /// Every journal row at or below this is projected (or set aside, or was at start).
+    /// The cluster node whose rows this tracks (`None`: a single node, every row).
+    pub(crate) fn node(&self) -> Option<String> {
+        self.lock().node.clone()
+    }
+
+    /// Every journal row (of this node, on a cluster) at or below this is projected (or set
+    /// aside, or was at start).
     pub(crate) fn mark(&self) -> i64 {
         let inner = self.lock();
-        if let Some(frozen) = inner.frozen {
-            return frozen;
-        }
         match inner.unsettled.first() {
             Some(&oldest) => oldest.saturating_sub(1).min(inner.high),
             None => inner.high,
@@ -185,6 +188,19 @@ mod tests {
         p.register([("B", i64::MAX)]);
         p.settle("B", i64::MAX);
         assert_eq!(p.mark(), 0);
+    }
+
+    #[test]
+    fn a_cluster_node_starts_from_its_own_mark_and_advances_it() {
+        let p = Pending::new(3);
+        p.join("n1", 40);
+        assert_eq!(p.node().as_deref(), Some("n1"));
+        assert_eq!(p.mark(), 40, "the node's stored mark, not the shared one");
+        p.register([("A", 41), ("B", 45)]);
+        p.settle("B", 45);
+        assert_eq!(p.mark(), 40);
+        p.settle("A", 41);
+        assert_eq!(p.mark(), 45, "the mark advances on a cluster node too");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub(crate) enum Write {
     /// added by the writer itself, never lowered in the database).
     JournalMark {
         upto: i64,
+        /// A cluster node's own mark (`journal_node_marks`); `None`: the single node's.
+        node: Option<String>,
     },
 }
 
@@ -195,7 +197,10 @@ impl Writer {
                 let mut batch = gather.take();
                 let mark = pending.mark();
                 if mark > stored_mark && !batch.is_empty() {
-                    batch.push(Write::JournalMark { upto: mark });
+                    batch.push(Write::JournalMark {
+                        upto: mark,
+                        node: pending.node(),
+                    });
                 }
                 for mut part in split(batch) {
                     let stored = apply(&db, &metrics, &mut part, &mut stalled).await;
@@ -210,7 +215,10 @@ impl Writer {
                 // too, so a clean stop leaves nothing for recovery to read.
                 let mark = pending.mark();
                 if !waiting.is_empty() && mark > stored_mark {
-                    let mut alone = vec![Write::JournalMark { upto: mark }];
+                    let mut alone = vec![Write::JournalMark {
+                        upto: mark,
+                        node: pending.node(),
+                    }];
                     if apply(&db, &metrics, &mut alone, &mut stalled)
                         .await
                         .low_water
@@ -378,7 +386,7 @@ impl Stored {
     fn note(&mut self, w: &Write) {
         match w {
             Write::JournalDone { charger, upto } => self.marks.push((charger.clone(), *upto)),
-            Write::JournalMark { upto } => self.low_water = Some(*upto),
+            Write::JournalMark { upto, .. } => self.low_water = Some(*upto),
             _ => {}
         }
     }
@@ -609,9 +617,17 @@ impl Db {
                 .bind(super::db::ts(*ended_at))
                 .bind(stop_reason.as_deref()),
                 Write::JournalDone { .. } => continue,
-                Write::JournalMark { upto } => sqlx::query(
+                Write::JournalMark { upto, node: None } => sqlx::query(
                     "UPDATE journal_watermark SET upto = $1 WHERE upto < $1",
                 )
+                .bind(*upto),
+                Write::JournalMark {
+                    upto,
+                    node: Some(node),
+                } => sqlx::query(
+                    "UPDATE journal_node_marks SET upto = $2 WHERE node = $1 AND upto < $2",
+                )
+                .bind(node.as_str())
                 .bind(*upto),
             };
             q.execute(&mut *tx).await?;
@@ -707,7 +723,10 @@ mod tests {
             at: Utc::now(),
         });
         batch.extend((0..130).map(|i| done(&format!("CP{i:03}"), i)));
-        batch.push(Write::JournalMark { upto: 77 });
+        batch.push(Write::JournalMark {
+            upto: 77,
+            node: None,
+        });
         let parts = split(batch);
         let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
         assert_eq!(sizes, [128, 128, 44, 1, 128, 3], "{sizes:?}");
@@ -721,7 +740,7 @@ mod tests {
         assert_eq!(first, (0..128).collect::<Vec<_>>(), "sorted by session");
         assert!(matches!(parts[3][0], Write::ChargerSeen { .. }));
         assert!(
-            matches!(parts[5].last(), Some(Write::JournalMark { upto: 77 })),
+            matches!(parts[5].last(), Some(Write::JournalMark { upto: 77, .. })),
             "the low-water mark comes last"
         );
         assert!(split(Vec::new()).is_empty());

@@ -540,6 +540,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/api/sites/{id}/chargers/{charger}", ADMIN),
     ("DELETE", "/api/sites/{id}/chargers/{charger}", ADMIN),
     ("GET", "/api/sites/{id}/plan", VIEWER),
+    ("POST", "/api/chargers/{id}/balancer-profile", OPERATOR),
     ("GET", "/api/sites/{id}/power", VIEWER),
     ("GET", "/api/balancer", VIEWER),
     ("GET", "/sites.js", PUBLIC),

@@ -20,6 +20,10 @@
 //!   its chargers was accepted elsewhere: it closes its socket).
 //! - `ocpp:reply:<node>`: a stream of answers to the requests this node routed, read by one
 //!   task that hands each to its waiting request.
+//! - `ocpp:leader:<task>`: `<node>|<token>` of the node leading a cluster-wide task (the
+//!   site planner, `sites.rs`), a lease renewed by the leader; `ocpp:leader:<task>:token`
+//!   the fencing token counter, raised by every new leader, so the nodes refuse the orders
+//!   of a leader that lost its lease ([`Cluster::lead_fenced`], [`Cluster::fence`]).
 //! - the `ocpp:events` channel: every node's live-feed entries, so the dashboard and the SSE
 //!   feed of any node show every charger.
 //!
@@ -182,6 +186,17 @@ pub trait Cluster: Send + Sync + fmt::Debug + 'static {
     async fn lead(&self, task: &str) -> Result<bool, ClusterError>;
     /// How many nodes hold a lease now (1 for [`Local`]).
     async fn live_nodes(&self) -> Result<u32, ClusterError>;
+    /// Takes or keeps the leader lease of `task` with a fencing token: `Some(token)` while
+    /// this node leads (the token is the same while it keeps the lease and grows with every
+    /// new leader), `None` while another live node does. A leader that does not ask again
+    /// within the lease loses it to the next node that asks.
+    async fn lead_fenced(&self, task: &str) -> Result<Option<u64>, ClusterError>;
+    /// The fencing token of `task`'s current leader lease (`None`: no leader now). Whoever
+    /// acts on a leader's order checks the order's token against this, so a stale leader's
+    /// orders are refused.
+    async fn fence(&self, task: &str) -> Result<Option<u64>, ClusterError>;
+    /// The node leading `task` now, if any.
+    async fn leader(&self, task: &str) -> Result<Option<String>, ClusterError>;
 }
 
 /// A single node: nothing shared.
@@ -223,6 +238,15 @@ impl Cluster for Local {
     }
     async fn live_nodes(&self) -> Result<u32, ClusterError> {
         Ok(1)
+    }
+    async fn lead_fenced(&self, _: &str) -> Result<Option<u64>, ClusterError> {
+        Ok(Some(1))
+    }
+    async fn fence(&self, _: &str) -> Result<Option<u64>, ClusterError> {
+        Ok(Some(1))
+    }
+    async fn leader(&self, _: &str) -> Result<Option<String>, ClusterError> {
+        Ok(Some("local".to_owned()))
     }
 }
 
@@ -301,6 +325,23 @@ end
 return 0
 ";
 
+/// KEYS[1] the lease (`<node>|<token>`), KEYS[2] the token counter; ARGV[1] the node,
+/// ARGV[2] the lease in ms. Returns the token while this node leads, else 0.
+const LEAD_FENCED: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local node, token = string.match(v, '^(.*)|(%d+)$')
+  if node == ARGV[1] and token then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(token)
+  end
+  return 0
+end
+local t = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. t, 'PX', ARGV[2])
+return t
+";
+
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -366,6 +407,18 @@ impl RedisCluster {
             events_rx: Mutex::new(Some(events_rx)),
             dropped: AtomicU64::new(0),
         }))
+    }
+
+    /// The node and fencing token of `task`'s leader lease, if one lives.
+    async fn leader_lease(&self, task: &str) -> Result<Option<(String, u64)>, ClusterError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = redis::cmd("GET")
+            .arg(format!("{}:leader:{task}", self.config.name))
+            .query_async(&mut conn)
+            .await?;
+        Ok(v.as_deref()
+            .and_then(|v| v.rsplit_once('|'))
+            .and_then(|(node, token)| Some((node.to_owned(), token.parse().ok()?))))
     }
 
     /// Live-feed entries dropped so far because the publish queue was full.
@@ -933,6 +986,26 @@ impl Cluster for RedisCluster {
             }
             cursor = next;
         }
+    }
+
+    async fn lead_fenced(&self, task: &str) -> Result<Option<u64>, ClusterError> {
+        let mut conn = self.conn.clone();
+        let token: u64 = redis::Script::new(LEAD_FENCED)
+            .key(format!("{}:leader:{task}", self.config.name))
+            .key(format!("{}:leader:{task}:token", self.config.name))
+            .arg(&self.config.node_id)
+            .arg(lease_ms(self.config.lease))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((token > 0).then_some(token))
+    }
+
+    async fn fence(&self, task: &str) -> Result<Option<u64>, ClusterError> {
+        Ok(self.leader_lease(task).await?.map(|(_, token)| token))
+    }
+
+    async fn leader(&self, task: &str) -> Result<Option<String>, ClusterError> {
+        Ok(self.leader_lease(task).await?.map(|(node, _)| node))
     }
 
     fn publish(&self, event: &LiveEvent) {

@@ -928,9 +928,11 @@ impl Backend {
         let node = cluster.node_id().to_owned();
         self.pending
             .join(&node, self.db.journal_node_mark(&node).await?);
+        let route_timeout = call_timeout + std::time::Duration::from_secs(5);
+        self.sites.join_cluster(cluster.clone(), route_timeout);
         let _ = self.cluster.set(ClusterNode {
             cluster,
-            route_timeout: call_timeout + std::time::Duration::from_secs(5),
+            route_timeout,
         });
         Ok(())
     }

@@ -683,9 +683,6 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         .map_err(|e| StartError::Invalid(format!("cluster: {e}")))?;
         // Chargers a dead node or this node's earlier process left marked connected.
         backend.reap(true).await?;
-        if let Ok(n) = c.live_nodes().await {
-            backend.sites().set_nodes(n);
-        }
         spawn_reaper(
             &backend,
             Duration::from_millis(args.cluster_lease_ms.max(300)),
@@ -757,13 +754,6 @@ fn spawn_reaper(backend: &Arc<Backend>, lease: Duration) {
             };
             if let Err(e) = backend.reap(false).await {
                 tracing::error!("cluster: marking lost chargers offline failed: {e}");
-            }
-            // Sites plan within their limit's share of the live nodes (sites.rs).
-            if let Some(c) = backend.cluster() {
-                match c.live_nodes().await {
-                    Ok(n) => backend.sites().set_nodes(n),
-                    Err(e) => tracing::error!("cluster: live nodes not known: {e}"),
-                }
             }
         }
     });

@@ -35,10 +35,11 @@ use chrono::{DateTime, Utc};
 use ocpp_central::smart_charging::{ChargingProfile, ClearProfiles, Purpose, RateUnit};
 use ocpp_central::{BootState, ChargerHandle, Chargers, Event};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::balancer::{self, Demand, Queued};
+use super::cluster::{Cluster, ClusterError, Forward};
 use super::db::{self, Db, DbError};
 
 /// The tables: sites (limit as exact decimal text) and the charger → site assignment.
@@ -66,7 +67,7 @@ pub const TX_DEFAULT_PROFILE_ID: i32 = 7_001;
 pub const STACK_LEVEL: i32 = 5;
 
 /// The unit of a site's limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SiteUnit {
     /// Watts.
     W,
@@ -320,10 +321,73 @@ pub struct Sites {
     cfg: BalancerConfig,
     state: Mutex<State>,
     wake: tokio::sync::Notify,
-    /// Live cluster nodes (1 on a single node): each node plans its chargers of a site
-    /// within the site's limit divided by this, so the sites' sums never exceed their
-    /// limits whatever node holds which charger (`cluster.rs`).
-    nodes: std::sync::atomic::AtomicU32,
+    /// On a cluster: how the planner reaches the other nodes ([`Sites::join_cluster`]).
+    cluster: std::sync::OnceLock<ClusterLink>,
+    /// The fencing token of the planner lease while this node plans every site (0: it does
+    /// not).
+    token: std::sync::atomic::AtomicU64,
+}
+
+/// The name of the site planner's leader lease (`cluster.rs`).
+pub const PLANNER: &str = "sites";
+
+/// How the site planner of a cluster reaches the other nodes.
+struct ClusterLink {
+    cluster: Arc<dyn Cluster>,
+    /// How long an order routed to another node may take.
+    route_timeout: Duration,
+}
+
+/// What an order of the site planner does on the node holding the charger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderKind {
+    /// A session's share: a `TxProfile` on `evse` for `transactionId` at `limit`.
+    Tx,
+    /// The site's minimum as the charger's `TxDefaultProfile` on EVSE 0.
+    Default,
+    /// Clear the balancer's profiles (the charger left its site).
+    Clear,
+}
+
+/// A balancer profile for one charger, sent by the site planner (on a cluster, the node
+/// holding the planner lease) to the node holding the charger
+/// (`POST /api/chargers/{id}/balancer-profile`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileOrder {
+    /// The planner's fencing token (required for `tx`): refused unless it is the current
+    /// planner lease's, so a planner that lost its lease changes nothing.
+    pub fence: Option<u64>,
+    /// What to do.
+    pub kind: OrderKind,
+    /// The EVSE (`tx`).
+    pub evse: Option<i32>,
+    /// The transaction (`tx`).
+    pub transaction_id: Option<String>,
+    /// The unit of `limit`.
+    pub unit: SiteUnit,
+    /// The limit (`tx`, `default`).
+    #[schema(value_type = Option<String>)]
+    pub limit: Option<Decimal>,
+}
+
+/// Why an order was not carried out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrderError {
+    /// The order's fencing token is not the current planner lease's.
+    #[error("the order's planner lease ({0:?}) is not the current one ({1:?})")]
+    Stale(Option<u64>, Option<u64>),
+    /// The charger is not connected to this node.
+    #[error("charger {0:?} is not connected to this node")]
+    Offline(String),
+    /// The order lacks what its kind needs.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The broker did not answer.
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 impl std::fmt::Debug for Sites {
@@ -332,14 +396,6 @@ impl std::fmt::Debug for Sites {
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
-}
-
-/// `limit` divided among `nodes`, rounded down to `step`: the parts never add up to more.
-fn share_of(limit: Decimal, step: Decimal, nodes: u32) -> Decimal {
-    if nodes <= 1 || step <= Decimal::ZERO {
-        return limit;
-    }
-    ((limit / Decimal::from(nodes)) / step).floor() * step
 }
 
 fn dec(column: &'static str, s: String) -> Result<Decimal, DbError> {
@@ -386,33 +442,38 @@ impl Sites {
             cfg,
             state: Mutex::new(state),
             wake: tokio::sync::Notify::new(),
-            nodes: std::sync::atomic::AtomicU32::new(1),
+            cluster: std::sync::OnceLock::new(),
+            token: std::sync::atomic::AtomicU64::new(0),
         });
         tokio::spawn(run(Arc::downgrade(&sites)));
         Ok(sites)
     }
 
-    /// Sets the number of live cluster nodes (see `Sites::nodes`); a change re-plans every
-    /// site.
-    pub fn set_nodes(&self, nodes: u32) {
-        let nodes = nodes.max(1);
-        let old = self.nodes.swap(nodes, std::sync::atomic::Ordering::Relaxed);
-        if old != nodes {
-            for site in self.state().sites.values_mut() {
-                site.dirty = true;
-            }
-            self.wake.notify_one();
-        }
+    /// Makes this the site balancer of a cluster node (once, before chargers connect): the
+    /// node holding the planner lease plans every site from the cluster-wide view (the
+    /// active sessions in the shared database of the chargers connected to a live node)
+    /// with the site's whole limit, and sends each profile through the node holding the
+    /// charger; the other nodes plan nothing (see the module's docs).
+    pub fn join_cluster(&self, cluster: Arc<dyn Cluster>, route_timeout: Duration) {
+        let _ = self.cluster.set(ClusterLink {
+            cluster,
+            route_timeout,
+        });
+        self.wake.notify_one();
     }
 
-    /// The part of a site's limit this node plans with: the limit divided by the live
-    /// cluster nodes, rounded down to the unit's step.
-    fn share(&self, limit: Decimal, step: Decimal) -> Decimal {
-        share_of(
-            limit,
-            step,
-            self.nodes.load(std::sync::atomic::Ordering::Relaxed),
-        )
+    /// Whether this node plans the sites: always on a single node; on a cluster while it
+    /// holds the planner lease.
+    pub fn plans(&self) -> bool {
+        self.cluster.get().is_none() || self.token.load(std::sync::atomic::Ordering::Relaxed) != 0
+    }
+
+    /// The node planning the sites on a cluster, if one does now.
+    pub async fn planner(&self) -> Result<Option<String>, ClusterError> {
+        match self.cluster.get() {
+            Some(link) => link.cluster.leader(PLANNER).await,
+            None => Ok(None),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -732,6 +793,28 @@ impl Sites {
             let Some(site_id) = st.charger_site.get(id).copied() else {
                 return;
             };
+            if self.cluster.get().is_some() {
+                // On a cluster the planner reads the sessions of every node from the shared
+                // database; here a boot queues the charger's default, a transaction wakes
+                // the round.
+                match event {
+                    Event::Booted {
+                        state: BootState::Accepted,
+                        ..
+                    } => {
+                        st.defaults.insert(id.to_owned());
+                        wake = true;
+                    }
+                    Event::TransactionStarted { .. } | Event::TransactionEnded { .. } => {
+                        wake = true;
+                    }
+                    _ => {}
+                }
+                if wake {
+                    self.wake.notify_one();
+                }
+                return;
+            }
             let max = self.cfg.max_sessions_per_site;
             match event {
                 Event::Booted {
@@ -872,7 +955,7 @@ impl Sites {
                 .collect();
             let caps: HashMap<(String, i32), Decimal> =
                 demands.iter().map(|d| (d.key.clone(), d.cap)).collect();
-            let limit = self.share(site.row.limit, step);
+            let limit = site.row.limit;
             for a in balancer::plan(&demands, limit, step) {
                 let Some(s) = site.sessions.get_mut(&a.key) else {
                     continue;
@@ -994,49 +1077,264 @@ async fn run(sites: Weak<Sites>) {
 }
 
 impl Sites {
-    /// One round: plan the marked sites, send the profiles, decreases first.
+    /// One round: plan the marked sites, send the profiles, decreases first. On a cluster
+    /// only the node holding the planner lease plans ([`Sites::cluster_round`]).
     async fn round(&self) {
+        let mut fence = None;
+        if let Some(link) = self.cluster.get() {
+            match self.cluster_round(link).await {
+                Some(token) => fence = Some(token),
+                None => {
+                    // Not the planner: only this node's chargers' defaults and clears.
+                    let (defaults, clears) = self.take_local();
+                    self.send_defaults(defaults, clears, None).await;
+                    return;
+                }
+            }
+        }
         let Round {
             down,
             up,
             defaults,
             clears,
         } = self.plan_marked();
-        self.send_all(down).await;
-        self.send_all(up).await;
+        self.send_all(down, fence).await;
+        self.send_all(up, fence).await;
+        self.send_defaults(defaults, clears, fence).await;
+    }
+
+    /// The TxDefaultProfiles and clears of chargers that booted, joined or left a site.
+    async fn send_defaults(
+        &self,
+        defaults: Vec<(String, SiteUnit, Decimal)>,
+        clears: Vec<String>,
+        fence: Option<u64>,
+    ) {
         use futures::StreamExt;
         let n = self.cfg.send_concurrency.max(1);
         futures::stream::iter(defaults)
             .for_each_concurrent(n, |(charger, unit, limit)| async move {
-                if let Some(h) = self.chargers.get(&charger) {
-                    let p = ChargingProfile::constant(
-                        TX_DEFAULT_PROFILE_ID,
-                        STACK_LEVEL,
-                        Purpose::TxDefault,
-                        unit.rate_unit(),
-                        limit,
-                        Utc::now(),
-                    );
-                    let ok =
-                        matches!(h.set_charging_profile(0, &p).await, Ok(a) if a.is_accepted());
+                let order = ProfileOrder {
+                    fence,
+                    kind: OrderKind::Default,
+                    evse: None,
+                    transaction_id: None,
+                    unit,
+                    limit: Some(limit),
+                };
+                if let Some(ok) = self.deliver(&charger, &order).await {
                     self.count(ok);
                 }
             })
             .await;
         futures::stream::iter(clears)
             .for_each_concurrent(n, |charger| async move {
-                if let Some(h) = self.chargers.get(&charger) {
-                    let ok = h
-                        .clear_charging_profiles(&ClearProfiles {
-                            stack_level: Some(STACK_LEVEL),
-                            ..ClearProfiles::default()
-                        })
-                        .await
-                        .is_ok();
+                let order = ProfileOrder {
+                    fence,
+                    kind: OrderKind::Clear,
+                    evse: None,
+                    transaction_id: None,
+                    unit: SiteUnit::W,
+                    limit: None,
+                };
+                if let Some(ok) = self.deliver(&charger, &order).await {
                     self.count(ok);
                 }
             })
             .await;
+    }
+
+    /// The defaults and clears queued (a node that does not plan sends its own chargers'
+    /// only: the planner does not follow their boots).
+    fn take_local(&self) -> (Vec<(String, SiteUnit, Decimal)>, Vec<String>) {
+        let mut st = self.state();
+        let st = &mut *st;
+        let defaults = st
+            .defaults
+            .drain()
+            .filter_map(|c| {
+                let site = st.sites.get(st.charger_site.get(&c)?)?;
+                Some((c, site.row.unit, site.row.min_rate.min(site.row.evse_max)))
+            })
+            .collect();
+        let clears = st.clears.drain().collect();
+        (defaults, clears)
+    }
+
+    /// A cluster node's part of a round: reloads the sites and assignments (any node may
+    /// change them), takes or keeps the planner lease and, when this node plans, replaces
+    /// the sessions with the cluster-wide view. The fencing token when it plans.
+    async fn cluster_round(&self, link: &ClusterLink) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        if let Err(e) = self.reload().await {
+            tracing::error!("sites: reloading the sites failed: {e}");
+        }
+        let token = match link.cluster.lead_fenced(PLANNER).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("sites: the planner lease is not known: {e}");
+                None
+            }
+        };
+        let was = self.token.swap(token.unwrap_or(0), Ordering::Relaxed);
+        if was != token.unwrap_or(0) {
+            // A new planner sends every share again; one that lost the lease forgets its plan.
+            let mut st = self.state();
+            for site in st.sites.values_mut() {
+                site.sessions.clear();
+                site.dirty = true;
+            }
+            match token {
+                Some(t) => tracing::info!(token = t, "sites: this node plans every site"),
+                None => tracing::info!("sites: another node plans the sites"),
+            }
+        }
+        let token = token?;
+        if let Err(e) = self.refresh_sessions(link).await {
+            tracing::error!("sites: the cluster's sessions are not known: {e}");
+            return None;
+        }
+        Some(token)
+    }
+
+    /// Reads the sites and the charger assignments as stored.
+    async fn reload(&self) -> Result<(), DbError> {
+        let rows = sqlx::query(
+            "SELECT id, name, limit_value, limit_unit, min_rate, evse_max FROM sites ORDER BY id",
+        )
+        .fetch_all(self.db.reader())
+        .await?;
+        let rows = rows.iter().map(site_row).collect::<Result<Vec<_>, _>>()?;
+        let assigned = sqlx::query("SELECT charger, site_id FROM site_chargers")
+            .fetch_all(self.db.reader())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("charger")?, r.try_get("site_id")?)))
+            .collect::<Result<HashMap<String, i64>, DbError>>()?;
+        let mut st = self.state();
+        let ids: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        st.sites.retain(|id, _| ids.contains(id));
+        for row in rows {
+            match st.sites.get_mut(&row.id) {
+                Some(site) if site.row != row => {
+                    site.row = row;
+                    site.dirty = true;
+                }
+                Some(_) => {}
+                None => {
+                    st.sites.insert(
+                        row.id,
+                        Site {
+                            row,
+                            sessions: BTreeMap::new(),
+                            dirty: true,
+                            history: VecDeque::new(),
+                        },
+                    );
+                }
+            }
+        }
+        st.charger_site = assigned;
+        Ok(())
+    }
+
+    /// The planner's view: the active sessions (shared database) of every site's chargers
+    /// connected to a live node (presence), with their last measured power. A session
+    /// keeps its arrival and what was sent to it while it goes on.
+    async fn refresh_sessions(&self, link: &ClusterLink) -> Result<(), OrderError> {
+        let rows = sqlx::query(
+            "SELECT s.charger, s.evse, s.transaction_id, s.power_w FROM sessions s
+             JOIN site_chargers sc ON sc.charger = s.charger
+             WHERE s.status = 'active' ORDER BY s.id",
+        )
+        .fetch_all(self.db.reader())
+        .await
+        .map_err(|e| OrderError::Cluster(ClusterError::Encoding(e.to_string())))?;
+        let mut found: Vec<(String, i32, String, Option<Decimal>)> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let evse: i64 = r.try_get("evse").unwrap_or(0);
+            let power: Option<String> = r.try_get("power_w").unwrap_or(None);
+            let (Ok(charger), Ok(tx)) = (
+                r.try_get::<String, _>("charger"),
+                r.try_get::<String, _>("transaction_id"),
+            ) else {
+                continue;
+            };
+            found.push((
+                charger,
+                i32::try_from(evse).unwrap_or(0),
+                tx,
+                power.and_then(|p| Decimal::from_str(&p).ok()),
+            ));
+        }
+        let mut names: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
+        names.sort();
+        names.dedup();
+        let present = link.cluster.lookup_many(&names).await?;
+        let connected: HashSet<&String> = names
+            .iter()
+            .zip(&present)
+            .filter(|(c, p)| {
+                p.is_some() || self.chargers.get(c).is_some_and(|h| h.is_connected())
+            })
+            .map(|(c, _)| c)
+            .collect();
+        let max = self.cfg.max_sessions_per_site;
+        let mut st = self.state();
+        let st = &mut *st;
+        let mut seen: HashMap<i64, HashSet<(String, i32)>> = HashMap::new();
+        for (charger, evse, tx, power) in &found {
+            if !connected.contains(charger) {
+                continue;
+            }
+            let Some(site_id) = st.charger_site.get(charger).copied() else {
+                continue;
+            };
+            let Some(site) = st.sites.get_mut(&site_id) else {
+                continue;
+            };
+            let key = (charger.clone(), *evse);
+            match site.sessions.get_mut(&key) {
+                Some(s) if s.transaction_id == *tx => {
+                    if s.measured_w != *power {
+                        s.measured_w = *power;
+                        site.dirty = true;
+                    }
+                }
+                _ => {
+                    if site.sessions.len() >= max && !site.sessions.contains_key(&key) {
+                        st.stats.sessions_dropped += 1;
+                        continue;
+                    }
+                    st.arrivals += 1;
+                    site.sessions.insert(
+                        key.clone(),
+                        Session {
+                            arrival: st.arrivals,
+                            transaction_id: tx.clone(),
+                            measured_w: *power,
+                            planned: Decimal::ZERO,
+                            queued: None,
+                            sent: None,
+                            cap: Decimal::ZERO,
+                        },
+                    );
+                    site.dirty = true;
+                }
+            }
+            seen.entry(site_id).or_default().insert(key);
+        }
+        let now = Utc::now();
+        for (id, site) in &mut st.sites {
+            let keep = seen.remove(id).unwrap_or_default();
+            let before = site.sessions.len();
+            site.sessions.retain(|k, _| keep.contains(k));
+            if site.sessions.len() != before {
+                site.dirty = true;
+            }
+            Self::point(&self.cfg, site, now);
+        }
+        Ok(())
     }
 
     fn count(&self, ok: bool) {
@@ -1047,40 +1345,24 @@ impl Sites {
         }
     }
 
-    async fn send_all(&self, sends: Vec<Send>) {
+    async fn send_all(&self, sends: Vec<Send>, fence: Option<u64>) {
         use futures::StreamExt;
         let n = self.cfg.send_concurrency.max(1);
         futures::stream::iter(sends)
-            .for_each_concurrent(n, |s| async move { self.send_one(s).await })
+            .for_each_concurrent(n, |s| async move { self.send_one(s, fence).await })
             .await;
     }
 
-    async fn send_one(&self, s: Send) {
-        let ok = match self.chargers.get(&s.charger) {
-            Some(h) => {
-                let mut p = ChargingProfile::constant(
-                    TX_PROFILE_ID,
-                    STACK_LEVEL,
-                    Purpose::Tx,
-                    s.unit.rate_unit(),
-                    s.limit,
-                    Utc::now(),
-                );
-                p.transaction_id = Some(s.transaction_id.clone());
-                match h.set_charging_profile(s.evse, &p).await {
-                    Ok(a) if a.is_accepted() => true,
-                    Ok(a) => {
-                        tracing::warn!(charger = %s.charger, evse = s.evse, status = %a.status, "balancer profile refused");
-                        false
-                    }
-                    Err(e) => {
-                        tracing::warn!(charger = %s.charger, evse = s.evse, "balancer profile not sent: {e}");
-                        false
-                    }
-                }
-            }
-            None => false,
+    async fn send_one(&self, s: Send, fence: Option<u64>) {
+        let order = ProfileOrder {
+            fence,
+            kind: OrderKind::Tx,
+            evse: Some(s.evse),
+            transaction_id: Some(s.transaction_id.clone()),
+            unit: s.unit,
+            limit: Some(s.limit),
         };
+        let ok = self.deliver(&s.charger, &order).await.unwrap_or(false);
         self.count(ok);
         if !ok {
             // Not applied: send again at the next plan.
@@ -1095,23 +1377,133 @@ impl Sites {
             }
         }
     }
-}
 
-#[cfg(test)]
-mod share_tests {
-    use super::*;
+    /// Carries `order` out for `charger`: here when it is connected here, else (on a
+    /// cluster) on the node holding it. Whether the charger accepted; `None` when it is
+    /// connected nowhere (nothing sent).
+    async fn deliver(&self, charger: &str, order: &ProfileOrder) -> Option<bool> {
+        if let Some(h) = self.chargers.get(charger).filter(|h| h.is_connected()) {
+            return Some(self.apply_local(&h, order).await);
+        }
+        let link = self.cluster.get()?;
+        let owner = match link.cluster.lookup(charger).await {
+            Ok(Some(o)) if o.node != link.cluster.node_id() => o,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(charger, "balancer profile not sent: {e}");
+                return Some(false);
+            }
+        };
+        let body = match serde_json::to_string(order) {
+            Ok(b) => b,
+            Err(_) => return Some(false),
+        };
+        let forward = Forward {
+            method: "POST".into(),
+            uri: super::api::charger_path(charger, "/balancer-profile"),
+            content_type: Some("application/json".into()),
+            body,
+            principal: "cluster:site-planner".into(),
+            role: super::auth::Role::Operator,
+        };
+        match link
+            .cluster
+            .route(&owner.node, forward, link.route_timeout)
+            .await
+        {
+            Ok(a) if a.status == 200 => Some(
+                serde_json::from_str::<serde_json::Value>(&a.body)
+                    .ok()
+                    .and_then(|v| v["accepted"].as_bool())
+                    .unwrap_or(false),
+            ),
+            Ok(a) => {
+                tracing::warn!(charger, node = %owner.node, status = a.status, body = %a.body, "balancer profile refused by its node");
+                Some(false)
+            }
+            Err(e) => {
+                tracing::warn!(charger, node = %owner.node, "balancer profile not routed: {e}");
+                Some(false)
+            }
+        }
+    }
 
-    #[test]
-    fn a_sites_limit_divided_among_nodes_never_adds_up_to_more() {
-        let w = Decimal::ONE;
-        let a = Decimal::new(1, 1);
-        assert_eq!(share_of(Decimal::from(22_000), w, 1), Decimal::from(22_000));
-        assert_eq!(share_of(Decimal::from(22_000), w, 0), Decimal::from(22_000));
-        assert_eq!(share_of(Decimal::from(22_000), w, 3), Decimal::from(7_333));
-        assert_eq!(share_of(Decimal::from(100), a, 3), Decimal::new(333, 1));
-        for nodes in 1..=9u32 {
-            let limit = Decimal::new(12_345, 1);
-            assert!(share_of(limit, a, nodes) * Decimal::from(nodes) <= limit);
+    /// Carries out an order of the site planner for a charger connected here (`POST
+    /// /api/chargers/{id}/balancer-profile`): a `tx` order only with the current planner
+    /// lease's fencing token. Whether the charger accepted.
+    pub async fn apply_order(&self, charger: &str, order: &ProfileOrder) -> Result<bool, OrderError> {
+        if order.kind == OrderKind::Tx {
+            if let Some(link) = self.cluster.get() {
+                let current = link.cluster.fence(PLANNER).await?;
+                if order.fence.is_none() || order.fence != current {
+                    return Err(OrderError::Stale(order.fence, current));
+                }
+            }
+            if order.evse.is_none() || order.transaction_id.is_none() || order.limit.is_none() {
+                return Err(OrderError::Invalid("a tx order needs evse, transactionId and limit"));
+            }
+        }
+        if order.kind == OrderKind::Default && order.limit.is_none() {
+            return Err(OrderError::Invalid("a default order needs a limit"));
+        }
+        let Some(h) = self.chargers.get(charger).filter(|h| h.is_connected()) else {
+            return Err(OrderError::Offline(charger.to_owned()));
+        };
+        Ok(self.apply_local(&h, order).await)
+    }
+
+    /// Sends the profile of `order` to a charger connected here; whether it accepted.
+    async fn apply_local(&self, h: &ChargerHandle, order: &ProfileOrder) -> bool {
+        let charger = h.identity();
+        match order.kind {
+            OrderKind::Tx => {
+                let (Some(evse), Some(tx), Some(limit)) =
+                    (order.evse, order.transaction_id.as_ref(), order.limit)
+                else {
+                    return false;
+                };
+                let mut p = ChargingProfile::constant(
+                    TX_PROFILE_ID,
+                    STACK_LEVEL,
+                    Purpose::Tx,
+                    order.unit.rate_unit(),
+                    limit,
+                    Utc::now(),
+                );
+                p.transaction_id = Some(tx.clone());
+                match h.set_charging_profile(evse, &p).await {
+                    Ok(a) if a.is_accepted() => true,
+                    Ok(a) => {
+                        tracing::warn!(charger = %charger, evse, status = %a.status, "balancer profile refused");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::warn!(charger = %charger, evse, "balancer profile not sent: {e}");
+                        false
+                    }
+                }
+            }
+            OrderKind::Default => {
+                let Some(limit) = order.limit else {
+                    return false;
+                };
+                let p = ChargingProfile::constant(
+                    TX_DEFAULT_PROFILE_ID,
+                    STACK_LEVEL,
+                    Purpose::TxDefault,
+                    order.unit.rate_unit(),
+                    limit,
+                    Utc::now(),
+                );
+                matches!(h.set_charging_profile(0, &p).await, Ok(a) if a.is_accepted())
+            }
+            OrderKind::Clear => h
+                .clear_charging_profiles(&ClearProfiles {
+                    stack_level: Some(STACK_LEVEL),
+                    ..ClearProfiles::default()
+                })
+                .await
+                .is_ok(),
         }
     }
 }

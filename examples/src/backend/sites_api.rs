@@ -11,9 +11,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::api::{ApiError, ErrorBody, P};
+use super::api::{ApiError, Body, ErrorBody, P};
 use super::balancer::Queued;
-use super::sites::{BalancerStats, PlannedSession, PowerPoint, SiteRow, SiteSettings, SiteUnit};
+use super::sites::{
+    BalancerStats, OrderError, OrderKind, PlannedSession, PowerPoint, ProfileOrder, SiteRow,
+    SiteSettings, SiteUnit,
+};
 use super::Shared;
 
 /// The most a site's limit may be: 1,000,000,000 W (or A).
@@ -198,6 +201,10 @@ pub fn routes() -> Router<Shared> {
             put(assign_charger).delete(unassign_charger),
         )
         .route("/api/sites/{id}/plan", get(site_plan))
+        .route(
+            "/api/chargers/{id}/balancer-profile",
+            axum::routing::post(balancer_profile),
+        )
         .route("/api/sites/{id}/power", get(site_power))
         .route("/api/balancer", get(balancer_stats))
         .route("/sites.js", get(panel_js))
@@ -340,12 +347,85 @@ async fn unassign_charger(
     responses((status = 200, body = [PlannedSession]), (status = 404, body = ErrorBody)))]
 async fn site_plan(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
     P(id): P<i64>,
-) -> Result<Json<Vec<PlannedSession>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    // On a cluster the plan is the planner's: a node that does not plan asks it.
+    if !b.sites().plans() && forwarded.is_none() {
+        let planner = b.sites().planner().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cluster_unavailable",
+                format!("the cluster's broker does not answer: {e}"),
+            )
+        })?;
+        let me = b.cluster().map(|c| c.node_id().to_owned());
+        if let (Some(node), Some(who)) = (planner.filter(|n| Some(n) != me.as_ref()), who) {
+            let (status, body) = super::api::run_on_node(
+                &b,
+                &node,
+                &who,
+                "GET",
+                format!("/api/sites/{id}/plan"),
+                &serde_json::Value::Null,
+            )
+            .await?;
+            return Ok((status, Json(body)).into_response());
+        }
+    }
     b.sites()
         .plan_of(id)
-        .map(Json)
+        .map(|p| Json(p).into_response())
         .ok_or_else(|| unknown_site(id))
+}
+
+/// Whether the charger accepted a balancer order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderAnswer {
+    /// The charger accepted the profile (or cleared).
+    pub accepted: bool,
+}
+
+/// Carries out an order of the site planner for a charger connected to this node: the
+/// planner of a cluster (the node holding the planner lease) sends each profile of its plan
+/// to the node holding the charger this way. A `tx` order whose fencing token is not the
+/// current planner lease's is refused (409 `stale_plan`): a planner that lost its lease
+/// changes nothing.
+#[utoipa::path(post, path = "/api/chargers/{id}/balancer-profile", params(("id" = String, Path, description = "Charger identity")),
+    request_body = ProfileOrder, responses((status = 200, body = OrderAnswer), (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn balancer_profile(
+    State(b): State<Shared>,
+    P(id): P<String>,
+    Body(order): Body<ProfileOrder>,
+) -> Result<Json<OrderAnswer>, ApiError> {
+    match b.sites().apply_order(&id, &order).await {
+        Ok(accepted) => Ok(Json(OrderAnswer { accepted })),
+        Err(e @ OrderError::Stale(..)) => {
+            tracing::warn!(charger = %id, "sites: order of a stale planner refused: {e}");
+            b.metrics().error("balancer", "stale_plan");
+            Err(ApiError::new(StatusCode::CONFLICT, "stale_plan", e.to_string()))
+        }
+        Err(OrderError::Offline(_)) => Err(super::api::connected(&b, &id)
+            .await
+            .err()
+            .unwrap_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "charger_offline",
+                    format!("charger {id:?} is not connected"),
+                )
+            })),
+        Err(e @ OrderError::Invalid(_)) => Err(ApiError::bad("invalid_body", e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            e.to_string(),
+        )),
+    }
 }
 
 /// The site's measured power over time against its limit (oldest first, one point per
@@ -383,6 +463,7 @@ async fn balancer_stats(State(b): State<Shared>) -> Json<BalancerView> {
         assign_charger,
         unassign_charger,
         site_plan,
+        balancer_profile,
         site_power,
         balancer_stats
     ),
@@ -395,7 +476,10 @@ async fn balancer_stats(State(b): State<Shared>) -> Json<BalancerView> {
         PowerPoint,
         Queued,
         BalancerStats,
-        BalancerView
+        BalancerView,
+        ProfileOrder,
+        OrderKind,
+        OrderAnswer
     ))
 )]
 pub struct SitesDoc;

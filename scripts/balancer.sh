@@ -15,6 +15,9 @@
 # port (SO_REUSEPORT, HAProxy's default on Linux) and the kernel spreads new connections over
 # them; each is limited to BALANCER_MAXCONN connections (default 9,000: 18,000 descriptors plus
 # its listeners and checks). PROCS x BALANCER_MAXCONN is the balancer's capacity.
+# BALANCER_SEND_PROXY=1 makes HAProxy send each connection's client address ahead of it (PROXY
+# protocol v2, `send-proxy-v2`): start the nodes with `--proxy-protocol <balancer address>`, so
+# that --max-connections-per-ip and the logs see the chargers' addresses, not the balancer's.
 # The configuration and logs are in /tmp/ocpp-rs-haproxy-<port>/. Prints the ws:// URL.
 set -euo pipefail
 log() { echo "balancer.sh: $*" >&2; }
@@ -50,6 +53,8 @@ if ! command -v haproxy >/dev/null; then
 fi
 
 maxconn="${BALANCER_MAXCONN:-9000}"
+send_proxy=""
+[ "${BALANCER_SEND_PROXY:-0}" = "1" ] && send_proxy=" send-proxy-v2"
 mkdir -p "$dir"
 stop
 cfg="$dir/haproxy.cfg"
@@ -82,7 +87,7 @@ backend nodes
     option httpchk
     http-check send meth GET uri /health ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
-    default-server inter 1s fall 2 rise 2
+    default-server inter 1s fall 2 rise 2$send_proxy
 CFG
     i=0
     for node in "$@"; do

@@ -102,6 +102,19 @@ fn spawn_node(
     name: &str,
     dir: &std::path::Path,
 ) -> (Child, SocketAddr, SocketAddr) {
+    spawn_node_with(i, database, redis, name, dir, 16_384, &[])
+}
+
+/// [`spawn_node`] with `--max-connections-per-ip per_ip` and more arguments.
+fn spawn_node_with(
+    i: usize,
+    database: &str,
+    redis: &str,
+    name: &str,
+    dir: &std::path::Path,
+    per_ip: usize,
+    extra: &[&str],
+) -> (Child, SocketAddr, SocketAddr) {
     let ocpp = free_addr();
     let http = free_addr();
     let log = std::fs::File::create(dir.join(format!("node{i}.log"))).expect("log file");
@@ -112,7 +125,8 @@ fn spawn_node(
         .args(["--http-listen", &http.to_string()])
         .args(["--cluster-lease-ms", "2000", "--call-timeout", "10"])
         .args(["--heartbeat-interval", "60"])
-        .args(["--max-connections-per-ip", "16384"])
+        .args(["--max-connections-per-ip", &per_ip.to_string()])
+        .args(extra)
         .env("OCPP_ADMIN_PASSWORD", "cluster-test-admin")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -1114,7 +1128,7 @@ async fn fan_out_requests_reach_the_chargers_of_every_node() {
     ];
     // A charger that was connected once and is not now.
     let gone = fleet_on(&nodes[2], "FO", 1).await;
-    drop(gone.shutdown().await);
+    let _ = gone.shutdown().await;
     until("FO-0001 offline", || async {
         let (_, c) = apis[0].get("/api/chargers/FO-0001").await;
         (c["connected"] == false).then_some(())
@@ -1210,7 +1224,7 @@ async fn fan_out_requests_reach_the_chargers_of_every_node() {
     let (_, from_b) = apis[1].get(&format!("/api/firmware/rollouts/{id}")).await;
     assert_eq!(from_b["installed"], 6, "{from_b}");
     for f in fleets {
-        drop(f.shutdown().await);
+        let _ = f.shutdown().await;
     }
     for n in nodes {
         n.shutdown().await.expect("shutdown");
@@ -1365,4 +1379,191 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
     for n in nodes {
         n.shutdown().await.expect("shutdown");
     }
+}
+
+/// An OCPP 1.6 WebSocket handshake to `addr` as `identity` from the local address `source`
+/// (127.0.0.x): the socket, or why it failed (`503` when refused so).
+async fn connect_from(
+    source: &str,
+    addr: SocketAddr,
+    identity: &str,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .map_err(|e| e.to_string())?;
+    let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+    let mut req = format!("ws://{addr}/ocpp/{identity}")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "ocpp1.6".parse().expect("header value"),
+    );
+    let handshake = tokio_tungstenite::client_async(req, stream);
+    match tokio::time::timeout(Duration::from_secs(5), handshake).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16().to_string())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer".into()),
+    }
+}
+
+/// Sends `bytes` to `addr` from `source` and waits for the other side to close (the
+/// connection was refused without an answer).
+async fn closed_after(source: &str, addr: SocketAddr, bytes: &[u8]) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .expect("bind");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// `ocpp_errors_total{kind="proxy_protocol",code=...}` on the node's /metrics.
+async fn proxy_refusals(api: &Api, code: &str) -> u64 {
+    let text = api.text("/metrics").await;
+    let series = format!("kind=\"proxy_protocol\",code=\"{code}\"}}");
+    text.lines()
+        .find(|l| l.starts_with("ocpp_errors_total") && l.contains(&series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// HAProxy in TCP mode with `send-proxy-v2` and a node with `--proxy-protocol`: the node sees
+/// each charger's own address (its logs say so) and `--max-connections-per-ip` applies per
+/// charger address, not to the balancer's; a PROXY header from an address that is not the
+/// balancer's, and a connection from the balancer without a header, are refused, logged and
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_limit() {
+    let Some(database) = postgres_database("cluster_proxy").await else {
+        return;
+    };
+    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
+        eprintln!("\n*** SKIPPED the PROXY protocol test: OCPP_TEST_REDIS_URL is not set ***\n");
+        return;
+    };
+    let name = format!("proxy{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("ocpp-proxy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let (child, ocpp, http) = spawn_node_with(
+        1,
+        &database,
+        &redis_url,
+        &name,
+        &dir,
+        2,
+        &["--proxy-protocol", "127.0.0.1"],
+    );
+    let mut cluster = Cluster {
+        nodes: Vec::new(),
+        balancer: free_addr(),
+        dir: dir.clone(),
+        restarted: Vec::new(),
+    };
+    cluster.nodes.push(Node {
+        id: "n1".into(),
+        child: Some(child),
+        ocpp,
+        http,
+        api: Api::new(http),
+    });
+    until("node n1 healthy", || healthy(http)).await;
+    let db = Db::open(&database).await.expect("database");
+    let auth = Auth::new(db.clone(), AuthConfig::new()).expect("auth");
+    let (_, key) = auth
+        .create_api_key("proxy-test", Role::Admin, "tests")
+        .await
+        .expect("API key");
+    let api = Api::with_key(http, key.expose());
+    let out = Command::new("bash")
+        .arg(script("balancer.sh"))
+        .args([
+            "start".to_owned(),
+            cluster.balancer.to_string(),
+            "1".to_owned(),
+            format!("{ocpp}={http}"),
+        ])
+        .env("BALANCER_SEND_PROXY", "1")
+        .output()
+        .expect("run scripts/balancer.sh");
+    assert!(
+        out.status.success(),
+        "balancer.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let balancer = cluster.balancer;
+    // HAProxy passes nothing on before the node's first health checks passed.
+    let first = until("a connection through the balancer", || async {
+        connect_from("127.0.0.2", balancer, "PX-A1").await.ok()
+    })
+    .await;
+    let second = connect_from("127.0.0.2", balancer, "PX-A2")
+        .await
+        .expect("a second charger from 127.0.0.2");
+    assert_eq!(
+        connect_from("127.0.0.2", balancer, "PX-A3").await.err(),
+        Some("503".to_owned()),
+        "a third from 127.0.0.2 is over its address's limit of 2"
+    );
+    let others = [
+        connect_from("127.0.0.3", balancer, "PX-B1")
+            .await
+            .expect("127.0.0.3 has its own limit"),
+        connect_from("127.0.0.3", balancer, "PX-B2")
+            .await
+            .expect("127.0.0.3 has its own limit"),
+    ];
+    let (_, c) = api.get("/api/chargers/PX-B2").await;
+    assert_eq!(c["connected"], true, "{c}");
+    let log = std::fs::read_to_string(dir.join("node1.log")).expect("node log");
+    for source in ["127.0.0.2", "127.0.0.3"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("charger connected") && l.contains(&format!("peer={source}:"))),
+            "the node logs the charger's own address {source}"
+        );
+    }
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("charger connected") && l.contains("peer=127.0.0.1:")),
+        "never the balancer's"
+    );
+
+    // Straight to the node: a PROXY header from an address that is not the balancer's (it
+    // would claim another address) ...
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    header.extend_from_slice(&[10, 9, 8, 7, 127, 0, 0, 1, 0x9c, 0x40, 0x23, 0x28]);
+    header.extend_from_slice(b"GET /ocpp/PX-SPOOF HTTP/1.1\r\n\r\n");
+    assert!(closed_after("127.0.0.5", ocpp, &header).await);
+    // ... and a connection from the balancer's address without one.
+    assert!(closed_after("127.0.0.1", ocpp, b"GET /ocpp/PX-BARE HTTP/1.1\r\n\r\n").await);
+    until("the refusals counted", || async {
+        (proxy_refusals(&api, "untrusted").await == 1 && proxy_refusals(&api, "malformed").await == 1)
+            .then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(dir.join("node1.log")).expect("node log");
+    assert!(
+        log.lines().any(|l| l.contains("PROXY protocol")
+            && l.contains("reason=\"untrusted\"")
+            && l.contains("127.0.0.5")),
+        "the refusal is logged with its reason"
+    );
+    // A direct connection from any other address is served as before, with its address.
+    let direct = connect_from("127.0.0.6", ocpp, "PX-DIRECT")
+        .await
+        .expect("a direct connection without a header");
+    drop((first, second, others, direct));
 }

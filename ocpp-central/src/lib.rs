@@ -38,6 +38,8 @@ pub mod firmware;
 pub mod handler;
 pub mod message;
 pub mod model;
+#[cfg(feature = "ws")]
+pub mod proxy;
 pub mod reservations;
 #[cfg(feature = "ws")]
 pub mod server;

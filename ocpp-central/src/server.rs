@@ -34,6 +34,7 @@ use crate::defaults::Defaults;
 use crate::driver::Connection;
 use crate::handler::{CentralSystem, Chargers};
 use crate::session::{Session, SessionConfig};
+use crate::proxy::Prefixed;
 use crate::socket::{LeanIo, Timing, WsTransport};
 pub use ocpp_codec::deflate::Compression;
 use ocpp_codec::deflate::{Agreed, DeflateIo};
@@ -248,6 +249,7 @@ pub struct ServerConfig {
     write_timeout: Duration,
     limits: crate::model::Limits,
     compression: Compression,
+    proxy_protocol: Option<crate::proxy::ProxyProtocol>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -286,9 +288,23 @@ impl ServerConfig {
             write_timeout: Duration::from_secs(30),
             limits: crate::model::Limits::default(),
             compression: Compression::default(),
+            proxy_protocol: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// Reads the PROXY protocol (version 2, and 1) from the load balancers at the trusted
+    /// addresses of `proxy` ([`crate::proxy`]): the charger's address in the header stands
+    /// for the connection's in the per-address bound, the logs and the admission. Off by
+    /// default. The header is read inside the [handshake
+    /// timeout](ServerConfig::handshake_timeout) and while the connection counts against
+    /// [`ServerConfig::max_connections`] and [`ServerConfig::max_handshakes`]; a missing,
+    /// malformed or slow header from a trusted address, or a header from any other address,
+    /// closes the connection, logged and counted ([`crate::proxy::ProxyProtocol::refusals`]).
+    pub fn proxy_protocol(mut self, proxy: crate::proxy::ProxyProtocol) -> Self {
+        self.proxy_protocol = Some(proxy);
+        self
     }
 
     /// Serves `wss://` only (feature `tls`): security profile 2 with [`Auth::Basic`], profile
@@ -481,7 +497,27 @@ impl Gate {
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         Ok(Entry {
             gate: self.clone(),
-            ip,
+            ip: Some(ip),
+            handshaking: true,
+        })
+    }
+
+    /// Admits one connection whose address is not known yet (its PROXY header is still to
+    /// be read): the total and handshake bounds now, the address's with [`Entry::locate`].
+    fn enter_unplaced(self: &Arc<Self>, config: &ServerConfig) -> Result<Entry, Turned> {
+        use std::sync::atomic::Ordering;
+        let _map = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        if self.total.load(Ordering::Relaxed) >= config.max_connections {
+            return Err(Turned::Total);
+        }
+        if self.handshakes.load(Ordering::Relaxed) >= config.max_handshakes {
+            return Err(Turned::Handshakes);
+        }
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        Ok(Entry {
+            gate: self.clone(),
+            ip: None,
             handshaking: true,
         })
     }
@@ -490,11 +526,34 @@ impl Gate {
 /// One admitted connection; leaving (drop) gives its places back.
 struct Entry {
     gate: Arc<Gate>,
-    ip: std::net::IpAddr,
+    /// Its address, once known.
+    ip: Option<std::net::IpAddr>,
     handshaking: bool,
 }
 
 impl Entry {
+    /// Counts a connection admitted by [`Gate::enter_unplaced`] against `ip`'s bound.
+    fn locate(&mut self, ip: std::net::IpAddr, config: &ServerConfig) -> Result<(), Turned> {
+        if self.ip.is_some() {
+            return Ok(());
+        }
+        let mut map = self
+            .gate
+            .per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= config.max_connections_per_address {
+            if *n == 0 {
+                map.remove(&ip);
+            }
+            return Err(Turned::Address);
+        }
+        *n += 1;
+        self.ip = Some(ip);
+        Ok(())
+    }
+
     fn handshake_done(&mut self) {
         if std::mem::take(&mut self.handshaking) {
             self.gate
@@ -510,15 +569,18 @@ impl Drop for Entry {
         self.gate
             .total
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(ip) = self.ip else {
+            return;
+        };
         let mut map = self
             .gate
             .per_address
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
+        if let Some(n) = map.get_mut(&ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(&self.ip);
+                map.remove(&ip);
             }
         }
     }
@@ -686,7 +748,7 @@ impl<H: CentralSystem> Server<H> {
     ) -> impl Future<Output = ()> + Send + 'static
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        U: Upgrade<S>,
+        U: Upgrade<Prefixed<S>>,
     {
         let handshake = Box::pin(handshake(
             stream,
@@ -698,7 +760,6 @@ impl<H: CentralSystem> Server<H> {
         ));
         serve_connection(
             handshake,
-            peer,
             self.config.clone(),
             self.handler.clone(),
             self.chargers.clone(),
@@ -842,7 +903,6 @@ fn admit(
 /// sized by what it keeps for its whole life.
 async fn serve_connection<H: CentralSystem, T>(
     handshake: std::pin::Pin<Box<impl Future<Output = Option<Admitted<T>>> + Send + 'static>>,
-    peer: SocketAddr,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     chargers: Chargers,
@@ -854,6 +914,7 @@ async fn serve_connection<H: CentralSystem, T>(
         entry,
         identity,
         version,
+        peer,
     }) = handshake.await
     else {
         return;
@@ -898,6 +959,8 @@ struct Admitted<S> {
     entry: Entry,
     identity: String,
     version: Version,
+    /// Its address (the one in its PROXY header behind a load balancer).
+    peer: SocketAddr,
 }
 
 /// What runs under the WebSocket handshake: nothing ([`Plain`]) or the TLS handshake.
@@ -972,10 +1035,39 @@ async fn handshake<S, U>(
 ) -> Option<Admitted<U::Io>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    U: Upgrade<S>,
+    U: Upgrade<Prefixed<S>>,
 {
-    let mut stream = stream;
-    let mut entry = match gate.enter(peer.ip(), &config) {
+    // One deadline for the PROXY header, the TLS and the WebSocket handshakes.
+    let deadline = tokio::time::Instant::now() + config.handshake_timeout;
+    let (mut stream, peer, entry) = match &config.proxy_protocol {
+        None => (Prefixed::new(stream, Vec::new()), peer, gate.enter(peer.ip(), &config)),
+        Some(proxy) => {
+            let mut entry = match gate.enter_unplaced(&config) {
+                Ok(entry) => entry,
+                Err(turned) => {
+                    // Nothing is read from it: close it as it is.
+                    tracing::warn!(%peer, ?turned, "connection refused: limit reached");
+                    return None;
+                }
+            };
+            let read = tokio::time::timeout_at(deadline, proxy.accept_logged(stream, peer));
+            let (stream, real) = match read.await {
+                Ok(Some(x)) => x,
+                Ok(None) => return None,
+                Err(_) => {
+                    proxy.refused(
+                        peer,
+                        crate::proxy::Refusal::TimedOut,
+                        &"no complete header within the handshake timeout",
+                    );
+                    return None;
+                }
+            };
+            let placed = entry.locate(real.ip(), &config).map(|()| entry);
+            (stream, real, placed)
+        }
+    };
+    let mut entry = match entry {
         Ok(entry) => entry,
         Err(turned) => {
             tracing::warn!(%peer, ?turned, "connection refused: limit reached");
@@ -1044,7 +1136,7 @@ where
             tracing::debug!(%peer, "handshake failed: {e}");
         })
     };
-    let mut ws = match tokio::time::timeout(config.handshake_timeout, both).await {
+    let mut ws = match tokio::time::timeout_at(deadline, both).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(())) => return None,
         Err(_) => {
@@ -1073,5 +1165,6 @@ where
         entry,
         identity,
         version,
+        peer,
     })
 }

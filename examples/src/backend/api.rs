@@ -83,11 +83,6 @@ impl ApiError {
         }
     }
 
-    /// Its stable code (`charger_offline`, `charger_timeout`, ...).
-    pub(crate) fn code(&self) -> &'static str {
-        self.code
-    }
-
     /// Its sentence for humans.
     pub(crate) fn message(&self) -> &str {
         &self.message

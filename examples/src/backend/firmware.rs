@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use ocpp_central::firmware::{FirmwareSignature, FirmwareUpdate, TransferKind};
 use ocpp_central::{ChargerHandle, Event};
 use serde::{Deserialize, Serialize};

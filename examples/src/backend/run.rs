@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 
 use super::auth::{Auth as OperatorAuth, AuthConfig, AuthError, Secret};
-use super::cluster::{Cluster as _, ClusterConfig, RedisCluster};
+use super::cluster::{ClusterConfig, RedisCluster};
 use super::{api, http, Backend, Db, DbError, Metrics, Tariff, UnknownTokens};
 
 /// The central system's options (the `central-system` command line).
@@ -166,6 +166,16 @@ pub struct CentralArgs {
     #[arg(long, default_value_t = 16_384)]
     pub max_connections_per_ip: usize,
 
+    /// Behind a load balancer in TCP mode (HAProxy with `send-proxy-v2`): the balancers'
+    /// addresses (comma-separated or repeated), trusted to send a PROXY protocol header
+    /// (version 2 or 1) ahead of each charger connection; the charger's address in it is the
+    /// one --max-connections-per-ip, the logs and the API see. A connection from another
+    /// address is served with its own address, but refused if it sends a header; a missing,
+    /// malformed or slow header from a balancer refuses the connection (logged, counted on
+    /// /metrics as `ocpp_errors_total{kind="proxy_protocol"}`). Off by default.
+    #[arg(long = "proxy-protocol", value_name = "ADDR", value_delimiter = ',')]
+    pub proxy_protocol: Vec<std::net::IpAddr>,
+
     /// A Host name (NAME for any port, NAME:PORT for one) the HTTP API and dashboard answer
     /// to, besides localhost, 127.0.0.1, ::1 and the --http-listen address (repeatable);
     /// requests for any other Host get 421 (DNS rebinding reaches nothing).
@@ -291,6 +301,7 @@ impl CentralArgs {
             call_timeout: 30,
             max_connections: 16_384,
             max_connections_per_ip: 16_384,
+            proxy_protocol: Vec::new(),
             lenient: false,
             compression: Switch::On,
             compression_context_takeover: false,
@@ -588,6 +599,13 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         });
     if args.known_only {
         config = config.admission(backend.known_only_admission());
+    }
+    if !args.proxy_protocol.is_empty() {
+        let metrics = backend.metrics().clone();
+        config = config.proxy_protocol(
+            ocpp_central::proxy::ProxyProtocol::new(args.proxy_protocol.iter().copied())
+                .on_refused(move |why| metrics.error("proxy_protocol", why.code())),
+        );
     }
     let reloadable = match tls {
         Some((tls, cert, key)) => {

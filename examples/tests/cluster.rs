@@ -1231,14 +1231,10 @@ async fn fan_out_requests_reach_the_chargers_of_every_node() {
     }
 }
 
-/// A charger on `node` that plugs in and starts a transaction (1.6, 11 kW, a reading a
-/// second).
-fn charging_on(node: &ocpp_examples::backend::run::RunningCentral, id: &str) -> ClientHandle {
-    let cp = charger(
-        format!("ws://{}/ocpp/{id}", node.ocpp_addr()),
-        id,
-        Version::V16,
-    );
+/// A charger on the node at `ocpp` that plugs in and starts a transaction (1.6, 11 kW, a
+/// reading a second).
+fn charging_on(ocpp: SocketAddr, id: &str) -> ClientHandle {
+    let cp = charger(format!("ws://{ocpp}/ocpp/{id}"), id, Version::V16);
     cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
         .expect("plug");
     cp.hardware(HardwareEvent::IdTokenPresented {
@@ -1274,10 +1270,25 @@ async fn settled_plan(api: &Api, site: i64, sessions: usize) -> BTreeMap<String,
     .await
 }
 
+/// The planner lease of cluster `name`: the node holding it and its fencing token.
+async fn planner_lease(
+    redis: &redis::aio::MultiplexedConnection,
+    name: &str,
+) -> Option<(String, u64)> {
+    let v: Option<String> = redis::cmd("GET")
+        .arg(format!("{name}:leader:sites"))
+        .query_async(&mut redis.clone())
+        .await
+        .ok()?;
+    let (node, token) = v?.rsplit_once('|').map(|(n, t)| (n.to_owned(), t.to_owned()))?;
+    Some((node, token.parse().ok()?))
+}
+
 /// One node plans every site with the site's whole limit (not the limit divided among the
 /// nodes), over the sessions of every node, and sends each share through the node holding
 /// the charger; the planner's orders carry a fencing token, a stale one is refused; when the
-/// planner dies, another node takes the lease over within it and plans again.
+/// planner is killed (SIGKILL), another node takes the lease over once it ends and plans
+/// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
     let Some(database) = postgres_database("cluster_planner").await else {
@@ -1287,27 +1298,48 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
         eprintln!("\n*** SKIPPED the planner test: OCPP_TEST_REDIS_URL is not set ***\n");
         return;
     };
-    let mut nodes = three_nodes(&database, &redis_url, "planner").await;
     let name = format!("planner{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("ocpp-planner-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let mut cluster = Cluster {
+        nodes: Vec::new(),
+        balancer: free_addr(),
+        dir: dir.clone(),
+        restarted: Vec::new(),
+    };
+    for i in 1..=3 {
+        let (child, ocpp, http) = spawn_node(i, &database, &redis_url, &name, &dir);
+        until(&format!("node n{i} healthy"), || healthy(http)).await;
+        cluster.nodes.push(Node {
+            id: format!("n{i}"),
+            child: Some(child),
+            ocpp,
+            http,
+            api: Api::new(http),
+        });
+    }
+    let db = Db::open(&database).await.expect("database");
+    let auth = Auth::new(db.clone(), AuthConfig::new()).expect("auth");
+    let (_, key) = auth
+        .create_api_key("planner-test", Role::Admin, "tests")
+        .await
+        .expect("API key");
+    for n in &mut cluster.nodes {
+        n.api = Api::with_key(n.http, key.expose());
+    }
     let redis = redis::Client::open(redis_url.as_str())
         .expect("redis url")
         .get_multiplexed_async_connection()
         .await
         .expect("redis");
-    let planner = until("a planner", || async {
-        nodes.iter().position(|n| n.backend().sites().plans())
-    })
-    .await;
-    let token_key = format!("{name}:leader:sites:token");
-    let first_token: u64 = redis::cmd("GET")
-        .arg(&token_key)
-        .query_async(&mut redis.clone())
-        .await
-        .expect("token");
-    // One charger on the planner's node, two on the next one, none on the third: a node's
-    // share of the limit (limit / 3 nodes) would leave most of it unused.
+    let (planner_id, first_token) =
+        until("a planner", || async { planner_lease(&redis, &name).await }).await;
+    let planner = node_index(&planner_id);
+    // One charger on the planner's node, two on the next one, none on the third: each
+    // node's share of the limit (limit / 3 nodes) would leave most of it unused.
     let other = (planner + 1) % 3;
-    let api = Api::admin(&nodes[(planner + 2) % 3]).await;
+    let third = (planner + 2) % 3;
+    let api = &cluster.nodes[third].api;
     let (s, site) = api
         .post(
             "/api/sites",
@@ -1323,10 +1355,10 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
             .await;
         assert_eq!(s, StatusCode::OK, "{r}");
     }
-    let _c1 = charging_on(&nodes[planner], ids[0]);
-    let _c2 = charging_on(&nodes[other], ids[1]);
-    let _c3 = charging_on(&nodes[other], ids[2]);
-    let plan = settled_plan(&api, site, 3).await;
+    let _c1 = charging_on(cluster.nodes[planner].ocpp, ids[0]);
+    let _c2 = charging_on(cluster.nodes[other].ocpp, ids[1]);
+    let _c3 = charging_on(cluster.nodes[other].ocpp, ids[2]);
+    let plan = settled_plan(api, site, 3).await;
     assert_eq!(
         plan.values().copied().sum::<Decimal>(),
         Decimal::from(12_000),
@@ -1336,7 +1368,7 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
         plan.values().all(|l| *l == Decimal::from(4_000)),
         "equal shares across nodes: {plan:?}"
     );
-    // An order with a fencing token that is not the planner's is refused.
+    // An order whose fencing token is not the planner's is refused.
     let (s, r) = api
         .post(
             &format!("/api/chargers/{}/balancer-profile", ids[1]),
@@ -1349,36 +1381,34 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
         (StatusCode::CONFLICT, Some("stale_plan")),
         "{r}"
     );
-    // The planner dies: another node takes over within the lease and plans again, now
-    // for the two sessions left.
-    let dead = nodes.remove(planner);
+    // The planner is killed: once its lease (2 s) ends another node takes it over and
+    // plans again, for the two sessions left, with the whole limit.
     let t0 = Instant::now();
-    dead.shutdown().await.expect("stop the planner");
-    let api = Api::admin(&nodes[0]).await;
-    let plan = settled_plan(&api, site, 2).await;
+    if let Some(mut c) = cluster.nodes[planner].child.take() {
+        c.kill().expect("kill the planner");
+        let _ = c.wait();
+    }
+    let (new_planner, new_token) = until("a new planner", || async {
+        planner_lease(&redis, &name)
+            .await
+            .filter(|(n, _)| *n != planner_id)
+    })
+    .await;
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "taken over in {:?}",
+        t0.elapsed() < Duration::from_secs(5),
+        "taken over within the lease: {:?}",
         t0.elapsed()
     );
+    assert!(new_token > first_token, "a new fencing token");
+    let plan = settled_plan(&cluster.nodes[third].api, site, 2).await;
     assert_eq!(
         plan,
         BTreeMap::from([
             (ids[1].to_owned(), Decimal::from(6_000)),
             (ids[2].to_owned(), Decimal::from(6_000)),
         ]),
-        "the new planner shares the whole limit again"
+        "the new planner ({new_planner}) shares the whole limit again"
     );
-    let new_token: u64 = redis::cmd("GET")
-        .arg(&token_key)
-        .query_async(&mut redis.clone())
-        .await
-        .expect("token");
-    assert!(new_token > first_token, "a new fencing token");
-    assert!(nodes.iter().any(|n| n.backend().sites().plans()));
-    for n in nodes {
-        n.shutdown().await.expect("shutdown");
-    }
 }
 
 /// An OCPP 1.6 WebSocket handshake to `addr` as `identity` from the local address `source`

@@ -290,6 +290,11 @@ pub struct RedisCluster {
     events_rx: Mutex<Option<mpsc::Receiver<String>>>,
     /// Live-feed entries dropped because the publish queue was full.
     dropped: AtomicU64,
+    /// Set by [`RedisCluster::leave`]: every task of the node ends (none renews a lease or
+    /// runs a command of a node that left).
+    left: tokio::sync::watch::Sender<bool>,
+    /// The tasks whose fenced leader lease this node asked for (given up on leaving).
+    leads: Mutex<std::collections::HashSet<String>>,
 }
 
 impl fmt::Debug for RedisCluster {
@@ -340,6 +345,15 @@ end
 local t = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. t, 'PX', ARGV[2])
 return t
+";
+
+/// KEYS[1] a fenced leader lease; ARGV[1] the node: deleted if the node holds it.
+const RESIGN: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '|' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 ";
 
 const RELEASE: &str = r"
@@ -406,6 +420,8 @@ impl RedisCluster {
             events,
             events_rx: Mutex::new(Some(events_rx)),
             dropped: AtomicU64::new(0),
+            left: tokio::sync::watch::channel(false).0,
+            leads: Mutex::new(std::collections::HashSet::new()),
         }))
     }
 
@@ -464,25 +480,37 @@ impl RedisCluster {
             .take();
         let me = self.clone();
         let inb = inbound.clone();
-        tokio::spawn(async move { me.renew_loop(inb).await });
+        self.spawn(async move { me.renew_loop(inb).await });
         let me = self.clone();
         let inb = inbound.clone();
-        tokio::spawn(async move { me.command_loop(cmd_conn, last_cmd, inb).await });
+        self.spawn(async move { me.command_loop(cmd_conn, last_cmd, inb).await });
         let me = self.clone();
-        tokio::spawn(async move { me.reply_loop(reply_conn, last_reply).await });
+        self.spawn(async move { me.reply_loop(reply_conn, last_reply).await });
         if let Some(rx) = rx {
             let me = self.clone();
-            tokio::spawn(async move { me.publish_loop(rx).await });
+            self.spawn(async move { me.publish_loop(rx).await });
         }
         let me = self.clone();
-        tokio::spawn(async move { me.subscribe_loop(pubsub, inbound).await });
+        self.spawn(async move { me.subscribe_loop(pubsub, inbound).await });
         tracing::info!(node = %self.config.node_id, url = %self.config.url, "cluster node up");
         Ok(())
     }
 
+    /// Runs one of the node's tasks until the node leaves.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut left = self.left.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task => {}
+                _ = left.wait_for(|l| *l) => {}
+            }
+        });
+    }
+
     /// Gives up this node's lease and its chargers' presence (a clean stop: the other nodes
-    /// see them offline at once instead of after the lease).
+    /// see them offline at once instead of after the lease), and ends the node's tasks.
     pub async fn leave(&self) {
+        self.left.send_replace(true);
         let mut conn = self.conn.clone();
         let claimed: Vec<(String, String)> = self
             .claimed
@@ -502,6 +530,20 @@ impl RedisCluster {
             .arg(self.node_key(&self.config.node_id))
             .query_async(&mut conn)
             .await;
+        // The tasks it leads go to the next node that asks, without waiting for the lease.
+        let leads: Vec<String> = self
+            .leads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for task in leads {
+            let _: Result<i64, _> = redis::Script::new(RESIGN)
+                .key(format!("{}:leader:{task}", self.config.name))
+                .arg(&self.config.node_id)
+                .invoke_async(&mut conn)
+                .await;
+        }
     }
 
     async fn renew_loop(self: Arc<Self>, inbound: Arc<dyn Inbound>) {
@@ -989,6 +1031,13 @@ impl Cluster for RedisCluster {
     }
 
     async fn lead_fenced(&self, task: &str) -> Result<Option<u64>, ClusterError> {
+        if *self.left.borrow() {
+            return Ok(None);
+        }
+        self.leads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task.to_owned());
         let mut conn = self.conn.clone();
         let token: u64 = redis::Script::new(LEAD_FENCED)
             .key(format!("{}:leader:{task}", self.config.name))

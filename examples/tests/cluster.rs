@@ -1346,7 +1346,7 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
             json!({ "name": "depot", "limit": 12000, "unit": "W", "minRate": 1000, "evseMax": 11000 }),
         )
         .await;
-    assert_eq!(s, StatusCode::OK, "{site}");
+    assert_eq!(s, StatusCode::CREATED, "{site}");
     let site = site["id"].as_i64().expect("site id");
     let ids = ["PL-1", "PL-2", "PL-3"];
     for id in ids {

@@ -1442,6 +1442,26 @@ async fn connect_from(
     }
 }
 
+/// A node's log without its colours.
+fn node_log(path: &std::path::Path) -> String {
+    let raw = std::fs::read_to_string(path).expect("node log");
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An escape sequence: up to its final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Sends `bytes` to `addr` from `source` and waits for the other side to close (the
 /// connection was refused without an answer).
 async fn closed_after(source: &str, addr: SocketAddr, bytes: &[u8]) -> bool {
@@ -1557,7 +1577,7 @@ async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_lim
     ];
     let (_, c) = api.get("/api/chargers/PX-B2").await;
     assert_eq!(c["connected"], true, "{c}");
-    let log = std::fs::read_to_string(dir.join("node1.log")).expect("node log");
+    let log = node_log(&dir.join("node1.log"));
     for source in ["127.0.0.2", "127.0.0.3"] {
         assert!(
             log.lines()
@@ -1584,7 +1604,7 @@ async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_lim
             .then_some(())
     })
     .await;
-    let log = std::fs::read_to_string(dir.join("node1.log")).expect("node log");
+    let log = node_log(&dir.join("node1.log"));
     assert!(
         log.lines().any(|l| l.contains("PROXY protocol")
             && l.contains("reason=\"untrusted\"")

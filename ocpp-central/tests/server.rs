@@ -667,3 +667,109 @@ async fn a_central_call_the_charger_leaves_unanswered_times_out_on_the_connectio
         );
     }
 }
+
+/// A PROXY protocol v2 header from `source` to `destination` (what HAProxy's
+/// `send-proxy-v2` writes).
+fn proxy_v2(source: std::net::SocketAddr, destination: std::net::SocketAddr) -> Vec<u8> {
+    let (std::net::SocketAddr::V4(s), std::net::SocketAddr::V4(d)) = (source, destination) else {
+        panic!("IPv4 only here");
+    };
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    h.extend_from_slice(&s.ip().octets());
+    h.extend_from_slice(&d.ip().octets());
+    h.extend_from_slice(&s.port().to_be_bytes());
+    h.extend_from_slice(&d.port().to_be_bytes());
+    h
+}
+
+/// A 1.6 WebSocket handshake as `identity` after `header`, on a new connection to `addr`.
+async fn handshake_after(
+    addr: std::net::SocketAddr,
+    header: &[u8],
+    identity: &str,
+) -> Result<WebSocketStream<tokio::net::TcpStream>, WsError> {
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(header).await.unwrap();
+    let mut req = format!("ws://{addr}/ocpp/{identity}")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    tokio_tungstenite::client_async(req, stream)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Whether the server closes a connection that sent `bytes`, within `within`.
+async fn closes_after(addr: std::net::SocketAddr, bytes: &[u8], within: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(within, s.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn behind_a_balancer_the_proxy_header_gives_the_address_and_the_bounds_hold() {
+    use ocpp_central::proxy::{ProxyProtocol, Refusals};
+    let proxy = ProxyProtocol::new(["127.0.0.1".parse().unwrap()]);
+    let server = start(
+        ServerConfig::new(Auth::AllowAnyone)
+            .proxy_protocol(proxy.clone())
+            .max_connections_per_address(1)
+            .handshake_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let addr = server.local_addr();
+    let a: std::net::SocketAddr = "192.0.2.10:40000".parse().unwrap();
+    let b: std::net::SocketAddr = "192.0.2.11:40001".parse().unwrap();
+    // The per-address bound counts the address in the header, not the balancer's.
+    let first = handshake_after(addr, &proxy_v2(a, addr), "PA1").await.unwrap();
+    let second = handshake_after(addr, &proxy_v2(a, addr), "PA2").await;
+    assert_eq!(status_of(second.unwrap_err()), 503, "a second from {a}");
+    let other = handshake_after(addr, &proxy_v2(b, addr), "PB1").await.unwrap();
+    assert_eq!(server.chargers().len(), 2);
+    // A slow header is refused at the handshake timeout, a missing one at once.
+    let t0 = std::time::Instant::now();
+    assert!(closes_after(addr, b"\r\n\r\n\0\r\nQ", Duration::from_secs(5)).await);
+    assert!(t0.elapsed() >= Duration::from_millis(250), "{:?}", t0.elapsed());
+    assert!(closes_after(addr, b"GET /ocpp/X HTTP/1.1\r\n\r\n", Duration::from_secs(5)).await);
+    assert_eq!(
+        proxy.refusals(),
+        Refusals {
+            untrusted: 0,
+            malformed: 1,
+            timed_out: 1
+        }
+    );
+    drop((first, other));
+    server.shutdown().await.unwrap();
+
+    // Only the trusted balancer may send one; the handshake bound holds while it is read.
+    let proxy = ProxyProtocol::new(["192.0.2.1".parse().unwrap()]);
+    let server = start(
+        ServerConfig::new(Auth::AllowAnyone)
+            .proxy_protocol(proxy.clone())
+            .max_handshakes(1)
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let addr = server.local_addr();
+    assert!(closes_after(addr, &proxy_v2(a, addr), Duration::from_secs(5)).await);
+    assert_eq!(proxy.refusals().untrusted, 1);
+    // Without a header, a connection from an untrusted address is served as itself.
+    let direct = handshake_after(addr, b"", "DIRECT").await.unwrap();
+    let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    eventually(|| server.chargers().len() == 1).await;
+    assert!(
+        closes_after(addr, b"", Duration::from_secs(5)).await,
+        "the silent handshake holds the only place"
+    );
+    drop(direct);
+    server.shutdown().await.unwrap();
+}

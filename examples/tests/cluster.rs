@@ -1033,7 +1033,14 @@ async fn a_restarted_node_recovers_from_its_own_recent_journal_mark() {
         "sampledValue": [{ "value": reading.to_string(), "measurand": "Energy.Active.Import.Register",
                            "unit": "Wh", "context": "Sample.Periodic" }] }] });
     let lost = db
-        .journal_insert_by(Some("a"), id, "1.6", "MeterValues", &request.to_string(), "{}")
+        .journal_insert_by(
+            Some("a"),
+            id,
+            "1.6",
+            "MeterValues",
+            &request.to_string(),
+            "{}",
+        )
         .await
         .expect("journal row");
     // Node b's own rows are not node a's to replay.
@@ -1173,9 +1180,7 @@ async fn fan_out_requests_reach_the_chargers_of_every_node() {
     .collect();
     assert_eq!(by_charger, expected, "{answers}");
     // Each charger holds it: its own node asks it.
-    let (s, held_messages) = apis[0]
-        .get("/api/chargers/FC-0002/display-messages")
-        .await;
+    let (s, held_messages) = apis[0].get("/api/chargers/FC-0002/display-messages").await;
     assert_eq!(s, StatusCode::OK, "{held_messages}");
     assert!(
         held_messages
@@ -1280,7 +1285,9 @@ async fn planner_lease(
         .query_async(&mut redis.clone())
         .await
         .ok()?;
-    let (node, token) = v?.rsplit_once('|').map(|(n, t)| (n.to_owned(), t.to_owned()))?;
+    let (node, token) = v?
+        .rsplit_once('|')
+        .map(|(n, t)| (n.to_owned(), t.to_owned()))?;
     Some((node, token.parse().ok()?))
 }
 
@@ -1600,7 +1607,8 @@ async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_lim
     // ... and a connection from the balancer's address without one.
     assert!(closed_after("127.0.0.1", ocpp, b"GET /ocpp/PX-BARE HTTP/1.1\r\n\r\n").await);
     until("the refusals counted", || async {
-        (proxy_refusals(&api, "untrusted").await == 1 && proxy_refusals(&api, "malformed").await == 1)
+        (proxy_refusals(&api, "untrusted").await == 1
+            && proxy_refusals(&api, "malformed").await == 1)
             .then_some(())
     })
     .await;

@@ -233,7 +233,9 @@ async fn read_header<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Pr
         // Version 1: up to CRLF, byte by byte (a header is short and read once).
         while !header.ends_with(b"\r\n") {
             if header.len() >= MAX_V1 {
-                return Err(ProxyError::Malformed("version 1 header without CRLF".into()));
+                return Err(ProxyError::Malformed(
+                    "version 1 header without CRLF".into(),
+                ));
             }
             header.push(stream.read_u8().await?);
         }
@@ -262,21 +264,29 @@ pub fn parse(header: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
     if header.starts_with(b"PROXY ") {
         let text = std::str::from_utf8(header)
             .map_err(|_| ProxyError::Malformed("version 1 header is not ASCII".into()))?;
-        let parsed = ppp::v1::Header::try_from(text)
-            .map_err(|e| ProxyError::Malformed(e.to_string()))?;
+        let parsed =
+            ppp::v1::Header::try_from(text).map_err(|e| ProxyError::Malformed(e.to_string()))?;
         if parsed.header.len() != header.len() {
-            return Err(ProxyError::Malformed("bytes after the version 1 header".into()));
+            return Err(ProxyError::Malformed(
+                "bytes after the version 1 header".into(),
+            ));
         }
         return Ok(match parsed.addresses {
-            ppp::v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-            ppp::v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+            ppp::v1::Addresses::Tcp4(a) => {
+                Some(SocketAddr::from((a.source_address, a.source_port)))
+            }
+            ppp::v1::Addresses::Tcp6(a) => {
+                Some(SocketAddr::from((a.source_address, a.source_port)))
+            }
             ppp::v1::Addresses::Unknown => None,
         });
     }
     let parsed =
         ppp::v2::Header::try_from(header).map_err(|e| ProxyError::Malformed(e.to_string()))?;
     if parsed.len() != header.len() {
-        return Err(ProxyError::Malformed("bytes after the version 2 header".into()));
+        return Err(ProxyError::Malformed(
+            "bytes after the version 2 header".into(),
+        ));
     }
     if parsed.command == ppp::v2::Command::Local {
         return Ok(None);
@@ -446,7 +456,9 @@ mod tests {
             Err(ProxyError::Untrusted)
         ));
         assert!(matches!(
-            proxy.accept(&b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"[..], peer).await,
+            proxy
+                .accept(&b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"[..], peer)
+                .await,
             Err(ProxyError::Untrusted)
         ));
         // The trusted address must send one.
@@ -495,6 +507,9 @@ mod tests {
                 timed_out: 1
             }
         );
-        assert_eq!(*seen.lock().unwrap(), [Refusal::Untrusted, Refusal::TimedOut]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [Refusal::Untrusted, Refusal::TimedOut]
+        );
     }
 }

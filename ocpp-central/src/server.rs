@@ -33,8 +33,8 @@ use ocpp_codec::transport::{choose_subprotocol, max_password_len, read_limit};
 use crate::defaults::Defaults;
 use crate::driver::Connection;
 use crate::handler::{CentralSystem, Chargers};
-use crate::session::{Session, SessionConfig};
 use crate::proxy::Prefixed;
+use crate::session::{Session, SessionConfig};
 use crate::socket::{LeanIo, Timing, WsTransport};
 pub use ocpp_codec::deflate::Compression;
 use ocpp_codec::deflate::{Agreed, DeflateIo};
@@ -1040,7 +1040,11 @@ where
     // One deadline for the PROXY header, the TLS and the WebSocket handshakes.
     let deadline = tokio::time::Instant::now() + config.handshake_timeout;
     let (mut stream, peer, entry) = match &config.proxy_protocol {
-        None => (Prefixed::new(stream, Vec::new()), peer, gate.enter(peer.ip(), &config)),
+        None => (
+            Prefixed::new(stream, Vec::new()),
+            peer,
+            gate.enter(peer.ip(), &config),
+        ),
         Some(proxy) => {
             let mut entry = match gate.enter_unplaced(&config) {
                 Ok(entry) => entry,

@@ -729,16 +729,31 @@ async fn behind_a_balancer_the_proxy_header_gives_the_address_and_the_bounds_hol
     let a: std::net::SocketAddr = "192.0.2.10:40000".parse().unwrap();
     let b: std::net::SocketAddr = "192.0.2.11:40001".parse().unwrap();
     // The per-address bound counts the address in the header, not the balancer's.
-    let first = handshake_after(addr, &proxy_v2(a, addr), "PA1").await.unwrap();
+    let first = handshake_after(addr, &proxy_v2(a, addr), "PA1")
+        .await
+        .unwrap();
     let second = handshake_after(addr, &proxy_v2(a, addr), "PA2").await;
     assert_eq!(status_of(second.unwrap_err()), 503, "a second from {a}");
-    let other = handshake_after(addr, &proxy_v2(b, addr), "PB1").await.unwrap();
+    let other = handshake_after(addr, &proxy_v2(b, addr), "PB1")
+        .await
+        .unwrap();
     assert_eq!(server.chargers().len(), 2);
     // A slow header is refused at the handshake timeout, a missing one at once.
     let t0 = std::time::Instant::now();
     assert!(closes_after(addr, b"\r\n\r\n\0\r\nQ", Duration::from_secs(5)).await);
-    assert!(t0.elapsed() >= Duration::from_millis(250), "{:?}", t0.elapsed());
-    assert!(closes_after(addr, b"GET /ocpp/X HTTP/1.1\r\n\r\n", Duration::from_secs(5)).await);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(
+        closes_after(
+            addr,
+            b"GET /ocpp/X HTTP/1.1\r\n\r\n",
+            Duration::from_secs(5)
+        )
+        .await
+    );
     assert_eq!(
         proxy.refusals(),
         Refusals {

@@ -563,7 +563,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/firmware/rollouts", VIEWER),
     ("POST", "/api/firmware/rollouts", OPERATOR),
     ("GET", "/api/firmware/rollouts/{id}", VIEWER),
-    ("POST", "/api/chargers/{id}/firmware/rollouts/{rollout}", OPERATOR),
+    (
+        "POST",
+        "/api/chargers/{id}/firmware/rollouts/{rollout}",
+        OPERATOR,
+    ),
     ("POST", "/api/chargers/{id}/logs", OPERATOR),
     ("GET", "/api/logs", VIEWER),
     ("GET", "/api/logs/files/{id}", VIEWER),

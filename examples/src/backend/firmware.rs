@@ -501,12 +501,14 @@ impl Firmware {
 
     /// Whether `charger` is a target of rollout `id`.
     pub async fn is_target(&self, id: i64, charger: &str) -> Result<bool, DbError> {
-        Ok(sqlx::query("SELECT 1 FROM firmware_targets WHERE rollout_id = $1 AND charger = $2")
-            .bind(id)
-            .bind(charger)
-            .fetch_optional(self.db.writer())
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT 1 FROM firmware_targets WHERE rollout_id = $1 AND charger = $2")
+                .bind(id)
+                .bind(charger)
+                .fetch_optional(self.db.writer())
+                .await?
+                .is_some(),
+        )
     }
 
     async fn set_target(

@@ -340,7 +340,9 @@ async fn start_rollout(
                 async move {
                     let firmware = b.firmware();
                     match target {
-                        api::Target::Here(h) => firmware.send(id, &update, &charger, Some(&h)).await,
+                        api::Target::Here(h) => {
+                            firmware.send(id, &update, &charger, Some(&h)).await
+                        }
                         api::Target::Offline => firmware.send(id, &update, &charger, None).await,
                         api::Target::Node(node) => {
                             let Some(who) = who else {
@@ -348,7 +350,8 @@ async fn start_rollout(
                                     .failed(id, &charger, "no authenticated operator to act for")
                                     .await;
                             };
-                            let uri = api::charger_path(&charger, &format!("/firmware/rollouts/{id}"));
+                            let uri =
+                                api::charger_path(&charger, &format!("/firmware/rollouts/{id}"));
                             let answer = api::run_on_node(
                                 &b,
                                 &node,
@@ -400,7 +403,9 @@ async fn send_rollout(
 ) -> Result<Json<TargetRow>, ApiError> {
     let firmware = b.firmware();
     if !firmware.is_target(rollout, &charger).await? {
-        return Err(not_found(format!("charger {charger:?} in rollout {rollout}")));
+        return Err(not_found(format!(
+            "charger {charger:?} in rollout {rollout}"
+        )));
     }
     let update = firmware
         .update_of(rollout)

@@ -142,11 +142,7 @@ impl Db {
 /// Inserts `group` atomically; returns the row ids, in order. A group of up to [`ROWS_PER_INSERT`] rows is one statement, committed alone
 /// (one round trip to the database); a larger one is a transaction of several. `node`: the
 /// cluster node writing them (`None` on a single node).
-async fn insert_all(
-    db: &Db,
-    node: Option<&str>,
-    group: &[&Entry],
-) -> Result<Vec<i64>, DbError> {
+async fn insert_all(db: &Db, node: Option<&str>, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());
     if group.len() <= ROWS_PER_INSERT {
         let mut conn = db.writer().acquire().await?;

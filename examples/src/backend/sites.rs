@@ -1274,9 +1274,7 @@ impl Sites {
         let connected: HashSet<&String> = names
             .iter()
             .zip(&present)
-            .filter(|(c, p)| {
-                p.is_some() || self.chargers.get(c).is_some_and(|h| h.is_connected())
-            })
+            .filter(|(c, p)| p.is_some() || self.chargers.get(c).is_some_and(|h| h.is_connected()))
             .map(|(c, _)| c)
             .collect();
         let max = self.cfg.max_sessions_per_site;
@@ -1431,7 +1429,11 @@ impl Sites {
     /// Carries out an order of the site planner for a charger connected here (`POST
     /// /api/chargers/{id}/balancer-profile`): a `tx` order only with the current planner
     /// lease's fencing token. Whether the charger accepted.
-    pub async fn apply_order(&self, charger: &str, order: &ProfileOrder) -> Result<bool, OrderError> {
+    pub async fn apply_order(
+        &self,
+        charger: &str,
+        order: &ProfileOrder,
+    ) -> Result<bool, OrderError> {
         if order.kind == OrderKind::Tx {
             if let Some(link) = self.cluster.get() {
                 let current = link.cluster.fence(PLANNER).await?;
@@ -1440,7 +1442,9 @@ impl Sites {
                 }
             }
             if order.evse.is_none() || order.transaction_id.is_none() || order.limit.is_none() {
-                return Err(OrderError::Invalid("a tx order needs evse, transactionId and limit"));
+                return Err(OrderError::Invalid(
+                    "a tx order needs evse, transactionId and limit",
+                ));
             }
         }
         if order.kind == OrderKind::Default && order.limit.is_none() {

@@ -407,7 +407,11 @@ async fn balancer_profile(
         Err(e @ OrderError::Stale(..)) => {
             tracing::warn!(charger = %id, "sites: order of a stale planner refused: {e}");
             b.metrics().error("balancer", "stale_plan");
-            Err(ApiError::new(StatusCode::CONFLICT, "stale_plan", e.to_string()))
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "stale_plan",
+                e.to_string(),
+            ))
         }
         Err(OrderError::Offline(_)) => Err(super::api::connected(&b, &id)
             .await

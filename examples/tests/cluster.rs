@@ -1189,6 +1189,47 @@ async fn fan_out_requests_reach_the_chargers_of_every_node() {
         "{held_messages}"
     );
 
+    // Clearing a customer on every charger, asked of node a: each node clears its own.
+    let (s, cleared) = apis[0]
+        .delete("/api/customers/CARD-GONE?chargers=true")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cleared}");
+    let cleared_on: Vec<&str> = cleared["chargers"]
+        .as_array()
+        .expect("chargers")
+        .iter()
+        .filter(|c| {
+            c["status"]
+                .as_str()
+                .is_some_and(|s| !s.starts_with("Failed"))
+        })
+        .filter_map(|c| c["charger"].as_str())
+        .collect();
+    assert_eq!(
+        cleared_on,
+        ["FA-0002", "FB-0002", "FC-0002"],
+        "every connected 2.0.1 charger, whatever its node: {cleared}"
+    );
+
+    // A managed local list on node b follows a token changed through node a.
+    let (s, pushed) = apis[0]
+        .post("/api/chargers/FB-0001/local-list", json!(null))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{pushed}");
+    let entries = pushed["entries"].as_i64().expect("entries");
+    let (s, t) = apis[0]
+        .post(
+            "/api/tokens",
+            json!({ "idTag": "NEW-TAG", "status": "Accepted" }),
+        )
+        .await;
+    assert!(s.is_success(), "{t}");
+    until("FB-0001's list with the new token", || async {
+        let (_, l) = apis[2].get("/api/chargers/FB-0001/local-list").await;
+        (l["entries"].as_i64() == Some(entries + 1)).then_some(())
+    })
+    .await;
+
     // A firmware rollout to all of them, started on node a.
     let (s, image) = apis[0]
         .post_bytes(

@@ -971,6 +971,45 @@ pub(crate) fn charger_path(id: &str, rest: &str) -> String {
     )
 }
 
+/// On a cluster, after a token changed: the managed chargers held by other nodes get their
+/// list pushed again (`POST /api/chargers/{id}/local-list` run by the node holding each: a
+/// full update, where a charger here gets a differential one), in the background.
+fn lists_follow_elsewhere(b: &Shared, who: Option<super::auth::Principal>) {
+    let (Some(_), Some(who)) = (b.cluster(), who) else {
+        return;
+    };
+    let b = b.clone();
+    tokio::spawn(async move {
+        let managed = match b.local_lists().managed_stored().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("local lists of other nodes not updated: {e}");
+                return;
+            }
+        };
+        let located = match locate(&b, &managed).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("local lists of other nodes not updated: {}", e.message);
+                return;
+            }
+        };
+        for (charger, target) in managed.iter().zip(located) {
+            let Target::Node(node) = target else {
+                continue;
+            };
+            let uri = charger_path(charger, "/local-list");
+            match run_on_node(&b, &node, &who, "POST", uri, &Value::Null).await {
+                Ok((s, _)) if s.is_success() => {}
+                Ok((s, body)) => {
+                    tracing::warn!(%charger, %node, %s, %body, "local list push refused")
+                }
+                Err(e) => tracing::warn!(%charger, %node, "local list push failed: {}", e.message),
+            }
+        }
+    });
+}
+
 /// Runs one charger's API request (`method` `uri`, JSON `body`) on cluster node `node` for
 /// `who`: the fan-out path of a request over many chargers, each target run by the node
 /// holding it, exactly as [`route_to_owner`] runs a single charger's request. The answer's
@@ -2123,6 +2162,7 @@ async fn list_tokens(State(b): State<Shared>) -> Result<Json<Vec<TokenBody>>, Ap
 #[utoipa::path(post, path = "/api/tokens", request_body = TokenBody, responses((status = 200, body = TokenBody), (status = 400, body = ErrorBody)))]
 async fn put_token(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
     Body(t): Body<TokenBody>,
 ) -> Result<Json<TokenBody>, ApiError> {
     if t.id_tag.is_empty() || t.id_tag.chars().count() > 36 {
@@ -2143,8 +2183,9 @@ async fn put_token(
     b.db()
         .upsert_token(&t.id_tag, &t.status, t.note.as_deref())
         .await?;
-    // Managed local lists follow (local_list.rs).
+    // Managed local lists follow (local_list.rs), on every node of a cluster.
     b.local_lists().token_changed(&t.id_tag, Some(&t.status));
+    lists_follow_elsewhere(&b, who);
     Ok(Json(t))
 }
 
@@ -2153,10 +2194,12 @@ async fn put_token(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_token(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
     P(id_tag): P<String>,
 ) -> Result<StatusCode, ApiError> {
     if b.db().delete_token(&id_tag).await? {
         b.local_lists().token_changed(&id_tag, None);
+        lists_follow_elsewhere(&b, who);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -609,18 +609,53 @@ async fn customer(
     responses((status = 200, body = CustomerCleared), (status = 400, body = ErrorBody)))]
 async fn clear_customer(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
     P(id_token): P<String>,
     Q(q): Q<ClearQuery>,
 ) -> Result<Json<CustomerCleared>, ApiError> {
     b.flush().await;
     let token_existed = b.customers().clear_token(&id_token).await?;
-    let chargers = if q.chargers.unwrap_or(false) {
+    let mut chargers = if q.chargers.unwrap_or(false) {
         b.customers()
             .clear_on_chargers(b.chargers(), &id_token)
             .await
     } else {
         Vec::new()
     };
+    // On a cluster, the chargers of the other nodes too, each by its node.
+    if let (true, Some(_), Some(who)) = (q.chargers.unwrap_or(false), b.cluster(), who) {
+        // The connected 2.x chargers (a 1.6 charger has no CustomerInformation: skipped,
+        // as here).
+        let elsewhere: Vec<String> = b
+            .db()
+            .chargers()
+            .await?
+            .into_iter()
+            .filter(|c| c.connected && c.version.as_deref().is_some_and(|v| v != "1.6"))
+            .map(|c| c.identity)
+            .filter(|id| b.chargers().get(id).is_none_or(|h| !h.is_connected()))
+            .collect();
+        let located = api::locate(&b, &elsewhere).await?;
+        let body = serde_json::json!({ "idToken": id_token, "report": false, "clear": true });
+        for (charger, target) in elsewhere.into_iter().zip(located) {
+            let api::Target::Node(node) = target else {
+                continue;
+            };
+            let uri = api::charger_path(&charger, "/customer-information");
+            let status = match api::run_on_node(&b, &node, &who, "POST", uri, &body).await {
+                Ok((s, row)) if s.is_success() => {
+                    row["status"].as_str().unwrap_or("Failed").to_owned()
+                }
+                Ok((_, e)) => format!(
+                    "Failed: {}",
+                    e["error"]["message"].as_str().unwrap_or("no answer")
+                ),
+                Err(e) => format!("Failed: {}", e.message()),
+            };
+            chargers.push(ChargerClear { charger, status });
+        }
+        chargers.sort_by(|a, b| a.charger.cmp(&b.charger));
+    }
     Ok(Json(CustomerCleared {
         token_existed,
         chargers,

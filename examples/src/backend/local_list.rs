@@ -104,6 +104,16 @@ impl LocalLists {
             .contains(charger)
     }
 
+    /// Every managed charger as stored (any node of a cluster may have made it managed).
+    pub async fn managed_stored(&self) -> Result<Vec<String>, DbError> {
+        sqlx::query("SELECT charger FROM local_list_versions ORDER BY charger")
+            .fetch_all(self.db.reader())
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("charger")?))
+            .collect()
+    }
+
     async fn stored(&self, charger: &str) -> Result<Option<(i64, i64)>, DbError> {
         let row =
             sqlx::query("SELECT version, entries FROM local_list_versions WHERE charger = $1")

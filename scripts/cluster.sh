@@ -20,7 +20,8 @@
 # Environment: BIN (a central-system binary; default: built here with --release),
 # OCPP_PORT (9000), BALANCER_PROCS (2), OCPP_ADMIN_PASSWORD (default: generated at the first
 # start and kept in CLUSTER_DIR/admin-password: the account is created once per database),
-# CLUSTER_DIR (/tmp/ocpp-rs-cluster: logs, pid files).
+# CLUSTER_DIR (/tmp/ocpp-rs-cluster: logs, pid files), PER_IP (each node's
+# --max-connections-per-ip, 18000: chargers from one address, e.g. a load generator here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "cluster.sh: $*" >&2; }
@@ -71,11 +72,14 @@ backends=()
 for i in $(seq 1 "$nodes"); do
     ocpp="127.0.0.1:$((port + 100 + i))"
     http="127.0.0.1:$((8100 + i))"
-    # Every charger reaches a node from the balancer's address: the per-address limit is the
-    # node's limit. Below the 20,000 open files of a process.
+    # HAProxy sends each charger's address ahead of its connection (PROXY protocol v2), so
+    # the per-address limit counts chargers' addresses, not the balancer's. A load generator
+    # on this machine is one address: the limit stays the node's limit here. Below the
+    # 20,000 open files of a process.
     "$bin" --database-url "$db" --redis-url "$redis" --node-id "node$i" \
         --ocpp-listen "$ocpp" --http-listen "$http" \
-        --max-connections 18000 --max-connections-per-ip 18000 \
+        --proxy-protocol 127.0.0.1 \
+        --max-connections 18000 --max-connections-per-ip "${PER_IP:-18000}" \
         --admin-password-file "$dir/admin-password" \
         >"$dir/node$i.log" 2>&1 &
     echo $! >"$dir/node$i.pid"
@@ -97,7 +101,7 @@ for b in "${backends[@]}"; do
     done
     [ -n "$ok" ] || { log "node on $http did not come up: see $dir/"; exit 1; }
 done
-ws="$(bash scripts/balancer.sh start "127.0.0.1:$port" "${BALANCER_PROCS:-2}" "${backends[@]}")"
+ws="$(BALANCER_SEND_PROXY=1 bash scripts/balancer.sh start "127.0.0.1:$port" "${BALANCER_PROCS:-2}" "${backends[@]}")"
 
 cat <<INFO
 ocpp-rs cluster: $nodes nodes behind HAProxy, PostgreSQL $db, Redis $redis

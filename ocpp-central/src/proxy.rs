@@ -491,6 +491,31 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Whatever a peer sends, reading and parsing a header ends with an address or an
+        /// error, never a panic, and never reads past a header's announced end.
+        #[test]
+        fn any_bytes_give_an_answer_never_a_panic(
+            prefix in proptest::sample::select(vec![
+                V2_SIGNATURE.to_vec(), b"PROXY ".to_vec(), Vec::new()
+            ]),
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let bytes = [prefix, rest].concat();
+            let _ = parse(&bytes);
+            let proxy = ProxyProtocol::new(["127.0.0.1".parse().unwrap()]);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let read = runtime.block_on(proxy.accept(&bytes[..], "127.0.0.1:1".parse().unwrap()));
+            if let Ok((stream, _)) = read {
+                // What is left for the WebSocket handshake is exactly what follows one
+                // well-formed header.
+                let header = &bytes[..bytes.len() - stream.inner.len()];
+                proptest::prop_assert!(bytes.ends_with(stream.inner));
+                proptest::prop_assert!(parse(header).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn refusals_are_counted_and_reported() {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));

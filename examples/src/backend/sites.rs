@@ -25,6 +25,16 @@
 //!   balanced, and counted), [`BalancerConfig::history`] points of measured power per site.
 //! - Numbers are exact decimals; powers in W convert to A per phase at
 //!   [`BalancerConfig::nominal_voltage`] on [`BalancerConfig::phases`] phases.
+//! - **On a cluster** ([`Sites::join_cluster`]) one node plans every site: the holder of
+//!   the fenced leader lease [`PLANNER`] (`cluster.rs`). Each round every node reloads the
+//!   sites and their chargers from the database (any node may change them); the planner
+//!   replaces its sessions with the cluster-wide view (the active sessions of the sites'
+//!   chargers in the shared database, with their last measured power, of the chargers
+//!   connected to a live node), plans each site with its whole limit, and sends each
+//!   profile as a [`ProfileOrder`] with its fencing token to the node holding the charger
+//!   (`POST /api/chargers/{id}/balancer-profile`, [`Sites::apply_order`]), which refuses a
+//!   token that is not the current lease's. The other nodes send only their own chargers'
+//!   default profiles. A new planner starts from no plan and sends every share once.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -551,8 +561,18 @@ impl Sites {
         Ok(row)
     }
 
+    /// On a cluster, a site this node does not know yet (made through another node since
+    /// its last round) is read from the database now.
+    pub async fn catch_up(&self, id: i64) -> Result<(), DbError> {
+        if self.cluster.get().is_some() && self.get(id).is_none() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
     /// Replaces a site's settings; `None` when there is no such site.
     pub async fn update(&self, id: i64, s: &SiteSettings) -> Result<Option<SiteRow>, DbError> {
+        self.catch_up(id).await?;
         let done = sqlx::query(
             "UPDATE sites SET name = $1, limit_value = $2, limit_unit = $3, min_rate = $4,
              evse_max = $5, updated_at = $6 WHERE id = $7",
@@ -607,6 +627,7 @@ impl Sites {
 
     /// Sets a site's limit (in its unit); `None` when there is no such site.
     pub async fn set_limit(&self, id: i64, limit: Decimal) -> Result<Option<SiteRow>, DbError> {
+        self.catch_up(id).await?;
         if self.get(id).is_none() {
             return Ok(None);
         }
@@ -668,6 +689,7 @@ impl Sites {
     /// Puts `charger` on site `id` (leaving its previous site); `false` when there is no such
     /// site.
     pub async fn assign(&self, id: i64, charger: &str) -> Result<bool, DbError> {
+        self.catch_up(id).await?;
         if self.get(id).is_none() {
             return Ok(false);
         }
@@ -1381,6 +1403,16 @@ impl Sites {
     /// connected nowhere (nothing sent).
     async fn deliver(&self, charger: &str, order: &ProfileOrder) -> Option<bool> {
         if let Some(h) = self.chargers.get(charger).filter(|h| h.is_connected()) {
+            if self.cluster.get().is_some() && order.kind == OrderKind::Tx {
+                // The planner's own chargers check its fencing token like any node's.
+                return match self.apply_order(charger, order).await {
+                    Ok(accepted) => Some(accepted),
+                    Err(e) => {
+                        tracing::warn!(charger, "balancer profile not sent: {e}");
+                        Some(false)
+                    }
+                };
+            }
             return Some(self.apply_local(&h, order).await);
         }
         let link = self.cluster.get()?;

@@ -242,6 +242,7 @@ async fn create_site(
 #[utoipa::path(get, path = "/api/sites/{id}", params(("id" = i64, Path, description = "Site id")),
     responses((status = 200, body = SiteView), (status = 404, body = ErrorBody)))]
 async fn get_site(State(b): State<Shared>, P(id): P<i64>) -> Result<Json<SiteView>, ApiError> {
+    b.sites().catch_up(id).await?;
     let row = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
     Ok(Json(view(&b, row)))
 }

@@ -1416,6 +1416,13 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
         plan.values().all(|l| *l == Decimal::from(4_000)),
         "equal shares across nodes: {plan:?}"
     );
+    // The measured power too is the planner's, from any node.
+    let (s, power) = api.get(&format!("/api/sites/{site}/power")).await;
+    assert_eq!(s, StatusCode::OK, "{power}");
+    assert!(
+        power.as_array().is_some_and(|p| !p.is_empty()),
+        "the planner's measurements: {power}"
+    );
     // An order whose fencing token is not the planner's is refused.
     let (s, r) = api
         .post(

@@ -353,33 +353,55 @@ async fn site_plan(
     P(id): P<i64>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    // On a cluster the plan is the planner's: a node that does not plan asks it.
-    if !b.sites().plans() && forwarded.is_none() {
-        let planner = b.sites().planner().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cluster_unavailable",
-                format!("the cluster's broker does not answer: {e}"),
-            )
-        })?;
-        let me = b.cluster().map(|c| c.node_id().to_owned());
-        if let (Some(node), Some(who)) = (planner.filter(|n| Some(n) != me.as_ref()), who) {
-            let (status, body) = super::api::run_on_node(
-                &b,
-                &node,
-                &who,
-                "GET",
-                format!("/api/sites/{id}/plan"),
-                &serde_json::Value::Null,
-            )
-            .await?;
-            return Ok((status, Json(body)).into_response());
-        }
+    if let Some(answer) = from_planner(
+        &b,
+        who,
+        forwarded.is_some(),
+        &format!("/api/sites/{id}/plan"),
+    )
+    .await?
+    {
+        return Ok(answer);
     }
     b.sites()
         .plan_of(id)
         .map(|p| Json(p).into_response())
         .ok_or_else(|| unknown_site(id))
+}
+
+/// On a cluster node that does not plan: the planner's answer to `uri` (the plan and the
+/// measured power are the planner's); `None` where this node answers itself.
+async fn from_planner(
+    b: &Shared,
+    who: Option<super::auth::Principal>,
+    forwarded: bool,
+    uri: &str,
+) -> Result<Option<axum::response::Response>, ApiError> {
+    use axum::response::IntoResponse;
+    if b.sites().plans() || forwarded {
+        return Ok(None);
+    }
+    let planner = b.sites().planner().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!("the cluster's broker does not answer: {e}"),
+        )
+    })?;
+    let me = b.cluster().map(|c| c.node_id().to_owned());
+    let (Some(node), Some(who)) = (planner.filter(|n| Some(n) != me.as_ref()), who) else {
+        return Ok(None);
+    };
+    let (status, body) = super::api::run_on_node(
+        b,
+        &node,
+        &who,
+        "GET",
+        uri.to_owned(),
+        &serde_json::Value::Null,
+    )
+    .await?;
+    Ok(Some((status, Json(body)).into_response()))
 }
 
 /// Whether the charger accepted a balancer order.
@@ -439,11 +461,18 @@ async fn balancer_profile(
     responses((status = 200, body = [PowerPoint]), (status = 404, body = ErrorBody)))]
 async fn site_power(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
     P(id): P<i64>,
-) -> Result<Json<Vec<PowerPoint>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let uri = format!("/api/sites/{id}/power");
+    if let Some(answer) = from_planner(&b, who, forwarded.is_some(), &uri).await? {
+        return Ok(answer);
+    }
     b.sites()
         .power_of(id)
-        .map(Json)
+        .map(|p| Json(p).into_response())
         .ok_or_else(|| unknown_site(id))
 }
 

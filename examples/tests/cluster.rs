@@ -1423,6 +1423,45 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
         power.as_array().is_some_and(|p| !p.is_empty()),
         "the planner's measurements: {power}"
     );
+    // So are the site views' sessions: a node that does not plan shows the planner's.
+    let (s, one) = api.get(&format!("/api/sites/{site}")).await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert_eq!(
+        (one["sessions"].as_u64(), one["queued"].as_u64()),
+        (Some(3), Some(0)),
+        "the planner's sessions in the site's view on another node: {one}"
+    );
+    let (s, all) = api.get("/api/sites").await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let listed = all
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["id"].as_i64() == Some(site)))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (listed["sessions"].as_u64(), listed["queued"].as_u64()),
+        (Some(3), Some(0)),
+        "the planner's sessions in the list on another node: {all}"
+    );
+    // A change made through a node that does not plan answers with the planner's view
+    // too (12 kW: the same limit).
+    let (s, changed) = api
+        .put(
+            &format!("/api/sites/{site}/limit"),
+            json!({ "limit": 12, "unit": "kW" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (
+            changed["limitW"]
+                .as_str()
+                .and_then(|l| l.parse::<Decimal>().ok()),
+            changed["sessions"].as_u64()
+        ),
+        (Some(Decimal::from(12_000)), Some(3)),
+        "{changed}"
+    );
     // An order whose fencing token is not the planner's is refused.
     let (s, r) = api
         .post(
@@ -1463,6 +1502,15 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
             (ids[2].to_owned(), Decimal::from(6_000)),
         ]),
         "the new planner ({new_planner}) shares the whole limit again"
+    );
+    let (s, one) = cluster.nodes[third]
+        .api
+        .get(&format!("/api/sites/{site}"))
+        .await;
+    assert_eq!(
+        (s, one["sessions"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "the new planner's sessions in the site's view: {one}"
     );
 }
 

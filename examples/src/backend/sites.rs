@@ -570,6 +570,15 @@ impl Sites {
         Ok(())
     }
 
+    /// On a cluster, the sites and assignments as stored now (any node may have changed
+    /// them since this node's last round); nothing to do on a single node.
+    pub async fn catch_up_all(&self) -> Result<(), DbError> {
+        if self.cluster.get().is_some() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
     /// Replaces a site's settings; `None` when there is no such site.
     pub async fn update(&self, id: i64, s: &SiteSettings) -> Result<Option<SiteRow>, DbError> {
         self.catch_up(id).await?;

@@ -3,6 +3,9 @@
 //! (admin), read the current plan and the measured power over time (viewer), and the
 //! dashboard's panel (`/sites.js`). Their roles are in [`super::api::ROUTES`].
 
+use std::collections::HashMap;
+use std::str::FromStr;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -114,6 +117,67 @@ fn view(b: &Shared, row: SiteRow) -> SiteView {
     }
 }
 
+/// The views of `rows`. The settings and chargers are this node's (read from the shared
+/// database); the plan's part (sessions, queued, measured power) is the planner's: a
+/// cluster node that does not plan asks the planner for `uri` (`/api/sites` or
+/// `/api/sites/{id}`) and takes those fields from its answer, so every node shows the one
+/// plan. A site the planner does not know yet has no sessions. An answer of the planner
+/// other than 200 (or none) is passed on.
+async fn views(
+    b: &Shared,
+    who: Option<super::auth::Principal>,
+    forwarded: bool,
+    uri: &str,
+    rows: Vec<SiteRow>,
+) -> Result<Vec<SiteView>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let mut out: Vec<SiteView> = rows.into_iter().map(|r| view(b, r)).collect();
+    let Some((status, body)) = ask_planner(b, who, forwarded, uri)
+        .await
+        .map_err(IntoResponse::into_response)?
+    else {
+        return Ok(out);
+    };
+    if status != StatusCode::OK {
+        return Err((status, Json(body)).into_response());
+    }
+    let planned: HashMap<i64, &serde_json::Value> = match &body {
+        serde_json::Value::Array(all) => all.iter().collect::<Vec<_>>(),
+        one => vec![one],
+    }
+    .into_iter()
+    .filter_map(|v| Some((v.get("id")?.as_i64()?, v)))
+    .collect();
+    for v in &mut out {
+        let part = planned.get(&v.id).and_then(|p| {
+            Some((
+                Decimal::from_str(p.get("measuredW")?.as_str()?).ok()?,
+                usize::try_from(p.get("sessions")?.as_u64()?).ok()?,
+                usize::try_from(p.get("queued")?.as_u64()?).ok()?,
+            ))
+        });
+        (v.measured_w, v.sessions, v.queued) = part.unwrap_or((Decimal::ZERO, 0, 0));
+    }
+    Ok(out)
+}
+
+/// The view of one site (see [`views`]).
+async fn one_view(
+    b: &Shared,
+    who: Option<super::auth::Principal>,
+    forwarded: bool,
+    row: SiteRow,
+) -> Result<Json<SiteView>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let uri = format!("/api/sites/{}", row.id);
+    let id = row.id;
+    views(b, who, forwarded, &uri, vec![row])
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| unknown_site(id).into_response())
+}
+
 fn unknown_site(id: i64) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -222,8 +286,20 @@ async fn panel_js() -> impl axum::response::IntoResponse {
 
 /// Every site.
 #[utoipa::path(get, path = "/api/sites", responses((status = 200, body = [SiteView])))]
-async fn list_sites(State(b): State<Shared>) -> Json<Vec<SiteView>> {
-    Json(b.sites().list().into_iter().map(|r| view(&b, r)).collect())
+async fn list_sites(
+    State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
+) -> Result<Json<Vec<SiteView>>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    b.sites()
+        .catch_up_all()
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let rows = b.sites().list();
+    views(&b, who, forwarded.is_some(), "/api/sites", rows)
+        .await
+        .map(Json)
 }
 
 /// Creates a site.
@@ -241,10 +317,22 @@ async fn create_site(
 /// One site.
 #[utoipa::path(get, path = "/api/sites/{id}", params(("id" = i64, Path, description = "Site id")),
     responses((status = 200, body = SiteView), (status = 404, body = ErrorBody)))]
-async fn get_site(State(b): State<Shared>, P(id): P<i64>) -> Result<Json<SiteView>, ApiError> {
-    b.sites().catch_up(id).await?;
-    let row = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
-    Ok(Json(view(&b, row)))
+async fn get_site(
+    State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
+    P(id): P<i64>,
+) -> Result<Json<SiteView>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    b.sites()
+        .catch_up(id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let row = b
+        .sites()
+        .get(id)
+        .ok_or_else(|| unknown_site(id).into_response())?;
+    one_view(&b, who, forwarded.is_some(), row).await
 }
 
 /// Replaces a site's settings (and plans it again).
@@ -252,16 +340,22 @@ async fn get_site(State(b): State<Shared>, P(id): P<i64>) -> Result<Json<SiteVie
     responses((status = 200, body = SiteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_site(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
     P(id): P<i64>,
     super::api::Body(body): super::api::Body<SiteBody>,
-) -> Result<Json<SiteView>, ApiError> {
-    let s = settings(body)?;
-    let row = b
-        .sites()
-        .update(id, &s)
-        .await?
-        .ok_or_else(|| unknown_site(id))?;
-    Ok(Json(view(&b, row)))
+) -> Result<Json<SiteView>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let row = async {
+        let s = settings(body)?;
+        b.sites()
+            .update(id, &s)
+            .await?
+            .ok_or_else(|| unknown_site(id))
+    }
+    .await
+    .map_err(IntoResponse::into_response)?;
+    one_view(&b, who, forwarded.is_some(), row).await
 }
 
 /// Deletes a site; its chargers leave it (their balancer profiles are cleared).
@@ -280,9 +374,21 @@ async fn delete_site(State(b): State<Shared>, P(id): P<i64>) -> Result<StatusCod
     responses((status = 200, body = SiteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn set_limit(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
     P(id): P<i64>,
     super::api::Body(body): super::api::Body<LimitBody>,
-) -> Result<Json<SiteView>, ApiError> {
+) -> Result<Json<SiteView>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let row = set_limit_row(&b, id, body)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    one_view(&b, who, forwarded.is_some(), row).await
+}
+
+/// Sets a site's limit: the site as stored.
+async fn set_limit_row(b: &Shared, id: i64, body: LimitBody) -> Result<SiteRow, ApiError> {
+    b.sites().catch_up(id).await?;
     let site = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
     let limit = match body.unit.as_deref() {
         None => body.limit,
@@ -298,12 +404,10 @@ async fn set_limit(
         }
     };
     check_value("limit", limit)?;
-    let row = b
-        .sites()
+    b.sites()
         .set_limit(id, limit.normalize())
         .await?
-        .ok_or_else(|| unknown_site(id))?;
-    Ok(Json(view(&b, row)))
+        .ok_or_else(|| unknown_site(id))
 }
 
 /// Puts a charger on a site (off its previous one).
@@ -312,15 +416,22 @@ async fn set_limit(
     responses((status = 200, body = SiteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn assign_charger(
     State(b): State<Shared>,
+    axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
+    forwarded: Option<axum::Extension<super::auth::Forwarded>>,
     P((id, charger)): P<(i64, String)>,
-) -> Result<Json<SiteView>, ApiError> {
-    ocpp_codec::transport::check_identity(&charger)
-        .map_err(|e| ApiError::bad("invalid_path", e.to_string()))?;
-    if !b.sites().assign(id, &charger).await? {
-        return Err(unknown_site(id));
+) -> Result<Json<SiteView>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let row = async {
+        ocpp_codec::transport::check_identity(&charger)
+            .map_err(|e| ApiError::bad("invalid_path", e.to_string()))?;
+        if !b.sites().assign(id, &charger).await? {
+            return Err(unknown_site(id));
+        }
+        b.sites().get(id).ok_or_else(|| unknown_site(id))
     }
-    let row = b.sites().get(id).ok_or_else(|| unknown_site(id))?;
-    Ok(Json(view(&b, row)))
+    .await
+    .map_err(IntoResponse::into_response)?;
+    one_view(&b, who, forwarded.is_some(), row).await
 }
 
 /// Takes a charger off a site.
@@ -378,6 +489,20 @@ async fn from_planner(
     uri: &str,
 ) -> Result<Option<axum::response::Response>, ApiError> {
     use axum::response::IntoResponse;
+    Ok(ask_planner(b, who, forwarded, uri)
+        .await?
+        .map(|(status, body)| (status, Json(body)).into_response()))
+}
+
+/// On a cluster node that does not plan: the planner's status and body for `GET uri`;
+/// `None` where this node answers itself (it plans, the request was forwarded to it, or no
+/// node plans now).
+async fn ask_planner(
+    b: &Shared,
+    who: Option<super::auth::Principal>,
+    forwarded: bool,
+    uri: &str,
+) -> Result<Option<(StatusCode, serde_json::Value)>, ApiError> {
     if b.sites().plans() || forwarded {
         return Ok(None);
     }
@@ -392,7 +517,7 @@ async fn from_planner(
     let (Some(node), Some(who)) = (planner.filter(|n| Some(n) != me.as_ref()), who) else {
         return Ok(None);
     };
-    let (status, body) = super::api::run_on_node(
+    super::api::run_on_node(
         b,
         &node,
         &who,
@@ -400,8 +525,8 @@ async fn from_planner(
         uri.to_owned(),
         &serde_json::Value::Null,
     )
-    .await?;
-    Ok(Some((status, Json(body)).into_response()))
+    .await
+    .map(Some)
 }
 
 /// Whether the charger accepted a balancer order.

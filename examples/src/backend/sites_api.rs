@@ -284,8 +284,9 @@ async fn panel_js() -> impl axum::response::IntoResponse {
     )
 }
 
-/// Every site.
-#[utoipa::path(get, path = "/api/sites", responses((status = 200, body = [SiteView])))]
+/// Every site (on a cluster node that does not plan, with the planner's sessions, queued
+/// count and measured power; 503 when it cannot be asked).
+#[utoipa::path(get, path = "/api/sites", responses((status = 200, body = [SiteView]), (status = 503, body = ErrorBody)))]
 async fn list_sites(
     State(b): State<Shared>,
     axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,
@@ -314,9 +315,9 @@ async fn create_site(
     Ok((StatusCode::CREATED, Json(view(&b, row))))
 }
 
-/// One site.
+/// One site (its plan's part from the planner on a cluster, as in the list).
 #[utoipa::path(get, path = "/api/sites/{id}", params(("id" = i64, Path, description = "Site id")),
-    responses((status = 200, body = SiteView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SiteView), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_site(
     State(b): State<Shared>,
     axum::Extension(who): axum::Extension<Option<super::auth::Principal>>,

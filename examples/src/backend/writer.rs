@@ -75,8 +75,9 @@ pub(crate) enum Write {
         power_w: Option<Decimal>,
         cost: Option<Decimal>,
     },
-    /// These journal rows of the charger belong to the session (rows journaled before the
-    /// session was known).
+    /// These journal rows of the charger belong to the session (written to
+    /// `journal_sessions`; gathered per session like progress, so a second of a session's
+    /// meter values costs its page of that table once).
     JournalSession {
         charger: String,
         session_id: i64,
@@ -251,6 +252,10 @@ impl Writer {
 struct Gather {
     writes: Vec<Write>,
     progress: std::collections::HashMap<i64, usize>,
+    /// Journal rows to link, by session (with the charger of the first write).
+    links: std::collections::HashMap<i64, (String, Vec<i64>)>,
+    /// Rows in `links`.
+    linked: usize,
     marks: std::collections::HashMap<String, i64>,
 }
 
@@ -278,6 +283,19 @@ impl Gather {
                 *m = (*m).max(upto);
                 false
             }
+            Write::JournalSession {
+                charger,
+                session_id,
+                ids,
+            } => {
+                self.linked = self.linked.saturating_add(ids.len());
+                self.links
+                    .entry(session_id)
+                    .or_insert_with(|| (charger, Vec::new()))
+                    .1
+                    .extend(ids);
+                false
+            }
             w => {
                 self.writes.push(w);
                 true
@@ -285,15 +303,28 @@ impl Gather {
         }
     }
 
-    /// Writes gathered, after folding.
+    /// Writes gathered, after folding (a linked row counts as one: each is a row written).
     fn len(&self) -> usize {
-        self.writes.len() + self.marks.len()
+        self.writes.len() + self.marks.len() + self.linked
     }
 
-    /// The batch: the writes in order, then the marks (sorted by charger).
+    /// The batch: the writes in order, then the links (by session), then the marks (sorted
+    /// by charger).
     fn take(&mut self) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
         self.progress.clear();
+        let mut links: Vec<(i64, (String, Vec<i64>))> = self.links.drain().collect();
+        links.sort_unstable_by_key(|(session, _)| *session);
+        self.linked = 0;
+        batch.extend(
+            links
+                .into_iter()
+                .map(|(session_id, (charger, ids))| Write::JournalSession {
+                    charger,
+                    session_id,
+                    ids,
+                }),
+        );
         let mut marks: Vec<(String, i64)> = self.marks.drain().collect();
         marks.sort();
         batch.extend(
@@ -322,12 +353,14 @@ const PART: usize = 128;
 /// recovery projects again (the projection is idempotent); a mark never precedes its data.
 fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
     let mut progress = Vec::new();
+    let mut links = Vec::new();
     let mut others = Vec::new();
     let mut marks = Vec::new();
     let mut low_water = None;
     for w in batch {
         match w {
             Write::SessionProgress { .. } => progress.push(w),
+            Write::JournalSession { .. } => links.push(w),
             Write::JournalDone { .. } => marks.push(w),
             Write::JournalMark { .. } => low_water = Some(w),
             _ => others.push(w),
@@ -352,6 +385,7 @@ fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
         }
     };
     chunked(progress, &mut parts);
+    chunked(links, &mut parts);
     if !others.is_empty() {
         parts.push(others);
     }
@@ -449,6 +483,10 @@ async fn apply(
 /// Session updates per statement (6 columns each).
 const PROGRESS_PER_UPDATE: usize = 128;
 
+/// Journal rows linked to their session per statement (2 columns each: well under every
+/// database's limit on bound parameters).
+const LINKS_PER_INSERT: usize = 512;
+
 impl Db {
     /// Applies `batch` in one transaction: the sessions' progress first (one per session
     /// after [`Gather`]'s folding, and nothing else in a batch touches those columns before them), in
@@ -496,6 +534,27 @@ impl Db {
                         .bind(power_w.map(|d| d.to_string()))
                         .bind(cost.map(|d| d.to_string()));
                 }
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let links: Vec<(i64, i64)> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::JournalSession {
+                    session_id, ids, ..
+                } => Some(ids.iter().map(move |id| (*session_id, *id))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for chunk in links.chunks(LINKS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO journal_sessions (session_id, id) VALUES {} ON CONFLICT DO NOTHING",
+                self.values(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (session_id, id) in chunk {
+                q = q.bind(*session_id).bind(*id);
             }
             q.execute(&mut *tx).await?;
         }
@@ -582,21 +641,8 @@ impl Db {
                 .bind(detail.as_str()),
                 // Above, all at once.
                 Write::SessionProgress { .. } => continue,
-                Write::JournalSession {
-                    session_id, ids, ..
-                } => {
-                    let sql = format!(
-                        "UPDATE journal SET session_id = {} WHERE session_id IS NULL AND id IN ({})",
-                        self.param(1),
-                        self.params_from(ids.len(), 2)
-                    );
-                    let mut q = sqlx::query(&sql).bind(*session_id);
-                    for id in ids {
-                        q = q.bind(*id);
-                    }
-                    q.execute(&mut *tx).await?;
-                    continue;
-                }
+                // Above, all at once.
+                Write::JournalSession { .. } => continue,
                 Write::SessionEnded {
                     session_id,
                     ended_at,

@@ -478,6 +478,14 @@ const MIGRATIONS: &[&str] = &[
         upto BIGINT NOT NULL
     );
     ALTER TABLE firmware_rollouts ADD COLUMN params TEXT",
+    // 21: which journal rows belong to which session, in a table of their own written by the
+    // write-behind once a second (`writer.rs`), no longer an index on the journal: each commit
+    // of the journal wrote a page of that index per session in it (sessions are many, their
+    // rows interleaved), most of the write-ahead log of a network in transactions. The table
+    // is ordered by session (one tree, no rowid on SQLite), written in batches a page per
+    // session per second. Links of earlier rows move over; `journal.session_id` stays for
+    // them and is no longer written.
+    "@journal_sessions",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -528,6 +536,26 @@ fn dialect_statements(name: &str, backend: Backend) -> Option<&'static [&'static
         ("@journal_charger_index", Backend::Postgres) => {
             Some(&["CREATE INDEX journal_charger ON journal (charger, id)"])
         }
+        ("@journal_sessions", Backend::Sqlite) => Some(&[
+            "CREATE TABLE journal_sessions (
+                session_id BIGINT NOT NULL,
+                id BIGINT NOT NULL,
+                PRIMARY KEY (session_id, id)
+            ) WITHOUT ROWID",
+            "INSERT INTO journal_sessions (session_id, id)
+                SELECT session_id, id FROM journal WHERE session_id IS NOT NULL",
+            "DROP INDEX IF EXISTS journal_session",
+        ]),
+        ("@journal_sessions", Backend::Postgres) => Some(&[
+            "CREATE TABLE journal_sessions (
+                session_id BIGINT NOT NULL,
+                id BIGINT NOT NULL,
+                PRIMARY KEY (session_id, id)
+            )",
+            "INSERT INTO journal_sessions (session_id, id)
+                SELECT session_id, id FROM journal WHERE session_id IS NOT NULL",
+            "DROP INDEX IF EXISTS journal_session",
+        ]),
         ("@drop_journal_last_trigger", Backend::Sqlite) => {
             Some(&["DROP TRIGGER IF EXISTS journal_last"])
         }
@@ -681,11 +709,6 @@ impl Db {
         let mut sql = String::with_capacity(n * 5);
         self.push_params(&mut sql, n, first);
         sql
-    }
-
-    /// Parameter number `i`, in the database's spelling (see [`Db::values`]).
-    pub(crate) fn param(&self, i: usize) -> String {
-        self.params_from(1, i)
     }
 
     /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 8) to
@@ -1250,8 +1273,9 @@ impl Db {
     /// The journal rows of a session (its transaction messages), in order.
     pub async fn session_journal(&self, session_id: i64) -> Result<Vec<JournalRow>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, charger, version, action, request, response, error, session_id FROM journal
-             WHERE session_id = $1 AND processed != 2 ORDER BY id",
+            "SELECT j.id, j.charger, j.version, j.action, j.request, j.response, j.error, s.session_id
+             FROM journal_sessions s JOIN journal j ON j.id = s.id
+             WHERE s.session_id = $1 AND j.processed != 2 ORDER BY s.id",
         )
         .bind(session_id)
         .fetch_all(&self.pool)

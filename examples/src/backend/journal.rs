@@ -11,6 +11,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{ts, Backend, Db, DbError};
+use super::metrics::Metrics;
 use super::watermark::Pending;
 
 /// One row to journal.
@@ -20,8 +21,6 @@ pub(crate) struct Entry {
     pub(crate) action: &'static str,
     pub(crate) request: String,
     pub(crate) response: String,
-    /// The session the message belongs to, when already known.
-    pub(crate) session_id: Option<i64>,
 }
 
 type Job = (Entry, oneshot::Sender<Result<i64, String>>);
@@ -32,6 +31,20 @@ const GROUP: usize = 512;
 /// Rows waiting for the journal task at most (beyond, callers wait: back pressure).
 const QUEUE: usize = 4 * GROUP;
 
+/// How often the journal task lets other tasks run before a commit, at most, while each
+/// round brings more rows.
+const YIELDS: usize = 4;
+
+/// Moves the rows queued now into `group`, up to [`GROUP`].
+fn drain(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+    while group.len() < GROUP {
+        match rx.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 /// The handle of the journal task. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
@@ -40,18 +53,32 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Starts the journal task on the current runtime.
-    pub(crate) fn start(db: Db, pending: std::sync::Arc<Pending>) -> Journal {
+    pub(crate) fn start(db: Db, pending: std::sync::Arc<Pending>, metrics: Metrics) -> Journal {
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
             let mut group: Vec<Job> = Vec::with_capacity(GROUP);
             while let Some(job) = rx.recv().await {
                 group.push(job);
-                while group.len() < GROUP {
-                    match rx.try_recv() {
-                        Ok(job) => group.push(job),
-                        Err(_) => break,
+                drain(&mut rx, &mut group);
+                // Let the connections that are ready to run queue their rows before this
+                // commit: a charger's send wakes this task next (tokio runs the task a send
+                // wakes before the others), so without this, a commit carries the few rows
+                // queued while the previous one ran. Each commit costs a round trip to the
+                // database's thread, the write-ahead log frames of every page it touched and
+                // the wake-ups of both; under load, one commit of many rows instead of many of
+                // a few. When nothing else is ready, the yield returns at once.
+                for _ in 0..YIELDS {
+                    if group.len() >= GROUP {
+                        break;
+                    }
+                    let before = group.len();
+                    tokio::task::yield_now().await;
+                    drain(&mut rx, &mut group);
+                    if group.len() == before {
+                        break;
                     }
                 }
+                metrics.journal_group(group.len());
                 let entries: Vec<&Entry> = group.iter().map(|(e, _)| e).collect();
                 let node = pending.node();
                 match insert_all(&db, node.as_deref(), &entries).await {
@@ -91,7 +118,7 @@ impl Journal {
     }
 }
 
-/// Rows per INSERT statement (8 columns each: well under every database's limit on bound
+/// Rows per INSERT statement (7 columns each: well under every database's limit on bound
 /// parameters). Each statement is one round trip to the database's connection.
 const ROWS_PER_INSERT: usize = 128;
 
@@ -129,7 +156,6 @@ impl Db {
             action,
             request: request.to_owned(),
             response: response.to_owned(),
-            session_id: None,
         };
         let ids = insert_all(self, node, &[&entry]).await?;
         ids.first().copied().ok_or(DbError::Corrupt {
@@ -176,8 +202,8 @@ async fn insert_chunk(
 ) -> Result<Vec<i64>, DbError> {
     let sqlite = db.backend() == Backend::Sqlite;
     let sql = format!(
-        "INSERT INTO journal (charger, version, action, request, response, at, session_id, node) VALUES {}{}",
-        db.values(chunk.len(), 8),
+        "INSERT INTO journal (charger, version, action, request, response, at, node) VALUES {}{}",
+        db.values(chunk.len(), 7),
         if sqlite {
             "; SELECT last_insert_rowid(), changes()"
         } else {
@@ -193,7 +219,6 @@ async fn insert_chunk(
             .bind(e.request.as_str())
             .bind(e.response.as_str())
             .bind(at)
-            .bind(e.session_id)
             .bind(node);
     }
     let corrupt = |value: String| DbError::Corrupt {
@@ -246,7 +271,6 @@ mod tests {
             action: "MeterValues",
             request: format!("{{\"n\":{n}}}"),
             response: "{}".to_owned(),
-            session_id: None,
         }
     }
 

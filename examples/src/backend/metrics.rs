@@ -47,6 +47,8 @@ pub struct Metrics {
     open_alerts: Family<SeverityLabels, Gauge<i64, AtomicI64>>,
     /// API requests routed to the node holding the charger, by node (cluster.rs).
     routed: Family<NodeLabels, Histogram>,
+    /// Journal rows per commit (journal.rs's group commit).
+    journal_group: Histogram,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +99,13 @@ impl Metrics {
             "routed_seconds",
             "API requests for a charger on another cluster node: time until its answer came back, by node",
             routed.clone(),
+        );
+        // 1 .. 512 rows
+        let journal_group = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "journal_group_rows",
+            "Transaction messages journaled per database commit (the group commit: more rows per commit under load)",
+            journal_group.clone(),
         );
         let journal_set_aside = Gauge::<i64, AtomicI64>::default();
         registry.register(
@@ -164,7 +173,13 @@ impl Metrics {
             call_latency,
             http_requests,
             journal_set_aside,
+            journal_group,
         }
+    }
+
+    /// One journal commit of `rows` rows.
+    pub fn journal_group(&self, rows: usize) {
+        self.journal_group.observe(rows as f64);
     }
 
     /// One device event with `trigger`.

@@ -130,8 +130,6 @@ pub struct LiveEvent {
 struct Journaled {
     id: i64,
     action: &'static str,
-    /// Written with its session id.
-    linked: bool,
 }
 
 /// The application behind the central system.
@@ -281,7 +279,7 @@ impl Backend {
             device_model: device_model::DeviceModel::new(db.clone(), metrics.clone()),
             local_lists: local_list::LocalLists::load(db.clone(), chargers.clone()).await?,
             writer: writer::Writer::start(db.clone(), metrics.clone(), pending.clone()),
-            journal: journal::Journal::start(db.clone(), pending.clone()),
+            journal: journal::Journal::start(db.clone(), pending.clone(), metrics.clone()),
             pending,
             _checkpoints: db.start_checkpoints(),
             event_ids: std::sync::atomic::AtomicI64::new(first_event),
@@ -310,22 +308,15 @@ impl Backend {
     /// journal cannot be written the charger gets `InternalError` and sends the message
     /// again later (it stays in its outbox): nothing is acknowledged that is not stored.
     /// Each is serialized once, here, straight from its typed value. The row is linked to
-    /// the session of `transaction` when it is open here (else when it is projected).
+    /// its session when it is projected (`journal_sessions`, by the write-behind).
     async fn journal<Q: ocpp_central::ocpp_types::Request>(
         &self,
         charger: &ChargerHandle,
-        transaction: Option<&str>,
         request: &Q,
         response: &Q::Response,
     ) -> Result<(), CallFailure> {
         let encode = |e: serde_json::Error| CallFailure::internal(format!("encoding: {e}"));
-        let session_id = transaction.and_then(|t| {
-            lock(&self.open)
-                .get(charger.identity())
-                .and_then(|open| open.get(t).copied())
-        });
         let entry = journal::Entry {
-            session_id,
             charger: charger.identity().to_owned(),
             version: charger.version().as_str(),
             action: Q::ACTION,
@@ -343,7 +334,6 @@ impl Backend {
             .push_back(Journaled {
                 id,
                 action: Q::ACTION,
-                linked: session_id.is_some(),
             });
         Ok(())
     }
@@ -367,23 +357,23 @@ impl Backend {
         queue.drain(..=pos).collect()
     }
 
-    /// Links the rows written without their session to it and marks the charger's journal
+    /// Links the projected rows `ids` to their session and marks the charger's journal
     /// projected up to `upto` (after the projection's writes, in the same write-behind queue:
     /// see `writer`).
     async fn journal_projected(
         &self,
         charger: &str,
         upto: i64,
-        unlinked: Vec<i64>,
+        ids: Vec<i64>,
         session: Option<i64>,
     ) {
         if let Some(session_id) = session {
-            if !unlinked.is_empty() {
+            if !ids.is_empty() {
                 self.writer
                     .write(writer::Write::JournalSession {
                         charger: charger.to_owned(),
                         session_id,
-                        ids: unlinked,
+                        ids,
                     })
                     .await;
             }
@@ -402,7 +392,10 @@ impl Backend {
     /// A session's meter samples: those stored as rows (before the journal held them) and
     /// those of its journal rows, read through the same projector as live
     /// ([`ChargerState::apply`]); a sample sent twice (a message repeated) counts once.
+    /// Rows are linked to their session by the write-behind: its queue is flushed first, so
+    /// every message projected so far is read.
     pub async fn samples(&self, session_id: i64) -> Result<Vec<db::SampleRow>, DbError> {
+        self.writer.flush().await;
         let mut out = self.db.stored_samples(session_id).await?;
         let limits = ocpp_central::Limits::default();
         for row in self.db.session_journal(session_id).await? {
@@ -535,13 +528,9 @@ impl Backend {
                     self.set_aside(row, why, &mut report).await?;
                     continue;
                 }
-                // Marked projected once its projection is stored (the writer keeps the order).
-                let unlinked = if row.session_id.is_none() {
-                    vec![row.id]
-                } else {
-                    Vec::new()
-                };
-                self.journal_projected(&charger, row.id, unlinked, session)
+                // Linked and marked projected once its projection is stored (the writer keeps
+                // the order).
+                self.journal_projected(&charger, row.id, vec![row.id], session)
                     .await;
                 report.replayed += 1;
             }
@@ -1122,8 +1111,8 @@ impl Backend {
         match self.project(charger, event).await {
             Ok(session) => {
                 if let Some(upto) = rows.iter().map(|j| j.id).max() {
-                    let unlinked = rows.iter().filter(|j| !j.linked).map(|j| j.id).collect();
-                    self.journal_projected(charger.identity(), upto, unlinked, session)
+                    let ids = rows.iter().map(|j| j.id).collect();
+                    self.journal_projected(charger.identity(), upto, ids, session)
                         .await;
                 }
             }
@@ -1620,7 +1609,7 @@ impl HandleV16 for Backend {
         let status = v16_status(self.decide(request.id_tag.as_str()).await)?;
         let id = self.next_transaction_id().await?;
         let response = v16::StartTransactionResponse::new(v16::IdTagInfo::new(status), id);
-        self.journal(charger, None, &request, &response).await?;
+        self.journal(charger, &request, &response).await?;
         Ok(response)
     }
 
@@ -1634,13 +1623,7 @@ impl HandleV16 for Backend {
             let status = v16_status(self.decide(tag.as_str()).await)?;
             response.id_tag_info = Some(v16::IdTagInfo::new(status));
         }
-        self.journal(
-            charger,
-            Some(&request.transaction_id.to_string()),
-            &request,
-            &response,
-        )
-        .await?;
+        self.journal(charger, &request, &response).await?;
         Ok(response)
     }
 
@@ -1652,13 +1635,7 @@ impl HandleV16 for Backend {
         let response = v16::MeterValuesResponse::new();
         // Only meter values of a transaction are journaled (the others are not stored).
         if request.transaction_id.is_some() {
-            self.journal(
-                charger,
-                request.transaction_id.map(|t| t.to_string()).as_deref(),
-                &request,
-                &response,
-            )
-            .await?;
+            self.journal(charger, &request, &response).await?;
         }
         Ok(response)
     }
@@ -1842,13 +1819,7 @@ macro_rules! handle_2x {
                         }
                     }
                 }
-                self.journal(
-                    charger,
-                    Some(request.transaction_info.transaction_id.as_str()),
-                    &request,
-                    &response,
-                )
-                .await?;
+                self.journal(charger, &request, &response).await?;
                 Ok(response)
             }
 

@@ -75,8 +75,9 @@ pub(crate) enum Write {
         power_w: Option<Decimal>,
         cost: Option<Decimal>,
     },
-    /// These journal rows of the charger belong to the session (rows journaled before the
-    /// session was known).
+    /// These journal rows of the charger belong to the session (written to
+    /// `journal_sessions`; gathered per session like progress, so a second of a session's
+    /// meter values costs its page of that table once).
     JournalSession {
         charger: String,
         session_id: i64,
@@ -259,6 +260,10 @@ impl Writer {
 struct Gather {
     writes: Vec<Write>,
     progress: std::collections::HashMap<i64, usize>,
+    /// Journal rows to link, by session (with the charger of the first write).
+    links: std::collections::HashMap<i64, (String, Vec<i64>)>,
+    /// Rows in `links`.
+    linked: usize,
     marks: std::collections::HashMap<String, i64>,
 }
 
@@ -286,6 +291,19 @@ impl Gather {
                 *m = (*m).max(upto);
                 false
             }
+            Write::JournalSession {
+                charger,
+                session_id,
+                ids,
+            } => {
+                self.linked = self.linked.saturating_add(ids.len());
+                self.links
+                    .entry(session_id)
+                    .or_insert_with(|| (charger, Vec::new()))
+                    .1
+                    .extend(ids);
+                false
+            }
             w => {
                 self.writes.push(w);
                 true
@@ -293,15 +311,28 @@ impl Gather {
         }
     }
 
-    /// Writes gathered, after folding.
+    /// Writes gathered, after folding (a linked row counts as one: each is a row written).
     fn len(&self) -> usize {
-        self.writes.len() + self.marks.len()
+        self.writes.len() + self.marks.len() + self.linked
     }
 
-    /// The batch: the writes in order, then the marks (sorted by charger).
+    /// The batch: the writes in order, then the links (by session), then the marks (sorted
+    /// by charger).
     fn take(&mut self) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
         self.progress.clear();
+        let mut links: Vec<(i64, (String, Vec<i64>))> = self.links.drain().collect();
+        links.sort_unstable_by_key(|(session, _)| *session);
+        self.linked = 0;
+        batch.extend(
+            links
+                .into_iter()
+                .map(|(session_id, (charger, ids))| Write::JournalSession {
+                    charger,
+                    session_id,
+                    ids,
+                }),
+        );
         let mut marks: Vec<(String, i64)> = self.marks.drain().collect();
         marks.sort();
         batch.extend(
@@ -330,12 +361,14 @@ const PART: usize = 128;
 /// recovery projects again (the projection is idempotent); a mark never precedes its data.
 fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
     let mut progress = Vec::new();
+    let mut links = Vec::new();
     let mut others = Vec::new();
     let mut marks = Vec::new();
     let mut low_water = None;
     for w in batch {
         match w {
             Write::SessionProgress { .. } => progress.push(w),
+            Write::JournalSession { .. } => links.push(w),
             Write::JournalDone { .. } => marks.push(w),
             Write::JournalMark { .. } => low_water = Some(w),
             _ => others.push(w),
@@ -360,6 +393,7 @@ fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
         }
     };
     chunked(progress, &mut parts);
+    chunked(links, &mut parts);
     if !others.is_empty() {
         parts.push(others);
     }
@@ -457,6 +491,10 @@ async fn apply(
 /// Session updates per statement (6 columns each).
 const PROGRESS_PER_UPDATE: usize = 128;
 
+/// Journal rows linked to their session per statement (2 columns each: well under every
+/// database's limit on bound parameters).
+const LINKS_PER_INSERT: usize = 512;
+
 impl Db {
     /// Applies `batch` in one transaction: the sessions' progress first (one per session
     /// after [`Gather`]'s folding, and nothing else in a batch touches those columns before them), in
@@ -504,6 +542,27 @@ impl Db {
                         .bind(power_w.map(|d| d.to_string()))
                         .bind(cost.map(|d| d.to_string()));
                 }
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let links: Vec<(i64, i64)> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::JournalSession {
+                    session_id, ids, ..
+                } => Some(ids.iter().map(move |id| (*session_id, *id))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for chunk in links.chunks(LINKS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO journal_sessions (session_id, id) VALUES {} ON CONFLICT DO NOTHING",
+                self.values(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (session_id, id) in chunk {
+                q = q.bind(*session_id).bind(*id);
             }
             q.execute(&mut *tx).await?;
         }
@@ -590,21 +649,8 @@ impl Db {
                 .bind(detail.as_str()),
                 // Above, all at once.
                 Write::SessionProgress { .. } => continue,
-                Write::JournalSession {
-                    session_id, ids, ..
-                } => {
-                    let sql = format!(
-                        "UPDATE journal SET session_id = {} WHERE session_id IS NULL AND id IN ({})",
-                        self.param(1),
-                        self.params_from(ids.len(), 2)
-                    );
-                    let mut q = sqlx::query(&sql).bind(*session_id);
-                    for id in ids {
-                        q = q.bind(*id);
-                    }
-                    q.execute(&mut *tx).await?;
-                    continue;
-                }
+                // Above, all at once.
+                Write::JournalSession { .. } => continue,
                 Write::SessionEnded {
                     session_id,
                     ended_at,
@@ -713,6 +759,77 @@ mod tests {
             ended_at: Utc::now(),
             stop_reason: None,
         }));
+    }
+
+    fn link(session: i64, ids: &[i64]) -> Write {
+        Write::JournalSession {
+            charger: "CP".into(),
+            session_id: session,
+            ids: ids.to_vec(),
+        }
+    }
+
+    /// A session's journal links wait like its progress and gather into one write per
+    /// session, after the other writes and before the marks; split gives them parts of their
+    /// own between the progress and the other writes, never after a mark.
+    #[test]
+    fn journal_links_gather_per_session_and_come_before_the_marks() {
+        let mut gather = Gather::default();
+        let prompt: Vec<bool> = [
+            link(2, &[11]),
+            done("CP", 11),
+            link(1, &[10]),
+            link(2, &[12, 13]),
+            done("CP", 13),
+        ]
+        .into_iter()
+        .map(|w| gather.push(w))
+        .collect();
+        assert!(prompt.iter().all(|p| !p), "links can wait");
+        assert_eq!(gather.len(), 5, "each linked row counts, the marks fold");
+        let batch = gather.take();
+        assert_eq!(batch.len(), 3);
+        match (&batch[0], &batch[1], &batch[2]) {
+            (
+                Write::JournalSession {
+                    session_id: 1,
+                    ids: a,
+                    ..
+                },
+                Write::JournalSession {
+                    session_id: 2,
+                    ids: b,
+                    ..
+                },
+                Write::JournalDone { upto: 13, .. },
+            ) => {
+                assert_eq!(a, &[10]);
+                assert_eq!(b, &[11, 12, 13]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(gather.len(), 0);
+
+        let mut batch = vec![progress(1, 5), link(1, &[7])];
+        batch.push(Write::ChargerSeen {
+            identity: "CP".into(),
+            at: Utc::now(),
+        });
+        batch.push(done("CP", 7));
+        let parts = split(batch);
+        let kinds: Vec<&str> = parts
+            .iter()
+            .flatten()
+            .map(|w| match w {
+                Write::SessionProgress { .. } => "progress",
+                Write::JournalSession { .. } => "link",
+                Write::ChargerSeen { .. } => "seen",
+                Write::JournalDone { .. } => "mark",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["progress", "link", "seen", "mark"]);
+        assert_eq!(parts.len(), 4, "each kind in its own transaction");
     }
 
     #[test]

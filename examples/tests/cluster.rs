@@ -95,6 +95,36 @@ fn free_addr() -> SocketAddr {
         .expect("a free port")
 }
 
+/// Starts HAProxy (`scripts/balancer.sh start`) with `procs` processes in front of `nodes`
+/// (`ocpp=http` each), on `cluster.balancer`; returns what the script printed (the ws://
+/// URL). The port was free when it was picked, but another process may take it before
+/// HAProxy binds it: then the script fails and the start is tried again on a new port.
+fn start_balancer(cluster: &mut Cluster, procs: usize, nodes: &[String], env: &[(&str, &str)]) -> String {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let out = Command::new("bash")
+            .arg(script("balancer.sh"))
+            .arg("start")
+            .arg(cluster.balancer.to_string())
+            .arg(procs.to_string())
+            .args(nodes)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run scripts/balancer.sh");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        let _ = Command::new("bash")
+            .arg(script("balancer.sh"))
+            .arg("stop")
+            .arg(cluster.balancer.to_string())
+            .status();
+        cluster.balancer = free_addr();
+    }
+    panic!("balancer.sh failed five times: {last}");
+}
+
 fn spawn_node(
     i: usize,
     database: &str,
@@ -259,28 +289,12 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
     }
 
     // HAProxy in front, two processes on one port.
-    let mut args = vec![
-        "start".to_owned(),
-        cluster.balancer.to_string(),
-        "2".to_owned(),
-    ];
-    args.extend(
-        cluster
-            .nodes
-            .iter()
-            .map(|n| format!("{}={}", n.ocpp, n.http)),
-    );
-    let out = Command::new("bash")
-        .arg(script("balancer.sh"))
-        .args(&args)
-        .output()
-        .expect("run scripts/balancer.sh");
-    assert!(
-        out.status.success(),
-        "balancer.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ws_base = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let nodes: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("{}={}", n.ocpp, n.http))
+        .collect();
+    let ws_base = start_balancer(&mut cluster, 2, &nodes, &[]);
     let all: Vec<&Node> = cluster.nodes.iter().collect();
     // HAProxy sends nothing to a node before its first check passed.
     until("the balancer", || async {
@@ -1640,21 +1654,11 @@ async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_lim
         .await
         .expect("API key");
     let api = Api::with_key(http, key.expose());
-    let out = Command::new("bash")
-        .arg(script("balancer.sh"))
-        .args([
-            "start".to_owned(),
-            cluster.balancer.to_string(),
-            "1".to_owned(),
-            format!("{ocpp}={http}"),
-        ])
-        .env("BALANCER_SEND_PROXY", "1")
-        .output()
-        .expect("run scripts/balancer.sh");
-    assert!(
-        out.status.success(),
-        "balancer.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
+    start_balancer(
+        &mut cluster,
+        1,
+        &[format!("{ocpp}={http}")],
+        &[("BALANCER_SEND_PROXY", "1")],
     );
     let balancer = cluster.balancer;
     // HAProxy passes nothing on before the node's first health checks passed.

@@ -27,110 +27,15 @@ use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
+#[path = "support/driver.rs"]
+mod driver;
+use driver::DriverClient;
 
 const ALL: [(Version, &str); 3] = [
     (Version::V16, "BILL-16"),
     (Version::V201, "BILL-201"),
     (Version::V21, "BILL-21"),
 ];
-
-/// A driver's browser: the `ocpp_driver` cookie, the CSRF token and the Origin a browser
-/// sends.
-struct DriverClient {
-    http: reqwest::Client,
-    base: String,
-    cookie: std::sync::Mutex<Option<String>>,
-    csrf: std::sync::Mutex<String>,
-}
-
-impl DriverClient {
-    fn new(central: &RunningCentral) -> DriverClient {
-        DriverClient {
-            http: reqwest::Client::new(),
-            base: format!("http://{}", central.http_addr()),
-            cookie: std::sync::Mutex::new(None),
-            csrf: std::sync::Mutex::new(String::new()),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("origin", &self.base)
-            .header("x-csrf-token", self.csrf.lock().unwrap().clone());
-        if let Some(c) = self.cookie.lock().unwrap().clone() {
-            r = r.header("cookie", c);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.expect("HTTP");
-        if let Some(set) = resp.headers().get("set-cookie") {
-            let v = set
-                .to_str()
-                .expect("cookie")
-                .split(';')
-                .next()
-                .expect("pair")
-                .to_owned();
-            *self.cookie.lock().unwrap() = Some(v);
-        }
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if let Some(t) = v["csrfToken"].as_str() {
-            *self.csrf.lock().unwrap() = t.to_owned();
-        }
-        (status, v)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    async fn text(&self, path: &str) -> (StatusCode, String) {
-        let mut r = self.http.get(format!("{}{path}", self.base));
-        if let Some(c) = self.cookie.lock().unwrap().clone() {
-            r = r.header("cookie", c);
-        }
-        let resp = r.send().await.expect("HTTP");
-        (resp.status(), resp.text().await.expect("body"))
-    }
-
-    /// Signs up `email` with `card` (none: no card); the account.
-    async fn sign_up(
-        central: &RunningCentral,
-        email: &str,
-        card: Option<&str>,
-    ) -> (DriverClient, Value) {
-        let d = DriverClient::new(central);
-        let (s, me) = d
-            .post(
-                "/api/driver/signup",
-                json!({ "email": email, "name": "Test Driver", "password": "correct horse battery" }),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{me}");
-        if let Some(card) = card {
-            let (s, a) = d.put("/api/driver/card", json!({ "number": card })).await;
-            assert_eq!(s, StatusCode::OK, "{a}");
-        }
-        (d, me["account"].clone())
-    }
-}
 
 /// A decimal from JSON text or number.
 fn dec(v: &Value) -> Decimal {

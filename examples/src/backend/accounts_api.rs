@@ -12,7 +12,7 @@
 //! | `GET /api/driver/me` | the account and the session's CSRF token |
 //! | `PUT /api/driver/card` | puts a payment card on file (`null` removes it) |
 //! | `GET`/`POST /api/driver/tokens`, `DELETE /api/driver/tokens/{id_token}` | the account's tokens |
-//! | `GET /api/driver/chargers` | chargers with the availability of each connector (search, paging) |
+//! | `GET /api/driver/chargers`, `GET /api/driver/sites` | in [`super::catalog_api`] |
 //! | `POST /api/driver/start` | a hold on the card, then a remote start with the app token |
 //! | `GET /api/driver/sessions`, `GET /api/driver/sessions/{id}` | own sessions with the cost so far, power and energy over time |
 //! | `POST /api/driver/sessions/{id}/stop` | remote stop of an own session |
@@ -59,7 +59,6 @@ pub fn routes() -> Router<Shared> {
         .route("/api/driver/card", put(set_card))
         .route("/api/driver/tokens", get(tokens).post(add_token))
         .route("/api/driver/tokens/{id_token}", delete(remove_token))
-        .route("/api/driver/chargers", get(chargers))
         .route("/api/driver/start", post(start))
         .route("/api/driver/sessions", get(sessions))
         .route("/api/driver/sessions/{id}", get(session))
@@ -252,7 +251,6 @@ async fn app_css() -> impl IntoResponse {
         tokens,
         add_token,
         remove_token,
-        chargers,
         start,
         sessions,
         session,
@@ -280,8 +278,6 @@ async fn app_css() -> impl IntoResponse {
         DriverMe,
         CardBody,
         NewToken,
-        DriverCharger,
-        DriverConnector,
         StartBody,
         Started,
         DriverSession,
@@ -559,108 +555,6 @@ async fn remove_token(
 ) -> Result<StatusCode, ApiError> {
     b.accounts().remove_token(d.account_id, &id_token).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-// ------------------------------------------------------------------ chargers
-
-/// The filter of `GET /api/driver/chargers`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ChargerQuery {
-    /// Identity contains this.
-    pub search: Option<String>,
-    /// Only chargers with an available connector.
-    pub available: Option<bool>,
-    /// Skip this many.
-    pub offset: Option<usize>,
-    /// At most this many (1 to 200, default 50).
-    pub limit: Option<usize>,
-}
-
-/// A connector as a driver sees it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverConnector {
-    /// EVSE (1.6 connector) id.
-    pub evse: i64,
-    /// Connector within the EVSE (2.x).
-    pub connector: Option<i64>,
-    /// `Available`, `Occupied`, `Charging`, `Faulted`, `Unavailable`, ...
-    pub status: String,
-}
-
-/// A charger as a driver sees it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverCharger {
-    /// Identity.
-    pub identity: String,
-    /// Online now.
-    pub online: bool,
-    /// Connectors (EVSE 0, the whole charger, left out).
-    pub connectors: Vec<DriverConnector>,
-    /// How many are `Available`.
-    pub available: usize,
-}
-
-/// Chargers with the availability of each connector.
-#[utoipa::path(get, path = "/api/driver/chargers", params(ChargerQuery),
-    responses((status = 200, body = [DriverCharger])))]
-async fn chargers(
-    State(b): State<Shared>,
-    Q(q): Q<ChargerQuery>,
-) -> Result<Json<Vec<DriverCharger>>, ApiError> {
-    b.flush().await;
-    let search = q.search.unwrap_or_default().to_ascii_lowercase();
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    for c in b.db().chargers().await? {
-        if !search.is_empty() && !c.identity.to_ascii_lowercase().contains(&search) {
-            continue;
-        }
-        let online = b
-            .chargers()
-            .get(&c.identity)
-            .is_some_and(|h| h.is_connected());
-        let connectors: Vec<DriverConnector> = b
-            .db()
-            .connectors(&c.identity)
-            .await?
-            .into_iter()
-            .filter(|r| r.evse > 0)
-            .map(|r| DriverConnector {
-                evse: r.evse,
-                connector: r.connector,
-                status: if online {
-                    r.status
-                } else {
-                    "Unavailable".into()
-                },
-            })
-            .collect();
-        let available = connectors
-            .iter()
-            .filter(|c| c.status == "Available")
-            .count();
-        if q.available == Some(true) && available == 0 {
-            continue;
-        }
-        if skipped < q.offset.unwrap_or(0) {
-            skipped += 1;
-            continue;
-        }
-        out.push(DriverCharger {
-            identity: c.identity,
-            online,
-            connectors,
-            available,
-        });
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(Json(out))
 }
 
 // ------------------------------------------------------------------ start and stop

@@ -668,6 +668,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/app", PUBLIC),
     ("GET", "/app/app.js", PUBLIC),
     ("GET", "/app/app.css", PUBLIC),
+    // The driver's search and the operator's specs and locations (catalog_api.rs).
+    ("GET", "/api/driver/sites", DRIVER),
+    ("GET", "/api/chargers/{id}/specs", VIEWER),
+    ("PUT", "/api/chargers/{id}/connectors/{evse}/spec", ADMIN),
+    ("DELETE", "/api/chargers/{id}/connectors/{evse}/spec", ADMIN),
+    ("PUT", "/api/sites/{id}/location", ADMIN),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -742,6 +748,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
             route_to_owner,
         ))
         .merge(super::accounts_api::routes())
+        .merge(super::catalog_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -1204,6 +1211,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::der::DerDoc::openapi());
     doc.merge(super::tariffs_api::TariffsDoc::openapi());
     doc.merge(super::accounts_api::AccountsDoc::openapi());
+    doc.merge(super::catalog_api::CatalogDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

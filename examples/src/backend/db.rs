@@ -466,6 +466,9 @@ const MIGRATIONS: &[&str] = &[
     // 19: driver accounts, tokens, fleets and vehicles, the billing ledger and payments
     // (`accounts.rs`, `ledger.rs`, `payments.rs`).
     super::accounts::MIGRATION,
+    // 21: connector specs, site locations, charger alerts and their webhook deliveries
+    // (`catalog.rs`, `alerts.rs`).
+    super::catalog::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -61,6 +61,10 @@ pub mod accounts_api;
 pub mod analytics;
 pub mod ledger;
 pub mod payments;
+// What drivers search (connector specs, site locations) and its routes (catalog.rs,
+// catalog_api.rs).
+pub mod catalog;
+pub mod catalog_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -1543,6 +1547,11 @@ impl Handler for Backend {
         }
         if let Err(e) = self.device_model.on_event(charger, event).await {
             self.db_failed("device_model", &e);
+        }
+        if let Event::Report { part, .. } = event {
+            if let Err(e) = catalog::on_report(&self.db, charger.identity(), part).await {
+                self.db_failed("connector specs", &e);
+            }
         }
         if let Err(e) = self.streams.on_event(charger, event).await {
             self.db_failed("streams", &e);

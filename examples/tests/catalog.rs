@@ -92,8 +92,8 @@ async fn write_bulk(url: &str, sites: [i64; 2]) {
     };
     for chunk in all.chunks(100) {
         let sql = format!(
-            "INSERT INTO chargers (identity, version, registered, connected) VALUES {}",
-            placeholders(chunk.len(), 3)
+            "INSERT INTO chargers (identity, version, connected, registered) VALUES {}",
+            placeholders(chunk.len(), 3).replace(')', ", 1)")
         );
         let mut q = sqlx::query(&sql);
         for b in chunk {
@@ -350,7 +350,8 @@ async fn search(url: &str) {
         |b| b.identity.starts_with("BULK-00"),
         |_, c| c.2 >= 22_000,
     );
-    assert_eq!(want.len(), 63, "the model: {want:?}");
+    // All but the i % 4 == 0 without a CHAdeMO (i % 12 != 0): 100 - 16.
+    assert_eq!(want.len(), 84, "the model: {want:?}");
     assert_eq!(all_pages(&d, "search=bulk-00&minPowerKw=22").await, want);
     // The site's name finds its chargers too.
     assert_eq!(
@@ -458,9 +459,9 @@ async fn search(url: &str) {
     let (s, _) = d
         .put("/api/chargers/CAT-16/connectors/1/spec", json!({ "phases": 1 }))
         .await;
-    assert!(s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN, "{s}");
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = api.get("/api/driver/chargers").await;
-    assert!(s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN, "{s}");
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     v2.shutdown().await.expect("station");
     v16.shutdown().await.expect("station");
     c.shutdown().await.expect("central");

@@ -674,6 +674,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/api/chargers/{id}/connectors/{evse}/spec", ADMIN),
     ("DELETE", "/api/chargers/{id}/connectors/{evse}/spec", ADMIN),
     ("PUT", "/api/sites/{id}/location", ADMIN),
+    // Per-site and connectivity analytics (analytics_api.rs).
+    ("GET", "/api/analytics/sites", VIEWER),
+    ("GET", "/api/analytics/sites/{id}/power", VIEWER),
+    ("GET", "/api/analytics/connectivity", VIEWER),
+    ("GET", "/api/health-alerts/webhook", VIEWER),
+    ("PUT", "/api/health-alerts/webhook", ADMIN),
+    ("DELETE", "/api/health-alerts/webhook", ADMIN),
+    ("GET", "/api/health-alerts/deliveries", VIEWER),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -749,6 +757,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         ))
         .merge(super::accounts_api::routes())
         .merge(super::catalog_api::routes())
+        .merge(super::analytics_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -1212,6 +1221,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::tariffs_api::TariffsDoc::openapi());
     doc.merge(super::accounts_api::AccountsDoc::openapi());
     doc.merge(super::catalog_api::CatalogDoc::openapi());
+    doc.merge(super::analytics_api::AnalyticsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

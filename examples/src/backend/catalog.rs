@@ -65,6 +65,7 @@ pub const MIGRATION: &str = "CREATE TABLE connector_specs (
         status TEXT NOT NULL,
         attempts BIGINT NOT NULL,
         last_error TEXT,
+        next_at TEXT NOT NULL,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );

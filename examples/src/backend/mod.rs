@@ -58,7 +58,9 @@ pub mod tariffs_api;
 // payments.rs).
 pub mod accounts;
 pub mod accounts_api;
+pub mod alerts;
 pub mod analytics;
+pub mod analytics_api;
 pub mod ledger;
 pub mod payments;
 // What drivers search (connector specs, site locations) and its routes (catalog.rs,
@@ -200,6 +202,8 @@ pub struct Backend {
     billing: RwLock<payments::Billing>,
     /// Woken when a session ends (billing settles it).
     session_ended: Arc<tokio::sync::Notify>,
+    /// Health alerts and their webhook ([`alerts`]); replaced by [`Backend::set_alerts`].
+    alerts: RwLock<Arc<alerts::Alerts>>,
 }
 
 /// A node's part of the cluster: the broker and how long routed requests may take.
@@ -268,6 +272,10 @@ impl Backend {
         Ok(Backend {
             session_ended: Arc::new(tokio::sync::Notify::new()),
             billing,
+            alerts: RwLock::new(alerts::Alerts::new(
+                db.clone(),
+                alerts::AlertConfig::default(),
+            )),
             accounts,
             tariffs,
             customers: customers::Customers::new(db.clone(), displays.clone()),
@@ -760,6 +768,23 @@ impl Backend {
     /// Notified when a session ends (at most one wake-up is kept while nobody waits).
     pub fn session_ended(&self) -> Arc<tokio::sync::Notify> {
         self.session_ended.clone()
+    }
+
+    /// The health alerts ([`alerts`]).
+    pub fn alerts(&self) -> Arc<alerts::Alerts> {
+        self.alerts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the alert settings.
+    pub fn set_alerts(&self, config: alerts::AlertConfig) {
+        *self
+            .alerts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            alerts::Alerts::new(self.db.clone(), config);
     }
 
     /// Replaces the payment provider and billing settings.

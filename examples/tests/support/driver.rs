@@ -13,7 +13,7 @@ pub struct DriverClient {
     http: reqwest::Client,
     base: String,
     cookie: std::sync::Mutex<Option<String>>,
-    csrf: std::sync::Mutex<String>,
+    pub csrf: std::sync::Mutex<String>,
 }
 
 impl DriverClient {

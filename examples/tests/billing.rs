@@ -37,6 +37,16 @@ const ALL: [(Version, &str); 3] = [
     (Version::V21, "BILL-21"),
 ];
 
+/// The amount shown after `(Total) Tj` in a PDF's (uncompressed) content: `(1.50 EUR) Tj`.
+fn pdf_total(pdf: &str) -> Decimal {
+    pdf.split("(Total) Tj")
+        .nth(1)
+        .and_then(|t| t.split('(').nth(1))
+        .and_then(|t| t.split(" EUR) Tj").next())
+        .and_then(|t| t.parse().ok())
+        .expect("a total in the PDF")
+}
+
 /// A decimal from JSON text or number.
 fn dec(v: &Value) -> Decimal {
     match v {
@@ -403,6 +413,30 @@ async fn drivers_flow(url: &str) {
         assert!(html.contains("Charging receipt"), "{html}");
         assert_eq!(dec(&json!(total)), cost, "{html}");
         assert!(html.contains("captured"), "{html}");
+        // The same receipt as PDF: a PDF whose total is the session's cost, which is the
+        // ledger's charge for the session.
+        let (s, pdf) = alice
+            .text(&format!("/api/driver/sessions/{sid}/receipt.pdf"))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"), "{pdf}");
+        assert_eq!(pdf_total(&pdf), cost, "{pdf}");
+        assert!(pdf.contains(&format!("(Receipt no. S-{sid}) Tj")), "{pdf}");
+        let charged: Decimal = journals
+            .as_array()
+            .expect("journals")
+            .iter()
+            .filter(|j| j["kind"] == "charge" && j["sessionId"] == json!(sid))
+            .flat_map(|j| j["entries"].as_array().cloned().unwrap_or_default())
+            .map(|e| dec(&e["amount"]))
+            .filter(|a| *a > Decimal::ZERO)
+            .sum();
+        assert_eq!(charged, cost, "{journals}");
+        // Someone else's receipt does not exist for Bob, as PDF too.
+        let (s, other) = bob
+            .text(&format!("/api/driver/sessions/{sid}/receipt.pdf"))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{other}");
 
         // Refunds: part of it, then more than what is left is refused.
         let (s, p) = admin
@@ -470,6 +504,37 @@ async fn drivers_flow(url: &str) {
         .expect("a EUR total");
     assert!(invoice.contains("<h1>Invoice</h1>"), "{invoice}");
     assert_eq!(dec(&json!(total)), Decimal::new(150, 2), "{invoice}");
+    // The same invoice as PDF, with the same total.
+    let pdf = admin
+        .text(&format!(
+            "/api/fleets/{}/invoice.pdf?month={month}",
+            fleet["id"]
+        ))
+        .await;
+    assert!(pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"), "{pdf}");
+    assert_eq!(pdf_total(&pdf), Decimal::new(150, 2), "{pdf}");
+    let (s, e) = admin
+        .get(&format!(
+            "/api/fleets/{}/invoice.pdf?month=2026-13",
+            fleet["id"]
+        ))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_query"))
+    );
+    // The fleet's members and an account's tokens, for the dashboard's panel.
+    let (_, members) = admin
+        .get(&format!("/api/accounts?fleet={}", fleet["id"]))
+        .await;
+    assert_eq!(members["total"], 1, "{members}");
+    assert_eq!(members["accounts"][0]["id"], alice["id"], "{members}");
+    let (_, tokens) = admin
+        .get(&format!("/api/accounts/{}/tokens", alice["id"]))
+        .await;
+    assert_eq!(tokens[0]["kind"], "app", "{tokens}");
+    let (s, e) = admin.get("/api/accounts/999999/tokens").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
     let (s, e) = admin
         .get(&format!(
             "/api/fleets/{}/invoice?month=2026-13",

@@ -496,23 +496,39 @@ impl Accounts {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<AccountInfo>, i64), AccountsError> {
+        self.accounts_in(search, None, offset, limit).await
+    }
+
+    /// One page of accounts whose e-mail or name contains `search`, of fleet `fleet` when
+    /// given, and how many match in all.
+    pub async fn accounts_in(
+        &self,
+        search: &str,
+        fleet: Option<i64>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AccountInfo>, i64), AccountsError> {
         let pattern = format!("%{}%", search.to_ascii_lowercase());
+        let fleet = fleet.unwrap_or(-1);
+        let filter = "($1 = '%%' OR LOWER(a.email) LIKE $1 OR LOWER(a.name) LIKE $1)
+             AND ($4 = -1 OR a.fleet_id = $4)";
         let rows = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM driver_accounts a
-             WHERE ($1 = '%%' OR LOWER(a.email) LIKE $1 OR LOWER(a.name) LIKE $1)
+            "SELECT {ACCOUNT_COLUMNS} FROM driver_accounts a WHERE {filter}
              ORDER BY a.id LIMIT $2 OFFSET $3"
         ))
         .bind(&pattern)
         .bind(limit.clamp(1, MAX_PAGE))
         .bind(offset.max(0))
+        .bind(fleet)
         .fetch_all(self.db.reader())
         .await
         .map_err(dberr)?;
-        let total: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM driver_accounts a
-             WHERE ($1 = '%%' OR LOWER(a.email) LIKE $1 OR LOWER(a.name) LIKE $1)",
-        )
+        let total: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM driver_accounts a WHERE {}",
+            filter.replace("$4", "$2")
+        ))
         .bind(&pattern)
+        .bind(fleet)
         .fetch_one(self.db.reader())
         .await
         .map_err(dberr)?

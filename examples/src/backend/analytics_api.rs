@@ -35,6 +35,18 @@ pub fn routes() -> Router<Shared> {
             get(webhook).put(set_webhook).delete(delete_webhook),
         )
         .route("/api/health-alerts/deliveries", get(deliveries))
+        .route("/site-analytics.js", get(panel_js))
+}
+
+/// The dashboard's panel (`dashboard/site-analytics.js`).
+async fn panel_js() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../../dashboard/site-analytics.js"),
+    )
 }
 
 /// The alert webhook as the API shows it (never the secret).

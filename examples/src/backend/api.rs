@@ -647,6 +647,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/driver/sessions/{id}", DRIVER),
     ("POST", "/api/driver/sessions/{id}/stop", DRIVER),
     ("GET", "/api/driver/sessions/{id}/receipt", DRIVER),
+    ("GET", "/api/driver/sessions/{id}/receipt.pdf", DRIVER),
     ("GET", "/api/driver/payments", DRIVER),
     ("GET", "/api/accounts", VIEWER),
     ("PUT", "/api/accounts/{id}/status", ADMIN),
@@ -656,6 +657,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/fleets", ADMIN),
     ("POST", "/api/fleets/{id}/vehicles", ADMIN),
     ("GET", "/api/fleets/{id}/invoice", VIEWER),
+    ("GET", "/api/fleets/{id}/invoice.pdf", VIEWER),
+    ("GET", "/api/accounts/{id}/tokens", VIEWER),
     ("POST", "/api/sessions/{id}/refund", ADMIN),
     ("GET", "/api/ledger/audit", VIEWER),
     // The payment provider's events: public, authenticated by their HMAC signature.
@@ -664,6 +667,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/analytics/daily", VIEWER),
     ("GET", "/api/analytics/health", VIEWER),
     ("GET", "/analytics.js", PUBLIC),
+    ("GET", "/accounts.js", PUBLIC),
+    ("GET", "/site-analytics.js", PUBLIC),
     // The driver app's static files (examples/driver/).
     ("GET", "/app", PUBLIC),
     ("GET", "/app/app.js", PUBLIC),

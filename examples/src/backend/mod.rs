@@ -61,6 +61,8 @@ pub mod accounts_api;
 pub mod alerts;
 pub mod analytics;
 pub mod analytics_api;
+// Receipts and invoices as PDF (pdf.rs).
+pub mod pdf;
 pub mod ledger;
 pub mod payments;
 // What drivers search (connector specs, site locations) and its routes (catalog.rs,

@@ -1,7 +1,8 @@
 // The dashboard's per-site analytics and health alerts: energy per day per site (stacked
 // inline SVG bars, GET /api/analytics/sites), a site's power over time against its limit
 // (GET /api/analytics/sites/{id}/power), heartbeat gaps and reconnect storms per charger
-// (GET /api/analytics/connectivity), the alert webhook (GET/PUT/DELETE
+// (GET /api/analytics/connectivity), connector specs and site locations for the driver app
+// (PUT /api/chargers/{id}/connectors/{evse}/spec, PUT /api/sites/{id}/location), the alert webhook (GET/PUT/DELETE
 // /api/health-alerts/webhook) and its delivery log (GET /api/health-alerts/deliveries).
 // Refreshed every 30 s. Uses dashboard.js's `api`, `esc` and `toast`.
 "use strict";
@@ -78,6 +79,12 @@
       const keep = pick.value;
       pick.innerHTML = sites.map((s) => `<option value="${s.siteId}">${esc(s.name)}</option>`).join("");
       if (keep && sites.some((s) => String(s.siteId) === keep)) pick.value = keep;
+      const where = document.querySelector("#location-form select[name='site']");
+      if (where && document.activeElement !== where) {
+        const k = where.value;
+        where.innerHTML = pick.innerHTML;
+        if (k) where.value = k;
+      }
       if (pick.value) drawPower(await api("GET", `/api/analytics/sites/${pick.value}/power?hours=24&bucketMinutes=15`));
       const c = await api("GET", "/api/analytics/connectivity?hours=24&limit=50");
       conn.innerHTML = c.map((r) =>
@@ -98,6 +105,33 @@
   }
 
   pick.addEventListener("change", refresh);
+  const specForm = document.querySelector("#spec-form");
+  if (specForm) {
+    specForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = specForm;
+      const body = {};
+      if (f.connector.value) body.connector = Number(f.connector.value);
+      if (f.kw.value) body.maxPowerKw = f.kw.value;
+      if (f.type.value) body.connectorType = f.type.value;
+      if (f.phases.value) body.phases = Number(f.phases.value);
+      try {
+        await api("PUT", `/api/chargers/${encodeURIComponent(f.charger.value.trim())}/connectors/${f.evse.value}/spec`, body);
+        toast("connector specs set");
+      } catch (e) { toast(e.message, true); }
+    });
+  }
+  const locForm = document.querySelector("#location-form");
+  if (locForm) {
+    locForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = locForm;
+      try {
+        await api("PUT", `/api/sites/${f.site.value}/location`, { lat: f.lat.value.trim(), lon: f.lon.value.trim(), address: f.address.value.trim() || null });
+        toast("site location set");
+      } catch (e) { toast(e.message, true); }
+    });
+  }
   if (hook) {
     hook.addEventListener("submit", async (ev) => {
       ev.preventDefault();

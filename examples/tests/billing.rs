@@ -419,7 +419,10 @@ async fn drivers_flow(url: &str) {
             .text(&format!("/api/driver/sessions/{sid}/receipt.pdf"))
             .await;
         assert_eq!(s, StatusCode::OK);
-        assert!(pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"), "{pdf}");
+        assert!(
+            pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"),
+            "{pdf}"
+        );
         assert_eq!(pdf_total(&pdf), cost, "{pdf}");
         assert!(pdf.contains(&format!("(Receipt no. S-{sid}) Tj")), "{pdf}");
         let charged: Decimal = journals
@@ -511,7 +514,10 @@ async fn drivers_flow(url: &str) {
             fleet["id"]
         ))
         .await;
-    assert!(pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"), "{pdf}");
+    assert!(
+        pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"),
+        "{pdf}"
+    );
     assert_eq!(pdf_total(&pdf), Decimal::new(150, 2), "{pdf}");
     let (s, e) = admin
         .get(&format!(

@@ -28,33 +28,48 @@ use driver::DriverClient;
 /// Chargers written straight into the database.
 const BULK: usize = 3_000;
 
+/// A connector as the test wrote it: EVSE, status, W, type.
+type Conn = (i64, &'static str, i64, &'static str);
+
 /// One bulk charger as the test wrote it: connected, its site (0: A, 1: B) and its
 /// connectors (EVSE, status, W, type).
 struct Bulk {
     identity: String,
     connected: bool,
     site: Option<usize>,
-    connectors: Vec<(i64, &'static str, i64, &'static str)>,
+    connectors: Vec<Conn>,
 }
 
 fn bulk(i: usize) -> Bulk {
     let mut connectors = vec![(
         1,
-        if i % 4 == 0 { "Available" } else { "Charging" },
+        if i.is_multiple_of(4) {
+            "Available"
+        } else {
+            "Charging"
+        },
         [7_400, 22_000, 50_000, 150_000][i % 4],
         ["cType2", "cType2", "cCCS2", "cCCS2"][i % 4],
     )];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         connectors.push((
             2,
-            if i % 3 == 0 { "Available" } else { "Faulted" },
-            if i % 6 == 0 { 350_000 } else { 11_000 },
-            if i % 6 == 0 { "cCHAdeMO" } else { "sType2" },
+            if i.is_multiple_of(3) {
+                "Available"
+            } else {
+                "Faulted"
+            },
+            if i.is_multiple_of(6) { 350_000 } else { 11_000 },
+            if i.is_multiple_of(6) {
+                "cCHAdeMO"
+            } else {
+                "sType2"
+            },
         ));
     }
     Bulk {
         identity: format!("BULK-{i:04}"),
-        connected: i % 5 != 0,
+        connected: !i.is_multiple_of(5),
         site: match i % 10 {
             0 => Some(0),
             1 => Some(1),
@@ -103,7 +118,7 @@ async fn write_bulk(url: &str, sites: [i64; 2]) {
                 .bind(i64::from(b.connected));
         }
         q.execute(&pool).await.expect("chargers");
-        let conns: Vec<(&Bulk, &(i64, &str, i64, &str))> = chunk
+        let conns: Vec<(&Bulk, &Conn)> = chunk
             .iter()
             .flat_map(|b| b.connectors.iter().map(move |c| (b, c)))
             .collect();
@@ -145,9 +160,7 @@ async fn write_bulk(url: &str, sites: [i64; 2]) {
             );
             let mut q = sqlx::query(&sql);
             for b in on_site {
-                q = q
-                    .bind(b.identity.clone())
-                    .bind(sites[b.site.unwrap_or(0)]);
+                q = q.bind(b.identity.clone()).bind(sites[b.site.unwrap_or(0)]);
             }
             q.execute(&pool).await.expect("site chargers");
         }
@@ -260,7 +273,9 @@ async fn search(url: &str) {
     let (d, _) = DriverClient::sign_up(&c, "search@example.com", None).await;
     // The live chargers, with their specs and statuses.
     let live = until("both live chargers available", || async {
-        let (_, v) = d.get("/api/driver/chargers?search=cat-&available=true").await;
+        let (_, v) = d
+            .get("/api/driver/chargers?search=cat-&available=true")
+            .await;
         (v.as_array()?.len() == 2
             && v.as_array()?.iter().all(|c| {
                 c["connectors"]
@@ -288,7 +303,9 @@ async fn search(url: &str) {
         .get("/api/driver/chargers?search=CAT&minPowerKw=11.001")
         .await;
     assert_eq!(identities(&v), ["CAT-201"]);
-    let (_, v) = d.get("/api/driver/chargers?search=cat&connectorType=ccs2").await;
+    let (_, v) = d
+        .get("/api/driver/chargers?search=cat&connectorType=ccs2")
+        .await;
     assert!(identities(&v).is_empty(), "{v}");
     let (_, v) = d
         .get("/api/driver/chargers?search=cat&connectorType=CCCS2")
@@ -332,7 +349,10 @@ async fn search(url: &str) {
     assert_eq!(all_pages(&d, "").await, bulk_all);
     assert_eq!(
         all_pages(&d, "search=bulk&minPowerKw=50&available=true").await,
-        expected(|_| true, |b, c| b.connected && c.1 == "Available" && c.2 >= 50_000)
+        expected(
+            |_| true,
+            |b, c| b.connected && c.1 == "Available" && c.2 >= 50_000
+        )
     );
     assert_eq!(
         all_pages(&d, "search=BULK&connectorType=cchademo").await,
@@ -346,11 +366,8 @@ async fn search(url: &str) {
             |b, c| b.connected && c.1 == "Available"
         )
     );
-    let want = expected(
-        |b| b.identity.starts_with("BULK-00"),
-        |_, c| c.2 >= 22_000,
-    );
-    // All but the i % 4 == 0 without a CHAdeMO (i % 12 != 0): 100 - 16.
+    let want = expected(|b| b.identity.starts_with("BULK-00"), |_, c| c.2 >= 22_000);
+    // All but the multiples of 4 without a CHAdeMO (not multiples of 12): 100 - 16.
     assert_eq!(want.len(), 84, "the model: {want:?}");
     assert_eq!(all_pages(&d, "search=bulk-00&minPowerKw=22").await, want);
     // The site's name finds its chargers too.
@@ -420,7 +437,10 @@ async fn search(url: &str) {
             .iter()
             .filter(|((s, _), _)| *s == i)
             .fold((0, 0), |(a, n), (_, (x, y))| (a + x, n + y));
-        assert_eq!((site["available"].as_i64(), site["total"].as_i64()), (Some(a), Some(n)));
+        assert_eq!(
+            (site["available"].as_i64(), site["total"].as_i64()),
+            (Some(a), Some(n))
+        );
     }
     assert_eq!(
         overview[0]["location"],
@@ -441,13 +461,48 @@ async fn search(url: &str) {
         assert_eq!(v["error"]["code"], "invalid_query", "{q}: {v}");
     }
     for (path, body, status, code) in [
-        ("/api/chargers/CAT-16/connectors/1/spec", json!({ "phases": 5 }), 400, "invalid_body"),
-        ("/api/chargers/CAT-16/connectors/1/spec", json!({ "maxPowerKw": "0.0001" }), 400, "invalid_body"),
-        ("/api/chargers/CAT-16/connectors/1/spec", json!({ "connectorType": "" }), 400, "invalid_body"),
-        ("/api/chargers/CAT-16/connectors/0/spec", json!({ "phases": 1 }), 400, "invalid_path"),
-        ("/api/chargers/NOPE/connectors/1/spec", json!({ "phases": 1 }), 404, "unknown_charger"),
-        (&format!("/api/sites/{alpha}/location"), json!({ "lat": "91", "lon": "0" }), 400, "invalid_body"),
-        ("/api/sites/999999/location", json!({ "lat": "1", "lon": "0" }), 404, "unknown_site"),
+        (
+            "/api/chargers/CAT-16/connectors/1/spec",
+            json!({ "phases": 5 }),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/chargers/CAT-16/connectors/1/spec",
+            json!({ "maxPowerKw": "0.0001" }),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/chargers/CAT-16/connectors/1/spec",
+            json!({ "connectorType": "" }),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/chargers/CAT-16/connectors/0/spec",
+            json!({ "phases": 1 }),
+            400,
+            "invalid_path",
+        ),
+        (
+            "/api/chargers/NOPE/connectors/1/spec",
+            json!({ "phases": 1 }),
+            404,
+            "unknown_charger",
+        ),
+        (
+            &format!("/api/sites/{alpha}/location"),
+            json!({ "lat": "91", "lon": "0" }),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/sites/999999/location",
+            json!({ "lat": "1", "lon": "0" }),
+            404,
+            "unknown_site",
+        ),
     ] {
         let (s, v) = api.put(path, body.clone()).await;
         assert_eq!(s.as_u16(), status, "{path} {body}: {v}");
@@ -457,7 +512,10 @@ async fn search(url: &str) {
     assert_eq!(v[0]["maxPowerW"], 11000);
     // A driver cannot set specs; an operator's key cannot use the driver's list.
     let (s, _) = d
-        .put("/api/chargers/CAT-16/connectors/1/spec", json!({ "phases": 1 }))
+        .put(
+            "/api/chargers/CAT-16/connectors/1/spec",
+            json!({ "phases": 1 }),
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = api.get("/api/driver/chargers").await;

@@ -112,7 +112,10 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
     }
     let operator = api::Api::admin(&central).await;
     let (_, fleet) = operator
-        .post("/api/fleets", serde_json::json!({ "name": "Vans", "currency": "EUR" }))
+        .post(
+            "/api/fleets",
+            serde_json::json!({ "name": "Vans", "currency": "EUR" }),
+        )
         .await;
     let (_, page) = operator.get("/api/accounts?search=driver-07").await;
     let (s, v) = operator
@@ -129,7 +132,10 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         )
         .await;
     let (s, v) = operator
-        .put(&format!("/api/sites/{}/chargers/DASH-1", site["id"]), serde_json::json!({}))
+        .put(
+            &format!("/api/sites/{}/chargers/DASH-1", site["id"]),
+            serde_json::json!({}),
+        )
         .await;
     assert!(s.is_success(), "{v}");
     let fleet_id = fleet["id"].as_i64().expect("fleet id");
@@ -244,6 +250,38 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             .click()
             .await?;
         wait("//div[@id='toast' and text()='alert webhook saved']").await?;
+        // Specs and a location from the panel's forms, as the driver app will show them.
+        for (field, value) in [("charger", "DASH-1"), ("evse", "1"), ("kw", "22")] {
+            let input = browser
+                .find(Locator::Css(&format!("#spec-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("#spec-form select[name='type'] option[value='cCCS2']"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Css("#spec-form button[type='submit']"))
+            .await?
+            .click()
+            .await?;
+        wait("//div[@id='toast' and text()='connector specs set']").await?;
+        for (field, value) in [("lat", "48.8566"), ("lon", "2.3522")] {
+            let input = browser
+                .find(Locator::Css(&format!("#location-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("#location-form button[type='submit']"))
+            .await?
+            .click()
+            .await?;
+        wait("//div[@id='toast' and text()='site location set']").await?;
         if let Ok(png) = browser
             .find(Locator::Css("#site-analytics-panel"))
             .await?
@@ -381,6 +419,11 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
     assert!(sessions[0].energy_wh > Decimal::ZERO);
     let (_, blocked) = operator.get("/api/accounts?search=driver-07").await;
     assert_eq!(blocked["accounts"][0]["status"], "blocked");
+    let (_, specs) = operator.get("/api/chargers/DASH-1/specs").await;
+    assert_eq!(
+        specs,
+        serde_json::json!([{ "evse": 1, "connector": -1, "maxPowerW": 22000, "connectorType": "cCCS2", "phases": null, "source": "operator" }])
+    );
     let (_, hook) = operator.get("/api/health-alerts/webhook").await;
     assert_eq!(hook["url"], "http://127.0.0.1:9/alerts");
     cp.shutdown().await;

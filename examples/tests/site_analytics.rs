@@ -39,7 +39,9 @@ async fn exec(pool: &sqlx::AnyPool, sql: &str, binds: &[&str]) {
     for b in binds {
         q = q.bind(b.to_string());
     }
-    q.execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    q.execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// A session row: (id, charger, started, ended, energy Wh).
@@ -62,7 +64,11 @@ async fn session(
     .bind(ts(started))
     .bind(ended.map(ts))
     .bind(wh)
-    .bind(if ended.is_some() { "completed" } else { "active" })
+    .bind(if ended.is_some() {
+        "completed"
+    } else {
+        "active"
+    })
     .execute(pool)
     .await
     .expect("session");
@@ -111,7 +117,11 @@ fn dec(v: &Value) -> Decimal {
 
 async fn analytics(url: &str) {
     // The schema first, then the data, then the central system reads it.
-    drop(ocpp_examples::backend::db::Db::open(url).await.expect("migrates"));
+    drop(
+        ocpp_examples::backend::db::Db::open(url)
+            .await
+            .expect("migrates"),
+    );
     let db = pool(url).await;
     let now = Utc::now();
     exec(
@@ -156,7 +166,16 @@ async fn analytics(url: &str) {
     sample(&db, 7, b0 + s(300), p, "11000", "W", None).await;
     // A phase's value and another measurand are not the session's power.
     sample(&db, 7, b0 + s(300), p, "5000", "W", Some("L1")).await;
-    sample(&db, 7, b1 + s(300), "Energy.Active.Import.Register", "4000", "Wh", None).await;
+    sample(
+        &db,
+        7,
+        b1 + s(300),
+        "Energy.Active.Import.Register",
+        "4000",
+        "Wh",
+        None,
+    )
+    .await;
     // Connectivity: CN-1 away twice (600 s, 3,600 s), CN-2 six connections in 5 minutes
     // (a storm) and one later, CN-3 away for the last 30 minutes.
     let m = Duration::minutes;
@@ -197,7 +216,13 @@ async fn analytics(url: &str) {
     let day = |d: i64| noon(d).format("%Y-%m-%d").to_string();
     let days = |sessions: [i64; 3], kwh: [&str; 3]| {
         (0..3)
-            .map(|i| (day(2 - i as i64), sessions[i], kwh[i].parse::<Decimal>().unwrap()))
+            .map(|i| {
+                (
+                    day(2 - i as i64),
+                    sessions[i],
+                    kwh[i].parse::<Decimal>().unwrap(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let got = |site: &Value| {
@@ -246,7 +271,12 @@ async fn analytics(url: &str) {
     let at = |t: DateTime<Utc>| {
         buckets
             .iter()
-            .find(|b| b["at"].as_str().and_then(|a| a.parse::<DateTime<Utc>>().ok()) == Some(t))
+            .find(|b| {
+                b["at"]
+                    .as_str()
+                    .and_then(|a| a.parse::<DateTime<Utc>>().ok())
+                    == Some(t)
+            })
             .unwrap_or_else(|| panic!("no bucket at {t}"))
     };
     // b0: session 6's mean 11,000 W plus session 7's 11,000 W; b1: 9 kW.
@@ -265,7 +295,9 @@ async fn analytics(url: &str) {
     let (st, v) = api.get("/api/analytics/sites/99/power").await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(v["error"]["code"], "unknown_site");
-    let (st, v) = api.get("/api/analytics/sites/1/power?bucketMinutes=x").await;
+    let (st, v) = api
+        .get("/api/analytics/sites/1/power?bucketMinutes=x")
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["error"]["code"], "invalid_query");
 
@@ -273,17 +305,39 @@ async fn analytics(url: &str) {
     let (st, v) = api.get("/api/analytics/connectivity?hours=24").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let list = v.as_array().expect("list");
-    let names: Vec<&str> = list.iter().map(|c| c["charger"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .iter()
+        .map(|c| c["charger"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["CN-2", "CN-1", "CN-3"], "{v}");
-    let storm_from: DateTime<Utc> = list[0]["storms"][0]["from"].as_str().unwrap().parse().unwrap();
-    let storm_to: DateTime<Utc> = list[0]["storms"][0]["to"].as_str().unwrap().parse().unwrap();
+    let storm_from: DateTime<Utc> = list[0]["storms"][0]["from"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let storm_to: DateTime<Utc> = list[0]["storms"][0]["to"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!((storm_to - storm_from).num_seconds(), 300);
     assert_eq!(
-        (list[0]["reconnects"].clone(), list[0]["gaps"].clone(), list[0]["stormCount"].clone(), list[0]["storms"][0]["reconnects"].clone()),
+        (
+            list[0]["reconnects"].clone(),
+            list[0]["gaps"].clone(),
+            list[0]["stormCount"].clone(),
+            list[0]["storms"][0]["reconnects"].clone()
+        ),
         (json!(7), json!(0), json!(1), json!(6))
     );
     assert_eq!(
-        (list[1]["gaps"].clone(), list[1]["longestGapSecs"].clone(), list[1]["offlineSecs"].clone(), list[1]["awayNow"].clone(), list[1]["stormCount"].clone()),
+        (
+            list[1]["gaps"].clone(),
+            list[1]["longestGapSecs"].clone(),
+            list[1]["offlineSecs"].clone(),
+            list[1]["awayNow"].clone(),
+            list[1]["stormCount"].clone()
+        ),
         (json!(2), json!(3600), json!(4200), json!(false), json!(0))
     );
     assert_eq!(list[2]["awayNow"], true);
@@ -368,13 +422,19 @@ async fn health_alerts_notify_once_per_transition() {
         json!({ "url": url }),
     ] {
         let (s, v) = api.put("/api/health-alerts/webhook", body.clone()).await;
-        assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY, "{body}: {s} {v}");
+        assert!(
+            s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {s} {v}"
+        );
         assert_eq!(v["error"]["code"], "invalid_body", "{body}: {v}");
     }
     let (_, v) = api.get("/api/health-alerts/webhook").await;
     assert_eq!(v, json!({ "url": null }));
     let (s, v) = api
-        .put("/api/health-alerts/webhook", json!({ "url": url, "secret": SECRET }))
+        .put(
+            "/api/health-alerts/webhook",
+            json!({ "url": url, "secret": SECRET }),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v, json!({ "url": url }));
@@ -386,24 +446,37 @@ async fn health_alerts_notify_once_per_transition() {
     booted(&mut failing).await;
     cp.shutdown().await.expect("station");
     failing.shutdown().await.expect("station");
-    let log = until("the down alert delivered after a retry, the other failed", || async {
-        let (_, v) = api.get("/api/health-alerts/deliveries").await;
-        let rows = v.as_array()?;
-        (rows.len() == 2
-            && rows.iter().any(|r| r["charger"] == "AL-1" && r["status"] == "delivered")
-            && rows.iter().any(|r| r["charger"] == "AL-FAIL" && r["status"] == "failed"))
-        .then_some(v)
-    })
+    let log = until(
+        "the down alert delivered after a retry, the other failed",
+        || async {
+            let (_, v) = api.get("/api/health-alerts/deliveries").await;
+            let rows = v.as_array()?;
+            (rows.len() == 2
+                && rows
+                    .iter()
+                    .any(|r| r["charger"] == "AL-1" && r["status"] == "delivered")
+                && rows
+                    .iter()
+                    .any(|r| r["charger"] == "AL-FAIL" && r["status"] == "failed"))
+            .then_some(v)
+        },
+    )
     .await;
     for r in log.as_array().unwrap() {
         assert_eq!(r["event"], "down", "{r}");
         assert_eq!(r["payload"]["flag"], "down", "{r}");
         assert_eq!(r["payload"]["previous"], "ok", "{r}");
         if r["charger"] == "AL-1" {
-            assert_eq!((r["attempts"].clone(), r["lastError"].clone()), (json!(2), Value::Null));
+            assert_eq!(
+                (r["attempts"].clone(), r["lastError"].clone()),
+                (json!(2), Value::Null)
+            );
         } else {
             // Bounded: three attempts, then failed with the last answer.
-            assert_eq!((r["attempts"].clone(), r["lastError"].clone()), (json!(3), json!("HTTP 500")));
+            assert_eq!(
+                (r["attempts"].clone(), r["lastError"].clone()),
+                (json!(3), json!("HTTP 500"))
+            );
         }
     }
     let mut back = charger(&c, "AL-1", Version::V201);
@@ -414,7 +487,12 @@ async fn health_alerts_notify_once_per_transition() {
     })
     .await;
     assert_eq!(
-        (log[0]["charger"].clone(), log[0]["event"].clone(), log[0]["payload"]["previous"].clone(), log[0]["attempts"].clone()),
+        (
+            log[0]["charger"].clone(),
+            log[0]["event"].clone(),
+            log[0]["payload"]["previous"].clone(),
+            log[0]["attempts"].clone()
+        ),
         (json!("AL-1"), json!("recovered"), json!("down"), json!(1))
     );
     // Dedupe: many more checks, no new delivery while nothing changes.
@@ -428,12 +506,20 @@ async fn health_alerts_notify_once_per_transition() {
         .iter()
         .map(|(_, b)| {
             let v: Value = serde_json::from_str(b).unwrap();
-            (v["charger"].as_str().unwrap().to_owned(), v["event"].as_str().unwrap().to_owned())
+            (
+                v["charger"].as_str().unwrap().to_owned(),
+                v["event"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     let count = |c: &str, e: &str| seen.iter().filter(|(x, y)| x == c && y == e).count();
     assert_eq!(
-        (count("AL-1", "down"), count("AL-FAIL", "down"), count("AL-1", "recovered"), seen.len()),
+        (
+            count("AL-1", "down"),
+            count("AL-FAIL", "down"),
+            count("AL-1", "recovered"),
+            seen.len()
+        ),
         (2, 3, 1, 6),
         "{seen:?}"
     );
@@ -442,7 +528,12 @@ async fn health_alerts_notify_once_per_transition() {
             ocpp_examples::backend::payments::verify_webhook(SECRET, sig, body, Utc::now()),
             "{sig} {body}"
         );
-        assert!(!ocpp_examples::backend::payments::verify_webhook("another-secret-000", sig, body, Utc::now()));
+        assert!(!ocpp_examples::backend::payments::verify_webhook(
+            "another-secret-000",
+            sig,
+            body,
+            Utc::now()
+        ));
     }
     // Without a webhook nothing is queued.
     let (s, _) = api.delete("/api/health-alerts/webhook").await;

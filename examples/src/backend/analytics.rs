@@ -477,11 +477,7 @@ pub fn site_power(
         site_id,
         limit_w: limit_w.normalize(),
         bucket_minutes,
-        peak_w: buckets
-            .iter()
-            .map(|b| b.power_w)
-            .max()
-            .unwrap_or_default(),
+        peak_w: buckets.iter().map(|b| b.power_w).max().unwrap_or_default(),
         over_limit: buckets.iter().filter(|b| b.over_limit).count(),
         buckets,
     }

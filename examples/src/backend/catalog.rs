@@ -178,8 +178,7 @@ pub fn specs_of(part: &ReportPart) -> BTreeMap<(i64, i64), Spec> {
 pub fn valid_type(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= MAX_TYPE_LEN
-        && t
-            .bytes()
+        && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
@@ -709,16 +708,56 @@ mod tests {
             tbc: false,
             generated_at: String::new(),
             items: vec![
-                item("EVSE", Some(1), None, "Power", Some("0"), Some("W"), Some("22080")),
-                item("EVSE", Some(2), None, "Power", None, Some("kW"), Some("150.4")),
+                item(
+                    "EVSE",
+                    Some(1),
+                    None,
+                    "Power",
+                    Some("0"),
+                    Some("W"),
+                    Some("22080"),
+                ),
+                item(
+                    "EVSE",
+                    Some(2),
+                    None,
+                    "Power",
+                    None,
+                    Some("kW"),
+                    Some("150.4"),
+                ),
                 item("EVSE", Some(1), None, "SupplyPhases", Some("3"), None, None),
                 item("EVSE", Some(2), None, "SupplyPhases", Some("7"), None, None),
-                item("Connector", Some(1), Some(1), "ConnectorType", Some("cType2"), None, None),
-                item("Connector", Some(2), Some(1), "ConnectorType", Some("bad type!"), None, None),
+                item(
+                    "Connector",
+                    Some(1),
+                    Some(1),
+                    "ConnectorType",
+                    Some("cType2"),
+                    None,
+                    None,
+                ),
+                item(
+                    "Connector",
+                    Some(2),
+                    Some(1),
+                    "ConnectorType",
+                    Some("bad type!"),
+                    None,
+                    None,
+                ),
                 item("EVSE", Some(3), None, "Power", None, Some("A"), Some("32")),
                 item("EVSE", Some(4), None, "Power", None, None, Some("-5")),
                 item("EVSE", Some(5), None, "Power", None, None, Some("lots")),
-                item("ChargingStation", None, None, "Power", None, None, Some("44160")),
+                item(
+                    "ChargingStation",
+                    None,
+                    None,
+                    "Power",
+                    None,
+                    None,
+                    Some("44160"),
+                ),
             ],
         };
         let specs = specs_of(&part);

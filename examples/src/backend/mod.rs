@@ -62,9 +62,9 @@ pub mod alerts;
 pub mod analytics;
 pub mod analytics_api;
 // Receipts and invoices as PDF (pdf.rs).
-pub mod pdf;
 pub mod ledger;
 pub mod payments;
+pub mod pdf;
 // What drivers search (connector specs, site locations) and its routes (catalog.rs,
 // catalog_api.rs).
 pub mod catalog;

@@ -104,4 +104,3 @@ impl DriverClient {
         (d, me["account"].clone())
     }
 }
-

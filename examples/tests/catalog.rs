@@ -510,6 +510,29 @@ async fn search(url: &str) {
     }
     let (_, v) = api.get("/api/chargers/CAT-16/specs").await;
     assert_eq!(v[0]["maxPowerW"], 11000);
+    // Per field, the operator's EVSE row wins over the connector's reported row, and a
+    // field the operator left empty is still the reported one.
+    let (s, v) = api
+        .put(
+            "/api/chargers/CAT-201/connectors/1/spec",
+            json!({ "connectorType": "cType2" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = d.get("/api/driver/chargers?search=CAT-201").await;
+    let k = &v[0]["connectors"];
+    assert_eq!(
+        (k[0]["connectorType"].clone(), k[0]["maxPowerW"].clone()),
+        (json!("cType2"), Value::Null)
+    );
+    assert_eq!(
+        (
+            k[1]["connectorType"].clone(),
+            k[1]["maxPowerW"].clone(),
+            k[1]["phases"].clone()
+        ),
+        (json!("cCCS2"), json!(7400), Value::Null)
+    );
     // A driver cannot set specs; an operator's key cannot use the driver's list.
     let (s, _) = d
         .put(

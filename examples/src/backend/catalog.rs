@@ -6,7 +6,8 @@
 //!   `EVSE` `Power` `maxLimit` (W or kW) and `SupplyPhases` on the EVSE row, `Connector`
 //!   `ConnectorType` on the connector's. A 1.6 charger says nothing of either: the operator
 //!   sets them (`PUT /api/chargers/{id}/connectors/{evse}/spec`). What the operator set wins
-//!   over what a later report says (the row's `source` is `operator` until deleted).
+//!   over what a later report says (the row's `source` is `operator` until deleted), and, per
+//!   field, over a reported row of the same connector or EVSE.
 //! - **Locations** (`site_locations`): latitude and longitude (exact decimals) and an address
 //!   per site, set by the operator.
 //! - [`find`]: the driver's charger list in one SQL statement whatever the number of chargers
@@ -384,7 +385,8 @@ pub struct FoundConnector {
     /// `Available`, `Occupied`, `Charging`, `Faulted`, `Unavailable` (every connector of a
     /// charger that is offline), ...
     pub status: String,
-    /// The specs (the connector's own, else its EVSE's).
+    /// The specs: per field what the operator set (on the connector, else on its EVSE),
+    /// else what the charger reported (likewise).
     #[serde(flatten)]
     pub spec: Spec,
 }
@@ -413,6 +415,15 @@ fn spec_join(c: &str) -> String {
     format!(
         "LEFT JOIN connector_specs {c}s ON {c}s.charger = {c}.charger AND {c}s.evse = {c}.evse AND {c}s.connector = {c}.connector
          LEFT JOIN connector_specs {c}e ON {c}e.charger = {c}.charger AND {c}e.evse = {c}.evse AND {c}e.connector = -1"
+    )
+}
+
+/// Field `f` of connector `{c}`'s specs: what the operator set (on the connector, then on its
+/// EVSE) before what the charger reported (likewise).
+fn pick(c: &str, f: &str) -> String {
+    format!(
+        "COALESCE(CASE WHEN {c}s.source = 'operator' THEN {c}s.{f} END, \
+         CASE WHEN {c}e.source = 'operator' THEN {c}e.{f} END, {c}s.{f}, {c}e.{f})"
     )
 }
 
@@ -463,14 +474,12 @@ pub async fn find(db: &Db, f: &Filter) -> Result<Vec<FoundCharger>, DbError> {
     let mut conn: Vec<String> = Vec::new();
     if let Some(w) = f.min_power_w {
         let a = next();
-        conn.push(format!("COALESCE(ks.max_power_w, ke.max_power_w) >= {a}"));
+        conn.push(format!("{} >= {a}", pick("k", "max_power_w")));
         binds.push(Bind::Int(w));
     }
     if let Some(t) = f.connector_type.as_deref() {
         let a = next();
-        conn.push(format!(
-            "LOWER(COALESCE(ks.connector_type, ke.connector_type)) = {a}"
-        ));
+        conn.push(format!("LOWER({}) = {a}", pick("k", "connector_type")));
         binds.push(Bind::Text(t.to_lowercase()));
     }
     if f.available {
@@ -490,9 +499,7 @@ pub async fn find(db: &Db, f: &Filter) -> Result<Vec<FoundCharger>, DbError> {
     binds.push(Bind::Int(i64::try_from(f.offset).unwrap_or(i64::MAX)));
     let sql = format!(
         "SELECT p.identity, p.connected, sa.site_id, st.name AS site_name, c.evse, c.connector, c.status,
-                COALESCE(cs.max_power_w, ce.max_power_w) AS max_power_w,
-                COALESCE(cs.connector_type, ce.connector_type) AS connector_type,
-                COALESCE(cs.phases, ce.phases) AS phases
+                {power} AS max_power_w, {ctype} AS connector_type, {phases} AS phases
          FROM (SELECT ch.identity, ch.connected FROM chargers ch {where_} ORDER BY ch.identity LIMIT {lim} OFFSET {off}) p
          LEFT JOIN connectors c ON c.charger = p.identity AND c.evse > 0
          {join}
@@ -505,6 +512,9 @@ pub async fn find(db: &Db, f: &Filter) -> Result<Vec<FoundCharger>, DbError> {
             format!("WHERE {}", wh.join(" AND "))
         },
         join = spec_join("c"),
+        power = pick("c", "max_power_w"),
+        ctype = pick("c", "connector_type"),
+        phases = pick("c", "phases"),
     );
     let mut q = sqlx::query(&sql);
     for b in binds {
@@ -595,7 +605,7 @@ pub struct SiteSummary {
 pub async fn site_overview(db: &Db) -> Result<Vec<SiteSummary>, DbError> {
     let sql = format!(
         "SELECT st.id, st.name, l.lat, l.lon, l.address,
-                COALESCE(COALESCE(cs.connector_type, ce.connector_type), 'unknown') AS ctype,
+                COALESCE({}, 'unknown') AS ctype,
                 SUM(CASE WHEN c.status = 'Available' AND ch.connected = 1 THEN 1 ELSE 0 END) AS available,
                 COUNT(c.charger) AS total
          FROM (SELECT id, name FROM sites ORDER BY id LIMIT $1) st
@@ -606,6 +616,7 @@ pub async fn site_overview(db: &Db) -> Result<Vec<SiteSummary>, DbError> {
          {}
          GROUP BY st.id, st.name, l.lat, l.lon, l.address, ctype
          ORDER BY st.id, ctype",
+        pick("c", "connector_type"),
         spec_join("c")
     );
     let rows = sqlx::query(&sql)

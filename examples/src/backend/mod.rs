@@ -59,8 +59,10 @@ pub mod tariffs_api;
 pub mod accounts;
 pub mod accounts_api;
 pub mod alerts;
+// The session rules operators and drivers share (signin.rs).
 pub mod analytics;
 pub mod analytics_api;
+pub mod signin;
 // Receipts and invoices as PDF (pdf.rs).
 pub mod ledger;
 pub mod payments;

@@ -5,7 +5,9 @@
 //!   and compares it with the last one stored (`alert_states`): a change to `down` or
 //!   `degrading` queues the event `down` / `degrading`, a change back to `ok` queues
 //!   `recovered`; no change queues nothing (dedupe, across restarts too). A charger seen for
-//!   the first time queues an event only when it is not `ok`.
+//!   the first time queues an event only when it is not `ok`. The new flag is written only
+//!   if the stored one is still the one read, and each delivery is claimed before it is
+//!   sent, so several checkers (cluster nodes) send each alert once.
 //! - **Delivery.** Each event is a row of `alert_deliveries` (the delivery log): `POST` of the
 //!   JSON payload with header `Alert-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`
 //!   (the scheme of the payment webhooks, [`super::payments::sign_webhook`]); a 2xx answer
@@ -164,15 +166,31 @@ impl Alerts {
                 (_, flag) => Some(flag),
             };
             let mut tx = self.db.writer().begin().await?;
-            sqlx::query(
-                "INSERT INTO alert_states (charger, flag, since) VALUES ($1, $2, $3)
-                 ON CONFLICT (charger) DO UPDATE SET flag = excluded.flag, since = excluded.since",
-            )
-            .bind(&h.charger)
-            .bind(&h.flag)
-            .bind(db::ts(now))
-            .execute(&mut *tx)
-            .await?;
+            // The transition is taken only if the stored flag is still the one read: of two
+            // checkers (cluster nodes) seeing it, one queues the alert.
+            let taken = match before {
+                None => sqlx::query(
+                    "INSERT INTO alert_states (charger, flag, since) VALUES ($1, $2, $3)
+                     ON CONFLICT (charger) DO NOTHING",
+                )
+                .bind(&h.charger)
+                .bind(&h.flag)
+                .bind(db::ts(now))
+                .execute(&mut *tx)
+                .await?,
+                Some(b) => sqlx::query(
+                    "UPDATE alert_states SET flag = $1, since = $2 WHERE charger = $3 AND flag = $4",
+                )
+                .bind(&h.flag)
+                .bind(db::ts(now))
+                .bind(&h.charger)
+                .bind(b)
+                .execute(&mut *tx)
+                .await?,
+            };
+            if taken.rows_affected() != 1 {
+                continue;
+            }
             if let (Some(event), Some(_)) = (event, &target) {
                 let payload = json!({
                     "event": event,
@@ -227,6 +245,19 @@ impl Alerts {
         for r in due {
             let id: i64 = r.try_get("id")?;
             let payload: String = r.try_get("payload")?;
+            // Claimed for the length of an attempt, so another sender (a cluster node) skips it.
+            let lease = now + chrono::Duration::from_std(TIMEOUT * 2).unwrap_or_default();
+            let claimed = sqlx::query(
+                "UPDATE alert_deliveries SET next_at = $1 WHERE id = $2 AND status = 'pending' AND next_at <= $3",
+            )
+            .bind(db::ts(lease))
+            .bind(id)
+            .bind(db::ts(now))
+            .execute(self.db.writer())
+            .await?;
+            if claimed.rows_affected() != 1 {
+                continue;
+            }
             let attempts = r.try_get::<i64, _>("attempts")?.saturating_add(1);
             let t = Utc::now().timestamp();
             let sent = self
@@ -326,4 +357,61 @@ pub fn spawn(backend: &Arc<super::Backend>) -> tokio::task::JoinHandle<()> {
             tokio::time::sleep(every).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn two_checkers_queue_each_transition_once() {
+        let db = Db::open("sqlite::memory:").await.expect("db");
+        sqlx::query(
+            "INSERT INTO chargers (identity, registered, connected) VALUES ('A-1', 1, 0), ('A-2', 1, 1)",
+        )
+        .execute(db.writer())
+        .await
+        .expect("chargers");
+        let a = Alerts::new(db.clone(), AlertConfig::default());
+        let b = Alerts::new(db.clone(), AlertConfig::default());
+        // No webhook: the flags are followed, nothing is queued.
+        assert_eq!(a.check(Utc::now()).await.expect("check"), 0);
+        sqlx::query("UPDATE chargers SET connected = 1 WHERE identity = 'A-1'")
+            .execute(db.writer())
+            .await
+            .expect("up");
+        a.set_target(Some(&Target {
+            url: "http://127.0.0.1:9/".into(),
+            secret: "0123456789abcdef".into(),
+        }))
+        .await
+        .expect("target");
+        sqlx::query("UPDATE chargers SET connected = 0 WHERE identity = 'A-2'")
+            .execute(db.writer())
+            .await
+            .expect("down");
+        let now = Utc::now();
+        let (x, y) = tokio::join!(a.check(now), b.check(now));
+        let (x, y) = (x.expect("a"), y.expect("b"));
+        // A-1 recovered, A-2 went down: two alerts in all, whoever queued them.
+        assert_eq!(x + y, 2, "{x} + {y}");
+        let log = a.deliveries(10).await.expect("log");
+        let mut seen: Vec<(String, String)> = log
+            .iter()
+            .map(|d| (d.charger.clone(), d.event.clone()))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("A-1".to_owned(), "recovered".to_owned()),
+                ("A-2".to_owned(), "down".to_owned())
+            ]
+        );
+        // Nothing changes: nothing more.
+        assert_eq!(
+            a.check(Utc::now()).await.expect("again") + b.check(Utc::now()).await.expect("again"),
+            0
+        );
+    }
 }

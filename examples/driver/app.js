@@ -7,6 +7,7 @@ let csrf = '';
 let me = null;
 let live = null; // the running session's id
 let timer = null;
+let site = null; // the site the charger list is limited to: { id, name }
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -48,7 +49,7 @@ function show(signedIn) {
 
 function tab(name) {
   for (const b of document.querySelectorAll('nav button')) b.classList.toggle('on', b.dataset.tab === name);
-  for (const s of ['find', 'charging', 'history', 'account']) $('#tab-' + s).hidden = s !== name;
+  for (const s of ['find', 'map', 'charging', 'history', 'account']) $('#tab-' + s).hidden = s !== name;
   refresh();
 }
 
@@ -68,10 +69,17 @@ async function signedIn(data) {
 
 const STARTABLE = new Set(['Available', 'Preparing', 'Occupied', 'Finishing']);
 
+function kw(w) { return w == null ? '' : (w / 1000).toLocaleString('en', { maximumFractionDigits: 1 }) + ' kW'; }
+
 async function loadChargers() {
   const q = new URLSearchParams({ limit: '100' });
   if ($('#search').value) q.set('search', $('#search').value);
   if ($('#only-available').checked) q.set('available', 'true');
+  if ($('#min-power').value) q.set('minPowerKw', $('#min-power').value);
+  if ($('#connector-type').value) q.set('connectorType', $('#connector-type').value);
+  if (site) q.set('site', String(site.id));
+  $('#site-chip').hidden = !site;
+  $('#site-name').textContent = site ? site.name : '';
   const list = await api('GET', '/api/driver/chargers?' + q);
   const ul = $('#chargers');
   ul.replaceChildren();
@@ -79,14 +87,82 @@ async function loadChargers() {
   for (const c of list) {
     const li = el('li', { 'data-charger': c.identity },
       el('h3', { text: c.identity }),
-      el('div', { className: 'muted', text: (c.online ? 'online' : 'offline') + ' · ' + c.available + ' of ' + c.connectors.length + ' available' }));
+      el('div', { className: 'muted', text: (c.siteName ? c.siteName + ' · ' : '') + (c.online ? 'online' : 'offline') + ' · ' + c.available + ' of ' + c.connectors.length + ' available' }));
     for (const k of c.connectors) {
       const b = el('button', { text: 'Start', 'data-charger': c.identity, 'data-evse': String(k.evse) });
       b.disabled = !c.online || !STARTABLE.has(k.status) || live !== null;
       b.onclick = () => start(c.identity, k.evse);
+      const spec = [kw(k.maxPowerW), k.connectorType || ''].filter((x) => x).join(' · ');
       li.append(el('div', { className: 'connector' },
-        el('span', { text: 'Connector ' + k.evse + ' ' }, el('span', { className: 'badge ' + k.status, text: k.status })), b));
+        el('span', { text: 'Connector ' + k.evse + ' ' },
+          el('span', { className: 'badge ' + k.status, text: k.status }),
+          el('small', { className: 'spec', text: spec ? ' ' + spec : '' })), b));
     }
+    ul.append(li);
+  }
+}
+
+// ---------------------------------------------------------------- sites and map
+
+function showSite(s) {
+  site = { id: s.id, name: s.name };
+  tab('find');
+}
+
+function svgEl(tag, attrs) {
+  const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+// The sites on an equirectangular projection of their own bounding box (no map tiles: the
+// page works offline), green where a connector is available.
+function drawMap(sites) {
+  const svg = $('#map');
+  svg.replaceChildren(svgEl('rect', { x: 0, y: 0, width: 300, height: 200, class: 'bg' }));
+  const placed = sites.filter((s) => s.location);
+  if (!placed.length) {
+    const t = svgEl('text', { x: 150, y: 100, 'text-anchor': 'middle', class: 'label' });
+    t.textContent = 'No site has a location yet.';
+    svg.append(t);
+    return;
+  }
+  const lat = placed.map((s) => Number(s.location.lat)), lon = placed.map((s) => Number(s.location.lon));
+  const k = Math.cos(((Math.min(...lat) + Math.max(...lat)) / 2) * Math.PI / 180);
+  const x0 = Math.min(...lon) * k, x1 = Math.max(...lon) * k, y0 = Math.min(...lat), y1 = Math.max(...lat);
+  const scale = Math.min(260 / Math.max(x1 - x0, 1e-9), 160 / Math.max(y1 - y0, 1e-9));
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  for (const s of placed) {
+    const x = 150 + (Number(s.location.lon) * k - cx) * (x1 > x0 || y1 > y0 ? scale : 0);
+    const y = 100 - (Number(s.location.lat) - cy) * (x1 > x0 || y1 > y0 ? scale : 0);
+    const cls = s.total === 0 ? 'none' : s.available > 0 ? 'ok' : 'busy';
+    const g = svgEl('g', { class: 'marker ' + cls, 'data-site': String(s.id), tabindex: '0' });
+    const title = svgEl('title', {});
+    title.textContent = s.name + ': ' + s.available + ' of ' + s.total + ' available';
+    g.append(title, svgEl('circle', { cx: x.toFixed(1), cy: y.toFixed(1), r: 7 }));
+    const t = svgEl('text', { x: (x + 10).toFixed(1), y: (y + 4).toFixed(1), class: 'label' });
+    t.textContent = s.name + ' ' + s.available + '/' + s.total;
+    g.append(t);
+    g.onclick = () => showSite(s);
+    svg.append(g);
+  }
+}
+
+async function loadSites() {
+  const sites = await api('GET', '/api/driver/sites');
+  drawMap(sites);
+  const ul = $('#sites');
+  ul.replaceChildren();
+  if (!sites.length) ul.append(el('li', { className: 'muted', text: 'No sites yet.' }));
+  for (const s of sites) {
+    const li = el('li', { 'data-site': String(s.id) },
+      el('h3', { text: s.name }),
+      el('div', { className: 'muted', text: (s.location && s.location.address ? s.location.address + ' · ' : '') + s.available + ' of ' + s.total + ' available' }));
+    for (const t of s.types) {
+      li.append(el('div', { className: 'connector', 'data-type': t.connectorType },
+        el('span', { text: t.connectorType }), el('b', { text: t.available + '/' + t.total })));
+    }
+    li.onclick = () => showSite(s);
     ul.append(li);
   }
 }
@@ -216,6 +292,7 @@ async function refresh() {
   try {
     const list = await loadSessions();
     if (!$('#tab-find').hidden) await loadChargers();
+    if (!$('#tab-map').hidden) await loadSites();
     if (!$('#tab-charging').hidden) await loadLive();
     if (!$('#tab-history').hidden) renderHistory(list);
   } catch (e) {
@@ -241,6 +318,9 @@ $('#sign-out').onclick = async () => { try { await api('POST', '/api/driver/logo
 for (const b of document.querySelectorAll('nav button')) b.onclick = () => tab(b.dataset.tab);
 $('#search').oninput = () => loadChargers().catch(() => {});
 $('#only-available').onchange = () => loadChargers().catch(() => {});
+$('#min-power').onchange = () => loadChargers().catch(() => {});
+$('#connector-type').onchange = () => loadChargers().catch(() => {});
+$('#clear-site').onclick = () => { site = null; loadChargers().catch(() => {}); };
 $('#stop').onclick = stop;
 $('#save-card').onclick = async () => {
   $('#account-error').textContent = '';

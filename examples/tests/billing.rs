@@ -27,6 +27,9 @@ use postgres::postgres_database;
 #[path = "support/api.rs"]
 mod api;
 use api::Api;
+#[path = "support/driver.rs"]
+mod driver;
+use driver::DriverClient;
 
 const ALL: [(Version, &str); 3] = [
     (Version::V16, "BILL-16"),
@@ -34,102 +37,14 @@ const ALL: [(Version, &str); 3] = [
     (Version::V21, "BILL-21"),
 ];
 
-/// A driver's browser: the `ocpp_driver` cookie, the CSRF token and the Origin a browser
-/// sends.
-struct DriverClient {
-    http: reqwest::Client,
-    base: String,
-    cookie: std::sync::Mutex<Option<String>>,
-    csrf: std::sync::Mutex<String>,
-}
-
-impl DriverClient {
-    fn new(central: &RunningCentral) -> DriverClient {
-        DriverClient {
-            http: reqwest::Client::new(),
-            base: format!("http://{}", central.http_addr()),
-            cookie: std::sync::Mutex::new(None),
-            csrf: std::sync::Mutex::new(String::new()),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("origin", &self.base)
-            .header("x-csrf-token", self.csrf.lock().unwrap().clone());
-        if let Some(c) = self.cookie.lock().unwrap().clone() {
-            r = r.header("cookie", c);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.expect("HTTP");
-        if let Some(set) = resp.headers().get("set-cookie") {
-            let v = set
-                .to_str()
-                .expect("cookie")
-                .split(';')
-                .next()
-                .expect("pair")
-                .to_owned();
-            *self.cookie.lock().unwrap() = Some(v);
-        }
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if let Some(t) = v["csrfToken"].as_str() {
-            *self.csrf.lock().unwrap() = t.to_owned();
-        }
-        (status, v)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    async fn text(&self, path: &str) -> (StatusCode, String) {
-        let mut r = self.http.get(format!("{}{path}", self.base));
-        if let Some(c) = self.cookie.lock().unwrap().clone() {
-            r = r.header("cookie", c);
-        }
-        let resp = r.send().await.expect("HTTP");
-        (resp.status(), resp.text().await.expect("body"))
-    }
-
-    /// Signs up `email` with `card` (none: no card); the account.
-    async fn sign_up(
-        central: &RunningCentral,
-        email: &str,
-        card: Option<&str>,
-    ) -> (DriverClient, Value) {
-        let d = DriverClient::new(central);
-        let (s, me) = d
-            .post(
-                "/api/driver/signup",
-                json!({ "email": email, "name": "Test Driver", "password": "correct horse battery" }),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{me}");
-        if let Some(card) = card {
-            let (s, a) = d.put("/api/driver/card", json!({ "number": card })).await;
-            assert_eq!(s, StatusCode::OK, "{a}");
-        }
-        (d, me["account"].clone())
-    }
+/// The amount shown after `(Total) Tj` in a PDF's (uncompressed) content: `(1.50 EUR) Tj`.
+fn pdf_total(pdf: &str) -> Decimal {
+    pdf.split("(Total) Tj")
+        .nth(1)
+        .and_then(|t| t.split('(').nth(1))
+        .and_then(|t| t.split(" EUR) Tj").next())
+        .and_then(|t| t.parse().ok())
+        .expect("a total in the PDF")
 }
 
 /// A decimal from JSON text or number.
@@ -498,6 +413,33 @@ async fn drivers_flow(url: &str) {
         assert!(html.contains("Charging receipt"), "{html}");
         assert_eq!(dec(&json!(total)), cost, "{html}");
         assert!(html.contains("captured"), "{html}");
+        // The same receipt as PDF: a PDF whose total is the session's cost, which is the
+        // ledger's charge for the session.
+        let (s, pdf) = alice
+            .text(&format!("/api/driver/sessions/{sid}/receipt.pdf"))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"),
+            "{pdf}"
+        );
+        assert_eq!(pdf_total(&pdf), cost, "{pdf}");
+        assert!(pdf.contains(&format!("(Receipt no. S-{sid}) Tj")), "{pdf}");
+        let charged: Decimal = journals
+            .as_array()
+            .expect("journals")
+            .iter()
+            .filter(|j| j["kind"] == "charge" && j["sessionId"] == json!(sid))
+            .flat_map(|j| j["entries"].as_array().cloned().unwrap_or_default())
+            .map(|e| dec(&e["amount"]))
+            .filter(|a| *a > Decimal::ZERO)
+            .sum();
+        assert_eq!(charged, cost, "{journals}");
+        // Someone else's receipt does not exist for Bob, as PDF too.
+        let (s, other) = bob
+            .text(&format!("/api/driver/sessions/{sid}/receipt.pdf"))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{other}");
 
         // Refunds: part of it, then more than what is left is refused.
         let (s, p) = admin
@@ -565,6 +507,40 @@ async fn drivers_flow(url: &str) {
         .expect("a EUR total");
     assert!(invoice.contains("<h1>Invoice</h1>"), "{invoice}");
     assert_eq!(dec(&json!(total)), Decimal::new(150, 2), "{invoice}");
+    // The same invoice as PDF, with the same total.
+    let pdf = admin
+        .text(&format!(
+            "/api/fleets/{}/invoice.pdf?month={month}",
+            fleet["id"]
+        ))
+        .await;
+    assert!(
+        pdf.starts_with("%PDF-") && pdf.trim_end().ends_with("%%EOF"),
+        "{pdf}"
+    );
+    assert_eq!(pdf_total(&pdf), Decimal::new(150, 2), "{pdf}");
+    let (s, e) = admin
+        .get(&format!(
+            "/api/fleets/{}/invoice.pdf?month=2026-13",
+            fleet["id"]
+        ))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_query"))
+    );
+    // The fleet's members and an account's tokens, for the dashboard's panel.
+    let (_, members) = admin
+        .get(&format!("/api/accounts?fleet={}", fleet["id"]))
+        .await;
+    assert_eq!(members["total"], 1, "{members}");
+    assert_eq!(members["accounts"][0]["id"], alice["id"], "{members}");
+    let (_, tokens) = admin
+        .get(&format!("/api/accounts/{}/tokens", alice["id"]))
+        .await;
+    assert_eq!(tokens[0]["kind"], "app", "{tokens}");
+    let (s, e) = admin.get("/api/accounts/999999/tokens").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
     let (s, e) = admin
         .get(&format!(
             "/api/fleets/{}/invoice?month=2026-13",

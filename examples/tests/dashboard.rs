@@ -2,7 +2,9 @@
 //! over WebDriver): the login page (a wrong password is refused, the first-run admin password
 //! signs in), then it shows a charger, a connector's status change live (server-sent events,
 //! no reload), and its Start and Stop buttons run a whole session; a viewer sees no Start
-//! button; Sign out goes back to the login page. Leaves a screenshot in
+//! button; the per-site analytics (energy per site, power against the limit, the alert
+//! webhook form) and the accounts and fleets panel (server-side paging, search, tokens,
+//! block, a fleet's members and invoice links); Sign out goes back to the login page. Leaves a screenshot in
 //! `target/dashboard.png`.
 //!
 //! `OCPP_CHROMIUM` / `OCPP_CHROMEDRIVER` override the binaries (default `/usr/bin/chromium`,
@@ -25,6 +27,11 @@ use rust_decimal::Decimal;
 #[path = "support/browser.rs"]
 mod browser;
 use browser::binary;
+#[path = "support/api.rs"]
+mod api;
+
+/// Driver accounts written straight into the database (more than one page of the panel).
+const ACCOUNTS: usize = 45;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -43,7 +50,7 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("dash.db").display());
-    let central = start(&CentralArgs::with_database(db).ephemeral())
+    let central = start(&CentralArgs::with_database(db.clone()).ephemeral())
         .await
         .expect("central system");
     let admin_password = central
@@ -77,18 +84,74 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         .await
         .expect("boot in time");
 
+    // Driver accounts (one with a card token), a fleet with one member, a located site
+    // with the charger: what the accounts, fleets and per-site panels show.
+    {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db).await.expect("database");
+        for i in 1..=ACCOUNTS {
+            sqlx::query(
+                "INSERT INTO driver_accounts (email, name, password_hash, status, created_at)
+                 VALUES ($1, $2, 'x', 'active', '2026-01-01T00:00:00Z')",
+            )
+            .bind(format!("driver-{i:02}@example.org"))
+            .bind(format!("Driver {i:02}"))
+            .execute(&pool)
+            .await
+            .expect("account");
+        }
+        sqlx::query(
+            "INSERT INTO driver_tokens (id_token, account_id, kind, label, created_at)
+             SELECT 'CARD-07', id, 'rfid', 'blue card', '2026-01-01T00:00:00Z' FROM driver_accounts
+             WHERE email = 'driver-07@example.org'",
+        )
+        .execute(&pool)
+        .await
+        .expect("token");
+        pool.close().await;
+    }
+    let operator = api::Api::admin(&central).await;
+    let (_, fleet) = operator
+        .post(
+            "/api/fleets",
+            serde_json::json!({ "name": "Vans", "currency": "EUR" }),
+        )
+        .await;
+    let (_, page) = operator.get("/api/accounts?search=driver-07").await;
+    let (s, v) = operator
+        .put(
+            &format!("/api/accounts/{}/fleet", page["accounts"][0]["id"]),
+            serde_json::json!({ "fleetId": fleet["id"] }),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let (_, site) = operator
+        .post(
+            "/api/sites",
+            serde_json::json!({ "name": "Depot", "limit": "50", "unit": "kW" }),
+        )
+        .await;
+    let (s, v) = operator
+        .put(
+            &format!("/api/sites/{}/chargers/DASH-1", site["id"]),
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let fleet_id = fleet["id"].as_i64().expect("fleet id");
     let (browser, _driver) = browser::open(&chromium, &driver, "1400,1000").await;
 
     let result = async {
         browser
             .goto(&format!("http://{}/", central.http_addr()))
             .await?;
-        let wait = |loc: &'static str| {
+        let wait = |loc: &str| {
             let b = browser.clone();
+            let loc = loc.to_owned();
             async move {
                 b.wait()
                     .at_most(WAIT)
-                    .for_element(Locator::XPath(loc))
+                    .for_element(Locator::XPath(&loc))
                     .await
             }
         };
@@ -168,6 +231,104 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             let _ = std::fs::write(screenshot_path().with_file_name("analytics.png"), png);
         }
 
+        // The per-site panel: the site's energy bar (the session just ended), its power
+        // chart, and the alert webhook saved from the form.
+        browser.refresh().await?;
+        wait("//*[local-name()='svg' and @id='site-energy-chart']/*[local-name()='rect' and @height>0]").await?;
+        wait("//select[@id='power-site']/option[text()='Depot']").await?;
+        wait("//*[local-name()='svg' and @id='site-power-chart']/*[local-name()='line' and contains(@class,'limit')]").await?;
+        for (field, value) in [("url", "http://127.0.0.1:9/alerts"), ("secret", "dashboard-secret-123")] {
+            let input = browser
+                .find(Locator::Css(&format!("#alert-hook-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("#alert-hook-form button[type='submit']"))
+            .await?
+            .click()
+            .await?;
+        wait("//div[@id='toast' and text()='alert webhook saved']").await?;
+        // Specs and a location from the panel's forms, as the driver app will show them.
+        for (field, value) in [("charger", "DASH-1"), ("evse", "1"), ("kw", "22")] {
+            let input = browser
+                .find(Locator::Css(&format!("#spec-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("#spec-form select[name='type'] option[value='cCCS2']"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Css("#spec-form button[type='submit']"))
+            .await?
+            .click()
+            .await?;
+        wait("//div[@id='toast' and text()='connector specs set']").await?;
+        for (field, value) in [("lat", "48.8566"), ("lon", "2.3522")] {
+            let input = browser
+                .find(Locator::Css(&format!("#location-form input[name='{field}']")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("#location-form button[type='submit']"))
+            .await?
+            .click()
+            .await?;
+        wait("//div[@id='toast' and text()='site location set']").await?;
+        if let Ok(png) = browser
+            .find(Locator::Css("#site-analytics-panel"))
+            .await?
+            .screenshot()
+            .await
+        {
+            let _ = std::fs::write(screenshot_path().with_file_name("site-analytics.png"), png);
+        }
+        // Accounts: paged on the server, searched, blocked, their tokens; a fleet's members
+        // and its invoice links.
+        wait(&format!("//span[@id='accounts-count' and text()='1–20 of {ACCOUNTS}']")).await?;
+        browser.find(Locator::Css("#accounts-next")).await?.click().await?;
+        wait(&format!("//span[@id='accounts-count' and text()='21–40 of {ACCOUNTS}']")).await?;
+        wait("//table[@id='accounts']//tr/td[text()='driver-21@example.org']").await?;
+        browser
+            .find(Locator::Css("#accounts-search"))
+            .await?
+            .send_keys("driver-07")
+            .await?;
+        wait("//span[@id='accounts-count' and text()='1–1 of 1']").await?;
+        browser
+            .find(Locator::Css("#accounts button[data-tokens]"))
+            .await?
+            .click()
+            .await?;
+        wait("//ul[@id='account-tokens']/li[starts-with(text(),'CARD-07')]").await?;
+        browser
+            .find(Locator::Css("#accounts button[data-status='blocked']"))
+            .await?
+            .click()
+            .await?;
+        wait("//table[@id='accounts']//tr/td/span[text()='blocked']").await?;
+        wait(&format!("//table[@id='fleets']//tr[@data-fleet='{fleet_id}']/td/a[starts-with(@href,'/api/fleets/{fleet_id}/invoice.pdf?month=')]")).await?;
+        browser
+            .find(Locator::Css(&format!("#fleets button[data-members='{fleet_id}']")))
+            .await?
+            .click()
+            .await?;
+        wait("//ul[@id='fleet-members']/li[starts-with(text(),'Driver 07')]").await?;
+        if let Ok(png) = browser
+            .find(Locator::Css("#accounts-panel"))
+            .await?
+            .screenshot()
+            .await
+        {
+            let _ = std::fs::write(screenshot_path().with_file_name("accounts.png"), png);
+        }
         // Reserve EVSE 2 from the reservation panel, see it Reserved, cancel it.
         for (field, value) in [("charger", "DASH-1"), ("evse", "2"), ("idTag", "DASH-R")] {
             let input = browser
@@ -256,6 +417,16 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         .expect("sessions");
     assert_eq!(sessions.len(), 1);
     assert!(sessions[0].energy_wh > Decimal::ZERO);
+    let (_, blocked) = operator.get("/api/accounts?search=driver-07").await;
+    assert_eq!(blocked["accounts"][0]["status"], "blocked");
+    let (_, specs) = operator.get("/api/chargers/DASH-1/specs").await;
+    // The operator's row, beside what the report of the device-model panel brought.
+    assert_eq!(
+        specs[0],
+        serde_json::json!({ "evse": 1, "connector": -1, "maxPowerW": 22000, "connectorType": "cCCS2", "phases": null, "source": "operator" })
+    );
+    let (_, hook) = operator.get("/api/health-alerts/webhook").await;
+    assert_eq!(hook["url"], "http://127.0.0.1:9/alerts");
     cp.shutdown().await;
     central.shutdown().await.expect("shutdown");
 }

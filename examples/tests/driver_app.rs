@@ -1,6 +1,7 @@
 //! The driver app in headless Chromium (Debian's `chromium` and `chromium-driver`, driven
 //! over WebDriver), the driver's whole journey against a simulated charger: sign up, put a
-//! card on file, find the charger (the QR code's deep link `/app#charger=ID`), start on a
+//! card on file, find the charger (the QR code's deep link `/app#charger=ID`; the power and
+//! plug filters; the site map and list, tapping the site), start on a
 //! connector, watch the session live (time, energy, cost so far, the power/energy chart),
 //! stop, see it in the history paid, open the receipt. Leaves screenshots in
 //! `target/driver-app-*.png`.
@@ -23,6 +24,8 @@ use rust_decimal::Decimal;
 #[path = "support/browser.rs"]
 mod browser;
 use browser::binary;
+#[path = "support/api.rs"]
+mod api;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -72,6 +75,37 @@ async fn a_driver_signs_up_finds_starts_watches_stops_and_gets_a_receipt() {
         .expect("boot in time");
     cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
         .unwrap();
+    // The operator puts the charger on a located site and says what its connectors are.
+    let operator = api::Api::admin(&central).await;
+    let (s, site) = operator
+        .post(
+            "/api/sites",
+            serde_json::json!({ "name": "Harbour", "limit": "100", "unit": "kW" }),
+        )
+        .await;
+    assert!(s.is_success(), "{site}");
+    let site = site["id"].as_i64().expect("site id");
+    for (path, body) in [
+        (
+            format!("/api/sites/{site}/location"),
+            serde_json::json!({ "lat": "51.9225", "lon": "4.4792", "address": "Quay 4" }),
+        ),
+        (
+            "/api/chargers/APP-1/connectors/1/spec".to_owned(),
+            serde_json::json!({ "maxPowerKw": "22", "connectorType": "cCCS2" }),
+        ),
+        (
+            "/api/chargers/APP-1/connectors/2/spec".to_owned(),
+            serde_json::json!({ "maxPowerKw": "22", "connectorType": "cCCS2" }),
+        ),
+        (
+            format!("/api/sites/{site}/chargers/APP-1"),
+            serde_json::json!({}),
+        ),
+    ] {
+        let (s, v) = operator.put(&path, body).await;
+        assert!(s.is_success(), "{path}: {v}");
+    }
 
     // A phone's viewport: the app is mobile-first.
     let (browser, _driver) = browser::open(&chromium, &driver, "412,915").await;
@@ -108,8 +142,32 @@ async fn a_driver_signs_up_finds_starts_watches_stops_and_gets_a_receipt() {
         browser.find(Locator::Css("#save-card")).await?.click().await?;
         wait("//b[@id='card-on-file' and contains(text(),'4242')]".into()).await?;
 
-        // Find the charger (the deep link filled the search) and start on connector 1.
+        // Find the charger (the deep link filled the search); the filters: nothing of
+        // 150 kW, then 22 kW CCS2 finds it, with its power and plug.
         browser.find(Locator::Css("nav button[data-tab='find']")).await?.click().await?;
+        wait("//li[@data-charger='APP-1']".into()).await?;
+        browser.find(Locator::Css("#min-power option[value='150']")).await?.click().await?;
+        wait("//ul[@id='chargers']/li[text()='No charger matches.']".into()).await?;
+        browser.find(Locator::Css("#min-power option[value='22']")).await?.click().await?;
+        browser.find(Locator::Css("#connector-type option[value='cCCS2']")).await?.click().await?;
+        wait("//li[@data-charger='APP-1']//small[contains(@class,'spec') and contains(text(),'22 kW · cCCS2')]".into()).await?;
+
+        // The map: the site's marker and its list entry, available/total per plug; tapping
+        // the marker lists the site's chargers.
+        browser.find(Locator::Css("nav button[data-tab='map']")).await?.click().await?;
+        wait(format!("//*[local-name()='svg' and @id='map']/*[local-name()='g' and @data-site='{site}']")).await?;
+        wait(format!("//ul[@id='sites']/li[@data-site='{site}']/div[@data-type='cCCS2']/b[text()='1/2']")).await?;
+        browser
+            .screenshot()
+            .await
+            .map(|png| std::fs::write(screenshot_path("map"), png))?
+            .ok();
+        browser
+            .find(Locator::Css(&format!("#map g[data-site='{site}'] circle")))
+            .await?
+            .click()
+            .await?;
+        wait("//p[@id='site-chip' and not(@hidden)]/b[text()='Harbour']".into()).await?;
         wait("//li[@data-charger='APP-1']//button[@data-evse='1' and not(@disabled)]".into()).await?;
         browser
             .screenshot()

@@ -445,7 +445,8 @@ async fn reservations_and_local_list(cp: &mut TheirChargePoint) {
 
 /// Our central's device-model routes (`device_model_api.rs`) against their charge point: a
 /// report asked for through the API (2.x GetBaseReport, then their NotifyReport parts,
-/// assembled by `requestId`; 1.6 GetConfiguration) is stored; (2.x) a monitor set through
+/// assembled by `requestId`; 1.6 GetConfiguration) is stored, (2.x) with the connector specs
+/// it tells (EVSE `Power` `maxLimit`, `SupplyPhases`, `Connector` `ConnectorType`); a monitor set through
 /// the API (SetVariableMonitoring) and their NotifyEvent raise an alert.
 async fn device_model_flow(cp: &mut TheirChargePoint) {
     let v = cp.v;
@@ -468,14 +469,31 @@ async fn device_model_flow(cp: &mut TheirChargePoint) {
                     "variableAttribute": [{ "type": "Actual", "value": value, "mutability": "ReadWrite" }],
                     "variableCharacteristics": { "dataType": "integer", "supportsMonitoring": true } })
         };
+        // The last part also says what a driver searches: EVSE 1's most power and phases and
+        // its connector's type (catalog.rs).
+        let specs = [
+            json!({ "component": { "name": "EVSE", "evse": { "id": 1 } }, "variable": { "name": "Power" },
+                    "variableAttribute": [{ "type": "Actual", "value": "0", "mutability": "ReadOnly" }],
+                    "variableCharacteristics": { "unit": "W", "dataType": "decimal", "maxLimit": 11000, "supportsMonitoring": true } }),
+            json!({ "component": { "name": "EVSE", "evse": { "id": 1 } }, "variable": { "name": "SupplyPhases" },
+                    "variableAttribute": [{ "type": "Actual", "value": "3", "mutability": "ReadOnly" }],
+                    "variableCharacteristics": { "dataType": "integer", "supportsMonitoring": false } }),
+            json!({ "component": { "name": "Connector", "evse": { "id": 1, "connectorId": 1 } }, "variable": { "name": "ConnectorType" },
+                    "variableAttribute": [{ "type": "Actual", "value": "cCCS2", "mutability": "ReadOnly" }],
+                    "variableCharacteristics": { "dataType": "string", "supportsMonitoring": false } }),
+        ];
         for (seq, tbc, name, value) in [
             (0, true, "HeartbeatInterval", "300"),
             (1, false, "OfflineThreshold", "60"),
         ] {
+            let mut data = vec![item(name, value)];
+            if !tbc {
+                data.extend(specs.iter().cloned());
+            }
             cp.send(
                 "NotifyReport",
                 json!({ "requestId": got["requestId"], "generatedAt": "2030-01-01T00:00:00Z",
-                        "seqNo": seq, "tbc": tbc, "reportData": [item(name, value)] }),
+                        "seqNo": seq, "tbc": tbc, "reportData": data }),
             )
             .await;
         }
@@ -501,6 +519,23 @@ async fn device_model_flow(cp: &mut TheirChargePoint) {
     }
     if v16(v) {
         return;
+    }
+    let want = json!([
+        { "evse": 1, "connector": -1, "maxPowerW": 11000, "connectorType": null, "phases": 3, "source": "reported" },
+        { "evse": 1, "connector": 1, "maxPowerW": null, "connectorType": "cCCS2", "phases": null, "source": "reported" },
+    ]);
+    // Written right after the report's part is stored: polled like the report.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, specs) = cp.central.get(&format!("/api/chargers/{id}/specs")).await;
+        if specs == want {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            cp.peer
+                .fail(action, format!("our central stored the specs {specs}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (answer, got) = cp
         .call(

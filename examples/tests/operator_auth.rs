@@ -104,6 +104,8 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/streams.js",
         "/tariffs.js",
         "/analytics.js",
+        "/site-analytics.js",
+        "/accounts.js",
         "/app",
         "/app/app.js",
         "/app/app.css",
@@ -263,6 +265,8 @@ async fn every_route_refuses_anonymous_callers_and_smaller_roles() {
         "/security-events.js",
         "/sites.js",
         "/device-model.js",
+        "/site-analytics.js",
+        "/accounts.js",
     ] {
         let r = client
             .get(format!("{base}{asset}"))

@@ -660,6 +660,18 @@ impl Station {
                 (status == "Faulted").to_string(),
                 plain(DataType::Boolean, None),
             ));
+            out.push(computed(
+                &evse,
+                "SupplyPhases",
+                self.cfg.smart.hardware_limit.phases.to_string(),
+                plain(DataType::Integer, None),
+            ));
+            out.push(computed(
+                &connector,
+                "ConnectorType",
+                self.cfg.connector_type.clone(),
+                plain(DataType::String, None),
+            ));
             let target = self.charging_limit(id).map(|l| l.power_w);
             let (attributes, c) = power(actual, target, hardware_w);
             out.push(ModelVariable {

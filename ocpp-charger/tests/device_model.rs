@@ -344,8 +344,37 @@ fn get_report_filters_by_component_variable_and_criteria() {
                 "EVSE.AvailabilityState",
                 "EVSE.Available",
                 "EVSE.Problem",
+                "EVSE.SupplyPhases",
                 "EVSE.Power"
             ]
+        );
+
+        // The connector's type and the EVSE's phases and most power: what a CSMS's driver
+        // search needs (the default connector type, three phases of 32 A at 230 V).
+        let id = pair.central_call(
+            "GetReport",
+            json!({ "requestId": 9, "componentVariable": [
+                { "component": { "name": "Connector", "evse": { "id": 1, "connectorId": 1 } }, "variable": { "name": "ConnectorType" } },
+                { "component": { "name": "EVSE", "evse": { "id": 1 } }, "variable": { "name": "SupplyPhases" } },
+                { "component": { "name": "EVSE", "evse": { "id": 1 } }, "variable": { "name": "Power" } },
+            ]}),
+        );
+        assert_eq!(result(&pair, &id)["status"], "Accepted");
+        pair.drive();
+        let got = items(&reports(&pair, 9));
+        let of = |name: &str| {
+            got.iter()
+                .find(|i| i["variable"]["name"] == name)
+                .unwrap_or_else(|| panic!("no {name} in {got:?}"))
+                .clone()
+        };
+        assert_eq!(
+            (
+                of("ConnectorType")["variableAttribute"][0]["value"].clone(),
+                of("SupplyPhases")["variableAttribute"][0]["value"].clone(),
+                of("Power")["variableCharacteristics"]["maxLimit"].clone()
+            ),
+            (json!("cType2"), json!("3"), json!(22080))
         );
 
         // Components whose Enabled is true: AuthCacheCtrlr is, until it is set false.

@@ -23,12 +23,11 @@
 //! Failed sign-ins are limited per client address like operators' (5 per 15 minutes, at
 //! most [`MAX_TRACKED_ADDRESSES`] addresses remembered).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -317,8 +316,8 @@ pub struct TokenOwner {
 pub struct Accounts {
     db: Db,
     config: RwLock<AuthConfig>,
-    clock: RwLock<Clock>,
-    failures: Mutex<HashMap<IpAddr, (u32, DateTime<Utc>)>>,
+    /// The clock and the failed sign-in table ([`super::signin`], shared with operators').
+    sign_ins: super::signin::SignIns,
     dummy_hash: String,
 }
 
@@ -388,8 +387,7 @@ impl Accounts {
         Ok(Arc::new(Accounts {
             db,
             config: RwLock::new(config),
-            clock: RwLock::new(Arc::new(Utc::now)),
-            failures: Mutex::new(HashMap::new()),
+            sign_ins: super::signin::SignIns::default(),
             dummy_hash,
         }))
     }
@@ -409,16 +407,11 @@ impl Accounts {
 
     /// Replaces the clock of sessions and sign-in limits (tests).
     pub fn set_clock(&self, clock: Clock) {
-        *self.clock.write().unwrap_or_else(PoisonError::into_inner) = clock;
+        self.sign_ins.set_clock(clock);
     }
 
     fn now(&self) -> DateTime<Utc> {
-        let clock = self
-            .clock
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        clock()
+        self.sign_ins.now()
     }
 
     // -------------------------------------------------------------- accounts
@@ -496,23 +489,39 @@ impl Accounts {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<AccountInfo>, i64), AccountsError> {
+        self.accounts_in(search, None, offset, limit).await
+    }
+
+    /// One page of accounts whose e-mail or name contains `search`, of fleet `fleet` when
+    /// given, and how many match in all.
+    pub async fn accounts_in(
+        &self,
+        search: &str,
+        fleet: Option<i64>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AccountInfo>, i64), AccountsError> {
         let pattern = format!("%{}%", search.to_ascii_lowercase());
+        let fleet = fleet.unwrap_or(-1);
+        let filter = "($1 = '%%' OR LOWER(a.email) LIKE $1 OR LOWER(a.name) LIKE $1)
+             AND ($4 = -1 OR a.fleet_id = $4)";
         let rows = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM driver_accounts a
-             WHERE ($1 = '%%' OR LOWER(a.email) LIKE $1 OR LOWER(a.name) LIKE $1)
+            "SELECT {ACCOUNT_COLUMNS} FROM driver_accounts a WHERE {filter}
              ORDER BY a.id LIMIT $2 OFFSET $3"
         ))
         .bind(&pattern)
         .bind(limit.clamp(1, MAX_PAGE))
         .bind(offset.max(0))
+        .bind(fleet)
         .fetch_all(self.db.reader())
         .await
         .map_err(dberr)?;
-        let total: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM driver_accounts a
-             WHERE ($1 = '%%' OR LOWER(a.email) LIKE $1 OR LOWER(a.name) LIKE $1)",
-        )
+        let total: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM driver_accounts a WHERE {}",
+            filter.replace("$4", "$2")
+        ))
         .bind(&pattern)
+        .bind(fleet)
         .fetch_one(self.db.reader())
         .await
         .map_err(dberr)?
@@ -897,10 +906,7 @@ impl Accounts {
             tracing::warn!(%addr, "driver sign-in failed");
             return Err(AccountsError::Wrong);
         };
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&addr);
+        self.sign_ins.succeeded(addr);
         let sid = random_hex(8)?;
         let secret = random_hex(32)?;
         let now = self.now();
@@ -992,80 +998,35 @@ impl Accounts {
 
     /// The `Set-Cookie` value that opens a driver session.
     pub fn session_cookie(&self, token: &Secret) -> String {
-        format!(
-            "{DRIVER_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-            token.expose(),
-            self.config().session_max.as_secs(),
-            if self.config().secure_cookie {
-                "; Secure"
-            } else {
-                ""
-            }
-        )
+        super::signin::set_cookie(DRIVER_COOKIE, token, &self.config())
     }
 
     /// The `Set-Cookie` value that clears the driver cookie.
     pub fn clear_cookie(&self) -> String {
-        format!(
-            "{DRIVER_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-            if self.config().secure_cookie {
-                "; Secure"
-            } else {
-                ""
-            }
-        )
+        super::signin::clear_cookie(DRIVER_COOKIE, &self.config())
     }
 
     fn locked_out(&self, addr: IpAddr) -> Option<u64> {
-        let now = self.now();
-        let window = chrono_of(self.config().login_window);
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let (n, since) = failures.get(&addr)?;
-        let ends = *since + window;
-        (*n >= self.config().login_failures && ends > now)
-            .then(|| u64::try_from((ends - now).num_seconds()).unwrap_or(0))
+        self.sign_ins
+            .locked_out(addr, &self.config())
+            .map(|d| d.as_secs())
     }
 
     fn failed(&self, addr: IpAddr) {
-        let now = self.now();
-        let window = chrono_of(self.config().login_window);
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if !failures.contains_key(&addr) && failures.len() >= MAX_TRACKED_ADDRESSES {
-            failures.retain(|_, (_, since)| *since + window > now);
-            if failures.len() >= MAX_TRACKED_ADDRESSES {
-                if let Some(a) = failures
-                    .iter()
-                    .min_by_key(|(_, (_, since))| *since)
-                    .map(|(a, _)| *a)
-                {
-                    failures.remove(&a);
-                }
-            }
-        }
-        let entry = failures.entry(addr).or_insert((0, now));
-        if entry.1 + window <= now {
-            *entry = (0, now);
-        }
-        entry.0 = entry.0.saturating_add(1);
+        self.sign_ins
+            .failed(addr, &self.config(), MAX_TRACKED_ADDRESSES);
     }
 }
 
 /// The driver cookie's value in `headers`.
 fn driver_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == DRIVER_COOKIE).then(|| v.to_owned())
-        })
+    super::signin::cookie_value(headers, DRIVER_COOKIE)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
     use std::net::Ipv4Addr;
 
     async fn store() -> Arc<Accounts> {

@@ -12,18 +12,18 @@
 //! | `GET /api/driver/me` | the account and the session's CSRF token |
 //! | `PUT /api/driver/card` | puts a payment card on file (`null` removes it) |
 //! | `GET`/`POST /api/driver/tokens`, `DELETE /api/driver/tokens/{id_token}` | the account's tokens |
-//! | `GET /api/driver/chargers` | chargers with the availability of each connector (search, paging) |
+//! | `GET /api/driver/chargers`, `GET /api/driver/sites` | in [`super::catalog_api`] |
 //! | `POST /api/driver/start` | a hold on the card, then a remote start with the app token |
 //! | `GET /api/driver/sessions`, `GET /api/driver/sessions/{id}` | own sessions with the cost so far, power and energy over time |
 //! | `POST /api/driver/sessions/{id}/stop` | remote stop of an own session |
-//! | `GET /api/driver/sessions/{id}/receipt` | a printable HTML receipt |
+//! | `GET /api/driver/sessions/{id}/receipt`, `.../receipt.pdf` | a printable HTML receipt, the same as PDF |
 //! | `GET /api/driver/payments` | own payments |
 //!
 //! Operator routes: `GET /api/accounts` (viewer; `?search=&offset=&limit=`),
 //! `PUT /api/accounts/{id}/status` (admin; block or unblock), `PUT /api/accounts/{id}/fleet`
-//! (admin), `GET /api/accounts/{id}/ledger` (viewer), `GET`/`POST /api/fleets`,
+//! (admin), `GET /api/accounts/{id}/ledger` and `GET /api/accounts/{id}/tokens` (viewer), `GET`/`POST /api/fleets`,
 //! `POST /api/fleets/{id}/vehicles` (admin), `GET /api/fleets/{id}/invoice?month=YYYY-MM`
-//! (viewer; printable HTML), `POST /api/sessions/{id}/refund` (admin),
+//! (viewer; printable HTML) and `GET /api/fleets/{id}/invoice.pdf?month=YYYY-MM` (PDF), `POST /api/sessions/{id}/refund` (admin),
 //! `GET /api/ledger/audit` (viewer), and the provider's `POST /api/payments/webhook`
 //! (public, HMAC-signed).
 
@@ -59,12 +59,12 @@ pub fn routes() -> Router<Shared> {
         .route("/api/driver/card", put(set_card))
         .route("/api/driver/tokens", get(tokens).post(add_token))
         .route("/api/driver/tokens/{id_token}", delete(remove_token))
-        .route("/api/driver/chargers", get(chargers))
         .route("/api/driver/start", post(start))
         .route("/api/driver/sessions", get(sessions))
         .route("/api/driver/sessions/{id}", get(session))
         .route("/api/driver/sessions/{id}/stop", post(stop))
         .route("/api/driver/sessions/{id}/receipt", get(receipt))
+        .route("/api/driver/sessions/{id}/receipt.pdf", get(receipt_pdf))
         .route("/api/driver/payments", get(payments))
         .route("/api/accounts", get(list_accounts))
         .route("/api/accounts/{id}/status", put(set_status))
@@ -73,6 +73,8 @@ pub fn routes() -> Router<Shared> {
         .route("/api/fleets", get(fleets).post(create_fleet))
         .route("/api/fleets/{id}/vehicles", post(add_vehicle))
         .route("/api/fleets/{id}/invoice", get(invoice))
+        .route("/api/fleets/{id}/invoice.pdf", get(invoice_pdf))
+        .route("/api/accounts/{id}/tokens", get(account_tokens))
         .route("/api/sessions/{id}/refund", post(refund))
         .route("/api/ledger/audit", get(audit))
         .route("/api/payments/webhook", post(webhook))
@@ -80,6 +82,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/analytics/daily", get(analytics_daily))
         .route("/api/analytics/health", get(analytics_health))
         .route("/analytics.js", get(analytics_js))
+        .route("/accounts.js", get(accounts_js))
         .route("/app", get(app_page))
         .route("/app/app.js", get(app_js))
         .route("/app/app.css", get(app_css))
@@ -219,6 +222,13 @@ async fn app_page() -> impl IntoResponse {
     )
 }
 
+async fn accounts_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../dashboard/accounts.js"),
+    )
+}
+
 async fn analytics_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -252,7 +262,6 @@ async fn app_css() -> impl IntoResponse {
         tokens,
         add_token,
         remove_token,
-        chargers,
         start,
         sessions,
         session,
@@ -267,6 +276,9 @@ async fn app_css() -> impl IntoResponse {
         create_fleet,
         add_vehicle,
         invoice,
+        invoice_pdf,
+        receipt_pdf,
+        account_tokens,
         refund,
         audit,
         webhook,
@@ -280,8 +292,6 @@ async fn app_css() -> impl IntoResponse {
         DriverMe,
         CardBody,
         NewToken,
-        DriverCharger,
-        DriverConnector,
         StartBody,
         Started,
         DriverSession,
@@ -559,108 +569,6 @@ async fn remove_token(
 ) -> Result<StatusCode, ApiError> {
     b.accounts().remove_token(d.account_id, &id_token).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-// ------------------------------------------------------------------ chargers
-
-/// The filter of `GET /api/driver/chargers`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ChargerQuery {
-    /// Identity contains this.
-    pub search: Option<String>,
-    /// Only chargers with an available connector.
-    pub available: Option<bool>,
-    /// Skip this many.
-    pub offset: Option<usize>,
-    /// At most this many (1 to 200, default 50).
-    pub limit: Option<usize>,
-}
-
-/// A connector as a driver sees it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverConnector {
-    /// EVSE (1.6 connector) id.
-    pub evse: i64,
-    /// Connector within the EVSE (2.x).
-    pub connector: Option<i64>,
-    /// `Available`, `Occupied`, `Charging`, `Faulted`, `Unavailable`, ...
-    pub status: String,
-}
-
-/// A charger as a driver sees it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverCharger {
-    /// Identity.
-    pub identity: String,
-    /// Online now.
-    pub online: bool,
-    /// Connectors (EVSE 0, the whole charger, left out).
-    pub connectors: Vec<DriverConnector>,
-    /// How many are `Available`.
-    pub available: usize,
-}
-
-/// Chargers with the availability of each connector.
-#[utoipa::path(get, path = "/api/driver/chargers", params(ChargerQuery),
-    responses((status = 200, body = [DriverCharger])))]
-async fn chargers(
-    State(b): State<Shared>,
-    Q(q): Q<ChargerQuery>,
-) -> Result<Json<Vec<DriverCharger>>, ApiError> {
-    b.flush().await;
-    let search = q.search.unwrap_or_default().to_ascii_lowercase();
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    for c in b.db().chargers().await? {
-        if !search.is_empty() && !c.identity.to_ascii_lowercase().contains(&search) {
-            continue;
-        }
-        let online = b
-            .chargers()
-            .get(&c.identity)
-            .is_some_and(|h| h.is_connected());
-        let connectors: Vec<DriverConnector> = b
-            .db()
-            .connectors(&c.identity)
-            .await?
-            .into_iter()
-            .filter(|r| r.evse > 0)
-            .map(|r| DriverConnector {
-                evse: r.evse,
-                connector: r.connector,
-                status: if online {
-                    r.status
-                } else {
-                    "Unavailable".into()
-                },
-            })
-            .collect();
-        let available = connectors
-            .iter()
-            .filter(|c| c.status == "Available")
-            .count();
-        if q.available == Some(true) && available == 0 {
-            continue;
-        }
-        if skipped < q.offset.unwrap_or(0) {
-            skipped += 1;
-            continue;
-        }
-        out.push(DriverCharger {
-            identity: c.identity,
-            online,
-            connectors,
-            available,
-        });
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(Json(out))
 }
 
 // ------------------------------------------------------------------ start and stop
@@ -1025,6 +933,8 @@ async fn payments(
 pub struct AccountQuery {
     /// E-mail or name contains this.
     pub search: Option<String>,
+    /// Only the members of this fleet.
+    pub fleet: Option<i64>,
     /// Skip this many.
     pub offset: Option<i64>,
     /// At most this many (1 to 500, default 50).
@@ -1049,13 +959,25 @@ async fn list_accounts(
 ) -> Result<Json<AccountPage>, ApiError> {
     let (accounts, total) = b
         .accounts()
-        .accounts(
+        .accounts_in(
             q.search.as_deref().unwrap_or(""),
+            q.fleet,
             q.offset.unwrap_or(0),
             q.limit.unwrap_or(50),
         )
         .await?;
     Ok(Json(AccountPage { accounts, total }))
+}
+
+/// An account's tokens (app and cards), as the operator sees them.
+#[utoipa::path(get, path = "/api/accounts/{id}/tokens", params(("id" = i64, Path, description = "Account id")),
+    responses((status = 200, body = [DriverToken]), (status = 404, body = ErrorBody)))]
+async fn account_tokens(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+) -> Result<Json<Vec<DriverToken>>, ApiError> {
+    b.accounts().account(id).await?;
+    Ok(Json(b.accounts().tokens(id).await?))
 }
 
 /// A status change.
@@ -1188,7 +1110,59 @@ async fn invoice(
     P(id): P<i64>,
     Q(q): Q<MonthQuery>,
 ) -> Result<Html<String>, ApiError> {
-    let first = NaiveDate::parse_from_str(&format!("{}-01", q.month), "%Y-%m-%d")
+    let InvoiceData {
+        fleet,
+        first,
+        sessions,
+        totals,
+    } = invoice_data(&b, id, &q.month).await?;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Invoice {}</title><style>{PRINT_CSS}</style>\
+         <h1>Invoice</h1><p>Fleet <b>{}</b>, {}<br>Invoice no. F{id}-{}</p>\
+         <table><tr><th>Session</th><th>Charger</th><th>Ended</th><th class=r>kWh</th><th class=r>Amount</th></tr>",
+        esc(&fleet.name),
+        esc(&fleet.name),
+        esc(&q.month),
+        first.format("%Y%m"),
+    );
+    for s in &sessions {
+        let _ =
+            write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=r>{}</td><td class=r>{} {}</td></tr>",
+            s.id,
+            esc(&s.charger),
+            s.ended_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            kwh(s.energy_wh),
+            s.cost,
+            esc(&s.currency)
+        );
+    }
+    for (cur, total) in &totals {
+        let _ = write!(
+            h,
+            "<tr><th colspan=4>Total</th><th class=r id=total-{0}>{1} {0}</th></tr>",
+            esc(cur),
+            total
+        );
+    }
+    h.push_str("</table><p><button onclick=print()>Print</button></p></html>");
+    Ok(Html(h))
+}
+
+/// What a fleet's monthly invoice holds: its completed sessions ended in the month (at most
+/// 10,000) and the total per currency.
+struct InvoiceData {
+    fleet: Fleet,
+    first: NaiveDate,
+    sessions: Vec<SessionRow>,
+    totals: std::collections::BTreeMap<String, Decimal>,
+}
+
+async fn invoice_data(b: &Shared, id: i64, month: &str) -> Result<InvoiceData, ApiError> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
         .map_err(|_| ApiError::bad("invalid_query", "month is YYYY-MM"))?;
     let next = if first.month() == 12 {
         NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
@@ -1212,46 +1186,134 @@ async fn invoice(
     .fetch_all(b.db().reader())
     .await
     .map_err(|e| ApiError::from(super::DbError::from(e)))?;
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Invoice {}</title><style>{PRINT_CSS}</style>\
-         <h1>Invoice</h1><p>Fleet <b>{}</b>, {}<br>Invoice no. F{id}-{}</p>\
-         <table><tr><th>Session</th><th>Charger</th><th>Ended</th><th class=r>kWh</th><th class=r>Amount</th></tr>",
-        esc(&fleet.name),
-        esc(&fleet.name),
-        esc(&q.month),
-        first.format("%Y%m"),
-    );
     let mut totals: std::collections::BTreeMap<String, Decimal> = Default::default();
+    let mut sessions = Vec::with_capacity(rows.len());
     for r in rows {
         let s = super::db::session_row(r)?;
         let t = totals.entry(s.currency.clone()).or_default();
         *t = t
             .checked_add(s.cost)
             .ok_or_else(|| api::internal("overflow", "invoice total overflows"))?;
-        let _ =
-            write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=r>{}</td><td class=r>{} {}</td></tr>",
-            s.id,
-            esc(&s.charger),
-            s.ended_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
-            kwh(s.energy_wh),
-            s.cost,
-            esc(&s.currency)
-        );
+        sessions.push(s);
     }
-    for (cur, total) in &totals {
-        let _ = write!(
-            h,
-            "<tr><th colspan=4>Total</th><th class=r id=total-{0}>{1} {0}</th></tr>",
-            esc(cur),
-            total
-        );
+    Ok(InvoiceData {
+        fleet,
+        first,
+        sessions,
+        totals,
+    })
+}
+
+fn pdf_response(bytes: Vec<u8>, file: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{file}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// A fleet's monthly invoice as PDF (the same content as the HTML invoice).
+#[utoipa::path(get, path = "/api/fleets/{id}/invoice.pdf", params(("id" = i64, Path, description = "Fleet id"), MonthQuery),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn invoice_pdf(
+    State(b): State<Shared>,
+    P(id): P<i64>,
+    Q(q): Q<MonthQuery>,
+) -> Result<Response, ApiError> {
+    use super::pdf::Line;
+    let d = invoice_data(&b, id, &q.month).await?;
+    let mut lines = vec![
+        Line::Heading("Invoice".into()),
+        Line::Text(format!("Fleet {}, {}", d.fleet.name, q.month)),
+        Line::Text(format!("Invoice no. F{id}-{}", d.first.format("%Y%m"))),
+        Line::Blank,
+        Line::Row(vec![
+            (0.0, "Session".into()),
+            (70.0, "Charger".into()),
+            (200.0, "Ended".into()),
+            (290.0, "kWh".into()),
+            (370.0, "Amount".into()),
+        ]),
+    ];
+    for s in &d.sessions {
+        lines.push(Line::Row(vec![
+            (0.0, s.id.to_string()),
+            (70.0, s.charger.clone()),
+            (
+                200.0,
+                s.ended_at
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+            ),
+            (290.0, kwh(s.energy_wh)),
+            (370.0, format!("{} {}", s.cost, s.currency)),
+        ]));
     }
-    h.push_str("</table><p><button onclick=print()>Print</button></p></html>");
-    Ok(Html(h))
+    lines.push(Line::Blank);
+    for (cur, total) in &d.totals {
+        lines.push(Line::Row(vec![
+            (0.0, "Total".into()),
+            (370.0, format!("{total} {cur}")),
+        ]));
+    }
+    let bytes = super::pdf::document(&format!("Invoice {} {}", d.fleet.name, q.month), &lines);
+    Ok(pdf_response(
+        bytes,
+        &format!("invoice-F{id}-{}.pdf", d.first.format("%Y%m")),
+    ))
+}
+
+/// A session's receipt as PDF (the same content as the HTML receipt).
+#[utoipa::path(get, path = "/api/driver/sessions/{id}/receipt.pdf", params(("id" = i64, Path, description = "Session id")),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+async fn receipt_pdf(
+    State(b): State<Shared>,
+    Extension(d): Extension<Driver>,
+    P(id): P<i64>,
+) -> Result<Response, ApiError> {
+    use super::pdf::Line;
+    let s = own_session(&b, &d, id).await?;
+    let account = b.accounts().account(d.account_id).await?;
+    let payment = b.billing().payment_of_session(id).await?;
+    let row = |k: &str, v: String| Line::Row(vec![(0.0, k.to_owned()), (120.0, v)]);
+    let mut lines = vec![
+        Line::Heading("Charging receipt".into()),
+        Line::Text(format!("Receipt no. S-{id}")),
+        Line::Text(format!("{} <{}>", account.name, account.email)),
+        Line::Blank,
+        row("Charger", format!("{} (EVSE {})", s.charger, s.evse)),
+        row(
+            "Started",
+            s.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        ),
+        row(
+            "Ended",
+            s.ended_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "charging".into()),
+        ),
+        row("Energy", format!("{} kWh", kwh(s.energy_wh))),
+        row("Total", format!("{} {}", s.cost, s.currency)),
+    ];
+    if let Some(p) = payment {
+        lines.push(row(
+            "Payment",
+            format!(
+                "{} (card held {}, captured {}, refunded {})",
+                p.status, p.held, p.captured, p.refunded
+            ),
+        ));
+    }
+    Ok(pdf_response(
+        super::pdf::document(&format!("Receipt S-{id}"), &lines),
+        &format!("receipt-S-{id}.pdf"),
+    ))
 }
 
 /// A refund.

@@ -658,6 +658,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/driver/sessions/{id}", DRIVER),
     ("POST", "/api/driver/sessions/{id}/stop", DRIVER),
     ("GET", "/api/driver/sessions/{id}/receipt", DRIVER),
+    ("GET", "/api/driver/sessions/{id}/receipt.pdf", DRIVER),
     ("GET", "/api/driver/payments", DRIVER),
     ("GET", "/api/accounts", VIEWER),
     ("PUT", "/api/accounts/{id}/status", ADMIN),
@@ -667,6 +668,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/fleets", ADMIN),
     ("POST", "/api/fleets/{id}/vehicles", ADMIN),
     ("GET", "/api/fleets/{id}/invoice", VIEWER),
+    ("GET", "/api/fleets/{id}/invoice.pdf", VIEWER),
+    ("GET", "/api/accounts/{id}/tokens", VIEWER),
     ("POST", "/api/sessions/{id}/refund", ADMIN),
     ("GET", "/api/ledger/audit", VIEWER),
     // The payment provider's events: public, authenticated by their HMAC signature.
@@ -675,10 +678,26 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/analytics/daily", VIEWER),
     ("GET", "/api/analytics/health", VIEWER),
     ("GET", "/analytics.js", PUBLIC),
+    ("GET", "/accounts.js", PUBLIC),
+    ("GET", "/site-analytics.js", PUBLIC),
     // The driver app's static files (examples/driver/).
     ("GET", "/app", PUBLIC),
     ("GET", "/app/app.js", PUBLIC),
     ("GET", "/app/app.css", PUBLIC),
+    // The driver's search and the operator's specs and locations (catalog_api.rs).
+    ("GET", "/api/driver/sites", DRIVER),
+    ("GET", "/api/chargers/{id}/specs", VIEWER),
+    ("PUT", "/api/chargers/{id}/connectors/{evse}/spec", ADMIN),
+    ("DELETE", "/api/chargers/{id}/connectors/{evse}/spec", ADMIN),
+    ("PUT", "/api/sites/{id}/location", ADMIN),
+    // Per-site and connectivity analytics (analytics_api.rs).
+    ("GET", "/api/analytics/sites", VIEWER),
+    ("GET", "/api/analytics/sites/{id}/power", VIEWER),
+    ("GET", "/api/analytics/connectivity", VIEWER),
+    ("GET", "/api/health-alerts/webhook", VIEWER),
+    ("PUT", "/api/health-alerts/webhook", ADMIN),
+    ("DELETE", "/api/health-alerts/webhook", ADMIN),
+    ("GET", "/api/health-alerts/deliveries", VIEWER),
 ];
 
 /// The access rule of `method` on `path` (as routed, e.g. `/api/chargers/{id}`).
@@ -753,6 +772,8 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
             route_to_owner,
         ))
         .merge(super::accounts_api::routes())
+        .merge(super::catalog_api::routes())
+        .merge(super::analytics_api::routes())
         // Every route above: authenticated and checked against ROUTES.
         .route_layer(axum::middleware::from_fn_with_state(
             guard,
@@ -1385,6 +1406,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::der::DerDoc::openapi());
     doc.merge(super::tariffs_api::TariffsDoc::openapi());
     doc.merge(super::accounts_api::AccountsDoc::openapi());
+    doc.merge(super::catalog_api::CatalogDoc::openapi());
+    doc.merge(super::analytics_api::AnalyticsDoc::openapi());
     utoipa::Modify::modify(&SecurityAddon, &mut doc);
     doc
 }

@@ -33,10 +33,9 @@
 //! Secrets never appear in URLs (keys and sessions are read from headers only) or logs
 //! ([`Secret`]'s `Debug` and `Display` print `[redacted]`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -358,8 +357,8 @@ pub struct Login {
 pub struct Auth {
     db: Db,
     config: AuthConfig,
-    clock: RwLock<Clock>,
-    failures: Mutex<HashMap<IpAddr, (u32, DateTime<Utc>)>>,
+    /// The clock and the failed-login table ([`super::signin`], shared with drivers').
+    sign_ins: super::signin::SignIns,
     /// Verified against when the user does not exist, so both cases take as long.
     dummy_hash: String,
 }
@@ -471,8 +470,7 @@ impl Auth {
         Ok(Auth {
             db,
             config,
-            clock: RwLock::new(Arc::new(Utc::now)),
-            failures: Mutex::new(HashMap::new()),
+            sign_ins: super::signin::SignIns::default(),
             dummy_hash,
         })
     }
@@ -484,16 +482,11 @@ impl Auth {
 
     /// Replaces the clock of sessions and login limits (tests).
     pub fn set_clock(&self, clock: Clock) {
-        *self.clock.write().unwrap_or_else(PoisonError::into_inner) = clock;
+        self.sign_ins.set_clock(clock);
     }
 
     fn now(&self) -> DateTime<Utc> {
-        let clock = self
-            .clock
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        clock()
+        self.sign_ins.now()
     }
 
     // -------------------------------------------------------------- accounts
@@ -966,78 +959,32 @@ impl Auth {
 
     /// The `Set-Cookie` value that opens a session.
     pub fn session_cookie(&self, token: &Secret) -> String {
-        format!(
-            "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-            token.expose(),
-            self.config.session_max.as_secs(),
-            if self.config.secure_cookie {
-                "; Secure"
-            } else {
-                ""
-            }
-        )
+        super::signin::set_cookie(SESSION_COOKIE, token, &self.config)
     }
 
     /// The `Set-Cookie` value that clears the session cookie.
     pub fn clear_cookie(&self) -> String {
-        format!(
-            "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-            if self.config.secure_cookie {
-                "; Secure"
-            } else {
-                ""
-            }
-        )
+        super::signin::clear_cookie(SESSION_COOKIE, &self.config)
     }
 
     // -------------------------------------------------------------- failed logins
 
     fn locked_out(&self, addr: IpAddr) -> Option<Duration> {
-        let now = self.now();
-        let window = chrono(self.config.login_window);
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let (n, since) = failures.get(&addr)?;
-        let ends = *since + window;
-        (*n >= self.config.login_failures && ends > now)
-            .then(|| (ends - now).to_std().unwrap_or(Duration::ZERO))
+        self.sign_ins.locked_out(addr, &self.config)
     }
 
     fn failed(&self, addr: IpAddr) {
-        let now = self.now();
-        let window = chrono(self.config.login_window);
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if !failures.contains_key(&addr) && failures.len() >= self.config.login_addresses {
-            failures.retain(|_, (_, since)| *since + window > now);
-            if failures.len() >= self.config.login_addresses {
-                let oldest = failures
-                    .iter()
-                    .min_by_key(|(_, (_, since))| *since)
-                    .map(|(a, _)| *a);
-                if let Some(a) = oldest {
-                    failures.remove(&a);
-                }
-            }
-        }
-        let entry = failures.entry(addr).or_insert((0, now));
-        if entry.1 + window <= now {
-            *entry = (0, now);
-        }
-        entry.0 = entry.0.saturating_add(1);
+        self.sign_ins
+            .failed(addr, &self.config, self.config.login_addresses);
     }
 
     fn succeeded(&self, addr: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&addr);
+        self.sign_ins.succeeded(addr);
     }
 
     /// How many client addresses the failed-login table holds now.
     pub fn tracked_addresses(&self) -> usize {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.sign_ins.tracked()
     }
 
     // -------------------------------------------------------------- hosts
@@ -1071,15 +1018,7 @@ fn split_host(h: &str) -> (&str, Option<&str>) {
 
 /// The session cookie's value in `headers`.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == SESSION_COOKIE).then(|| v.to_owned())
-        })
+    super::signin::cookie_value(headers, SESSION_COOKIE)
 }
 
 /// The client's address: the connection's peer (unspecified when the server did not say).
@@ -1329,6 +1268,7 @@ pub async fn access_guard(State(guard): State<Guard>, mut req: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Mutex, PoisonError};
 
     #[test]
     fn secrets_do_not_print() {

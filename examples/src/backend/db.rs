@@ -486,6 +486,9 @@ const MIGRATIONS: &[&str] = &[
     // session per second. Links of earlier rows move over; `journal.session_id` stays for
     // them and is no longer written.
     "@journal_sessions",
+    // 22: connector specs, site locations, charger alerts and their webhook deliveries
+    // (`catalog.rs`, `alerts.rs`).
+    super::catalog::MIGRATION,
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a

@@ -58,9 +58,19 @@ pub mod tariffs_api;
 // payments.rs).
 pub mod accounts;
 pub mod accounts_api;
+pub mod alerts;
+// The session rules operators and drivers share (signin.rs).
 pub mod analytics;
+pub mod analytics_api;
+pub mod signin;
+// Receipts and invoices as PDF (pdf.rs).
 pub mod ledger;
 pub mod payments;
+pub mod pdf;
+// What drivers search (connector specs, site locations) and its routes (catalog.rs,
+// catalog_api.rs).
+pub mod catalog;
+pub mod catalog_api;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
@@ -194,6 +204,8 @@ pub struct Backend {
     billing: RwLock<payments::Billing>,
     /// Woken when a session ends (billing settles it).
     session_ended: Arc<tokio::sync::Notify>,
+    /// Health alerts and their webhook ([`alerts`]); replaced by [`Backend::set_alerts`].
+    alerts: RwLock<Arc<alerts::Alerts>>,
 }
 
 /// A node's part of the cluster: the broker and how long routed requests may take.
@@ -262,6 +274,10 @@ impl Backend {
         Ok(Backend {
             session_ended: Arc::new(tokio::sync::Notify::new()),
             billing,
+            alerts: RwLock::new(alerts::Alerts::new(
+                db.clone(),
+                alerts::AlertConfig::default(),
+            )),
             accounts,
             tariffs,
             customers: customers::Customers::new(db.clone(), displays.clone()),
@@ -748,6 +764,23 @@ impl Backend {
     /// Notified when a session ends (at most one wake-up is kept while nobody waits).
     pub fn session_ended(&self) -> Arc<tokio::sync::Notify> {
         self.session_ended.clone()
+    }
+
+    /// The health alerts ([`alerts`]).
+    pub fn alerts(&self) -> Arc<alerts::Alerts> {
+        self.alerts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the alert settings.
+    pub fn set_alerts(&self, config: alerts::AlertConfig) {
+        *self
+            .alerts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            alerts::Alerts::new(self.db.clone(), config);
     }
 
     /// Replaces the payment provider and billing settings.
@@ -1539,6 +1572,11 @@ impl Handler for Backend {
         }
         if let Err(e) = self.device_model.on_event(charger, event).await {
             self.db_failed("device_model", &e);
+        }
+        if let Event::Report { part, .. } = event {
+            if let Err(e) = catalog::on_report(&self.db, charger.identity(), part).await {
+                self.db_failed("connector specs", &e);
+            }
         }
         if let Err(e) = self.streams.on_event(charger, event).await {
             self.db_failed("streams", &e);

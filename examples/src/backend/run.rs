@@ -121,6 +121,18 @@ pub struct CentralArgs {
     )]
     pub payment_webhook_secret: Option<String>,
     // ----- end of billing -----
+    // ----- health alerts (alerts.rs) -----
+    /// How often charger health flags are checked and alert webhooks sent, milliseconds.
+    #[arg(long, default_value_t = 15_000, value_name = "MS")]
+    pub alert_interval_ms: u64,
+    /// The wait after an alert webhook's first failed attempt (doubled per attempt, at most
+    /// an hour), milliseconds.
+    #[arg(long, default_value_t = 5_000, value_name = "MS")]
+    pub alert_backoff_ms: u64,
+    /// Attempts of an alert webhook before it is `failed`.
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub alert_attempts: i64,
+    // ----- end of health alerts -----
     /// Signed meter values kept as rows per session (signed.rs); past it each message's
     /// extra values are a `limit_reached` event and an `errors` metric (the journal keeps
     /// the message verbatim).
@@ -294,6 +306,9 @@ impl CentralArgs {
             payment_attempts: 5,
             payment_sweep_interval: 30,
             payment_webhook_secret: None,
+            alert_interval_ms: 15_000,
+            alert_backoff_ms: 5_000,
+            alert_attempts: 6,
             max_signed_per_session: super::signed::MAX_PER_SESSION,
             price_per_hour: Decimal::ZERO,
             session_fee: Decimal::ZERO,
@@ -690,6 +705,12 @@ pub async fn start(args: &CentralArgs) -> Result<RunningCentral, StartError> {
         },
     );
     super::payments::spawn_settlement(&backend);
+    backend.set_alerts(super::alerts::AlertConfig {
+        every: Duration::from_millis(args.alert_interval_ms.max(10)),
+        backoff: Duration::from_millis(args.alert_backoff_ms.max(10)),
+        max_attempts: args.alert_attempts.clamp(1, 100),
+    });
+    super::alerts::spawn(&backend);
     let app = api::router(backend.clone(), auth.clone());
     if let Some(c) = &cluster {
         // Before chargers are accepted: the lease, the command reader, the live feed.

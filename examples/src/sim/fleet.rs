@@ -40,6 +40,8 @@ const SAMPLED_MEASURANDS: &str =
 
 /// The DER control types the simulated 2.1 stations' inverters take.
 const SIM_DER_CONTROLS: &[&str] = &["LimitMaxDischarge", "FixedPFInject", "VoltVar", "FreqWatt"];
+/// The connector types the simulated chargers report (2.x `ConnectorType`), by charger index.
+const SIM_CONNECTOR_TYPES: [&str; 3] = ["cType2", "cCCS2", "sType2"];
 
 /// An event of one simulated charger: its connection ([`ClientEvent::Connected`],
 /// [`ClientEvent::Disconnected`]) or its station ([`ClientEvent::Station`]).
@@ -288,6 +290,9 @@ impl Fleet {
                         .vendor_model(config.vendor.clone(), config.model.clone())
                         .firmware_version(firmware)
                         .evses(config.evses)
+                        // The plug its device model reports (2.x `ConnectorType`), varied
+                        // over the fleet so the driver app's plug filter has something to do.
+                        .connector_type(SIM_CONNECTOR_TYPES[i % SIM_CONNECTOR_TYPES.len()])
                         .call_timeout(config.call_timeout)
                         .time_source(clock.clone())
                         .seed(seed)

@@ -11,6 +11,8 @@ pub struct StationConfig {
     pub(crate) serial_number: Option<String>,
     pub(crate) firmware_version: Option<String>,
     pub(crate) evses: u32,
+    /// The connector type every EVSE's connector reports (`ConnectorType`).
+    pub(crate) connector_type: String,
     pub(crate) call_timeout: Duration,
     pub(crate) boot_retry: Duration,
     pub(crate) time: Arc<dyn TimeSource>,
@@ -66,6 +68,7 @@ impl StationConfig {
             serial_number: None,
             firmware_version: None,
             evses: 1,
+            connector_type: "cType2".into(),
             call_timeout: Duration::from_secs(30),
             boot_retry: Duration::from_secs(30),
             time: Arc::new(AnchoredClock::system()),
@@ -226,6 +229,14 @@ impl StationConfig {
     /// Number of EVSEs (2.x, one connector each) or connectors (1.6), at least 1.
     pub fn evses(mut self, n: u32) -> Self {
         self.evses = n.max(1);
+        self
+    }
+
+    /// The connector type of every EVSE's connector, as the 2.x device model's `Connector`
+    /// `ConnectorType` reports it (a `ConnectorEnumType` name such as `cCCS2`, `cType2`,
+    /// `sType2`, `cCHAdeMO`; default `cType2`).
+    pub fn connector_type(mut self, kind: impl Into<String>) -> Self {
+        self.connector_type = kind.into();
         self
     }
 

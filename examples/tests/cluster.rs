@@ -99,7 +99,12 @@ fn free_addr() -> SocketAddr {
 /// (`ocpp=http` each), on `cluster.balancer`; returns what the script printed (the ws://
 /// URL). The port was free when it was picked, but another process may take it before
 /// HAProxy binds it: then the script fails and the start is tried again on a new port.
-fn start_balancer(cluster: &mut Cluster, procs: usize, nodes: &[String], env: &[(&str, &str)]) -> String {
+fn start_balancer(
+    cluster: &mut Cluster,
+    procs: usize,
+    nodes: &[String],
+    env: &[(&str, &str)],
+) -> String {
     let mut last = String::new();
     for _ in 0..5 {
         let out = Command::new("bash")

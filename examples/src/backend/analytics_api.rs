@@ -186,7 +186,7 @@ async fn site_power(
     let hours = q.hours.unwrap_or(24).clamp(1, 168);
     let mut sessions = Vec::new();
     for s in analytics::site_sessions(b.db(), id, now - Duration::hours(hours)).await? {
-        sessions.push(b.samples(s).await?);
+        sessions.push(b.samples_flushed(s).await?);
     }
     Ok(Json(analytics::site_power(
         id,

@@ -412,6 +412,15 @@ impl Backend {
     /// every message projected so far is read.
     pub async fn samples(&self, session_id: i64) -> Result<Vec<db::SampleRow>, DbError> {
         self.writer.flush().await;
+        self.samples_flushed(session_id).await
+    }
+
+    /// [`Backend::samples`] for a caller that flushed the write-behind itself (once, before
+    /// reading many sessions).
+    pub(crate) async fn samples_flushed(
+        &self,
+        session_id: i64,
+    ) -> Result<Vec<db::SampleRow>, DbError> {
         let mut out = self.db.stored_samples(session_id).await?;
         let limits = ocpp_central::Limits::default();
         for row in self.db.session_journal(session_id).await? {

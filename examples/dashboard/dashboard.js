@@ -6,7 +6,13 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { chargers: [], live: [], history: [], refreshTimer: null, me: null };
+// The charger table shows one page (server-side search and paging: a network of 10,000
+// chargers is never one table); the header's counts come from /api/chargers/summary.
+const PAGE = 50;
+const state = {
+  chargers: [], live: [], history: [], refreshTimer: null, me: null,
+  page: { offset: 0, total: 0, search: "", status: "" },
+};
 
 function text(v) { return v === null || v === undefined ? "" : String(v); }
 function esc(v) {
@@ -77,8 +83,26 @@ function renderChargers() {
       `<td>${esc(c.bootState)}</td><td>${esc(c.vendor)} ${esc(c.model)}</td>` +
       `<td>${time(c.lastSeen)}</td><td>${conns}</td></tr>`;
   }).join("");
-  $("#no-chargers").style.display = state.chargers.length ? "none" : "";
-  $("#count-connected").textContent = state.chargers.filter((c) => c.connected).length;
+  const filtered = state.page.search || state.page.status;
+  $("#no-chargers").style.display = state.chargers.length || filtered ? "none" : "";
+  const { offset, total } = state.page;
+  $("#chargers-page").textContent = total
+    ? `${offset + 1}–${Math.min(offset + PAGE, total)} of ${total}`
+    : (filtered ? "no charger matches" : "");
+  $("#chargers-prev").disabled = offset === 0;
+  $("#chargers-next").disabled = offset + PAGE >= total;
+}
+
+// One page of chargers: the views and the number that matched (X-Total-Count).
+async function chargersPage() {
+  const q = new URLSearchParams({ limit: String(PAGE), offset: String(state.page.offset) });
+  if (state.page.search) q.set("search", state.page.search);
+  if (state.page.status) q.set("status", state.page.status);
+  const res = await fetch("/api/chargers?" + q);
+  if (res.status === 401) { location.reload(); throw new Error("signed out"); }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new Error((data && data.message) || res.statusText);
+  return { chargers: data, total: Number(res.headers.get("x-total-count") || data.length) };
 }
 
 // A session's signed meter values (Eichrecht): count per verification status, and the
@@ -107,21 +131,31 @@ function renderSessions() {
     `<td class="signed">${signedCell(s)}</td></tr>`
   ).join("");
   $("#no-history").style.display = state.history.length ? "none" : "";
-  $("#count-charging").textContent = state.live.length;
+  $("#count-charging").textContent = state.charging ?? state.live.length;
   const total = state.live.concat(state.history).reduce((a, s) => a + Number(s.energyWh || 0), 0);
   $("#count-energy").textContent = (total / 1000).toFixed(2);
 }
 
 async function refresh() {
   try {
-    const [chargers, live, history] = await Promise.all([
-      api("GET", "/api/chargers"),
+    const [page, summary, live, history] = await Promise.all([
+      chargersPage(),
+      api("GET", "/api/chargers/summary"),
       api("GET", "/api/sessions?status=active&limit=200"),
       api("GET", "/api/sessions?status=completed&limit=50"),
     ]);
-    state.chargers = chargers;
+    state.chargers = page.chargers;
+    state.page.total = page.total;
+    if (state.page.offset >= page.total && state.page.offset > 0) {
+      state.page.offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
+      scheduleRefresh();
+    }
     state.live = live;
     state.history = history;
+    state.charging = summary.charging;
+    $("#count-total").textContent = summary.total;
+    $("#count-connected").textContent = summary.online;
+    $("#count-faulted").textContent = summary.faultedConnectors;
     renderChargers();
     renderSessions();
   } catch (e) {
@@ -131,7 +165,7 @@ async function refresh() {
 
 function scheduleRefresh() {
   if (state.refreshTimer) return;
-  state.refreshTimer = setTimeout(() => { state.refreshTimer = null; refresh(); }, 150);
+  state.refreshTimer = setTimeout(() => { state.refreshTimer = null; refresh(); }, 500);
 }
 
 const seenEvents = new Set();
@@ -205,6 +239,30 @@ async function loadMe() {
   $("#user-role").textContent = state.me.role;
   document.body.classList.toggle("viewer", !canOperate());
 }
+
+// Search, filter and paging of the charger table (each asks the server for one page).
+let searchTimer = null;
+$("#charger-search").addEventListener("input", (e) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    state.page.search = e.target.value.trim();
+    state.page.offset = 0;
+    refresh();
+  }, 250);
+});
+$("#charger-status").addEventListener("change", (e) => {
+  state.page.status = e.target.value;
+  state.page.offset = 0;
+  refresh();
+});
+$("#chargers-prev").addEventListener("click", () => {
+  state.page.offset = Math.max(0, state.page.offset - PAGE);
+  refresh();
+});
+$("#chargers-next").addEventListener("click", () => {
+  if (state.page.offset + PAGE < state.page.total) state.page.offset += PAGE;
+  refresh();
+});
 
 $("#logout").addEventListener("click", async () => {
   try { await api("POST", "/api/logout"); } catch (_) { /* reloads into the login page anyway */ }

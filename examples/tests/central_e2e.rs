@@ -699,6 +699,103 @@ async fn tokens_and_known_only_admission() {
     net.central.shutdown().await.expect("shutdown");
 }
 
+/// The charger list is searched and paged by the server (the dashboard reads one page of a
+/// large network), with the number that matched in `X-Total-Count`; the summary counts every
+/// charger; bad paging is refused with the exact error.
+#[tokio::test]
+async fn charger_list_search_paging_and_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = CentralArgs::with_database(sqlite_url(&dir)).ephemeral();
+    let mut net = Net::start(args).await;
+    // Twelve registered (offline), two connected.
+    for i in 0..12 {
+        let (status, _) = net
+            .post(
+                "/api/chargers",
+                json!({ "identity": format!("REG-{i:02}") }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let live: Vec<ClientHandle> = ["LIVE-A", "LIVE-B"]
+        .iter()
+        .map(|id| charger(net.url(id), id, Version::V16))
+        .collect();
+    for id in ["LIVE-A", "LIVE-B"] {
+        net.wait(id, "booted", |_| true).await;
+    }
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|c| c["identity"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let (status, all, total) = net.get_paged("/api/chargers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((ids(&all).len(), total), (14, Some(14)), "no limit: all");
+    let (_, page, total) = net.get_paged("/api/chargers?limit=5&offset=5").await;
+    assert_eq!(total, Some(14));
+    assert_eq!(
+        ids(&page),
+        ["REG-03", "REG-04", "REG-05", "REG-06", "REG-07"],
+        "identity order, the second page"
+    );
+    let (_, last, _) = net.get_paged("/api/chargers?limit=5&offset=10").await;
+    assert_eq!(ids(&last), ["REG-08", "REG-09", "REG-10", "REG-11"]);
+    let (_, past, total) = net.get_paged("/api/chargers?limit=5&offset=99").await;
+    assert_eq!((ids(&past).len(), total), (0, Some(14)));
+    let (_, online, total) = net.get_paged("/api/chargers?status=online").await;
+    assert_eq!(
+        (ids(&online), total),
+        (vec!["LIVE-A".to_owned(), "LIVE-B".to_owned()], Some(2))
+    );
+    let (_, offline, total) = net.get_paged("/api/chargers?status=offline&limit=2").await;
+    assert_eq!(
+        (ids(&offline), total),
+        (vec!["REG-00".to_owned(), "REG-01".to_owned()], Some(12))
+    );
+    // Identity, vendor or model, any case.
+    let (_, found, total) = net.get_paged("/api/chargers?search=reg-1").await;
+    assert_eq!(
+        (ids(&found), total),
+        (vec!["REG-10".to_owned(), "REG-11".to_owned()], Some(2))
+    );
+    let (_, by_model, _) = net.get_paged("/api/chargers?search=volt%2022").await;
+    assert_eq!(ids(&by_model), ["LIVE-A", "LIVE-B"]);
+
+    let (status, summary) = net.get("/api/chargers/summary").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        summary,
+        json!({ "total": 14, "online": 2, "charging": 0, "faultedConnectors": 0 })
+    );
+
+    for (query, why) in [
+        ("limit=0", "limit must be 1..=500"),
+        ("limit=501", "limit must be 1..=500"),
+        (
+            "status=busy",
+            "status must be online or offline, not \"busy\"",
+        ),
+    ] {
+        let (status, body) = net.get(&format!("/api/chargers?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(body["error"]["code"], "invalid_query", "{query}");
+        assert_eq!(body["error"]["message"], why, "{query}");
+    }
+    let (status, body) = net.get("/api/chargers?offset=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Nothing else broke: the list still answers.
+    let (status, _, total) = net.get_paged("/api/chargers?limit=1").await;
+    assert_eq!((status, total), (StatusCode::OK, Some(14)));
+    for c in live {
+        c.shutdown().await;
+    }
+    net.central.shutdown().await.expect("shutdown");
+}
+
 /// The OpenAPI document lists every API route.
 #[tokio::test]
 async fn openapi_document_lists_the_routes() {

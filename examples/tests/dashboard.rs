@@ -215,6 +215,22 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
             .len();
         assert_eq!(live_rows, 0, "the stopped session left the live table");
 
+        // The charger table is searched and paged by the server: no match, then the charger
+        // again; the header counts every charger (the summary, not the page).
+        let search = browser.find(Locator::Css("#charger-search")).await?;
+        search.send_keys("no-such-charger").await?;
+        wait("//span[@id='chargers-page' and text()='no charger matches']").await?;
+        let rows = browser
+            .find_all(Locator::Css("#chargers tbody tr"))
+            .await?
+            .len();
+        assert_eq!(rows, 0, "nothing matched");
+        search.clear().await?;
+        search.send_keys("DASH-1").await?;
+        wait("//span[@id='chargers-page' and text()='1\u{2013}1 of 1']").await?;
+        wait("//tr[@data-charger='DASH-1']").await?;
+        wait("//span[@id='count-connected' and text()='1']").await?;
+
         // The analytics panel: a search refreshes it; the charger's health row, the counts
         // and today's energy bar.
         let search = browser.find(Locator::Css("#health-search")).await?;

@@ -456,6 +456,39 @@ pub struct SessionsQuery {
     pub limit: Option<i64>,
 }
 
+/// Search and paging of `GET /api/chargers` (the dashboard reads a page at a time: a network
+/// of 10,000 chargers is never one table).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ChargersQuery {
+    /// Only chargers whose identity, vendor or model contains this (case-insensitive).
+    pub search: Option<String>,
+    /// `online` (connected now) or `offline`.
+    pub status: Option<String>,
+    /// Skip this many (in identity order; default 0).
+    pub offset: Option<usize>,
+    /// At most this many (default: all; at most [`MAX_CHARGERS_PAGE`] when given). The number
+    /// that matched is in the `X-Total-Count` header.
+    pub limit: Option<usize>,
+}
+
+/// The largest page of `GET /api/chargers?limit=`.
+pub const MAX_CHARGERS_PAGE: usize = 500;
+
+/// Counts over every charger (`GET /api/chargers/summary`): what the dashboard shows at a
+/// glance instead of a table of all of them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargersSummary {
+    /// Chargers ever seen or registered.
+    pub total: usize,
+    /// Connected now.
+    pub online: usize,
+    /// Sessions active now.
+    pub charging: usize,
+    /// Connectors whose last status is `Faulted` or `Unavailable`, on connected chargers.
+    pub faulted_connectors: usize,
+}
+
 /// Filters of `GET /api/log`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LogQuery {
@@ -499,6 +532,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/log", VIEWER),
     ("GET", "/api/journal/set-aside", VIEWER),
     ("GET", "/api/chargers", VIEWER),
+    ("GET", "/api/chargers/summary", VIEWER),
     ("POST", "/api/chargers", ADMIN),
     ("GET", "/api/chargers/{id}", VIEWER),
     ("POST", "/api/chargers/{id}/start", OPERATOR),
@@ -739,6 +773,7 @@ pub fn router(backend: Shared, auth: Arc<Auth>) -> Router {
         .route("/api/log", get(log))
         .route("/api/journal/set-aside", get(journal_set_aside))
         .route("/api/chargers", get(list_chargers).post(register_charger))
+        .route("/api/chargers/summary", get(chargers_summary))
         .route("/api/chargers/{id}", get(get_charger))
         .route("/api/chargers/{id}/start", post(start))
         .route("/api/chargers/{id}/stop", post(stop))
@@ -1237,6 +1272,7 @@ async fn method_not_allowed() -> ApiError {
         log,
         journal_set_aside,
         list_chargers,
+        chargers_summary,
         register_charger,
         get_charger,
         start,
@@ -1255,6 +1291,7 @@ async fn method_not_allowed() -> ApiError {
     ),
     components(schemas(
         crate::backend::db::JournalRow,
+        ChargersSummary,
         ErrorBody,
         ErrorDetail,
         ChargerView,
@@ -1619,30 +1656,126 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
     }))
 }
 
-/// Every charger ever seen or registered, with live state for the connected ones.
-#[utoipa::path(get, path = "/api/chargers", responses((status = 200, body = [ChargerView])))]
-async fn list_chargers(State(b): State<Shared>) -> Result<Json<Vec<ChargerView>>, ApiError> {
+/// Every charger ever seen or registered, with live state for the connected ones, in identity
+/// order; `search`, `status`, `offset` and `limit` select a page (the views are built for
+/// that page only), `X-Total-Count` says how many matched.
+#[utoipa::path(get, path = "/api/chargers", params(ChargersQuery), responses(
+    (status = 200, body = [ChargerView], headers(("X-Total-Count" = usize, description = "Chargers that matched, over all pages"))),
+    (status = 400, body = ErrorBody)))]
+async fn list_chargers(
+    State(b): State<Shared>,
+    Q(q): Q<ChargersQuery>,
+) -> Result<Response, ApiError> {
+    let online_only = match q.status.as_deref() {
+        None => None,
+        Some("online") => Some(true),
+        Some("offline") => Some(false),
+        Some(other) => {
+            return Err(ApiError::bad(
+                "invalid_query",
+                format!("status must be online or offline, not {other:?}"),
+            ))
+        }
+    };
+    if q.limit.is_some_and(|l| l == 0 || l > MAX_CHARGERS_PAGE) {
+        return Err(ApiError::bad(
+            "invalid_query",
+            format!("limit must be 1..={MAX_CHARGERS_PAGE}"),
+        ));
+    }
     b.flush().await;
-    let mut ids: Vec<String> = b
-        .db()
-        .chargers()
-        .await?
-        .into_iter()
-        .map(|r| r.identity)
-        .collect();
-    for id in b.chargers().identities() {
-        if !ids.contains(&id) {
-            ids.push(id);
+    let needle = q.search.as_deref().map(str::to_lowercase);
+    let live: std::collections::HashSet<String> = b.chargers().identities().into_iter().collect();
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let rows = b.db().chargers().await?;
+    let matches = |id: &str, vendor: Option<&str>, model: Option<&str>, online: bool| {
+        online_only.is_none_or(|o| o == online)
+            && needle.as_deref().is_none_or(|n| {
+                [Some(id), vendor, model]
+                    .into_iter()
+                    .flatten()
+                    .any(|f| f.to_lowercase().contains(n))
+            })
+    };
+    for r in &rows {
+        seen.insert(r.identity.as_str());
+        let online = live.contains(&r.identity) || r.connected;
+        if matches(&r.identity, r.vendor.as_deref(), r.model.as_deref(), online) {
+            ids.push(r.identity.clone());
         }
     }
-    ids.sort();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(v) = charger_view(&b, &id).await? {
+    for id in &live {
+        if !seen.contains(id.as_str()) && matches(id, None, None, true) {
+            ids.push(id.clone());
+        }
+    }
+    ids.sort_unstable();
+    let total = ids.len();
+    let offset = q.offset.unwrap_or(0).min(total);
+    let end = q
+        .limit
+        .map_or(total, |l| offset.saturating_add(l).min(total));
+    let mut out = Vec::with_capacity(end - offset);
+    for id in &ids[offset..end] {
+        if let Some(v) = charger_view(&b, id).await? {
             out.push(v);
         }
     }
-    Ok(Json(out))
+    Ok((
+        [(
+            header::HeaderName::from_static("x-total-count"),
+            total.to_string(),
+        )],
+        Json(out),
+    )
+        .into_response())
+}
+
+/// Counts over every charger: total, online, charging, faulted connectors.
+#[utoipa::path(get, path = "/api/chargers/summary", responses((status = 200, body = ChargersSummary)))]
+async fn chargers_summary(State(b): State<Shared>) -> Result<Json<ChargersSummary>, ApiError> {
+    b.flush().await;
+    let rows = b.db().chargers().await?;
+    let live: std::collections::HashSet<String> = b.chargers().identities().into_iter().collect();
+    let mut total = rows.len();
+    let mut online = 0;
+    for r in &rows {
+        if live.contains(&r.identity) || r.connected {
+            online += 1;
+        }
+    }
+    let known: std::collections::HashSet<&str> = rows.iter().map(|r| r.identity.as_str()).collect();
+    let unknown_live = live
+        .iter()
+        .filter(|id| !known.contains(id.as_str()))
+        .count();
+    total += unknown_live;
+    online += unknown_live;
+    let faulted_connectors = live
+        .iter()
+        .filter_map(|id| b.chargers().get(id))
+        .map(|h| {
+            h.state()
+                .connectors
+                .values()
+                .filter(|c| {
+                    matches!(
+                        c.status,
+                        ocpp_central::ConnectorStatus::Faulted
+                            | ocpp_central::ConnectorStatus::Unavailable
+                    )
+                })
+                .count()
+        })
+        .sum();
+    let charging = b.db().active_session_count().await?;
+    Ok(Json(ChargersSummary {
+        total,
+        online,
+        charging,
+        faulted_connectors,
+    }))
 }
 
 /// A registered charger, with the password issued for it.

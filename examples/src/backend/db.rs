@@ -714,6 +714,11 @@ impl Db {
         sql
     }
 
+    /// Parameter number `i`, in the database's spelling (see [`Db::values`]).
+    pub(crate) fn param(&self, i: usize) -> String {
+        self.params_from(1, i)
+    }
+
     /// Raises each charger's `upto` mark in `journal_projected` (see migrations 4 and 8) to
     /// the given row, never lowering it. (Its `last` column is no longer kept up: a charger
     /// new to the table gets the row in both.)
@@ -1180,6 +1185,18 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(journal_row).collect()
+    }
+
+    /// How many sessions are active.
+    pub async fn active_session_count(&self) -> Result<usize, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM sessions WHERE status = 'active'")
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        usize::try_from(n).map_err(|_| DbError::Corrupt {
+            column: "sessions.status",
+            value: format!("{n} active"),
+        })
     }
 
     /// How many journal rows are set aside.

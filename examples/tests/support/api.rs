@@ -90,6 +90,25 @@ impl Api {
         Self::answer(self.http.get(format!("{}{path}", self.base)), "HTTP GET").await
     }
 
+    /// GET `path`, with its `X-Total-Count` header (a paged list: how many matched).
+    #[allow(dead_code)]
+    pub async fn get_paged(&self, path: &str) -> (StatusCode, Value, Option<usize>) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("HTTP GET");
+        let status = res.status();
+        let total = res
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body, total)
+    }
+
     /// POST `body` as JSON to `path`.
     #[allow(dead_code)]
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {

@@ -95,6 +95,45 @@ fn free_addr() -> SocketAddr {
         .expect("a free port")
 }
 
+/// Three nodes of cluster `name` on `database` and Redis (started one after the other: the
+/// first migrates the database alone), each client with an admin API key named `label`; the
+/// balancer's address is picked, not started.
+async fn three_nodes_with_key(
+    database: &str,
+    redis_url: &str,
+    name: &str,
+    dir: &std::path::Path,
+    label: &str,
+) -> Cluster {
+    let mut cluster = Cluster {
+        nodes: Vec::new(),
+        balancer: free_addr(),
+        dir: dir.to_path_buf(),
+        restarted: Vec::new(),
+    };
+    for i in 1..=3 {
+        let (child, ocpp, http) = spawn_node(i, database, redis_url, name, dir);
+        until(&format!("node n{i} healthy"), || healthy(http)).await;
+        cluster.nodes.push(Node {
+            id: format!("n{i}"),
+            child: Some(child),
+            ocpp,
+            http,
+            api: Api::new(http),
+        });
+    }
+    let db = Db::open(database).await.expect("database");
+    let auth = Auth::new(db.clone(), AuthConfig::new()).expect("auth");
+    let (_, key) = auth
+        .create_api_key(label, Role::Admin, "tests")
+        .await
+        .expect("API key");
+    for n in &mut cluster.nodes {
+        n.api = Api::with_key(n.http, key.expose());
+    }
+    cluster
+}
+
 /// Starts HAProxy (`scripts/balancer.sh start`) with `procs` processes in front of `nodes`
 /// (`ocpp=http` each), on `cluster.balancer`; returns what the script printed (the ws://
 /// URL). The port was free when it was picked, but another process may take it before
@@ -264,34 +303,9 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
     let name = format!("test{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("ocpp-cluster-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("log dir");
-    let mut cluster = Cluster {
-        nodes: Vec::new(),
-        balancer: free_addr(),
-        dir: dir.clone(),
-        restarted: Vec::new(),
-    };
-
     // Three nodes (the first migrates the database alone), an API key for all of them.
-    for i in 1..=3 {
-        let (child, ocpp, http) = spawn_node(i, &database, &redis_url, &name, &dir);
-        until(&format!("node n{i} healthy"), || healthy(http)).await;
-        cluster.nodes.push(Node {
-            id: format!("n{i}"),
-            child: Some(child),
-            ocpp,
-            http,
-            api: Api::new(http),
-        });
-    }
-    let db = Db::open(&database).await.expect("database");
-    let auth = Auth::new(db.clone(), AuthConfig::new()).expect("auth");
-    let (_, key) = auth
-        .create_api_key("cluster-test", Role::Admin, "tests")
-        .await
-        .expect("API key");
-    for n in &mut cluster.nodes {
-        n.api = Api::with_key(n.http, key.expose());
-    }
+    let mut cluster =
+        three_nodes_with_key(&database, &redis_url, &name, &dir, "cluster-test").await;
 
     // HAProxy in front, two processes on one port.
     let nodes: Vec<String> = cluster
@@ -963,13 +977,15 @@ async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() 
     })
     .await;
     assert_eq!(s["status"], "active", "the transaction goes on: {s}");
-    assert!(
+    // The row's mark is stored after its projection (a later transaction of the same batch).
+    until("nothing left unprojected", || async {
         db.journal_unprocessed_of(id)
             .await
             .expect("journal")
-            .is_empty(),
-        "nothing left unprojected"
-    );
+            .is_empty()
+            .then_some(())
+    })
+    .await;
     drop(ws);
     b.shutdown().await.expect("shutdown b");
     a.shutdown().await.expect("shutdown a");
@@ -1368,32 +1384,8 @@ async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
     let name = format!("planner{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("ocpp-planner-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("log dir");
-    let mut cluster = Cluster {
-        nodes: Vec::new(),
-        balancer: free_addr(),
-        dir: dir.clone(),
-        restarted: Vec::new(),
-    };
-    for i in 1..=3 {
-        let (child, ocpp, http) = spawn_node(i, &database, &redis_url, &name, &dir);
-        until(&format!("node n{i} healthy"), || healthy(http)).await;
-        cluster.nodes.push(Node {
-            id: format!("n{i}"),
-            child: Some(child),
-            ocpp,
-            http,
-            api: Api::new(http),
-        });
-    }
-    let db = Db::open(&database).await.expect("database");
-    let auth = Auth::new(db.clone(), AuthConfig::new()).expect("auth");
-    let (_, key) = auth
-        .create_api_key("planner-test", Role::Admin, "tests")
-        .await
-        .expect("API key");
-    for n in &mut cluster.nodes {
-        n.api = Api::with_key(n.http, key.expose());
-    }
+    let mut cluster =
+        three_nodes_with_key(&database, &redis_url, &name, &dir, "planner-test").await;
     let redis = redis::Client::open(redis_url.as_str())
         .expect("redis url")
         .get_multiplexed_async_connection()
@@ -1687,8 +1679,12 @@ async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_lim
             .await
             .expect("127.0.0.3 has its own limit"),
     ];
-    let (_, c) = api.get("/api/chargers/PX-B2").await;
-    assert_eq!(c["connected"], true, "{c}");
+    // Connected once the node has handled the connection's first event (not at the handshake).
+    until("PX-B2 connected", || async {
+        let (_, c) = api.get("/api/chargers/PX-B2").await;
+        (c["connected"] == true).then_some(())
+    })
+    .await;
     let log = node_log(&dir.join("node1.log"));
     for source in ["127.0.0.2", "127.0.0.3"] {
         assert!(

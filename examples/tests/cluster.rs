@@ -441,13 +441,19 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
     assert!(status.is_client_error(), "{status} {err}");
     assert_ne!(status, StatusCode::CONFLICT, "the owner answered: {err}");
 
-    // A quarter stop through a third node's API.
+    // A quarter stop through a third node's API, each once its session has energy (a meter
+    // value came: the chargers sample every second), so every session ends with some.
     let (stopped_early, going_on) = charging.split_at(CHARGING / 4);
     for &i in stopped_early {
         let id = &ids[i];
         let owner = node_index(owners[i].as_deref().expect("owner"));
         let via = &cluster.nodes[(owner + 2) % 3];
-        let s = session_of(api0, id).await.expect("session");
+        let s = until(&format!("energy in the session of {id}"), || async {
+            session_of(api0, id)
+                .await
+                .filter(|s| s["energyWh"].as_f64().unwrap_or(0.0) > 0.0)
+        })
+        .await;
         let (status, answer) = via
             .api
             .post(

@@ -2286,7 +2286,7 @@ async fn get_session(
             format!("no session {id}"),
         )
     })?;
-    let samples = b.samples(id).await?;
+    let samples = b.samples_flushed(id).await?;
     let mut v = session_view(s, Some(samples));
     v.signed_values = b
         .signed()

@@ -272,12 +272,58 @@ struct Session {
     arrival: u64,
     transaction_id: String,
     measured_w: Option<Decimal>,
+    /// When the charger took the reading behind `measured_w`, if it said.
+    measured_at: Option<DateTime<Utc>>,
     planned: Decimal,
     queued: Option<Queued>,
     /// The limit last sent (set when sent, cleared when refused).
     sent: Option<Decimal>,
+    /// When `sent` was planned, and the limit before it.
+    sent_at: Option<DateTime<Utc>>,
+    sent_before: Option<Decimal>,
     /// The cap of the last plan, in the site's unit.
     cap: Decimal,
+}
+
+impl Session {
+    fn new(
+        arrival: u64,
+        transaction_id: String,
+        measured_w: Option<Decimal>,
+        measured_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            arrival,
+            transaction_id,
+            measured_w,
+            measured_at,
+            planned: Decimal::ZERO,
+            queued: None,
+            sent: None,
+            sent_at: None,
+            sent_before: None,
+            cap: Decimal::ZERO,
+        }
+    }
+
+    /// The limit the EV was under when its latest reading was taken: a reading taken
+    /// before the last limit was sent says how it drew under the limit before, not
+    /// whether it can use the new one (judged against the new one, an EV still ramping
+    /// to a raise would look EV-limited and be capped back down). A reading without a
+    /// time is taken as current.
+    fn given_at_measurement(&self) -> Option<Decimal> {
+        match (self.measured_at, self.sent_at) {
+            (Some(m), Some(s)) if m < s => self.sent_before,
+            _ => self.sent,
+        }
+    }
+
+    /// The limit `limit` is being sent now.
+    fn mark_sent(&mut self, limit: Decimal) {
+        self.sent_before = self.sent;
+        self.sent = Some(limit);
+        self.sent_at = Some(Utc::now());
+    }
 }
 
 #[derive(Debug)]
@@ -725,15 +771,12 @@ impl Sites {
                             *arrivals += 1;
                             site.sessions
                                 .entry((charger.to_owned(), tx.connector.evse))
-                                .or_insert(Session {
-                                    arrival: *arrivals,
-                                    transaction_id: tx.id.clone(),
-                                    measured_w: tx.power_w,
-                                    planned: Decimal::ZERO,
-                                    queued: None,
-                                    sent: None,
-                                    cap: Decimal::ZERO,
-                                });
+                                .or_insert(Session::new(
+                                    *arrivals,
+                                    tx.id.clone(),
+                                    tx.power_w,
+                                    tx.meter_last_at,
+                                ));
                         }
                     }
                 }
@@ -874,15 +917,12 @@ impl Sites {
                         } else {
                             site.sessions.insert(
                                 key,
-                                Session {
+                                Session::new(
                                     arrival,
-                                    transaction_id: transaction.id.clone(),
-                                    measured_w: transaction.power_w,
-                                    planned: Decimal::ZERO,
-                                    queued: None,
-                                    sent: None,
-                                    cap: Decimal::ZERO,
-                                },
+                                    transaction.id.clone(),
+                                    transaction.power_w,
+                                    transaction.meter_last_at,
+                                ),
                             );
                             site.dirty = true;
                             wake = true;
@@ -897,9 +937,14 @@ impl Sites {
                         let key = (id.to_owned(), transaction.connector.evse);
                         if let Some(s) = site.sessions.get_mut(&key) {
                             s.measured_w = transaction.power_w;
+                            s.measured_at = transaction.meter_last_at;
                             let m = transaction.power_w.map(|w| self.cfg.watts_in(unit, w));
-                            let cap =
-                                balancer::cap_from_measurement(evse_max, s.sent, m, unit.step());
+                            let cap = balancer::cap_from_measurement(
+                                evse_max,
+                                s.given_at_measurement(),
+                                m,
+                                unit.step(),
+                            );
                             // Drawing clearly less than planned for, or capped before and
                             // now drawing what it was given: plan again.
                             let less = cap + hysteresis < s.cap;
@@ -977,7 +1022,7 @@ impl Sites {
                     arrival: s.arrival,
                     cap: balancer::cap_from_measurement(
                         site.row.evse_max,
-                        s.sent,
+                        s.given_at_measurement(),
                         s.measured_w.map(|w| self.cfg.watts_in(unit, w)),
                         step,
                     ),
@@ -996,7 +1041,7 @@ impl Sites {
                 s.cap = caps.get(&a.key).copied().unwrap_or(Decimal::ZERO);
                 let previous = s.sent;
                 if balancer::should_send(previous, a.limit, hysteresis) {
-                    s.sent = Some(a.limit);
+                    s.mark_sent(a.limit);
                     // A lower limit goes out first; so does a first one no higher than
                     // the TxDefaultProfile the session started with.
                     let first = previous.map_or(a.limit <= site.row.min_rate, |p| a.limit < p);
@@ -1327,6 +1372,7 @@ impl Sites {
                 Some(s) if s.transaction_id == *tx => {
                     if s.measured_w != *power {
                         s.measured_w = *power;
+                        s.measured_at = None;
                         site.dirty = true;
                     }
                 }
@@ -1338,15 +1384,7 @@ impl Sites {
                     st.arrivals += 1;
                     site.sessions.insert(
                         key.clone(),
-                        Session {
-                            arrival: st.arrivals,
-                            transaction_id: tx.clone(),
-                            measured_w: *power,
-                            planned: Decimal::ZERO,
-                            queued: None,
-                            sent: None,
-                            cap: Decimal::ZERO,
-                        },
+                        Session::new(st.arrivals, tx.clone(), *power, None),
                     );
                     site.dirty = true;
                 }
@@ -1550,5 +1588,38 @@ impl Sites {
                 .await
                 .is_ok(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_is_judged_against_the_limit_in_force_when_it_was_taken() {
+        let t0 = Utc::now();
+        let mut s = Session::new(1, "7".into(), Some(Decimal::from(1_430)), Some(t0));
+        assert_eq!(s.given_at_measurement(), None, "nothing sent yet");
+        s.mark_sent(Decimal::from(1_430));
+        s.sent_at = Some(t0 - chrono::Duration::seconds(5));
+        assert_eq!(s.given_at_measurement(), Some(Decimal::from(1_430)));
+        // Raised to 4 kW after the reading was taken: the reading says nothing of the
+        // new limit, so the EV is not taken as EV-limited.
+        s.mark_sent(Decimal::from(4_000));
+        s.sent_at = Some(t0 + chrono::Duration::milliseconds(1));
+        assert_eq!(s.given_at_measurement(), Some(Decimal::from(1_430)));
+        let cap = balancer::cap_from_measurement(
+            Decimal::from(11_000),
+            s.given_at_measurement(),
+            s.measured_w,
+            Decimal::ONE,
+        );
+        assert_eq!(cap, Decimal::from(11_000));
+        // A reading taken after it is judged against it.
+        s.measured_at = Some(t0 + chrono::Duration::seconds(1));
+        assert_eq!(s.given_at_measurement(), Some(Decimal::from(4_000)));
+        // A reading without a time is taken as current.
+        s.measured_at = None;
+        assert_eq!(s.given_at_measurement(), Some(Decimal::from(4_000)));
     }
 }

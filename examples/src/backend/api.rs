@@ -1656,6 +1656,40 @@ async fn charger_view(b: &Shared, id: &str) -> Result<Option<ChargerView>, ApiEr
     }))
 }
 
+/// Every charger the list and the summary count: the database's rows (read after the
+/// write-behind is flushed) and the chargers connected here that are not stored yet.
+struct Fleet {
+    rows: Vec<super::db::ChargerRow>,
+    /// Connected to this node.
+    live: std::collections::HashSet<String>,
+}
+
+impl Fleet {
+    async fn load(b: &Shared) -> Result<Self, ApiError> {
+        b.flush().await;
+        let rows = b.db().chargers().await?;
+        let live = b.chargers().identities().into_iter().collect();
+        Ok(Self { rows, live })
+    }
+
+    /// Each charger once: its identity, its row if stored, and whether it is online
+    /// (connected here, or on another node as the database says).
+    fn each(&self) -> impl Iterator<Item = (&str, Option<&super::db::ChargerRow>, bool)> {
+        let stored: std::collections::HashSet<&str> =
+            self.rows.iter().map(|r| r.identity.as_str()).collect();
+        let rows = self.rows.iter().map(|r| {
+            let online = self.live.contains(&r.identity) || r.connected;
+            (r.identity.as_str(), Some(r), online)
+        });
+        let unstored = self
+            .live
+            .iter()
+            .filter(move |id| !stored.contains(id.as_str()))
+            .map(|id| (id.as_str(), None, true));
+        rows.chain(unstored)
+    }
+}
+
 /// Every charger ever seen or registered, with live state for the connected ones, in identity
 /// order; `search`, `status`, `offset` and `limit` select a page (the views are built for
 /// that page only), `X-Total-Count` says how many matched.
@@ -1683,33 +1717,25 @@ async fn list_chargers(
             format!("limit must be 1..={MAX_CHARGERS_PAGE}"),
         ));
     }
-    b.flush().await;
     let needle = q.search.as_deref().map(str::to_lowercase);
-    let live: std::collections::HashSet<String> = b.chargers().identities().into_iter().collect();
-    let mut ids: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let rows = b.db().chargers().await?;
-    let matches = |id: &str, vendor: Option<&str>, model: Option<&str>, online: bool| {
-        online_only.is_none_or(|o| o == online)
-            && needle.as_deref().is_none_or(|n| {
-                [Some(id), vendor, model]
+    let fleet = Fleet::load(&b).await?;
+    let mut ids: Vec<String> = fleet
+        .each()
+        .filter(|(id, row, online)| {
+            online_only.is_none_or(|o| o == *online)
+                && needle.as_deref().is_none_or(|n| {
+                    [
+                        Some(*id),
+                        row.and_then(|r| r.vendor.as_deref()),
+                        row.and_then(|r| r.model.as_deref()),
+                    ]
                     .into_iter()
                     .flatten()
                     .any(|f| f.to_lowercase().contains(n))
-            })
-    };
-    for r in &rows {
-        seen.insert(r.identity.as_str());
-        let online = live.contains(&r.identity) || r.connected;
-        if matches(&r.identity, r.vendor.as_deref(), r.model.as_deref(), online) {
-            ids.push(r.identity.clone());
-        }
-    }
-    for id in &live {
-        if !seen.contains(id.as_str()) && matches(id, None, None, true) {
-            ids.push(id.clone());
-        }
-    }
+                })
+        })
+        .map(|(id, _, _)| id.to_owned())
+        .collect();
     ids.sort_unstable();
     let total = ids.len();
     let offset = q.offset.unwrap_or(0).min(total);
@@ -1735,24 +1761,14 @@ async fn list_chargers(
 /// Counts over every charger: total, online, charging, faulted connectors.
 #[utoipa::path(get, path = "/api/chargers/summary", responses((status = 200, body = ChargersSummary)))]
 async fn chargers_summary(State(b): State<Shared>) -> Result<Json<ChargersSummary>, ApiError> {
-    b.flush().await;
-    let rows = b.db().chargers().await?;
-    let live: std::collections::HashSet<String> = b.chargers().identities().into_iter().collect();
-    let mut total = rows.len();
-    let mut online = 0;
-    for r in &rows {
-        if live.contains(&r.identity) || r.connected {
-            online += 1;
-        }
+    let fleet = Fleet::load(&b).await?;
+    let (mut total, mut online) = (0, 0);
+    for (_, _, on) in fleet.each() {
+        total += 1;
+        online += usize::from(on);
     }
-    let known: std::collections::HashSet<&str> = rows.iter().map(|r| r.identity.as_str()).collect();
-    let unknown_live = live
-        .iter()
-        .filter(|id| !known.contains(id.as_str()))
-        .count();
-    total += unknown_live;
-    online += unknown_live;
-    let faulted_connectors = live
+    let faulted_connectors = fleet
+        .live
         .iter()
         .filter_map(|id| b.chargers().get(id))
         .map(|h| {

@@ -860,124 +860,118 @@ impl Sites {
     /// Follows the model's events of `charger` (the backend calls this for every event).
     pub fn on_event(&self, charger: &ChargerHandle, event: &Event) {
         let id = charger.identity();
-        let mut wake = false;
-        {
+        let wake = {
             let mut st = self.state();
             let st = &mut *st;
             let Some(site_id) = st.charger_site.get(id).copied() else {
                 return;
             };
-            if self.cluster.get().is_some() {
+            if let Event::Booted {
+                state: BootState::Accepted,
+                ..
+            } = event
+            {
+                st.defaults.insert(id.to_owned());
+                true
+            } else if self.cluster.get().is_some() {
                 // On a cluster the planner reads the sessions of every node from the shared
-                // database; here a boot queues the charger's default, a transaction wakes
-                // the round.
-                match event {
-                    Event::Booted {
-                        state: BootState::Accepted,
-                        ..
-                    } => {
-                        st.defaults.insert(id.to_owned());
-                        wake = true;
-                    }
-                    Event::TransactionStarted { .. } | Event::TransactionEnded { .. } => {
-                        wake = true;
-                    }
-                    _ => {}
-                }
-                if wake {
-                    self.wake.notify_one();
-                }
-                return;
+                // database; here a transaction wakes the round.
+                matches!(
+                    event,
+                    Event::TransactionStarted { .. } | Event::TransactionEnded { .. }
+                )
+            } else {
+                self.follow(st, site_id, id, event)
             }
-            let max = self.cfg.max_sessions_per_site;
-            match event {
-                Event::Booted {
-                    state: BootState::Accepted,
-                    ..
-                } => {
-                    st.defaults.insert(id.to_owned());
-                    wake = true;
-                }
-                // A transaction started, or one running before this process knew it (a
-                // restart, a reconnect): a session of the site from now on.
-                Event::TransactionStarted { transaction, .. }
-                | Event::TransactionUpdated { transaction, .. }
-                    if st.sites.get(&site_id).is_some_and(|site| {
-                        site.sessions
-                            .get(&(id.to_owned(), transaction.connector.evse))
-                            .is_none_or(|s| s.transaction_id != transaction.id)
-                    }) =>
-                {
-                    st.arrivals += 1;
-                    let arrival = st.arrivals;
-                    if let Some(site) = st.sites.get_mut(&site_id) {
-                        let key = (id.to_owned(), transaction.connector.evse);
-                        if site.sessions.len() >= max && !site.sessions.contains_key(&key) {
-                            st.stats.sessions_dropped += 1;
-                        } else {
-                            site.sessions.insert(
-                                key,
-                                Session::new(
-                                    arrival,
-                                    transaction.id.clone(),
-                                    transaction.power_w,
-                                    transaction.meter_last_at,
-                                ),
-                            );
-                            site.dirty = true;
-                            wake = true;
-                        }
-                    }
-                }
-                Event::TransactionUpdated { transaction, .. } => {
-                    if let Some(site) = st.sites.get_mut(&site_id) {
-                        let unit = site.row.unit;
-                        let hysteresis = self.hysteresis(unit);
-                        let evse_max = site.row.evse_max;
-                        let key = (id.to_owned(), transaction.connector.evse);
-                        if let Some(s) = site.sessions.get_mut(&key) {
-                            s.measured_w = transaction.power_w;
-                            s.measured_at = transaction.meter_last_at;
-                            let m = transaction.power_w.map(|w| self.cfg.watts_in(unit, w));
-                            let cap = balancer::cap_from_measurement(
-                                evse_max,
-                                s.given_at_measurement(),
-                                m,
-                                unit.step(),
-                            );
-                            // Drawing clearly less than planned for, or capped before and
-                            // now drawing what it was given: plan again.
-                            let less = cap + hysteresis < s.cap;
-                            let more = s.cap < evse_max && cap >= evse_max && s.queued.is_none();
-                            if less || more {
-                                site.dirty = true;
-                                wake = true;
-                            }
-                        }
-                        Self::point(&self.cfg, site, Utc::now());
-                    }
-                }
-                Event::TransactionEnded { transaction, .. } => {
-                    if let Some(site) = st.sites.get_mut(&site_id) {
-                        let key = (id.to_owned(), transaction.connector.evse);
-                        if site
-                            .sessions
-                            .get(&key)
-                            .is_some_and(|s| s.transaction_id == transaction.id)
-                        {
-                            site.sessions.remove(&key);
-                            site.dirty = true;
-                            wake = true;
-                        }
-                        Self::point(&self.cfg, site, Utc::now());
-                    }
-                }
-                _ => {}
-            }
-        }
+        };
         if wake {
             self.wake.notify_one();
         }
+    }
+
+    /// On a single node: follows a transaction event of charger `id` on site `site_id` into
+    /// the site's sessions; true when the site needs planning again.
+    fn follow(&self, st: &mut State, site_id: i64, id: &str, event: &Event) -> bool {
+        let mut wake = false;
+        let max = self.cfg.max_sessions_per_site;
+        match event {
+            // A transaction started, or one running before this process knew it (a
+            // restart, a reconnect): a session of the site from now on.
+            Event::TransactionStarted { transaction, .. }
+            | Event::TransactionUpdated { transaction, .. }
+                if st.sites.get(&site_id).is_some_and(|site| {
+                    site.sessions
+                        .get(&(id.to_owned(), transaction.connector.evse))
+                        .is_none_or(|s| s.transaction_id != transaction.id)
+                }) =>
+            {
+                st.arrivals += 1;
+                let arrival = st.arrivals;
+                if let Some(site) = st.sites.get_mut(&site_id) {
+                    let key = (id.to_owned(), transaction.connector.evse);
+                    if site.sessions.len() >= max && !site.sessions.contains_key(&key) {
+                        st.stats.sessions_dropped += 1;
+                    } else {
+                        site.sessions.insert(
+                            key,
+                            Session::new(
+                                arrival,
+                                transaction.id.clone(),
+                                transaction.power_w,
+                                transaction.meter_last_at,
+                            ),
+                        );
+                        site.dirty = true;
+                        wake = true;
+                    }
+                }
+            }
+            Event::TransactionUpdated { transaction, .. } => {
+                if let Some(site) = st.sites.get_mut(&site_id) {
+                    let unit = site.row.unit;
+                    let hysteresis = self.hysteresis(unit);
+                    let evse_max = site.row.evse_max;
+                    let key = (id.to_owned(), transaction.connector.evse);
+                    if let Some(s) = site.sessions.get_mut(&key) {
+                        s.measured_w = transaction.power_w;
+                        s.measured_at = transaction.meter_last_at;
+                        let m = transaction.power_w.map(|w| self.cfg.watts_in(unit, w));
+                        let cap = balancer::cap_from_measurement(
+                            evse_max,
+                            s.given_at_measurement(),
+                            m,
+                            unit.step(),
+                        );
+                        // Drawing clearly less than planned for, or capped before and
+                        // now drawing what it was given: plan again.
+                        let less = cap + hysteresis < s.cap;
+                        let more = s.cap < evse_max && cap >= evse_max && s.queued.is_none();
+                        if less || more {
+                            site.dirty = true;
+                            wake = true;
+                        }
+                    }
+                    Self::point(&self.cfg, site, Utc::now());
+                }
+            }
+            Event::TransactionEnded { transaction, .. } => {
+                if let Some(site) = st.sites.get_mut(&site_id) {
+                    let key = (id.to_owned(), transaction.connector.evse);
+                    if site
+                        .sessions
+                        .get(&key)
+                        .is_some_and(|s| s.transaction_id == transaction.id)
+                    {
+                        site.sessions.remove(&key);
+                        site.dirty = true;
+                        wake = true;
+                    }
+                    Self::point(&self.cfg, site, Utc::now());
+                }
+            }
+            _ => {}
+        }
+        wake
     }
 
     /// Records the site's measured power now (one point per second at most: a later one in

@@ -717,12 +717,17 @@ async fn charger_list_search_paging_and_summary() {
             .await;
         assert_eq!(status, StatusCode::CREATED);
     }
+    // One feed per charger: waiting on one feed for the first would skip the second's boot
+    // if it came first.
+    let mut feeds = ["LIVE-A", "LIVE-B"].map(|id| (id, net.central.backend().subscribe()));
     let live: Vec<ClientHandle> = ["LIVE-A", "LIVE-B"]
         .iter()
         .map(|id| charger(net.url(id), id, Version::V16))
         .collect();
-    for id in ["LIVE-A", "LIVE-B"] {
-        net.wait(id, "booted", |_| true).await;
+    for (id, feed) in &mut feeds {
+        wait_for(feed, id, "booted", WAIT, |_| true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let ids = |v: &Value| -> Vec<String> {
         v.as_array()

@@ -706,7 +706,7 @@ async fn tokens_and_known_only_admission() {
 async fn charger_list_search_paging_and_summary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = CentralArgs::with_database(sqlite_url(&dir)).ephemeral();
-    let mut net = Net::start(args).await;
+    let net = Net::start(args).await;
     // Twelve registered (offline), two connected.
     for i in 0..12 {
         let (status, _) = net

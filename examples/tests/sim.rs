@@ -171,7 +171,7 @@ impl Central {
                 _ => None,
             })
             .await;
-        let measurands: Vec<&str> = samples.iter().map(|s| s.measurand.as_str()).collect();
+        let measurands: Vec<&str> = samples.iter().map(|s| s.measurand.as_ref()).collect();
         for m in [
             "Energy.Active.Import.Register",
             "Power.Active.Import",

@@ -13,6 +13,9 @@
 //! answered and kept: transaction data is never refused for its values). Every collection has a
 //! bound from [`Limits`], reported as [`Event::LimitReached`] when it is reached.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use ocpp_types::Decimal;
 
@@ -33,7 +36,7 @@ impl ChargerState {
     /// versions or actions change nothing.
     pub fn apply(
         &mut self,
-        request: &AnyRequest,
+        request: &Arc<AnyRequest>,
         response: &AnyResponse,
         now: DateTime<Utc>,
         limits: &Limits,
@@ -47,7 +50,7 @@ impl ChargerState {
             request,
             response,
         };
-        match (request, response) {
+        match (&**request, response) {
             #[cfg(feature = "v16")]
             (AnyRequest::V16(q), AnyResponse::V16(r)) => cx.v16(q, r),
             #[cfg(feature = "v201")]
@@ -113,7 +116,7 @@ struct Cx<'a> {
     now: DateTime<Utc>,
     limits: &'a Limits,
     events: &'a mut Vec<Event>,
-    request: &'a AnyRequest,
+    request: &'a Arc<AnyRequest>,
     response: &'a AnyResponse,
 }
 
@@ -124,7 +127,7 @@ impl Cx<'_> {
 
     fn booted(&mut self, info: ChargerInfo, status: &str, interval: i32) {
         let state = BootState::from_registration(status);
-        self.state.info = Some(info.clone());
+        self.state.info = Some(std::sync::Arc::new(info.clone()));
         self.state.boot = state;
         self.state.heartbeat_interval = Some(interval);
         let (request, response) = (self.request.clone(), self.response.clone());
@@ -227,24 +230,37 @@ impl Cx<'_> {
 fn sample(
     timestamp: DateTime<Utc>,
     value: Decimal,
-    measurand: Option<&str>,
-    unit: Option<&str>,
+    measurand: Option<&'static str>,
+    unit: Option<Cow<'static, str>>,
     multiplier: i32,
-    phase: Option<&str>,
-    context: Option<&str>,
-    location: Option<&str>,
+    phase: Option<&'static str>,
+    context: Option<&'static str>,
+    location: Option<&'static str>,
 ) -> MeterSample {
     MeterSample {
         timestamp,
-        measurand: measurand.unwrap_or(ENERGY_IMPORT_REGISTER).to_owned(),
+        measurand: Cow::Borrowed(measurand.unwrap_or(ENERGY_IMPORT_REGISTER)),
         value,
-        unit: unit.map(str::to_owned),
+        unit,
         multiplier,
-        phase: phase.map(str::to_owned),
-        context: context.map(str::to_owned),
-        location: location.map(str::to_owned),
+        phase: phase.map(Cow::Borrowed),
+        context: context.map(Cow::Borrowed),
+        location: location.map(Cow::Borrowed),
         signed: None,
     }
+}
+
+/// A 2.x unit (free text there): one of the usual ones borrowed, any other copied.
+#[cfg(any(feature = "v201", feature = "v21"))]
+fn unit_text(unit: &str) -> Cow<'static, str> {
+    const USUAL: [&str; 16] = [
+        "Wh", "kWh", "varh", "kvarh", "W", "kW", "VA", "kVA", "var", "kvar", "A", "V", "K",
+        "Celsius", "Percent", "Hz",
+    ];
+    USUAL
+        .iter()
+        .find(|u| **u == unit)
+        .map_or_else(|| Cow::Owned(unit.to_owned()), |u| Cow::Borrowed(*u))
 }
 
 /// A signed value's optional text (2.0.1 requires `signingMethod` and `publicKey`, 2.1 makes
@@ -287,7 +303,7 @@ macro_rules! v16_sample {
                 $ts,
                 value,
                 sv.measurand.map(|m| m.as_str()),
-                sv.unit.map(|u| u.as_str()),
+                sv.unit.map(|u| Cow::Borrowed(u.as_str())),
                 0,
                 sv.phase.map(|p| p.as_str()),
                 sv.context.map(|c| c.as_str()),
@@ -446,7 +462,8 @@ macro_rules! apply_2x {
                                     ts,
                                     sv.value,
                                     sv.measurand.map(|m| m.as_str()),
-                                    unit.and_then(|u| u.unit.as_ref()).map(|u| u.as_str()),
+                                    unit.and_then(|u| u.unit.as_ref())
+                                        .map(|u| unit_text(u.as_str())),
                                     unit.and_then(|u| u.multiplier).unwrap_or(0),
                                     sv.phase.map(|p| p.as_str()),
                                     sv.context.map(|c| c.as_str()),

@@ -69,7 +69,7 @@ pub enum DriveError {
 /// Boxed payloads: typed messages are large, and each queued item is a node of that size.
 enum AppWork {
     Event(Box<Event>),
-    After(Box<(AnyRequest, AnyResponse)>),
+    After(Box<(Arc<AnyRequest>, AnyResponse)>),
     Send(String, String),
 }
 
@@ -470,7 +470,7 @@ where
     let mut result = Ok(());
     // The `after` hook of the answer just sent (one per step at most), queued once the
     // answer's model events are.
-    let mut deferred: Option<Box<(AnyRequest, AnyResponse)>> = None;
+    let mut deferred: Option<Box<(Arc<AnyRequest>, AnyResponse)>> = None;
     let mut published = session.generation();
     let now = || tokio::time::Instant::now().into_std();
     loop {
@@ -583,7 +583,7 @@ where
                 match answer {
                     Ok(response) => match session.respond_taking(now(), &id, response) {
                         Ok((request, response)) => {
-                            deferred = Some(Box::new((*request, response)));
+                            deferred = Some(Box::new((request, response)));
                         }
                         Err(_) if session.is_closed() => {}
                         Err(e) => {

@@ -526,7 +526,7 @@ impl ChargerHandle {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let handle = ChargerHandle {
             inner: Arc::new(HandleInner {
-                identity: state.identity.clone(),
+                identity: state.identity.to_string(),
                 version: state.version,
                 connection: NEXT.fetch_add(1, Ordering::Relaxed),
                 defaults,

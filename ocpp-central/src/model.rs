@@ -6,8 +6,9 @@
 //! Energy is an exact [`Decimal`] in Wh: `kWh` values are multiplied by 1000 and 2.x unit
 //! multipliers applied exactly; no floating point anywhere.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ocpp_types::{Decimal, Version};
@@ -197,24 +198,29 @@ impl AuthorizationStatus {
 }
 
 /// One sampled value, version-neutral.
+///
+/// Its texts are the specification's vocabulary (measurands, units, phases, contexts,
+/// locations): each is the generated enum's static text, borrowed, never copied per sample
+/// (a meter value of a running transaction carries a dozen of them); only a 2.x unit
+/// outside the usual ones is owned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterSample {
     /// When it was sampled.
     pub timestamp: DateTime<Utc>,
     /// The measurand (defaults to `Energy.Active.Import.Register`, as both versions say).
-    pub measurand: String,
+    pub measurand: Cow<'static, str>,
     /// The value exactly as sent, unit and multiplier not applied.
     pub value: Decimal,
     /// The unit as sent (`None`: the measurand's default, Wh for energy).
-    pub unit: Option<String>,
+    pub unit: Option<Cow<'static, str>>,
     /// (2.x) The power-of-ten multiplier (0 when absent or on 1.6).
     pub multiplier: i32,
     /// The phase, if given.
-    pub phase: Option<String>,
+    pub phase: Option<Cow<'static, str>>,
     /// The reading context (`Sample.Periodic`, `Transaction.Begin`, ...), if given.
-    pub context: Option<String>,
+    pub context: Option<Cow<'static, str>>,
     /// The location (`Outlet`, `EV`, ...), if given.
-    pub location: Option<String>,
+    pub location: Option<Cow<'static, str>>,
     /// The signed form of this reading, verbatim (1.6 `format: SignedData`, 2.x
     /// `signedMeterValue`); parse and verify it with [`crate::signed`].
     pub signed: Option<SignedMeterValue>,
@@ -694,16 +700,20 @@ impl<K: Ord + Borrow<Q>, V, Q: Ord + ?Sized> std::ops::Index<&Q> for SmallMap<K,
 }
 
 /// Everything known about one charger connection, version-neutral.
+///
+/// A driver publishes it after each change and the next change copies it (the published
+/// copy is still held): what rarely changes, the identity and the boot information, is
+/// shared between the copies instead of copied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChargerState {
     /// The charger's identity (the last path segment of its URL).
-    pub identity: String,
+    pub identity: Arc<str>,
     /// The OCPP version of the connection.
     pub version: Version,
     /// Whether the connection is open.
     pub connected: bool,
     /// What the BootNotification said (`None` before one on this connection).
-    pub info: Option<ChargerInfo>,
+    pub info: Option<Arc<ChargerInfo>>,
     /// The boot state.
     pub boot: BootState,
     /// The heartbeat interval given in the last boot answer, in seconds.
@@ -771,7 +781,7 @@ impl ChargerState {
     /// The state of a charger that just connected (nothing known yet).
     pub fn new(identity: String, version: Version, now: DateTime<Utc>) -> Self {
         ChargerState {
-            identity,
+            identity: identity.into(),
             version,
             connected: true,
             info: None,
@@ -804,7 +814,7 @@ pub enum Event {
         /// The resulting boot state.
         state: BootState,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
         /// The typed answer.
         response: AnyResponse,
     },
@@ -822,7 +832,7 @@ pub enum Event {
         /// The new status.
         status: ConnectorStatus,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// An id token was authorized (Authorize; the decision given).
     Authorized {
@@ -831,7 +841,7 @@ pub enum Event {
         /// The decision.
         status: AuthorizationStatus,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
         /// The typed answer.
         response: AnyResponse,
     },
@@ -843,7 +853,7 @@ pub enum Event {
         /// The samples this message brought (2.x `meterValue` of the Started event).
         samples: Vec<MeterSample>,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// New meter data or state for a running transaction.
     TransactionUpdated {
@@ -852,7 +862,7 @@ pub enum Event {
         /// The samples this message brought.
         samples: Vec<MeterSample>,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// A transaction ended.
     TransactionEnded {
@@ -861,7 +871,7 @@ pub enum Event {
         /// The samples this message brought (1.6 `transactionData`, 2.x `meterValue`).
         samples: Vec<MeterSample>,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// Meter values not bound to a transaction known to this session.
     MeterValues {
@@ -873,13 +883,13 @@ pub enum Event {
         /// The samples.
         samples: Vec<MeterSample>,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// A re-sent transaction message (already processed) was answered again with the first
     /// answer, without reaching the application.
     DuplicateMessage {
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A TransactionEvent skipped one or more `seqNo`s.
     SequenceGap {
@@ -934,70 +944,70 @@ pub enum Event {
         /// What it says, version-neutral.
         notice: crate::smart_charging::SmartChargingNotice,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A ReservationStatusUpdate (a reservation expired or was removed), answered.
     ReservationStatus {
         /// What it says ([`crate::reservations`]).
         update: crate::reservations::ReservationStatus,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// A firmware, diagnostics or log status notification, answered.
     TransferStatus {
         /// What it says ([`crate::firmware`]).
         status: crate::firmware::TransferStatus,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A NotifyReport (one part of a report), answered.
     Report {
         /// What it says ([`crate::device_model`]).
         part: crate::device_model::ReportPart,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A NotifyMonitoringReport (one part of a monitoring report), answered.
     MonitoringReport {
         /// What it says ([`crate::device_model`]).
         part: crate::device_model::MonitoringReportPart,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A NotifyEvent (monitors that fired, hard-wired notifications), answered.
     DeviceEvents {
         /// What it says ([`crate::device_model`]).
         events: crate::device_model::DeviceEvents,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A NotifyDisplayMessages (a report of GetDisplayMessages), answered.
     DisplayMessages {
         /// What it says ([`crate::display`]).
         report: crate::display::DisplayReport,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.x) A NotifyCustomerInformation part (a report of CustomerInformation), answered.
     CustomerInformation {
         /// What it says ([`crate::display`]).
         part: crate::display::CustomerInformationPart,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.1) An OpenPeriodicEventStream or ClosePeriodicEventStream, answered.
     EventStream {
         /// What it says ([`crate::streams`]).
         notice: crate::streams::StreamNotice,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.1) A NotifyDERAlarm, NotifyDERStartStop or ReportDERControl, answered.
     Der {
         /// What it says ([`crate::der`]).
         notice: crate::der::DerNotice,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// (2.1) A NotifyPeriodicEventStream (a SEND, never answered), checked and decoded.
     StreamData {
@@ -1011,7 +1021,7 @@ pub enum Event {
         /// What it says ([`crate::tariffs`]; boxed: `costDetails` is large).
         report: Box<crate::tariffs::CostReport>,
         /// The typed request.
-        request: AnyRequest,
+        request: Arc<AnyRequest>,
     },
     /// The connection closed.
     Disconnected {

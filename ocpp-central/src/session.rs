@@ -262,8 +262,9 @@ pub enum SessionEvent {
 
 #[derive(Debug)]
 struct Pending {
-    /// Boxed: a typed request is large, and the map keeps its capacity per connection.
-    request: Box<AnyRequest>,
+    /// Shared with the model's events of its answer (a typed request is large, and the map
+    /// keeps its capacity per connection).
+    request: Arc<AnyRequest>,
     /// Key under which the answer is remembered for re-sent copies.
     memo: Option<String>,
 }
@@ -570,7 +571,7 @@ impl Session {
         _now: Instant,
         id: &str,
         response: AnyResponse,
-    ) -> Result<(Box<AnyRequest>, AnyResponse), RespondError> {
+    ) -> Result<(Arc<AnyRequest>, AnyResponse), RespondError> {
         let Some(p) = self.pending.get(id) else {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         };
@@ -876,14 +877,16 @@ impl Session {
                     let _ = self.ep.respond(&id, &raw);
                 }
                 self.events
-                    .push_back(SessionEvent::Model(Event::DuplicateMessage { request }));
+                    .push_back(SessionEvent::Model(Event::DuplicateMessage {
+                        request: Arc::new(request),
+                    }));
                 return;
             }
         }
         self.pending.insert(
             id.clone(),
             Pending {
-                request: Box::new(request.clone()),
+                request: Arc::new(request.clone()),
                 memo,
             },
         );
@@ -936,7 +939,7 @@ impl Session {
 
     /// Applies an answered request to the model (the pure projector,
     /// [`ChargerState::apply`]) and queues the events.
-    fn apply(&mut self, request: &AnyRequest, response: &AnyResponse) {
+    fn apply(&mut self, request: &Arc<AnyRequest>, response: &AnyResponse) {
         let mut events = Vec::new();
         let now = self.defaults.clock.now();
         Arc::make_mut(&mut self.state).apply(request, response, now, &self.limits, &mut events);

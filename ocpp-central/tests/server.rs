@@ -286,7 +286,7 @@ async fn a_whole_1_6_session_over_a_socket_with_remote_start() {
     })
     .await;
     let handle = chargers.get("CP1").unwrap();
-    assert_eq!(chargers.list()[0].identity, "CP1");
+    assert_eq!(&*chargers.list()[0].identity, "CP1");
     let remote =
         tokio::spawn(async move { handle.call(v16::RemoteStopTransactionRequest::new(1)).await });
     let call = cp.next_call().await.unwrap();

@@ -432,6 +432,7 @@ impl Backend {
             let (Ok(request), Ok(response)) = (request, response) else {
                 continue;
             };
+            let request = Arc::new(request);
             let mut state = ChargerState::new(row.charger.clone(), version, Utc::now());
             let mut events = Vec::new();
             state.apply(&request, &response, Utc::now(), &limits, &mut events);
@@ -518,7 +519,7 @@ impl Backend {
                 let request = AnyRequest::from_json(version, &row.action, &row.request);
                 let response = AnyResponse::from_json(version, &row.action, &row.response);
                 let (request, response) = match (request, response) {
-                    (Ok(q), Ok(r)) => (q, r),
+                    (Ok(q), Ok(r)) => (Arc::new(q), r),
                     (Err(e), _) | (_, Err(e)) => {
                         let why = format!("stored message unreadable: {e}");
                         self.set_aside(row, &why, &mut report).await?;
@@ -1520,11 +1521,11 @@ fn place(tx: &Transaction) -> (i64, Option<i64>) {
 fn sample_row(s: &MeterSample) -> db::SampleRow {
     db::SampleRow {
         timestamp: s.timestamp,
-        measurand: s.measurand.clone(),
+        measurand: s.measurand.to_string(),
         value: s.value,
-        unit: s.unit.clone(),
-        phase: s.phase.clone(),
-        context: s.context.clone(),
+        unit: s.unit.as_deref().map(str::to_owned),
+        phase: s.phase.as_deref().map(str::to_owned),
+        context: s.context.as_deref().map(str::to_owned),
     }
 }
 
@@ -1777,21 +1778,21 @@ macro_rules! handle_2x {
                     .map(|(mv, sv)| ocpp_central::MeterSample {
                         timestamp: mv.timestamp.to_utc(),
                         measurand: sv.measurand.as_ref().map_or_else(
-                            || ocpp_central::model::ENERGY_IMPORT_REGISTER.to_owned(),
-                            |m| m.as_str().to_owned(),
+                            || ocpp_central::model::ENERGY_IMPORT_REGISTER.into(),
+                            |m| m.as_str().to_owned().into(),
                         ),
                         value: sv.value,
                         unit: sv
                             .unit_of_measure
                             .as_ref()
                             .and_then(|u| u.unit.as_ref())
-                            .map(|u| u.as_str().to_owned()),
+                            .map(|u| u.as_str().to_owned().into()),
                         multiplier: sv
                             .unit_of_measure
                             .as_ref()
                             .and_then(|u| u.multiplier)
                             .unwrap_or(0),
-                        phase: sv.phase.as_ref().map(|p| p.as_str().to_owned()),
+                        phase: sv.phase.as_ref().map(|p| p.as_str().to_owned().into()),
                         context: None,
                         location: None,
                         // The cost needs the number only.

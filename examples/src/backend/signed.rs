@@ -225,7 +225,10 @@ fn plain(s: &MeterSample, all: &[MeterSample]) -> (Option<String>, Option<String
     match own {
         Some(o) => match o.energy_wh() {
             Some(wh) => (Some(wh.normalize().to_string()), Some("Wh".to_owned())),
-            None => (Some(o.value.to_string()), o.unit.clone()),
+            None => (
+                Some(o.value.to_string()),
+                o.unit.as_deref().map(str::to_owned),
+            ),
         },
         None => (None, None),
     }
@@ -414,10 +417,10 @@ impl Signed {
             .bind(session)
             .bind(transaction_id.unwrap_or(""))
             .bind(db::ts(s.timestamp))
-            .bind(&s.measurand)
-            .bind(&s.context)
-            .bind(&s.phase)
-            .bind(&s.location)
+            .bind(s.measurand.as_ref())
+            .bind(s.context.as_deref())
+            .bind(s.phase.as_deref())
+            .bind(s.location.as_deref())
             .bind(&sv.data)
             .bind(&sv.encoding)
             .bind(&sv.signing_method)

@@ -81,8 +81,18 @@ pub struct ReservationStatus {
     pub status: String,
 }
 
+/// An expiry in whole seconds, as chargers read them: rounded up, so a reservation or a
+/// token is never sent shorter than it was given (truncated, an expiry a second away could
+/// arrive already past), except in the last second of year 9999.
 fn time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    use chrono::Datelike;
+    let up = Some(*t)
+        .filter(|t| t.timestamp_subsec_nanos() != 0)
+        .and_then(|t| t.checked_add_signed(chrono::TimeDelta::seconds(1)))
+        // The last second of year 9999 stays in it (a dateTime has four-digit years).
+        .filter(|u| u.year() <= 9999)
+        .unwrap_or(*t);
+    up.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// The typed request from its JSON form; what the schema's types refuse is refused here.
@@ -309,5 +319,25 @@ impl ChargerHandle {
             v201::get_local_list_version(self).await,
             v21::get_local_list_version(self).await
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_is_sent_in_whole_seconds_rounded_up() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            time(&at("2026-12-04T22:59:42.998Z")),
+            "2026-12-04T22:59:43Z"
+        );
+        assert_eq!(
+            time(&at("2026-12-04T22:59:42.000000001Z")),
+            "2026-12-04T22:59:43Z"
+        );
+        assert_eq!(time(&at("2026-12-04T22:59:42Z")), "2026-12-04T22:59:42Z");
+        assert_eq!(time(&at("9999-12-31T23:59:59.5Z")), "9999-12-31T23:59:59Z");
     }
 }

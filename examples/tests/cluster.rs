@@ -287,16 +287,24 @@ async fn session_of(api: &Api, charger: &str) -> Option<Value> {
     list.as_array()?.first().cloned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
-    let Some(database) = postgres_database("cluster").await else {
-        return;
-    };
+/// A fresh PostgreSQL database `db` and the Redis URL, or `None` (the test `what` is
+/// skipped, said on stderr) when either is not set up (scripts/test.sh starts both, with
+/// scripts/postgres.sh and scripts/redis.sh, and sets their variables).
+async fn postgres_and_redis(db: &str, what: &str) -> Option<(String, String)> {
+    let database = postgres_database(db).await?;
     let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
         eprintln!(
-            "\n*** SKIPPED the cluster test: OCPP_TEST_REDIS_URL is not set (scripts/test.sh \
+            "\n*** SKIPPED the {what} test: OCPP_TEST_REDIS_URL is not set (scripts/test.sh \
              starts Redis with scripts/redis.sh and sets it) ***\n"
         );
+        return None;
+    };
+    Some((database, redis_url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
+    let Some((database, redis_url)) = postgres_and_redis("cluster", "cluster").await else {
         return;
     };
     let t0 = Instant::now();
@@ -912,22 +920,12 @@ async fn redis_cluster_presence_routing_and_timeouts() {
 /// in-process nodes; the dead node's unprojected row is written as it would have left it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() {
-    let Some(database) = postgres_database("cluster_takeover").await else {
+    let Some((database, redis_url)) = postgres_and_redis("cluster_takeover", "takeover").await
+    else {
         return;
     };
-    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
-        eprintln!("\n*** SKIPPED the takeover test: OCPP_TEST_REDIS_URL is not set ***\n");
-        return;
-    };
-    use ocpp_examples::backend::run::{start, CentralArgs};
-    let node = |id: &str| {
-        let mut args = CentralArgs::with_database(database.clone()).ephemeral();
-        args.redis_url = Some(redis_url.clone());
-        args.node_id = Some(id.into());
-        args.cluster_name = format!("takeover{}", std::process::id());
-        args.cluster_lease_ms = 1000;
-        args
-    };
+    use ocpp_examples::backend::run::start;
+    let node = |id: &str| node_args(&database, &redis_url, "takeover", id);
     let a = start(&node("a")).await.expect("node a");
     let b = start(&node("b")).await.expect("node b");
     let api_b = Api::admin(&b).await;
@@ -1002,22 +1000,12 @@ async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() 
 /// the journal from a recent mark: only what it journaled and did not project, nothing lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_recovers_from_its_own_recent_journal_mark() {
-    let Some(database) = postgres_database("cluster_watermark").await else {
+    let Some((database, redis_url)) = postgres_and_redis("cluster_watermark", "watermark").await
+    else {
         return;
     };
-    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
-        eprintln!("\n*** SKIPPED the watermark test: OCPP_TEST_REDIS_URL is not set ***\n");
-        return;
-    };
-    use ocpp_examples::backend::run::{start, CentralArgs};
-    let node = |id: &str| {
-        let mut args = CentralArgs::with_database(database.clone()).ephemeral();
-        args.redis_url = Some(redis_url.clone());
-        args.node_id = Some(id.into());
-        args.cluster_name = format!("watermark{}", std::process::id());
-        args.cluster_lease_ms = 1000;
-        args
-    };
+    use ocpp_examples::backend::run::start;
+    let node = |id: &str| node_args(&database, &redis_url, "watermark", id);
     let a = start(&node("a")).await.expect("node a");
     let b = start(&node("b")).await.expect("node b");
     let db = a.backend().db().clone();
@@ -1121,17 +1109,33 @@ async fn three_nodes(
     redis_url: &str,
     name: &str,
 ) -> Vec<ocpp_examples::backend::run::RunningCentral> {
-    use ocpp_examples::backend::run::{start, CentralArgs};
     let mut nodes = Vec::new();
     for id in ["a", "b", "c"] {
-        let mut args = CentralArgs::with_database(database.to_owned()).ephemeral();
-        args.redis_url = Some(redis_url.to_owned());
-        args.node_id = Some(id.into());
-        args.cluster_name = format!("{name}{}", std::process::id());
-        args.cluster_lease_ms = 1000;
-        nodes.push(start(&args).await.expect("node"));
+        let args = node_args(database, redis_url, name, id);
+        nodes.push(
+            ocpp_examples::backend::run::start(&args)
+                .await
+                .expect("node"),
+        );
     }
     nodes
+}
+
+/// The arguments of in-process node `id` of cluster `name` (made unique to this process) on
+/// `database`, its lease a second.
+fn node_args(
+    database: &str,
+    redis_url: &str,
+    name: &str,
+    id: &str,
+) -> ocpp_examples::backend::run::CentralArgs {
+    let mut args =
+        ocpp_examples::backend::run::CentralArgs::with_database(database.to_owned()).ephemeral();
+    args.redis_url = Some(redis_url.to_owned());
+    args.node_id = Some(id.into());
+    args.cluster_name = format!("{name}{}", std::process::id());
+    args.cluster_lease_ms = 1000;
+    args
 }
 
 /// Two idle simulated chargers (`<prefix>-0001` 1.6, `<prefix>-0002` 2.0.1) on `node`.
@@ -1161,11 +1165,7 @@ async fn fleet_on(
 /// reported as such, not skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_requests_reach_the_chargers_of_every_node() {
-    let Some(database) = postgres_database("cluster_fanout").await else {
-        return;
-    };
-    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
-        eprintln!("\n*** SKIPPED the fan-out test: OCPP_TEST_REDIS_URL is not set ***\n");
+    let Some((database, redis_url)) = postgres_and_redis("cluster_fanout", "fan-out").await else {
         return;
     };
     let nodes = three_nodes(&database, &redis_url, "fanout").await;
@@ -1380,11 +1380,7 @@ async fn planner_lease(
 /// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_planner_shares_a_site_limit_across_nodes_and_fails_over() {
-    let Some(database) = postgres_database("cluster_planner").await else {
-        return;
-    };
-    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
-        eprintln!("\n*** SKIPPED the planner test: OCPP_TEST_REDIS_URL is not set ***\n");
+    let Some((database, redis_url)) = postgres_and_redis("cluster_planner", "planner").await else {
         return;
     };
     let name = format!("planner{}", std::process::id());
@@ -1617,11 +1613,8 @@ async fn proxy_refusals(api: &Api, code: &str) -> u64 {
 /// counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_haproxy_the_proxy_protocol_gives_each_client_its_own_address_limit() {
-    let Some(database) = postgres_database("cluster_proxy").await else {
-        return;
-    };
-    let Ok(redis_url) = std::env::var("OCPP_TEST_REDIS_URL") else {
-        eprintln!("\n*** SKIPPED the PROXY protocol test: OCPP_TEST_REDIS_URL is not set ***\n");
+    let Some((database, redis_url)) = postgres_and_redis("cluster_proxy", "PROXY protocol").await
+    else {
         return;
     };
     let name = format!("proxy{}", std::process::id());

@@ -347,6 +347,24 @@ struct State {
     stats: BalancerStats,
 }
 
+impl State {
+    /// The TxDefaultProfiles to send (charger, its site's unit, the site's minimum rate
+    /// within the EVSE maximum) and the chargers whose balancer profiles to clear, taken
+    /// off their queues.
+    fn take_local(&mut self) -> (Vec<(String, SiteUnit, Decimal)>, Vec<String>) {
+        let defaults = self
+            .defaults
+            .drain()
+            .filter_map(|c| {
+                let site = self.sites.get(self.charger_site.get(&c)?)?;
+                Some((c, site.row.unit, site.row.min_rate.min(site.row.evse_max)))
+            })
+            .collect();
+        let clears = self.clears.drain().collect();
+        (defaults, clears)
+    }
+}
+
 /// One profile to send.
 #[derive(Debug, Clone)]
 struct Send {
@@ -1058,15 +1076,7 @@ impl Sites {
         let split = sends.iter().position(|(up, _)| *up).unwrap_or(sends.len());
         let mut sends: Vec<Send> = sends.into_iter().map(|(_, s)| s).collect();
         let up = sends.split_off(split);
-        let defaults: Vec<(String, SiteUnit, Decimal)> = st
-            .defaults
-            .drain()
-            .filter_map(|c| {
-                let site = st.sites.get(st.charger_site.get(&c)?)?;
-                Some((c, site.row.unit, site.row.min_rate.min(site.row.evse_max)))
-            })
-            .collect();
-        let clears: Vec<String> = st.clears.drain().collect();
+        let (defaults, clears) = st.take_local();
         Round {
             down: sends,
             up,
@@ -1217,18 +1227,7 @@ impl Sites {
     /// The defaults and clears queued (a node that does not plan sends its own chargers'
     /// only: the planner does not follow their boots).
     fn take_local(&self) -> (Vec<(String, SiteUnit, Decimal)>, Vec<String>) {
-        let mut st = self.state();
-        let st = &mut *st;
-        let defaults = st
-            .defaults
-            .drain()
-            .filter_map(|c| {
-                let site = st.sites.get(st.charger_site.get(&c)?)?;
-                Some((c, site.row.unit, site.row.min_rate.min(site.row.evse_max)))
-            })
-            .collect();
-        let clears = st.clears.drain().collect();
-        (defaults, clears)
+        self.state().take_local()
     }
 
     /// A cluster node's part of a round: reloads the sites and assignments (any node may

@@ -930,18 +930,7 @@ async fn the_node_taking_a_charger_over_projects_what_the_dead_node_journaled() 
     let b = start(&node("b")).await.expect("node b");
     let api_b = Api::admin(&b).await;
     let id = "TK-16";
-    let cp = charger(
-        format!("ws://{}/ocpp/{id}", a.ocpp_addr()),
-        id,
-        Version::V16,
-    );
-    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
-        .expect("plug");
-    cp.hardware(HardwareEvent::IdTokenPresented {
-        evse: Some(1),
-        id_token: "CARD-1".into(),
-    })
-    .expect("card");
+    let cp = charging_on(a.ocpp_addr(), id);
     let session = until("the session on node a", || async {
         session_of(&api_b, id)
             .await
@@ -1012,18 +1001,7 @@ async fn a_restarted_node_recovers_from_its_own_recent_journal_mark() {
     let at_start = db.journal_node_mark("a").await.expect("mark of a");
     let api = Api::admin(&b).await;
     let id = "WM-16";
-    let cp = charger(
-        format!("ws://{}/ocpp/{id}", a.ocpp_addr()),
-        id,
-        Version::V16,
-    );
-    cp.hardware(HardwareEvent::CablePlugged { evse: 1 })
-        .expect("plug");
-    cp.hardware(HardwareEvent::IdTokenPresented {
-        evse: Some(1),
-        id_token: "CARD-1".into(),
-    })
-    .expect("card");
+    let cp = charging_on(a.ocpp_addr(), id);
     // A few meter readings (one a second) journaled and projected on node a.
     let session = until("readings in the session on node a", || async {
         session_of(&api, id).await.filter(|s| {

@@ -1779,7 +1779,7 @@ macro_rules! handle_2x {
                         timestamp: mv.timestamp.to_utc(),
                         measurand: sv.measurand.as_ref().map_or_else(
                             || ocpp_central::model::ENERGY_IMPORT_REGISTER.into(),
-                            |m| m.as_str().to_owned().into(),
+                            |m| m.as_str().into(),
                         ),
                         value: sv.value,
                         unit: sv
@@ -1792,7 +1792,7 @@ macro_rules! handle_2x {
                             .as_ref()
                             .and_then(|u| u.multiplier)
                             .unwrap_or(0),
-                        phase: sv.phase.as_ref().map(|p| p.as_str().to_owned().into()),
+                        phase: sv.phase.as_ref().map(|p| p.as_str().into()),
                         context: None,
                         location: None,
                         // The cost needs the number only.

@@ -50,6 +50,17 @@ if [ "${1:-}" = "stop" ]; then
     exit 0
 fi
 
+# The test databases (`ocpp_<test>_<pid>`, examples/tests/support/postgres.rs, and the cluster
+# benchmark's `ocpp_cluster_bench_<pid>`) of earlier runs are dropped by the test command before
+# it starts (`bash scripts/postgres.sh drop-test-databases`), so runs on one server do not fill
+# the disk.
+if [ "${1:-}" = "drop-test-databases" ]; then
+    for db in $("$bin/psql" "$url" -Atc "SELECT datname FROM pg_database WHERE datname ~ '^ocpp_.*_[0-9]+$'"); do
+        "$bin/psql" "$url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >&2
+    done
+    exit 0
+fi
+
 if "$bin/pg_ctl" --version >/dev/null 2>&1 && [ -f "$data/postmaster.pid" ] \
     && as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "reusing the server running in $data"

@@ -18,6 +18,8 @@ printf '%s\n' "$deps"
 eval "$deps"
 # In this suite the interop peers must be there: a broken install fails instead of skipping.
 export OCPP_INTEROP_REQUIRED=1
+# The PostgreSQL test databases of earlier runs on the same server go first (disk).
+if [ -n "${OCPP_TEST_POSTGRES_URL:-}" ]; then bash scripts/postgres.sh drop-test-databases; fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

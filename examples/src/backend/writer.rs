@@ -127,9 +127,23 @@ pub(crate) struct Writer {
     tx: mpsc::Sender<Op>,
 }
 
-/// Writes per transaction at most (after folding: one progress write per session and one
-/// journal mark per charger count once however many were queued).
+/// Prompt writes per batch at most (a charger's state, an event, a session's start or end:
+/// each is a statement of its own).
 const BATCH: usize = 2000;
+
+/// Sessions' progress and chargers' journal marks per batch at most. They fold (one per
+/// session, one per charger, however many meter values), so they are bounded by the
+/// chargers connected; they do not count as [`BATCH`] writes: at 1,000 chargers in
+/// transactions, 1,000 sessions' progress and 1,000 marks made a batch full every few
+/// hundredths of a second, and each batch wrote a page per session.
+const FOLDED: usize = 65_536;
+
+/// Journal rows linked to their sessions per batch at most (8 bytes each while gathered).
+/// A batch writes a page of `journal_sessions` per session however many of its rows it
+/// links, so links are gathered for the whole [`LAZY_LINGER`] and do not count as
+/// [`BATCH`] writes either: counted one each, 1,000 chargers' meter values filled a batch
+/// ten times a second, and their links were most of the in-transaction path's database work.
+const LINKS: usize = 262_144;
 
 /// How long the writer gathers writes before it commits them, once one arrives that is not
 /// a projection's progress or mark (a charger's state, an event, a session's end). The writes
@@ -179,7 +193,7 @@ impl Writer {
                         }
                         Op::Flush(done) => waiting.push(done),
                     }
-                    if gather.len() >= BATCH || !waiting.is_empty() {
+                    if gather.full() || !waiting.is_empty() {
                         break;
                     }
                     let until = prompt_until
@@ -312,8 +326,17 @@ impl Gather {
     }
 
     /// Writes gathered, after folding (a linked row counts as one: each is a row written).
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.writes.len() + self.marks.len() + self.linked
+    }
+
+    /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions' progress and
+    /// chargers' marks, or [`LINKS`] linked rows.
+    fn full(&self) -> bool {
+        self.writes.len().saturating_sub(self.progress.len()) >= BATCH
+            || self.progress.len().saturating_add(self.marks.len()) >= FOLDED
+            || self.linked >= LINKS
     }
 
     /// The batch: the writes in order, then the links (by session), then the marks (sorted
@@ -744,6 +767,47 @@ mod tests {
         );
         assert!(matches!(&batch[3], Write::JournalDone { charger, upto: 3 } if charger == "CP2"));
         assert_eq!(gather.len(), 0, "taken");
+    }
+
+    /// A network in transactions fills a batch by time, not by its meter values: a
+    /// thousand sessions' progress, their chargers' marks and twenty linked rows each leave
+    /// it open; prompt writes, folded writes and links each fill it at their own bound.
+    #[test]
+    fn a_batch_is_full_by_its_prompt_writes_folded_writes_or_links() {
+        let mut gather = Gather::default();
+        for n in 0..1000 {
+            let ids: Vec<i64> = (0..20).map(|k| n * 100 + k).collect();
+            gather.push(link(n, &ids));
+            gather.push(progress(n, 10));
+            gather.push(done(&format!("CP-{n}"), n * 100 + 19));
+        }
+        assert!(!gather.full(), "{} writes", gather.len());
+        for _ in 0..BATCH - 1 {
+            gather.push(Write::ChargerSeen {
+                identity: "CP".into(),
+                at: Utc::now(),
+            });
+        }
+        assert!(!gather.full());
+        gather.push(Write::ChargerSeen {
+            identity: "CP".into(),
+            at: Utc::now(),
+        });
+        assert!(gather.full(), "BATCH prompt writes");
+
+        let mut gather = Gather::default();
+        let ids: Vec<i64> = (0..i64::try_from(LINKS).expect("fits") - 1).collect();
+        gather.push(link(1, &ids));
+        assert!(!gather.full());
+        gather.push(link(2, &[-1]));
+        assert!(gather.full(), "LINKS linked rows");
+
+        let mut gather = Gather::default();
+        for n in 0..FOLDED / 2 {
+            gather.push(progress(i64::try_from(n).expect("fits"), 1));
+            gather.push(done(&format!("CP-{n}"), 1));
+        }
+        assert!(gather.full(), "FOLDED progress and marks");
     }
 
     #[test]

@@ -376,33 +376,33 @@ impl Backend {
     /// Links the projected rows `ids` to their session and marks the charger's journal
     /// projected up to `upto` (after the projection's writes, in the same write-behind queue:
     /// see `writer`).
+    ///
+    /// `lazy`: the projection's own deferred writes (a session's progress), queued first, with
+    /// the link and the mark in one entry of the write-behind's queue.
     async fn journal_projected(
         &self,
         charger: &str,
         upto: i64,
         ids: Vec<i64>,
         session: Option<i64>,
+        mut lazy: Vec<writer::Write>,
     ) {
         if let Some(session_id) = session {
             if !ids.is_empty() {
-                self.writer
-                    .write(writer::Write::JournalSession {
-                        charger: charger.to_owned(),
-                        session_id,
-                        ids,
-                    })
-                    .await;
+                lazy.push(writer::Write::JournalSession {
+                    charger: charger.to_owned(),
+                    session_id,
+                    ids,
+                });
             }
         }
-        if lock(&self.stalled).contains(charger) {
-            return;
-        }
-        self.writer
-            .write(writer::Write::JournalDone {
+        if !lock(&self.stalled).contains(charger) {
+            lazy.push(writer::Write::JournalDone {
                 charger: charger.to_owned(),
                 upto,
-            })
-            .await;
+            });
+        }
+        self.writer.write_all(lazy).await;
     }
 
     /// A session's meter samples: those stored as rows (before the journal held them) and
@@ -537,13 +537,18 @@ impl Backend {
                 }
                 let mut failed = None;
                 let mut session = row.session_id;
+                let mut lazy = Vec::new();
                 for event in &events {
-                    let projected = std::panic::AssertUnwindSafe(self.project(&handle, event))
-                        .catch_unwind()
-                        .await;
+                    let projected =
+                        std::panic::AssertUnwindSafe(self.project(&handle, event, &mut lazy))
+                            .catch_unwind()
+                            .await;
                     match projected {
                         Ok(Ok(s)) => session = session.or(s),
-                        Ok(Err(e)) => return Err(e),
+                        Ok(Err(e)) => {
+                            self.writer.write_all(lazy).await;
+                            return Err(e);
+                        }
                         Err(_) => {
                             failed = Some("storing its projection panicked");
                             break;
@@ -551,12 +556,13 @@ impl Backend {
                     }
                 }
                 if let Some(why) = failed {
+                    self.writer.write_all(lazy).await;
                     self.set_aside(row, why, &mut report).await?;
                     continue;
                 }
                 // Linked and marked projected once its projection is stored (the writer keeps
                 // the order).
-                self.journal_projected(&charger, row.id, vec![row.id], session)
+                self.journal_projected(&charger, row.id, vec![row.id], session, lazy)
                     .await;
                 report.replayed += 1;
             }
@@ -1114,8 +1120,15 @@ impl Backend {
     }
 
     /// Stores a transaction's new state (the samples its message brought are in the
-    /// message's journal row, linked to the session).
-    async fn progress(&self, charger: &str, tx: &Transaction) -> Result<i64, DbError> {
+    /// message's journal row, linked to the session). With `lazy`, the write is put there
+    /// for the caller to queue with the message's journal link and mark (a meter update);
+    /// without, it is queued now (a start or an end, whose other writes follow it).
+    async fn progress(
+        &self,
+        charger: &str,
+        tx: &Transaction,
+        lazy: Option<&mut Vec<writer::Write>>,
+    ) -> Result<i64, DbError> {
         let id = self.session_id(charger, tx).await?;
         let end = tx.ended_at.unwrap_or_else(Utc::now);
         // A session priced by a 2.1 tariff keeps that cost (the meter's rounded total).
@@ -1126,17 +1139,19 @@ impl Backend {
         if cost.is_none() {
             self.metrics.error("tariff", "cost_out_of_range");
         }
-        self.writer
-            .write(writer::Write::SessionProgress {
-                charger: charger.to_owned(),
-                session_id: id,
-                meter_start_wh: tx.meter_start_wh,
-                meter_last_wh: tx.meter_last_wh,
-                energy_wh: tx.energy_wh,
-                power_w: tx.power_w,
-                cost,
-            })
-            .await;
+        let write = writer::Write::SessionProgress {
+            charger: charger.to_owned(),
+            session_id: id,
+            meter_start_wh: tx.meter_start_wh,
+            meter_last_wh: tx.meter_last_wh,
+            energy_wh: tx.energy_wh,
+            power_w: tx.power_w,
+            cost,
+        };
+        match lazy {
+            Some(lazy) => lazy.push(write),
+            None => self.writer.write(write).await,
+        }
         Ok(id)
     }
 
@@ -1151,15 +1166,18 @@ impl Backend {
         let rows = request
             .map(|q| self.journal_rows_of(charger.identity(), q))
             .unwrap_or_default();
-        match self.project(charger, event).await {
-            Ok(session) => {
-                if let Some(upto) = rows.iter().map(|j| j.id).max() {
+        let mut lazy = Vec::new();
+        match self.project(charger, event, &mut lazy).await {
+            Ok(session) => match rows.iter().map(|j| j.id).max() {
+                Some(upto) => {
                     let ids = rows.iter().map(|j| j.id).collect();
-                    self.journal_projected(charger.identity(), upto, ids, session)
+                    self.journal_projected(charger.identity(), upto, ids, session, lazy)
                         .await;
                 }
-            }
+                None => self.writer.write_all(lazy).await,
+            },
             Err(e) => {
+                self.writer.write_all(lazy).await;
                 // Not marked projected, from here on: the journal rows are projected again at
                 // the next start.
                 lock(&self.stalled).insert(charger.identity().to_owned());
@@ -1173,11 +1191,13 @@ impl Backend {
 
     /// Stores what `event` changes (chargers, connectors, sessions, event log, live feed);
     /// returns the session of a transaction event. Session writes are retried a few times; a
-    /// database error that remains is returned.
+    /// database error that remains is returned. A meter update's session progress is put in
+    /// `lazy` for the caller to queue with the message's journal link and mark.
     async fn project(
         &self,
         charger: &ChargerHandle,
         event: &Event,
+        lazy: &mut Vec<writer::Write>,
     ) -> Result<Option<i64>, DbError> {
         let id = charger.identity();
         let now = Utc::now();
@@ -1301,7 +1321,7 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let session = self.progress(id, transaction).await?;
+                let session = self.progress(id, transaction, None).await?;
                 self.store_signed(id, Some(session), Some(&transaction.id), samples)
                     .await?;
                 let detail = tx_detail(transaction, Some(session));
@@ -1313,7 +1333,7 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let session = self.progress(id, transaction).await?;
+                let session = self.progress(id, transaction, Some(lazy)).await?;
                 self.store_signed(id, Some(session), Some(&transaction.id), samples)
                     .await?;
                 // Meter updates go to the live feed; the samples are in the session's rows.
@@ -1328,7 +1348,7 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let session = self.progress(id, transaction).await?;
+                let session = self.progress(id, transaction, None).await?;
                 self.store_signed(id, Some(session), Some(&transaction.id), samples)
                     .await?;
                 let ended = transaction.ended_at.unwrap_or(now);

@@ -118,6 +118,9 @@ impl Write {
 
 enum Op {
     Write(Write),
+    /// The writes of one message's projection, in order (a session's progress, its journal
+    /// rows' link and the charger's mark: one send instead of three).
+    Writes(Vec<Write>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -182,13 +185,26 @@ impl Writer {
                 // there is none (or until the batch is full or someone waits for a flush).
                 let started = tokio::time::Instant::now();
                 let lazy_until = started + LAZY_LINGER;
-                let mut prompt_until = None;
+                let mut prompt_until: Option<tokio::time::Instant> = None;
+                let deadline = tokio::time::sleep_until(lazy_until);
+                tokio::pin!(deadline);
                 let mut next = Some(op);
                 while let Some(op) = next.take() {
                     match op {
                         Op::Write(w) => {
                             if gather.push(w) && prompt_until.is_none() {
-                                prompt_until = Some(tokio::time::Instant::now() + LINGER);
+                                let until = tokio::time::Instant::now() + LINGER;
+                                prompt_until = Some(until);
+                                deadline.as_mut().reset(until.min(lazy_until));
+                            }
+                        }
+                        Op::Writes(ws) => {
+                            for w in ws {
+                                if gather.push(w) && prompt_until.is_none() {
+                                    let until = tokio::time::Instant::now() + LINGER;
+                                    prompt_until = Some(until);
+                                    deadline.as_mut().reset(until.min(lazy_until));
+                                }
                             }
                         }
                         Op::Flush(done) => waiting.push(done),
@@ -196,17 +212,15 @@ impl Writer {
                     if gather.full() || !waiting.is_empty() {
                         break;
                     }
-                    let until = prompt_until
-                        .map_or(lazy_until, |p: tokio::time::Instant| p.min(lazy_until));
+                    // One timer for the whole gathering (not one per write waited for).
                     next = match rx.try_recv() {
                         Ok(op) => Some(op),
                         Err(mpsc::error::TryRecvError::Disconnected) => None,
-                        Err(mpsc::error::TryRecvError::Empty) => {
-                            tokio::time::timeout_at(until, rx.recv())
-                                .await
-                                .ok()
-                                .flatten()
-                        }
+                        Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                            biased;
+                            op = rx.recv() => op,
+                            () = &mut deadline => None,
+                        },
                     };
                 }
                 let mut batch = gather.take();
@@ -253,6 +267,14 @@ impl Writer {
     /// Queues a write, waiting while [`QUEUE`] writes are queued.
     pub(crate) async fn write(&self, w: Write) {
         let _ = self.tx.send(Op::Write(w)).await;
+    }
+
+    /// Queues the writes of one message's projection, in order, as one entry of the queue
+    /// (each entry holds at most a few: the queue's bound stays a bound on memory).
+    pub(crate) async fn write_all(&self, ws: Vec<Write>) {
+        if !ws.is_empty() {
+            let _ = self.tx.send(Op::Writes(ws)).await;
+        }
     }
 
     /// Waits until every write queued before this call is in the database.

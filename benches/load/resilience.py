@@ -6,8 +6,9 @@ counts transaction messages and sessions on both sides:
 
 - the simulator's transactions started / ended and transaction messages given up (dropped);
 - the database's sessions (all, completed) and the journal: every transaction message the
-  central system answered, before and after the kill, and how many were left unprojected
-  (the restart projects them).
+  central system answered, before and after the kill, how many a start would still replay
+  (left unprojected: the restart projects them), how many are linked to their session (where
+  the sessions' meter samples are read from) and how many were set aside.
 
 Usage: resilience.py [--chargers 10000] [--before 40] [--after 40]
 Needs target/release/{central-system,charger-sim}. Prints JSON.
@@ -114,8 +115,15 @@ def main():
         "sessions_completed": q("SELECT COUNT(*) FROM sessions WHERE status = 'completed'"),
         "sessions_active": q("SELECT COUNT(*) FROM sessions WHERE status = 'active'"),
         "journal_messages": q("SELECT COUNT(*) FROM journal"),
-        "journal_unprojected": q("SELECT COUNT(*) FROM journal WHERE processed = 0"),
-        "meter_samples": q("SELECT COUNT(*) FROM meter_values"),
+        # What a start would replay: past the low-water mark and past the charger's mark
+        # (Db::journal_unprocessed).
+        "journal_unprojected": q(
+            "SELECT COUNT(*) FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger"
+            " WHERE j.id > COALESCE((SELECT upto FROM journal_watermark WHERE id = 1), 0)"
+            " AND j.processed = 0 AND j.id > COALESCE(p.upto, 0)"),
+        # Rows linked to their session: where a session's meter samples are read from.
+        "journal_linked": q("SELECT COUNT(*) FROM journal_sessions"),
+        "journal_set_aside": q("SELECT COUNT(*) FROM journal WHERE processed = 2"),
     }
     print(json.dumps(result, indent=1))
 

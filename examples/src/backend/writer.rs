@@ -185,29 +185,24 @@ impl Writer {
                 // there is none (or until the batch is full or someone waits for a flush).
                 let started = tokio::time::Instant::now();
                 let lazy_until = started + LAZY_LINGER;
-                let mut prompt_until: Option<tokio::time::Instant> = None;
+                let mut prompted = false;
                 let deadline = tokio::time::sleep_until(lazy_until);
                 tokio::pin!(deadline);
                 let mut next = Some(op);
                 while let Some(op) = next.take() {
-                    match op {
-                        Op::Write(w) => {
-                            if gather.push(w) && prompt_until.is_none() {
-                                let until = tokio::time::Instant::now() + LINGER;
-                                prompt_until = Some(until);
-                                deadline.as_mut().reset(until.min(lazy_until));
-                            }
+                    let prompt = match op {
+                        Op::Write(w) => gather.push(w),
+                        // Every write is gathered (`|`, not `||`).
+                        Op::Writes(ws) => ws.into_iter().fold(false, |p, w| gather.push(w) | p),
+                        Op::Flush(done) => {
+                            waiting.push(done);
+                            false
                         }
-                        Op::Writes(ws) => {
-                            for w in ws {
-                                if gather.push(w) && prompt_until.is_none() {
-                                    let until = tokio::time::Instant::now() + LINGER;
-                                    prompt_until = Some(until);
-                                    deadline.as_mut().reset(until.min(lazy_until));
-                                }
-                            }
-                        }
-                        Op::Flush(done) => waiting.push(done),
+                    };
+                    if prompt && !prompted {
+                        prompted = true;
+                        let until = tokio::time::Instant::now() + LINGER;
+                        deadline.as_mut().reset(until.min(lazy_until));
                     }
                     if gather.full() || !waiting.is_empty() {
                         break;

@@ -215,8 +215,10 @@ impl<H: CentralSystem> Connection<H> {
             }
         }
         if matches!(result, Err(DriveError::Panicked(_))) {
-            // The session may be half-way through a step: publish the last good state.
-            let mut last = ChargerState::clone(&handle.state());
+            // The session may be half-way through a step: publish the last good state (the
+            // session's own if the step was changing it in place, where there is no other).
+            let last = handle.published().unwrap_or_else(|| session.shared_state());
+            let mut last = ChargerState::clone(&last);
             last.connected = false;
             handle.set_state(&last);
         } else {
@@ -581,7 +583,7 @@ where
             },
             (id, answer) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
                 match answer {
-                    Ok(response) => match session.respond_taking(now(), &id, response) {
+                    Ok(response) => match handle.update_in_place(session, |s| s.respond_taking(now(), &id, response)) {
                         Ok((request, response)) => {
                             deferred = Some(Box::new((request, response)));
                         }

@@ -444,7 +444,9 @@ struct HandleInner {
     connection: u64,
     defaults: Defaults,
     commands: Mutex<Commands>,
-    state: RwLock<Arc<ChargerState>>,
+    /// The published state; `None` only while a driver's step changes it in place
+    /// ([`ChargerHandle::update_in_place`], under the write lock).
+    state: RwLock<Option<Arc<ChargerState>>>,
     /// Milliseconds since the Unix epoch of the last message, `i64::MIN` before the first.
     last_seen: AtomicI64,
     /// GetChargingProfiles waiting for their reports.
@@ -531,7 +533,7 @@ impl ChargerHandle {
                 connection: NEXT.fetch_add(1, Ordering::Relaxed),
                 defaults,
                 commands: Mutex::new(Commands::default()),
-                state: RwLock::new(state),
+                state: RwLock::new(Some(state)),
                 last_seen: AtomicI64::new(i64::MIN),
                 reports: Mutex::new(ReportCollectors::default()),
                 compressed: std::sync::atomic::AtomicBool::new(false),
@@ -579,6 +581,21 @@ impl ChargerHandle {
     /// The charger's version-neutral state as last published (after every change; shared,
     /// not copied).
     pub fn state(&self) -> Arc<ChargerState> {
+        let published = self.published();
+        // Empty only if a step that changed the state in place panicked, until the driver
+        // publishes the last good state: an empty state of this charger meanwhile.
+        published.unwrap_or_else(|| {
+            Arc::new(ChargerState::new(
+                self.inner.identity.clone(),
+                self.inner.version,
+                Utc::now(),
+            ))
+        })
+    }
+
+    /// The state as last published; `None` while (or if a panic interrupted) a step that
+    /// changes it in place ([`ChargerHandle::update_in_place`]).
+    pub(crate) fn published(&self) -> Option<Arc<ChargerState>> {
         self.inner
             .state
             .read()
@@ -593,12 +610,37 @@ impl ChargerHandle {
 
     /// Publishes a state shared with the session (`Session::shared_state`), without copying.
     pub(crate) fn publish(&self, state: Arc<ChargerState>) {
-        let old = std::mem::replace(
-            &mut *self.inner.state.write().unwrap_or_else(|e| e.into_inner()),
-            state,
-        );
+        let old = self
+            .inner
+            .state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(state);
         // The old state is freed after the lock is released.
         drop(old);
+    }
+
+    /// Runs `step` (a driver's step that changes the session's state, e.g. answering a
+    /// call) with the published state unshared, then publishes the session's state.
+    ///
+    /// The handle lets go of its reference to the state it shares with the session while
+    /// it holds its write lock, so the session's copy-on-write ([`Arc::make_mut`]) changes
+    /// the state in place instead of copying every connector and transaction of the charger
+    /// for each message that changes it (every meter value). Readers of
+    /// [`ChargerHandle::state`] wait for the step; one that still holds an earlier snapshot
+    /// keeps it, and the session copies the state as before. `step` must not read the
+    /// handle's state (the write lock is held).
+    pub(crate) fn update_in_place<R>(
+        &self,
+        session: &mut crate::Session,
+        step: impl FnOnce(&mut crate::Session) -> R,
+    ) -> R {
+        let mut slot = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        // Dropped with the lock held: nobody can read the empty slot.
+        drop(slot.take());
+        let out = step(session);
+        *slot = Some(session.shared_state());
+        out
     }
 
     /// When the charger last sent anything (wall clock).

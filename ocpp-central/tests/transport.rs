@@ -258,3 +258,49 @@ async fn calls_sent_without_waiting_are_all_answered_in_order() {
     drop(to_central);
     task.await.unwrap().unwrap();
 }
+
+/// A meter value changes the published state in place when nobody holds a snapshot of it
+/// (no copy of the charger's connectors and transactions per message), and a snapshot that
+/// is held keeps what it showed.
+#[tokio::test(start_paused = true)]
+async fn a_meter_value_updates_the_published_state_in_place_and_held_snapshots_keep_theirs() {
+    let app = Arc::new(App::default());
+    let chargers = Chargers::new();
+    let (mut cp, handle, task) = start(app.clone(), &chargers);
+    let meter = |id: &str, wh: u32| {
+        format!(
+            r#"[2,"{id}","MeterValues",{{"connectorId":2,"transactionId":42,"meterValue":[{{"timestamp":"2025-01-01T00:10:00Z","sampledValue":[{{"value":"{wh}","measurand":"Energy.Active.Import.Register","unit":"Wh"}}]}}]}}]"#
+        )
+    };
+    let energy = |h: &ChargerHandle| h.state().transactions.get("42").map(|t| t.energy_wh);
+    cp.send(&meter("m1", 1200)).await;
+    assert_eq!(cp.recv().await[1], "m1");
+    let first = Arc::as_ptr(&handle.state());
+    assert_eq!(energy(&handle), Some(200.into()));
+
+    cp.send(&meter("m2", 1300)).await;
+    assert_eq!(cp.recv().await[1], "m2");
+    assert_eq!(energy(&handle), Some(300.into()));
+    assert_eq!(
+        Arc::as_ptr(&handle.state()),
+        first,
+        "changed in place, not copied"
+    );
+
+    let held = handle.state();
+    cp.send(&meter("m3", 1400)).await;
+    assert_eq!(cp.recv().await[1], "m3");
+    assert_eq!(energy(&handle), Some(400.into()));
+    assert_eq!(
+        held.transactions.get("42").map(|t| t.energy_wh),
+        Some(300.into())
+    );
+    assert!(
+        !Arc::ptr_eq(&held, &handle.state()),
+        "a held snapshot is copied, not changed"
+    );
+
+    drop(cp);
+    task.await.unwrap();
+    assert!(!handle.state().connected);
+}

@@ -344,13 +344,18 @@ impl Backend {
             self.metrics.error("database", "journal");
             CallFailure::internal("the central system could not store the message; send it again")
         })?;
-        lock(&self.journaled)
-            .entry(charger.identity().to_owned())
-            .or_default()
-            .push_back(Journaled {
-                id,
-                action: Q::ACTION,
-            });
+        let row = Journaled {
+            id,
+            action: Q::ACTION,
+        };
+        let mut journaled = lock(&self.journaled);
+        // The charger's queue is found without copying its identity (once per message).
+        match journaled.get_mut(charger.identity()) {
+            Some(queue) => queue.push_back(row),
+            None => {
+                journaled.insert(charger.identity().to_owned(), VecDeque::from([row]));
+            }
+        }
         Ok(())
     }
 

@@ -583,16 +583,21 @@ where
             },
             (id, answer) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
                 match answer {
-                    Ok(response) => match handle.update_in_place(session, |s| s.respond_taking(now(), &id, response)) {
-                        Ok((request, response)) => {
-                            deferred = Some(Box::new((request, response)));
+                    Ok(response) => {
+                        let answered = handle.update_in_place(session, |s| s.respond_taking(now(), &id, response));
+                        // Published by the step: the loop does not publish it again.
+                        published = session.generation();
+                        match answered {
+                            Ok((request, response)) => {
+                                deferred = Some(Box::new((request, response)));
+                            }
+                            Err(_) if session.is_closed() => {}
+                            Err(e) => {
+                                tracing::warn!(charger = session.identity(), "handler answer refused: {e}");
+                                let _ = session.respond_error(&id, &CallFailure::internal(e.to_string()));
+                            }
                         }
-                        Err(_) if session.is_closed() => {}
-                        Err(e) => {
-                            tracing::warn!(charger = session.identity(), "handler answer refused: {e}");
-                            let _ = session.respond_error(&id, &CallFailure::internal(e.to_string()));
-                        }
-                    },
+                    }
                     Err(failure) => { let _ = session.respond_error(&id, &failure); }
                 }
             },

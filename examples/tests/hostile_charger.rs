@@ -226,3 +226,62 @@ async fn v201_a_sequence_gap_of_two_billion_keeps_memory_flat() {
     assert!(tx.seq_gaps.ranges().len() <= ocpp_central::Limits::default().max_sequence_gaps);
     central.shutdown().await.expect("shutdown");
 }
+
+/// A transaction message is journaled as the charger sent it, byte for byte (its spacing,
+/// field order and number spelling), and the session reads its samples back from that text.
+#[tokio::test]
+async fn v16_a_transaction_message_is_journaled_as_the_charger_sent_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let central = start(&CentralArgs::with_database(sqlite_url(&dir)).ephemeral())
+        .await
+        .expect("starts");
+    let mut feed = central.backend().subscribe();
+    let mut a = Raw::connect(&central, "VERBATIM-16", Version::V16).await;
+    boot(&mut a, Version::V16).await;
+    let start = r#"{ "timestamp" : "2030-01-01T02:00:00+02:00", "meterStart": 1000, "idTag":"T", "connectorId": 1 }"#;
+    let out = a
+        .call(&format!(r#"[2,"s",  "StartTransaction",{start}]"#))
+        .await;
+    let answer: Value = serde_json::from_str(&out).expect("json");
+    let tx = answer[2]["transactionId"].as_i64().expect("transaction id");
+    let meter = format!(
+        r#"{{"meterValue":[ {{"sampledValue":[{{"unit":"Wh","measurand":"Energy.Active.Import.Register","value":"1500.250"}}],"timestamp":"2030-01-01T00:05:00Z"}} ],"transactionId":{tx} , "connectorId":1}}"#
+    );
+    assert_eq!(
+        a.call(&format!(r#"[2,"m","MeterValues",{meter}]"#)).await,
+        r#"[3,"m",{}]"#
+    );
+    wait_for(
+        &mut feed,
+        "VERBATIM-16",
+        "transaction_updated",
+        WAIT,
+        |_| true,
+    )
+    .await
+    .expect("projected");
+    central.backend().flush().await;
+    let api = Api::admin(&central).await;
+    let (status, sessions) = api.get("/api/sessions?charger=VERBATIM-16").await;
+    assert_eq!(status, 200, "{sessions}");
+    let session = sessions[0]["id"].as_i64().expect("session id");
+    let rows = central
+        .backend()
+        .db()
+        .session_journal(session)
+        .await
+        .expect("journal");
+    let texts: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.action.as_str(), r.request.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [("StartTransaction", start), ("MeterValues", meter.as_str())]
+    );
+    let (status, s) = api.get(&format!("/api/sessions/{session}")).await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["energyWhExact"], "500.250", "{s}");
+    assert_eq!(s["samples"].as_array().map(Vec::len), Some(1), "{s}");
+    central.shutdown().await.expect("shutdown");
+}

@@ -49,6 +49,7 @@ use tokio::time::Instant;
 
 use crate::defaults::CallFailure;
 use crate::handler::{dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver};
+use crate::incoming::answering;
 use crate::message::{AnyRequest, AnyResponse};
 use crate::model::{ChargerState, Event};
 use crate::session::{CallError, Session, SessionEvent};
@@ -479,18 +480,18 @@ where
         // Hand events on, then send what the session wants sent.
         while let Some(ev) = session.poll_event() {
             match ev {
-                SessionEvent::Request { id, request } => {
+                SessionEvent::Request { id, request, call } => {
                     let handler = handler.clone();
                     let handle = handle.clone();
                     handlers.push(
                         async move {
-                            let out =
-                                std::panic::AssertUnwindSafe(dispatch(&*handler, &handle, request))
-                                    .catch_unwind()
-                                    .await
-                                    .unwrap_or_else(|_| {
-                                        Err(CallFailure::internal("the handler panicked"))
-                                    });
+                            let answer = answering(call, dispatch(&*handler, &handle, request));
+                            let out = std::panic::AssertUnwindSafe(answer)
+                                .catch_unwind()
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(CallFailure::internal("the handler panicked"))
+                                });
                             (id, out)
                         }
                         .boxed(),

@@ -36,6 +36,7 @@ pub mod display;
 pub mod driver;
 pub mod firmware;
 pub mod handler;
+pub mod incoming;
 pub mod message;
 pub mod model;
 #[cfg(feature = "ws")]
@@ -73,6 +74,7 @@ pub use handler::{
     dispatch, CentralSystem, ChargerHandle, Chargers, Command, CommandReceiver, Handler,
     MAX_QUEUED_COMMANDS,
 };
+pub use incoming::{with_incoming_call, IncomingCall};
 pub use message::{AnyRequest, AnyResponse};
 pub use model::{
     AuthorizationStatus, BootState, ChargerInfo, ChargerState, ConnectorRef, ConnectorState,

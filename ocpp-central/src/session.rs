@@ -42,6 +42,7 @@ use ocpp_types::Version;
 use serde_json::value::RawValue;
 
 use crate::defaults::{CallFailure, Defaults};
+use crate::incoming::IncomingCall;
 use crate::message::{central_may_send, AnyRequest, AnyResponse};
 use crate::model::{BootState, ChargerState, Event, Limits, Transaction};
 
@@ -236,6 +237,9 @@ pub enum SessionEvent {
         id: String,
         /// The typed request.
         request: AnyRequest,
+        /// The request as it came over the wire: hand it to the handler future with
+        /// [`answering`](crate::incoming::answering).
+        call: IncomingCall,
     },
     /// A version-neutral model event.
     Model(Event),
@@ -687,7 +691,7 @@ impl Session {
                     id,
                     action,
                     payload,
-                } => self.on_call(id, action, &payload),
+                } => self.on_call(id, action, payload),
                 RpcEvent::Send {
                     id,
                     action,
@@ -819,17 +823,19 @@ impl Session {
         }
     }
 
-    fn on_call(&mut self, id: String, action: String, payload: &RawValue) {
+    fn on_call(&mut self, id: String, action: String, payload: Box<RawValue>) {
         let decoded =
             self.codec()
-                .decode_call(&id, &action, payload)
+                .decode_call(&id, &action, &payload)
                 .and_then(|d| match request_of(d.value) {
                     Some(request) => Ok((request, d.repairs)),
                     None => Err(not_enabled(&id, &action, self.version)),
                 });
+        let mut repaired = false;
         let request = match decoded {
             Ok((request, repairs)) => {
                 if !repairs.is_empty() {
+                    repaired = true;
                     self.events.push_back(SessionEvent::Model(Event::Repaired {
                         action: action.clone(),
                         repairs,
@@ -890,7 +896,9 @@ impl Session {
                 memo,
             },
         );
-        self.events.push_back(SessionEvent::Request { id, request });
+        let call = IncomingCall::new(request.action(), payload, repaired);
+        self.events
+            .push_back(SessionEvent::Request { id, request, call });
     }
 
     /// The key under which the answer to a transaction message is remembered, so a re-sent

@@ -28,6 +28,7 @@ use ocpp_codec::testing::TestClock;
 use ocpp_types::Version;
 
 use crate::defaults::{CallFailure, CounterTransactionIds, Defaults, ManualClock};
+use crate::incoming::IncomingCall;
 use crate::message::{AnyRequest, AnyResponse};
 use crate::model::Event;
 use crate::session::{CallError, Session, SessionConfig, SessionEvent};
@@ -35,7 +36,8 @@ use crate::session::{CallError, Session, SessionConfig, SessionEvent};
 #[cfg(feature = "test-pki")]
 pub mod pki;
 
-type Responder = Box<dyn FnMut(&AnyRequest) -> Result<AnyResponse, CallFailure> + Send>;
+type Responder =
+    Box<dyn FnMut(&AnyRequest, &IncomingCall) -> Result<AnyResponse, CallFailure> + Send>;
 
 /// A session on virtual time (monotonic [`TestClock`] and wall [`ManualClock`], both starting
 /// at 2025-01-01T00:00:00Z), answering charger requests with a responder (the [`Defaults`]
@@ -113,9 +115,9 @@ impl Harness {
     /// Answers charger requests with `f` instead of the defaults.
     pub fn respond_with(
         &mut self,
-        f: impl FnMut(&AnyRequest) -> Result<AnyResponse, CallFailure> + Send + 'static,
+        mut f: impl FnMut(&AnyRequest) -> Result<AnyResponse, CallFailure> + Send + 'static,
     ) {
-        self.responder = Some(Box::new(f));
+        self.responder = Some(Box::new(move |request, _| f(request)));
     }
 
     /// Answers charger requests by running `handler` (its async methods are run to completion
@@ -126,9 +128,14 @@ impl Harness {
             self.session.state().clone(),
             self.session.defaults().clone(),
         );
-        self.respond_with(move |req| {
-            futures::executor::block_on(crate::dispatch(&*handler, &handle, req.clone()))
-        });
+        // The handler sees the call as it came over the wire (`with_incoming_call`), as
+        // under the driver.
+        self.responder = Some(Box::new(move |req, call| {
+            futures::executor::block_on(crate::incoming::answering(
+                call.clone(),
+                crate::dispatch(&*handler, &handle, req.clone()),
+            ))
+        }));
     }
 
     /// Processes everything queued: answers requests, records events, answers and messages;
@@ -141,9 +148,9 @@ impl Harness {
             while let Some(ev) = self.session.poll_event() {
                 progressed = true;
                 match ev {
-                    SessionEvent::Request { id, request } => {
+                    SessionEvent::Request { id, request, call } => {
                         let answer = match &mut self.responder {
-                            Some(f) => f(&request),
+                            Some(f) => f(&request, &call),
                             None => self.session.defaults().response(&request),
                         };
                         match answer {

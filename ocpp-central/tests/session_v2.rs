@@ -451,3 +451,50 @@ fn lenient_mode_repairs_what_field_devices_send_and_reports_it() {
         out[0]
     );
 }
+
+/// The handler sees the payload as the charger sent it, and whether lenient mode repaired it
+/// (then its typed request is not what that text decodes to on its own).
+#[test]
+fn a_handler_sees_the_payload_as_sent_and_whether_it_was_repaired() {
+    use std::sync::{Arc, Mutex};
+
+    use ocpp_central::{CallFailure, ChargerHandle, HandleV201, Handler};
+    use ocpp_types::v201;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(String, bool)>>);
+    impl Handler for Seen {
+        fn v201(&self) -> Option<&dyn HandleV201> {
+            Some(self)
+        }
+    }
+    #[async_trait::async_trait]
+    impl HandleV201 for Seen {
+        async fn status_notification(
+            &self,
+            _charger: &ChargerHandle,
+            _request: v201::StatusNotificationRequest,
+        ) -> Result<v201::StatusNotificationResponse, CallFailure> {
+            let call = ocpp_central::with_incoming_call(|c| {
+                c.map(|c| (c.payload().to_owned(), c.repaired()))
+            });
+            self.0.lock().unwrap().extend(call);
+            Ok(v201::StatusNotificationResponse::new())
+        }
+    }
+
+    let mut h = Harness::with_config(|c| c.lenient(true), Version::V201);
+    h.charger_sends(BOOT);
+    let seen = Arc::new(Seen::default());
+    h.respond_with_handler(seen.clone());
+    let clean = r#"{"timestamp":"2025-01-01T00:00:00Z", "connectorStatus":"Available","evseId":1,"connectorId":1}"#;
+    let sloppy = r#"{"timestamp":"2025-01-01T00:00:00","connectorStatus":"Available","evseId":"1","connectorId":1}"#;
+    for (id, payload) in [("s1", clean), ("s2", sloppy)] {
+        let out = h.charger_sends(&format!(r#"[2,"{id}","StatusNotification",{payload}]"#));
+        assert_eq!(out, [format!(r#"[3,"{id}",{{}}]"#)]);
+    }
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [(clean.to_owned(), false), (sloppy.to_owned(), true)]
+    );
+}

@@ -18,7 +18,12 @@ struct App {
     events: Mutex<Vec<String>>,
     after_boot: Mutex<Option<Result<v16::GetConfigurationResponse, CallError>>>,
     ended: Mutex<Option<Transaction>>,
+    /// What `with_incoming_call` showed the `authorize` handler, before and after an await.
+    seen: Mutex<Vec<Option<Seen>>>,
 }
+
+/// A call's action, payload and whether it was repaired, as a handler saw it.
+type Seen = (&'static str, String, bool);
 
 #[async_trait::async_trait]
 impl Handler for App {
@@ -64,6 +69,14 @@ impl HandleV16 for App {
         _charger: &ChargerHandle,
         request: v16::AuthorizeRequest,
     ) -> Result<v16::AuthorizeResponse, CallFailure> {
+        let seen = || {
+            ocpp_central::with_incoming_call(|c| {
+                c.map(|c| (c.action(), c.payload().to_owned(), c.repaired()))
+            })
+        };
+        self.seen.lock().unwrap().push(seen());
+        tokio::task::yield_now().await;
+        self.seen.lock().unwrap().push(seen());
         let status = if request.id_tag.as_str() == "BAD" {
             v16::AuthorizationStatus::Blocked
         } else {
@@ -303,4 +316,20 @@ async fn a_meter_value_updates_the_published_state_in_place_and_held_snapshots_k
     drop(cp);
     task.await.unwrap();
     assert!(!handle.state().connected);
+}
+
+/// A handler method sees the CALL it answers as the charger sent it, byte for byte, in every
+/// poll; nothing outside it does.
+#[tokio::test(start_paused = true)]
+async fn a_handler_sees_the_call_as_the_charger_sent_it() {
+    let app = Arc::new(App::default());
+    let (mut cp, _handle, task) = start(app.clone(), &Chargers::new());
+    let payload = r#"{ "idTag" :"TAG-1"  }"#;
+    cp.send(&format!(r#"[2,"a1","Authorize",{payload}]"#)).await;
+    assert_eq!(cp.recv().await[2]["idTagInfo"]["status"], "Accepted");
+    let want = Some(("Authorize", payload.to_owned(), false));
+    assert_eq!(*app.seen.lock().unwrap(), [want.clone(), want]);
+    assert!(ocpp_central::with_incoming_call(|c| c.is_none()));
+    drop(cp);
+    task.await.unwrap();
 }

@@ -323,8 +323,11 @@ impl Backend {
     /// Journals a transaction message and its answer before the answer goes out. If the
     /// journal cannot be written the charger gets `InternalError` and sends the message
     /// again later (it stays in its outbox): nothing is acknowledged that is not stored.
-    /// Each is serialized once, here, straight from its typed value. The row is linked to
-    /// its session when it is projected (`journal_sessions`, by the write-behind).
+    /// The request is stored as the charger sent it (the payload's own text, byte for
+    /// byte), the answer serialized once, here, from its typed value; a request the codec
+    /// repaired before decoding it is stored as its typed value's encoding (what decodes
+    /// again at recovery). The row is linked to its session when it is projected
+    /// (`journal_sessions`, by the write-behind).
     async fn journal<Q: ocpp_central::ocpp_types::Request>(
         &self,
         charger: &ChargerHandle,
@@ -332,11 +335,19 @@ impl Backend {
         response: &Q::Response,
     ) -> Result<(), CallFailure> {
         let encode = |e: serde_json::Error| CallFailure::internal(format!("encoding: {e}"));
+        let as_sent = ocpp_central::with_incoming_call(|call| {
+            call.filter(|c| c.action() == Q::ACTION && !c.repaired())
+                .map(|c| c.payload().to_owned())
+        });
+        let request = match as_sent {
+            Some(text) => text,
+            None => serde_json::to_string(request).map_err(encode)?,
+        };
         let entry = journal::Entry {
             charger: charger.identity().to_owned(),
             version: charger.version().as_str(),
             action: Q::ACTION,
-            request: serde_json::to_string(request).map_err(encode)?,
+            request,
             response: serde_json::to_string(response).map_err(encode)?,
         };
         let id = self.journal.insert(entry).await.map_err(|e| {

@@ -12,6 +12,8 @@
 - open loop (`--open N`): N chargers in transactions, meter values every --meter-interval
   seconds and a heartbeat every --heartbeat-interval, phases spread uniformly, over several
   generator processes and 127.0.0.x source addresses: latency per action, server CPU;
+  `--open-modes calls-open,tx-open` adds the same open loop without transactions first (the
+  same calls at the same rate: server CPU per call in transactions ÷ without, at one load);
 - connections (`--idle N`): idle chargers with heartbeats spread over several generator
   processes and 127.0.0.x source addresses: server memory per connection (RSS growth /
   connections) and heartbeat p99;
@@ -22,7 +24,8 @@ WebSocket server that answers every CALL with a fixed minimal result and does no
 python = python_central.py; rpc = rpc_central.js.
 
 Usage: bench.py [--servers ours,bare,python,rpc] [--modes calls,tx] [--sizes 100,1000,10000]
-                [--duration 15] [--rss-every 5] [--open 10000] [--open-duration 60] [--open-settle 40]
+                [--duration 15] [--rss-every 5] [--open 10000] [--open-modes tx-open]
+                [--meter-interval 10] [--heartbeat-interval 60] [--open-duration 60] [--open-settle 40]
                 [--idle 15000] [--out results.json] [--port 19500]
                 [--compression off,on,takeover] [--compression-min-size 256]
 Needs: target/release/{central-system,charger-sim,bare-ws} (or the directory in $OCPP_BENCH_BIN,
@@ -292,9 +295,10 @@ def merged(reports, key):
 
 
 def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=60, version="1.6",
-              settle=40):
-    """Open loop: `total` chargers in transactions, meter values every `meter` s and a heartbeat
-    every `heartbeat` s each, phases spread uniformly. Every generator opens its window at the
+              settle=40, mode="tx-open"):
+    """Open loop: `total` chargers in transactions (`mode` tx-open; calls-open: the same load
+    without transactions), meter values every `meter` s and a heartbeat every `heartbeat` s
+    each, phases spread uniformly. Every generator opens its window at the
     same moment, `settle` s after they start (--window-at): after all of them have connected
     and started their transactions (the connect and start storm is not the steady state this
     measures), the load running meanwhile. Percentiles are those of the generator processes'
@@ -302,7 +306,7 @@ def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=
     t0 = time.monotonic()
     window_at = time.time() + settle
     procs = generators(server, total, per_process,
-                       ["--version", version, "--load", "--load-mode", "tx-open",
+                       ["--version", version, "--load", "--load-mode", mode,
                         "--meter-interval", str(meter), "--heartbeat-interval", str(heartbeat),
                         "--duration", str(duration), "--warmup-timeout", "180",
                         "--window-at", f"{window_at:.3f}"], "OPEN")
@@ -316,7 +320,7 @@ def open_loop(server, total, per_process=5000, meter=10, heartbeat=60, duration=
     cpu = server.sampler.at(w1) - server.sampler.at(w0) if w1 > w0 else 0.0
     calls_per_s = sum(r["calls_per_s"] for r in reports)
     out = {
-        "chargers": total, "connected": sum(r["connected"] for r in reports),
+        "mode": mode, "chargers": total, "connected": sum(r["connected"] for r in reports),
         "transactions": sum(r["transactions"] for r in reports),
         "meter_interval_s": meter, "heartbeat_interval_s": heartbeat, "duration_s": duration,
         "settle_s": settle, "late_generators": len(late),
@@ -432,18 +436,30 @@ def print_tables(results):
             print(f"- {r['server']}, {r['mode']}, {r['chargers']}: {', '.join(str(x) for x in r['rss_series_mib'])}")
     if results["open"]:
         print()
-        print("### Open loop: chargers in transactions, meter values and heartbeats at spread phases")
+        print("### Open loop: meter values and heartbeats at spread phases (tx-open: in transactions; "
+              "calls-open: the same load without)")
         print()
-        print("| server | chargers | calls/s | action | calls | p50 ms | p99 ms | max ms | errors | server CPU | send lag p99 |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| server | mode | chargers | calls/s | action | calls | p50 ms | p99 ms | max ms | errors | server CPU | send lag p99 |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results["open"]:
             if "failed" in r:
-                print(f"| {r['server']} | failed: {r['failed'][:80]} ||||||||||")
+                print(f"| {r['server']} | {r.get('mode')} | failed: {r['failed'][:80]} ||||||||||")
                 continue
             for action, l in sorted(r["by_action"].items()):
-                print(f"| {r['server']} | {r['connected']} / {r['chargers']} | {r['calls_per_s']} | {action} | "
+                print(f"| {r['server']} | {r['mode']} | {r['connected']} / {r['chargers']} | {r['calls_per_s']} | {action} | "
                       f"{l['count']} | {ms(l['p50_us'])} | {ms(l['p99_us'])} | {ms(l['max_us'])} | {r['errors']} | "
                       f"{r['server_cpu_percent']} % ({r['server_cpu_per_call_us']} µs/call) | {r['send_lag_p99_ms']} ms |")
+        opened = {(r["kind"], r["mode"]): r for r in results["open"] if "failed" not in r}
+        pairs = [(kind, r, opened.get((kind, "calls-open"))) for (kind, mode), r in opened.items()
+                 if mode == "tx-open" and (kind, "calls-open") in opened]
+        if pairs:
+            print()
+            print("| server | CPU/call tx-open ÷ calls-open (the same load) | tx-open ÷ bare tx-open |")
+            print("|---|---|---|")
+            for kind, tx, calls in pairs:
+                bare = opened.get(("bare", "tx-open"), {}).get("server_cpu_per_call_us")
+                print(f"| {tx['server']} | {ratio(tx['server_cpu_per_call_us'], calls['server_cpu_per_call_us'])} | "
+                      f"{ratio(tx['server_cpu_per_call_us'], bare)} |")
     if results["idle"]:
         print()
         print("### Idle connections")
@@ -470,7 +486,9 @@ def main():
     ap.add_argument("--open-duration", type=int, default=60)
     ap.add_argument("--open-settle", type=int, default=40,
                     help="seconds from the generators' start to the common open-loop window")
-    ap.add_argument("--meter-interval", type=int, default=10)
+    ap.add_argument("--open-modes", default="tx-open",
+                    help="open-loop modes: tx-open (in transactions), calls-open (the same load without)")
+    ap.add_argument("--meter-interval", type=float, default=10)
     ap.add_argument("--heartbeat-interval", type=float, default=60)
     ap.add_argument("--idle", type=int, default=15000)
     ap.add_argument("--out", default=os.path.join(ROOT, "target/load-bench.json"))
@@ -497,14 +515,15 @@ def main():
                                    lambda srv: throughput(srv, n, a.duration, a.version, mode, a.rss_every))
                     r.update(mode=mode, chargers=n, compression=variant)
                     results["throughput"].append(r)
-            if a.open:
+            for open_mode in [m for m in a.open_modes.split(",") if m and a.open]:
                 port += 10
-                r = run_server(kind, port, work, f"open loop, {a.open} chargers in transactions",
+                r = run_server(kind, port, work, f"open loop ({open_mode}), {a.open} chargers",
                                lambda srv: open_loop(srv, a.open, meter=a.meter_interval,
                                                      heartbeat=a.heartbeat_interval,
                                                      duration=a.open_duration, version=a.version,
-                                                     settle=a.open_settle))
+                                                     settle=a.open_settle, mode=open_mode))
                 r.setdefault("chargers", a.open)
+                r.setdefault("mode", open_mode)
                 r["compression"] = variant
                 results["open"].append(r)
             if a.idle:

@@ -450,6 +450,39 @@ async fn load_mode_reports_for_every_version() {
     assert_eq!(report.mode, "idle");
     assert!(report.calls >= 6, "{report}");
     assert_eq!(report.errors, 0, "{report}");
+    // The two open loops at the same intervals: the same calls, in a transaction or not.
+    for (mode, transactions) in [
+        (
+            LoadMode::CallsOpen {
+                meter_interval: Duration::from_millis(100),
+                heartbeat_interval: Duration::from_millis(300),
+            },
+            0,
+        ),
+        (
+            LoadMode::TransactionsOpen {
+                meter_interval: Duration::from_millis(100),
+                heartbeat_interval: Duration::from_millis(300),
+            },
+            4,
+        ),
+    ] {
+        let mut config = LoadConfig::new(central.url.clone());
+        config.count = 4;
+        config.prefix = format!("OPEN-{}", mode.name());
+        config.duration = Duration::from_secs(2);
+        config.warmup_timeout = WAIT;
+        config.mode = mode;
+        let report = load::run(config).await.unwrap();
+        assert_eq!(report.mode, mode.name());
+        assert_eq!(report.transactions, transactions, "{report}");
+        assert_eq!(report.errors, 0, "{report}");
+        let meter = report.by_action.get("MeterValues").map_or(0, |l| l.count);
+        let heartbeats = report.by_action.get("Heartbeat").map_or(0, |l| l.count);
+        // About 4 chargers x 2 s / 0.1 s, and a third as many heartbeats.
+        assert!((40..=100).contains(&meter), "{report}");
+        assert!((8..=40).contains(&heartbeats), "{report}");
+    }
     central.server.shutdown().await.unwrap();
 }
 

@@ -116,9 +116,9 @@ struct Args {
 
     /// Seconds between meter values of a running transaction (1.6 MeterValueSampleInterval,
     /// 2.x SampledDataCtrlr.TxUpdatedInterval), set in every charger; also those of load
-    /// mode tx-open.
-    #[arg(long, default_value_t = 10)]
-    meter_interval: u64,
+    /// modes tx-open and calls-open (there, fractions of a second too).
+    #[arg(long, default_value_t = 10.0)]
+    meter_interval: f64,
 
     /// How long a scripted session charges, in seconds (random: 0.5 to 1.5 times this).
     #[arg(long, default_value_t = 60.0)]
@@ -157,12 +157,13 @@ struct Args {
     /// the same transaction, open loop: meter values every --meter-interval seconds (default
     /// 10) and a Heartbeat every --heartbeat-interval (default 60 s, five times as often as
     /// the example central system's 300 s, to err on the heavy side) per charger, each at a
-    /// random phase, so calls arrive spread uniformly.
-    #[arg(long, value_parser = ["calls", "idle", "tx", "tx-open"])]
+    /// random phase, so calls arrive spread uniformly. calls-open: the same open loop without
+    /// a transaction (meter values without transactionId): the same load, for comparison.
+    #[arg(long, value_parser = ["calls", "idle", "tx", "tx-open", "calls-open"])]
     load_mode: Option<String>,
 
-    /// Load modes idle and tx-open: seconds between the heartbeats of each charger (default
-    /// 30 in idle, 60 in tx-open).
+    /// Load modes idle, tx-open and calls-open: seconds between the heartbeats of each
+    /// charger (default 30 in idle, 60 in the open modes).
     #[arg(long)]
     heartbeat_interval: Option<f64>,
 
@@ -423,7 +424,8 @@ async fn run_fleet(
     config.ramp = args.ramp;
     config.bind_ips = bind_ips;
     config.id_tag = args.id_tag.clone();
-    config.meter_interval = Duration::from_secs(args.meter_interval.max(1));
+    // Whole seconds, at least one: what the charger is configured with.
+    config.meter_interval = secs("--meter-interval", args.meter_interval.max(1.0).round())?;
     config.charge_duration = secs("--charge-secs", args.charge_secs)?;
     config.pause = secs("--pause-secs", args.pause_secs)?;
     config.arrival_stagger = args
@@ -542,7 +544,7 @@ async fn run_load(
         }
         (Some(other), _) => {
             return Err(SimError::InvalidConfig(format!(
-                "--load takes --load-mode (calls, idle, tx, tx-open); --scenario {other} is not a load mode"
+                "--load takes --load-mode (calls, idle, tx, tx-open, calls-open); --scenario {other} is not a load mode"
             )))
         }
     };
@@ -552,7 +554,11 @@ async fn run_load(
         },
         "tx" => LoadMode::Transactions,
         "tx-open" => LoadMode::TransactionsOpen {
-            meter_interval: Duration::from_secs(args.meter_interval),
+            meter_interval: secs("--meter-interval", args.meter_interval)?,
+            heartbeat_interval: heartbeat(60.0)?,
+        },
+        "calls-open" => LoadMode::CallsOpen {
+            meter_interval: secs("--meter-interval", args.meter_interval)?,
             heartbeat_interval: heartbeat(60.0)?,
         },
         _ => LoadMode::Calls,
@@ -631,6 +637,17 @@ mod tests {
         .unwrap();
         assert_eq!(a.load_mode.as_deref(), Some("tx-open"));
         assert_eq!(a.heartbeat_interval, Some(90.0));
+        let a = Args::try_parse_from([
+            "charger-sim",
+            "--load",
+            "--load-mode",
+            "calls-open",
+            "--meter-interval",
+            "0.05",
+        ])
+        .unwrap();
+        assert_eq!(a.load_mode.as_deref(), Some("calls-open"));
+        assert_eq!(a.meter_interval, 0.05);
         assert!(Args::try_parse_from(["charger-sim", "--load-mode", "nope"]).is_err());
     }
 }

@@ -24,7 +24,10 @@
 //!   values every `meter_interval` and a Heartbeat every `heartbeat_interval` per charger,
 //!   each at a random phase, so the calls arrive spread uniformly over time whatever the
 //!   server's speed (a call due while the charger's previous one is unanswered waits for it,
-//!   one call in flight per direction as OCPP-J requires).
+//!   one call in flight per direction as OCPP-J requires);
+//! - [`LoadMode::CallsOpen`]: the same open loop without a transaction (the meter values of
+//!   [`LoadMode::Calls`]), so the two open modes at the same intervals are the same calls at
+//!   the same rate, one in a transaction and one not.
 //!
 //! The energy register grows with the simulated power (about 11 kW, three phases of 16 A at
 //! 230 V) over real time, so it increases as a charging car's would.
@@ -76,17 +79,28 @@ pub enum LoadMode {
         /// Time between heartbeats.
         heartbeat_interval: Duration,
     },
+    /// The open loop of [`LoadMode::TransactionsOpen`] without a transaction: meter values
+    /// (seven sampled values, no transaction) every `meter_interval` and a Heartbeat every
+    /// `heartbeat_interval` per charger, each at a random phase. The same load as
+    /// `TransactionsOpen` at the same intervals, for comparing what a transaction costs.
+    CallsOpen {
+        /// Time between meter values.
+        meter_interval: Duration,
+        /// Time between heartbeats.
+        heartbeat_interval: Duration,
+    },
 }
 
 impl LoadMode {
-    /// The mode's name in reports and on charger-sim's command line: `calls`, `idle`, `tx`
-    /// or `tx-open`.
+    /// The mode's name in reports and on charger-sim's command line: `calls`, `idle`, `tx`,
+    /// `tx-open` or `calls-open`.
     pub fn name(&self) -> &'static str {
         match self {
             LoadMode::Calls => "calls",
             LoadMode::Idle { .. } => "idle",
             LoadMode::Transactions => "tx",
             LoadMode::TransactionsOpen { .. } => "tx-open",
+            LoadMode::CallsOpen { .. } => "calls-open",
         }
     }
 
@@ -189,7 +203,7 @@ impl LoadConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct LoadReport {
-    /// `"calls"`, `"idle"`, `"tx"` or `"tx-open"` ([`LoadMode::name`]).
+    /// `"calls"`, `"idle"`, `"tx"`, `"tx-open"` or `"calls-open"` ([`LoadMode::name`]).
     pub mode: String,
     /// The version mix, e.g. `"mixed"` or `"1.6"`.
     pub versions: String,
@@ -420,6 +434,10 @@ impl LoadRun {
         let intervals = match config.mode {
             LoadMode::Idle { heartbeat_interval } => vec![heartbeat_interval],
             LoadMode::TransactionsOpen {
+                meter_interval,
+                heartbeat_interval,
+            }
+            | LoadMode::CallsOpen {
                 meter_interval,
                 heartbeat_interval,
             } => vec![meter_interval, heartbeat_interval],
@@ -1331,10 +1349,16 @@ async fn drive(
                 record(shared, Some(0), outcome)?;
             }
         }
-        LoadMode::TransactionsOpen {
+        mode @ (LoadMode::TransactionsOpen {
             meter_interval,
             heartbeat_interval,
-        } => {
+        }
+        | LoadMode::CallsOpen {
+            meter_interval,
+            heartbeat_interval,
+        }) => {
+            let in_transaction = mode.in_transaction();
+            let mut n: u64 = 0;
             let start = TokioInstant::now();
             let mut next_meter = start + phase(rng, meter_interval);
             let mut next_heartbeat = start + phase(rng, heartbeat_interval);
@@ -1352,7 +1376,12 @@ async fn drive(
                 }
                 let msg = if next_meter <= next_heartbeat {
                     next_meter += meter_interval;
-                    Msg::TxMeter
+                    if in_transaction {
+                        Msg::TxMeter
+                    } else {
+                        n += 1;
+                        Msg::Meter(1 + (n % u64::from(shared.config.evses)) as u32)
+                    }
                 } else {
                     next_heartbeat += heartbeat_interval;
                     Msg::Heartbeat

@@ -6,7 +6,7 @@
 //! again: the bytes the charger sent, in its field order and number spelling, at the cost of
 //! one copy.
 //!
-//! The [`Connection`](crate::Connection) driver (and so the server) and the test harness set
+//! The `Connection` driver (and so the server) and the test harness set
 //! it around each handler method they run; an application that drives a
 //! [`Session`](crate::Session) itself wraps its handler future in [`answering`].
 //!

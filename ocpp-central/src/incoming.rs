@@ -93,14 +93,17 @@ pub fn with_incoming_call<R>(f: impl FnOnce(Option<&IncomingCall>) -> R) -> R {
 pub fn answering<F: Future>(call: IncomingCall, future: F) -> Answering<F> {
     Answering {
         call: Some(call),
-        future: Box::pin(future),
+        future,
     }
 }
 
-/// The future of [`answering`].
-pub struct Answering<F> {
-    call: Option<IncomingCall>,
-    future: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// The future of [`answering`] (it holds `future` in place: no allocation per call).
+    pub struct Answering<F> {
+        call: Option<IncomingCall>,
+        #[pin]
+        future: F,
+    }
 }
 
 impl<F> std::fmt::Debug for Answering<F> {
@@ -132,17 +135,17 @@ impl<F: Future> Future for Answering<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
+        let this = self.project();
         let ours = this.call.take();
         let previous = CURRENT.with(|current| match current.try_borrow_mut() {
             Ok(mut c) => std::mem::replace(&mut *c, ours),
             Err(_) => None,
         });
         let _restore = Restore {
-            slot: &mut this.call,
+            slot: this.call,
             previous,
         };
-        this.future.as_mut().poll(cx)
+        this.future.poll(cx)
     }
 }
 

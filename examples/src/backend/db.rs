@@ -24,6 +24,9 @@ pub enum DbError {
     /// The database refused or failed a query.
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// SQLite refused or failed a write made in place (see the backend's `inline` module).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A stored value could not be read back (e.g. a corrupt timestamp or decimal).
     #[error("corrupt stored value in {column}: {value:?}")]
     Corrupt {
@@ -56,11 +59,18 @@ pub enum Backend {
 /// SQLite every write goes through a pool of one connection, where writers queue in order
 /// and none sleeps, and reads use the other pool (WAL: readers never block the writer).
 /// With PostgreSQL (and `sqlite::memory:`, one connection) both are the same pool.
+///
+/// A SQLite file also has a connection of its own for the hot writes (the journal's group
+/// commits and the write-behind's batches), run in place on the calling task's thread (see
+/// the `inline` module). It and the writer pool's connection take turns at SQLite's write
+/// lock: the in-place writes are short (one commit each, nothing awaited inside), and while
+/// the writer pool's connection holds the lock they wait without sleeping on the runtime.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
     write: AnyPool,
     backend: Backend,
+    inline: Option<std::sync::Arc<super::inline::Inline>>,
 }
 
 /// A charger row.
@@ -221,6 +231,15 @@ pub struct SessionFilter {
 
 /// Chargers per `journal_projected` statement (3 columns each).
 const MARKS_PER_STATEMENT: usize = 256;
+
+/// The conflict clause that raises a charger's mark in `journal_projected` and never lowers
+/// it (a literal, for `concat!`).
+macro_rules! raise_upto {
+    () => {
+        "ON CONFLICT (charger) DO UPDATE SET upto = CASE WHEN excluded.upto > journal_projected.upto \
+         THEN excluded.upto ELSE journal_projected.upto END"
+    };
+}
 
 /// Formats a timestamp the way the database stores it.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -591,6 +610,7 @@ impl Db {
                 write: pool.clone(),
                 pool,
                 backend,
+                inline: None,
             };
             return db.ready().await;
         }
@@ -600,13 +620,24 @@ impl Db {
             .execute(&write)
             .await?;
         let pool = pool_options(backend, max, false).connect(&url).await?;
-        Db {
+        let mut db = Db {
             pool,
             write,
             backend,
+            inline: None,
         }
         .ready()
-        .await
+        .await?;
+        // After the migrations: the file exists, in WAL mode, with every table.
+        let path = url
+            .strip_prefix("sqlite://")
+            .and_then(|rest| rest.split('?').next())
+            .ok_or_else(|| DbError::UnsupportedUrl(url.clone()))?;
+        db.inline = Some(std::sync::Arc::new(super::inline::Inline::open(
+            path,
+            WRITER_AUTOCHECKPOINT,
+        )?));
+        Ok(db)
     }
 
     async fn ready(self) -> Result<Db, DbError> {
@@ -689,6 +720,11 @@ impl Db {
         &self.write
     }
 
+    /// The in-place writer of a SQLite file (`None`: PostgreSQL, `sqlite::memory:`).
+    pub(crate) fn inline(&self) -> Option<&super::inline::Inline> {
+        self.inline.as_deref()
+    }
+
     /// The parameters of a multi-row `VALUES`, `rows` rows of `cols` columns each:
     /// `(?, ?), (?, ?)` for SQLite, `($1, $2), ($3, $4)` for PostgreSQL. SQLite gets
     /// anonymous parameters because binding numbered ones costs a scan of the statement's
@@ -729,15 +765,31 @@ impl Db {
     ) -> Result<(), DbError> {
         for chunk in rows.chunks(MARKS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO journal_projected (charger, upto, last) VALUES {} ON CONFLICT (charger) DO UPDATE
-                 SET upto = CASE WHEN excluded.upto > journal_projected.upto THEN excluded.upto ELSE journal_projected.upto END",
-                self.values(chunk.len(), 3)
+                "INSERT INTO journal_projected (charger, upto, last) VALUES {} {}",
+                self.values(chunk.len(), 3),
+                raise_upto!()
             );
             let mut q = sqlx::query(&sql);
             for (charger, id) in chunk {
                 q = q.bind(*charger).bind(*id).bind(*id);
             }
             q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Db::raise_journal_upto`] in a transaction of the in-place writer (see the `inline`
+    /// module): one prepared single-row statement per charger.
+    pub(crate) fn raise_journal_upto_in_place(
+        tx: &rusqlite::Transaction<'_>,
+        rows: &[(&str, i64)],
+    ) -> rusqlite::Result<()> {
+        let mut raise = tx.prepare_cached(concat!(
+            "INSERT INTO journal_projected (charger, upto, last) VALUES (?1, ?2, ?2) ",
+            raise_upto!()
+        ))?;
+        for (charger, upto) in rows {
+            raise.execute(rusqlite::params![charger, upto])?;
         }
         Ok(())
     }

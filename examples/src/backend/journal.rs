@@ -239,11 +239,32 @@ impl Db {
     }
 }
 
-/// Inserts `group` atomically; returns the row ids, in order. A group of up to [`ROWS_PER_INSERT`] rows is one statement, committed alone
-/// (one round trip to the database); a larger one is a transaction of several. `node`: the
-/// cluster node writing them (`None` on a single node).
+/// Inserts `group` atomically; returns the row ids, in order. On a SQLite file, in place (see
+/// the `inline` module). Otherwise a group of up to [`ROWS_PER_INSERT`] rows is one statement,
+/// committed alone (one round trip to the database); a larger one is a transaction of
+/// several. `node`: the cluster node writing them (`None` on a single node).
 async fn insert_all(db: &Db, node: Option<&str>, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());
+    if let Some(inline) = db.inline() {
+        // One prepared single-row INSERT per row, in one transaction run in place: each row's
+        // id is the connection's last row id right after it.
+        return inline
+            .write(|tx| {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO journal (charger, version, action, request, response, at, node)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                let mut ids = Vec::with_capacity(group.len());
+                for e in group {
+                    insert.execute(rusqlite::params![
+                        e.charger, e.version, e.action, e.request, e.response, at, node
+                    ])?;
+                    ids.push(tx.last_insert_rowid());
+                }
+                Ok(ids)
+            })
+            .await;
+    }
     if group.len() <= ROWS_PER_INSERT {
         let mut conn = db.writer().acquire().await?;
         return insert_chunk(db, &mut conn, node, group, &at).await;

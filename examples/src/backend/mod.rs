@@ -14,6 +14,7 @@ pub mod balancer;
 pub mod cluster;
 pub mod db;
 pub mod http;
+mod inline;
 mod journal;
 pub mod metrics;
 pub mod run;

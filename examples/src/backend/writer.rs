@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 
 use super::db::{Db, DbError};
+use super::inline::{self, Arg};
 use super::metrics::Metrics;
 use super::watermark::Pending;
 
@@ -234,6 +235,9 @@ impl Writer {
                     if let Some(m) = stored.low_water {
                         stored_mark = stored_mark.max(m);
                     }
+                    // A SQLite file's parts are written in place, on this thread: the
+                    // connections that are ready run between two of them.
+                    tokio::task::yield_now().await;
                 }
                 // Someone waits (a read, a shutdown): the mark this batch settled is stored
                 // too, so a clean stop leaves nothing for recovery to read.
@@ -541,6 +545,9 @@ impl Db {
     /// one statement per [`PROGRESS_PER_UPDATE`] sessions; then every other write in order;
     /// then the journal marks (which come last) with [`Db::raise_journal_upto`].
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
+        if let Some(inline) = self.inline() {
+            return inline.write(|tx| apply_in_place(tx, batch)).await;
+        }
         let mut tx = self.writer().begin().await?;
         let marks: Vec<(&str, i64)> = batch
             .iter()
@@ -607,121 +614,208 @@ impl Db {
             q.execute(&mut *tx).await?;
         }
         for w in batch {
-            let q = match w {
-                Write::ChargerConnected {
-                    identity,
-                    owner,
-                    version,
-                    at,
-                } => sqlx::query(
-                    "INSERT INTO chargers (identity, version, connected, first_seen, last_seen, owner) VALUES ($1, $2, 1, $3, $3, $4)
-                     ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3, owner = $4",
-                )
-                .bind(identity.as_str())
-                .bind(*version)
-                .bind(super::db::ts(*at))
-                .bind(owner.as_str()),
-                Write::ChargerBooted {
-                    identity,
-                    vendor,
-                    model,
-                    serial_number,
-                    firmware_version,
-                    boot_state,
-                    at,
-                } => sqlx::query(
-                    "UPDATE chargers SET vendor = $2, model = $3, serial_number = $4, firmware_version = $5,
-                     boot_state = $6, last_seen = $7 WHERE identity = $1",
-                )
-                .bind(identity.as_str())
-                .bind(vendor.as_str())
-                .bind(model.as_str())
-                .bind(serial_number.as_deref())
-                .bind(firmware_version.as_deref())
-                .bind(*boot_state)
-                .bind(super::db::ts(*at)),
-                Write::ChargerSeen { identity, at } => {
-                    sqlx::query("UPDATE chargers SET last_seen = $2 WHERE identity = $1")
-                        .bind(identity.as_str())
-                        .bind(super::db::ts(*at))
-                }
-                Write::ChargerDisconnected {
-                    identity,
-                    owner,
-                    at,
-                } => sqlx::query(
-                    "UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1
-                     AND (owner = $3 OR owner IS NULL)",
-                )
-                .bind(identity.as_str())
-                .bind(super::db::ts(*at))
-                .bind(owner.as_str()),
-                Write::ConnectorStatus {
-                    charger,
-                    evse,
-                    connector,
-                    status,
-                    error_code,
-                    since,
-                } => sqlx::query(
-                    "INSERT INTO connectors (charger, evse, connector, status, error_code, since) VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (charger, evse, connector) DO UPDATE SET status = $4, error_code = $5, since = $6",
-                )
-                .bind(charger.as_str())
-                .bind(*evse)
-                .bind(connector.unwrap_or(-1))
-                .bind(status.as_str())
-                .bind(error_code.as_deref())
-                .bind(super::db::ts(*since)),
-                Write::Event {
-                    id,
-                    at,
-                    charger,
-                    kind,
-                    detail,
-                } => sqlx::query(
-                    "INSERT INTO events (id, at, charger, kind, detail) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(*id)
-                .bind(super::db::ts(*at))
-                .bind(charger.as_str())
-                .bind(kind.as_str())
-                .bind(detail.as_str()),
-                // Above, all at once.
-                Write::SessionProgress { .. } => continue,
-                // Above, all at once.
-                Write::JournalSession { .. } => continue,
-                Write::SessionEnded {
-                    session_id,
-                    ended_at,
-                    stop_reason,
-                    ..
-                } => sqlx::query(
-                    "UPDATE sessions SET ended_at = $2, stop_reason = $3, power_w = NULL, status = 'completed' WHERE id = $1",
-                )
-                .bind(*session_id)
-                .bind(super::db::ts(*ended_at))
-                .bind(stop_reason.as_deref()),
-                Write::JournalDone { .. } => continue,
-                Write::JournalMark { upto, node: None } => sqlx::query(
-                    "UPDATE journal_watermark SET upto = $1 WHERE upto < $1",
-                )
-                .bind(*upto),
-                Write::JournalMark {
-                    upto,
-                    node: Some(node),
-                } => sqlx::query(
-                    "UPDATE journal_node_marks SET upto = $2 WHERE node = $1 AND upto < $2",
-                )
-                .bind(node.as_str())
-                .bind(*upto),
+            let Some((sql, args)) = statement(w) else {
+                continue;
             };
+            let mut q = sqlx::query(sql);
+            for arg in &args {
+                q = match arg {
+                    Arg::Int(i) => q.bind(*i),
+                    Arg::Text(t) => q.bind(t.as_ref()),
+                    Arg::OptText(t) => q.bind(t.as_deref()),
+                };
+            }
             q.execute(&mut *tx).await?;
         }
         self.raise_journal_upto(&mut tx, &marks).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// [`Db::apply_batch`] in a transaction of the in-place writer (see the `inline` module), in
+/// the same order, with one prepared single-row statement per write: a statement prepared
+/// once and run again costs SQLite less than parsing a multi-row one of this batch's size.
+fn apply_in_place(tx: &rusqlite::Transaction<'_>, batch: &[Write]) -> rusqlite::Result<()> {
+    let decimal = |d: &Option<Decimal>| Arg::OptText(d.map(|d| d.to_string().into()));
+    let mut progress = tx.prepare_cached(
+        "UPDATE sessions SET meter_start_wh = COALESCE(?2, meter_start_wh),
+         meter_last_wh = COALESCE(?3, meter_last_wh), energy_wh = ?4,
+         power_w = COALESCE(?5, power_w), cost = COALESCE(?6, cost) WHERE id = ?1",
+    )?;
+    for w in batch {
+        if let Write::SessionProgress {
+            session_id,
+            meter_start_wh,
+            meter_last_wh,
+            energy_wh,
+            power_w,
+            cost,
+            ..
+        } = w
+        {
+            inline::run(
+                &mut progress,
+                &[
+                    Arg::Int(*session_id),
+                    decimal(meter_start_wh),
+                    decimal(meter_last_wh),
+                    Arg::Text(energy_wh.to_string().into()),
+                    decimal(power_w),
+                    decimal(cost),
+                ],
+            )?;
+        }
+    }
+    let mut link = tx.prepare_cached(
+        "INSERT INTO journal_sessions (session_id, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for w in batch {
+        if let Write::JournalSession {
+            session_id, ids, ..
+        } = w
+        {
+            for id in ids {
+                link.execute(rusqlite::params![session_id, id])?;
+            }
+        }
+    }
+    for w in batch {
+        if let Some((sql, args)) = statement(w) {
+            inline::execute(tx, sql, &args)?;
+        }
+    }
+    let marks: Vec<(&str, i64)> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::JournalDone { charger, upto } => Some((charger.as_str(), *upto)),
+            _ => None,
+        })
+        .collect();
+    Db::raise_journal_upto_in_place(tx, &marks)
+}
+
+/// The statement of a write applied on its own (`None`: the sessions' progress, their journal
+/// links and the journal marks, which a batch applies together). Parameters are `$1`, `$2`,
+/// ... in both databases.
+fn statement(w: &Write) -> Option<(&'static str, Vec<Arg<'_>>)> {
+    fn text(s: &str) -> Arg<'_> {
+        Arg::Text(s.into())
+    }
+    fn opt(s: Option<&str>) -> Arg<'_> {
+        Arg::OptText(s.map(Into::into))
+    }
+    fn at(t: &DateTime<Utc>) -> Arg<'static> {
+        Arg::Text(super::db::ts(*t).into())
+    }
+    Some(match w {
+        Write::ChargerConnected {
+            identity,
+            owner,
+            version,
+            at: when,
+        } => (
+            "INSERT INTO chargers (identity, version, connected, first_seen, last_seen, owner) VALUES ($1, $2, 1, $3, $3, $4)
+             ON CONFLICT (identity) DO UPDATE SET version = $2, connected = 1, last_seen = $3, owner = $4",
+            vec![text(identity), text(version), at(when), text(owner)],
+        ),
+        Write::ChargerBooted {
+            identity,
+            vendor,
+            model,
+            serial_number,
+            firmware_version,
+            boot_state,
+            at: when,
+        } => (
+            "UPDATE chargers SET vendor = $2, model = $3, serial_number = $4, firmware_version = $5,
+             boot_state = $6, last_seen = $7 WHERE identity = $1",
+            vec![
+                text(identity),
+                text(vendor),
+                text(model),
+                opt(serial_number.as_deref()),
+                opt(firmware_version.as_deref()),
+                text(boot_state),
+                at(when),
+            ],
+        ),
+        Write::ChargerSeen { identity, at: when } => (
+            "UPDATE chargers SET last_seen = $2 WHERE identity = $1",
+            vec![text(identity), at(when)],
+        ),
+        Write::ChargerDisconnected {
+            identity,
+            owner,
+            at: when,
+        } => (
+            "UPDATE chargers SET connected = 0, last_seen = $2 WHERE identity = $1
+             AND (owner = $3 OR owner IS NULL)",
+            vec![text(identity), at(when), text(owner)],
+        ),
+        Write::ConnectorStatus {
+            charger,
+            evse,
+            connector,
+            status,
+            error_code,
+            since,
+        } => (
+            "INSERT INTO connectors (charger, evse, connector, status, error_code, since) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (charger, evse, connector) DO UPDATE SET status = $4, error_code = $5, since = $6",
+            vec![
+                text(charger),
+                Arg::Int(*evse),
+                Arg::Int(connector.unwrap_or(-1)),
+                text(status),
+                opt(error_code.as_deref()),
+                at(since),
+            ],
+        ),
+        Write::Event {
+            id,
+            at: when,
+            charger,
+            kind,
+            detail,
+        } => (
+            "INSERT INTO events (id, at, charger, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                Arg::Int(*id),
+                at(when),
+                text(charger),
+                text(kind),
+                text(detail),
+            ],
+        ),
+        Write::SessionEnded {
+            session_id,
+            ended_at,
+            stop_reason,
+            ..
+        } => (
+            "UPDATE sessions SET ended_at = $2, stop_reason = $3, power_w = NULL, status = 'completed' WHERE id = $1",
+            vec![
+                Arg::Int(*session_id),
+                at(ended_at),
+                opt(stop_reason.as_deref()),
+            ],
+        ),
+        Write::JournalMark { upto, node: None } => (
+            "UPDATE journal_watermark SET upto = $1 WHERE upto < $1",
+            vec![Arg::Int(*upto)],
+        ),
+        Write::JournalMark {
+            upto,
+            node: Some(node),
+        } => (
+            "UPDATE journal_node_marks SET upto = $2 WHERE node = $1 AND upto < $2",
+            vec![text(node), Arg::Int(*upto)],
+        ),
+        Write::SessionProgress { .. } | Write::JournalSession { .. } | Write::JournalDone { .. } => {
+            return None
+        }
+    })
 }
 
 #[cfg(test)]

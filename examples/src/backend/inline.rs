@@ -1,0 +1,238 @@
+//! SQLite's hot writes in place: the journal's group commits and the write-behind's batches
+//! run on the calling task's thread, through a SQLite connection of their own.
+//!
+//! sqlx runs every SQLite statement as a command to its connection's worker thread: a
+//! transaction of five statements is seven round trips (with `BEGIN` and `COMMIT`), each a
+//! wake-up of the worker and one of the task, two context switches on a busy core. SQLite is a
+//! library: a commit in write-ahead-log mode with `synchronous=NORMAL` writes its log frames to
+//! the page cache and does not wait for the disk, so it costs less than those hops. The other
+//! writes (the API's, recovery's bookkeeping) keep sqlx's writer connection; SQLite has one
+//! writer at a time, so when one of them holds the write lock, [`Inline::write`] gives the
+//! thread back and tries again a millisecond later, for up to [`BUSY_WAIT`], instead of
+//! sleeping in SQLite's busy handler on the runtime's thread.
+//!
+//! PostgreSQL and `sqlite::memory:` (one connection: a second would be a database of its own)
+//! keep sqlx for everything.
+
+use std::time::Duration;
+
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, Transaction, TransactionBehavior};
+
+use super::db::DbError;
+
+/// How long a write waits in all for another connection's write to end before it fails (as
+/// sqlx's busy timeout for its connections).
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// The pause between two tries of a write that found the database locked.
+const BUSY_PAUSE: Duration = Duration::from_millis(1);
+
+/// Prepared statements kept per connection (the write-behind's and the journal's statements
+/// are a few dozen texts: each is parsed once).
+const STATEMENTS: usize = 64;
+
+/// The in-place writer's connection.
+pub(crate) struct Inline {
+    conn: tokio::sync::Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inline").finish_non_exhaustive()
+    }
+}
+
+/// A value bound to a statement's parameter (shared by the sqlx and the in-place paths).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg<'a> {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(std::borrow::Cow<'a, str>),
+    /// Text or NULL.
+    OptText(Option<std::borrow::Cow<'a, str>>),
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Arg::Int(i) => i.to_sql(),
+            Arg::Text(s) => s.as_ref().to_sql(),
+            Arg::OptText(Some(s)) => s.as_ref().to_sql(),
+            Arg::OptText(None) => Ok(ToSqlOutput::from(rusqlite::types::Null)),
+        }
+    }
+}
+
+impl Inline {
+    /// Opens the database file at `path` (created and migrated already, in WAL mode) for
+    /// writing; `autocheckpoint`: the log's pages after which a commit checkpoints itself.
+    pub(crate) fn open(path: &str, autocheckpoint: u32) -> Result<Inline, DbError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Never sleep in SQLite's busy handler (on the runtime's thread): `write` waits.
+        conn.busy_timeout(Duration::ZERO)?;
+        // As sqlx's connections (see `db::pool_options`).
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8192;
+             PRAGMA wal_autocheckpoint={autocheckpoint};"
+        ))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
+        Ok(Inline {
+            conn: tokio::sync::Mutex::new(conn),
+        })
+    }
+
+    /// Runs `f` in one transaction (`BEGIN IMMEDIATE`, so the write lock is taken at once or
+    /// not at all) and commits it; on an error nothing of it is kept. While another connection
+    /// holds the write lock, waits and runs `f` again, for up to [`BUSY_WAIT`].
+    pub(crate) async fn write<T>(
+        &self,
+        mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        loop {
+            {
+                let mut conn = self.conn.lock().await;
+                match transaction(&mut conn, &mut f) {
+                    Err(e) if busy(&e) && tokio::time::Instant::now() < deadline => {}
+                    result => return result.map_err(DbError::from),
+                }
+            }
+            tokio::time::sleep(BUSY_PAUSE).await;
+        }
+    }
+}
+
+fn transaction<T>(
+    conn: &mut Connection,
+    f: &mut impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    // Dropped without a commit (an error below), the transaction rolls back.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Whether `e` says another connection holds the lock.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs the statement `sql` (parameters `$1`, `$2`, ... as written for both databases) with
+/// `args`, prepared once per connection.
+pub(crate) fn execute(tx: &Transaction<'_>, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    // `?N` is SQLite's parameter number N wherever it stands; `$N` is a name, numbered in
+    // the order names first appear (`$2` before `$1` would take the first value).
+    let mut stmt = tx.prepare_cached(&sql.replace('$', "?"))?;
+    run(&mut stmt, args)
+}
+
+/// Binds `args` to `stmt`'s parameters 1, 2, ... and runs it.
+pub(crate) fn run(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    for (i, arg) in args.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, arg)?;
+    }
+    stmt.raw_execute()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> (Inline, Connection) {
+        let path = dir.join("t.db");
+        let other = Connection::open(&path).expect("open");
+        other
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (a INTEGER, b TEXT, c TEXT);")
+            .expect("schema");
+        let inline = Inline::open(path.to_str().expect("utf-8"), 1_000).expect("inline");
+        (inline, other)
+    }
+
+    #[tokio::test]
+    async fn parameters_are_numbered_as_written_and_an_error_keeps_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (inline, other) = open(dir.path());
+        inline
+            .write(|tx| {
+                execute(
+                    tx,
+                    "INSERT INTO t (c, b, a) VALUES ($3, $2, $1)",
+                    &[Arg::Int(7), Arg::Text("b".into()), Arg::OptText(None)],
+                )
+            })
+            .await
+            .expect("insert");
+        let failed = inline
+            .write(|tx| {
+                execute(tx, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(8)])?;
+                execute(tx, "INSERT INTO missing (a) VALUES ($1)", &[Arg::Int(9)])
+            })
+            .await;
+        assert!(matches!(failed, Err(DbError::Sqlite(_))), "{failed:?}");
+        let rows: Vec<(i64, String, Option<String>)> = other
+            .prepare("SELECT a, b, c FROM t")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(rows, vec![(7, "b".to_owned(), None)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_waits_for_another_connections_lock_and_then_commits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (inline, other) = open(dir.path());
+        let inline = std::sync::Arc::new(inline);
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let writer = {
+            let inline = inline.clone();
+            tokio::spawn(async move {
+                inline
+                    .write(|tx| execute(tx, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(1)]))
+                    .await
+            })
+        };
+        // The write keeps trying (on its pause's timer) while the lock is held.
+        for _ in 0..5 {
+            tokio::time::sleep(BUSY_PAUSE).await;
+        }
+        assert!(!writer.is_finished());
+        other.execute_batch("COMMIT").expect("unlock");
+        writer
+            .await
+            .expect("task")
+            .expect("written once the lock is free");
+        let n: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_gives_up_after_the_busy_wait() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (inline, other) = open(dir.path());
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let started = tokio::time::Instant::now();
+        let result = inline
+            .write(|tx| execute(tx, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(1)]))
+            .await;
+        assert!(
+            matches!(result, Err(DbError::Sqlite(ref e)) if busy(e)),
+            "{result:?}"
+        );
+        assert!(started.elapsed() >= BUSY_WAIT);
+        other.execute_batch("COMMIT").expect("unlock");
+    }
+}

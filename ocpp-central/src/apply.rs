@@ -202,6 +202,22 @@ impl Cx<'_> {
     }
 
     /// Adds a message's samples to `tx`, reporting what does not fit.
+    /// Adds `samples` to the running transaction `id` where it stands in the state (no copy
+    /// of its key, no move out and back); returns the transaction as it is now, for the
+    /// event, or `None` when no transaction `id` runs.
+    fn update_running(&mut self, id: &str, samples: &[MeterSample]) -> Option<Transaction> {
+        let tx = self.state.transactions.get_mut(id)?;
+        let added = tx.add_samples(samples);
+        let transaction = tx.clone();
+        if let Err(detail) = added {
+            self.push(Event::OutOfRange {
+                transaction_id: Some(transaction.id.clone()),
+                detail,
+            });
+        }
+        Some(transaction)
+    }
+
     fn add_samples(&mut self, tx: &mut Transaction, samples: &[MeterSample]) {
         if let Err(detail) = tx.add_samples(samples) {
             let transaction_id = Some(tx.id.clone());
@@ -383,13 +399,10 @@ impl Cx<'_> {
                     .collect();
                 let connector = ConnectorRef::v16(q.connector_id);
                 let key = q.transaction_id.map(|t| t.to_string());
-                let tx = key.as_ref().and_then(|k| self.state.transactions.remove(k));
+                let updated = key.as_ref().and_then(|k| self.update_running(k, &samples));
                 let request = self.request.clone();
-                match tx {
-                    Some(mut tx) => {
-                        self.add_samples(&mut tx, &samples);
-                        let transaction = tx.clone();
-                        self.state.transactions.insert(tx.id.clone(), tx);
+                match updated {
+                    Some(transaction) => {
                         self.push(Event::TransactionUpdated {
                             transaction,
                             samples,
@@ -526,11 +539,8 @@ macro_rules! apply_2x {
                                 _ => None,
                             }
                         };
-                        match only.and_then(|id| self.state.transactions.remove(&id)) {
-                            Some(mut tx) => {
-                                self.add_samples(&mut tx, &samples);
-                                let transaction = tx.clone();
-                                self.state.transactions.insert(tx.id.clone(), tx);
+                        match only.and_then(|id| self.update_running(&id, &samples)) {
+                            Some(transaction) => {
                                 self.push(Event::TransactionUpdated {
                                     transaction,
                                     samples,

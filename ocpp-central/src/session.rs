@@ -956,7 +956,10 @@ impl Session {
         }
         if self.state.boot == BootState::Accepted {
             if let Some(rare) = self.rare.as_mut() {
-                rare.triggered = HashSet::new();
+                // Its memory back, but no new set (and no drop of an empty one) per message.
+                if rare.triggered.capacity() > 0 {
+                    rare.triggered = HashSet::new();
+                }
             }
             self.tidy_rare();
         }

@@ -781,7 +781,7 @@ impl Db {
     /// [`Db::raise_journal_upto`] in a transaction of the in-place writer (see the `inline`
     /// module): one prepared single-row statement per charger.
     pub(crate) fn raise_journal_upto_in_place(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         rows: &[(&str, i64)],
     ) -> rusqlite::Result<()> {
         let mut raise = tx.prepare_cached(concat!(

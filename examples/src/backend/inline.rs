@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use rusqlite::types::ToSqlOutput;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
 
 use super::db::DbError;
 
@@ -91,7 +91,7 @@ impl Inline {
     /// holds the write lock, waits and runs `f` again, for up to [`BUSY_WAIT`].
     pub(crate) async fn write<T>(
         &self,
-        mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+        mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, DbError> {
         let deadline = tokio::time::Instant::now() + BUSY_WAIT;
         loop {
@@ -109,13 +109,19 @@ impl Inline {
 
 fn transaction<T>(
     conn: &mut Connection,
-    f: &mut impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    f: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
-    // Dropped without a commit (an error below), the transaction rolls back.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
+    // `BEGIN` and `COMMIT` prepared once too (rusqlite's `Transaction` parses them each time).
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let result = f(conn).and_then(|out| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(out)
+    });
+    if result.is_err() && !conn.is_autocommit() {
+        // Nothing of a failed write is kept (a failed ROLLBACK leaves nothing open either).
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
 }
 
 /// Whether `e` says another connection holds the lock.
@@ -128,7 +134,7 @@ fn busy(e: &rusqlite::Error) -> bool {
 
 /// Runs the statement `sql` (parameters `$1`, `$2`, ... as written for both databases) with
 /// `args`, prepared once per connection.
-pub(crate) fn execute(tx: &Transaction<'_>, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+pub(crate) fn execute(tx: &Connection, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<()> {
     // `?N` is SQLite's parameter number N wherever it stands; `$N` is a name, numbered in
     // the order names first appear (`$2` before `$1` would take the first value).
     let mut stmt = tx.prepare_cached(&sql.replace('$', "?"))?;

@@ -636,7 +636,7 @@ impl Db {
 /// [`Db::apply_batch`] in a transaction of the in-place writer (see the `inline` module), in
 /// the same order, with one prepared single-row statement per write: a statement prepared
 /// once and run again costs SQLite less than parsing a multi-row one of this batch's size.
-fn apply_in_place(tx: &rusqlite::Transaction<'_>, batch: &[Write]) -> rusqlite::Result<()> {
+fn apply_in_place(tx: &rusqlite::Connection, batch: &[Write]) -> rusqlite::Result<()> {
     let decimal = |d: &Option<Decimal>| Arg::OptText(d.map(|d| d.to_string().into()));
     let mut progress = tx.prepare_cached(
         "UPDATE sessions SET meter_start_wh = COALESCE(?2, meter_start_wh),

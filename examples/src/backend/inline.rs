@@ -111,6 +111,11 @@ fn transaction<T>(
     conn: &mut Connection,
     f: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
+    if !conn.is_autocommit() {
+        // A write that unwound (a panic) between its BEGIN and its end left its transaction
+        // open: nothing of it is kept, and the connection serves the next write.
+        conn.execute_batch("ROLLBACK")?;
+    }
     // `BEGIN` and `COMMIT` prepared once too (rusqlite's `Transaction` parses them each time).
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let result = f(conn).and_then(|out| {
@@ -223,6 +228,39 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panicked_leaves_nothing_and_the_next_one_commits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (inline, other) = open(dir.path());
+        let inline = std::sync::Arc::new(inline);
+        let panicked = {
+            let inline = inline.clone();
+            tokio::spawn(async move {
+                inline
+                    .write(|tx| {
+                        execute(tx, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(1)])?;
+                        panic!("a bug in the middle of a write");
+                        #[allow(unreachable_code)]
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        assert!(panicked.await.is_err(), "the task panicked");
+        inline
+            .write(|tx| execute(tx, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(2)]))
+            .await
+            .expect("the next write");
+        let rows: Vec<i64> = other
+            .prepare("SELECT a FROM t")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(rows, vec![2]);
     }
 
     #[tokio::test(start_paused = true)]

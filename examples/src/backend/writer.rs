@@ -569,26 +569,11 @@ impl Db {
                  FROM (VALUES {}) AS v WHERE sessions.id = v.column1",
                 self.values(chunk.len(), 6)
             );
+            let args: Vec<[Arg<'static>; 6]> =
+                chunk.iter().filter_map(|w| progress_args(w)).collect();
             let mut q = sqlx::query(&sql);
-            for w in chunk {
-                if let Write::SessionProgress {
-                    session_id,
-                    meter_start_wh,
-                    meter_last_wh,
-                    energy_wh,
-                    power_w,
-                    cost,
-                    ..
-                } = w
-                {
-                    q = q
-                        .bind(*session_id)
-                        .bind(meter_start_wh.map(|d| d.to_string()))
-                        .bind(meter_last_wh.map(|d| d.to_string()))
-                        .bind(energy_wh.to_string())
-                        .bind(power_w.map(|d| d.to_string()))
-                        .bind(cost.map(|d| d.to_string()));
-                }
+            for arg in args.iter().flatten() {
+                q = bind(q, arg);
             }
             q.execute(&mut *tx).await?;
         }
@@ -619,11 +604,7 @@ impl Db {
             };
             let mut q = sqlx::query(sql);
             for arg in &args {
-                q = match arg {
-                    Arg::Int(i) => q.bind(*i),
-                    Arg::Text(t) => q.bind(t.as_ref()),
-                    Arg::OptText(t) => q.bind(t.as_deref()),
-                };
+                q = bind(q, arg);
             }
             q.execute(&mut *tx).await?;
         }
@@ -637,35 +618,13 @@ impl Db {
 /// the same order, with one prepared single-row statement per write: a statement prepared
 /// once and run again costs SQLite less than parsing a multi-row one of this batch's size.
 fn apply_in_place(tx: &rusqlite::Connection, batch: &[Write]) -> rusqlite::Result<()> {
-    let decimal = |d: &Option<Decimal>| Arg::OptText(d.map(|d| d.to_string().into()));
     let mut progress = tx.prepare_cached(
         "UPDATE sessions SET meter_start_wh = COALESCE(?2, meter_start_wh),
          meter_last_wh = COALESCE(?3, meter_last_wh), energy_wh = ?4,
          power_w = COALESCE(?5, power_w), cost = COALESCE(?6, cost) WHERE id = ?1",
     )?;
-    for w in batch {
-        if let Write::SessionProgress {
-            session_id,
-            meter_start_wh,
-            meter_last_wh,
-            energy_wh,
-            power_w,
-            cost,
-            ..
-        } = w
-        {
-            inline::run(
-                &mut progress,
-                &[
-                    Arg::Int(*session_id),
-                    decimal(meter_start_wh),
-                    decimal(meter_last_wh),
-                    Arg::Text(energy_wh.to_string().into()),
-                    decimal(power_w),
-                    decimal(cost),
-                ],
-            )?;
-        }
+    for args in batch.iter().filter_map(progress_args) {
+        inline::run(&mut progress, &args)?;
     }
     let mut link = tx.prepare_cached(
         "INSERT INTO journal_sessions (session_id, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -693,6 +652,44 @@ fn apply_in_place(tx: &rusqlite::Connection, batch: &[Write]) -> rusqlite::Resul
         })
         .collect();
     Db::raise_journal_upto_in_place(tx, &marks)
+}
+
+/// A session's progress as its statements' values: the session, the meter's start and last
+/// reading, the energy, the power and the cost (decimals as text, exactly).
+fn progress_args(w: &Write) -> Option<[Arg<'static>; 6]> {
+    let Write::SessionProgress {
+        session_id,
+        meter_start_wh,
+        meter_last_wh,
+        energy_wh,
+        power_w,
+        cost,
+        ..
+    } = w
+    else {
+        return None;
+    };
+    let decimal = |d: &Option<Decimal>| Arg::OptText(d.map(|d| d.to_string().into()));
+    Some([
+        Arg::Int(*session_id),
+        decimal(meter_start_wh),
+        decimal(meter_last_wh),
+        Arg::Text(energy_wh.to_string().into()),
+        decimal(power_w),
+        decimal(cost),
+    ])
+}
+
+/// Binds `arg` as the next parameter of an sqlx query.
+fn bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    arg: &'q Arg<'_>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    match arg {
+        Arg::Int(i) => q.bind(*i),
+        Arg::Text(t) => q.bind(t.as_ref()),
+        Arg::OptText(t) => q.bind(t.as_deref()),
+    }
 }
 
 /// The statement of a write applied on its own (`None`: the sessions' progress, their journal

@@ -549,13 +549,7 @@ impl Db {
             return inline.write(|tx| apply_in_place(tx, batch)).await;
         }
         let mut tx = self.writer().begin().await?;
-        let marks: Vec<(&str, i64)> = batch
-            .iter()
-            .filter_map(|w| match w {
-                Write::JournalDone { charger, upto } => Some((charger.as_str(), *upto)),
-                _ => None,
-            })
-            .collect();
+        let marks = marks_of(batch);
         let progress: Vec<&Write> = batch
             .iter()
             .filter(|w| matches!(w, Write::SessionProgress { .. }))
@@ -644,14 +638,18 @@ fn apply_in_place(tx: &rusqlite::Connection, batch: &[Write]) -> rusqlite::Resul
             inline::execute(tx, sql, &args)?;
         }
     }
-    let marks: Vec<(&str, i64)> = batch
+    Db::raise_journal_upto_in_place(tx, &marks_of(batch))
+}
+
+/// The journal marks of a batch: each charger's row its journal is projected up to.
+fn marks_of(batch: &[Write]) -> Vec<(&str, i64)> {
+    batch
         .iter()
         .filter_map(|w| match w {
             Write::JournalDone { charger, upto } => Some((charger.as_str(), *upto)),
             _ => None,
         })
-        .collect();
-    Db::raise_journal_upto_in_place(tx, &marks)
+        .collect()
 }
 
 /// A session's progress as its statements' values: the session, the meter's start and last

@@ -543,7 +543,8 @@ impl Db {
     /// Applies `batch` in one transaction: the sessions' progress first (one per session
     /// after [`Gather`]'s folding, and nothing else in a batch touches those columns before them), in
     /// one statement per [`PROGRESS_PER_UPDATE`] sessions; then every other write in order;
-    /// then the journal marks (which come last) with [`Db::raise_journal_upto`].
+    /// then the journal marks (which come last) with [`Db::raise_journal_upto`]. On a SQLite
+    /// file the same in place, one prepared statement per write ([`apply_in_place`]).
     pub(crate) async fn apply_batch(&self, batch: &[Write]) -> Result<(), DbError> {
         if let Some(inline) = self.inline() {
             return inline.write(|tx| apply_in_place(tx, batch)).await;

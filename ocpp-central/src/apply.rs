@@ -201,39 +201,34 @@ impl Cx<'_> {
         });
     }
 
-    /// Adds a message's samples to `tx`, reporting what does not fit.
     /// Adds `samples` to the running transaction `id` where it stands in the state (no copy
-    /// of its key, no move out and back); returns the transaction as it is now, for the
-    /// event, or `None` when no transaction `id` runs.
+    /// of its key, no move out and back), reporting what does not fit; returns the
+    /// transaction as it is now, for the event, or `None` when no transaction `id` runs.
     fn update_running(&mut self, id: &str, samples: &[MeterSample]) -> Option<Transaction> {
         let tx = self.state.transactions.get_mut(id)?;
         let added = tx.add_samples(samples);
         let transaction = tx.clone();
-        if let Err(detail) = added {
-            self.push(Event::OutOfRange {
-                transaction_id: Some(transaction.id.clone()),
-                detail,
-            });
-        }
+        self.out_of_range(&transaction, added);
         Some(transaction)
     }
 
+    /// Adds a message's samples to `tx`, reporting what does not fit.
     fn add_samples(&mut self, tx: &mut Transaction, samples: &[MeterSample]) {
-        if let Err(detail) = tx.add_samples(samples) {
-            let transaction_id = Some(tx.id.clone());
-            self.push(Event::OutOfRange {
-                transaction_id,
-                detail,
-            });
-        }
+        let added = tx.add_samples(samples);
+        self.out_of_range(tx, added);
     }
 
     fn set_last(&mut self, tx: &mut Transaction, wh: Decimal) {
         tx.meter_last_wh = Some(wh);
-        if let Err(detail) = tx.recompute() {
-            let transaction_id = Some(tx.id.clone());
+        let recomputed = tx.recompute();
+        self.out_of_range(tx, recomputed);
+    }
+
+    /// Reports an update of `tx` that did not fit (`Err`: what) as [`Event::OutOfRange`].
+    fn out_of_range(&mut self, tx: &Transaction, result: Result<(), String>) {
+        if let Err(detail) = result {
             self.push(Event::OutOfRange {
-                transaction_id,
+                transaction_id: Some(tx.id.clone()),
                 detail,
             });
         }

@@ -572,16 +572,7 @@ impl Db {
             }
             q.execute(&mut *tx).await?;
         }
-        let links: Vec<(i64, i64)> = batch
-            .iter()
-            .filter_map(|w| match w {
-                Write::JournalSession {
-                    session_id, ids, ..
-                } => Some(ids.iter().map(move |id| (*session_id, *id))),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let links: Vec<(i64, i64)> = links_of(batch).collect();
         for chunk in links.chunks(LINKS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO journal_sessions (session_id, id) VALUES {} ON CONFLICT DO NOTHING",
@@ -624,15 +615,8 @@ fn apply_in_place(tx: &rusqlite::Connection, batch: &[Write]) -> rusqlite::Resul
     let mut link = tx.prepare_cached(
         "INSERT INTO journal_sessions (session_id, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?;
-    for w in batch {
-        if let Write::JournalSession {
-            session_id, ids, ..
-        } = w
-        {
-            for id in ids {
-                link.execute(rusqlite::params![session_id, id])?;
-            }
-        }
+    for (session_id, id) in links_of(batch) {
+        link.execute(rusqlite::params![session_id, id])?;
     }
     for w in batch {
         if let Some((sql, args)) = statement(w) {
@@ -640,6 +624,19 @@ fn apply_in_place(tx: &rusqlite::Connection, batch: &[Write]) -> rusqlite::Resul
         }
     }
     Db::raise_journal_upto_in_place(tx, &marks_of(batch))
+}
+
+/// The journal rows of a batch linked to their session: (session, row) pairs.
+fn links_of(batch: &[Write]) -> impl Iterator<Item = (i64, i64)> + '_ {
+    batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::JournalSession {
+                session_id, ids, ..
+            } => Some(ids.iter().map(move |id| (*session_id, *id))),
+            _ => None,
+        })
+        .flatten()
 }
 
 /// The journal marks of a batch: each charger's row its journal is projected up to.

@@ -603,7 +603,12 @@ impl Db {
     /// connection, gone at exit), or `postgres://user:pass@host:port/db`.
     pub async fn open(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
-        let (url, backend, max) = normalize(url)?;
+        let Target {
+            url,
+            backend,
+            max,
+            file,
+        } = normalize(url)?;
         if backend == Backend::Postgres || max == 1 {
             let pool = pool_options(backend, max, false).connect(&url).await?;
             let db = Db {
@@ -629,12 +634,9 @@ impl Db {
         .ready()
         .await?;
         // After the migrations: the file exists, in WAL mode, with every table.
-        let path = url
-            .strip_prefix("sqlite://")
-            .and_then(|rest| rest.split('?').next())
-            .ok_or_else(|| DbError::UnsupportedUrl(url.clone()))?;
+        let path = file.ok_or_else(|| DbError::UnsupportedUrl(url.clone()))?;
         db.inline = Some(std::sync::Arc::new(super::inline::Inline::open(
-            path,
+            &path,
             WRITER_AUTOCHECKPOINT,
         )?));
         Ok(db)
@@ -1446,13 +1448,32 @@ fn pool_options(backend: Backend, max: u32, writer: bool) -> AnyPoolOptions {
         })
 }
 
-fn normalize(url: &str) -> Result<(String, Backend, u32), DbError> {
+/// Where [`Db::open`] connects: sqlx's URL, the database, the pool's size and, for a SQLite
+/// file, its path (for the in-place writer's connection).
+struct Target {
+    url: String,
+    backend: Backend,
+    max: u32,
+    file: Option<String>,
+}
+
+fn normalize(url: &str) -> Result<Target, DbError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((url.to_owned(), Backend::Postgres, 8));
+        return Ok(Target {
+            url: url.to_owned(),
+            backend: Backend::Postgres,
+            max: 8,
+            file: None,
+        });
     }
     if url == "sqlite::memory:" || url == ":memory:" {
         // One connection: every connection to `:memory:` is a database of its own.
-        return Ok(("sqlite::memory:".to_owned(), Backend::Sqlite, 1));
+        return Ok(Target {
+            url: "sqlite::memory:".to_owned(),
+            backend: Backend::Sqlite,
+            max: 1,
+            file: None,
+        });
     }
     let path = if let Some(rest) = url.strip_prefix("sqlite://") {
         rest
@@ -1477,7 +1498,12 @@ fn normalize(url: &str) -> Result<(String, Backend, u32), DbError> {
     } else {
         format!("{query}&mode=rwc")
     };
-    Ok((format!("sqlite://{path}?{query}"), Backend::Sqlite, 4))
+    Ok(Target {
+        url: format!("sqlite://{path}?{query}"),
+        backend: Backend::Sqlite,
+        max: 4,
+        file: Some(path.to_owned()),
+    })
 }
 
 fn journal_row(r: AnyRow) -> Result<JournalRow, DbError> {

@@ -165,7 +165,7 @@ impl Alerts {
                 (_, "ok") => Some("recovered"),
                 (_, flag) => Some(flag),
             };
-            let mut tx = self.db.writer().begin().await?;
+            let mut tx = self.db.begin_write().await?;
             // The transition is taken only if the stored flag is still the one read: of two
             // checkers (cluster nodes) seeing it, one queues the alert.
             let taken = match before {

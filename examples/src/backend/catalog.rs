@@ -191,7 +191,7 @@ pub async fn on_report(db: &Db, charger: &str, part: &ReportPart) -> Result<(), 
         return Ok(());
     }
     let now = db::ts(Utc::now());
-    let mut tx = db.writer().begin().await?;
+    let mut tx = db.begin_write().await?;
     for ((evse, connector), s) in specs {
         sqlx::query(
             "INSERT INTO connector_specs (charger, evse, connector, max_power_w, connector_type, phases, source, updated_at)

@@ -65,6 +65,8 @@ pub enum Backend {
 /// the `inline` module). It and the writer pool's connection take turns at SQLite's write
 /// lock: the in-place writes are short (one commit each, nothing awaited inside), and while
 /// the writer pool's connection holds the lock they wait without sleeping on the runtime.
+/// The writer pool's transactions start with [`Db::begin_write`], which takes the lock
+/// before the first read, so an in-place commit cannot invalidate what they read.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
@@ -722,6 +724,21 @@ impl Db {
         &self.write
     }
 
+    /// A transaction on the writer pool (see [`Db`]). On SQLite it starts with
+    /// `BEGIN IMMEDIATE`, which takes the write lock at once (waiting in the busy handler
+    /// while the in-place writer holds it). A deferred `BEGIN` would take a snapshot at its
+    /// first read and fail with `SQLITE_BUSY` at its first write if the in-place writer had
+    /// committed in between: such a transaction cannot move its snapshot forward, and SQLite
+    /// does not wait for it.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
+    }
+
     /// The in-place writer of a SQLite file (`None`: PostgreSQL, `sqlite::memory:`).
     pub(crate) fn inline(&self) -> Option<&super::inline::Inline> {
         self.inline.as_deref()
@@ -849,7 +866,7 @@ impl Db {
             if version <= current {
                 continue;
             }
-            let mut tx = self.write.begin().await?;
+            let mut tx = self.begin_write().await?;
             for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 if statement.starts_with('@') {
                     let Some(statements) = dialect_statements(statement, self.backend) else {

@@ -582,7 +582,7 @@ impl DeviceModel {
     pub async fn on_report(&self, charger: &str, part: &ReportPart) -> Result<(), DbError> {
         let now = db::ts(Utc::now());
         let request_id = i64::from(part.request_id);
-        let mut tx = self.db.writer().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let row = sqlx::query(
             "SELECT next_seq, gaps FROM device_reports WHERE charger = $1 AND request_id = $2",
         )
@@ -904,7 +904,7 @@ impl DeviceModel {
             )));
         }
         let now = db::ts(Utc::now());
-        let mut tx = self.db.writer().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM desired_config WHERE scope = $1")
             .bind(scope)
             .execute(&mut *tx)

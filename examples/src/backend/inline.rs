@@ -279,4 +279,62 @@ mod tests {
         assert!(started.elapsed() >= BUSY_WAIT);
         other.execute_batch("COMMIT").expect("unlock");
     }
+
+    /// The writer pool's transactions hold SQLite's write lock from their start: another
+    /// connection cannot commit between their reads and their writes (which would fail
+    /// their first write with `SQLITE_BUSY`, as it did a report part stored while the
+    /// journal committed in place), and an in-place write waits for them and then commits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_transaction_that_reads_then_writes_takes_turns_with_in_place_writes() {
+        use sqlx::Row as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.db");
+        let db = crate::backend::db::Db::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE t (a INTEGER)")
+            .execute(db.writer())
+            .await
+            .expect("table");
+        let other = Connection::open(&path).expect("open");
+        other.busy_timeout(Duration::ZERO).expect("no wait");
+
+        let mut tx = db.begin_write().await.expect("begin");
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("read")
+            .try_get("n")
+            .expect("n");
+        // Before its first write, the transaction already holds the lock.
+        let refused = other.execute_batch("BEGIN IMMEDIATE");
+        assert!(matches!(refused, Err(ref e) if busy(e)), "{refused:?}");
+        let in_place = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.inline()
+                    .expect("a file has an in-place writer")
+                    .write(|c| execute(c, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(2)]))
+                    .await
+            })
+        };
+        sqlx::query("INSERT INTO t (a) VALUES ($1)")
+            .bind(n + 1)
+            .execute(&mut *tx)
+            .await
+            .expect("the write after the read");
+        tx.commit().await.expect("commit");
+        in_place
+            .await
+            .expect("task")
+            .expect("the in-place write, after the transaction");
+        let rows: Vec<i64> = other
+            .prepare("SELECT a FROM t ORDER BY rowid")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(rows, vec![1, 2]);
+    }
 }

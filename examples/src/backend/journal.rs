@@ -269,7 +269,7 @@ async fn insert_all(db: &Db, node: Option<&str>, group: &[&Entry]) -> Result<Vec
         let mut conn = db.writer().acquire().await?;
         return insert_chunk(db, &mut conn, node, group, &at).await;
     }
-    let mut tx = db.writer().begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut ids = Vec::with_capacity(group.len());
     for chunk in group.chunks(ROWS_PER_INSERT) {
         ids.extend(insert_chunk(db, &mut tx, node, chunk, &at).await?);

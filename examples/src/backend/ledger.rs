@@ -333,7 +333,7 @@ impl Ledger {
         if posting.transfers.is_empty() {
             return Err(LedgerError::Transfers);
         }
-        let mut tx = self.db.writer().begin().await.map_err(dberr)?;
+        let mut tx = self.db.begin_write().await.map_err(dberr)?;
         let r = sqlx::query(
             "INSERT INTO ledger_journals (key, kind, currency, session_id, account_id, memo, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",

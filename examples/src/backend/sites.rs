@@ -729,7 +729,7 @@ impl Sites {
 
     /// Deletes a site (its chargers leave it); whether it existed.
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        let mut tx = self.db.writer().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM site_chargers WHERE site_id = $1")
             .bind(id)
             .execute(&mut *tx)

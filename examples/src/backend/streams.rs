@@ -385,7 +385,7 @@ impl Streams {
         if known.is_none() || data.samples.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.db.writer().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         for chunk in data.samples.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO stream_samples (charger, stream_id, at, value) VALUES {}",

@@ -549,7 +549,7 @@ impl Db {
         if let Some(inline) = self.inline() {
             return inline.write(|tx| apply_in_place(tx, batch)).await;
         }
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let marks = marks_of(batch);
         let progress: Vec<&Write> = batch
             .iter()

@@ -65,7 +65,7 @@ pub enum Backend {
 /// the `inline` module). It and the writer pool's connection take turns at SQLite's write
 /// lock: the in-place writes are short (one commit each, nothing awaited inside), and while
 /// the writer pool's connection holds the lock they wait without sleeping on the runtime.
-/// The writer pool's transactions start with [`Db::begin_write`], which takes the lock
+/// The writer pool's transactions start with `Db::begin_write`, which takes the lock
 /// before the first read, so an in-place commit cannot invalidate what they read.
 #[derive(Debug, Clone)]
 pub struct Db {

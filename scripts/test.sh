@@ -40,6 +40,11 @@ if cargo tree --locked -p ocpp-types --no-default-features --features v16 | grep
   exit 1
 fi
 
+step "the sans-IO cores build without their I/O features, warning-free"
+# As an application that brings its own sockets builds them.
+cargo clippy --locked -p ocpp-central -p ocpp-charger --no-default-features \
+  --features v16,v201,v21 -- -D warnings
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -630,6 +630,7 @@ impl ChargerHandle {
     /// [`ChargerHandle::state`] wait for the step; one that still holds an earlier snapshot
     /// keeps it, and the session copies the state as before. `step` must not read the
     /// handle's state (the write lock is held).
+    #[cfg(feature = "tokio")]
     pub(crate) fn update_in_place<R>(
         &self,
         session: &mut crate::Session,

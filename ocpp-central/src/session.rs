@@ -398,6 +398,7 @@ impl Session {
     }
 
     /// The state, shared (a driver publishes it without copying it).
+    #[cfg(feature = "tokio")]
     pub(crate) fn shared_state(&self) -> Arc<ChargerState> {
         self.state.clone()
     }

@@ -41,10 +41,8 @@ pub(crate) enum Write {
         boot_state: &'static str,
         at: DateTime<Utc>,
     },
-    ChargerSeen {
-        identity: String,
-        at: DateTime<Utc>,
-    },
+    /// A heartbeat's `last_seen` (folded: the latest per charger, never moved back).
+    ChargerSeen { identity: String, at: DateTime<Utc> },
     ChargerDisconnected {
         identity: String,
         /// The connection that ended: the row is marked offline only if it still holds it.
@@ -92,10 +90,7 @@ pub(crate) enum Write {
         stop_reason: Option<String>,
     },
     /// The charger's journal rows up to `upto` are projected.
-    JournalDone {
-        charger: String,
-        upto: i64,
-    },
+    JournalDone { charger: String, upto: i64 },
     /// Every journal row up to `upto` is projected (the low-water mark, see `watermark`;
     /// added by the writer itself, never lowered in the database).
     JournalMark {
@@ -150,13 +145,14 @@ const FOLDED: usize = 65_536;
 const LINKS: usize = 262_144;
 
 /// How long the writer gathers writes before it commits them, once one arrives that is not
-/// a projection's progress or mark (a charger's state, an event, a session's end). The writes
+/// a projection's progress, link or mark, or a heartbeat's `last_seen` (a charger's state,
+/// an event, a session's end). The writes
 /// are behind the chargers' answers, so this costs no charger any time; it turns a steady
 /// trickle into one commit per 20 ms instead of one per message.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// How long the writer gathers when all it has are sessions' progress and journal marks
-/// (what meter values in transactions produce). Each commit writes every database page it
+/// How long the writer gathers when all it has are sessions' progress, journal links and
+/// marks (what meter values in transactions produce) and heartbeats' `last_seen`. Each commit writes every database page it
 /// touched, once: a session's row updated by ten meter values in a second costs one page,
 /// not ten, so an open network's meter values cost a fraction of a page of write-ahead log
 /// each instead of two. The journal holds the messages themselves before they are answered,
@@ -290,7 +286,10 @@ impl Writer {
 /// one before it in place (the model's state is cumulative: the last is the latest), and a
 /// charger's journal marks become its highest, applied at the end of the batch: after every
 /// projection write it covers (those of this batch and of earlier ones), so a mark is never
-/// applied before the data it vouches for, even one by one.
+/// applied before the data it vouches for, even one by one. A charger's heartbeats fold the
+/// same way into its latest `last_seen`: at one a minute per charger, they would otherwise
+/// be a prompt write every few milliseconds of a large network, and each would cut the
+/// gathering of every session's progress short (to [`LINGER`] instead of [`LAZY_LINGER`]).
 #[derive(Default)]
 struct Gather {
     writes: Vec<Write>,
@@ -300,13 +299,21 @@ struct Gather {
     /// Rows in `links`.
     linked: usize,
     marks: std::collections::HashMap<String, i64>,
+    /// Chargers' latest heartbeat times (`last_seen`), written after the ordered writes.
+    seen: std::collections::HashMap<String, DateTime<Utc>>,
 }
 
 impl Gather {
-    /// Adds a write; whether it is prompt (anything but a progress write or a mark).
+    /// Adds a write; whether it is prompt (anything but a progress write, a link, a mark or
+    /// a heartbeat's `last_seen`).
     fn push(&mut self, w: Write) -> bool {
         use std::collections::hash_map::Entry;
         match w {
+            Write::ChargerSeen { identity, at } => {
+                let t = self.seen.entry(identity).or_insert(at);
+                *t = (*t).max(at);
+                false
+            }
             Write::SessionProgress { session_id, .. } => {
                 match self.progress.entry(session_id) {
                     Entry::Occupied(e) => {
@@ -349,14 +356,19 @@ impl Gather {
     /// Writes gathered, after folding (a linked row counts as one: each is a row written).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.writes.len() + self.marks.len() + self.linked
+        self.writes.len() + self.seen.len() + self.marks.len() + self.linked
     }
 
     /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions' progress and
     /// chargers' marks, or [`LINKS`] linked rows.
     fn full(&self) -> bool {
         self.writes.len().saturating_sub(self.progress.len()) >= BATCH
-            || self.progress.len().saturating_add(self.marks.len()) >= FOLDED
+            || self
+                .progress
+                .len()
+                .saturating_add(self.marks.len())
+                .saturating_add(self.seen.len())
+                >= FOLDED
             || self.linked >= LINKS
     }
 
@@ -365,6 +377,12 @@ impl Gather {
     fn take(&mut self) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
         self.progress.clear();
+        let mut seen: Vec<(String, DateTime<Utc>)> = self.seen.drain().collect();
+        seen.sort_unstable();
+        batch.extend(
+            seen.into_iter()
+                .map(|(identity, at)| Write::ChargerSeen { identity, at }),
+        );
         let mut links: Vec<(i64, (String, Vec<i64>))> = self.links.drain().collect();
         links.sort_unstable_by_key(|(session, _)| *session);
         self.linked = 0;
@@ -734,7 +752,10 @@ fn statement(w: &Write) -> Option<(&'static str, Vec<Arg<'_>>)> {
             ],
         ),
         Write::ChargerSeen { identity, at: when } => (
-            "UPDATE chargers SET last_seen = $2 WHERE identity = $1",
+            // Never back: a heartbeat's time is written after the batch's other writes, some
+            // of which (a disconnection, a reconnection) set `last_seen` later than it.
+            "UPDATE chargers SET last_seen = $2 WHERE identity = $1
+             AND (last_seen IS NULL OR last_seen < $2)",
             vec![text(identity), at(when)],
         ),
         Write::ChargerDisconnected {
@@ -886,17 +907,16 @@ mod tests {
             gather.push(done(&format!("CP-{n}"), n * 100 + 19));
         }
         assert!(!gather.full(), "{} writes", gather.len());
+        let disconnected = || Write::ChargerDisconnected {
+            identity: "CP".into(),
+            owner: "node|1".into(),
+            at: Utc::now(),
+        };
         for _ in 0..BATCH - 1 {
-            gather.push(Write::ChargerSeen {
-                identity: "CP".into(),
-                at: Utc::now(),
-            });
+            gather.push(disconnected());
         }
         assert!(!gather.full());
-        gather.push(Write::ChargerSeen {
-            identity: "CP".into(),
-            at: Utc::now(),
-        });
+        gather.push(disconnected());
         assert!(gather.full(), "BATCH prompt writes");
 
         let mut gather = Gather::default();
@@ -915,9 +935,12 @@ mod tests {
     }
 
     #[test]
-    fn anything_but_progress_and_marks_is_prompt() {
+    fn anything_but_progress_links_marks_and_heartbeats_is_prompt() {
         let mut gather = Gather::default();
-        assert!(gather.push(Write::ChargerSeen {
+        assert!(!gather.push(progress(1, 10)));
+        assert!(!gather.push(link(1, &[7])));
+        assert!(!gather.push(done("CP", 7)));
+        assert!(!gather.push(Write::ChargerSeen {
             identity: "CP".into(),
             at: Utc::now(),
         }));
@@ -927,6 +950,89 @@ mod tests {
             ended_at: Utc::now(),
             stop_reason: None,
         }));
+    }
+
+    /// A charger's heartbeats fold into its latest `last_seen`, written once after the
+    /// batch's ordered writes (where a disconnection before it cannot undo it) and before
+    /// the links and marks; each charger's once.
+    #[test]
+    fn heartbeats_fold_into_the_latest_last_seen_after_the_ordered_writes() {
+        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).expect("time");
+        let seen = |id: &str, s: i64| Write::ChargerSeen {
+            identity: id.into(),
+            at: t(s),
+        };
+        let mut gather = Gather::default();
+        gather.push(seen("CP", 10));
+        gather.push(Write::ChargerDisconnected {
+            identity: "CP".into(),
+            owner: "node|1".into(),
+            at: t(20),
+        });
+        gather.push(seen("CP", 30));
+        gather.push(seen("CP", 25));
+        gather.push(seen("CP2", 5));
+        gather.push(done("CP", 3));
+        assert_eq!(gather.len(), 4);
+        let batch = gather.take();
+        assert!(
+            matches!(&batch[0], Write::ChargerDisconnected { .. }),
+            "{batch:?}"
+        );
+        assert!(
+            matches!(&batch[1], Write::ChargerSeen { identity, at } if identity == "CP" && *at == t(30)),
+            "{batch:?}"
+        );
+        assert!(
+            matches!(&batch[2], Write::ChargerSeen { identity, at } if identity == "CP2" && *at == t(5)),
+            "{batch:?}"
+        );
+        assert!(matches!(&batch[3], Write::JournalDone { .. }), "{batch:?}");
+        assert_eq!(batch.len(), 4);
+    }
+
+    /// On the database, a heartbeat's `last_seen` older than the one stored (a
+    /// disconnection's, later) leaves it; a newer one moves it on. SQLite's in-place path
+    /// and sqlx's (`sqlite::memory:`) both.
+    #[tokio::test]
+    async fn last_seen_never_moves_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        for url in [
+            format!("sqlite://{}", dir.path().join("w.db").display()),
+            "sqlite::memory:".to_owned(),
+        ] {
+            let db = Db::open(&url).await.expect("open");
+            let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).expect("t");
+            let metrics = Metrics::new();
+            let mut stalled = std::collections::HashSet::new();
+            let mut batch = vec![
+                Write::ChargerConnected {
+                    identity: "CP".into(),
+                    owner: "node|1".into(),
+                    version: "1.6",
+                    at: t(0),
+                },
+                Write::ChargerDisconnected {
+                    identity: "CP".into(),
+                    owner: "node|1".into(),
+                    at: t(20),
+                },
+                Write::ChargerSeen {
+                    identity: "CP".into(),
+                    at: t(10),
+                },
+            ];
+            apply(&db, &metrics, &mut batch, &mut stalled).await;
+            let row = db.charger("CP").await.expect("read").expect("row");
+            assert_eq!(row.last_seen, Some(t(20)), "{url}");
+            let mut batch = vec![Write::ChargerSeen {
+                identity: "CP".into(),
+                at: t(30),
+            }];
+            apply(&db, &metrics, &mut batch, &mut stalled).await;
+            let row = db.charger("CP").await.expect("read").expect("row");
+            assert_eq!(row.last_seen, Some(t(30)), "{url}");
+        }
     }
 
     fn link(session: i64, ids: &[i64]) -> Write {

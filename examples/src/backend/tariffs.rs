@@ -552,6 +552,11 @@ impl Tariffs {
     /// The rounded total (with taxes) of a session held in memory, for the session row.
     pub fn total_held(&self, charger: &str, transaction_id: &str) -> Option<Decimal> {
         let m = lock(&self.meters);
+        // No session priced by a 2.1 tariff: no key to build (every meter value of every
+        // session in transactions asks).
+        if m.is_empty() {
+            return None;
+        }
         let s = m.get(&(charger.to_owned(), transaction_id.to_owned()))?;
         let tariff = s.meter.tariff.clone();
         s.meter

@@ -169,6 +169,16 @@ mod tests {
         (inline, other)
     }
 
+    /// Column `a` of table `t`, in insertion order, read through `c`.
+    fn column_a(c: &Connection) -> Vec<i64> {
+        c.prepare("SELECT a FROM t ORDER BY rowid")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read")
+    }
+
     #[tokio::test]
     async fn parameters_are_numbered_as_written_and_an_error_keeps_nothing() {
         let dir = tempfile::tempdir().expect("dir");
@@ -253,14 +263,7 @@ mod tests {
             .write(|tx| execute(tx, "INSERT INTO t (a) VALUES ($1)", &[Arg::Int(2)]))
             .await
             .expect("the next write");
-        let rows: Vec<i64> = other
-            .prepare("SELECT a FROM t")
-            .expect("select")
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("read");
-        assert_eq!(rows, vec![2]);
+        assert_eq!(column_a(&other), vec![2]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -328,13 +331,6 @@ mod tests {
             .await
             .expect("task")
             .expect("the in-place write, after the transaction");
-        let rows: Vec<i64> = other
-            .prepare("SELECT a FROM t ORDER BY rowid")
-            .expect("select")
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("read");
-        assert_eq!(rows, vec![1, 2]);
+        assert_eq!(column_a(&other), vec![1, 2]);
     }
 }

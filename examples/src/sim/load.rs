@@ -1330,7 +1330,7 @@ async fn drive(
                 } else if mode == LoadMode::Transactions {
                     Msg::TxMeter
                 } else {
-                    Msg::Meter(1 + ((n / 2) % u64::from(shared.config.evses)) as u32)
+                    Msg::Meter(evse_in_turn(n / 2, shared.config.evses))
                 };
                 n += 1;
                 let outcome = conn.call(msg, meter).await;
@@ -1379,8 +1379,9 @@ async fn drive(
                     if in_transaction {
                         Msg::TxMeter
                     } else {
+                        let evse = evse_in_turn(n, shared.config.evses);
                         n += 1;
-                        Msg::Meter(1 + (n % u64::from(shared.config.evses)) as u32)
+                        Msg::Meter(evse)
                     }
                 } else {
                     next_heartbeat += heartbeat_interval;
@@ -1393,6 +1394,14 @@ async fn drive(
         }
     }
     Ok(())
+}
+
+/// The EVSE of a charger's `k`-th meter value outside a transaction (from 0): EVSE 1, 2, ...
+/// `evses`, then 1 again (EVSE 1 when `evses` is 0).
+fn evse_in_turn(k: u64, evses: u32) -> u32 {
+    let turn = k.checked_rem(u64::from(evses)).unwrap_or(0);
+    // Below `evses`, so it fits.
+    1 + u32::try_from(turn).unwrap_or(0)
 }
 
 /// Starts the charger's transaction on EVSE 1, trying again every second until the central
@@ -1457,6 +1466,16 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Meter values outside a transaction go to EVSE 1, 2, ... in turn, from EVSE 1, in the
+    /// closed loop (every other message) and the open one alike.
+    #[test]
+    fn meter_values_take_the_evses_in_turn_from_the_first() {
+        let turns: Vec<u32> = (0..5).map(|k| evse_in_turn(k, 2)).collect();
+        assert_eq!(turns, [1, 2, 1, 2, 1]);
+        assert_eq!(evse_in_turn(u64::MAX, 3), 1 + (u64::MAX % 3) as u32);
+        assert_eq!(evse_in_turn(7, 0), 1);
+    }
 
     #[test]
     fn transaction_ids_and_seq_nos() {

@@ -146,14 +146,14 @@ const LINKS: usize = 262_144;
 
 /// How long the writer gathers writes before it commits them, once one arrives that is not
 /// a projection's progress, link or mark, or a heartbeat's `last_seen` (a charger's state,
-/// an event, a session's end). The writes
-/// are behind the chargers' answers, so this costs no charger any time; it turns a steady
-/// trickle into one commit per 20 ms instead of one per message.
+/// an event, a session's end). The writes are behind the chargers' answers, so this costs
+/// no charger any time; it turns a steady trickle into one commit per 20 ms instead of one
+/// per message.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long the writer gathers when all it has are sessions' progress, journal links and
-/// marks (what meter values in transactions produce) and heartbeats' `last_seen`. Each commit writes every database page it
-/// touched, once: a session's row updated by ten meter values in a second costs one page,
+/// marks (what meter values in transactions produce) and heartbeats' `last_seen`. Each
+/// commit writes every database page it touched, once: a session's row updated by ten meter values in a second costs one page,
 /// not ten, so an open network's meter values cost a fraction of a page of write-ahead log
 /// each instead of two. The journal holds the messages themselves before they are answered,
 /// so nothing waits on this, and an API read flushes first ([`Writer::flush`]).
@@ -310,8 +310,7 @@ impl Gather {
         use std::collections::hash_map::Entry;
         match w {
             Write::ChargerSeen { identity, at } => {
-                let t = self.seen.entry(identity).or_insert(at);
-                *t = (*t).max(at);
+                raise(&mut self.seen, identity, at);
                 false
             }
             Write::SessionProgress { session_id, .. } => {
@@ -329,8 +328,7 @@ impl Gather {
                 false
             }
             Write::JournalDone { charger, upto } => {
-                let m = self.marks.entry(charger).or_insert(upto);
-                *m = (*m).max(upto);
+                raise(&mut self.marks, charger, upto);
                 false
             }
             Write::JournalSession {
@@ -359,8 +357,8 @@ impl Gather {
         self.writes.len() + self.seen.len() + self.marks.len() + self.linked
     }
 
-    /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions' progress and
-    /// chargers' marks, or [`LINKS`] linked rows.
+    /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions' progress,
+    /// chargers' marks and heartbeats, or [`LINKS`] linked rows.
     fn full(&self) -> bool {
         self.writes.len().saturating_sub(self.progress.len()) >= BATCH
             || self
@@ -377,10 +375,9 @@ impl Gather {
     fn take(&mut self) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
         self.progress.clear();
-        let mut seen: Vec<(String, DateTime<Utc>)> = self.seen.drain().collect();
-        seen.sort_unstable();
         batch.extend(
-            seen.into_iter()
+            by_key(&mut self.seen)
+                .into_iter()
                 .map(|(identity, at)| Write::ChargerSeen { identity, at }),
         );
         let mut links: Vec<(i64, (String, Vec<i64>))> = self.links.drain().collect();
@@ -395,15 +392,26 @@ impl Gather {
                     ids,
                 }),
         );
-        let mut marks: Vec<(String, i64)> = self.marks.drain().collect();
-        marks.sort();
         batch.extend(
-            marks
+            by_key(&mut self.marks)
                 .into_iter()
                 .map(|(charger, upto)| Write::JournalDone { charger, upto }),
         );
         batch
     }
+}
+
+/// Folds `value` into `key`'s entry of `map`: the highest is kept.
+fn raise<V: Ord + Copy>(map: &mut std::collections::HashMap<String, V>, key: String, value: V) {
+    let kept = map.entry(key).or_insert(value);
+    *kept = (*kept).max(value);
+}
+
+/// Empties `map` into its entries in key order.
+fn by_key<V>(map: &mut std::collections::HashMap<String, V>) -> Vec<(String, V)> {
+    let mut entries: Vec<(String, V)> = map.drain().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
 }
 
 /// How often a failed batch is tried again before it is split.
@@ -957,7 +965,6 @@ mod tests {
     /// the links and marks; each charger's once.
     #[test]
     fn heartbeats_fold_into_the_latest_last_seen_after_the_ordered_writes() {
-        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).expect("time");
         let seen = |id: &str, s: i64| Write::ChargerSeen {
             identity: id.into(),
             at: t(s),
@@ -1002,7 +1009,6 @@ mod tests {
             "sqlite::memory:".to_owned(),
         ] {
             let db = Db::open(&url).await.expect("open");
-            let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).expect("t");
             let metrics = Metrics::new();
             let mut stalled = std::collections::HashSet::new();
             let mut batch = vec![
@@ -1033,6 +1039,11 @@ mod tests {
             let row = db.charger("CP").await.expect("read").expect("row");
             assert_eq!(row.last_seen, Some(t(30)), "{url}");
         }
+    }
+
+    /// `s` seconds after a fixed moment.
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).expect("time")
     }
 
     fn link(session: i64, ids: &[i64]) -> Write {

@@ -195,7 +195,7 @@ macro_rules! defaults_2x {
                     m::AuthorizationStatusEnumType::Accepted,
                 ))),
                 Q::TransactionEvent(r) => {
-                    let mut resp: m::TransactionEventResponse = serde_json::from_str("{}").ok()?;
+                    let mut resp = m::TransactionEventResponse::new();
                     if r.id_token.is_some() {
                         resp.id_token_info = Some(m::IdTokenInfoType::new(
                             m::AuthorizationStatusEnumType::Accepted,

@@ -453,6 +453,8 @@ struct HandleInner {
     reports: Mutex<ReportCollectors>,
     /// Whether the WebSocket negotiated `permessage-deflate` (set by the server).
     compressed: std::sync::atomic::AtomicBool,
+    /// The application's own data of this connection ([`ChargerHandle::app_data`]).
+    app: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for HandleInner {
@@ -537,6 +539,7 @@ impl ChargerHandle {
                 last_seen: AtomicI64::new(i64::MIN),
                 reports: Mutex::new(ReportCollectors::default()),
                 compressed: std::sync::atomic::AtomicBool::new(false),
+                app: std::sync::OnceLock::new(),
             }),
         };
         let commands = CommandReceiver {
@@ -561,6 +564,35 @@ impl ChargerHandle {
     /// own; the server does it itself).
     pub fn set_compressed(&self, compressed: bool) {
         self.inner.compressed.store(compressed, Ordering::Relaxed);
+    }
+
+    /// The application's own data of this connection, made by `init` on first use: what an
+    /// application keeps per connection (its pending rows, a cache of open sessions) without
+    /// a map from identity to data that every message looks up. One value per connection,
+    /// for as long as the connection's handles live; `None` when a value of another type was
+    /// made first.
+    ///
+    /// ```
+    /// use ocpp_central::ocpp_types::Version;
+    /// use ocpp_central::{ChargerHandle, ChargerState, Defaults};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// #[derive(Default)]
+    /// struct Seen(AtomicU64);
+    ///
+    /// let state = ChargerState::new("CP-1".into(), Version::V16, chrono::Utc::now());
+    /// let (handle, _commands) = ChargerHandle::new(state, Defaults::default());
+    /// handle.app_data(Seen::default).map(|s| s.0.fetch_add(1, Ordering::Relaxed));
+    /// let seen = handle.clone().app_data(Seen::default).map(|s| s.0.load(Ordering::Relaxed));
+    /// assert_eq!(seen, Some(1));
+    /// // Another type finds the slot taken.
+    /// assert!(handle.app_data(String::new).is_none());
+    /// ```
+    pub fn app_data<T: std::any::Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Option<&T> {
+        self.inner
+            .app
+            .get_or_init(|| Box::new(init()))
+            .downcast_ref::<T>()
     }
 
     /// The connection's version.

@@ -143,6 +143,50 @@ struct Journaled {
     action: &'static str,
 }
 
+/// Open sessions a connection remembers at most in [`Conn::sessions`] (the oldest is
+/// forgotten first, and found again through [`Backend`]'s map of open sessions).
+const CONN_SESSIONS: usize = 16;
+
+/// What the backend keeps per connection, in the connection's own slot
+/// ([`ChargerHandle::app_data`]): a journaled message finds it without looking its charger
+/// up in a map shared by every connection (each such lookup misses the cache at a
+/// thousand chargers).
+#[derive(Debug, Default)]
+struct Conn {
+    /// Journal rows written and answered on this connection, not yet projected (bounded by
+    /// the journal's queue: a message waits for its row, and its projection follows it).
+    journaled: Mutex<VecDeque<Journaled>>,
+    /// Session row ids of transactions open on this connection, by transaction id: the
+    /// last [`CONN_SESSIONS`] found, a cache of [`Backend`]'s map of open sessions.
+    sessions: Mutex<VecDeque<(String, i64)>>,
+}
+
+impl Conn {
+    /// This connection's data.
+    fn of(charger: &ChargerHandle) -> Option<&Conn> {
+        charger.app_data(Conn::default)
+    }
+
+    fn session(&self, transaction: &str) -> Option<i64> {
+        lock(&self.sessions)
+            .iter()
+            .find(|(t, _)| t == transaction)
+            .map(|(_, s)| *s)
+    }
+
+    fn remember(&self, transaction: &str, session: i64) {
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() >= CONN_SESSIONS {
+            sessions.pop_front();
+        }
+        sessions.push_back((transaction.to_owned(), session));
+    }
+
+    fn forget(&self, transaction: &str) {
+        lock(&self.sessions).retain(|(t, _)| t != transaction);
+    }
+}
+
 /// The application behind the central system.
 pub struct Backend {
     db: Db,
@@ -163,8 +207,6 @@ pub struct Backend {
     /// The database's checkpoints, off the writer's commits (stop with the backend).
     _checkpoints: db::Checkpoints,
     event_ids: std::sync::atomic::AtomicI64,
-    /// Per charger: journal rows written and answered, not yet projected.
-    journaled: Mutex<HashMap<String, VecDeque<Journaled>>>,
     /// Charger passwords (hashes) and the handshake's authenticator over them.
     passwords: Arc<secrets::Passwords>,
     /// Sites and their load balancer.
@@ -309,7 +351,6 @@ impl Backend {
             open: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),
             known: Arc::new(RwLock::new(HashSet::new())),
-            journaled: Mutex::new(HashMap::new()),
             stalled: Mutex::new(HashSet::new()),
             cluster: std::sync::OnceLock::new(),
         })
@@ -351,23 +392,20 @@ impl Backend {
             request,
             response: serde_json::to_string(response).map_err(encode)?,
         };
+        let Some(conn) = Conn::of(charger) else {
+            return Err(CallFailure::internal(
+                "the connection's data slot holds another type",
+            ));
+        };
         let id = self.journal.insert(entry).await.map_err(|e| {
             tracing::error!("database write (journal) failed: {e}");
             self.metrics.error("database", "journal");
             CallFailure::internal("the central system could not store the message; send it again")
         })?;
-        let row = Journaled {
+        lock(&conn.journaled).push_back(Journaled {
             id,
             action: Q::ACTION,
-        };
-        let mut journaled = lock(&self.journaled);
-        // The charger's queue is found without copying its identity (once per message).
-        match journaled.get_mut(charger.identity()) {
-            Some(queue) => queue.push_back(row),
-            None => {
-                journaled.insert(charger.identity().to_owned(), VecDeque::from([row]));
-            }
-        }
+        });
         Ok(())
     }
 
@@ -375,15 +413,12 @@ impl Backend {
     /// of the same action that produced no projection, taken off the charger's pending queue.
     /// Messages are answered, applied and projected in order on one connection, so the
     /// oldest pending row of the action is this request's.
-    fn journal_rows_of(&self, charger: &str, request: &AnyRequest) -> Vec<Journaled> {
-        if !journaled(request) {
-            return Vec::new();
-        }
-        let action = request.action();
-        let mut map = lock(&self.journaled);
-        let Some(queue) = map.get_mut(charger) else {
+    fn journal_rows_of(conn: Option<&Conn>, request: &AnyRequest) -> Vec<Journaled> {
+        let Some(conn) = conn.filter(|_| journaled(request)) else {
             return Vec::new();
         };
+        let action = request.action();
+        let mut queue = lock(&conn.journaled);
         let Some(pos) = queue.iter().position(|j| j.action == action) else {
             return Vec::new();
         };
@@ -413,7 +448,11 @@ impl Backend {
                 });
             }
         }
-        if !lock(&self.stalled).contains(charger) {
+        let stalled = {
+            let stalled = lock(&self.stalled);
+            !stalled.is_empty() && stalled.contains(charger)
+        };
+        if !stalled {
             lazy.push(writer::Write::JournalDone {
                 charger: charger.to_owned(),
                 upto,
@@ -1107,12 +1146,24 @@ impl Backend {
         self.metrics.error("database", what);
     }
 
-    async fn session_id(&self, charger: &str, tx: &Transaction) -> Result<i64, DbError> {
-        if let Some(s) = lock(&self.open)
+    async fn session_id(
+        &self,
+        conn: Option<&Conn>,
+        charger: &str,
+        tx: &Transaction,
+    ) -> Result<i64, DbError> {
+        if let Some(s) = conn.and_then(|c| c.session(&tx.id)) {
+            return Ok(s);
+        }
+        let open = lock(&self.open)
             .get(charger)
             .and_then(|open| open.get(&tx.id))
-        {
-            return Ok(*s);
+            .copied();
+        if let Some(s) = open {
+            if let Some(c) = conn {
+                c.remember(&tx.id, s);
+            }
+            return Ok(s);
         }
         // Not opened on this process (e.g. a transaction seen first as an update): open it.
         let (evse, connector) = place(tx);
@@ -1133,6 +1184,9 @@ impl Backend {
             .entry(charger.to_owned())
             .or_default()
             .insert(tx.id.clone(), id);
+        if let Some(c) = conn {
+            c.remember(&tx.id, id);
+        }
         Ok(id)
     }
 
@@ -1142,11 +1196,12 @@ impl Backend {
     /// without, it is queued now (a start or an end, whose other writes follow it).
     async fn progress(
         &self,
+        conn: Option<&Conn>,
         charger: &str,
         tx: &Transaction,
         lazy: Option<&mut Vec<writer::Write>>,
     ) -> Result<i64, DbError> {
-        let id = self.session_id(charger, tx).await?;
+        let id = self.session_id(conn, charger, tx).await?;
         let end = tx.ended_at.unwrap_or_else(Utc::now);
         // A session priced by a 2.1 tariff keeps that cost (the meter's rounded total).
         let cost = match self.tariffs.total_held(charger, &tx.id) {
@@ -1181,7 +1236,7 @@ impl Backend {
             _ => None,
         };
         let rows = request
-            .map(|q| self.journal_rows_of(charger.identity(), q))
+            .map(|q| Self::journal_rows_of(Conn::of(charger), q))
             .unwrap_or_default();
         let mut lazy = Vec::new();
         match self.project(charger, event, &mut lazy).await {
@@ -1217,6 +1272,7 @@ impl Backend {
         lazy: &mut Vec<writer::Write>,
     ) -> Result<Option<i64>, DbError> {
         let id = charger.identity();
+        let conn = Conn::of(charger);
         let now = Utc::now();
         match event {
             Event::Connected { version, .. } => {
@@ -1338,7 +1394,7 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let session = self.progress(id, transaction, None).await?;
+                let session = self.progress(conn, id, transaction, None).await?;
                 self.store_signed(id, Some(session), Some(&transaction.id), samples)
                     .await?;
                 let detail = tx_detail(transaction, Some(session));
@@ -1350,7 +1406,7 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let session = self.progress(id, transaction, Some(lazy)).await?;
+                let session = self.progress(conn, id, transaction, Some(lazy)).await?;
                 self.store_signed(id, Some(session), Some(&transaction.id), samples)
                     .await?;
                 // Meter updates go to the live feed; the samples are in the session's rows.
@@ -1365,7 +1421,7 @@ impl Backend {
                 samples,
                 ..
             } => {
-                let session = self.progress(id, transaction, None).await?;
+                let session = self.progress(conn, id, transaction, None).await?;
                 self.store_signed(id, Some(session), Some(&transaction.id), samples)
                     .await?;
                 let ended = transaction.ended_at.unwrap_or(now);
@@ -1379,6 +1435,9 @@ impl Backend {
                     .await;
                 if let Some(open) = lock(&self.open).get_mut(id) {
                     open.remove(&transaction.id);
+                }
+                if let Some(c) = conn {
+                    c.forget(&transaction.id);
                 }
                 let detail = tx_detail(transaction, Some(session));
                 self.record(id, "transaction_ended", detail, true).await;
@@ -1495,12 +1554,11 @@ impl Backend {
                 if !still_connected {
                     lock(&self.last_seen_written).remove(id);
                     lock(&self.open).remove(id);
-                    let left = lock(&self.journaled).remove(id);
-                    if left.is_some_and(|q| !q.is_empty()) {
-                        // Rows answered and never projected: replayed at the next start, so
-                        // later rows must not mark the journal past them.
-                        lock(&self.stalled).insert(id.to_owned());
-                    }
+                }
+                if conn.is_some_and(|c| !lock(&c.journaled).is_empty()) {
+                    // Rows this connection answered and never projected: replayed at the
+                    // next start, so later rows must not mark the journal past them.
+                    lock(&self.stalled).insert(id.to_owned());
                 }
                 let detail = serde_json::json!({ "reason": reason });
                 self.record(id, "disconnected", detail, true).await;
@@ -1797,7 +1855,9 @@ macro_rules! handle_2x {
                 charger: &ChargerHandle,
                 request: $m::TransactionEventRequest,
             ) -> Result<$m::TransactionEventResponse, CallFailure> {
-                let mut response = charger.defaults().typed(&request)?;
+                // Built here rather than by `defaults().typed`, which copies the request
+                // (every meter value in it) to find its default answer.
+                let mut response = $m::TransactionEventResponse::new();
                 if let Some(token) = &request.id_token {
                     let status = self.decide(token.id_token.as_str()).await;
                     let status = $m::AuthorizationStatusEnumType::from_str(status)
@@ -1807,9 +1867,13 @@ macro_rules! handle_2x {
                 // The cost so far (cost.rs): 2.1 Updated and Ended, 2.0.1 Ended only.
                 let ended = request.event_type == $m::TransactionEventEnumType::Ended;
                 let updated = request.event_type == $m::TransactionEventEnumType::Updated;
+                // The samples as the cost sees them: only a 2.1 session or an end is priced
+                // here, so a 2.0.1 meter update builds none.
+                let priced = ended || charger.version() == Version::V21;
                 let samples: Vec<ocpp_central::MeterSample> = request
                     .meter_value
                     .iter()
+                    .filter(|_| priced)
                     .flatten()
                     .flat_map(|mv| mv.sampled_value.iter().map(move |sv| (mv, sv)))
                     .map(|(mv, sv)| ocpp_central::MeterSample {
@@ -1989,5 +2053,28 @@ pub async fn wait_for(
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Conn, CONN_SESSIONS};
+
+    #[test]
+    fn a_connection_remembers_its_latest_open_sessions_within_its_bound() {
+        let conn = Conn::default();
+        for k in 0..CONN_SESSIONS + 3 {
+            conn.remember(&format!("tx-{k}"), k as i64);
+        }
+        // The oldest three were forgotten first (found again through the backend's map).
+        assert_eq!(conn.session("tx-0"), None);
+        assert_eq!(conn.session("tx-2"), None);
+        assert_eq!(conn.session("tx-3"), Some(3));
+        let last = CONN_SESSIONS + 2;
+        assert_eq!(conn.session(&format!("tx-{last}")), Some(last as i64));
+        assert_eq!(super::lock(&conn.sessions).len(), CONN_SESSIONS);
+        // An ended transaction is forgotten at once.
+        conn.forget("tx-3");
+        assert_eq!(conn.session("tx-3"), None);
     }
 }

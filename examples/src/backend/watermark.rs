@@ -77,7 +77,11 @@ impl Pending {
         let mut inner = self.lock();
         for (charger, id) in rows {
             inner.high = inner.high.max(id);
-            let entry = inner.chargers.entry(charger.to_owned()).or_default();
+            // The charger's identity is copied only when it has no unsettled rows yet.
+            let entry = match inner.chargers.get_mut(charger) {
+                Some(entry) => entry,
+                None => inner.chargers.entry(charger.to_owned()).or_default(),
+            };
             if entry.overflowed {
                 continue;
             }

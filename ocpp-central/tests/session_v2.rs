@@ -498,3 +498,33 @@ fn a_handler_sees_the_payload_as_sent_and_whether_it_was_repaired() {
         [(clean.to_owned(), false), (sloppy.to_owned(), true)]
     );
 }
+
+#[test]
+fn v201_the_last_sixteen_answers_of_a_connection_are_remembered_and_no_more() {
+    let mut h = booted(Version::V201);
+    let start = format!(
+        r#","idToken":{{"idToken":"TOK","type":"ISO14443"}}{}"#,
+        energy("10.000")
+    );
+    h.charger_sends(&tx_event("e0", "Started", 0, &start));
+    for seq in 1..=20 {
+        h.charger_sends(&tx_event(
+            &format!("e{seq}"),
+            "Updated",
+            seq,
+            &energy("10.5"),
+        ));
+    }
+    // seqNo 5 to 20 are the last sixteen: a copy of 5 is answered as remembered...
+    let n = h.events.len();
+    let out = h.charger_sends(&tx_event("e5-again", "Updated", 5, &energy("10.5")));
+    assert_eq!(out[0], r#"[3,"e5-again",{}]"#);
+    assert!(matches!(&h.events[n..], [Event::DuplicateMessage { .. }]));
+    // ... and one of 4 was forgotten: it reaches the application again (which answers it).
+    let n = h.events.len();
+    let out = h.charger_sends(&tx_event("e4-again", "Updated", 4, &energy("10.5")));
+    assert_eq!(out[0], r#"[3,"e4-again",{}]"#);
+    assert!(!h.events[n..]
+        .iter()
+        .any(|e| matches!(e, Event::DuplicateMessage { .. })));
+}

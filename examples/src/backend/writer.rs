@@ -375,6 +375,9 @@ impl Gather {
     fn take(&mut self) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
         self.progress.clear();
+        // Grown once to its size (a second's batch of a thousand sessions is hundreds of KB:
+        // each doubling would be a fresh allocation and a copy).
+        batch.reserve_exact(self.seen.len() + self.links.len() + self.marks.len());
         batch.extend(
             by_key(&mut self.seen)
                 .into_iter()

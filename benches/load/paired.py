@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """Paired windows: two central systems under the same open-loop load at the same moment, so a
 drift of the machine's load falls on both alike. Consecutive runs on a shared two-core machine
-differ by more than a few percent (BENCHMARKS.md, section 21); paired windows resolve about 1 %.
+differ by more than a few percent (BENCHMARKS.md, section 21); one paired round's B/A moves by
+2 to 4 %, and the median of five resolves about 1 to 2 % (section 22).
 
 Both servers (`central-system --threads 0`, each with its own SQLite file) are pinned to core
-0, each with its own `charger-sim --count N --version V --load --load-mode MODE --meter-interval 0.1
---heartbeat-interval 0.3 --threads 1` pinned to core 1 (N 1000 and V 1.6 unless given). Six seconds into the load, the
-servers' CPU time is read from every thread's /proc/<pid>/task/<tid>/schedstat (nanoseconds)
-at the start and the end of the same four-second window. Prints each round's CPU per call of
-A and of B and B/A; quote the median of B/A. The figures are for two servers sharing one core,
-not for one alone, and only while that core is not full: a round where the two together used
-more than 85 % of it is flagged (each then gets the scheduler's share, whatever its work), and
-fewer chargers (--count) keep it below.
+0, each with its own `charger-sim --count N --version V --load --load-mode MODE
+--meter-interval 0.1 --heartbeat-interval 0.3 --threads 1` pinned to core 1 (N 1000 and V 1.6
+unless given). Six seconds into the load, the servers' CPU time is read from every thread's
+/proc/<pid>/task/<tid>/schedstat (nanoseconds) at the start and the end of the same 4 s
+window. Prints each round's CPU per call of A and of B and B/A; quote the median of B/A. The
+figures are for two servers sharing one core, not for one alone, and only while that core is
+not full: a round where the two together used more than 85 % of it is flagged (each then gets
+the scheduler's share, whatever its work), and fewer chargers (--count) keep it below.
 
 Usage:
   python3 benches/load/paired.py ROUNDS A B [--count N] [--window S] [--version V]
@@ -25,35 +26,17 @@ release build's target/release, copied aside), MODE is an open load mode of char
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from bench import limits, wait_port
+
 METER_INTERVAL = 0.1
 HEARTBEAT_INTERVAL = 0.3
 SETTLE = 6.0
-
-
-def pinned(cpu):
-    def apply():
-        os.sched_setaffinity(0, {cpu})
-    return apply
-
-
-def wait_port(port, proc, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} not open after {timeout} s")
 
 
 def cpu_ns(pid):
@@ -94,7 +77,7 @@ def one_round(specs, count, window, version, workdir):
                 [os.path.join(bindir, "central-system"), "--ocpp-listen", f"127.0.0.1:{port}",
                  "--http-listen", f"127.0.0.1:{port + 1}", "--database-url", f"sqlite://{db}",
                  "--threads", "0"],
-                env=env, stdout=subprocess.DEVNULL, stderr=log, preexec_fn=pinned(0))
+                env=env, stdout=subprocess.DEVNULL, stderr=log, preexec_fn=limits(0))
             servers.append(proc)
             wait_port(port, proc)
         for k, (_, bindir, mode, _) in enumerate(specs):
@@ -105,7 +88,7 @@ def one_round(specs, count, window, version, workdir):
                  "--meter-interval", str(METER_INTERVAL),
                  "--heartbeat-interval", str(HEARTBEAT_INTERVAL), "--threads", "1",
                  "--ramp", "2000", "--duration", str(SETTLE + window + 2)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(1)))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limits(1)))
         time.sleep(SETTLE)
         before = [cpu_ns(p.pid) for p in servers]
         time.sleep(window)

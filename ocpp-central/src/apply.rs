@@ -449,6 +449,67 @@ impl Cx<'_> {
     }
 }
 
+/// What a 2.x `TransactionEvent` changes in its transaction, whichever its event type.
+#[cfg(any(feature = "v201", feature = "v21"))]
+struct TxUpdate<'a> {
+    connector: ConnectorRef,
+    seq: i32,
+    offline: bool,
+    id_token: Option<&'a str>,
+    samples: &'a [MeterSample],
+}
+
+#[cfg(any(feature = "v201", feature = "v21"))]
+impl TxUpdate<'_> {
+    /// Applies the update to `tx`: its place once known, its `seqNo` bookkeeping (a gap, gaps
+    /// forgotten at the bound, a number that leaves no next one: each an event), the offline
+    /// flag, the id token and the samples (what does not fit: [`Event::OutOfRange`]).
+    fn apply(&self, tx: &mut Transaction, limits: &Limits, events: &mut Vec<Event>) {
+        if tx.connector.evse == 0 && self.connector.evse != 0 {
+            tx.connector = self.connector;
+        }
+        let seq = self.seq;
+        let seqs = tx.sequence(seq, limits.max_sequence_gaps);
+        if let Some(expected) = seqs.gap_from {
+            events.push(Event::SequenceGap {
+                transaction_id: tx.id.clone(),
+                expected,
+                received: seq,
+            });
+        }
+        if seqs.gaps_dropped > 0 {
+            events.push(Event::LimitReached {
+                limit: Limit::SequenceGaps,
+                bound: limits.max_sequence_gaps,
+                detail: format!(
+                    "transaction {}: {} oldest missing seqNo ranges forgotten",
+                    tx.id, seqs.gaps_dropped
+                ),
+            });
+        }
+        if seqs.overflow {
+            events.push(Event::OutOfRange {
+                transaction_id: Some(tx.id.clone()),
+                detail: format!("seqNo {seq} leaves no next seqNo"),
+            });
+        }
+        if self.offline {
+            tx.offline = true;
+        }
+        if let Some(token) = self.id_token {
+            if tx.id_token.as_deref() != Some(token) {
+                tx.id_token = Some(token.to_owned());
+            }
+        }
+        if let Err(detail) = tx.add_samples(self.samples) {
+            events.push(Event::OutOfRange {
+                transaction_id: Some(tx.id.clone()),
+                detail,
+            });
+        }
+    }
+}
+
 macro_rules! apply_2x {
     ($fn_name:ident, $m:ident, $feature:literal) => {
         #[cfg(feature = $feature)]
@@ -551,54 +612,42 @@ macro_rules! apply_2x {
                         }
                     }
                     (Q::TransactionEvent(q), _) => {
-                        let id = q.transaction_info.transaction_id.as_str().to_owned();
                         let seq = q.seq_no;
                         let samples = q.meter_value.as_deref().map(samples).unwrap_or_default();
                         let connector = q.evse.as_ref().map_or(ConnectorRef::evse(0, None), |e| {
                             ConnectorRef::evse(e.id, e.connector_id)
                         });
+                        let ended = q.event_type.as_str() == "Ended";
+                        let update = TxUpdate {
+                            connector,
+                            seq,
+                            offline: q.offline == Some(true),
+                            id_token: q.id_token.as_ref().map(|t| t.id_token.as_str()),
+                            samples: &samples,
+                        };
+                        // A known transaction's update (every meter value) changes it where it
+                        // stands: no copy of its key, no removal and insertion.
+                        let id = q.transaction_info.transaction_id.as_str();
+                        if let Some(tx) = self.state.transactions.get_mut(id).filter(|_| !ended) {
+                            update.apply(tx, self.limits, self.events);
+                            let transaction = tx.clone();
+                            let request = self.request.clone();
+                            self.push(Event::TransactionUpdated {
+                                transaction,
+                                samples,
+                                request,
+                            });
+                            return;
+                        }
+                        let id = id.to_owned();
                         let known = self.state.transactions.remove(&id);
                         let is_new = known.is_none();
                         let mut tx = known.unwrap_or_else(|| {
                             Transaction::new(id.clone(), connector, to_utc(&q.timestamp))
                         });
-                        if tx.connector.evse == 0 && connector.evse != 0 {
-                            tx.connector = connector;
-                        }
                         let limits = self.limits;
-                        let seqs = tx.sequence(seq, limits.max_sequence_gaps);
-                        if let Some(expected) = seqs.gap_from {
-                            self.push(Event::SequenceGap {
-                                transaction_id: id.clone(),
-                                expected,
-                                received: seq,
-                            });
-                        }
-                        if seqs.gaps_dropped > 0 {
-                            self.push(Event::LimitReached {
-                                limit: Limit::SequenceGaps,
-                                bound: limits.max_sequence_gaps,
-                                detail: format!(
-                                    "transaction {id}: {} oldest missing seqNo ranges forgotten",
-                                    seqs.gaps_dropped
-                                ),
-                            });
-                        }
-                        if seqs.overflow {
-                            self.push(Event::OutOfRange {
-                                transaction_id: Some(id.clone()),
-                                detail: format!("seqNo {seq} leaves no next seqNo"),
-                            });
-                        }
-                        if q.offline == Some(true) {
-                            tx.offline = true;
-                        }
-                        if let Some(t) = &q.id_token {
-                            tx.id_token = Some(t.id_token.as_str().to_owned());
-                        }
-                        self.add_samples(&mut tx, &samples);
+                        update.apply(&mut tx, limits, self.events);
                         let request = self.request.clone();
-                        let ended = q.event_type.as_str() == "Ended";
                         if ended {
                             tx.ended_at = Some(to_utc(&q.timestamp));
                             tx.stop_reason = q

@@ -602,7 +602,8 @@ impl Session {
             return Err(RespondError::UnknownRequest(id.to_owned()));
         }
         if let Some(memo) = p.memo {
-            self.remember(memo, raw.get().to_owned());
+            // The answer's text itself, not a copy of it.
+            self.remember(memo, Box::<str>::from(raw).into_string());
         }
         self.apply(&p.request, &response);
         Ok((p.request, response))

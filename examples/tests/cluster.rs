@@ -45,6 +45,9 @@ const CHARGING: usize = 24;
 /// The whole test stays well under this.
 const WAIT: Duration = Duration::from_secs(40);
 
+/// The lease of a process node's liveness and its chargers' presence, milliseconds.
+const NODE_LEASE_MS: u64 = 2000;
+
 struct Node {
     id: String,
     child: Option<Child>,
@@ -197,7 +200,8 @@ fn spawn_node_with(
         .args(["--cluster-name", name, "--node-id", &format!("n{i}")])
         .args(["--ocpp-listen", &ocpp.to_string()])
         .args(["--http-listen", &http.to_string()])
-        .args(["--cluster-lease-ms", "2000", "--call-timeout", "10"])
+        .args(["--cluster-lease-ms", &NODE_LEASE_MS.to_string()])
+        .args(["--call-timeout", "10"])
         .args(["--heartbeat-interval", "60"])
         .args(["--max-connections-per-ip", &per_ip.to_string()])
         .args(extra)
@@ -610,7 +614,7 @@ async fn three_nodes_behind_haproxy_route_commands_and_survive_a_killed_node() {
     })
     .await;
     assert!(
-        offline_at.elapsed() < Duration::from_millis(2000),
+        offline_at.elapsed() < Duration::from_millis(NODE_LEASE_MS),
         "the presence outlived the node's lease by {:?}",
         offline_at.elapsed()
     );

@@ -226,12 +226,18 @@ impl Cx<'_> {
 
     /// Reports an update of `tx` that did not fit (`Err`: what) as [`Event::OutOfRange`].
     fn out_of_range(&mut self, tx: &Transaction, result: Result<(), String>) {
-        if let Err(detail) = result {
-            self.push(Event::OutOfRange {
-                transaction_id: Some(tx.id.clone()),
-                detail,
-            });
-        }
+        out_of_range(self.events, tx, result);
+    }
+}
+
+/// Reports an update of `tx` that did not fit (`Err`: what) as [`Event::OutOfRange`] in
+/// `events` (for an update of a transaction borrowed from the state, where `Cx` is not).
+fn out_of_range(events: &mut Vec<Event>, tx: &Transaction, result: Result<(), String>) {
+    if let Err(detail) = result {
+        events.push(Event::OutOfRange {
+            transaction_id: Some(tx.id.clone()),
+            detail,
+        });
     }
 }
 
@@ -501,12 +507,8 @@ impl TxUpdate<'_> {
                 tx.id_token = Some(token.to_owned());
             }
         }
-        if let Err(detail) = tx.add_samples(self.samples) {
-            events.push(Event::OutOfRange {
-                transaction_id: Some(tx.id.clone()),
-                detail,
-            });
-        }
+        let added = tx.add_samples(self.samples);
+        out_of_range(events, tx, added);
     }
 }
 

@@ -448,11 +448,7 @@ impl Backend {
                 });
             }
         }
-        let stalled = {
-            let stalled = lock(&self.stalled);
-            !stalled.is_empty() && stalled.contains(charger)
-        };
-        if !stalled {
+        if !lock(&self.stalled).contains(charger) {
             lazy.push(writer::Write::JournalDone {
                 charger: charger.to_owned(),
                 upto,

@@ -153,10 +153,11 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long the writer gathers when all it has are sessions' progress, journal links and
 /// marks (what meter values in transactions produce) and heartbeats' `last_seen`. Each
-/// commit writes every database page it touched, once: a session's row updated by ten meter values in a second costs one page,
-/// not ten, so an open network's meter values cost a fraction of a page of write-ahead log
-/// each instead of two. The journal holds the messages themselves before they are answered,
-/// so nothing waits on this, and an API read flushes first ([`Writer::flush`]).
+/// commit writes every database page it touched, once: a session's row updated by ten meter
+/// values in a second costs one page, not ten, so an open network's meter values cost a
+/// fraction of a page of write-ahead log each instead of two. The journal holds the messages
+/// themselves before they are answered, so nothing waits on this, and an API read flushes
+/// first ([`Writer::flush`]).
 const LAZY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Writes queued at most (four batches): beyond, [`Writer::write`] waits, which holds the

@@ -275,7 +275,64 @@ struct Pending {
     /// keeps its capacity per connection).
     request: Arc<AnyRequest>,
     /// Key under which the answer is remembered for re-sent copies.
-    memo: Option<String>,
+    memo: Option<MemoKey>,
+}
+
+/// What identifies a transaction message for its re-sent copies (see [`Session::memo_key`]),
+/// with its hash: a lookup compares the hashes of the connection's few remembered answers,
+/// which lie together in memory, and the text only where they match.
+#[derive(Debug)]
+struct MemoKey {
+    hash: u64,
+    text: String,
+}
+
+impl MemoKey {
+    fn new(text: String) -> MemoKey {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        text.hash(&mut h);
+        MemoKey {
+            hash: h.finish(),
+            text,
+        }
+    }
+}
+
+/// The answers of a connection's latest transaction messages, oldest first, at most
+/// [`SessionConfig::remembered_answers`]. A charger has one CALL outstanding at a time, so
+/// there are few, and a scan of their hashes is cheaper than a map: a map's lookup and
+/// removal per message touched its table, its keys and its entries, cold, on every
+/// transaction message of a connection.
+#[derive(Debug, Default)]
+struct Remembered {
+    hashes: VecDeque<u64>,
+    /// Key text and answer, in the order of `hashes`.
+    entries: VecDeque<(String, String)>,
+}
+
+impl Remembered {
+    fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    fn get(&self, key: &MemoKey) -> Option<&str> {
+        self.hashes
+            .iter()
+            .zip(&self.entries)
+            .find(|(h, (text, _))| **h == key.hash && *text == key.text)
+            .map(|(_, (_, answer))| answer.as_str())
+    }
+
+    /// Remembers `answer` under `key`, forgetting the oldest beyond `bound`.
+    fn insert(&mut self, key: MemoKey, answer: String, bound: usize) {
+        while self.hashes.len() >= bound {
+            self.hashes.pop_front();
+            self.entries.pop_front();
+        }
+        self.hashes.push_back(key.hash);
+        self.entries.push_back((key.text, answer));
+    }
 }
 
 /// The parts of a session most chargers never use (central calls, triggers before the boot
@@ -287,17 +344,13 @@ struct Rare {
     outgoing: HashMap<String, String>,
     /// Actions the central system triggered while not accepted (allowed through).
     triggered: HashSet<String>,
-    /// Remembered answers of transaction messages, by memo key.
-    answers: HashMap<String, String>,
-    answer_order: VecDeque<String>,
+    /// Remembered answers of transaction messages.
+    answers: Remembered,
 }
 
 impl Rare {
     fn is_empty(&self) -> bool {
-        self.outgoing.is_empty()
-            && self.triggered.is_empty()
-            && self.answers.is_empty()
-            && self.answer_order.is_empty()
+        self.outgoing.is_empty() && self.triggered.is_empty() && self.answers.is_empty()
     }
 }
 
@@ -676,19 +729,12 @@ impl Session {
         }
     }
 
-    fn remember(&mut self, key: String, json: String) {
+    fn remember(&mut self, key: MemoKey, json: String) {
         let remembered = self.remembered;
         if remembered == 0 {
             return;
         }
-        let rare = self.rare();
-        while rare.answer_order.len() >= remembered {
-            if let Some(old) = rare.answer_order.pop_front() {
-                rare.answers.remove(&old);
-            }
-        }
-        rare.answer_order.push_back(key.clone());
-        rare.answers.insert(key, json);
+        self.rare().answers.insert(key, json, remembered);
     }
 
     fn pump(&mut self) {
@@ -884,7 +930,7 @@ impl Session {
         let memo = self.memo_key(&request);
         if let Some(key) = &memo {
             let remembered = self.rare.as_ref().and_then(|rare| rare.answers.get(key));
-            if let Some(answer) = remembered.cloned() {
+            if let Some(answer) = remembered.map(str::to_owned) {
                 // A re-sent transaction message: answer as the first time, report, skip the app.
                 if let Ok(raw) = RawValue::from_string(answer) {
                     let _ = self.ep.respond(&id, &raw);
@@ -911,8 +957,8 @@ impl Session {
     /// The key under which the answer to a transaction message is remembered, so a re-sent
     /// copy gets the same answer (1.6 StartTransaction: connector, idTag, timestamp,
     /// meterStart; StopTransaction: transactionId; 2.x TransactionEvent: transactionId, seqNo).
-    fn memo_key(&self, request: &AnyRequest) -> Option<String> {
-        match request {
+    fn memo_key(&self, request: &AnyRequest) -> Option<MemoKey> {
+        let text = match request {
             #[cfg(feature = "v16")]
             AnyRequest::V16(q) => match q {
                 ocpp_types::v16::AnyRequest::StartTransaction(r) => Some(format!(
@@ -945,7 +991,8 @@ impl Session {
                 )),
                 _ => None,
             },
-        }
+        };
+        text.map(MemoKey::new)
     }
 
     fn push(&mut self, event: Event) {

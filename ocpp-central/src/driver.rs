@@ -74,7 +74,10 @@ enum AppWork {
     Send(String, String),
 }
 
-type HandlerFuture = BoxFuture<'static, (String, Result<AnyResponse, CallFailure>)>;
+type HandlerFuture = BoxFuture<'static, Answered>;
+
+/// A charger request's id and what its handler answered.
+type Answered = (String, Result<AnyResponse, CallFailure>);
 
 /// How many charger CALLs may be in the application's hands at once. With this many
 /// unanswered, the connection stops reading until one is answered, so a charger that sends
@@ -406,30 +409,35 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// memory while the connection is idle.
 #[derive(Default)]
 struct Handling {
-    running: Vec<HandlerFuture>,
+    /// The handlers running, in the order they started, each with whether it has waited
+    /// (returned `Pending`) at least once.
+    running: Vec<(HandlerFuture, bool)>,
 }
 
 impl Handling {
     fn push(&mut self, future: HandlerFuture) {
-        self.running.push(future);
+        self.running.push((future, false));
     }
 
     fn is_empty(&self) -> bool {
         self.running.is_empty()
     }
 
-    /// The answer of the first handler that finished, in the order they started.
-    fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<(String, Result<AnyResponse, CallFailure>)> {
+    /// The answer of the first handler that finished, in the order they started, and whether
+    /// that handler waited for something (storage, a charger, a lock) before it finished.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<(Answered, bool)> {
         for i in 0..self.running.len() {
-            if let Poll::Ready(answer) = self.running[i].poll_unpin(cx) {
-                drop(self.running.remove(i));
-                if self.running.is_empty() {
-                    self.running = Vec::new();
+            let (future, waited) = &mut self.running[i];
+            match future.poll_unpin(cx) {
+                Poll::Ready(answer) => {
+                    let waited = *waited;
+                    drop(self.running.remove(i));
+                    if self.running.is_empty() {
+                        self.running = Vec::new();
+                    }
+                    return Poll::Ready((answer, waited));
                 }
-                return Poll::Ready(answer);
+                Poll::Pending => *waited = true,
             }
         }
         Poll::Pending
@@ -470,6 +478,8 @@ where
     T: Transport,
 {
     let mut handlers = Handling::default();
+    // The answer just sent came from a handler that had waited (see below).
+    let mut answered_late = false;
     let mut result = Ok(());
     // The `after` hook of the answer just sent (one per step at most), queued once the
     // answer's model events are.
@@ -517,6 +527,14 @@ where
         }
         // After hooks run once the reply is out and its model events are queued.
         backlog.extend(deferred.take().map(AppWork::After));
+        // An answer that waited (for storage, say) went out with others released by the
+        // same event (a group commit answers many connections at once): the application's
+        // hooks of this one run after the other connections have sent theirs, so those
+        // answers leave together instead of one per hook's worth of work. A peer that reads
+        // them (a charger, a local TLS proxy) is woken once for the group, not once for each.
+        if std::mem::take(&mut answered_late) && hook.is_none() && !backlog.is_empty() {
+            tokio::task::yield_now().await;
+        }
         if session.generation() != published {
             published = session.generation();
             handle.publish(session.shared_state());
@@ -582,7 +600,8 @@ where
             }, if hook.is_some() => {
                 *hook = None;
             },
-            (id, answer) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
+            ((id, answer), waited) = futures::future::poll_fn(|cx| handlers.poll_next(cx)), if !handlers.is_empty() => {
+                answered_late = waited;
                 match answer {
                     Ok(response) => {
                         let answered = handle.update_in_place(session, |s| s.respond_taking(now(), &id, response));

@@ -439,6 +439,38 @@ impl Backend {
         session: Option<i64>,
         mut lazy: Vec<writer::Write>,
     ) {
+        let marked = !lock(&self.stalled).contains(charger);
+        // A meter update (its session's progress alone): one write for the three.
+        if let (Some(session_id), [writer::Write::SessionProgress { session_id: s, .. }]) =
+            (session, lazy.as_slice())
+        {
+            if *s == session_id {
+                if let Some(writer::Write::SessionProgress {
+                    charger,
+                    meter_start_wh,
+                    meter_last_wh,
+                    energy_wh,
+                    power_w,
+                    cost,
+                    ..
+                }) = lazy.pop()
+                {
+                    let projected = writer::Write::Projected {
+                        charger,
+                        session_id,
+                        meter_start_wh,
+                        meter_last_wh,
+                        energy_wh,
+                        power_w,
+                        cost,
+                        ids,
+                        upto: marked.then_some(upto),
+                    };
+                    self.writer.write(projected).await;
+                    return;
+                }
+            }
+        }
         if let Some(session_id) = session {
             if !ids.is_empty() {
                 lazy.push(writer::Write::JournalSession {
@@ -448,7 +480,7 @@ impl Backend {
                 });
             }
         }
-        if !lock(&self.stalled).contains(charger) {
+        if marked {
             lazy.push(writer::Write::JournalDone {
                 charger: charger.to_owned(),
                 upto,

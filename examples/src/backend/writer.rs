@@ -82,6 +82,23 @@ pub(crate) enum Write {
         session_id: i64,
         ids: Vec<i64>,
     },
+    /// A meter update's projection in one write (what running transactions send, several a
+    /// second per charger): its session's progress (as [`Write::SessionProgress`]), the
+    /// journal rows it settles linked to the session (as [`Write::JournalSession`]) and its
+    /// charger's mark (as [`Write::JournalDone`]), folded by the gatherer with one lookup by
+    /// session instead of three writes, each with its copy of the charger's identity.
+    Projected {
+        charger: String,
+        session_id: i64,
+        meter_start_wh: Option<Decimal>,
+        meter_last_wh: Option<Decimal>,
+        energy_wh: Decimal,
+        power_w: Option<Decimal>,
+        cost: Option<Decimal>,
+        ids: Vec<i64>,
+        /// The charger's mark (`None`: the charger's projection stalled).
+        upto: Option<i64>,
+    },
     /// A session completed.
     SessionEnded {
         charger: String,
@@ -106,7 +123,8 @@ impl Write {
         match self {
             Write::SessionProgress { charger, .. }
             | Write::SessionEnded { charger, .. }
-            | Write::JournalSession { charger, .. } => Some(charger),
+            | Write::JournalSession { charger, .. }
+            | Write::Projected { charger, .. } => Some(charger),
             _ => None,
         }
     }
@@ -294,19 +312,34 @@ impl Writer {
 #[derive(Default)]
 struct Gather {
     writes: Vec<Write>,
-    progress: std::collections::HashMap<i64, usize>,
-    /// Journal rows to link, by session (with the charger of the first write).
-    links: std::collections::HashMap<i64, (String, Vec<i64>)>,
-    /// Rows in `links`.
+    /// What the batch holds per session: its progress's place in `writes`, its journal rows
+    /// to link and its charger's mark.
+    sessions: std::collections::HashMap<i64, Session>,
+    /// Sessions with a progress write in `writes`.
+    progressed: usize,
+    /// Rows linked in `sessions`.
     linked: usize,
+    /// Chargers' marks that came without a session.
     marks: std::collections::HashMap<String, i64>,
     /// Chargers' latest heartbeat times (`last_seen`), written after the ordered writes.
     seen: std::collections::HashMap<String, DateTime<Utc>>,
 }
 
+/// A session's part of a batch being gathered.
+struct Session {
+    /// Its progress write's index in [`Gather::writes`].
+    progress: Option<usize>,
+    /// Its charger (of the first write).
+    charger: String,
+    /// Journal rows to link to it.
+    ids: Vec<i64>,
+    /// Its charger's mark, from the session's projections.
+    upto: Option<i64>,
+}
+
 impl Gather {
-    /// Adds a write; whether it is prompt (anything but a progress write, a link, a mark or
-    /// a heartbeat's `last_seen`).
+    /// Adds a write; whether it is prompt (anything but a progress write, a link, a mark, a
+    /// meter update's projection or a heartbeat's `last_seen`).
     fn push(&mut self, w: Write) -> bool {
         use std::collections::hash_map::Entry;
         match w {
@@ -314,17 +347,86 @@ impl Gather {
                 raise(&mut self.seen, identity, at);
                 false
             }
-            Write::SessionProgress { session_id, .. } => {
-                match self.progress.entry(session_id) {
-                    Entry::Occupied(e) => {
-                        if let Some(slot) = self.writes.get_mut(*e.get()) {
-                            *slot = w;
+            Write::SessionProgress {
+                ref charger,
+                session_id,
+                ..
+            } => {
+                let index = self.writes.len();
+                match self.sessions.entry(session_id) {
+                    Entry::Occupied(mut e) => match e.get().progress {
+                        Some(i) => {
+                            if let Some(slot) = self.writes.get_mut(i) {
+                                *slot = w;
+                            }
                         }
-                    }
+                        None => {
+                            e.get_mut().progress = Some(index);
+                            self.progressed += 1;
+                            self.writes.push(w);
+                        }
+                    },
                     Entry::Vacant(e) => {
-                        e.insert(self.writes.len());
+                        e.insert(Session {
+                            progress: Some(index),
+                            charger: charger.clone(),
+                            ids: Vec::new(),
+                            upto: None,
+                        });
+                        self.progressed += 1;
                         self.writes.push(w);
                     }
+                }
+                false
+            }
+            Write::Projected {
+                charger,
+                session_id,
+                meter_start_wh,
+                meter_last_wh,
+                energy_wh,
+                power_w,
+                cost,
+                ids,
+                upto,
+            } => {
+                self.linked = self.linked.saturating_add(ids.len());
+                let index = self.writes.len();
+                let session = match self.sessions.entry(session_id) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(Session {
+                        progress: None,
+                        charger: charger.clone(),
+                        ids: Vec::new(),
+                        upto: None,
+                    }),
+                };
+                session.ids.extend(ids);
+                session.upto = session.upto.max(upto);
+                let in_place = session.progress.and_then(|i| self.writes.get_mut(i));
+                if let Some(Write::SessionProgress {
+                    meter_start_wh: a,
+                    meter_last_wh: b,
+                    energy_wh: c,
+                    power_w: d,
+                    cost: e,
+                    ..
+                }) = in_place
+                {
+                    (*a, *b, *c, *d, *e) =
+                        (meter_start_wh, meter_last_wh, energy_wh, power_w, cost);
+                } else {
+                    session.progress = Some(index);
+                    self.progressed += 1;
+                    self.writes.push(Write::SessionProgress {
+                        charger,
+                        session_id,
+                        meter_start_wh,
+                        meter_last_wh,
+                        energy_wh,
+                        power_w,
+                        cost,
+                    });
                 }
                 false
             }
@@ -338,10 +440,15 @@ impl Gather {
                 ids,
             } => {
                 self.linked = self.linked.saturating_add(ids.len());
-                self.links
+                self.sessions
                     .entry(session_id)
-                    .or_insert_with(|| (charger, Vec::new()))
-                    .1
+                    .or_insert_with(|| Session {
+                        progress: None,
+                        charger,
+                        ids: Vec::new(),
+                        upto: None,
+                    })
+                    .ids
                     .extend(ids);
                 false
             }
@@ -352,18 +459,20 @@ impl Gather {
         }
     }
 
-    /// Writes gathered, after folding (a linked row counts as one: each is a row written).
+    /// Writes gathered, after folding (a linked row counts as one: each is a row written;
+    /// a session's mark as one).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.writes.len() + self.seen.len() + self.marks.len() + self.linked
+        let marked = self.sessions.values().filter(|s| s.upto.is_some()).count();
+        self.writes.len() + self.seen.len() + self.marks.len() + marked + self.linked
     }
 
-    /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions' progress,
-    /// chargers' marks and heartbeats, or [`LINKS`] linked rows.
+    /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions, chargers'
+    /// marks and heartbeats, or [`LINKS`] linked rows.
     fn full(&self) -> bool {
-        self.writes.len().saturating_sub(self.progress.len()) >= BATCH
+        self.writes.len().saturating_sub(self.progressed) >= BATCH
             || self
-                .progress
+                .sessions
                 .len()
                 .saturating_add(self.marks.len())
                 .saturating_add(self.seen.len())
@@ -375,22 +484,34 @@ impl Gather {
     /// by charger).
     fn take(&mut self) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
-        self.progress.clear();
+        self.progressed = 0;
+        self.linked = 0;
+        let mut links = Vec::new();
+        for (session_id, s) in self.sessions.drain() {
+            if let Some(upto) = s.upto {
+                let kept = match self.marks.get_mut(&s.charger) {
+                    Some(kept) => kept,
+                    None => self.marks.entry(s.charger.clone()).or_insert(upto),
+                };
+                *kept = (*kept).max(upto);
+            }
+            if !s.ids.is_empty() {
+                links.push((session_id, s.charger, s.ids));
+            }
+        }
+        links.sort_unstable_by_key(|(session, _, _)| *session);
         // Grown once to its size (a second's batch of a thousand sessions is hundreds of KB:
         // each doubling would be a fresh allocation and a copy).
-        batch.reserve_exact(self.seen.len() + self.links.len() + self.marks.len());
+        batch.reserve_exact(self.seen.len() + links.len() + self.marks.len());
         batch.extend(
             by_key(&mut self.seen)
                 .into_iter()
                 .map(|(identity, at)| Write::ChargerSeen { identity, at }),
         );
-        let mut links: Vec<(i64, (String, Vec<i64>))> = self.links.drain().collect();
-        links.sort_unstable_by_key(|(session, _)| *session);
-        self.linked = 0;
         batch.extend(
             links
                 .into_iter()
-                .map(|(session_id, (charger, ids))| Write::JournalSession {
+                .map(|(session_id, charger, ids)| Write::JournalSession {
                     charger,
                     session_id,
                     ids,
@@ -838,9 +959,12 @@ fn statement(w: &Write) -> Option<(&'static str, Vec<Arg<'_>>)> {
             "UPDATE journal_node_marks SET upto = $2 WHERE node = $1 AND upto < $2",
             vec![text(node), Arg::Int(*upto)],
         ),
-        Write::SessionProgress { .. } | Write::JournalSession { .. } | Write::JournalDone { .. } => {
-            return None
-        }
+        // A batch applies these together; a projection is unfolded into them as it is
+        // gathered ([`Gather::push`]), before any batch holds it.
+        Write::SessionProgress { .. }
+        | Write::JournalSession { .. }
+        | Write::JournalDone { .. }
+        | Write::Projected { .. } => return None,
     })
 }
 
@@ -1119,6 +1243,80 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["progress", "link", "seen", "mark"]);
         assert_eq!(parts.len(), 4, "each kind in its own transaction");
+    }
+
+    fn projected(
+        charger: &str,
+        session: i64,
+        energy: i64,
+        ids: &[i64],
+        upto: Option<i64>,
+    ) -> Write {
+        Write::Projected {
+            charger: charger.into(),
+            session_id: session,
+            meter_start_wh: Some(Decimal::from(1)),
+            meter_last_wh: Some(Decimal::from(energy + 1)),
+            energy_wh: Decimal::from(energy),
+            power_w: None,
+            cost: None,
+            ids: ids.to_vec(),
+            upto,
+        }
+    }
+
+    /// A meter update's projection is one write that folds into the same batch as its three
+    /// parts would: the session's latest progress once, its rows linked, its charger's
+    /// highest mark at the end; with no mark when the charger's projection stalled.
+    #[test]
+    fn a_projection_folds_into_its_progress_links_and_mark() {
+        let mut gather = Gather::default();
+        let prompt: Vec<bool> = [
+            projected("CP", 1, 10, &[10], Some(10)),
+            projected("CP2", 2, 5, &[11], Some(11)),
+            done("CP", 3),
+            projected("CP", 1, 20, &[12, 13], Some(13)),
+            projected("CP3", 3, 7, &[14], None),
+            progress(3, 8),
+        ]
+        .into_iter()
+        .map(|w| gather.push(w))
+        .collect();
+        assert!(prompt.iter().all(|p| !p), "projections can wait");
+        let batch = gather.take();
+        let shown: Vec<String> = batch
+            .iter()
+            .map(|w| match w {
+                Write::SessionProgress {
+                    session_id,
+                    energy_wh,
+                    meter_last_wh,
+                    ..
+                } => format!("progress {session_id} {energy_wh} {meter_last_wh:?}"),
+                Write::JournalSession {
+                    charger,
+                    session_id,
+                    ids,
+                } => format!("link {charger} {session_id} {ids:?}"),
+                Write::JournalDone { charger, upto } => format!("mark {charger} {upto}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "progress 1 20 Some(21)",
+                "progress 2 5 Some(6)",
+                "progress 3 8 None",
+                "link CP 1 [10, 12, 13]",
+                "link CP2 2 [11]",
+                "link CP3 3 [14]",
+                "mark CP 13",
+                "mark CP2 11",
+            ]
+        );
+        assert_eq!(gather.len(), 0, "taken");
+        assert!(gather.sessions.is_empty() && gather.progressed == 0);
     }
 
     #[test]

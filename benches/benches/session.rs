@@ -86,6 +86,14 @@ fn booted(version: Version, now: Instant) -> Session {
     s
 }
 
+/// A booted session of `version` that handled `start` (its transaction's first message).
+fn started(version: Version, now: Instant, start: &str) -> Session {
+    let mut s = booted(version, now);
+    handle(&mut s, now, start);
+    assert_eq!(s.state().transactions.len(), 1, "{start}");
+    s
+}
+
 /// Times `make(n)` (n = 1, 2, ...) handled by `session`, the message made untimed.
 fn run(
     c: &mut Criterion,
@@ -120,9 +128,8 @@ fn bench(c: &mut Criterion) {
             v16_samples(1000 + n)
         )
     });
-    let mut s = booted(Version::V16, now);
-    handle(
-        &mut s,
+    let s = started(
+        Version::V16,
         now,
         &format!(
             r#"[2,"s","StartTransaction",{{"connectorId":1,"idTag":"TAG","meterStart":1000,"timestamp":"{}"}}]"#,
@@ -160,9 +167,8 @@ fn bench(c: &mut Criterion) {
             )
         },
     );
-    let mut s = booted(Version::V201, now);
-    handle(
-        &mut s,
+    let s = started(
+        Version::V201,
         now,
         &format!(
             r#"[2,"s","TransactionEvent",{{"eventType":"Started","timestamp":"{}","triggerReason":"Authorized","seqNo":0,"transactionInfo":{{"transactionId":"b3466f8a-7b81-4989-9ceb-e8a6d050dd01","chargingState":"Charging"}},"evse":{{"id":1,"connectorId":1}},"idToken":{{"idToken":"TAG","type":"ISO14443"}},"meterValue":[{{"timestamp":"{}","sampledValue":{}}}]}}]"#,
@@ -171,7 +177,6 @@ fn bench(c: &mut Criterion) {
             v201_samples(1000)
         ),
     );
-    assert_eq!(s.state().transactions.len(), 1);
     run(c, "v201/transaction_event_updated", s, now, |n| {
         format!(
             r#"[2,"t{n}","TransactionEvent",{{"eventType":"Updated","meterValue":[{{"sampledValue":{},"timestamp":"{}"}}],"timestamp":"{}","triggerReason":"MeterValuePeriodic","seqNo":{n},"transactionInfo":{{"transactionId":"b3466f8a-7b81-4989-9ceb-e8a6d050dd01","chargingState":"Charging"}}}}]"#,

@@ -81,32 +81,44 @@ async fn settle() {
     }
 }
 
-#[tokio::test]
-async fn answers_released_together_are_all_sent_before_any_of_their_hooks_run() {
+/// Chargers A and B connected, a Heartbeat sent on each (A's first), the tasks settled;
+/// their handlers find `permits` permits. The senders keep the connections open.
+async fn two_heartbeats(permits: usize) -> (Log, Arc<App>, Vec<mpsc::Sender<String>>) {
     let log: Log = Arc::default();
     let app = Arc::new(App {
         log: log.clone(),
-        gate: Arc::new(Semaphore::new(0)),
+        gate: Arc::new(Semaphore::new(permits)),
     });
-    let mut a = connect("A", &app, &log);
-    let mut b = connect("B", &app, &log);
-    a.send(r#"[2,"1","Heartbeat",{}]"#.to_owned())
-        .await
-        .unwrap();
-    b.send(r#"[2,"1","Heartbeat",{}]"#.to_owned())
-        .await
-        .unwrap();
+    let mut senders = Vec::new();
+    for id in ["A", "B"] {
+        let mut to_central = connect(id, &app, &log);
+        to_central
+            .send(r#"[2,"1","Heartbeat",{}]"#.to_owned())
+            .await
+            .unwrap();
+        senders.push(to_central);
+    }
     settle().await;
+    (log, app, senders)
+}
+
+/// The log as `sent <charger>` and `after <charger>`.
+fn kinds(log: &[String]) -> Vec<String> {
+    log.iter()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_released_together_are_all_sent_before_any_of_their_hooks_run() {
+    let (log, app, _open) = two_heartbeats(0).await;
     assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
 
     // One event releases both handlers.
     app.gate.add_permits(2);
     settle().await;
     let log = log.lock().unwrap().clone();
-    let kinds: Vec<String> = log
-        .iter()
-        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
-        .collect();
+    let kinds = kinds(&log);
     // Both answers first (A's handler was released first), then both hooks (in either order:
     // each connection runs its own).
     assert_eq!(kinds[..2], ["sent A", "sent B"], "{log:#?}");
@@ -121,29 +133,12 @@ async fn answers_released_together_are_all_sent_before_any_of_their_hooks_run() 
 
 #[tokio::test]
 async fn an_answer_that_did_not_wait_has_its_hooks_run_at_once() {
-    let log: Log = Arc::default();
-    let app = Arc::new(App {
-        log: log.clone(),
-        gate: Arc::new(Semaphore::new(10)),
-    });
-    let mut a = connect("A", &app, &log);
-    let mut b = connect("B", &app, &log);
     // Permits are there: each handler finishes at its first poll, and its hook follows its
     // answer before the other connection runs.
-    a.send(r#"[2,"1","Heartbeat",{}]"#.to_owned())
-        .await
-        .unwrap();
-    b.send(r#"[2,"1","Heartbeat",{}]"#.to_owned())
-        .await
-        .unwrap();
-    settle().await;
+    let (log, _app, _open) = two_heartbeats(10).await;
     let log = log.lock().unwrap().clone();
-    let kinds: Vec<String> = log
-        .iter()
-        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&log),
         ["sent A", "after A", "sent B", "after B"],
         "{log:#?}"
     );

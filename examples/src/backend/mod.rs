@@ -441,28 +441,11 @@ impl Backend {
     ) {
         let marked = !lock(&self.stalled).contains(charger);
         // A meter update (its session's progress alone): one write for the three.
-        if let (Some(session_id), [writer::Write::SessionProgress { session_id: s, .. }]) =
-            (session, lazy.as_slice())
-        {
-            if *s == session_id {
-                if let Some(writer::Write::SessionProgress {
-                    charger,
-                    meter_start_wh,
-                    meter_last_wh,
-                    energy_wh,
-                    power_w,
-                    cost,
-                    ..
-                }) = lazy.pop()
-                {
+        if let [writer::Write::SessionProgress(p)] = lazy.as_slice() {
+            if session == Some(p.session_id) {
+                if let Some(writer::Write::SessionProgress(progress)) = lazy.pop() {
                     let projected = writer::Write::Projected {
-                        charger,
-                        session_id,
-                        meter_start_wh,
-                        meter_last_wh,
-                        energy_wh,
-                        power_w,
-                        cost,
+                        progress,
                         ids,
                         upto: marked.then_some(upto),
                     };
@@ -1239,7 +1222,7 @@ impl Backend {
         if cost.is_none() {
             self.metrics.error("tariff", "cost_out_of_range");
         }
-        let write = writer::Write::SessionProgress {
+        let write = writer::Write::SessionProgress(writer::Progress {
             charger: charger.to_owned(),
             session_id: id,
             meter_start_wh: tx.meter_start_wh,
@@ -1247,7 +1230,7 @@ impl Backend {
             energy_wh: tx.energy_wh,
             power_w: tx.power_w,
             cost,
-        };
+        });
         match lazy {
             Some(lazy) => lazy.push(write),
             None => self.writer.write(write).await,

@@ -65,15 +65,7 @@ pub(crate) enum Write {
         detail: String,
     },
     /// A session's meter state and cost (its samples are in its journal rows).
-    SessionProgress {
-        charger: String,
-        session_id: i64,
-        meter_start_wh: Option<Decimal>,
-        meter_last_wh: Option<Decimal>,
-        energy_wh: Decimal,
-        power_w: Option<Decimal>,
-        cost: Option<Decimal>,
-    },
+    SessionProgress(Progress),
     /// These journal rows of the charger belong to the session (written to
     /// `journal_sessions`; gathered per session like progress, so a second of a session's
     /// meter values costs its page of that table once).
@@ -88,13 +80,7 @@ pub(crate) enum Write {
     /// charger's mark (as [`Write::JournalDone`]), folded by the gatherer with one lookup by
     /// session instead of three writes, each with its copy of the charger's identity.
     Projected {
-        charger: String,
-        session_id: i64,
-        meter_start_wh: Option<Decimal>,
-        meter_last_wh: Option<Decimal>,
-        energy_wh: Decimal,
-        power_w: Option<Decimal>,
-        cost: Option<Decimal>,
+        progress: Progress,
         ids: Vec<i64>,
         /// The charger's mark (`None`: the charger's projection stalled).
         upto: Option<i64>,
@@ -117,14 +103,29 @@ pub(crate) enum Write {
     },
 }
 
+/// A session's meter state and cost, as of its latest message.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    pub(crate) charger: String,
+    pub(crate) session_id: i64,
+    pub(crate) meter_start_wh: Option<Decimal>,
+    pub(crate) meter_last_wh: Option<Decimal>,
+    pub(crate) energy_wh: Decimal,
+    pub(crate) power_w: Option<Decimal>,
+    pub(crate) cost: Option<Decimal>,
+}
+
 impl Write {
     /// The charger of a projection write (for [`Write::JournalDone`] to follow its fate).
     fn projection_of(&self) -> Option<&str> {
         match self {
-            Write::SessionProgress { charger, .. }
+            Write::SessionProgress(Progress { charger, .. })
+            | Write::Projected {
+                progress: Progress { charger, .. },
+                ..
+            }
             | Write::SessionEnded { charger, .. }
-            | Write::JournalSession { charger, .. }
-            | Write::Projected { charger, .. } => Some(charger),
+            | Write::JournalSession { charger, .. } => Some(charger),
             _ => None,
         }
     }
@@ -341,93 +342,24 @@ impl Gather {
     /// Adds a write; whether it is prompt (anything but a progress write, a link, a mark, a
     /// meter update's projection or a heartbeat's `last_seen`).
     fn push(&mut self, w: Write) -> bool {
-        use std::collections::hash_map::Entry;
         match w {
             Write::ChargerSeen { identity, at } => {
                 raise(&mut self.seen, identity, at);
                 false
             }
-            Write::SessionProgress {
-                ref charger,
-                session_id,
-                ..
-            } => {
-                let index = self.writes.len();
-                match self.sessions.entry(session_id) {
-                    Entry::Occupied(mut e) => match e.get().progress {
-                        Some(i) => {
-                            if let Some(slot) = self.writes.get_mut(i) {
-                                *slot = w;
-                            }
-                        }
-                        None => {
-                            e.get_mut().progress = Some(index);
-                            self.progressed += 1;
-                            self.writes.push(w);
-                        }
-                    },
-                    Entry::Vacant(e) => {
-                        e.insert(Session {
-                            progress: Some(index),
-                            charger: charger.clone(),
-                            ids: Vec::new(),
-                            upto: None,
-                        });
-                        self.progressed += 1;
-                        self.writes.push(w);
-                    }
-                }
+            Write::SessionProgress(p) => {
+                self.progress(p);
                 false
             }
             Write::Projected {
-                charger,
-                session_id,
-                meter_start_wh,
-                meter_last_wh,
-                energy_wh,
-                power_w,
-                cost,
+                progress,
                 ids,
                 upto,
             } => {
                 self.linked = self.linked.saturating_add(ids.len());
-                let index = self.writes.len();
-                let session = match self.sessions.entry(session_id) {
-                    Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert(Session {
-                        progress: None,
-                        charger: charger.clone(),
-                        ids: Vec::new(),
-                        upto: None,
-                    }),
-                };
+                let session = self.progress(progress);
                 session.ids.extend(ids);
                 session.upto = session.upto.max(upto);
-                let in_place = session.progress.and_then(|i| self.writes.get_mut(i));
-                if let Some(Write::SessionProgress {
-                    meter_start_wh: a,
-                    meter_last_wh: b,
-                    energy_wh: c,
-                    power_w: d,
-                    cost: e,
-                    ..
-                }) = in_place
-                {
-                    (*a, *b, *c, *d, *e) =
-                        (meter_start_wh, meter_last_wh, energy_wh, power_w, cost);
-                } else {
-                    session.progress = Some(index);
-                    self.progressed += 1;
-                    self.writes.push(Write::SessionProgress {
-                        charger,
-                        session_id,
-                        meter_start_wh,
-                        meter_last_wh,
-                        energy_wh,
-                        power_w,
-                        cost,
-                    });
-                }
                 false
             }
             Write::JournalDone { charger, upto } => {
@@ -457,6 +389,31 @@ impl Gather {
                 true
             }
         }
+    }
+
+    /// Folds a session's progress in (the latest replaces the one before, where it stands);
+    /// returns the session's part of the batch.
+    fn progress(&mut self, p: Progress) -> &mut Session {
+        use std::collections::hash_map::Entry;
+        let index = self.writes.len();
+        let session = match self.sessions.entry(p.session_id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Session {
+                progress: None,
+                charger: p.charger.clone(),
+                ids: Vec::new(),
+                upto: None,
+            }),
+        };
+        match session.progress.and_then(|i| self.writes.get_mut(i)) {
+            Some(slot) => *slot = Write::SessionProgress(p),
+            None => {
+                session.progress = Some(index);
+                self.progressed += 1;
+                self.writes.push(Write::SessionProgress(p));
+            }
+        }
+        session
     }
 
     /// Writes gathered, after folding (a linked row counts as one: each is a row written;
@@ -562,7 +519,7 @@ fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
     let mut low_water = None;
     for w in batch {
         match w {
-            Write::SessionProgress { .. } => progress.push(w),
+            Write::SessionProgress(_) => progress.push(w),
             Write::JournalSession { .. } => links.push(w),
             Write::JournalDone { .. } => marks.push(w),
             Write::JournalMark { .. } => low_water = Some(w),
@@ -570,7 +527,7 @@ fn split(batch: Vec<Write>) -> Vec<Vec<Write>> {
         }
     }
     let session = |w: &Write| match w {
-        Write::SessionProgress { session_id, .. } => *session_id,
+        Write::SessionProgress(p) => p.session_id,
         _ => 0,
     };
     progress.sort_by_key(session);
@@ -704,7 +661,7 @@ impl Db {
         let marks = marks_of(batch);
         let progress: Vec<&Write> = batch
             .iter()
-            .filter(|w| matches!(w, Write::SessionProgress { .. }))
+            .filter(|w| matches!(w, Write::SessionProgress(_)))
             .collect();
         for chunk in progress.chunks(PROGRESS_PER_UPDATE) {
             // VALUES columns are named column1, column2, ... in both databases.
@@ -804,7 +761,7 @@ fn marks_of(batch: &[Write]) -> Vec<(&str, i64)> {
 /// A session's progress as its statements' values: the session, the meter's start and last
 /// reading, the energy, the power and the cost (decimals as text, exactly).
 fn progress_args(w: &Write) -> Option<[Arg<'static>; 6]> {
-    let Write::SessionProgress {
+    let Write::SessionProgress(Progress {
         session_id,
         meter_start_wh,
         meter_last_wh,
@@ -812,7 +769,7 @@ fn progress_args(w: &Write) -> Option<[Arg<'static>; 6]> {
         power_w,
         cost,
         ..
-    } = w
+    }) = w
     else {
         return None;
     };
@@ -961,7 +918,7 @@ fn statement(w: &Write) -> Option<(&'static str, Vec<Arg<'_>>)> {
         ),
         // A batch applies these together; a projection is unfolded into them as it is
         // gathered ([`Gather::push`]), before any batch holds it.
-        Write::SessionProgress { .. }
+        Write::SessionProgress(_)
         | Write::JournalSession { .. }
         | Write::JournalDone { .. }
         | Write::Projected { .. } => return None,
@@ -973,7 +930,7 @@ mod tests {
     use super::*;
 
     fn progress(session: i64, energy: i64) -> Write {
-        Write::SessionProgress {
+        Write::SessionProgress(Progress {
             charger: "CP".into(),
             session_id: session,
             meter_start_wh: None,
@@ -981,7 +938,7 @@ mod tests {
             energy_wh: Decimal::from(energy),
             power_w: None,
             cost: None,
-        }
+        })
     }
 
     fn done(charger: &str, upto: i64) -> Write {
@@ -1011,16 +968,16 @@ mod tests {
         let batch = gather.take();
         assert_eq!(batch.len(), 4, "{batch:?}");
         match &batch[0] {
-            Write::SessionProgress {
+            Write::SessionProgress(Progress {
                 session_id: 1,
                 energy_wh,
                 ..
-            } => assert_eq!(*energy_wh, Decimal::from(30), "the latest state"),
+            }) => assert_eq!(*energy_wh, Decimal::from(30), "the latest state"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             &batch[1],
-            Write::SessionProgress { session_id: 2, .. }
+            Write::SessionProgress(Progress { session_id: 2, .. })
         ));
         assert!(
             matches!(&batch[2], Write::JournalDone { charger, upto: 9 } if charger == "CP"),
@@ -1234,7 +1191,7 @@ mod tests {
             .iter()
             .flatten()
             .map(|w| match w {
-                Write::SessionProgress { .. } => "progress",
+                Write::SessionProgress(_) => "progress",
                 Write::JournalSession { .. } => "link",
                 Write::ChargerSeen { .. } => "seen",
                 Write::JournalDone { .. } => "mark",
@@ -1253,13 +1210,15 @@ mod tests {
         upto: Option<i64>,
     ) -> Write {
         Write::Projected {
-            charger: charger.into(),
-            session_id: session,
-            meter_start_wh: Some(Decimal::from(1)),
-            meter_last_wh: Some(Decimal::from(energy + 1)),
-            energy_wh: Decimal::from(energy),
-            power_w: None,
-            cost: None,
+            progress: Progress {
+                charger: charger.into(),
+                session_id: session,
+                meter_start_wh: Some(Decimal::from(1)),
+                meter_last_wh: Some(Decimal::from(energy + 1)),
+                energy_wh: Decimal::from(energy),
+                power_w: None,
+                cost: None,
+            },
             ids: ids.to_vec(),
             upto,
         }
@@ -1287,12 +1246,10 @@ mod tests {
         let shown: Vec<String> = batch
             .iter()
             .map(|w| match w {
-                Write::SessionProgress {
-                    session_id,
-                    energy_wh,
-                    meter_last_wh,
-                    ..
-                } => format!("progress {session_id} {energy_wh} {meter_last_wh:?}"),
+                Write::SessionProgress(p) => format!(
+                    "progress {} {} {:?}",
+                    p.session_id, p.energy_wh, p.meter_last_wh
+                ),
                 Write::JournalSession {
                     charger,
                     session_id,
@@ -1337,7 +1294,7 @@ mod tests {
         let first: Vec<i64> = parts[0]
             .iter()
             .map(|w| match w {
-                Write::SessionProgress { session_id, .. } => *session_id,
+                Write::SessionProgress(p) => p.session_id,
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -59,6 +59,9 @@ fn v201_samples(energy: u64) -> String {
     )
 }
 
+/// The 2.0.1 transaction's id (a charger-made UUID, as the load benchmark's chargers send).
+const TX: &str = "b3466f8a-7b81-4989-9ceb-e8a6d050dd01";
+
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
@@ -171,7 +174,7 @@ fn bench(c: &mut Criterion) {
         Version::V201,
         now,
         &format!(
-            r#"[2,"s","TransactionEvent",{{"eventType":"Started","timestamp":"{}","triggerReason":"Authorized","seqNo":0,"transactionInfo":{{"transactionId":"b3466f8a-7b81-4989-9ceb-e8a6d050dd01","chargingState":"Charging"}},"evse":{{"id":1,"connectorId":1}},"idToken":{{"idToken":"TAG","type":"ISO14443"}},"meterValue":[{{"timestamp":"{}","sampledValue":{}}}]}}]"#,
+            r#"[2,"s","TransactionEvent",{{"eventType":"Started","timestamp":"{}","triggerReason":"Authorized","seqNo":0,"transactionInfo":{{"transactionId":"{TX}","chargingState":"Charging"}},"evse":{{"id":1,"connectorId":1}},"idToken":{{"idToken":"TAG","type":"ISO14443"}},"meterValue":[{{"timestamp":"{}","sampledValue":{}}}]}}]"#,
             ts(0),
             ts(0),
             v201_samples(1000)
@@ -179,7 +182,7 @@ fn bench(c: &mut Criterion) {
     );
     run(c, "v201/transaction_event_updated", s, now, |n| {
         format!(
-            r#"[2,"t{n}","TransactionEvent",{{"eventType":"Updated","meterValue":[{{"sampledValue":{},"timestamp":"{}"}}],"timestamp":"{}","triggerReason":"MeterValuePeriodic","seqNo":{n},"transactionInfo":{{"transactionId":"b3466f8a-7b81-4989-9ceb-e8a6d050dd01","chargingState":"Charging"}}}}]"#,
+            r#"[2,"t{n}","TransactionEvent",{{"eventType":"Updated","meterValue":[{{"sampledValue":{},"timestamp":"{}"}}],"timestamp":"{}","triggerReason":"MeterValuePeriodic","seqNo":{n},"transactionInfo":{{"transactionId":"{TX}","chargingState":"Charging"}}}}]"#,
             v201_samples(1000 + n),
             ts(n),
             ts(n)

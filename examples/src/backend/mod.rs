@@ -441,18 +441,18 @@ impl Backend {
     ) {
         let marked = !lock(&self.stalled).contains(charger);
         // A meter update (its session's progress alone): one write for the three.
-        if let [writer::Write::SessionProgress(p)] = lazy.as_slice() {
-            if session == Some(p.session_id) {
-                if let Some(writer::Write::SessionProgress(progress)) = lazy.pop() {
-                    let projected = writer::Write::Projected {
-                        progress,
-                        ids,
-                        upto: marked.then_some(upto),
-                    };
-                    self.writer.write(projected).await;
-                    return;
-                }
-            }
+        let lone = matches!(
+            lazy.as_slice(),
+            [writer::Write::SessionProgress(p)] if session == Some(p.session_id)
+        );
+        if let Some(writer::Write::SessionProgress(progress)) = lone.then(|| lazy.pop()).flatten() {
+            let projected = writer::Write::Projected {
+                progress,
+                ids,
+                upto: marked.then_some(upto),
+            };
+            self.writer.write(projected).await;
+            return;
         }
         if let Some(session_id) = session {
             if !ids.is_empty() {

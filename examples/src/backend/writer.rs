@@ -338,6 +338,18 @@ struct Session {
     upto: Option<i64>,
 }
 
+impl Session {
+    /// A session of `charger` with nothing gathered yet.
+    fn new(charger: String) -> Session {
+        Session {
+            progress: None,
+            charger,
+            ids: Vec::new(),
+            upto: None,
+        }
+    }
+}
+
 impl Gather {
     /// Adds a write; whether it is prompt (anything but a progress write, a link, a mark, a
     /// meter update's projection or a heartbeat's `last_seen`).
@@ -374,12 +386,7 @@ impl Gather {
                 self.linked = self.linked.saturating_add(ids.len());
                 self.sessions
                     .entry(session_id)
-                    .or_insert_with(|| Session {
-                        progress: None,
-                        charger,
-                        ids: Vec::new(),
-                        upto: None,
-                    })
+                    .or_insert_with(|| Session::new(charger))
                     .ids
                     .extend(ids);
                 false
@@ -398,12 +405,7 @@ impl Gather {
         let index = self.writes.len();
         let session = match self.sessions.entry(p.session_id) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(Session {
-                progress: None,
-                charger: p.charger.clone(),
-                ids: Vec::new(),
-                upto: None,
-            }),
+            Entry::Vacant(e) => e.insert(Session::new(p.charger.clone())),
         };
         match session.progress.and_then(|i| self.writes.get_mut(i)) {
             Some(slot) => *slot = Write::SessionProgress(p),
@@ -446,11 +448,7 @@ impl Gather {
         let mut links = Vec::new();
         for (session_id, s) in self.sessions.drain() {
             if let Some(upto) = s.upto {
-                let kept = match self.marks.get_mut(&s.charger) {
-                    Some(kept) => kept,
-                    None => self.marks.entry(s.charger.clone()).or_insert(upto),
-                };
-                *kept = (*kept).max(upto);
+                raise(&mut self.marks, s.charger.clone(), upto);
             }
             if !s.ids.is_empty() {
                 links.push((session_id, s.charger, s.ids));

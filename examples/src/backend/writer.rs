@@ -11,7 +11,7 @@
 //! the next start, which replays from the mark: the projection is idempotent).
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use rust_decimal::Decimal;
 
@@ -116,6 +116,20 @@ pub(crate) struct Progress {
 }
 
 impl Write {
+    /// Whether the write is prompt: anything but a progress write, a link, a mark, a meter
+    /// update's projection or a heartbeat's `last_seen` (those fold, and wait for
+    /// [`LAZY_LINGER`]).
+    fn prompt(&self) -> bool {
+        !matches!(
+            self,
+            Write::ChargerSeen { .. }
+                | Write::SessionProgress(_)
+                | Write::Projected { .. }
+                | Write::JournalDone { .. }
+                | Write::JournalSession { .. }
+        )
+    }
+
     /// The charger of a projection write (for [`Write::JournalDone`] to follow its fate).
     fn projection_of(&self) -> Option<&str> {
         match self {
@@ -143,6 +157,8 @@ enum Op {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Op>,
+    /// Wakes the writer while it gathers (see [`Writer::nudge`]).
+    wake: Arc<Notify>,
 }
 
 /// Prompt writes per batch at most (a charger's state, an event, a session's start or end:
@@ -184,11 +200,24 @@ const LAZY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// the charger: back pressure instead of unbounded memory or dropped writes.
 pub(crate) const QUEUE: usize = 4 * BATCH;
 
+/// Queued entries from which a lazy write wakes the gathering writer to take them (see
+/// [`Writer::nudge`]): a quarter of [`QUEUE`], so a fast stream of meter updates is taken
+/// a few times a second, long before the queue is full and holds anyone back.
+const TAKE_AT: usize = QUEUE / 4;
+
 impl Writer {
     /// Starts the writer task on the current runtime. It settles journal rows in `pending`
     /// as their marks are stored, and stores the low-water mark with its batches.
+    ///
+    /// While it gathers, the task does not wait on the queue itself (a wait there is woken by
+    /// every write): it waits for its deadline or a [`Writer::nudge`], then takes every write
+    /// queued. A meter update's projection, queued by its connection's task, then costs no
+    /// wake-up and no turn of this task of its own (one per message before: the runtime ran
+    /// the woken writer right after each connection's turn).
     pub(crate) fn start(db: Db, metrics: Metrics, pending: Arc<Pending>) -> Writer {
         let (tx, mut rx) = mpsc::channel::<Op>(QUEUE);
+        let wake = Arc::new(Notify::new());
+        let woken = wake.clone();
         tokio::spawn(async move {
             let mut gather = Gather::default();
             let mut waiting = Vec::new();
@@ -197,6 +226,7 @@ impl Writer {
             let mut stalled = std::collections::HashSet::new();
             // The low-water mark last stored (0: not yet; the stored one is never lowered).
             let mut stored_mark = 0;
+            // Idle, the first write wakes the task (it waits on the queue).
             while let Some(op) = rx.recv().await {
                 // Gather for up to LINGER after the first prompt write, LAZY_LINGER when
                 // there is none (or until the batch is full or someone waits for a flush).
@@ -206,34 +236,38 @@ impl Writer {
                 let deadline = tokio::time::sleep_until(lazy_until);
                 tokio::pin!(deadline);
                 let mut next = Some(op);
-                while let Some(op) = next.take() {
-                    let prompt = match op {
-                        Op::Write(w) => gather.push(w),
-                        // Every write is gathered (`|`, not `||`).
-                        Op::Writes(ws) => ws.into_iter().fold(false, |p, w| gather.push(w) | p),
-                        Op::Flush(done) => {
-                            waiting.push(done);
-                            false
+                loop {
+                    // Every write queued now, until the batch is full or someone waits.
+                    while let Some(op) = next.take() {
+                        let prompt = match op {
+                            Op::Write(w) => gather.push(w),
+                            // Every write is gathered (`|`, not `||`).
+                            Op::Writes(ws) => ws.into_iter().fold(false, |p, w| gather.push(w) | p),
+                            Op::Flush(done) => {
+                                waiting.push(done);
+                                false
+                            }
+                        };
+                        if prompt && !prompted {
+                            prompted = true;
+                            let until = tokio::time::Instant::now() + LINGER;
+                            deadline.as_mut().reset(until.min(lazy_until));
                         }
-                    };
-                    if prompt && !prompted {
-                        prompted = true;
-                        let until = tokio::time::Instant::now() + LINGER;
-                        deadline.as_mut().reset(until.min(lazy_until));
+                        if gather.full() || !waiting.is_empty() {
+                            break;
+                        }
+                        next = rx.try_recv().ok();
                     }
-                    if gather.full() || !waiting.is_empty() {
+                    if gather.full() || !waiting.is_empty() || rx.is_closed() && rx.is_empty() {
                         break;
                     }
                     // One timer for the whole gathering (not one per write waited for).
-                    next = match rx.try_recv() {
-                        Ok(op) => Some(op),
-                        Err(mpsc::error::TryRecvError::Disconnected) => None,
-                        Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
-                            biased;
-                            op = rx.recv() => op,
-                            () = &mut deadline => None,
-                        },
-                    };
+                    tokio::select! {
+                        biased;
+                        () = woken.notified() => {}
+                        () = &mut deadline => break,
+                    }
+                    next = rx.try_recv().ok();
                 }
                 let mut batch = gather.take();
                 let mark = pending.mark();
@@ -276,19 +310,25 @@ impl Writer {
                 }
             }
         });
-        Writer { tx }
+        Writer { tx, wake }
     }
 
     /// Queues a write, waiting while [`QUEUE`] writes are queued.
     pub(crate) async fn write(&self, w: Write) {
-        let _ = self.tx.send(Op::Write(w)).await;
+        let prompt = w.prompt();
+        if self.tx.send(Op::Write(w)).await.is_ok() {
+            self.nudge(prompt);
+        }
     }
 
     /// Queues the writes of one message's projection, in order, as one entry of the queue
     /// (each entry holds at most a few: the queue's bound stays a bound on memory).
     pub(crate) async fn write_all(&self, ws: Vec<Write>) {
         if !ws.is_empty() {
-            let _ = self.tx.send(Op::Writes(ws)).await;
+            let prompt = ws.iter().any(Write::prompt);
+            if self.tx.send(Op::Writes(ws)).await.is_ok() {
+                self.nudge(prompt);
+            }
         }
     }
 
@@ -296,7 +336,18 @@ impl Writer {
     pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Op::Flush(done)).await.is_ok() {
+            self.nudge(true);
             let _ = wait.await;
+        }
+    }
+
+    /// Wakes the gathering writer for what was just queued if it is `prompt` (it shortens
+    /// the gathering or ends it: a prompt write, a flush), or once [`TAKE_AT`] entries are
+    /// queued; a lazy write otherwise waits in the queue for the writer's deadline. (An idle
+    /// writer waits on the queue and is woken by any write.)
+    fn nudge(&self, prompt: bool) {
+        if prompt || QUEUE.saturating_sub(self.tx.capacity()) >= TAKE_AT {
+            self.wake.notify_one();
         }
     }
 }
@@ -351,17 +402,13 @@ impl Session {
 }
 
 impl Gather {
-    /// Adds a write; whether it is prompt (anything but a progress write, a link, a mark, a
-    /// meter update's projection or a heartbeat's `last_seen`).
+    /// Adds a write (the lazy ones fold); whether it is prompt ([`Write::prompt`]).
     fn push(&mut self, w: Write) -> bool {
+        let prompt = w.prompt();
         match w {
-            Write::ChargerSeen { identity, at } => {
-                raise(&mut self.seen, identity, at);
-                false
-            }
+            Write::ChargerSeen { identity, at } => raise(&mut self.seen, identity, at),
             Write::SessionProgress(p) => {
                 self.progress(p);
-                false
             }
             Write::Projected {
                 progress,
@@ -372,12 +419,8 @@ impl Gather {
                 let session = self.progress(progress);
                 session.ids.extend(ids);
                 session.upto = session.upto.max(upto);
-                false
             }
-            Write::JournalDone { charger, upto } => {
-                raise(&mut self.marks, charger, upto);
-                false
-            }
+            Write::JournalDone { charger, upto } => raise(&mut self.marks, charger, upto),
             Write::JournalSession {
                 charger,
                 session_id,
@@ -389,13 +432,10 @@ impl Gather {
                     .or_insert_with(|| Session::new(charger))
                     .ids
                     .extend(ids);
-                false
             }
-            w => {
-                self.writes.push(w);
-                true
-            }
+            w => self.writes.push(w),
         }
+        prompt
     }
 
     /// Folds a session's progress in (the latest replaces the one before, where it stands);
@@ -1122,6 +1162,51 @@ mod tests {
             let row = db.charger("CP").await.expect("read").expect("row");
             assert_eq!(row.last_seen, Some(t(30)), "{url}");
         }
+    }
+
+    /// The writer is not woken by lazy writes, yet never holds a charger back for its
+    /// deadline: a queue filling up is taken once [`TAKE_AT`] entries wait, a prompt write
+    /// ends the gathering [`LINGER`] later, and a flush at once. On virtual time: without
+    /// those wake-ups the writes beyond [`QUEUE`], the prompt write's commit and the flush
+    /// would each wait for [`LAZY_LINGER`].
+    #[tokio::test]
+    async fn lazy_writes_wait_for_the_writer_but_a_full_queue_a_prompt_write_and_a_flush_do_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let db = Db::open(&url).await.expect("open");
+        let writer = Writer::start(db.clone(), Metrics::new(), Arc::new(Pending::new(0)));
+        tokio::time::pause();
+        let started = tokio::time::Instant::now();
+        let connected = |id: &str| Write::ChargerConnected {
+            identity: id.into(),
+            owner: "node|1".into(),
+            version: "2.0.1",
+            at: t(0),
+        };
+        writer.write(connected("CP")).await;
+        // Three queues' worth of heartbeats, lazy: the sender is never held back.
+        let n = i64::try_from(3 * QUEUE).expect("fits");
+        for s in 1..=n {
+            writer
+                .write(Write::ChargerSeen {
+                    identity: "CP".into(),
+                    at: t(s),
+                })
+                .await;
+        }
+        assert!(started.elapsed() < LINGER, "{:?}", started.elapsed());
+        writer.flush().await;
+        assert!(started.elapsed() < LINGER, "{:?}", started.elapsed());
+        // Reads on real time (sqlx's pool waits on its threads with timeouts of its own).
+        tokio::time::resume();
+        let row = db.charger("CP").await.expect("read").expect("row");
+        assert_eq!(row.last_seen, Some(t(n)));
+        // A prompt write alone is in the database after LINGER, not LAZY_LINGER.
+        tokio::time::pause();
+        writer.write(connected("CP2")).await;
+        tokio::time::sleep(LINGER * 2).await;
+        tokio::time::resume();
+        assert!(db.charger("CP2").await.expect("read").is_some());
     }
 
     /// `s` seconds after a fixed moment.

@@ -7,15 +7,17 @@ differ by more than a few percent (BENCHMARKS.md, section 21); one paired round'
 Both servers (`central-system --threads 0`, each with its own SQLite file) are pinned to core
 0, each with its own `charger-sim --count N --version V --load --load-mode MODE
 --meter-interval 0.1 --heartbeat-interval 0.3 --threads 1` pinned to core 1 (N 1000 and V 1.6
-unless given). Six seconds into the load, the servers' CPU time is read from every thread's
-/proc/<pid>/task/<tid>/schedstat (nanoseconds) at the start and the end of the same 4 s
-window. Prints each round's CPU per call of A and of B and B/A; quote the median of B/A. The
-figures are for two servers sharing one core, not for one alone, and only while that core is
-not full: a round where the two together used more than 85 % of it is flagged (each then gets
-the scheduler's share, whatever its work), and fewer chargers (--count) keep it below.
+unless given). Six seconds into the load (--settle S), the servers' CPU time is read from
+every thread's /proc/<pid>/task/<tid>/schedstat (nanoseconds) at the start and the end of the
+same 4 s window (--window S). Prints each round's CPU per call of A and of B and B/A; quote the
+median of B/A. A later window (--settle 40) shows a network whose sessions have run for a while:
+their database tables are larger than in the first seconds. The figures are for two servers
+sharing one core, not for one alone, and only while that core is not full: a round where the
+two together used more than 85 % of it is flagged (each then gets the scheduler's share,
+whatever its work), and fewer chargers (--count) keep it below.
 
 Usage:
-  python3 benches/load/paired.py ROUNDS A B [--count N] [--window S] [--version V]
+  python3 benches/load/paired.py ROUNDS A B [--count N] [--window S] [--settle S] [--version V]
 
 A and B are LABEL=BINDIR:MODE[:VAR~VALUE...]; BINDIR holds central-system and charger-sim (a
 release build's target/release, copied aside), MODE is an open load mode of charger-sim
@@ -63,7 +65,7 @@ def parse(spec):
     return label, bindir, mode, env
 
 
-def one_round(specs, count, window, version, workdir):
+def one_round(specs, count, window, version, workdir, settle=SETTLE):
     servers, sims = [], []
     try:
         for k, (_, bindir, _, env) in enumerate(specs):
@@ -87,9 +89,9 @@ def one_round(specs, count, window, version, workdir):
                  "--count", str(count), "--version", version, "--load", "--load-mode", mode,
                  "--meter-interval", str(METER_INTERVAL),
                  "--heartbeat-interval", str(HEARTBEAT_INTERVAL), "--threads", "1",
-                 "--ramp", "2000", "--duration", str(SETTLE + window + 2)],
+                 "--ramp", "2000", "--duration", str(settle + window + 2)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limits(1)))
-        time.sleep(SETTLE)
+        time.sleep(settle)
         before = [cpu_ns(p.pid) for p in servers]
         time.sleep(window)
         after = [cpu_ns(p.pid) for p in servers]
@@ -122,7 +124,7 @@ def one_round(specs, count, window, version, workdir):
 
 def main():
     args = sys.argv[1:]
-    count, window, version = 1000, 4.0, "1.6"
+    count, window, version, settle = 1000, 4.0, "1.6", SETTLE
     if "--version" in args:
         i = args.index("--version")
         version = args[i + 1]
@@ -130,6 +132,10 @@ def main():
     if "--count" in args:
         i = args.index("--count")
         count = int(args[i + 1])
+        del args[i:i + 2]
+    if "--settle" in args:
+        i = args.index("--settle")
+        settle = float(args[i + 1])
         del args[i:i + 2]
     if "--window" in args:
         i = args.index("--window")
@@ -145,7 +151,7 @@ def main():
     try:
         for r in range(rounds):
             try:
-                a, b = one_round(specs, count, window, version, workdir)
+                a, b = one_round(specs, count, window, version, workdir, settle)
             except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
                 print(f"round {r}: failed ({e})", flush=True)
                 continue

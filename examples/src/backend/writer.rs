@@ -153,6 +153,60 @@ enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// What the writer task stores batches with, and what it remembers between them.
+struct Store {
+    db: Db,
+    metrics: Metrics,
+    pending: Arc<Pending>,
+    /// Chargers a projection write failed for: their journal marks stay where they are
+    /// until the next start replays from there.
+    stalled: std::collections::HashSet<String>,
+    /// The low-water mark last stored (0: not yet; the stored one is never lowered).
+    stored_mark: i64,
+}
+
+impl Store {
+    /// Writes `batch` in short transactions (see [`split`]) with the low-water mark, and
+    /// settles the marks it stored. `waited`: someone waits (a read, a shutdown), so the
+    /// mark this batch settled is stored too, and a clean stop leaves nothing for recovery
+    /// to read.
+    async fn commit(&mut self, mut batch: Vec<Write>, waited: bool) {
+        let mark = self.pending.mark();
+        if mark > self.stored_mark && !batch.is_empty() {
+            batch.push(Write::JournalMark {
+                upto: mark,
+                node: self.pending.node(),
+            });
+        }
+        for mut part in split(batch) {
+            let stored = apply(&self.db, &self.metrics, &mut part, &mut self.stalled).await;
+            for (charger, upto) in &stored.marks {
+                self.pending.settle(charger, *upto);
+            }
+            if let Some(m) = stored.low_water {
+                self.stored_mark = self.stored_mark.max(m);
+            }
+            // A SQLite file's parts are written in place, on this thread: the connections
+            // that are ready run between two of them.
+            tokio::task::yield_now().await;
+        }
+        let mark = self.pending.mark();
+        if waited && mark > self.stored_mark {
+            let mut alone = vec![Write::JournalMark {
+                upto: mark,
+                node: self.pending.node(),
+            }];
+            if apply(&self.db, &self.metrics, &mut alone, &mut self.stalled)
+                .await
+                .low_water
+                .is_some()
+            {
+                self.stored_mark = mark;
+            }
+        }
+    }
+}
+
 /// The handle of the writer task. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
@@ -195,6 +249,17 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// first ([`Writer::flush`]).
 const LAZY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long journal rows' links to their sessions (`journal_sessions`) and the chargers'
+/// marks are held from batch to batch before they are written. That table is ordered by
+/// session, so a batch writes a page of it per session with new rows: in a running network
+/// every open session's once its links fill a page of their own (after about half a
+/// minute at ten messages a second), measured as a quarter more pages written a second into
+/// a run than in its first seconds. Held for ten seconds, a session's page is written once
+/// per ten seconds' rows. Nothing waits on them: an API read flushes first, and a charger's
+/// mark is written with its links, so recovery replays what was not marked (at most these
+/// ten seconds, projected again idempotently).
+const LINK_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Writes queued at most (four batches): beyond, [`Writer::write`] waits, which holds the
 /// charger's event handling and so, through the connection's bounded backlog, reading from
 /// the charger: back pressure instead of unbounded memory or dropped writes.
@@ -221,13 +286,33 @@ impl Writer {
         tokio::spawn(async move {
             let mut gather = Gather::default();
             let mut waiting = Vec::new();
-            // Chargers a projection write failed for: their journal marks stay where they
-            // are until the next start replays from there.
-            let mut stalled = std::collections::HashSet::new();
-            // The low-water mark last stored (0: not yet; the stored one is never lowered).
-            let mut stored_mark = 0;
-            // Idle, the first write wakes the task (it waits on the queue).
-            while let Some(op) = rx.recv().await {
+            let mut store = Store {
+                db,
+                metrics,
+                pending,
+                stalled: std::collections::HashSet::new(),
+                stored_mark: 0,
+            };
+            loop {
+                // Idle, the first write wakes the task (it waits on the queue), or the time
+                // to release what is held (links and marks, see `LINK_LINGER`).
+                let op = match gather.held_until() {
+                    None => rx.recv().await,
+                    Some(until) => match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(op) => op,
+                        Err(_) => {
+                            let batch = gather.take(tokio::time::Instant::now(), false);
+                            store.commit(batch, false).await;
+                            continue;
+                        }
+                    },
+                };
+                let Some(op) = op else {
+                    // Closed: what is held is written before the task ends.
+                    let batch = gather.take(tokio::time::Instant::now(), true);
+                    store.commit(batch, true).await;
+                    break;
+                };
                 // Gather for up to LINGER after the first prompt write, LAZY_LINGER when
                 // there is none (or until the batch is full or someone waits for a flush).
                 let started = tokio::time::Instant::now();
@@ -269,42 +354,9 @@ impl Writer {
                     }
                     next = rx.try_recv().ok();
                 }
-                let mut batch = gather.take();
-                let mark = pending.mark();
-                if mark > stored_mark && !batch.is_empty() {
-                    batch.push(Write::JournalMark {
-                        upto: mark,
-                        node: pending.node(),
-                    });
-                }
-                for mut part in split(batch) {
-                    let stored = apply(&db, &metrics, &mut part, &mut stalled).await;
-                    for (charger, upto) in &stored.marks {
-                        pending.settle(charger, *upto);
-                    }
-                    if let Some(m) = stored.low_water {
-                        stored_mark = stored_mark.max(m);
-                    }
-                    // A SQLite file's parts are written in place, on this thread: the
-                    // connections that are ready run between two of them.
-                    tokio::task::yield_now().await;
-                }
-                // Someone waits (a read, a shutdown): the mark this batch settled is stored
-                // too, so a clean stop leaves nothing for recovery to read.
-                let mark = pending.mark();
-                if !waiting.is_empty() && mark > stored_mark {
-                    let mut alone = vec![Write::JournalMark {
-                        upto: mark,
-                        node: pending.node(),
-                    }];
-                    if apply(&db, &metrics, &mut alone, &mut stalled)
-                        .await
-                        .low_water
-                        .is_some()
-                    {
-                        stored_mark = mark;
-                    }
-                }
+                let now = tokio::time::Instant::now();
+                let batch = gather.take(now, !waiting.is_empty());
+                store.commit(batch, !waiting.is_empty()).await;
                 for done in waiting.drain(..) {
                     let _ = done.send(());
                 }
@@ -369,12 +421,39 @@ struct Gather {
     sessions: std::collections::HashMap<i64, Session>,
     /// Sessions with a progress write in `writes`.
     progressed: usize,
-    /// Rows linked in `sessions`.
+    /// Rows linked in `sessions` and `held`.
     linked: usize,
     /// Chargers' marks that came without a session.
     marks: std::collections::HashMap<String, i64>,
+    /// Per charger, the links and mark of taken batches, held for [`LINK_LINGER`].
+    held: std::collections::HashMap<String, Held>,
     /// Chargers' latest heartbeat times (`last_seen`), written after the ordered writes.
     seen: std::collections::HashMap<String, DateTime<Utc>>,
+}
+
+/// A charger's journal links and mark held from batch to batch (see [`LINK_LINGER`]).
+struct Held {
+    /// When the first of them was held.
+    since: tokio::time::Instant,
+    /// Its sessions' journal rows (a charger has one session at a time, or a few).
+    links: Vec<(i64, Vec<i64>)>,
+    /// Its mark.
+    upto: Option<i64>,
+}
+
+impl Held {
+    /// `charger`'s entry of `held`, held from `now` if it is new.
+    fn of(
+        held: &mut std::collections::HashMap<String, Held>,
+        charger: String,
+        now: tokio::time::Instant,
+    ) -> &mut Held {
+        held.entry(charger).or_insert_with(|| Held {
+            since: now,
+            links: Vec::new(),
+            upto: None,
+        })
+    }
 }
 
 /// A session's part of a batch being gathered.
@@ -463,41 +542,80 @@ impl Gather {
     #[cfg(test)]
     fn len(&self) -> usize {
         let marked = self.sessions.values().filter(|s| s.upto.is_some()).count();
-        self.writes.len() + self.seen.len() + self.marks.len() + marked + self.linked
+        let held = self.held.values().filter(|h| h.upto.is_some()).count();
+        self.writes.len() + self.seen.len() + self.marks.len() + marked + held + self.linked
+    }
+
+    /// When the first of what is held is due to be written (`None`: nothing is held).
+    fn held_until(&self) -> Option<tokio::time::Instant> {
+        self.held.values().map(|h| h.since + LINK_LINGER).min()
     }
 
     /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions, chargers'
     /// marks and heartbeats, or [`LINKS`] linked rows.
     fn full(&self) -> bool {
         self.writes.len().saturating_sub(self.progressed) >= BATCH
-            || self
-                .sessions
-                .len()
-                .saturating_add(self.marks.len())
-                .saturating_add(self.seen.len())
-                >= FOLDED
+            || self.folded() >= FOLDED
             || self.linked >= LINKS
     }
 
-    /// The batch: the writes in order, then the links (by session), then the marks (sorted
-    /// by charger).
-    fn take(&mut self) -> Vec<Write> {
+    /// Sessions, chargers' marks and heartbeats gathered or held (each is a row written).
+    fn folded(&self) -> usize {
+        self.sessions
+            .len()
+            .saturating_add(self.held.len())
+            .saturating_add(self.marks.len())
+            .saturating_add(self.seen.len())
+    }
+
+    /// The batch taken at `now`: the writes in order, the heartbeats, then the links (by
+    /// session) and the marks (sorted by charger) of the chargers whose are released. A
+    /// charger's links and mark are held from batch to batch until [`LINK_LINGER`] after the
+    /// first of them was held (chargers' phases differ, so a network's are released a few
+    /// at a time, not all at once), every charger's at once when they reach [`LINKS`] rows
+    /// or [`FOLDED`] entries, or when `release` (someone waits for them: a read, a
+    /// shutdown). A charger's mark is never written before the links it vouches for: they
+    /// are released together.
+    fn take(&mut self, now: tokio::time::Instant, release: bool) -> Vec<Write> {
         let mut batch = std::mem::take(&mut self.writes);
         self.progressed = 0;
-        self.linked = 0;
-        let mut links = Vec::new();
         for (session_id, s) in self.sessions.drain() {
-            if let Some(upto) = s.upto {
-                raise(&mut self.marks, s.charger.clone(), upto);
-            }
+            let h = Held::of(&mut self.held, s.charger, now);
+            h.upto = h.upto.max(s.upto);
             if !s.ids.is_empty() {
-                links.push((session_id, s.charger, s.ids));
+                match h.links.iter_mut().find(|(id, _)| *id == session_id) {
+                    Some((_, ids)) => ids.extend(s.ids),
+                    None => h.links.push((session_id, s.ids)),
+                }
             }
         }
+        for (charger, upto) in self.marks.drain() {
+            let h = Held::of(&mut self.held, charger, now);
+            h.upto = h.upto.max(Some(upto));
+        }
+        let all = release || self.linked >= LINKS || self.folded() >= FOLDED;
+        let mut links = Vec::new();
+        let mut marks = Vec::new();
+        let mut released = 0;
+        self.held.retain(|charger, h| {
+            if !all && h.since + LINK_LINGER > now {
+                return true;
+            }
+            for (session_id, ids) in h.links.drain(..) {
+                released += ids.len();
+                links.push((session_id, charger.clone(), ids));
+            }
+            if let Some(upto) = h.upto {
+                marks.push((charger.clone(), upto));
+            }
+            false
+        });
+        self.linked = self.linked.saturating_sub(released);
         links.sort_unstable_by_key(|(session, _, _)| *session);
-        // Grown once to its size (a second's batch of a thousand sessions is hundreds of KB:
-        // each doubling would be a fresh allocation and a copy).
-        batch.reserve_exact(self.seen.len() + links.len() + self.marks.len());
+        marks.sort_unstable();
+        // Grown once to its size (a batch of a thousand sessions is hundreds of KB: each
+        // doubling would be a fresh allocation and a copy).
+        batch.reserve_exact(self.seen.len() + links.len() + marks.len());
         batch.extend(
             by_key(&mut self.seen)
                 .into_iter()
@@ -513,7 +631,7 @@ impl Gather {
                 }),
         );
         batch.extend(
-            by_key(&mut self.marks)
+            marks
                 .into_iter()
                 .map(|(charger, upto)| Write::JournalDone { charger, upto }),
         );
@@ -1003,7 +1121,7 @@ mod tests {
         .collect();
         assert!(prompt.iter().all(|p| !p), "progress and marks can wait");
         assert_eq!(gather.len(), 4, "folded as it grows");
-        let batch = gather.take();
+        let batch = gather.take(tokio::time::Instant::now(), true);
         assert_eq!(batch.len(), 4, "{batch:?}");
         match &batch[0] {
             Write::SessionProgress(Progress {
@@ -1023,6 +1141,49 @@ mod tests {
         );
         assert!(matches!(&batch[3], Write::JournalDone { charger, upto: 3 } if charger == "CP2"));
         assert_eq!(gather.len(), 0, "taken");
+    }
+
+    /// A charger's links and mark are held from batch to batch (progress is not) and written
+    /// together once LINK_LINGER has passed since the first of them was held, each charger
+    /// on its own time, or every charger's at once when released; a session's rows of
+    /// several batches are one write, and a mark never leaves before the links it vouches
+    /// for.
+    #[test]
+    fn links_and_marks_are_held_per_charger_until_due_or_released() {
+        let start = tokio::time::Instant::now();
+        let mut gather = Gather::default();
+        gather.push(progress(1, 10));
+        gather.push(link(1, &[7, 8]));
+        gather.push(done("CP", 8));
+        let batch = gather.take(start, false);
+        assert_eq!(batch.len(), 1, "the progress only: {batch:?}");
+        assert!(matches!(&batch[0], Write::SessionProgress(_)));
+        assert_eq!(gather.held_until(), Some(start + LINK_LINGER));
+        // The next batch, before CP's are due: its links join the session's, its mark
+        // raises; CP2's mark is held from now.
+        let later = start + LINK_LINGER / 2;
+        gather.push(link(1, &[9]));
+        gather.push(done("CP", 9));
+        gather.push(done("CP2", 3));
+        let batch = gather.take(later, false);
+        assert!(batch.is_empty(), "{batch:?}");
+        assert_eq!(gather.len(), 5, "three rows and two marks held");
+        // CP's are due: its links, then its mark; CP2's wait for their own time.
+        let batch = gather.take(start + LINK_LINGER, false);
+        assert!(
+            matches!(&batch[0], Write::JournalSession { session_id: 1, ids, .. } if ids == &[7, 8, 9]),
+            "{batch:?}"
+        );
+        assert!(matches!(&batch[1], Write::JournalDone { charger, upto: 9 } if charger == "CP"));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(gather.held_until(), Some(later + LINK_LINGER));
+        // Every charger's at once when someone waits.
+        gather.push(link(2, &[10]));
+        gather.push(done("CP", 10));
+        let batch = gather.take(start + LINK_LINGER, true);
+        assert_eq!(batch.len(), 3, "CP's link and mark, CP2's mark: {batch:?}");
+        assert!(matches!(&batch[2], Write::JournalDone { charger, upto: 3 } if charger == "CP2"));
+        assert_eq!((gather.len(), gather.held_until()), (0, None));
     }
 
     /// A network in transactions fills a batch by time, not by its meter values: a
@@ -1104,7 +1265,7 @@ mod tests {
         gather.push(seen("CP2", 5));
         gather.push(done("CP", 3));
         assert_eq!(gather.len(), 4);
-        let batch = gather.take();
+        let batch = gather.take(tokio::time::Instant::now(), true);
         assert!(
             matches!(&batch[0], Write::ChargerDisconnected { .. }),
             "{batch:?}"
@@ -1240,7 +1401,7 @@ mod tests {
         .collect();
         assert!(prompt.iter().all(|p| !p), "links can wait");
         assert_eq!(gather.len(), 5, "each linked row counts, the marks fold");
-        let batch = gather.take();
+        let batch = gather.take(tokio::time::Instant::now(), true);
         assert_eq!(batch.len(), 3);
         match (&batch[0], &batch[1], &batch[2]) {
             (
@@ -1325,7 +1486,7 @@ mod tests {
         .map(|w| gather.push(w))
         .collect();
         assert!(prompt.iter().all(|p| !p), "projections can wait");
-        let batch = gather.take();
+        let batch = gather.take(tokio::time::Instant::now(), true);
         let shown: Vec<String> = batch
             .iter()
             .map(|w| match w {

@@ -166,11 +166,13 @@ struct Store {
 }
 
 impl Store {
-    /// Writes `batch` in short transactions (see [`split`]) with the low-water mark, and
-    /// settles the marks it stored. `waited`: someone waits (a read, a shutdown), so the
-    /// mark this batch settled is stored too, and a clean stop leaves nothing for recovery
-    /// to read.
-    async fn commit(&mut self, mut batch: Vec<Write>, waited: bool) {
+    /// Takes the batch `gather` holds now ([`Gather::take`]) and writes it in short
+    /// transactions (see [`split`]) with the low-water mark, and settles the marks it
+    /// stored. `release`: someone waits (a read, a shutdown), so every held link and mark
+    /// goes with it, and the mark this batch settled is stored too: a clean stop leaves
+    /// nothing for recovery to read.
+    async fn commit(&mut self, gather: &mut Gather, release: bool) {
+        let mut batch = gather.take(tokio::time::Instant::now(), release);
         let mark = self.pending.mark();
         if mark > self.stored_mark && !batch.is_empty() {
             batch.push(Write::JournalMark {
@@ -191,7 +193,7 @@ impl Store {
             tokio::task::yield_now().await;
         }
         let mark = self.pending.mark();
-        if waited && mark > self.stored_mark {
+        if release && mark > self.stored_mark {
             let mut alone = vec![Write::JournalMark {
                 upto: mark,
                 node: self.pending.node(),
@@ -301,16 +303,14 @@ impl Writer {
                     Some(until) => match tokio::time::timeout_at(until, rx.recv()).await {
                         Ok(op) => op,
                         Err(_) => {
-                            let batch = gather.take(tokio::time::Instant::now(), false);
-                            store.commit(batch, false).await;
+                            store.commit(&mut gather, false).await;
                             continue;
                         }
                     },
                 };
                 let Some(op) = op else {
                     // Closed: what is held is written before the task ends.
-                    let batch = gather.take(tokio::time::Instant::now(), true);
-                    store.commit(batch, true).await;
+                    store.commit(&mut gather, true).await;
                     break;
                 };
                 // Gather for up to LINGER after the first prompt write, LAZY_LINGER when
@@ -354,9 +354,7 @@ impl Writer {
                     }
                     next = rx.try_recv().ok();
                 }
-                let now = tokio::time::Instant::now();
-                let batch = gather.take(now, !waiting.is_empty());
-                store.commit(batch, !waiting.is_empty()).await;
+                store.commit(&mut gather, !waiting.is_empty()).await;
                 for done in waiting.drain(..) {
                     let _ = done.send(());
                 }
@@ -442,6 +440,11 @@ struct Held {
 }
 
 impl Held {
+    /// When it is due to be written.
+    fn until(&self) -> tokio::time::Instant {
+        self.since + LINK_LINGER
+    }
+
     /// `charger`'s entry of `held`, held from `now` if it is new.
     fn of(
         held: &mut std::collections::HashMap<String, Held>,
@@ -548,7 +551,7 @@ impl Gather {
 
     /// When the first of what is held is due to be written (`None`: nothing is held).
     fn held_until(&self) -> Option<tokio::time::Instant> {
-        self.held.values().map(|h| h.since + LINK_LINGER).min()
+        self.held.values().map(Held::until).min()
     }
 
     /// Whether the batch is full: [`BATCH`] prompt writes, [`FOLDED`] sessions, chargers'
@@ -598,7 +601,7 @@ impl Gather {
         let mut marks = Vec::new();
         let mut released = 0;
         self.held.retain(|charger, h| {
-            if !all && h.since + LINK_LINGER > now {
+            if !all && h.until() > now {
                 return true;
             }
             for (session_id, ids) in h.links.drain(..) {

@@ -18,16 +18,48 @@ import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
 ROOT = bench.ROOT
+
+
+def journal_records(db):
+    """(id, charger) of every readable record of the journal's segment files (the directory
+    `<db>.journal`, format in examples/src/backend/journal_file.rs): a record is its payload's
+    length and CRC-32 (both u32 little-endian) and the payload, a node flag byte and then
+    length-prefixed texts (time, charger, ...); its id is `segment << 36 | offset`. A segment
+    is read up to its first record that does not check (a torn tail)."""
+    out = []
+    folder = db + ".journal"
+    if not os.path.isdir(folder):
+        return out
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".log"):
+            continue
+        number = int(name[:-4])
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read()
+        offset = 0
+        while offset + 8 <= len(data):
+            length, crc = struct.unpack_from("<II", data, offset)
+            payload = data[offset + 8:offset + 8 + length]
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            (skip,) = struct.unpack_from("<I", payload, 1)  # the time written
+            at = 5 + skip
+            (size,) = struct.unpack_from("<I", payload, at)
+            out.append(((number << 36) | offset, payload[at + 4:at + 4 + size].decode()))
+            offset += 8 + length
+    return out
 
 
 def health(port):
@@ -110,20 +142,28 @@ def main():
             central.kill()
     con = sqlite3.connect(db)
     q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    # The journal of a SQLite file is in segment files beside it; an older database's rows
+    # stay in the table (both counted).
+    records = journal_records(db)
+    mark = q("SELECT COALESCE((SELECT upto FROM journal_watermark WHERE id = 1), 0)")
+    projected = dict(con.execute("SELECT charger, upto FROM journal_projected").fetchall())
+    aside = {r[0] for r in con.execute("SELECT id FROM journal_aside").fetchall()}
     result["db"] = {
         "sessions": q("SELECT COUNT(*) FROM sessions"),
         "sessions_completed": q("SELECT COUNT(*) FROM sessions WHERE status = 'completed'"),
         "sessions_active": q("SELECT COUNT(*) FROM sessions WHERE status = 'active'"),
-        "journal_messages": q("SELECT COUNT(*) FROM journal"),
+        "journal_messages": q("SELECT COUNT(*) FROM journal") + len(records),
         # What a start would replay: past the low-water mark and past the charger's mark
         # (Db::journal_unprocessed).
         "journal_unprojected": q(
             "SELECT COUNT(*) FROM journal j LEFT JOIN journal_projected p ON p.charger = j.charger"
             " WHERE j.id > COALESCE((SELECT upto FROM journal_watermark WHERE id = 1), 0)"
-            " AND j.processed = 0 AND j.id > COALESCE(p.upto, 0)"),
+            " AND j.processed = 0 AND j.id > COALESCE(p.upto, 0)")
+        + sum(1 for i, charger in records
+              if i > mark and i > projected.get(charger, 0) and i not in aside),
         # Rows linked to their session: where a session's meter samples are read from.
         "journal_linked": q("SELECT COUNT(*) FROM journal_sessions"),
-        "journal_set_aside": q("SELECT COUNT(*) FROM journal WHERE processed = 2"),
+        "journal_set_aside": q("SELECT COUNT(*) FROM journal WHERE processed = 2") + len(aside),
     }
     print(json.dumps(result, indent=1))
 

@@ -916,6 +916,21 @@ async fn crash_between_answer_and_projection(version: Version) {
     )
     .await
     .expect("journal");
+    drop(db);
+    // ... and a power failure tore the next group's write: its partial record ends the
+    // segment, and the start ignores it (the journal of a SQLite file is in segment files).
+    let segments = dir.path().join("central.db.journal");
+    let newest = std::fs::read_dir(&segments)
+        .expect("segments")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a segment");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&newest)
+        .expect("segment");
+    std::io::Write::write_all(&mut file, &[200, 0, 0, 0, 7, 7, 7, 7, 1, 2, 3]).expect("torn");
+    drop(file);
 
     let net = Net::start(CentralArgs::with_database(url.clone()).ephemeral()).await;
     let (_, s) = net.get(&format!("/api/sessions/{session}")).await;

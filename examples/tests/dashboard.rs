@@ -400,17 +400,32 @@ async fn dashboard_shows_status_live_and_runs_a_session() {
         sign_in("watcher", "watcher-password-1".into()).await?;
         wait("//span[@id='user-role' and text()='viewer']").await?;
         wait("//tr[@data-charger='DASH-1']//span[contains(@class,'link') and text()='online']").await?;
-        let start = browser
-            .find(Locator::Css("button[data-action='start'][data-charger='DASH-1']"))
-            .await?;
-        assert!(
-            !start.is_displayed().await?,
-            "a viewer is not offered Start"
+        // Asked in one script: the live table re-renders its rows as events arrive, so an
+        // element found by one command can be replaced before the next asks about it.
+        let shown = |css: &'static str| {
+            let b = browser.clone();
+            async move {
+                let answer = b
+                    .execute(
+                        "const e = document.querySelector(arguments[0]);
+                         if (e === null) { return null; }
+                         return e.getClientRects().length > 0
+                             && getComputedStyle(e).visibility !== 'hidden';",
+                        vec![serde_json::json!(css)],
+                    )
+                    .await?;
+                Ok::<_, fantoccini::error::CmdError>(answer)
+            }
+        };
+        assert_eq!(
+            shown("button[data-action='start'][data-charger='DASH-1']").await?,
+            serde_json::json!(false),
+            "a viewer is not offered Start (the button is on the page, hidden)"
         );
-        let reserve = browser.find(Locator::Css("#reserve-form")).await?;
-        assert!(
-            !reserve.is_displayed().await?,
-            "a viewer is not offered Reserve"
+        assert_eq!(
+            shown("#reserve-form").await?,
+            serde_json::json!(false),
+            "a viewer is not offered Reserve (the form is on the page, hidden)"
         );
         Ok::<(), fantoccini::error::CmdError>(())
     }

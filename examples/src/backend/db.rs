@@ -7,6 +7,7 @@
 //! and ids are 64-bit integers, parameters are `$1, $2, ...` (both databases read them by
 //! number). Migrations are numbered and applied on start, each in its own transaction.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -27,6 +28,15 @@ pub enum DbError {
     /// SQLite refused or failed a write made in place (see the backend's `inline` module).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A journal segment file could not be written or read (see the backend's
+    /// `journal_file` module).
+    #[error("journal file {path}: {source}")]
+    JournalFile {
+        /// The file or directory.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// A stored value could not be read back (e.g. a corrupt timestamp or decimal).
     #[error("corrupt stored value in {column}: {value:?}")]
     Corrupt {
@@ -73,6 +83,8 @@ pub struct Db {
     write: AnyPool,
     backend: Backend,
     inline: Option<std::sync::Arc<super::inline::Inline>>,
+    /// The journal's segment files of a SQLite file (`None`: the journal is a table).
+    journal_file: Option<std::sync::Arc<super::journal_file::JournalFile>>,
 }
 
 /// A charger row.
@@ -510,6 +522,19 @@ const MIGRATIONS: &[&str] = &[
     // 22: connector specs, site locations, charger alerts and their webhook deliveries
     // (`catalog.rs`, `alerts.rs`).
     super::catalog::MIGRATION,
+    // 23: a SQLite file's journal is kept in segment files beside it (`journal_file.rs`):
+    // a row of it that fails to apply at recovery is copied here with why (the journal
+    // table's own rows, of older databases, are still set aside in place).
+    "CREATE TABLE journal_aside (
+        id BIGINT PRIMARY KEY,
+        charger TEXT NOT NULL,
+        version TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        error TEXT NOT NULL,
+        at TEXT NOT NULL
+    )",
 ];
 
 /// The statements of a migration step `@name` that the two databases spell differently (a
@@ -618,6 +643,7 @@ impl Db {
                 pool,
                 backend,
                 inline: None,
+                journal_file: None,
             };
             return db.ready().await;
         }
@@ -632,6 +658,7 @@ impl Db {
             write,
             backend,
             inline: None,
+            journal_file: None,
         }
         .ready()
         .await?;
@@ -640,6 +667,16 @@ impl Db {
         db.inline = Some(std::sync::Arc::new(super::inline::Inline::open(
             &path,
             WRITER_AUTOCHECKPOINT,
+        )?));
+        // The journal's rows of an older database stay in its table; new ones go to the
+        // segments, numbered above them.
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS n FROM journal")
+            .fetch_one(&db.write)
+            .await?;
+        let table_max: i64 = row.try_get("n")?;
+        db.journal_file = Some(std::sync::Arc::new(super::journal_file::JournalFile::open(
+            std::path::PathBuf::from(format!("{path}.journal")),
+            table_max,
         )?));
         Ok(db)
     }
@@ -702,6 +739,10 @@ impl Db {
                     if let Err(e) = db.checkpoint().await {
                         tracing::warn!("database checkpoint failed: {e}");
                     }
+                    // The journal's segment on disk too (see `journal_file`).
+                    if let Some(file) = &db.journal_file {
+                        file.sync();
+                    }
                 }
             });
         }
@@ -737,6 +778,12 @@ impl Db {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.write.begin().await,
         }
+    }
+
+    /// The journal's segment files of a SQLite file (`None`: PostgreSQL, `sqlite::memory:`,
+    /// whose journal is a table).
+    pub(crate) fn journal_file(&self) -> Option<&super::journal_file::JournalFile> {
+        self.journal_file.as_deref()
     }
 
     /// The in-place writer of a SQLite file (`None`: PostgreSQL, `sqlite::memory:`).
@@ -1238,9 +1285,29 @@ impl Db {
     }
 
     /// Sets a journal row aside: it could not be applied (kept, with why, for an operator).
-    pub async fn journal_set_aside(&self, id: i64, error: &str) -> Result<(), DbError> {
+    /// A row of the segment files is copied to `journal_aside`; one of the journal table is
+    /// marked in place.
+    pub async fn journal_set_aside(&self, row: &JournalRow, error: &str) -> Result<(), DbError> {
+        if self.journal_file.as_ref().is_some_and(|f| f.holds(row.id)) {
+            sqlx::query(
+                "INSERT INTO journal_aside (id, charger, version, action, request, response, error, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (id) DO UPDATE SET error = excluded.error",
+            )
+            .bind(row.id)
+            .bind(row.charger.as_str())
+            .bind(row.version.as_str())
+            .bind(row.action.as_str())
+            .bind(row.request.as_str())
+            .bind(row.response.as_str())
+            .bind(error)
+            .bind(ts(Utc::now()))
+            .execute(&self.write)
+            .await?;
+            return Ok(());
+        }
         sqlx::query("UPDATE journal SET processed = 2, error = $2 WHERE id = $1")
-            .bind(id)
+            .bind(row.id)
             .bind(error)
             .execute(&self.write)
             .await?;
@@ -1249,13 +1316,77 @@ impl Db {
 
     /// The journal rows set aside, oldest first (at most `limit`).
     pub async fn journal_set_aside_rows(&self, limit: i64) -> Result<Vec<JournalRow>, DbError> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT id, charger, version, action, request, response, error, session_id FROM journal WHERE processed = 2 ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(journal_row).collect()
+        rows.extend(
+            sqlx::query(
+                "SELECT id, charger, version, action, request, response, error,
+                 CAST(NULL AS BIGINT) AS session_id FROM journal_aside ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
+        );
+        let mut rows = rows
+            .into_iter()
+            .map(journal_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_unstable_by_key(|r| r.id);
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(rows)
+    }
+
+    /// The ids of the segment files' rows set aside after `after`.
+    async fn journal_aside_ids(&self, after: i64) -> Result<HashSet<i64>, DbError> {
+        let rows = sqlx::query("SELECT id FROM journal_aside WHERE id > $1")
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("id")?))
+            .collect()
+    }
+
+    /// Each charger's journal projected up to (`journal_projected`).
+    async fn journal_projected_marks(&self) -> Result<HashMap<String, i64>, DbError> {
+        let rows = sqlx::query("SELECT charger, upto FROM journal_projected")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("charger")?,
+                    r.try_get::<i64, _>("upto")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The segment files' records after `after` that are not set aside and that `keep`
+    /// keeps, as journal rows; read on a blocking thread (none without segment files).
+    async fn journal_file_rows(
+        &self,
+        after: i64,
+        keep: impl FnMut(&super::journal_file::Record) -> bool + Send + 'static,
+    ) -> Result<Vec<JournalRow>, DbError> {
+        let Some(file) = self.journal_file.clone() else {
+            return Ok(Vec::new());
+        };
+        let aside = self.journal_aside_ids(after).await?;
+        let mut keep = keep;
+        let records = tokio::task::spawn_blocking(move || {
+            file.scan_after(after, |r| !aside.contains(&r.id) && keep(r))
+        })
+        .await
+        .map_err(|e| DbError::JournalFile {
+            path: "journal".to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        Ok(records.into_iter().map(|r| r.into_row(None)).collect())
     }
 
     /// How many sessions are active.
@@ -1272,9 +1403,12 @@ impl Db {
 
     /// How many journal rows are set aside.
     pub async fn journal_set_aside_count(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM journal WHERE processed = 2")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM journal WHERE processed = 2)
+                  + (SELECT COUNT(*) FROM journal_aside) AS n",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.try_get("n")?)
     }
 
@@ -1290,7 +1424,22 @@ impl Db {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(journal_row).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(journal_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.journal_file.is_some() {
+            let mark = self.journal_mark().await?;
+            let marks = self.journal_projected_marks().await?;
+            rows.extend(
+                self.journal_file_rows(mark, move |r| {
+                    r.id > marks.get(&r.charger).copied().unwrap_or(0)
+                })
+                .await?,
+            );
+            rows.sort_by(|a, b| (&a.charger, a.id).cmp(&(&b.charger, b.id)));
+        }
+        Ok(rows)
     }
 
     /// [`Db::journal_unprocessed`] of one charger, whatever the low-water mark (a cluster
@@ -1306,7 +1455,24 @@ impl Db {
         .bind(charger)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(journal_row).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(journal_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.journal_file.is_some() {
+            let upto = self
+                .journal_projected_marks()
+                .await?
+                .get(charger)
+                .copied()
+                .unwrap_or(0);
+            let charger = charger.to_owned();
+            rows.extend(
+                self.journal_file_rows(upto, move |r| r.charger == charger)
+                    .await?,
+            );
+        }
+        Ok(rows)
     }
 
     /// The journal's low-water mark as stored: every row at or below it is projected or set
@@ -1358,7 +1524,24 @@ impl Db {
         .bind(node)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(journal_row).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(journal_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.journal_file.is_some() {
+            let mark = self.journal_node_mark(node).await?;
+            let marks = self.journal_projected_marks().await?;
+            let node = node.to_owned();
+            rows.extend(
+                self.journal_file_rows(mark, move |r| {
+                    r.node.as_deref().is_none_or(|n| n == node)
+                        && r.id > marks.get(&r.charger).copied().unwrap_or(0)
+                })
+                .await?,
+            );
+            rows.sort_by(|a, b| (&a.charger, a.id).cmp(&(&b.charger, b.id)));
+        }
+        Ok(rows)
     }
 
     /// The journal rows of a session (its transaction messages), in order.
@@ -1371,7 +1554,40 @@ impl Db {
         .bind(session_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(journal_row).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(journal_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(file) = self.journal_file.clone() else {
+            return Ok(rows);
+        };
+        // The rows of the segment files: linked by id, read at their place.
+        let links = sqlx::query(
+            "SELECT s.id FROM journal_sessions s
+             WHERE s.session_id = $1 AND NOT EXISTS (SELECT 1 FROM journal_aside a WHERE a.id = s.id)
+             ORDER BY s.id",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let ids = links
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|&id| file.holds(id))
+            .collect::<Vec<_>>();
+        if ids.is_empty() {
+            return Ok(rows);
+        }
+        let records = tokio::task::spawn_blocking(move || file.read(&ids))
+            .await
+            .map_err(|e| DbError::JournalFile {
+                path: "journal".to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        rows.extend(records.into_iter().map(|r| r.into_row(Some(session_id))));
+        Ok(rows)
     }
 
     // ---------------------------------------------------------------- event log

@@ -1,6 +1,8 @@
 //! Group commit for the journal: transaction messages are journaled before they are answered,
-//! so each one waits for its row. One task takes every row queued at the moment, inserts them
-//! in one database transaction and answers each caller with its row id: under load a commit
+//! so each one waits for its row. One task takes every row queued at the moment, stores them
+//! at once (on a SQLite file, one write to the journal's segment file, see
+//! [`super::journal_file`]; on PostgreSQL, one database transaction) and answers each caller
+//! with its row id: under load a commit
 //! carries many chargers' messages instead of each connection contending for the database's
 //! write lock (SQLite has one writer; its busy handler sleeps) and committing alone. Each
 //! committed row is registered with the low-water mark ([`super::watermark`]) before its
@@ -239,31 +241,15 @@ impl Db {
     }
 }
 
-/// Inserts `group` atomically; returns the row ids, in order. On a SQLite file, in place (see
-/// the `inline` module). Otherwise a group of up to [`ROWS_PER_INSERT`] rows is one statement,
+/// Inserts `group` atomically; returns the row ids, in order. On a SQLite file, appended to
+/// the journal's segment file (see the `journal_file` module). Otherwise a group of up to [`ROWS_PER_INSERT`] rows is one statement,
 /// committed alone (one round trip to the database); a larger one is a transaction of
 /// several. `node`: the cluster node writing them (`None` on a single node).
 async fn insert_all(db: &Db, node: Option<&str>, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());
-    if let Some(inline) = db.inline() {
-        // One prepared single-row INSERT per row, in one transaction run in place: each row's
-        // id is the connection's last row id right after it.
-        return inline
-            .write(|tx| {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO journal (charger, version, action, request, response, at, node)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                let mut ids = Vec::with_capacity(group.len());
-                for e in group {
-                    insert.execute(rusqlite::params![
-                        e.charger, e.version, e.action, e.request, e.response, at, node
-                    ])?;
-                    ids.push(tx.last_insert_rowid());
-                }
-                Ok(ids)
-            })
-            .await;
+    if let Some(file) = db.journal_file() {
+        // A SQLite file: one write of the group to the journal's segment file.
+        return file.append(&at, node, group);
     }
     if group.len() <= ROWS_PER_INSERT {
         let mut conn = db.writer().acquire().await?;
@@ -401,6 +387,90 @@ mod tests {
         // Two billion rows at once: no overflow.
         rate.add(now + RATE_WINDOW, usize::MAX);
         assert!(rate.per_s > 0);
+    }
+
+    /// An older database's journal rows stay in its table and are read with the segment
+    /// files' (numbered above them): replayed in order, read as a session's, set aside in
+    /// their own place, counted and listed together.
+    #[tokio::test]
+    async fn the_journal_table_of_an_older_database_is_read_with_the_segment_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let db = Db::open(&url).await.expect("db");
+        // What an older version left: rows in the table (one of them a session's).
+        let insert = "INSERT INTO journal (id, charger, version, action, request, response, at)
+                      VALUES ($1, 'CP-OLD', '1.6', 'MeterValues', $2, '{}', '2030-01-01T00:00:00Z')";
+        for (id, text) in [(41_i64, "{\"old\":1}"), (42, "{\"old\":2}")] {
+            sqlx::query(insert)
+                .bind(id)
+                .bind(text)
+                .execute(db.writer())
+                .await
+                .expect("old row");
+        }
+        drop(db);
+        let db = Db::open(&url).await.expect("reopen");
+        let new = db
+            .journal_insert("CP-OLD", "1.6", "MeterValues", "{\"new\":1}", "{}")
+            .await
+            .expect("new row");
+        let other = db
+            .journal_insert("CP-A", "1.6", "MeterValues", "{\"new\":2}", "{}")
+            .await
+            .expect("new row");
+        assert!(new > 42 && other > new);
+        let file = db.journal_file().expect("a file's journal");
+        assert!(file.holds(new) && !file.holds(42));
+
+        let rows = db.journal_unprocessed().await.expect("rows");
+        let order: Vec<(&str, i64)> = rows.iter().map(|r| (r.charger.as_str(), r.id)).collect();
+        assert_eq!(
+            order,
+            [
+                ("CP-A", other),
+                ("CP-OLD", 41),
+                ("CP-OLD", 42),
+                ("CP-OLD", new)
+            ]
+        );
+        assert_eq!(rows[3].request, "{\"new\":1}");
+
+        for id in [42, new] {
+            sqlx::query("INSERT INTO journal_sessions (session_id, id) VALUES (7, $1)")
+                .bind(id)
+                .execute(db.writer())
+                .await
+                .expect("link");
+        }
+        let session = db.session_journal(7).await.expect("session");
+        let read: Vec<(i64, &str, Option<i64>)> = session
+            .iter()
+            .map(|r| (r.id, r.request.as_str(), r.session_id))
+            .collect();
+        assert_eq!(
+            read,
+            [(42, "{\"old\":2}", Some(7)), (new, "{\"new\":1}", Some(7))]
+        );
+
+        // Set aside: the table's row in place, the file's copied; both leave the session,
+        // the replay and are listed, oldest first.
+        for row in rows.iter().filter(|r| r.id == 42 || r.id == new) {
+            db.journal_set_aside(row, "broken").await.expect("aside");
+        }
+        assert_eq!(db.journal_set_aside_count().await.expect("count"), 2);
+        let aside = db.journal_set_aside_rows(10).await.expect("list");
+        assert_eq!(aside.iter().map(|r| r.id).collect::<Vec<_>>(), [42, new]);
+        assert!(aside.iter().all(|r| r.error.as_deref() == Some("broken")));
+        assert_eq!(aside[1].request, "{\"new\":1}");
+        assert!(db.session_journal(7).await.expect("session").is_empty());
+        let left: Vec<i64> = db
+            .journal_unprocessed()
+            .await
+            .expect("rows")
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, [other, 41]);
     }
 
     /// The ids handed back are those of the rows written, in order: a group larger than one

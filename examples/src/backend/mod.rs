@@ -16,6 +16,7 @@ pub mod db;
 pub mod http;
 mod inline;
 mod journal;
+mod journal_file;
 pub mod metrics;
 pub mod run;
 pub mod secrets;
@@ -688,7 +689,7 @@ impl Backend {
             action = row.action,
             "journal row set aside: {why}"
         );
-        self.db.journal_set_aside(row.id, why).await?;
+        self.db.journal_set_aside(row, why).await?;
         report.set_aside += 1;
         Ok(())
     }

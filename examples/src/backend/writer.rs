@@ -583,6 +583,12 @@ impl Gather {
         let mut batch = std::mem::take(&mut self.writes);
         self.progressed = 0;
         for (session_id, s) in self.sessions.drain() {
+            // A session whose part is its progress alone (a start's or an end's) has nothing
+            // to hold: an empty entry would wake the idle writer for nothing and count
+            // toward the batch's bound.
+            if s.upto.is_none() && s.ids.is_empty() {
+                continue;
+            }
             let h = Held::of(&mut self.held, s.charger, now);
             h.upto = h.upto.max(s.upto);
             if !s.ids.is_empty() {
@@ -1158,9 +1164,20 @@ mod tests {
         gather.push(progress(1, 10));
         gather.push(link(1, &[7, 8]));
         gather.push(done("CP", 8));
+        // A session of another charger whose part is its progress alone holds nothing.
+        let Write::SessionProgress(mut alone) = progress(3, 5) else {
+            unreachable!("progress() builds a session's progress")
+        };
+        alone.charger = "CP3".into();
+        gather.push(Write::SessionProgress(alone));
         let batch = gather.take(start, false);
-        assert_eq!(batch.len(), 1, "the progress only: {batch:?}");
-        assert!(matches!(&batch[0], Write::SessionProgress(_)));
+        assert_eq!(batch.len(), 2, "the progress only: {batch:?}");
+        assert!(batch.iter().all(|w| matches!(w, Write::SessionProgress(_))));
+        assert_eq!(
+            gather.held.len(),
+            1,
+            "CP's links and mark, nothing of CP3's"
+        );
         assert_eq!(gather.held_until(), Some(start + LINK_LINGER));
         // The next batch, before CP's are due: its links join the session's, its mark
         // raises; CP2's mark is held from now.

@@ -74,6 +74,8 @@ def one_round(specs, count, window, version, workdir, settle=SETTLE):
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(db + suffix):
                     os.unlink(db + suffix)
+            # The journal's segment files (a fresh database must not replay the last round's).
+            shutil.rmtree(db + ".journal", ignore_errors=True)
             log = open(os.path.join(workdir, f"server-{k}.log"), "wb")
             proc = subprocess.Popen(
                 [os.path.join(bindir, "central-system"), "--ocpp-listen", f"127.0.0.1:{port}",

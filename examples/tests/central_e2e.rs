@@ -923,6 +923,7 @@ async fn crash_between_answer_and_projection(version: Version) {
     let newest = std::fs::read_dir(&segments)
         .expect("segments")
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .max()
         .expect("a segment");
     let mut file = std::fs::OpenOptions::new()

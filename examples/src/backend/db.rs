@@ -523,9 +523,11 @@ const MIGRATIONS: &[&str] = &[
     // (`catalog.rs`, `alerts.rs`).
     super::catalog::MIGRATION,
     // 23: a SQLite file's journal is kept in segment files beside it (`journal_file.rs`):
-    // a row of it that fails to apply at recovery is copied here with why (the journal
-    // table's own rows, of older databases, are still set aside in place).
-    "CREATE TABLE journal_aside (
+    // a row of it that fails to apply at recovery is copied to `journal_aside` with why (the
+    // journal table's own rows, of older databases, are still set aside in place);
+    // `journal_files` holds the token that marks the directory as this database's.
+    "CREATE TABLE journal_files (id INTEGER PRIMARY KEY, token TEXT NOT NULL);
+    CREATE TABLE journal_aside (
         id BIGINT PRIMARY KEY,
         charger TEXT NOT NULL,
         version TEXT NOT NULL,
@@ -674,9 +676,28 @@ impl Db {
             .fetch_one(&db.write)
             .await?;
         let table_max: i64 = row.try_get("n")?;
+        // The database's mark on its journal directory: segments of another database (one
+        // deleted and created again beside them) are never replayed into this one.
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|e| DbError::JournalFile {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let fresh: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        sqlx::query(
+            "INSERT INTO journal_files (id, token) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(&db.write)
+        .await?;
+        let token: String = sqlx::query("SELECT token FROM journal_files WHERE id = 1")
+            .fetch_one(&db.write)
+            .await?
+            .try_get("token")?;
         db.journal_file = Some(std::sync::Arc::new(super::journal_file::JournalFile::open(
             std::path::PathBuf::from(format!("{path}.journal")),
             table_max,
+            &token,
         )?));
         Ok(db)
     }

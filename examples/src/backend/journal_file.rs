@@ -28,6 +28,10 @@
 //! are never deleted: the journal is where a session's meter values live (see
 //! `Backend::samples`). Back up the directory with the database file.
 //!
+//! **Whose.** The directory holds a file `DATABASE` with a token stored in the database
+//! (`journal_files`): a database deleted and created again beside its old segments refuses to
+//! start instead of replaying another database's messages into its sessions.
+//!
 //! **Records.** `length (u32 LE) · CRC-32 of the payload (u32 LE) · payload`, the payload a
 //! presence byte for the cluster node, then length-prefixed UTF-8 texts: the time written,
 //! the charger, its OCPP version, the action, the request and the answer sent, and the node
@@ -55,6 +59,9 @@ const MAX_SEGMENT: u64 = (1 << (53 - SHIFT)) - 1;
 /// The largest record written or read (a corrupt length beyond it is a torn tail). Messages
 /// are far smaller: the central system refuses frames above its message size limit.
 pub(crate) const MAX_RECORD: usize = 64 << 20;
+
+/// The file in the journal's directory that names the database it belongs to.
+pub(crate) const TOKEN_FILE: &str = "DATABASE";
 
 /// Bytes before a record's payload: its length and its CRC.
 const HEADER: usize = 8;
@@ -144,16 +151,21 @@ fn place_of(id: i64) -> Option<(u64, u64)> {
 
 impl JournalFile {
     /// The journal in directory `dir` (created if missing); `table_max`: the largest id of
-    /// the journal table (segments are numbered above it).
-    pub(crate) fn open(dir: PathBuf, table_max: i64) -> Result<JournalFile, DbError> {
+    /// the journal table (segments are numbered above it); `token`: the database's own,
+    /// which the directory must carry (its file [`TOKEN_FILE`], written by the first open):
+    /// the segments of another database (one deleted and created again beside them) would
+    /// be replayed into this one, so they are refused with a clear error instead.
+    pub(crate) fn open(dir: PathBuf, table_max: i64, token: &str) -> Result<JournalFile, DbError> {
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let above = u64::try_from(table_max).unwrap_or(0) >> SHIFT;
-        Ok(JournalFile {
+        let journal = JournalFile {
             dir,
             first: above.saturating_add(1),
             segment_bytes: SEGMENT_BYTES,
             active: Mutex::new(None),
-        })
+        };
+        journal.claim(token)?;
+        Ok(journal)
     }
 
     /// Segments closed at `bytes` instead of [`SEGMENT_BYTES`] (tests).
@@ -161,6 +173,48 @@ impl JournalFile {
     fn with_segment_bytes(mut self, bytes: u64) -> JournalFile {
         self.segment_bytes = bytes;
         self
+    }
+
+    /// Checks that the directory is the database's with `token`, marking it so when it holds
+    /// no segment yet.
+    fn claim(&self, token: &str) -> Result<(), DbError> {
+        let path = self.dir.join(TOKEN_FILE);
+        let foreign = |why: String| {
+            io(
+                &self.dir,
+                std::io::Error::other(format!(
+                    "{why}: these segments are not this database's journal; move the \
+                     directory away (or put back its database) and start again"
+                )),
+            )
+        };
+        loop {
+            match std::fs::read_to_string(&path) {
+                Ok(found) if found.trim() == token => return Ok(()),
+                Ok(found) => {
+                    return Err(foreign(format!(
+                        "it belongs to the database {:?}",
+                        found.trim()
+                    )))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path, e)),
+            }
+            if !self.segments()?.is_empty() {
+                return Err(foreign(format!("it holds segments and no {TOKEN_FILE}")));
+            }
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(token.as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| io(&path, e))?;
+                    return Ok(());
+                }
+                // Another process marked it at the same moment: read what it wrote.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(&path, e)),
+            }
+        }
     }
 
     /// Whether `id` is a record of the segments (else a row of the journal table).
@@ -563,7 +617,7 @@ mod tests {
     }
 
     fn journal(dir: &Path) -> JournalFile {
-        JournalFile::open(dir.join("j.journal"), 0).expect("open")
+        JournalFile::open(dir.join("j.journal"), 0, "db-1").expect("open")
     }
 
     /// Records come back as written, by id and by scan, from several groups and two runs
@@ -673,7 +727,7 @@ mod tests {
     #[test]
     fn segments_start_above_the_table_and_close_when_full() {
         let dir = tempfile::tempdir().expect("dir");
-        let j = JournalFile::open(dir.path().join("j.journal"), 5 << SHIFT)
+        let j = JournalFile::open(dir.path().join("j.journal"), 5 << SHIFT, "db-1")
             .expect("open")
             .with_segment_bytes(256 << 10);
         assert!(!j.holds(5 << SHIFT) && !j.holds(12) && !j.holds(-1));
@@ -696,6 +750,29 @@ mod tests {
         assert_eq!(j.segments().expect("list"), [6, 7]);
         j.sync();
         assert_eq!(j.read(&ids[255..257]).expect("read").len(), 2);
+    }
+
+    /// A directory is its database's: another database's token, or segments without a
+    /// token, are refused (never replayed into the wrong database); the same token opens.
+    #[test]
+    fn another_databases_segments_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let small = entry("CP", 1);
+        journal(dir.path())
+            .append("t", None, &[&small])
+            .expect("group");
+        let other = JournalFile::open(dir.path().join("j.journal"), 0, "db-2");
+        let why = other.expect_err("another database").to_string();
+        assert!(why.contains("not this database's journal"), "{why}");
+        assert!(JournalFile::open(dir.path().join("j.journal"), 0, "db-1").is_ok());
+        std::fs::remove_file(dir.path().join("j.journal").join(TOKEN_FILE)).expect("rm");
+        let why = JournalFile::open(dir.path().join("j.journal"), 0, "db-1")
+            .expect_err("no token")
+            .to_string();
+        assert!(why.contains("holds segments and no DATABASE"), "{why}");
+        // An empty directory is taken.
+        let empty = JournalFile::open(dir.path().join("new.journal"), 0, "db-3");
+        assert!(empty.is_ok());
     }
 
     /// A record above the bound is refused and nothing of its group is written.

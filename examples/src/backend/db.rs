@@ -70,8 +70,8 @@ pub enum Backend {
 /// and none sleeps, and reads use the other pool (WAL: readers never block the writer).
 /// With PostgreSQL (and `sqlite::memory:`, one connection) both are the same pool.
 ///
-/// A SQLite file also has a connection of its own for the hot writes (the journal's group
-/// commits and the write-behind's batches), run in place on the calling task's thread (see
+/// A SQLite file also has a connection of its own for the hot writes (the write-behind's
+/// batches; the journal is in segment files, see the `journal_file` module), run in place on the calling task's thread (see
 /// the `inline` module). It and the writer pool's connection take turns at SQLite's write
 /// lock: the in-place writes are short (one commit each, nothing awaited inside), and while
 /// the writer pool's connection holds the lock they wait without sleeping on the runtime.
@@ -677,17 +677,12 @@ impl Db {
             .await?;
         let table_max: i64 = row.try_get("n")?;
         // The database's mark on its journal directory: segments of another database (one
-        // deleted and created again beside them) are never replayed into this one.
-        let mut random = [0u8; 16];
-        getrandom::fill(&mut random).map_err(|e| DbError::JournalFile {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let fresh: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        // deleted and created again beside them) are never replayed into this one. Drawn by
+        // SQLite once, at the first open.
         sqlx::query(
-            "INSERT INTO journal_files (id, token) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO journal_files (id, token) VALUES (1, lower(hex(randomblob(16))))
+             ON CONFLICT (id) DO NOTHING",
         )
-        .bind(fresh)
         .execute(&db.write)
         .await?;
         let token: String = sqlx::query("SELECT token FROM journal_files WHERE id = 1")
@@ -1392,22 +1387,39 @@ impl Db {
     async fn journal_file_rows(
         &self,
         after: i64,
-        keep: impl FnMut(&super::journal_file::Record) -> bool + Send + 'static,
+        mut keep: impl FnMut(&super::journal_file::Record) -> bool + Send + 'static,
     ) -> Result<Vec<JournalRow>, DbError> {
         let Some(file) = self.journal_file.clone() else {
             return Ok(Vec::new());
         };
         let aside = self.journal_aside_ids(after).await?;
-        let mut keep = keep;
-        let records = tokio::task::spawn_blocking(move || {
-            file.scan_after(after, |r| !aside.contains(&r.id) && keep(r))
-        })
-        .await
-        .map_err(|e| DbError::JournalFile {
-            path: "journal".to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+        let records =
+            on_blocking(move || file.scan_after(after, |r| !aside.contains(&r.id) && keep(r)))
+                .await?;
         Ok(records.into_iter().map(|r| r.into_row(None)).collect())
+    }
+
+    /// `rows` (of the journal table) with the segment files' rows after `mark` that are not
+    /// yet projected (after their charger's own mark) and, for cluster node `node`, its own
+    /// or a single node's; by charger, then in order (callers without segment files need not
+    /// read their mark for it).
+    async fn with_unprojected_file_rows(
+        &self,
+        mut rows: Vec<JournalRow>,
+        mark: i64,
+        node: Option<String>,
+    ) -> Result<Vec<JournalRow>, DbError> {
+        let marks = self.journal_projected_marks().await?;
+        rows.extend(
+            self.journal_file_rows(mark, move |r| {
+                node.as_deref()
+                    .is_none_or(|node| r.node.as_deref().is_none_or(|n| n == node))
+                    && r.id > marks.get(&r.charger).copied().unwrap_or(0)
+            })
+            .await?,
+        );
+        rows.sort_by(|a, b| (&a.charger, a.id).cmp(&(&b.charger, b.id)));
+        Ok(rows)
     }
 
     /// How many sessions are active.
@@ -1445,22 +1457,15 @@ impl Db {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut rows = rows
+        let rows = rows
             .into_iter()
             .map(journal_row)
             .collect::<Result<Vec<_>, _>>()?;
-        if self.journal_file.is_some() {
-            let mark = self.journal_mark().await?;
-            let marks = self.journal_projected_marks().await?;
-            rows.extend(
-                self.journal_file_rows(mark, move |r| {
-                    r.id > marks.get(&r.charger).copied().unwrap_or(0)
-                })
-                .await?,
-            );
-            rows.sort_by(|a, b| (&a.charger, a.id).cmp(&(&b.charger, b.id)));
+        if self.journal_file.is_none() {
+            return Ok(rows);
         }
-        Ok(rows)
+        let mark = self.journal_mark().await?;
+        self.with_unprojected_file_rows(rows, mark, None).await
     }
 
     /// [`Db::journal_unprocessed`] of one charger, whatever the low-water mark (a cluster
@@ -1545,24 +1550,16 @@ impl Db {
         .bind(node)
         .fetch_all(&self.pool)
         .await?;
-        let mut rows = rows
+        let rows = rows
             .into_iter()
             .map(journal_row)
             .collect::<Result<Vec<_>, _>>()?;
-        if self.journal_file.is_some() {
-            let mark = self.journal_node_mark(node).await?;
-            let marks = self.journal_projected_marks().await?;
-            let node = node.to_owned();
-            rows.extend(
-                self.journal_file_rows(mark, move |r| {
-                    r.node.as_deref().is_none_or(|n| n == node)
-                        && r.id > marks.get(&r.charger).copied().unwrap_or(0)
-                })
-                .await?,
-            );
-            rows.sort_by(|a, b| (&a.charger, a.id).cmp(&(&b.charger, b.id)));
+        if self.journal_file.is_none() {
+            return Ok(rows);
         }
-        Ok(rows)
+        let mark = self.journal_node_mark(node).await?;
+        self.with_unprojected_file_rows(rows, mark, Some(node.to_owned()))
+            .await
     }
 
     /// The journal rows of a session (its transaction messages), in order.
@@ -1601,12 +1598,7 @@ impl Db {
         if ids.is_empty() {
             return Ok(rows);
         }
-        let records = tokio::task::spawn_blocking(move || file.read(&ids))
-            .await
-            .map_err(|e| DbError::JournalFile {
-                path: "journal".to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        let records = on_blocking(move || file.read(&ids)).await?;
         rows.extend(records.into_iter().map(|r| r.into_row(Some(session_id))));
         Ok(rows)
     }
@@ -1758,6 +1750,18 @@ fn normalize(url: &str) -> Result<Target, DbError> {
         max: 4,
         file: Some(path.to_owned()),
     })
+}
+
+/// Runs `f` (the journal's segment files read) on a blocking thread.
+async fn on_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DbError::JournalFile {
+            path: "journal".to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 fn journal_row(r: AnyRow) -> Result<JournalRow, DbError> {

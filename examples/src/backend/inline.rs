@@ -1,5 +1,6 @@
-//! SQLite's hot writes in place: the journal's group commits and the write-behind's batches
-//! run on the calling task's thread, through a SQLite connection of their own.
+//! SQLite's hot writes in place: the write-behind's batches run on the calling task's
+//! thread, through a SQLite connection of their own. (The journal's group commits did too,
+//! until a SQLite file's journal moved to segment files, see the `journal_file` module.)
 //!
 //! sqlx runs every SQLite statement as a command to its connection's worker thread: a
 //! transaction of five statements is seven round trips (with `BEGIN` and `COMMIT`), each a
@@ -28,8 +29,8 @@ pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// The pause between two tries of a write that found the database locked.
 const BUSY_PAUSE: Duration = Duration::from_millis(1);
 
-/// Prepared statements kept per connection (the write-behind's and the journal's statements
-/// are a few dozen texts: each is parsed once).
+/// Prepared statements kept per connection (the write-behind's statements are a few dozen
+/// texts: each is parsed once).
 const STATEMENTS: usize = 64;
 
 /// The in-place writer's connection.

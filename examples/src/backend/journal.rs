@@ -2,11 +2,10 @@
 //! so each one waits for its row. One task takes every row queued at the moment, stores them
 //! at once (on a SQLite file, one write to the journal's segment file, see
 //! [`super::journal_file`]; on PostgreSQL, one database transaction) and answers each caller
-//! with its row id: under load a commit
-//! carries many chargers' messages instead of each connection contending for the database's
-//! write lock (SQLite has one writer; its busy handler sleeps) and committing alone. Each
-//! committed row is registered with the low-water mark ([`super::watermark`]) before its
-//! caller hears of it.
+//! with its row id: under load a commit carries many chargers' messages instead of each
+//! connection contending for the database's write lock (SQLite has one writer; its busy
+//! handler sleeps) and committing alone. Each committed row is registered with the low-water
+//! mark ([`super::watermark`]) before its caller hears of it.
 
 use chrono::Utc;
 use sqlx::Row;
@@ -242,9 +241,9 @@ impl Db {
 }
 
 /// Inserts `group` atomically; returns the row ids, in order. On a SQLite file, appended to
-/// the journal's segment file (see the `journal_file` module). Otherwise a group of up to [`ROWS_PER_INSERT`] rows is one statement,
-/// committed alone (one round trip to the database); a larger one is a transaction of
-/// several. `node`: the cluster node writing them (`None` on a single node).
+/// the journal's segment file (see the `journal_file` module). Otherwise a group of up to
+/// [`ROWS_PER_INSERT`] rows is one statement, committed alone (one round trip to the
+/// database); a larger one is a transaction of several. `node`: the cluster node writing them (`None` on a single node).
 async fn insert_all(db: &Db, node: Option<&str>, group: &[&Entry]) -> Result<Vec<i64>, DbError> {
     let at = ts(Utc::now());
     if let Some(file) = db.journal_file() {

@@ -300,7 +300,8 @@ impl JournalFile {
             Some(active) => active,
             slot => slot.insert(self.create()?),
         };
-        let path = self.path(active.number);
+        // The segment's path only for an error (not built per group).
+        let failed = |number: u64, e: std::io::Error| io(&self.path(number), e);
         let mut buf = std::mem::take(&mut active.buf);
         buf.clear();
         let mut ids = Vec::with_capacity(group.len());
@@ -310,12 +311,12 @@ impl JournalFile {
                 .and_then(|n| active.end.checked_add(n));
             let id = offset.and_then(|offset| id_of(active.number, offset));
             let Some(id) = id else {
-                return Err(io(
-                    &path,
+                return Err(failed(
+                    active.number,
                     std::io::Error::other("segment offset out of range"),
                 ));
             };
-            encode(&mut buf, at, node, e).map_err(|e| io(&path, e))?;
+            encode(&mut buf, at, node, e).map_err(|e| failed(active.number, e))?;
             ids.push(id);
         }
         let written = active.file.write_all(&buf);
@@ -324,10 +325,11 @@ impl JournalFile {
         if let Err(e) = written {
             // Cut what part of the group reached the file (a full disk); when even that
             // fails, the next group starts a new segment.
+            let error = failed(active.number, e);
             if active.file.set_len(active.end).is_err() {
                 *guard = None;
             }
-            return Err(io(&path, e));
+            return Err(error);
         }
         active.end = active.end.saturating_add(len);
         active.dirty = true;
@@ -360,15 +362,16 @@ impl JournalFile {
     /// read (lost to a power failure before it was on disk) is skipped and logged.
     pub(crate) fn read(&self, ids: &[i64]) -> Result<Vec<Record>, DbError> {
         let mut out = Vec::with_capacity(ids.len());
-        let mut open: Option<(u64, BufReader<File>)> = None;
+        // The segment open now: its number, its path and its reader.
+        let mut open: Option<(u64, PathBuf, BufReader<File>)> = None;
         for &id in ids {
             let Some((number, offset)) = place_of(id).filter(|_| self.holds(id)) else {
                 continue;
             };
-            if open.as_ref().map(|(n, _)| *n) != Some(number) {
+            if open.as_ref().map(|(n, _, _)| *n) != Some(number) {
                 let path = self.path(number);
                 match File::open(&path) {
-                    Ok(file) => open = Some((number, BufReader::new(file))),
+                    Ok(file) => open = Some((number, path, BufReader::new(file))),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         tracing::warn!(id, "journal: segment {} is missing", path.display());
                         open = None;
@@ -377,14 +380,13 @@ impl JournalFile {
                     Err(e) => return Err(io(&path, e)),
                 }
             }
-            let Some((_, reader)) = open.as_mut() else {
+            let Some((_, path, reader)) = open.as_mut() else {
                 continue;
             };
-            let path = self.path(number);
             reader
                 .seek(SeekFrom::Start(offset))
-                .map_err(|e| io(&path, e))?;
-            match next(reader).map_err(|e| io(&path, e))? {
+                .map_err(|e| io(path, e))?;
+            match next(reader).map_err(|e| io(path, e))? {
                 Some(Decoded::Record(fields)) => out.push(fields.with_id(id)),
                 _ => tracing::warn!(id, "journal: record unreadable (lost or torn)"),
             }
